@@ -1,0 +1,33 @@
+# The two set-up commands of the README:
+#   make run   - installs what is missing, builds, and opens the Crane desktop window
+#   make test  - installs what is missing and runs every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
+# Other targets: make bench, make bindings.
+
+CARGO ?= cargo
+# Tests share the Docker engine; a few at a time keeps a 2-core machine responsive.
+TEST_THREADS ?= 4
+
+.PHONY: run test bench bindings setup-run setup-test
+
+run: setup-run
+	$(CARGO) build -p crane-app --bin crane -p cranectl
+	@if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset). Run it from a desktop session, or try it headless with: xvfb-run -a make run" >&2; exit 1; fi
+	$(CARGO) run -p crane-app --bin crane
+
+test: setup-test
+	$(CARGO) build --workspace --bins
+	xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test --workspace --no-fail-fast -- --test-threads=$(TEST_THREADS)
+
+bench: setup-test
+	$(CARGO) build --release -p cranectl -p crane-bench
+	$(CARGO) run --release -p crane-bench
+
+bindings:
+	UPDATE_BINDINGS=1 $(CARGO) test -p crane-app bindings
+
+setup-run:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test

@@ -1,0 +1,214 @@
+//! Wire types: what the REST API returns, what Tauri commands return and what `cranectl` prints. One definition for
+//! all three doors; specta generates the UI's JSDoc bindings from it.
+
+use serde::{Deserialize, Serialize};
+use specta::Type;
+
+/// Version of the REST API path prefix.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// One problem found in a spec, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct Diagnostic {
+    /// 1-based line in the submitted YAML (0 when not tied to a line).
+    pub line: u32,
+    /// 1-based column (0 when not tied to a line).
+    pub column: u32,
+    /// Dotted path of the field, e.g. `resources.memory`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+/// An error as every door reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct ApiError {
+    /// Machine-readable code: `invalid_spec`, `not_found`, `conflict`, `image_unavailable`, `port_in_use`,
+    /// `docker_unreachable`, `unauthorized`, `forbidden`, `internal`.
+    pub code: String,
+    /// One sentence for a human, naming the fix.
+    pub message: String,
+    /// Spec problems, for `invalid_spec`.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Lifecycle state of one instance, as shown to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceState {
+    /// Created or started, not yet known to be up.
+    Starting,
+    /// Process running (no readiness probe configured, or not yet passed).
+    Running,
+    /// Running and ready to receive traffic.
+    Ready,
+    /// Exited unexpectedly; waiting for its restart (backoff).
+    Crashed,
+    /// Being replaced by a new container.
+    Restarting,
+    /// Being stopped and removed.
+    Stopping,
+}
+
+/// One instance of an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct InstanceView {
+    /// Container name, `<app>-<index>`.
+    pub name: String,
+    /// 1-based index.
+    pub index: u32,
+    /// Container id (short), empty while not created.
+    pub id: String,
+    /// State.
+    pub state: InstanceState,
+    /// Revision the instance runs.
+    pub revision: u32,
+    /// Restarts of this slot since it last ran stably.
+    pub restarts: u32,
+    /// Human-readable detail ("exited with code 1; next restart in 4s").
+    pub message: String,
+    /// IP address on the app network, when running.
+    pub address: Option<String>,
+    /// Milliseconds since the instance started, when running.
+    pub uptime_ms: Option<f64>,
+}
+
+/// One app with its instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct AppView {
+    /// App name.
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// Desired replicas.
+    pub replicas: u32,
+    /// Instances currently ready (or running when no readiness probe).
+    pub ready: u32,
+    /// Current revision.
+    pub revision: u32,
+    /// Container ports.
+    pub ports: Vec<u16>,
+    /// Load balancer address (`http://127.0.0.1:PORT`), when the app has a port.
+    pub url: Option<String>,
+    /// Spec sections that are parsed and stored but not active yet in this version, with a sentence each.
+    pub inactive: Vec<String>,
+    /// The YAML the app was applied from.
+    pub spec_yaml: String,
+    /// Instances, by index.
+    pub instances: Vec<InstanceView>,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+}
+
+/// Result of `apply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct ApplyResult {
+    /// The app after the change.
+    pub app: AppView,
+    /// `created`, `updated`, `scaled` or `unchanged`.
+    pub action: String,
+    /// Non-fatal remarks (inactive spec sections, hardened defaults applied).
+    pub warnings: Vec<String>,
+}
+
+/// Body of `POST /apps` (apply).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct ApplyRequest {
+    /// The spec as YAML (JSON is YAML too).
+    pub yaml: String,
+    /// When true, fail with `conflict` if the app already exists (the window's *New app* form).
+    #[serde(default)]
+    pub create_only: bool,
+}
+
+/// Body of `POST /apps/{name}/scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct ScaleRequest {
+    /// New replica count.
+    pub replicas: u32,
+}
+
+/// One event-log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct EventView {
+    /// Id, increasing.
+    pub id: f64,
+    /// Time, RFC 3339 with milliseconds.
+    pub at: String,
+    /// App, if any.
+    pub app: Option<String>,
+    /// Instance, if any.
+    pub instance: Option<String>,
+    /// Kind, e.g. `instance.replaced`.
+    pub kind: String,
+    /// Plain-language reason.
+    pub reason: String,
+    /// Inputs of the decision (JSON text).
+    pub details: String,
+}
+
+/// One log line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct LogLineView {
+    /// Instance name.
+    pub instance: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// Timestamp (RFC 3339) reported by the engine.
+    pub timestamp: Option<String>,
+    /// Text.
+    pub line: String,
+}
+
+/// Engine status shown in the window's header and `cranectl status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct StatusView {
+    /// Crane version.
+    pub version: String,
+    /// Whether the Docker engine is reachable.
+    pub docker_ok: bool,
+    /// Docker version, or the error that prevents reaching it.
+    pub docker: String,
+    /// REST API base URL.
+    pub api_url: String,
+    /// Data directory.
+    pub data_dir: String,
+    /// Number of apps.
+    pub apps: u32,
+}
+
+/// Progress of a long operation (image build), streamed to the window and the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct ProgressView {
+    /// Operation id (`demo-image`).
+    pub operation: String,
+    /// Step text ("Step 2/4 : COPY demo /demo").
+    pub message: String,
+    /// 0..=1 when known.
+    pub fraction: Option<f64>,
+    /// Whether the operation finished.
+    pub done: bool,
+    /// Error text when it failed.
+    pub error: Option<String>,
+}
+
+/// Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
+/// server-sent events stream `GET /api/v1/watch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChangeView {
+    /// The set of apps or instances, or an instance state, changed.
+    Apps,
+    /// A new event-log entry.
+    Event {
+        /// The entry.
+        event: EventView,
+    },
+    /// Progress of a long operation.
+    Progress {
+        /// The progress.
+        progress: ProgressView,
+    },
+}

@@ -1,0 +1,18 @@
+//! Crane's functional core: the workload spec, its validation, and the pure planners (reconcile, backoff) that turn a
+//! snapshot of desired and observed state into a plan. Nothing here performs I/O: no tokio, bollard, sqlx or tauri
+//! (a test, `tests/no_io_deps.rs`, keeps it that way).
+
+pub mod backoff;
+pub mod error;
+pub mod model;
+pub mod ports;
+pub mod reconcile;
+pub mod spec;
+pub mod units;
+pub mod validate;
+
+pub use backoff::BackoffPolicy;
+pub use error::{Diagnostic, Error, Result};
+pub use reconcile::{reconcile, Plan, Remove, RemoveCause, Snapshot, Start, Waiting};
+pub use units::{format_millis, parse_duration, parse_quantity};
+pub use validate::{needs_new_revision, parse_spec, to_yaml, validate};

@@ -1,0 +1,89 @@
+//! What the engine observes and desires, as plain values. Time is a [`Millis`] timestamp so planners stay pure and
+//! tests can use any clock.
+
+use std::collections::BTreeMap;
+
+/// Milliseconds since the Unix epoch (or any fixed origin, in tests).
+pub type Millis = u64;
+
+/// Label keys put on everything Crane creates.
+pub mod labels {
+    /// App name.
+    pub const APP: &str = "io.crane.app";
+    /// Instance index (1-based) within the app.
+    pub const INSTANCE: &str = "io.crane.instance";
+    /// Spec revision the instance was created from.
+    pub const REVISION: &str = "io.crane.revision";
+    /// Node the instance was placed on.
+    pub const NODE: &str = "io.crane.node";
+    /// Marks objects managed by Crane (`true`).
+    pub const MANAGED: &str = "io.crane.managed";
+    /// Identifies the Crane engine (a random id stored in its data directory) that owns the object, so several
+    /// engines can share a Docker engine (tests, classrooms) without adopting or deleting each other's containers.
+    pub const OWNER: &str = "io.crane.owner";
+    /// Marks the demo image built by Crane (`true`).
+    pub const DEMO: &str = "io.crane.demo";
+}
+
+/// An app as the engine wants it: the stored spec plus its revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredApp {
+    /// The validated spec. `spec.replicas` is the desired instance count.
+    pub spec: crate::spec::AppSpec,
+    /// Revision number, bumped whenever a container setting changes (not on scale).
+    pub revision: u64,
+}
+
+/// Runtime state of a container, as the runtime reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Created but not started.
+    Created,
+    /// Running.
+    Running,
+    /// Being restarted by the runtime itself.
+    Restarting,
+    /// Paused.
+    Paused,
+    /// Stopped; `exit_code` tells how.
+    Exited,
+    /// Being removed.
+    Removing,
+    /// Dead (failed removal).
+    Dead,
+}
+
+/// A container Crane created (found by its labels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedInstance {
+    /// Runtime id of the container.
+    pub id: String,
+    /// Container name, `<app>-<index>`.
+    pub name: String,
+    /// App label.
+    pub app: String,
+    /// Instance index label (1-based).
+    pub index: u32,
+    /// Revision label.
+    pub revision: u64,
+    /// Runtime state.
+    pub state: ContainerState,
+    /// Exit code when exited.
+    pub exit_code: Option<i64>,
+    /// When the container was created.
+    pub created_at: Millis,
+    /// When it last started, if known.
+    pub started_at: Option<Millis>,
+}
+
+/// Crash history of one instance slot (app + index), used for CrashLoop-style backoff.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestartHistory {
+    /// Consecutive crashes without a stable run in between.
+    pub consecutive_crashes: u32,
+    /// When the last crash was noticed.
+    pub last_crash_at: Option<Millis>,
+}
+
+/// Restart histories keyed by (app, index).
+pub type RestartHistories = BTreeMap<(String, u32), RestartHistory>;

@@ -1,0 +1,186 @@
+//! Narrow traits the engine needs from the outside world. Adapters (`crane-docker`, `crane-store`) implement them;
+//! in-memory fakes implement them in tests.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::model::{Millis, ObservedInstance};
+use crate::spec::AppSpec;
+
+/// Everything needed to create one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRequest {
+    /// App name.
+    pub app: String,
+    /// 1-based index; the container is named `<app>-<index>`.
+    pub index: u32,
+    /// Revision the instance belongs to.
+    pub revision: u64,
+    /// The app's spec.
+    pub spec: AppSpec,
+    /// Owner label value (see [`crate::model::labels::OWNER`]).
+    pub owner: String,
+}
+
+/// A change reported by the runtime's event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeEvent {
+    /// Container id.
+    pub id: String,
+    /// Action (`start`, `die`, `kill`, `oom`, `destroy`, `health_status`…).
+    pub action: String,
+    /// App label of the container.
+    pub app: Option<String>,
+    /// Exit code, for `die`.
+    pub exit_code: Option<i64>,
+    /// Event time.
+    pub at: Millis,
+}
+
+/// One line of container output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// Container name.
+    pub instance: String,
+    /// `stdout` or `stderr`.
+    pub stream: &'static str,
+    /// Timestamp reported by the runtime (RFC 3339), if any.
+    pub timestamp: Option<String>,
+    /// The text, without trailing newline.
+    pub line: String,
+}
+
+/// Failure of a runtime call, in words a user can act on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuntimeError {
+    /// The container engine cannot be reached.
+    #[error(
+        "the Docker engine is not reachable ({0}); start Docker (or Podman's socket) and try again"
+    )]
+    Unreachable(String),
+    /// The image is not present locally and could not be pulled.
+    #[error("image '{image}' is not available: {reason}")]
+    ImageUnavailable {
+        /// The image reference.
+        image: String,
+        /// Why (pull error or "no registry").
+        reason: String,
+    },
+    /// A container or network name is already used by something Crane does not manage.
+    #[error("the name '{0}' is already used by a container or network that this Crane engine does not manage; remove it or choose another app name")]
+    NameConflict(String),
+    /// A host port is already in use.
+    #[error("port {0} is already in use on this machine; choose another public port or omit it to pick a free one")]
+    PortInUse(u16),
+    /// Any other runtime failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The container runtime, as the engine sees it.
+#[async_trait]
+pub trait Runtime: Send + Sync + 'static {
+    /// Lists every container managed by the engine with this owner label, in any state.
+    async fn list_instances(&self, owner: &str) -> Result<Vec<ObservedInstance>, RuntimeError>;
+    /// Whether `image` is present locally; tries to pull it when not (bounded in time).
+    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError>;
+    /// Creates the app's private network if missing; returns its name.
+    async fn ensure_network(&self, app: &str, owner: &str) -> Result<String, RuntimeError>;
+    /// Removes the app's network and named volumes.
+    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<(), RuntimeError>;
+    /// Creates and starts one instance; returns the container id.
+    async fn start_instance(&self, req: &InstanceRequest) -> Result<String, RuntimeError>;
+    /// Stops (with a short grace period) and removes a container. Missing containers are not an error.
+    async fn remove_instance(&self, id: &str) -> Result<(), RuntimeError>;
+    /// IP address of a running container on its app network.
+    async fn instance_address(&self, id: &str) -> Result<Option<std::net::IpAddr>, RuntimeError>;
+    /// Subscribes to container events of this owner. The stream ends when the connection drops.
+    async fn events(
+        &self,
+        owner: &str,
+    ) -> Result<
+        futures_core::stream::BoxStream<'static, Result<RuntimeEvent, RuntimeError>>,
+        RuntimeError,
+    >;
+    /// Streams a container's logs (`tail` last lines, then new ones when `follow`).
+    async fn logs(
+        &self,
+        id: &str,
+        name: &str,
+        follow: bool,
+        tail: Option<u32>,
+    ) -> Result<futures_core::stream::BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError>;
+    /// Engine version string, for status displays.
+    async fn version(&self) -> Result<String, RuntimeError>;
+}
+
+/// A stored app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredApp {
+    /// The spec as validated.
+    pub spec: AppSpec,
+    /// The YAML the user submitted (kept for display and export).
+    pub source_yaml: String,
+    /// Current revision.
+    pub revision: u64,
+    /// Host port chosen for the load balancer, if any.
+    pub public_port: Option<u16>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change time.
+    pub updated_at: Millis,
+}
+
+/// One event-log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// Row id (0 before insertion).
+    pub id: i64,
+    /// When it happened.
+    pub at: Millis,
+    /// App concerned, if any.
+    pub app: Option<String>,
+    /// Instance concerned, if any.
+    pub instance: Option<String>,
+    /// Short machine-readable kind (`instance.started`, `instance.replaced`, `app.applied`, `backoff`…).
+    pub kind: String,
+    /// Plain-language reason ("instance web-2 exited with code 137; replacing it").
+    pub reason: String,
+    /// Inputs of the decision, as JSON.
+    pub details: serde_json::Value,
+}
+
+/// Failure of a store call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("state store error: {0}")]
+pub struct StoreError(pub String);
+
+/// Persistent state.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// All apps.
+    async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError>;
+    /// One app by name.
+    async fn get_app(&self, name: &str) -> Result<Option<StoredApp>, StoreError>;
+    /// Inserts or replaces an app.
+    async fn put_app(&self, app: &StoredApp) -> Result<(), StoreError>;
+    /// Deletes an app; returns whether it existed.
+    async fn delete_app(&self, name: &str) -> Result<bool, StoreError>;
+    /// Appends an event and returns it with its id.
+    async fn append_event(&self, event: EventRecord) -> Result<EventRecord, StoreError>;
+    /// Newest-first events, optionally of one app, at most `limit`, older than `before` id when given.
+    async fn list_events(
+        &self,
+        app: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+    /// Key/value settings (token, engine id…).
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a key/value setting.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// Labels as a map, for adapters.
+pub type Labels = BTreeMap<String, String>;

@@ -1,0 +1,752 @@
+//! Turning a user's YAML (or JSON) into a validated [`AppSpec`], with every problem reported at once.
+//!
+//! Validation runs in three stages, and stops after the first stage that finds anything, because later stages
+//! would only repeat the same mistake in other words:
+//! 1. **Syntax**: the YAML parser's error, with its position.
+//! 2. **Structure**: the source tree is checked against the static schema in `schema`: unknown fields (with a
+//!    "did you mean"), keys written twice, missing required fields, and type errors, all of them.
+//! 3. **Meaning**: the typed spec is checked (name format, ranges, quantities, probes, autoscaling…); each
+//!    diagnostic points at the line and column of the offending value, found through the tree.
+//!
+//! [`validate`] runs stage 3 alone on a spec built in code (a form, an import), with 0/0 positions.
+
+mod schema;
+mod tree;
+
+use std::collections::BTreeMap;
+
+pub use crate::units::{parse_duration, parse_quantity};
+
+use crate::error::Diagnostic;
+use crate::spec::{AppSpec, Probe, ProbeType};
+use tree::{Node, Path, Target};
+
+/// Docker refuses memory limits below 6 MiB.
+pub const MIN_MEMORY_BYTES: u64 = 6 * 1024 * 1024;
+/// Most instances one app may ask for; also the ceiling of `autoscaling.max`.
+pub const MAX_REPLICAS: u32 = 100;
+/// Most CPU cores one instance may ask for.
+pub const MAX_CPU: f64 = 64.0;
+/// Longest app name, so `<name>-<index>` container and network names stay short and readable.
+pub const MAX_NAME_LEN: usize = 40;
+/// Metrics autoscaling understands.
+pub const AUTOSCALING_METRICS: &[&str] = &["cpu", "memory", "rps", "latency_p95", "custom"];
+/// What a rolling update may do when a new instance fails.
+pub const FAILURE_ACTIONS: &[&str] = &["rollback", "pause"];
+
+/// Parses and validates a spec written in YAML (JSON is YAML too). Returns every problem found, in source order.
+pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
+    let root = match tree::parse(yaml) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Err(vec![Diagnostic::new(
+            0,
+            0,
+            "",
+            "the spec is empty",
+            "write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`",
+        )]),
+        Err(e) => {
+            let fix = if e.message.contains("tab") {
+                "indent with spaces: YAML does not allow tabs for indentation"
+            } else if e.message.contains("second one") {
+                "remove the `---` line and what follows, or put each app in its own spec"
+            } else if e.message.contains("anchor") {
+                "define the anchor (`&name`) before using it (`*name`)"
+            } else {
+                "check the indentation, the `key: value` syntax and matching quotes and brackets here"
+            };
+            return Err(vec![Diagnostic::new(
+                e.line,
+                e.column,
+                "",
+                format!("invalid YAML: {}", e.message),
+                fix,
+            )]);
+        }
+    };
+
+    let mut structural = Vec::new();
+    schema::check(&root, &schema::APP, &Path::root(), &mut structural);
+    if !structural.is_empty() {
+        return Err(sorted(structural));
+    }
+
+    // The schema walk mirrors the serde types, so this should not fail; if the two ever disagree, serde's own error
+    // (with its position) is still better than a panic.
+    let spec: AppSpec = serde_norway::from_str(yaml).map_err(|e| vec![serde_diagnostic(&e)])?;
+
+    let mut checker = Checker {
+        root: Some(&root),
+        out: Vec::new(),
+    };
+    checker.spec(&spec);
+    if checker.out.is_empty() {
+        Ok(spec)
+    } else {
+        Err(sorted(checker.out))
+    }
+}
+
+/// Runs the semantic checks on a spec that did not come from YAML. Diagnostics have no position (0/0).
+pub fn validate(spec: &AppSpec) -> Result<(), Vec<Diagnostic>> {
+    let mut checker = Checker {
+        root: None,
+        out: Vec::new(),
+    };
+    checker.spec(spec);
+    if checker.out.is_empty() {
+        Ok(())
+    } else {
+        Err(checker.out)
+    }
+}
+
+/// Whether going from `old` to `new` changes what runs inside the containers, so instances must be replaced and the
+/// revision bumped. Changing only `replicas`, `autoscaling` or `update` does not: those steer how many instances run
+/// and how they are replaced, not what they are.
+pub fn needs_new_revision(old: &AppSpec, new: &AppSpec) -> bool {
+    let scale_free = |spec: &AppSpec| AppSpec {
+        replicas: 0,
+        autoscaling: None,
+        update: None,
+        ..spec.clone()
+    };
+    scale_free(old) != scale_free(new)
+}
+
+/// Renders a spec as YAML for display and export, in the field order of [`AppSpec`].
+pub fn to_yaml(spec: &AppSpec) -> String {
+    // Serializing plain structs of strings and numbers cannot fail; the fallback only keeps this function total.
+    serde_norway::to_string(spec)
+        .unwrap_or_else(|e| format!("# the spec could not be rendered: {e}\n"))
+}
+
+fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    // A stable sort keeps the walk's order for problems at the same position.
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics
+}
+
+fn serde_diagnostic(e: &serde_norway::Error) -> Diagnostic {
+    let (line, column) = e
+        .location()
+        .map(|l| {
+            (
+                u32::try_from(l.line()).unwrap_or(0),
+                u32::try_from(l.column()).unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0));
+    let text = e.to_string();
+    // serde_norway appends " at line X column Y"; the position already has its own fields.
+    let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+    Diagnostic::new(
+        line,
+        column,
+        "",
+        message,
+        "correct the value's type; see the spec reference",
+    )
+}
+
+/// Collects semantic diagnostics, positioned through the source tree when there is one.
+struct Checker<'a> {
+    root: Option<&'a Node>,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    /// Reports a problem with the value at `path`.
+    fn at(&mut self, path: &Path, message: impl Into<String>, fix: impl Into<String>) {
+        self.push(path, Target::Value, message.into(), fix.into());
+    }
+
+    /// Reports a problem with the key that introduces `path` (an env name, a label name).
+    fn at_key(&mut self, path: &Path, message: impl Into<String>, fix: impl Into<String>) {
+        self.push(path, Target::Key, message.into(), fix.into());
+    }
+
+    fn push(&mut self, path: &Path, target: Target, message: String, fix: String) {
+        let (line, column) = self
+            .root
+            .map(|r| tree::locate(r, path, target))
+            .unwrap_or((0, 0));
+        self.out
+            .push(Diagnostic::new(line, column, path.render(), message, fix));
+    }
+
+    fn spec(&mut self, spec: &AppSpec) {
+        let root = Path::root();
+        self.name(&spec.name, &root.key("name"));
+        self.image(&spec.image, &root.key("image"));
+        if spec.replicas > MAX_REPLICAS {
+            self.at(
+                &root.key("replicas"),
+                format!(
+                    "replicas is {}; an app may have at most {MAX_REPLICAS} instances",
+                    spec.replicas
+                ),
+                format!("use a number from 0 to {MAX_REPLICAS}"),
+            );
+        }
+        if let Some(command) = &spec.command {
+            if command.is_empty() {
+                self.at(
+                    &root.key("command"),
+                    "command is an empty list",
+                    "list the program and its arguments, or remove `command` to use the image's own",
+                );
+            }
+        }
+        self.env(&spec.env, &root.key("env"));
+        self.ports(spec, &root.key("ports"));
+        self.resources(spec, &root.key("resources"));
+        if let Some(health) = &spec.health {
+            let path = root.key("health");
+            for (key, probe) in [
+                ("liveness", &health.liveness),
+                ("readiness", &health.readiness),
+                ("startup", &health.startup),
+            ] {
+                if let Some(probe) = probe {
+                    self.probe(key, probe, &path.key(key));
+                }
+            }
+        }
+        self.autoscaling(spec, &root.key("autoscaling"));
+        self.update(spec, &root.key("update"));
+        self.placement(spec, &root.key("placement"));
+        self.volumes(spec, &root.key("volumes"));
+        for (section, refs) in [("secrets", &spec.secrets), ("configs", &spec.configs)] {
+            for (i, file) in refs.iter().enumerate() {
+                let path = root.key(section).index(i);
+                if file.name.trim().is_empty() {
+                    self.at(
+                        &path.key("name"),
+                        "the name is empty",
+                        "give the secret or config a name",
+                    );
+                }
+                if let Some(target) = &file.target {
+                    if !target.starts_with('/') {
+                        self.at(
+                            &path.key("target"),
+                            format!("target `{target}` is not an absolute path"),
+                            "write a path inside the container starting with `/`",
+                        );
+                    }
+                }
+            }
+        }
+        self.security(spec, &root.key("security"));
+    }
+
+    fn name(&mut self, name: &str, path: &Path) {
+        let fix = || {
+            format!(
+                "use lowercase letters, digits and '-', starting with a letter, e.g. `{}`",
+                suggest_name(name)
+            )
+        };
+        if name.is_empty() {
+            self.at(path, "the name is empty", fix());
+        } else if name.chars().count() > MAX_NAME_LEN {
+            self.at(
+                path,
+                format!(
+                    "the name is {} characters long; the limit is {MAX_NAME_LEN}",
+                    name.chars().count()
+                ),
+                "use a shorter name",
+            );
+        } else if !is_app_name(name) {
+            self.at(
+                path,
+                format!("`{name}` is not a valid name: only lowercase letters, digits and '-' are allowed, starting with a letter"),
+                fix(),
+            );
+        }
+    }
+
+    fn image(&mut self, image: &str, path: &Path) {
+        if image.trim().is_empty() {
+            self.at(
+                path,
+                "the image is empty",
+                "name an image, e.g. `crane-demo:0.1.0` or `node:18`",
+            );
+        } else if image.chars().any(char::is_whitespace) {
+            self.at(
+                path,
+                format!("the image `{image}` contains whitespace"),
+                "write the image reference without spaces, e.g. `node:18`",
+            );
+        }
+    }
+
+    fn env(&mut self, env: &BTreeMap<String, String>, path: &Path) {
+        for key in env.keys() {
+            if key.is_empty() {
+                self.at_key(
+                    &path.key(key),
+                    "an environment variable has an empty name",
+                    "give it a name, e.g. `GREETING`",
+                );
+            } else if key.contains('=') || key.contains('\0') {
+                self.at_key(
+                    &path.key(key),
+                    format!("the environment variable name `{key}` contains `=`"),
+                    "write names without `=`; the value goes after the `:`",
+                );
+            }
+        }
+    }
+
+    fn ports(&mut self, spec: &AppSpec, path: &Path) {
+        // Earlier entries by (container port, protocol) and by public port, so repeats point back at the first one.
+        let mut containers: BTreeMap<(u16, &str), usize> = BTreeMap::new();
+        let mut publics: BTreeMap<u16, usize> = BTreeMap::new();
+        for (i, port) in spec.ports.iter().enumerate() {
+            let here = path.index(i);
+            let protocol = port.protocol.as_deref().unwrap_or("tcp");
+            if !matches!(protocol, "tcp" | "udp") {
+                self.at(
+                    &here.key("protocol"),
+                    format!("unknown protocol `{protocol}`"),
+                    "use `tcp` (the default) or `udp`",
+                );
+            }
+            if port.container == 0 {
+                self.at(
+                    &here.key("container"),
+                    "container port 0 is not a port",
+                    "use a port from 1 to 65535",
+                );
+            } else if let Some(first) = containers.insert((port.container, protocol), i) {
+                self.at(
+                    &here.key("container"),
+                    format!(
+                        "container port {} is already listed in ports[{first}]",
+                        port.container
+                    ),
+                    "list each container port once",
+                );
+            }
+            if let Some(public) = port.public {
+                if public < 1024 {
+                    self.at(
+                        &here.key("public"),
+                        format!("public port {public} is below 1024, which needs root on the host"),
+                        "use a port from 1024 to 65535, or omit it to let Crane pick a free one",
+                    );
+                } else if let Some(first) = publics.insert(public, i) {
+                    self.at(
+                        &here.key("public"),
+                        format!("public port {public} is already used by ports[{first}]"),
+                        "give each port its own public port, or omit it to let Crane pick a free one",
+                    );
+                }
+            }
+        }
+    }
+
+    fn resources(&mut self, spec: &AppSpec, path: &Path) {
+        let Some(resources) = &spec.resources else {
+            return;
+        };
+        if let Some(cpu) = resources.cpu {
+            if !(cpu > 0.0 && cpu <= MAX_CPU) {
+                self.at(
+                    &path.key("cpu"),
+                    format!("cpu is {cpu}; it must be more than 0 and at most {MAX_CPU} cores"),
+                    "use a number of cores, e.g. `0.5` for half a core",
+                );
+            }
+        }
+        if let Some(memory) = &resources.memory {
+            match parse_quantity(memory) {
+                Err(why) => self.at(
+                    &path.key("memory"),
+                    format!("`{memory}` is not a memory quantity: {why}"),
+                    "write a Kubernetes quantity such as `128Mi`, `1Gi` or `500M`",
+                ),
+                Ok(bytes) if bytes < MIN_MEMORY_BYTES => self.at(
+                    &path.key("memory"),
+                    format!("memory `{memory}` is below Docker's minimum of 6Mi"),
+                    "use at least `6Mi`",
+                ),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn probe(&mut self, which: &str, probe: &Probe, path: &Path) {
+        match probe.kind {
+            ProbeType::Http => match &probe.path {
+                None => self.at(
+                    path,
+                    format!("the http {which} probe has no `path`"),
+                    "add e.g. `path: /health`",
+                ),
+                Some(p) if !p.starts_with('/') => self.at(
+                    &path.key("path"),
+                    format!("the probe path `{p}` does not start with `/`"),
+                    format!("write it as `/{}`", p.trim_start_matches('/')),
+                ),
+                Some(_) => {}
+            },
+            ProbeType::Exec => {
+                if probe
+                    .command
+                    .as_ref()
+                    .is_none_or(|c| c.is_empty() || c[0].trim().is_empty())
+                {
+                    self.at(
+                        path,
+                        format!("the exec {which} probe has no `command`"),
+                        "add e.g. `command: [\"cat\", \"/tmp/healthy\"]`",
+                    );
+                }
+            }
+            ProbeType::Tcp => {}
+        }
+        // A probe without `port` uses the app's first port. When the app declares none either (as in the
+        // minimal-orchestrator example, which must be accepted as is), the port can still come from the image's
+        // EXPOSE, which only the runtime knows; so only an explicit port 0 is an error here.
+        if matches!(probe.kind, ProbeType::Http | ProbeType::Tcp) && probe.port == Some(0) {
+            self.at(
+                &path.key("port"),
+                "probe port 0 is not a port",
+                "use a port from 1 to 65535",
+            );
+        }
+        for (key, value, may_be_zero) in [
+            ("period", &probe.period, false),
+            ("timeout", &probe.timeout, false),
+            ("initialDelay", &probe.initial_delay, true),
+        ] {
+            if let Some(text) = value {
+                self.duration(&path.key(key), text, may_be_zero);
+            }
+        }
+        for (key, value) in [
+            ("failureThreshold", probe.failure_threshold),
+            ("successThreshold", probe.success_threshold),
+        ] {
+            if value == Some(0) {
+                self.at(
+                    &path.key(key),
+                    format!("{key} is 0; it must be at least 1"),
+                    "use 1 or more",
+                );
+            }
+        }
+        // Kubernetes rule: only readiness can ask for several successes; the others stop mattering after one.
+        if which != "readiness" && probe.success_threshold.is_some_and(|n| n > 1) {
+            self.at(
+                &path.key("successThreshold"),
+                format!("successThreshold must be 1 for a {which} probe"),
+                "remove it, or set it to 1",
+            );
+        }
+    }
+
+    fn duration(&mut self, path: &Path, text: &str, may_be_zero: bool) {
+        match parse_duration(text) {
+            Err(why) => self.at(
+                path,
+                format!("`{text}` is not a duration: {why}"),
+                "write e.g. `500ms`, `5s`, `1m` or `1m30s`",
+            ),
+            Ok(d) if d.is_zero() && !may_be_zero => self.at(
+                path,
+                format!("`{text}` is zero; it must be longer"),
+                "use e.g. `1s`",
+            ),
+            Ok(_) => {}
+        }
+    }
+
+    fn autoscaling(&mut self, spec: &AppSpec, path: &Path) {
+        let Some(a) = &spec.autoscaling else { return };
+        if a.min < 1 {
+            self.at(
+                &path.key("min"),
+                "autoscaling.min is 0; it must be at least 1",
+                "set `min: 1` or more (to stop the app, remove autoscaling and set `replicas: 0`)",
+            );
+        }
+        if a.max < a.min {
+            self.at(
+                &path.key("max"),
+                format!("autoscaling.max ({}) is below min ({})", a.max, a.min),
+                format!("set `max` to {} or more", a.min),
+            );
+        } else if a.max > MAX_REPLICAS {
+            self.at(
+                &path.key("max"),
+                format!(
+                    "autoscaling.max is {}; an app may have at most {MAX_REPLICAS} instances",
+                    a.max
+                ),
+                format!("use {MAX_REPLICAS} or less"),
+            );
+        }
+        if !AUTOSCALING_METRICS.contains(&a.metric.as_str()) {
+            let fix = match schema::suggest(&a.metric, AUTOSCALING_METRICS) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("use one of: {}", AUTOSCALING_METRICS.join(", ")),
+            };
+            self.at(
+                &path.key("metric"),
+                format!("unknown metric `{}`", a.metric),
+                fix,
+            );
+        } else if a.metric == "custom" && a.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
+            self.at(
+                &path.key("query"),
+                "a custom metric needs a `query`",
+                "add a Prometheus query, e.g. `query: sum(rate(http_requests_total[1m]))`",
+            );
+        }
+        if !(a.target > 0.0 && a.target.is_finite()) {
+            self.at(
+                &path.key("target"),
+                format!("target is {}; it must be more than 0", a.target),
+                "use e.g. `70` (percent for cpu and memory, requests/s per replica for rps, ms for latency_p95)",
+            );
+        }
+        if let Some(text) = &a.scale_down_stabilization {
+            self.duration(&path.key("scaleDownStabilization"), text, true);
+        }
+        for (key, value) in [
+            ("maxScaleUpStep", a.max_scale_up_step),
+            ("maxScaleDownStep", a.max_scale_down_step),
+        ] {
+            if value == Some(0) {
+                self.at(
+                    &path.key(key),
+                    format!("{key} is 0; scaling could never move"),
+                    "use 1 or more",
+                );
+            }
+        }
+    }
+
+    fn update(&mut self, spec: &AppSpec, path: &Path) {
+        let Some(u) = &spec.update else { return };
+        if let Some(action) = &u.failure_action {
+            if !FAILURE_ACTIONS.contains(&action.as_str()) {
+                self.at(
+                    &path.key("failureAction"),
+                    format!("unknown failureAction `{action}`"),
+                    "use `rollback` (the default) or `pause`",
+                );
+            }
+        }
+        if u.max_surge == Some(0) && u.max_unavailable == Some(0) {
+            self.at(
+                &path.key("maxUnavailable"),
+                "maxSurge and maxUnavailable are both 0, so an update could never replace an instance",
+                "set `maxSurge: 1` (start the new instance first) or `maxUnavailable: 1`",
+            );
+        }
+        if let Some(text) = &u.deadline {
+            self.duration(&path.key("deadline"), text, false);
+        }
+    }
+
+    fn placement(&mut self, spec: &AppSpec, path: &Path) {
+        let Some(p) = &spec.placement else { return };
+        if let Some(strategy) = &p.strategy {
+            // Besides `binpack` and `spread`, any policy name is allowed, so only the form is checked here.
+            if strategy.trim().is_empty() {
+                self.at(
+                    &path.key("strategy"),
+                    "the strategy is empty",
+                    "use `binpack`, `spread` or the name of a scheduling policy",
+                );
+            } else if strategy.chars().any(char::is_whitespace) {
+                self.at(
+                    &path.key("strategy"),
+                    format!("`{strategy}` is not a strategy name"),
+                    "use `binpack`, `spread` or the name of a scheduling policy",
+                );
+            }
+        }
+        for (i, constraint) in p.constraints.iter().enumerate() {
+            if constraint.trim().is_empty() {
+                self.at(
+                    &path.key("constraints").index(i),
+                    "the constraint is empty",
+                    "write e.g. `node.labels.zone == a`",
+                );
+            }
+        }
+        for key in p.labels.keys() {
+            if key.trim().is_empty() {
+                self.at_key(
+                    &path.key("labels").key(key),
+                    "a label has an empty name",
+                    "give it a name, e.g. `tier`",
+                );
+            }
+        }
+    }
+
+    fn volumes(&mut self, spec: &AppSpec, path: &Path) {
+        let mut targets: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, volume) in spec.volumes.iter().enumerate() {
+            let here = path.index(i);
+            let source = volume.source.as_str();
+            if !(is_volume_name(source) || is_absolute_path(source)) {
+                self.at(
+                    &here.key("source"),
+                    format!("`{source}` is neither a volume name nor an absolute host path"),
+                    "use a name such as `data` (lowercase letters, digits, `_`, `.`, `-`) or a path such as `/srv/data`",
+                );
+            }
+            if !is_absolute_path(&volume.target) {
+                self.at(
+                    &here.key("target"),
+                    format!("target `{}` is not an absolute path", volume.target),
+                    "write the path inside the container starting with `/`, e.g. `/data`",
+                );
+            } else if let Some(first) = targets.insert(volume.target.as_str(), i) {
+                self.at(
+                    &here.key("target"),
+                    format!("`{}` is already mounted by volumes[{first}]", volume.target),
+                    "mount each path once",
+                );
+            }
+        }
+    }
+
+    fn security(&mut self, spec: &AppSpec, path: &Path) {
+        let Some(s) = &spec.security else { return };
+        if let Some(user) = &s.user {
+            if user.trim().is_empty() {
+                self.at(
+                    &path.key("user"),
+                    "the user is empty",
+                    "write a user name or uid, e.g. `\"1000\"`, or remove it",
+                );
+            }
+        }
+        for (i, cap) in s.add_capabilities.iter().enumerate() {
+            let canonical = cap.trim().to_ascii_uppercase();
+            let canonical = canonical.strip_prefix("CAP_").unwrap_or(&canonical);
+            let well_formed = !cap.is_empty()
+                && cap
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && !cap.starts_with("CAP_");
+            if !well_formed {
+                self.at(
+                    &path.key("addCapabilities").index(i),
+                    format!("`{cap}` is not written as a capability name"),
+                    if canonical.is_empty() {
+                        "write a capability in uppercase without `CAP_`, e.g. `NET_ADMIN`"
+                            .to_string()
+                    } else {
+                        format!("write `{canonical}`: uppercase, without the `CAP_` prefix")
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Whether `name` is a valid app name (the length is checked separately).
+fn is_app_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A valid name close to what the user wrote, for the fix text: `My_App` → `my-app`.
+fn suggest_name(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = mapped.trim_start_matches(|c: char| !c.is_ascii_lowercase());
+    let candidate: String = trimmed.chars().take(MAX_NAME_LEN).collect();
+    if candidate.is_empty() {
+        "web".to_string()
+    } else {
+        candidate
+    }
+}
+
+/// Docker's rule for volume names, restricted to lowercase: `[a-z0-9][a-z0-9_.-]*`.
+fn is_volume_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+}
+
+fn is_absolute_path(s: &str) -> bool {
+    s.starts_with('/')
+}
+
+impl AppSpec {
+    /// The memory limit in bytes, when one is set and valid.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.resources
+            .as_ref()?
+            .memory
+            .as_deref()
+            .and_then(|m| parse_quantity(m).ok())
+    }
+
+    /// The CPU limit in billionths of a core (Docker's `NanoCpus`), when one is set and valid.
+    pub fn nano_cpus(&self) -> Option<i64> {
+        let cpu = self.resources.as_ref()?.cpu?;
+        (cpu > 0.0 && cpu.is_finite()).then(|| (cpu * 1e9).round() as i64)
+    }
+
+    /// One sentence per section that is present in the spec but not active in this version of Crane, so the window,
+    /// the API and the CLI can say plainly that it is stored but does nothing yet.
+    pub fn inactive_sections(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.health.is_some() {
+            out.push("health: probes are stored but not active yet; instances are considered ready when running".into());
+        }
+        if self.autoscaling.is_some() {
+            out.push(format!(
+                "autoscaling: stored but not active yet; the app runs {} replicas",
+                self.replicas
+            ));
+        }
+        if self.update.is_some() {
+            out.push(
+                "update: rolling updates are not active yet; a changed spec replaces instances one slot at a time"
+                    .into(),
+            );
+        }
+        if self.placement.is_some() {
+            out.push(
+                "placement: stored but not active yet; every instance runs on the local engine"
+                    .into(),
+            );
+        }
+        if !self.secrets.is_empty() {
+            out.push("secrets: stored but not active yet; no secret files are mounted".into());
+        }
+        if !self.configs.is_empty() {
+            out.push("configs: stored but not active yet; no config files are mounted".into());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

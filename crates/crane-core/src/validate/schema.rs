@@ -1,0 +1,545 @@
+//! The shape of a spec as a static table, and the walk that checks a YAML tree against it.
+//!
+//! The table mirrors the serde types in [`crate::spec`]; a test deserializes a spec that sets every field so the two
+//! cannot drift apart silently. The walk reports every unknown field (with a "did you mean" suggestion), every
+//! duplicate key, every missing required field and every type error, each at its own line and column, where serde
+//! would report only the first one.
+
+use super::tree::{Kind, Node, Path};
+use crate::error::Diagnostic;
+
+/// Whether a field may be left out or set to null, matching how serde treats the Rust type behind it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// Must be present and not null (a plain Rust field without `#[serde(default)]`).
+    Required,
+    /// May be absent or null (`Option<T>`).
+    Optional,
+    /// May be absent, but not null (a field with `#[serde(default)]` that is not an `Option`).
+    Defaulted,
+}
+
+/// One field of a mapping.
+pub(crate) struct Field {
+    /// The key as written in YAML.
+    pub name: &'static str,
+    /// The shape of its value.
+    pub shape: &'static Shape,
+    /// Whether it may be omitted or null.
+    pub presence: Presence,
+    /// An example line shown in the fix when the field is missing.
+    pub example: &'static str,
+}
+
+/// The shape of a value.
+pub(crate) enum Shape {
+    /// A mapping with known fields.
+    Struct(&'static [Field]),
+    /// A list of values of one shape.
+    SeqOf(&'static Shape),
+    /// A mapping of names to text values (env, labels).
+    TextMap,
+    /// Any scalar, read as text.
+    Text,
+    /// `true` or `false`.
+    Bool,
+    /// A whole number from `min` to `max`.
+    Whole {
+        /// Smallest value.
+        min: u64,
+        /// Largest value.
+        max: u64,
+    },
+    /// Any number.
+    Number,
+    /// One of a few words.
+    OneOf(&'static [&'static str]),
+}
+
+const fn req(name: &'static str, shape: &'static Shape, example: &'static str) -> Field {
+    Field {
+        name,
+        shape,
+        presence: Presence::Required,
+        example,
+    }
+}
+const fn opt(name: &'static str, shape: &'static Shape) -> Field {
+    Field {
+        name,
+        shape,
+        presence: Presence::Optional,
+        example: "",
+    }
+}
+const fn dflt(name: &'static str, shape: &'static Shape) -> Field {
+    Field {
+        name,
+        shape,
+        presence: Presence::Defaulted,
+        example: "",
+    }
+}
+
+const TEXT: Shape = Shape::Text;
+const BOOL: Shape = Shape::Bool;
+const PORT_NUMBER: Shape = Shape::Whole {
+    min: 1,
+    max: u16::MAX as u64,
+};
+const U32: Shape = Shape::Whole {
+    min: 0,
+    max: u32::MAX as u64,
+};
+const NUMBER: Shape = Shape::Number;
+const TEXT_LIST: Shape = Shape::SeqOf(&TEXT);
+const TEXT_MAP: Shape = Shape::TextMap;
+
+const PORT: Shape = Shape::Struct(&[
+    req("container", &PORT_NUMBER, "container: 8080"),
+    opt("public", &PORT_NUMBER),
+    opt("protocol", &TEXT),
+]);
+const RESOURCES: Shape = Shape::Struct(&[opt("cpu", &NUMBER), opt("memory", &TEXT)]);
+const PROBE_TYPE: Shape = Shape::OneOf(&["http", "tcp", "exec"]);
+const PROBE: Shape = Shape::Struct(&[
+    req("type", &PROBE_TYPE, "type: http"),
+    opt("path", &TEXT),
+    opt("port", &PORT_NUMBER),
+    opt("command", &TEXT_LIST),
+    opt("period", &TEXT),
+    opt("timeout", &TEXT),
+    opt("initialDelay", &TEXT),
+    opt("failureThreshold", &U32),
+    opt("successThreshold", &U32),
+]);
+const HEALTH: Shape = Shape::Struct(&[
+    opt("liveness", &PROBE),
+    opt("readiness", &PROBE),
+    opt("startup", &PROBE),
+]);
+const AUTOSCALING: Shape = Shape::Struct(&[
+    req("min", &U32, "min: 1"),
+    req("max", &U32, "max: 5"),
+    req("metric", &TEXT, "metric: cpu"),
+    req("target", &NUMBER, "target: 70"),
+    opt("query", &TEXT),
+    opt("scaleDownStabilization", &TEXT),
+    opt("maxScaleUpStep", &U32),
+    opt("maxScaleDownStep", &U32),
+]);
+const UPDATE: Shape = Shape::Struct(&[
+    opt("maxSurge", &U32),
+    opt("maxUnavailable", &U32),
+    opt("failureAction", &TEXT),
+    opt("deadline", &TEXT),
+]);
+const PLACEMENT: Shape = Shape::Struct(&[
+    opt("strategy", &TEXT),
+    dflt("constraints", &TEXT_LIST),
+    dflt("labels", &TEXT_MAP),
+]);
+const VOLUME: Shape = Shape::Struct(&[
+    req("source", &TEXT, "source: data"),
+    req("target", &TEXT, "target: /data"),
+    dflt("readOnly", &BOOL),
+]);
+const FILE_REF: Shape = Shape::Struct(&[
+    req("name", &TEXT, "name: db-password"),
+    opt("target", &TEXT),
+]);
+const SECURITY: Shape = Shape::Struct(&[
+    dflt("privileged", &BOOL),
+    opt("user", &TEXT),
+    dflt("readOnlyRootFs", &BOOL),
+    dflt("addCapabilities", &TEXT_LIST),
+    dflt("keepDefaultCapabilities", &BOOL),
+]);
+
+/// The whole spec.
+pub(crate) const APP: Shape = Shape::Struct(&[
+    req("name", &TEXT, "name: web"),
+    req("image", &TEXT, "image: crane-demo:0.1.0"),
+    dflt("replicas", &U32),
+    opt("command", &TEXT_LIST),
+    dflt("env", &TEXT_MAP),
+    dflt("ports", &Shape::SeqOf(&PORT)),
+    opt("resources", &RESOURCES),
+    opt("health", &HEALTH),
+    opt("autoscaling", &AUTOSCALING),
+    opt("update", &UPDATE),
+    opt("placement", &PLACEMENT),
+    dflt("volumes", &Shape::SeqOf(&VOLUME)),
+    dflt("secrets", &Shape::SeqOf(&FILE_REF)),
+    dflt("configs", &Shape::SeqOf(&FILE_REF)),
+    opt("security", &SECURITY),
+]);
+
+/// Checks `node` against `shape`, appending one diagnostic per problem to `out`.
+pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagnostic>) {
+    let here = |message: String, fix: String| {
+        Diagnostic::new(node.line, node.column, path.render(), message, fix)
+    };
+    match shape {
+        Shape::Struct(fields) => {
+            let Kind::Map(entries) = &node.kind else {
+                out.push(here(
+                    format!("expected a mapping of fields, found {}", node.describe()),
+                    format!(
+                        "write the fields on indented lines, e.g. `{}`",
+                        example_of(fields)
+                    ),
+                ));
+                return;
+            };
+            check_keys(entries, path, out, |key, key_node, value, out| match fields
+                .iter()
+                .find(|f| f.name == key)
+            {
+                Some(field) => check_field(field, value, &path.key(key), out),
+                None => {
+                    let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                    let fix = match suggest(key, &names) {
+                        Some(s) => format!("remove it, or did you mean `{s}`?"),
+                        None => format!(
+                            "remove it; the fields allowed here are: {}",
+                            names.join(", ")
+                        ),
+                    };
+                    out.push(Diagnostic::new(
+                        key_node.line,
+                        key_node.column,
+                        path.key(key).render(),
+                        format!("unknown field `{key}`"),
+                        fix,
+                    ));
+                }
+            });
+            for field in fields.iter().filter(|f| f.presence == Presence::Required) {
+                if node.get(field.name).is_none() {
+                    out.push(Diagnostic::new(
+                        node.line,
+                        node.column,
+                        path.key(field.name).render(),
+                        format!("required field `{}` is missing", field.name),
+                        format!("add `{}`", field.example),
+                    ));
+                }
+            }
+        }
+        Shape::TextMap => {
+            let Kind::Map(entries) = &node.kind else {
+                out.push(here(
+                    format!(
+                        "expected a mapping of names to values, found {}",
+                        node.describe()
+                    ),
+                    "write it as `NAME: value` lines, or `{ NAME: value }`".to_string(),
+                ));
+                return;
+            };
+            check_keys(entries, path, out, |_, _, value, out| {
+                if !matches!(value.kind, Kind::Scalar { .. }) {
+                    out.push(Diagnostic::new(
+                        value.line,
+                        value.column,
+                        path.render(),
+                        format!("expected a text value, found {}", value.describe()),
+                        "write the value on the same line; quote it if it contains `:` or `#`"
+                            .to_string(),
+                    ));
+                }
+            });
+        }
+        Shape::SeqOf(item) => {
+            let Kind::Seq(items) = &node.kind else {
+                let fix = if matches!(item, Shape::Text) {
+                    "write it as a list, e.g. `[\"/demo\", \"--port\", \"8080\"]`".to_string()
+                } else {
+                    "write it as a list: one `- ` entry per item".to_string()
+                };
+                out.push(here(
+                    format!("expected a list, found {}", node.describe()),
+                    fix,
+                ));
+                return;
+            };
+            for (i, child) in items.iter().enumerate() {
+                check(child, item, &path.index(i), out);
+            }
+        }
+        Shape::Text => {
+            if !matches!(node.kind, Kind::Scalar { .. }) {
+                out.push(here(
+                    format!("expected text, found {}", node.describe()),
+                    "write a single value; quote it if it contains `:` or `#`".to_string(),
+                ));
+            }
+        }
+        Shape::Bool => {
+            if !matches!(
+                node.as_scalar(),
+                Some(("true" | "True" | "TRUE" | "false" | "False" | "FALSE", true))
+            ) {
+                out.push(here(
+                    format!("expected `true` or `false`, found {}", node.describe()),
+                    "write `true` or `false`, without quotes".to_string(),
+                ));
+            }
+        }
+        Shape::Whole { min, max } => {
+            let ok = matches!(node.as_scalar(), Some((v, true)) if parse_whole(v).is_some_and(|n| (*min..=*max).contains(&n)));
+            if !ok {
+                let (expected, fix) = if *max == u64::from(u32::MAX) {
+                    (
+                        "a whole number (0 or more)".to_string(),
+                        "write a whole number, e.g. `3`".to_string(),
+                    )
+                } else {
+                    (
+                        format!("a whole number from {min} to {max}"),
+                        format!("use a number from {min} to {max}"),
+                    )
+                };
+                let fix = match node.as_scalar() {
+                    Some((v, false)) if parse_number(v).is_some() => number_fix(node),
+                    _ => fix,
+                };
+                out.push(here(
+                    format!("expected {expected}, found {}", node.describe()),
+                    fix,
+                ));
+            }
+        }
+        Shape::Number => {
+            let ok = matches!(node.as_scalar(), Some((v, true)) if parse_number(v).is_some());
+            if !ok {
+                out.push(here(
+                    format!("expected a number, found {}", node.describe()),
+                    number_fix(node),
+                ));
+            }
+        }
+        Shape::OneOf(words) => {
+            let value = node.as_scalar().map(|(v, _)| v);
+            if !value.is_some_and(|v| words.contains(&v)) {
+                let fix = match value.and_then(|v| suggest(v, words)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of: {}", words.join(", ")),
+                };
+                out.push(here(
+                    format!(
+                        "expected one of {}, found {}",
+                        words.join(", "),
+                        node.describe()
+                    ),
+                    fix,
+                ));
+            }
+        }
+    }
+}
+
+fn check_field(field: &Field, value: &Node, path: &Path, out: &mut Vec<Diagnostic>) {
+    if value.is_null() {
+        match field.presence {
+            Presence::Optional => {}
+            Presence::Required | Presence::Defaulted => out.push(Diagnostic::new(
+                value.line,
+                value.column,
+                path.render(),
+                format!("`{}` has no value", field.name),
+                "give it a value, or remove the line".to_string(),
+            )),
+        }
+        return;
+    }
+    check(value, field.shape, path, out);
+}
+
+/// Walks a mapping's entries, reporting keys that are not text and keys written twice, and hands every other entry
+/// to `each(key, key_node, value, out)`.
+fn check_keys(
+    entries: &[(Node, Node)],
+    path: &Path,
+    out: &mut Vec<Diagnostic>,
+    mut each: impl FnMut(&str, &Node, &Node, &mut Vec<Diagnostic>),
+) {
+    for (i, (key_node, value)) in entries.iter().enumerate() {
+        let Some((key, _)) = key_node.as_scalar() else {
+            out.push(Diagnostic::new(
+                key_node.line,
+                key_node.column,
+                path.render(),
+                format!("a key must be a name, found {}", key_node.describe()),
+                "use a plain name before the `:`".to_string(),
+            ));
+            continue;
+        };
+        let first = entries[..i]
+            .iter()
+            .find(|(k, _)| k.as_scalar().map(|(s, _)| s) == Some(key));
+        if let Some((first, _)) = first {
+            out.push(Diagnostic::new(
+                key_node.line,
+                key_node.column,
+                path.key(key).render(),
+                format!("`{key}` is set twice (first on line {})", first.line),
+                "keep only one of them".to_string(),
+            ));
+            continue;
+        }
+        each(key, key_node, value, out);
+    }
+}
+
+fn number_fix(node: &Node) -> String {
+    match node.as_scalar() {
+        Some((v, false)) if parse_number(v).is_some() => {
+            "remove the quotes: numbers are written without them".into()
+        }
+        _ => "write a number, e.g. `3`".to_string(),
+    }
+}
+
+fn example_of(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .find(|f| f.presence == Presence::Required)
+        .map(|f| f.example.to_string())
+        .unwrap_or_else(|| format!("{}: …", fields.first().map(|f| f.name).unwrap_or("field")))
+}
+
+/// Reads a YAML integer the way serde_norway does (optional `+`, `0x`, `0o`, `0b` prefixes).
+fn parse_whole(v: &str) -> Option<u64> {
+    let v = v.strip_prefix('+').unwrap_or(v);
+    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
+        if let Some(rest) = v.strip_prefix(prefix) {
+            return if rest.starts_with(['+', '-']) {
+                None
+            } else {
+                u64::from_str_radix(rest, radix).ok()
+            };
+        }
+    }
+    if v.starts_with(['+', '-']) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// Reads a YAML number the way serde_norway does for `f64` fields (integers, decimals, exponents; no infinities).
+fn parse_number(v: &str) -> Option<f64> {
+    if let Some(n) = parse_whole(v) {
+        return Some(n as f64);
+    }
+    let unsigned = v.strip_prefix('+').unwrap_or(v);
+    if unsigned.starts_with('+') {
+        return None;
+    }
+    // Words like `inf` or `nan` parse as f64 in Rust, but no field of a spec wants them.
+    if !unsigned
+        .trim_start_matches('-')
+        .starts_with(|c: char| c.is_ascii_digit() || c == '.')
+    {
+        return None;
+    }
+    unsigned.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// The closest allowed word to `word`, if one is close enough to be what the user meant.
+///
+/// Case and `_`/`-` separators are ignored first, so `read_only_root_fs` finds `readOnlyRootFs`; otherwise the
+/// candidate with the smallest edit distance (transpositions count once) wins when it is within a third of the word.
+pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let normalize = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let word_n = normalize(word);
+    if let Some(c) = candidates.iter().find(|c| normalize(c) == word_n) {
+        return Some(c);
+    }
+    let limit = match word_n.chars().count() {
+        0..=4 => 1,
+        5..=9 => 2,
+        _ => 3,
+    };
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&word_n, &normalize(c)), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and adjacent transpositions cost 1.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_suggest(word: &str, expected: Option<&str>) {
+        let names = [
+            "name",
+            "image",
+            "replicas",
+            "resources",
+            "memory",
+            "readOnlyRootFs",
+            "cpu",
+        ];
+        assert_eq!(suggest(word, &names), expected, "suggestion for {word}");
+    }
+
+    #[test]
+    fn suggestions() {
+        check_suggest("replica", Some("replicas"));
+        check_suggest("imgae", Some("image"));
+        check_suggest("memroy", Some("memory"));
+        check_suggest("read_only_root_fs", Some("readOnlyRootFs"));
+        check_suggest("Name", Some("name"));
+        check_suggest("cpus", Some("cpu"));
+        check_suggest("foo", None);
+        check_suggest("volumes", None);
+    }
+
+    #[test]
+    fn yaml_numbers() {
+        assert_eq!(parse_whole("42"), Some(42));
+        assert_eq!(parse_whole("+0x10"), Some(16));
+        assert_eq!(parse_whole("-1"), None);
+        assert_eq!(parse_whole("1.5"), None);
+        assert_eq!(parse_number("0.3"), Some(0.3));
+        assert_eq!(parse_number("1e3"), Some(1000.0));
+        assert_eq!(parse_number(".5"), Some(0.5));
+        assert_eq!(parse_number("-2"), Some(-2.0));
+        assert_eq!(parse_number("inf"), None);
+        assert_eq!(parse_number("abc"), None);
+    }
+}

@@ -1,0 +1,374 @@
+//! Table-driven tests of spec parsing and validation: each case is a YAML source and the exact diagnostics it must
+//! produce, one per line as `line:column path: message | fix`.
+
+use super::*;
+use crate::spec::{PortSpec, Resources};
+
+/// The minimal-orchestrator example from product.md, unchanged.
+const MINIMAL: &str = "\
+name: api-service
+image: node:18
+replicas: 3
+resources: { cpu: 0.3, memory: 256Mi }
+health:
+  liveness:  { type: http, path: /health }
+  readiness: { type: http, path: /ready }
+autoscaling: { min: 2, max: 10, metric: cpu, target: 70 }
+";
+
+/// The fuller spec from product.md, unchanged.
+const FULL: &str = r#"
+name: web                      # lowercase letters, digits, '-'; unique
+image: crane-demo:0.1.0
+replicas: 3
+command: ["/demo", "--port", "8080"]
+env: { GREETING: hello }
+ports:
+  - container: 8080
+    public: 18080              # optional: the load balancer's host port; picked free and shown when omitted
+resources: { cpu: 0.5, memory: 128Mi }
+health:
+  liveness:  { type: http, path: /health, port: 8080, period: 5s, timeout: 1s, failureThreshold: 3 }
+  readiness: { type: http, path: /ready, port: 8080 }
+autoscaling: { min: 1, max: 5, metric: rps, target: 50, scaleDownStabilization: 30s }
+update: { maxSurge: 1, maxUnavailable: 0, failureAction: rollback }
+security: { privileged: false, user: "1000", readOnlyRootFs: true }
+"#;
+
+fn render(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{} {}: {} | {}",
+                d.line, d.column, d.path, d.message, d.fix
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Parses `yaml` and compares the diagnostics (or "ok") with `expected`, ignoring the indentation of `expected`.
+fn check(yaml: &str, expected: &str) {
+    let got = match parse_spec(yaml) {
+        Ok(_) => "ok".to_string(),
+        Err(d) => render(&d),
+    };
+    let expected: Vec<&str> = expected
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(got, expected.join("\n"), "\n--- source ---\n{yaml}");
+}
+
+#[test]
+fn good_specs() {
+    check(MINIMAL, "ok");
+    check(FULL, "ok");
+    check("name: web\nimage: nginx\n", "ok");
+    check(
+        r#"{"name": "web", "image": "nginx:1.27", "replicas": 2, "ports": [{"container": 80}], "resources": {"memory": "64Mi"}}"#,
+        "ok",
+    );
+    check(
+        "name: a\nimage: x\nenv: { PORT: 8080, DEBUG: true, EMPTY: '' }\n",
+        "ok",
+    );
+    check("name: w\nimage: x\nreplicas: 0\nvolumes: [{ source: data, target: /data }, { source: /srv/x, target: /x, readOnly: true }]\n", "ok");
+    check("name: w\nimage: x\nhealth: { liveness: { type: exec, command: [cat, /tmp/ok] }, startup: { type: tcp, port: 5432 } }\n", "ok");
+    check("name: w\nimage: x\nautoscaling: { min: 1, max: 3, metric: custom, query: 'sum(up)', target: 1 }\n", "ok");
+    check("name: w\nimage: x\nsecurity: { addCapabilities: [NET_ADMIN, SYS_PTRACE] }\nplacement: { strategy: spread, constraints: ['node.labels.zone == a'], labels: { tier: web } }\n", "ok");
+    check("name: w\nimage: x\nresources: &r { cpu: 1 }\n", "ok");
+}
+
+#[test]
+fn parsed_values() {
+    let spec = parse_spec(FULL).unwrap();
+    assert_eq!(spec.name, "web");
+    assert_eq!(spec.replicas, 3);
+    assert_eq!(
+        spec.ports,
+        vec![PortSpec {
+            container: 8080,
+            public: Some(18080),
+            protocol: None
+        }]
+    );
+    assert_eq!(
+        spec.resources,
+        Some(Resources {
+            cpu: Some(0.5),
+            memory: Some("128Mi".into())
+        })
+    );
+    assert_eq!(spec.memory_bytes(), Some(128 << 20));
+    assert_eq!(spec.nano_cpus(), Some(500_000_000));
+    assert_eq!(
+        spec.security.as_ref().and_then(|s| s.user.as_deref()),
+        Some("1000")
+    );
+    let minimal = parse_spec(MINIMAL).unwrap();
+    assert_eq!(minimal.nano_cpus(), Some(300_000_000));
+    assert_eq!(minimal.memory_bytes(), Some(256 << 20));
+    let env = parse_spec("name: a\nimage: x\nenv: { PORT: 8080, DEBUG: true }\n")
+        .unwrap()
+        .env;
+    assert_eq!(env.get("PORT").map(String::as_str), Some("8080"));
+    assert_eq!(env.get("DEBUG").map(String::as_str), Some("true"));
+}
+
+#[test]
+fn syntax_errors() {
+    check(
+        "name: web\nimage: [x\n",
+        r#"3:1 : invalid YAML: while parsing a flow sequence, expected ',' or ']' | check the indentation, the `key: value` syntax and matching quotes and brackets here"#,
+    );
+    check(
+        "name: web\n  image: x\n",
+        r#"2:8 : invalid YAML: mapping values are not allowed in this context | check the indentation, the `key: value` syntax and matching quotes and brackets here"#,
+    );
+    check(
+        "name: web\n\timage: x\n",
+        r#"1:7 : invalid YAML: while scanning a plain scalar, found a tab | indent with spaces: YAML does not allow tabs for indentation"#,
+    );
+    check(
+        "name: 'web\n",
+        r#"1:7 : invalid YAML: while scanning a quoted scalar, found unexpected end of stream | check the indentation, the `key: value` syntax and matching quotes and brackets here"#,
+    );
+    check(
+        "a: *nope\n",
+        r#"1:4 : invalid YAML: while parsing node, found unknown anchor | define the anchor (`&name`) before using it (`*name`)"#,
+    );
+    check("# nothing\n", "0:0 : the spec is empty | write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`");
+    check(
+        "name: a\n---\nname: b\n",
+        r#"2:1 : invalid YAML: a spec is one YAML document; a second one starts here | remove the `---` line and what follows, or put each app in its own spec"#,
+    );
+}
+
+#[test]
+fn unknown_fields_all_at_once() {
+    check(
+        "base: &b { cpu: 1 }\n",
+        r#"
+        1:1 base: unknown field `base` | remove it; the fields allowed here are: name, image, replicas, command, env, ports, resources, health, autoscaling, update, placement, volumes, secrets, configs, security
+        1:1 name: required field `name` is missing | add `name: web`
+        1:1 image: required field `image` is missing | add `image: crane-demo:0.1.0`
+        "#,
+    );
+    check(
+        "name: web\nimage: x\nreplica: 3\nresources:\n  memroy: 128Mi\n  cpus: 1\nhealth:\n  liveness: { type: http, path: /, failure_threshold: 3 }\nfoo: 1\n",
+        r#"
+            3:1 replica: unknown field `replica` | remove it, or did you mean `replicas`?
+            5:3 resources.memroy: unknown field `memroy` | remove it, or did you mean `memory`?
+            6:3 resources.cpus: unknown field `cpus` | remove it, or did you mean `cpu`?
+            8:36 health.liveness.failure_threshold: unknown field `failure_threshold` | remove it, or did you mean `failureThreshold`?
+            9:1 foo: unknown field `foo` | remove it; the fields allowed here are: name, image, replicas, command, env, ports, resources, health, autoscaling, update, placement, volumes, secrets, configs, security
+            "#,
+    );
+}
+
+#[test]
+fn type_errors_all_at_once() {
+    check("name: web\nimage: x\nreplicas: three\nports:\n  - container: 70000\n  - container: '80'\ncommand: /demo --port 8080\nsecurity: { privileged: yes }\nresources: { cpu: half }\n", r#"
+        3:11 replicas: expected a whole number (0 or more), found `three` | write a whole number, e.g. `3`
+        5:16 ports[0].container: expected a whole number from 1 to 65535, found `70000` | use a number from 1 to 65535
+        6:16 ports[1].container: expected a whole number from 1 to 65535, found the quoted text "80" | remove the quotes: numbers are written without them
+        7:10 command: expected a list, found `/demo --port 8080` | write it as a list, e.g. `["/demo", "--port", "8080"]`
+        8:25 security.privileged: expected `true` or `false`, found `yes` | write `true` or `false`, without quotes
+        9:19 resources.cpu: expected a number, found `half` | write a number, e.g. `3`
+        "#);
+    check(
+        "name: web\nimage: x\nhealth: { liveness: { type: grpc } }\n",
+        r#"3:29 health.liveness.type: expected one of http, tcp, exec, found `grpc` | use one of: http, tcp, exec"#,
+    );
+    check(
+        "name: web\nimage:\nreplicas: ~\n",
+        r#"
+        2:1 image: `image` has no value | give it a value, or remove the line
+        3:11 replicas: `replicas` has no value | give it a value, or remove the line
+        "#,
+    );
+    check(
+        "- name: web\n",
+        r#"1:1 : expected a mapping of fields, found a list | write the fields on indented lines, e.g. `name: web`"#,
+    );
+    check(
+        "name: web\nimage: x\nname: api\n",
+        r#"3:1 name: `name` is set twice (first on line 1) | keep only one of them"#,
+    );
+}
+
+#[test]
+fn semantic_errors_all_at_once() {
+    check(
+        "name: Web_App\nimage: node 18\nreplicas: 101\nresources: { cpu: 0, memory: 256MB }\n",
+        r#"
+        1:7 name: `Web_App` is not a valid name: only lowercase letters, digits and '-' are allowed, starting with a letter | use lowercase letters, digits and '-', starting with a letter, e.g. `web-app`
+        2:8 image: the image `node 18` contains whitespace | write the image reference without spaces, e.g. `node:18`
+        3:11 replicas: replicas is 101; an app may have at most 100 instances | use a number from 0 to 100
+        4:19 resources.cpu: cpu is 0; it must be more than 0 and at most 64 cores | use a number of cores, e.g. `0.5` for half a core
+        4:30 resources.memory: `256MB` is not a memory quantity: `MB` is not a unit; use Ki, Mi, Gi, Ti (powers of 1024) or k, M, G, T (powers of 1000) | write a Kubernetes quantity such as `128Mi`, `1Gi` or `500M`
+        "#,
+    );
+    check(
+        "name: web\nimage: x\nresources: { memory: 4Mi }\n",
+        r#"3:22 resources.memory: memory `4Mi` is below Docker's minimum of 6Mi | use at least `6Mi`"#,
+    );
+    check(
+        "name: 1web\nimage: x\n",
+        r#"1:7 name: `1web` is not a valid name: only lowercase letters, digits and '-' are allowed, starting with a letter | use lowercase letters, digits and '-', starting with a letter, e.g. `web`"#,
+    );
+    check(
+        "name: web-service-with-a-very-long-name-that-goes-on\nimage: x\n",
+        r#"1:7 name: the name is 46 characters long; the limit is 40 | use a shorter name"#,
+    );
+    check("name: web\nimage: x\nports:\n  - { container: 8080, public: 80 }\n  - { container: 8080, public: 18080 }\n  - { container: 9090, public: 18080, protocol: sctp }\n", r#"
+        4:32 ports[0].public: public port 80 is below 1024, which needs root on the host | use a port from 1024 to 65535, or omit it to let Crane pick a free one
+        5:18 ports[1].container: container port 8080 is already listed in ports[0] | list each container port once
+        6:32 ports[2].public: public port 18080 is already used by ports[1] | give each port its own public port, or omit it to let Crane pick a free one
+        6:49 ports[2].protocol: unknown protocol `sctp` | use `tcp` (the default) or `udp`
+        "#);
+    check("name: web\nimage: x\nhealth:\n  liveness: { type: http, path: health }\n  readiness: { type: http }\n  startup: { type: exec, period: 5x, timeout: 0s, failureThreshold: 0, successThreshold: 2 }\n", r#"
+        4:33 health.liveness.path: the probe path `health` does not start with `/` | write it as `/health`
+        5:14 health.readiness: the http readiness probe has no `path` | add e.g. `path: /health`
+        6:12 health.startup: the exec startup probe has no `command` | add e.g. `command: ["cat", "/tmp/healthy"]`
+        6:34 health.startup.period: `5x` is not a duration: `x` in `5x` is not a time unit; use ms, s, m or h | write e.g. `500ms`, `5s`, `1m` or `1m30s`
+        6:47 health.startup.timeout: `0s` is zero; it must be longer | use e.g. `1s`
+        6:69 health.startup.failureThreshold: failureThreshold is 0; it must be at least 1 | use 1 or more
+        6:90 health.startup.successThreshold: successThreshold must be 1 for a startup probe | remove it, or set it to 1
+        "#);
+    check(
+        "name: web\nimage: x\nautoscaling: { min: 0, max: 200, metric: cpus, target: 0 }\n",
+        r#"
+        3:21 autoscaling.min: autoscaling.min is 0; it must be at least 1 | set `min: 1` or more (to stop the app, remove autoscaling and set `replicas: 0`)
+        3:29 autoscaling.max: autoscaling.max is 200; an app may have at most 100 instances | use 100 or less
+        3:42 autoscaling.metric: unknown metric `cpus` | did you mean `cpu`?
+        3:56 autoscaling.target: target is 0; it must be more than 0 | use e.g. `70` (percent for cpu and memory, requests/s per replica for rps, ms for latency_p95)
+        "#,
+    );
+    check("name: web\nimage: x\nautoscaling: { min: 3, max: 2, metric: custom, target: 5, scaleDownStabilization: soon }\n", r#"
+        3:14 autoscaling.query: a custom metric needs a `query` | add a Prometheus query, e.g. `query: sum(rate(http_requests_total[1m]))`
+        3:29 autoscaling.max: autoscaling.max (2) is below min (3) | set `max` to 3 or more
+        3:83 autoscaling.scaleDownStabilization: `soon` is not a duration: `soon` does not start with a number | write e.g. `500ms`, `5s`, `1m` or `1m30s`
+        "#);
+    check("name: web\nimage: x\nupdate: { maxSurge: 0, maxUnavailable: 0, failureAction: retry, deadline: 1 }\n", r#"
+        3:40 update.maxUnavailable: maxSurge and maxUnavailable are both 0, so an update could never replace an instance | set `maxSurge: 1` (start the new instance first) or `maxUnavailable: 1`
+        3:58 update.failureAction: unknown failureAction `retry` | use `rollback` (the default) or `pause`
+        3:75 update.deadline: `1` is not a duration: `1` in `1` has no unit; add one: ms, s, m or h | write e.g. `500ms`, `5s`, `1m` or `1m30s`
+        "#);
+    check("name: web\nimage: x\nvolumes:\n  - { source: My Data, target: data }\n  - { source: cache, target: /c }\n  - { source: /srv/c, target: /c }\n", r#"
+        4:15 volumes[0].source: `My Data` is neither a volume name nor an absolute host path | use a name such as `data` (lowercase letters, digits, `_`, `.`, `-`) or a path such as `/srv/data`
+        4:32 volumes[0].target: target `data` is not an absolute path | write the path inside the container starting with `/`, e.g. `/data`
+        6:31 volumes[2].target: `/c` is already mounted by volumes[1] | mount each path once
+        "#);
+    check("name: web\nimage: x\nenv: { 'A=B': x, '': y }\nsecurity: { addCapabilities: [cap_net_admin, SYS_ADMIN, CAP_CHOWN] }\ncommand: []\n", r#"
+        3:8 env.A=B: the environment variable name `A=B` contains `=` | write names without `=`; the value goes after the `:`
+        3:18 env.: an environment variable has an empty name | give it a name, e.g. `GREETING`
+        4:31 security.addCapabilities[0]: `cap_net_admin` is not written as a capability name | write `NET_ADMIN`: uppercase, without the `CAP_` prefix
+        4:57 security.addCapabilities[2]: `CAP_CHOWN` is not written as a capability name | write `CHOWN`: uppercase, without the `CAP_` prefix
+        5:10 command: command is an empty list | list the program and its arguments, or remove `command` to use the image's own
+        "#);
+    check("name: web\nimage: x\nplacement: { strategy: '' }\nsecrets: [{ name: '', target: run/x }]\n", r#"
+        3:24 placement.strategy: the strategy is empty | use `binpack`, `spread` or the name of a scheduling policy
+        4:19 secrets[0].name: the name is empty | give the secret or config a name
+        4:31 secrets[0].target: target `run/x` is not an absolute path | write a path inside the container starting with `/`
+        "#);
+}
+
+#[test]
+fn validate_without_source_has_no_positions() {
+    let mut spec = parse_spec(MINIMAL).unwrap();
+    assert_eq!(validate(&spec), Ok(()));
+    spec.name = "Bad".into();
+    let errors = validate(&spec).unwrap_err();
+    assert_eq!(render(&errors), "0:0 name: `Bad` is not a valid name: only lowercase letters, digits and '-' are allowed, starting with a letter | use lowercase letters, digits and '-', starting with a letter, e.g. `bad`");
+}
+
+#[test]
+fn inactive_sections() {
+    let minimal = parse_spec(MINIMAL).unwrap();
+    assert_eq!(
+        minimal.inactive_sections(),
+        vec![
+            "health: probes are stored but not active yet; instances are considered ready when running".to_string(),
+            "autoscaling: stored but not active yet; the app runs 3 replicas".to_string(),
+        ]
+    );
+    let full = parse_spec(FULL).unwrap();
+    assert_eq!(
+        full.inactive_sections().len(),
+        3,
+        "health, autoscaling, update"
+    );
+    let plain = parse_spec("name: w\nimage: x\nresources: { memory: 64Mi }\nvolumes: [{ source: d, target: /d }]\nsecurity: { user: '1' }\n").unwrap();
+    assert!(plain.inactive_sections().is_empty());
+}
+
+#[test]
+fn revisions() {
+    let base = parse_spec(FULL).unwrap();
+    let changed = |edit: &dyn Fn(&mut AppSpec)| {
+        let mut new = base.clone();
+        edit(&mut new);
+        needs_new_revision(&base, &new)
+    };
+    assert!(!changed(&|_| {}));
+    assert!(!changed(&|s| s.replicas = 7));
+    assert!(!changed(&|s| s.autoscaling = None));
+    assert!(!changed(&|s| s.update = None));
+    assert!(changed(&|s| s.image = "crane-demo:0.2.0".into()));
+    assert!(changed(&|s| s.command = None));
+    assert!(changed(&|s| {
+        s.env.insert("X".into(), "1".into());
+    }));
+    assert!(changed(&|s| s.ports[0].container = 9090));
+    assert!(changed(&|s| s.resources = None));
+    assert!(changed(&|s| s.health = None));
+    assert!(changed(&|s| s.security = None));
+    assert!(changed(&|s| s.placement = Some(crate::spec::Placement {
+        strategy: Some("spread".into()),
+        constraints: vec![],
+        labels: Default::default()
+    })));
+}
+
+#[test]
+fn yaml_round_trip() {
+    for source in [MINIMAL, FULL] {
+        let spec = parse_spec(source).unwrap();
+        let text = to_yaml(&spec);
+        assert_eq!(parse_spec(&text), Ok(spec), "round trip of\n{text}");
+    }
+    assert!(to_yaml(&parse_spec(MINIMAL).unwrap())
+        .starts_with("name: api-service\nimage: node:18\nreplicas: 3\n"));
+}
+
+/// A spec that sets every field: if the schema table and the serde types drift apart, this fails.
+#[test]
+fn schema_matches_the_serde_types() {
+    let every_field = r#"
+name: web
+image: x
+replicas: 2
+command: [a]
+env: { A: b }
+ports: [{ container: 80, public: 8080, protocol: tcp }]
+resources: { cpu: 1, memory: 1Gi }
+health:
+  liveness: { type: http, path: /, port: 80, command: [x], period: 1s, timeout: 1s, initialDelay: 0s, failureThreshold: 1, successThreshold: 1 }
+  readiness: { type: tcp }
+  startup: { type: exec, command: [x] }
+autoscaling: { min: 1, max: 2, metric: custom, target: 1, query: q, scaleDownStabilization: 1m, maxScaleUpStep: 1, maxScaleDownStep: 1 }
+update: { maxSurge: 1, maxUnavailable: 1, failureAction: pause, deadline: 1m }
+placement: { strategy: binpack, constraints: [c], labels: { a: b } }
+volumes: [{ source: d, target: /d, readOnly: true }]
+secrets: [{ name: s, target: /run/s }]
+configs: [{ name: c }]
+security: { privileged: true, user: root, readOnlyRootFs: true, addCapabilities: [NET_ADMIN], keepDefaultCapabilities: true }
+"#;
+    let spec = parse_spec(every_field).unwrap();
+    // Serializing back must give every key the schema knows, so no field is missing from the table or the types.
+    assert_eq!(parse_spec(&to_yaml(&spec)), Ok(spec));
+}

@@ -1,0 +1,316 @@
+//! The demo workload: a tiny HTTP/1.1 server, standard library only, that Crane packages into a `FROM scratch` image
+//! (`crane-demo:<version>`) so every test and lab runs offline.
+//!
+//! Endpoints: `GET /` (names the instance), `/health`, `/ready`, `/work?ms=N` (burns CPU), `/metrics` (Prometheus
+//! text), and `POST /admin/{health/fail,health/ok,ready/off,ready/on,exit?code=N}` switches. Options make it crash,
+//! fail its health check or start unready after a delay, which is how the labs provoke the orchestrator.
+//!
+//! It runs as PID 1 in its container, where the kernel ignores SIGTERM unless a handler is installed; the handler
+//! below exits at once so `docker stop` does not wait out its grace period.
+
+mod app;
+mod http;
+
+use std::io::{BufReader, BufWriter};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::{After, State};
+
+/// How long an idle keep-alive connection is kept before its thread gives up.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+const USAGE: &str =
+    "usage: crane-demo [--port P] [--exit-after-ms N] [--exit-code C] [--fail-health-after-ms N] \
+                     [--not-ready-for-ms N]\n\
+                     env: PORT (default 8080), CRANE_INSTANCE (default: the hostname)";
+
+/// Command-line options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    /// Listening port.
+    port: u16,
+    /// Exit after this long (a crash-looping container).
+    exit_after_ms: Option<u64>,
+    /// Code used by `exit_after_ms`.
+    exit_code: i32,
+    /// Start failing `/health` after this long.
+    fail_health_after_ms: Option<u64>,
+    /// Answer 503 on `/ready` for this long after start.
+    not_ready_for_ms: Option<u64>,
+}
+
+/// Parses the arguments (without the program name); `env_port` is the `PORT` variable.
+fn parse_options(args: &[String], env_port: Option<&str>) -> Result<Options, String> {
+    let port = match env_port {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("PORT={p:?} is not a port number"))?,
+        None => 8080,
+    };
+    let mut opts = Options {
+        port,
+        exit_after_ms: None,
+        exit_code: 1,
+        fail_health_after_ms: None,
+        not_ready_for_ms: None,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag.as_str(), None),
+        };
+        if name == "--help" || name == "-h" {
+            return Err(USAGE.to_string());
+        }
+        let value = match inline.or_else(|| it.next().cloned()) {
+            Some(v) => v,
+            None => return Err(format!("{name} needs a value\n{USAGE}")),
+        };
+        let number = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{name} expects a whole number, got {v:?}"))
+        };
+        match name {
+            "--port" => {
+                opts.port = value
+                    .parse()
+                    .map_err(|_| format!("--port expects a port number, got {value:?}"))?
+            }
+            "--exit-after-ms" => opts.exit_after_ms = Some(number(&value)?),
+            "--exit-code" => {
+                opts.exit_code = value
+                    .parse()
+                    .map_err(|_| format!("--exit-code expects an integer, got {value:?}"))?
+            }
+            "--fail-health-after-ms" => opts.fail_health_after_ms = Some(number(&value)?),
+            "--not-ready-for-ms" => opts.not_ready_for_ms = Some(number(&value)?),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(opts)
+}
+
+/// The instance name: `CRANE_INSTANCE`, else the hostname Docker writes to `/etc/hostname`.
+fn instance_name() -> String {
+    if let Ok(name) = std::env::var("CRANE_INSTANCE") {
+        if !name.trim().is_empty() {
+            return name.trim().to_string();
+        }
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Signal handling through the C library that std already links; no crate needed.
+mod signals {
+    use std::os::raw::c_int;
+
+    const SIGINT: c_int = 2;
+    const SIGTERM: c_int = 15;
+
+    extern "C" {
+        fn signal(signum: c_int, handler: usize) -> usize;
+        fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
+        fn _exit(status: c_int) -> !;
+    }
+
+    extern "C" fn on_terminate(_signum: c_int) {
+        // Only async-signal-safe calls here: write(2) and _exit(2).
+        let msg = b"received termination signal, exiting\n";
+        unsafe {
+            write(1, msg.as_ptr(), msg.len());
+            _exit(0);
+        }
+    }
+
+    /// Makes SIGTERM and SIGINT end the process at once with code 0.
+    pub fn exit_on_terminate() {
+        let handler = on_terminate as extern "C" fn(c_int) as usize;
+        // SAFETY: `signal` is the C library's; the handler only makes async-signal-safe calls.
+        unsafe {
+            signal(SIGTERM, handler);
+            signal(SIGINT, handler);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_options(&args, std::env::var("PORT").ok().as_deref()) {
+        Ok(o) => o,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    signals::exit_on_terminate();
+
+    let state = Arc::new(State::new(instance_name(), opts.not_ready_for_ms.is_none()));
+    let addr = SocketAddr::from(([0, 0, 0, 0], opts.port));
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "crane-demo {} listening on {addr} as {}",
+        env!("CARGO_PKG_VERSION"),
+        state.instance
+    );
+
+    if let Some(ms) = opts.exit_after_ms {
+        let code = opts.exit_code;
+        after(ms, move || {
+            println!("exiting with code {code} after {ms} ms (--exit-after-ms)");
+            std::process::exit(code);
+        });
+    }
+    if let Some(ms) = opts.fail_health_after_ms {
+        let state = Arc::clone(&state);
+        after(ms, move || {
+            println!("health now fails (--fail-health-after-ms {ms})");
+            state.healthy.store(false, Ordering::SeqCst);
+        });
+    }
+    if let Some(ms) = opts.not_ready_for_ms {
+        let state = Arc::clone(&state);
+        after(ms, move || {
+            println!("ready now (--not-ready-for-ms {ms})");
+            state.ready.store(true, Ordering::SeqCst);
+        });
+    }
+
+    for conn in listener.incoming() {
+        match conn {
+            Ok(stream) => {
+                let state = Arc::clone(&state);
+                std::thread::spawn(move || serve(stream, &state));
+            }
+            Err(e) => eprintln!("accept failed: {e}"),
+        }
+    }
+}
+
+/// Runs `f` on its own thread after `ms` milliseconds.
+fn after(ms: u64, f: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(ms));
+        f();
+    });
+}
+
+/// Serves requests from one connection until it closes, asks to close, or idles out.
+fn serve(stream: TcpStream, state: &State) {
+    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    let mut writer = BufWriter::new(write_half);
+    loop {
+        let req = match http::read_request(&mut reader) {
+            Ok(req) => req,
+            Err(http::ReadError::Malformed(why)) => {
+                let _ = http::Response::text(400, format!("bad request: {why}\n")).write_to(
+                    &mut writer,
+                    false,
+                    false,
+                );
+                println!("- - 400 ({why})");
+                return;
+            }
+            Err(http::ReadError::Closed | http::ReadError::Io) => return,
+        };
+        let started = Instant::now();
+        let (resp, after) = state.handle(&req);
+        let keep_alive = req.keep_alive() && after == After::Continue;
+        let written = resp.write_to(&mut writer, keep_alive, req.method == "HEAD");
+        println!(
+            "{} {} {} {:.1}ms",
+            req.method,
+            req.path,
+            resp.status,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        if let After::Exit(code) = after {
+            println!("exiting with code {code} (POST /admin/exit)");
+            std::process::exit(code);
+        }
+        if written.is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let o = parse_options(&[], None).unwrap();
+        assert_eq!(o.port, 8080);
+        assert_eq!(o.exit_code, 1);
+        assert_eq!(o.exit_after_ms, None);
+    }
+
+    #[test]
+    fn env_port_then_flag_wins() {
+        assert_eq!(parse_options(&[], Some("9000")).unwrap().port, 9000);
+        assert_eq!(
+            parse_options(&args("--port 9001"), Some("9000"))
+                .unwrap()
+                .port,
+            9001
+        );
+        assert_eq!(
+            parse_options(&args("--port=9002"), None).unwrap().port,
+            9002
+        );
+    }
+
+    #[test]
+    fn all_flags() {
+        let o = parse_options(
+            &args(
+                "--exit-after-ms 200 --exit-code 3 --fail-health-after-ms 5 --not-ready-for-ms 7",
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(o.exit_after_ms, Some(200));
+        assert_eq!(o.exit_code, 3);
+        assert_eq!(o.fail_health_after_ms, Some(5));
+        assert_eq!(o.not_ready_for_ms, Some(7));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert!(parse_options(&args("--port"), None)
+            .unwrap_err()
+            .contains("needs a value"));
+        assert!(parse_options(&args("--port x"), None)
+            .unwrap_err()
+            .contains("port number"));
+        assert!(parse_options(&args("--bogus 1"), None)
+            .unwrap_err()
+            .contains("unknown option"));
+        assert!(parse_options(&[], Some("http"))
+            .unwrap_err()
+            .contains("PORT"));
+    }
+}

@@ -1,0 +1,1246 @@
+//! [`DockerRuntime`]: crane-core's [`Runtime`] over the Docker Engine API (bollard).
+//!
+//! Everything Crane creates carries `io.crane.managed=true` and `io.crane.owner=<owner>`; every lookup filters on
+//! both, so two engines sharing one Docker daemon (tests, classrooms) never touch each other's objects, and nothing a
+//! user made by hand is adopted or deleted. A name already taken by something that is not ours is a
+//! [`RuntimeError::NameConflict`], never a silent takeover.
+//!
+//! The API version is negotiated on first use: bollard speaks a newer API than Docker 20.10 (1.41) accepts, and an
+//! old engine refuses every request made with a too-new version, so the adapter asks the engine's `/version` without
+//! a version prefix and downgrades to what the engine supports.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, EndpointSettings,
+    EventMessage, HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
+    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+};
+use bollard::{BollardRequest, Docker};
+use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
+use crane_core::ports::{InstanceRequest, LogLine, Runtime, RuntimeEvent};
+use crane_core::spec::{AppSpec, DROPPED_CAPABILITIES};
+use futures_core::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::error::{self, Result, RuntimeError};
+
+/// How long the first contact with the engine may take before it counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Upper bound of a single (non-streaming) API request; streams are bounded only until their headers arrive.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `ensure_image` may spend pulling before it gives up.
+const PULL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Grace period between SIGTERM and SIGKILL when an instance is removed.
+const STOP_GRACE_SECONDS: i32 = 2;
+/// Value of the node label for containers on the local engine.
+const LOCAL_NODE: &str = "local";
+
+/// The Docker (or Podman) engine, as a [`Runtime`].
+///
+/// Construction does no I/O ([`DockerRuntime::new`]); the first call negotiates the API version and fails with
+/// [`RuntimeError::Unreachable`] within [`CONNECT_TIMEOUT`] when the engine does not answer.
+/// [`DockerRuntime::connect`] does both at once.
+#[derive(Debug)]
+pub struct DockerRuntime {
+    /// The bollard client (cheap to clone: it shares one connection pool).
+    docker: Docker,
+    /// Where the engine is (`unix:///var/run/docker.sock`, `tcp://…`), for messages.
+    endpoint: String,
+    /// Set once the API version has been negotiated; retried on the next call after a failure.
+    negotiated: tokio::sync::OnceCell<()>,
+    /// Serializes network creation: Docker 20.10 happily creates two networks with the same name when asked twice
+    /// at once, and a duplicate name makes every later lookup ambiguous.
+    network_lock: tokio::sync::Mutex<()>,
+}
+
+impl DockerRuntime {
+    /// A runtime for the engine named by `DOCKER_HOST`, else the first local socket found (Docker's, then
+    /// Podman's rootless and rootful ones). No I/O beyond checking the socket file exists.
+    pub fn new() -> Result<DockerRuntime> {
+        DockerRuntime::with_host(&default_host()?)
+    }
+
+    /// A runtime for the engine at `host` (`unix:///path`, `tcp://host:port` or `http://host:port`). No I/O.
+    pub fn with_host(host: &str) -> Result<DockerRuntime> {
+        let docker = Docker::connect_with_host(host)
+            .map_err(|e| RuntimeError::Unreachable(format!("{host}: {}", error::describe(&e))))?
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_request_modifier(unversioned_version_probe);
+        Ok(DockerRuntime {
+            docker,
+            endpoint: host.to_string(),
+            negotiated: tokio::sync::OnceCell::new(),
+            network_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Connects to the default engine (see [`DockerRuntime::new`]) and negotiates the API version; an engine that
+    /// does not answer within two seconds is [`RuntimeError::Unreachable`].
+    pub async fn connect() -> Result<DockerRuntime> {
+        let runtime = DockerRuntime::new()?;
+        runtime.ready().await?;
+        Ok(runtime)
+    }
+
+    /// Like [`DockerRuntime::connect`], for the engine at `host`.
+    pub async fn connect_with_host(host: &str) -> Result<DockerRuntime> {
+        let runtime = DockerRuntime::with_host(host)?;
+        runtime.ready().await?;
+        Ok(runtime)
+    }
+
+    /// The bollard client, for callers who need more than the [`Runtime`] trait (stats, exec, image builds). Call
+    /// [`DockerRuntime::ready`] (or construct with [`DockerRuntime::connect`]) first so the API version is negotiated.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Where the engine is, as given or found (`unix:///var/run/docker.sock`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Negotiates the API version once; later calls return at once. Fails with [`RuntimeError::Unreachable`] within
+    /// two seconds when the engine does not answer.
+    pub async fn ready(&self) -> Result<()> {
+        self.negotiated
+            .get_or_try_init(|| async {
+                match tokio::time::timeout(CONNECT_TIMEOUT, self.docker.clone().negotiate_version())
+                    .await
+                {
+                    Err(_) => Err(RuntimeError::Unreachable(format!(
+                        "{} did not answer within {} s",
+                        self.endpoint,
+                        CONNECT_TIMEOUT.as_secs()
+                    ))),
+                    Ok(Err(e)) => Err(RuntimeError::Unreachable(format!(
+                        "{}: {}",
+                        self.endpoint,
+                        error::describe(&e)
+                    ))),
+                    Ok(Ok(_)) => Ok(()),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The API version in use (after negotiation), e.g. `1.41`.
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    /// Finds networks named exactly `name` (Docker's name filter matches substrings).
+    async fn networks_named(&self, name: &str) -> Result<Vec<bollard::models::Network>> {
+        let filters = HashMap::from([("name", vec![name])]);
+        let networks = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| error::map(&format!("listing networks named {name}"), e))?;
+        Ok(networks
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .collect())
+    }
+
+    /// Creates the named volume `name` for `app` unless it exists; a volume of that name that is not ours is a
+    /// conflict.
+    async fn ensure_volume(&self, name: &str, app: &str, owner: &str) -> Result<()> {
+        match self.docker.inspect_volume(name).await {
+            Ok(volume) => {
+                if is_ours(Some(&volume.labels), owner) {
+                    Ok(())
+                } else {
+                    Err(RuntimeError::NameConflict(name.to_string()))
+                }
+            }
+            Err(e) if error::is_not_found(&e) => {
+                let request = VolumeCreateRequest {
+                    name: Some(name.to_string()),
+                    labels: Some(resource_labels(app, owner)),
+                    ..Default::default()
+                };
+                self.docker
+                    .create_volume(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| error::map(&format!("creating volume {name}"), e))
+            }
+            Err(e) => Err(error::map(&format!("inspecting volume {name}"), e)),
+        }
+    }
+
+    /// Removes a container of ours that blocks `name`, or reports a conflict when the name belongs to someone else.
+    async fn clear_name(&self, name: &str, owner: &str) -> Result<()> {
+        match self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(existing) => {
+                let labels = existing.config.and_then(|c| c.labels);
+                if !is_ours(labels.as_ref(), owner) {
+                    return Err(RuntimeError::NameConflict(name.to_string()));
+                }
+                tracing::info!(
+                    container = name,
+                    "removing a leftover instance before recreating it"
+                );
+                self.remove_instance(existing.id.as_deref().unwrap_or(name))
+                    .await
+            }
+            Err(e) if error::is_not_found(&e) => Ok(()),
+            Err(e) => Err(error::map(&format!("inspecting container {name}"), e)),
+        }
+    }
+
+    /// Force-removes a container, ignoring "already gone"; used to undo a half-created instance.
+    async fn discard(&self, id: &str) {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        if let Err(e) = self.docker.remove_container(id, Some(options)).await {
+            if !error::is_not_found(&e) {
+                tracing::warn!(container = id, error = %error::describe(&e), "could not remove a failed instance");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for DockerRuntime {
+    async fn list_instances(&self, owner: &str) -> Result<Vec<ObservedInstance>> {
+        self.ready().await?;
+        let filters = HashMap::from([("label", owner_filters(owner))]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| error::map("listing containers", e))?;
+        let mut instances = Vec::with_capacity(containers.len());
+        for summary in containers {
+            let mut instance = observed_from_summary(&summary);
+            // The list API only words the exit code ("Exited (137) 2 seconds ago"); ask for it when that fails.
+            if instance.state == ContainerState::Exited && instance.exit_code.is_none() {
+                if let Ok(details) = self
+                    .docker
+                    .inspect_container(&instance.id, None::<InspectContainerOptions>)
+                    .await
+                {
+                    instance.exit_code = details.state.and_then(|s| s.exit_code);
+                }
+            }
+            instances.push(instance);
+        }
+        instances.sort_by(|a, b| (&a.app, a.index, &a.id).cmp(&(&b.app, b.index, &b.id)));
+        Ok(instances)
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<()> {
+        self.ready().await?;
+        match self.docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(e) if error::is_not_found(&e) => {}
+            Err(e) => return Err(error::map(&format!("inspecting image {image}"), e)),
+        }
+        let (from_image, tag) = split_reference(image);
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(&from_image)
+            .tag(&tag)
+            .build();
+        let pull = async {
+            let mut stream = self.docker.create_image(Some(options), None, None);
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| error::describe(&e))?;
+                if let Some(detail) = info.error_detail {
+                    return Err(detail
+                        .message
+                        .unwrap_or_else(|| "the pull failed".to_string()));
+                }
+            }
+            Ok::<(), String>(())
+        };
+        let why = match tokio::time::timeout(PULL_TIMEOUT, pull).await {
+            Ok(Ok(())) => match self.docker.inspect_image(image).await {
+                Ok(_) => return Ok(()),
+                Err(e) => error::describe(&e),
+            },
+            Ok(Err(why)) => why,
+            Err(_) => format!(
+                "no answer from the registry within {} s",
+                PULL_TIMEOUT.as_secs()
+            ),
+        };
+        Err(RuntimeError::ImageUnavailable {
+            image: image.to_string(),
+            reason: format!(
+                "it is not present locally and could not be pulled ({why}); build the demo image with \
+                 `cranectl demo-image`, or `docker load` it"
+            ),
+        })
+    }
+
+    async fn ensure_network(&self, app: &str, owner: &str) -> Result<String> {
+        self.ready().await?;
+        let name = network_name(app);
+        let _guard = self.network_lock.lock().await;
+        let existing = self.networks_named(&name).await?;
+        if existing.iter().any(|n| !is_ours(n.labels.as_ref(), owner)) {
+            return Err(RuntimeError::NameConflict(name));
+        }
+        if existing.is_empty() {
+            let request = NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("bridge".to_string()),
+                labels: Some(resource_labels(app, owner)),
+                ..Default::default()
+            };
+            match self.docker.create_network(request).await {
+                Ok(_) => {}
+                // A newer engine refuses duplicates itself; another process won the race, which is fine.
+                Err(e) if error::status_of(&e) == Some(409) => {}
+                Err(e) => return Err(error::map(&format!("creating network {name}"), e)),
+            }
+            // Another engine process with the same owner may have created one at the same moment (old engines
+            // allow duplicate names): keep the one with the smallest id, drop the others.
+            let mut ours = self.networks_named(&name).await?;
+            ours.sort_by(|a, b| a.id.cmp(&b.id));
+            for extra in ours.iter().skip(1) {
+                if let Some(id) = &extra.id {
+                    let _ = self.docker.remove_network(id).await;
+                }
+            }
+        }
+        Ok(name)
+    }
+
+    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<()> {
+        self.ready().await?;
+        let mut label_filters = owner_filters(owner);
+        label_filters.push(format!("{}={app}", labels::APP));
+        let filters = HashMap::from([("label", label_filters)]);
+        let networks = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| error::map(&format!("listing networks of {app}"), e))?;
+        for network in networks {
+            let Some(id) = network.id else { continue };
+            let name = network.name.unwrap_or_else(|| id.clone());
+            match self.docker.remove_network(&id).await {
+                Ok(()) => {}
+                Err(e) if error::is_not_found(&e) => {}
+                Err(e) => return Err(error::map(&format!("removing network {name}"), e)),
+            }
+        }
+        let volumes = self
+            .docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| error::map(&format!("listing volumes of {app}"), e))?;
+        for volume in volumes.volumes.unwrap_or_default() {
+            let options = RemoveVolumeOptionsBuilder::new().force(false).build();
+            match self.docker.remove_volume(&volume.name, Some(options)).await {
+                Ok(()) => {}
+                Err(e) if error::is_not_found(&e) => {}
+                Err(e) => return Err(error::map(&format!("removing volume {}", volume.name), e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_instance(&self, req: &InstanceRequest) -> Result<String> {
+        self.ready().await?;
+        let name = instance_name(&req.app, req.index);
+        self.clear_name(&name, &req.owner).await?;
+        let network = self.ensure_network(&req.app, &req.owner).await?;
+        for volume in &req.spec.volumes {
+            if let Some(volume_name) = named_volume(&req.app, &volume.source) {
+                self.ensure_volume(&volume_name, &req.app, &req.owner)
+                    .await?;
+            }
+        }
+        let body = container_body(req, &network)?;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = match self.docker.create_container(Some(options), body).await {
+            Ok(created) => created,
+            Err(e) if error::is_not_found(&e) => {
+                return Err(RuntimeError::ImageUnavailable {
+                    image: req.spec.image.clone(),
+                    reason: format!(
+                        "it is not present locally ({}); build the demo image with `cranectl demo-image`, or \
+                         `docker load` it",
+                        error::describe(&e)
+                    ),
+                });
+            }
+            Err(e) if error::status_of(&e) == Some(409) => {
+                return Err(RuntimeError::Other(format!(
+                    "creating container {name}: the name was taken while Crane was creating it ({})",
+                    error::describe(&e)
+                )));
+            }
+            Err(e) => return Err(error::map(&format!("creating container {name}"), e)),
+        };
+        if let Err(e) = self
+            .docker
+            .start_container(&created.id, None::<StartContainerOptions>)
+            .await
+        {
+            // Nothing half-created stays behind: a created-but-not-started container would look like an instance.
+            self.discard(&created.id).await;
+            let text = error::describe(&e);
+            if let Some(port) = port_in_use(&text) {
+                return Err(RuntimeError::PortInUse(port));
+            }
+            return Err(error::map(&format!("starting container {name}"), e));
+        }
+        Ok(created.id)
+    }
+
+    async fn remove_instance(&self, id: &str) -> Result<()> {
+        self.ready().await?;
+        let stop = StopContainerOptionsBuilder::new()
+            .t(STOP_GRACE_SECONDS)
+            .build();
+        match self.docker.stop_container(id, Some(stop)).await {
+            Ok(()) => {}
+            Err(e) if error::is_not_found(&e) => return Ok(()),
+            Err(e) if error::is_connection_failure(&e) => {
+                return Err(error::map(&format!("stopping {id}"), e))
+            }
+            // 304 (already stopped) and other failures: the forced removal below settles it.
+            Err(_) => {}
+        }
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if error::is_not_found(&e) => Ok(()),
+            // Someone else is already removing it.
+            Err(e)
+                if error::status_of(&e) == Some(409)
+                    && error::describe(&e).contains("in progress") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(error::map(&format!("removing container {id}"), e)),
+        }
+    }
+
+    async fn instance_address(&self, id: &str) -> Result<Option<IpAddr>> {
+        self.ready().await?;
+        let details = match self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) if error::is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(error::map(&format!("inspecting container {id}"), e)),
+        };
+        let app = details
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(labels::APP))
+            .cloned();
+        let networks = details
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default();
+        let endpoint = match &app {
+            Some(app) => networks.get(&network_name(app)),
+            None => networks.values().next(),
+        };
+        Ok(endpoint
+            .and_then(|e| e.ip_address.as_deref())
+            .filter(|ip| !ip.is_empty())
+            .and_then(|ip| ip.parse().ok()))
+    }
+
+    async fn events(&self, owner: &str) -> Result<BoxStream<'static, Result<RuntimeEvent>>> {
+        self.ready().await?;
+        let filters = HashMap::from([
+            ("type", vec!["container".to_string()]),
+            ("label", owner_filters(owner)),
+        ]);
+        // The request goes out only when the stream is first polled; `since` = now makes the engine replay what
+        // happened in between, so nothing that happens after this call returns is missed.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let since = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+        let options = EventsOptionsBuilder::new()
+            .filters(&filters)
+            .since(&since)
+            .build();
+        let stream = self
+            .docker
+            .events(Some(options))
+            .map_err(|e| error::map("following engine events", e))
+            .try_filter_map(|message| async move { Ok(runtime_event(message)) });
+        Ok(stream.boxed())
+    }
+
+    async fn logs(
+        &self,
+        id: &str,
+        name: &str,
+        follow: bool,
+        tail: Option<u32>,
+    ) -> Result<BoxStream<'static, Result<LogLine>>> {
+        self.ready().await?;
+        let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
+        let options = LogsOptionsBuilder::new()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&tail)
+            .build();
+        let instance = name.to_string();
+        let context = format!("reading the logs of {name}");
+        let stream = self.docker.logs(id, Some(options)).flat_map(move |item| {
+            let lines: Vec<Result<LogLine>> = match item {
+                Ok(output) => {
+                    let (stream, bytes) = match output {
+                        bollard::container::LogOutput::StdErr { message } => ("stderr", message),
+                        bollard::container::LogOutput::StdOut { message }
+                        | bollard::container::LogOutput::Console { message }
+                        | bollard::container::LogOutput::StdIn { message } => ("stdout", message),
+                    };
+                    log_lines(&instance, stream, &String::from_utf8_lossy(&bytes))
+                        .into_iter()
+                        .map(Ok)
+                        .collect()
+                }
+                Err(e) => vec![Err(error::map(&context, e))],
+            };
+            futures_util::stream::iter(lines)
+        });
+        Ok(stream.boxed())
+    }
+
+    async fn version(&self) -> Result<String> {
+        self.ready().await?;
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(|e| error::map("asking the engine version", e))?;
+        let product = version
+            .components
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "Docker Engine".to_string());
+        Ok(format!(
+            "{product} {} (API {}, using {})",
+            version.version.unwrap_or_else(|| "?".to_string()),
+            version.api_version.unwrap_or_else(|| "?".to_string()),
+            self.api_version()
+        ))
+    }
+}
+
+/// The engine address from `DOCKER_HOST`, else the first local socket that exists.
+fn default_host() -> Result<String> {
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        if !host.trim().is_empty() {
+            return Ok(host.trim().to_string());
+        }
+    }
+    let mut candidates = vec!["/var/run/docker.sock".to_string()];
+    if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
+        candidates.push(format!("{dir}/podman/podman.sock"));
+        candidates.push(format!("{dir}/docker.sock"));
+    }
+    candidates.push("/run/podman/podman.sock".to_string());
+    match candidates.iter().find(|p| std::path::Path::new(p).exists()) {
+        Some(path) => Ok(format!("unix://{path}")),
+        None => Err(RuntimeError::Unreachable(format!(
+            "no engine socket at {}; set DOCKER_HOST if the engine listens elsewhere",
+            candidates.join(", ")
+        ))),
+    }
+}
+
+/// Rewrites `GET /v1.NN/version` to the unversioned `GET /version`.
+///
+/// bollard negotiates by asking `/version` with its own (newest) API version in the path, which Docker 20.10 refuses
+/// ("client version 1.53 is too new"); the unversioned path is answered by every engine, so negotiation works
+/// against old and new engines alike.
+fn unversioned_version_probe(mut req: BollardRequest) -> BollardRequest {
+    let path = req.uri().path().to_string();
+    let Some(prefix) = path.strip_suffix("/version") else {
+        return req;
+    };
+    if !is_api_version_prefix(prefix) {
+        return req;
+    }
+    let full = req.uri().to_string();
+    if let Some(pos) = full.find(&path) {
+        let rewritten = format!("{}{}", &full[..pos], &full[pos + prefix.len()..]);
+        if let Ok(uri) = rewritten.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Whether `prefix` looks like `/v1.41`.
+fn is_api_version_prefix(prefix: &str) -> bool {
+    let Some(version) = prefix.strip_prefix("/v") else {
+        return false;
+    };
+    let Some((major, minor)) = version.split_once('.') else {
+        return false;
+    };
+    !major.is_empty()
+        && !minor.is_empty()
+        && major.bytes().all(|b| b.is_ascii_digit())
+        && minor.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Container name of an instance: `<app>-<index>`.
+pub fn instance_name(app: &str, index: u32) -> String {
+    format!("{app}-{index}")
+}
+
+/// Name of an app's private network: `crane-<app>`.
+pub fn network_name(app: &str) -> String {
+    format!("crane-{app}")
+}
+
+/// Docker volume backing a named volume source (`data` → `crane-<app>-data`); `None` for host paths.
+pub fn named_volume(app: &str, source: &str) -> Option<String> {
+    (!source.starts_with('/')).then(|| format!("crane-{app}-{source}"))
+}
+
+/// Label filters selecting what `owner` manages.
+fn owner_filters(owner: &str) -> Vec<String> {
+    vec![
+        format!("{}=true", labels::MANAGED),
+        format!("{}={owner}", labels::OWNER),
+    ]
+}
+
+/// Labels of an app-level resource (network, volume).
+fn resource_labels(app: &str, owner: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (labels::MANAGED.to_string(), "true".to_string()),
+        (labels::APP.to_string(), app.to_string()),
+        (labels::OWNER.to_string(), owner.to_string()),
+    ])
+}
+
+/// Whether an object with these labels is managed by Crane for `owner`.
+fn is_ours(object_labels: Option<&HashMap<String, String>>, owner: &str) -> bool {
+    object_labels.is_some_and(|l| {
+        l.get(labels::MANAGED).map(String::as_str) == Some("true")
+            && l.get(labels::OWNER).map(String::as_str) == Some(owner)
+    })
+}
+
+/// Splits `name[:tag]` (or `name@digest`) into what the pull API wants; no tag means `latest`.
+fn split_reference(image: &str) -> (String, String) {
+    if image.contains('@') {
+        return (image.to_string(), String::new());
+    }
+    let last_segment_start = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_segment_start..].rfind(':') {
+        Some(i) => {
+            let split = last_segment_start + i;
+            (image[..split].to_string(), image[split + 1..].to_string())
+        }
+        None => (image.to_string(), "latest".to_string()),
+    }
+}
+
+/// Capabilities to drop and to add for a spec: the hardened list (plus `NET_BIND_SERVICE` unless a container port is
+/// privileged) minus what the spec adds back; nothing dropped with `keepDefaultCapabilities`.
+pub fn capabilities(spec: &AppSpec) -> (Vec<String>, Vec<String>) {
+    let security = spec.security.clone().unwrap_or_default();
+    let add: Vec<String> = security
+        .add_capabilities
+        .iter()
+        .map(|c| normalize_capability(c))
+        .collect();
+    if security.keep_default_capabilities {
+        return (Vec::new(), add);
+    }
+    let mut drop: Vec<String> = DROPPED_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+    if !spec.ports.iter().any(|p| p.container < 1024) {
+        drop.push("NET_BIND_SERVICE".to_string());
+    }
+    drop.retain(|c| !add.contains(c));
+    (drop, add)
+}
+
+/// `cap_net_admin` → `NET_ADMIN`.
+fn normalize_capability(cap: &str) -> String {
+    let upper = cap.trim().to_ascii_uppercase();
+    upper
+        .strip_prefix("CAP_")
+        .map(str::to_string)
+        .unwrap_or(upper)
+}
+
+/// Parses a Kubernetes memory quantity (`128Mi`, `1Gi`, `500M`, `1.5G`, `1048576`) into bytes.
+pub fn parse_memory(quantity: &str) -> Option<i64> {
+    let q = quantity.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let multiplier: f64 = match suffix {
+        "" => 1.0,
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = (value * multiplier).round();
+    (bytes.is_finite() && bytes > 0.0 && bytes < i64::MAX as f64).then_some(bytes as i64)
+}
+
+/// The create-container request for an instance, on `network`.
+pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerCreateBody> {
+    let spec = &req.spec;
+    let name = instance_name(&req.app, req.index);
+
+    // Crane's variables come last: on duplicate keys the engine keeps the last one, so a spec cannot fake them.
+    let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("CRANE_INSTANCE={name}"));
+    env.push(format!("CRANE_APP={}", req.app));
+
+    let mut container_labels: HashMap<String, String> = spec
+        .placement
+        .as_ref()
+        .map(|p| p.labels.clone().into_iter().collect())
+        .unwrap_or_default();
+    container_labels.extend([
+        (labels::APP.to_string(), req.app.clone()),
+        (labels::INSTANCE.to_string(), req.index.to_string()),
+        (labels::REVISION.to_string(), req.revision.to_string()),
+        (labels::NODE.to_string(), LOCAL_NODE.to_string()),
+        (labels::MANAGED.to_string(), "true".to_string()),
+        (labels::OWNER.to_string(), req.owner.clone()),
+    ]);
+
+    let resources = spec.resources.as_ref();
+    let nano_cpus = resources
+        .and_then(|r| r.cpu)
+        .filter(|c| *c > 0.0)
+        .map(|c| (c * 1e9).round() as i64);
+    let memory = match resources.and_then(|r| r.memory.as_deref()) {
+        Some(q) => Some(parse_memory(q).ok_or_else(|| {
+            RuntimeError::Other(format!(
+                "resources.memory {q:?} is not a memory quantity such as 128Mi or 1Gi"
+            ))
+        })?),
+        None => None,
+    };
+
+    let security = spec.security.clone().unwrap_or_default();
+    let (cap_drop, cap_add) = capabilities(spec);
+    let mounts: Vec<Mount> = spec
+        .volumes
+        .iter()
+        .map(|v| match named_volume(&req.app, &v.source) {
+            Some(volume) => Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(volume),
+                target: Some(v.target.clone()),
+                read_only: Some(v.read_only),
+                ..Default::default()
+            },
+            None => Mount {
+                typ: Some(MountType::BIND),
+                source: Some(v.source.clone()),
+                target: Some(v.target.clone()),
+                read_only: Some(v.read_only),
+                ..Default::default()
+            },
+        })
+        .collect();
+
+    let host_config = HostConfig {
+        nano_cpus,
+        memory,
+        network_mode: Some(network.to_string()),
+        // Crane restarts crashed instances itself (with backoff and events); the engine must not race it.
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }),
+        cap_drop: (!cap_drop.is_empty()).then_some(cap_drop),
+        cap_add: (!cap_add.is_empty()).then_some(cap_add),
+        security_opt: Some(vec!["no-new-privileges:true".to_string()]),
+        privileged: Some(security.privileged),
+        readonly_rootfs: Some(security.read_only_root_fs),
+        mounts: (!mounts.is_empty()).then_some(mounts),
+        ..Default::default()
+    };
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        hostname: Some(name.clone()),
+        cmd: spec.command.clone(),
+        env: Some(env),
+        user: security.user.clone(),
+        labels: Some(container_labels),
+        host_config: Some(host_config),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.to_string(),
+                EndpointSettings {
+                    aliases: Some(vec![name]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    })
+}
+
+/// Maps one row of the container list to an observed instance.
+fn observed_from_summary(summary: &ContainerSummary) -> ObservedInstance {
+    let no_labels = HashMap::new();
+    let l = summary.labels.as_ref().unwrap_or(&no_labels);
+    let name = summary
+        .names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let state = match summary.state {
+        Some(ContainerSummaryStateEnum::CREATED)
+        | Some(ContainerSummaryStateEnum::EMPTY)
+        | None => ContainerState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+        Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerSummaryStateEnum::REMOVING) | Some(ContainerSummaryStateEnum::STOPPING) => {
+            ContainerState::Removing
+        }
+        Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+    };
+    let exit_code = match state {
+        ContainerState::Exited | ContainerState::Dead => {
+            summary.status.as_deref().and_then(exit_code_from_status)
+        }
+        _ => None,
+    };
+    ObservedInstance {
+        id: summary.id.clone().unwrap_or_default(),
+        name,
+        app: l.get(labels::APP).cloned().unwrap_or_default(),
+        index: l
+            .get(labels::INSTANCE)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        revision: l
+            .get(labels::REVISION)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        state,
+        exit_code,
+        created_at: summary.created.map_or(0, |s| (s.max(0) as Millis) * 1000),
+        started_at: None,
+    }
+}
+
+/// Reads the exit code out of a status text such as `Exited (137) 5 seconds ago`.
+fn exit_code_from_status(status: &str) -> Option<i64> {
+    let rest = &status[status.find("Exited (")? + "Exited (".len()..];
+    rest[..rest.find(')')?].trim().parse().ok()
+}
+
+/// Maps an engine event to a runtime event (`None` for events without a container id).
+fn runtime_event(message: EventMessage) -> Option<RuntimeEvent> {
+    let actor = message.actor?;
+    let id = actor.id?;
+    let attributes = actor.attributes.unwrap_or_default();
+    // Some actions carry detail after a colon ("health_status: healthy", "exec_start: sh -c …").
+    let action = message.action.unwrap_or_default();
+    let action = action
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let exit_code = if action == "die" {
+        attributes
+            .get("exitCode")
+            .or_else(|| attributes.get("containerExitCode"))
+            .and_then(|c| c.parse().ok())
+    } else {
+        None
+    };
+    let at = match (message.time_nano, message.time) {
+        (Some(nanos), _) if nanos > 0 => (nanos / 1_000_000) as Millis,
+        (_, Some(secs)) => (secs.max(0) as Millis) * 1000,
+        _ => 0,
+    };
+    Some(RuntimeEvent {
+        id,
+        action,
+        app: attributes.get(labels::APP).cloned(),
+        exit_code,
+        at,
+    })
+}
+
+/// Splits one chunk of log output into lines, separating the engine's RFC 3339 timestamp from the text.
+fn log_lines(instance: &str, stream: &'static str, chunk: &str) -> Vec<LogLine> {
+    let chunk = chunk.strip_suffix('\n').unwrap_or(chunk);
+    chunk
+        .split('\n')
+        .map(|raw| {
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            let (timestamp, line) = match raw.split_once(' ') {
+                Some((ts, rest)) if looks_like_timestamp(ts) => {
+                    (Some(ts.to_string()), rest.to_string())
+                }
+                None if looks_like_timestamp(raw) => (Some(raw.to_string()), String::new()),
+                _ => (None, raw.to_string()),
+            };
+            LogLine {
+                instance: instance.to_string(),
+                stream,
+                timestamp,
+                line,
+            }
+        })
+        .collect()
+}
+
+/// Whether `s` is an RFC 3339 timestamp as the engine writes them (`2024-05-01T10:00:00.123456789Z`).
+fn looks_like_timestamp(s: &str) -> bool {
+    s.len() >= 20
+        && s.as_bytes()[4] == b'-'
+        && s.as_bytes()[10] == b'T'
+        && s.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+}
+
+/// The host port in an engine message such as "Bind for 0.0.0.0:8080 failed: port is already allocated".
+fn port_in_use(message: &str) -> Option<u16> {
+    if !message.contains("port is already allocated") && !message.contains("address already in use")
+    {
+        return None;
+    }
+    // "… Bind for 0.0.0.0:18080 failed: …" or "listen tcp4 0.0.0.0:18080: bind: address already in use".
+    let address = match message.find("Bind for ") {
+        Some(start) => {
+            let rest = &message[start + "Bind for ".len()..];
+            &rest[..rest.find(' ').unwrap_or(rest.len())]
+        }
+        None => {
+            let end = message.find(": bind:")?;
+            message[..end].rsplit(' ').next()?
+        }
+    };
+    address.rsplit(':').next()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crane_core::spec::{PortSpec, Resources, Security, VolumeSpec};
+
+    fn spec() -> AppSpec {
+        serde_json::from_value(serde_json::json!({ "name": "web", "image": "crane-demo:0.1.0" }))
+            .unwrap()
+    }
+
+    fn request(spec: AppSpec) -> InstanceRequest {
+        InstanceRequest {
+            app: "web".into(),
+            index: 2,
+            revision: 7,
+            spec,
+            owner: "o1".into(),
+        }
+    }
+
+    #[test]
+    fn memory_quantities() {
+        for (input, expected) in [
+            ("128Mi", Some(128 * 1024 * 1024)),
+            ("1Gi", Some(1024 * 1024 * 1024)),
+            ("500M", Some(500_000_000)),
+            ("1.5G", Some(1_500_000_000)),
+            ("64Ki", Some(65536)),
+            ("1048576", Some(1_048_576)),
+            ("12k", Some(12_000)),
+            ("", None),
+            ("Mi", None),
+            ("12MB", None),
+            ("-1Mi", None),
+            ("0", None),
+        ] {
+            assert_eq!(parse_memory(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn image_references() {
+        for (image, name, tag) in [
+            ("crane-demo:0.1.0", "crane-demo", "0.1.0"),
+            ("node", "node", "latest"),
+            ("localhost:5000/app", "localhost:5000/app", "latest"),
+            ("localhost:5000/app:v2", "localhost:5000/app", "v2"),
+            ("repo/app@sha256:abc", "repo/app@sha256:abc", ""),
+        ] {
+            assert_eq!(
+                split_reference(image),
+                (name.to_string(), tag.to_string()),
+                "{image}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_probe_prefix() {
+        assert!(is_api_version_prefix("/v1.41"));
+        assert!(is_api_version_prefix("/v1.53"));
+        assert!(!is_api_version_prefix("/containers/x"));
+        assert!(!is_api_version_prefix("/v1."));
+        assert!(!is_api_version_prefix(""));
+    }
+
+    #[test]
+    fn hardened_capabilities_by_default() {
+        let (drop, add) = capabilities(&spec());
+        for cap in DROPPED_CAPABILITIES {
+            assert!(drop.contains(&cap.to_string()), "{cap}");
+        }
+        assert!(drop.contains(&"NET_BIND_SERVICE".to_string()));
+        assert!(add.is_empty());
+    }
+
+    #[test]
+    fn privileged_port_keeps_net_bind_service() {
+        let mut s = spec();
+        s.ports = vec![PortSpec {
+            container: 80,
+            public: None,
+            protocol: None,
+        }];
+        assert!(!capabilities(&s).0.contains(&"NET_BIND_SERVICE".to_string()));
+    }
+
+    #[test]
+    fn added_capabilities_are_not_dropped() {
+        let mut s = spec();
+        s.security = Some(Security {
+            add_capabilities: vec!["cap_chown".into(), "NET_ADMIN".into()],
+            ..Default::default()
+        });
+        let (drop, add) = capabilities(&s);
+        assert!(!drop.contains(&"CHOWN".to_string()));
+        assert_eq!(add, vec!["CHOWN".to_string(), "NET_ADMIN".to_string()]);
+        s.security.as_mut().unwrap().keep_default_capabilities = true;
+        assert!(capabilities(&s).0.is_empty());
+    }
+
+    #[test]
+    fn container_body_carries_labels_limits_and_hardening() {
+        let mut s = spec();
+        s.command = Some(vec!["/demo".into(), "--port".into(), "8080".into()]);
+        s.env.insert("GREETING".into(), "hi".into());
+        s.env.insert("CRANE_INSTANCE".into(), "fake".into());
+        s.resources = Some(Resources {
+            cpu: Some(0.5),
+            memory: Some("64Mi".into()),
+        });
+        s.security = Some(Security {
+            user: Some("1000".into()),
+            read_only_root_fs: true,
+            ..Default::default()
+        });
+        s.volumes = vec![
+            VolumeSpec {
+                source: "data".into(),
+                target: "/data".into(),
+                read_only: false,
+            },
+            VolumeSpec {
+                source: "/srv/x".into(),
+                target: "/x".into(),
+                read_only: true,
+            },
+        ];
+        let body = container_body(&request(s), "crane-web").unwrap();
+        assert_eq!(body.hostname.as_deref(), Some("web-2"));
+        assert_eq!(
+            body.cmd,
+            Some(vec![
+                "/demo".to_string(),
+                "--port".to_string(),
+                "8080".to_string()
+            ])
+        );
+        assert_eq!(body.entrypoint, None);
+        assert_eq!(body.user.as_deref(), Some("1000"));
+        let env = body.env.unwrap();
+        assert_eq!(env.last().map(String::as_str), Some("CRANE_APP=web"));
+        assert!(env.contains(&"GREETING=hi".to_string()));
+        let crane_instance: Vec<_> = env
+            .iter()
+            .filter(|e| e.starts_with("CRANE_INSTANCE="))
+            .collect();
+        assert_eq!(
+            crane_instance.last().map(|s| s.as_str()),
+            Some("CRANE_INSTANCE=web-2")
+        );
+        let l = body.labels.unwrap();
+        assert_eq!(l[labels::APP], "web");
+        assert_eq!(l[labels::INSTANCE], "2");
+        assert_eq!(l[labels::REVISION], "7");
+        assert_eq!(l[labels::NODE], "local");
+        assert_eq!(l[labels::MANAGED], "true");
+        assert_eq!(l[labels::OWNER], "o1");
+        let hc = body.host_config.unwrap();
+        assert_eq!(hc.nano_cpus, Some(500_000_000));
+        assert_eq!(hc.memory, Some(64 * 1024 * 1024));
+        assert_eq!(hc.network_mode.as_deref(), Some("crane-web"));
+        assert_eq!(
+            hc.security_opt,
+            Some(vec!["no-new-privileges:true".to_string()])
+        );
+        assert_eq!(hc.readonly_rootfs, Some(true));
+        assert_eq!(
+            hc.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::NO)
+        );
+        let mounts = hc.mounts.unwrap();
+        assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
+        assert_eq!(mounts[0].source.as_deref(), Some("crane-web-data"));
+        assert_eq!(mounts[1].typ, Some(MountType::BIND));
+        assert_eq!(mounts[1].read_only, Some(true));
+    }
+
+    #[test]
+    fn bad_memory_is_an_error() {
+        let mut s = spec();
+        s.resources = Some(Resources {
+            cpu: None,
+            memory: Some("lots".into()),
+        });
+        assert!(
+            matches!(container_body(&request(s), "n"), Err(RuntimeError::Other(m)) if m.contains("lots"))
+        );
+    }
+
+    #[test]
+    fn exit_codes_from_status() {
+        assert_eq!(
+            exit_code_from_status("Exited (137) 5 seconds ago"),
+            Some(137)
+        );
+        assert_eq!(
+            exit_code_from_status("Exited (0) About a minute ago"),
+            Some(0)
+        );
+        assert_eq!(exit_code_from_status("Up 3 seconds"), None);
+    }
+
+    #[test]
+    fn log_lines_split_timestamps() {
+        let lines = log_lines(
+            "web-1",
+            "stdout",
+            "2024-05-01T10:00:00.123456789Z hello world\n",
+        );
+        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines[0].timestamp.as_deref(),
+            Some("2024-05-01T10:00:00.123456789Z")
+        );
+        assert_eq!(lines[0].line, "hello world");
+        let lines = log_lines(
+            "web-1",
+            "stderr",
+            "2024-05-01T10:00:00Z a\r\n2024-05-01T10:00:01Z b\n",
+        );
+        assert_eq!(
+            lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            log_lines("w", "stdout", "no timestamp here")[0].timestamp,
+            None
+        );
+    }
+
+    #[test]
+    fn port_conflicts_are_recognized() {
+        assert_eq!(
+            port_in_use("driver failed programming external connectivity: Bind for 0.0.0.0:18080 failed: port is already allocated"),
+            Some(18080)
+        );
+        assert_eq!(
+            port_in_use("listen tcp4 0.0.0.0:9000: bind: address already in use"),
+            Some(9000)
+        );
+        assert_eq!(port_in_use("some other failure"), None);
+    }
+
+    #[test]
+    fn die_events_carry_exit_codes() {
+        let message: EventMessage = serde_json::from_value(serde_json::json!({
+            "Type": "container", "Action": "die", "timeNano": 1_700_000_000_123_000_000i64,
+            "Actor": { "ID": "abc", "Attributes": { "exitCode": "137", "io.crane.app": "web" } }
+        }))
+        .unwrap();
+        let event = runtime_event(message).unwrap();
+        assert_eq!(event.id, "abc");
+        assert_eq!(event.action, "die");
+        assert_eq!(event.exit_code, Some(137));
+        assert_eq!(event.app.as_deref(), Some("web"));
+        assert_eq!(event.at, 1_700_000_000_123);
+        let health: EventMessage = serde_json::from_value(serde_json::json!({
+            "Type": "container", "Action": "health_status: healthy", "time": 5,
+            "Actor": { "ID": "abc", "Attributes": {} }
+        }))
+        .unwrap();
+        let event = runtime_event(health).unwrap();
+        assert_eq!(
+            (event.action.as_str(), event.at, event.exit_code),
+            ("health_status", 5000, None)
+        );
+    }
+}

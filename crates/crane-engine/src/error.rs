@@ -1,0 +1,70 @@
+//! Engine errors. The doors map each variant to a status code / exit code and print its message.
+
+use crane_api::{ApiError, Diagnostic};
+
+/// Result of engine operations.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Everything an engine operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The spec has problems; every one is listed.
+    #[error("the spec is invalid: {}", summarize(.0))]
+    InvalidSpec(Vec<Diagnostic>),
+    /// No app of that name.
+    #[error("no app named '{0}'; list apps with `cranectl get apps`")]
+    NotFound(String),
+    /// The app exists already (create-only) or a name is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// A request value is out of range.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The image cannot be had.
+    #[error("{0}")]
+    ImageUnavailable(String),
+    /// A host port is taken.
+    #[error("{0}")]
+    PortInUse(String),
+    /// Docker is unreachable.
+    #[error("{0}")]
+    DockerUnreachable(String),
+    /// Anything else (store, runtime).
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn summarize(diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(|d| {
+            if d.line > 0 {
+                format!("line {} column {}: {}: {} ({})", d.line, d.column, d.path, d.message, d.fix)
+            } else {
+                format!("{}: {} ({})", d.path, d.message, d.fix)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl EngineError {
+    /// The wire form of this error.
+    pub fn to_api(&self) -> ApiError {
+        let code = match self {
+            EngineError::InvalidSpec(_) => "invalid_spec",
+            EngineError::NotFound(_) => "not_found",
+            EngineError::Conflict(_) => "conflict",
+            EngineError::BadRequest(_) => "bad_request",
+            EngineError::ImageUnavailable(_) => "image_unavailable",
+            EngineError::PortInUse(_) => "port_in_use",
+            EngineError::DockerUnreachable(_) => "docker_unreachable",
+            EngineError::Internal(_) => "internal",
+        };
+        let diagnostics = match self {
+            EngineError::InvalidSpec(d) => d.clone(),
+            _ => Vec::new(),
+        };
+        ApiError { code: code.to_string(), message: self.to_string(), diagnostics }
+    }
+}

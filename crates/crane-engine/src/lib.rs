@@ -1,0 +1,513 @@
+//! The engine: one loop that reconciles desired apps (store) with observed containers (runtime), plus the handle the
+//! three doors (Tauri, REST, CLI) call. See ARCHITECTURE.md.
+//!
+//! **Architecture Invariant:** decisions are made by `crane_core` planners; this crate only gathers the snapshot,
+//! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
+
+pub mod error;
+mod proxy;
+mod run;
+mod views;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crane_api::{AppView, ApplyResult, ChangeView, EventView, LogLineView, ProgressView, StatusView};
+use crane_core::model::Millis;
+use crane_core::ports::{Runtime, RuntimeError, Store, StoredApp};
+use futures_util::stream::{BoxStream, StreamExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use error::{EngineError, Result};
+
+/// Settings key of the engine's random id, used as the `io.crane.owner` label value.
+const ENGINE_ID_KEY: &str = "engine_id";
+
+/// How to start an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Data directory (SQLite database, API token, API address file).
+    pub data_dir: PathBuf,
+    /// Period of the level-triggered reconcile tick (events trigger it sooner).
+    pub tick: Duration,
+}
+
+impl EngineConfig {
+    /// A config with the default tick (2 s) for `data_dir`.
+    pub fn new(data_dir: PathBuf) -> EngineConfig {
+        EngineConfig { data_dir, tick: Duration::from_secs(2) }
+    }
+}
+
+/// The data directory used when none is given: `$CRANE_DATA_DIR`, else the user's data directory + `crane`
+/// (`~/.local/share/crane` on Linux). The desktop app and `cranectl` agree on it, so `cranectl` finds the window's
+/// engine.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CRANE_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("crane")
+}
+
+/// Current time as [`Millis`].
+pub(crate) fn now_ms() -> Millis {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Messages to the engine loop (a closed set: the loop is the only place that mutates containers).
+pub(crate) enum Command {
+    /// Run a reconcile pass now; reply with the errors the pass met, per app.
+    Reconcile(oneshot::Sender<BTreeMap<String, Vec<RuntimeError>>>),
+    /// Stop the loop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// State shared between the loop and the handle (read for views).
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Result of the last observation.
+    pub observed: Vec<crane_core::model::ObservedInstance>,
+    /// Slots held by backoff: (app, index) → (until, reason).
+    pub waiting: BTreeMap<(String, u32), (Millis, String)>,
+    /// Cumulative restarts per slot (like Kubernetes' restartCount).
+    pub restarts: BTreeMap<(String, u32), u32>,
+    /// Last start failure per slot.
+    pub failures: BTreeMap<(String, u32), String>,
+    /// Container addresses on their app network.
+    pub addresses: BTreeMap<String, std::net::IpAddr>,
+    /// Why the Docker engine cannot be used, when it cannot.
+    pub docker_error: Option<String>,
+    /// Docker version, when reachable.
+    pub docker_version: Option<String>,
+    /// REST API URL, once the REST door is up.
+    pub api_url: String,
+    /// Containers the engine is removing itself (their `die` events are not crashes).
+    pub removing: std::collections::BTreeSet<String>,
+}
+
+pub(crate) struct Inner {
+    pub config: EngineConfig,
+    pub owner: String,
+    pub runtime: Arc<dyn Runtime>,
+    pub docker: Option<Arc<crane_docker::DockerRuntime>>,
+    pub store: Arc<dyn Store>,
+    pub shared: Mutex<Shared>,
+    pub changes: broadcast::Sender<ChangeView>,
+    pub commands: mpsc::Sender<Command>,
+    pub proxies: proxy::Proxies,
+    /// Serialises apply/scale/delete so two doors cannot interleave a read-modify-write of one app.
+    pub writes: tokio::sync::Mutex<()>,
+    pub loop_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A clonable handle to a running engine. Every door calls these methods.
+#[derive(Clone)]
+pub struct EngineHandle {
+    inner: Arc<Inner>,
+}
+
+impl EngineHandle {
+    /// Starts an engine on the local Docker engine (or `DOCKER_HOST`) with SQLite state in `config.data_dir`.
+    /// Fails only when the data directory or database cannot be used; an unreachable Docker engine is reported by
+    /// [`EngineHandle::status`] and by each operation that needs it.
+    pub async fn start(config: EngineConfig) -> Result<EngineHandle> {
+        let store = crane_store::SqliteStore::open(&config.data_dir.join("crane.db")).await.map_err(|e| {
+            EngineError::Internal(format!("cannot open the state database in {}: {e}", config.data_dir.display()))
+        })?;
+        let (runtime, docker, error): (Arc<dyn Runtime>, _, _) = match crane_docker::DockerRuntime::connect().await {
+            Ok(d) => {
+                let d = Arc::new(d);
+                (d.clone() as Arc<dyn Runtime>, Some(d), None)
+            }
+            Err(e) => (Arc::new(run::Unreachable(e.to_string())), None, Some(e.to_string())),
+        };
+        let handle = Self::start_inner(config, runtime, docker, Arc::new(store)).await?;
+        handle.inner.shared.lock().unwrap().docker_error = error;
+        Ok(handle)
+    }
+
+    /// Starts an engine on the given adapters (tests use fakes). Without a Docker client the demo image cannot be
+    /// built.
+    pub async fn start_with(config: EngineConfig, runtime: Arc<dyn Runtime>, store: Arc<dyn Store>) -> Result<EngineHandle> {
+        Self::start_inner(config, runtime, None, store).await
+    }
+
+    async fn start_inner(
+        config: EngineConfig,
+        runtime: Arc<dyn Runtime>,
+        docker: Option<Arc<crane_docker::DockerRuntime>>,
+        store: Arc<dyn Store>,
+    ) -> Result<EngineHandle> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            EngineError::Internal(format!("cannot create the data directory {}: {e}", config.data_dir.display()))
+        })?;
+        let owner = match store.get_setting(ENGINE_ID_KEY).await.map_err(internal)? {
+            Some(id) => id,
+            None => {
+                let id: String = format!("{:016x}", rand::random::<u64>());
+                store.put_setting(ENGINE_ID_KEY, &id).await.map_err(internal)?;
+                id
+            }
+        };
+        let (changes, _) = broadcast::channel(1024);
+        let (commands, rx) = mpsc::channel(64);
+        let inner = Arc::new(Inner {
+            config,
+            owner,
+            runtime,
+            docker,
+            store,
+            shared: Mutex::new(Shared::default()),
+            changes,
+            commands,
+            proxies: proxy::Proxies::default(),
+            writes: tokio::sync::Mutex::new(()),
+            loop_done: Mutex::new(None),
+        });
+        let handle = EngineHandle { inner };
+        handle.start_loop(rx);
+        Ok(handle)
+    }
+
+    fn start_loop(&self, rx: mpsc::Receiver<Command>) {
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move { run::run(inner, rx).await });
+        *self.inner.loop_done.lock().unwrap() = Some(task);
+    }
+
+    /// The owner label value of this engine's containers.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// Validates and applies a YAML spec: creates the app, or updates/scales an existing one. With `create_only`,
+    /// an existing app is a `Conflict` error. A new app whose first instances cannot be started (image missing,
+    /// port in use, name taken) is rolled back entirely: nothing is left behind.
+    pub async fn apply(&self, yaml: &str, create_only: bool) -> Result<ApplyResult> {
+        let spec = crane_core::validate::parse_spec(yaml).map_err(|diags| {
+            EngineError::InvalidSpec(
+                diags
+                    .into_iter()
+                    .map(|d| crane_api::Diagnostic {
+                        line: d.line,
+                        column: d.column,
+                        path: d.path,
+                        message: d.message,
+                        fix: d.fix,
+                    })
+                    .collect(),
+            )
+        })?;
+        let _guard = self.inner.writes.lock().await;
+        let store = &self.inner.store;
+        let existing = store.get_app(&spec.name).await.map_err(internal)?;
+        if create_only && existing.is_some() {
+            return Err(EngineError::Conflict(format!(
+                "an app named '{}' already exists; choose another name, or use `cranectl apply` to change it",
+                spec.name
+            )));
+        }
+        let image_changed = existing.as_ref().map(|e| e.spec.image != spec.image).unwrap_or(true);
+        if image_changed {
+            self.inner.runtime.ensure_image(&spec.image).await.map_err(runtime_error)?;
+        }
+        let now = now_ms();
+        let (action, revision) = match &existing {
+            None => ("created", 1),
+            Some(old) if crane_core::validate::needs_new_revision(&old.spec, &spec) => ("updated", old.revision + 1),
+            Some(old) if old.spec != spec => ("scaled", old.revision),
+            Some(old) => ("unchanged", old.revision),
+        };
+        let wanted_port = spec.ports.first().and_then(|p| p.public);
+        let public_port = self.inner.proxies.prepare(&spec, existing.as_ref().and_then(|e| e.public_port), wanted_port).map_err(
+            |e| match e {
+                RuntimeError::PortInUse(p) => EngineError::PortInUse(RuntimeError::PortInUse(p).to_string()),
+                other => runtime_error(other),
+            },
+        )?;
+        let stored = StoredApp {
+            spec: spec.clone(),
+            source_yaml: yaml.to_string(),
+            revision,
+            public_port,
+            created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+            updated_at: now,
+        };
+        if action != "unchanged" || existing.as_ref().map(|e| e.source_yaml != yaml).unwrap_or(false) {
+            store.put_app(&stored).await.map_err(internal)?;
+        }
+        let mut warnings = spec.inactive_sections();
+        let details = serde_json::json!({"revision": revision, "replicas": spec.replicas, "image": spec.image});
+        let reason = match action {
+            "created" => format!("app '{}' created: {} replica(s) of {}", spec.name, spec.replicas, spec.image),
+            "updated" => format!(
+                "app '{}' changed: container settings differ, revision {} → {}; instances are replaced one slot at a time",
+                spec.name,
+                revision - 1,
+                revision
+            ),
+            "scaled" => format!(
+                "app '{}' changed without new containers (replicas {} → {})",
+                spec.name,
+                existing.as_ref().map(|e| e.spec.replicas).unwrap_or(0),
+                spec.replicas
+            ),
+            _ => format!("app '{}' applied unchanged", spec.name),
+        };
+        if action != "unchanged" {
+            self.record(Some(&spec.name), None, &format!("app.{action}"), reason, details).await;
+        }
+        let errors = self.reconcile_now().await;
+        if let Some(errs) = errors.get(&spec.name).filter(|e| !e.is_empty()) {
+            if action == "created" {
+                // Nothing half-created: remove what the first pass made, then report why.
+                let first = errs[0].clone();
+                let _ = store.delete_app(&spec.name).await;
+                self.inner.proxies.remove(&spec.name);
+                let _ = self.reconcile_now().await;
+                let _ = self.inner.runtime.remove_app_resources(&spec.name, &self.inner.owner).await;
+                self.record(
+                    Some(&spec.name),
+                    None,
+                    "app.rolled_back",
+                    format!("app '{}' was not created: {first}", spec.name),
+                    serde_json::json!({"error": first.to_string()}),
+                )
+                .await;
+                return Err(runtime_error(first));
+            }
+            warnings.extend(errs.iter().map(|e| e.to_string()));
+        }
+        let app = self.get_app(&spec.name).await?;
+        Ok(ApplyResult { app, action: action.to_string(), warnings })
+    }
+
+    /// All apps with their instances.
+    pub async fn list_apps(&self) -> Result<Vec<AppView>> {
+        let apps = self.inner.store.list_apps().await.map_err(internal)?;
+        let shared = self.inner.shared.lock().unwrap();
+        Ok(apps.iter().map(|a| views::app_view(a, &shared, now_ms())).collect())
+    }
+
+    /// One app.
+    pub async fn get_app(&self, name: &str) -> Result<AppView> {
+        let app = self.stored(name).await?;
+        let shared = self.inner.shared.lock().unwrap();
+        Ok(views::app_view(&app, &shared, now_ms()))
+    }
+
+    async fn stored(&self, name: &str) -> Result<StoredApp> {
+        self.inner.store.get_app(name).await.map_err(internal)?.ok_or_else(|| EngineError::NotFound(name.to_string()))
+    }
+
+    /// Changes the replica count.
+    pub async fn scale(&self, name: &str, replicas: u32) -> Result<AppView> {
+        if replicas > crane_core::validate::MAX_REPLICAS {
+            return Err(EngineError::BadRequest(format!(
+                "replicas must be between 0 and {}; got {replicas}",
+                crane_core::validate::MAX_REPLICAS
+            )));
+        }
+        {
+            let _guard = self.inner.writes.lock().await;
+            let mut app = self.stored(name).await?;
+            let from = app.spec.replicas;
+            if from != replicas {
+                app.spec.replicas = replicas;
+                app.source_yaml = crane_core::validate::to_yaml(&app.spec);
+                app.updated_at = now_ms();
+                self.inner.store.put_app(&app).await.map_err(internal)?;
+                self.record(
+                    Some(name),
+                    None,
+                    "app.scaled",
+                    format!("app '{name}' scaled by request: replicas {from} → {replicas}"),
+                    serde_json::json!({"from": from, "to": replicas}),
+                )
+                .await;
+            }
+        }
+        self.reconcile_now().await;
+        self.get_app(name).await
+    }
+
+    /// Deletes an app and every container, network and volume it owns.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        {
+            let _guard = self.inner.writes.lock().await;
+            if !self.inner.store.delete_app(name).await.map_err(internal)? {
+                return Err(EngineError::NotFound(name.to_string()));
+            }
+            self.inner.proxies.remove(name);
+            self.record(
+                Some(name),
+                None,
+                "app.deleted",
+                format!("app '{name}' deleted by request: removing its instances, network and volumes"),
+                serde_json::json!({}),
+            )
+            .await;
+        }
+        let errors = self.reconcile_now().await;
+        if let Some(e) = errors.get(name).and_then(|e| e.first()) {
+            return Err(runtime_error(e.clone()));
+        }
+        // The pass removed the containers (orphans) and the network; make sure of the network and volumes even when
+        // the app had no container left.
+        self.inner.runtime.remove_app_resources(name, &self.inner.owner).await.map_err(runtime_error)?;
+        Ok(())
+    }
+
+    /// Newest-first event log, optionally of one app.
+    pub async fn events(&self, app: Option<&str>, limit: u32) -> Result<Vec<EventView>> {
+        let events = self.inner.store.list_events(app, limit.clamp(1, 10_000), None).await.map_err(internal)?;
+        Ok(events.iter().map(views::event_view).collect())
+    }
+
+    /// Logs of every instance of an app (merged, chronological for the tail), following new lines when `follow`.
+    pub async fn logs(&self, app: &str, follow: bool, tail: Option<u32>) -> Result<BoxStream<'static, LogLineView>> {
+        self.stored(app).await?;
+        let observed = self.inner.runtime.list_instances(&self.inner.owner).await.map_err(runtime_error)?;
+        let mut streams = Vec::new();
+        for inst in observed.iter().filter(|i| i.app == app) {
+            let s = self.inner.runtime.logs(&inst.id, &inst.name, follow, tail).await.map_err(runtime_error)?;
+            streams.push(s);
+        }
+        let to_view = |l: crane_core::ports::LogLine| LogLineView {
+            instance: l.instance,
+            stream: l.stream.to_string(),
+            timestamp: l.timestamp,
+            line: l.line,
+        };
+        if follow {
+            let merged = futures_util::stream::select_all(streams).filter_map(move |r| async move { r.ok().map(to_view) });
+            Ok(merged.boxed())
+        } else {
+            let mut lines = Vec::new();
+            for s in streams {
+                let got: Vec<_> = s.filter_map(|r| async move { r.ok() }).collect().await;
+                lines.extend(got.into_iter().map(to_view));
+            }
+            // RFC 3339 timestamps from one engine sort correctly as text.
+            lines.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+            Ok(futures_util::stream::iter(lines).boxed())
+        }
+    }
+
+    /// Builds the demo image `crane-demo:<version>`; progress is also broadcast as [`ChangeView::Progress`].
+    pub async fn build_demo_image(&self) -> Result<String> {
+        let Some(docker) = self.inner.docker.clone() else {
+            let why = self.inner.shared.lock().unwrap().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
+            return Err(EngineError::DockerUnreachable(why));
+        };
+        let changes = self.inner.changes.clone();
+        let mut last: Option<ProgressView> = None;
+        let mut progress = |p: ProgressView| {
+            let _ = changes.send(ChangeView::Progress { progress: p.clone() });
+            last = Some(p);
+        };
+        self.record(None, None, "image.build", format!("building the demo image {}", crane_docker::DEMO_IMAGE), serde_json::json!({})).await;
+        let result = crane_docker::build_demo_image(docker.docker(), &mut progress).await;
+        match result {
+            Ok(image) => {
+                self.record(None, None, "image.built", format!("demo image {image} built"), serde_json::json!({"image": image}))
+                    .await;
+                Ok(image)
+            }
+            Err(e) => {
+                self.record(None, None, "image.failed", format!("demo image build failed: {e}"), serde_json::json!({}))
+                    .await;
+                Err(runtime_error(e))
+            }
+        }
+    }
+
+    /// Engine status.
+    pub async fn status(&self) -> StatusView {
+        let version = self.inner.runtime.version().await;
+        let apps = self.inner.store.list_apps().await.map(|a| a.len() as u32).unwrap_or(0);
+        let mut shared = self.inner.shared.lock().unwrap();
+        match version {
+            Ok(v) => {
+                shared.docker_error = None;
+                shared.docker_version = Some(v);
+            }
+            Err(e) => shared.docker_error = Some(e.to_string()),
+        }
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            docker_ok: shared.docker_error.is_none(),
+            docker: shared.docker_error.clone().or_else(|| shared.docker_version.clone()).unwrap_or_default(),
+            api_url: shared.api_url.clone(),
+            data_dir: self.inner.config.data_dir.display().to_string(),
+            apps,
+        }
+    }
+
+    /// Subscribes to changes (apps, events, progress).
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeView> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Records the REST API address shown by [`EngineHandle::status`].
+    pub fn set_api_url(&self, url: String) {
+        self.inner.shared.lock().unwrap().api_url = url;
+    }
+
+    /// Data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.inner.config.data_dir.clone()
+    }
+
+    /// Stops the loop and waits for it; containers keep running (they are adopted on the next start).
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.commands.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let task = self.inner.loop_done.lock().unwrap().take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.inner.proxies.clear();
+    }
+
+    /// Stops the loop at once without waiting for it (for `Drop` paths, where nothing can be awaited). Containers
+    /// keep running, as with [`EngineHandle::shutdown`].
+    pub fn abort(&self) {
+        if let Some(task) = self.inner.loop_done.lock().unwrap().take() {
+            task.abort();
+        }
+        self.inner.proxies.clear();
+    }
+
+    /// Asks the loop for a reconcile pass and waits for it.
+    async fn reconcile_now(&self) -> BTreeMap<String, Vec<RuntimeError>> {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.commands.send(Command::Reconcile(tx)).await.is_err() {
+            return BTreeMap::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    async fn record(&self, app: Option<&str>, instance: Option<&str>, kind: &str, reason: String, details: serde_json::Value) {
+        run::record(&self.inner, app, instance, kind, reason, details).await;
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Internal(e.to_string())
+}
+
+/// Maps a runtime failure to the engine error a door reports.
+pub(crate) fn runtime_error(e: RuntimeError) -> EngineError {
+    match e {
+        RuntimeError::Unreachable(_) => EngineError::DockerUnreachable(e.to_string()),
+        RuntimeError::ImageUnavailable { .. } => EngineError::ImageUnavailable(e.to_string()),
+        RuntimeError::NameConflict(_) => EngineError::Conflict(e.to_string()),
+        RuntimeError::PortInUse(_) => EngineError::PortInUse(e.to_string()),
+        RuntimeError::Other(_) => EngineError::Internal(e.to_string()),
+    }
+}

@@ -1,0 +1,452 @@
+//! The engine loop: one `select!` over commands, Docker events and a tick. Each pass snapshots desired (store) and
+//! observed (runtime) state, asks `crane_core::reconcile` for a plan, applies it and logs every action with its reason.
+//!
+//! Errors never end the loop: they are logged, shown in the state, and the next pass retries (level-triggered).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crane_api::ChangeView;
+use crane_core::backoff::BackoffPolicy;
+use crane_core::model::{DesiredApp, Millis, ObservedInstance};
+use crane_core::ports::{EventRecord, InstanceRequest, LogLine, Runtime, RuntimeError, RuntimeEvent};
+use crane_core::reconcile::{reconcile, RemoveCause, Snapshot};
+use futures_util::stream::{BoxStream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::{now_ms, views, Command, Inner};
+
+/// How long to wait before re-subscribing to Docker events after the stream ended or failed.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
+
+pub(crate) async fn run(inner: Arc<Inner>, mut commands: mpsc::Receiver<Command>) {
+    let mut events: Option<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>> = None;
+    let mut resubscribe_at = tokio::time::Instant::now();
+    let mut histories = BTreeMap::new();
+    let mut next_pass = tokio::time::Instant::now();
+    loop {
+        if events.is_none() && tokio::time::Instant::now() >= resubscribe_at {
+            match inner.runtime.events(&inner.owner).await {
+                Ok(stream) => {
+                    events = Some(stream);
+                    // Events may have been missed while unsubscribed: look again now.
+                    next_pass = tokio::time::Instant::now();
+                }
+                Err(e) => {
+                    tracing::debug!("cannot subscribe to Docker events: {e}");
+                    resubscribe_at = tokio::time::Instant::now() + RESUBSCRIBE_AFTER;
+                }
+            }
+        }
+        let mut reply = None;
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(Command::Reconcile(tx)) => reply = Some(tx),
+                Some(Command::Shutdown(tx)) => {
+                    let _ = tx.send(());
+                    break;
+                }
+                None => break,
+            },
+            ev = next_event(&mut events) => match ev {
+                Some(Ok(ev)) => {
+                    note_event(&inner, &ev).await;
+                    // Coalesce a burst of events (kill → die → stop) into one pass.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Some(Err(e)) => {
+                    tracing::debug!("Docker event stream failed: {e}");
+                    events = None;
+                    resubscribe_at = tokio::time::Instant::now() + RESUBSCRIBE_AFTER;
+                    continue;
+                }
+                None => {
+                    events = None;
+                    resubscribe_at = tokio::time::Instant::now() + RESUBSCRIBE_AFTER;
+                    continue;
+                }
+            },
+            _ = tokio::time::sleep_until(next_pass) => {}
+            _ = tokio::time::sleep_until(resubscribe_at), if events.is_none() => continue,
+        }
+        let (errors, requeue) = pass(&inner, &mut histories).await;
+        if let Some(tx) = reply {
+            let _ = tx.send(errors);
+        }
+        let wait = requeue.map(Duration::from_millis).unwrap_or(inner.config.tick).min(inner.config.tick);
+        next_pass = tokio::time::Instant::now() + wait;
+    }
+}
+
+async fn next_event(
+    events: &mut Option<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>>,
+) -> Option<Result<RuntimeEvent, RuntimeError>> {
+    match events {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Logs what Docker reported about one of our containers when it was not Crane's own doing.
+async fn note_event(inner: &Arc<Inner>, ev: &RuntimeEvent) {
+    if ev.action != "die" && ev.action != "oom" {
+        return;
+    }
+    let (name, removing) = {
+        let shared = inner.shared.lock().unwrap();
+        let name = shared.observed.iter().find(|o| o.id == ev.id).map(|o| o.name.clone());
+        (name, shared.removing.contains(&ev.id))
+    };
+    if removing {
+        return;
+    }
+    let who = name.clone().unwrap_or_else(|| short(&ev.id).to_string());
+    let reason = match (ev.action.as_str(), ev.exit_code) {
+        ("oom", _) => format!("{who} ran out of memory (Docker event oom)"),
+        (_, Some(code)) => format!("{who} exited with code {code}{} (Docker event die)", explain_exit(code)),
+        _ => format!("{who} exited (Docker event die)"),
+    };
+    record(
+        inner,
+        ev.app.as_deref(),
+        name.as_deref(),
+        "instance.died",
+        reason,
+        serde_json::json!({"container": ev.id, "action": ev.action, "exitCode": ev.exit_code}),
+    )
+    .await;
+}
+
+fn explain_exit(code: i64) -> &'static str {
+    match code {
+        137 => ": killed (SIGKILL)",
+        143 => ": terminated (SIGTERM)",
+        139 => ": segmentation fault",
+        _ => "",
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// One reconcile pass. Returns the start/remove errors per app and when to look again.
+async fn pass(
+    inner: &Arc<Inner>,
+    histories: &mut crane_core::model::RestartHistories,
+) -> (BTreeMap<String, Vec<RuntimeError>>, Option<Millis>) {
+    let mut errors: BTreeMap<String, Vec<RuntimeError>> = BTreeMap::new();
+    let stored = match inner.store.list_apps().await {
+        Ok(apps) => apps,
+        Err(e) => {
+            tracing::warn!("reconcile: cannot read apps: {e}");
+            return (errors, None);
+        }
+    };
+    let observed = match inner.runtime.list_instances(&inner.owner).await {
+        Ok(o) => {
+            inner.shared.lock().unwrap().docker_error = None;
+            o
+        }
+        Err(e) => {
+            let changed = {
+                let mut shared = inner.shared.lock().unwrap();
+                let changed = shared.docker_error.as_deref() != Some(&e.to_string());
+                shared.docker_error = Some(e.to_string());
+                changed
+            };
+            if changed {
+                let _ = inner.changes.send(ChangeView::Apps);
+            }
+            for app in &stored {
+                errors.entry(app.spec.name.clone()).or_default().push(e.clone());
+            }
+            return (errors, None);
+        }
+    };
+    let now = now_ms();
+    let desired: Vec<DesiredApp> =
+        stored.iter().map(|a| DesiredApp { spec: a.spec.clone(), revision: a.revision }).collect();
+    let snapshot = Snapshot {
+        desired,
+        observed: observed.clone(),
+        histories: histories.clone(),
+        now,
+        backoff: BackoffPolicy::default(),
+    };
+    let plan = reconcile(&snapshot);
+
+    for slot in &plan.crashed {
+        histories.entry(slot.clone()).or_default().record_crash(now);
+    }
+    for slot in &plan.reset {
+        histories.remove(slot);
+    }
+
+    // Removals first (they free names and slots), concurrently.
+    {
+        let mut shared = inner.shared.lock().unwrap();
+        for r in &plan.remove {
+            shared.removing.insert(r.id.clone());
+        }
+    }
+    let removals = plan.remove.iter().map(|r| {
+        let inner = inner.clone();
+        async move {
+            let result = inner.runtime.remove_instance(&r.id).await;
+            (r, result)
+        }
+    });
+    for (r, result) in futures_util::future::join_all(removals).await {
+        let kind = match r.cause {
+            RemoveCause::Crashed => "instance.replaced",
+            RemoveCause::ScaledDown => "instance.scaled_down",
+            RemoveCause::Orphan => "instance.orphan_removed",
+            RemoveCause::Duplicate => "instance.duplicate_removed",
+            RemoveCause::Outdated => "instance.outdated",
+            RemoveCause::Stale => "instance.stale_removed",
+        };
+        let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause)});
+        match result {
+            Ok(()) => {
+                if r.cause == RemoveCause::Crashed {
+                    *inner.shared.lock().unwrap().restarts.entry((r.app.clone(), r.index)).or_default() += 1;
+                }
+                record(inner, Some(&r.app), Some(&r.name), kind, r.reason.clone(), details).await
+            }
+            Err(e) => {
+                record(
+                    inner,
+                    Some(&r.app),
+                    Some(&r.name),
+                    "instance.remove_failed",
+                    format!("could not remove {}: {e}", r.name),
+                    details,
+                )
+                .await;
+                errors.entry(r.app.clone()).or_default().push(e);
+            }
+        }
+    }
+    {
+        let mut shared = inner.shared.lock().unwrap();
+        for r in &plan.remove {
+            shared.removing.remove(&r.id);
+        }
+    }
+    for app in &plan.orphan_apps {
+        match inner.runtime.remove_app_resources(app, &inner.owner).await {
+            Ok(()) => {
+                record(
+                    inner,
+                    Some(app),
+                    None,
+                    "app.resources_removed",
+                    format!("app '{app}' no longer exists: removed its network and volumes"),
+                    serde_json::json!({}),
+                )
+                .await
+            }
+            Err(e) => errors.entry(app.clone()).or_default().push(e),
+        }
+    }
+
+    // Starts, concurrently; one network per app, created before its instances.
+    let mut apps_starting: BTreeSet<&str> = BTreeSet::new();
+    for s in &plan.start {
+        apps_starting.insert(&s.app);
+    }
+    let mut network_failed = BTreeSet::new();
+    for app in apps_starting {
+        if let Err(e) = inner.runtime.ensure_network(app, &inner.owner).await {
+            record(
+                inner,
+                Some(app),
+                None,
+                "app.network_failed",
+                format!("cannot create the network of app '{app}': {e}"),
+                serde_json::json!({}),
+            )
+            .await;
+            errors.entry(app.to_string()).or_default().push(e);
+            network_failed.insert(app.to_string());
+        }
+    }
+    let starts = plan.start.iter().filter(|s| !network_failed.contains(&s.app)).filter_map(|s| {
+        let spec = stored.iter().find(|a| a.spec.name == s.app)?.spec.clone();
+        let inner = inner.clone();
+        Some(async move {
+            let req =
+                InstanceRequest { app: s.app.clone(), index: s.index, revision: s.revision, spec, owner: inner.owner.clone() };
+            let result = inner.runtime.start_instance(&req).await;
+            (s, result)
+        })
+    });
+    for (s, result) in futures_util::future::join_all(starts).await {
+        let name = format!("{}-{}", s.app, s.index);
+        let slot = (s.app.clone(), s.index);
+        match result {
+            Ok(id) => {
+                inner.shared.lock().unwrap().failures.remove(&slot);
+                record(
+                    inner,
+                    Some(&s.app),
+                    Some(&name),
+                    "instance.started",
+                    s.reason.clone(),
+                    serde_json::json!({"container": id, "revision": s.revision}),
+                )
+                .await
+            }
+            Err(e) => {
+                inner.shared.lock().unwrap().failures.insert(slot, e.to_string());
+                record(
+                    inner,
+                    Some(&s.app),
+                    Some(&name),
+                    "instance.start_failed",
+                    format!("could not start {name}: {e}"),
+                    serde_json::json!({"revision": s.revision}),
+                )
+                .await;
+                errors.entry(s.app.clone()).or_default().push(e);
+            }
+        }
+    }
+    for w in &plan.waiting {
+        let key = (w.app.clone(), w.index);
+        let known = inner.shared.lock().unwrap().waiting.contains_key(&key);
+        if !known {
+            record(
+                inner,
+                Some(&w.app),
+                Some(&format!("{}-{}", w.app, w.index)),
+                "instance.backoff",
+                w.reason.clone(),
+                serde_json::json!({"until": w.until, "crashes": histories.get(&key).map(|h| h.consecutive_crashes)}),
+            )
+            .await;
+        }
+    }
+
+    // Observe again when anything changed, so views show the result of this pass.
+    let observed = if plan.remove.is_empty() && plan.start.is_empty() {
+        observed
+    } else {
+        inner.runtime.list_instances(&inner.owner).await.unwrap_or(observed)
+    };
+    let addresses = addresses(inner, &observed).await;
+    let changed = {
+        let mut shared = inner.shared.lock().unwrap();
+        let before = views::signature(&shared);
+        shared.observed = observed;
+        shared.waiting = plan.waiting.iter().map(|w| ((w.app.clone(), w.index), (w.until, w.reason.clone()))).collect();
+        shared.addresses = addresses;
+        // Forget restart counts of slots that no longer exist.
+        let live: BTreeSet<(String, u32)> = stored
+            .iter()
+            .flat_map(|a| (1..=a.spec.replicas).map(move |i| (a.spec.name.clone(), i)))
+            .collect();
+        shared.restarts.retain(|k, _| live.contains(k));
+        shared.failures.retain(|k, _| live.contains(k));
+        before != views::signature(&shared)
+    };
+    inner.proxies.update(inner, &stored);
+    if changed {
+        let _ = inner.changes.send(ChangeView::Apps);
+    }
+    (errors, plan.requeue_after.map(|at| at.saturating_sub(now_ms())))
+}
+
+/// Looks up the network address of running instances, reusing known ones.
+async fn addresses(inner: &Arc<Inner>, observed: &[ObservedInstance]) -> BTreeMap<String, std::net::IpAddr> {
+    let known = inner.shared.lock().unwrap().addresses.clone();
+    let mut out = BTreeMap::new();
+    for o in observed.iter().filter(|o| o.state == crane_core::model::ContainerState::Running) {
+        if let Some(ip) = known.get(&o.id) {
+            out.insert(o.id.clone(), *ip);
+        } else if let Ok(Some(ip)) = inner.runtime.instance_address(&o.id).await {
+            out.insert(o.id.clone(), ip);
+        }
+    }
+    out
+}
+
+/// Appends an event to the log and broadcasts it.
+pub(crate) async fn record(
+    inner: &Inner,
+    app: Option<&str>,
+    instance: Option<&str>,
+    kind: &str,
+    reason: String,
+    details: serde_json::Value,
+) {
+    tracing::info!(app = app.unwrap_or("-"), kind, "{reason}");
+    let event = EventRecord {
+        id: 0,
+        at: now_ms(),
+        app: app.map(str::to_string),
+        instance: instance.map(str::to_string),
+        kind: kind.to_string(),
+        reason,
+        details,
+    };
+    match inner.store.append_event(event).await {
+        Ok(saved) => {
+            let _ = inner.changes.send(ChangeView::Event { event: views::event_view(&saved) });
+        }
+        Err(e) => tracing::warn!("cannot write the event log: {e}"),
+    }
+}
+
+/// The runtime used when no Docker client could even be configured (e.g. a malformed `DOCKER_HOST`): every call
+/// reports why, so each door shows the reason instead of failing obscurely.
+pub(crate) struct Unreachable(pub String);
+
+#[async_trait]
+impl Runtime for Unreachable {
+    async fn list_instances(&self, _: &str) -> Result<Vec<ObservedInstance>, RuntimeError> {
+        Err(self.err())
+    }
+    async fn ensure_image(&self, _: &str) -> Result<(), RuntimeError> {
+        Err(self.err())
+    }
+    async fn ensure_network(&self, _: &str, _: &str) -> Result<String, RuntimeError> {
+        Err(self.err())
+    }
+    async fn remove_app_resources(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
+        Err(self.err())
+    }
+    async fn start_instance(&self, _: &InstanceRequest) -> Result<String, RuntimeError> {
+        Err(self.err())
+    }
+    async fn remove_instance(&self, _: &str) -> Result<(), RuntimeError> {
+        Err(self.err())
+    }
+    async fn instance_address(&self, _: &str) -> Result<Option<std::net::IpAddr>, RuntimeError> {
+        Err(self.err())
+    }
+    async fn events(&self, _: &str) -> Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError> {
+        Err(self.err())
+    }
+    async fn logs(
+        &self,
+        _: &str,
+        _: &str,
+        _: bool,
+        _: Option<u32>,
+    ) -> Result<BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError> {
+        Err(self.err())
+    }
+    async fn version(&self) -> Result<String, RuntimeError> {
+        Err(self.err())
+    }
+}
+
+impl Unreachable {
+    fn err(&self) -> RuntimeError {
+        RuntimeError::Unreachable(self.0.clone())
+    }
+}

@@ -1,0 +1,129 @@
+//! Read models: turn stored apps plus the last observation into the wire views every door shows.
+
+use crane_api::{AppView, EventView, InstanceState, InstanceView};
+use crane_core::model::{ContainerState, Millis};
+use crane_core::ports::{EventRecord, StoredApp};
+
+use crate::Shared;
+
+/// Formats a timestamp as RFC 3339 with milliseconds (UTC).
+pub(crate) fn rfc3339(at: Millis) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// The view of one event.
+pub(crate) fn event_view(e: &EventRecord) -> EventView {
+    EventView {
+        id: e.id as f64,
+        at: rfc3339(e.at),
+        app: e.app.clone(),
+        instance: e.instance.clone(),
+        kind: e.kind.clone(),
+        reason: e.reason.clone(),
+        details: e.details.to_string(),
+    }
+}
+
+/// The view of one app: its instances by index, including slots held by backoff or failing to start.
+pub(crate) fn app_view(app: &StoredApp, shared: &Shared, now: Millis) -> AppView {
+    let name = &app.spec.name;
+    let mut instances: Vec<InstanceView> = Vec::new();
+    for o in shared.observed.iter().filter(|o| &o.app == name) {
+        let slot = (name.clone(), o.index);
+        let removing = shared.removing.contains(&o.id);
+        let (state, message) = match o.state {
+            _ if removing => (InstanceState::Stopping, "being removed".to_string()),
+            ContainerState::Running if o.revision != app.revision => {
+                (InstanceState::Ready, format!("running revision {}; will be replaced by {}", o.revision, app.revision))
+            }
+            ContainerState::Running if o.index > app.spec.replicas => {
+                (InstanceState::Stopping, "above the desired replica count".to_string())
+            }
+            // Probes are not active yet: a running container is ready, as in Kubernetes without a readiness probe.
+            ContainerState::Running => (InstanceState::Ready, "running".to_string()),
+            ContainerState::Created => (InstanceState::Starting, "created".to_string()),
+            ContainerState::Restarting => (InstanceState::Restarting, "restarting".to_string()),
+            ContainerState::Paused => (InstanceState::Running, "paused".to_string()),
+            ContainerState::Exited | ContainerState::Dead => (
+                InstanceState::Crashed,
+                match o.exit_code {
+                    Some(c) => format!("exited with code {c}; replacing it"),
+                    None => "exited; replacing it".to_string(),
+                },
+            ),
+            ContainerState::Removing => (InstanceState::Stopping, "being removed".to_string()),
+        };
+        instances.push(InstanceView {
+            name: o.name.clone(),
+            index: o.index,
+            id: o.id.chars().take(12).collect(),
+            state,
+            revision: o.revision as u32,
+            restarts: shared.restarts.get(&slot).copied().unwrap_or(0),
+            message,
+            address: shared.addresses.get(&o.id).map(|ip| ip.to_string()),
+            uptime_ms: match (o.state, o.started_at) {
+                (ContainerState::Running, Some(s)) => Some(now.saturating_sub(s) as f64),
+                _ => None,
+            },
+        });
+    }
+    for index in 1..=app.spec.replicas {
+        if instances.iter().any(|i| i.index == index) {
+            continue;
+        }
+        let slot = (name.clone(), index);
+        let (state, message) = if let Some((until, reason)) = shared.waiting.get(&slot) {
+            let secs = until.saturating_sub(now).div_ceil(1000);
+            (InstanceState::Crashed, format!("{reason} (next restart in {secs}s)"))
+        } else if let Some(err) = shared.failures.get(&slot) {
+            (InstanceState::Crashed, format!("cannot start: {err}"))
+        } else {
+            (InstanceState::Restarting, "being created".to_string())
+        };
+        instances.push(InstanceView {
+            name: format!("{name}-{index}"),
+            index,
+            id: String::new(),
+            state,
+            revision: app.revision as u32,
+            restarts: shared.restarts.get(&slot).copied().unwrap_or(0),
+            message,
+            address: None,
+            uptime_ms: None,
+        });
+    }
+    instances.sort_by_key(|i| (i.index, i.name.clone()));
+    let ready = instances.iter().filter(|i| i.state == InstanceState::Ready && i.index <= app.spec.replicas).count();
+    AppView {
+        name: name.clone(),
+        image: app.spec.image.clone(),
+        replicas: app.spec.replicas,
+        ready: ready as u32,
+        revision: app.revision as u32,
+        ports: app.spec.ports.iter().map(|p| p.container).collect(),
+        url: app.public_port.map(|p| format!("http://127.0.0.1:{p}")),
+        inactive: app.spec.inactive_sections(),
+        spec_yaml: app.source_yaml.clone(),
+        instances,
+        created_at: rfc3339(app.created_at),
+    }
+}
+
+/// A cheap fingerprint of what the views show, to broadcast a change only when something visible changed.
+pub(crate) fn signature(shared: &Shared) -> String {
+    let mut s = String::new();
+    for o in &shared.observed {
+        s.push_str(&format!("{}:{:?}:{};", o.id, o.state, o.revision));
+    }
+    for (k, v) in &shared.waiting {
+        s.push_str(&format!("w{}-{}:{};", k.0, k.1, v.0));
+    }
+    for (k, v) in &shared.failures {
+        s.push_str(&format!("f{}-{}:{v};", k.0, k.1));
+    }
+    s.push_str(&format!("d{:?}", shared.docker_error));
+    s
+}

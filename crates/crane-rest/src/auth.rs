@@ -1,0 +1,215 @@
+//! The security middleware in front of every route: Host check (DNS-rebinding defence), Origin check (other web
+//! pages), bearer token (everything under `/api/` except the public routes of the route table), and the CORS answers
+//! that let the Crane window call the API.
+//!
+//! **Architecture Invariant:** every request passes through [`guard`] before any handler runs; a route is public
+//! only when the route table says so.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiFailure;
+
+/// What the guard checks requests against.
+#[derive(Debug)]
+pub(crate) struct GuardConfig {
+    /// The bearer token (hex).
+    pub token: String,
+    /// Where the token is stored, named in the 401 message.
+    pub token_path: PathBuf,
+    /// The port we listen on; the Host header must name it.
+    pub port: u16,
+    /// Remote access was opted in to: any Host is accepted (the token still is required).
+    pub any_host: bool,
+    /// Paths served without a token (the Host and Origin checks still apply).
+    pub public_paths: HashSet<&'static str>,
+}
+
+/// Origins of the Tauri window on the platforms Tauri supports.
+const TAURI_ORIGINS: [&str; 3] = ["tauri://localhost", "http://tauri.localhost", "https://tauri.localhost"];
+
+/// The middleware: rejects requests with a foreign Host or Origin (403) or without the token (401), answers CORS
+/// preflights from allowed origins, and marks responses to allowed origins as readable by them.
+pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    if !config.any_host && !host.as_deref().is_some_and(|h| host_allowed(h, config.port)) {
+        let port = config.port;
+        return ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "Host '{}' is not allowed: the API answers only to 127.0.0.1:{port}, localhost:{port} or [::1]:{port} \
+                 (DNS-rebinding defence); call it by one of those addresses",
+                host.as_deref().unwrap_or("")
+            ),
+        )
+        .into_response();
+    }
+
+    let origin = match headers.get(header::ORIGIN) {
+        None => None,
+        Some(value) => match value.to_str().ok().filter(|o| origin_allowed(o)) {
+            Some(o) => Some(o.to_owned()),
+            None => {
+                return ApiFailure::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "Origin '{}' is not allowed: only loopback pages (http://127.0.0.1, http://localhost) and the \
+                         Crane window may call the API",
+                        String::from_utf8_lossy(value.as_bytes())
+                    ),
+                )
+                .into_response();
+            }
+        },
+    };
+
+    if let Some(origin) = &origin {
+        if request.method() == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+            return preflight(origin);
+        }
+    }
+
+    let path = request.uri().path();
+    let needs_token = (path == "/api" || path.starts_with("/api/")) && !config.public_paths.contains(path);
+    if needs_token && !bearer_matches(headers, &config.token) {
+        let mut response = ApiFailure::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            format!(
+                "missing or wrong bearer token; read it from {} or the window's Settings",
+                config.token_path.display()
+            ),
+        )
+        .into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        allow_origin(&mut response, origin.as_deref());
+        return response;
+    }
+
+    let mut response = next.run(request).await;
+    allow_origin(&mut response, origin.as_deref());
+    response
+}
+
+/// Whether a Host header names this server by a loopback name and the right port.
+pub(crate) fn host_allowed(host: &str, port: u16) -> bool {
+    let host = host.to_ascii_lowercase();
+    ["127.0.0.1", "localhost", "[::1]"].iter().any(|name| host == format!("{name}:{port}"))
+}
+
+/// Whether an Origin is a loopback page (any port, http or https) or the Tauri window.
+pub(crate) fn origin_allowed(origin: &str) -> bool {
+    let origin = origin.to_ascii_lowercase();
+    if TAURI_ORIGINS.contains(&origin.as_str()) {
+        return true;
+    }
+    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
+        return false;
+    };
+    let (host, port) = if let Some(after) = rest.strip_prefix("[::1]") {
+        ("[::1]", after)
+    } else {
+        match rest.find(':') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        }
+    };
+    let port_ok = port.is_empty()
+        || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok && matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// Whether the request carries `Authorization: Bearer <token>`.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, presented)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && constant_time_eq(presented.trim().as_bytes(), token.as_bytes())
+}
+
+/// Compares two byte strings in time that depends only on their lengths, so the token cannot be guessed byte by
+/// byte from response times.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// The answer to a CORS preflight from an allowed origin.
+fn preflight(origin: &str) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE"));
+    headers
+        .insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type, accept"));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    allow_origin(&mut response, Some(origin));
+    response
+}
+
+/// Lets an allowed origin read the response.
+fn allow_origin(response: &mut Response, origin: Option<&str>) {
+    if let Some(value) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        response.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let check = |host: &str, expected: bool| assert_eq!(host_allowed(host, 8080), expected, "{host}");
+        check("127.0.0.1:8080", true);
+        check("localhost:8080", true);
+        check("LOCALHOST:8080", true);
+        check("[::1]:8080", true);
+        check("127.0.0.1", false);
+        check("127.0.0.1:8081", false);
+        check("evil.example:8080", false);
+        check("localhost.evil.example:8080", false);
+    }
+
+    #[test]
+    fn origins() {
+        let check = |origin: &str, expected: bool| assert_eq!(origin_allowed(origin), expected, "{origin}");
+        check("tauri://localhost", true);
+        check("http://tauri.localhost", true);
+        check("http://127.0.0.1:5173", true);
+        check("http://localhost", true);
+        check("https://[::1]:443", true);
+        check("http://localhost.evil.example", false);
+        check("http://127.0.0.1.evil.example", false);
+        check("http://127.0.0.1:80/path", false);
+        check("https://evil.example", false);
+        check("null", false);
+        check("file://", false);
+    }
+
+    #[test]
+    fn token_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,257 @@
+//! Crane's REST API: `/api/v1` over axum, for scripts, `cranectl` and anything else that speaks HTTP.
+//!
+//! [`start`] loads or creates the bearer token (`<data_dir>/token`), binds a loopback address, announces itself in
+//! `<data_dir>/api.json` (how `cranectl` finds it) and serves the routes of [`routes::ROUTES`] behind the guard of
+//! [`auth`] until [`ApiServer::shutdown`].
+//!
+//! **Architecture Invariant:** this crate is a shell: every handler calls one `EngineHandle` method; no state of
+//! its own besides the token.
+
+mod auth;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crane_engine::EngineHandle;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::{ApiFailure, RestError, Result};
+
+/// File in the data directory that holds the bearer token.
+pub const TOKEN_FILE: &str = "token";
+/// File in the data directory that tells clients where the API listens: `{"url": ..., "pid": ...}`.
+pub const API_FILE: &str = "api.json";
+
+/// How long [`ApiServer::shutdown`] waits for in-flight requests before cutting them.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// A running REST server.
+pub struct ApiServer {
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Bound address.
+    pub addr: SocketAddr,
+    /// Bearer token clients must send.
+    pub token: String,
+    /// The `api.json` this server wrote.
+    api_file: PathBuf,
+    /// Tells the serve task (and open streams) to stop.
+    stop: watch::Sender<bool>,
+    /// The serve task.
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token stays out of logs.
+        f.debug_struct("ApiServer").field("url", &self.url).field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// Starts the API on a loopback address (`127.0.0.1:0` picks a free port). Non-loopback addresses are refused; see
+/// [`start_with`].
+pub async fn start(handle: EngineHandle, listen: SocketAddr) -> Result<ApiServer> {
+    start_with(handle, listen, false).await
+}
+
+/// Starts the API; with `allow_remote`, a non-loopback `listen` address is accepted and the Host check is lifted
+/// (the token still is required).
+pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: bool) -> Result<ApiServer> {
+    if !allow_remote && !listen.ip().is_loopback() {
+        return Err(RestError::NotLoopback(listen));
+    }
+    let data_dir = handle.data_dir();
+    std::fs::create_dir_all(&data_dir).map_err(|source| RestError::DataFile { path: data_dir.clone(), source })?;
+    let token_path = data_dir.join(TOKEN_FILE);
+    let token = load_or_create_token(&token_path)?;
+
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|source| RestError::Bind { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| RestError::Bind { addr: listen, source })?;
+    let url = if addr.ip().is_ipv6() && addr.ip().is_loopback() {
+        format!("http://[::1]:{}", addr.port())
+    } else {
+        // A wildcard or remote bind is still reached from this machine by loopback.
+        format!("http://127.0.0.1:{}", addr.port())
+    };
+
+    let (stop, stop_rx) = watch::channel(false);
+    let state = routes::AppState {
+        handle: handle.clone(),
+        openapi: Arc::new(openapi::document(routes::ROUTES, &url)),
+        shutdown: stop_rx.clone(),
+    };
+    let guard = Arc::new(auth::GuardConfig {
+        token: token.clone(),
+        token_path,
+        port: addr.port(),
+        any_host: allow_remote,
+        public_paths: routes::public_paths(),
+    });
+    let app = routes::router(state).layer(axum::middleware::from_fn_with_state(guard, auth::guard));
+
+    let api_file = data_dir.join(API_FILE);
+    write_api_file(&api_file, &url)?;
+    handle.set_api_url(url.clone());
+
+    let mut stop_signal = stop_rx;
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop_signal.wait_for(|stopping| *stopping).await;
+        });
+        if let Err(err) = serve.await {
+            tracing::error!(%err, "REST server stopped");
+        }
+    });
+    tracing::info!(%url, "REST API listening");
+    Ok(ApiServer { url, addr, token, api_file, stop, task })
+}
+
+impl ApiServer {
+    /// Stops accepting connections, ends open streams, waits up to 5 s for in-flight requests and removes
+    /// `api.json` (when it still names this server).
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(GRACE, &mut self.task).await.is_err() {
+            tracing::warn!("REST requests still running after {GRACE:?}; cutting them");
+            self.task.abort();
+        }
+        let ours = std::fs::read_to_string(&self.api_file)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|v| v["url"] == self.url.as_str() && v["pid"] == std::process::id());
+        if ours {
+            if let Err(err) = std::fs::remove_file(&self.api_file) {
+                tracing::warn!(%err, file = %self.api_file.display(), "cannot remove api.json");
+            }
+        }
+    }
+}
+
+/// Reads the token, or creates a new one (32 random bytes, hex) readable only by the user.
+fn load_or_create_token(path: &Path) -> Result<String> {
+    let data_err = |source| RestError::DataFile { path: path.to_path_buf(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) if is_token(text.trim()) => {
+            restrict_permissions(path).map_err(data_err)?;
+            return Ok(text.trim().to_string());
+        }
+        Ok(_) => {
+            // A damaged token file: replace it, atomically so a concurrent reader never sees half a token.
+            let token = new_token();
+            write_atomically(path, token.as_bytes()).map_err(data_err)?;
+            return Ok(token);
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(data_err(err)),
+    }
+    let token = new_token();
+    match create_private(path) {
+        Ok(mut file) => {
+            file.write_all(token.as_bytes()).and_then(|()| file.sync_all()).map_err(data_err)?;
+            Ok(token)
+        }
+        // Another process (the window and `cranectl serve` share the data dir) created it first: use theirs.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path).map_err(data_err)?;
+            Ok(text.trim().to_string())
+        }
+        Err(err) => Err(data_err(err)),
+    }
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_token(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Creates a new file readable and writable only by its owner.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Writes a temporary file beside `path` (mode 0600) and renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let result = create_private(&tmp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_api_file(path: &Path, url: &str) -> Result<()> {
+    let body = serde_json::json!({ "url": url, "pid": std::process::id() });
+    write_atomically(path, format!("{body:#}\n").as_bytes())
+        .map_err(|source| RestError::DataFile { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_created_once_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(TOKEN_FILE);
+        let first = load_or_create_token(&path).unwrap();
+        assert!(is_token(&first));
+        assert_eq!(load_or_create_token(&path).unwrap(), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        std::fs::write(&path, "garbage").unwrap();
+        let replaced = load_or_create_token(&path).unwrap();
+        assert!(is_token(&replaced));
+        assert_ne!(replaced, first);
+    }
+
+    #[test]
+    fn api_file_is_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(API_FILE);
+        write_api_file(&path, "http://127.0.0.1:1").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["url"], "http://127.0.0.1:1");
+        assert_eq!(v["pid"], std::process::id());
+    }
+}

@@ -1,0 +1,399 @@
+//! The OpenAPI 3.0 document, generated from the route table [`crate::routes::ROUTES`] (so every mounted route is
+//! documented) plus hand-written schemas of the `crane_api` wire types (a test checks them against the types).
+
+use serde_json::{json, Map, Value};
+
+use crate::error::status_for_code;
+use crate::routes::{Content, ParamIn, Route, Schema};
+
+/// Error codes and what they mean, listed in the `ApiError` schema.
+const ERROR_CODES: &[(&str, &str)] = &[
+    ("invalid_spec", "The spec has problems; `diagnostics` lists each with line, column and fix."),
+    ("bad_request", "The request is malformed (body, query) or a value is out of range."),
+    ("unauthorized", "Missing or wrong bearer token."),
+    ("forbidden", "Host or Origin not allowed."),
+    ("not_found", "No such app or route."),
+    ("method_not_allowed", "The route does not accept this method."),
+    ("conflict", "The app exists already (create_only) or a name is taken."),
+    ("port_in_use", "A host port is taken."),
+    ("image_unavailable", "The image cannot be pulled or built."),
+    ("docker_unreachable", "The Docker engine cannot be reached."),
+    ("internal", "Anything else."),
+];
+
+/// The document for a server at `server_url`.
+pub fn document(routes: &[Route], server_url: &str) -> Value {
+    let mut paths = Map::new();
+    for route in routes {
+        let item = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+        if let Value::Object(item) = item {
+            item.insert(route.verb.as_lower().to_string(), operation(route));
+        }
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Crane API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Run apps on the local Docker engine. Every route under /api/v1 except this document needs \
+                            `Authorization: Bearer <token>`; the token is in `<data_dir>/token`. The server answers \
+                            only to Host 127.0.0.1, localhost or [::1] with its port, and only to loopback or Crane \
+                            window origins. Errors are `ApiError` objects."
+        },
+        "servers": [{ "url": server_url }],
+        "security": [{ "bearerAuth": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The hex token stored in <data_dir>/token (also shown in the window's Settings)."
+                }
+            },
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn operation(route: &Route) -> Value {
+    let mut op = Map::new();
+    op.insert("operationId".into(), json!(route.operation_id));
+    op.insert("summary".into(), json!(route.summary));
+    op.insert("description".into(), json!(route.description));
+    if route.public {
+        op.insert("security".into(), json!([]));
+    }
+    if !route.params.is_empty() {
+        let params: Vec<Value> = route
+            .params
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "in": match p.location { ParamIn::Path => "path", ParamIn::Query => "query" },
+                    "required": p.required,
+                    "description": p.description,
+                    "schema": { "type": p.kind },
+                })
+            })
+            .collect();
+        op.insert("parameters".into(), Value::Array(params));
+    }
+    if !route.request.is_empty() {
+        op.insert("requestBody".into(), json!({ "required": true, "content": content(route.request) }));
+    }
+    let mut responses = Map::new();
+    for reply in route.replies {
+        let mut r = json!({ "description": reply.description });
+        if !reply.content.is_empty() {
+            r["content"] = content(reply.content);
+        }
+        responses.insert(reply.status.to_string(), r);
+    }
+    let mut errors: Vec<u16> = route.errors.to_vec();
+    errors.push(403);
+    if !route.public {
+        errors.push(401);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for status in errors {
+        let codes: Vec<&str> = ERROR_CODES
+            .iter()
+            .filter(|(code, _)| status_for_code(code).as_u16() == status)
+            .map(|(code, _)| *code)
+            .collect();
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": format!("Error ({}).", codes.join(", ")),
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ApiError" } } }
+            }),
+        );
+    }
+    op.insert("responses".into(), Value::Object(responses));
+    Value::Object(op)
+}
+
+fn content(contents: &[Content]) -> Value {
+    let mut map = Map::new();
+    for c in contents {
+        let schema = match c.schema {
+            Schema::Named(name) => json!({ "$ref": format!("#/components/schemas/{name}") }),
+            Schema::ListOf(name) => json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{name}") } }),
+            Schema::Text => json!({ "type": "string" }),
+        };
+        map.insert(c.media_type.to_string(), json!({ "schema": schema }));
+    }
+    Value::Object(map)
+}
+
+/// An object schema whose properties are all required (the wire types always send them all,
+/// `null` for absent options).
+fn object(description: &str, props: &[(&str, Value)]) -> Value {
+    let mut properties = Map::new();
+    for (name, schema) in props {
+        properties.insert((*name).to_string(), schema.clone());
+    }
+    let required: Vec<&str> = props.iter().map(|(n, _)| *n).collect();
+    json!({ "type": "object", "description": description, "properties": properties, "required": required })
+}
+
+fn s(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+fn int(description: &str) -> Value {
+    json!({ "type": "integer", "minimum": 0, "description": description })
+}
+fn num(description: &str) -> Value {
+    json!({ "type": "number", "description": description })
+}
+fn boolean(description: &str) -> Value {
+    json!({ "type": "boolean", "description": description })
+}
+fn nullable(mut schema: Value) -> Value {
+    schema["nullable"] = json!(true);
+    schema
+}
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+fn list(items: Value, description: &str) -> Value {
+    json!({ "type": "array", "items": items, "description": description })
+}
+
+/// Schemas of the wire types in `crane_api`, field for field.
+pub(crate) fn schemas() -> Value {
+    let codes: Vec<&str> = ERROR_CODES.iter().map(|(c, _)| *c).collect();
+    let code_doc: Vec<String> = ERROR_CODES.iter().map(|(c, d)| format!("`{c}`: {d}")).collect();
+    json!({
+        "Health": object("Liveness answer.", &[("ok", boolean("Always true."))]),
+        "Diagnostic": object("One problem found in a spec.", &[
+            ("line", int("1-based line in the submitted YAML (0 when not tied to a line).")),
+            ("column", int("1-based column (0 when not tied to a line).")),
+            ("path", s("Dotted path of the field, e.g. `resources.memory`.")),
+            ("message", s("What is wrong.")),
+            ("fix", s("How to fix it.")),
+        ]),
+        "ApiError": object("An error.", &[
+            ("code", json!({ "type": "string", "enum": codes, "description": code_doc.join(" ") })),
+            ("message", s("One sentence for a human, naming the fix.")),
+            ("diagnostics", list(reference("Diagnostic"), "Spec problems, for `invalid_spec`.")),
+        ]),
+        "InstanceView": object("One instance of an app.", &[
+            ("name", s("Container name, `<app>-<index>`.")),
+            ("index", int("1-based index.")),
+            ("id", s("Container id (short), empty while not created.")),
+            ("state", json!({ "type": "string", "enum": ["starting", "running", "ready", "crashed", "restarting", "stopping"] })),
+            ("revision", int("Revision the instance runs.")),
+            ("restarts", int("Restarts of this slot since it last ran stably.")),
+            ("message", s("Human-readable detail.")),
+            ("address", nullable(s("IP address on the app network, when running."))),
+            ("uptime_ms", nullable(num("Milliseconds since the instance started, when running."))),
+        ]),
+        "AppView": object("One app with its instances.", &[
+            ("name", s("App name.")),
+            ("image", s("Image.")),
+            ("replicas", int("Desired replicas.")),
+            ("ready", int("Instances currently ready.")),
+            ("revision", int("Current revision.")),
+            ("ports", list(json!({ "type": "integer" }), "Container ports.")),
+            ("url", nullable(s("Load balancer address, when the app has a port."))),
+            ("inactive", list(json!({ "type": "string" }), "Spec sections stored but not active yet.")),
+            ("spec_yaml", s("The YAML the app was applied from.")),
+            ("instances", list(reference("InstanceView"), "Instances, by index.")),
+            ("created_at", s("Creation time, RFC 3339.")),
+        ]),
+        "ApplyResult": object("Result of apply.", &[
+            ("app", reference("AppView")),
+            ("action", json!({ "type": "string", "enum": ["created", "updated", "scaled", "unchanged"] })),
+            ("warnings", list(json!({ "type": "string" }), "Non-fatal remarks.")),
+        ]),
+        "ApplyRequest": {
+            "type": "object",
+            "description": "Body of apply. Unknown fields are rejected.",
+            "additionalProperties": false,
+            "properties": {
+                "yaml": s("The spec as YAML (JSON is YAML too)."),
+                "create_only": { "type": "boolean", "default": false, "description": "Fail with `conflict` if the app exists." }
+            },
+            "required": ["yaml"]
+        },
+        "ScaleRequest": {
+            "type": "object",
+            "description": "Body of scale. Unknown fields are rejected.",
+            "additionalProperties": false,
+            "properties": { "replicas": int("New replica count.") },
+            "required": ["replicas"]
+        },
+        "EventView": object("One event-log entry.", &[
+            ("id", num("Id, increasing.")),
+            ("at", s("Time, RFC 3339 with milliseconds.")),
+            ("app", nullable(s("App, if any."))),
+            ("instance", nullable(s("Instance, if any."))),
+            ("kind", s("Kind, e.g. `instance.replaced`.")),
+            ("reason", s("Plain-language reason.")),
+            ("details", s("Inputs of the decision (JSON text).")),
+        ]),
+        "LogLineView": object("One log line.", &[
+            ("instance", s("Instance name.")),
+            ("stream", json!({ "type": "string", "enum": ["stdout", "stderr"] })),
+            ("timestamp", nullable(s("Timestamp (RFC 3339) reported by the engine."))),
+            ("line", s("Text.")),
+        ]),
+        "StatusView": object("Engine status.", &[
+            ("version", s("Crane version.")),
+            ("docker_ok", boolean("Whether the Docker engine is reachable.")),
+            ("docker", s("Docker version, or the error that prevents reaching it.")),
+            ("api_url", s("REST API base URL.")),
+            ("data_dir", s("Data directory.")),
+            ("apps", int("Number of apps.")),
+        ]),
+        "ProgressView": object("Progress of a long operation.", &[
+            ("operation", s("Operation id (`demo-image`).")),
+            ("message", s("Step text.")),
+            ("fraction", nullable(num("0..=1 when known."))),
+            ("done", boolean("Whether the operation finished.")),
+            ("error", nullable(s("Error text when it failed."))),
+        ]),
+        "ChangeView": {
+            "description": "Something changed; `type` says what.",
+            "oneOf": [
+                object("The set of apps or instances, or an instance state, changed.", &[
+                    ("type", json!({ "type": "string", "enum": ["apps"] })),
+                ]),
+                object("A new event-log entry.", &[
+                    ("type", json!({ "type": "string", "enum": ["event"] })),
+                    ("event", reference("EventView")),
+                ]),
+                object("Progress of a long operation.", &[
+                    ("type", json!({ "type": "string", "enum": ["progress"] })),
+                    ("progress", reference("ProgressView")),
+                ]),
+            ],
+            "discriminator": { "propertyName": "type" }
+        },
+        "DemoImage": object("The demo image that was built.", &[("image", s("Image name, e.g. `crane-demo:0.1.0`."))]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crane_api::*;
+
+    /// The property names of a schema equal the keys of a serialized value, so the hand-written schemas follow the
+    /// wire types.
+    fn check(name: &str, value: impl serde::Serialize) {
+        let schemas = schemas();
+        let schema = &schemas[name];
+        let value = serde_json::to_value(value).unwrap();
+        let mut keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        let mut props: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        keys.sort();
+        props.sort();
+        assert_eq!(keys, props, "schema {name} differs from the wire type");
+    }
+
+    fn instance() -> InstanceView {
+        InstanceView {
+            name: "web-1".into(),
+            index: 1,
+            id: String::new(),
+            state: InstanceState::Ready,
+            revision: 1,
+            restarts: 0,
+            message: String::new(),
+            address: None,
+            uptime_ms: None,
+        }
+    }
+
+    fn app() -> AppView {
+        AppView {
+            name: "web".into(),
+            image: "i".into(),
+            replicas: 1,
+            ready: 1,
+            revision: 1,
+            ports: vec![],
+            url: None,
+            inactive: vec![],
+            spec_yaml: String::new(),
+            instances: vec![instance()],
+            created_at: String::new(),
+        }
+    }
+
+    fn event() -> EventView {
+        EventView {
+            id: 1.0,
+            at: String::new(),
+            app: None,
+            instance: None,
+            kind: String::new(),
+            reason: String::new(),
+            details: String::new(),
+        }
+    }
+
+    #[test]
+    fn schemas_follow_wire_types() {
+        check("Diagnostic", Diagnostic { line: 1, column: 1, path: String::new(), message: String::new(), fix: String::new() });
+        check("ApiError", ApiError { code: String::new(), message: String::new(), diagnostics: vec![] });
+        check("InstanceView", instance());
+        check("AppView", app());
+        check("ApplyResult", ApplyResult { app: app(), action: "created".into(), warnings: vec![] });
+        check("ApplyRequest", ApplyRequest { yaml: String::new(), create_only: false });
+        check("ScaleRequest", ScaleRequest { replicas: 1 });
+        check("EventView", event());
+        check(
+            "LogLineView",
+            LogLineView { instance: String::new(), stream: String::new(), timestamp: None, line: String::new() },
+        );
+        check(
+            "StatusView",
+            StatusView {
+                version: String::new(),
+                docker_ok: true,
+                docker: String::new(),
+                api_url: String::new(),
+                data_dir: String::new(),
+                apps: 0,
+            },
+        );
+        check(
+            "ProgressView",
+            ProgressView { operation: String::new(), message: String::new(), fraction: None, done: false, error: None },
+        );
+    }
+
+    #[test]
+    fn change_view_variants_are_documented() {
+        let schemas = schemas();
+        let variants = schemas["ChangeView"]["oneOf"].as_array().unwrap();
+        let progress = ProgressView { operation: String::new(), message: String::new(), fraction: None, done: false, error: None };
+        let values = [
+            serde_json::to_value(ChangeView::Apps).unwrap(),
+            serde_json::to_value(ChangeView::Event { event: event() }).unwrap(),
+            serde_json::to_value(ChangeView::Progress { progress }).unwrap(),
+        ];
+        for (variant, value) in variants.iter().zip(values) {
+            let mut keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+            let mut props: Vec<&String> = variant["properties"].as_object().unwrap().keys().collect();
+            keys.sort();
+            props.sort();
+            assert_eq!(keys, props);
+            assert_eq!(variant["properties"]["type"]["enum"][0], value["type"]);
+        }
+    }
+
+    #[test]
+    fn every_error_code_has_a_status() {
+        for (code, _) in ERROR_CODES {
+            let status = status_for_code(code);
+            assert!(status != axum::http::StatusCode::INTERNAL_SERVER_ERROR || *code == "internal", "{code}");
+        }
+    }
+}

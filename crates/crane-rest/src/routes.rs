@@ -1,0 +1,597 @@
+//! The route table and the handlers. [`ROUTES`] is the one list of what the API serves: [`router`] mounts it and
+//! [`crate::openapi::document`] describes it, so the router and the OpenAPI document cannot disagree.
+//!
+//! Handlers are thin: parse the request strictly (unknown JSON fields and query parameters are 400 with the accepted
+//! names), call one [`EngineHandle`] method, and map its error with [`ApiFailure::from`].
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, MethodRouter};
+use axum::{Json, Router};
+use crane_api::{AppView, ApplyResult, ChangeView, EventView, StatusView};
+use crane_engine::EngineHandle;
+use futures_util::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::error::ApiFailure;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    /// The engine.
+    pub handle: EngineHandle,
+    /// The OpenAPI document, built once at start.
+    pub openapi: Arc<serde_json::Value>,
+    /// Becomes `true` when the server shuts down; endless streams (watch, followed logs) end then, so graceful
+    /// shutdown does not wait for clients that never hang up.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Resolves when the server begins shutting down.
+    fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.clone();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
+    }
+}
+
+/// HTTP method of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// DELETE
+    Delete,
+}
+
+impl Verb {
+    /// Lowercase name, as OpenAPI spells it.
+    pub fn as_lower(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Delete => "delete",
+        }
+    }
+
+    /// The `http` method.
+    pub fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+}
+
+/// Where a parameter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    /// A `{name}` path segment.
+    Path,
+    /// A query-string parameter.
+    Query,
+}
+
+/// One documented parameter.
+#[derive(Debug)]
+pub struct Param {
+    /// Name.
+    pub name: &'static str,
+    /// Path or query.
+    pub location: ParamIn,
+    /// JSON-schema type: `string`, `integer` or `boolean`.
+    pub kind: &'static str,
+    /// Whether it must be given.
+    pub required: bool,
+    /// What it means.
+    pub description: &'static str,
+}
+
+/// Shape of a documented body.
+#[derive(Debug, Clone, Copy)]
+pub enum Schema {
+    /// A schema of `components.schemas`, by name.
+    Named(&'static str),
+    /// An array of a named schema.
+    ListOf(&'static str),
+    /// Free text.
+    Text,
+}
+
+/// One media type a body can have.
+#[derive(Debug)]
+pub struct Content {
+    /// Media type.
+    pub media_type: &'static str,
+    /// Its shape.
+    pub schema: Schema,
+}
+
+/// One documented response.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// When it is returned.
+    pub description: &'static str,
+    /// Body media types (empty for no body).
+    pub content: &'static [Content],
+}
+
+/// One route: how it is mounted and how it is documented.
+pub struct Route {
+    /// Method.
+    pub verb: Verb,
+    /// Path, with `{name}` segments (axum 0.8 and OpenAPI share the syntax).
+    pub path: &'static str,
+    /// OpenAPI operationId.
+    pub operation_id: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// More detail.
+    pub description: &'static str,
+    /// Served without the bearer token.
+    pub public: bool,
+    /// Path and query parameters.
+    pub params: &'static [Param],
+    /// Accepted request bodies (empty when the route takes none).
+    pub request: &'static [Content],
+    /// Success responses.
+    pub replies: &'static [Reply],
+    /// Error statuses this route can answer besides 401/403 (bodies are `ApiError`).
+    pub errors: &'static [u16],
+    /// Builds the axum method router of the handler.
+    pub(crate) mount: fn() -> MethodRouter<AppState>,
+}
+
+const JSON: &str = "application/json";
+
+const NAME: Param = Param {
+    name: "name",
+    location: ParamIn::Path,
+    kind: "string",
+    required: true,
+    description: "App name (lowercase letters, digits, '-').",
+};
+
+/// Every route the server has. The router is mounted from this table and the OpenAPI document is generated from it.
+pub static ROUTES: &[Route] = &[
+    Route {
+        verb: Verb::Get,
+        path: "/healthz",
+        operation_id: "healthz",
+        summary: "Liveness of the API server",
+        description: "Answers `{\"ok\": true}` without a token, for scripts that wait for the server.",
+        public: true,
+        params: &[],
+        request: &[],
+        replies: &[Reply { status: 200, description: "The server is up.", content: &[Content { media_type: JSON, schema: Schema::Named("Health") }] }],
+        errors: &[],
+        mount: || get(healthz),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/openapi.json",
+        operation_id: "openapi",
+        summary: "This OpenAPI document",
+        description: "Served without a token.",
+        public: true,
+        params: &[],
+        request: &[],
+        replies: &[Reply { status: 200, description: "OpenAPI 3.0 document.", content: &[Content { media_type: JSON, schema: Schema::Text }] }],
+        errors: &[],
+        mount: || get(openapi),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/status",
+        operation_id: "getStatus",
+        summary: "Engine status",
+        description: "Version, Docker reachability, API URL, data directory and number of apps.",
+        public: false,
+        params: &[],
+        request: &[],
+        replies: &[Reply { status: 200, description: "Status.", content: &[Content { media_type: JSON, schema: Schema::Named("StatusView") }] }],
+        errors: &[],
+        mount: || get(status),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/apps",
+        operation_id: "listApps",
+        summary: "List apps",
+        description: "Every app with its instances.",
+        public: false,
+        params: &[],
+        request: &[],
+        replies: &[Reply { status: 200, description: "Apps.", content: &[Content { media_type: JSON, schema: Schema::ListOf("AppView") }] }],
+        errors: &[500],
+        mount: || get(list_apps),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/v1/apps",
+        operation_id: "applyApp",
+        summary: "Apply a spec (create, update or scale an app)",
+        description: "Body: an `ApplyRequest` as JSON, or the YAML spec itself with `Content-Type: application/yaml` \
+                      (or `text/yaml`; create_only is then false). An invalid spec is 400 `invalid_spec` with one \
+                      diagnostic per problem, each naming its line and column.",
+        public: false,
+        params: &[],
+        request: &[
+            Content { media_type: JSON, schema: Schema::Named("ApplyRequest") },
+            Content { media_type: "application/yaml", schema: Schema::Text },
+            Content { media_type: "text/yaml", schema: Schema::Text },
+        ],
+        replies: &[
+            Reply { status: 201, description: "The app was created.", content: &[Content { media_type: JSON, schema: Schema::Named("ApplyResult") }] },
+            Reply { status: 200, description: "The app was updated, scaled or left unchanged.", content: &[Content { media_type: JSON, schema: Schema::Named("ApplyResult") }] },
+        ],
+        errors: &[400, 409, 422, 500, 503],
+        mount: || post(apply),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/apps/{name}",
+        operation_id: "getApp",
+        summary: "Get one app",
+        description: "The app with its instances and the YAML it was applied from.",
+        public: false,
+        params: &[NAME],
+        request: &[],
+        replies: &[Reply { status: 200, description: "The app.", content: &[Content { media_type: JSON, schema: Schema::Named("AppView") }] }],
+        errors: &[404, 500],
+        mount: || get(get_app),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: "/api/v1/apps/{name}",
+        operation_id: "deleteApp",
+        summary: "Delete an app",
+        description: "Removes the app and every container, network and volume it owns.",
+        public: false,
+        params: &[NAME],
+        request: &[],
+        replies: &[Reply { status: 204, description: "Deleted.", content: &[] }],
+        errors: &[404, 500, 503],
+        mount: || delete(delete_app),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/v1/apps/{name}/scale",
+        operation_id: "scaleApp",
+        summary: "Change the replica count",
+        description: "Body: `{\"replicas\": N}`.",
+        public: false,
+        params: &[NAME],
+        request: &[Content { media_type: JSON, schema: Schema::Named("ScaleRequest") }],
+        replies: &[Reply { status: 200, description: "The app after the change.", content: &[Content { media_type: JSON, schema: Schema::Named("AppView") }] }],
+        errors: &[400, 404, 500, 503],
+        mount: || post(scale),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/apps/{name}/logs",
+        operation_id: "appLogs",
+        summary: "Logs of every instance of an app",
+        description: "Streams newline-delimited JSON (`application/x-ndjson`): one `LogLineView` object per line, \
+                      oldest first. Without `follow` the response ends after the existing lines (the last `tail` \
+                      lines when given); with `follow=true` it stays open and new lines arrive as they are written.",
+        public: false,
+        params: &[
+            NAME,
+            Param { name: "follow", location: ParamIn::Query, kind: "boolean", required: false, description: "Keep streaming new lines (default false)." },
+            Param { name: "tail", location: ParamIn::Query, kind: "integer", required: false, description: "Only the last N existing lines." },
+        ],
+        request: &[],
+        replies: &[Reply { status: 200, description: "Log lines, one JSON object per line.", content: &[Content { media_type: "application/x-ndjson", schema: Schema::Named("LogLineView") }] }],
+        errors: &[400, 404, 500, 503],
+        mount: || get(logs),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/events",
+        operation_id: "listEvents",
+        summary: "Event log, newest first",
+        description: "Every decision Crane took, with its reason; optionally of one app.",
+        public: false,
+        params: &[
+            Param { name: "app", location: ParamIn::Query, kind: "string", required: false, description: "Only events of this app." },
+            Param { name: "limit", location: ParamIn::Query, kind: "integer", required: false, description: "At most this many (default 100)." },
+        ],
+        request: &[],
+        replies: &[Reply { status: 200, description: "Events.", content: &[Content { media_type: JSON, schema: Schema::ListOf("EventView") }] }],
+        errors: &[400, 500],
+        mount: || get(events),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/v1/demo-image",
+        operation_id: "buildDemoImage",
+        summary: "Build the offline demo image",
+        description: "Builds `crane-demo:<version>` on the Docker engine and answers with its name when done. \
+                      Progress is streamed on `GET /api/v1/watch` as `progress` changes with operation `demo-image`.",
+        public: false,
+        params: &[],
+        request: &[],
+        replies: &[Reply { status: 200, description: "The image is built.", content: &[Content { media_type: JSON, schema: Schema::Named("DemoImage") }] }],
+        errors: &[422, 500, 503],
+        mount: || post(demo_image),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/watch",
+        operation_id: "watch",
+        summary: "Stream of changes (server-sent events)",
+        description: "`text/event-stream`: each change is an event named `change` whose data is a `ChangeView` JSON \
+                      object (`apps`, `event` or `progress`). A client that falls behind receives an `apps` change \
+                      and should refresh what it shows. Comments are sent every 15 s to keep the connection open.",
+        public: false,
+        params: &[],
+        request: &[],
+        replies: &[Reply { status: 200, description: "Server-sent events.", content: &[Content { media_type: "text/event-stream", schema: Schema::Named("ChangeView") }] }],
+        errors: &[],
+        mount: || get(watch),
+    },
+];
+
+/// Paths served without a token.
+pub(crate) fn public_paths() -> HashSet<&'static str> {
+    ROUTES.iter().filter(|r| r.public).map(|r| r.path).collect()
+}
+
+/// The router of every route in [`ROUTES`], with JSON answers for unknown paths and methods.
+pub(crate) fn router(state: AppState) -> Router {
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| router.route(route.path, (route.mount)()))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {method} {}; the routes are listed in /api/v1/openapi.json", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}; the routes are listed in /api/v1/openapi.json", uri.path()),
+    )
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true }))
+}
+
+async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json((*state.openapi).clone())
+}
+
+async fn status(State(state): State<AppState>) -> Json<StatusView> {
+    Json(state.handle.status().await)
+}
+
+async fn list_apps(State(state): State<AppState>) -> Result<Json<Vec<AppView>>, ApiFailure> {
+    Ok(Json(state.handle.list_apps().await?))
+}
+
+/// `ApplyRequest` as the server reads it: strictly, so a misspelt field is an error instead of being ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApplyBody {
+    yaml: String,
+    #[serde(default)]
+    create_only: bool,
+}
+
+/// `ScaleRequest` as the server reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScaleBody {
+    replicas: u32,
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ApplyResult>), ApiFailure> {
+    let media = media_type(&headers);
+    let (yaml, create_only) = if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml"))
+    {
+        let yaml = String::from_utf8(body.to_vec())
+            .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
+        (yaml, false)
+    } else {
+        let body: ApplyBody = parse_json(media.as_deref(), &body, r#"{"yaml": "name: web\n...", "create_only": false}"#)?;
+        (body.yaml, body.create_only)
+    };
+    let result = state.handle.apply(&yaml, create_only).await?;
+    let status = if result.action == "created" { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(result)))
+}
+
+async fn get_app(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<AppView>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    Ok(Json(state.handle.get_app(&name).await?))
+}
+
+async fn delete_app(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    state.handle.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn scale(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<AppView>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let body: ScaleBody = parse_json(media_type(&headers).as_deref(), &body, r#"{"replicas": 3}"#)?;
+    Ok(Json(state.handle.scale(&name, body.replicas).await?))
+}
+
+/// Query of `GET /apps/{name}/logs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    #[serde(default)]
+    follow: bool,
+    tail: Option<u32>,
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> Result<Response, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let Query(query) = query.map_err(query_error)?;
+    let lines = state.handle.logs(&name, query.follow, query.tail).await?;
+    let body = lines
+        .map(|line| {
+            let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+            bytes.push(b'\n');
+            Ok::<_, Infallible>(Bytes::from(bytes))
+        })
+        .take_until(state.shutdown_signal());
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(response)
+}
+
+/// Query of `GET /events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    app: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Events returned when the client does not say how many.
+const DEFAULT_EVENT_LIMIT: u32 = 100;
+
+async fn events(
+    State(state): State<AppState>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Vec<EventView>>, ApiFailure> {
+    let Query(query) = query.map_err(query_error)?;
+    let app = query.app.as_deref().filter(|a| !a.is_empty());
+    Ok(Json(state.handle.events(app, query.limit.unwrap_or(DEFAULT_EVENT_LIMIT)).await?))
+}
+
+async fn demo_image(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiFailure> {
+    let image = state.handle.build_demo_image().await?;
+    Ok(Json(serde_json::json!({ "image": image })))
+}
+
+async fn watch(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, axum::Error>>> {
+    // Subscribing before the response is returned means a client that has the response headers cannot miss a
+    // change sent after that (cranectl relies on it to show build progress).
+    let changes = BroadcastStream::new(state.handle.subscribe())
+        .map(|item| {
+            let change = match item {
+                Ok(change) => change,
+                // The client missed changes; "apps changed" makes it refresh everything it shows.
+                Err(BroadcastStreamRecvError::Lagged(_)) => ChangeView::Apps,
+            };
+            Event::default().event("change").json_data(&change)
+        })
+        .take_until(state.shutdown_signal());
+    Sse::new(changes).keep_alive(KeepAlive::default())
+}
+
+/// The media type of the request body, lowercase and without parameters.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    (!media.is_empty()).then_some(media)
+}
+
+/// Parses a JSON body strictly; every failure is a 400 that shows what to send.
+fn parse_json<T: DeserializeOwned>(media: Option<&str>, body: &[u8], example: &str) -> Result<T, ApiFailure> {
+    if let Some(media) = media {
+        if media != "application/json" && !media.ends_with("+json") {
+            return Err(ApiFailure::bad_request(format!(
+                "unsupported Content-Type '{media}'; send application/json like {example}"
+            )));
+        }
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiFailure::bad_request(format!("the request body is empty; send JSON like {example}")));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiFailure::bad_request(format!("invalid JSON body: {e}; send JSON like {example}")))
+}
+
+fn query_error(rejection: QueryRejection) -> ApiFailure {
+    ApiFailure::bad_request(format!("{}; see /api/v1/openapi.json for the accepted parameters", rejection.body_text()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crane_api::{ApplyRequest, ScaleRequest};
+
+    /// The strict mirrors accept exactly what the wire types serialize to.
+    #[test]
+    fn strict_bodies_accept_wire_types() {
+        let apply = serde_json::to_vec(&ApplyRequest { yaml: "name: a".into(), create_only: true }).unwrap();
+        let parsed: ApplyBody = parse_json(Some("application/json"), &apply, "").unwrap();
+        assert_eq!((parsed.yaml.as_str(), parsed.create_only), ("name: a", true));
+        let scale = serde_json::to_vec(&ScaleRequest { replicas: 4 }).unwrap();
+        let parsed: ScaleBody = parse_json(None, &scale, "").unwrap();
+        assert_eq!(parsed.replicas, 4);
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let err = parse_json::<ScaleBody>(None, br#"{"replica": 3}"#, "{}").unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.error.message.contains("unknown field `replica`"), "{}", err.error.message);
+        assert!(err.error.message.contains("`replicas`"), "{}", err.error.message);
+    }
+
+    #[test]
+    fn routes_are_unique() {
+        let mut seen = HashSet::new();
+        for route in ROUTES {
+            assert!(seen.insert((route.verb, route.path)), "{:?} {} twice", route.verb, route.path);
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The REST server against a real engine (no app is created here): token, Host and Origin checks, the OpenAPI
+//! document, strict bodies and spec diagnostics.
+
+mod support;
+
+use reqwest::{Method, StatusCode};
+use support::{api_error, TestServer};
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_401() {
+    let t = TestServer::start().await;
+    let r = t.client.get(format!("{}/api/v1/apps", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let err = api_error(r).await;
+    assert_eq!(err.code, "unauthorized");
+    assert!(err.message.contains("token"), "{}", err.message);
+
+    let r = t.client.get(format!("{}/api/v1/apps", t.url)).bearer_auth("0".repeat(64)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Unknown paths under /api do not tell an attacker what exists.
+    let r = t.client.get(format!("{}/api/v1/nothing", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let r = t.req(Method::GET, "/api/v1/apps").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn foreign_host_is_403() {
+    let t = TestServer::start().await;
+    let port = t.url.rsplit(':').next().unwrap().to_string();
+    for host in ["evil.example".to_string(), format!("evil.example:{port}"), "127.0.0.1:1".to_string()] {
+        let r = t.req(Method::GET, "/api/v1/status").header("Host", &host).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{host}");
+        assert_eq!(api_error(r).await.code, "forbidden");
+        // Public routes too.
+        let r = t.client.get(format!("{}/healthz", t.url)).header("Host", &host).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{host}");
+    }
+    for host in [format!("localhost:{port}"), format!("[::1]:{port}")] {
+        let r = t.req(Method::GET, "/api/v1/status").header("Host", &host).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{host}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn foreign_origin_is_403() {
+    let t = TestServer::start().await;
+    let r = t.req(Method::GET, "/api/v1/status").header("Origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(api_error(r).await.code, "forbidden");
+    for origin in ["tauri://localhost", "http://tauri.localhost", "http://127.0.0.1:5173"] {
+        let r = t.req(Method::GET, "/api/v1/status").header("Origin", origin).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{origin}");
+        assert_eq!(r.headers()["access-control-allow-origin"], origin);
+    }
+    // A CORS preflight from the window is answered without a token.
+    let r = t
+        .client
+        .request(Method::OPTIONS, format!("{}/api/v1/apps", t.url))
+        .header("Origin", "tauri://localhost")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn server_files_and_shutdown() {
+    let t = TestServer::start().await;
+    let data = t.dir.path().join("data");
+    let api: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("api.json")).unwrap()).unwrap();
+    assert_eq!(api["url"], t.url.as_str());
+    assert_eq!(api["pid"], std::process::id());
+    assert_eq!(std::fs::read_to_string(data.join("token")).unwrap().trim(), t.token);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(data.join("token")).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let status: crane_api::StatusView = t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
+    assert_eq!(status.api_url, t.url);
+    // A second server on the same data directory reuses the token.
+    let second = crane_rest::start(t.handle.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    assert_eq!(second.token, t.token);
+    second.shutdown().await;
+    t.stop().await;
+    assert!(!data.join("api.json").exists(), "api.json is removed on shutdown");
+}
+
+#[tokio::test]
+async fn non_loopback_listen_is_refused() {
+    let t = TestServer::start().await;
+    let err = crane_rest::start(t.handle.clone(), "0.0.0.0:0".parse().unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("loopback"), "{err}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let t = TestServer::start().await;
+    // Served without a token.
+    let r = t.client.get(format!("{}/api/v1/openapi.json", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
+    for (verb, path) in [
+        ("get", "/api/v1/status"),
+        ("get", "/api/v1/apps"),
+        ("post", "/api/v1/apps"),
+        ("get", "/api/v1/apps/{name}"),
+        ("delete", "/api/v1/apps/{name}"),
+        ("post", "/api/v1/apps/{name}/scale"),
+        ("get", "/api/v1/apps/{name}/logs"),
+        ("get", "/api/v1/events"),
+        ("post", "/api/v1/demo-image"),
+        ("get", "/api/v1/watch"),
+        ("get", "/api/v1/openapi.json"),
+        ("get", "/healthz"),
+    ] {
+        assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
+    }
+    // Every $ref points at a schema that exists.
+    let text = doc.to_string();
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref {name}");
+    }
+    t.stop().await;
+}
+
+/// Every operation of the document reaches a handler: the answer is never the router's 404 or 405.
+#[tokio::test]
+async fn every_documented_route_answers() {
+    let t = TestServer::start().await;
+    let doc: serde_json::Value = t.req(Method::GET, "/api/v1/openapi.json").send().await.unwrap().json().await.unwrap();
+    let mut count = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for verb in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{name}", "t-rest-no-such-app");
+            let method = Method::from_bytes(verb.to_uppercase().as_bytes()).unwrap();
+            let mut request = t.req(method, &concrete).timeout(std::time::Duration::from_secs(600));
+            request = match (verb.as_str(), path.as_str()) {
+                ("post", "/api/v1/apps") => request.json(&serde_json::json!({ "yaml": "name: [" })),
+                ("post", "/api/v1/apps/{name}/scale") => request.json(&serde_json::json!({ "replicas": 1 })),
+                _ => request,
+            };
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{verb} {path}");
+            if path == "/api/v1/watch" {
+                assert_eq!(status, StatusCode::OK);
+                assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+            } else if status == StatusCode::NOT_FOUND {
+                let err = api_error(response).await;
+                assert!(!err.message.starts_with("no route"), "{verb} {path} is not mounted: {}", err.message);
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 12, "only {count} operations documented");
+    // The router's own 404 for comparison.
+    let r = t.req(Method::GET, "/api/v1/nothing").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(api_error(r).await.message.starts_with("no route"));
+    let r = t.req(Method::PUT, "/api/v1/apps").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bad_yaml_names_the_line() {
+    let t = TestServer::start().await;
+    let yaml = "name: t-rest-bad\nimage: crane-demo:0.1.0\nreplicas: 1\nbogus: 1\n";
+    for request in [
+        t.req(Method::POST, "/api/v1/apps").json(&serde_json::json!({ "yaml": yaml })),
+        t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/yaml").body(yaml),
+    ] {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let err = api_error(r).await;
+        assert_eq!(err.code, "invalid_spec");
+        let diag = err.diagnostics.iter().find(|d| d.path.contains("bogus")).expect("a diagnostic for `bogus`");
+        assert_eq!(diag.line, 4, "{diag:?}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_are_strict() {
+    let t = TestServer::start().await;
+    let r = t
+        .req(Method::POST, "/api/v1/apps")
+        .json(&serde_json::json!({ "yaml": "name: a", "createOnly": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert_eq!(err.code, "bad_request");
+    assert!(err.message.contains("unknown field `createOnly`"), "{}", err.message);
+
+    let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/json").body("{").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = t.req(Method::POST, "/api/v1/apps/x/scale").json(&serde_json::json!({ "replicas": -1 })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = t.req(Method::GET, "/api/v1/events?limt=3").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("limt"));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn engine_errors_map_to_statuses() {
+    let t = TestServer::start().await;
+    let r = t.req(Method::GET, "/api/v1/apps/t-rest-no-such-app").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(api_error(r).await.code, "not_found");
+    let r = t.req(Method::DELETE, "/api/v1/apps/t-rest-no-such-app").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn watch_ends_on_shutdown() {
+    let mut t = TestServer::start().await;
+    let r = t.req(Method::GET, "/api/v1/watch").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Shutdown must not wait for this never-ending stream.
+    let started = std::time::Instant::now();
+    t.server.take().unwrap().shutdown().await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "shutdown waited for the stream");
+    // The stream has ended: reading it to the end finishes.
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(5), r.bytes()).await;
+    assert!(rest.is_ok(), "the watch stream stayed open after shutdown");
+    t.stop().await;
+}

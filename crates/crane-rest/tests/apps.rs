@@ -1,0 +1,93 @@
+//! One small app through every app route, on the real Docker engine with the demo image. Skipped (with a message)
+//! when Docker is unreachable. Its own test binary so no other engine of this crate's tests runs beside it.
+
+mod support;
+
+use std::time::Duration;
+
+use crane_api::{AppView, ApplyResult, EventView, LogLineView, StatusView};
+use futures_util::FutureExt;
+use reqwest::{Method, StatusCode};
+use support::{api_error, TestServer};
+
+#[tokio::test]
+async fn app_lifecycle_over_rest() {
+    let t = TestServer::start().await;
+    let status: StatusView = t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
+    if !status.docker_ok {
+        eprintln!("SKIPPED app_lifecycle_over_rest: Docker is unreachable ({})", status.docker);
+        t.stop().await;
+        return;
+    }
+    let name = format!("t-rest-{:08x}", rand::random::<u32>());
+    let outcome = std::panic::AssertUnwindSafe(lifecycle(&t, &name)).catch_unwind().await;
+    // Always remove the app, whatever happened above.
+    let _ = t.req(Method::DELETE, &format!("/api/v1/apps/{name}")).send().await;
+    t.stop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn lifecycle(t: &TestServer, name: &str) {
+    let long = Duration::from_secs(600);
+    let r = t.req(Method::POST, "/api/v1/demo-image").timeout(long).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    let image: serde_json::Value = r.json().await.unwrap();
+    let image = image["image"].as_str().unwrap().to_string();
+
+    let yaml = format!(
+        "name: {name}\nimage: {image}\nreplicas: 1\ncommand: [\"/demo\", \"--port\", \"8080\"]\nports:\n  - container: 8080\n"
+    );
+    let r = t.req(Method::POST, "/api/v1/apps").timeout(long).json(&serde_json::json!({ "yaml": yaml })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap_or_default());
+    let created: ApplyResult = r.json().await.unwrap();
+    assert_eq!(created.action, "created");
+    assert_eq!(created.app.name, name);
+
+    // Create-only on an existing app is a conflict.
+    let r = t
+        .req(Method::POST, "/api/v1/apps")
+        .json(&serde_json::json!({ "yaml": yaml, "create_only": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(api_error(r).await.code, "conflict");
+
+    // The same spec as raw YAML changes nothing.
+    let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/yaml").body(yaml.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<ApplyResult>().await.unwrap().action, "unchanged");
+
+    let apps: Vec<AppView> = t.req(Method::GET, "/api/v1/apps").send().await.unwrap().json().await.unwrap();
+    assert!(apps.iter().any(|a| a.name == name));
+    let app: AppView = t.req(Method::GET, &format!("/api/v1/apps/{name}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(app.replicas, 1);
+
+    let r = t
+        .req(Method::POST, &format!("/api/v1/apps/{name}/scale"))
+        .timeout(long)
+        .json(&serde_json::json!({ "replicas": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(r.json::<AppView>().await.unwrap().replicas, 2);
+
+    let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/logs?tail=5")).timeout(Duration::from_secs(60)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    for line in r.text().await.unwrap().lines() {
+        serde_json::from_str::<LogLineView>(line).unwrap_or_else(|e| panic!("bad log line {line:?}: {e}"));
+    }
+
+    let events: Vec<EventView> =
+        t.req(Method::GET, &format!("/api/v1/events?app={name}&limit=50")).send().await.unwrap().json().await.unwrap();
+    assert!(events.iter().all(|e| e.app.as_deref() == Some(name)), "{events:?}");
+
+    let r = t.req(Method::DELETE, &format!("/api/v1/apps/{name}")).timeout(long).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = t.req(Method::GET, &format!("/api/v1/apps/{name}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

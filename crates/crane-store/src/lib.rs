@@ -1,0 +1,267 @@
+//! SQLite state store (sqlx) implementing [`crane_core::ports::Store`]: apps, the event log and settings.
+//!
+//! **Architecture Invariant:** the schema only changes through files in `migrations/`, applied at open; the store
+//! holds no business rules (validation and planning live in `crane-core`).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crane_core::ports::{EventRecord, Store, StoreError, StoredApp};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Oldest events beyond this count are pruned, so the log stays bounded.
+pub const MAX_EVENTS: i64 = 50_000;
+
+/// The SQLite store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5));
+        Self::connect(options).await
+    }
+
+    /// An in-memory store, for tests.
+    pub async fn in_memory() -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(err)?;
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
+        // One connection: SQLite serialises writers anyway, and an in-memory database exists per connection.
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(err)?;
+        MIGRATOR.run(&pool).await.map_err(err)?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredApp, StoreError> {
+    let spec_json: String = row.try_get("spec_json").map_err(err)?;
+    let spec = serde_json::from_str(&spec_json).map_err(|e| StoreError(format!("stored spec is unreadable: {e}")))?;
+    let port: Option<i64> = row.try_get("public_port").map_err(err)?;
+    Ok(StoredApp {
+        spec,
+        source_yaml: row.try_get("source_yaml").map_err(err)?,
+        revision: row.try_get::<i64, _>("revision").map_err(err)? as u64,
+        public_port: port.and_then(|p| u16::try_from(p).ok()),
+        created_at: row.try_get::<i64, _>("created_at").map_err(err)? as u64,
+        updated_at: row.try_get::<i64, _>("updated_at").map_err(err)? as u64,
+    })
+}
+
+fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<EventRecord, StoreError> {
+    let details: String = row.try_get("details").map_err(err)?;
+    Ok(EventRecord {
+        id: row.try_get("id").map_err(err)?,
+        at: row.try_get::<i64, _>("at").map_err(err)? as u64,
+        app: row.try_get("app").map_err(err)?,
+        instance: row.try_get("instance").map_err(err)?,
+        kind: row.try_get("kind").map_err(err)?,
+        reason: row.try_get("reason").map_err(err)?,
+        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM apps ORDER BY name").fetch_all(&self.pool).await.map_err(err)?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    async fn get_app(&self, name: &str) -> Result<Option<StoredApp>, StoreError> {
+        let row = sqlx::query("SELECT * FROM apps WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    async fn put_app(&self, app: &StoredApp) -> Result<(), StoreError> {
+        let spec_json = serde_json::to_string(&app.spec).map_err(err)?;
+        sqlx::query(
+            "INSERT INTO apps (name, spec_json, source_yaml, revision, public_port, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET spec_json = excluded.spec_json, source_yaml = excluded.source_yaml,
+               revision = excluded.revision, public_port = excluded.public_port, updated_at = excluded.updated_at",
+        )
+        .bind(&app.spec.name)
+        .bind(spec_json)
+        .bind(&app.source_yaml)
+        .bind(app.revision as i64)
+        .bind(app.public_port.map(i64::from))
+        .bind(app.created_at as i64)
+        .bind(app.updated_at as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_app(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM apps WHERE name = ?").bind(name).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn append_event(&self, mut event: EventRecord) -> Result<EventRecord, StoreError> {
+        let done = sqlx::query("INSERT INTO events (at, app, instance, kind, reason, details) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(event.at as i64)
+            .bind(&event.app)
+            .bind(&event.instance)
+            .bind(&event.kind)
+            .bind(&event.reason)
+            .bind(event.details.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        event.id = done.last_insert_rowid();
+        // Prune now and then rather than on every insert: cheap enough and keeps the log bounded.
+        if event.id % 1000 == 0 {
+            sqlx::query("DELETE FROM events WHERE id <= ?")
+                .bind(event.id - MAX_EVENTS)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+        }
+        Ok(event)
+    }
+
+    async fn list_events(
+        &self,
+        app: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(app)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| r.try_get::<String, _>("value").map_err(err)).transpose()
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crane_core::spec::AppSpec;
+
+    fn spec(name: &str) -> AppSpec {
+        serde_json::from_value(serde_json::json!({"name": name, "image": "crane-demo:0.1.0", "replicas": 2})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn apps_round_trip_and_update_in_place() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let mut app = StoredApp {
+            spec: spec("web"),
+            source_yaml: "name: web".into(),
+            revision: 1,
+            public_port: Some(18080),
+            created_at: 1,
+            updated_at: 1,
+        };
+        store.put_app(&app).await.unwrap();
+        app.revision = 2;
+        app.updated_at = 5;
+        store.put_app(&app).await.unwrap();
+        let all = store.list_apps().await.unwrap();
+        assert_eq!(all, vec![app.clone()]);
+        assert_eq!(store.get_app("web").await.unwrap(), Some(app));
+        assert!(store.delete_app("web").await.unwrap());
+        assert!(!store.delete_app("web").await.unwrap());
+        assert_eq!(store.get_app("web").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn events_are_newest_first_and_filter_by_app() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        for (i, app) in ["a", "b", "a"].iter().enumerate() {
+            store
+                .append_event(EventRecord {
+                    id: 0,
+                    at: i as u64,
+                    app: Some(app.to_string()),
+                    instance: None,
+                    kind: "k".into(),
+                    reason: format!("r{i}"),
+                    details: serde_json::json!({"i": i}),
+                })
+                .await
+                .unwrap();
+        }
+        let a = store.list_events(Some("a"), 10, None).await.unwrap();
+        assert_eq!(a.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["r2", "r0"]);
+        assert_eq!(a[0].details, serde_json::json!({"i": 2}));
+        let all = store.list_events(None, 2, None).await.unwrap();
+        assert_eq!(all.len(), 2);
+        let older = store.list_events(None, 10, Some(all[1].id)).await.unwrap();
+        assert_eq!(older.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn settings_upsert() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        assert_eq!(store.get_setting("x").await.unwrap(), None);
+        store.put_setting("x", "1").await.unwrap();
+        store.put_setting("x", "2").await.unwrap();
+        assert_eq!(store.get_setting("x").await.unwrap().as_deref(), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn file_store_survives_reopen() {
+        let dir = std::env::temp_dir().join(format!("crane-store-test-{}", std::process::id()));
+        let path = dir.join("state.db");
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            store.put_setting("engine_id", "abc").await.unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.get_setting("engine_id").await.unwrap().as_deref(), Some("abc"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

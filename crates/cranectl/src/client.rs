@@ -1,0 +1,212 @@
+//! The REST client: finds the running engine through `<data_dir>/api.json` and `<data_dir>/token` (like kubectl's
+//! kubeconfig) and turns every HTTP failure into a [`CliError`] that says what to do.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crane_api::{ApiError, AppView, ApplyRequest, ApplyResult, EventView, ScaleRequest, StatusView};
+use reqwest::{Method, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::{CliError, Result};
+
+/// Quick reads.
+const SHORT: Duration = Duration::from_secs(30);
+/// Operations that start or stop containers, or build an image.
+const LONG: Duration = Duration::from_secs(15 * 60);
+
+/// A client of one running engine.
+pub struct Client {
+    http: reqwest::Client,
+    /// Base URL from api.json, `http://127.0.0.1:PORT`.
+    base: String,
+    token: String,
+    data_dir: PathBuf,
+}
+
+/// The part of `api.json` the client needs.
+#[derive(Debug, Deserialize)]
+struct ApiFile {
+    url: String,
+}
+
+impl Client {
+    /// Finds the engine serving `data_dir`.
+    pub fn discover(data_dir: &Path) -> Result<Client> {
+        let api_path = data_dir.join(crane_rest::API_FILE);
+        let text = match std::fs::read_to_string(&api_path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::NoEngine { data_dir: data_dir.to_path_buf() })
+            }
+            Err(err) => return Err(CliError::DataFile { path: api_path, reason: err.to_string() }),
+        };
+        let api: ApiFile = serde_json::from_str(&text).map_err(|e| CliError::DataFile {
+            path: api_path.clone(),
+            reason: format!("{e}; it should be {{\"url\": ..., \"pid\": ...}}; restart the engine to rewrite it"),
+        })?;
+        let token_path = data_dir.join(crane_rest::TOKEN_FILE);
+        let token = std::fs::read_to_string(&token_path)
+            .map_err(|e| CliError::DataFile {
+                path: token_path.clone(),
+                reason: format!("{e}; the engine writes it when it starts, so restart the engine"),
+            })?
+            .trim()
+            .to_string();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| CliError::Transport { url: api.url.clone(), reason: e.to_string() })?;
+        Ok(Client { http, base: api.url.trim_end_matches('/').to_string(), token, data_dir: data_dir.to_path_buf() })
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{}{path}", self.base, crane_api::API_PREFIX)).bearer_auth(&self.token)
+    }
+
+    /// Sends a request; any non-2xx answer becomes [`CliError::Api`].
+    async fn send(&self, request: RequestBuilder) -> Result<Response> {
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let error = serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| ApiError {
+            code: "internal".into(),
+            message: format!("the engine answered {status}: {}", text.trim()),
+            diagnostics: Vec::new(),
+        });
+        Err(CliError::Api { error, source_name: None })
+    }
+
+    fn transport(&self, err: reqwest::Error) -> CliError {
+        if err.is_connect() {
+            CliError::Unreachable { data_dir: self.data_dir.clone(), url: self.base.clone() }
+        } else if err.is_timeout() {
+            CliError::Transport { url: self.base.clone(), reason: "no answer in time (timed out)".into() }
+        } else {
+            CliError::Transport { url: self.base.clone(), reason: error_chain(&err) }
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
+        let response = self.send(request).await?;
+        response.json().await.map_err(|e| CliError::Transport {
+            url: self.base.clone(),
+            reason: format!("unexpected answer ({}); are cranectl and the engine the same version?", error_chain(&e)),
+        })
+    }
+
+    /// `GET /status`.
+    pub async fn status(&self) -> Result<StatusView> {
+        self.json(self.request(Method::GET, "/status").timeout(SHORT)).await
+    }
+
+    /// `GET /apps`.
+    pub async fn list_apps(&self) -> Result<Vec<AppView>> {
+        self.json(self.request(Method::GET, "/apps").timeout(SHORT)).await
+    }
+
+    /// `GET /apps/{name}`.
+    pub async fn get_app(&self, name: &str) -> Result<AppView> {
+        self.json(self.request(Method::GET, &format!("/apps/{}", segment(name))).timeout(SHORT)).await
+    }
+
+    /// `POST /apps`.
+    pub async fn apply(&self, yaml: String, create_only: bool) -> Result<ApplyResult> {
+        let body = ApplyRequest { yaml, create_only };
+        self.json(self.request(Method::POST, "/apps").timeout(LONG).json(&body)).await
+    }
+
+    /// `POST /apps/{name}/scale`.
+    pub async fn scale(&self, name: &str, replicas: u32) -> Result<AppView> {
+        let request = self.request(Method::POST, &format!("/apps/{}/scale", segment(name)));
+        self.json(request.timeout(LONG).json(&ScaleRequest { replicas })).await
+    }
+
+    /// `DELETE /apps/{name}`.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/apps/{}", segment(name))).timeout(LONG)).await?;
+        Ok(())
+    }
+
+    /// `GET /events`.
+    pub async fn events(&self, app: Option<&str>, limit: u32) -> Result<Vec<EventView>> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(app) = app {
+            query.push(("app", app.to_string()));
+        }
+        self.json(self.request(Method::GET, "/events").query(&query).timeout(SHORT)).await
+    }
+
+    /// `GET /apps/{name}/logs`: the streaming response (NDJSON).
+    pub async fn logs(&self, name: &str, follow: bool, tail: Option<u32>) -> Result<Response> {
+        let mut query = vec![("follow", follow.to_string())];
+        if let Some(tail) = tail {
+            query.push(("tail", tail.to_string()));
+        }
+        self.send(self.request(Method::GET, &format!("/apps/{}/logs", segment(name))).query(&query)).await
+    }
+
+    /// `POST /demo-image`: the image name when built.
+    pub async fn build_demo_image(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Built {
+            image: String,
+        }
+        let built: Built = self.json(self.request(Method::POST, "/demo-image").timeout(LONG)).await?;
+        Ok(built.image)
+    }
+
+    /// `GET /watch`: the server-sent events response; returns once the server has subscribed.
+    pub async fn watch(&self) -> Result<Response> {
+        self.send(self.request(Method::GET, "/watch")).await
+    }
+
+    /// Reading a streamed body failed.
+    pub fn stream_error(&self, err: reqwest::Error) -> CliError {
+        CliError::Transport { url: self.base.clone(), reason: format!("the stream broke: {}", error_chain(&err)) }
+    }
+}
+
+/// Percent-encodes a path segment (app names are plain, but a typo must not change the route).
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The error with its causes, which reqwest keeps in `source()`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("web-1"), "web-1");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn missing_api_file_says_no_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Client::discover(dir.path()).err().unwrap();
+        assert!(err.to_string().starts_with("no Crane engine is running for data dir"), "{err}");
+    }
+}

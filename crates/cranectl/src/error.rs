@@ -1,0 +1,132 @@
+//! Why a `cranectl` command failed. `main` prints the message on stderr and exits 1 (clap exits 2 for usage
+//! errors); spec diagnostics are printed one per line as `FILE:LINE:COL: path: message — fix`.
+
+use std::path::PathBuf;
+
+use crane_api::ApiError;
+
+/// Result of a command.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// No `api.json` in the data directory: no engine serves it.
+    #[error(
+        "no Crane engine is running for data dir {} (no api.json); start the desktop app or `cranectl serve`",
+        .data_dir.display()
+    )]
+    NoEngine {
+        /// The data directory searched.
+        data_dir: PathBuf,
+    },
+    /// `api.json` names an address where nothing answers (the engine died without removing it).
+    #[error(
+        "no Crane engine is running for data dir {} (nothing answers at {url}; api.json is stale); start the \
+         desktop app or `cranectl serve`",
+        .data_dir.display()
+    )]
+    Unreachable {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The address api.json names.
+        url: String,
+    },
+    /// A file of the data directory cannot be read or is damaged.
+    #[error("cannot use {}: {reason}", .path.display())]
+    DataFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the fix.
+        reason: String,
+    },
+    /// The engine answered with an error.
+    #[error("{}", .error.message)]
+    Api {
+        /// The error body.
+        error: ApiError,
+        /// The file the spec came from, for diagnostics.
+        source_name: Option<String>,
+    },
+    /// The request failed on the way (timeout, connection reset) or the answer was not understood.
+    #[error("talking to the Crane engine at {url} failed: {reason}")]
+    Transport {
+        /// Address.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// A local input (file, stdin) cannot be read.
+    #[error("cannot read {name}: {source}")]
+    Input {
+        /// File name, or `<stdin>`.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `serve` could not start or stop, or output could not be produced.
+    #[error("{0}")]
+    Serve(String),
+    /// Whoever read our output stopped reading (`cranectl logs APP | head`): not a failure.
+    #[error("output closed")]
+    OutputClosed,
+}
+
+impl CliError {
+    /// The lines printed on stderr for this error.
+    pub fn report(&self) -> Vec<String> {
+        match self {
+            CliError::Api { error, source_name } if !error.diagnostics.is_empty() => {
+                let file = source_name.as_deref().unwrap_or("spec");
+                let mut lines = vec![format!(
+                    "error: the spec is invalid ({} problem{}):",
+                    error.diagnostics.len(),
+                    if error.diagnostics.len() == 1 { "" } else { "s" }
+                )];
+                lines.extend(error.diagnostics.iter().map(|d| {
+                    let place = if d.line > 0 { format!("{file}:{}:{}", d.line, d.column) } else { file.to_string() };
+                    let path = if d.path.is_empty() { String::new() } else { format!(" {}:", d.path) };
+                    let fix = if d.fix.is_empty() { String::new() } else { format!(" — {}", d.fix) };
+                    format!("{place}:{path} {}{fix}", d.message)
+                }));
+                lines
+            }
+            other => vec![format!("error: {other}")],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crane_api::Diagnostic;
+
+    #[test]
+    fn diagnostics_name_file_line_and_fix() {
+        let err = CliError::Api {
+            error: ApiError {
+                code: "invalid_spec".into(),
+                message: "the spec is invalid".into(),
+                diagnostics: vec![
+                    Diagnostic {
+                        line: 4,
+                        column: 1,
+                        path: "bogus".into(),
+                        message: "unknown field".into(),
+                        fix: "remove it".into(),
+                    },
+                    Diagnostic { line: 0, column: 0, path: "".into(), message: "no name".into(), fix: "".into() },
+                ],
+            },
+            source_name: Some("app.yaml".into()),
+        };
+        assert_eq!(
+            err.report(),
+            vec![
+                "error: the spec is invalid (2 problems):".to_string(),
+                "app.yaml:4:1: bogus: unknown field — remove it".to_string(),
+                "app.yaml: no name".to_string(),
+            ]
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! `cranectl` as a user runs it: the binary, a real `cranectl serve` child process, temporary data directories.
+//! The Docker part runs only when the engine reports Docker reachable; it creates one app with a unique name and
+//! always deletes it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn cranectl(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cranectl"));
+    command.env_remove("CRANE_DATA_DIR").arg("--data-dir").arg(data_dir);
+    command
+}
+
+fn run(data_dir: &Path, args: &[&str]) -> Output {
+    cranectl(data_dir).args(args).stdin(Stdio::null()).output().expect("cranectl runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = run(data_dir, args);
+    assert!(
+        out.status.success(),
+        "cranectl {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn help_works_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["--help"]);
+    assert!(out.contains("Examples:"), "{out}");
+    for command in ["apply", "create", "get", "describe", "scale", "delete", "logs", "demo-image", "status", "serve", "completion"] {
+        let out = ok(dir.path(), &[command, "--help"]);
+        assert!(out.contains("Example"), "`{command} --help` has no example:\n{out}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["scale", "web", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid value 'many'"));
+}
+
+#[test]
+fn completion_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(dir.path(), &["completion", "bash"]);
+    assert!(out.contains("cranectl"), "{out}");
+    for shell in ["zsh", "fish", "powershell"] {
+        assert!(ok(dir.path(), &["completion", shell]).contains("cranectl"), "{shell}");
+    }
+}
+
+#[test]
+fn no_engine_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["get", "apps"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("no Crane engine is running for data dir"), "{err}");
+    assert!(err.contains("(no api.json)") && err.contains("cranectl serve"), "{err}");
+}
+
+#[test]
+fn stale_api_file_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    std::fs::write(dir.path().join("api.json"), format!("{{\"url\": \"http://127.0.0.1:{port}\", \"pid\": 1}}")).unwrap();
+    std::fs::write(dir.path().join("token"), "0".repeat(64)).unwrap();
+    let out = run(dir.path(), &["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("no Crane engine is running for data dir") && err.contains("stale"), "{err}");
+}
+
+/// A `cranectl serve` child, stopped with SIGTERM when dropped (also when a test fails).
+struct Server {
+    child: Child,
+    data_dir: PathBuf,
+    banner: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = cranectl(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cranectl serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut server = Server { child, data_dir: data_dir.to_path_buf(), banner: String::new() };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !data_dir.join("api.json").exists() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("cranectl serve exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "no api.json after 120 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        BufReader::new(stdout).read_line(&mut server.banner).expect("banner");
+        server
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on the pid of our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Deletes the app when dropped, whatever the test did.
+struct AppCleanup<'a> {
+    data_dir: &'a Path,
+    name: String,
+}
+
+impl Drop for AppCleanup<'_> {
+    fn drop(&mut self) {
+        let _ = run(self.data_dir, &["delete", &self.name]);
+    }
+}
+
+#[test]
+fn serve_and_client_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    assert!(server.banner.starts_with("Crane API listening on http://127.0.0.1:"), "{}", server.banner);
+    assert!(server.banner.contains("(token in ") && server.banner.contains("token)"), "{}", server.banner);
+
+    let status = ok(&data, &["status"]);
+    assert!(status.contains("API:") && status.contains("http://127.0.0.1:"), "{status}");
+    let apps: serde_json::Value = serde_json::from_str(&ok(&data, &["get", "apps", "-o", "json"])).unwrap();
+    assert_eq!(apps, serde_json::json!([]));
+    assert!(ok(&data, &["get", "apps"]).contains("No apps found."));
+    assert!(ok(&data, &["get", "events", "-o", "yaml"]).trim().starts_with('['));
+
+    // A second engine on the same data dir is refused.
+    let second = run(&data, &["serve", "--listen", "127.0.0.1:0"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(text(&second.stderr).contains("already running"), "{}", text(&second.stderr));
+
+    // An invalid spec: every diagnostic as FILE:LINE:COL.
+    let spec = dir.path().join("bad.yaml");
+    std::fs::write(&spec, "name: t-cli-bad\nimage: crane-demo:0.1.0\nreplicas: 1\nbogus: 1\n").unwrap();
+    let out = run(&data, &["apply", "-f", spec.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{}:4:", spec.display())), "{err}");
+    assert!(err.contains("bogus"), "{err}");
+    // The same through stdin.
+    let mut child = cranectl(&data).args(["apply", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"name: t-cli-bad\nimage: crane-demo:0.1.0\nreplicas: 1\nbogus: 1\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("<stdin>:4:"), "{}", text(&out.stderr));
+
+    let out = run(&data, &["get", "app", "t-cli-no-such-app"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("t-cli-no-such-app"));
+
+    let status: serde_json::Value = serde_json::from_str(&ok(&data, &["status", "-o", "json"])).unwrap();
+    if status["docker_ok"] == true {
+        docker_flow(dir.path(), &data);
+    } else {
+        eprintln!("SKIPPED the Docker part of serve_and_client_commands: {}", status["docker"]);
+    }
+
+    let exit = server.stop().expect("serve stops on SIGTERM");
+    assert!(exit.success(), "serve exited with {exit}");
+    assert!(!data.join("api.json").exists(), "api.json is removed on shutdown");
+    assert!(!server.data_dir.join("api.json").exists());
+}
+
+fn docker_flow(work: &Path, data: &Path) {
+    let out = run(data, &["demo-image"]);
+    assert!(out.status.success(), "demo-image failed: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("crane-demo"), "{}", text(&out.stdout));
+    assert!(!text(&out.stderr).trim().is_empty(), "demo-image showed no progress");
+
+    let name = format!("t-cli-{:08x}", rand::random::<u32>());
+    let cleanup = AppCleanup { data_dir: data, name: name.clone() };
+    let spec = work.join("app.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: {name}\nimage: crane-demo:0.1.0\nreplicas: 2\ncommand: [\"/demo\", \"--port\", \"8080\"]\n\
+             ports: [{{container: 8080}}]\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(ok(data, &["apply", "-f", spec.to_str().unwrap()]).trim(), format!("app/{name} created"));
+    assert_eq!(ok(data, &["apply", "-f", spec.to_str().unwrap()]).trim(), format!("app/{name} unchanged"));
+    let conflict = run(data, &["create", "-f", spec.to_str().unwrap()]);
+    assert_eq!(conflict.status.code(), Some(1));
+
+    let apps = ok(data, &["get", "apps"]);
+    assert!(apps.starts_with("NAME") && apps.contains(&name), "{apps}");
+    let instances = ok(data, &["get", "instances", &name]);
+    assert!(instances.starts_with("NAME") && instances.contains("STATE"), "{instances}");
+    assert!(instances.contains(&format!("{name}-1")) && instances.contains(&format!("{name}-2")), "{instances}");
+    assert!(ok(data, &["describe", "app", &name]).contains("Instances:"));
+
+    assert_eq!(ok(data, &["scale", &name, "3"]).trim(), format!("app/{name} scaled to 3"));
+    let app: serde_json::Value = serde_json::from_str(&ok(data, &["get", "app", &name, "-o", "json"])).unwrap();
+    assert_eq!(app["replicas"], 3);
+    ok(data, &["logs", &name, "--tail", "5"]);
+    ok(data, &["get", "events", "--app", &name]);
+
+    assert_eq!(ok(data, &["delete", &name]).trim(), format!("app/{name} deleted"));
+    drop(cleanup);
+    let gone = run(data, &["get", "app", &name]);
+    assert_eq!(gone.status.code(), Some(1));
+}

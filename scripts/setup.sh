@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what Crane needs on Debian/Ubuntu, only what is missing: the system packages for building and running the
+# Tauri window, for the GUI tests (Xvfb, WebKitWebDriver, tauri-driver), and the tools the tests start themselves.
+# Usage: scripts/setup.sh run|test
+set -euo pipefail
+mode="${1:-run}"
+
+packages=(build-essential pkg-config libwebkit2gtk-4.1-dev)
+if [ "$mode" = test ]; then
+  # The test suite drives the real window under Xvfb and starts its own nginx/prometheus/docker-compose.
+  packages+=(xvfb xauth webkit2gtk-driver docker-compose)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing missing system packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$mode" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "setup: installing tauri-driver (cargo install)"
+  cargo install tauri-driver --locked --version 2.1.0
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: the Docker engine is not reachable (docker info failed)." >&2
+  echo "       Crane runs apps on it: start Docker (systemctl start docker) or point DOCKER_HOST at Podman's socket." >&2
+  [ "$mode" = test ] && exit 1
+fi
+exit 0

@@ -1,0 +1,188 @@
+//! The commands the window calls. Each is a thin wrapper over one [`crane_engine::EngineHandle`] method and
+//! returns the `crane-api` wire types; errors are [`ApiError`]s with the engine's message and diagnostics.
+//!
+//! The generated bindings (`ui/bindings.js`) come from [`specta_builder`]; `bindings_are_fresh` below fails when
+//! the committed file is stale (regenerate with `UPDATE_BINDINGS=1 cargo test -p crane-app bindings`).
+
+use std::time::Duration;
+
+use crane_api::{ApiError, AppView, ApplyResult, ChangeView, EventView, LogLineView, StatusView};
+use futures_util::StreamExt;
+use tauri::ipc::Channel;
+use tauri::State;
+
+use crate::runtime::Running;
+
+/// How long a non-following log read may take before the window gets what arrived so far.
+const LOG_TAIL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Validates and applies a YAML spec: creates the app, or updates or scales an existing one.
+#[tauri::command]
+#[specta::specta]
+pub async fn apply(state: State<'_, Running>, yaml: String) -> Result<ApplyResult, ApiError> {
+    state.engine_or_err()?.apply(&yaml, false).await.map_err(|e| e.to_api())
+}
+
+/// Creates a new app from a YAML spec; fails with `conflict` when an app of that name exists (the *New app* form).
+#[tauri::command]
+#[specta::specta]
+pub async fn create(state: State<'_, Running>, yaml: String) -> Result<ApplyResult, ApiError> {
+    state.engine_or_err()?.apply(&yaml, true).await.map_err(|e| e.to_api())
+}
+
+/// All apps with their instances.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_apps(state: State<'_, Running>) -> Result<Vec<AppView>, ApiError> {
+    state.engine_or_err()?.list_apps().await.map_err(|e| e.to_api())
+}
+
+/// One app with its instances.
+#[tauri::command]
+#[specta::specta]
+pub async fn get_app(state: State<'_, Running>, name: String) -> Result<AppView, ApiError> {
+    state.engine_or_err()?.get_app(&name).await.map_err(|e| e.to_api())
+}
+
+/// Changes an app's replica count.
+#[tauri::command]
+#[specta::specta]
+pub async fn scale(state: State<'_, Running>, name: String, replicas: u32) -> Result<AppView, ApiError> {
+    state.engine_or_err()?.scale(&name, replicas).await.map_err(|e| e.to_api())
+}
+
+/// Deletes an app and everything it owns.
+#[tauri::command]
+#[specta::specta]
+pub async fn delete(state: State<'_, Running>, name: String) -> Result<(), ApiError> {
+    state.engine_or_err()?.delete(&name).await.map_err(|e| e.to_api())
+}
+
+/// Newest-first event log, of one app or all.
+#[tauri::command]
+#[specta::specta]
+pub async fn events(state: State<'_, Running>, app: Option<String>, limit: u32) -> Result<Vec<EventView>, ApiError> {
+    state.engine_or_err()?.events(app.as_deref(), limit).await.map_err(|e| e.to_api())
+}
+
+/// Engine status for the header: Docker reachability (with the reason when not), API URL, data directory.
+#[tauri::command]
+#[specta::specta]
+pub async fn status(state: State<'_, Running>) -> Result<StatusView, ApiError> {
+    Ok(state.engine_or_err()?.status().await)
+}
+
+/// Builds the demo image and returns its tag; progress arrives as `crane://change` `progress` changes.
+#[tauri::command]
+#[specta::specta]
+pub async fn build_demo_image(state: State<'_, Running>) -> Result<String, ApiError> {
+    state.engine_or_err()?.build_demo_image().await.map_err(|e| e.to_api())
+}
+
+/// The REST API's bearer token, so the window can show it to paste into `cranectl` or curl.
+#[tauri::command]
+#[specta::specta]
+pub fn api_token(state: State<'_, Running>) -> Result<String, ApiError> {
+    state.api_token()
+}
+
+/// The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
+#[tauri::command]
+#[specta::specta]
+pub async fn logs_tail(state: State<'_, Running>, app: String, tail: u32) -> Result<Vec<LogLineView>, ApiError> {
+    let stream = state.engine_or_err()?.logs(&app, false, Some(tail)).await.map_err(|e| e.to_api())?;
+    // A non-following stream ends by itself; the timeout only guards the window against a stuck Docker engine.
+    let mut lines = Vec::new();
+    let collect = stream.for_each(|line| {
+        lines.push(line);
+        std::future::ready(())
+    });
+    let _ = tokio::time::timeout(LOG_TAIL_TIMEOUT, collect).await;
+    Ok(lines)
+}
+
+/// Streams an app's logs (the last `tail` lines, then new ones) into `on_line` until [`logs_stop`] is called or the
+/// window drops the channel. Returns the stream id for [`logs_stop`].
+#[tauri::command]
+#[specta::specta]
+pub async fn logs_follow(
+    state: State<'_, Running>,
+    app: String,
+    tail: u32,
+    on_line: Channel<LogLineView>,
+) -> Result<u32, ApiError> {
+    let mut stream = state.engine_or_err()?.logs(&app, true, Some(tail)).await.map_err(|e| e.to_api())?;
+    let task = tauri::async_runtime::spawn(async move {
+        while let Some(line) = stream.next().await {
+            if on_line.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(state.add_log_stream(task))
+}
+
+/// Stops a log stream started by [`logs_follow`].
+#[tauri::command]
+#[specta::specta]
+pub fn logs_stop(state: State<'_, Running>, id: u32) {
+    state.stop_log_stream(id);
+}
+
+/// The command set and the exported types, shared by the invoke handler and the bindings export.
+pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![
+            apply,
+            create,
+            list_apps,
+            get_app,
+            scale,
+            delete,
+            events,
+            status,
+            build_demo_image,
+            api_token,
+            logs_tail,
+            logs_follow,
+            logs_stop,
+        ])
+        // The payload of the `crane://change` event, which the window listens to directly.
+        .typ::<ChangeView>()
+        // Commands throw the `ApiError` (code, message, diagnostics); the window catches it.
+        .error_handling(tauri_specta::ErrorHandlingMode::Throw)
+        .constant("CHANGE_EVENT", crate::runtime::CHANGE_EVENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// The committed bindings must be what the current commands and wire types generate; the window loads the
+    /// file as is (there is no build step), so a stale file is a broken window.
+    #[test]
+    fn bindings_are_fresh() {
+        let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/bindings.js");
+        let fresh = std::env::temp_dir().join(format!("crane-bindings-{}.js", std::process::id()));
+        super::specta_builder()
+            .export(
+                specta_typescript::JSDoc::default().header(
+                    "// Generated by `UPDATE_BINDINGS=1 cargo test -p crane-app bindings` from src-tauri/src/commands.rs \
+                     and crates/crane-api. Do not edit.",
+                ),
+                &fresh,
+            )
+            .expect("bindings export");
+        let generated = std::fs::read_to_string(&fresh).expect("read generated bindings");
+        let _ = std::fs::remove_file(&fresh);
+        if std::env::var_os("UPDATE_BINDINGS").is_some_and(|v| v == "1") {
+            std::fs::write(&committed, &generated).expect("write ui/bindings.js");
+            return;
+        }
+        let current = std::fs::read_to_string(&committed).unwrap_or_default();
+        assert!(
+            current == generated,
+            "ui/bindings.js is stale; regenerate it with `UPDATE_BINDINGS=1 cargo test -p crane-app bindings`"
+        );
+    }
+}

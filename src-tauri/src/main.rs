@@ -1,0 +1,51 @@
+//! Crane's desktop window: a Tauri 2 shell over the engine.
+//!
+//! On start the app opens the engine on the data directory (`CRANE_DATA_DIR`, else the platform data directory
+//! plus `crane`), starts the REST API on `CRANE_API_LISTEN` (default `127.0.0.1:0`, recorded in
+//! `<data_dir>/api.json` so `cranectl` finds it), and forwards every engine change to the window as the Tauri event
+//! `crane://change`. The window (plain ES modules in `ui/`, no build step) calls the commands in [`commands`]
+//! through the generated bindings in `ui/bindings.js`.
+//!
+//! **Architecture Invariant:** this crate is a shell. Every command is a thin wrapper over one
+//! [`crane_engine::EngineHandle`] method and returns the shared wire types of `crane-api`; no behaviour lives here
+//! that the REST API and `cranectl` do not also get from the engine.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod runtime;
+
+use tauri::{Manager, RunEvent};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tao=warn,wry=warn".into()),
+        )
+        .init();
+
+    let specta = commands::specta_builder();
+    let app = tauri::Builder::default()
+        .invoke_handler(specta.invoke_handler())
+        .setup(|app| {
+            // The engine and the REST server run on Tauri's async runtime; `setup` waits for them so every
+            // command finds them in place. A failure does not stop the window: it shows the error instead.
+            let state = tauri::async_runtime::block_on(runtime::Running::start());
+            if let Some(engine) = state.engine() {
+                runtime::forward_changes(app.handle().clone(), engine.subscribe());
+            }
+            app.manage(state);
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .expect("Crane could not build its window; is a display available (run under xvfb-run -a without one)?");
+
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            // Stop the REST server first so no request reaches an engine that is shutting down; containers keep
+            // running and are adopted on the next start.
+            let state = handle.state::<runtime::Running>();
+            tauri::async_runtime::block_on(state.shutdown());
+        }
+    });
+}

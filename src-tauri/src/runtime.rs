@@ -1,0 +1,155 @@
+//! What runs behind the window: the engine, the REST server beside it, the task that forwards engine changes to the
+//! window, and the log streams the window has open.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use crane_api::{ApiError, ChangeView};
+use crane_engine::{EngineConfig, EngineHandle};
+use tauri::{AppHandle, Emitter};
+use tokio::sync::broadcast;
+
+/// Name of the Tauri event that carries every [`ChangeView`] to the window.
+pub const CHANGE_EVENT: &str = "crane://change";
+
+/// Where the REST API listens unless `CRANE_API_LISTEN` says otherwise: loopback, a free port.
+const DEFAULT_API_LISTEN: &str = "127.0.0.1:0";
+
+/// Everything started in `setup`, managed as Tauri state.
+pub struct Running {
+    /// The engine, or why it could not start (shown in the window's header).
+    engine: Result<EngineHandle, ApiError>,
+    /// The REST server, while it runs.
+    api: Mutex<Option<crane_rest::ApiServer>>,
+    /// The REST API's bearer token, or why the server could not start.
+    api_token: Result<String, ApiError>,
+    /// Open log-follow streams by id, so the window can close them.
+    log_streams: Mutex<HashMap<u32, tauri::async_runtime::JoinHandle<()>>>,
+    /// Next log stream id.
+    next_stream: AtomicU32,
+}
+
+impl Running {
+    /// Starts the engine and the REST server. Never fails: a part that cannot start is recorded with its reason.
+    pub async fn start() -> Running {
+        // `CRANE_DATA_DIR` when set (GUI tests use a temporary one), else the platform data directory + `crane`;
+        // `cranectl` uses the same rule, so it finds this engine's REST API through `<data_dir>/api.json`.
+        let data_dir = crane_engine::default_data_dir();
+        tracing::info!(data_dir = %data_dir.display(), "starting the engine");
+        let engine = EngineHandle::start(EngineConfig::new(data_dir))
+            .await
+            .map_err(|e| e.to_api());
+        let (api, api_token) = match &engine {
+            Ok(engine) => match start_api(engine.clone()).await {
+                Ok(server) => {
+                    let token = server.token.clone();
+                    (Some(server), Ok(token))
+                }
+                Err(e) => (None, Err(e)),
+            },
+            Err(e) => (None, Err(e.clone())),
+        };
+        if let Err(e) = &engine {
+            tracing::error!(message = %e.message, "the engine did not start");
+        }
+        Running {
+            engine,
+            api: Mutex::new(api),
+            api_token,
+            log_streams: Mutex::new(HashMap::new()),
+            next_stream: AtomicU32::new(1),
+        }
+    }
+
+    /// The engine, when it started.
+    pub fn engine(&self) -> Option<&EngineHandle> {
+        self.engine.as_ref().ok()
+    }
+
+    /// The engine, or the reason it did not start as the error every command returns.
+    pub fn engine_or_err(&self) -> Result<&EngineHandle, ApiError> {
+        self.engine.as_ref().map_err(Clone::clone)
+    }
+
+    /// The REST API token, or why the REST server is not running.
+    pub fn api_token(&self) -> Result<String, ApiError> {
+        self.api_token.clone()
+    }
+
+    /// Registers a running log stream and returns its id.
+    pub fn add_log_stream(&self, task: tauri::async_runtime::JoinHandle<()>) -> u32 {
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        self.log_streams.lock().expect("log stream table poisoned").insert(id, task);
+        id
+    }
+
+    /// Stops a log stream (no-op when it already ended).
+    pub fn stop_log_stream(&self, id: u32) {
+        if let Some(task) = self.log_streams.lock().expect("log stream table poisoned").remove(&id) {
+            task.abort();
+        }
+    }
+
+    /// Stops log streams, the REST server and the engine, in that order.
+    pub async fn shutdown(&self) {
+        for (_, task) in self.log_streams.lock().expect("log stream table poisoned").drain() {
+            task.abort();
+        }
+        let api = self.api.lock().expect("api slot poisoned").take();
+        if let Some(api) = api {
+            api.shutdown().await;
+        }
+        if let Ok(engine) = &self.engine {
+            engine.shutdown().await;
+        }
+    }
+}
+
+/// Starts the REST server on `CRANE_API_LISTEN` (default loopback, free port) and tells the engine its URL.
+async fn start_api(engine: EngineHandle) -> Result<crane_rest::ApiServer, ApiError> {
+    let listen = std::env::var("CRANE_API_LISTEN").unwrap_or_else(|_| DEFAULT_API_LISTEN.to_string());
+    let listen: SocketAddr = listen.parse().map_err(|e| ApiError {
+        code: "bad_request".into(),
+        message: format!("CRANE_API_LISTEN={listen:?} is not an address ({e}); use e.g. 127.0.0.1:7070"),
+        diagnostics: Vec::new(),
+    })?;
+    match crane_rest::start(engine.clone(), listen).await {
+        Ok(server) => {
+            tracing::info!(url = %server.url, "REST API listening");
+            engine.set_api_url(server.url.clone());
+            Ok(server)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the REST API did not start");
+            Err(ApiError {
+                code: "internal".into(),
+                message: format!(
+                    "the REST API could not listen on {listen}: {e}; set CRANE_API_LISTEN to a free address"
+                ),
+                diagnostics: Vec::new(),
+            })
+        }
+    }
+}
+
+/// Forwards every engine change to the window as [`CHANGE_EVENT`]. When the window falls behind, it is told that
+/// apps changed, which makes it refetch everything it shows.
+pub fn forward_changes(app: AppHandle, mut changes: broadcast::Receiver<ChangeView>) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let change = match changes.recv().await {
+                Ok(change) => change,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "window lagged behind engine changes");
+                    ChangeView::Apps
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            if let Err(e) = app.emit(CHANGE_EVENT, &change) {
+                tracing::warn!(error = %e, "could not send a change to the window");
+            }
+        }
+    });
+}

@@ -1,0 +1,344 @@
+//! GUI test: drives the real Crane window over WebDriver (tauri-driver → WebKitWebDriver → the `crane` binary)
+//! against the real Docker engine, the way a beginner uses it: build the demo image, create an app with the
+//! *New app* form (first with mistakes, to see them explained), watch its instances come up, delete it.
+//!
+//! Run it under a virtual display:
+//! `xvfb-run -a -s "-screen 0 1280x800x24" cargo test -p crane-app --test gui`
+//!
+//! It writes `docs/screenshot-app.png` and `docs/screenshot-new-app-error.png`. It fails (never skips) when Docker,
+//! tauri-driver, WebKitWebDriver or a display is missing, naming the fix.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{TcpListener, TcpStream};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
+use serde_json::{json, Value};
+
+/// How long an app may take from *Create* to all instances running (image present, containers starting).
+const APP_UP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the demo image build may take (the binary is embedded; this is the Docker build alone).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beginner_creates_watches_and_deletes_an_app() {
+    preflight();
+    let data_dir = tempfile::Builder::new().prefix("crane-gui-").tempdir().expect("temporary data dir");
+    let app_name = format!("gui-{:06x}", RandomState::new().build_hasher().finish() & 0xff_ffff);
+    // Declared first so it is dropped last: containers are removed after the window (and its engine) is gone.
+    let _containers = ContainerCleanup { app: app_name.clone() };
+    let driver = Driver::start(data_dir.path());
+
+    let client = connect(&driver).await;
+    let outcome = AssertUnwindSafe(scenario(&client, &app_name, data_dir.path())).catch_unwind().await;
+    // Ending the session closes the window, which shuts the engine and the REST server down cleanly.
+    if let Err(e) = client.close().await {
+        eprintln!("closing the WebDriver session failed: {e}");
+    }
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn scenario(c: &Client, app: &str, data_dir: &Path) {
+    // The window is up once app.js finished its first fetch.
+    wait_until(c, "the window to load", Duration::from_secs(30), "return document.body.dataset.ready === 'true' || null").await;
+
+    // Header: Docker reachable, the engine on our temporary data directory (CRANE_DATA_DIR reached the app).
+    let docker = text(c, "[data-testid=docker-status]").await;
+    let detail = text(c, "[data-testid=docker-detail]").await;
+    assert_eq!(docker, "Docker OK", "the header says Docker is not OK: {detail}");
+    assert!(
+        detail.contains(&data_dir.display().to_string()),
+        "the app did not use CRANE_DATA_DIR={} (header shows {detail:?})",
+        data_dir.display()
+    );
+    let api_url = text(c, "[data-testid=api-url]").await;
+    assert!(api_url.starts_with("http://127.0.0.1:"), "the REST API URL is not shown: {api_url:?}");
+    click(c, "[data-testid=show-token]").await;
+    wait_until(c, "the API token", Duration::from_secs(5), "const t = document.querySelector('[data-testid=api-token]'); return (!t.hidden && t.textContent.length > 8) || null").await;
+
+    // Build the demo image from the window; progress arrives through crane://change.
+    click(c, "[data-testid=build-demo]").await;
+    let state = wait_until(
+        c,
+        "the demo image build to finish",
+        BUILD_TIMEOUT,
+        "const s = document.querySelector('[data-testid=build-progress]').dataset.state; return (s === 'done' || s === 'failed') ? s : null",
+    )
+    .await;
+    let step = text(c, "[data-testid=build-step]").await;
+    assert_eq!(state, json!("done"), "building the demo image failed: {step}");
+
+    // New app, with mistakes first: a client-side check, then a spec the engine rejects with diagnostics.
+    click(c, "[data-testid=new-app]").await;
+    fill(c, "f-name", "Bad_Name!").await;
+    click(c, "[data-testid=f-submit]").await;
+    let name_error = text(c, ".field-error[data-for=name]").await;
+    assert!(name_error.contains("not a valid name"), "no client-side name check: {name_error:?}");
+
+    fill(c, "f-name", app).await;
+    fill(c, "f-memory", "lots").await;
+    click(c, "[data-testid=f-submit]").await;
+    wait_until(c, "the engine's diagnostics", Duration::from_secs(15), "return document.querySelectorAll('[data-testid=diagnostic]').length || null").await;
+    let diagnostics = text(c, "[data-testid=f-diagnostics]").await;
+    assert!(diagnostics.contains("resources"), "the diagnostics do not name the field: {diagnostics:?}");
+    screenshot(c, "screenshot-new-app-error.png").await;
+
+    // The real thing.
+    fill(c, "f-memory", "").await;
+    fill(c, "f-replicas", "2").await;
+    fill(c, "f-port", "8080").await;
+    fill(c, "f-command", "/demo --port 8080").await;
+    click(c, "[data-testid=f-submit]").await;
+    wait_until(
+        c,
+        "the app in the list",
+        Duration::from_secs(20),
+        &format!("return document.querySelector('[data-testid=app-item-{app}]') ? true : null"),
+    )
+    .await;
+    c.find(Locator::Css(&format!("[data-testid=app-item-{app}]"))).await.expect("app item").click().await.expect("select app");
+    let states = wait_until(
+        c,
+        "2 instances running or ready",
+        APP_UP_TIMEOUT,
+        "const s = [...document.querySelectorAll('[data-testid=instances] tbody tr')].map(r => r.dataset.state); \
+         return (s.length === 2 && s.every(x => x === 'ready' || x === 'running')) ? s : null",
+    )
+    .await;
+    eprintln!("instances: {states}");
+    let url = text(c, "[data-testid=app-url]").await;
+    assert!(url.starts_with("http://"), "the app's URL is not shown: {url:?}");
+
+    // Follow the logs so the screenshot shows some; the demo prints a line when it starts listening.
+    click(c, "[data-testid=logs-follow]").await;
+    let _ = wait_until_soft(c, Duration::from_secs(8), "return document.querySelectorAll('[data-testid=logs] div:not(.note)').length >= 2 || null").await;
+    screenshot(c, "screenshot-app.png").await;
+
+    // Delete through the window, with the in-page confirmation.
+    click(c, "[data-testid=delete-app]").await;
+    click(c, "[data-testid=confirm-ok]").await;
+    wait_until(
+        c,
+        "the app to leave the list",
+        Duration::from_secs(30),
+        &format!("return document.querySelector('[data-testid=app-item-{app}]') ? null : true"),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !labelled_containers(app).is_empty() {
+        assert!(Instant::now() < deadline, "containers of {app} are still there after Delete: {:?}", labelled_containers(app));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+// ---------------------------------------------------------------- WebDriver helpers
+
+async fn connect(driver: &Driver) -> Client {
+    let caps = json!({ "tauri:options": { "application": env!("CARGO_BIN_EXE_crane") } });
+    let caps = caps.as_object().expect("object").clone();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .unwrap_or_else(|e| panic!("tauri-driver did not open the Crane window: {e}; run the test under xvfb-run -a"))
+}
+
+/// Polls `script` (which returns null while not ready) until it returns a value, failing after `timeout`.
+async fn wait_until(c: &Client, what: &str, timeout: Duration, script: &str) -> Value {
+    match wait_until_soft(c, timeout, script).await {
+        Some(v) => v,
+        None => {
+            let page = c
+                .execute("return document.querySelector('main').innerText.slice(0, 3000)", vec![])
+                .await
+                .unwrap_or(Value::Null);
+            let _ = screenshot_to(c, &std::env::temp_dir().join("crane-gui-failure.png")).await;
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; screenshot in {}; the window shows:\n{}",
+                std::env::temp_dir().join("crane-gui-failure.png").display(),
+                page.as_str().unwrap_or_default()
+            )
+        }
+    }
+}
+
+async fn wait_until_soft(c: &Client, timeout: Duration, script: &str) -> Option<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match c.execute(script, vec![]).await {
+            Ok(Value::Null) => {}
+            Ok(v) => return Some(v),
+            Err(e) => eprintln!("script failed (retrying): {e}"),
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    let el = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+    el.click().await.unwrap_or_else(|e| panic!("clicking {css} failed: {e}"));
+}
+
+/// Types into a form field like a user (clearing it first).
+async fn fill(c: &Client, id: &str, value: &str) {
+    let el = c.find(Locator::Id(id)).await.unwrap_or_else(|e| panic!("no field #{id}: {e}"));
+    el.clear().await.unwrap_or_else(|e| panic!("clearing #{id} failed: {e}"));
+    if !value.is_empty() {
+        el.send_keys(value).await.unwrap_or_else(|e| panic!("typing into #{id} failed: {e}"));
+    }
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    let script = format!("const e = document.querySelector({}); return e ? e.textContent.trim() : null", json!(css));
+    match c.execute(&script, vec![]).await.expect("script") {
+        Value::String(s) => s,
+        _ => panic!("no element {css}"),
+    }
+}
+
+/// Screenshot into `docs/`, after two animation frames so WebKit painted the last change.
+async fn screenshot(c: &Client, name: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name);
+    screenshot_to(c, &path).await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+}
+
+async fn screenshot_to(c: &Client, path: &Path) -> Result<(), String> {
+    c.execute_async(
+        "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+        vec![],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let png = c.screenshot().await.map_err(|e| e.to_string())?;
+    std::fs::write(path, png).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------- processes
+
+/// Fails loudly, naming the fix, when something the test needs is missing.
+fn preflight() {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        panic!(
+            "no display: run the GUI test under Xvfb: xvfb-run -a -s \"-screen 0 1280x800x24\" cargo test -p crane-app --test gui \
+             (apt-get install xvfb xauth)"
+        );
+    }
+    if find_on_path("tauri-driver").is_none() {
+        panic!("tauri-driver is not installed: cargo install tauri-driver --locked (and make sure ~/.cargo/bin is on PATH)");
+    }
+    if find_on_path("WebKitWebDriver").is_none() {
+        panic!("WebKitWebDriver is not installed: apt-get install webkit2gtk-driver");
+    }
+    match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "the Docker engine is not reachable ({}): start it (e.g. `sudo systemctl start docker` or `dockerd &`) or set DOCKER_HOST",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => panic!("the docker CLI is missing ({e}): install Docker (docker.io) and start the engine"),
+    }
+}
+
+fn find_on_path(bin: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(bin)).find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// tauri-driver (which starts WebKitWebDriver, which starts the app with this environment).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(data_dir: &Path) -> Driver {
+        let port = free_port();
+        let native_port = free_port();
+        let child = Command::new("tauri-driver")
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            // Inherited by WebKitWebDriver and then by the app: the engine uses a throwaway data directory and
+            // the REST API a free loopback port.
+            .env("CRANE_DATA_DIR", data_dir)
+            .env("CRANE_API_LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start tauri-driver: {e}; install it with cargo install tauri-driver --locked"));
+        let driver = Driver { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not listen on port {port} within 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        driver
+    }
+}
+
+impl Drop for Driver {
+    /// SIGTERM (not SIGKILL): only then does tauri-driver stop its WebKitWebDriver, freeing the native port.
+    fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: sending a signal to our own child process, whose pid we hold and have not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("tauri-driver ignored SIGTERM for 10 s; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ids of the containers Crane made for `app`.
+fn labelled_containers(app: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=io.crane.app={app}")])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+/// Removes whatever the test's app left behind (containers, networks) when the test failed midway.
+struct ContainerCleanup {
+    app: String,
+}
+
+impl Drop for ContainerCleanup {
+    fn drop(&mut self) {
+        let ids = labelled_containers(&self.app);
+        if !ids.is_empty() {
+            eprintln!("removing {} leftover container(s) of {}", ids.len(), self.app);
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+        }
+        let label = format!("label=io.crane.app={}", self.app);
+        if let Ok(out) = Command::new("docker").args(["network", "ls", "-q", "--filter", &label]).output() {
+            let nets: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+            if !nets.is_empty() {
+                let _ = Command::new("docker").args(["network", "rm"]).args(&nets).output();
+            }
+        }
+    }
+}

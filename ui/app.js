@@ -1,0 +1,697 @@
+// Crane's window: plain ES module, no build step. It calls the engine through the generated bindings and redraws
+// on the `crane://change` event; there is no polling loop (the 1 s timer only refreshes relative ages).
+
+import { commands, CHANGE_EVENT } from "./bindings.js";
+
+const { Channel } = window.__TAURI__.core;
+const { listen } = window.__TAURI__.event;
+
+/** Name rule of the workload spec: lowercase letters, digits and '-', starting with a letter. */
+const NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const LOG_TAIL = 200;
+const EVENT_LIMIT = 60;
+const LOG_MAX_LINES = 2000;
+
+const $ = (id) => document.getElementById(id);
+
+/** Everything the window shows, as last fetched. */
+const state = {
+  /** @type {import("./bindings.js").AppView[]} */
+  apps: [],
+  /** @type {string | null} */
+  selected: null,
+  /** @type {import("./bindings.js").EventView[]} */
+  events: [],
+  /** @type {import("./bindings.js").StatusView | null} */
+  status: null,
+  /** When `apps` was fetched (uptimes are relative to it). */
+  fetchedAt: Date.now(),
+  /** Id of the open log-follow stream, if any. */
+  logStream: null,
+  /** App whose logs are shown. */
+  logsApp: null,
+  tokenShown: false,
+};
+
+// ---------------------------------------------------------------- helpers
+
+/** Text of an error thrown by a command: an ApiError, or a framework string. */
+function errText(e) {
+  if (e == null) return "unknown error";
+  if (typeof e === "string") return e;
+  if (typeof e.message === "string") return e.message;
+  return JSON.stringify(e);
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c != null) node.append(c);
+  return node;
+}
+
+function ago(ms) {
+  if (ms < 0) ms = 0;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+let toastTimer = 0;
+function toast(text, isError = false) {
+  const t = $("toast");
+  t.textContent = text;
+  t.className = isError ? "toast error" : "toast";
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), isError ? 8000 : 3500);
+}
+
+function showGlobalError(text) {
+  const b = $("global-error");
+  b.textContent = text || "";
+  b.hidden = !text;
+}
+
+// ---------------------------------------------------------------- fetching
+
+let refreshTimer = 0;
+/** Coalesces bursts of changes into one refetch. */
+function scheduleRefresh(delay = 120) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, delay);
+}
+
+async function refresh() {
+  await Promise.all([refreshStatus(), refreshApps(), refreshEvents()]);
+}
+
+async function refreshStatus() {
+  try {
+    state.status = await commands.status();
+    renderStatus();
+  } catch (e) {
+    renderStatus(errText(e));
+  }
+}
+
+async function refreshApps() {
+  try {
+    const apps = await commands.listApps();
+    apps.sort((a, b) => a.name.localeCompare(b.name));
+    state.apps = apps;
+    state.fetchedAt = Date.now();
+    if (state.selected && !apps.some((a) => a.name === state.selected)) selectApp(null);
+    showGlobalError("");
+  } catch (e) {
+    showGlobalError(`Could not list apps: ${errText(e)}`);
+  }
+  renderAppList();
+  renderDetail();
+}
+
+async function refreshEvents() {
+  const all = $("events-all").checked || !state.selected;
+  try {
+    state.events = await commands.events(all ? null : state.selected, EVENT_LIMIT);
+  } catch (e) {
+    state.events = [];
+  }
+  renderEvents();
+}
+
+// ---------------------------------------------------------------- header
+
+function renderStatus(error) {
+  const pill = $("docker-pill");
+  const detail = $("docker-detail");
+  const s = state.status;
+  if (error || !s) {
+    pill.className = "pill pill-bad";
+    pill.textContent = "Engine not running";
+    detail.textContent = error || "";
+    detail.className = "engine-detail error";
+    return;
+  }
+  if (s.docker_ok) {
+    pill.className = "pill pill-ok";
+    pill.textContent = "Docker OK";
+    detail.textContent = `${s.docker} · ${s.apps} app${s.apps === 1 ? "" : "s"} · ${s.data_dir}`;
+    detail.className = "engine-detail";
+  } else {
+    pill.className = "pill pill-bad";
+    pill.textContent = "Docker unreachable";
+    detail.textContent = s.docker;
+    detail.className = "engine-detail error";
+  }
+  detail.title = detail.textContent;
+  $("api-url").textContent = s.api_url || "not running";
+}
+
+async function toggleToken() {
+  const code = $("api-token");
+  if (state.tokenShown) {
+    state.tokenShown = false;
+    code.hidden = true;
+    $("token-copy").hidden = true;
+    $("token-toggle").textContent = "Show token";
+    return;
+  }
+  try {
+    code.textContent = await commands.apiToken();
+    code.title = "Bearer token for the REST API and cranectl";
+    state.tokenShown = true;
+    code.hidden = false;
+    $("token-copy").hidden = false;
+    $("token-toggle").textContent = "Hide token";
+  } catch (e) {
+    toast(`No token: ${errText(e)}`, true);
+  }
+}
+
+// ---------------------------------------------------------------- demo image build
+
+let buildHideTimer = 0;
+function renderProgress(p) {
+  const box = $("build");
+  clearTimeout(buildHideTimer);
+  box.hidden = false;
+  const bar = $("build-bar");
+  box.classList.toggle("failed", !!p.error);
+  box.classList.toggle("done", p.done && !p.error);
+  if (p.error) {
+    $("build-title").textContent = "Demo image build failed";
+    $("build-step").textContent = p.error;
+    bar.classList.remove("indeterminate");
+    bar.style.width = "100%";
+  } else if (p.done) {
+    $("build-title").textContent = "Demo image ready";
+    $("build-step").textContent = p.message;
+    bar.classList.remove("indeterminate");
+    bar.style.width = "100%";
+  } else {
+    $("build-title").textContent = "Building the demo image";
+    $("build-step").textContent = p.message;
+    if (p.fraction == null) {
+      bar.classList.add("indeterminate");
+    } else {
+      bar.classList.remove("indeterminate");
+      bar.style.width = `${Math.round(Math.max(0, Math.min(1, p.fraction)) * 100)}%`;
+    }
+  }
+  if (p.done) {
+    $("build-demo").disabled = false;
+    box.dataset.state = p.error ? "failed" : "done";
+    if (!p.error) buildHideTimer = setTimeout(() => (box.hidden = true), 8000);
+  } else {
+    box.dataset.state = "running";
+  }
+}
+
+async function buildDemo() {
+  $("build-demo").disabled = true;
+  renderProgress({ operation: "demo-image", message: "Starting…", fraction: null, done: false, error: null });
+  try {
+    const tag = await commands.buildDemoImage();
+    renderProgress({ operation: "demo-image", message: `Built ${tag}`, fraction: 1, done: true, error: null });
+    toast(`Built ${tag}`);
+  } catch (e) {
+    renderProgress({ operation: "demo-image", message: "", fraction: null, done: true, error: errText(e) });
+  }
+}
+
+// ---------------------------------------------------------------- app list
+
+function readyClass(app) {
+  if (app.replicas > 0 && app.ready >= app.replicas) return "all";
+  if (app.ready > 0) return "some";
+  return app.replicas === 0 ? "all" : "none";
+}
+
+function renderAppList() {
+  const list = $("app-list");
+  list.replaceChildren(
+    ...state.apps.map((app) =>
+      el(
+        "li",
+        {
+          class: `app-item${app.name === state.selected ? " selected" : ""}`,
+          "data-testid": `app-item-${app.name}`,
+          "data-app": app.name,
+          onclick: () => selectApp(app.name),
+        },
+        el("span", { class: "name", text: app.name }),
+        el("span", { class: `ready-chip ${readyClass(app)}`, text: `${app.ready}/${app.replicas}`, title: "ready / desired" }),
+        el("span", { class: "image", text: app.image }),
+      ),
+    ),
+  );
+  $("app-count").textContent = String(state.apps.length);
+  $("app-list-empty").hidden = state.apps.length > 0;
+}
+
+function selectApp(name) {
+  if (state.selected === name) return;
+  state.selected = name;
+  $("app-error").hidden = true;
+  renderAppList();
+  renderDetail();
+  refreshEvents();
+  startLogs();
+}
+
+// ---------------------------------------------------------------- detail
+
+function currentApp() {
+  return state.apps.find((a) => a.name === state.selected) || null;
+}
+
+let lastScaleApp = null;
+function renderDetail() {
+  const app = currentApp();
+  $("detail-empty").hidden = !!app;
+  $("app-view").hidden = !app;
+  $("events-title").textContent = app && !$("events-all").checked ? `Events · ${app.name}` : "Events · all apps";
+  if (!app) return;
+
+  $("app-name").textContent = app.name;
+  $("app-image").textContent = app.image;
+  $("app-revision").textContent = `revision ${app.revision}`;
+  $("app-created").textContent = `created ${new Date(app.created_at).toLocaleString()}`;
+  const url = $("app-url");
+  url.hidden = !app.url;
+  $("app-nourl").hidden = !!app.url;
+  if (app.url) {
+    url.href = app.url;
+    url.textContent = app.url;
+  }
+  $("app-ready").textContent = `${app.ready}/${app.replicas}`;
+  // Keep what the user is typing; reset the replica box when another app is shown or it is not focused.
+  const input = $("scale-input");
+  if (lastScaleApp !== app.name || document.activeElement !== input) input.value = String(app.replicas);
+  lastScaleApp = app.name;
+
+  $("inactive").hidden = app.inactive.length === 0;
+  $("inactive-list").replaceChildren(...app.inactive.map((s) => el("li", { text: s })));
+
+  const rows = app.instances.map((inst) =>
+    el(
+      "tr",
+      { "data-testid": `instance-${inst.name}`, "data-state": inst.state },
+      el("td", { class: "mono", text: inst.name, title: inst.id ? `container ${inst.id}` : "not created yet" }),
+      el("td", {}, el("span", { class: `badge state-${inst.state}`, "data-testid": "instance-state", text: inst.state })),
+      el("td", { class: "num", text: String(inst.restarts) }),
+      el("td", {
+        class: "num",
+        "data-uptime": inst.uptime_ms == null ? null : String(inst.uptime_ms),
+        text: inst.uptime_ms == null ? "—" : ago(inst.uptime_ms),
+      }),
+      el("td", { class: "mono", text: inst.address || "—" }),
+      el("td", { class: "num", text: String(inst.revision) }),
+      el("td", { class: "msg", text: inst.message || "" }),
+    ),
+  );
+  $("instances-body").replaceChildren(...rows);
+  $("instances-empty").hidden = rows.length > 0;
+  $("app-spec").textContent = app.spec_yaml;
+}
+
+async function scaleTo(replicas) {
+  const app = currentApp();
+  if (!app) return;
+  if (!Number.isInteger(replicas) || replicas < 0) {
+    toast("Replicas must be a whole number, 0 or more.", true);
+    return;
+  }
+  try {
+    await commands.scale(app.name, replicas);
+    $("app-error").hidden = true;
+    toast(`Scaling ${app.name} to ${replicas}`);
+    scheduleRefresh(0);
+  } catch (e) {
+    $("app-error").textContent = `Scale failed: ${errText(e)}`;
+    $("app-error").hidden = false;
+  }
+}
+
+/** In-page confirm (a native confirm() blocks WebDriver and looks foreign). Resolves true on OK. */
+function confirmDialog(title, text, okLabel) {
+  const dlg = $("confirm-dialog");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = okLabel;
+  dlg.returnValue = "";
+  dlg.showModal();
+  return new Promise((resolve) => {
+    dlg.addEventListener("close", () => resolve(dlg.returnValue === "ok"), { once: true });
+  });
+}
+
+async function deleteApp() {
+  const app = currentApp();
+  if (!app) return;
+  const n = app.instances.length;
+  const ok = await confirmDialog(
+    `Delete ${app.name}?`,
+    `This stops and removes ${n} container${n === 1 ? "" : "s"}, the app's network and its load balancer port. The event log is kept.`,
+    "Delete",
+  );
+  if (!ok) return;
+  $("delete-app").disabled = true;
+  try {
+    await commands.delete(app.name);
+    toast(`Deleted ${app.name}`);
+    selectApp(null);
+    scheduleRefresh(0);
+  } catch (e) {
+    $("app-error").textContent = `Delete failed: ${errText(e)}`;
+    $("app-error").hidden = false;
+  } finally {
+    $("delete-app").disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- logs
+
+const instColors = ["#93c5fd", "#86efac", "#fcd34d", "#f9a8d4", "#c4b5fd", "#5eead4", "#fdba74"];
+function instColor(name) {
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return instColors[h % instColors.length];
+}
+
+function appendLog(line) {
+  const box = $("logs");
+  const atBottom = box.scrollTop + box.clientHeight >= box.scrollHeight - 8;
+  const row = el(
+    "div",
+    { class: line.stream === "stderr" ? "err" : null },
+    el("span", { class: "inst", style: `color:${instColor(line.instance)}`, text: line.instance }),
+    line.line,
+  );
+  box.append(row);
+  while (box.childElementCount > LOG_MAX_LINES) box.firstElementChild.remove();
+  if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function logNote(text) {
+  $("logs").append(el("div", { class: "note", text }));
+}
+
+async function stopLogStream() {
+  if (state.logStream != null) {
+    const id = state.logStream;
+    state.logStream = null;
+    try {
+      await commands.logsStop(id);
+    } catch {
+      // The stream may have ended by itself.
+    }
+  }
+}
+
+/** (Re)loads the selected app's logs: the tail, then new lines while Follow is on. */
+async function startLogs() {
+  await stopLogStream();
+  const app = state.selected;
+  state.logsApp = app;
+  $("logs").replaceChildren();
+  if (!app) return;
+  try {
+    if ($("logs-follow").checked) {
+      const channel = new Channel();
+      channel.onmessage = (line) => {
+        if (state.logsApp === app) appendLog(line);
+      };
+      const id = await commands.logsFollow(app, LOG_TAIL, channel);
+      if (state.logsApp !== app) {
+        commands.logsStop(id).catch(() => {});
+        return;
+      }
+      state.logStream = id;
+      logNote(`following ${app}…`);
+    } else {
+      const lines = await commands.logsTail(app, LOG_TAIL);
+      if (state.logsApp !== app) return;
+      lines.forEach(appendLog);
+      if (lines.length === 0) logNote("no output yet");
+    }
+  } catch (e) {
+    logNote(`logs unavailable: ${errText(e)}`);
+  }
+}
+
+// ---------------------------------------------------------------- events
+
+function kindClass(kind) {
+  if (/(fail|crash|error|denied|unhealthy|exited|oom|killed)/.test(kind)) return "k-bad";
+  if (/(restart|backoff|retry|rollback|warn)/.test(kind)) return "k-warn";
+  if (/(ready|created|started|healthy|succeeded|built)/.test(kind)) return "k-good";
+  if (/(scale|update|apply|replace)/.test(kind)) return "k-info";
+  return "";
+}
+
+function renderEvents() {
+  const list = $("event-list");
+  list.replaceChildren(
+    ...state.events.map((ev) =>
+      el(
+        "li",
+        { class: "event", "data-testid": "event", onclick: () => showEvent(ev) },
+        el(
+          "div",
+          { class: "event-head" },
+          el("span", { class: `kind ${kindClass(ev.kind)}`, text: ev.kind }),
+          el("span", { class: "event-age", "data-at": ev.at, text: ago(Date.now() - Date.parse(ev.at)), title: ev.at }),
+        ),
+        el("div", { class: "event-reason", text: ev.reason }),
+        ev.instance || ev.app ? el("div", { class: "event-where", text: ev.instance || ev.app }) : null,
+      ),
+    ),
+  );
+  $("event-empty").hidden = state.events.length > 0;
+  $("events-title").textContent =
+    state.selected && !$("events-all").checked ? `Events · ${state.selected}` : "Events · all apps";
+}
+
+function showEvent(ev) {
+  $("event-dialog-title").textContent = ev.kind;
+  $("event-dialog-reason").textContent = `${new Date(ev.at).toLocaleString()} — ${ev.reason}`;
+  let details = ev.details;
+  try {
+    details = JSON.stringify({ app: ev.app, instance: ev.instance, ...JSON.parse(ev.details || "{}") }, null, 2);
+  } catch {
+    // Not JSON: show as is.
+  }
+  $("event-dialog-details").textContent = details;
+  $("event-dialog").showModal();
+}
+
+// ---------------------------------------------------------------- new app form
+
+const FIELDS = ["name", "image", "replicas", "port", "command", "memory"];
+
+function formValues() {
+  return {
+    name: $("f-name").value.trim(),
+    image: $("f-image").value.trim(),
+    replicas: $("f-replicas").value.trim(),
+    port: $("f-port").value.trim(),
+    command: $("f-command").value.trim(),
+    memory: $("f-memory").value.trim(),
+    health: $("f-health").checked,
+  };
+}
+
+/** The YAML the form submits. Strings are JSON-quoted, which is valid YAML and safe for any input. */
+function specYaml(v) {
+  const q = (s) => JSON.stringify(s);
+  const lines = [`name: ${q(v.name)}`, `image: ${q(v.image)}`, `replicas: ${v.replicas === "" ? 1 : v.replicas}`];
+  if (v.command) lines.push(`command: [${v.command.split(/\s+/).map(q).join(", ")}]`);
+  if (v.port) lines.push("ports:", `  - container: ${v.port}`);
+  if (v.memory) lines.push(`resources: { memory: ${q(v.memory)} }`);
+  if (v.health && v.port) {
+    lines.push(
+      "health:",
+      `  liveness:  { type: http, path: /health, port: ${v.port} }`,
+      `  readiness: { type: http, path: /ready, port: ${v.port} }`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** The obvious mistakes, caught before the engine sees them (the engine checks everything again). */
+function clientErrors(v) {
+  const errs = {};
+  if (!v.name) errs.name = "Give the app a name, e.g. web.";
+  else if (!NAME_RE.test(v.name))
+    errs.name = `“${v.name}” is not a valid name: use lowercase letters, digits and “-”, start with a letter (e.g. ${
+      v.name.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").replace(/-+$/, "") || "web"
+    }).`;
+  if (!v.image) errs.image = "Pick an image; crane-demo:0.1.0 works offline after Build demo image.";
+  const r = Number(v.replicas);
+  if (v.replicas !== "" && (!Number.isInteger(r) || r < 0 || r > 100)) errs.replicas = "Replicas: a whole number from 0 to 100.";
+  const p = Number(v.port);
+  if (v.port !== "" && (!Number.isInteger(p) || p < 1 || p > 65535)) errs.port = "Port: a whole number from 1 to 65535.";
+  if (v.health && !v.port) errs.port = "Health checks need the container port.";
+  return errs;
+}
+
+function setFieldErrors(errs) {
+  for (const f of FIELDS) {
+    const msg = errs[f] || "";
+    document.querySelector(`.field-error[data-for="${f}"]`).textContent = msg;
+    $(`f-${f}`).classList.toggle("invalid", !!msg);
+  }
+}
+
+/** Maps a diagnostic's dotted path to the form field it is about. */
+function fieldOfPath(path) {
+  if (path === "name" || path === "image" || path === "replicas" || path === "command") return path;
+  if (path.startsWith("command")) return "command";
+  if (path.startsWith("ports")) return "port";
+  if (path.startsWith("resources")) return "memory";
+  return null;
+}
+
+function showDiagnostics(err) {
+  const box = $("f-diagnostics");
+  if (!err) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const items = (err.diagnostics || []).map((d) =>
+    el(
+      "li",
+      { "data-testid": "diagnostic" },
+      el("div", {}, el("span", { class: "where", text: `${d.line > 0 ? `line ${d.line}:${d.column} · ` : ""}${d.path}` }), ` — ${d.message}`),
+      d.fix ? el("div", { class: "fix", text: `Fix: ${d.fix}` }) : null,
+    ),
+  );
+  box.replaceChildren(
+    el("strong", { text: err.code === "invalid_spec" ? "The engine rejected the spec" : "Could not create the app" }),
+    items.length ? el("ul", {}, ...items) : el("div", { text: errText(err) }),
+  );
+  box.hidden = false;
+  const errs = {};
+  for (const d of err.diagnostics || []) {
+    const f = fieldOfPath(d.path);
+    if (f && !errs[f]) errs[f] = d.message;
+  }
+  setFieldErrors(errs);
+}
+
+function updatePreview() {
+  $("f-preview").textContent = specYaml(formValues());
+}
+
+function openNewApp() {
+  const form = $("new-app-form");
+  form.reset();
+  setFieldErrors({});
+  showDiagnostics(null);
+  updatePreview();
+  $("new-app-dialog").showModal();
+  $("f-name").focus();
+}
+
+async function submitNewApp(ev) {
+  ev.preventDefault();
+  const v = formValues();
+  const errs = clientErrors(v);
+  setFieldErrors(errs);
+  showDiagnostics(null);
+  if (Object.keys(errs).length) {
+    $("new-app-form").dataset.state = "invalid";
+    return;
+  }
+  const submit = $("f-submit");
+  submit.disabled = true;
+  submit.textContent = "Creating…";
+  try {
+    const result = await commands.create(specYaml(v));
+    $("new-app-dialog").close();
+    toast(result.warnings.length ? `Created ${v.name} — ${result.warnings.join(" ")}` : `Created ${v.name}`);
+    state.apps = [...state.apps.filter((a) => a.name !== result.app.name), result.app].sort((a, b) =>
+      a.name.localeCompare(b.name),
+    );
+    selectApp(result.app.name);
+    scheduleRefresh(0);
+  } catch (e) {
+    $("new-app-form").dataset.state = "rejected";
+    showDiagnostics(typeof e === "object" && e ? e : { code: "internal", message: errText(e), diagnostics: [] });
+  } finally {
+    submit.disabled = false;
+    submit.textContent = "Create app";
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+function tick() {
+  const now = Date.now();
+  for (const td of document.querySelectorAll("[data-uptime]")) {
+    td.textContent = ago(Number(td.dataset.uptime) + (now - state.fetchedAt));
+  }
+  for (const span of document.querySelectorAll("[data-at]")) {
+    span.textContent = ago(now - Date.parse(span.dataset.at));
+  }
+}
+
+async function main() {
+  $("new-app").addEventListener("click", openNewApp);
+  $("new-app-empty").addEventListener("click", openNewApp);
+  $("build-demo").addEventListener("click", buildDemo);
+  $("token-toggle").addEventListener("click", toggleToken);
+  $("token-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText($("api-token").textContent);
+      toast("Token copied");
+    } catch {
+      toast("Select the token and copy it (clipboard unavailable).", true);
+    }
+  });
+  $("new-app-form").addEventListener("submit", submitNewApp);
+  $("new-app-form").addEventListener("input", updatePreview);
+  $("f-cancel").addEventListener("click", () => $("new-app-dialog").close());
+  $("scale-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    scaleTo(Number($("scale-input").value));
+  });
+  $("scale-dec").addEventListener("click", () => {
+    const app = currentApp();
+    if (app && app.replicas > 0) scaleTo(app.replicas - 1);
+  });
+  $("scale-inc").addEventListener("click", () => {
+    const app = currentApp();
+    if (app) scaleTo(app.replicas + 1);
+  });
+  $("delete-app").addEventListener("click", deleteApp);
+  $("logs-follow").addEventListener("change", startLogs);
+  $("logs-refresh").addEventListener("click", startLogs);
+  $("events-all").addEventListener("change", refreshEvents);
+  window.addEventListener("focus", () => scheduleRefresh(0));
+
+  await listen(CHANGE_EVENT, (event) => {
+    /** @type {import("./bindings.js").ChangeView} */
+    const change = event.payload;
+    if (change.type === "progress") renderProgress(change.progress);
+    else scheduleRefresh();
+  });
+  setInterval(tick, 1000);
+  await refresh();
+  document.body.dataset.ready = "true";
+}
+
+main().catch((e) => showGlobalError(`The window could not start: ${errText(e)}`));

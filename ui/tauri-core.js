@@ -1,0 +1,1 @@
+export const { invoke, Channel, transformCallback } = window.__TAURI__.core;
