@@ -52,8 +52,8 @@ pub struct Plan {
     pub keep: Vec<String>,
     /// Apps that still have containers but are no longer desired; the engine also removes their network and volumes.
     pub orphan_apps: Vec<String>,
-    /// How long after `now`, in milliseconds, to reconcile again even if no event arrives (the earliest backoff expiry
-    /// or stability check); `None` when nothing is pending.
+    /// When to reconcile again even if no event arrives: the earliest backoff expiry or stability check, as an
+    /// absolute time on the same clock as [`Snapshot::now`] (not a delay); `None` when nothing is pending.
     pub requeue_after: Option<Millis>,
 }
 
@@ -187,7 +187,7 @@ pub fn reconcile(snapshot: &Snapshot) -> Plan {
         }
     }
 
-    plan.requeue_after = wake_at.map(|at| at.saturating_sub(snapshot.now));
+    plan.requeue_after = wake_at;
     plan
 }
 

@@ -36,33 +36,11 @@ pub const FAILURE_ACTIONS: &[&str] = &["rollback", "pause"];
 
 /// Parses and validates a spec written in YAML (JSON is YAML too). Returns every problem found, in source order.
 pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
-    let root = match tree::parse(yaml) {
-        Ok(Some(root)) => root,
-        Ok(None) => return Err(vec![Diagnostic::new(
-            0,
-            0,
-            "",
-            "the spec is empty",
-            "write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`",
-        )]),
-        Err(e) => {
-            let fix = if e.message.contains("tab") {
-                "indent with spaces: YAML does not allow tabs for indentation"
-            } else if e.message.contains("second one") {
-                "remove the `---` line and what follows, or put each app in its own spec"
-            } else if e.message.contains("anchor") {
-                "define the anchor (`&name`) before using it (`*name`)"
-            } else {
-                "check the indentation, the `key: value` syntax and matching quotes and brackets here"
-            };
-            return Err(vec![Diagnostic::new(
-                e.line,
-                e.column,
-                "",
-                format!("invalid YAML: {}", e.message),
-                fix,
-            )]);
-        }
+    let parsed = tree::parse(yaml).map_err(|e| vec![syntax_diagnostic(&e)])?;
+    let Some(root) = parsed else {
+        let fix =
+            "write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`";
+        return Err(vec![Diagnostic::new(0, 0, "", "the spec is empty", fix)]);
     };
 
     let mut structural = Vec::new();
@@ -119,6 +97,20 @@ pub fn to_yaml(spec: &AppSpec) -> String {
     // Serializing plain structs of strings and numbers cannot fail; the fallback only keeps this function total.
     serde_norway::to_string(spec)
         .unwrap_or_else(|e| format!("# the spec could not be rendered: {e}\n"))
+}
+
+fn syntax_diagnostic(e: &tree::SyntaxError) -> Diagnostic {
+    let fix = if e.message.contains("tab") {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else if e.message.contains("second one") {
+        "remove the `---` line and what follows, or put each app in its own spec"
+    } else if e.message.contains("anchor") {
+        "define the anchor (`&name`) before using it (`*name`)"
+    } else {
+        "check the indentation, the `key: value` syntax and matching quotes and brackets here"
+    };
+    let message = format!("invalid YAML: {}", e.message);
+    Diagnostic::new(e.line, e.column, "", message, fix)
 }
 
 fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {

@@ -170,7 +170,9 @@ async fn run_build(docker: &Docker, progress: &mut (dyn FnMut(ProgressView) + Se
 /// Progress of a build line `Step 2/4 : COPY demo /demo` (Docker's classic builder) or `STEP 2/4: COPY …`
 /// (Podman's buildah), as the fraction of steps started before it.
 fn step_fraction(line: &str) -> Option<f64> {
-    let rest = line.strip_prefix("Step ").or_else(|| line.strip_prefix("STEP "))?;
+    let rest = line
+        .strip_prefix("Step ")
+        .or_else(|| line.strip_prefix("STEP "))?;
     let numbers = rest.split([' ', ':']).next()?;
     let (i, n) = numbers.split_once('/')?;
     let (i, n): (f64, f64) = (i.parse().ok()?, n.parse().ok()?);

@@ -489,6 +489,8 @@ impl Runtime for DockerRuntime {
             ("type", vec!["container".to_string()]),
             ("label", owner_filters(owner)),
         ]);
+        // Filtered again on our side: Podman 4 does not apply the label filters to its event stream.
+        let owner = owner.to_string();
         // The request goes out only when the stream is first polled; `since` = now makes the engine replay what
         // happened in between, so nothing that happens after this call returns is missed.
         let now = std::time::SystemTime::now()
@@ -503,7 +505,10 @@ impl Runtime for DockerRuntime {
             .docker
             .events(Some(options))
             .map_err(|e| error::map("following engine events", e))
-            .try_filter_map(|message| async move { Ok(runtime_event(message)) });
+            .try_filter_map(move |message| {
+                let event = runtime_event(message, &owner);
+                async move { Ok(event) }
+            });
         Ok(stream.boxed())
     }
 
@@ -888,11 +893,15 @@ fn exit_code_from_status(status: &str) -> Option<i64> {
     rest[..rest.find(')')?].trim().parse().ok()
 }
 
-/// Maps an engine event to a runtime event (`None` for events without a container id).
-fn runtime_event(message: EventMessage) -> Option<RuntimeEvent> {
+/// Maps an engine event to a runtime event; `None` for events without a container id or of another owner (container
+/// events carry the container's labels as attributes).
+fn runtime_event(message: EventMessage, owner: &str) -> Option<RuntimeEvent> {
     let actor = message.actor?;
     let id = actor.id?;
     let attributes = actor.attributes.unwrap_or_default();
+    if !is_ours(Some(&attributes), owner) {
+        return None;
+    }
     // Some actions carry detail after a colon ("health_status: healthy", "exec_start: sh -c …").
     let action = message.action.unwrap_or_default();
     let action = action
@@ -1223,10 +1232,17 @@ mod tests {
     fn die_events_carry_exit_codes() {
         let message: EventMessage = serde_json::from_value(serde_json::json!({
             "Type": "container", "Action": "die", "timeNano": 1_700_000_000_123_000_000i64,
-            "Actor": { "ID": "abc", "Attributes": { "exitCode": "137", "io.crane.app": "web" } }
+            "Actor": { "ID": "abc", "Attributes": {
+                "exitCode": "137", "io.crane.app": "web", "io.crane.managed": "true", "io.crane.owner": "o1"
+            } }
         }))
         .unwrap();
-        let event = runtime_event(message).unwrap();
+        assert_eq!(
+            runtime_event(message.clone(), "o2"),
+            None,
+            "another owner's event"
+        );
+        let event = runtime_event(message, "o1").unwrap();
         assert_eq!(event.id, "abc");
         assert_eq!(event.action, "die");
         assert_eq!(event.exit_code, Some(137));
@@ -1234,10 +1250,10 @@ mod tests {
         assert_eq!(event.at, 1_700_000_000_123);
         let health: EventMessage = serde_json::from_value(serde_json::json!({
             "Type": "container", "Action": "health_status: healthy", "time": 5,
-            "Actor": { "ID": "abc", "Attributes": {} }
+            "Actor": { "ID": "abc", "Attributes": { "io.crane.managed": "true", "io.crane.owner": "o1" } }
         }))
         .unwrap();
-        let event = runtime_event(health).unwrap();
+        let event = runtime_event(health, "o1").unwrap();
         assert_eq!(
             (event.action.as_str(), event.at, event.exit_code),
             ("health_status", 5000, None)

@@ -128,7 +128,9 @@ pub(crate) fn origin_allowed(origin: &str) -> bool {
         }
     };
     let port_ok = port.is_empty()
-        || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     port_ok && matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 

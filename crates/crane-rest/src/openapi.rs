@@ -121,7 +121,9 @@ fn content(contents: &[Content]) -> Value {
     for c in contents {
         let schema = match c.schema {
             Schema::Named(name) => json!({ "$ref": format!("#/components/schemas/{name}") }),
-            Schema::ListOf(name) => json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{name}") } }),
+            Schema::ListOf(name) => {
+                json!({ "type": "array", "items": { "$ref": format!("#/components/schemas/{name}") } })
+            }
             Schema::Text => json!({ "type": "string" }),
         };
         map.insert(c.media_type.to_string(), json!({ "schema": schema }));
@@ -185,7 +187,10 @@ pub(crate) fn schemas() -> Value {
             ("name", s("Container name, `<app>-<index>`.")),
             ("index", int("1-based index.")),
             ("id", s("Container id (short), empty while not created.")),
-            ("state", json!({ "type": "string", "enum": ["starting", "running", "ready", "crashed", "restarting", "stopping"] })),
+            ("state", json!({
+                "type": "string",
+                "enum": ["starting", "running", "ready", "crashed", "restarting", "stopping"]
+            })),
             ("revision", int("Revision the instance runs.")),
             ("restarts", int("Restarts of this slot since it last ran stably.")),
             ("message", s("Human-readable detail.")),
@@ -216,7 +221,11 @@ pub(crate) fn schemas() -> Value {
             "additionalProperties": false,
             "properties": {
                 "yaml": s("The spec as YAML (JSON is YAML too)."),
-                "create_only": { "type": "boolean", "default": false, "description": "Fail with `conflict` if the app exists." }
+                "create_only": {
+                    "type": "boolean",
+                    "default": false,
+                    "description": "Fail with `conflict` if the app exists."
+                }
             },
             "required": ["yaml"]
         },
@@ -340,7 +349,10 @@ mod tests {
 
     #[test]
     fn schemas_follow_wire_types() {
-        check("Diagnostic", Diagnostic { line: 1, column: 1, path: String::new(), message: String::new(), fix: String::new() });
+        check(
+            "Diagnostic",
+            Diagnostic { line: 1, column: 1, path: String::new(), message: String::new(), fix: String::new() },
+        );
         check("ApiError", ApiError { code: String::new(), message: String::new(), diagnostics: vec![] });
         check("InstanceView", instance());
         check("AppView", app());
@@ -373,7 +385,8 @@ mod tests {
     fn change_view_variants_are_documented() {
         let schemas = schemas();
         let variants = schemas["ChangeView"]["oneOf"].as_array().unwrap();
-        let progress = ProgressView { operation: String::new(), message: String::new(), fraction: None, done: false, error: None };
+        let progress =
+            ProgressView { operation: String::new(), message: String::new(), fraction: None, done: false, error: None };
         let values = [
             serde_json::to_value(ChangeView::Apps).unwrap(),
             serde_json::to_value(ChangeView::Event { event: event() }).unwrap(),

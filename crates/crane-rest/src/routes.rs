@@ -182,7 +182,11 @@ pub static ROUTES: &[Route] = &[
         public: true,
         params: &[],
         request: &[],
-        replies: &[Reply { status: 200, description: "The server is up.", content: &[Content { media_type: JSON, schema: Schema::Named("Health") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "The server is up.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("Health") }],
+        }],
         errors: &[],
         mount: || get(healthz),
     },
@@ -195,7 +199,11 @@ pub static ROUTES: &[Route] = &[
         public: true,
         params: &[],
         request: &[],
-        replies: &[Reply { status: 200, description: "OpenAPI 3.0 document.", content: &[Content { media_type: JSON, schema: Schema::Text }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "OpenAPI 3.0 document.",
+            content: &[Content { media_type: JSON, schema: Schema::Text }],
+        }],
         errors: &[],
         mount: || get(openapi),
     },
@@ -208,7 +216,11 @@ pub static ROUTES: &[Route] = &[
         public: false,
         params: &[],
         request: &[],
-        replies: &[Reply { status: 200, description: "Status.", content: &[Content { media_type: JSON, schema: Schema::Named("StatusView") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "Status.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("StatusView") }],
+        }],
         errors: &[],
         mount: || get(status),
     },
@@ -221,7 +233,11 @@ pub static ROUTES: &[Route] = &[
         public: false,
         params: &[],
         request: &[],
-        replies: &[Reply { status: 200, description: "Apps.", content: &[Content { media_type: JSON, schema: Schema::ListOf("AppView") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "Apps.",
+            content: &[Content { media_type: JSON, schema: Schema::ListOf("AppView") }],
+        }],
         errors: &[500],
         mount: || get(list_apps),
     },
@@ -241,8 +257,16 @@ pub static ROUTES: &[Route] = &[
             Content { media_type: "text/yaml", schema: Schema::Text },
         ],
         replies: &[
-            Reply { status: 201, description: "The app was created.", content: &[Content { media_type: JSON, schema: Schema::Named("ApplyResult") }] },
-            Reply { status: 200, description: "The app was updated, scaled or left unchanged.", content: &[Content { media_type: JSON, schema: Schema::Named("ApplyResult") }] },
+            Reply {
+                status: 201,
+                description: "The app was created.",
+                content: &[Content { media_type: JSON, schema: Schema::Named("ApplyResult") }],
+            },
+            Reply {
+                status: 200,
+                description: "The app was updated, scaled or left unchanged.",
+                content: &[Content { media_type: JSON, schema: Schema::Named("ApplyResult") }],
+            },
         ],
         errors: &[400, 409, 422, 500, 503],
         mount: || post(apply),
@@ -256,7 +280,11 @@ pub static ROUTES: &[Route] = &[
         public: false,
         params: &[NAME],
         request: &[],
-        replies: &[Reply { status: 200, description: "The app.", content: &[Content { media_type: JSON, schema: Schema::Named("AppView") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "The app.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("AppView") }],
+        }],
         errors: &[404, 500],
         mount: || get(get_app),
     },
@@ -282,7 +310,11 @@ pub static ROUTES: &[Route] = &[
         public: false,
         params: &[NAME],
         request: &[Content { media_type: JSON, schema: Schema::Named("ScaleRequest") }],
-        replies: &[Reply { status: 200, description: "The app after the change.", content: &[Content { media_type: JSON, schema: Schema::Named("AppView") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "The app after the change.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("AppView") }],
+        }],
         errors: &[400, 404, 500, 503],
         mount: || post(scale),
     },
@@ -297,11 +329,27 @@ pub static ROUTES: &[Route] = &[
         public: false,
         params: &[
             NAME,
-            Param { name: "follow", location: ParamIn::Query, kind: "boolean", required: false, description: "Keep streaming new lines (default false)." },
-            Param { name: "tail", location: ParamIn::Query, kind: "integer", required: false, description: "Only the last N existing lines." },
+            Param {
+                name: "follow",
+                location: ParamIn::Query,
+                kind: "boolean",
+                required: false,
+                description: "Keep streaming new lines (default false).",
+            },
+            Param {
+                name: "tail",
+                location: ParamIn::Query,
+                kind: "integer",
+                required: false,
+                description: "Only the last N existing lines.",
+            },
         ],
         request: &[],
-        replies: &[Reply { status: 200, description: "Log lines, one JSON object per line.", content: &[Content { media_type: "application/x-ndjson", schema: Schema::Named("LogLineView") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "Log lines, one JSON object per line.",
+            content: &[Content { media_type: "application/x-ndjson", schema: Schema::Named("LogLineView") }],
+        }],
         errors: &[400, 404, 500, 503],
         mount: || get(logs),
     },
@@ -313,11 +361,27 @@ pub static ROUTES: &[Route] = &[
         description: "Every decision Crane took, with its reason; optionally of one app.",
         public: false,
         params: &[
-            Param { name: "app", location: ParamIn::Query, kind: "string", required: false, description: "Only events of this app." },
-            Param { name: "limit", location: ParamIn::Query, kind: "integer", required: false, description: "At most this many (default 100)." },
+            Param {
+                name: "app",
+                location: ParamIn::Query,
+                kind: "string",
+                required: false,
+                description: "Only events of this app.",
+            },
+            Param {
+                name: "limit",
+                location: ParamIn::Query,
+                kind: "integer",
+                required: false,
+                description: "At most this many (default 100).",
+            },
         ],
         request: &[],
-        replies: &[Reply { status: 200, description: "Events.", content: &[Content { media_type: JSON, schema: Schema::ListOf("EventView") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "Events.",
+            content: &[Content { media_type: JSON, schema: Schema::ListOf("EventView") }],
+        }],
         errors: &[400, 500],
         mount: || get(events),
     },
@@ -331,7 +395,11 @@ pub static ROUTES: &[Route] = &[
         public: false,
         params: &[],
         request: &[],
-        replies: &[Reply { status: 200, description: "The image is built.", content: &[Content { media_type: JSON, schema: Schema::Named("DemoImage") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "The image is built.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("DemoImage") }],
+        }],
         errors: &[422, 500, 503],
         mount: || post(demo_image),
     },
@@ -346,7 +414,11 @@ pub static ROUTES: &[Route] = &[
         public: false,
         params: &[],
         request: &[],
-        replies: &[Reply { status: 200, description: "Server-sent events.", content: &[Content { media_type: "text/event-stream", schema: Schema::Named("ChangeView") }] }],
+        replies: &[Reply {
+            status: 200,
+            description: "Server-sent events.",
+            content: &[Content { media_type: "text/event-stream", schema: Schema::Named("ChangeView") }],
+        }],
         errors: &[],
         mount: || get(watch),
     },
@@ -421,15 +493,16 @@ async fn apply(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResult>), ApiFailure> {
     let media = media_type(&headers);
-    let (yaml, create_only) = if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml"))
-    {
-        let yaml = String::from_utf8(body.to_vec())
-            .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
-        (yaml, false)
-    } else {
-        let body: ApplyBody = parse_json(media.as_deref(), &body, r#"{"yaml": "name: web\n...", "create_only": false}"#)?;
-        (body.yaml, body.create_only)
-    };
+    let (yaml, create_only) =
+        if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
+            let yaml = String::from_utf8(body.to_vec())
+                .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
+            (yaml, false)
+        } else {
+            let body: ApplyBody =
+                parse_json(media.as_deref(), &body, r#"{"yaml": "name: web\n...", "create_only": false}"#)?;
+            (body.yaml, body.create_only)
+        };
     let result = state.handle.apply(&yaml, create_only).await?;
     let status = if result.action == "created" { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(result)))

@@ -84,7 +84,8 @@ async fn server_files_and_shutdown() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(data.join("token")).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    let status: crane_api::StatusView = t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
+    let status: crane_api::StatusView =
+        t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
     assert_eq!(status.api_url, t.url);
     // A second server on the same data directory reuses the token.
     let second = crane_rest::start(t.handle.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
@@ -207,9 +208,11 @@ async fn bodies_are_strict() {
     assert_eq!(err.code, "bad_request");
     assert!(err.message.contains("unknown field `createOnly`"), "{}", err.message);
 
-    let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/json").body("{").send().await.unwrap();
+    let r =
+        t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/json").body("{").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = t.req(Method::POST, "/api/v1/apps/x/scale").json(&serde_json::json!({ "replicas": -1 })).send().await.unwrap();
+    let r =
+        t.req(Method::POST, "/api/v1/apps/x/scale").json(&serde_json::json!({ "replicas": -1 })).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = t.req(Method::GET, "/api/v1/events?limt=3").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);

@@ -37,9 +37,16 @@ async fn lifecycle(t: &TestServer, name: &str) {
     let image = image["image"].as_str().unwrap().to_string();
 
     let yaml = format!(
-        "name: {name}\nimage: {image}\nreplicas: 1\ncommand: [\"/demo\", \"--port\", \"8080\"]\nports:\n  - container: 8080\n"
+        "name: {name}\nimage: {image}\nreplicas: 1\ncommand: [\"/demo\", \"--port\", \"8080\"]\n\
+         ports:\n  - container: 8080\n"
     );
-    let r = t.req(Method::POST, "/api/v1/apps").timeout(long).json(&serde_json::json!({ "yaml": yaml })).send().await.unwrap();
+    let r = t
+        .req(Method::POST, "/api/v1/apps")
+        .timeout(long)
+        .json(&serde_json::json!({ "yaml": yaml }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap_or_default());
     let created: ApplyResult = r.json().await.unwrap();
     assert_eq!(created.action, "created");
@@ -56,7 +63,13 @@ async fn lifecycle(t: &TestServer, name: &str) {
     assert_eq!(api_error(r).await.code, "conflict");
 
     // The same spec as raw YAML changes nothing.
-    let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/yaml").body(yaml.clone()).send().await.unwrap();
+    let r = t
+        .req(Method::POST, "/api/v1/apps")
+        .header("Content-Type", "application/yaml")
+        .body(yaml.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<ApplyResult>().await.unwrap().action, "unchanged");
 
@@ -75,7 +88,12 @@ async fn lifecycle(t: &TestServer, name: &str) {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
     assert_eq!(r.json::<AppView>().await.unwrap().replicas, 2);
 
-    let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/logs?tail=5")).timeout(Duration::from_secs(60)).send().await.unwrap();
+    let r = t
+        .req(Method::GET, &format!("/api/v1/apps/{name}/logs?tail=5"))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/x-ndjson");
     for line in r.text().await.unwrap().lines() {

@@ -158,7 +158,8 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
 
 /// `status`.
 pub fn status_text(status: &StatusView) -> String {
-    let docker = if status.docker_ok { format!("ok ({})", status.docker) } else { format!("unreachable: {}", status.docker) };
+    let docker =
+        if status.docker_ok { format!("ok ({})", status.docker) } else { format!("unreachable: {}", status.docker) };
     format!(
         "Crane:      {}\nAPI:        {}\nData dir:   {}\nDocker:     {docker}\nApps:       {}\n",
         status.version, status.api_url, status.data_dir, status.apps

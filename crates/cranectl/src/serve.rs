@@ -41,7 +41,8 @@ async fn refuse_second_engine(data_dir: &Path) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(data_dir.join(crane_rest::API_FILE)) else {
         return Ok(());
     };
-    let Some(url) = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["url"].as_str().map(str::to_owned))
+    let Some(url) =
+        serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["url"].as_str().map(str::to_owned))
     else {
         return Ok(());
     };

@@ -39,7 +39,9 @@ fn help_works_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(dir.path(), &["--help"]);
     assert!(out.contains("Examples:"), "{out}");
-    for command in ["apply", "create", "get", "describe", "scale", "delete", "logs", "demo-image", "status", "serve", "completion"] {
+    for command in
+        ["apply", "create", "get", "describe", "scale", "delete", "logs", "demo-image", "status", "serve", "completion"]
+    {
         let out = ok(dir.path(), &[command, "--help"]);
         assert!(out.contains("Example"), "`{command} --help` has no example:\n{out}");
     }
@@ -80,7 +82,8 @@ fn stale_api_file_is_explained() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    std::fs::write(dir.path().join("api.json"), format!("{{\"url\": \"http://127.0.0.1:{port}\", \"pid\": 1}}")).unwrap();
+    std::fs::write(dir.path().join("api.json"), format!("{{\"url\": \"http://127.0.0.1:{port}\", \"pid\": 1}}"))
+        .unwrap();
     std::fs::write(dir.path().join("token"), "0".repeat(64)).unwrap();
     let out = run(dir.path(), &["status"]);
     assert_eq!(out.status.code(), Some(1));
@@ -97,11 +100,14 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        std::fs::create_dir_all(data_dir).unwrap();
+        // The engine's log goes to a file, shown when the test fails.
+        let log = std::fs::File::create(data_dir.with_extension("serve.log")).expect("log file");
         let mut child = cranectl(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("cranectl serve starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -144,6 +150,10 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.data_dir.with_extension("serve.log")).unwrap_or_default();
+            eprintln!("--- cranectl serve log ---\n{log}--- end of log ---");
+        }
     }
 }
 
@@ -188,8 +198,14 @@ fn serve_and_client_commands() {
     assert!(err.contains(&format!("{}:4:", spec.display())), "{err}");
     assert!(err.contains("bogus"), "{err}");
     // The same through stdin.
-    let mut child = cranectl(&data).args(["apply", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"name: t-cli-bad\nimage: crane-demo:0.1.0\nreplicas: 1\nbogus: 1\n").unwrap();
+    let mut child =
+        cranectl(&data).args(["apply", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"name: t-cli-bad\nimage: crane-demo:0.1.0\nreplicas: 1\nbogus: 1\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("<stdin>:4:"), "{}", text(&out.stderr));

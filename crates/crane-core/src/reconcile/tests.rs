@@ -127,8 +127,8 @@ fn render(plan: &Plan) -> String {
     if !plan.orphan_apps.is_empty() {
         lines.push(format!("orphan apps {}", plan.orphan_apps.join(" ")));
     }
-    if let Some(after) = plan.requeue_after {
-        lines.push(format!("requeue after {after}"));
+    if let Some(at) = plan.requeue_after {
+        lines.push(format!("requeue at {at}"));
     }
     lines.join("\n")
 }
@@ -235,22 +235,22 @@ fn crashes_back_off() {
         remove web-1 (Crashed): web-1 exited with code 1; it restarts after backoff
         wait web-1 until 101000: web-1 crashed 2 times in a row: waiting 1s before restarting (CrashLoop backoff)
         crashed web-1
-        requeue after 1000");
+        requeue at 101000");
     check("web:1", "web-1:exit(1)^99000", "web-1=2@90000", "
         remove web-1 (Crashed): web-1 exited with code 1; it restarts after backoff
         wait web-1 until 102000: web-1 crashed 3 times in a row: waiting 2s before restarting (CrashLoop backoff)
         crashed web-1
-        requeue after 2000");
+        requeue at 102000");
     // Capped at 30 s.
     check("web:1", "web-1:dead^99000", "web-1=9@90000", "
         remove web-1 (Crashed): web-1 is dead; it restarts after backoff
         wait web-1 until 130000: web-1 crashed 10 times in a row: waiting 30s before restarting (CrashLoop backoff)
         crashed web-1
-        requeue after 30000");
+        requeue at 130000");
     // The crash was recorded by an earlier plan: still waiting, then restarting once the delay is over.
     check("web:1", "", "web-1=3@99000", "
         wait web-1 until 101000: web-1 crashed 3 times in a row: waiting 1s before restarting (CrashLoop backoff)
-        requeue after 1000");
+        requeue at 101000");
     check(
         "web:1",
         "",
@@ -285,7 +285,7 @@ fn stable_runs_reset_the_history() {
         "web-1=3@89000",
         "
         keep web-1
-        requeue after 20000",
+        requeue at 120000",
     );
     // Histories of slots that no longer exist are forgotten.
     check(
@@ -601,9 +601,9 @@ fn property_plans_converge_without_double_booking() {
         }
 
         // Once the backoff expires, the waiting slots start.
-        if let Some(after) = plan.requeue_after {
+        if let Some(at) = plan.requeue_after {
             let mut later = snapshot.clone();
-            later.now += after;
+            later.now = at;
             let next = reconcile(&later);
             if !plan.waiting.is_empty() && plan.waiting.iter().all(|w| w.until == later.now) {
                 assert_eq!(next.start.len(), plan.waiting.len(), "{}", context());

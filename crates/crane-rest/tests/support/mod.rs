@@ -20,12 +20,10 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let handle = EngineHandle::start(EngineConfig {
-            data_dir: dir.path().join("data"),
-            tick: Duration::from_millis(500),
-        })
-        .await
-        .expect("engine starts");
+        let handle =
+            EngineHandle::start(EngineConfig { data_dir: dir.path().join("data"), tick: Duration::from_millis(500) })
+                .await
+                .expect("engine starts");
         let server = crane_rest::start(handle.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("API starts");
         let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().unwrap();
         TestServer { url: server.url.clone(), token: server.token.clone(), handle, server: Some(server), client, dir }
