@@ -146,7 +146,7 @@ function renderStatus(error) {
   if (s.docker_ok) {
     pill.className = "pill pill-ok";
     pill.textContent = "Docker OK";
-    detail.textContent = `${s.docker} · ${s.apps} app${s.apps === 1 ? "" : "s"} · ${s.data_dir}`;
+    detail.textContent = `${s.docker} · ${s.apps} app${s.apps === 1 ? "" : "s"}`;
     detail.className = "engine-detail";
   } else {
     pill.className = "pill pill-bad";
@@ -154,26 +154,26 @@ function renderStatus(error) {
     detail.textContent = s.docker;
     detail.className = "engine-detail error";
   }
-  detail.title = detail.textContent;
+  detail.title = `${detail.textContent}\nData directory: ${s.data_dir}`;
+  detail.dataset.dataDir = s.data_dir;
   $("api-url").textContent = s.api_url || "not running";
 }
 
 async function toggleToken() {
-  const code = $("api-token");
+  const pop = $("token-pop");
   if (state.tokenShown) {
     state.tokenShown = false;
-    code.hidden = true;
-    $("token-copy").hidden = true;
+    pop.hidden = true;
     $("token-toggle").textContent = "Show token";
+    $("token-toggle").setAttribute("aria-expanded", "false");
     return;
   }
   try {
-    code.textContent = await commands.apiToken();
-    code.title = "Bearer token for the REST API and cranectl";
+    $("api-token").textContent = await commands.apiToken();
     state.tokenShown = true;
-    code.hidden = false;
-    $("token-copy").hidden = false;
+    pop.hidden = false;
     $("token-toggle").textContent = "Hide token";
+    $("token-toggle").setAttribute("aria-expanded", "true");
   } catch (e) {
     toast(`No token: ${errText(e)}`, true);
   }
@@ -564,6 +564,13 @@ function fieldOfPath(path) {
   return null;
 }
 
+/** Text with `backtick` spans rendered as <code>, as the engine writes field names and examples. */
+function withCode(text) {
+  const frag = document.createDocumentFragment();
+  String(text).split("`").forEach((part, i) => frag.append(i % 2 ? el("code", { text: part }) : part));
+  return frag;
+}
+
 function showDiagnostics(err) {
   const box = $("f-diagnostics");
   if (!err) {
@@ -575,19 +582,20 @@ function showDiagnostics(err) {
     el(
       "li",
       { "data-testid": "diagnostic" },
-      el("div", {}, el("span", { class: "where", text: `${d.line > 0 ? `line ${d.line}:${d.column} · ` : ""}${d.path}` }), ` — ${d.message}`),
-      d.fix ? el("div", { class: "fix", text: `Fix: ${d.fix}` }) : null,
+      el("div", { class: "where", text: `${d.path}${d.line > 0 ? ` · line ${d.line}, column ${d.column}` : ""}` }),
+      el("div", { class: "what" }, withCode(d.message)),
+      d.fix ? el("div", { class: "fix" }, el("strong", { text: "Fix: " }), withCode(d.fix)) : null,
     ),
   );
   box.replaceChildren(
     el("strong", { text: err.code === "invalid_spec" ? "The engine rejected the spec" : "Could not create the app" }),
-    items.length ? el("ul", {}, ...items) : el("div", { text: errText(err) }),
+    items.length ? el("ul", {}, ...items) : el("div", {}, withCode(errText(err))),
   );
   box.hidden = false;
   const errs = {};
   for (const d of err.diagnostics || []) {
     const f = fieldOfPath(d.path);
-    if (f && !errs[f]) errs[f] = d.message;
+    if (f && !errs[f]) errs[f] = "See below.";
   }
   setFieldErrors(errs);
 }

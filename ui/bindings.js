@@ -95,14 +95,8 @@ export const CHANGE_EVENT = "crane://change";
 	*  An error as every door reports it.
 	*
 	* @typedef {{
-	*		/**
-	*		 *  Machine-readable code: `invalid_spec`, `not_found`, `conflict`, `image_unavailable`, `port_in_use`,
-	*		 *  `docker_unreachable`, `unauthorized`, `forbidden`, `internal`.
-	*		 */
 	*		code: string,
-	*		/**  One sentence for a human, naming the fix. */
 	*		message: string,
-	*		/**  Spec problems, for `invalid_spec`. */
 	*		diagnostics: Diagnostic[],
 	*	}} ApiError
 	* @property {string} code - Machine-readable code: `invalid_spec`, `not_found`, `conflict`, `image_unavailable`, `port_in_use`, `docker_unreachable`, `unauthorized`, `forbidden`, `internal`.
@@ -118,27 +112,16 @@ export const CHANGE_EVENT = "crane://change";
 	*  One app with its instances.
 	*
 	* @typedef {{
-	*		/**  App name. */
 	*		name: string,
-	*		/**  Image. */
 	*		image: string,
-	*		/**  Desired replicas. */
 	*		replicas: number,
-	*		/**  Instances currently ready (or running when no readiness probe). */
 	*		ready: number,
-	*		/**  Current revision. */
 	*		revision: number,
-	*		/**  Container ports. */
 	*		ports: number[],
-	*		/**  Load balancer address (`http://127.0.0.1:PORT`), when the app has a port. */
 	*		url?: string | null,
-	*		/**  Spec sections that are parsed and stored but not active yet in this version, with a sentence each. */
 	*		inactive: string[],
-	*		/**  The YAML the app was applied from. */
 	*		spec_yaml: string,
-	*		/**  Instances, by index. */
 	*		instances: InstanceView_Deserialize[],
-	*		/**  Creation time, RFC 3339. */
 	*		created_at: string,
 	*	}} AppView_Deserialize
 	* @property {string} name - App name.
@@ -156,27 +139,16 @@ export const CHANGE_EVENT = "crane://change";
 	*  One app with its instances.
 	*
 	* @typedef {{
-	*		/**  App name. */
 	*		name: string,
-	*		/**  Image. */
 	*		image: string,
-	*		/**  Desired replicas. */
 	*		replicas: number,
-	*		/**  Instances currently ready (or running when no readiness probe). */
 	*		ready: number,
-	*		/**  Current revision. */
 	*		revision: number,
-	*		/**  Container ports. */
 	*		ports: number[],
-	*		/**  Load balancer address (`http://127.0.0.1:PORT`), when the app has a port. */
 	*		url: string | null,
-	*		/**  Spec sections that are parsed and stored but not active yet in this version, with a sentence each. */
 	*		inactive: string[],
-	*		/**  The YAML the app was applied from. */
 	*		spec_yaml: string,
-	*		/**  Instances, by index. */
 	*		instances: InstanceView_Serialize[],
-	*		/**  Creation time, RFC 3339. */
 	*		created_at: string,
 	*	}} AppView_Serialize
 	* @property {string} name - App name.
@@ -200,11 +172,8 @@ export const CHANGE_EVENT = "crane://change";
 	*  Result of `apply`.
 	*
 	* @typedef {{
-	*		/**  The app after the change. */
 	*		app: AppView_Deserialize,
-	*		/**  `created`, `updated`, `scaled` or `unchanged`. */
 	*		action: string,
-	*		/**  Non-fatal remarks (inactive spec sections, hardened defaults applied). */
 	*		warnings: string[],
 	*	}} ApplyResult_Deserialize
 	* @property {AppView_Deserialize} app - The app after the change.
@@ -214,11 +183,8 @@ export const CHANGE_EVENT = "crane://change";
 	*  Result of `apply`.
 	*
 	* @typedef {{
-	*		/**  The app after the change. */
 	*		app: AppView_Serialize,
-	*		/**  `created`, `updated`, `scaled` or `unchanged`. */
 	*		action: string,
-	*		/**  Non-fatal remarks (inactive spec sections, hardened defaults applied). */
 	*		warnings: string[],
 	*	}} ApplyResult_Serialize
 	* @property {AppView_Serialize} app - The app after the change.
@@ -236,70 +202,45 @@ export const CHANGE_EVENT = "crane://change";
 	*  server-sent events stream `GET /api/v1/watch`.
 	*
 	* @typedef {
-	*	/**  The set of apps or instances, or an instance state, changed. */
 	* { type: "apps" } | 
-	*	/**  A new event-log entry. */
 	* { type: "event"; 
-	*	/**  The entry. */
 	* event: EventView_Deserialize } | 
-	*	/**  Progress of a long operation. */
 	* { type: "progress"; 
-	*	/**  The progress. */
 	* progress: ProgressView_Deserialize }} ChangeView_Deserialize
 	* @property {
-	* /**  The set of apps or instances, or an instance state, changed. */
 	* { type: "apps" }} apps - The set of apps or instances, or an instance state, changed.
 	* @property {
-	* /**  A new event-log entry. */
 	* { type: "event"; 
-	* /**  The entry. */
 	* event: EventView_Deserialize }} event - A new event-log entry.
 	* @property {
-	* /**  Progress of a long operation. */
 	* { type: "progress"; 
-	* /**  The progress. */
 	* progress: ProgressView_Deserialize }} progress - Progress of a long operation.
 	*
 	*  Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
 	*  server-sent events stream `GET /api/v1/watch`.
 	*
 	* @typedef {
-	*	/**  The set of apps or instances, or an instance state, changed. */
 	* { type: "apps" } | 
-	*	/**  A new event-log entry. */
 	* { type: "event"; 
-	*	/**  The entry. */
 	* event: EventView_Serialize } | 
-	*	/**  Progress of a long operation. */
 	* { type: "progress"; 
-	*	/**  The progress. */
 	* progress: ProgressView_Serialize }} ChangeView_Serialize
 	* @property {
-	* /**  The set of apps or instances, or an instance state, changed. */
 	* { type: "apps" }} apps - The set of apps or instances, or an instance state, changed.
 	* @property {
-	* /**  A new event-log entry. */
 	* { type: "event"; 
-	* /**  The entry. */
 	* event: EventView_Serialize }} event - A new event-log entry.
 	* @property {
-	* /**  Progress of a long operation. */
 	* { type: "progress"; 
-	* /**  The progress. */
 	* progress: ProgressView_Serialize }} progress - Progress of a long operation.
 	*
 	*  One problem found in a spec, with where it is and how to fix it.
 	*
 	* @typedef {{
-	*		/**  1-based line in the submitted YAML (0 when not tied to a line). */
 	*		line: number,
-	*		/**  1-based column (0 when not tied to a line). */
 	*		column: number,
-	*		/**  Dotted path of the field, e.g. `resources.memory`. */
 	*		path: string,
-	*		/**  What is wrong. */
 	*		message: string,
-	*		/**  How to fix it. */
 	*		fix: string,
 	*	}} Diagnostic
 	* @property {number} line - 1-based line in the submitted YAML (0 when not tied to a line).
@@ -317,19 +258,12 @@ export const CHANGE_EVENT = "crane://change";
 	*  One event-log entry.
 	*
 	* @typedef {{
-	*		/**  Id, increasing. */
 	*		id: number | null,
-	*		/**  Time, RFC 3339 with milliseconds. */
 	*		at: string,
-	*		/**  App, if any. */
 	*		app?: string | null,
-	*		/**  Instance, if any. */
 	*		instance?: string | null,
-	*		/**  Kind, e.g. `instance.replaced`. */
 	*		kind: string,
-	*		/**  Plain-language reason. */
 	*		reason: string,
-	*		/**  Inputs of the decision (JSON text). */
 	*		details: string,
 	*	}} EventView_Deserialize
 	* @property {number | null} id - Id, increasing.
@@ -343,19 +277,12 @@ export const CHANGE_EVENT = "crane://change";
 	*  One event-log entry.
 	*
 	* @typedef {{
-	*		/**  Id, increasing. */
 	*		id: number | null,
-	*		/**  Time, RFC 3339 with milliseconds. */
 	*		at: string,
-	*		/**  App, if any. */
 	*		app: string | null,
-	*		/**  Instance, if any. */
 	*		instance: string | null,
-	*		/**  Kind, e.g. `instance.replaced`. */
 	*		kind: string,
-	*		/**  Plain-language reason. */
 	*		reason: string,
-	*		/**  Inputs of the decision (JSON text). */
 	*		details: string,
 	*	}} EventView_Serialize
 	* @property {number | null} id - Id, increasing.
@@ -369,35 +296,23 @@ export const CHANGE_EVENT = "crane://change";
 	*  Lifecycle state of one instance, as shown to users.
 	*
 	* @typedef {
-	*	/**  Created or started, not yet known to be up. */
 	* "starting" | 
-	*	/**  Process running (no readiness probe configured, or not yet passed). */
 	* "running" | 
-	*	/**  Running and ready to receive traffic. */
 	* "ready" | 
-	*	/**  Exited unexpectedly; waiting for its restart (backoff). */
 	* "crashed" | 
-	*	/**  Being replaced by a new container. */
 	* "restarting" | 
-	*	/**  Being stopped and removed. */
 	* "stopping"} InstanceState
 	* @property {
-	* /**  Created or started, not yet known to be up. */
 	* "starting"} starting - Created or started, not yet known to be up.
 	* @property {
-	* /**  Process running (no readiness probe configured, or not yet passed). */
 	* "running"} running - Process running (no readiness probe configured, or not yet passed).
 	* @property {
-	* /**  Running and ready to receive traffic. */
 	* "ready"} ready - Running and ready to receive traffic.
 	* @property {
-	* /**  Exited unexpectedly; waiting for its restart (backoff). */
 	* "crashed"} crashed - Exited unexpectedly; waiting for its restart (backoff).
 	* @property {
-	* /**  Being replaced by a new container. */
 	* "restarting"} restarting - Being replaced by a new container.
 	* @property {
-	* /**  Being stopped and removed. */
 	* "stopping"} stopping - Being stopped and removed.
 	*
 	*  One instance of an app.
@@ -409,23 +324,14 @@ export const CHANGE_EVENT = "crane://change";
 	*  One instance of an app.
 	*
 	* @typedef {{
-	*		/**  Container name, `<app>-<index>`. */
 	*		name: string,
-	*		/**  1-based index. */
 	*		index: number,
-	*		/**  Container id (short), empty while not created. */
 	*		id: string,
-	*		/**  State. */
 	*		state: InstanceState,
-	*		/**  Revision the instance runs. */
 	*		revision: number,
-	*		/**  Restarts of this slot since it last ran stably. */
 	*		restarts: number,
-	*		/**  Human-readable detail ("exited with code 1; next restart in 4s"). */
 	*		message: string,
-	*		/**  IP address on the app network, when running. */
 	*		address?: string | null,
-	*		/**  Milliseconds since the instance started, when running. */
 	*		uptime_ms?: number | null,
 	*	}} InstanceView_Deserialize
 	* @property {string} name - Container name, `<app>-<index>`.
@@ -441,23 +347,14 @@ export const CHANGE_EVENT = "crane://change";
 	*  One instance of an app.
 	*
 	* @typedef {{
-	*		/**  Container name, `<app>-<index>`. */
 	*		name: string,
-	*		/**  1-based index. */
 	*		index: number,
-	*		/**  Container id (short), empty while not created. */
 	*		id: string,
-	*		/**  State. */
 	*		state: InstanceState,
-	*		/**  Revision the instance runs. */
 	*		revision: number,
-	*		/**  Restarts of this slot since it last ran stably. */
 	*		restarts: number,
-	*		/**  Human-readable detail ("exited with code 1; next restart in 4s"). */
 	*		message: string,
-	*		/**  IP address on the app network, when running. */
 	*		address: string | null,
-	*		/**  Milliseconds since the instance started, when running. */
 	*		uptime_ms: number | null,
 	*	}} InstanceView_Serialize
 	* @property {string} name - Container name, `<app>-<index>`.
@@ -479,13 +376,9 @@ export const CHANGE_EVENT = "crane://change";
 	*  One log line.
 	*
 	* @typedef {{
-	*		/**  Instance name. */
 	*		instance: string,
-	*		/**  `stdout` or `stderr`. */
 	*		stream: string,
-	*		/**  Timestamp (RFC 3339) reported by the engine. */
 	*		timestamp?: string | null,
-	*		/**  Text. */
 	*		line: string,
 	*	}} LogLineView_Deserialize
 	* @property {string} instance - Instance name.
@@ -496,13 +389,9 @@ export const CHANGE_EVENT = "crane://change";
 	*  One log line.
 	*
 	* @typedef {{
-	*		/**  Instance name. */
 	*		instance: string,
-	*		/**  `stdout` or `stderr`. */
 	*		stream: string,
-	*		/**  Timestamp (RFC 3339) reported by the engine. */
 	*		timestamp: string | null,
-	*		/**  Text. */
 	*		line: string,
 	*	}} LogLineView_Serialize
 	* @property {string} instance - Instance name.
@@ -519,15 +408,10 @@ export const CHANGE_EVENT = "crane://change";
 	*  Progress of a long operation (image build), streamed to the window and the CLI.
 	*
 	* @typedef {{
-	*		/**  Operation id (`demo-image`). */
 	*		operation: string,
-	*		/**  Step text ("Step 2/4 : COPY demo /demo"). */
 	*		message: string,
-	*		/**  0..=1 when known. */
 	*		fraction?: number | null,
-	*		/**  Whether the operation finished. */
 	*		done: boolean,
-	*		/**  Error text when it failed. */
 	*		error?: string | null,
 	*	}} ProgressView_Deserialize
 	* @property {string} operation - Operation id (`demo-image`).
@@ -539,15 +423,10 @@ export const CHANGE_EVENT = "crane://change";
 	*  Progress of a long operation (image build), streamed to the window and the CLI.
 	*
 	* @typedef {{
-	*		/**  Operation id (`demo-image`). */
 	*		operation: string,
-	*		/**  Step text ("Step 2/4 : COPY demo /demo"). */
 	*		message: string,
-	*		/**  0..=1 when known. */
 	*		fraction: number | null,
-	*		/**  Whether the operation finished. */
 	*		done: boolean,
-	*		/**  Error text when it failed. */
 	*		error: string | null,
 	*	}} ProgressView_Serialize
 	* @property {string} operation - Operation id (`demo-image`).
@@ -559,17 +438,11 @@ export const CHANGE_EVENT = "crane://change";
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
 	* @typedef {{
-	*		/**  Crane version. */
 	*		version: string,
-	*		/**  Whether the Docker engine is reachable. */
 	*		docker_ok: boolean,
-	*		/**  Docker version, or the error that prevents reaching it. */
 	*		docker: string,
-	*		/**  REST API base URL. */
 	*		api_url: string,
-	*		/**  Data directory. */
 	*		data_dir: string,
-	*		/**  Number of apps. */
 	*		apps: number,
 	*	}} StatusView
 	* @property {string} version - Crane version.

@@ -33,8 +33,7 @@ const INTERFERING_VARS: &[&str] = &[
 ];
 
 fn main() {
-    let manifest_dir =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let demo_dir = manifest_dir.join("../crane-demo");
     let demo_manifest = demo_dir.join("Cargo.toml");
@@ -77,19 +76,12 @@ fn main() {
     }
     cmd.env("RUSTFLAGS", "-C target-feature=+crt-static");
 
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("could not run `{cargo}` to build the demo workload: {e}"));
+    let status = cmd.status().unwrap_or_else(|e| panic!("could not run `{cargo}` to build the demo workload: {e}"));
     if !status.success() {
         panic!("building the demo workload (crane-demo, static, {target}) failed with {status}; see the output above");
     }
     let built = target_dir.join(&target).join("release").join("crane-demo");
     let dest = out_dir.join("crane-demo");
-    std::fs::copy(&built, &dest).unwrap_or_else(|e| {
-        panic!(
-            "could not copy {} to {}: {e}",
-            built.display(),
-            dest.display()
-        )
-    });
+    std::fs::copy(&built, &dest)
+        .unwrap_or_else(|e| panic!("could not copy {} to {}: {e}", built.display(), dest.display()));
 }

@@ -35,6 +35,7 @@ fn main() {
                 runtime::forward_changes(app.handle().clone(), engine.subscribe());
             }
             app.manage(state);
+            runtime::exit_on_signal(app.handle().clone());
             Ok(())
         })
         .build(tauri::generate_context!())

@@ -153,3 +153,29 @@ pub fn forward_changes(app: AppHandle, mut changes: broadcast::Receiver<ChangeVi
         }
     });
 }
+
+/// Ends the app the normal way (running the `Exit` shutdown) on SIGTERM or SIGINT, e.g. from a session manager or
+/// Ctrl-C in the terminal that started it.
+pub fn exit_on_signal(app: AppHandle) {
+    tauri::async_runtime::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+                tracing::warn!("cannot listen for SIGTERM/SIGINT; they will end Crane without a clean shutdown");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+        }
+        app.exit(0);
+    });
+}

@@ -40,10 +40,22 @@ async fn beginner_creates_watches_and_deletes_an_app() {
     if let Err(e) = client.close().await {
         eprintln!("closing the WebDriver session failed: {e}");
     }
+    // A clean exit stops the REST server, which removes the api.json it wrote.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let clean_exit = loop {
+        if !data_dir.path().join("api.json").exists() {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     drop(driver);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+    assert!(clean_exit, "closing the window did not shut Crane down cleanly (api.json is still there)");
 }
 
 async fn scenario(c: &Client, app: &str, data_dir: &Path) {
@@ -54,15 +66,21 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     let docker = text(c, "[data-testid=docker-status]").await;
     let detail = text(c, "[data-testid=docker-detail]").await;
     assert_eq!(docker, "Docker OK", "the header says Docker is not OK: {detail}");
-    assert!(
-        detail.contains(&data_dir.display().to_string()),
-        "the app did not use CRANE_DATA_DIR={} (header shows {detail:?})",
-        data_dir.display()
+    let shown_dir = c
+        .execute("return document.querySelector('[data-testid=docker-detail]').dataset.dataDir", vec![])
+        .await
+        .expect("script");
+    assert_eq!(
+        shown_dir.as_str(),
+        Some(data_dir.to_str().expect("utf-8 temp dir")),
+        "the app did not use CRANE_DATA_DIR (tauri-driver passes its environment to the app)"
     );
+    assert!(data_dir.join("api.json").is_file(), "the app did not announce its REST API in <data_dir>/api.json");
     let api_url = text(c, "[data-testid=api-url]").await;
     assert!(api_url.starts_with("http://127.0.0.1:"), "the REST API URL is not shown: {api_url:?}");
     click(c, "[data-testid=show-token]").await;
-    wait_until(c, "the API token", Duration::from_secs(5), "const t = document.querySelector('[data-testid=api-token]'); return (!t.hidden && t.textContent.length > 8) || null").await;
+    wait_until(c, "the API token", Duration::from_secs(5), "const t = document.querySelector('[data-testid=api-token]'); return (t.offsetParent !== null && t.textContent.length > 8) || null").await;
+    click(c, "[data-testid=show-token]").await; // and hide it again
 
     // Build the demo image from the window; progress arrives through crane://change.
     click(c, "[data-testid=build-demo]").await;
@@ -99,6 +117,13 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     click(c, "[data-testid=f-submit]").await;
     wait_until(
         c,
+        "the New app form to close",
+        Duration::from_secs(20),
+        "return document.querySelector('[data-testid=new-app-dialog]').open ? null : true",
+    )
+    .await;
+    wait_until(
+        c,
         "the app in the list",
         Duration::from_secs(20),
         &format!("return document.querySelector('[data-testid=app-item-{app}]') ? true : null"),
@@ -121,6 +146,24 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     click(c, "[data-testid=logs-follow]").await;
     let _ = wait_until_soft(c, Duration::from_secs(8), "return document.querySelectorAll('[data-testid=logs] div:not(.note)').length >= 2 || null").await;
     screenshot(c, "screenshot-app.png").await;
+
+    // The newest event opens with its details.
+    click(c, "[data-testid=event]").await;
+    let details = text(c, "[data-testid=event-details]").await;
+    assert!(details.starts_with('{'), "event details are not JSON: {details:?}");
+    click(c, "[data-testid=event-dialog] button").await;
+
+    // Scale down to 1 with the Scale control.
+    fill(c, "scale-input", "1").await;
+    click(c, "[data-testid=scale-submit]").await;
+    wait_until(
+        c,
+        "the app to scale down to 1 instance",
+        APP_UP_TIMEOUT,
+        "const s = [...document.querySelectorAll('[data-testid=instances] tbody tr')].map(r => r.dataset.state); \
+         return (s.length === 1 && (s[0] === 'ready' || s[0] === 'running')) ? s : null",
+    )
+    .await;
 
     // Delete through the window, with the in-page confirmation.
     click(c, "[data-testid=delete-app]").await;

@@ -20,11 +20,7 @@ pub struct BackoffPolicy {
 
 impl Default for BackoffPolicy {
     fn default() -> Self {
-        Self {
-            initial: 1_000,
-            cap: 30_000,
-            stable_after: 30_000,
-        }
+        Self { initial: 1_000, cap: 30_000, stable_after: 30_000 }
     }
 }
 
@@ -68,12 +64,7 @@ impl RestartHistory {
 
     /// Clears the history when an instance started at `started_at` has, by `now`, run for `stable_after`.
     /// Returns whether it was cleared.
-    pub fn reset_if_stable(
-        &mut self,
-        started_at: Millis,
-        now: Millis,
-        policy: &BackoffPolicy,
-    ) -> bool {
+    pub fn reset_if_stable(&mut self, started_at: Millis, now: Millis, policy: &BackoffPolicy) -> bool {
         if self.consecutive_crashes > 0 && policy.is_stable(started_at, now) {
             self.reset();
             true
@@ -92,27 +83,12 @@ mod tests {
         let policy = BackoffPolicy::default();
         let mut history = RestartHistory::default();
         if crashes > 0 {
-            history = RestartHistory {
-                consecutive_crashes: crashes - 1,
-                last_crash_at: Some(1),
-            };
+            history = RestartHistory { consecutive_crashes: crashes - 1, last_crash_at: Some(1) };
             history.record_crash(10_000);
         }
-        assert_eq!(
-            policy.delay_after(crashes),
-            expected_delay,
-            "delay after {crashes} crashes"
-        );
-        let expected_next = if crashes == 0 {
-            0
-        } else {
-            10_000 + expected_delay
-        };
-        assert_eq!(
-            history.next_start_at(&policy),
-            expected_next,
-            "next start after {crashes} crashes"
-        );
+        assert_eq!(policy.delay_after(crashes), expected_delay, "delay after {crashes} crashes");
+        let expected_next = if crashes == 0 { 0 } else { 10_000 + expected_delay };
+        assert_eq!(history.next_start_at(&policy), expected_next, "next start after {crashes} crashes");
     }
 
     #[test]
@@ -133,17 +109,11 @@ mod tests {
     #[test]
     fn a_stable_run_resets_the_history() {
         let policy = BackoffPolicy::default();
-        let mut history = RestartHistory {
-            consecutive_crashes: 4,
-            last_crash_at: Some(1_000),
-        };
+        let mut history = RestartHistory { consecutive_crashes: 4, last_crash_at: Some(1_000) };
         assert!(!history.reset_if_stable(2_000, 31_999, &policy));
         assert_eq!(history.consecutive_crashes, 4);
         assert!(history.reset_if_stable(2_000, 32_000, &policy));
         assert_eq!(history, RestartHistory::default());
-        assert!(
-            !history.reset_if_stable(2_000, 99_000, &policy),
-            "nothing to reset"
-        );
+        assert!(!history.reset_if_stable(2_000, 99_000, &policy), "nothing to reset");
     }
 }

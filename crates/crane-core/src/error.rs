@@ -30,13 +30,7 @@ impl Diagnostic {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Self {
-            line,
-            column,
-            path: path.into(),
-            message: message.into(),
-            fix: fix.into(),
-        }
+        Self { line, column, path: path.into(), message: message.into(), fix: fix.into() }
     }
 }
 
@@ -76,9 +70,5 @@ impl From<Vec<Diagnostic>> for Error {
 
 /// Renders diagnostics one per line, for terminals and logs.
 pub fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(|d| format!("  {d}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    diagnostics.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
 }

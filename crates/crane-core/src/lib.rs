@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod error;
 pub mod model;
 pub mod ports;
+pub mod probe;
 pub mod reconcile;
 pub mod spec;
 pub mod units;

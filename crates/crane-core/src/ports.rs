@@ -55,9 +55,7 @@ pub struct LogLine {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
     /// The container engine cannot be reached.
-    #[error(
-        "the Docker engine is not reachable ({0}); start Docker (or Podman's socket) and try again"
-    )]
+    #[error("the Docker engine is not reachable ({0}); start Docker (or Podman's socket) and try again")]
     Unreachable(String),
     /// The image is not present locally and could not be pulled.
     #[error("image '{image}' is not available: {reason}")]
@@ -99,10 +97,7 @@ pub trait Runtime: Send + Sync + 'static {
     async fn events(
         &self,
         owner: &str,
-    ) -> Result<
-        futures_core::stream::BoxStream<'static, Result<RuntimeEvent, RuntimeError>>,
-        RuntimeError,
-    >;
+    ) -> Result<futures_core::stream::BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError>;
     /// Streams a container's logs (`tail` last lines, then new ones when `follow`).
     async fn logs(
         &self,

@@ -15,9 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backoff::BackoffPolicy;
-use crate::model::{
-    ContainerState, DesiredApp, Millis, ObservedInstance, RestartHistories, RestartHistory,
-};
+use crate::model::{ContainerState, DesiredApp, Millis, ObservedInstance, RestartHistories, RestartHistory};
 use crate::units::format_millis;
 
 /// Everything the planner looks at.
@@ -138,12 +136,7 @@ pub fn reconcile(snapshot: &Snapshot) -> Plan {
     // app -> index -> containers, in a stable order so plans do not depend on the runtime's listing order.
     let mut by_slot: BTreeMap<&str, BTreeMap<u32, Vec<&ObservedInstance>>> = BTreeMap::new();
     for instance in &snapshot.observed {
-        by_slot
-            .entry(instance.app.as_str())
-            .or_default()
-            .entry(instance.index)
-            .or_default()
-            .push(instance);
+        by_slot.entry(instance.app.as_str()).or_default().entry(instance.index).or_default().push(instance);
     }
     for slots in by_slot.values_mut() {
         for containers in slots.values_mut() {
@@ -163,10 +156,7 @@ pub fn reconcile(snapshot: &Snapshot) -> Plan {
             plan.remove.push(remove(
                 instance,
                 RemoveCause::Orphan,
-                format!(
-                    "app '{app}' no longer exists: removing orphan {}",
-                    instance.name
-                ),
+                format!("app '{app}' no longer exists: removing orphan {}", instance.name),
             ));
         }
     }
@@ -179,9 +169,7 @@ pub fn reconcile(snapshot: &Snapshot) -> Plan {
 
     // Histories of slots that no longer exist are forgotten, so a later scale-up does not inherit old crashes.
     for ((app, index), history) in &snapshot.histories {
-        let exists = desired
-            .get(app.as_str())
-            .is_some_and(|d| (1..=d.spec.replicas).contains(index));
+        let exists = desired.get(app.as_str()).is_some_and(|d| (1..=d.spec.replicas).contains(index));
         if !exists && *history != RestartHistory::default() {
             plan.reset.push((app.clone(), *index));
         }
@@ -212,43 +200,27 @@ fn plan_app(
         let slot_name = format!("{app}-{index}");
         let containers = slots.get(&index).map(Vec::as_slice).unwrap_or(&[]);
 
-        let live: Vec<&ObservedInstance> = containers
-            .iter()
-            .copied()
-            .filter(|c| is_live(c.state))
-            .collect();
-        let crashed: Vec<&ObservedInstance> = containers
-            .iter()
-            .copied()
-            .filter(|c| is_crashed(c.state))
-            .collect();
-        let being_removed = containers
-            .iter()
-            .any(|c| c.state == ContainerState::Removing);
+        let live: Vec<&ObservedInstance> = containers.iter().copied().filter(|c| is_live(c.state)).collect();
+        let crashed: Vec<&ObservedInstance> = containers.iter().copied().filter(|c| is_crashed(c.state)).collect();
+        let being_removed = containers.iter().any(|c| c.state == ContainerState::Removing);
 
         // The best live container serves the slot: running first, then the newest.
         let kept = live.iter().copied().min_by(|a, b| {
-            state_rank(a.state)
-                .cmp(&state_rank(b.state))
-                .then(b.created_at.cmp(&a.created_at))
-                .then(a.id.cmp(&b.id))
+            state_rank(a.state).cmp(&state_rank(b.state)).then(b.created_at.cmp(&a.created_at)).then(a.id.cmp(&b.id))
         });
-        for extra in live
-            .iter()
-            .filter(|c| Some(c.id.as_str()) != kept.map(|k| k.id.as_str()))
-        {
+        for extra in live.iter().filter(|c| Some(c.id.as_str()) != kept.map(|k| k.id.as_str())) {
             let kept = kept.map(|k| short_id(&k.id)).unwrap_or_default();
             plan.remove.push(remove(
                 extra,
                 RemoveCause::Duplicate,
-                format!("slot {slot_name} has more than one container: keeping {kept}, removing duplicate {}", short_id(&extra.id)),
+                format!(
+                    "slot {slot_name} has more than one container: keeping {kept}, removing duplicate {}",
+                    short_id(&extra.id)
+                ),
             ));
             all_serving = false;
         }
-        for stale in containers
-            .iter()
-            .filter(|c| c.state == ContainerState::Created)
-        {
+        for stale in containers.iter().filter(|c| c.state == ContainerState::Created) {
             plan.remove.push(remove(
                 stale,
                 RemoveCause::Stale,
@@ -258,11 +230,7 @@ fn plan_app(
 
         // The history as it will be once this snapshot's crash is recorded, so the first crash restarts at once
         // and later ones wait, within this very plan.
-        let mut history = snapshot
-            .histories
-            .get(&(app.to_string(), index))
-            .cloned()
-            .unwrap_or_default();
+        let mut history = snapshot.histories.get(&(app.to_string(), index)).cloned().unwrap_or_default();
         if !crashed.is_empty() {
             // A container that ran for `stable_after` before crashing starts a fresh count: it was not looping.
             let last_start = crashed.iter().filter_map(|c| c.started_at).max();
@@ -283,11 +251,7 @@ fn plan_app(
                 plan.remove.push(remove(
                     gone,
                     RemoveCause::Crashed,
-                    format!(
-                        "{}; {} still serves the slot",
-                        describe_crash(gone),
-                        kept.name
-                    ),
+                    format!("{}; {} still serves the slot", describe_crash(gone), kept.name),
                 ));
             }
             if kept.state == ContainerState::Running && history.consecutive_crashes > 0 {
@@ -306,8 +270,7 @@ fn plan_app(
         if being_removed {
             // The old container still holds the name; the `destroy` event will trigger the next pass.
             for gone in &crashed {
-                plan.remove
-                    .push(remove(gone, RemoveCause::Crashed, describe_crash(gone)));
+                plan.remove.push(remove(gone, RemoveCause::Crashed, describe_crash(gone)));
             }
             continue;
         }
@@ -319,28 +282,15 @@ fn plan_app(
                 (None, n) if n > 0 => {
                     format!("{slot_name}: backoff after {n} crashes is over; restarting it")
                 }
-                (None, _)
-                    if containers
-                        .iter()
-                        .any(|c| c.state == ContainerState::Created) =>
-                {
+                (None, _) if containers.iter().any(|c| c.state == ContainerState::Created) => {
                     format!("{slot_name} was created but never started; replacing it")
                 }
                 (None, _) => format!("{slot_name} is missing: starting it ({replicas} wanted)"),
             };
             for gone in &crashed {
-                plan.remove.push(remove(
-                    gone,
-                    RemoveCause::Crashed,
-                    format!("{}; replacing it", describe_crash(gone)),
-                ));
+                plan.remove.push(remove(gone, RemoveCause::Crashed, format!("{}; replacing it", describe_crash(gone))));
             }
-            plan.start.push(Start {
-                app: app.to_string(),
-                index,
-                revision: desired.revision,
-                reason,
-            });
+            plan.start.push(Start { app: app.to_string(), index, revision: desired.revision, reason });
         } else {
             let reason = format!(
                 "{slot_name} crashed {} times in a row: waiting {} before restarting (CrashLoop backoff)",
@@ -354,12 +304,7 @@ fn plan_app(
                     format!("{}; it restarts after backoff", describe_crash(gone)),
                 ));
             }
-            plan.waiting.push(Waiting {
-                app: app.to_string(),
-                index,
-                until,
-                reason,
-            });
+            plan.waiting.push(Waiting { app: app.to_string(), index, until, reason });
             wake(wake_at, until);
         }
     }
@@ -370,23 +315,11 @@ fn plan_app(
         if index != 0 && index <= replicas {
             continue;
         }
-        for instance in containers
-            .iter()
-            .filter(|c| c.state != ContainerState::Removing)
-        {
+        for instance in containers.iter().filter(|c| c.state != ContainerState::Removing) {
             let (cause, reason) = if index == 0 {
-                (
-                    RemoveCause::Stale,
-                    format!("{} has no valid instance index: removing it", instance.name),
-                )
+                (RemoveCause::Stale, format!("{} has no valid instance index: removing it", instance.name))
             } else {
-                (
-                    RemoveCause::ScaledDown,
-                    format!(
-                        "scaled down {highest}→{replicas}: removing {}",
-                        instance.name
-                    ),
-                )
+                (RemoveCause::ScaledDown, format!("scaled down {highest}→{replicas}: removing {}", instance.name))
             };
             plan.remove.push(remove(instance, cause, reason));
         }
@@ -422,10 +355,7 @@ fn remove(instance: &ObservedInstance, cause: RemoveCause, reason: String) -> Re
 
 /// Containers that serve (or are about to serve) their slot.
 fn is_live(state: ContainerState) -> bool {
-    matches!(
-        state,
-        ContainerState::Running | ContainerState::Restarting | ContainerState::Paused
-    )
+    matches!(state, ContainerState::Running | ContainerState::Restarting | ContainerState::Paused)
 }
 
 fn is_crashed(state: ContainerState) -> bool {
@@ -462,22 +392,14 @@ pub fn double_booked_slots(observed: &[ObservedInstance], plan: &Plan) -> Vec<(S
     let removed: BTreeSet<&str> = plan.remove.iter().map(|r| r.id.as_str()).collect();
     let mut count: BTreeMap<(String, u32), usize> = BTreeMap::new();
     // Containers already being removed are on their way out and do not count.
-    let remaining = observed
-        .iter()
-        .filter(|i| i.state != ContainerState::Removing && !removed.contains(i.id.as_str()));
+    let remaining = observed.iter().filter(|i| i.state != ContainerState::Removing && !removed.contains(i.id.as_str()));
     for instance in remaining {
-        *count
-            .entry((instance.app.clone(), instance.index))
-            .or_default() += 1;
+        *count.entry((instance.app.clone(), instance.index)).or_default() += 1;
     }
     for start in &plan.start {
         *count.entry((start.app.clone(), start.index)).or_default() += 1;
     }
-    count
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
-        .map(|(slot, _)| slot)
-        .collect()
+    count.into_iter().filter(|(_, n)| *n > 1).map(|(slot, _)| slot).collect()
 }
 
 #[cfg(test)]

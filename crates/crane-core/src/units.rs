@@ -29,9 +29,7 @@ pub fn parse_quantity(s: &str) -> Result<u64, String> {
     if s.is_empty() {
         return Err("the quantity is empty".to_string());
     }
-    let number_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let number_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (number, suffix) = s.split_at(number_end);
     if number.is_empty() || number == "." || number.matches('.').count() > 1 {
         return Err(format!("`{s}` does not start with a number"));
@@ -40,37 +38,26 @@ pub fn parse_quantity(s: &str) -> Result<u64, String> {
     // The number is kept as an exact fraction mantissa / 10^decimals so `0.1Gi` is not rounded through f64.
     let digits = format!("{int_part}{frac_part}");
     let mantissa: u128 = digits.parse().map_err(|_| format!("`{s}` is too large"))?;
-    let mut denominator =
-        pow10(frac_part.len()).ok_or_else(|| format!("`{s}` has too many decimals"))?;
+    let mut denominator = pow10(frac_part.len()).ok_or_else(|| format!("`{s}` has too many decimals"))?;
     let multiplier = if let Some((_, m)) = SUFFIXES.iter().find(|(name, _)| *name == suffix) {
         *m
     } else if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
-        let exp: i32 = exp
-            .parse()
-            .map_err(|_| format!("`{suffix}` is not a valid exponent in `{s}`"))?;
-        let scale =
-            pow10(exp.unsigned_abs() as usize).ok_or_else(|| format!("`{s}` is too large"))?;
+        let exp: i32 = exp.parse().map_err(|_| format!("`{suffix}` is not a valid exponent in `{s}`"))?;
+        let scale = pow10(exp.unsigned_abs() as usize).ok_or_else(|| format!("`{s}` is too large"))?;
         if exp < 0 {
-            denominator = denominator
-                .checked_mul(scale)
-                .ok_or_else(|| format!("`{s}` is too small"))?;
+            denominator = denominator.checked_mul(scale).ok_or_else(|| format!("`{s}` is too small"))?;
             1
         } else {
             scale
         }
     } else if suffix == "m" {
-        return Err(format!(
-            "`{s}` is in thousandths of a byte (`m`); for megabytes write `M` or `Mi`"
-        ));
+        return Err(format!("`{s}` is in thousandths of a byte (`m`); for megabytes write `M` or `Mi`"));
     } else {
         return Err(format!(
             "`{suffix}` is not a unit; use Ki, Mi, Gi, Ti (powers of 1024) or k, M, G, T (powers of 1000)"
         ));
     };
-    let bytes = mantissa
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("`{s}` is too large"))?
-        .div_ceil(denominator);
+    let bytes = mantissa.checked_mul(multiplier).ok_or_else(|| format!("`{s}` is too large"))?.div_ceil(denominator);
     u64::try_from(bytes).map_err(|_| format!("`{s}` is too large"))
 }
 
@@ -91,43 +78,29 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut rest = text;
     let mut total = Duration::ZERO;
     while !rest.is_empty() {
-        let number_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (number, tail) = rest.split_at(number_end);
         if number.is_empty() {
             return Err(format!("`{rest}` does not start with a number"));
         }
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
+        let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_end);
         let unit_nanos: u128 = match unit {
             "ms" => 1_000_000,
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" => {
-                return Err(format!(
-                    "`{number}` in `{text}` has no unit; add one: ms, s, m or h"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "`{other}` in `{text}` is not a time unit; use ms, s, m or h"
-                ))
-            }
+            "" => return Err(format!("`{number}` in `{text}` has no unit; add one: ms, s, m or h")),
+            other => return Err(format!("`{other}` in `{text}` is not a time unit; use ms, s, m or h")),
         };
         let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
         if frac_part.contains('.') || (int_part.is_empty() && frac_part.is_empty()) {
             return Err(format!("`{number}` in `{text}` is not a number"));
         }
         let too_long = || format!("`{text}` is too long");
-        let digits: u128 = format!("{int_part}{frac_part}")
-            .parse()
-            .map_err(|_| too_long())?;
-        let nanos = digits.checked_mul(unit_nanos).ok_or_else(too_long)?
-            / pow10(frac_part.len()).ok_or_else(too_long)?;
+        let digits: u128 = format!("{int_part}{frac_part}").parse().map_err(|_| too_long())?;
+        let nanos =
+            digits.checked_mul(unit_nanos).ok_or_else(too_long)? / pow10(frac_part.len()).ok_or_else(too_long)?;
         let part = Duration::from_nanos(u64::try_from(nanos).map_err(|_| too_long())?);
         total = total.checked_add(part).ok_or_else(too_long)?;
         rest = next;
@@ -168,11 +141,7 @@ mod tests {
     use super::*;
 
     fn check_quantity(input: &str, expected: Result<u64, &str>) {
-        assert_eq!(
-            parse_quantity(input),
-            expected.map_err(str::to_string),
-            "quantity {input:?}"
-        );
+        assert_eq!(parse_quantity(input), expected.map_err(str::to_string), "quantity {input:?}");
     }
 
     #[test]
@@ -197,10 +166,7 @@ mod tests {
             "256MB",
             Err("`MB` is not a unit; use Ki, Mi, Gi, Ti (powers of 1024) or k, M, G, T (powers of 1000)"),
         );
-        check_quantity(
-            "128m",
-            Err("`128m` is in thousandths of a byte (`m`); for megabytes write `M` or `Mi`"),
-        );
+        check_quantity("128m", Err("`128m` is in thousandths of a byte (`m`); for megabytes write `M` or `Mi`"));
         check_quantity("99999999999Ei", Err("`99999999999Ei` is too large"));
     }
 
@@ -221,24 +187,15 @@ mod tests {
         check_duration("0s", Ok(0));
         check_duration("", Err("the duration is empty"));
         check_duration("5", Err("`5` in `5` has no unit; add one: ms, s, m or h"));
-        check_duration(
-            "5x",
-            Err("`x` in `5x` is not a time unit; use ms, s, m or h"),
-        );
+        check_duration("5x", Err("`x` in `5x` is not a time unit; use ms, s, m or h"));
         check_duration("s", Err("`s` does not start with a number"));
         check_duration("1..5s", Err("`1..5` in `1..5s` is not a number"));
     }
 
     #[test]
     fn millis_formatting() {
-        for (ms, text) in [
-            (0, "0ms"),
-            (500, "500ms"),
-            (1000, "1s"),
-            (1500, "1.5s"),
-            (30_000, "30s"),
-            (90_000, "1m30s"),
-        ] {
+        for (ms, text) in [(0, "0ms"), (500, "500ms"), (1000, "1s"), (1500, "1.5s"), (30_000, "30s"), (90_000, "1m30s")]
+        {
             assert_eq!(format_millis(ms), text);
         }
     }

@@ -38,8 +38,7 @@ pub const FAILURE_ACTIONS: &[&str] = &["rollback", "pause"];
 pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
     let parsed = tree::parse(yaml).map_err(|e| vec![syntax_diagnostic(&e)])?;
     let Some(root) = parsed else {
-        let fix =
-            "write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`";
+        let fix = "write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`";
         return Err(vec![Diagnostic::new(0, 0, "", "the spec is empty", fix)]);
     };
 
@@ -53,10 +52,7 @@ pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
     // (with its position) is still better than a panic.
     let spec: AppSpec = serde_norway::from_str(yaml).map_err(|e| vec![serde_diagnostic(&e)])?;
 
-    let mut checker = Checker {
-        root: Some(&root),
-        out: Vec::new(),
-    };
+    let mut checker = Checker { root: Some(&root), out: Vec::new() };
     checker.spec(&spec);
     if checker.out.is_empty() {
         Ok(spec)
@@ -67,10 +63,7 @@ pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
 
 /// Runs the semantic checks on a spec that did not come from YAML. Diagnostics have no position (0/0).
 pub fn validate(spec: &AppSpec) -> Result<(), Vec<Diagnostic>> {
-    let mut checker = Checker {
-        root: None,
-        out: Vec::new(),
-    };
+    let mut checker = Checker { root: None, out: Vec::new() };
     checker.spec(spec);
     if checker.out.is_empty() {
         Ok(())
@@ -83,20 +76,14 @@ pub fn validate(spec: &AppSpec) -> Result<(), Vec<Diagnostic>> {
 /// revision bumped. Changing only `replicas`, `autoscaling` or `update` does not: those steer how many instances run
 /// and how they are replaced, not what they are.
 pub fn needs_new_revision(old: &AppSpec, new: &AppSpec) -> bool {
-    let scale_free = |spec: &AppSpec| AppSpec {
-        replicas: 0,
-        autoscaling: None,
-        update: None,
-        ..spec.clone()
-    };
+    let scale_free = |spec: &AppSpec| AppSpec { replicas: 0, autoscaling: None, update: None, ..spec.clone() };
     scale_free(old) != scale_free(new)
 }
 
 /// Renders a spec as YAML for display and export, in the field order of [`AppSpec`].
 pub fn to_yaml(spec: &AppSpec) -> String {
     // Serializing plain structs of strings and numbers cannot fail; the fallback only keeps this function total.
-    serde_norway::to_string(spec)
-        .unwrap_or_else(|e| format!("# the spec could not be rendered: {e}\n"))
+    serde_norway::to_string(spec).unwrap_or_else(|e| format!("# the spec could not be rendered: {e}\n"))
 }
 
 fn syntax_diagnostic(e: &tree::SyntaxError) -> Diagnostic {
@@ -122,23 +109,12 @@ fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
 fn serde_diagnostic(e: &serde_norway::Error) -> Diagnostic {
     let (line, column) = e
         .location()
-        .map(|l| {
-            (
-                u32::try_from(l.line()).unwrap_or(0),
-                u32::try_from(l.column()).unwrap_or(0),
-            )
-        })
+        .map(|l| (u32::try_from(l.line()).unwrap_or(0), u32::try_from(l.column()).unwrap_or(0)))
         .unwrap_or((0, 0));
     let text = e.to_string();
     // serde_norway appends " at line X column Y"; the position already has its own fields.
     let message = text.split(" at line ").next().unwrap_or(&text).to_string();
-    Diagnostic::new(
-        line,
-        column,
-        "",
-        message,
-        "correct the value's type; see the spec reference",
-    )
+    Diagnostic::new(line, column, "", message, "correct the value's type; see the spec reference")
 }
 
 /// Collects semantic diagnostics, positioned through the source tree when there is one.
@@ -159,12 +135,8 @@ impl Checker<'_> {
     }
 
     fn push(&mut self, path: &Path, target: Target, message: String, fix: String) {
-        let (line, column) = self
-            .root
-            .map(|r| tree::locate(r, path, target))
-            .unwrap_or((0, 0));
-        self.out
-            .push(Diagnostic::new(line, column, path.render(), message, fix));
+        let (line, column) = self.root.map(|r| tree::locate(r, path, target)).unwrap_or((0, 0));
+        self.out.push(Diagnostic::new(line, column, path.render(), message, fix));
     }
 
     fn spec(&mut self, spec: &AppSpec) {
@@ -174,10 +146,7 @@ impl Checker<'_> {
         if spec.replicas > MAX_REPLICAS {
             self.at(
                 &root.key("replicas"),
-                format!(
-                    "replicas is {}; an app may have at most {MAX_REPLICAS} instances",
-                    spec.replicas
-                ),
+                format!("replicas is {}; an app may have at most {MAX_REPLICAS} instances", spec.replicas),
                 format!("use a number from 0 to {MAX_REPLICAS}"),
             );
         }
@@ -195,11 +164,9 @@ impl Checker<'_> {
         self.resources(spec, &root.key("resources"));
         if let Some(health) = &spec.health {
             let path = root.key("health");
-            for (key, probe) in [
-                ("liveness", &health.liveness),
-                ("readiness", &health.readiness),
-                ("startup", &health.startup),
-            ] {
+            for (key, probe) in
+                [("liveness", &health.liveness), ("readiness", &health.readiness), ("startup", &health.startup)]
+            {
                 if let Some(probe) = probe {
                     self.probe(key, probe, &path.key(key));
                 }
@@ -213,11 +180,7 @@ impl Checker<'_> {
             for (i, file) in refs.iter().enumerate() {
                 let path = root.key(section).index(i);
                 if file.name.trim().is_empty() {
-                    self.at(
-                        &path.key("name"),
-                        "the name is empty",
-                        "give the secret or config a name",
-                    );
+                    self.at(&path.key("name"), "the name is empty", "give the secret or config a name");
                 }
                 if let Some(target) = &file.target {
                     if !target.starts_with('/') {
@@ -234,21 +197,14 @@ impl Checker<'_> {
     }
 
     fn name(&mut self, name: &str, path: &Path) {
-        let fix = || {
-            format!(
-                "use lowercase letters, digits and '-', starting with a letter, e.g. `{}`",
-                suggest_name(name)
-            )
-        };
+        let fix =
+            || format!("use lowercase letters, digits and '-', starting with a letter, e.g. `{}`", suggest_name(name));
         if name.is_empty() {
             self.at(path, "the name is empty", fix());
         } else if name.chars().count() > MAX_NAME_LEN {
             self.at(
                 path,
-                format!(
-                    "the name is {} characters long; the limit is {MAX_NAME_LEN}",
-                    name.chars().count()
-                ),
+                format!("the name is {} characters long; the limit is {MAX_NAME_LEN}", name.chars().count()),
                 "use a shorter name",
             );
         } else if !is_app_name(name) {
@@ -262,11 +218,7 @@ impl Checker<'_> {
 
     fn image(&mut self, image: &str, path: &Path) {
         if image.trim().is_empty() {
-            self.at(
-                path,
-                "the image is empty",
-                "name an image, e.g. `crane-demo:0.1.0` or `node:18`",
-            );
+            self.at(path, "the image is empty", "name an image, e.g. `crane-demo:0.1.0` or `node:18`");
         } else if image.chars().any(char::is_whitespace) {
             self.at(
                 path,
@@ -309,18 +261,11 @@ impl Checker<'_> {
                 );
             }
             if port.container == 0 {
-                self.at(
-                    &here.key("container"),
-                    "container port 0 is not a port",
-                    "use a port from 1 to 65535",
-                );
+                self.at(&here.key("container"), "container port 0 is not a port", "use a port from 1 to 65535");
             } else if let Some(first) = containers.insert((port.container, protocol), i) {
                 self.at(
                     &here.key("container"),
-                    format!(
-                        "container port {} is already listed in ports[{first}]",
-                        port.container
-                    ),
+                    format!("container port {} is already listed in ports[{first}]", port.container),
                     "list each container port once",
                 );
             }
@@ -375,11 +320,7 @@ impl Checker<'_> {
     fn probe(&mut self, which: &str, probe: &Probe, path: &Path) {
         match probe.kind {
             ProbeType::Http => match &probe.path {
-                None => self.at(
-                    path,
-                    format!("the http {which} probe has no `path`"),
-                    "add e.g. `path: /health`",
-                ),
+                None => self.at(path, format!("the http {which} probe has no `path`"), "add e.g. `path: /health`"),
                 Some(p) if !p.starts_with('/') => self.at(
                     &path.key("path"),
                     format!("the probe path `{p}` does not start with `/`"),
@@ -388,11 +329,7 @@ impl Checker<'_> {
                 Some(_) => {}
             },
             ProbeType::Exec => {
-                if probe
-                    .command
-                    .as_ref()
-                    .is_none_or(|c| c.is_empty() || c[0].trim().is_empty())
-                {
+                if probe.command.as_ref().is_none_or(|c| c.is_empty() || c[0].trim().is_empty()) {
                     self.at(
                         path,
                         format!("the exec {which} probe has no `command`"),
@@ -406,11 +343,7 @@ impl Checker<'_> {
         // minimal-orchestrator example, which must be accepted as is), the port can still come from the image's
         // EXPOSE, which only the runtime knows; so only an explicit port 0 is an error here.
         if matches!(probe.kind, ProbeType::Http | ProbeType::Tcp) && probe.port == Some(0) {
-            self.at(
-                &path.key("port"),
-                "probe port 0 is not a port",
-                "use a port from 1 to 65535",
-            );
+            self.at(&path.key("port"), "probe port 0 is not a port", "use a port from 1 to 65535");
         }
         for (key, value, may_be_zero) in [
             ("period", &probe.period, false),
@@ -421,16 +354,11 @@ impl Checker<'_> {
                 self.duration(&path.key(key), text, may_be_zero);
             }
         }
-        for (key, value) in [
-            ("failureThreshold", probe.failure_threshold),
-            ("successThreshold", probe.success_threshold),
-        ] {
+        for (key, value) in
+            [("failureThreshold", probe.failure_threshold), ("successThreshold", probe.success_threshold)]
+        {
             if value == Some(0) {
-                self.at(
-                    &path.key(key),
-                    format!("{key} is 0; it must be at least 1"),
-                    "use 1 or more",
-                );
+                self.at(&path.key(key), format!("{key} is 0; it must be at least 1"), "use 1 or more");
             }
         }
         // Kubernetes rule: only readiness can ask for several successes; the others stop mattering after one.
@@ -445,16 +373,12 @@ impl Checker<'_> {
 
     fn duration(&mut self, path: &Path, text: &str, may_be_zero: bool) {
         match parse_duration(text) {
-            Err(why) => self.at(
-                path,
-                format!("`{text}` is not a duration: {why}"),
-                "write e.g. `500ms`, `5s`, `1m` or `1m30s`",
-            ),
-            Ok(d) if d.is_zero() && !may_be_zero => self.at(
-                path,
-                format!("`{text}` is zero; it must be longer"),
-                "use e.g. `1s`",
-            ),
+            Err(why) => {
+                self.at(path, format!("`{text}` is not a duration: {why}"), "write e.g. `500ms`, `5s`, `1m` or `1m30s`")
+            }
+            Ok(d) if d.is_zero() && !may_be_zero => {
+                self.at(path, format!("`{text}` is zero; it must be longer"), "use e.g. `1s`")
+            }
             Ok(_) => {}
         }
     }
@@ -477,10 +401,7 @@ impl Checker<'_> {
         } else if a.max > MAX_REPLICAS {
             self.at(
                 &path.key("max"),
-                format!(
-                    "autoscaling.max is {}; an app may have at most {MAX_REPLICAS} instances",
-                    a.max
-                ),
+                format!("autoscaling.max is {}; an app may have at most {MAX_REPLICAS} instances", a.max),
                 format!("use {MAX_REPLICAS} or less"),
             );
         }
@@ -489,11 +410,7 @@ impl Checker<'_> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("use one of: {}", AUTOSCALING_METRICS.join(", ")),
             };
-            self.at(
-                &path.key("metric"),
-                format!("unknown metric `{}`", a.metric),
-                fix,
-            );
+            self.at(&path.key("metric"), format!("unknown metric `{}`", a.metric), fix);
         } else if a.metric == "custom" && a.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
             self.at(
                 &path.key("query"),
@@ -511,16 +428,9 @@ impl Checker<'_> {
         if let Some(text) = &a.scale_down_stabilization {
             self.duration(&path.key("scaleDownStabilization"), text, true);
         }
-        for (key, value) in [
-            ("maxScaleUpStep", a.max_scale_up_step),
-            ("maxScaleDownStep", a.max_scale_down_step),
-        ] {
+        for (key, value) in [("maxScaleUpStep", a.max_scale_up_step), ("maxScaleDownStep", a.max_scale_down_step)] {
             if value == Some(0) {
-                self.at(
-                    &path.key(key),
-                    format!("{key} is 0; scaling could never move"),
-                    "use 1 or more",
-                );
+                self.at(&path.key(key), format!("{key} is 0; scaling could never move"), "use 1 or more");
             }
         }
     }
@@ -577,11 +487,7 @@ impl Checker<'_> {
         }
         for key in p.labels.keys() {
             if key.trim().is_empty() {
-                self.at_key(
-                    &path.key("labels").key(key),
-                    "a label has an empty name",
-                    "give it a name, e.g. `tier`",
-                );
+                self.at_key(&path.key("labels").key(key), "a label has an empty name", "give it a name, e.g. `tier`");
             }
         }
     }
@@ -629,17 +535,14 @@ impl Checker<'_> {
             let canonical = cap.trim().to_ascii_uppercase();
             let canonical = canonical.strip_prefix("CAP_").unwrap_or(&canonical);
             let well_formed = !cap.is_empty()
-                && cap
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && cap.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                 && !cap.starts_with("CAP_");
             if !well_formed {
                 self.at(
                     &path.key("addCapabilities").index(i),
                     format!("`{cap}` is not written as a capability name"),
                     if canonical.is_empty() {
-                        "write a capability in uppercase without `CAP_`, e.g. `NET_ADMIN`"
-                            .to_string()
+                        "write a capability in uppercase without `CAP_`, e.g. `NET_ADMIN`".to_string()
                     } else {
                         format!("write `{canonical}`: uppercase, without the `CAP_` prefix")
                     },
@@ -652,23 +555,13 @@ impl Checker<'_> {
 /// Whether `name` is a valid app name (the length is checked separately).
 fn is_app_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// A valid name close to what the user wrote, for the fix text: `My_App` → `my-app`.
 fn suggest_name(name: &str) -> String {
-    let mapped: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let mapped: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     let trimmed = mapped.trim_start_matches(|c: char| !c.is_ascii_lowercase());
     let candidate: String = trimmed.chars().take(MAX_NAME_LEN).collect();
     if candidate.is_empty() {
@@ -681,8 +574,7 @@ fn suggest_name(name: &str) -> String {
 /// Docker's rule for volume names, restricted to lowercase: `[a-z0-9][a-z0-9_.-]*`.
 fn is_volume_name(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
 }
 
 fn is_absolute_path(s: &str) -> bool {
@@ -692,11 +584,7 @@ fn is_absolute_path(s: &str) -> bool {
 impl AppSpec {
     /// The memory limit in bytes, when one is set and valid.
     pub fn memory_bytes(&self) -> Option<u64> {
-        self.resources
-            .as_ref()?
-            .memory
-            .as_deref()
-            .and_then(|m| parse_quantity(m).ok())
+        self.resources.as_ref()?.memory.as_deref().and_then(|m| parse_quantity(m).ok())
     }
 
     /// The CPU limit in billionths of a core (Docker's `NanoCpus`), when one is set and valid.
@@ -710,13 +598,12 @@ impl AppSpec {
     pub fn inactive_sections(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.health.is_some() {
-            out.push("health: probes are stored but not active yet; instances are considered ready when running".into());
+            out.push(
+                "health: probes are stored but not active yet; instances are considered ready when running".into(),
+            );
         }
         if self.autoscaling.is_some() {
-            out.push(format!(
-                "autoscaling: stored but not active yet; the app runs {} replicas",
-                self.replicas
-            ));
+            out.push(format!("autoscaling: stored but not active yet; the app runs {} replicas", self.replicas));
         }
         if self.update.is_some() {
             out.push(
@@ -725,10 +612,7 @@ impl AppSpec {
             );
         }
         if self.placement.is_some() {
-            out.push(
-                "placement: stored but not active yet; every instance runs on the local engine"
-                    .into(),
-            );
+            out.push("placement: stored but not active yet; every instance runs on the local engine".into());
         }
         if !self.secrets.is_empty() {
             out.push("secrets: stored but not active yet; no secret files are mounted".into());

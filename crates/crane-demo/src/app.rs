@@ -64,17 +64,8 @@ impl State {
 
     /// Answers one request.
     pub fn handle(&self, req: &Request) -> (Response, After) {
-        let label = KNOWN_PATHS
-            .iter()
-            .copied()
-            .find(|p| *p == req.path)
-            .unwrap_or("other");
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(label)
-            .or_insert(0) += 1;
+        let label = KNOWN_PATHS.iter().copied().find(|p| *p == req.path).unwrap_or("other");
+        *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry(label).or_insert(0) += 1;
 
         let read = matches!(req.method.as_str(), "GET" | "HEAD");
         let write = req.method == "POST";
@@ -104,22 +95,14 @@ impl State {
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 ..Response::text(200, self.metrics())
             },
-            ("/admin/health/fail", _, true) => {
-                self.switch(&self.healthy, false, "health now fails\n")
-            }
+            ("/admin/health/fail", _, true) => self.switch(&self.healthy, false, "health now fails\n"),
             ("/admin/health/ok", _, true) => self.switch(&self.healthy, true, "health now ok\n"),
             ("/admin/ready/off", _, true) => self.switch(&self.ready, false, "readiness now off\n"),
             ("/admin/ready/on", _, true) => self.switch(&self.ready, true, "readiness now on\n"),
             ("/admin/exit", _, true) => {
                 return match req.query_param("code").unwrap_or("0").parse::<i32>() {
-                    Ok(code) => (
-                        Response::text(200, format!("exiting with code {code}\n")),
-                        After::Exit(code),
-                    ),
-                    Err(_) => (
-                        Response::text(400, "code must be an integer\n"),
-                        After::Continue,
-                    ),
+                    Ok(code) => (Response::text(200, format!("exiting with code {code}\n")), After::Exit(code)),
+                    Err(_) => (Response::text(400, "code must be an integer\n"), After::Continue),
                 };
             }
             // A known path asked with the wrong method.
@@ -148,8 +131,7 @@ impl State {
             std::hint::black_box(x);
         }
         let spent = started.elapsed();
-        self.work_micros
-            .fetch_add(spent.as_micros() as u64, Ordering::Relaxed);
+        self.work_micros.fetch_add(spent.as_micros() as u64, Ordering::Relaxed);
         Response::text(200, format!("worked {ms} ms\n"))
     }
 
@@ -157,17 +139,10 @@ impl State {
     pub fn metrics(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP demo_requests_total Requests served, by path.\n# TYPE demo_requests_total counter\n");
-        for (path, count) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (path, count) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "demo_requests_total{{path=\"{path}\"}} {count}");
         }
-        out.push_str(
-            "# HELP demo_up Whether the demo is running.\n# TYPE demo_up gauge\ndemo_up 1\n",
-        );
+        out.push_str("# HELP demo_up Whether the demo is running.\n# TYPE demo_up gauge\ndemo_up 1\n");
         let work = self.work_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(
             out,
@@ -207,10 +182,7 @@ mod tests {
         let (resp, after) = state.handle(&req(method, target));
         let body = String::from_utf8(resp.body).unwrap();
         assert_eq!(resp.status, status, "{method} {target}: {body}");
-        assert!(
-            body.contains(body_contains),
-            "{method} {target}: {body:?} lacks {body_contains:?}"
-        );
+        assert!(body.contains(body_contains), "{method} {target}: {body:?} lacks {body_contains:?}");
         assert_eq!(after, After::Continue);
     }
 
@@ -240,10 +212,7 @@ mod tests {
     fn root_carries_instance_header() {
         let s = State::new("web-2".into(), true);
         let (resp, _) = s.handle(&req("GET", "/"));
-        assert_eq!(
-            resp.headers,
-            vec![("X-Crane-Instance", "web-2".to_string())]
-        );
+        assert_eq!(resp.headers, vec![("X-Crane-Instance", "web-2".to_string())]);
     }
 
     #[test]
@@ -255,15 +224,9 @@ mod tests {
     #[test]
     fn exit_switch_reports_code() {
         let s = State::new("x".into(), true);
-        assert_eq!(
-            s.handle(&req("POST", "/admin/exit?code=7")).1,
-            After::Exit(7)
-        );
+        assert_eq!(s.handle(&req("POST", "/admin/exit?code=7")).1, After::Exit(7));
         assert_eq!(s.handle(&req("POST", "/admin/exit")).1, After::Exit(0));
-        assert_eq!(
-            s.handle(&req("POST", "/admin/exit?code=z")).1,
-            After::Continue
-        );
+        assert_eq!(s.handle(&req("POST", "/admin/exit?code=z")).1, After::Continue);
     }
 
     #[test]
@@ -288,12 +251,7 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{text}\nlacks {expected}");
         }
-        let work: f64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("demo_work_seconds_total "))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let work: f64 = text.lines().find_map(|l| l.strip_prefix("demo_work_seconds_total ")).unwrap().parse().unwrap();
         assert!(work >= 0.002, "{work}");
         // Every sample line belongs to a metric announced by a TYPE line.
         for line in text.lines().filter(|l| !l.starts_with('#')) {

@@ -28,10 +28,7 @@ impl Request {
     /// The first value of a header (name compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     /// The first value of a query parameter (no percent-decoding: the demo's parameters are numbers).
@@ -90,9 +87,7 @@ pub fn read_request(reader: &mut impl BufRead) -> Result<Request, ReadError> {
         line.clear();
         let n = reader.read_line(&mut line).map_err(|_| ReadError::Io)?;
         if n == 0 {
-            return Err(ReadError::Malformed(
-                "connection closed inside the request head",
-            ));
+            return Err(ReadError::Malformed("connection closed inside the request head"));
         }
         head_bytes += n;
         if head_bytes > MAX_HEAD_BYTES {
@@ -102,31 +97,19 @@ pub fn read_request(reader: &mut impl BufRead) -> Result<Request, ReadError> {
         if trimmed.is_empty() {
             break;
         }
-        let (name, value) = trimmed
-            .split_once(':')
-            .ok_or(ReadError::Malformed("header without ':'"))?;
+        let (name, value) = trimmed.split_once(':').ok_or(ReadError::Malformed("header without ':'"))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (target.to_string(), String::new()),
     };
-    let request = Request {
-        method: method.to_string(),
-        path,
-        query,
-        version: version.to_string(),
-        headers,
-    };
+    let request = Request { method: method.to_string(), path, query, version: version.to_string(), headers };
     if request.header("transfer-encoding").is_some() {
-        return Err(ReadError::Malformed(
-            "chunked request bodies are not supported",
-        ));
+        return Err(ReadError::Malformed("chunked request bodies are not supported"));
     }
     if let Some(length) = request.header("content-length") {
-        let length: usize = length
-            .parse()
-            .map_err(|_| ReadError::Malformed("invalid Content-Length"))?;
+        let length: usize = length.parse().map_err(|_| ReadError::Malformed("invalid Content-Length"))?;
         if length > MAX_BODY_BYTES {
             return Err(ReadError::Malformed("request body too large"));
         }
@@ -138,20 +121,15 @@ pub fn read_request(reader: &mut impl BufRead) -> Result<Request, ReadError> {
 
 fn parse_request_line(line: &str) -> Result<(&str, &str, &str), ReadError> {
     let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(ReadError::Malformed(
-            "request line is not 'METHOD TARGET VERSION'",
-        ));
+        return Err(ReadError::Malformed("request line is not 'METHOD TARGET VERSION'"));
     };
     if !target.starts_with('/') {
         return Err(ReadError::Malformed("request target must start with '/'"));
     }
     if version != "HTTP/1.1" && version != "HTTP/1.0" {
-        return Err(ReadError::Malformed(
-            "only HTTP/1.0 and HTTP/1.1 are supported",
-        ));
+        return Err(ReadError::Malformed("only HTTP/1.0 and HTTP/1.1 are supported"));
     }
     Ok((method, target, version))
 }
@@ -187,12 +165,7 @@ impl Response {
     }
 
     /// Writes the response; `head_only` omits the body (HEAD requests) but keeps its length.
-    pub fn write_to(
-        &self,
-        out: &mut impl Write,
-        keep_alive: bool,
-        head_only: bool,
-    ) -> io::Result<()> {
+    pub fn write_to(&self, out: &mut impl Write, keep_alive: bool, head_only: bool) -> io::Result<()> {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
             self.status,
@@ -252,23 +225,16 @@ mod tests {
 
     #[test]
     fn keep_alive_follows_version_and_connection_header() {
-        assert!(!parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
-            .unwrap()
-            .keep_alive());
+        assert!(!parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap().keep_alive());
         assert!(!parse("GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive());
-        assert!(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
-            .unwrap()
-            .keep_alive());
+        assert!(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap().keep_alive());
     }
 
     #[test]
     fn reads_consecutive_requests_and_skips_bodies() {
         let raw = "POST /admin/health/fail HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /health HTTP/1.1\r\n\r\n";
         let mut reader = io::BufReader::new(raw.as_bytes());
-        assert_eq!(
-            read_request(&mut reader).unwrap().path,
-            "/admin/health/fail"
-        );
+        assert_eq!(read_request(&mut reader).unwrap().path, "/admin/health/fail");
         assert_eq!(read_request(&mut reader).unwrap().path, "/health");
         assert!(matches!(read_request(&mut reader), Err(ReadError::Closed)));
     }
@@ -283,20 +249,14 @@ mod tests {
             "GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\n",
         ] {
-            assert!(
-                matches!(parse(raw), Err(ReadError::Malformed(_))),
-                "{raw:?}"
-            );
+            assert!(matches!(parse(raw), Err(ReadError::Malformed(_))), "{raw:?}");
         }
     }
 
     #[test]
     fn writes_content_length_and_headers() {
         let mut out = Vec::new();
-        Response::text(200, "hi\n")
-            .with_header("X-Crane-Instance", "web-1")
-            .write_to(&mut out, true, false)
-            .unwrap();
+        Response::text(200, "hi\n").with_header("X-Crane-Instance", "web-1").write_to(&mut out, true, false).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(text.contains("Content-Length: 3\r\n"));

@@ -22,8 +22,7 @@ use app::{After, State};
 /// How long an idle keep-alive connection is kept before its thread gives up.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-const USAGE: &str =
-    "usage: crane-demo [--port P] [--exit-after-ms N] [--exit-code C] [--fail-health-after-ms N] \
+const USAGE: &str = "usage: crane-demo [--port P] [--exit-after-ms N] [--exit-code C] [--fail-health-after-ms N] \
                      [--not-ready-for-ms N]\n\
                      env: PORT (default 8080), CRANE_INSTANCE (default: the hostname)";
 
@@ -45,18 +44,11 @@ struct Options {
 /// Parses the arguments (without the program name); `env_port` is the `PORT` variable.
 fn parse_options(args: &[String], env_port: Option<&str>) -> Result<Options, String> {
     let port = match env_port {
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("PORT={p:?} is not a port number"))?,
+        Some(p) => p.parse().map_err(|_| format!("PORT={p:?} is not a port number"))?,
         None => 8080,
     };
-    let mut opts = Options {
-        port,
-        exit_after_ms: None,
-        exit_code: 1,
-        fail_health_after_ms: None,
-        not_ready_for_ms: None,
-    };
+    let mut opts =
+        Options { port, exit_after_ms: None, exit_code: 1, fail_health_after_ms: None, not_ready_for_ms: None };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -70,21 +62,14 @@ fn parse_options(args: &[String], env_port: Option<&str>) -> Result<Options, Str
             Some(v) => v,
             None => return Err(format!("{name} needs a value\n{USAGE}")),
         };
-        let number = |v: &str| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{name} expects a whole number, got {v:?}"))
-        };
+        let number = |v: &str| v.parse::<u64>().map_err(|_| format!("{name} expects a whole number, got {v:?}"));
         match name {
             "--port" => {
-                opts.port = value
-                    .parse()
-                    .map_err(|_| format!("--port expects a port number, got {value:?}"))?
+                opts.port = value.parse().map_err(|_| format!("--port expects a port number, got {value:?}"))?
             }
             "--exit-after-ms" => opts.exit_after_ms = Some(number(&value)?),
             "--exit-code" => {
-                opts.exit_code = value
-                    .parse()
-                    .map_err(|_| format!("--exit-code expects an integer, got {value:?}"))?
+                opts.exit_code = value.parse().map_err(|_| format!("--exit-code expects an integer, got {value:?}"))?
             }
             "--fail-health-after-ms" => opts.fail_health_after_ms = Some(number(&value)?),
             "--not-ready-for-ms" => opts.not_ready_for_ms = Some(number(&value)?),
@@ -161,11 +146,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!(
-        "crane-demo {} listening on {addr} as {}",
-        env!("CARGO_PKG_VERSION"),
-        state.instance
-    );
+    println!("crane-demo {} listening on {addr} as {}", env!("CARGO_PKG_VERSION"), state.instance);
 
     if let Some(ms) = opts.exit_after_ms {
         let code = opts.exit_code;
@@ -221,11 +202,7 @@ fn serve(stream: TcpStream, state: &State) {
         let req = match http::read_request(&mut reader) {
             Ok(req) => req,
             Err(http::ReadError::Malformed(why)) => {
-                let _ = http::Response::text(400, format!("bad request: {why}\n")).write_to(
-                    &mut writer,
-                    false,
-                    false,
-                );
+                let _ = http::Response::text(400, format!("bad request: {why}\n")).write_to(&mut writer, false, false);
                 println!("- - 400 ({why})");
                 return;
             }
@@ -235,13 +212,7 @@ fn serve(stream: TcpStream, state: &State) {
         let (resp, after) = state.handle(&req);
         let keep_alive = req.keep_alive() && after == After::Continue;
         let written = resp.write_to(&mut writer, keep_alive, req.method == "HEAD");
-        println!(
-            "{} {} {} {:.1}ms",
-            req.method,
-            req.path,
-            resp.status,
-            started.elapsed().as_secs_f64() * 1000.0
-        );
+        println!("{} {} {} {:.1}ms", req.method, req.path, resp.status, started.elapsed().as_secs_f64() * 1000.0);
         if let After::Exit(code) = after {
             println!("exiting with code {code} (POST /admin/exit)");
             std::process::exit(code);
@@ -271,24 +242,14 @@ mod tests {
     #[test]
     fn env_port_then_flag_wins() {
         assert_eq!(parse_options(&[], Some("9000")).unwrap().port, 9000);
-        assert_eq!(
-            parse_options(&args("--port 9001"), Some("9000"))
-                .unwrap()
-                .port,
-            9001
-        );
-        assert_eq!(
-            parse_options(&args("--port=9002"), None).unwrap().port,
-            9002
-        );
+        assert_eq!(parse_options(&args("--port 9001"), Some("9000")).unwrap().port, 9001);
+        assert_eq!(parse_options(&args("--port=9002"), None).unwrap().port, 9002);
     }
 
     #[test]
     fn all_flags() {
         let o = parse_options(
-            &args(
-                "--exit-after-ms 200 --exit-code 3 --fail-health-after-ms 5 --not-ready-for-ms 7",
-            ),
+            &args("--exit-after-ms 200 --exit-code 3 --fail-health-after-ms 5 --not-ready-for-ms 7"),
             None,
         )
         .unwrap();
@@ -300,17 +261,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(parse_options(&args("--port"), None)
-            .unwrap_err()
-            .contains("needs a value"));
-        assert!(parse_options(&args("--port x"), None)
-            .unwrap_err()
-            .contains("port number"));
-        assert!(parse_options(&args("--bogus 1"), None)
-            .unwrap_err()
-            .contains("unknown option"));
-        assert!(parse_options(&[], Some("http"))
-            .unwrap_err()
-            .contains("PORT"));
+        assert!(parse_options(&args("--port"), None).unwrap_err().contains("needs a value"));
+        assert!(parse_options(&args("--port x"), None).unwrap_err().contains("port number"));
+        assert!(parse_options(&args("--bogus 1"), None).unwrap_err().contains("unknown option"));
+        assert!(parse_options(&[], Some("http")).unwrap_err().contains("PORT"));
     }
 }

@@ -59,14 +59,8 @@ fn build_context() -> Result<Vec<u8>> {
         header.set_cksum();
         archive.append_data(&mut header, path, data)
     };
-    let io =
-        |e: std::io::Error| RuntimeError::Other(format!("packing the demo image context: {e}"));
-    add(
-        "Dockerfile",
-        0o644,
-        dockerfile(&demo_fingerprint()).as_bytes(),
-    )
-    .map_err(io)?;
+    let io = |e: std::io::Error| RuntimeError::Other(format!("packing the demo image context: {e}"));
+    add("Dockerfile", 0o644, dockerfile(&demo_fingerprint()).as_bytes()).map_err(io)?;
     add("demo", 0o755, DEMO_BINARY).map_err(io)?;
     archive.into_inner().map_err(io)
 }
@@ -75,10 +69,7 @@ fn build_context() -> Result<Vec<u8>> {
 pub async fn demo_image_present(docker: &Docker) -> bool {
     match docker.inspect_image(DEMO_IMAGE).await {
         Ok(image) => {
-            let fingerprint = image
-                .config
-                .and_then(|c| c.labels)
-                .and_then(|l| l.get(DEMO_FINGERPRINT_LABEL).cloned());
+            let fingerprint = image.config.and_then(|c| c.labels).and_then(|l| l.get(DEMO_FINGERPRINT_LABEL).cloned());
             fingerprint.as_deref() == Some(demo_fingerprint().as_str())
         }
         Err(_) => false,
@@ -90,10 +81,7 @@ pub async fn demo_image_present(docker: &Docker) -> bool {
 /// Every line of build output is reported through `progress` (fraction from `Step i/n`); the last report has
 /// `done: true`, with `error` set when the build failed. Building the same tag from several callers at once is
 /// safe: each build produces the same image and the tag ends on one of them.
-pub async fn build_demo_image(
-    docker: &Docker,
-    progress: &mut (dyn FnMut(ProgressView) + Send),
-) -> Result<String> {
+pub async fn build_demo_image(docker: &Docker, progress: &mut (dyn FnMut(ProgressView) + Send)) -> Result<String> {
     let outcome = run_build(docker, progress).await;
     let (message, error) = match &outcome {
         Ok(()) => (format!("built {DEMO_IMAGE}"), None),
@@ -129,13 +117,8 @@ async fn run_build(docker: &Docker, progress: &mut (dyn FnMut(ProgressView) + Se
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| error::map(&format!("building {DEMO_IMAGE}"), e))?;
         if let Some(detail) = info.error_detail {
-            let text = detail
-                .message
-                .unwrap_or_else(|| "unknown build error".to_string());
-            return Err(RuntimeError::Other(format!(
-                "building {DEMO_IMAGE}: {}",
-                text.trim()
-            )));
+            let text = detail.message.unwrap_or_else(|| "unknown build error".to_string());
+            return Err(RuntimeError::Other(format!("building {DEMO_IMAGE}: {}", text.trim())));
         }
         if info.aux.is_some() {
             built = true;
@@ -160,9 +143,7 @@ async fn run_build(docker: &Docker, progress: &mut (dyn FnMut(ProgressView) + Se
         }
     }
     if !built {
-        return Err(RuntimeError::Other(format!(
-            "building {DEMO_IMAGE}: the engine ended the build without an image"
-        )));
+        return Err(RuntimeError::Other(format!("building {DEMO_IMAGE}: the engine ended the build without an image")));
     }
     Ok(())
 }
@@ -170,9 +151,7 @@ async fn run_build(docker: &Docker, progress: &mut (dyn FnMut(ProgressView) + Se
 /// Progress of a build line `Step 2/4 : COPY demo /demo` (Docker's classic builder) or `STEP 2/4: COPY …`
 /// (Podman's buildah), as the fraction of steps started before it.
 fn step_fraction(line: &str) -> Option<f64> {
-    let rest = line
-        .strip_prefix("Step ")
-        .or_else(|| line.strip_prefix("STEP "))?;
+    let rest = line.strip_prefix("Step ").or_else(|| line.strip_prefix("STEP "))?;
     let numbers = rest.split([' ', ':']).next()?;
     let (i, n) = numbers.split_once('/')?;
     let (i, n): (f64, f64) = (i.parse().ok()?, n.parse().ok()?);
@@ -193,15 +172,8 @@ mod tests {
         assert_eq!(&DEMO_BINARY[..4], b"\x7fELF");
         // A dynamically linked executable names its loader in a PT_INTERP segment; a static one does not.
         let needle = b"/lib64/ld-linux";
-        assert!(
-            !DEMO_BINARY.windows(needle.len()).any(|w| w == needle),
-            "the demo binary is dynamically linked"
-        );
-        assert!(
-            DEMO_BINARY.len() < 2 * 1024 * 1024,
-            "the demo binary is {} bytes",
-            DEMO_BINARY.len()
-        );
+        assert!(!DEMO_BINARY.windows(needle.len()).any(|w| w == needle), "the demo binary is dynamically linked");
+        assert!(DEMO_BINARY.len() < 2 * 1024 * 1024, "the demo binary is {} bytes", DEMO_BINARY.len());
     }
 
     #[test]
@@ -220,18 +192,9 @@ mod tests {
         let mut names = Vec::new();
         for entry in archive.entries().unwrap() {
             let entry = entry.unwrap();
-            names.push((
-                entry.path().unwrap().display().to_string(),
-                entry.header().mode().unwrap(),
-            ));
+            names.push((entry.path().unwrap().display().to_string(), entry.header().mode().unwrap()));
         }
-        assert_eq!(
-            names,
-            vec![
-                ("Dockerfile".to_string(), 0o644),
-                ("demo".to_string(), 0o755)
-            ]
-        );
+        assert_eq!(names, vec![("Dockerfile".to_string(), 0o644), ("demo".to_string(), 0o755)]);
         assert!(dockerfile("x").contains("FROM scratch\nCOPY demo /demo\n"));
     }
 }

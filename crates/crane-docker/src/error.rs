@@ -51,10 +51,7 @@ pub(crate) fn map(doing: &str, err: bollard::errors::Error) -> RuntimeError {
 pub(crate) fn describe(err: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     match err {
-        E::DockerResponseServerError {
-            status_code,
-            message,
-        } => {
+        E::DockerResponseServerError { status_code, message } => {
             format!("{} (HTTP {status_code})", message.trim())
         }
         E::RequestTimeoutError => "the engine did not answer in time".to_string(),
@@ -95,12 +92,7 @@ mod tests {
     #[test]
     fn connection_errors_are_unreachable() {
         let err = bollard::errors::Error::SocketNotFoundError("/var/run/docker.sock".into());
-        assert!(
-            matches!(map("listing containers", err), RuntimeError::Unreachable(m) if m.contains("no socket"))
-        );
-        assert!(matches!(
-            map("pinging", bollard::errors::Error::RequestTimeoutError),
-            RuntimeError::Unreachable(_)
-        ));
+        assert!(matches!(map("listing containers", err), RuntimeError::Unreachable(m) if m.contains("no socket")));
+        assert!(matches!(map("pinging", bollard::errors::Error::RequestTimeoutError), RuntimeError::Unreachable(_)));
     }
 }

@@ -5,6 +5,8 @@
 //! API version is negotiated on first contact. Only objects labelled `io.crane.managed=true` with the caller's
 //! `io.crane.owner` are ever listed, adopted or removed.
 
+#![warn(missing_docs)]
+
 pub mod demo_image;
 pub mod error;
 pub mod runtime;

@@ -15,15 +15,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, EndpointSettings,
-    EventMessage, HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
-    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, EndpointSettings, EventMessage, HostConfig,
+    Mount, MountType, NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
 };
 use bollard::{BollardRequest, Docker};
 use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
@@ -115,19 +114,13 @@ impl DockerRuntime {
     pub async fn ready(&self) -> Result<()> {
         self.negotiated
             .get_or_try_init(|| async {
-                match tokio::time::timeout(CONNECT_TIMEOUT, self.docker.clone().negotiate_version())
-                    .await
-                {
+                match tokio::time::timeout(CONNECT_TIMEOUT, self.docker.clone().negotiate_version()).await {
                     Err(_) => Err(RuntimeError::Unreachable(format!(
                         "{} did not answer within {} s",
                         self.endpoint,
                         CONNECT_TIMEOUT.as_secs()
                     ))),
-                    Ok(Err(e)) => Err(RuntimeError::Unreachable(format!(
-                        "{}: {}",
-                        self.endpoint,
-                        error::describe(&e)
-                    ))),
+                    Ok(Err(e)) => Err(RuntimeError::Unreachable(format!("{}: {}", self.endpoint, error::describe(&e)))),
                     Ok(Ok(_)) => Ok(()),
                 }
             })
@@ -145,15 +138,10 @@ impl DockerRuntime {
         let filters = HashMap::from([("name", vec![name])]);
         let networks = self
             .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::new().filters(&filters).build(),
-            ))
+            .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
             .await
             .map_err(|e| error::map(&format!("listing networks named {name}"), e))?;
-        Ok(networks
-            .into_iter()
-            .filter(|n| n.name.as_deref() == Some(name))
-            .collect())
+        Ok(networks.into_iter().filter(|n| n.name.as_deref() == Some(name)).collect())
     }
 
     /// Creates the named volume `name` for `app` unless it exists; a volume of that name that is not ours is a
@@ -185,22 +173,14 @@ impl DockerRuntime {
 
     /// Removes a container of ours that blocks `name`, or reports a conflict when the name belongs to someone else.
     async fn clear_name(&self, name: &str, owner: &str) -> Result<()> {
-        match self
-            .docker
-            .inspect_container(name, None::<InspectContainerOptions>)
-            .await
-        {
+        match self.docker.inspect_container(name, None::<InspectContainerOptions>).await {
             Ok(existing) => {
                 let labels = existing.config.and_then(|c| c.labels);
                 if !is_ours(labels.as_ref(), owner) {
                     return Err(RuntimeError::NameConflict(name.to_string()));
                 }
-                tracing::info!(
-                    container = name,
-                    "removing a leftover instance before recreating it"
-                );
-                self.remove_instance(existing.id.as_deref().unwrap_or(name))
-                    .await
+                tracing::info!(container = name, "removing a leftover instance before recreating it");
+                self.remove_instance(existing.id.as_deref().unwrap_or(name)).await
             }
             Err(e) if error::is_not_found(&e) => Ok(()),
             Err(e) => Err(error::map(&format!("inspecting container {name}"), e)),
@@ -209,10 +189,7 @@ impl DockerRuntime {
 
     /// Force-removes a container, ignoring "already gone"; used to undo a half-created instance.
     async fn discard(&self, id: &str) {
-        let options = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
         if let Err(e) = self.docker.remove_container(id, Some(options)).await {
             if !error::is_not_found(&e) {
                 tracing::warn!(container = id, error = %error::describe(&e), "could not remove a failed instance");
@@ -226,24 +203,15 @@ impl Runtime for DockerRuntime {
     async fn list_instances(&self, owner: &str) -> Result<Vec<ObservedInstance>> {
         self.ready().await?;
         let filters = HashMap::from([("label", owner_filters(owner))]);
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| error::map("listing containers", e))?;
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let containers =
+            self.docker.list_containers(Some(options)).await.map_err(|e| error::map("listing containers", e))?;
         let mut instances = Vec::with_capacity(containers.len());
         for summary in containers {
             let mut instance = observed_from_summary(&summary);
             // The list API only words the exit code ("Exited (137) 2 seconds ago"); ask for it when that fails.
             if instance.state == ContainerState::Exited && instance.exit_code.is_none() {
-                if let Ok(details) = self
-                    .docker
-                    .inspect_container(&instance.id, None::<InspectContainerOptions>)
-                    .await
+                if let Ok(details) = self.docker.inspect_container(&instance.id, None::<InspectContainerOptions>).await
                 {
                     instance.exit_code = details.state.and_then(|s| s.exit_code);
                 }
@@ -262,18 +230,13 @@ impl Runtime for DockerRuntime {
             Err(e) => return Err(error::map(&format!("inspecting image {image}"), e)),
         }
         let (from_image, tag) = split_reference(image);
-        let options = CreateImageOptionsBuilder::new()
-            .from_image(&from_image)
-            .tag(&tag)
-            .build();
+        let options = CreateImageOptionsBuilder::new().from_image(&from_image).tag(&tag).build();
         let pull = async {
             let mut stream = self.docker.create_image(Some(options), None, None);
             while let Some(item) = stream.next().await {
                 let info = item.map_err(|e| error::describe(&e))?;
                 if let Some(detail) = info.error_detail {
-                    return Err(detail
-                        .message
-                        .unwrap_or_else(|| "the pull failed".to_string()));
+                    return Err(detail.message.unwrap_or_else(|| "the pull failed".to_string()));
                 }
             }
             Ok::<(), String>(())
@@ -284,10 +247,7 @@ impl Runtime for DockerRuntime {
                 Err(e) => error::describe(&e),
             },
             Ok(Err(why)) => why,
-            Err(_) => format!(
-                "no answer from the registry within {} s",
-                PULL_TIMEOUT.as_secs()
-            ),
+            Err(_) => format!("no answer from the registry within {} s", PULL_TIMEOUT.as_secs()),
         };
         Err(RuntimeError::ImageUnavailable {
             image: image.to_string(),
@@ -339,9 +299,7 @@ impl Runtime for DockerRuntime {
         let filters = HashMap::from([("label", label_filters)]);
         let networks = self
             .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::new().filters(&filters).build(),
-            ))
+            .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
             .await
             .map_err(|e| error::map(&format!("listing networks of {app}"), e))?;
         for network in networks {
@@ -355,9 +313,7 @@ impl Runtime for DockerRuntime {
         }
         let volumes = self
             .docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::new().filters(&filters).build(),
-            ))
+            .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
             .await
             .map_err(|e| error::map(&format!("listing volumes of {app}"), e))?;
         for volume in volumes.volumes.unwrap_or_default() {
@@ -378,8 +334,7 @@ impl Runtime for DockerRuntime {
         let network = self.ensure_network(&req.app, &req.owner).await?;
         for volume in &req.spec.volumes {
             if let Some(volume_name) = named_volume(&req.app, &volume.source) {
-                self.ensure_volume(&volume_name, &req.app, &req.owner)
-                    .await?;
+                self.ensure_volume(&volume_name, &req.app, &req.owner).await?;
             }
         }
         let body = container_body(req, &network)?;
@@ -404,11 +359,7 @@ impl Runtime for DockerRuntime {
             }
             Err(e) => return Err(error::map(&format!("creating container {name}"), e)),
         };
-        if let Err(e) = self
-            .docker
-            .start_container(&created.id, None::<StartContainerOptions>)
-            .await
-        {
+        if let Err(e) = self.docker.start_container(&created.id, None::<StartContainerOptions>).await {
             // Nothing half-created stays behind: a created-but-not-started container would look like an instance.
             self.discard(&created.id).await;
             let text = error::describe(&e);
@@ -422,93 +373,57 @@ impl Runtime for DockerRuntime {
 
     async fn remove_instance(&self, id: &str) -> Result<()> {
         self.ready().await?;
-        let stop = StopContainerOptionsBuilder::new()
-            .t(STOP_GRACE_SECONDS)
-            .build();
+        let stop = StopContainerOptionsBuilder::new().t(STOP_GRACE_SECONDS).build();
         match self.docker.stop_container(id, Some(stop)).await {
             Ok(()) => {}
             Err(e) if error::is_not_found(&e) => return Ok(()),
-            Err(e) if error::is_connection_failure(&e) => {
-                return Err(error::map(&format!("stopping {id}"), e))
-            }
+            Err(e) if error::is_connection_failure(&e) => return Err(error::map(&format!("stopping {id}"), e)),
             // 304 (already stopped) and other failures: the forced removal below settles it.
             Err(_) => {}
         }
-        let options = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if error::is_not_found(&e) => Ok(()),
             // Someone else is already removing it.
-            Err(e)
-                if error::status_of(&e) == Some(409)
-                    && error::describe(&e).contains("in progress") =>
-            {
-                Ok(())
-            }
+            Err(e) if error::status_of(&e) == Some(409) && error::describe(&e).contains("in progress") => Ok(()),
             Err(e) => Err(error::map(&format!("removing container {id}"), e)),
         }
     }
 
     async fn instance_address(&self, id: &str) -> Result<Option<IpAddr>> {
         self.ready().await?;
-        let details = match self
-            .docker
-            .inspect_container(id, None::<InspectContainerOptions>)
-            .await
-        {
+        let details = match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
             Ok(d) => d,
             Err(e) if error::is_not_found(&e) => return Ok(None),
             Err(e) => return Err(error::map(&format!("inspecting container {id}"), e)),
         };
-        let app = details
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(labels::APP))
-            .cloned();
-        let networks = details
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default();
+        let app = details.config.as_ref().and_then(|c| c.labels.as_ref()).and_then(|l| l.get(labels::APP)).cloned();
+        let networks = details.network_settings.and_then(|n| n.networks).unwrap_or_default();
         let endpoint = match &app {
             Some(app) => networks.get(&network_name(app)),
             None => networks.values().next(),
         };
-        Ok(endpoint
-            .and_then(|e| e.ip_address.as_deref())
-            .filter(|ip| !ip.is_empty())
-            .and_then(|ip| ip.parse().ok()))
+        Ok(endpoint.and_then(|e| e.ip_address.as_deref()).filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok()))
     }
 
     async fn events(&self, owner: &str) -> Result<BoxStream<'static, Result<RuntimeEvent>>> {
         self.ready().await?;
-        let filters = HashMap::from([
-            ("type", vec!["container".to_string()]),
-            ("label", owner_filters(owner)),
-        ]);
+        let filters = HashMap::from([("type", vec!["container".to_string()]), ("label", owner_filters(owner))]);
         // Filtered again on our side: Podman 4 does not apply the label filters to its event stream.
         let owner = owner.to_string();
         // The request goes out only when the stream is first polled; `since` = now makes the engine replay what
         // happened in between, so nothing that happens after this call returns is missed.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let since = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
-        let options = EventsOptionsBuilder::new()
-            .filters(&filters)
-            .since(&since)
-            .build();
-        let stream = self
-            .docker
-            .events(Some(options))
-            .map_err(|e| error::map("following engine events", e))
-            .try_filter_map(move |message| {
-                let event = runtime_event(message, &owner);
-                async move { Ok(event) }
-            });
+        let options = EventsOptionsBuilder::new().filters(&filters).since(&since).build();
+        let stream =
+            self.docker.events(Some(options)).map_err(|e| error::map("following engine events", e)).try_filter_map(
+                move |message| {
+                    let event = runtime_event(message, &owner);
+                    async move { Ok(event) }
+                },
+            );
         Ok(stream.boxed())
     }
 
@@ -521,13 +436,8 @@ impl Runtime for DockerRuntime {
     ) -> Result<BoxStream<'static, Result<LogLine>>> {
         self.ready().await?;
         let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
-        let options = LogsOptionsBuilder::new()
-            .follow(follow)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .tail(&tail)
-            .build();
+        let options =
+            LogsOptionsBuilder::new().follow(follow).stdout(true).stderr(true).timestamps(true).tail(&tail).build();
         let instance = name.to_string();
         let context = format!("reading the logs of {name}");
         let stream = self.docker.logs(id, Some(options)).flat_map(move |item| {
@@ -539,10 +449,7 @@ impl Runtime for DockerRuntime {
                         | bollard::container::LogOutput::Console { message }
                         | bollard::container::LogOutput::StdIn { message } => ("stdout", message),
                     };
-                    log_lines(&instance, stream, &String::from_utf8_lossy(&bytes))
-                        .into_iter()
-                        .map(Ok)
-                        .collect()
+                    log_lines(&instance, stream, &String::from_utf8_lossy(&bytes)).into_iter().map(Ok).collect()
                 }
                 Err(e) => vec![Err(error::map(&context, e))],
             };
@@ -553,11 +460,7 @@ impl Runtime for DockerRuntime {
 
     async fn version(&self) -> Result<String> {
         self.ready().await?;
-        let version = self
-            .docker
-            .version()
-            .await
-            .map_err(|e| error::map("asking the engine version", e))?;
+        let version = self.docker.version().await.map_err(|e| error::map("asking the engine version", e))?;
         let product = version
             .components
             .as_ref()
@@ -649,10 +552,7 @@ pub fn named_volume(app: &str, source: &str) -> Option<String> {
 
 /// Label filters selecting what `owner` manages.
 fn owner_filters(owner: &str) -> Vec<String> {
-    vec![
-        format!("{}=true", labels::MANAGED),
-        format!("{}={owner}", labels::OWNER),
-    ]
+    vec![format!("{}=true", labels::MANAGED), format!("{}={owner}", labels::OWNER)]
 }
 
 /// Labels of an app-level resource (network, volume).
@@ -691,11 +591,7 @@ fn split_reference(image: &str) -> (String, String) {
 /// privileged) minus what the spec adds back; nothing dropped with `keepDefaultCapabilities`.
 pub fn capabilities(spec: &AppSpec) -> (Vec<String>, Vec<String>) {
     let security = spec.security.clone().unwrap_or_default();
-    let add: Vec<String> = security
-        .add_capabilities
-        .iter()
-        .map(|c| normalize_capability(c))
-        .collect();
+    let add: Vec<String> = security.add_capabilities.iter().map(|c| normalize_capability(c)).collect();
     if security.keep_default_capabilities {
         return (Vec::new(), add);
     }
@@ -710,18 +606,13 @@ pub fn capabilities(spec: &AppSpec) -> (Vec<String>, Vec<String>) {
 /// `cap_net_admin` → `NET_ADMIN`.
 fn normalize_capability(cap: &str) -> String {
     let upper = cap.trim().to_ascii_uppercase();
-    upper
-        .strip_prefix("CAP_")
-        .map(str::to_string)
-        .unwrap_or(upper)
+    upper.strip_prefix("CAP_").map(str::to_string).unwrap_or(upper)
 }
 
 /// Parses a Kubernetes memory quantity (`128Mi`, `1Gi`, `500M`, `1.5G`, `1048576`) into bytes.
 pub fn parse_memory(quantity: &str) -> Option<i64> {
     let q = quantity.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(q.len());
+    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(q.len());
     let (number, suffix) = q.split_at(split);
     let value: f64 = number.parse().ok()?;
     let multiplier: f64 = match suffix {
@@ -750,11 +641,8 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
     env.push(format!("CRANE_INSTANCE={name}"));
     env.push(format!("CRANE_APP={}", req.app));
 
-    let mut container_labels: HashMap<String, String> = spec
-        .placement
-        .as_ref()
-        .map(|p| p.labels.clone().into_iter().collect())
-        .unwrap_or_default();
+    let mut container_labels: HashMap<String, String> =
+        spec.placement.as_ref().map(|p| p.labels.clone().into_iter().collect()).unwrap_or_default();
     container_labels.extend([
         (labels::APP.to_string(), req.app.clone()),
         (labels::INSTANCE.to_string(), req.index.to_string()),
@@ -765,15 +653,10 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
     ]);
 
     let resources = spec.resources.as_ref();
-    let nano_cpus = resources
-        .and_then(|r| r.cpu)
-        .filter(|c| *c > 0.0)
-        .map(|c| (c * 1e9).round() as i64);
+    let nano_cpus = resources.and_then(|r| r.cpu).filter(|c| *c > 0.0).map(|c| (c * 1e9).round() as i64);
     let memory = match resources.and_then(|r| r.memory.as_deref()) {
         Some(q) => Some(parse_memory(q).ok_or_else(|| {
-            RuntimeError::Other(format!(
-                "resources.memory {q:?} is not a memory quantity such as 128Mi or 1Gi"
-            ))
+            RuntimeError::Other(format!("resources.memory {q:?} is not a memory quantity such as 128Mi or 1Gi"))
         })?),
         None => None,
     };
@@ -806,10 +689,7 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
         memory,
         network_mode: Some(network.to_string()),
         // Crane restarts crashed instances itself (with backoff and events); the engine must not race it.
-        restart_policy: Some(RestartPolicy {
-            name: Some(RestartPolicyNameEnum::NO),
-            maximum_retry_count: None,
-        }),
+        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
         cap_drop: (!cap_drop.is_empty()).then_some(cap_drop),
         cap_add: (!cap_add.is_empty()).then_some(cap_add),
         security_opt: Some(vec!["no-new-privileges:true".to_string()]),
@@ -829,10 +709,7 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 network.to_string(),
-                EndpointSettings {
-                    aliases: Some(vec![name]),
-                    ..Default::default()
-                },
+                EndpointSettings { aliases: Some(vec![name]), ..Default::default() },
             )])),
         }),
         ..Default::default()
@@ -850,9 +727,9 @@ fn observed_from_summary(summary: &ContainerSummary) -> ObservedInstance {
         .map(|n| n.trim_start_matches('/').to_string())
         .unwrap_or_default();
     let state = match summary.state {
-        Some(ContainerSummaryStateEnum::CREATED)
-        | Some(ContainerSummaryStateEnum::EMPTY)
-        | None => ContainerState::Created,
+        Some(ContainerSummaryStateEnum::CREATED) | Some(ContainerSummaryStateEnum::EMPTY) | None => {
+            ContainerState::Created
+        }
         Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
         Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
         Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
@@ -863,23 +740,15 @@ fn observed_from_summary(summary: &ContainerSummary) -> ObservedInstance {
         Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
     };
     let exit_code = match state {
-        ContainerState::Exited | ContainerState::Dead => {
-            summary.status.as_deref().and_then(exit_code_from_status)
-        }
+        ContainerState::Exited | ContainerState::Dead => summary.status.as_deref().and_then(exit_code_from_status),
         _ => None,
     };
     ObservedInstance {
         id: summary.id.clone().unwrap_or_default(),
         name,
         app: l.get(labels::APP).cloned().unwrap_or_default(),
-        index: l
-            .get(labels::INSTANCE)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        revision: l
-            .get(labels::REVISION)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
+        index: l.get(labels::INSTANCE).and_then(|v| v.parse().ok()).unwrap_or(0),
+        revision: l.get(labels::REVISION).and_then(|v| v.parse().ok()).unwrap_or(0),
         state,
         exit_code,
         created_at: summary.created.map_or(0, |s| (s.max(0) as Millis) * 1000),
@@ -904,17 +773,9 @@ fn runtime_event(message: EventMessage, owner: &str) -> Option<RuntimeEvent> {
     }
     // Some actions carry detail after a colon ("health_status: healthy", "exec_start: sh -c …").
     let action = message.action.unwrap_or_default();
-    let action = action
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let action = action.split(':').next().unwrap_or_default().trim().to_string();
     let exit_code = if action == "die" {
-        attributes
-            .get("exitCode")
-            .or_else(|| attributes.get("containerExitCode"))
-            .and_then(|c| c.parse().ok())
+        attributes.get("exitCode").or_else(|| attributes.get("containerExitCode")).and_then(|c| c.parse().ok())
     } else {
         None
     };
@@ -923,13 +784,7 @@ fn runtime_event(message: EventMessage, owner: &str) -> Option<RuntimeEvent> {
         (_, Some(secs)) => (secs.max(0) as Millis) * 1000,
         _ => 0,
     };
-    Some(RuntimeEvent {
-        id,
-        action,
-        app: attributes.get(labels::APP).cloned(),
-        exit_code,
-        at,
-    })
+    Some(RuntimeEvent { id, action, app: attributes.get(labels::APP).cloned(), exit_code, at })
 }
 
 /// Splits one chunk of log output into lines, separating the engine's RFC 3339 timestamp from the text.
@@ -940,18 +795,11 @@ fn log_lines(instance: &str, stream: &'static str, chunk: &str) -> Vec<LogLine> 
         .map(|raw| {
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
             let (timestamp, line) = match raw.split_once(' ') {
-                Some((ts, rest)) if looks_like_timestamp(ts) => {
-                    (Some(ts.to_string()), rest.to_string())
-                }
+                Some((ts, rest)) if looks_like_timestamp(ts) => (Some(ts.to_string()), rest.to_string()),
                 None if looks_like_timestamp(raw) => (Some(raw.to_string()), String::new()),
                 _ => (None, raw.to_string()),
             };
-            LogLine {
-                instance: instance.to_string(),
-                stream,
-                timestamp,
-                line,
-            }
+            LogLine { instance: instance.to_string(), stream, timestamp, line }
         })
         .collect()
 }
@@ -966,8 +814,7 @@ fn looks_like_timestamp(s: &str) -> bool {
 
 /// The host port in an engine message such as "Bind for 0.0.0.0:8080 failed: port is already allocated".
 fn port_in_use(message: &str) -> Option<u16> {
-    if !message.contains("port is already allocated") && !message.contains("address already in use")
-    {
+    if !message.contains("port is already allocated") && !message.contains("address already in use") {
         return None;
     }
     // "… Bind for 0.0.0.0:18080 failed: …" or "listen tcp4 0.0.0.0:18080: bind: address already in use".
@@ -990,18 +837,11 @@ mod tests {
     use crane_core::spec::{PortSpec, Resources, Security, VolumeSpec};
 
     fn spec() -> AppSpec {
-        serde_json::from_value(serde_json::json!({ "name": "web", "image": "crane-demo:0.1.0" }))
-            .unwrap()
+        serde_json::from_value(serde_json::json!({ "name": "web", "image": "crane-demo:0.1.0" })).unwrap()
     }
 
     fn request(spec: AppSpec) -> InstanceRequest {
-        InstanceRequest {
-            app: "web".into(),
-            index: 2,
-            revision: 7,
-            spec,
-            owner: "o1".into(),
-        }
+        InstanceRequest { app: "web".into(), index: 2, revision: 7, spec, owner: "o1".into() }
     }
 
     #[test]
@@ -1033,11 +873,7 @@ mod tests {
             ("localhost:5000/app:v2", "localhost:5000/app", "v2"),
             ("repo/app@sha256:abc", "repo/app@sha256:abc", ""),
         ] {
-            assert_eq!(
-                split_reference(image),
-                (name.to_string(), tag.to_string()),
-                "{image}"
-            );
+            assert_eq!(split_reference(image), (name.to_string(), tag.to_string()), "{image}");
         }
     }
 
@@ -1063,21 +899,15 @@ mod tests {
     #[test]
     fn privileged_port_keeps_net_bind_service() {
         let mut s = spec();
-        s.ports = vec![PortSpec {
-            container: 80,
-            public: None,
-            protocol: None,
-        }];
+        s.ports = vec![PortSpec { container: 80, public: None, protocol: None }];
         assert!(!capabilities(&s).0.contains(&"NET_BIND_SERVICE".to_string()));
     }
 
     #[test]
     fn added_capabilities_are_not_dropped() {
         let mut s = spec();
-        s.security = Some(Security {
-            add_capabilities: vec!["cap_chown".into(), "NET_ADMIN".into()],
-            ..Default::default()
-        });
+        s.security =
+            Some(Security { add_capabilities: vec!["cap_chown".into(), "NET_ADMIN".into()], ..Default::default() });
         let (drop, add) = capabilities(&s);
         assert!(!drop.contains(&"CHOWN".to_string()));
         assert_eq!(add, vec!["CHOWN".to_string(), "NET_ADMIN".to_string()]);
@@ -1091,50 +921,22 @@ mod tests {
         s.command = Some(vec!["/demo".into(), "--port".into(), "8080".into()]);
         s.env.insert("GREETING".into(), "hi".into());
         s.env.insert("CRANE_INSTANCE".into(), "fake".into());
-        s.resources = Some(Resources {
-            cpu: Some(0.5),
-            memory: Some("64Mi".into()),
-        });
-        s.security = Some(Security {
-            user: Some("1000".into()),
-            read_only_root_fs: true,
-            ..Default::default()
-        });
+        s.resources = Some(Resources { cpu: Some(0.5), memory: Some("64Mi".into()) });
+        s.security = Some(Security { user: Some("1000".into()), read_only_root_fs: true, ..Default::default() });
         s.volumes = vec![
-            VolumeSpec {
-                source: "data".into(),
-                target: "/data".into(),
-                read_only: false,
-            },
-            VolumeSpec {
-                source: "/srv/x".into(),
-                target: "/x".into(),
-                read_only: true,
-            },
+            VolumeSpec { source: "data".into(), target: "/data".into(), read_only: false },
+            VolumeSpec { source: "/srv/x".into(), target: "/x".into(), read_only: true },
         ];
         let body = container_body(&request(s), "crane-web").unwrap();
         assert_eq!(body.hostname.as_deref(), Some("web-2"));
-        assert_eq!(
-            body.cmd,
-            Some(vec![
-                "/demo".to_string(),
-                "--port".to_string(),
-                "8080".to_string()
-            ])
-        );
+        assert_eq!(body.cmd, Some(vec!["/demo".to_string(), "--port".to_string(), "8080".to_string()]));
         assert_eq!(body.entrypoint, None);
         assert_eq!(body.user.as_deref(), Some("1000"));
         let env = body.env.unwrap();
         assert_eq!(env.last().map(String::as_str), Some("CRANE_APP=web"));
         assert!(env.contains(&"GREETING=hi".to_string()));
-        let crane_instance: Vec<_> = env
-            .iter()
-            .filter(|e| e.starts_with("CRANE_INSTANCE="))
-            .collect();
-        assert_eq!(
-            crane_instance.last().map(|s| s.as_str()),
-            Some("CRANE_INSTANCE=web-2")
-        );
+        let crane_instance: Vec<_> = env.iter().filter(|e| e.starts_with("CRANE_INSTANCE=")).collect();
+        assert_eq!(crane_instance.last().map(|s| s.as_str()), Some("CRANE_INSTANCE=web-2"));
         let l = body.labels.unwrap();
         assert_eq!(l[labels::APP], "web");
         assert_eq!(l[labels::INSTANCE], "2");
@@ -1146,15 +948,9 @@ mod tests {
         assert_eq!(hc.nano_cpus, Some(500_000_000));
         assert_eq!(hc.memory, Some(64 * 1024 * 1024));
         assert_eq!(hc.network_mode.as_deref(), Some("crane-web"));
-        assert_eq!(
-            hc.security_opt,
-            Some(vec!["no-new-privileges:true".to_string()])
-        );
+        assert_eq!(hc.security_opt, Some(vec!["no-new-privileges:true".to_string()]));
         assert_eq!(hc.readonly_rootfs, Some(true));
-        assert_eq!(
-            hc.restart_policy.unwrap().name,
-            Some(RestartPolicyNameEnum::NO)
-        );
+        assert_eq!(hc.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::NO));
         let mounts = hc.mounts.unwrap();
         assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
         assert_eq!(mounts[0].source.as_deref(), Some("crane-web-data"));
@@ -1165,54 +961,26 @@ mod tests {
     #[test]
     fn bad_memory_is_an_error() {
         let mut s = spec();
-        s.resources = Some(Resources {
-            cpu: None,
-            memory: Some("lots".into()),
-        });
-        assert!(
-            matches!(container_body(&request(s), "n"), Err(RuntimeError::Other(m)) if m.contains("lots"))
-        );
+        s.resources = Some(Resources { cpu: None, memory: Some("lots".into()) });
+        assert!(matches!(container_body(&request(s), "n"), Err(RuntimeError::Other(m)) if m.contains("lots")));
     }
 
     #[test]
     fn exit_codes_from_status() {
-        assert_eq!(
-            exit_code_from_status("Exited (137) 5 seconds ago"),
-            Some(137)
-        );
-        assert_eq!(
-            exit_code_from_status("Exited (0) About a minute ago"),
-            Some(0)
-        );
+        assert_eq!(exit_code_from_status("Exited (137) 5 seconds ago"), Some(137));
+        assert_eq!(exit_code_from_status("Exited (0) About a minute ago"), Some(0));
         assert_eq!(exit_code_from_status("Up 3 seconds"), None);
     }
 
     #[test]
     fn log_lines_split_timestamps() {
-        let lines = log_lines(
-            "web-1",
-            "stdout",
-            "2024-05-01T10:00:00.123456789Z hello world\n",
-        );
+        let lines = log_lines("web-1", "stdout", "2024-05-01T10:00:00.123456789Z hello world\n");
         assert_eq!(lines.len(), 1);
-        assert_eq!(
-            lines[0].timestamp.as_deref(),
-            Some("2024-05-01T10:00:00.123456789Z")
-        );
+        assert_eq!(lines[0].timestamp.as_deref(), Some("2024-05-01T10:00:00.123456789Z"));
         assert_eq!(lines[0].line, "hello world");
-        let lines = log_lines(
-            "web-1",
-            "stderr",
-            "2024-05-01T10:00:00Z a\r\n2024-05-01T10:00:01Z b\n",
-        );
-        assert_eq!(
-            lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
-        assert_eq!(
-            log_lines("w", "stdout", "no timestamp here")[0].timestamp,
-            None
-        );
+        let lines = log_lines("web-1", "stderr", "2024-05-01T10:00:00Z a\r\n2024-05-01T10:00:01Z b\n");
+        assert_eq!(lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(log_lines("w", "stdout", "no timestamp here")[0].timestamp, None);
     }
 
     #[test]
@@ -1221,10 +989,7 @@ mod tests {
             port_in_use("driver failed programming external connectivity: Bind for 0.0.0.0:18080 failed: port is already allocated"),
             Some(18080)
         );
-        assert_eq!(
-            port_in_use("listen tcp4 0.0.0.0:9000: bind: address already in use"),
-            Some(9000)
-        );
+        assert_eq!(port_in_use("listen tcp4 0.0.0.0:9000: bind: address already in use"), Some(9000));
         assert_eq!(port_in_use("some other failure"), None);
     }
 
@@ -1237,11 +1002,7 @@ mod tests {
             } }
         }))
         .unwrap();
-        assert_eq!(
-            runtime_event(message.clone(), "o2"),
-            None,
-            "another owner's event"
-        );
+        assert_eq!(runtime_event(message.clone(), "o2"), None, "another owner's event");
         let event = runtime_event(message, "o1").unwrap();
         assert_eq!(event.id, "abc");
         assert_eq!(event.action, "die");
@@ -1254,9 +1015,6 @@ mod tests {
         }))
         .unwrap();
         let event = runtime_event(health, "o1").unwrap();
-        assert_eq!(
-            (event.action.as_str(), event.at, event.exit_code),
-            ("health_status", 5000, None)
-        );
+        assert_eq!((event.action.as_str(), event.at, event.exit_code), ("health_status", 5000, None));
     }
 }

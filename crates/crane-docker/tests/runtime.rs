@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
-    ListVolumesOptionsBuilder,
+    CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder, ListVolumesOptionsBuilder,
 };
 use crane_core::model::ContainerState;
 use crane_core::ports::{Runtime, RuntimeError};
@@ -35,28 +34,15 @@ async fn instance_is_labelled_hardened_reachable_and_logged() {
             "volumes": [{ "source": "data", "target": "/data" }],
         }),
     );
-    rt.ensure_image(DEMO_IMAGE)
-        .await
-        .expect("the demo image is present");
+    rt.ensure_image(DEMO_IMAGE).await.expect("the demo image is present");
     let network = rt.ensure_network(&app, &guard.owner).await.unwrap();
     assert_eq!(network, format!("crane-{app}"));
-    assert_eq!(
-        rt.ensure_network(&app, &guard.owner).await.unwrap(),
-        network,
-        "ensure_network is idempotent"
-    );
+    assert_eq!(rt.ensure_network(&app, &guard.owner).await.unwrap(), network, "ensure_network is idempotent");
 
-    let id = rt
-        .start_instance(&request(&spec, 1, &guard.owner))
-        .await
-        .expect("start_instance");
+    let id = rt.start_instance(&request(&spec, 1, &guard.owner)).await.expect("start_instance");
     let name = format!("{app}-1");
 
-    let details = rt
-        .docker()
-        .inspect_container(&id, None::<InspectContainerOptions>)
-        .await
-        .unwrap();
+    let details = rt.docker().inspect_container(&id, None::<InspectContainerOptions>).await.unwrap();
     assert_eq!(details.name.as_deref(), Some(format!("/{name}").as_str()));
     let config = details.config.unwrap();
     assert_eq!(config.hostname.as_deref(), Some(name.as_str()));
@@ -69,157 +55,81 @@ async fn instance_is_labelled_hardened_reachable_and_logged() {
         ("io.crane.managed", "true"),
         ("io.crane.owner", guard.owner.as_str()),
     ] {
-        assert_eq!(
-            labels.get(key).map(String::as_str),
-            Some(value),
-            "label {key}"
-        );
+        assert_eq!(labels.get(key).map(String::as_str), Some(value), "label {key}");
     }
     let env = config.env.unwrap();
-    for expected in [
-        format!("CRANE_INSTANCE={name}"),
-        format!("CRANE_APP={app}"),
-        "GREETING=hello".to_string(),
-    ] {
+    for expected in [format!("CRANE_INSTANCE={name}"), format!("CRANE_APP={app}"), "GREETING=hello".to_string()] {
         assert!(env.contains(&expected), "env {env:?} lacks {expected}");
     }
     let host = details.host_config.unwrap();
     let cap_drop = host.cap_drop.unwrap_or_default();
     for cap in DROPPED_CAPABILITIES.iter().chain(&["NET_BIND_SERVICE"]) {
-        assert!(
-            cap_drop
-                .iter()
-                .any(|c| c.trim_start_matches("CAP_") == *cap),
-            "CapDrop {cap_drop:?} lacks {cap}"
-        );
+        assert!(cap_drop.iter().any(|c| c.trim_start_matches("CAP_") == *cap), "CapDrop {cap_drop:?} lacks {cap}");
     }
-    assert!(host
-        .security_opt
-        .unwrap_or_default()
-        .iter()
-        .any(|o| o.starts_with("no-new-privileges")));
+    assert!(host.security_opt.unwrap_or_default().iter().any(|o| o.starts_with("no-new-privileges")));
     assert_eq!(host.nano_cpus, Some(500_000_000));
     assert_eq!(host.memory, Some(64 * 1024 * 1024));
     // Not checked through HostConfig.NetworkMode: Podman reports "bridge" there even for a named network.
-    assert_eq!(
-        host.restart_policy
-            .and_then(|p| p.name)
-            .map(|n| n.to_string())
-            .as_deref(),
-        Some("no")
-    );
+    assert_eq!(host.restart_policy.and_then(|p| p.name).map(|n| n.to_string()).as_deref(), Some("no"));
     let networks = details.network_settings.unwrap().networks.unwrap();
-    assert_eq!(
-        networks.keys().collect::<Vec<_>>(),
-        vec![&network],
-        "attached to its app network only"
-    );
+    assert_eq!(networks.keys().collect::<Vec<_>>(), vec![&network], "attached to its app network only");
 
     // The named volume exists and carries our labels.
-    let volume = rt
-        .docker()
-        .inspect_volume(&format!("crane-{app}-data"))
-        .await
-        .expect("named volume created");
+    let volume = rt.docker().inspect_volume(&format!("crane-{app}-data")).await.expect("named volume created");
     assert_eq!(volume.labels.get("io.crane.owner"), Some(&guard.owner));
 
     let instances = rt.list_instances(&guard.owner).await.unwrap();
     assert_eq!(instances.len(), 1, "{instances:?}");
     let observed = &instances[0];
     assert_eq!(
-        (
-            observed.id.as_str(),
-            observed.name.as_str(),
-            observed.app.as_str()
-        ),
+        (observed.id.as_str(), observed.name.as_str(), observed.app.as_str()),
         (id.as_str(), name.as_str(), app.as_str())
     );
-    assert_eq!(
-        (observed.index, observed.revision, observed.state),
-        (1, 1, ContainerState::Running)
-    );
-    assert!(
-        observed.created_at > 1_600_000_000_000,
-        "created_at in ms: {}",
-        observed.created_at
-    );
+    assert_eq!((observed.index, observed.revision, observed.state), (1, 1, ContainerState::Running));
+    assert!(observed.created_at > 1_600_000_000_000, "created_at in ms: {}", observed.created_at);
 
     // Reachable from the host over the app network's bridge IP.
-    let ip = rt
-        .instance_address(&id)
-        .await
-        .unwrap()
-        .expect("an IP on the app network");
-    let reply = eventually(
-        "the demo to answer on its container IP",
-        Duration::from_secs(10),
-        || async { http_get(ip, 8080, "/").ok() },
-    )
+    let ip = rt.instance_address(&id).await.unwrap().expect("an IP on the app network");
+    let reply = eventually("the demo to answer on its container IP", Duration::from_secs(10), || async {
+        http_get(ip, 8080, "/").ok()
+    })
     .await;
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    assert!(
-        reply.contains(&format!("X-Crane-Instance: {name}")),
-        "{reply}"
-    );
+    assert!(reply.contains(&format!("X-Crane-Instance: {name}")), "{reply}");
     assert!(reply.ends_with(&format!("hello from {name}\n")), "{reply}");
 
     // Logs: the startup line, with the engine's timestamp split off.
-    let startup = eventually(
-        "the startup line in the logs",
-        Duration::from_secs(5),
-        || async {
-            let mut lines = rt.logs(&id, &name, false, None).await.ok()?;
-            while let Some(line) = lines.next().await {
-                let line = line.ok()?;
-                if line.line.contains("listening on") {
-                    return Some(line);
-                }
+    let startup = eventually("the startup line in the logs", Duration::from_secs(5), || async {
+        let mut lines = rt.logs(&id, &name, false, None).await.ok()?;
+        while let Some(line) = lines.next().await {
+            let line = line.ok()?;
+            if line.line.contains("listening on") {
+                return Some(line);
             }
-            None
-        },
-    )
+        }
+        None
+    })
     .await;
     assert_eq!(startup.instance, name);
     assert_eq!(startup.stream, "stdout");
-    assert!(
-        startup
-            .timestamp
-            .as_deref()
-            .is_some_and(|t| t.contains('T')),
-        "{startup:?}"
-    );
+    assert!(startup.timestamp.as_deref().is_some_and(|t| t.contains('T')), "{startup:?}");
     assert!(startup.line.starts_with("crane-demo "), "{startup:?}");
 
     // Removing stops promptly (the demo handles SIGTERM) and is idempotent.
     let started = Instant::now();
     rt.remove_instance(&id).await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "stop took {:?}",
-        started.elapsed()
-    );
-    rt.remove_instance(&id)
-        .await
-        .expect("removing a missing container is not an error");
+    assert!(started.elapsed() < Duration::from_secs(2), "stop took {:?}", started.elapsed());
+    rt.remove_instance(&id).await.expect("removing a missing container is not an error");
     assert!(rt.list_instances(&guard.owner).await.unwrap().is_empty());
 
     rt.remove_app_resources(&app, &guard.owner).await.unwrap();
     assert!(rt
         .docker()
-        .inspect_network(
-            &network,
-            None::<bollard::query_parameters::InspectNetworkOptions>
-        )
+        .inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>)
         .await
         .is_err());
-    assert!(rt
-        .docker()
-        .inspect_volume(&format!("crane-{app}-data"))
-        .await
-        .is_err());
-    rt.remove_app_resources(&app, &guard.owner)
-        .await
-        .expect("removing missing resources is not an error");
+    assert!(rt.docker().inspect_volume(&format!("crane-{app}-data")).await.is_err());
+    rt.remove_app_resources(&app, &guard.owner).await.expect("removing missing resources is not an error");
 }
 
 #[tokio::test]
@@ -229,20 +139,11 @@ async fn leftover_instance_of_ours_is_replaced() {
     demo_image(&rt).await;
     let app = unique_app();
     let spec = demo_spec(&app, serde_json::json!({}));
-    let first = rt
-        .start_instance(&request(&spec, 3, &guard.owner))
-        .await
-        .unwrap();
-    let second = rt
-        .start_instance(&request(&spec, 3, &guard.owner))
-        .await
-        .expect("a leftover of ours is replaced");
+    let first = rt.start_instance(&request(&spec, 3, &guard.owner)).await.unwrap();
+    let second = rt.start_instance(&request(&spec, 3, &guard.owner)).await.expect("a leftover of ours is replaced");
     assert_ne!(first, second);
     let instances = rt.list_instances(&guard.owner).await.unwrap();
-    assert_eq!(
-        instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
-        vec![second.as_str()]
-    );
+    assert_eq!(instances.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), vec![second.as_str()]);
     assert_eq!(instances[0].name, format!("{app}-3"));
 }
 
@@ -252,41 +153,22 @@ async fn crashing_instance_reports_its_exit_code() {
     let rt = runtime().await;
     demo_image(&rt).await;
     let app = unique_app();
-    let spec = demo_spec(
-        &app,
-        serde_json::json!({ "command": ["/demo", "--exit-after-ms", "200"] }),
-    );
-    let id = rt
-        .start_instance(&request(&spec, 1, &guard.owner))
-        .await
-        .unwrap();
+    let spec = demo_spec(&app, serde_json::json!({ "command": ["/demo", "--exit-after-ms", "200"] }));
+    let id = rt.start_instance(&request(&spec, 1, &guard.owner)).await.unwrap();
     let exited = eventually("the instance to exit", Duration::from_secs(10), || async {
         let instances = rt.list_instances(&guard.owner).await.ok()?;
-        instances
-            .into_iter()
-            .find(|i| i.id == id && i.state == ContainerState::Exited)
+        instances.into_iter().find(|i| i.id == id && i.state == ContainerState::Exited)
     })
     .await;
     assert_eq!(exited.exit_code, Some(1));
 
-    let spec = demo_spec(
-        &app,
-        serde_json::json!({ "command": ["/demo", "--exit-after-ms", "100", "--exit-code", "3"] }),
-    );
-    let id = rt
-        .start_instance(&request(&spec, 2, &guard.owner))
-        .await
-        .unwrap();
-    let exited = eventually(
-        "the second instance to exit",
-        Duration::from_secs(10),
-        || async {
-            let instances = rt.list_instances(&guard.owner).await.ok()?;
-            instances
-                .into_iter()
-                .find(|i| i.id == id && i.state == ContainerState::Exited)
-        },
-    )
+    let spec =
+        demo_spec(&app, serde_json::json!({ "command": ["/demo", "--exit-after-ms", "100", "--exit-code", "3"] }));
+    let id = rt.start_instance(&request(&spec, 2, &guard.owner)).await.unwrap();
+    let exited = eventually("the second instance to exit", Duration::from_secs(10), || async {
+        let instances = rt.list_instances(&guard.owner).await.ok()?;
+        instances.into_iter().find(|i| i.id == id && i.state == ContainerState::Exited)
+    })
     .await;
     assert_eq!(exited.exit_code, Some(3));
 }
@@ -295,10 +177,7 @@ async fn crashing_instance_reports_its_exit_code() {
 async fn missing_image_is_unavailable_quickly() {
     let rt = runtime().await;
     let started = Instant::now();
-    let err = rt
-        .ensure_image("nonexistent-image-xyz:1")
-        .await
-        .expect_err("the image cannot exist");
+    let err = rt.ensure_image("nonexistent-image-xyz:1").await.expect_err("the image cannot exist");
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
     match err {
@@ -318,18 +197,9 @@ async fn starting_from_a_missing_image_is_image_unavailable() {
     let app = unique_app();
     let mut spec = demo_spec(&app, serde_json::json!({}));
     spec.image = "nonexistent-image-xyz:1".into();
-    let err = rt
-        .start_instance(&request(&spec, 1, &guard.owner))
-        .await
-        .expect_err("no such image");
-    assert!(
-        matches!(err, RuntimeError::ImageUnavailable { .. }),
-        "{err:?}"
-    );
-    assert!(
-        rt.list_instances(&guard.owner).await.unwrap().is_empty(),
-        "nothing half-created"
-    );
+    let err = rt.start_instance(&request(&spec, 1, &guard.owner)).await.expect_err("no such image");
+    assert!(matches!(err, RuntimeError::ImageUnavailable { .. }), "{err:?}");
+    assert!(rt.list_instances(&guard.owner).await.unwrap().is_empty(), "nothing half-created");
 }
 
 #[tokio::test]
@@ -342,30 +212,15 @@ async fn names_taken_by_unmanaged_objects_conflict() {
     // An unmanaged container: no io.crane.managed label. It carries the owner label only so the guard removes it.
     let body = ContainerCreateBody {
         image: Some(DEMO_IMAGE.to_string()),
-        labels: Some(HashMap::from([(
-            "io.crane.owner".to_string(),
-            guard.owner.clone(),
-        )])),
+        labels: Some(HashMap::from([("io.crane.owner".to_string(), guard.owner.clone())])),
         ..Default::default()
     };
-    rt.docker()
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
-        .await
-        .unwrap();
+    rt.docker().create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body).await.unwrap();
     let spec = demo_spec(&app, serde_json::json!({}));
-    let err = rt
-        .start_instance(&request(&spec, 1, &guard.owner))
-        .await
-        .expect_err("the name is taken");
+    let err = rt.start_instance(&request(&spec, 1, &guard.owner)).await.expect_err("the name is taken");
     assert_eq!(err, RuntimeError::NameConflict(name.clone()));
     assert!(err.to_string().contains("does not manage"), "{err}");
-    assert!(
-        rt.list_instances(&guard.owner).await.unwrap().is_empty(),
-        "the unmanaged container is not adopted"
-    );
+    assert!(rt.list_instances(&guard.owner).await.unwrap().is_empty(), "the unmanaged container is not adopted");
 
     // The same for a network: `crane-<app>` made by someone else.
     let other_app = unique_app();
@@ -373,26 +228,17 @@ async fn names_taken_by_unmanaged_objects_conflict() {
     rt.docker()
         .create_network(bollard::models::NetworkCreateRequest {
             name: network.clone(),
-            labels: Some(HashMap::from([(
-                "io.crane.owner".to_string(),
-                guard.owner.clone(),
-            )])),
+            labels: Some(HashMap::from([("io.crane.owner".to_string(), guard.owner.clone())])),
             ..Default::default()
         })
         .await
         .unwrap();
-    assert_eq!(
-        rt.ensure_network(&other_app, &guard.owner).await,
-        Err(RuntimeError::NameConflict(network))
-    );
+    assert_eq!(rt.ensure_network(&other_app, &guard.owner).await, Err(RuntimeError::NameConflict(network)));
 
     // And a network of ours, but of another owner, is not ours either.
     let third_app = unique_app();
     rt.ensure_network(&third_app, &guard.owner).await.unwrap();
-    assert!(matches!(
-        rt.ensure_network(&third_app, "someone-else").await,
-        Err(RuntimeError::NameConflict(_))
-    ));
+    assert!(matches!(rt.ensure_network(&third_app, "someone-else").await, Err(RuntimeError::NameConflict(_))));
 }
 
 #[tokio::test]
@@ -403,10 +249,7 @@ async fn kill_produces_a_die_event_with_exit_code() {
     let app = unique_app();
     let mut events = rt.events(&guard.owner).await.unwrap();
     let spec = demo_spec(&app, serde_json::json!({}));
-    let id = rt
-        .start_instance(&request(&spec, 1, &guard.owner))
-        .await
-        .unwrap();
+    let id = rt.start_instance(&request(&spec, 1, &guard.owner)).await.unwrap();
     let started = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(event) = events.next().await {
             let event = event.unwrap();
@@ -420,13 +263,7 @@ async fn kill_produces_a_die_event_with_exit_code() {
     .expect("a start event within 10 s");
     assert_eq!(started.app.as_deref(), Some(app.as_str()));
 
-    rt.docker()
-        .kill_container(
-            &id,
-            Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
-        )
-        .await
-        .unwrap();
+    rt.docker().kill_container(&id, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await.unwrap();
     let died = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(event) = events.next().await {
             let event = event.unwrap();
@@ -446,10 +283,7 @@ async fn kill_produces_a_die_event_with_exit_code() {
     let other = Cleanup::new();
     let other_app = unique_app();
     let other_spec = demo_spec(&other_app, serde_json::json!({}));
-    let other_id = rt
-        .start_instance(&request(&other_spec, 1, &other.owner))
-        .await
-        .unwrap();
+    let other_id = rt.start_instance(&request(&other_spec, 1, &other.owner)).await.unwrap();
     let seen_other = tokio::time::timeout(Duration::from_secs(2), async {
         while let Some(event) = events.next().await {
             if event.unwrap().id == other_id {
@@ -460,37 +294,22 @@ async fn kill_produces_a_die_event_with_exit_code() {
     })
     .await
     .unwrap_or(false);
-    assert!(
-        !seen_other,
-        "an event of another owner leaked through the filter"
-    );
+    assert!(!seen_other, "an event of another owner leaked through the filter");
 }
 
 #[tokio::test]
 async fn unreachable_engine_fails_fast() {
     for host in ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:9"] {
         let started = Instant::now();
-        let err = DockerRuntime::connect_with_host(host)
-            .await
-            .expect_err("nothing listens there");
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{host} took {:?}",
-            started.elapsed()
-        );
-        assert!(
-            matches!(err, RuntimeError::Unreachable(_)),
-            "{host}: {err:?}"
-        );
+        let err = DockerRuntime::connect_with_host(host).await.expect_err("nothing listens there");
+        assert!(started.elapsed() < Duration::from_secs(3), "{host} took {:?}", started.elapsed());
+        assert!(matches!(err, RuntimeError::Unreachable(_)), "{host}: {err:?}");
         assert!(err.to_string().contains("not reachable"), "{err}");
     }
     // Construction alone does no I/O, so the engine can start without Docker and report the error on first use.
     let lazy = DockerRuntime::with_host("tcp://127.0.0.1:9").expect("construction does no I/O");
     let started = Instant::now();
-    assert!(matches!(
-        lazy.list_instances("x").await,
-        Err(RuntimeError::Unreachable(_))
-    ));
+    assert!(matches!(lazy.list_instances("x").await, Err(RuntimeError::Unreachable(_))));
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
@@ -525,16 +344,8 @@ async fn demo_image_builds_concurrently_with_progress() {
         let last = reports.last().expect("progress was reported");
         assert!(last.done && last.error.is_none(), "{last:?}");
         assert_eq!(last.operation, "demo-image");
-        assert!(
-            reports
-                .iter()
-                .any(|p| p.message.to_ascii_lowercase().starts_with("step 2/")),
-            "{reports:?}"
-        );
-        assert!(reports
-            .iter()
-            .filter(|p| !p.done)
-            .all(|p| p.fraction.is_some_and(|f| (0.0..1.0).contains(&f))));
+        assert!(reports.iter().any(|p| p.message.to_ascii_lowercase().starts_with("step 2/")), "{reports:?}");
+        assert!(reports.iter().filter(|p| !p.done).all(|p| p.fraction.is_some_and(|f| (0.0..1.0).contains(&f))));
     }
     assert!(demo_image_present(rt.docker()).await);
 
@@ -543,14 +354,7 @@ async fn demo_image_builds_concurrently_with_progress() {
     let config = image.config.unwrap();
     assert_eq!(config.user.as_deref(), Some("65534:65534"));
     assert_eq!(config.cmd, Some(vec!["/demo".to_string()]));
-    assert_eq!(
-        config
-            .labels
-            .unwrap()
-            .get("io.crane.demo")
-            .map(String::as_str),
-        Some("true")
-    );
+    assert_eq!(config.labels.unwrap().get("io.crane.demo").map(String::as_str), Some("true"));
 }
 
 #[tokio::test]
@@ -563,24 +367,14 @@ async fn removing_app_resources_leaves_other_owners_alone() {
     let other_app = unique_app();
     rt.ensure_network(&app, &mine.owner).await.unwrap();
     rt.ensure_network(&other_app, &theirs.owner).await.unwrap();
-    rt.remove_app_resources(&other_app, &mine.owner)
-        .await
-        .unwrap();
+    rt.remove_app_resources(&other_app, &mine.owner).await.unwrap();
     rt.docker()
-        .inspect_network(
-            &format!("crane-{other_app}"),
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
+        .inspect_network(&format!("crane-{other_app}"), None::<bollard::query_parameters::InspectNetworkOptions>)
         .await
         .expect("another owner's network survives");
     rt.remove_app_resources(&app, &mine.owner).await.unwrap();
     let filters = HashMap::from([("label", vec![format!("io.crane.owner={}", mine.owner)])]);
-    let left = rt
-        .docker()
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .unwrap();
+    let left =
+        rt.docker().list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build())).await.unwrap();
     assert!(left.volumes.unwrap_or_default().is_empty());
 }

@@ -116,7 +116,7 @@ impl EngineHandle {
         let store = crane_store::SqliteStore::open(&config.data_dir.join("crane.db")).await.map_err(|e| {
             EngineError::Internal(format!("cannot open the state database in {}: {e}", config.data_dir.display()))
         })?;
-        let (runtime, docker, error): (Arc<dyn Runtime>, _, _) = match crane_docker::DockerRuntime::connect().await {
+        let (runtime, docker, error): (Arc<dyn Runtime>, _, _) = match crane_docker::DockerRuntime::new() {
             Ok(d) => {
                 let d = Arc::new(d);
                 (d.clone() as Arc<dyn Runtime>, Some(d), None)

@@ -178,9 +178,15 @@ async fn pass(
     };
     let plan = reconcile(&snapshot);
 
-    for slot in &plan.crashed {
-        histories.entry(slot.clone()).or_default().record_crash(now);
-    }
+    // A crash is recorded once its container is gone: if the removal fails, the next pass sees the same container
+    // again and must not count it twice.
+    let crashed_removed: BTreeSet<(String, u32)> = plan
+        .remove
+        .iter()
+        .filter(|r| r.cause == RemoveCause::Crashed)
+        .map(|r| (r.app.clone(), r.index))
+        .collect();
+    let _ = &crashed_removed;
     for slot in &plan.reset {
         histories.remove(slot);
     }
@@ -213,6 +219,7 @@ async fn pass(
             Ok(()) => {
                 if r.cause == RemoveCause::Crashed {
                     *inner.shared.lock().unwrap().restarts.entry((r.app.clone(), r.index)).or_default() += 1;
+                    histories.entry((r.app.clone(), r.index)).or_default().record_crash(now);
                 }
                 record(inner, Some(&r.app), Some(&r.name), kind, r.reason.clone(), details).await
             }

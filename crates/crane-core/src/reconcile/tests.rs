@@ -18,16 +18,10 @@ const NOW: Millis = 100_000;
 fn desired(text: &str) -> Vec<DesiredApp> {
     text.split_whitespace()
         .map(|token| {
-            let (name, rest) = token
-                .split_once(':')
-                .expect("desired token is name:replicas[@revision]");
+            let (name, rest) = token.split_once(':').expect("desired token is name:replicas[@revision]");
             let (replicas, revision) = rest.split_once('@').unwrap_or((rest, "1"));
-            let spec = parse_spec(&format!("name: {name}\nimage: x\nreplicas: {replicas}\n"))
-                .expect("valid spec");
-            DesiredApp {
-                spec,
-                revision: revision.parse().unwrap(),
-            }
+            let spec = parse_spec(&format!("name: {name}\nimage: x\nreplicas: {replicas}\n")).expect("valid spec");
+            DesiredApp { spec, revision: revision.parse().unwrap() }
         })
         .collect()
 }
@@ -53,10 +47,7 @@ fn observed(text: &str) -> Vec<ObservedInstance> {
                 "paused" => (S::Paused, None),
                 "removing" => (S::Removing, None),
                 other => {
-                    let code = other
-                        .strip_prefix("exit(")
-                        .and_then(|c| c.strip_suffix(')'))
-                        .expect("state");
+                    let code = other.strip_prefix("exit(").and_then(|c| c.strip_suffix(')')).expect("state");
                     (S::Exited, Some(code.parse().unwrap()))
                 }
             };
@@ -98,23 +89,12 @@ fn render(plan: &Plan) -> String {
         lines.push(format!("remove {} ({:?}): {}", r.id, r.cause, r.reason));
     }
     for s in &plan.start {
-        lines.push(format!(
-            "start {}-{} r{}: {}",
-            s.app, s.index, s.revision, s.reason
-        ));
+        lines.push(format!("start {}-{} r{}: {}", s.app, s.index, s.revision, s.reason));
     }
     for w in &plan.waiting {
-        lines.push(format!(
-            "wait {}-{} until {}: {}",
-            w.app, w.index, w.until, w.reason
-        ));
+        lines.push(format!("wait {}-{} until {}: {}", w.app, w.index, w.until, w.reason));
     }
-    let slots = |v: &[(String, u32)]| {
-        v.iter()
-            .map(|(a, i)| format!("{a}-{i}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let slots = |v: &[(String, u32)]| v.iter().map(|(a, i)| format!("{a}-{i}")).collect::<Vec<_>>().join(" ");
     if !plan.crashed.is_empty() {
         lines.push(format!("crashed {}", slots(&plan.crashed)));
     }
@@ -143,26 +123,10 @@ fn check(want: &str, have: &str, history: &str, expected: &str) {
         backoff: BackoffPolicy::default(),
     };
     let plan = reconcile(&snapshot);
-    let expected: Vec<&str> = expected
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    assert_eq!(
-        render(&plan),
-        expected.join("\n"),
-        "\nwant: {want}\nhave: {have}\nhistory: {history}"
-    );
-    assert_eq!(
-        reconcile(&snapshot),
-        plan,
-        "the same snapshot gives the same plan"
-    );
-    assert_eq!(
-        double_booked_slots(&snapshot.observed, &plan),
-        vec![],
-        "no slot gets two containers"
-    );
+    let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(render(&plan), expected.join("\n"), "\nwant: {want}\nhave: {have}\nhistory: {history}");
+    assert_eq!(reconcile(&snapshot), plan, "the same snapshot gives the same plan");
+    assert_eq!(double_booked_slots(&snapshot.observed, &plan), vec![], "no slot gets two containers");
 }
 
 #[test]
@@ -209,12 +173,7 @@ fn fresh_app_and_scaling() {
 #[test]
 fn adoption_leaves_everything_alone() {
     check("web:2@3", "web-1:run@3 web-2:run@3", "", "keep web-1 web-2");
-    check(
-        "web:2 api:1",
-        "api-1:run web-1:paused web-2:restarting",
-        "",
-        "keep api-1 web-1 web-2",
-    );
+    check("web:2 api:1", "api-1:run web-1:paused web-2:restarting", "", "keep api-1 web-1 web-2");
 }
 
 #[test]
@@ -231,32 +190,47 @@ fn crashes_back_off() {
         keep web-1",
     );
     // Second crash: wait 1 s. Third: wait 2 s.
-    check("web:1", "web-1:exit(1)^99000", "web-1=1@90000", "
+    check(
+        "web:1",
+        "web-1:exit(1)^99000",
+        "web-1=1@90000",
+        "
         remove web-1 (Crashed): web-1 exited with code 1; it restarts after backoff
         wait web-1 until 101000: web-1 crashed 2 times in a row: waiting 1s before restarting (CrashLoop backoff)
         crashed web-1
-        requeue at 101000");
-    check("web:1", "web-1:exit(1)^99000", "web-1=2@90000", "
+        requeue at 101000",
+    );
+    check(
+        "web:1",
+        "web-1:exit(1)^99000",
+        "web-1=2@90000",
+        "
         remove web-1 (Crashed): web-1 exited with code 1; it restarts after backoff
         wait web-1 until 102000: web-1 crashed 3 times in a row: waiting 2s before restarting (CrashLoop backoff)
         crashed web-1
-        requeue at 102000");
+        requeue at 102000",
+    );
     // Capped at 30 s.
-    check("web:1", "web-1:dead^99000", "web-1=9@90000", "
+    check(
+        "web:1",
+        "web-1:dead^99000",
+        "web-1=9@90000",
+        "
         remove web-1 (Crashed): web-1 is dead; it restarts after backoff
         wait web-1 until 130000: web-1 crashed 10 times in a row: waiting 30s before restarting (CrashLoop backoff)
         crashed web-1
-        requeue at 130000");
+        requeue at 130000",
+    );
     // The crash was recorded by an earlier plan: still waiting, then restarting once the delay is over.
-    check("web:1", "", "web-1=3@99000", "
-        wait web-1 until 101000: web-1 crashed 3 times in a row: waiting 1s before restarting (CrashLoop backoff)
-        requeue at 101000");
     check(
         "web:1",
         "",
-        "web-1=3@96000",
-        "start web-1 r1: web-1: backoff after 3 crashes is over; restarting it",
+        "web-1=3@99000",
+        "
+        wait web-1 until 101000: web-1 crashed 3 times in a row: waiting 1s before restarting (CrashLoop backoff)
+        requeue at 101000",
     );
+    check("web:1", "", "web-1=3@96000", "start web-1 r1: web-1: backoff after 3 crashes is over; restarting it");
     // A container that ran for 30 s before crashing was not crash-looping: its crash counts as a first one.
     check(
         "web:1",
@@ -310,10 +284,15 @@ fn orphans_duplicates_and_stale_leftovers() {
         keep web-1
         orphan apps old",
     );
-    check("web:1", "web-1#a:run+10 web-1#b:run+20 web-1#c:restarting+30", "", "
+    check(
+        "web:1",
+        "web-1#a:run+10 web-1#b:run+20 web-1#c:restarting+30",
+        "",
+        "
         remove web-1#a (Duplicate): slot web-1 has more than one container: keeping web-1#b, removing duplicate web-1#a
         remove web-1#c (Duplicate): slot web-1 has more than one container: keeping web-1#b, removing duplicate web-1#c
-        keep web-1");
+        keep web-1",
+    );
     check(
         "web:1",
         "web-1:created",
@@ -336,9 +315,14 @@ fn orphans_duplicates_and_stale_leftovers() {
 
 #[test]
 fn outdated_instances_are_replaced_one_at_a_time() {
-    check("web:3@2", "web-1:run@1 web-2:run@1 web-3:run@1", "", "
+    check(
+        "web:3@2",
+        "web-1:run@1 web-2:run@1 web-3:run@1",
+        "",
+        "
         remove web-1 (Outdated): web-1 runs revision 1, the app is at revision 2: replacing it (one instance at a time)
-        keep web-2 web-3");
+        keep web-2 web-3",
+    );
     // Next pass: the empty slot is refilled at the new revision; no other instance goes while one is missing.
     check(
         "web:3@2",
@@ -348,9 +332,14 @@ fn outdated_instances_are_replaced_one_at_a_time() {
         start web-1 r2: web-1 is missing: starting it (3 wanted)
         keep web-2 web-3",
     );
-    check("web:3@2", "web-1:run@2 web-2:run@1 web-3:run@1", "", "
+    check(
+        "web:3@2",
+        "web-1:run@2 web-2:run@1 web-3:run@1",
+        "",
+        "
         remove web-2 (Outdated): web-2 runs revision 1, the app is at revision 2: replacing it (one instance at a time)
-        keep web-1 web-3");
+        keep web-1 web-3",
+    );
     // A crashed slot is restarted at the new revision, and the outdated ones wait for it.
     check(
         "web:2@2",
@@ -391,39 +380,18 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
             want.push(format!("{app}:{}@{}", rng.below(5), 1 + rng.below(2)));
         }
     }
-    let states = [
-        "run",
-        "run",
-        "run",
-        "exit(1)",
-        "exit",
-        "dead",
-        "created",
-        "restarting",
-        "paused",
-        "removing",
-    ];
+    let states = ["run", "run", "run", "exit(1)", "exit", "dead", "created", "restarting", "paused", "removing"];
     let mut have = Vec::new();
     for n in 0..rng.below(9) {
         let app = rng.pick(&["a", "b", "c", "z"]);
         let created = rng.below(NOW);
         let started = created + rng.below(NOW - created + 1);
-        have.push(format!(
-            "{app}-{}#{n}:{}@{}^{started}+{created}",
-            rng.below(6),
-            rng.pick(&states),
-            1 + rng.below(2)
-        ));
+        have.push(format!("{app}-{}#{n}:{}@{}^{started}+{created}", rng.below(6), rng.pick(&states), 1 + rng.below(2)));
     }
     let mut history = Vec::new();
     for _ in 0..rng.below(4) {
         let app = rng.pick(&["a", "b", "c", "z"]);
-        history.push(format!(
-            "{app}-{}={}@{}",
-            rng.below(6),
-            rng.below(8),
-            NOW - rng.below(40_000)
-        ));
+        history.push(format!("{app}-{}={}@{}", rng.below(6), rng.below(8), NOW - rng.below(40_000)));
     }
     Snapshot {
         desired: desired(&want.join(" ")),
@@ -438,16 +406,12 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
 fn apply(snapshot: &Snapshot, plan: &Plan, round: usize) -> Snapshot {
     let mut next = snapshot.clone();
     for slot in &plan.crashed {
-        next.histories
-            .entry(slot.clone())
-            .or_default()
-            .record_crash(snapshot.now);
+        next.histories.entry(slot.clone()).or_default().record_crash(snapshot.now);
     }
     for slot in &plan.reset {
         next.histories.remove(slot);
     }
-    next.observed
-        .retain(|o| !plan.remove.iter().any(|r| r.id == o.id));
+    next.observed.retain(|o| !plan.remove.iter().any(|r| r.id == o.id));
     // Containers Docker is already removing finish going away.
     next.observed.retain(|o| o.state != S::Removing);
     for s in &plan.start {
@@ -477,31 +441,11 @@ fn property_plans_converge_without_double_booking() {
         let context = || format!("case {case}: {initial:#?}\nfirst plan: {first:#?}");
 
         // Never two containers planned for one slot, never a start in a slot that is also waiting.
-        assert_eq!(
-            double_booked_slots(&snapshot.observed, &first),
-            vec![],
-            "{}",
-            context()
-        );
+        assert_eq!(double_booked_slots(&snapshot.observed, &first), vec![], "{}", context());
         for start in &first.start {
-            assert!(
-                !first
-                    .waiting
-                    .iter()
-                    .any(|w| (&w.app, w.index) == (&start.app, start.index)),
-                "{}",
-                context()
-            );
-            let app = snapshot
-                .desired
-                .iter()
-                .find(|d| d.spec.name == start.app)
-                .expect("start of a desired app");
-            assert!(
-                (1..=app.spec.replicas).contains(&start.index),
-                "{}",
-                context()
-            );
+            assert!(!first.waiting.iter().any(|w| (&w.app, w.index) == (&start.app, start.index)), "{}", context());
+            let app = snapshot.desired.iter().find(|d| d.spec.name == start.app).expect("start of a desired app");
+            assert!((1..=app.spec.replicas).contains(&start.index), "{}", context());
             assert_eq!(start.revision, app.revision, "{}", context());
         }
 
@@ -515,42 +459,21 @@ fn property_plans_converge_without_double_booking() {
             .filter(|r| r.cause == RemoveCause::Outdated)
             .map(|r| (r.app.clone(), r.index))
             .collect();
-        refillable.extend(
-            snapshot
-                .observed
-                .iter()
-                .filter(|o| o.state == S::Removing)
-                .map(|o| (o.app.clone(), o.index)),
-        );
+        refillable
+            .extend(snapshot.observed.iter().filter(|o| o.state == S::Removing).map(|o| (o.app.clone(), o.index)));
         snapshot = apply(&snapshot, &first, 0);
         let second = reconcile(&snapshot);
 
         assert!(
-            second
-                .remove
-                .iter()
-                .all(|r| r.cause == RemoveCause::Outdated),
+            second.remove.iter().all(|r| r.cause == RemoveCause::Outdated),
             "{}\nsecond plan: {second:#?}",
             context()
         );
-        assert!(
-            second.crashed.is_empty(),
-            "{}\nsecond plan: {second:#?}",
-            context()
-        );
+        assert!(second.crashed.is_empty(), "{}\nsecond plan: {second:#?}", context());
         for start in &second.start {
-            assert!(
-                refillable.contains(&(start.app.clone(), start.index)),
-                "{}\nsecond plan: {second:#?}",
-                context()
-            );
+            assert!(refillable.contains(&(start.app.clone(), start.index)), "{}\nsecond plan: {second:#?}", context());
         }
-        assert_eq!(
-            double_booked_slots(&snapshot.observed, &second),
-            vec![],
-            "{}\nsecond plan: {second:#?}",
-            context()
-        );
+        assert_eq!(double_booked_slots(&snapshot.observed, &second), vec![], "{}\nsecond plan: {second:#?}", context());
 
         // Fixpoint: a few more rounds at the same instant reach an empty plan, and the world then matches the wish
         // except for slots held by backoff.
@@ -566,38 +489,19 @@ fn property_plans_converge_without_double_booking() {
             // While a slot waits, the others keep their revision: updates only proceed while every slot serves.
             let app_waits = plan.waiting.iter().any(|w| w.app == app.spec.name);
             for index in 1..=app.spec.replicas {
-                let here: Vec<_> = snapshot
-                    .observed
-                    .iter()
-                    .filter(|o| o.app == app.spec.name && o.index == index)
-                    .collect();
-                let waiting = plan
-                    .waiting
-                    .iter()
-                    .any(|w| w.app == app.spec.name && w.index == index);
+                let here: Vec<_> =
+                    snapshot.observed.iter().filter(|o| o.app == app.spec.name && o.index == index).collect();
+                let waiting = plan.waiting.iter().any(|w| w.app == app.spec.name && w.index == index);
                 match here.as_slice() {
-                    [] => assert!(
-                        waiting,
-                        "slot {}-{index} empty without backoff: {}",
-                        app.spec.name,
-                        context()
-                    ),
+                    [] => assert!(waiting, "slot {}-{index} empty without backoff: {}", app.spec.name, context()),
                     [one] => assert!(app_waits || one.revision == app.revision, "{}", context()),
-                    _ => panic!(
-                        "slot {}-{index} has several containers: {}",
-                        app.spec.name,
-                        context()
-                    ),
+                    _ => panic!("slot {}-{index} has several containers: {}", app.spec.name, context()),
                 }
             }
         }
         for o in &snapshot.observed {
             let app = snapshot.desired.iter().find(|d| d.spec.name == o.app);
-            assert!(
-                app.is_some_and(|a| (1..=a.spec.replicas).contains(&o.index)),
-                "{o:?} left over: {}",
-                context()
-            );
+            assert!(app.is_some_and(|a| (1..=a.spec.replicas).contains(&o.index)), "{o:?} left over: {}", context());
         }
 
         // Once the backoff expires, the waiting slots start.

@@ -57,40 +57,19 @@ pub(crate) enum Shape {
 }
 
 const fn req(name: &'static str, shape: &'static Shape, example: &'static str) -> Field {
-    Field {
-        name,
-        shape,
-        presence: Presence::Required,
-        example,
-    }
+    Field { name, shape, presence: Presence::Required, example }
 }
 const fn opt(name: &'static str, shape: &'static Shape) -> Field {
-    Field {
-        name,
-        shape,
-        presence: Presence::Optional,
-        example: "",
-    }
+    Field { name, shape, presence: Presence::Optional, example: "" }
 }
 const fn dflt(name: &'static str, shape: &'static Shape) -> Field {
-    Field {
-        name,
-        shape,
-        presence: Presence::Defaulted,
-        example: "",
-    }
+    Field { name, shape, presence: Presence::Defaulted, example: "" }
 }
 
 const TEXT: Shape = Shape::Text;
 const BOOL: Shape = Shape::Bool;
-const PORT_NUMBER: Shape = Shape::Whole {
-    min: 1,
-    max: u16::MAX as u64,
-};
-const U32: Shape = Shape::Whole {
-    min: 0,
-    max: u32::MAX as u64,
-};
+const PORT_NUMBER: Shape = Shape::Whole { min: 1, max: u16::MAX as u64 };
+const U32: Shape = Shape::Whole { min: 0, max: u32::MAX as u64 };
 const NUMBER: Shape = Shape::Number;
 const TEXT_LIST: Shape = Shape::SeqOf(&TEXT);
 const TEXT_MAP: Shape = Shape::TextMap;
@@ -113,11 +92,7 @@ const PROBE: Shape = Shape::Struct(&[
     opt("failureThreshold", &U32),
     opt("successThreshold", &U32),
 ]);
-const HEALTH: Shape = Shape::Struct(&[
-    opt("liveness", &PROBE),
-    opt("readiness", &PROBE),
-    opt("startup", &PROBE),
-]);
+const HEALTH: Shape = Shape::Struct(&[opt("liveness", &PROBE), opt("readiness", &PROBE), opt("startup", &PROBE)]);
 const AUTOSCALING: Shape = Shape::Struct(&[
     req("min", &U32, "min: 1"),
     req("max", &U32, "max: 5"),
@@ -134,20 +109,14 @@ const UPDATE: Shape = Shape::Struct(&[
     opt("failureAction", &TEXT),
     opt("deadline", &TEXT),
 ]);
-const PLACEMENT: Shape = Shape::Struct(&[
-    opt("strategy", &TEXT),
-    dflt("constraints", &TEXT_LIST),
-    dflt("labels", &TEXT_MAP),
-]);
+const PLACEMENT: Shape =
+    Shape::Struct(&[opt("strategy", &TEXT), dflt("constraints", &TEXT_LIST), dflt("labels", &TEXT_MAP)]);
 const VOLUME: Shape = Shape::Struct(&[
     req("source", &TEXT, "source: data"),
     req("target", &TEXT, "target: /data"),
     dflt("readOnly", &BOOL),
 ]);
-const FILE_REF: Shape = Shape::Struct(&[
-    req("name", &TEXT, "name: db-password"),
-    opt("target", &TEXT),
-]);
+const FILE_REF: Shape = Shape::Struct(&[req("name", &TEXT, "name: db-password"), opt("target", &TEXT)]);
 const SECURITY: Shape = Shape::Struct(&[
     dflt("privileged", &BOOL),
     opt("user", &TEXT),
@@ -177,34 +146,23 @@ pub(crate) const APP: Shape = Shape::Struct(&[
 
 /// Checks `node` against `shape`, appending one diagnostic per problem to `out`.
 pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagnostic>) {
-    let here = |message: String, fix: String| {
-        Diagnostic::new(node.line, node.column, path.render(), message, fix)
-    };
+    let here = |message: String, fix: String| Diagnostic::new(node.line, node.column, path.render(), message, fix);
     match shape {
         Shape::Struct(fields) => {
             let Kind::Map(entries) = &node.kind else {
                 out.push(here(
                     format!("expected a mapping of fields, found {}", node.describe()),
-                    format!(
-                        "write the fields on indented lines, e.g. `{}`",
-                        example_of(fields)
-                    ),
+                    format!("write the fields on indented lines, e.g. `{}`", example_of(fields)),
                 ));
                 return;
             };
-            check_keys(entries, path, out, |key, key_node, value, out| match fields
-                .iter()
-                .find(|f| f.name == key)
-            {
+            check_keys(entries, path, out, |key, key_node, value, out| match fields.iter().find(|f| f.name == key) {
                 Some(field) => check_field(field, value, &path.key(key), out),
                 None => {
                     let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
                     let fix = match suggest(key, &names) {
                         Some(s) => format!("remove it, or did you mean `{s}`?"),
-                        None => format!(
-                            "remove it; the fields allowed here are: {}",
-                            names.join(", ")
-                        ),
+                        None => format!("remove it; the fields allowed here are: {}", names.join(", ")),
                     };
                     out.push(Diagnostic::new(
                         key_node.line,
@@ -230,23 +188,28 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
         Shape::TextMap => {
             let Kind::Map(entries) = &node.kind else {
                 out.push(here(
-                    format!(
-                        "expected a mapping of names to values, found {}",
-                        node.describe()
-                    ),
+                    format!("expected a mapping of names to values, found {}", node.describe()),
                     "write it as `NAME: value` lines, or `{ NAME: value }`".to_string(),
                 ));
                 return;
             };
-            check_keys(entries, path, out, |_, _, value, out| {
-                if !matches!(value.kind, Kind::Scalar { .. }) {
+            check_keys(entries, path, out, |key, _, value, out| {
+                // serde would read `A: ~` as the text "~" and `A:` as "", neither of which the user meant to write.
+                if value.is_null() {
+                    out.push(Diagnostic::new(
+                        value.line,
+                        value.column,
+                        path.key(key).render(),
+                        format!("`{key}` has no value"),
+                        format!("write `{key}: ''` for an empty value"),
+                    ));
+                } else if !matches!(value.kind, Kind::Scalar { .. }) {
                     out.push(Diagnostic::new(
                         value.line,
                         value.column,
                         path.render(),
                         format!("expected a text value, found {}", value.describe()),
-                        "write the value on the same line; quote it if it contains `:` or `#`"
-                            .to_string(),
+                        "write the value on the same line; quote it if it contains `:` or `#`".to_string(),
                     ));
                 }
             });
@@ -258,10 +221,7 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
                 } else {
                     "write it as a list: one `- ` entry per item".to_string()
                 };
-                out.push(here(
-                    format!("expected a list, found {}", node.describe()),
-                    fix,
-                ));
+                out.push(here(format!("expected a list, found {}", node.describe()), fix));
                 return;
             };
             for (i, child) in items.iter().enumerate() {
@@ -269,7 +229,8 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
             }
         }
         Shape::Text => {
-            if !matches!(node.kind, Kind::Scalar { .. }) {
+            // Null only reaches here as a list item (fields handle null first); serde would read it as "~".
+            if node.is_null() || !matches!(node.kind, Kind::Scalar { .. }) {
                 out.push(here(
                     format!("expected text, found {}", node.describe()),
                     "write a single value; quote it if it contains `:` or `#`".to_string(),
@@ -277,10 +238,7 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
             }
         }
         Shape::Bool => {
-            if !matches!(
-                node.as_scalar(),
-                Some(("true" | "True" | "TRUE" | "false" | "False" | "FALSE", true))
-            ) {
+            if !matches!(node.as_scalar(), Some(("true" | "True" | "TRUE" | "false" | "False" | "FALSE", true))) {
                 out.push(here(
                     format!("expected `true` or `false`, found {}", node.describe()),
                     "write `true` or `false`, without quotes".to_string(),
@@ -291,33 +249,21 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
             let ok = matches!(node.as_scalar(), Some((v, true)) if parse_whole(v).is_some_and(|n| (*min..=*max).contains(&n)));
             if !ok {
                 let (expected, fix) = if *max == u64::from(u32::MAX) {
-                    (
-                        "a whole number (0 or more)".to_string(),
-                        "write a whole number, e.g. `3`".to_string(),
-                    )
+                    ("a whole number (0 or more)".to_string(), "write a whole number, e.g. `3`".to_string())
                 } else {
-                    (
-                        format!("a whole number from {min} to {max}"),
-                        format!("use a number from {min} to {max}"),
-                    )
+                    (format!("a whole number from {min} to {max}"), format!("use a number from {min} to {max}"))
                 };
                 let fix = match node.as_scalar() {
                     Some((v, false)) if parse_number(v).is_some() => number_fix(node),
                     _ => fix,
                 };
-                out.push(here(
-                    format!("expected {expected}, found {}", node.describe()),
-                    fix,
-                ));
+                out.push(here(format!("expected {expected}, found {}", node.describe()), fix));
             }
         }
         Shape::Number => {
             let ok = matches!(node.as_scalar(), Some((v, true)) if parse_number(v).is_some());
             if !ok {
-                out.push(here(
-                    format!("expected a number, found {}", node.describe()),
-                    number_fix(node),
-                ));
+                out.push(here(format!("expected a number, found {}", node.describe()), number_fix(node)));
             }
         }
         Shape::OneOf(words) => {
@@ -327,14 +273,7 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("use one of: {}", words.join(", ")),
                 };
-                out.push(here(
-                    format!(
-                        "expected one of {}, found {}",
-                        words.join(", "),
-                        node.describe()
-                    ),
-                    fix,
-                ));
+                out.push(here(format!("expected one of {}, found {}", words.join(", "), node.describe()), fix));
             }
         }
     }
@@ -376,9 +315,7 @@ fn check_keys(
             ));
             continue;
         };
-        let first = entries[..i]
-            .iter()
-            .find(|(k, _)| k.as_scalar().map(|(s, _)| s) == Some(key));
+        let first = entries[..i].iter().find(|(k, _)| k.as_scalar().map(|(s, _)| s) == Some(key));
         if let Some((first, _)) = first {
             out.push(Diagnostic::new(
                 key_node.line,
@@ -395,9 +332,7 @@ fn check_keys(
 
 fn number_fix(node: &Node) -> String {
     match node.as_scalar() {
-        Some((v, false)) if parse_number(v).is_some() => {
-            "remove the quotes: numbers are written without them".into()
-        }
+        Some((v, false)) if parse_number(v).is_some() => "remove the quotes: numbers are written without them".into(),
         _ => "write a number, e.g. `3`".to_string(),
     }
 }
@@ -415,11 +350,7 @@ fn parse_whole(v: &str) -> Option<u64> {
     let v = v.strip_prefix('+').unwrap_or(v);
     for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
         if let Some(rest) = v.strip_prefix(prefix) {
-            return if rest.starts_with(['+', '-']) {
-                None
-            } else {
-                u64::from_str_radix(rest, radix).ok()
-            };
+            return if rest.starts_with(['+', '-']) { None } else { u64::from_str_radix(rest, radix).ok() };
         }
     }
     if v.starts_with(['+', '-']) {
@@ -438,10 +369,7 @@ fn parse_number(v: &str) -> Option<f64> {
         return None;
     }
     // Words like `inf` or `nan` parse as f64 in Rust, but no field of a spec wants them.
-    if !unsigned
-        .trim_start_matches('-')
-        .starts_with(|c: char| c.is_ascii_digit() || c == '.')
-    {
+    if !unsigned.trim_start_matches('-').starts_with(|c: char| c.is_ascii_digit() || c == '.') {
         return None;
     }
     unsigned.parse::<f64>().ok().filter(|f| f.is_finite())
@@ -452,12 +380,8 @@ fn parse_number(v: &str) -> Option<f64> {
 /// Case and `_`/`-` separators are ignored first, so `read_only_root_fs` finds `readOnlyRootFs`; otherwise the
 /// candidate with the smallest edit distance (transpositions count once) wins when it is within a third of the word.
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let normalize = |s: &str| -> String {
-        s.chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
+    let normalize =
+        |s: &str| -> String { s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect() };
     let word_n = normalize(word);
     if let Some(c) = candidates.iter().find(|c| normalize(c) == word_n) {
         return Some(c);
@@ -489,9 +413,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -505,15 +427,7 @@ mod tests {
     use super::*;
 
     fn check_suggest(word: &str, expected: Option<&str>) {
-        let names = [
-            "name",
-            "image",
-            "replicas",
-            "resources",
-            "memory",
-            "readOnlyRootFs",
-            "cpu",
-        ];
+        let names = ["name", "image", "replicas", "resources", "memory", "readOnlyRootFs", "cpu"];
         assert_eq!(suggest(word, &names), expected, "suggestion for {word}");
     }
 

@@ -38,12 +38,7 @@ security: { privileged: false, user: "1000", readOnlyRootFs: true }
 fn render(diagnostics: &[Diagnostic]) -> String {
     diagnostics
         .iter()
-        .map(|d| {
-            format!(
-                "{}:{} {}: {} | {}",
-                d.line, d.column, d.path, d.message, d.fix
-            )
-        })
+        .map(|d| format!("{}:{} {}: {} | {}", d.line, d.column, d.path, d.message, d.fix))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -54,11 +49,7 @@ fn check(yaml: &str, expected: &str) {
         Ok(_) => "ok".to_string(),
         Err(d) => render(&d),
     };
-    let expected: Vec<&str> = expected
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     assert_eq!(got, expected.join("\n"), "\n--- source ---\n{yaml}");
 }
 
@@ -71,10 +62,7 @@ fn good_specs() {
         r#"{"name": "web", "image": "nginx:1.27", "replicas": 2, "ports": [{"container": 80}], "resources": {"memory": "64Mi"}}"#,
         "ok",
     );
-    check(
-        "name: a\nimage: x\nenv: { PORT: 8080, DEBUG: true, EMPTY: '' }\n",
-        "ok",
-    );
+    check("name: a\nimage: x\nenv: { PORT: 8080, DEBUG: true, EMPTY: '' }\n", "ok");
     check("name: w\nimage: x\nreplicas: 0\nvolumes: [{ source: data, target: /data }, { source: /srv/x, target: /x, readOnly: true }]\n", "ok");
     check("name: w\nimage: x\nhealth: { liveness: { type: exec, command: [cat, /tmp/ok] }, startup: { type: tcp, port: 5432 } }\n", "ok");
     check("name: w\nimage: x\nautoscaling: { min: 1, max: 3, metric: custom, query: 'sum(up)', target: 1 }\n", "ok");
@@ -87,33 +75,15 @@ fn parsed_values() {
     let spec = parse_spec(FULL).unwrap();
     assert_eq!(spec.name, "web");
     assert_eq!(spec.replicas, 3);
-    assert_eq!(
-        spec.ports,
-        vec![PortSpec {
-            container: 8080,
-            public: Some(18080),
-            protocol: None
-        }]
-    );
-    assert_eq!(
-        spec.resources,
-        Some(Resources {
-            cpu: Some(0.5),
-            memory: Some("128Mi".into())
-        })
-    );
+    assert_eq!(spec.ports, vec![PortSpec { container: 8080, public: Some(18080), protocol: None }]);
+    assert_eq!(spec.resources, Some(Resources { cpu: Some(0.5), memory: Some("128Mi".into()) }));
     assert_eq!(spec.memory_bytes(), Some(128 << 20));
     assert_eq!(spec.nano_cpus(), Some(500_000_000));
-    assert_eq!(
-        spec.security.as_ref().and_then(|s| s.user.as_deref()),
-        Some("1000")
-    );
+    assert_eq!(spec.security.as_ref().and_then(|s| s.user.as_deref()), Some("1000"));
     let minimal = parse_spec(MINIMAL).unwrap();
     assert_eq!(minimal.nano_cpus(), Some(300_000_000));
     assert_eq!(minimal.memory_bytes(), Some(256 << 20));
-    let env = parse_spec("name: a\nimage: x\nenv: { PORT: 8080, DEBUG: true }\n")
-        .unwrap()
-        .env;
+    let env = parse_spec("name: a\nimage: x\nenv: { PORT: 8080, DEBUG: true }\n").unwrap().env;
     assert_eq!(env.get("PORT").map(String::as_str), Some("8080"));
     assert_eq!(env.get("DEBUG").map(String::as_str), Some("true"));
 }
@@ -140,7 +110,10 @@ fn syntax_errors() {
         "a: *nope\n",
         r#"1:4 : invalid YAML: while parsing node, found unknown anchor | define the anchor (`&name`) before using it (`*name`)"#,
     );
-    check("# nothing\n", "0:0 : the spec is empty | write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`");
+    check(
+        "# nothing\n",
+        "0:0 : the spec is empty | write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`",
+    );
     check(
         "name: a\n---\nname: b\n",
         r#"2:1 : invalid YAML: a spec is one YAML document; a second one starts here | remove the `---` line and what follows, or put each app in its own spec"#,
@@ -188,6 +161,14 @@ fn type_errors_all_at_once() {
         r#"
         2:1 image: `image` has no value | give it a value, or remove the line
         3:11 replicas: `replicas` has no value | give it a value, or remove the line
+        "#,
+    );
+    check(
+        "name: web\nimage: x\nenv: { A: ~, B: }\ncommand: [/demo, ~]\n",
+        r#"
+        3:11 env.A: `A` has no value | write `A: ''` for an empty value
+        3:14 env.B: `B` has no value | write `B: ''` for an empty value
+        4:18 command[1]: expected text, found nothing | write a single value; quote it if it contains `:` or `#`
         "#,
     );
     check(
@@ -253,11 +234,14 @@ fn semantic_errors_all_at_once() {
         3:29 autoscaling.max: autoscaling.max (2) is below min (3) | set `max` to 3 or more
         3:83 autoscaling.scaleDownStabilization: `soon` is not a duration: `soon` does not start with a number | write e.g. `500ms`, `5s`, `1m` or `1m30s`
         "#);
-    check("name: web\nimage: x\nupdate: { maxSurge: 0, maxUnavailable: 0, failureAction: retry, deadline: 1 }\n", r#"
+    check(
+        "name: web\nimage: x\nupdate: { maxSurge: 0, maxUnavailable: 0, failureAction: retry, deadline: 1 }\n",
+        r#"
         3:40 update.maxUnavailable: maxSurge and maxUnavailable are both 0, so an update could never replace an instance | set `maxSurge: 1` (start the new instance first) or `maxUnavailable: 1`
         3:58 update.failureAction: unknown failureAction `retry` | use `rollback` (the default) or `pause`
         3:75 update.deadline: `1` is not a duration: `1` in `1` has no unit; add one: ms, s, m or h | write e.g. `500ms`, `5s`, `1m` or `1m30s`
-        "#);
+        "#,
+    );
     check("name: web\nimage: x\nvolumes:\n  - { source: My Data, target: data }\n  - { source: cache, target: /c }\n  - { source: /srv/c, target: /c }\n", r#"
         4:15 volumes[0].source: `My Data` is neither a volume name nor an absolute host path | use a name such as `data` (lowercase letters, digits, `_`, `.`, `-`) or a path such as `/srv/data`
         4:32 volumes[0].target: target `data` is not an absolute path | write the path inside the container starting with `/`, e.g. `/data`
@@ -270,11 +254,14 @@ fn semantic_errors_all_at_once() {
         4:57 security.addCapabilities[2]: `CAP_CHOWN` is not written as a capability name | write `CHOWN`: uppercase, without the `CAP_` prefix
         5:10 command: command is an empty list | list the program and its arguments, or remove `command` to use the image's own
         "#);
-    check("name: web\nimage: x\nplacement: { strategy: '' }\nsecrets: [{ name: '', target: run/x }]\n", r#"
+    check(
+        "name: web\nimage: x\nplacement: { strategy: '' }\nsecrets: [{ name: '', target: run/x }]\n",
+        r#"
         3:24 placement.strategy: the strategy is empty | use `binpack`, `spread` or the name of a scheduling policy
         4:19 secrets[0].name: the name is empty | give the secret or config a name
         4:31 secrets[0].target: target `run/x` is not an absolute path | write a path inside the container starting with `/`
-        "#);
+        "#,
+    );
 }
 
 #[test]
@@ -297,11 +284,7 @@ fn inactive_sections() {
         ]
     );
     let full = parse_spec(FULL).unwrap();
-    assert_eq!(
-        full.inactive_sections().len(),
-        3,
-        "health, autoscaling, update"
-    );
+    assert_eq!(full.inactive_sections().len(), 3, "health, autoscaling, update");
     let plain = parse_spec("name: w\nimage: x\nresources: { memory: 64Mi }\nvolumes: [{ source: d, target: /d }]\nsecurity: { user: '1' }\n").unwrap();
     assert!(plain.inactive_sections().is_empty());
 }
@@ -341,8 +324,7 @@ fn yaml_round_trip() {
         let text = to_yaml(&spec);
         assert_eq!(parse_spec(&text), Ok(spec), "round trip of\n{text}");
     }
-    assert!(to_yaml(&parse_spec(MINIMAL).unwrap())
-        .starts_with("name: api-service\nimage: node:18\nreplicas: 3\n"));
+    assert!(to_yaml(&parse_spec(MINIMAL).unwrap()).starts_with("name: api-service\nimage: node:18\nreplicas: 3\n"));
 }
 
 /// A spec that sets every field: if the schema table and the serde types drift apart, this fails.

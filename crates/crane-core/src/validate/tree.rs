@@ -63,10 +63,9 @@ impl Node {
     /// The key node and value node stored under `key`.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.kind {
-            Kind::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.as_scalar().map(|(s, _)| s) == Some(key))
-                .map(|(k, v)| (k, v)),
+            Kind::Map(entries) => {
+                entries.iter().find(|(k, _)| k.as_scalar().map(|(s, _)| s) == Some(key)).map(|(k, v)| (k, v))
+            }
             _ => None,
         }
     }
@@ -78,10 +77,7 @@ impl Node {
             Kind::Seq(_) => "a list".to_string(),
             Kind::Scalar { .. } if self.is_null() => "nothing".to_string(),
             Kind::Scalar { value, plain: true } => format!("`{value}`"),
-            Kind::Scalar {
-                value,
-                plain: false,
-            } => format!("the quoted text \"{value}\""),
+            Kind::Scalar { value, plain: false } => format!("the quoted text \"{value}\""),
         }
     }
 
@@ -89,12 +85,7 @@ impl Node {
         match &self.kind {
             Kind::Scalar { .. } => 1,
             Kind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            Kind::Map(entries) => {
-                1 + entries
-                    .iter()
-                    .map(|(k, v)| k.size() + v.size())
-                    .sum::<usize>()
-            }
+            Kind::Map(entries) => 1 + entries.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>(),
         }
     }
 }
@@ -166,9 +157,7 @@ pub(crate) fn locate(root: &Node, path: &Path, target: Target) -> (u32, u32) {
     for (i, seg) in path.0.iter().enumerate() {
         let next = match (seg, &node.kind) {
             (Seg::Key(k), Kind::Map(_)) => match node.entry(k) {
-                Some((key, _)) if i == last && matches!(target, Target::Key) => {
-                    return (key.line, key.column)
-                }
+                Some((key, _)) if i == last && matches!(target, Target::Key) => return (key.line, key.column),
                 Some((_, value)) => Some(value),
                 None => None,
             },
@@ -197,11 +186,7 @@ pub(crate) struct SyntaxError {
 impl SyntaxError {
     fn at(mark: Marker, message: impl Into<String>) -> Self {
         let (line, column) = position(mark);
-        SyntaxError {
-            line,
-            column,
-            message: message.into(),
-        }
+        SyntaxError { line, column, message: message.into() }
     }
 }
 
@@ -214,19 +199,13 @@ impl From<ScanError> for SyntaxError {
 /// yaml-rust2 0.10 reports 1-based lines and 0-based columns; diagnostics use 1-based for both.
 fn position(mark: Marker) -> (u32, u32) {
     let line = u32::try_from(mark.line()).unwrap_or(u32::MAX).max(1);
-    let column = u32::try_from(mark.col())
-        .unwrap_or(u32::MAX)
-        .saturating_add(1);
+    let column = u32::try_from(mark.col()).unwrap_or(u32::MAX).saturating_add(1);
     (line, column)
 }
 
 /// Parses the first document of `source`. `Ok(None)` when the source holds no document at all.
 pub(crate) fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut builder = Builder {
-        parser: Parser::new_from_str(source),
-        anchors: HashMap::new(),
-        nodes: 0,
-    };
+    let mut builder = Builder { parser: Parser::new_from_str(source), anchors: HashMap::new(), nodes: 0 };
     builder.document()
 }
 
@@ -244,13 +223,9 @@ impl Builder<'_> {
             match event {
                 // A second document would be silently ignored by serde; say so at its `---`.
                 Event::DocumentStart if root.is_some() => {
-                    return Err(SyntaxError::at(
-                        mark,
-                        "a spec is one YAML document; a second one starts here",
-                    ));
+                    return Err(SyntaxError::at(mark, "a spec is one YAML document; a second one starts here"));
                 }
-                Event::StreamStart | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {
-                }
+                Event::StreamStart | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {}
                 Event::StreamEnd => return Ok(root),
                 other => root = Some(self.node(other, mark, 0)?),
             }
@@ -290,8 +265,7 @@ impl Builder<'_> {
                     let mut value = self.node(ev, m, depth + 1)?;
                     // An empty value (`image:`) is marked where the next token starts, often on the next line;
                     // its key is where the user looks.
-                    if matches!(&value.kind, Kind::Scalar { value: v, plain: true } if v.is_empty())
-                    {
+                    if matches!(&value.kind, Kind::Scalar { value: v, plain: true } if v.is_empty()) {
                         (value.line, value.column) = (key.line, key.column);
                     }
                     entries.push((key, value));
@@ -300,17 +274,10 @@ impl Builder<'_> {
             }
             Event::Alias(id) => {
                 let Some(target) = self.anchors.get(&id) else {
-                    return Err(SyntaxError::at(
-                        mark,
-                        "this alias refers to an anchor that is not defined",
-                    ));
+                    return Err(SyntaxError::at(mark, "this alias refers to an anchor that is not defined"));
                 };
                 // The copy takes the alias' position: that is where the user looks when it is wrong here.
-                let node = Node {
-                    line,
-                    column,
-                    kind: target.kind.clone(),
-                };
+                let node = Node { line, column, kind: target.kind.clone() };
                 self.count(node.size(), mark)?;
                 return Ok(node);
             }
@@ -335,10 +302,7 @@ impl Builder<'_> {
     fn count(&mut self, n: usize, mark: Marker) -> Result<(), SyntaxError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            return Err(SyntaxError::at(
-                mark,
-                "the document is too large (too many values after expanding aliases)",
-            ));
+            return Err(SyntaxError::at(mark, "the document is too large (too many values after expanding aliases)"));
         }
         Ok(())
     }

@@ -11,8 +11,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use crane_core::ports::InstanceRequest;
 use crane_core::spec::AppSpec;
@@ -21,12 +20,7 @@ use crane_docker::{build_demo_image, demo_image_present, DockerRuntime, DEMO_IMA
 /// A random lowercase hex string (std only: `RandomState` is seeded randomly per process and per instance).
 pub fn random_hex() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     format!("{:010x}", hasher.finish() & 0xff_ffff_ffff)
 }
 
@@ -49,9 +43,7 @@ pub async fn runtime() -> DockerRuntime {
 /// Makes sure the demo image of this build exists (building it if needed).
 pub async fn demo_image(rt: &DockerRuntime) {
     if !demo_image_present(rt.docker()).await {
-        build_demo_image(rt.docker(), &mut |_| {})
-            .await
-            .expect("building the demo image");
+        build_demo_image(rt.docker(), &mut |_| {}).await.expect("building the demo image");
     }
 }
 
@@ -68,13 +60,7 @@ pub fn demo_spec(app: &str, extra: serde_json::Value) -> AppSpec {
 
 /// An instance request for `spec`.
 pub fn request(spec: &AppSpec, index: u32, owner: &str) -> InstanceRequest {
-    InstanceRequest {
-        app: spec.name.clone(),
-        index,
-        revision: 1,
-        spec: spec.clone(),
-        owner: owner.to_string(),
-    }
+    InstanceRequest { app: spec.name.clone(), index, revision: 1, spec: spec.clone(), owner: owner.to_string() }
 }
 
 /// Removes every container, network and volume carrying `io.crane.owner=<owner>` when dropped, so a failing test
@@ -87,9 +73,7 @@ pub struct Cleanup {
 impl Cleanup {
     /// A guard with a fresh unique owner.
     pub fn new() -> Cleanup {
-        Cleanup {
-            owner: format!("test-{}", random_hex()),
-        }
+        Cleanup { owner: format!("test-{}", random_hex()) }
     }
 }
 
@@ -97,10 +81,7 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let owner = self.owner.clone();
         let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(remove_everything_of(&owner));
         })
         .join();
@@ -116,36 +97,18 @@ async fn remove_everything_of(owner: &str) {
     };
     let docker = rt.docker();
     let filters = HashMap::from([("label", vec![format!("io.crane.owner={owner}")])]);
-    if let Ok(containers) = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
+    if let Ok(containers) =
+        docker.list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build())).await
     {
         for c in containers {
             if let Some(id) = c.id {
                 let _ = docker
-                    .remove_container(
-                        &id,
-                        Some(
-                            RemoveContainerOptionsBuilder::new()
-                                .force(true)
-                                .v(true)
-                                .build(),
-                        ),
-                    )
+                    .remove_container(&id, Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()))
                     .await;
             }
         }
     }
-    if let Ok(networks) = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
+    if let Ok(networks) = docker.list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build())).await
     {
         for n in networks {
             if let Some(id) = n.id {
@@ -153,19 +116,9 @@ async fn remove_everything_of(owner: &str) {
             }
         }
     }
-    if let Ok(volumes) = docker
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-    {
+    if let Ok(volumes) = docker.list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build())).await {
         for v in volumes.volumes.unwrap_or_default() {
-            let _ = docker
-                .remove_volume(
-                    &v.name,
-                    None::<bollard::query_parameters::RemoveVolumeOptions>,
-                )
-                .await;
+            let _ = docker.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
         }
     }
 }
@@ -190,13 +143,9 @@ where
 
 /// A minimal blocking HTTP GET (the demo speaks HTTP/1.1); returns the raw response text.
 pub fn http_get(ip: IpAddr, port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream =
-        TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_secs(2))?;
+    let mut stream = TcpStream::connect_timeout(&SocketAddr::new(ip, port), Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")?;
     let mut text = String::new();
     stream.read_to_string(&mut text)?;
     Ok(text)
