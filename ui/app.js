@@ -135,24 +135,27 @@ async function refreshEvents() {
 function renderStatus(error) {
   const pill = $("docker-pill");
   const detail = $("docker-detail");
+  const banner = $("docker-banner");
   const s = state.status;
   if (error || !s) {
     pill.className = "pill pill-bad";
     pill.textContent = "Engine not running";
-    detail.textContent = error || "";
-    detail.className = "engine-detail error";
+    detail.textContent = "";
+    $("docker-reason").textContent = error || "";
+    banner.hidden = false;
     return;
   }
   if (s.docker_ok) {
     pill.className = "pill pill-ok";
     pill.textContent = "Docker OK";
     detail.textContent = `${s.docker} · ${s.apps} app${s.apps === 1 ? "" : "s"}`;
-    detail.className = "engine-detail";
+    banner.hidden = true;
   } else {
     pill.className = "pill pill-bad";
     pill.textContent = "Docker unreachable";
-    detail.textContent = s.docker;
-    detail.className = "engine-detail error";
+    detail.textContent = "";
+    $("docker-reason").replaceChildren(withCode(s.docker));
+    banner.hidden = false;
   }
   detail.title = `${detail.textContent}\nData directory: ${s.data_dir}`;
   detail.dataset.dataDir = s.data_dir;
@@ -409,6 +412,7 @@ function logNote(text) {
 }
 
 async function stopLogStream() {
+  $("logs-live").hidden = true;
   if (state.logStream != null) {
     const id = state.logStream;
     state.logStream = null;
@@ -439,7 +443,7 @@ async function startLogs() {
         return;
       }
       state.logStream = id;
-      logNote(`following ${app}…`);
+      $("logs-live").hidden = false;
     } else {
       const lines = await commands.logsTail(app, LOG_TAIL);
       if (state.logsApp !== app) return;
@@ -661,6 +665,7 @@ async function main() {
   $("new-app").addEventListener("click", openNewApp);
   $("new-app-empty").addEventListener("click", openNewApp);
   $("build-demo").addEventListener("click", buildDemo);
+  $("docker-retry").addEventListener("click", () => scheduleRefresh(0));
   $("token-toggle").addEventListener("click", toggleToken);
   $("token-copy").addEventListener("click", async () => {
     try {

@@ -188,7 +188,10 @@ fn repair_nested_jsdoc(generated: &str) -> String {
 /// The bindings as the window loads them: tauri-specta's JSDoc export, repaired by [`repair_nested_jsdoc`].
 #[cfg(test)]
 fn generate_bindings() -> String {
-    let tmp = std::env::temp_dir().join(format!("crane-bindings-{}.js", std::process::id()));
+    // One file per call: the tests that call this run in parallel.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("crane-bindings-{}-{call}.js", std::process::id()));
     specta_builder()
         .export(
             specta_typescript::JSDoc::default().header(

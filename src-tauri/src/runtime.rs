@@ -117,7 +117,6 @@ async fn start_api(engine: EngineHandle) -> Result<crane_rest::ApiServer, ApiErr
     })?;
     match crane_rest::start(engine.clone(), listen).await {
         Ok(server) => {
-            tracing::info!(url = %server.url, "REST API listening");
             engine.set_api_url(server.url.clone());
             Ok(server)
         }

@@ -32,30 +32,49 @@ async fn beginner_creates_watches_and_deletes_an_app() {
     let app_name = format!("gui-{:06x}", RandomState::new().build_hasher().finish() & 0xff_ffff);
     // Declared first so it is dropped last: containers are removed after the window (and its engine) is gone.
     let _containers = ContainerCleanup { app: app_name.clone() };
-    let driver = Driver::start(data_dir.path());
+    let driver = Driver::start(data_dir.path(), &[]);
 
     let client = connect(&driver).await;
     let outcome = AssertUnwindSafe(scenario(&client, &app_name, data_dir.path())).catch_unwind().await;
-    // Ending the session closes the window, which shuts the engine and the REST server down cleanly.
+    // Stop the app as a session manager would (SIGTERM): Crane must shut down cleanly, which stops the REST server
+    // and removes the api.json it wrote. (Ending the WebDriver session instead force-kills the app.)
+    let clean_exit = stop_app(data_dir.path());
     if let Err(e) = client.close().await {
-        eprintln!("closing the WebDriver session failed: {e}");
+        eprintln!("closing the WebDriver session: {e}");
     }
-    // A clean exit stops the REST server, which removes the api.json it wrote.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let clean_exit = loop {
-        if !data_dir.path().join("api.json").exists() {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
     drop(driver);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
-    assert!(clean_exit, "closing the window did not shut Crane down cleanly (api.json is still there)");
+    assert!(clean_exit, "SIGTERM did not shut Crane down cleanly (api.json is still there 15 s later)");
+}
+
+/// With no Docker engine the window still opens and says why nothing can run, naming the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_explains_an_unreachable_docker_engine() {
+    preflight();
+    let data_dir = tempfile::Builder::new().prefix("crane-gui-nodocker-").tempdir().expect("temporary data dir");
+    let socket = data_dir.path().join("no-docker.sock");
+    let docker_host = format!("unix://{}", socket.display());
+    let driver = Driver::start(data_dir.path(), &[("DOCKER_HOST", &docker_host)]);
+    let client = connect(&driver).await;
+    let outcome = AssertUnwindSafe(async {
+        let c = &client;
+        wait_until(c, "the window to load", Duration::from_secs(30), "return document.body.dataset.ready === 'true' || null").await;
+        assert_eq!(text(c, "[data-testid=docker-status]").await, "Docker unreachable");
+        let reason = text(c, "[data-testid=docker-banner]").await;
+        assert!(reason.contains("no-docker.sock"), "the banner does not say which Docker address failed: {reason:?}");
+        assert!(reason.contains("start Docker"), "the banner does not name the fix: {reason:?}");
+        screenshot(c, "screenshot-docker-unreachable.png").await;
+    })
+    .catch_unwind()
+    .await;
+    stop_app(data_dir.path());
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 async fn scenario(c: &Client, app: &str, data_dir: &Path) {
@@ -314,7 +333,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(data_dir: &Path) -> Driver {
+    fn start(data_dir: &Path, env: &[(&str, &str)]) -> Driver {
         let port = free_port();
         let native_port = free_port();
         let child = Command::new("tauri-driver")
@@ -323,6 +342,9 @@ impl Driver {
             // the REST API a free loopback port.
             .env("CRANE_DATA_DIR", data_dir)
             .env("CRANE_API_LISTEN", "127.0.0.1:0")
+            // The app logs to stderr, which shows up in the test output: warnings only, unless asked for more.
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("could not start tauri-driver: {e}; install it with cargo install tauri-driver --locked"));
@@ -353,6 +375,29 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends SIGTERM to the app (its pid is in `<data_dir>/api.json`) and waits for `api.json` to disappear.
+fn stop_app(data_dir: &Path) -> bool {
+    let api_file = data_dir.join("api.json");
+    let Some(pid) = std::fs::read_to_string(&api_file)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["pid"].as_i64())
+    else {
+        eprintln!("no pid in {}", api_file.display());
+        return false;
+    };
+    // SAFETY: signalling the app process this test started (through tauri-driver), identified by its own api.json.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while api_file.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
 }
 
 /// Ids of the containers Crane made for `app`.

@@ -73,6 +73,10 @@ pub struct InstanceView {
     pub address: Option<String>,
     /// Milliseconds since the instance started, when running.
     pub uptime_ms: Option<f64>,
+    /// Probe state in a few words ("startup passed · liveness ok · ready"), when the app has probes.
+    pub probe: Option<String>,
+    /// The last probe failure ("readiness: GET /ready returned 503"), if any.
+    pub probe_failure: Option<String>,
 }
 
 /// One app with its instances.

@@ -23,6 +23,15 @@ pub struct InstanceRequest {
     pub owner: String,
 }
 
+/// Result of [`Runtime::exec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Exit code of the command.
+    pub exit_code: i64,
+    /// Its stdout and stderr, truncated.
+    pub output: String,
+}
+
 /// A change reported by the runtime's event stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeEvent {
@@ -106,6 +115,9 @@ pub trait Runtime: Send + Sync + 'static {
         follow: bool,
         tail: Option<u32>,
     ) -> Result<futures_core::stream::BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError>;
+    /// Runs `command` inside a running container (exec probes) and returns its exit code and the first few KiB of
+    /// its output. A command still running after `timeout` is an `Other` error naming the timeout.
+    async fn exec(&self, id: &str, command: &[String], timeout: std::time::Duration) -> Result<ExecOutput, RuntimeError>;
     /// Engine version string, for status displays.
     async fn version(&self) -> Result<String, RuntimeError>;
 }

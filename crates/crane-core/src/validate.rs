@@ -597,11 +597,6 @@ impl AppSpec {
     /// the API and the CLI can say plainly that it is stored but does nothing yet.
     pub fn inactive_sections(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.health.is_some() {
-            out.push(
-                "health: probes are stored but not active yet; instances are considered ready when running".into(),
-            );
-        }
         if self.autoscaling.is_some() {
             out.push(format!("autoscaling: stored but not active yet; the app runs {} replicas", self.replicas));
         }

@@ -24,6 +24,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 const USAGE: &str = "usage: crane-demo [--port P] [--exit-after-ms N] [--exit-code C] [--fail-health-after-ms N] \
                      [--not-ready-for-ms N]\n\
+                     crane-demo check [PORT] [PATH]   (exit 0 when GET PATH answers 2xx/3xx; for exec probes)\n\
                      env: PORT (default 8080), CRANE_INSTANCE (default: the hostname)";
 
 /// Command-line options.
@@ -126,8 +127,38 @@ mod signals {
     }
 }
 
+/// `crane-demo check [PORT] [PATH]`: GETs `http://127.0.0.1:PORT/PATH` and exits 0 for a 2xx/3xx answer, 1
+/// otherwise. The image has no shell or curl, so exec probes use this.
+fn check(args: &[String]) -> i32 {
+    use std::io::{Read, Write};
+    let port = args.first().map(String::as_str).unwrap_or("8080");
+    let path = args.get(1).map(String::as_str).unwrap_or("/health");
+    let result = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(format!("127.0.0.1:{port}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = String::new();
+        stream.take(256).read_to_string(&mut head)?;
+        Ok(head.lines().next().unwrap_or("").to_string())
+    })();
+    match result {
+        Ok(status) => {
+            let code: u16 = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+            println!("{path}: {status}");
+            if (200..400).contains(&code) { 0 } else { 1 }
+        }
+        Err(e) => {
+            println!("{path}: {e}");
+            1
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("check") {
+        std::process::exit(check(&args[1..]));
+    }
     let opts = match parse_options(&args, std::env::var("PORT").ok().as_deref()) {
         Ok(o) => o,
         Err(message) => {

@@ -26,7 +26,7 @@ use bollard::query_parameters::{
 };
 use bollard::{BollardRequest, Docker};
 use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
-use crane_core::ports::{InstanceRequest, LogLine, Runtime, RuntimeEvent};
+use crane_core::ports::{ExecOutput, InstanceRequest, LogLine, Runtime, RuntimeEvent};
 use crane_core::spec::{AppSpec, DROPPED_CAPABILITIES};
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
@@ -41,6 +41,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const PULL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Grace period between SIGTERM and SIGKILL when an instance is removed.
 const STOP_GRACE_SECONDS: i32 = 2;
+/// How much of an exec's output is kept.
+const EXEC_OUTPUT_LIMIT: usize = 4096;
 /// Value of the node label for containers on the local engine.
 const LOCAL_NODE: &str = "local";
 
@@ -456,6 +458,43 @@ impl Runtime for DockerRuntime {
             futures_util::stream::iter(lines)
         });
         Ok(stream.boxed())
+    }
+
+    async fn exec(&self, id: &str, command: &[String], timeout: Duration) -> Result<ExecOutput> {
+        self.ready().await?;
+        let run = async {
+            let config = bollard::exec::CreateExecOptions {
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(command.to_vec()),
+                ..Default::default()
+            };
+            let created = self.docker.create_exec(id, config).await.map_err(|e| error::map("creating an exec", e))?;
+            let mut output = String::new();
+            if let bollard::exec::StartExecResults::Attached { output: mut stream, .. } =
+                self.docker.start_exec(&created.id, None).await.map_err(|e| error::map("starting an exec", e))?
+            {
+                while let Some(chunk) = stream.next().await {
+                    let Ok(chunk) = chunk else { break };
+                    // Keep the first few KiB: enough for a probe's failure message.
+                    if output.len() < EXEC_OUTPUT_LIMIT {
+                        output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    }
+                }
+            }
+            let inspected =
+                self.docker.inspect_exec(&created.id).await.map_err(|e| error::map("inspecting an exec", e))?;
+            output.truncate(EXEC_OUTPUT_LIMIT);
+            Ok(ExecOutput { exit_code: inspected.exit_code.unwrap_or(-1), output })
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(result) => result,
+            Err(_) => Err(RuntimeError::Other(format!(
+                "`{}` did not finish within {}ms",
+                command.join(" "),
+                timeout.as_millis()
+            ))),
+        }
     }
 
     async fn version(&self) -> Result<String> {

@@ -5,6 +5,7 @@
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
 pub mod error;
+mod probes;
 mod proxy;
 mod run;
 mod views;
@@ -83,6 +84,8 @@ pub(crate) struct Shared {
     pub docker_version: Option<String>,
     /// REST API URL, once the REST door is up.
     pub api_url: String,
+    /// Containers the load balancer currently sends traffic to (ready and running), as last applied.
+    pub in_load_balancer: std::collections::BTreeSet<String>,
     /// Containers the engine is removing itself (their `die` events are not crashes).
     pub removing: std::collections::BTreeSet<String>,
 }
@@ -97,6 +100,8 @@ pub(crate) struct Inner {
     pub changes: broadcast::Sender<ChangeView>,
     pub commands: mpsc::Sender<Command>,
     pub proxies: proxy::Proxies,
+    pub probers: probes::Probers,
+    pub probe_reports: mpsc::UnboundedSender<probes::ProbeReport>,
     /// Serialises apply/scale/delete so two doors cannot interleave a read-modify-write of one app.
     pub writes: tokio::sync::Mutex<()>,
     pub loop_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -153,6 +158,7 @@ impl EngineHandle {
         };
         let (changes, _) = broadcast::channel(1024);
         let (commands, rx) = mpsc::channel(64);
+        let (probe_reports, reports_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             config,
             owner,
@@ -163,17 +169,19 @@ impl EngineHandle {
             changes,
             commands,
             proxies: proxy::Proxies::default(),
+            probers: probes::Probers::default(),
+            probe_reports,
             writes: tokio::sync::Mutex::new(()),
             loop_done: Mutex::new(None),
         });
         let handle = EngineHandle { inner };
-        handle.start_loop(rx);
+        handle.start_loop(rx, reports_rx);
         Ok(handle)
     }
 
-    fn start_loop(&self, rx: mpsc::Receiver<Command>) {
+    fn start_loop(&self, rx: mpsc::Receiver<Command>, reports: mpsc::UnboundedReceiver<probes::ProbeReport>) {
         let inner = self.inner.clone();
-        let task = tokio::spawn(async move { run::run(inner, rx).await });
+        let task = tokio::spawn(async move { run::run(inner, rx, reports).await });
         *self.inner.loop_done.lock().unwrap() = Some(task);
     }
 
@@ -287,15 +295,23 @@ impl EngineHandle {
     /// All apps with their instances.
     pub async fn list_apps(&self) -> Result<Vec<AppView>> {
         let apps = self.inner.store.list_apps().await.map_err(internal)?;
+        let health = self.health_by_id();
         let shared = self.inner.shared.lock().unwrap();
-        Ok(apps.iter().map(|a| views::app_view(a, &shared, now_ms())).collect())
+        Ok(apps.iter().map(|a| views::app_view(a, &shared, &health, now_ms())).collect())
     }
 
     /// One app.
     pub async fn get_app(&self, name: &str) -> Result<AppView> {
         let app = self.stored(name).await?;
+        let health = self.health_by_id();
         let shared = self.inner.shared.lock().unwrap();
-        Ok(views::app_view(&app, &shared, now_ms()))
+        Ok(views::app_view(&app, &shared, &health, now_ms()))
+    }
+
+    /// Probe states of the observed containers (taken before locking `shared`, to keep one lock order).
+    fn health_by_id(&self) -> BTreeMap<String, crane_core::probe::InstanceHealth> {
+        let ids: Vec<String> = self.inner.shared.lock().unwrap().observed.iter().map(|o| o.id.clone()).collect();
+        ids.into_iter().filter_map(|id| self.inner.probers.health(&id).map(|h| (id, h))).collect()
     }
 
     async fn stored(&self, name: &str) -> Result<StoredApp> {
@@ -472,6 +488,7 @@ impl EngineHandle {
             let _ = task.await;
         }
         self.inner.proxies.clear();
+        self.inner.probers.clear();
     }
 
     /// Stops the loop at once without waiting for it (for `Drop` paths, where nothing can be awaited). Containers
@@ -481,6 +498,7 @@ impl EngineHandle {
             task.abort();
         }
         self.inner.proxies.clear();
+        self.inner.probers.clear();
     }
 
     /// Asks the loop for a reconcile pass and waits for it.

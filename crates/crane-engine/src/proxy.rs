@@ -82,10 +82,21 @@ impl Proxies {
 
     /// Brings listeners and backend lists in line with the stored apps and the last observation.
     pub(crate) fn update(&self, inner: &Inner, stored: &[StoredApp]) {
-        let shared = inner.shared.lock().unwrap();
+        let mut shared = inner.shared.lock().unwrap();
+        let mut ready = std::collections::BTreeSet::new();
         let mut apps = self.apps.lock().unwrap();
         apps.retain(|name, _| stored.iter().any(|a| &a.spec.name == name && !a.spec.ports.is_empty()));
         for app in stored {
+            // Ready instances: running, wanted, not being removed, and passing readiness (instances without probes
+            // are ready when running). Only they receive traffic.
+            let members: Vec<&crane_core::model::ObservedInstance> = shared
+                .observed
+                .iter()
+                .filter(|o| o.app == app.spec.name && o.state == ContainerState::Running && o.index <= app.spec.replicas)
+                .filter(|o| !shared.removing.contains(&o.id))
+                .filter(|o| inner.probers.health(&o.id).map(|h| h.ready).unwrap_or(true))
+                .collect();
+            ready.extend(members.iter().map(|o| o.id.clone()));
             let (Some(port), Some(first)) = (app.public_port, app.spec.ports.first()) else { continue };
             if !apps.contains_key(&app.spec.name) {
                 // After an engine restart: listen again on the port the app was given.
@@ -99,17 +110,16 @@ impl Proxies {
                     }
                 }
             }
-            let backends: Vec<SocketAddr> = shared
-                .observed
+            let backends: Vec<SocketAddr> = members
                 .iter()
-                .filter(|o| o.app == app.spec.name && o.state == ContainerState::Running && o.index <= app.spec.replicas)
-                .filter(|o| !shared.removing.contains(&o.id))
                 .filter_map(|o| shared.addresses.get(&o.id).map(|ip| SocketAddr::new(*ip, first.container)))
                 .collect();
             if let Some(p) = apps.get(&app.spec.name) {
                 *p.backends.write().unwrap() = backends;
             }
         }
+        // The window shows as ready exactly what the load balancer sends traffic to.
+        shared.in_load_balancer = ready;
     }
 }
 
@@ -146,7 +156,16 @@ async fn forward(app: &str, mut client: TcpStream, backends: &[SocketAddr], firs
             return;
         }
     }
-    let body = format!("no instance of app '{app}' is running; check `cranectl get instances {app}`\n");
+    // Read the request head first: an HTTP client treats an answer that comes before its request as an error.
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::io::AsyncReadExt::read(&mut client, &mut buf)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let body = format!("no instance of app '{app}' is ready; check `cranectl get instances {app}`\n");
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

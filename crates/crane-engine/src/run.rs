@@ -11,17 +11,22 @@ use async_trait::async_trait;
 use crane_api::ChangeView;
 use crane_core::backoff::BackoffPolicy;
 use crane_core::model::{DesiredApp, Millis, ObservedInstance};
-use crane_core::ports::{EventRecord, InstanceRequest, LogLine, Runtime, RuntimeError, RuntimeEvent};
+use crane_core::ports::{EventRecord, ExecOutput, InstanceRequest, LogLine, Runtime, RuntimeError, RuntimeEvent};
 use crane_core::reconcile::{reconcile, RemoveCause, Snapshot};
 use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::probes::{ProbeReport, Target};
 use crate::{now_ms, views, Command, Inner};
 
 /// How long to wait before re-subscribing to Docker events after the stream ended or failed.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
 
-pub(crate) async fn run(inner: Arc<Inner>, mut commands: mpsc::Receiver<Command>) {
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    mut commands: mpsc::Receiver<Command>,
+    mut reports: mpsc::UnboundedReceiver<ProbeReport>,
+) {
     let mut events: Option<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>> = None;
     let mut resubscribe_at = tokio::time::Instant::now();
     let mut histories = BTreeMap::new();
@@ -68,6 +73,12 @@ pub(crate) async fn run(inner: Arc<Inner>, mut commands: mpsc::Receiver<Command>
                     continue;
                 }
             },
+            Some(report) = reports.recv() => {
+                if !on_probe_report(&inner, report, &mut histories).await {
+                    // Nothing but counters changed: no pass needed.
+                    continue;
+                }
+            }
             _ = tokio::time::sleep_until(next_pass) => {}
             _ = tokio::time::sleep_until(resubscribe_at), if events.is_none() => continue,
         }
@@ -360,11 +371,129 @@ async fn pass(
         shared.failures.retain(|k, _| live.contains(k));
         before != views::signature(&shared)
     };
+    sync_probers(inner, &stored);
     inner.proxies.update(inner, &stored);
     if changed {
         let _ = inner.changes.send(ChangeView::Apps);
     }
     (errors, plan.requeue_after.map(|at| at.saturating_sub(now_ms())))
+}
+
+/// Starts probe runners for running instances of apps with probes; stops runners of containers that are gone.
+fn sync_probers(inner: &Arc<Inner>, stored: &[crane_core::ports::StoredApp]) {
+    let targets: Vec<Target> = {
+        let shared = inner.shared.lock().unwrap();
+        shared
+            .observed
+            .iter()
+            .filter(|o| o.state == crane_core::model::ContainerState::Running && !shared.removing.contains(&o.id))
+            .filter_map(|o| {
+                let app = stored.iter().find(|a| a.spec.name == o.app)?;
+                let default_port = app.spec.ports.first().map(|p| p.container);
+                Some(Target {
+                    id: o.id.clone(),
+                    app: o.app.clone(),
+                    name: o.name.clone(),
+                    ip: shared.addresses.get(&o.id).copied(),
+                    settings: crane_core::probe::HealthSettings::from_spec(app.spec.health.as_ref(), default_port),
+                })
+            })
+            .collect()
+    };
+    inner.probers.sync(targets, &inner.runtime, &inner.probe_reports);
+}
+
+/// Handles what a probe runner reported: logs transitions, restarts instances whose liveness or startup probe
+/// failed. Returns whether a reconcile pass should follow (membership or containers changed).
+async fn on_probe_report(
+    inner: &Arc<Inner>,
+    report: ProbeReport,
+    histories: &mut crane_core::model::RestartHistories,
+) -> bool {
+    use crane_core::probe::Transition;
+    if report.transitions.is_empty() {
+        // A failure message may have changed what the window shows, without any transition.
+        let _ = inner.changes.send(ChangeView::Apps);
+        return false;
+    }
+    let index = {
+        let shared = inner.shared.lock().unwrap();
+        shared.observed.iter().find(|o| o.id == report.id).map(|o| o.index)
+    };
+    let details = serde_json::json!({"container": report.id, "probe": report.kind.as_str()});
+    for t in &report.transitions {
+        match t {
+            Transition::Started => {
+                record(
+                    inner,
+                    Some(&report.app),
+                    Some(&report.name),
+                    "probe.started",
+                    format!("{}: startup probe passed; liveness and readiness probes start", report.name),
+                    details.clone(),
+                )
+                .await
+            }
+            Transition::Ready => {
+                record(
+                    inner,
+                    Some(&report.app),
+                    Some(&report.name),
+                    "instance.ready",
+                    format!("{} is ready: it receives traffic from the load balancer", report.name),
+                    details.clone(),
+                )
+                .await
+            }
+            Transition::Unready(why) => {
+                record(
+                    inner,
+                    Some(&report.app),
+                    Some(&report.name),
+                    "instance.unready",
+                    format!("{} taken out of the load balancer: {why}", report.name),
+                    details.clone(),
+                )
+                .await
+            }
+            Transition::Restart(why) => {
+                inner.shared.lock().unwrap().removing.insert(report.id.clone());
+                let result = inner.runtime.remove_instance(&report.id).await;
+                inner.shared.lock().unwrap().removing.remove(&report.id);
+                match result {
+                    Ok(()) => {
+                        if let Some(index) = index {
+                            let slot = (report.app.clone(), index);
+                            *inner.shared.lock().unwrap().restarts.entry(slot.clone()).or_default() += 1;
+                            // A failed probe counts as a crash for CrashLoop backoff, as in Kubernetes.
+                            histories.entry(slot).or_default().record_crash(now_ms());
+                        }
+                        record(
+                            inner,
+                            Some(&report.app),
+                            Some(&report.name),
+                            "instance.unhealthy",
+                            format!("restarting {}: {why}", report.name),
+                            details.clone(),
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        record(
+                            inner,
+                            Some(&report.app),
+                            Some(&report.name),
+                            "instance.remove_failed",
+                            format!("could not restart unhealthy {}: {e}", report.name),
+                            details.clone(),
+                        )
+                        .await
+                    }
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Looks up the network address of running instances, reusing known ones.
@@ -445,6 +574,9 @@ impl Runtime for Unreachable {
         _: bool,
         _: Option<u32>,
     ) -> Result<BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError> {
+        Err(self.err())
+    }
+    async fn exec(&self, _: &str, _: &[String], _: Duration) -> Result<ExecOutput, RuntimeError> {
         Err(self.err())
     }
     async fn version(&self) -> Result<String, RuntimeError> {

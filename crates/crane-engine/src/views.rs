@@ -1,6 +1,9 @@
 //! Read models: turn stored apps plus the last observation into the wire views every door shows.
 
+use std::collections::BTreeMap;
+
 use crane_api::{AppView, EventView, InstanceState, InstanceView};
+use crane_core::probe::{InstanceHealth, ProbeKind};
 use crane_core::model::{ContainerState, Millis};
 use crane_core::ports::{EventRecord, StoredApp};
 
@@ -27,7 +30,12 @@ pub(crate) fn event_view(e: &EventRecord) -> EventView {
 }
 
 /// The view of one app: its instances by index, including slots held by backoff or failing to start.
-pub(crate) fn app_view(app: &StoredApp, shared: &Shared, now: Millis) -> AppView {
+pub(crate) fn app_view(
+    app: &StoredApp,
+    shared: &Shared,
+    health: &BTreeMap<String, InstanceHealth>,
+    now: Millis,
+) -> AppView {
     let name = &app.spec.name;
     let mut instances: Vec<InstanceView> = Vec::new();
     for o in shared.observed.iter().filter(|o| &o.app == name) {
@@ -35,14 +43,22 @@ pub(crate) fn app_view(app: &StoredApp, shared: &Shared, now: Millis) -> AppView
         let removing = shared.removing.contains(&o.id);
         let (state, message) = match o.state {
             _ if removing => (InstanceState::Stopping, "being removed".to_string()),
-            ContainerState::Running if o.revision != app.revision => {
-                (InstanceState::Ready, format!("running revision {}; will be replaced by {}", o.revision, app.revision))
-            }
+            ContainerState::Running if o.revision != app.revision => (
+                if health.get(&o.id).map(|h| h.ready).unwrap_or(true) { InstanceState::Ready } else { InstanceState::Running },
+                format!("running revision {}; will be replaced by {}", o.revision, app.revision),
+            ),
             ContainerState::Running if o.index > app.spec.replicas => {
                 (InstanceState::Stopping, "above the desired replica count".to_string())
             }
-            // Probes are not active yet: a running container is ready, as in Kubernetes without a readiness probe.
-            ContainerState::Running => (InstanceState::Ready, "running".to_string()),
+            ContainerState::Running => match health.get(&o.id) {
+                Some(h) if !h.started => (InstanceState::Starting, "waiting for the startup probe".to_string()),
+                // Ready means "receives traffic": what the load balancer last applied, not the probe's latest word.
+                Some(_) if !shared.in_load_balancer.contains(&o.id) => {
+                    (InstanceState::Running, "running, not ready".to_string())
+                }
+                // Without probes a running container is ready, as in Kubernetes without a readiness probe.
+                _ => (InstanceState::Ready, "running".to_string()),
+            },
             ContainerState::Created => (InstanceState::Starting, "created".to_string()),
             ContainerState::Restarting => (InstanceState::Restarting, "restarting".to_string()),
             ContainerState::Paused => (InstanceState::Running, "paused".to_string()),
@@ -68,6 +84,11 @@ pub(crate) fn app_view(app: &StoredApp, shared: &Shared, now: Millis) -> AppView
                 (ContainerState::Running, Some(s)) => Some(now.saturating_sub(s) as f64),
                 _ => None,
             },
+            probe: health.get(&o.id).map(probe_summary),
+            probe_failure: health
+                .get(&o.id)
+                .and_then(|h| h.last_failure.as_ref())
+                .map(|(kind, why)| format!("{}: {why}", kind.as_str())),
         });
     }
     for index in 1..=app.spec.replicas {
@@ -93,6 +114,8 @@ pub(crate) fn app_view(app: &StoredApp, shared: &Shared, now: Millis) -> AppView
             message,
             address: None,
             uptime_ms: None,
+            probe: None,
+            probe_failure: None,
         });
     }
     instances.sort_by_key(|i| (i.index, i.name.clone()));
@@ -110,6 +133,25 @@ pub(crate) fn app_view(app: &StoredApp, shared: &Shared, now: Millis) -> AppView
         instances,
         created_at: rfc3339(app.created_at),
     }
+}
+
+/// "startup passed · liveness ok · ready" — the probe state in a few words.
+fn probe_summary(h: &InstanceHealth) -> String {
+    let mut parts = Vec::new();
+    let settings = h.settings();
+    if settings.startup.is_some() {
+        parts.push(if h.started { "startup passed".to_string() } else { format!("startup {} failed", h.startup.failures) });
+    }
+    if settings.liveness.is_some() && h.started {
+        parts.push(match h.liveness.failures {
+            0 => "liveness ok".to_string(),
+            n => format!("liveness {n}/{} failed", settings.liveness.as_ref().map(|p| p.failure_threshold).unwrap_or(3)),
+        });
+    }
+    if settings.get(ProbeKind::Readiness).is_some() && h.started {
+        parts.push(if h.ready { "ready".to_string() } else { "not ready".to_string() });
+    }
+    parts.join(" · ")
 }
 
 /// A cheap fingerprint of what the views show, to broadcast a change only when something visible changed.

@@ -278,13 +278,10 @@ fn inactive_sections() {
     let minimal = parse_spec(MINIMAL).unwrap();
     assert_eq!(
         minimal.inactive_sections(),
-        vec![
-            "health: probes are stored but not active yet; instances are considered ready when running".to_string(),
-            "autoscaling: stored but not active yet; the app runs 3 replicas".to_string(),
-        ]
+        vec!["autoscaling: stored but not active yet; the app runs 3 replicas".to_string()]
     );
     let full = parse_spec(FULL).unwrap();
-    assert_eq!(full.inactive_sections().len(), 3, "health, autoscaling, update");
+    assert_eq!(full.inactive_sections().len(), 2, "autoscaling, update");
     let plain = parse_spec("name: w\nimage: x\nresources: { memory: 64Mi }\nvolumes: [{ source: d, target: /d }]\nsecurity: { user: '1' }\n").unwrap();
     assert!(plain.inactive_sections().is_empty());
 }

@@ -1,0 +1,226 @@
+//! The backend set and the choice of a backend for each request.
+//!
+//! **Architecture Invariant:** the set is an immutable slice swapped as a whole, and every request holds an `Arc` to
+//! the backend it was sent to. Replacing the set therefore never touches a request in flight; a removed backend
+//! lives (draining) exactly as long as some request still holds it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+
+use hyper::http::uri::Authority;
+
+use crate::config::{Backend, Strategy};
+use crate::metrics::Counters;
+
+/// A backend and its live counters.
+pub(crate) struct BackendState {
+    pub(crate) backend: Backend,
+    /// The backend's address as a URI authority, built once so each request only clones it.
+    pub(crate) authority: Authority,
+    pub(crate) counters: Counters,
+    pub(crate) connect_failures: AtomicU64,
+    pub(crate) draining: AtomicBool,
+    /// Bumped each time the backend is removed, so a drain timer started by an earlier removal can tell that the
+    /// backend was added back in the meantime.
+    pub(crate) removals: AtomicU64,
+}
+
+impl BackendState {
+    fn new(backend: Backend) -> BackendState {
+        let authority = Authority::try_from(backend.addr.to_string()).expect("a socket address is a valid authority");
+        BackendState {
+            backend,
+            authority,
+            counters: Counters::new(),
+            connect_failures: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
+            removals: AtomicU64::new(0),
+        }
+    }
+
+    fn is(&self, other: &Backend) -> bool {
+        self.backend.id == other.id && self.backend.addr == other.addr
+    }
+}
+
+/// A backend that left the set, and which removal of it this is.
+pub(crate) struct Removed {
+    pub(crate) backend: Weak<BackendState>,
+    pub(crate) removal: u64,
+    pub(crate) addr: SocketAddr,
+}
+
+/// The current backends, the balancing state, and the removed backends still finishing requests.
+pub(crate) struct BackendSet {
+    current: RwLock<Arc<[Arc<BackendState>]>>,
+    draining: Mutex<Vec<Weak<BackendState>>>,
+    turn: AtomicUsize,
+    strategy: AtomicU8,
+}
+
+impl BackendSet {
+    pub(crate) fn new(strategy: Strategy) -> BackendSet {
+        BackendSet {
+            current: RwLock::new(Arc::new([])),
+            draining: Mutex::new(Vec::new()),
+            turn: AtomicUsize::new(0),
+            strategy: AtomicU8::new(strategy.to_u8()),
+        }
+    }
+
+    pub(crate) fn set_strategy(&self, strategy: Strategy) {
+        self.strategy.store(strategy.to_u8(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn strategy(&self) -> Strategy {
+        Strategy::from_u8(self.strategy.load(Ordering::Relaxed))
+    }
+
+    /// The current set.
+    pub(crate) fn current(&self) -> Arc<[Arc<BackendState>]> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Removed backends that still have requests holding them.
+    pub(crate) fn draining(&self) -> Vec<Arc<BackendState>> {
+        let mut draining = self.draining.lock().unwrap_or_else(PoisonError::into_inner);
+        draining.retain(|w| w.strong_count() > 0);
+        draining.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// True when some backend of the current set listens on `addr`.
+    pub(crate) fn serves(&self, addr: SocketAddr) -> bool {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).iter().any(|b| b.backend.addr == addr)
+    }
+
+    /// Replaces the set. Backends that stay (same id and address) keep their state and counters; a removed backend
+    /// that comes back gets its old state back. Returns the backends that were just removed.
+    pub(crate) fn replace(&self, backends: Vec<Backend>) -> Vec<Removed> {
+        // The draining lock also serialises concurrent replacements.
+        let mut draining = self.draining.lock().unwrap_or_else(PoisonError::into_inner);
+        draining.retain(|w| w.strong_count() > 0);
+        let old = self.current();
+        let mut next: Vec<Arc<BackendState>> = Vec::with_capacity(backends.len());
+        for backend in backends {
+            if next.iter().any(|s| s.is(&backend)) {
+                continue;
+            }
+            let kept = old.iter().find(|s| s.is(&backend)).cloned().or_else(|| {
+                let pos = draining.iter().position(|w| w.upgrade().is_some_and(|s| s.is(&backend)))?;
+                draining.swap_remove(pos).upgrade()
+            });
+            let state = match kept {
+                Some(state) => {
+                    state.draining.store(false, Ordering::Relaxed);
+                    state
+                }
+                None => Arc::new(BackendState::new(backend)),
+            };
+            next.push(state);
+        }
+        let mut removed = Vec::new();
+        for state in old.iter().filter(|s| !next.iter().any(|n| Arc::ptr_eq(n, s))) {
+            state.draining.store(true, Ordering::Relaxed);
+            let removal = state.removals.fetch_add(1, Ordering::Relaxed) + 1;
+            draining.push(Arc::downgrade(state));
+            removed.push(Removed { backend: Arc::downgrade(state), removal, addr: state.backend.addr });
+        }
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next.into();
+        removed
+    }
+
+    /// Chooses the backend for a new request, or None when the set is empty.
+    pub(crate) fn pick(&self) -> Option<Arc<BackendState>> {
+        let set = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        let n = set.len();
+        if n == 0 {
+            return None;
+        }
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let chosen = match self.strategy() {
+            Strategy::RoundRobin => turn % n,
+            Strategy::LeastConnections => {
+                // Scan from the round-robin position so that ties rotate instead of always hitting the first one.
+                let mut best = turn % n;
+                let mut best_load = set[best].counters.in_flight();
+                for k in 1..n {
+                    let i = (turn + k) % n;
+                    let load = set[i].counters.in_flight();
+                    if load < best_load {
+                        best = i;
+                        best_load = load;
+                    }
+                }
+                best
+            }
+        };
+        Some(set[chosen].clone())
+    }
+
+    /// Chooses the backend for the one retry after `failed` refused the connection: the next one after it in set
+    /// order. That is deterministic on purpose, and does not disturb the round-robin turn.
+    pub(crate) fn pick_other(&self, failed: &Arc<BackendState>) -> Option<Arc<BackendState>> {
+        let set = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        let n = set.len();
+        let start = set.iter().position(|b| Arc::ptr_eq(b, failed)).map_or(0, |p| p + 1);
+        (0..n).map(|k| &set[(start + k) % n]).find(|b| !Arc::ptr_eq(b, failed)).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(i: u16) -> Backend {
+        Backend { id: format!("c{i}"), name: format!("web-{i}"), addr: SocketAddr::from(([10, 0, 0, 1], 8000 + i)) }
+    }
+
+    fn names(picks: impl Iterator<Item = Option<Arc<BackendState>>>) -> Vec<String> {
+        picks.map(|b| b.map_or("-".into(), |b| b.backend.name.clone())).collect()
+    }
+
+    #[test]
+    fn round_robin_starts_at_the_first_backend_and_rotates() {
+        let set = BackendSet::new(Strategy::RoundRobin);
+        assert!(set.pick().is_none());
+        set.replace(vec![backend(1), backend(2), backend(3)]);
+        assert_eq!(names((0..4).map(|_| set.pick())), ["web-1", "web-2", "web-3", "web-1"]);
+    }
+
+    #[test]
+    fn least_connections_avoids_busy_backends_and_rotates_ties() {
+        let set = BackendSet::new(Strategy::LeastConnections);
+        set.replace(vec![backend(1), backend(2), backend(3)]);
+        set.current()[0].counters.start();
+        assert_eq!(names((0..4).map(|_| set.pick())), ["web-2", "web-2", "web-3", "web-2"]);
+    }
+
+    #[test]
+    fn retry_goes_to_the_next_backend_in_order() {
+        let set = BackendSet::new(Strategy::RoundRobin);
+        set.replace(vec![backend(1), backend(2), backend(3)]);
+        let current = set.current();
+        assert_eq!(set.pick_other(&current[2]).unwrap().backend.name, "web-1");
+        assert_eq!(set.pick_other(&current[0]).unwrap().backend.name, "web-2");
+        set.replace(vec![backend(1)]);
+        assert!(set.pick_other(&set.current()[0]).is_none());
+    }
+
+    #[test]
+    fn replacing_keeps_state_of_staying_and_returning_backends() {
+        let set = BackendSet::new(Strategy::RoundRobin);
+        set.replace(vec![backend(1), backend(2)]);
+        let two = set.current()[1].clone();
+        two.counters.start();
+        let removed = set.replace(vec![backend(1), backend(1)]);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(set.current().len(), 1);
+        assert!(two.draining.load(Ordering::Relaxed));
+        assert_eq!(set.draining().len(), 1);
+        set.replace(vec![backend(2), backend(1)]);
+        assert!(Arc::ptr_eq(&set.current()[0], &two));
+        assert!(!two.draining.load(Ordering::Relaxed));
+        assert!(set.draining().is_empty());
+    }
+}

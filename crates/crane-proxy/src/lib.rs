@@ -1,0 +1,247 @@
+//! Crane's built-in load balancer: an HTTP/1.1 reverse proxy, one per app, listening on a loopback port and
+//! spreading requests over the app's ready instances.
+//!
+//! What users coming from Kubernetes or NGINX can count on:
+//! - balancing is per request, not per connection: a keep-alive client still reaches every instance;
+//! - round-robin or least-connections ([`Strategy`]), switchable live;
+//! - keep-alive on both sides, with one pooled client per proxy (idle backend connections close after 30 s);
+//! - `X-Forwarded-For` / `-Proto` / `-Host` are set and hop-by-hop headers removed;
+//! - a connect that fails (refused, timed out) is retried once on another instance when the request is idempotent
+//!   and its body is empty or small; a request the backend may have received is never retried;
+//! - `503` with `Retry-After: 1` when no instance is ready, `504` when one is too slow, `502` otherwise;
+//! - membership changes never cut requests in flight: removed instances drain for up to
+//!   [`ProxyConfig::drain_timeout`];
+//! - bodies stream both ways; per-app and per-instance counters ([`ProxyMetrics`]).
+//!
+//! The caller (the engine) decides which instances are ready and calls [`AppProxy::set_backends`] after each
+//! reconcile pass; this crate knows nothing about containers.
+//!
+//! **Architecture Invariant:** nothing on the per-request path takes a lock shared by all requests: the backend set
+//! is read through an `RwLock` held only to clone one `Arc`, counters are atomics, and latency histograms are
+//! sharded.
+
+#![warn(missing_docs)]
+
+mod balance;
+mod config;
+mod connect;
+mod error;
+mod forward;
+mod metrics;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::{Backend, ProxyConfig, Strategy};
+pub use error::{ProxyError, Result};
+pub use metrics::{AppTraffic, BackendTraffic, ProxyMetrics, Traffic};
+
+use balance::BackendSet;
+use connect::{Connector, Registry};
+use metrics::Counters;
+
+/// How long an idle pooled connection to a backend is kept, like NGINX's `keepalive_timeout` for upstreams.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the listener task and every request share.
+pub(crate) struct Shared {
+    config: ProxyConfig,
+    backends: BackendSet,
+    client: Client<Connector, forward::RequestBody>,
+    connections: Arc<Registry>,
+    app: Counters,
+    retries: AtomicU64,
+    /// The clock the request rate is measured against.
+    started: Instant,
+    unavailable_page: Bytes,
+}
+
+/// One app's running proxy. It owns the listener task: dropping it closes the port, lets requests in flight finish
+/// and closes idle client connections.
+pub struct AppProxy {
+    shared: Arc<Shared>,
+    port: u16,
+    runtime: tokio::runtime::Handle,
+    /// Dropped with the proxy, which tells the listener and every client connection to stop.
+    _stop: watch::Sender<()>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AppProxy {
+    fn drop(&mut self) {
+        // Aborting frees the port at once, even if the task is not polled again soon.
+        self.listener.abort();
+    }
+}
+
+impl std::fmt::Debug for AppProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppProxy").field("app", &self.shared.config.app).field("port", &self.port).finish()
+    }
+}
+
+impl AppProxy {
+    /// Binds `127.0.0.1:port` (0 picks a free port) and starts serving; the backend set starts empty, so requests
+    /// get `503` until [`AppProxy::set_backends`] is called.
+    ///
+    /// Fails with [`ProxyError::PortInUse`] when another socket listens on the port.
+    pub async fn bind(config: ProxyConfig, port: u16) -> Result<AppProxy> {
+        let listener = std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AddrInUse => ProxyError::PortInUse(port),
+                _ => ProxyError::Listen { port, source },
+            })?;
+        AppProxy::bind_std(config, listener)
+    }
+
+    /// Starts serving on a listener the caller already bound, so it can reserve (and report) the port
+    /// synchronously. Must be called from within a Tokio runtime, which then runs the proxy.
+    pub fn bind_std(config: ProxyConfig, listener: std::net::TcpListener) -> Result<AppProxy> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProxyError::NoRuntime)?;
+        let listen_error = |source| ProxyError::Listen { port: 0, source };
+        let port = listener.local_addr().map_err(listen_error)?.port();
+        listener.set_nonblocking(true).map_err(listen_error)?;
+        let listener = {
+            let _enter = runtime.enter();
+            TcpListener::from_std(listener).map_err(listen_error)?
+        };
+
+        let connections = Arc::new(Registry::default());
+        let connector = Connector { timeout: config.connect_timeout, registry: connections.clone() };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let shared = Arc::new(Shared {
+            backends: BackendSet::new(config.strategy),
+            unavailable_page: forward::unavailable_page(&config.app),
+            config,
+            client,
+            connections,
+            app: Counters::new(),
+            retries: AtomicU64::new(0),
+            started: Instant::now(),
+        });
+        let (stop, stopped) = watch::channel(());
+        let task = runtime.spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(AppProxy { shared, port, runtime, _stop: stop, listener: task })
+    }
+
+    /// The port the proxy listens on (useful after binding port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Replaces the set of ready backends. New requests only go to this set at once; requests already sent to a
+    /// removed backend finish, for up to [`ProxyConfig::drain_timeout`], after which its connections are closed.
+    /// A backend is identified by its id and address: one that stays keeps its counters.
+    pub fn set_backends(&self, backends: Vec<Backend>) {
+        let removed = self.shared.backends.replace(backends);
+        for gone in removed {
+            let shared = Arc::downgrade(&self.shared);
+            let drain = self.shared.config.drain_timeout;
+            self.runtime.spawn(async move {
+                tokio::time::sleep(drain).await;
+                let (Some(shared), Some(backend)) = (shared.upgrade(), gone.backend.upgrade()) else {
+                    // Either the proxy is gone or nothing holds the backend any more: nothing to cut short.
+                    return;
+                };
+                let added_back = backend.removals.load(Ordering::Relaxed) != gone.removal
+                    || !backend.draining.load(Ordering::Relaxed);
+                // A new backend on the same address (a reused container IP) must not lose its connections.
+                if added_back || shared.backends.serves(gone.addr) {
+                    return;
+                }
+                let in_flight = backend.counters.in_flight();
+                let closed = shared.connections.kill(gone.addr);
+                if in_flight > 0 {
+                    tracing::warn!(app = %shared.config.app, backend = %backend.backend.name, in_flight, closed,
+                        "drain timeout passed; closing the removed instance's connections");
+                }
+            });
+        }
+    }
+
+    /// Switches the balancing strategy for the next requests.
+    pub fn set_strategy(&self, strategy: Strategy) {
+        self.shared.backends.set_strategy(strategy);
+    }
+
+    /// A snapshot of the traffic counters.
+    pub fn metrics(&self) -> ProxyMetrics {
+        let shared = &self.shared;
+        let uptime = shared.started.elapsed();
+        let backend = |state: &balance::BackendState| BackendTraffic {
+            id: state.backend.id.clone(),
+            name: state.backend.name.clone(),
+            addr: state.backend.addr,
+            draining: state.draining.load(Ordering::Relaxed),
+            connect_failures: state.connect_failures.load(Ordering::Relaxed),
+            traffic: state.counters.snapshot(uptime),
+        };
+        let mut backends: Vec<BackendTraffic> = shared.backends.current().iter().map(|b| backend(b)).collect();
+        backends.extend(shared.backends.draining().iter().map(|b| backend(b)));
+        ProxyMetrics {
+            app: AppTraffic {
+                app: shared.config.app.clone(),
+                retries: shared.retries.load(Ordering::Relaxed),
+                traffic: shared.app.snapshot(uptime),
+            },
+            backends,
+        }
+    }
+}
+
+/// Accepts client connections until the proxy is dropped, serving each on its own task.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<()>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // The timer enables hyper's 30 s limit for reading request headers, which protects against idle half-open
+    // clients holding connections forever.
+    http.timer(TokioTimer::new()).keep_alive(true);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    tracing::warn!(app = %shared.config.app, "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let client_ip = forward::client_ip_header(peer.ip());
+        let service = {
+            let shared = shared.clone();
+            service_fn(move |request| forward::handle(shared.clone(), client_ip.clone(), request))
+        };
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::trace!("client connection ended: {e}");
+                    }
+                }
+                _ = stop.changed() => {
+                    // Finish the request in progress, if any, then close.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}
