@@ -157,6 +157,11 @@ function renderStatus(error) {
     $("docker-reason").replaceChildren(withCode(s.docker));
     banner.hidden = false;
   }
+  const dockerDown = !s.docker_ok;
+  $("empty-title").textContent = dockerDown ? "Start Docker to run apps" : "Run an app on your Docker engine";
+  $("empty-text").textContent = dockerDown
+    ? "Crane runs apps as containers on your local Docker engine (or Podman's Docker-compatible socket). Start it, then click Check again."
+    : "Pick an app on the left, or create one. The demo image works offline: build it once with Build demo image.";
   detail.title = `${detail.textContent}\nData directory: ${s.data_dir}`;
   detail.dataset.dataDir = s.data_dir;
   $("api-url").textContent = s.api_url || "not running";
@@ -304,6 +309,9 @@ function renderDetail() {
   if (lastScaleApp !== app.name || document.activeElement !== input) input.value = String(app.replicas);
   lastScaleApp = app.name;
 
+  renderTraffic(app.traffic);
+  renderRollout(app.rollout);
+
   $("inactive").hidden = app.inactive.length === 0;
   $("inactive-list").replaceChildren(...app.inactive.map((s) => el("li", { text: s })));
 
@@ -311,7 +319,12 @@ function renderDetail() {
     el(
       "tr",
       { "data-testid": `instance-${inst.name}`, "data-state": inst.state },
-      el("td", { class: "mono", text: inst.name, title: inst.id ? `container ${inst.id}` : "not created yet" }),
+      el(
+        "td",
+        { class: "inst", title: inst.id ? `container ${inst.id}` : "not created yet" },
+        el("div", { class: "mono", text: inst.name }),
+        el("div", { class: "sub", text: `${inst.address || "no address"} · rev ${inst.revision}` }),
+      ),
       el("td", {}, el("span", { class: `badge state-${inst.state}`, "data-testid": "instance-state", text: inst.state })),
       el("td", { class: "num", text: String(inst.restarts) }),
       el("td", {
@@ -319,14 +332,53 @@ function renderDetail() {
         "data-uptime": inst.uptime_ms == null ? null : String(inst.uptime_ms),
         text: inst.uptime_ms == null ? "—" : ago(inst.uptime_ms),
       }),
-      el("td", { class: "mono", text: inst.address || "—" }),
-      el("td", { class: "num", text: String(inst.revision) }),
-      el("td", { class: "msg", text: inst.message || "" }),
+      el("td", { class: "num", text: inst.traffic?.requests == null ? "—" : String(inst.traffic.requests) }),
+      el(
+        "td",
+        { class: "msg" },
+        el("div", { text: inst.message || "" }),
+        inst.probe ? el("div", { class: "probe", "data-testid": "instance-probe", text: inst.probe }) : null,
+        inst.probe_failure ? el("div", { class: "probe-failure", text: inst.probe_failure }) : null,
+      ),
     ),
   );
   $("instances-body").replaceChildren(...rows);
   $("instances-empty").hidden = rows.length > 0;
   $("app-spec").textContent = app.spec_yaml;
+}
+
+const num = (v, digits = 0) => (v == null ? "—" : Number(v).toFixed(digits));
+
+/** The load balancer's numbers for the app, as a row of small figures. */
+function renderTraffic(t) {
+  const box = $("traffic");
+  $("traffic-wrap").hidden = !t;
+  if (!t) return;
+  // Traffic changes without engine change events: the figures say how old they are and refresh on demand.
+  $("traffic-age").dataset.at = new Date(state.fetchedAt).toISOString();
+  $("traffic-age").textContent = "0s ago";
+  const stat = (label, value, cls) =>
+    el("div", { class: `stat${cls ? ` ${cls}` : ""}` }, el("span", { class: "stat-value", text: value }), el("span", { class: "stat-label", text: label }));
+  box.replaceChildren(
+    stat("req/s", num(t.rps, 1)),
+    stat("p50", t.p50_ms == null ? "—" : `${num(t.p50_ms, 1)} ms`),
+    stat("p95", t.p95_ms == null ? "—" : `${num(t.p95_ms, 1)} ms`),
+    stat("requests", num(t.requests)),
+    stat("in flight", num(t.in_flight)),
+    stat("5xx", num(t.status_5xx), t.status_5xx ? "bad" : null),
+  );
+}
+
+/** A rolling update in progress, or the last one that failed or paused. */
+function renderRollout(r) {
+  const box = $("rollout");
+  box.hidden = !r || r.state === "complete";
+  if (box.hidden) return;
+  box.className = `banner rollout rollout-${r.state}`;
+  $("rollout-title").textContent =
+    r.state === "failed" ? "Update failed." : r.state === "paused" ? "Update paused." : `Updating to revision ${r.to}:`;
+  $("rollout-message").replaceChildren(withCode(r.message));
+  $("rollout-bar").style.width = `${r.total ? Math.round((100 * r.ready) / r.total) : 0}%`;
 }
 
 async function scaleTo(replicas) {
@@ -657,7 +709,7 @@ function tick() {
     td.textContent = ago(Number(td.dataset.uptime) + (now - state.fetchedAt));
   }
   for (const span of document.querySelectorAll("[data-at]")) {
-    span.textContent = ago(now - Date.parse(span.dataset.at));
+    span.textContent = ago(now - Date.parse(span.dataset.at)) + (span.id === "traffic-age" ? " ago" : "");
   }
 }
 
@@ -666,6 +718,8 @@ async function main() {
   $("new-app-empty").addEventListener("click", openNewApp);
   $("build-demo").addEventListener("click", buildDemo);
   $("docker-retry").addEventListener("click", () => scheduleRefresh(0));
+  $("build-close").addEventListener("click", () => ($("build").hidden = true));
+  $("traffic-refresh").addEventListener("click", () => scheduleRefresh(0));
   $("token-toggle").addEventListener("click", toggleToken);
   $("token-copy").addEventListener("click", async () => {
     try {
@@ -691,6 +745,16 @@ async function main() {
     if (app) scaleTo(app.replicas + 1);
   });
   $("delete-app").addEventListener("click", deleteApp);
+  // The window has no browser of its own (and no opener permission): the URL is copied for the user's browser.
+  $("app-url").addEventListener("click", async (ev) => {
+    ev.preventDefault();
+    try {
+      await navigator.clipboard.writeText($("app-url").textContent);
+      toast("URL copied: open it in your browser");
+    } catch {
+      toast("Select the URL and copy it into your browser (clipboard unavailable).", true);
+    }
+  });
   $("logs-follow").addEventListener("change", startLogs);
   $("logs-refresh").addEventListener("click", startLogs);
   $("events-all").addEventListener("change", refreshEvents);

@@ -123,6 +123,8 @@ export const CHANGE_EVENT = "crane://change";
 	*		spec_yaml: string,
 	*		instances: InstanceView_Deserialize[],
 	*		created_at: string,
+	*		rollout?: RolloutView | null,
+	*		traffic?: TrafficView | null,
 	*	}} AppView_Deserialize
 	* @property {string} name - App name.
 	* @property {string} image - Image.
@@ -135,6 +137,8 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string} spec_yaml - The YAML the app was applied from.
 	* @property {InstanceView_Deserialize[]} instances - Instances, by index.
 	* @property {string} created_at - Creation time, RFC 3339.
+	* @property {RolloutView | null} [rollout] - The rolling update in progress (or the last one that failed or paused), if any.
+	* @property {TrafficView | null} [traffic] - Traffic through the app's load balancer, when it has a port.
 	*
 	*  One app with its instances.
 	*
@@ -150,6 +154,8 @@ export const CHANGE_EVENT = "crane://change";
 	*		spec_yaml: string,
 	*		instances: InstanceView_Serialize[],
 	*		created_at: string,
+	*		rollout: RolloutView | null,
+	*		traffic: TrafficView | null,
 	*	}} AppView_Serialize
 	* @property {string} name - App name.
 	* @property {string} image - Image.
@@ -162,6 +168,8 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string} spec_yaml - The YAML the app was applied from.
 	* @property {InstanceView_Serialize[]} instances - Instances, by index.
 	* @property {string} created_at - Creation time, RFC 3339.
+	* @property {RolloutView | null} rollout - The rolling update in progress (or the last one that failed or paused), if any.
+	* @property {TrafficView | null} traffic - Traffic through the app's load balancer, when it has a port.
 	*
 	*  Result of `apply`.
 	*
@@ -333,6 +341,9 @@ export const CHANGE_EVENT = "crane://change";
 	*		message: string,
 	*		address?: string | null,
 	*		uptime_ms?: number | null,
+	*		probe?: string | null,
+	*		probe_failure?: string | null,
+	*		traffic?: TrafficView | null,
 	*	}} InstanceView_Deserialize
 	* @property {string} name - Container name, `<app>-<index>`.
 	* @property {number} index - 1-based index.
@@ -343,6 +354,9 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string} message - Human-readable detail ("exited with code 1; next restart in 4s").
 	* @property {string | null} [address] - IP address on the app network, when running.
 	* @property {number | null} [uptime_ms] - Milliseconds since the instance started, when running.
+	* @property {string | null} [probe] - Probe state in a few words ("startup passed · liveness ok · ready"), when the app has probes.
+	* @property {string | null} [probe_failure] - The last probe failure ("readiness: GET /ready returned 503"), if any.
+	* @property {TrafficView | null} [traffic] - Requests the load balancer sent to this instance (since it joined), when the app has a port.
 	*
 	*  One instance of an app.
 	*
@@ -356,6 +370,9 @@ export const CHANGE_EVENT = "crane://change";
 	*		message: string,
 	*		address: string | null,
 	*		uptime_ms: number | null,
+	*		probe: string | null,
+	*		probe_failure: string | null,
+	*		traffic: TrafficView | null,
 	*	}} InstanceView_Serialize
 	* @property {string} name - Container name, `<app>-<index>`.
 	* @property {number} index - 1-based index.
@@ -366,6 +383,9 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string} message - Human-readable detail ("exited with code 1; next restart in 4s").
 	* @property {string | null} address - IP address on the app network, when running.
 	* @property {number | null} uptime_ms - Milliseconds since the instance started, when running.
+	* @property {string | null} probe - Probe state in a few words ("startup passed · liveness ok · ready"), when the app has probes.
+	* @property {string | null} probe_failure - The last probe failure ("readiness: GET /ready returned 503"), if any.
+	* @property {TrafficView | null} traffic - Requests the load balancer sent to this instance (since it joined), when the app has a port.
 	*
 	*  One log line.
 	*
@@ -435,6 +455,23 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {boolean} done - Whether the operation finished.
 	* @property {string | null} error - Error text when it failed.
 	*
+	*  Progress of a rolling update.
+	*
+	* @typedef {{
+	*		from: number[],
+	*		to: number,
+	*		ready: number,
+	*		total: number,
+	*		state: string,
+	*		message: string,
+	*	}} RolloutView
+	* @property {number[]} from - Revisions being replaced.
+	* @property {number} to - Revision being rolled out.
+	* @property {number} ready - New instances ready so far.
+	* @property {number} total - Instances wanted.
+	* @property {string} state - `progressing`, `complete`, `failed` or `paused`.
+	* @property {string} message - One sentence ("2/3 instances of revision 2 ready", or why it failed).
+	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
 	* @typedef {{
@@ -451,5 +488,36 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string} api_url - REST API base URL.
 	* @property {string} data_dir - Data directory.
 	* @property {number} apps - Number of apps.
+	*
+	*  Request metrics of the built-in load balancer (counted since the engine started).
+	*
+	* @typedef {{
+	*		requests: number | null,
+	*		rps: number | null,
+	*		p50_ms: number | null,
+	*		p95_ms: number | null,
+	*		p99_ms: number | null,
+	*		status_2xx: number | null,
+	*		status_3xx: number | null,
+	*		status_4xx: number | null,
+	*		status_5xx: number | null,
+	*		errors: number | null,
+	*		in_flight: number | null,
+	*		bytes_in: number | null,
+	*		bytes_out: number | null,
+	*	}} TrafficView
+	* @property {number | null} requests - Requests answered.
+	* @property {number | null} rps - Requests per second over the last 10 s.
+	* @property {number | null} p50_ms - Latency percentiles in milliseconds.
+	* @property {number | null} p95_ms - 95th percentile.
+	* @property {number | null} p99_ms - 99th percentile.
+	* @property {number | null} status_2xx - Answers by status class.
+	* @property {number | null} status_3xx - 3xx answers.
+	* @property {number | null} status_4xx - 4xx answers.
+	* @property {number | null} status_5xx - 5xx answers (including the load balancer's own 502/503/504).
+	* @property {number | null} errors - Answers the load balancer made itself because no instance could (502/503/504).
+	* @property {number | null} in_flight - Requests in flight now.
+	* @property {number | null} bytes_in - Bytes received from clients.
+	* @property {number | null} bytes_out - Bytes sent to clients.
 	*/
 

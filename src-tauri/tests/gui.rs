@@ -112,6 +112,7 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     .await;
     let step = text(c, "[data-testid=build-step]").await;
     assert_eq!(state, json!("done"), "building the demo image failed: {step}");
+    click(c, "[data-testid=build-close]").await;
 
     // New app, with mistakes first: a client-side check, then a spec the engine rejects with diagnostics.
     click(c, "[data-testid=new-app]").await;
@@ -133,6 +134,7 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     fill(c, "f-replicas", "2").await;
     fill(c, "f-port", "8080").await;
     fill(c, "f-command", "/demo --port 8080").await;
+    click(c, "[data-testid=f-health]").await; // HTTP liveness /health and readiness /ready
     click(c, "[data-testid=f-submit]").await;
     wait_until(
         c,
@@ -148,7 +150,7 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
         &format!("return document.querySelector('[data-testid=app-item-{app}]') ? true : null"),
     )
     .await;
-    c.find(Locator::Css(&format!("[data-testid=app-item-{app}]"))).await.expect("app item").click().await.expect("select app");
+    click(c, &format!("[data-testid=app-item-{app}]")).await;
     let states = wait_until(
         c,
         "2 instances running or ready",
@@ -160,9 +162,31 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     eprintln!("instances: {states}");
     let url = text(c, "[data-testid=app-url]").await;
     assert!(url.starts_with("http://"), "the app's URL is not shown: {url:?}");
+    // The URL the window shows serves the app (through Crane's load balancer).
+    for _ in 0..6 {
+        let status = http_get_status(&url);
+        assert!(status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"), "GET {url} answered {status:?}");
+    }
+    // Traffic figures refresh on demand (the engine sends no change event per request).
+    click(c, "#traffic-refresh").await;
+    wait_until(
+        c,
+        "the traffic figures to count the 6 requests",
+        Duration::from_secs(10),
+        "const v = [...document.querySelectorAll('[data-testid=traffic] .stat')].find(s => s.textContent.includes('requests')); \
+         return (v && parseInt(v.querySelector('.stat-value').textContent, 10) >= 6) || null",
+    )
+    .await;
 
     // Follow the logs so the screenshot shows some; the demo prints a line when it starts listening.
     click(c, "[data-testid=logs-follow]").await;
+    wait_until(
+        c,
+        "the logs to follow",
+        Duration::from_secs(10),
+        "return (document.querySelector('[data-testid=logs-follow]').checked && !document.querySelector('[data-testid=logs-live]').hidden) || null",
+    )
+    .await;
     let _ = wait_until_soft(c, Duration::from_secs(8), "return document.querySelectorAll('[data-testid=logs] div:not(.note)').length >= 2 || null").await;
     screenshot(c, "screenshot-app.png").await;
 
@@ -248,14 +272,27 @@ async fn wait_until_soft(c: &Client, timeout: Duration, script: &str) -> Option<
     }
 }
 
+/// Clicks the element `css` names, finding it again when a redraw replaced it between finding and clicking.
 async fn click(c: &Client, css: &str) {
-    let el = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no element {css}: {e}"));
-    el.click().await.unwrap_or_else(|e| panic!("clicking {css} failed: {e}"));
+    let mut attempts = 0;
+    loop {
+        let el = c
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+        match el.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference && attempts < 10 =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("clicking {css} failed: {e}"),
+        }
+    }
 }
 
 /// Types into a form field like a user (clearing it first).
@@ -290,6 +327,18 @@ async fn screenshot_to(c: &Client, path: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let png = c.screenshot().await.map_err(|e| e.to_string())?;
     std::fs::write(path, png).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The status line of a plain `GET /` to `url` (`http://host:port`).
+fn http_get_status(url: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    write!(stream, "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send request");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string()
 }
 
 // ---------------------------------------------------------------- processes

@@ -223,3 +223,80 @@ pub async fn app_resources(owner: &str, app: &str) -> (Vec<String>, Vec<String>)
 pub fn is_running(c: &bollard::models::ContainerSummary) -> bool {
     c.state.as_ref().map(|s| format!("{s:?}").to_lowercase().contains("running")).unwrap_or(false)
 }
+
+/// Result of [`steady_load`].
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    /// Requests answered with 2xx.
+    pub ok: u64,
+    /// Requests that failed (non-2xx or transport error).
+    pub failed: u64,
+    /// A few failure descriptions.
+    pub samples: Vec<String>,
+    /// Who answered (the demo's instance names), with counts.
+    pub answered_by: std::collections::BTreeMap<String, u64>,
+}
+
+/// Sends GET requests to `url` from `workers` keep-alive clients at about `rate` requests per second in total,
+/// until `stop` is set, `max_requests` were sent, or `deadline` passed — bounded in count and time.
+pub async fn steady_load(
+    url: String,
+    rate: u32,
+    workers: u32,
+    max_requests: u64,
+    deadline: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> LoadReport {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(workers as f64 / rate.max(1) as f64);
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (url, sent, stop) = (url.clone(), sent.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+            let mut report = LoadReport::default();
+            let mut next = tokio::time::Instant::now();
+            while !stop.load(Ordering::Relaxed)
+                && started.elapsed() < deadline
+                && sent.fetch_add(1, Ordering::Relaxed) < max_requests
+            {
+                match client.get(&url).send().await {
+                    Ok(resp) if resp.status().is_success() => {
+                        report.ok += 1;
+                        let body = resp.text().await.unwrap_or_default();
+                        let who = body.trim().trim_start_matches("hello from ").to_string();
+                        *report.answered_by.entry(who).or_default() += 1;
+                    }
+                    Ok(resp) => {
+                        report.failed += 1;
+                        if report.samples.len() < 5 {
+                            report.samples.push(format!("{}: {}", resp.status(), resp.text().await.unwrap_or_default()));
+                        }
+                    }
+                    Err(e) => {
+                        report.failed += 1;
+                        if report.samples.len() < 5 {
+                            report.samples.push(format!("{e:?}"));
+                        }
+                    }
+                }
+                next += interval;
+                tokio::time::sleep_until(next).await;
+            }
+            report
+        }));
+    }
+    let mut total = LoadReport::default();
+    for t in tasks {
+        let r = t.await.expect("load worker");
+        total.ok += r.ok;
+        total.failed += r.failed;
+        total.samples.extend(r.samples);
+        for (k, v) in r.answered_by {
+            *total.answered_by.entry(k).or_default() += v;
+        }
+    }
+    total
+}

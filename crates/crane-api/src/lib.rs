@@ -77,6 +77,39 @@ pub struct InstanceView {
     pub probe: Option<String>,
     /// The last probe failure ("readiness: GET /ready returned 503"), if any.
     pub probe_failure: Option<String>,
+    /// Requests the load balancer sent to this instance (since it joined), when the app has a port.
+    pub traffic: Option<TrafficView>,
+}
+
+/// Request metrics of the built-in load balancer (counted since the engine started).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct TrafficView {
+    /// Requests answered.
+    pub requests: f64,
+    /// Requests per second over the last 10 s.
+    pub rps: f64,
+    /// Latency percentiles in milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Answers by status class.
+    pub status_2xx: f64,
+    /// 3xx answers.
+    pub status_3xx: f64,
+    /// 4xx answers.
+    pub status_4xx: f64,
+    /// 5xx answers (including the load balancer's own 502/503/504).
+    pub status_5xx: f64,
+    /// Answers the load balancer made itself because no instance could (502/503/504).
+    pub errors: f64,
+    /// Requests in flight now.
+    pub in_flight: f64,
+    /// Bytes received from clients.
+    pub bytes_in: f64,
+    /// Bytes sent to clients.
+    pub bytes_out: f64,
 }
 
 /// One app with its instances.
@@ -104,6 +137,52 @@ pub struct AppView {
     pub instances: Vec<InstanceView>,
     /// Creation time, RFC 3339.
     pub created_at: String,
+    /// The rolling update in progress (or the last one that failed or paused), if any.
+    pub rollout: Option<RolloutView>,
+    /// Traffic through the app's load balancer, when it has a port.
+    pub traffic: Option<TrafficView>,
+}
+
+/// Progress of a rolling update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct RolloutView {
+    /// Revisions being replaced.
+    pub from: Vec<u32>,
+    /// Revision being rolled out.
+    pub to: u32,
+    /// New instances ready so far.
+    pub ready: u32,
+    /// Instances wanted.
+    pub total: u32,
+    /// `progressing`, `complete`, `failed` or `paused`.
+    pub state: String,
+    /// One sentence ("2/3 instances of revision 2 ready", or why it failed).
+    pub message: String,
+}
+
+/// One revision of an app (`cranectl rollout history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct RevisionView {
+    /// Revision number.
+    pub revision: u32,
+    /// When it was made, RFC 3339.
+    pub created_at: String,
+    /// Image of that revision.
+    pub image: String,
+    /// Why it was made.
+    pub cause: String,
+    /// Whether it is the current revision.
+    pub current: bool,
+    /// The spec of that revision, as YAML.
+    pub spec_yaml: String,
+}
+
+/// Body of `POST /apps/{name}/rollout/undo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct UndoRequest {
+    /// Revision to return to; the previous one when omitted.
+    #[serde(default)]
+    pub to: Option<u32>,
 }
 
 /// Result of `apply`.

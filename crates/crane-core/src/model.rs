@@ -32,6 +32,10 @@ pub struct DesiredApp {
     pub spec: crate::spec::AppSpec,
     /// Revision number, bumped whenever a container setting changes (not on scale).
     pub revision: u64,
+    /// Whether the app's rolling update is paused (after a failure with `failureAction: pause`, or by request): the
+    /// planner makes no rollout progress (no new-revision instance beside an old one, no old instance removed for
+    /// the update) but still heals crashes and scales. A new apply clears it.
+    pub paused: bool,
 }
 
 /// Runtime state of a container, as the runtime reports it.
@@ -58,7 +62,8 @@ pub enum ContainerState {
 pub struct ObservedInstance {
     /// Runtime id of the container.
     pub id: String,
-    /// Container name, `<app>-<index>`.
+    /// Container name, `<app>-<index>` (an old revision's container moved aside by a rolling update is
+    /// `<app>-<index>-r<revision>`).
     pub name: String,
     /// App label.
     pub app: String,
@@ -74,6 +79,10 @@ pub struct ObservedInstance {
     pub created_at: Millis,
     /// When it last started, if known.
     pub started_at: Option<Millis>,
+    /// Whether it receives traffic: running and passing its readiness probe, or running without one. The runtime
+    /// adapter cannot know this and reports `false`; the engine fills it from its probe state before reconciling.
+    /// Rolling updates remove an old instance only once its replacement is ready.
+    pub ready: bool,
 }
 
 /// Crash history of one instance slot (app + index), used for CrashLoop-style backoff.

@@ -137,6 +137,25 @@ pub struct StoredApp {
     pub created_at: Millis,
     /// Last change time.
     pub updated_at: Millis,
+    /// A rolling update failed with `failureAction: pause`: no rollout progress until the next apply.
+    pub paused: bool,
+}
+
+/// One revision of an app's container settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRevision {
+    /// App name.
+    pub app: String,
+    /// Revision number.
+    pub revision: u64,
+    /// The spec of that revision.
+    pub spec: AppSpec,
+    /// The YAML it was applied from.
+    pub source_yaml: String,
+    /// Why it was made ("apply: image crane-demo:0.1.0 → crane-demo:0.2.0", "rollback to 1").
+    pub cause: String,
+    /// When.
+    pub created_at: Millis,
 }
 
 /// One event-log entry.
@@ -183,6 +202,12 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<EventRecord>, StoreError>;
+    /// Records a revision (replacing one with the same number).
+    async fn put_revision(&self, revision: &StoredRevision) -> Result<(), StoreError>;
+    /// Revisions of an app, oldest first.
+    async fn list_revisions(&self, app: &str) -> Result<Vec<StoredRevision>, StoreError>;
+    /// Deletes an app's revisions (with the app).
+    async fn delete_revisions(&self, app: &str) -> Result<(), StoreError>;
     /// Key/value settings (token, engine id…).
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a key/value setting.

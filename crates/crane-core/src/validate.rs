@@ -600,12 +600,6 @@ impl AppSpec {
         if self.autoscaling.is_some() {
             out.push(format!("autoscaling: stored but not active yet; the app runs {} replicas", self.replicas));
         }
-        if self.update.is_some() {
-            out.push(
-                "update: rolling updates are not active yet; a changed spec replaces instances one slot at a time"
-                    .into(),
-            );
-        }
         if self.placement.is_some() {
             out.push("placement: stored but not active yet; every instance runs on the local engine".into());
         }

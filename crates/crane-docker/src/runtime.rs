@@ -22,7 +22,7 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, RenameContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
 };
 use bollard::{BollardRequest, Docker};
 use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
@@ -174,15 +174,29 @@ impl DockerRuntime {
     }
 
     /// Removes a container of ours that blocks `name`, or reports a conflict when the name belongs to someone else.
-    async fn clear_name(&self, name: &str, owner: &str) -> Result<()> {
+    async fn clear_name(&self, name: &str, owner: &str, revision: u64) -> Result<()> {
         match self.docker.inspect_container(name, None::<InspectContainerOptions>).await {
             Ok(existing) => {
                 let labels = existing.config.and_then(|c| c.labels);
                 if !is_ours(labels.as_ref(), owner) {
                     return Err(RuntimeError::NameConflict(name.to_string()));
                 }
+                let id = existing.id.as_deref().unwrap_or(name).to_string();
+                let running = existing.state.and_then(|s| s.running).unwrap_or(false);
+                let old_revision = labels.as_ref().and_then(|l| l.get(labels::REVISION)).cloned().unwrap_or_default();
+                if running && old_revision != revision.to_string() {
+                    // A start-first rolling update: the old revision keeps serving under another name until the new
+                    // one is ready, so the new instance gets the canonical name.
+                    let moved = format!("{name}-r{old_revision}");
+                    tracing::info!(container = name, to = moved, "renaming the old revision out of the way");
+                    return self
+                        .docker
+                        .rename_container(&id, RenameContainerOptionsBuilder::new().name(&moved).build())
+                        .await
+                        .map_err(|e| error::map(&format!("renaming {name} to {moved}"), e));
+                }
                 tracing::info!(container = name, "removing a leftover instance before recreating it");
-                self.remove_instance(existing.id.as_deref().unwrap_or(name)).await
+                self.remove_instance(&id).await
             }
             Err(e) if error::is_not_found(&e) => Ok(()),
             Err(e) => Err(error::map(&format!("inspecting container {name}"), e)),
@@ -332,7 +346,7 @@ impl Runtime for DockerRuntime {
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String> {
         self.ready().await?;
         let name = instance_name(&req.app, req.index);
-        self.clear_name(&name, &req.owner).await?;
+        self.clear_name(&name, &req.owner, req.revision).await?;
         let network = self.ensure_network(&req.app, &req.owner).await?;
         for volume in &req.spec.volumes {
             if let Some(volume_name) = named_volume(&req.app, &volume.source) {
@@ -670,6 +684,19 @@ pub fn parse_memory(quantity: &str) -> Option<i64> {
     (bytes.is_finite() && bytes > 0.0 && bytes < i64::MAX as f64).then_some(bytes as i64)
 }
 
+/// Labels that let a Traefik with the Docker provider route `http://<app>.localhost` to the app's instances, for
+/// users who run Traefik instead of Crane's built-in load balancer. (Traefik only looks at a container's readiness
+/// through its Docker health check, so it may route to unready instances; the built-in load balancer does not.)
+pub fn traefik_labels(app: &str, spec: &AppSpec) -> Vec<(String, String)> {
+    let Some(port) = spec.ports.first() else { return Vec::new() };
+    vec![
+        ("traefik.enable".to_string(), "true".to_string()),
+        (format!("traefik.http.routers.{app}.rule"), format!("Host(`{app}.localhost`)")),
+        (format!("traefik.http.services.{app}.loadbalancer.server.port"), port.container.to_string()),
+        ("traefik.docker.network".to_string(), network_name(app)),
+    ]
+}
+
 /// The create-container request for an instance, on `network`.
 pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerCreateBody> {
     let spec = &req.spec;
@@ -690,6 +717,7 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::OWNER.to_string(), req.owner.clone()),
     ]);
+    container_labels.extend(traefik_labels(&req.app, spec));
 
     let resources = spec.resources.as_ref();
     let nano_cpus = resources.and_then(|r| r.cpu).filter(|c| *c > 0.0).map(|c| (c * 1e9).round() as i64);
@@ -792,6 +820,8 @@ fn observed_from_summary(summary: &ContainerSummary) -> ObservedInstance {
         exit_code,
         created_at: summary.created.map_or(0, |s| (s.max(0) as Millis) * 1000),
         started_at: None,
+        // Readiness comes from the engine's probes, which overwrite this before reconciling.
+        ready: false,
     }
 }
 

@@ -84,6 +84,10 @@ pub(crate) struct Shared {
     pub docker_version: Option<String>,
     /// REST API URL, once the REST door is up.
     pub api_url: String,
+    /// The rolling update of each app, as the last pass saw it.
+    pub rollouts: BTreeMap<String, crane_api::RolloutView>,
+    /// Revision each app was last rolled back to automatically (a failing rollback then pauses instead).
+    pub rolled_back_to: BTreeMap<String, u64>,
     /// Containers the load balancer currently sends traffic to (ready and running), as last applied.
     pub in_load_balancer: std::collections::BTreeSet<String>,
     /// Containers the engine is removing itself (their `die` events are not crashes).
@@ -222,9 +226,13 @@ impl EngineHandle {
             self.inner.runtime.ensure_image(&spec.image).await.map_err(runtime_error)?;
         }
         let now = now_ms();
+        let history = store.list_revisions(&spec.name).await.map_err(internal)?;
+        // New revisions number past every revision in the history: after an undo the current number is not the
+        // highest one.
+        let next_revision = history.iter().map(|r| r.revision).max().unwrap_or(0).max(existing.as_ref().map_or(0, |e| e.revision)) + 1;
         let (action, revision) = match &existing {
-            None => ("created", 1),
-            Some(old) if crane_core::validate::needs_new_revision(&old.spec, &spec) => ("updated", old.revision + 1),
+            None => ("created", next_revision),
+            Some(old) if crane_core::validate::needs_new_revision(&old.spec, &spec) => ("updated", next_revision),
             Some(old) if old.spec != spec => ("scaled", old.revision),
             Some(old) => ("unchanged", old.revision),
         };
@@ -242,9 +250,27 @@ impl EngineHandle {
             public_port,
             created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
             updated_at: now,
+            // A new apply resumes a paused rollout.
+            paused: false,
         };
-        if action != "unchanged" || existing.as_ref().map(|e| e.source_yaml != yaml).unwrap_or(false) {
+        if action != "unchanged" || existing.as_ref().map(|e| e.source_yaml != yaml || e.paused).unwrap_or(false) {
             store.put_app(&stored).await.map_err(internal)?;
+        }
+        if action == "created" || action == "updated" {
+            let cause = match &existing {
+                Some(old) if old.spec.image != spec.image => format!("apply: image {} → {}", old.spec.image, spec.image),
+                Some(_) => "apply: container settings changed".to_string(),
+                None => format!("apply: created with image {}", spec.image),
+            };
+            let rev = crane_core::ports::StoredRevision {
+                app: spec.name.clone(),
+                revision,
+                spec: spec.clone(),
+                source_yaml: yaml.to_string(),
+                cause,
+                created_at: now,
+            };
+            store.put_revision(&rev).await.map_err(internal)?;
         }
         let mut warnings = spec.inactive_sections();
         let details = serde_json::json!({"revision": revision, "replicas": spec.replicas, "image": spec.image});
@@ -273,6 +299,7 @@ impl EngineHandle {
                 // Nothing half-created: remove what the first pass made, then report why.
                 let first = errs[0].clone();
                 let _ = store.delete_app(&spec.name).await;
+                let _ = store.delete_revisions(&spec.name).await;
                 self.inner.proxies.remove(&spec.name);
                 let _ = self.reconcile_now().await;
                 let _ = self.inner.runtime.remove_app_resources(&spec.name, &self.inner.owner).await;
@@ -296,16 +323,19 @@ impl EngineHandle {
     pub async fn list_apps(&self) -> Result<Vec<AppView>> {
         let apps = self.inner.store.list_apps().await.map_err(internal)?;
         let health = self.health_by_id();
+        let traffic: BTreeMap<String, crane_proxy::ProxyMetrics> =
+            apps.iter().filter_map(|a| self.inner.proxies.metrics(&a.spec.name).map(|m| (a.spec.name.clone(), m))).collect();
         let shared = self.inner.shared.lock().unwrap();
-        Ok(apps.iter().map(|a| views::app_view(a, &shared, &health, now_ms())).collect())
+        Ok(apps.iter().map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), now_ms())).collect())
     }
 
     /// One app.
     pub async fn get_app(&self, name: &str) -> Result<AppView> {
         let app = self.stored(name).await?;
         let health = self.health_by_id();
+        let traffic = self.inner.proxies.metrics(name);
         let shared = self.inner.shared.lock().unwrap();
-        Ok(views::app_view(&app, &shared, &health, now_ms()))
+        Ok(views::app_view(&app, &shared, &health, traffic.as_ref(), now_ms()))
     }
 
     /// Probe states of the observed containers (taken before locking `shared`, to keep one lock order).
@@ -356,6 +386,8 @@ impl EngineHandle {
             if !self.inner.store.delete_app(name).await.map_err(internal)? {
                 return Err(EngineError::NotFound(name.to_string()));
             }
+            self.inner.store.delete_revisions(name).await.map_err(internal)?;
+            self.inner.shared.lock().unwrap().rollouts.remove(name);
             self.inner.proxies.remove(name);
             self.record(
                 Some(name),
@@ -374,6 +406,70 @@ impl EngineHandle {
         // the app had no container left.
         self.inner.runtime.remove_app_resources(name, &self.inner.owner).await.map_err(runtime_error)?;
         Ok(())
+    }
+
+    /// Revision history of an app, oldest first.
+    pub async fn rollout_history(&self, name: &str) -> Result<Vec<crane_api::RevisionView>> {
+        let app = self.stored(name).await?;
+        let revisions = self.inner.store.list_revisions(name).await.map_err(internal)?;
+        Ok(revisions
+            .iter()
+            .map(|r| crane_api::RevisionView {
+                revision: r.revision as u32,
+                created_at: views::rfc3339(r.created_at),
+                image: r.spec.image.clone(),
+                cause: r.cause.clone(),
+                current: r.revision == app.revision,
+                spec_yaml: r.source_yaml.clone(),
+            })
+            .collect())
+    }
+
+    /// Rolls an app back to revision `to` (the previous one when `None`): its container settings return to that
+    /// revision's, the replica count stays, and a rolling update replaces the instances.
+    pub async fn rollout_undo(&self, name: &str, to: Option<u64>) -> Result<AppView> {
+        {
+            let _guard = self.inner.writes.lock().await;
+            let mut app = self.stored(name).await?;
+            let revisions = self.inner.store.list_revisions(name).await.map_err(internal)?;
+            let target = match to {
+                Some(n) => revisions.iter().find(|r| r.revision == n).ok_or_else(|| {
+                    EngineError::BadRequest(format!(
+                        "app '{name}' has no revision {n}; see `cranectl rollout history {name}` (revisions: {})",
+                        revisions.iter().map(|r| r.revision.to_string()).collect::<Vec<_>>().join(", ")
+                    ))
+                })?,
+                None => revisions.iter().rev().find(|r| r.revision < app.revision).ok_or_else(|| {
+                    EngineError::BadRequest(format!(
+                        "app '{name}' has no revision before {}; nothing to undo",
+                        app.revision
+                    ))
+                })?,
+            };
+            if target.revision == app.revision {
+                return Err(EngineError::BadRequest(format!("app '{name}' already runs revision {}", app.revision)));
+            }
+            let from = app.revision;
+            let replicas = app.spec.replicas;
+            app.spec = target.spec.clone();
+            app.spec.replicas = replicas;
+            app.source_yaml = crane_core::validate::to_yaml(&app.spec);
+            app.revision = target.revision;
+            app.paused = false;
+            app.updated_at = now_ms();
+            self.inner.runtime.ensure_image(&app.spec.image).await.map_err(runtime_error)?;
+            self.inner.store.put_app(&app).await.map_err(internal)?;
+            self.record(
+                Some(name),
+                None,
+                "rollout.undo",
+                format!("app '{name}' rolled back by request: revision {from} → {} ({})", target.revision, target.cause),
+                serde_json::json!({"from": from, "to": target.revision}),
+            )
+            .await;
+        }
+        self.reconcile_now().await;
+        self.get_app(name).await
     }
 
     /// Newest-first event log, optionally of one app.

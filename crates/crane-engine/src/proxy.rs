@@ -1,43 +1,30 @@
-//! The built-in load balancer, first cut: one loopback listening port per app with a port, forwarding each TCP
-//! connection round-robin to the app's running instances (container IP + container port), retrying the connect once
-//! on another instance, and answering `503` when no instance runs.
+//! The engine's side of the built-in load balancer: one [`crane_proxy::AppProxy`] (an HTTP/1.1 reverse proxy on a
+//! loopback port) per app with a port, whose backend set is the app's ready instances after each reconcile pass.
 //!
-//! **Architecture Invariant:** the backend list is replaced as a whole after each reconcile pass; connections already
-//! forwarded keep their backend until they close, so membership changes never cut in-flight requests.
+//! **Architecture Invariant:** the backend set is replaced as a whole; requests in flight keep their backend until
+//! they finish (the proxy drains removed backends), so membership changes never cut requests.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use crane_core::model::ContainerState;
 use crane_core::ports::{RuntimeError, StoredApp};
 use crane_core::spec::AppSpec;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use crane_proxy::{AppProxy, Backend, ProxyConfig};
 
 use crate::Inner;
 
-/// How long a connect to one backend may take before the next one is tried.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
-struct AppProxy {
-    port: u16,
-    backends: Arc<RwLock<Vec<SocketAddr>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for AppProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// The listening ports of every app.
 #[derive(Default)]
 pub(crate) struct Proxies {
     apps: Mutex<BTreeMap<String, AppProxy>>,
+}
+
+/// Starts the proxy of `app` on an already bound listener (binding first reports a port in use synchronously).
+fn start(app: &str, listener: std::net::TcpListener) -> std::io::Result<AppProxy> {
+    AppProxy::bind_std(ProxyConfig::new(app), listener).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
@@ -56,8 +43,8 @@ impl Proxies {
         }
         let mut apps = self.apps.lock().unwrap();
         if let Some(current) = apps.get(&spec.name) {
-            if wanted.is_none() || wanted == Some(current.port) {
-                return Ok(Some(current.port));
+            if wanted.is_none() || wanted == Some(current.port()) {
+                return Ok(Some(current.port()));
             }
         }
         let listener = match wanted {
@@ -65,7 +52,7 @@ impl Proxies {
             None => bind(stored.unwrap_or(0)).or_else(|_| bind(0)).map_err(|e| RuntimeError::Other(e.to_string()))?,
         };
         let proxy = start(&spec.name, listener).map_err(|e| RuntimeError::Other(e.to_string()))?;
-        let port = proxy.port;
+        let port = proxy.port();
         apps.insert(spec.name.clone(), proxy);
         Ok(Some(port))
     }
@@ -73,6 +60,21 @@ impl Proxies {
     /// Stops an app's listener.
     pub(crate) fn remove(&self, app: &str) {
         self.apps.lock().unwrap().remove(app);
+    }
+
+    /// Requests still in flight to any of these containers (draining backends included).
+    pub(crate) fn in_flight(&self, ids: &[String]) -> u64 {
+        let apps = self.apps.lock().unwrap();
+        apps.values()
+            .flat_map(|p| p.metrics().backends)
+            .filter(|b| ids.contains(&b.id))
+            .map(|b| b.traffic.in_flight)
+            .sum()
+    }
+
+    /// Traffic metrics of an app's load balancer.
+    pub(crate) fn metrics(&self, app: &str) -> Option<crane_proxy::ProxyMetrics> {
+        self.apps.lock().unwrap().get(app).map(|p| p.metrics())
     }
 
     /// Stops every listener.
@@ -110,12 +112,15 @@ impl Proxies {
                     }
                 }
             }
-            let backends: Vec<SocketAddr> = members
+            let backends: Vec<Backend> = members
                 .iter()
-                .filter_map(|o| shared.addresses.get(&o.id).map(|ip| SocketAddr::new(*ip, first.container)))
+                .filter_map(|o| {
+                    let ip = shared.addresses.get(&o.id)?;
+                    Some(Backend { id: o.id.clone(), name: o.name.clone(), addr: SocketAddr::new(*ip, first.container) })
+                })
                 .collect();
             if let Some(p) = apps.get(&app.spec.name) {
-                *p.backends.write().unwrap() = backends;
+                p.set_backends(backends);
             }
         }
         // The window shows as ready exactly what the load balancer sends traffic to.
@@ -123,53 +128,3 @@ impl Proxies {
     }
 }
 
-fn start(app: &str, listener: std::net::TcpListener) -> std::io::Result<AppProxy> {
-    let port = listener.local_addr()?.port();
-    let listener = TcpListener::from_std(listener)?;
-    let backends: Arc<RwLock<Vec<SocketAddr>>> = Arc::default();
-    let next = Arc::new(AtomicUsize::new(0));
-    let app = app.to_string();
-    let task = {
-        let backends = backends.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
-                let _ = client.set_nodelay(true);
-                let list = backends.read().unwrap().clone();
-                let first = next.fetch_add(1, Ordering::Relaxed);
-                let app = app.clone();
-                tokio::spawn(async move { forward(&app, client, &list, first).await });
-            }
-        })
-    };
-    Ok(AppProxy { port, backends, task })
-}
-
-async fn forward(app: &str, mut client: TcpStream, backends: &[SocketAddr], first: usize) {
-    // Try the chosen instance, then one other if its connect fails.
-    let attempts = backends.len().min(2);
-    for k in 0..attempts {
-        let addr = backends[(first + k) % backends.len()];
-        if let Ok(Ok(mut upstream)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            let _ = upstream.set_nodelay(true);
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-            return;
-        }
-    }
-    // Read the request head first: an HTTP client treats an answer that comes before its request as an error.
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::io::AsyncReadExt::read(&mut client, &mut buf)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-            _ => break,
-        }
-    }
-    let body = format!("no instance of app '{app}' is ready; check `cranectl get instances {app}`\n");
-    let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = client.write_all(response.as_bytes()).await;
-    let _ = client.shutdown().await;
-}

@@ -178,11 +178,20 @@ async fn pass(
         }
     };
     let now = now_ms();
-    let desired: Vec<DesiredApp> =
-        stored.iter().map(|a| DesiredApp { spec: a.spec.clone(), revision: a.revision }).collect();
+    let desired: Vec<DesiredApp> = stored
+        .iter()
+        .map(|a| DesiredApp { spec: a.spec.clone(), revision: a.revision, paused: a.paused })
+        .collect();
+    let mut with_readiness = observed.clone();
+    for o in &mut with_readiness {
+        // Ready = running and passing readiness; a container without a probe runner yet (no probes, or adopted
+        // after an engine restart) counts as ready while it runs, as the load balancer does.
+        o.ready = o.state == crane_core::model::ContainerState::Running
+            && inner.probers.health(&o.id).map(|h| h.ready).unwrap_or(true);
+    }
     let snapshot = Snapshot {
         desired,
-        observed: observed.clone(),
+        observed: with_readiness,
         histories: histories.clone(),
         now,
         backoff: BackoffPolicy::default(),
@@ -209,6 +218,7 @@ async fn pass(
             shared.removing.insert(r.id.clone());
         }
     }
+    drain(inner, &stored, &plan.remove).await;
     let removals = plan.remove.iter().map(|r| {
         let inner = inner.clone();
         async move {
@@ -224,6 +234,7 @@ async fn pass(
             RemoveCause::Duplicate => "instance.duplicate_removed",
             RemoveCause::Outdated => "instance.outdated",
             RemoveCause::Stale => "instance.stale_removed",
+            RemoveCause::Replaced => "instance.updated",
         };
         let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause)});
         match result {
@@ -371,12 +382,117 @@ async fn pass(
         shared.failures.retain(|k, _| live.contains(k));
         before != views::signature(&shared)
     };
+    on_rollouts(inner, &stored, &plan.rollouts).await;
     sync_probers(inner, &stored);
     inner.proxies.update(inner, &stored);
     if changed {
         let _ = inner.changes.send(ChangeView::Apps);
     }
     (errors, plan.requeue_after.map(|at| at.saturating_sub(now_ms())))
+}
+
+/// Records rollout progress (events on transitions only) and acts on failed rollouts: roll back to the revision
+/// that was replaced, or pause, as the app's `update.failureAction` says.
+async fn on_rollouts(
+    inner: &Arc<Inner>,
+    stored: &[crane_core::ports::StoredApp],
+    rollouts: &[crane_core::reconcile::RolloutStatus],
+) {
+    use crane_core::reconcile::RolloutState;
+    for r in rollouts {
+        let from: Vec<u32> = r.from.iter().map(|v| *v as u32).collect();
+        let (state, message) = match &r.state {
+            RolloutState::Progressing => (
+                "progressing",
+                format!("rolling update to revision {}: {}/{} new instances ready", r.to, r.ready_new, r.total),
+            ),
+            RolloutState::Complete => ("complete", format!("rolling update to revision {} complete", r.to)),
+            RolloutState::Failed(why) => ("failed", format!("rolling update to revision {} failed: {why}", r.to)),
+            RolloutState::Paused => ("paused", format!("rolling update to revision {} is paused", r.to)),
+        };
+        let view = crane_api::RolloutView {
+            from: from.clone(),
+            to: r.to as u32,
+            ready: r.ready_new,
+            total: r.total,
+            state: state.to_string(),
+            message: message.clone(),
+        };
+        let previous = inner.shared.lock().unwrap().rollouts.insert(r.app.clone(), view.clone());
+        let changed = previous.as_ref().map(|p| (p.state.as_str(), p.ready, p.to)) != Some((state, r.ready_new, r.to as u32));
+        let details = serde_json::json!({"from": r.from, "to": r.to, "readyNew": r.ready_new, "total": r.total});
+        if changed && state != "failed" {
+            let kind = format!("rollout.{state}");
+            record(inner, Some(&r.app), None, &kind, message.clone(), details.clone()).await;
+        }
+        if r.state == RolloutState::Complete {
+            inner.shared.lock().unwrap().rolled_back_to.remove(&r.app);
+        }
+        let RolloutState::Failed(_) = &r.state else { continue };
+        let Some(app) = stored.iter().find(|a| a.spec.name == r.app) else { continue };
+        let action = app.spec.update.as_ref().and_then(|u| u.failure_action.clone()).unwrap_or_else(|| "rollback".into());
+        let back_to = r.from.iter().copied().max();
+        // A rollback that fails in turn is paused rather than bounced back and forth.
+        let rolling_back_already = inner.shared.lock().unwrap().rolled_back_to.get(&r.app) == Some(&r.to);
+        let revisions = inner.store.list_revisions(&r.app).await.unwrap_or_default();
+        let target = back_to.and_then(|n| revisions.iter().find(|rev| rev.revision == n));
+        let mut updated = app.clone();
+        let (kind, reason) = match target {
+            Some(target) if action == "rollback" && !rolling_back_already => {
+                updated.spec = target.spec.clone();
+                updated.spec.replicas = app.spec.replicas;
+                updated.source_yaml = target.source_yaml.clone();
+                updated.revision = target.revision;
+                updated.paused = false;
+                (
+                    "rollout.rolled_back",
+                    format!("{message} → failureAction rollback: returning to revision {} ({})", target.revision, target.cause),
+                )
+            }
+            _ => {
+                updated.paused = true;
+                ("rollout.paused", format!("{message} → pausing the update (failureAction {action}); apply a fixed spec or `cranectl rollout undo {}`", r.app))
+            }
+        };
+        updated.updated_at = now_ms();
+        if let Err(e) = inner.store.put_app(&updated).await {
+            tracing::warn!("cannot store the rollout decision: {e}");
+            continue;
+        }
+        record(inner, Some(&r.app), None, "rollout.failed", message.clone(), details.clone()).await;
+        record(inner, Some(&r.app), None, kind, reason, details).await;
+        if kind == "rollout.rolled_back" {
+            let mut shared = inner.shared.lock().unwrap();
+            shared.rolled_back_to.insert(r.app.clone(), updated.revision);
+            if let Some(v) = shared.rollouts.get_mut(&r.app) {
+                v.state = "rolled_back".to_string();
+                v.message = format!("{message}; rolled back to revision {}", updated.revision);
+            }
+        }
+    }
+    // Apps whose rollout finished earlier report nothing any more: keep their last (complete) view.
+}
+
+/// Longest wait for requests in flight to instances about to be removed.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Takes instances that are about to be removed out of the load balancer and waits until the requests they are
+/// serving have finished (bounded), so scale-down and rolling updates fail no request.
+async fn drain(inner: &Arc<Inner>, stored: &[crane_core::ports::StoredApp], removals: &[crane_core::reconcile::Remove]) {
+    let serving: Vec<String> = {
+        let shared = inner.shared.lock().unwrap();
+        removals.iter().filter(|r| shared.in_load_balancer.contains(&r.id)).map(|r| r.id.clone()).collect()
+    };
+    if serving.is_empty() {
+        return;
+    }
+    inner.proxies.update(inner, stored);
+    // A request may have picked its backend just before the swap; let it register as in flight.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = tokio::time::Instant::now();
+    while inner.proxies.in_flight(&serving) > 0 && started.elapsed() < DRAIN_LIMIT {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Starts probe runners for running instances of apps with probes; stops runners of containers that are gone.

@@ -34,6 +34,7 @@ pub(crate) fn app_view(
     app: &StoredApp,
     shared: &Shared,
     health: &BTreeMap<String, InstanceHealth>,
+    traffic: Option<&crane_proxy::ProxyMetrics>,
     now: Millis,
 ) -> AppView {
     let name = &app.spec.name;
@@ -89,6 +90,7 @@ pub(crate) fn app_view(
                 .get(&o.id)
                 .and_then(|h| h.last_failure.as_ref())
                 .map(|(kind, why)| format!("{}: {why}", kind.as_str())),
+            traffic: traffic.and_then(|t| t.backends.iter().find(|b| b.id == o.id)).map(|b| traffic_view(&b.traffic)),
         });
     }
     for index in 1..=app.spec.replicas {
@@ -116,6 +118,7 @@ pub(crate) fn app_view(
             uptime_ms: None,
             probe: None,
             probe_failure: None,
+            traffic: None,
         });
     }
     instances.sort_by_key(|i| (i.index, i.name.clone()));
@@ -132,6 +135,26 @@ pub(crate) fn app_view(
         spec_yaml: app.source_yaml.clone(),
         instances,
         created_at: rfc3339(app.created_at),
+        rollout: shared.rollouts.get(name).cloned(),
+        traffic: traffic.map(|t| traffic_view(&t.app.traffic)),
+    }
+}
+
+fn traffic_view(t: &crane_proxy::Traffic) -> crane_api::TrafficView {
+    crane_api::TrafficView {
+        requests: t.requests_total as f64,
+        rps: t.rps,
+        p50_ms: t.latency_p50_ms,
+        p95_ms: t.latency_p95_ms,
+        p99_ms: t.latency_p99_ms,
+        status_2xx: t.status_2xx as f64,
+        status_3xx: t.status_3xx as f64,
+        status_4xx: t.status_4xx as f64,
+        status_5xx: t.status_5xx as f64,
+        errors: t.errors as f64,
+        in_flight: t.in_flight as f64,
+        bytes_in: t.bytes_in as f64,
+        bytes_out: t.bytes_out as f64,
     }
 }
 

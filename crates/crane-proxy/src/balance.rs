@@ -3,6 +3,10 @@
 //! **Architecture Invariant:** the set is an immutable slice swapped as a whole, and every request holds an `Arc` to
 //! the backend it was sent to. Replacing the set therefore never touches a request in flight; a removed backend
 //! lives (draining) exactly as long as some request still holds it.
+//!
+//! Like NGINX's `max_fails=1 fail_timeout=…`, a backend whose connect just failed is avoided for a few seconds, so
+//! an instance that died before the engine noticed costs one failed connect, not one per request. It is only
+//! avoided while another backend is available.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -12,6 +16,9 @@ use hyper::http::uri::Authority;
 
 use crate::config::{Backend, Strategy};
 use crate::metrics::Counters;
+
+/// How long a backend whose connect failed is avoided, in milliseconds.
+const AVOID_AFTER_CONNECT_FAILURE_MS: u64 = 5_000;
 
 /// A backend and its live counters.
 pub(crate) struct BackendState {
@@ -24,6 +31,8 @@ pub(crate) struct BackendState {
     /// Bumped each time the backend is removed, so a drain timer started by an earlier removal can tell that the
     /// backend was added back in the meantime.
     pub(crate) removals: AtomicU64,
+    /// Until when (milliseconds since proxy start) the backend is avoided after a failed connect; 0 when it is not.
+    avoid_until_ms: AtomicU64,
 }
 
 impl BackendState {
@@ -36,7 +45,27 @@ impl BackendState {
             connect_failures: AtomicU64::new(0),
             draining: AtomicBool::new(false),
             removals: AtomicU64::new(0),
+            avoid_until_ms: AtomicU64::new(0),
         }
+    }
+
+    /// Records a failed connect at `now_ms`: the backend is avoided for a while.
+    pub(crate) fn connect_failed(&self, now_ms: u64) {
+        self.connect_failures.fetch_add(1, Ordering::Relaxed);
+        self.avoid_until_ms.store(now_ms + AVOID_AFTER_CONNECT_FAILURE_MS, Ordering::Relaxed);
+    }
+
+    /// Records that the backend answered: it is no longer avoided.
+    pub(crate) fn answered(&self) {
+        // Load first so the common case writes nothing to the shared cache line.
+        if self.avoid_until_ms.load(Ordering::Relaxed) != 0 {
+            self.avoid_until_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// True while the backend is avoided because of a recent failed connect.
+    pub(crate) fn avoided(&self, now_ms: u64) -> bool {
+        now_ms < self.avoid_until_ms.load(Ordering::Relaxed)
     }
 
     fn is(&self, other: &Backend) -> bool {
@@ -55,6 +84,8 @@ pub(crate) struct Removed {
 pub(crate) struct BackendSet {
     current: RwLock<Arc<[Arc<BackendState>]>>,
     draining: Mutex<Vec<Weak<BackendState>>>,
+    /// The size of the current set, readable without the lock.
+    len: AtomicUsize,
     turn: AtomicUsize,
     strategy: AtomicU8,
 }
@@ -64,6 +95,7 @@ impl BackendSet {
         BackendSet {
             current: RwLock::new(Arc::new([])),
             draining: Mutex::new(Vec::new()),
+            len: AtomicUsize::new(0),
             turn: AtomicUsize::new(0),
             strategy: AtomicU8::new(strategy.to_u8()),
         }
@@ -80,6 +112,11 @@ impl BackendSet {
     /// The current set.
     pub(crate) fn current(&self) -> Arc<[Arc<BackendState>]> {
         self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// How many backends the current set has.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
     }
 
     /// Removed backends that still have requests holding them.
@@ -126,45 +163,42 @@ impl BackendSet {
             draining.push(Arc::downgrade(state));
             removed.push(Removed { backend: Arc::downgrade(state), removal, addr: state.backend.addr });
         }
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next.into();
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        self.len.store(next.len(), Ordering::Relaxed);
+        *current = next.into();
         removed
     }
 
-    /// Chooses the backend for a new request, or None when the set is empty.
-    pub(crate) fn pick(&self) -> Option<Arc<BackendState>> {
+    /// Chooses the backend for a new request at `now_ms` (milliseconds since proxy start), or None when the set is
+    /// empty.
+    pub(crate) fn pick(&self, now_ms: u64) -> Option<Arc<BackendState>> {
         let set = self.current.read().unwrap_or_else(PoisonError::into_inner);
         let n = set.len();
         if n == 0 {
             return None;
         }
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        // Candidates in turn order, avoided ones last: scanning from the round-robin position makes ties rotate.
+        let order = |k: usize| (turn + k) % n;
         let chosen = match self.strategy() {
-            Strategy::RoundRobin => turn % n,
-            Strategy::LeastConnections => {
-                // Scan from the round-robin position so that ties rotate instead of always hitting the first one.
-                let mut best = turn % n;
-                let mut best_load = set[best].counters.in_flight();
-                for k in 1..n {
-                    let i = (turn + k) % n;
-                    let load = set[i].counters.in_flight();
-                    if load < best_load {
-                        best = i;
-                        best_load = load;
-                    }
-                }
-                best
-            }
+            Strategy::RoundRobin => (0..n).map(order).find(|&i| !set[i].avoided(now_ms)).unwrap_or(turn % n),
+            Strategy::LeastConnections => (0..n)
+                .map(order)
+                .min_by_key(|&i| (set[i].avoided(now_ms), set[i].counters.in_flight()))
+                .unwrap_or(turn % n),
         };
         Some(set[chosen].clone())
     }
 
     /// Chooses the backend for the one retry after `failed` refused the connection: the next one after it in set
-    /// order. That is deterministic on purpose, and does not disturb the round-robin turn.
-    pub(crate) fn pick_other(&self, failed: &Arc<BackendState>) -> Option<Arc<BackendState>> {
+    /// order that is not avoided (or else simply the next one). That is deterministic on purpose, and does not
+    /// disturb the round-robin turn.
+    pub(crate) fn pick_other(&self, failed: &Arc<BackendState>, now_ms: u64) -> Option<Arc<BackendState>> {
         let set = self.current.read().unwrap_or_else(PoisonError::into_inner);
         let n = set.len();
         let start = set.iter().position(|b| Arc::ptr_eq(b, failed)).map_or(0, |p| p + 1);
-        (0..n).map(|k| &set[(start + k) % n]).find(|b| !Arc::ptr_eq(b, failed)).cloned()
+        let others = || (0..n).map(|k| &set[(start + k) % n]).filter(|b| !Arc::ptr_eq(b, failed));
+        others().find(|b| !b.avoided(now_ms)).or_else(|| others().next()).cloned()
     }
 }
 
@@ -183,9 +217,9 @@ mod tests {
     #[test]
     fn round_robin_starts_at_the_first_backend_and_rotates() {
         let set = BackendSet::new(Strategy::RoundRobin);
-        assert!(set.pick().is_none());
+        assert!(set.pick(0).is_none());
         set.replace(vec![backend(1), backend(2), backend(3)]);
-        assert_eq!(names((0..4).map(|_| set.pick())), ["web-1", "web-2", "web-3", "web-1"]);
+        assert_eq!(names((0..4).map(|_| set.pick(0))), ["web-1", "web-2", "web-3", "web-1"]);
     }
 
     #[test]
@@ -193,7 +227,7 @@ mod tests {
         let set = BackendSet::new(Strategy::LeastConnections);
         set.replace(vec![backend(1), backend(2), backend(3)]);
         set.current()[0].counters.start();
-        assert_eq!(names((0..4).map(|_| set.pick())), ["web-2", "web-2", "web-3", "web-2"]);
+        assert_eq!(names((0..4).map(|_| set.pick(0))), ["web-2", "web-2", "web-3", "web-2"]);
     }
 
     #[test]
@@ -201,10 +235,32 @@ mod tests {
         let set = BackendSet::new(Strategy::RoundRobin);
         set.replace(vec![backend(1), backend(2), backend(3)]);
         let current = set.current();
-        assert_eq!(set.pick_other(&current[2]).unwrap().backend.name, "web-1");
-        assert_eq!(set.pick_other(&current[0]).unwrap().backend.name, "web-2");
+        assert_eq!(set.pick_other(&current[2], 0).unwrap().backend.name, "web-1");
+        assert_eq!(set.pick_other(&current[0], 0).unwrap().backend.name, "web-2");
+        current[1].connect_failed(0);
+        assert_eq!(set.pick_other(&current[0], 10).unwrap().backend.name, "web-3");
         set.replace(vec![backend(1)]);
-        assert!(set.pick_other(&set.current()[0]).is_none());
+        assert!(set.pick_other(&set.current()[0], 0).is_none());
+    }
+
+    #[test]
+    fn a_backend_whose_connect_failed_is_avoided_for_a_while() {
+        for strategy in [Strategy::RoundRobin, Strategy::LeastConnections] {
+            let set = BackendSet::new(strategy);
+            set.replace(vec![backend(1), backend(2), backend(3)]);
+            set.current()[0].connect_failed(1_000);
+            assert_eq!(names((0..4).map(|_| set.pick(2_000))), ["web-2", "web-2", "web-3", "web-2"], "{strategy:?}");
+            // Once the time is up, or once it answered, it is back in rotation.
+            assert_eq!(names((0..3).map(|_| set.pick(6_000))), ["web-2", "web-3", "web-1"], "{strategy:?}");
+            set.current()[0].connect_failed(6_000);
+            set.current()[0].answered();
+            assert_eq!(names((0..3).map(|_| set.pick(6_000))), ["web-2", "web-3", "web-1"], "{strategy:?}");
+        }
+        // When every backend is avoided, one is still tried.
+        let set = BackendSet::new(Strategy::RoundRobin);
+        set.replace(vec![backend(1)]);
+        set.current()[0].connect_failed(0);
+        assert_eq!(names((0..1).map(|_| set.pick(10))), ["web-1"]);
     }
 
     #[test]

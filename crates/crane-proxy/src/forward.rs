@@ -45,7 +45,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
         headers.remove(header::CONNECTION);
     }
-    for name in [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TE, &header::TRAILER, &header::TRANSFER_ENCODING, &header::UPGRADE]
+    for name in
+        [&KEEP_ALIVE, &PROXY_CONNECTION, &header::TE, &header::TRAILER, &header::TRANSFER_ENCODING, &header::UPGRADE]
     {
         headers.remove(name);
     }
@@ -270,8 +271,9 @@ pub(crate) async fn handle(
     head.version = Version::HTTP_11;
     let path: PathAndQuery = head.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
 
-    let Some(mut backend) = exchange.shared.backends.pick() else {
-        // Keep reading nothing from the client: hyper discards an unread body before the next request.
+    let now_ms = exchange.started.duration_since(exchange.shared.started).as_millis() as u64;
+    let Some(mut backend) = exchange.shared.backends.pick(now_ms) else {
+        // The request body stays unread; hyper drains it or closes the connection after this answer.
         let page = exchange.shared.unavailable_page.clone();
         return Ok(page_response(exchange, StatusCode::SERVICE_UNAVAILABLE, page, true));
     };
@@ -293,7 +295,12 @@ pub(crate) async fn handle(
             Err(e) => {
                 // The client stopped sending; it will not read an answer either, but give a sensible one.
                 tracing::debug!(app = %exchange.shared.config.app, "client request body failed: {e}");
-                return Ok(page_response(exchange, StatusCode::BAD_REQUEST, Bytes::from_static(b"Bad request body\n"), false));
+                return Ok(page_response(
+                    exchange,
+                    StatusCode::BAD_REQUEST,
+                    Bytes::from_static(b"Bad request body\n"),
+                    false,
+                ));
             }
         }
     } else {
@@ -304,27 +311,38 @@ pub(crate) async fn handle(
             backend: backend.clone(),
         })
     };
-    let mut retry = if idempotent { body.replay().map(|body| (head.clone(), body)) } else { None };
+    // Keeping a copy of the head costs an allocation, so only when a retry is possible at all.
+    let retry = if idempotent && exchange.shared.backends.len() > 1 {
+        body.replay().map(|body| (head.clone(), body))
+    } else {
+        None
+    };
 
     let mut outcome = send(&exchange.shared, &backend, head, path.clone(), body).await;
-    if let Err(Failure::Connect(_)) = &outcome {
-        backend.connect_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(other) = retry.take().and_then(|r| exchange.shared.backends.pick_other(&backend).map(|b| (r, b))) {
-            let ((head, body), other) = other;
+    // An idempotent request that got no answer at all may be sent again (RFC 9110 §9.2.2): its connection could
+    // not be opened, or the instance died (a pooled connection reset) before answering. A timeout is not retried:
+    // the instance may still be working on it.
+    if let Err(Failure::Connect(_) | Failure::Upstream(_)) = &outcome {
+        if let Err(Failure::Connect(_)) = &outcome {
+            backend.connect_failed(now_ms);
+        }
+        let other = retry.and_then(|r| exchange.shared.backends.pick_other(&backend, now_ms).map(|b| (r, b)));
+        if let Some(((head, body), other)) = other {
             tracing::debug!(app = %exchange.shared.config.app, from = %backend.backend.name, to = %other.backend.name,
-                "connect failed; retrying on another instance");
+                "no answer; retrying on another instance");
             exchange.shared.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             backend = other;
             exchange.assign(backend.clone());
             outcome = send(&exchange.shared, &backend, head, path, body).await;
             if let Err(Failure::Connect(_)) = &outcome {
-                backend.connect_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                backend.connect_failed(now_ms);
             }
         }
     }
 
     match outcome {
         Ok(response) => {
+            backend.answered();
             let (mut head, body) = response.into_parts();
             strip_hop_by_hop(&mut head.headers);
             exchange.status = head.status.as_u16();
@@ -451,7 +469,8 @@ mod tests {
     #[test]
     fn forwarded_headers_append_the_client_and_copy_the_host() {
         let ip = client_ip_header("::ffff:10.1.2.3".parse().unwrap());
-        let mut h = headers(&[("host", "app.local:8080"), ("x-forwarded-for", "1.1.1.1"), ("x-forwarded-proto", "https")]);
+        let mut h =
+            headers(&[("host", "app.local:8080"), ("x-forwarded-for", "1.1.1.1"), ("x-forwarded-proto", "https")]);
         h.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
         add_forwarded(&mut h, &ip);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.1.2.3");

@@ -7,7 +7,8 @@
 //! - keep-alive on both sides, with one pooled client per proxy (idle backend connections close after 30 s);
 //! - `X-Forwarded-For` / `-Proto` / `-Host` are set and hop-by-hop headers removed;
 //! - a connect that fails (refused, timed out) is retried once on another instance when the request is idempotent
-//!   and its body is empty or small; a request the backend may have received is never retried;
+//!   and its body is empty or small; a request the backend may have received is never retried; the instance is
+//!   then avoided for 5 s while others are available (NGINX's `max_fails=1`);
 //! - `503` with `Retry-After: 1` when no instance is ready, `504` when one is too slow, `502` otherwise;
 //! - membership changes never cut requests in flight: removed instances drain for up to
 //!   [`ProxyConfig::drain_timeout`];
@@ -95,10 +96,12 @@ impl AppProxy {
     ///
     /// Fails with [`ProxyError::PortInUse`] when another socket listens on the port.
     pub async fn bind(config: ProxyConfig, port: u16) -> Result<AppProxy> {
-        let listener = std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AddrInUse => ProxyError::PortInUse(port),
-                _ => ProxyError::Listen { port, source },
+        let listener =
+            std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).map_err(|source| {
+                match source.kind() {
+                    std::io::ErrorKind::AddrInUse => ProxyError::PortInUse(port),
+                    _ => ProxyError::Listen { port, source },
+                }
             })?;
         AppProxy::bind_std(config, listener)
     }
@@ -107,10 +110,11 @@ impl AppProxy {
     /// synchronously. Must be called from within a Tokio runtime, which then runs the proxy.
     pub fn bind_std(config: ProxyConfig, listener: std::net::TcpListener) -> Result<AppProxy> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProxyError::NoRuntime)?;
-        let listen_error = |source| ProxyError::Listen { port: 0, source };
-        let port = listener.local_addr().map_err(listen_error)?.port();
+        let port = listener.local_addr().map_err(|source| ProxyError::Listen { port: 0, source })?.port();
+        let listen_error = |source| ProxyError::Listen { port, source };
         listener.set_nonblocking(true).map_err(listen_error)?;
         let listener = {
+            // Registering the socket with the reactor needs the runtime's context even when called from outside it.
             let _enter = runtime.enter();
             TcpListener::from_std(listener).map_err(listen_error)?
         };
@@ -186,6 +190,7 @@ impl AppProxy {
             addr: state.backend.addr,
             draining: state.draining.load(Ordering::Relaxed),
             connect_failures: state.connect_failures.load(Ordering::Relaxed),
+            avoided: state.avoided(uptime.as_millis() as u64),
             traffic: state.counters.snapshot(uptime),
         };
         let mut backends: Vec<BackendTraffic> = shared.backends.current().iter().map(|b| backend(b)).collect();

@@ -46,6 +46,8 @@ pub struct BackendTraffic {
     pub draining: bool,
     /// Attempts to open a connection to this backend that failed (refused or timed out).
     pub connect_failures: u64,
+    /// True while a recent failed connect makes the proxy send requests to the other backends instead.
+    pub avoided: bool,
     /// The counters.
     #[serde(flatten)]
     pub traffic: Traffic,

@@ -83,29 +83,50 @@ async fn only_backends_in_the_set_get_traffic_and_an_empty_set_answers_503() {
 async fn failed_connects_are_retried_for_idempotent_requests_only() {
     let dead = dead_backend("web-1").await;
     let good = start_backend("web-2").await;
-    let proxy = proxy(Strategy::RoundRobin).await;
-    proxy.set_backends(vec![dead.clone(), good.backend.clone()]);
     let client = client();
 
     // Round-robin starts at the first backend: the POST goes to the dead one and must not be retried.
+    let proxy = proxy(Strategy::RoundRobin).await;
+    proxy.set_backends(vec![dead.clone(), good.backend.clone()]);
     let answer = send(&client, "POST", proxy.port(), "/", "payload").await;
     assert_eq!(answer.status, 502, "{answer:?}");
     assert!(answer.body.contains("instance 'web-1' of app 'web'"), "{}", answer.body);
+    assert!(answer.body.contains("refused"), "{}", answer.body);
     assert_eq!(good.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(proxy.metrics().app.retries, 0);
 
-    // Every GET succeeds: the ones aimed at the dead backend are retried on the good one. So is a PUT with a body.
+    // On a fresh proxy the first GET goes to the dead backend too, and is retried on the good one; after that the
+    // dead one is avoided, so every GET (and a PUT with a small body) succeeds without another failed connect.
+    let proxy = proxy_with_backends(vec![dead.clone(), good.backend.clone()]).await;
     for _ in 0..5 {
         let answer = get(&client, proxy.port(), "/").await;
         assert_eq!((answer.status, answer.body.as_str()), (200, "web-2"));
     }
     let answer = send(&client, "PUT", proxy.port(), "/", "small body").await;
     assert_eq!((answer.status, answer.body.as_str()), (200, "web-2"));
-
     let metrics = proxy.metrics();
-    // Turns 2, 4 and 6 (the PUT) hit the dead backend and were retried; turn 0 was the POST.
-    assert_eq!(metrics.app.retries, 3);
-    assert_eq!(metrics.backends[0].connect_failures, 4);
-    assert_eq!(metrics.app.traffic.errors, 1);
+    assert_eq!((metrics.app.retries, metrics.app.traffic.errors), (1, 0));
+    assert_eq!(metrics.backends[0].connect_failures, 1);
+    assert!(metrics.backends[0].avoided);
+
+    // A PUT aimed at the dead backend is retried too.
+    let proxy = proxy_with_backends(vec![dead.clone(), good.backend.clone()]).await;
+    let answer = send(&client, "PUT", proxy.port(), "/count", "small body").await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, "10"));
+    assert_eq!(proxy.metrics().app.retries, 1);
+}
+
+#[tokio::test]
+async fn a_slow_backend_gets_a_504() {
+    let backend = start_backend("web-1").await;
+    let mut config = ProxyConfig::new("web");
+    config.request_timeout = Duration::from_millis(200);
+    let proxy = AppProxy::bind(config, 0).await.unwrap();
+    proxy.set_backends(vec![backend.backend.clone()]);
+    let answer = get(&client(), proxy.port(), "/slow?ms=2000").await;
+    assert_eq!(answer.status, 504, "{answer:?}");
+    assert!(answer.body.contains("did not answer within"), "{}", answer.body);
+    eventually(|| proxy.metrics().backends[0].traffic.errors == 1).await;
 }
 
 #[tokio::test]
@@ -194,7 +215,9 @@ async fn x_forwarded_headers_reach_the_backend() {
     let port = proxy.port();
     assert_eq!(
         answer.body,
-        format!("x-forwarded-for: 203.0.113.7, 127.0.0.1\nx-forwarded-proto: http\nx-forwarded-host: 127.0.0.1:{port}\n")
+        format!(
+            "x-forwarded-for: 203.0.113.7, 127.0.0.1\nx-forwarded-proto: http\nx-forwarded-host: 127.0.0.1:{port}\n"
+        )
     );
 }
 

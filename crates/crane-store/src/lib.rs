@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crane_core::ports::{EventRecord, Store, StoreError, StoredApp};
+use crane_core::ports::{EventRecord, Store, StoreError, StoredApp, StoredRevision};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
@@ -66,6 +66,19 @@ fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredApp, StoreError> 
         public_port: port.and_then(|p| u16::try_from(p).ok()),
         created_at: row.try_get::<i64, _>("created_at").map_err(err)? as u64,
         updated_at: row.try_get::<i64, _>("updated_at").map_err(err)? as u64,
+        paused: row.try_get::<i64, _>("paused").map_err(err)? != 0,
+    })
+}
+
+fn revision_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRevision, StoreError> {
+    let spec_json: String = row.try_get("spec_json").map_err(err)?;
+    Ok(StoredRevision {
+        app: row.try_get("app").map_err(err)?,
+        revision: row.try_get::<i64, _>("revision").map_err(err)? as u64,
+        spec: serde_json::from_str(&spec_json).map_err(|e| StoreError(format!("stored revision is unreadable: {e}")))?,
+        source_yaml: row.try_get("source_yaml").map_err(err)?,
+        cause: row.try_get("cause").map_err(err)?,
+        created_at: row.try_get::<i64, _>("created_at").map_err(err)? as u64,
     })
 }
 
@@ -101,10 +114,11 @@ impl Store for SqliteStore {
     async fn put_app(&self, app: &StoredApp) -> Result<(), StoreError> {
         let spec_json = serde_json::to_string(&app.spec).map_err(err)?;
         sqlx::query(
-            "INSERT INTO apps (name, spec_json, source_yaml, revision, public_port, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO apps (name, spec_json, source_yaml, revision, public_port, created_at, updated_at, paused)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(name) DO UPDATE SET spec_json = excluded.spec_json, source_yaml = excluded.source_yaml,
-               revision = excluded.revision, public_port = excluded.public_port, updated_at = excluded.updated_at",
+               revision = excluded.revision, public_port = excluded.public_port, updated_at = excluded.updated_at,
+               paused = excluded.paused",
         )
         .bind(&app.spec.name)
         .bind(spec_json)
@@ -113,6 +127,7 @@ impl Store for SqliteStore {
         .bind(app.public_port.map(i64::from))
         .bind(app.created_at as i64)
         .bind(app.updated_at as i64)
+        .bind(i64::from(app.paused))
         .execute(&self.pool)
         .await
         .map_err(err)?;
@@ -165,6 +180,38 @@ impl Store for SqliteStore {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn put_revision(&self, revision: &StoredRevision) -> Result<(), StoreError> {
+        let spec_json = serde_json::to_string(&revision.spec).map_err(err)?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO revisions (app, revision, spec_json, source_yaml, cause, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&revision.app)
+        .bind(revision.revision as i64)
+        .bind(spec_json)
+        .bind(&revision.source_yaml)
+        .bind(&revision.cause)
+        .bind(revision.created_at as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn list_revisions(&self, app: &str) -> Result<Vec<StoredRevision>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM revisions WHERE app = ? ORDER BY revision")
+            .bind(app)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(revision_from_row).collect()
+    }
+
+    async fn delete_revisions(&self, app: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM revisions WHERE app = ?").bind(app).execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
             .bind(key)
@@ -204,6 +251,7 @@ mod tests {
             public_port: Some(18080),
             created_at: 1,
             updated_at: 1,
+            paused: false,
         };
         store.put_app(&app).await.unwrap();
         app.revision = 2;
@@ -241,6 +289,30 @@ mod tests {
         assert_eq!(all.len(), 2);
         let older = store.list_events(None, 10, Some(all[1].id)).await.unwrap();
         assert_eq!(older.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn revisions_are_listed_oldest_first_and_deleted_with_the_app() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        for (n, image) in [(2, "b"), (1, "a")] {
+            let mut s = spec("web");
+            s.image = image.into();
+            store
+                .put_revision(&StoredRevision {
+                    app: "web".into(),
+                    revision: n,
+                    spec: s,
+                    source_yaml: String::new(),
+                    cause: format!("apply {n}"),
+                    created_at: n,
+                })
+                .await
+                .unwrap();
+        }
+        let revs = store.list_revisions("web").await.unwrap();
+        assert_eq!(revs.iter().map(|r| (r.revision, r.spec.image.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "b")]);
+        store.delete_revisions("web").await.unwrap();
+        assert!(store.list_revisions("web").await.unwrap().is_empty());
     }
 
     #[tokio::test]

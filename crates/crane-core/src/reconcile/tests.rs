@@ -1,10 +1,14 @@
 //! Table-driven tests of the planner, plus a property test of its invariants.
 //!
 //! Cases are written in a tiny notation so each fits on a line:
-//! - desired: `web:3@2` is app `web` with 3 replicas at revision 2 (`@1` when omitted);
-//! - observed: `web-2:exit(137)@1^5000+4000` is container `web-2` (id `web-2`; `web-2#b` gives id `web-2#b` for the
-//!   same slot), state `run|exit(code)|exit|dead|created|restarting|paused|removing`, revision after `@` (1 when
-//!   omitted), started at `^` (its creation time when omitted), created at `+` (0 when omitted);
+//! - desired: `web:3@2` is app `web` with 3 replicas at revision 2 (`@1` when omitted); comma-separated options
+//!   follow: `web:3@2,surge=2,unavail=1,deadline=30s,paused` sets `update.maxSurge`, `update.maxUnavailable`,
+//!   `update.deadline` and [`DesiredApp::paused`];
+//! - observed: `web-2:exit(137)@1^5000+4000` is container `web-2` (id and name `web-2`; `web-2#b` is container
+//!   `web-2#b` in the same slot), state `ready|run|exit(code)|exit|dead|created|restarting|paused|removing` where
+//!   `ready` is running and ready and `run` is running but not ready, revision after `@` (1 when omitted), started at
+//!   `^` (its creation time when omitted), created at `+` (0 when omitted). In rolling-update cases the old
+//!   revision's container is `web-2` and the new one `web-2#2`;
 //! - histories: `web-2=3@99000` is slot `web-2` with 3 consecutive crashes, the last at 99 000 ms.
 //!
 //! The plan is rendered one entry per line, in bucket order, so the expectation reads like the event log.
@@ -18,10 +22,27 @@ const NOW: Millis = 100_000;
 fn desired(text: &str) -> Vec<DesiredApp> {
     text.split_whitespace()
         .map(|token| {
-            let (name, rest) = token.split_once(':').expect("desired token is name:replicas[@revision]");
-            let (replicas, revision) = rest.split_once('@').unwrap_or((rest, "1"));
-            let spec = parse_spec(&format!("name: {name}\nimage: x\nreplicas: {replicas}\n")).expect("valid spec");
-            DesiredApp { spec, revision: revision.parse().unwrap() }
+            let (name, rest) = token.split_once(':').expect("desired token is name:replicas[@revision][,option…]");
+            let mut options = rest.split(',');
+            let head = options.next().unwrap();
+            let (replicas, revision) = head.split_once('@').unwrap_or((head, "1"));
+            let mut update = Vec::new();
+            let mut paused = false;
+            for option in options {
+                match option.split_once('=') {
+                    Some(("surge", n)) => update.push(format!("maxSurge: {n}")),
+                    Some(("unavail", n)) => update.push(format!("maxUnavailable: {n}")),
+                    Some(("deadline", d)) => update.push(format!("deadline: {d}")),
+                    None if option == "paused" => paused = true,
+                    _ => panic!("unknown desired option {option}"),
+                }
+            }
+            let mut yaml = format!("name: {name}\nimage: x\nreplicas: {replicas}\n");
+            if !update.is_empty() {
+                yaml.push_str(&format!("update: {{ {} }}\n", update.join(", ")));
+            }
+            let spec = parse_spec(&yaml).expect("valid spec");
+            DesiredApp { spec, revision: revision.parse().unwrap(), paused }
         })
         .collect()
 }
@@ -39,7 +60,7 @@ fn observed(text: &str) -> Vec<ObservedInstance> {
             let started_at = take('^').unwrap_or(created_at);
             let revision = take('@').unwrap_or(1);
             let (state, exit_code) = match rest {
-                "run" => (S::Running, None),
+                "run" | "ready" => (S::Running, None),
                 "exit" => (S::Exited, None),
                 "dead" => (S::Dead, None),
                 "created" => (S::Created, None),
@@ -51,11 +72,11 @@ fn observed(text: &str) -> Vec<ObservedInstance> {
                     (S::Exited, Some(code.parse().unwrap()))
                 }
             };
-            let name = id.split('#').next().unwrap().to_string();
-            let (app, index) = name.rsplit_once('-').unwrap();
+            let slot = id.split('#').next().unwrap();
+            let (app, index) = slot.rsplit_once('-').unwrap();
             ObservedInstance {
                 id: id.to_string(),
-                name: name.clone(),
+                name: id.to_string(),
                 app: app.to_string(),
                 index: index.parse().unwrap(),
                 revision,
@@ -63,6 +84,7 @@ fn observed(text: &str) -> Vec<ObservedInstance> {
                 exit_code,
                 created_at,
                 started_at: (state != S::Created).then_some(started_at),
+                ready: rest == "ready",
             }
         })
         .collect()
@@ -106,6 +128,16 @@ fn render(plan: &Plan) -> String {
     }
     if !plan.orphan_apps.is_empty() {
         lines.push(format!("orphan apps {}", plan.orphan_apps.join(" ")));
+    }
+    for r in &plan.rollouts {
+        let from = r.from.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let state = match &r.state {
+            RolloutState::Progressing => "progressing".to_string(),
+            RolloutState::Complete => "complete".to_string(),
+            RolloutState::Paused => "paused".to_string(),
+            RolloutState::Failed(why) => format!("failed: {why}"),
+        };
+        lines.push(format!("rollout {} [{from}]→{} {}/{} ready: {state}", r.app, r.to, r.ready_new, r.total));
     }
     if let Some(at) = plan.requeue_after {
         lines.push(format!("requeue at {at}"));
@@ -291,7 +323,7 @@ fn orphans_duplicates_and_stale_leftovers() {
         "
         remove web-1#a (Duplicate): slot web-1 has more than one container: keeping web-1#b, removing duplicate web-1#a
         remove web-1#c (Duplicate): slot web-1 has more than one container: keeping web-1#b, removing duplicate web-1#c
-        keep web-1",
+        keep web-1#b",
     );
     check(
         "web:1",
@@ -314,42 +346,282 @@ fn orphans_duplicates_and_stale_leftovers() {
 }
 
 #[test]
-fn outdated_instances_are_replaced_one_at_a_time() {
+fn rolling_update_starts_first_and_waits_for_readiness() {
+    // 3 replicas at revision 1, all ready; revision 2 applied with the defaults (maxSurge 1, maxUnavailable 0).
     check(
         "web:3@2",
-        "web-1:run@1 web-2:run@1 web-3:run@1",
+        "web-1:ready web-2:ready web-3:ready",
         "",
         "
-        remove web-1 (Outdated): web-1 runs revision 1, the app is at revision 2: replacing it (one instance at a time)
-        keep web-2 web-3",
+        start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
+        keep web-1 web-2 web-3
+        rollout web [1]→2 0/3 ready: progressing",
     );
-    // Next pass: the empty slot is refilled at the new revision; no other instance goes while one is missing.
+    // The new instance is not ready yet: nothing more, but look again at its deadline (60 s after its start).
     check(
         "web:3@2",
-        "web-2:run@1 web-3:run@1",
+        "web-1:ready web-1#2:run@2+90000 web-2:ready web-3:ready",
+        "",
+        "
+        keep web-1 web-1#2 web-2 web-3
+        rollout web [1]→2 0/3 ready: progressing
+        requeue at 150000",
+    );
+    // Ready: the old one of its slot is drained and removed, and the freed surge budget starts the next slot.
+    check(
+        "web:3@2",
+        "web-1:ready web-1#2:ready@2+90000 web-2:ready web-3:ready",
+        "",
+        "
+        remove web-1 (Replaced): web-1 revision 2 is ready: draining and removing revision 1
+        start web-2 r2: rolling update 1→2: starting web-2 (revision 2) beside the old one (maxSurge 1)
+        keep web-1#2 web-2 web-3
+        rollout web [1]→2 1/3 ready: progressing",
+    );
+    check(
+        "web:3@2",
+        "web-1#2:ready@2 web-2:ready web-2#2:ready@2+95000 web-3:ready",
+        "",
+        "
+        remove web-2 (Replaced): web-2 revision 2 is ready: draining and removing revision 1
+        start web-3 r2: rolling update 1→2: starting web-3 (revision 2) beside the old one (maxSurge 1)
+        keep web-1#2 web-2#2 web-3
+        rollout web [1]→2 2/3 ready: progressing",
+    );
+    // The pass that removes the last old instance reports the rollout complete; the next one reports nothing.
+    check(
+        "web:3@2",
+        "web-1#2:ready@2 web-2#2:ready@2 web-3:ready web-3#2:ready@2+99000",
+        "",
+        "
+        remove web-3 (Replaced): web-3 revision 2 is ready: draining and removing revision 1
+        keep web-1#2 web-2#2 web-3#2
+        rollout web []→2 3/3 ready: complete",
+    );
+    check("web:3@2", "web-1#2:ready@2 web-2#2:ready@2 web-3#2:ready@2", "", "keep web-1#2 web-2#2 web-3#2");
+}
+
+#[test]
+fn rolling_update_budgets() {
+    // maxSurge 2: two new instances start at once.
+    check(
+        "web:3@2,surge=2",
+        "web-1:ready web-2:ready web-3:ready",
+        "",
+        "
+        start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 2)
+        start web-2 r2: rolling update 1→2: starting web-2 (revision 2) beside the old one (maxSurge 2)
+        keep web-1 web-2 web-3
+        rollout web [1]→2 0/3 ready: progressing",
+    );
+    // maxSurge 0, maxUnavailable 1: stop-first, one slot at a time.
+    check(
+        "web:3@2,surge=0,unavail=1",
+        "web-1:ready web-2:ready web-3:ready",
+        "",
+        "
+        remove web-1 (Outdated): rolling update 1→2: no room to start web-1 revision 2 beside the old one (maxSurge 0): removing revision 1 first, 2/3 stay ready (maxUnavailable 1)
+        keep web-2 web-3
+        rollout web [1]→2 0/3 ready: progressing",
+    );
+    check(
+        "web:3@2,surge=0,unavail=1",
+        "web-2:ready web-3:ready",
         "",
         "
         start web-1 r2: web-1 is missing: starting it (3 wanted)
-        keep web-2 web-3",
+        keep web-2 web-3
+        rollout web [1]→2 0/3 ready: progressing",
     );
     check(
-        "web:3@2",
-        "web-1:run@2 web-2:run@1 web-3:run@1",
+        "web:3@2,surge=0,unavail=1",
+        "web-1#2:run@2+90000 web-2:ready web-3:ready",
         "",
         "
-        remove web-2 (Outdated): web-2 runs revision 1, the app is at revision 2: replacing it (one instance at a time)
-        keep web-1 web-3",
+        keep web-1#2 web-2 web-3
+        rollout web [1]→2 0/3 ready: progressing
+        requeue at 150000",
     );
-    // A crashed slot is restarted at the new revision, and the outdated ones wait for it.
+    check(
+        "web:3@2,surge=0,unavail=1",
+        "web-1#2:ready@2+90000 web-2:ready web-3:ready",
+        "",
+        "
+        remove web-2 (Outdated): rolling update 1→2: no room to start web-2 revision 2 beside the old one (maxSurge 0): removing revision 1 first, 2/3 stay ready (maxUnavailable 1)
+        keep web-1#2 web-3
+        rollout web [1]→2 1/3 ready: progressing",
+    );
+    // With the surge budget spent, an old instance that is not ready serves nothing and goes first.
+    check(
+        "web:3@2",
+        "web-1:ready web-1#2:run@2+90000 web-2:run web-3:ready",
+        "",
+        "
+        remove web-2 (Outdated): rolling update 1→2: web-2 revision 1 is not ready: removing it first to make room for revision 2
+        keep web-1 web-1#2 web-3
+        rollout web [1]→2 0/3 ready: progressing
+        requeue at 150000",
+    );
+}
+
+#[test]
+fn rolling_update_failures() {
+    // A new instance not ready by its deadline fails the rollout: nothing more starts, the old ones keep serving.
+    check(
+        "web:3@2,deadline=30s",
+        "web-1#2:ready@2 web-2:ready web-2#2:run@2+60000 web-3:ready",
+        "",
+        "
+        keep web-1#2 web-2 web-2#2 web-3
+        rollout web [1]→2 1/3 ready: failed: web-2 revision 2 not ready 40s after start (deadline 30s): running, readiness not passed",
+    );
+    // Its deadline counts from its start when that is later than its creation.
+    check(
+        "web:3@2,deadline=30s",
+        "web-1:ready web-1#2:run@2^80000+60000 web-2:ready web-3:ready",
+        "",
+        "
+        keep web-1 web-1#2 web-2 web-3
+        rollout web [1]→2 0/3 ready: progressing
+        requeue at 110000",
+    );
+    // A new instance that crashed fails it too, and stays as evidence until the engine rolls back or pauses.
+    check(
+        "web:3@2",
+        "web-1:ready web-1#2:exit(1)@2+90000 web-2:ready web-3:ready",
+        "",
+        "
+        keep web-1 web-2 web-3
+        rollout web [1]→2 0/3 ready: failed: web-1 revision 2 exited with code 1 during the rolling update",
+    );
+    // A crashed new instance alone in its slot is replaced (a slot is never left empty), and the rollout fails.
     check(
         "web:2@2",
-        "web-1:run@1 web-2:exit(1)@1",
+        "web-1#2:exit(1)@2 web-2:ready",
+        "",
+        "
+        remove web-1#2 (Crashed): web-1#2 exited with code 1; replacing it
+        start web-1 r2: web-1#2 exited with code 1; replacing it
+        crashed web-1
+        keep web-2
+        rollout web [1]→2 0/2 ready: failed: web-1 revision 2 exited with code 1 during the rolling update",
+    );
+    // Rolled back: the engine set the app back to revision 1, so the old instances match again and the failed ones
+    // are outdated. They are removed without starting anything, and the rollback is complete at once.
+    check(
+        "web:3@1",
+        "web-1:ready web-1#2:run@2+10000 web-2:ready web-2#2:exit(1)@2 web-3:ready",
+        "",
+        "
+        remove web-2#2 (Outdated): web-2#2 exited with code 1 (revision 2); revision 1 serves the slot: removing it
+        remove web-1#2 (Outdated): web-1 revision 1 is ready and revision 2 is not: removing revision 2
+        keep web-1 web-2 web-3
+        rollout web []→1 3/3 ready: complete",
+    );
+    // Slots already switched to the failed revision are rolled back start-first like any update.
+    check(
+        "web:2@1",
+        "web-1#2:ready@2 web-2:ready web-2#2:run@2+10000",
+        "",
+        "
+        remove web-2#2 (Outdated): web-2 revision 1 is ready and revision 2 is not: removing revision 2
+        start web-1 r1: rolling update 2→1: starting web-1 (revision 1) beside the old one (maxSurge 1)
+        keep web-1#2 web-2
+        rollout web [2]→1 1/2 ready: progressing",
+    );
+}
+
+#[test]
+fn paused_rollouts_heal_but_make_no_progress() {
+    // The crashed new instance is removed (and counted) but not restarted: the old one serves its slot.
+    check(
+        "web:3@2,paused",
+        "web-1:ready web-1#2:exit(1)@2+90000 web-2:ready web-3:ready",
+        "",
+        "
+        remove web-1#2 (Crashed): web-1#2 exited with code 1; web-1 still serves the slot
+        crashed web-1
+        reset web-1
+        keep web-1 web-2 web-3
+        rollout web [1]→2 0/3 ready: paused",
+    );
+    // A crashed old instance is replaced at the app's revision; nothing starts beside the other old ones, and a
+    // ready new instance does not retire its old one.
+    check(
+        "web:3@2,paused",
+        "web-1:ready web-1#2:ready@2 web-2:exit(137) web-3:ready",
+        "",
+        "
+        remove web-2 (Crashed): web-2 exited with code 137; replacing it
+        start web-2 r2: web-2 exited with code 137; replacing it
+        crashed web-2
+        keep web-1 web-1#2 web-3
+        rollout web [1]→2 1/3 ready: paused",
+    );
+}
+
+#[test]
+fn rolling_update_with_scaling_crashes_and_duplicates() {
+    // Scaling down mid-rollout removes the highest slots, the old revision first within a slot.
+    check(
+        "web:2@2",
+        "web-1#2:ready@2 web-2:ready web-2#2:run@2+90000 web-3#a:run@2+90000 web-3#b:ready",
+        "",
+        "
+        remove web-3#b (ScaledDown): scaled down 3→2: removing web-3#b
+        remove web-3#a (ScaledDown): scaled down 3→2: removing web-3#a
+        keep web-1#2 web-2 web-2#2
+        rollout web [1]→2 1/2 ready: progressing
+        requeue at 150000",
+    );
+    // Scaling up mid-rollout starts the new slot at the new revision; it counts against the surge budget.
+    check(
+        "web:4@2",
+        "web-1:ready web-2:ready web-3:ready",
+        "",
+        "
+        start web-4 r2: web-4 is missing: starting it (4 wanted)
+        start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
+        keep web-1 web-2 web-3
+        rollout web [1]→2 0/4 ready: progressing",
+    );
+    // A crashed old instance is replaced at the new revision, and the surge goes on beside the others.
+    check(
+        "web:2@2",
+        "web-1:ready web-2:exit(1)",
         "",
         "
         remove web-2 (Crashed): web-2 exited with code 1; replacing it
         start web-2 r2: web-2 exited with code 1; replacing it
+        start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
         crashed web-2
-        keep web-1",
+        keep web-1
+        rollout web [1]→2 0/2 ready: progressing",
+    );
+    // Two containers of the same revision in a slot are still duplicates (the ready one is kept); one old and one
+    // new are not.
+    check(
+        "web:2@2",
+        "web-1#a:ready+10 web-1#b:run+20 web-2:ready web-2#a:ready@2 web-2#b:ready@2+5",
+        "",
+        "
+        remove web-1#b (Duplicate): slot web-1 has more than one container: keeping web-1#a, removing duplicate web-1#b
+        remove web-2#a (Duplicate): slot web-2 has more than one container: keeping web-2#b, removing duplicate web-2#a
+        remove web-2 (Replaced): web-2 revision 2 is ready: draining and removing revision 1
+        start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
+        keep web-1#a web-2#b
+        rollout web [1]→2 1/2 ready: progressing",
+    );
+    // Two old revisions in a slot (an update applied during another): the better one stays until replaced.
+    check(
+        "web:1@3",
+        "web-1:ready web-1#2:run@2+90000",
+        "",
+        "
+        remove web-1#2 (Outdated): slot web-1 runs revisions 1 and 2, both outdated (the app is at revision 3): keeping web-1 (revision 1), removing web-1#2
+        start web-1 r3: rolling update 1,2→3: starting web-1 (revision 3) beside the old one (maxSurge 1)
+        keep web-1
+        rollout web [1]→3 0/1 ready: progressing",
     );
 }
 
@@ -377,16 +649,45 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
     let mut want = Vec::new();
     for app in ["a", "b", "c"] {
         if rng.below(4) > 0 {
-            want.push(format!("{app}:{}@{}", rng.below(5), 1 + rng.below(2)));
+            let mut token = format!("{app}:{}@{}", rng.below(5), 1 + rng.below(2));
+            let surge = rng.below(4);
+            let unavailable = rng.below(4);
+            // Validation rejects both limits set to 0.
+            if surge < 3 && !(surge == 0 && unavailable == 0) {
+                token.push_str(&format!(",surge={surge}"));
+            }
+            if unavailable < 3 {
+                token.push_str(&format!(",unavail={unavailable}"));
+            }
+            if rng.below(3) == 0 {
+                token.push_str(",deadline=30s");
+            }
+            if rng.below(6) == 0 {
+                token.push_str(",paused");
+            }
+            want.push(token);
         }
     }
-    let states = ["run", "run", "run", "exit(1)", "exit", "dead", "created", "restarting", "paused", "removing"];
+    let states = [
+        "ready",
+        "ready",
+        "ready",
+        "run",
+        "run",
+        "exit(1)",
+        "exit",
+        "dead",
+        "created",
+        "restarting",
+        "paused",
+        "removing",
+    ];
     let mut have = Vec::new();
     for n in 0..rng.below(9) {
         let app = rng.pick(&["a", "b", "c", "z"]);
         let created = rng.below(NOW);
         let started = created + rng.below(NOW - created + 1);
-        have.push(format!("{app}-{}#{n}:{}@{}^{started}+{created}", rng.below(6), rng.pick(&states), 1 + rng.below(2)));
+        have.push(format!("{app}-{}#{n}:{}@{}^{started}+{created}", rng.below(6), rng.pick(&states), 1 + rng.below(3)));
     }
     let mut history = Vec::new();
     for _ in 0..rng.below(4) {
@@ -402,7 +703,8 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
     }
 }
 
-/// What the engine does with a plan: record crashes and resets, remove, then start (as running containers).
+/// What the engine does with a plan: record crashes and resets, remove, then start (as running containers that are
+/// not ready yet).
 fn apply(snapshot: &Snapshot, plan: &Plan, round: usize) -> Snapshot {
     let mut next = snapshot.clone();
     for slot in &plan.crashed {
@@ -415,9 +717,10 @@ fn apply(snapshot: &Snapshot, plan: &Plan, round: usize) -> Snapshot {
     // Containers Docker is already removing finish going away.
     next.observed.retain(|o| o.state != S::Removing);
     for s in &plan.start {
+        let id = format!("{}-{}#new{round}", s.app, s.index);
         next.observed.push(ObservedInstance {
-            id: format!("{}-{}#new{round}", s.app, s.index),
-            name: format!("{}-{}", s.app, s.index),
+            id: id.clone(),
+            name: id,
             app: s.app.clone(),
             index: s.index,
             revision: s.revision,
@@ -425,34 +728,101 @@ fn apply(snapshot: &Snapshot, plan: &Plan, round: usize) -> Snapshot {
             exit_code: None,
             created_at: snapshot.now,
             started_at: Some(snapshot.now),
+            ready: false,
         });
     }
     next
 }
 
+/// The app's surge and unavailability limits as the planner reads them.
+fn limits(app: &DesiredApp) -> (u32, u32) {
+    let n = app.spec.replicas;
+    let update = app.spec.update.as_ref();
+    let surge = update.and_then(|u| u.max_surge).unwrap_or(DEFAULT_MAX_SURGE).min(n);
+    let unavailable = update.and_then(|u| u.max_unavailable).unwrap_or(DEFAULT_MAX_UNAVAILABLE).min(n);
+    (if surge == 0 && unavailable == 0 { 1 } else { surge }, unavailable)
+}
+
+/// Containers of `app` in wanted slots that still exist once `plan` is applied (not removed, not being removed).
+fn remaining<'a>(observed: &'a [ObservedInstance], plan: &Plan, app: &DesiredApp) -> Vec<&'a ObservedInstance> {
+    observed
+        .iter()
+        .filter(|o| o.app == app.spec.name && (1..=app.spec.replicas).contains(&o.index))
+        .filter(|o| o.state != S::Removing && !plan.remove.iter().any(|r| r.id == o.id))
+        .collect()
+}
+
+/// Wanted slots of `app` with a ready container among `containers`.
+fn ready_slots(containers: &[&ObservedInstance]) -> BTreeSet<u32> {
+    containers.iter().filter(|o| o.state == S::Running && o.ready).map(|o| o.index).collect()
+}
+
+/// Invariants of any plan, whatever the snapshot.
+fn check_invariants(snapshot: &Snapshot, plan: &Plan, context: &dyn Fn() -> String) {
+    // Never two containers of the same revision planned for one slot.
+    assert_eq!(double_booked_slots(&snapshot.observed, plan), vec![], "{}", context());
+    for start in &plan.start {
+        // Never a start in a slot that is also waiting, only wanted slots, only the app's revision.
+        assert!(!plan.waiting.iter().any(|w| (&w.app, w.index) == (&start.app, start.index)), "{}", context());
+        let app = snapshot.desired.iter().find(|d| d.spec.name == start.app).expect("start of a desired app");
+        assert!((1..=app.spec.replicas).contains(&start.index), "{}", context());
+        assert_eq!(start.revision, app.revision, "{}", context());
+    }
+    for app in &snapshot.desired {
+        let name = &app.spec.name;
+        let (surge, unavailable) = limits(app);
+        let before: Vec<&ObservedInstance> = remaining(&snapshot.observed, &Plan::default(), app);
+        let after = remaining(&snapshot.observed, plan, app);
+        let live_after: Vec<&&ObservedInstance> = after.iter().filter(|o| is_live(o.state)).collect();
+        let starts: Vec<&Start> = plan.start.iter().filter(|s| &s.app == name).collect();
+        // A start beside a live container is a surge: the app stays within replicas + maxSurge.
+        let surges = starts.iter().filter(|s| live_after.iter().any(|o| o.index == s.index)).count();
+        if surges > 0 {
+            let total = live_after.len() + starts.len();
+            assert!(total as u32 <= app.spec.replicas + surge, "{total} containers: {}", context());
+        }
+        // Availability: an update never takes the ready slots below replicas − maxUnavailable (nor below what was
+        // there).
+        let floor = ready_slots(&before).len().min((app.spec.replicas - unavailable) as usize);
+        assert!(ready_slots(&after).len() >= floor, "{name} lost ready slots: {}", context());
+
+        let statuses: Vec<&RolloutStatus> = plan.rollouts.iter().filter(|r| &r.app == name).collect();
+        assert!(statuses.len() <= 1, "{}", context());
+        if let Some(status) = statuses.first() {
+            assert_eq!(status.to, app.revision, "{}", context());
+            assert!(!status.from.contains(&app.revision), "{}", context());
+            match status.state {
+                RolloutState::Complete => {
+                    assert!(status.from.is_empty() && status.ready_new == status.total, "{}", context())
+                }
+                RolloutState::Failed(_) | RolloutState::Paused => {
+                    // A failed or paused rollout stands still.
+                    assert_eq!(surges, 0, "{}", context());
+                    let replaced = plan.remove.iter().any(|r| &r.app == name && r.cause == RemoveCause::Replaced);
+                    assert!(!replaced, "{}", context());
+                }
+                RolloutState::Progressing => {}
+            }
+        }
+    }
+    for status in &plan.rollouts {
+        assert!(snapshot.desired.iter().any(|d| d.spec.name == status.app), "{}", context());
+    }
+}
+
 #[test]
 fn property_plans_converge_without_double_booking() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for case in 0..2_000 {
+    for case in 0..3_000 {
         let initial = random_snapshot(&mut rng);
         let mut snapshot = initial.clone();
         let first = reconcile(&snapshot);
         // Built only when an assertion fails: formatting every case would dominate the test's run time.
         let context = || format!("case {case}: {initial:#?}\nfirst plan: {first:#?}");
-
-        // Never two containers planned for one slot, never a start in a slot that is also waiting.
-        assert_eq!(double_booked_slots(&snapshot.observed, &first), vec![], "{}", context());
-        for start in &first.start {
-            assert!(!first.waiting.iter().any(|w| (&w.app, w.index) == (&start.app, start.index)), "{}", context());
-            let app = snapshot.desired.iter().find(|d| d.spec.name == start.app).expect("start of a desired app");
-            assert!((1..=app.spec.replicas).contains(&start.index), "{}", context());
-            assert_eq!(start.revision, app.revision, "{}", context());
-        }
+        check_invariants(&snapshot, &first, &context);
 
         // One step: after applying, nothing is removed or started for the same reasons again. The only work left is
-        // the next step of an outdated replacement, and refilling the slot it just emptied.
-        // Slots the first plan emptied of an outdated container, or that were held by a container Docker was
-        // already removing, may be refilled by the second plan.
+        // the next step of a rolling update, and refilling the slots it (or Docker) just emptied.
         let mut refillable: Vec<(String, u32)> = first
             .remove
             .iter()
@@ -463,40 +833,78 @@ fn property_plans_converge_without_double_booking() {
             .extend(snapshot.observed.iter().filter(|o| o.state == S::Removing).map(|o| (o.app.clone(), o.index)));
         snapshot = apply(&snapshot, &first, 0);
         let second = reconcile(&snapshot);
-
+        let context2 = || format!("{}\nsecond plan: {second:#?}", context());
+        check_invariants(&snapshot, &second, &context2);
         assert!(
-            second.remove.iter().all(|r| r.cause == RemoveCause::Outdated),
-            "{}\nsecond plan: {second:#?}",
-            context()
+            second.remove.iter().all(|r| matches!(r.cause, RemoveCause::Outdated | RemoveCause::Replaced)),
+            "{}",
+            context2()
         );
-        assert!(second.crashed.is_empty(), "{}\nsecond plan: {second:#?}", context());
+        assert!(second.crashed.is_empty(), "{}", context2());
         for start in &second.start {
-            assert!(refillable.contains(&(start.app.clone(), start.index)), "{}\nsecond plan: {second:#?}", context());
+            let beside_old = snapshot.observed.iter().any(|o| {
+                (&o.app, o.index) == (&start.app, start.index) && is_live(o.state) && o.revision != start.revision
+            });
+            assert!(beside_old || refillable.contains(&(start.app.clone(), start.index)), "{}", context2());
         }
-        assert_eq!(double_booked_slots(&snapshot.observed, &second), vec![], "{}\nsecond plan: {second:#?}", context());
 
-        // Fixpoint: a few more rounds at the same instant reach an empty plan, and the world then matches the wish
-        // except for slots held by backoff.
+        // Fixpoint: the engine applies plans at the same instant, instances become ready after each pass, and a
+        // failed rollout is rolled back (or paused; a failed rollback is always paused). That reaches an empty plan
+        // where the world matches the wish, except for slots held by backoff and paused rollouts.
+        let mut rolled_back = BTreeSet::new();
         let mut plan = second;
         let mut rounds = 1;
-        while !plan.is_empty() {
+        loop {
+            let failed: Vec<&RolloutStatus> =
+                plan.rollouts.iter().filter(|r| matches!(r.state, RolloutState::Failed(_))).collect();
+            // The first round always runs: the instances the second plan waited for become ready in it.
+            if rounds > 1 && plan.is_empty() && failed.is_empty() {
+                break;
+            }
             rounds += 1;
-            assert!(rounds < 20, "no fixpoint: {}", context());
+            assert!(rounds < 40, "no fixpoint: {}\nlast plan: {plan:#?}", context());
             snapshot = apply(&snapshot, &plan, rounds);
+            for status in failed {
+                let app = snapshot.desired.iter_mut().find(|d| d.spec.name == status.app).unwrap();
+                match status.from.last() {
+                    Some(&previous) if !rolled_back.contains(&status.app) && rng.below(2) == 0 => {
+                        app.revision = previous;
+                        rolled_back.insert(status.app.clone());
+                    }
+                    _ => app.paused = true,
+                }
+            }
+            // Restarting and paused containers settle, and every running container passes its readiness probe.
+            for o in &mut snapshot.observed {
+                if is_live(o.state) {
+                    o.state = S::Running;
+                    o.ready = true;
+                }
+            }
             plan = reconcile(&snapshot);
+            check_invariants(&snapshot, &plan, &|| {
+                format!("{}\nround {rounds}: {snapshot:#?}\nplan: {plan:#?}", context())
+            });
         }
         for app in &snapshot.desired {
-            // While a slot waits, the others keep their revision: updates only proceed while every slot serves.
-            let app_waits = plan.waiting.iter().any(|w| w.app == app.spec.name);
+            let name = &app.spec.name;
+            let app_waits = plan.waiting.iter().any(|w| &w.app == name);
             for index in 1..=app.spec.replicas {
-                let here: Vec<_> =
-                    snapshot.observed.iter().filter(|o| o.app == app.spec.name && o.index == index).collect();
-                let waiting = plan.waiting.iter().any(|w| w.app == app.spec.name && w.index == index);
-                match here.as_slice() {
-                    [] => assert!(waiting, "slot {}-{index} empty without backoff: {}", app.spec.name, context()),
-                    [one] => assert!(app_waits || one.revision == app.revision, "{}", context()),
-                    _ => panic!("slot {}-{index} has several containers: {}", app.spec.name, context()),
+                let here: Vec<_> = snapshot.observed.iter().filter(|o| &o.app == name && o.index == index).collect();
+                let waiting = plan.waiting.iter().any(|w| &w.app == name && w.index == index);
+                if here.is_empty() {
+                    assert!(waiting, "slot {name}-{index} empty without backoff: {}", context());
+                } else if app.paused {
+                    // A paused rollout may leave one old and one new container in a slot, never more.
+                    assert!(here.len() <= 2 && here.iter().all(|o| is_live(o.state)), "{}", context());
+                } else {
+                    // While a slot waits, a stop-first update may have to wait for it too.
+                    assert_eq!(here.len(), 1, "slot {name}-{index} has several containers: {}", context());
+                    assert!(app_waits || here[0].revision == app.revision, "{}", context());
                 }
+            }
+            if !app.paused && !app_waits {
+                assert!(!plan.rollouts.iter().any(|r| &r.app == name), "{name} still rolling: {}", context());
             }
         }
         for o in &snapshot.observed {
@@ -510,7 +918,9 @@ fn property_plans_converge_without_double_booking() {
             later.now = at;
             let next = reconcile(&later);
             if !plan.waiting.is_empty() && plan.waiting.iter().all(|w| w.until == later.now) {
-                assert_eq!(next.start.len(), plan.waiting.len(), "{}", context());
+                let refills =
+                    next.start.iter().filter(|s| plan.waiting.iter().any(|w| (&w.app, w.index) == (&s.app, s.index)));
+                assert_eq!(refills.count(), plan.waiting.len(), "{}", context());
             }
         }
     }

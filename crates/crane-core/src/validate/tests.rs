@@ -281,7 +281,7 @@ fn inactive_sections() {
         vec!["autoscaling: stored but not active yet; the app runs 3 replicas".to_string()]
     );
     let full = parse_spec(FULL).unwrap();
-    assert_eq!(full.inactive_sections().len(), 2, "autoscaling, update");
+    assert_eq!(full.inactive_sections().len(), 1, "autoscaling");
     let plain = parse_spec("name: w\nimage: x\nresources: { memory: 64Mi }\nvolumes: [{ source: d, target: /d }]\nsecurity: { user: '1' }\n").unwrap();
     assert!(plain.inactive_sections().is_empty());
 }

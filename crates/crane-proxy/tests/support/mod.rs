@@ -56,10 +56,11 @@ pub async fn start_backend(name: &str) -> TestBackend {
                 let hits = hits.clone();
                 let release = release.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        answer(name.clone(), hits.clone(), release.clone(), req)
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let service =
+                        hyper::service::service_fn(move |req| answer(name.clone(), hits.clone(), release.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         })
@@ -86,7 +87,8 @@ async fn answer(
         }
         "/count" => req.into_body().collect().await.map_or(0, |b| b.to_bytes().len()).to_string(),
         "/slow" => {
-            let ms: u64 = req.uri().query().and_then(|q| q.strip_prefix("ms=")).and_then(|v| v.parse().ok()).unwrap_or(500);
+            let ms: u64 =
+                req.uri().query().and_then(|q| q.strip_prefix("ms=")).and_then(|v| v.parse().ok()).unwrap_or(500);
             tokio::time::sleep(Duration::from_millis(ms)).await;
             name
         }
@@ -111,6 +113,12 @@ pub async fn proxy(strategy: Strategy) -> AppProxy {
     let mut config = ProxyConfig::new("web");
     config.strategy = strategy;
     AppProxy::bind(config, 0).await.unwrap()
+}
+
+pub async fn proxy_with_backends(backends: Vec<Backend>) -> AppProxy {
+    let proxy = proxy(Strategy::RoundRobin).await;
+    proxy.set_backends(backends);
+    proxy
 }
 
 /// A response, read completely.
