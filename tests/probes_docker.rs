@@ -21,9 +21,14 @@ async fn app_until(engine: &TestEngine, app: &str, what: &str, cond: impl Fn(&Ap
     .await
 }
 
+/// Flips a switch of the demo app. Retried briefly: an instance without a readiness probe counts as ready as soon
+/// as it runs, which can be a moment before it listens.
 async fn post(address: &str, path: &str) {
     let client = reqwest::Client::new();
-    let resp = client.post(format!("http://{address}:8080{path}")).send().await.expect("switch request");
+    let resp = wait_for(Duration::from_secs(10), "the switch request to be answered", || async {
+        client.post(format!("http://{address}:8080{path}")).send().await.ok()
+    })
+    .await;
     assert!(resp.status().is_success(), "{path}: {}", resp.status());
 }
 
