@@ -5,6 +5,7 @@
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
 pub mod error;
+mod nginx;
 mod probes;
 mod proxy;
 mod run;
@@ -22,6 +23,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use error::{EngineError, Result};
+pub use nginx::ManagedNginx;
 
 /// Settings key of the engine's random id, used as the `io.crane.owner` label value.
 const ENGINE_ID_KEY: &str = "engine_id";
@@ -88,6 +90,10 @@ pub(crate) struct Shared {
     pub rollouts: BTreeMap<String, crane_api::RolloutView>,
     /// Revision each app was last rolled back to automatically (a failing rollback then pauses instead).
     pub rolled_back_to: BTreeMap<String, u64>,
+    /// Ready backends (address:container port) of each app with a port, as last given to its load balancer.
+    pub ready_backends: BTreeMap<String, Vec<std::net::SocketAddr>>,
+    /// What was last written for each managed NGINX, so it is reloaded only on a change.
+    pub nginx_written: BTreeMap<String, String>,
     /// Containers the load balancer currently sends traffic to (ready and running), as last applied.
     pub in_load_balancer: std::collections::BTreeSet<String>,
     /// Containers the engine is removing itself (their `die` events are not crashes).
@@ -387,6 +393,8 @@ impl EngineHandle {
                 return Err(EngineError::NotFound(name.to_string()));
             }
             self.inner.store.delete_revisions(name).await.map_err(internal)?;
+            // A managed NGINX keeps its last config; Crane just stops rewriting it.
+            self.inner.store.put_setting(&format!("nginx:{name}"), "").await.map_err(internal)?;
             self.inner.shared.lock().unwrap().rollouts.remove(name);
             self.inner.proxies.remove(name);
             self.record(
@@ -470,6 +478,48 @@ impl EngineHandle {
         }
         self.reconcile_now().await;
         self.get_app(name).await
+    }
+
+    /// An NGINX config (upstream + server on `127.0.0.1:listen`) for the app's ready instances.
+    pub async fn export_nginx(&self, name: &str, listen: u16) -> Result<String> {
+        let app = self.stored(name).await?;
+        if app.spec.ports.is_empty() {
+            return Err(EngineError::BadRequest(format!(
+                "app '{name}' has no port to proxy to; add `ports: [{{container: PORT}}]` to its spec"
+            )));
+        }
+        let backends = self.inner.shared.lock().unwrap().ready_backends.get(name).cloned().unwrap_or_default();
+        Ok(nginx::config(name, app.revision, listen, &backends))
+    }
+
+    /// Makes the engine manage an NGINX for the app: it writes the app's config to `managed.config_path` now and
+    /// after every change of the ready set, and reloads NGINX each time. `None` stops managing.
+    pub async fn manage_nginx(&self, name: &str, managed: Option<ManagedNginx>) -> Result<String> {
+        let app = self.stored(name).await?;
+        let key = format!("nginx:{name}");
+        match managed {
+            None => {
+                self.inner.store.put_setting(&key, "").await.map_err(internal)?;
+                self.inner.shared.lock().unwrap().nginx_written.remove(name);
+                Ok(format!("Crane no longer manages NGINX for app '{name}'"))
+            }
+            Some(m) => {
+                let text = self.export_nginx(name, m.listen).await?;
+                let outcome = nginx::write_and_reload(&m, &text).map_err(EngineError::BadRequest)?;
+                let json = serde_json::to_string(&m).map_err(internal)?;
+                self.inner.store.put_setting(&key, &json).await.map_err(internal)?;
+                self.inner.shared.lock().unwrap().nginx_written.insert(name.to_string(), text);
+                self.record(
+                    Some(name),
+                    None,
+                    "nginx.managed",
+                    format!("NGINX now follows app '{}' (revision {}): {outcome}", name, app.revision),
+                    serde_json::json!({"config": m.config_path, "pidFile": m.pid_file, "listen": m.listen}),
+                )
+                .await;
+                Ok(outcome)
+            }
+        }
     }
 
     /// Newest-first event log, optionally of one app.

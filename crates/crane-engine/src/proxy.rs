@@ -86,6 +86,7 @@ impl Proxies {
     pub(crate) fn update(&self, inner: &Inner, stored: &[StoredApp]) {
         let mut shared = inner.shared.lock().unwrap();
         let mut ready = std::collections::BTreeSet::new();
+        shared.ready_backends.clear();
         let mut apps = self.apps.lock().unwrap();
         apps.retain(|name, _| stored.iter().any(|a| &a.spec.name == name && !a.spec.ports.is_empty()));
         for app in stored {
@@ -119,6 +120,7 @@ impl Proxies {
                     Some(Backend { id: o.id.clone(), name: o.name.clone(), addr: SocketAddr::new(*ip, first.container) })
                 })
                 .collect();
+            shared.ready_backends.insert(app.spec.name.clone(), backends.iter().map(|b| b.addr).collect());
             if let Some(p) = apps.get(&app.spec.name) {
                 p.set_backends(backends);
             }

@@ -385,6 +385,7 @@ async fn pass(
     on_rollouts(inner, &stored, &plan.rollouts).await;
     sync_probers(inner, &stored);
     inner.proxies.update(inner, &stored);
+    sync_managed_nginx(inner, &stored).await;
     if changed {
         let _ = inner.changes.send(ChangeView::Apps);
     }
@@ -471,6 +472,31 @@ async fn on_rollouts(
         }
     }
     // Apps whose rollout finished earlier report nothing any more: keep their last (complete) view.
+}
+
+/// Rewrites and reloads each managed NGINX whose app's ready set changed since the last write.
+async fn sync_managed_nginx(inner: &Arc<Inner>, stored: &[crane_core::ports::StoredApp]) {
+    for app in stored {
+        let name = &app.spec.name;
+        let Ok(Some(json)) = inner.store.get_setting(&format!("nginx:{name}")).await else { continue };
+        let Ok(managed) = serde_json::from_str::<crate::nginx::ManagedNginx>(&json) else { continue };
+        let (text, changed) = {
+            let shared = inner.shared.lock().unwrap();
+            let backends = shared.ready_backends.get(name).cloned().unwrap_or_default();
+            let text = crate::nginx::config(name, app.revision, managed.listen, &backends);
+            let changed = shared.nginx_written.get(name) != Some(&text);
+            (text, changed)
+        };
+        if !changed {
+            continue;
+        }
+        let (kind, reason) = match crate::nginx::write_and_reload(&managed, &text) {
+            Ok(outcome) => ("nginx.reloaded", format!("ready instances of '{name}' changed: {outcome}")),
+            Err(e) => ("nginx.failed", format!("cannot update NGINX for '{name}': {e}")),
+        };
+        inner.shared.lock().unwrap().nginx_written.insert(name.clone(), text);
+        record(inner, Some(name), None, kind, reason, serde_json::json!({"config": managed.config_path})).await;
+    }
 }
 
 /// Longest wait for requests in flight to instances about to be removed.
