@@ -23,6 +23,15 @@ pub struct InstanceRequest {
     pub owner: String,
 }
 
+/// What [`Runtime::inspect_instance`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceDetails {
+    /// IP address on the app network, when running.
+    pub ip: Option<std::net::IpAddr>,
+    /// When the container last started.
+    pub started_at: Option<Millis>,
+}
+
 /// Result of [`Runtime::exec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -100,8 +109,8 @@ pub trait Runtime: Send + Sync + 'static {
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String, RuntimeError>;
     /// Stops (with a short grace period) and removes a container. Missing containers are not an error.
     async fn remove_instance(&self, id: &str) -> Result<(), RuntimeError>;
-    /// IP address of a running container on its app network.
-    async fn instance_address(&self, id: &str) -> Result<Option<std::net::IpAddr>, RuntimeError>;
+    /// Address on the app network and start time of a container; `None` when it does not exist.
+    async fn inspect_instance(&self, id: &str) -> Result<Option<InstanceDetails>, RuntimeError>;
     /// Subscribes to container events of this owner. The stream ends when the connection drops.
     async fn events(
         &self,

@@ -10,7 +10,6 @@
 //! a version prefix and downgrades to what the engine supports.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +25,7 @@ use bollard::query_parameters::{
 };
 use bollard::{BollardRequest, Docker};
 use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
-use crane_core::ports::{ExecOutput, InstanceRequest, LogLine, Runtime, RuntimeEvent};
+use crane_core::ports::{ExecOutput, InstanceDetails, InstanceRequest, LogLine, Runtime, RuntimeEvent};
 use crane_core::spec::{AppSpec, DROPPED_CAPABILITIES};
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
@@ -407,7 +406,7 @@ impl Runtime for DockerRuntime {
         }
     }
 
-    async fn instance_address(&self, id: &str) -> Result<Option<IpAddr>> {
+    async fn inspect_instance(&self, id: &str) -> Result<Option<InstanceDetails>> {
         self.ready().await?;
         let details = match self.docker.inspect_container(id, None::<InspectContainerOptions>).await {
             Ok(d) => d,
@@ -415,12 +414,21 @@ impl Runtime for DockerRuntime {
             Err(e) => return Err(error::map(&format!("inspecting container {id}"), e)),
         };
         let app = details.config.as_ref().and_then(|c| c.labels.as_ref()).and_then(|l| l.get(labels::APP)).cloned();
+        let started_at = details
+            .state
+            .as_ref()
+            .and_then(|s| s.started_at.as_deref())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+            .filter(|ms| *ms > 0)
+            .map(|ms| ms as Millis);
         let networks = details.network_settings.and_then(|n| n.networks).unwrap_or_default();
         let endpoint = match &app {
             Some(app) => networks.get(&network_name(app)),
             None => networks.values().next(),
         };
-        Ok(endpoint.and_then(|e| e.ip_address.as_deref()).filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok()))
+        let ip = endpoint.and_then(|e| e.ip_address.as_deref()).filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok());
+        Ok(Some(InstanceDetails { ip, started_at }))
     }
 
     async fn events(&self, owner: &str) -> Result<BoxStream<'static, Result<RuntimeEvent>>> {

@@ -89,7 +89,9 @@ async fn instance_is_labelled_hardened_reachable_and_logged() {
     assert!(observed.created_at > 1_600_000_000_000, "created_at in ms: {}", observed.created_at);
 
     // Reachable from the host over the app network's bridge IP.
-    let ip = rt.instance_address(&id).await.unwrap().expect("an IP on the app network");
+    let details = rt.inspect_instance(&id).await.unwrap().expect("the container exists");
+    assert!(details.started_at.is_some(), "a running container has a start time");
+    let ip = details.ip.expect("an IP on the app network");
     let reply = eventually("the demo to answer on its container IP", Duration::from_secs(10), || async {
         http_get(ip, 8080, "/").ok()
     })

@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub failures: BTreeMap<(String, u32), String>,
     /// Container addresses on their app network.
     pub addresses: BTreeMap<String, std::net::IpAddr>,
+    /// What inspecting each running container told (address, start time), kept while it runs.
+    pub details: BTreeMap<String, crane_core::ports::InstanceDetails>,
     /// Why the Docker engine cannot be used, when it cannot.
     pub docker_error: Option<String>,
     /// Docker version, when reachable.
@@ -136,7 +138,7 @@ impl EngineHandle {
                 let d = Arc::new(d);
                 (d.clone() as Arc<dyn Runtime>, Some(d), None)
             }
-            Err(e) => (Arc::new(run::Unreachable(e.to_string())), None, Some(e.to_string())),
+            Err(e) => (Arc::new(run::Unreachable(e.clone())), None, Some(e.to_string())),
         };
         let handle = Self::start_inner(config, runtime, docker, Arc::new(store)).await?;
         handle.inner.shared.lock().unwrap().docker_error = error;

@@ -77,6 +77,15 @@ impl Proxies {
         self.apps.lock().unwrap().get(app).map(|p| p.metrics())
     }
 
+    /// Whether any app's load balancer has had traffic in the last few seconds.
+    pub(crate) fn busy(&self) -> bool {
+        let apps = self.apps.lock().unwrap();
+        apps.values().any(|p| {
+            let m = p.metrics().app.traffic;
+            m.rps > 0.0 || m.in_flight > 0
+        })
+    }
+
     /// Stops every listener.
     pub(crate) fn clear(&self) {
         self.apps.lock().unwrap().clear();

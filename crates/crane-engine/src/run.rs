@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use crane_api::ChangeView;
 use crane_core::backoff::BackoffPolicy;
 use crane_core::model::{DesiredApp, Millis, ObservedInstance};
-use crane_core::ports::{EventRecord, ExecOutput, InstanceRequest, LogLine, Runtime, RuntimeError, RuntimeEvent};
+use crane_core::ports::{
+    EventRecord, ExecOutput, InstanceDetails, InstanceRequest, LogLine, Runtime, RuntimeError, RuntimeEvent,
+};
 use crane_core::reconcile::{reconcile, RemoveCause, Snapshot};
 use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::mpsc;
@@ -46,6 +48,7 @@ pub(crate) async fn run(
             }
         }
         let mut reply = None;
+        let mut ticked = false;
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 Some(Command::Reconcile(tx)) => reply = Some(tx),
@@ -79,10 +82,14 @@ pub(crate) async fn run(
                     continue;
                 }
             }
-            _ = tokio::time::sleep_until(next_pass) => {}
+            _ = tokio::time::sleep_until(next_pass) => ticked = true,
             _ = tokio::time::sleep_until(resubscribe_at), if events.is_none() => continue,
         }
         let (errors, requeue) = pass(&inner, &mut histories).await;
+        if ticked && inner.proxies.busy() {
+            // Traffic figures moved: let the window refresh them (at most once per tick).
+            let _ = inner.changes.send(ChangeView::Apps);
+        }
         if let Some(tx) = reply {
             let _ = tx.send(errors);
         }
@@ -366,13 +373,15 @@ async fn pass(
     } else {
         inner.runtime.list_instances(&inner.owner).await.unwrap_or(observed)
     };
-    let addresses = addresses(inner, &observed).await;
+    let mut observed = observed;
+    let details = inspect_new(inner, &mut observed).await;
     let changed = {
         let mut shared = inner.shared.lock().unwrap();
         let before = views::signature(&shared);
         shared.observed = observed;
         shared.waiting = plan.waiting.iter().map(|w| ((w.app.clone(), w.index), (w.until, w.reason.clone()))).collect();
-        shared.addresses = addresses;
+        shared.addresses = details.iter().filter_map(|(id, d)| d.ip.map(|ip| (id.clone(), ip))).collect();
+        shared.details = details;
         // Forget restart counts of slots that no longer exist.
         let live: BTreeSet<(String, u32)> = stored
             .iter()
@@ -638,15 +647,21 @@ async fn on_probe_report(
     true
 }
 
-/// Looks up the network address of running instances, reusing known ones.
-async fn addresses(inner: &Arc<Inner>, observed: &[ObservedInstance]) -> BTreeMap<String, std::net::IpAddr> {
-    let known = inner.shared.lock().unwrap().addresses.clone();
+/// Looks up the network address and start time of running instances (once per container; both stay fixed while it
+/// runs).
+async fn inspect_new(inner: &Arc<Inner>, observed: &mut [ObservedInstance]) -> BTreeMap<String, InstanceDetails> {
+    let known = inner.shared.lock().unwrap().details.clone();
     let mut out = BTreeMap::new();
-    for o in observed.iter().filter(|o| o.state == crane_core::model::ContainerState::Running) {
-        if let Some(ip) = known.get(&o.id) {
-            out.insert(o.id.clone(), *ip);
-        } else if let Ok(Some(ip)) = inner.runtime.instance_address(&o.id).await {
-            out.insert(o.id.clone(), ip);
+    for o in observed.iter_mut().filter(|o| o.state == crane_core::model::ContainerState::Running) {
+        let details = match known.get(&o.id) {
+            Some(d) => Some(d.clone()),
+            None => inner.runtime.inspect_instance(&o.id).await.ok().flatten(),
+        };
+        if let Some(d) = details {
+            if o.started_at.is_none() {
+                o.started_at = d.started_at;
+            }
+            out.insert(o.id.clone(), d);
         }
     }
     out
@@ -681,7 +696,7 @@ pub(crate) async fn record(
 
 /// The runtime used when no Docker client could even be configured (e.g. a malformed `DOCKER_HOST`): every call
 /// reports why, so each door shows the reason instead of failing obscurely.
-pub(crate) struct Unreachable(pub String);
+pub(crate) struct Unreachable(pub RuntimeError);
 
 #[async_trait]
 impl Runtime for Unreachable {
@@ -703,7 +718,7 @@ impl Runtime for Unreachable {
     async fn remove_instance(&self, _: &str) -> Result<(), RuntimeError> {
         Err(self.err())
     }
-    async fn instance_address(&self, _: &str) -> Result<Option<std::net::IpAddr>, RuntimeError> {
+    async fn inspect_instance(&self, _: &str) -> Result<Option<InstanceDetails>, RuntimeError> {
         Err(self.err())
     }
     async fn events(&self, _: &str) -> Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError> {
@@ -728,6 +743,6 @@ impl Runtime for Unreachable {
 
 impl Unreachable {
     fn err(&self) -> RuntimeError {
-        RuntimeError::Unreachable(self.0.clone())
+        self.0.clone()
     }
 }

@@ -14,13 +14,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
-use crane_api::{AppView, ApplyResult, ChangeView, EventView, StatusView};
+use crane_api::{AppView, ApplyResult, ChangeView, EventView, RevisionView, StatusView};
 use crane_engine::EngineHandle;
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
@@ -56,6 +56,8 @@ pub enum Verb {
     Get,
     /// POST
     Post,
+    /// PUT
+    Put,
     /// DELETE
     Delete,
 }
@@ -66,6 +68,7 @@ impl Verb {
         match self {
             Verb::Get => "get",
             Verb::Post => "post",
+            Verb::Put => "put",
             Verb::Delete => "delete",
         }
     }
@@ -75,6 +78,7 @@ impl Verb {
         match self {
             Verb::Get => Method::GET,
             Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
             Verb::Delete => Method::DELETE,
         }
     }
@@ -355,6 +359,114 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         verb: Verb::Get,
+        path: "/api/v1/apps/{name}/rollout/history",
+        operation_id: "rolloutHistory",
+        summary: "Revision history of an app",
+        description: "Every revision of the app, oldest first: number, time, image, cause and the spec of that \
+                      revision as YAML. `current` marks the revision the app runs (after an undo it is not the \
+                      newest one). A new revision is made when an apply changes the containers (image, command, env, \
+                      ports, probes…); a replica change is not a revision.",
+        public: false,
+        params: &[NAME],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "Revisions, oldest first.",
+            content: &[Content { media_type: JSON, schema: Schema::ListOf("RevisionView") }],
+        }],
+        errors: &[404, 500],
+        mount: || get(rollout_history),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/v1/apps/{name}/rollout/undo",
+        operation_id: "rolloutUndo",
+        summary: "Roll an app back to an earlier revision",
+        description: "Body: `{}` for the revision before the current one, or `{\"to\": N}` for revision N (see \
+                      `rollout/history`). The container settings return to that revision's, the replica count \
+                      stays, and a rolling update replaces the instances (follow it in the app's `rollout`). An \
+                      unknown revision, or the current one, is 400 `bad_request` naming the revisions there are.",
+        public: false,
+        params: &[NAME],
+        request: &[Content { media_type: JSON, schema: Schema::Named("UndoRequest") }],
+        replies: &[Reply {
+            status: 200,
+            description: "The app after the change; `revision` is the revision rolled back to.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("AppView") }],
+        }],
+        errors: &[400, 404, 422, 500, 503],
+        mount: || post(rollout_undo),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/apps/{name}/nginx",
+        operation_id: "exportNginx",
+        summary: "NGINX config for an app",
+        description: "`text/plain`: an NGINX `upstream` of the app's ready instances (their addresses on the app \
+                      network) and a `server` listening on `127.0.0.1:<listen>` that proxies to it. Include it from \
+                      your nginx.conf (e.g. `conf.d/`). The file lists the instances ready now; to keep it current, \
+                      let Crane manage it (`PUT` on this path). An app without a port is 400 `bad_request`.",
+        public: false,
+        params: &[
+            NAME,
+            Param {
+                name: "listen",
+                location: ParamIn::Query,
+                kind: "integer",
+                required: false,
+                description: "Port the generated `server` listens on, 1-65535 (default 8080).",
+            },
+        ],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "The NGINX config.",
+            content: &[Content { media_type: "text/plain", schema: Schema::Text }],
+        }],
+        errors: &[400, 404, 500],
+        mount: || get(export_nginx),
+    },
+    Route {
+        verb: Verb::Put,
+        path: "/api/v1/apps/{name}/nginx",
+        operation_id: "manageNginx",
+        summary: "Let Crane manage an NGINX for an app",
+        description: "Body: `{\"config_path\": \"/etc/nginx/conf.d/web.conf\", \"pid_file\": \"/run/nginx.pid\", \
+                      \"listen\": 8081}` (absolute paths on the engine's machine; `listen` defaults to 8080). Crane \
+                      writes the app's config to `config_path` now and whenever its set of ready instances changes, \
+                      and reloads NGINX each time (SIGHUP to the pid in `pid_file`). A second `PUT` replaces the \
+                      settings. A file that cannot be written or an NGINX that cannot be signalled is 400 \
+                      `bad_request` saying which.",
+        public: false,
+        params: &[NAME],
+        request: &[Content { media_type: JSON, schema: Schema::Named("ManageNginxRequest") }],
+        replies: &[Reply {
+            status: 200,
+            description: "What was done (\"wrote … and reloaded NGINX (pid …)\").",
+            content: &[Content { media_type: JSON, schema: Schema::Named("Message") }],
+        }],
+        errors: &[400, 404, 500],
+        mount: || put(manage_nginx),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: "/api/v1/apps/{name}/nginx",
+        operation_id: "unmanageNginx",
+        summary: "Stop managing NGINX for an app",
+        description: "Crane stops rewriting the config file; the file and NGINX are left as they are.",
+        public: false,
+        params: &[NAME],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "Confirmation.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("Message") }],
+        }],
+        errors: &[404, 500],
+        mount: || delete(unmanage_nginx),
+    },
+    Route {
+        verb: Verb::Get,
         path: "/api/v1/events",
         operation_id: "listEvents",
         summary: "Event log, newest first",
@@ -536,6 +648,130 @@ async fn scale(
     Ok(Json(state.handle.scale(&name, body.replicas).await?))
 }
 
+/// `UndoRequest` as the server reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UndoBody {
+    #[serde(default)]
+    to: Option<u32>,
+}
+
+/// Body of `PUT /apps/{name}/nginx`: where the managed NGINX reads the app's config and writes its pid. Also the
+/// schema `ManageNginxRequest` of the OpenAPI document (a test checks that they agree).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManageNginxBody {
+    /// Absolute path of the config file Crane writes (included by the user's nginx.conf).
+    pub config_path: String,
+    /// Absolute path of NGINX's pid file; Crane sends SIGHUP to that process after each rewrite.
+    pub pid_file: String,
+    /// Port the generated `server` listens on (127.0.0.1).
+    #[serde(default = "default_nginx_listen")]
+    pub listen: u16,
+}
+
+/// The answer of routes that only report what they did: `{"message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageBody {
+    /// One sentence saying what was done.
+    pub message: String,
+}
+
+/// Port of the generated NGINX `server` when the client does not name one.
+pub const DEFAULT_NGINX_LISTEN: u16 = 8080;
+
+fn default_nginx_listen() -> u16 {
+    DEFAULT_NGINX_LISTEN
+}
+
+async fn rollout_history(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<Vec<RevisionView>>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    Ok(Json(state.handle.rollout_history(&name).await?))
+}
+
+async fn rollout_undo(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<AppView>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let body: UndoBody = parse_json(media_type(&headers).as_deref(), &body, r#"{} or {"to": 2}"#)?;
+    Ok(Json(state.handle.rollout_undo(&name, body.to.map(u64::from)).await?))
+}
+
+/// Query of `GET /apps/{name}/nginx`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NginxQuery {
+    listen: Option<u16>,
+}
+
+async fn export_nginx(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<NginxQuery>, QueryRejection>,
+) -> Result<Response, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let Query(query) = query.map_err(query_error)?;
+    let listen = check_listen(query.listen.unwrap_or(DEFAULT_NGINX_LISTEN))?;
+    let text = state.handle.export_nginx(&name, listen).await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    Ok(response)
+}
+
+async fn manage_nginx(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<MessageBody>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let body: ManageNginxBody = parse_json(
+        media_type(&headers).as_deref(),
+        &body,
+        r#"{"config_path": "/etc/nginx/conf.d/web.conf", "pid_file": "/run/nginx.pid", "listen": 8081}"#,
+    )?;
+    let listen = check_listen(body.listen)?;
+    // The engine resolves paths on its own machine and in its own working directory, which the client cannot see:
+    // only absolute paths mean the same thing on both sides.
+    for (field, path) in [("config_path", &body.config_path), ("pid_file", &body.pid_file)] {
+        if !std::path::Path::new(path).is_absolute() {
+            return Err(ApiFailure::bad_request(format!(
+                "{field} must be an absolute path on the engine's machine; got '{path}'"
+            )));
+        }
+    }
+    let managed = crane_engine::ManagedNginx {
+        config_path: body.config_path.into(),
+        pid_file: body.pid_file.into(),
+        listen,
+    };
+    let message = state.handle.manage_nginx(&name, Some(managed)).await?;
+    Ok(Json(MessageBody { message }))
+}
+
+async fn unmanage_nginx(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<MessageBody>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let message = state.handle.manage_nginx(&name, None).await?;
+    Ok(Json(MessageBody { message }))
+}
+
+/// Port 0 would make NGINX pick a port nobody knows.
+fn check_listen(listen: u16) -> Result<u16, ApiFailure> {
+    if listen == 0 {
+        return Err(ApiFailure::bad_request("listen must be a port from 1 to 65535, e.g. 8080"));
+    }
+    Ok(listen)
+}
+
 /// Query of `GET /apps/{name}/logs`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -639,7 +875,7 @@ fn query_error(rejection: QueryRejection) -> ApiFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crane_api::{ApplyRequest, ScaleRequest};
+    use crane_api::{ApplyRequest, ScaleRequest, UndoRequest};
 
     /// The strict mirrors accept exactly what the wire types serialize to.
     #[test]
@@ -650,6 +886,15 @@ mod tests {
         let scale = serde_json::to_vec(&ScaleRequest { replicas: 4 }).unwrap();
         let parsed: ScaleBody = parse_json(None, &scale, "").unwrap();
         assert_eq!(parsed.replicas, 4);
+        for to in [None, Some(2)] {
+            let undo = serde_json::to_vec(&UndoRequest { to }).unwrap();
+            let parsed: UndoBody = parse_json(None, &undo, "").unwrap();
+            assert_eq!(parsed.to, to);
+        }
+        let parsed: UndoBody = parse_json(None, b"{}", "").unwrap();
+        assert_eq!(parsed.to, None);
+        let parsed: ManageNginxBody = parse_json(None, br#"{"config_path": "/a", "pid_file": "/b"}"#, "").unwrap();
+        assert_eq!(parsed.listen, DEFAULT_NGINX_LISTEN);
     }
 
     #[test]
@@ -658,6 +903,16 @@ mod tests {
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
         assert!(err.error.message.contains("unknown field `replica`"), "{}", err.error.message);
         assert!(err.error.message.contains("`replicas`"), "{}", err.error.message);
+    }
+
+    #[test]
+    fn undo_and_nginx_bodies_are_strict() {
+        let err = parse_json::<UndoBody>(None, br#"{"revision": 2}"#, "{}").unwrap_err();
+        assert!(err.error.message.contains("unknown field `revision`"), "{}", err.error.message);
+        assert!(err.error.message.contains("`to`"), "{}", err.error.message);
+        let err = parse_json::<ManageNginxBody>(None, br#"{"config": "/a", "pid_file": "/b"}"#, "{}").unwrap_err();
+        assert!(err.error.message.contains("unknown field `config`"), "{}", err.error.message);
+        assert_eq!(check_listen(0).unwrap_err().status, StatusCode::BAD_REQUEST);
     }
 
     #[test]
