@@ -98,6 +98,9 @@ async fn a_killed_instance_is_replaced_and_the_event_log_says_why() {
     println!("replacement running {:?} after the kill", killed_at.elapsed());
 
     let events = engine.handle.events(Some(&app), 50).await.expect("events");
+    for e in events.iter().take(4).rev() {
+        println!("{} {} {} {}", e.at, e.kind, e.reason, e.details);
+    }
     let replaced = events.iter().find(|e| e.kind == "instance.replaced").expect("an instance.replaced event");
     assert!(replaced.reason.contains(&victim) && replaced.reason.contains("137"), "{}", replaced.reason);
     assert!(events.iter().any(|e| e.kind == "instance.started" && e.instance.as_deref() == Some(victim.as_str())));

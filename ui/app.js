@@ -31,7 +31,14 @@ const state = {
   /** App whose logs are shown. */
   logsApp: null,
   tokenShown: false,
+  /** Revisions of the selected app, as last fetched, and which app:revision they belong to. */
+  /** @type {import("./bindings.js").RevisionView[]} */
+  revisions: [],
+  revisionsKey: null,
 };
+
+/** Port of the generated NGINX `server` unless the user picks another (the REST API and cranectl default too). */
+const NGINX_LISTEN = 8080;
 
 // ---------------------------------------------------------------- helpers
 
@@ -272,6 +279,9 @@ function selectApp(name) {
   if (state.selected === name) return;
   state.selected = name;
   $("app-error").hidden = true;
+  state.revisions = [];
+  state.revisionsKey = null;
+  renderRevisions();
   renderAppList();
   renderDetail();
   refreshEvents();
@@ -299,6 +309,7 @@ function renderDetail() {
   const url = $("app-url");
   url.hidden = !app.url;
   $("app-nourl").hidden = !!app.url;
+  $("export-nginx").hidden = app.ports.length === 0;
   if (app.url) {
     url.href = app.url;
     url.textContent = app.url;
@@ -345,6 +356,7 @@ function renderDetail() {
   $("instances-body").replaceChildren(...rows);
   $("instances-empty").hidden = rows.length > 0;
   $("app-spec").textContent = app.spec_yaml;
+  if ($("revisions").open) loadRevisions();
 }
 
 const num = (v, digits = 0) => (v == null ? "—" : Number(v).toFixed(digits));
@@ -369,16 +381,148 @@ function renderTraffic(t) {
   );
 }
 
-/** A rolling update in progress, or the last one that failed or paused. */
+/** Banner titles of the rollout states; the engine's message follows. */
+const ROLLOUT_TITLES = {
+  failed: "Update failed.",
+  rolled_back: "Update failed and was rolled back.",
+  paused: "Update paused.",
+};
+
+/** A rolling update in progress, or the last one that failed, was rolled back or paused (red, amber, amber). */
 function renderRollout(r) {
   const box = $("rollout");
   box.hidden = !r || r.state === "complete";
   if (box.hidden) return;
   box.className = `banner rollout rollout-${r.state}`;
-  $("rollout-title").textContent =
-    r.state === "failed" ? "Update failed." : r.state === "paused" ? "Update paused." : `Updating to revision ${r.to}:`;
+  box.dataset.state = r.state;
+  $("rollout-title").textContent = ROLLOUT_TITLES[r.state] || `Updating to revision ${r.to}:`;
   $("rollout-message").replaceChildren(withCode(r.message));
   $("rollout-bar").style.width = `${r.total ? Math.round((100 * r.ready) / r.total) : 0}%`;
+}
+
+// ---------------------------------------------------------------- revisions
+
+/** Fetches the selected app's revisions when the section is open and they may have changed (another revision). */
+async function loadRevisions(force = false) {
+  const app = currentApp();
+  if (!app) return;
+  const key = `${app.name}:${app.revision}`;
+  if (!force && state.revisionsKey === key) return;
+  state.revisionsKey = key;
+  try {
+    const revisions = await commands.rolloutHistory(app.name);
+    if (state.revisionsKey !== key) return;
+    state.revisions = revisions;
+    renderRevisions();
+  } catch (e) {
+    if (state.revisionsKey !== key) return;
+    state.revisionsKey = null;
+    state.revisions = [];
+    renderRevisions(`Could not load the revisions: ${errText(e)}`);
+  }
+}
+
+function renderRevisions(error) {
+  const app = currentApp();
+  const revisions = state.revisions;
+  $("revisions-count").textContent = error ? "" : String(revisions.length);
+  // Newest first, as a history reads.
+  const rows = [...revisions].reverse().map((r) =>
+    el(
+      "tr",
+      { "data-testid": `revision-${r.revision}`, "data-current": r.current ? "true" : "false" },
+      el(
+        "td",
+        { class: "num" },
+        el("strong", { text: String(r.revision) }),
+        r.current ? el("span", { class: "current-badge", "data-testid": "revision-current", text: "current" }) : null,
+      ),
+      el("td", { class: "mono image", text: r.image }),
+      el("td", { class: "cause", title: r.spec_yaml }, withCode(r.cause)),
+      el("td", { class: "num", title: new Date(r.created_at).toLocaleString() }, el("span", { "data-at": r.created_at, "data-suffix": " ago", text: `${ago(Date.now() - Date.parse(r.created_at))} ago` })),
+      el(
+        "td",
+        { class: "rev-actions" },
+        r.current || !app
+          ? null
+          : el("button", {
+              class: "btn btn-sm",
+              type: "button",
+              "data-testid": `revision-undo-${r.revision}`,
+              text: "Undo to this revision",
+              onclick: (ev) => undoTo(app.name, r, ev.currentTarget),
+            }),
+      ),
+    ),
+  );
+  $("revisions-body").replaceChildren(...rows);
+  const note = $("revisions-note");
+  note.textContent = error || (revisions.length === 1 ? "One revision so far: a new one is made when an apply changes the containers (image, command, env, ports, probes…)." : "");
+  note.classList.toggle("field-error", !!error);
+  note.hidden = !note.textContent;
+}
+
+async function undoTo(name, revision, button) {
+  const app = currentApp();
+  const ok = await confirmDialog(
+    `Undo ${name} to revision ${revision.revision}?`,
+    `Its instances are replaced one at a time by instances of revision ${revision.revision} (${revision.image}; ${revision.cause}). ` +
+      `The replica count stays${app ? ` at ${app.replicas}` : ""}, and the current revision stays in the history.`,
+    "Undo",
+  );
+  if (!ok) return;
+  button.disabled = true;
+  try {
+    const view = await commands.rolloutUndo(name, revision.revision);
+    $("app-error").hidden = true;
+    toast(`Rolling ${name} back to revision ${view.revision}`);
+    scheduleRefresh(0);
+  } catch (e) {
+    $("app-error").replaceChildren(withCode(`Undo failed: ${errText(e)}`));
+    $("app-error").hidden = false;
+  } finally {
+    button.disabled = false;
+    loadRevisions(true);
+  }
+}
+
+// ---------------------------------------------------------------- NGINX export
+
+async function showNginx() {
+  const app = currentApp();
+  if (!app) return;
+  $("nginx-app").textContent = app.name;
+  $("nginx-manage-hint").textContent = `cranectl nginx manage ${app.name} --config PATH --pid-file PATH`;
+  $("nginx-config").textContent = "";
+  $("nginx-error").textContent = "";
+  const dlg = $("nginx-dialog");
+  dlg.dataset.app = app.name;
+  if (!dlg.open) dlg.showModal();
+  await loadNginx();
+}
+
+async function loadNginx() {
+  const dlg = $("nginx-dialog");
+  const name = dlg.dataset.app;
+  const listen = Number($("nginx-listen").value);
+  if (!Number.isInteger(listen) || listen < 1 || listen > 65535) {
+    $("nginx-error").textContent = "A port from 1 to 65535.";
+    $("nginx-listen").classList.add("invalid");
+    return;
+  }
+  $("nginx-error").textContent = "";
+  $("nginx-listen").classList.remove("invalid");
+  dlg.dataset.state = "loading";
+  try {
+    const text = await commands.exportNginx(name, listen);
+    if (dlg.dataset.app !== name) return;
+    $("nginx-config").textContent = text;
+    dlg.dataset.state = "ready";
+  } catch (e) {
+    $("nginx-config").textContent = "";
+    $("nginx-error").textContent = errText(e);
+    dlg.dataset.state = "failed";
+  }
 }
 
 async function scaleTo(replicas) {
@@ -709,7 +853,7 @@ function tick() {
     td.textContent = ago(Number(td.dataset.uptime) + (now - state.fetchedAt));
   }
   for (const span of document.querySelectorAll("[data-at]")) {
-    span.textContent = ago(now - Date.parse(span.dataset.at)) + (span.id === "traffic-age" ? " ago" : "");
+    span.textContent = ago(now - Date.parse(span.dataset.at)) + (span.dataset.suffix ?? (span.id === "traffic-age" ? " ago" : ""));
   }
 }
 
@@ -745,6 +889,26 @@ async function main() {
     if (app) scaleTo(app.replicas + 1);
   });
   $("delete-app").addEventListener("click", deleteApp);
+  $("revisions").addEventListener("toggle", () => {
+    if ($("revisions").open) loadRevisions(true);
+  });
+  $("export-nginx").addEventListener("click", showNginx);
+  $("nginx-listen").addEventListener("change", loadNginx);
+  // Enter in the port box reloads the config instead of submitting (closing) the dialog.
+  $("nginx-listen").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") {
+      ev.preventDefault();
+      loadNginx();
+    }
+  });
+  $("nginx-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText($("nginx-config").textContent);
+      toast("NGINX config copied");
+    } catch {
+      toast("Select the config and copy it (clipboard unavailable).", true);
+    }
+  });
   // The window has no browser of its own (and no opener permission): the URL is copied for the user's browser.
   $("app-url").addEventListener("click", async (ev) => {
     ev.preventDefault();

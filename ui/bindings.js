@@ -42,6 +42,26 @@ export const commands = {
 	 */
 	delete: (name) => __TAURI_INVOKE("delete", { name }),
 	/**
+	 *  Revision history of an app, oldest first; `current` marks the revision it runs.
+	 * @param {string} name
+	 * @returns {Promise<RevisionView[]>}
+	 */
+	rolloutHistory: (name) => __TAURI_INVOKE("rollout_history", { name }),
+	/**
+	 *  Rolls an app back to revision `to` (the previous one when null) with a rolling update.
+	 * @param {string} name
+	 * @param {number | null} to
+	 * @returns {Promise<AppView_Serialize>}
+	 */
+	rolloutUndo: (name, to) => __TAURI_INVOKE("rollout_undo", { name, to }),
+	/**
+	 *  An NGINX config (upstream of the ready instances + server on `127.0.0.1:listen`) for an app.
+	 * @param {string} name
+	 * @param {number} listen
+	 * @returns {Promise<string>}
+	 */
+	exportNginx: (name, listen) => __TAURI_INVOKE("export_nginx", { name, listen }),
+	/**
 	 *  Newest-first event log, of one app or all.
 	 * @param {string | null} app
 	 * @param {number} limit
@@ -454,6 +474,23 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {number | null} fraction - 0..=1 when known.
 	* @property {boolean} done - Whether the operation finished.
 	* @property {string | null} error - Error text when it failed.
+	*
+	*  One revision of an app (`cranectl rollout history`).
+	*
+	* @typedef {{
+	*		revision: number,
+	*		created_at: string,
+	*		image: string,
+	*		cause: string,
+	*		current: boolean,
+	*		spec_yaml: string,
+	*	}} RevisionView
+	* @property {number} revision - Revision number.
+	* @property {string} created_at - When it was made, RFC 3339.
+	* @property {string} image - Image of that revision.
+	* @property {string} cause - Why it was made.
+	* @property {boolean} current - Whether it is the current revision.
+	* @property {string} spec_yaml - The spec of that revision, as YAML.
 	*
 	*  Progress of a rolling update.
 	*

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crane_api::{ApiError, AppView, ApplyResult, ChangeView, EventView, LogLineView, StatusView};
+use crane_api::{ApiError, AppView, ApplyResult, ChangeView, EventView, LogLineView, RevisionView, StatusView};
 use futures_util::StreamExt;
 use tauri::ipc::Channel;
 use tauri::State;
@@ -56,6 +56,32 @@ pub async fn scale(state: State<'_, Running>, name: String, replicas: u32) -> Re
 #[specta::specta]
 pub async fn delete(state: State<'_, Running>, name: String) -> Result<(), ApiError> {
     state.engine_or_err()?.delete(&name).await.map_err(|e| e.to_api())
+}
+
+/// Revision history of an app, oldest first; `current` marks the revision it runs.
+#[tauri::command]
+#[specta::specta]
+pub async fn rollout_history(state: State<'_, Running>, name: String) -> Result<Vec<RevisionView>, ApiError> {
+    state.engine_or_err()?.rollout_history(&name).await.map_err(|e| e.to_api())
+}
+
+/// Rolls an app back to revision `to` (the previous one when null) with a rolling update.
+#[tauri::command]
+#[specta::specta]
+pub async fn rollout_undo(state: State<'_, Running>, name: String, to: Option<u32>) -> Result<AppView, ApiError> {
+    state.engine_or_err()?.rollout_undo(&name, to.map(u64::from)).await.map_err(|e| e.to_api())
+}
+
+/// An NGINX config (upstream of the ready instances + server on `127.0.0.1:listen`) for an app.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_nginx(state: State<'_, Running>, name: String, listen: u16) -> Result<String, ApiError> {
+    if listen == 0 {
+        // As the REST door answers: port 0 would make NGINX listen on a port nobody knows.
+        let message = "listen must be a port from 1 to 65535, e.g. 8080".to_string();
+        return Err(ApiError { code: "bad_request".into(), message, diagnostics: Vec::new() });
+    }
+    state.engine_or_err()?.export_nginx(&name, listen).await.map_err(|e| e.to_api())
 }
 
 /// Newest-first event log, of one app or all.
@@ -139,6 +165,9 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             get_app,
             scale,
             delete,
+            rollout_history,
+            rollout_undo,
+            export_nginx,
             events,
             status,
             build_demo_image,

@@ -1,11 +1,15 @@
-//! `crane-bench`: measures the walking skeleton's numbers against the real Docker engine and prints a table; the
-//! same numbers go to `docs/bench/skeleton.json`.
+//! `crane-bench`: measures Crane against the real Docker engine, prints tables and writes JSON under `docs/bench/`.
 //!
+//! `crane-bench skeleton` (`docs/bench/skeleton.json`):
 //! (a) replica killed → replacement running (median and p95 of N kills),
 //! (b) apply 10 replicas → all running, next to `docker-compose up -d --scale` of the same image in the same run,
 //! (c) engine RSS idle and with 10 replicas (`cranectl serve` as its own process).
 //!
-//! Run with `make bench`. Timing goals live here, not in tests.
+//! `crane-bench lb` (`docs/bench/lb.json`): see [`lb`].
+//!
+//! Without an argument both run. `make bench` runs it. Timing goals live here, not in tests.
+
+mod lb;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,12 +21,12 @@ use crane_e2e::*;
 const KILLS: usize = 12;
 const REPLICAS: u32 = 10;
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     url: String,
     token: String,
     _dir: tempfile::TempDir,
-    owner_cleanup: Option<Cleanup>,
+    pub(crate) owner_cleanup: Option<Cleanup>,
 }
 
 impl Drop for Server {
@@ -51,7 +55,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn start_server() -> Server {
+pub(crate) async fn start_server() -> Server {
     let dir = tempfile::Builder::new().prefix("crane-bench-").tempdir().unwrap();
     let bin = cranectl();
     assert!(bin.exists(), "{} not found: build it with `cargo build --release -p cranectl`", bin.display());
@@ -77,7 +81,7 @@ async fn start_server() -> Server {
 }
 
 impl Server {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
         let client = reqwest::Client::new();
         let mut req = client.request(method, format!("{}/api/v1{path}", self.url)).bearer_auth(&self.token);
         if let Some(b) = body {
@@ -91,7 +95,7 @@ impl Server {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -99,7 +103,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx]
 }
 
-async fn running_of(app: &str) -> Vec<bollard::models::ContainerSummary> {
+pub(crate) async fn running_of(app: &str) -> Vec<bollard::models::ContainerSummary> {
     let docker = docker().await;
     let label = format!("io.crane.app={app}");
     let filters = std::collections::HashMap::from([("label", vec![label.as_str()])]);
@@ -111,7 +115,23 @@ async fn running_of(app: &str) -> Vec<bollard::models::ContainerSummary> {
 
 #[tokio::main]
 async fn main() {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".to_string());
     ensure_demo_image().await;
+    match which.as_str() {
+        "skeleton" => skeleton().await,
+        "lb" => lb::run().await,
+        "all" => {
+            skeleton().await;
+            lb::run().await;
+        }
+        other => {
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb or all");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn skeleton() {
     let mut server = start_server().await;
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -61,6 +61,9 @@ pub struct DockerRuntime {
     /// Serializes network creation: Docker 20.10 happily creates two networks with the same name when asked twice
     /// at once, and a duplicate name makes every later lookup ambiguous.
     network_lock: tokio::sync::Mutex<()>,
+    /// Networks (`owner/app`) known to exist, so starting an instance does not list networks every time; forgotten
+    /// when the app's resources are removed or a create reports the network missing.
+    known_networks: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl DockerRuntime {
@@ -81,6 +84,7 @@ impl DockerRuntime {
             endpoint: host.to_string(),
             negotiated: tokio::sync::OnceCell::new(),
             network_lock: tokio::sync::Mutex::new(()),
+            known_networks: std::sync::Mutex::default(),
         })
     }
 
@@ -309,6 +313,7 @@ impl Runtime for DockerRuntime {
 
     async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<()> {
         self.ready().await?;
+        self.known_networks.lock().unwrap().remove(&format!("{owner}/{app}"));
         let mut label_filters = owner_filters(owner);
         label_filters.push(format!("{}={app}", labels::APP));
         let filters = HashMap::from([("label", label_filters)]);
@@ -345,8 +350,10 @@ impl Runtime for DockerRuntime {
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String> {
         self.ready().await?;
         let name = instance_name(&req.app, req.index);
-        self.clear_name(&name, &req.owner, req.revision).await?;
-        let network = self.ensure_network(&req.app, &req.owner).await?;
+        let network_key = format!("{}/{}", req.owner, req.app);
+        let known = self.known_networks.lock().unwrap().contains(&network_key);
+        let network = if known { network_name(&req.app) } else { self.ensure_network(&req.app, &req.owner).await? };
+        self.known_networks.lock().unwrap().insert(network_key.clone());
         for volume in &req.spec.volumes {
             if let Some(volume_name) = named_volume(&req.app, &volume.source) {
                 self.ensure_volume(&volume_name, &req.app, &req.owner).await?;
@@ -354,25 +361,39 @@ impl Runtime for DockerRuntime {
         }
         let body = container_body(req, &network)?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = match self.docker.create_container(Some(options), body).await {
-            Ok(created) => created,
-            Err(e) if error::is_not_found(&e) => {
-                return Err(RuntimeError::ImageUnavailable {
-                    image: req.spec.image.clone(),
-                    reason: format!(
-                        "it is not present locally ({}); build the demo image with `cranectl demo-image`, or \
-                         `docker load` it",
+        // Create first and deal with a taken name only when Docker says so: the common path costs one call.
+        let mut attempt = 0;
+        let created = loop {
+            attempt += 1;
+            match self.docker.create_container(Some(options.clone()), body.clone()).await {
+                Ok(created) => break created,
+                Err(e) if error::status_of(&e) == Some(409) && attempt == 1 => {
+                    self.clear_name(&name, &req.owner, req.revision).await?;
+                }
+                Err(e) if error::is_not_found(&e) && error::describe(&e).contains("network") && attempt == 1 => {
+                    // The network went away behind Crane's back: create it again.
+                    self.known_networks.lock().unwrap().remove(&network_key);
+                    self.ensure_network(&req.app, &req.owner).await?;
+                    self.known_networks.lock().unwrap().insert(network_key.clone());
+                }
+                Err(e) if error::is_not_found(&e) => {
+                    return Err(RuntimeError::ImageUnavailable {
+                        image: req.spec.image.clone(),
+                        reason: format!(
+                            "it is not present locally ({}); build the demo image with `cranectl demo-image`, or \
+                             `docker load` it",
+                            error::describe(&e)
+                        ),
+                    });
+                }
+                Err(e) if error::status_of(&e) == Some(409) => {
+                    return Err(RuntimeError::Other(format!(
+                        "creating container {name}: the name was taken while Crane was creating it ({})",
                         error::describe(&e)
-                    ),
-                });
+                    )));
+                }
+                Err(e) => return Err(error::map(&format!("creating container {name}"), e)),
             }
-            Err(e) if error::status_of(&e) == Some(409) => {
-                return Err(RuntimeError::Other(format!(
-                    "creating container {name}: the name was taken while Crane was creating it ({})",
-                    error::describe(&e)
-                )));
-            }
-            Err(e) => return Err(error::map(&format!("creating container {name}"), e)),
         };
         if let Err(e) = self.docker.start_container(&created.id, None::<StartContainerOptions>).await {
             // Nothing half-created stays behind: a created-but-not-started container would look like an instance.

@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     pub nginx_written: BTreeMap<String, String>,
     /// Containers the load balancer currently sends traffic to (ready and running), as last applied.
     pub in_load_balancer: std::collections::BTreeSet<String>,
+    /// Containers Docker reported dead (`die` event) with their exit code and when, until the list agrees.
+    pub died: BTreeMap<String, (Option<i64>, Millis)>,
     /// Containers the engine is removing itself (their `die` events are not crashes).
     pub removing: std::collections::BTreeSet<String>,
 }

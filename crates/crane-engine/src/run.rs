@@ -109,6 +109,14 @@ async fn next_event(
 
 /// Logs what Docker reported about one of our containers when it was not Crane's own doing.
 async fn note_event(inner: &Arc<Inner>, ev: &RuntimeEvent) {
+    if ev.action == "start" {
+        inner.shared.lock().unwrap().died.remove(&ev.id);
+    }
+    if ev.action == "die" {
+        // Docker may still list the container as running for a moment after `die`: remember the death so the pass
+        // this event triggers already replaces it, instead of waiting for the next tick.
+        inner.shared.lock().unwrap().died.insert(ev.id.clone(), (ev.exit_code, now_ms()));
+    }
     if ev.action != "die" && ev.action != "oom" {
         return;
     }
@@ -185,6 +193,19 @@ async fn pass(
         }
     };
     let now = now_ms();
+    let mut observed = observed;
+    {
+        let mut shared = inner.shared.lock().unwrap();
+        shared.died.retain(|id, (_, at)| now.saturating_sub(*at) < 30_000 && observed.iter().any(|o| &o.id == id));
+        for o in observed.iter_mut() {
+            if let Some((code, _)) = shared.died.get(&o.id) {
+                if o.state == crane_core::model::ContainerState::Running {
+                    o.state = crane_core::model::ContainerState::Exited;
+                    o.exit_code = *code;
+                }
+            }
+        }
+    }
     let desired: Vec<DesiredApp> = stored
         .iter()
         .map(|a| DesiredApp { spec: a.spec.clone(), revision: a.revision, paused: a.paused })
@@ -229,11 +250,12 @@ async fn pass(
     let removals = plan.remove.iter().map(|r| {
         let inner = inner.clone();
         async move {
+            let t = std::time::Instant::now();
             let result = inner.runtime.remove_instance(&r.id).await;
-            (r, result)
+            (r, result, t.elapsed().as_millis() as u64)
         }
     });
-    for (r, result) in futures_util::future::join_all(removals).await {
+    for (r, result, took_ms) in futures_util::future::join_all(removals).await {
         let kind = match r.cause {
             RemoveCause::Crashed => "instance.replaced",
             RemoveCause::ScaledDown => "instance.scaled_down",
@@ -243,7 +265,7 @@ async fn pass(
             RemoveCause::Stale => "instance.stale_removed",
             RemoveCause::Replaced => "instance.updated",
         };
-        let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause)});
+        let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause), "tookMs": took_ms});
         match result {
             Ok(()) => {
                 if r.cause == RemoveCause::Crashed {
@@ -316,11 +338,12 @@ async fn pass(
         Some(async move {
             let req =
                 InstanceRequest { app: s.app.clone(), index: s.index, revision: s.revision, spec, owner: inner.owner.clone() };
+            let t = std::time::Instant::now();
             let result = inner.runtime.start_instance(&req).await;
-            (s, result)
+            (s, result, t.elapsed().as_millis() as u64)
         })
     });
-    for (s, result) in futures_util::future::join_all(starts).await {
+    for (s, result, took_ms) in futures_util::future::join_all(starts).await {
         let name = format!("{}-{}", s.app, s.index);
         let slot = (s.app.clone(), s.index);
         match result {
@@ -332,7 +355,7 @@ async fn pass(
                     Some(&name),
                     "instance.started",
                     s.reason.clone(),
-                    serde_json::json!({"container": id, "revision": s.revision}),
+                    serde_json::json!({"container": id, "revision": s.revision, "tookMs": took_ms}),
                 )
                 .await
             }

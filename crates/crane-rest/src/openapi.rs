@@ -161,6 +161,10 @@ fn nullable(mut schema: Value) -> Value {
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
+/// A reference that may be `null`. OpenAPI 3.0 ignores siblings of `$ref`, so the reference is wrapped in `allOf`.
+fn nullable_reference(name: &str, description: &str) -> Value {
+    json!({ "allOf": [reference(name)], "nullable": true, "description": description })
+}
 fn list(items: Value, description: &str) -> Value {
     json!({ "type": "array", "items": items, "description": description })
 }
@@ -196,7 +200,83 @@ pub(crate) fn schemas() -> Value {
             ("message", s("Human-readable detail.")),
             ("address", nullable(s("IP address on the app network, when running."))),
             ("uptime_ms", nullable(num("Milliseconds since the instance started, when running."))),
+            ("probe", nullable(s("Probe state in a few words (\"startup passed · liveness ok · ready\"), when the app \
+                                  has probes."))),
+            ("probe_failure", nullable(s("The last probe failure (\"readiness: GET /ready returned 503\"), if any."))),
+            ("traffic", nullable_reference(
+                "TrafficView",
+                "Requests the load balancer sent to this instance, when the app has a port.",
+            )),
         ]),
+        "TrafficView": object("Request metrics of the built-in load balancer (counted since the engine started).", &[
+            ("requests", num("Requests answered.")),
+            ("rps", num("Requests per second over the last 10 s.")),
+            ("p50_ms", num("Median latency in milliseconds.")),
+            ("p95_ms", num("95th percentile latency in milliseconds.")),
+            ("p99_ms", num("99th percentile latency in milliseconds.")),
+            ("status_2xx", num("2xx answers.")),
+            ("status_3xx", num("3xx answers.")),
+            ("status_4xx", num("4xx answers.")),
+            ("status_5xx", num("5xx answers (including the load balancer's own 502/503/504).")),
+            ("errors", num("Answers the load balancer made itself because no instance could (502/503/504).")),
+            ("in_flight", num("Requests in flight now.")),
+            ("bytes_in", num("Bytes received from clients.")),
+            ("bytes_out", num("Bytes sent to clients.")),
+        ]),
+        "RolloutView": object("Progress of a rolling update.", &[
+            ("from", list(json!({ "type": "integer" }), "Revisions being replaced.")),
+            ("to", int("Revision being rolled out.")),
+            ("ready", int("New instances ready so far.")),
+            ("total", int("Instances wanted.")),
+            ("state", json!({
+                "type": "string",
+                "enum": ["progressing", "complete", "failed", "paused", "rolled_back"],
+                "description": "`failed`: the new instances did not become ready; `rolled_back`: it failed and the \
+                                app returned to the revision it replaced; `paused`: it failed and waits for a fixed \
+                                spec or an undo."
+            })),
+            ("message", s("One sentence (\"rolling update to revision 2: 2/3 new instances ready\", or why it \
+                           failed).")),
+        ]),
+        "RevisionView": object("One revision of an app.", &[
+            ("revision", int("Revision number.")),
+            ("created_at", s("When it was made, RFC 3339.")),
+            ("image", s("Image of that revision.")),
+            ("cause", s("Why it was made.")),
+            ("current", boolean("Whether it is the current revision.")),
+            ("spec_yaml", s("The spec of that revision, as YAML.")),
+        ]),
+        "UndoRequest": {
+            "type": "object",
+            "description": "Body of rollout undo; `{}` returns to the previous revision. Unknown fields are rejected.",
+            "additionalProperties": false,
+            "properties": {
+                "to": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "nullable": true,
+                    "description": "Revision to return to; the previous one when omitted."
+                }
+            }
+        },
+        "ManageNginxRequest": {
+            "type": "object",
+            "description": "Body of manage NGINX. Unknown fields are rejected.",
+            "additionalProperties": false,
+            "properties": {
+                "config_path": s("Absolute path of the config file Crane writes (included by your nginx.conf)."),
+                "pid_file": s("Absolute path of NGINX's pid file; Crane sends it SIGHUP after each rewrite."),
+                "listen": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 65535,
+                    "default": 8080,
+                    "description": "Port the generated `server` listens on (127.0.0.1)."
+                }
+            },
+            "required": ["config_path", "pid_file"]
+        },
+        "Message": object("What the server did.", &[("message", s("One sentence."))]),
         "AppView": object("One app with its instances.", &[
             ("name", s("App name.")),
             ("image", s("Image.")),
@@ -209,6 +289,11 @@ pub(crate) fn schemas() -> Value {
             ("spec_yaml", s("The YAML the app was applied from.")),
             ("instances", list(reference("InstanceView"), "Instances, by index.")),
             ("created_at", s("Creation time, RFC 3339.")),
+            ("rollout", nullable_reference(
+                "RolloutView",
+                "The rolling update in progress (or the last one, also when it failed or was rolled back), if any.",
+            )),
+            ("traffic", nullable_reference("TrafficView", "Traffic through the app's load balancer, when it has a port.")),
         ]),
         "ApplyResult": object("Result of apply.", &[
             ("app", reference("AppView")),
@@ -316,7 +401,32 @@ mod tests {
             message: String::new(),
             address: None,
             uptime_ms: None,
+            probe: None,
+            probe_failure: None,
+            traffic: Some(traffic()),
         }
+    }
+
+    fn traffic() -> TrafficView {
+        TrafficView {
+            requests: 0.0,
+            rps: 0.0,
+            p50_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+            status_2xx: 0.0,
+            status_3xx: 0.0,
+            status_4xx: 0.0,
+            status_5xx: 0.0,
+            errors: 0.0,
+            in_flight: 0.0,
+            bytes_in: 0.0,
+            bytes_out: 0.0,
+        }
+    }
+
+    fn rollout() -> RolloutView {
+        RolloutView { from: vec![1], to: 2, ready: 1, total: 2, state: "progressing".into(), message: String::new() }
     }
 
     fn app() -> AppView {
@@ -332,6 +442,8 @@ mod tests {
             spec_yaml: String::new(),
             instances: vec![instance()],
             created_at: String::new(),
+            rollout: Some(rollout()),
+            traffic: None,
         }
     }
 
@@ -359,6 +471,25 @@ mod tests {
         check("ApplyResult", ApplyResult { app: app(), action: "created".into(), warnings: vec![] });
         check("ApplyRequest", ApplyRequest { yaml: String::new(), create_only: false });
         check("ScaleRequest", ScaleRequest { replicas: 1 });
+        check("TrafficView", traffic());
+        check("RolloutView", rollout());
+        check(
+            "RevisionView",
+            RevisionView {
+                revision: 1,
+                created_at: String::new(),
+                image: String::new(),
+                cause: String::new(),
+                current: true,
+                spec_yaml: String::new(),
+            },
+        );
+        check("UndoRequest", UndoRequest { to: Some(2) });
+        check(
+            "ManageNginxRequest",
+            crate::routes::ManageNginxBody { config_path: "/a".into(), pid_file: "/b".into(), listen: 8081 },
+        );
+        check("Message", crate::routes::MessageBody { message: String::new() });
         check("EventView", event());
         check(
             "LogLineView",
@@ -379,6 +510,31 @@ mod tests {
             "ProgressView",
             ProgressView { operation: String::new(), message: String::new(), fraction: None, done: false, error: None },
         );
+    }
+
+    /// Every schema the route table names exists, and every schema of `crane_api` the routes return is checked
+    /// by [`schemas_follow_wire_types`] (this list grows with it).
+    #[test]
+    fn named_schemas_exist() {
+        let schemas = schemas();
+        for route in crate::routes::ROUTES {
+            for content in route.request.iter().chain(route.replies.iter().flat_map(|r| r.content.iter())) {
+                if let Schema::Named(name) | Schema::ListOf(name) = content.schema {
+                    assert!(
+                        schemas[name].is_object(),
+                        "{} {} names the missing schema {name}",
+                        route.verb.as_lower(),
+                        route.path
+                    );
+                }
+            }
+        }
+        // Nested references too.
+        let text = schemas.to_string();
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(schemas[name].is_object(), "dangling $ref {name}");
+        }
     }
 
     #[test]

@@ -746,11 +746,8 @@ async fn manage_nginx(
             )));
         }
     }
-    let managed = crane_engine::ManagedNginx {
-        config_path: body.config_path.into(),
-        pid_file: body.pid_file.into(),
-        listen,
-    };
+    let managed =
+        crane_engine::ManagedNginx { config_path: body.config_path.into(), pid_file: body.pid_file.into(), listen };
     let message = state.handle.manage_nginx(&name, Some(managed)).await?;
     Ok(Json(MessageBody { message }))
 }

@@ -120,6 +120,11 @@ async fn openapi_lists_every_route() {
         ("delete", "/api/v1/apps/{name}"),
         ("post", "/api/v1/apps/{name}/scale"),
         ("get", "/api/v1/apps/{name}/logs"),
+        ("get", "/api/v1/apps/{name}/rollout/history"),
+        ("post", "/api/v1/apps/{name}/rollout/undo"),
+        ("get", "/api/v1/apps/{name}/nginx"),
+        ("put", "/api/v1/apps/{name}/nginx"),
+        ("delete", "/api/v1/apps/{name}/nginx"),
         ("get", "/api/v1/events"),
         ("post", "/api/v1/demo-image"),
         ("get", "/api/v1/watch"),
@@ -128,6 +133,8 @@ async fn openapi_lists_every_route() {
     ] {
         assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
     }
+    // The NGINX export is plain text, not JSON.
+    assert!(doc["paths"]["/api/v1/apps/{name}/nginx"]["get"]["responses"]["200"]["content"]["text/plain"].is_object());
     // Every $ref points at a schema that exists.
     let text = doc.to_string();
     for part in text.split("\"#/components/schemas/").skip(1) {
@@ -151,6 +158,11 @@ async fn every_documented_route_answers() {
             request = match (verb.as_str(), path.as_str()) {
                 ("post", "/api/v1/apps") => request.json(&serde_json::json!({ "yaml": "name: [" })),
                 ("post", "/api/v1/apps/{name}/scale") => request.json(&serde_json::json!({ "replicas": 1 })),
+                ("post", "/api/v1/apps/{name}/rollout/undo") => request.json(&serde_json::json!({})),
+                ("put", "/api/v1/apps/{name}/nginx") => request.json(&serde_json::json!({
+                    "config_path": "/nonexistent/crane-test.conf",
+                    "pid_file": "/nonexistent/nginx.pid",
+                })),
                 _ => request,
             };
             let response = request.send().await.unwrap();
@@ -166,7 +178,7 @@ async fn every_documented_route_answers() {
             count += 1;
         }
     }
-    assert!(count >= 12, "only {count} operations documented");
+    assert!(count >= 17, "only {count} operations documented");
     // The router's own 404 for comparison.
     let r = t.req(Method::GET, "/api/v1/nothing").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -217,6 +229,42 @@ async fn bodies_are_strict() {
     let r = t.req(Method::GET, "/api/v1/events?limt=3").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(api_error(r).await.message.contains("limt"));
+
+    // Rollout undo: `{}` or `{"to": N}`, nothing else (checked before the app is looked up).
+    let r = t
+        .req(Method::POST, "/api/v1/apps/x/rollout/undo")
+        .json(&serde_json::json!({ "revision": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert!(err.message.contains("unknown field `revision`") && err.message.contains("`to`"), "{}", err.message);
+    let r = t.req(Method::POST, "/api/v1/apps/x/rollout/undo").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "an empty body is refused like on the other routes");
+
+    // NGINX: the listen port is checked, unknown query parameters and body fields are named, paths are absolute.
+    for query in ["listen=0", "listen=70000", "port=8080"] {
+        let r = t.req(Method::GET, &format!("/api/v1/apps/x/nginx?{query}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(api_error(r).await.code, "bad_request", "{query}");
+    }
+    let r = t
+        .req(Method::PUT, "/api/v1/apps/x/nginx")
+        .json(&serde_json::json!({ "config_path": "/tmp/a.conf", "pidfile": "/run/nginx.pid" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("unknown field `pidfile`"));
+    let r = t
+        .req(Method::PUT, "/api/v1/apps/x/nginx")
+        .json(&serde_json::json!({ "config_path": "web.conf", "pid_file": "/run/nginx.pid" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("config_path must be an absolute path"));
     t.stop().await;
 }
 
@@ -228,6 +276,17 @@ async fn engine_errors_map_to_statuses() {
     assert_eq!(api_error(r).await.code, "not_found");
     let r = t.req(Method::DELETE, "/api/v1/apps/t-rest-no-such-app").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for (method, path) in [
+        (Method::GET, "/api/v1/apps/t-rest-no-such-app/rollout/history"),
+        (Method::GET, "/api/v1/apps/t-rest-no-such-app/nginx"),
+        (Method::DELETE, "/api/v1/apps/t-rest-no-such-app/nginx"),
+    ] {
+        let r = t.req(method.clone(), path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        let err = api_error(r).await;
+        assert_eq!(err.code, "not_found", "{method} {path}");
+        assert!(err.message.contains("t-rest-no-such-app"), "{method} {path}: {}", err.message);
+    }
     t.stop().await;
 }
 

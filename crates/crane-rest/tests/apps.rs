@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use crane_api::{AppView, ApplyResult, EventView, LogLineView, StatusView};
+use crane_api::{AppView, ApplyResult, EventView, LogLineView, RevisionView, StatusView};
 use futures_util::FutureExt;
 use reqwest::{Method, StatusCode};
 use support::{api_error, TestServer};
@@ -78,6 +78,8 @@ async fn lifecycle(t: &TestServer, name: &str) {
     let app: AppView = t.req(Method::GET, &format!("/api/v1/apps/{name}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(app.replicas, 1);
 
+    rollout_and_nginx(t, name, &yaml).await;
+
     let r = t
         .req(Method::POST, &format!("/api/v1/apps/{name}/scale"))
         .timeout(long)
@@ -108,4 +110,86 @@ async fn lifecycle(t: &TestServer, name: &str) {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = t.req(Method::GET, &format!("/api/v1/apps/{name}")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// Revision history and undo, and the NGINX routes, on the running app (revision 1 on entry, revision 1 on exit).
+async fn rollout_and_nginx(t: &TestServer, name: &str, yaml: &str) {
+    let long = Duration::from_secs(600);
+    let history = |t: &TestServer| {
+        let request = t.req(Method::GET, &format!("/api/v1/apps/{name}/rollout/history"));
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Vec<RevisionView>>().await.unwrap()
+        }
+    };
+    let revisions = history(t).await;
+    assert_eq!(revisions.len(), 1, "{revisions:?}");
+    assert!(revisions[0].current && revisions[0].revision == 1, "{revisions:?}");
+    // Nothing to undo yet: a 400 that says so.
+    let r = t.req(Method::POST, &format!("/api/v1/apps/{name}/rollout/undo")).json(&serde_json::json!({})).send();
+    let r = r.await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("nothing to undo"));
+
+    // A changed env makes revision 2; undo returns to 1.
+    let changed = format!("{yaml}env: {{ GREETING: changed }}\n");
+    let r = t.req(Method::POST, "/api/v1/apps").timeout(long).json(&serde_json::json!({ "yaml": changed })).send();
+    let r = r.await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(r.json::<ApplyResult>().await.unwrap().action, "updated");
+    let revisions = history(t).await;
+    assert_eq!(revisions.iter().map(|r| (r.revision, r.current)).collect::<Vec<_>>(), [(1, false), (2, true)]);
+    assert!(revisions[1].spec_yaml.contains("changed"), "{}", revisions[1].spec_yaml);
+    let r = t
+        .req(Method::POST, &format!("/api/v1/apps/{name}/rollout/undo"))
+        .timeout(long)
+        .json(&serde_json::json!({ "to": 7 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("no revision 7"));
+    let r = t
+        .req(Method::POST, &format!("/api/v1/apps/{name}/rollout/undo"))
+        .timeout(long)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(r.json::<AppView>().await.unwrap().revision, 1);
+    let revisions = history(t).await;
+    assert_eq!(revisions.iter().map(|r| (r.revision, r.current)).collect::<Vec<_>>(), [(1, true), (2, false)]);
+
+    // NGINX export: plain text with an upstream and the asked port.
+    let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/nginx?listen=18099")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    assert!(text.contains("upstream ") && text.contains("listen 127.0.0.1:18099;"), "{text}");
+    let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/nginx")).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("listen 127.0.0.1:8080;"), "the default port is 8080");
+
+    // Managed NGINX without a running NGINX: the config is written, the missing pid file is a 400 naming it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("web.conf");
+    let r = t
+        .req(Method::PUT, &format!("/api/v1/apps/{name}/nginx"))
+        .json(&serde_json::json!({
+            "config_path": config,
+            "pid_file": dir.path().join("nginx.pid"),
+            "listen": 18098,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert!(err.message.contains("pid file"), "{}", err.message);
+    assert!(std::fs::read_to_string(&config).unwrap().contains("listen 127.0.0.1:18098;"));
+    let r = t.req(Method::DELETE, &format!("/api/v1/apps/{name}/nginx")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("no longer manages"), "{body}");
 }

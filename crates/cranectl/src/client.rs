@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crane_api::{ApiError, AppView, ApplyRequest, ApplyResult, EventView, ScaleRequest, StatusView};
+use crane_api::{
+    ApiError, AppView, ApplyRequest, ApplyResult, EventView, RevisionView, ScaleRequest, StatusView, UndoRequest,
+};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -23,6 +25,12 @@ pub struct Client {
     base: String,
     token: String,
     data_dir: PathBuf,
+}
+
+/// The answer of routes that only say what they did.
+#[derive(Debug, Deserialize)]
+struct Message {
+    message: String,
 }
 
 /// The part of `api.json` the client needs.
@@ -130,6 +138,39 @@ impl Client {
     pub async fn delete(&self, name: &str) -> Result<()> {
         self.send(self.request(Method::DELETE, &format!("/apps/{}", segment(name))).timeout(LONG)).await?;
         Ok(())
+    }
+
+    /// `GET /apps/{name}/rollout/history`: revisions, oldest first.
+    pub async fn rollout_history(&self, name: &str) -> Result<Vec<RevisionView>> {
+        self.json(self.request(Method::GET, &format!("/apps/{}/rollout/history", segment(name))).timeout(SHORT)).await
+    }
+
+    /// `POST /apps/{name}/rollout/undo`: the app after the change.
+    pub async fn rollout_undo(&self, name: &str, to: Option<u32>) -> Result<AppView> {
+        let request = self.request(Method::POST, &format!("/apps/{}/rollout/undo", segment(name)));
+        self.json(request.timeout(LONG).json(&UndoRequest { to })).await
+    }
+
+    /// `GET /apps/{name}/nginx?listen=PORT`: the NGINX config text.
+    pub async fn export_nginx(&self, name: &str, listen: u16) -> Result<String> {
+        let request = self.request(Method::GET, &format!("/apps/{}/nginx", segment(name)));
+        let response = self.send(request.query(&[("listen", listen)]).timeout(SHORT)).await?;
+        response.text().await.map_err(|e| self.stream_error(e))
+    }
+
+    /// `PUT /apps/{name}/nginx`: what the engine did. The paths must be absolute.
+    pub async fn manage_nginx(&self, name: &str, config_path: &str, pid_file: &str, listen: u16) -> Result<String> {
+        let body = serde_json::json!({ "config_path": config_path, "pid_file": pid_file, "listen": listen });
+        let request = self.request(Method::PUT, &format!("/apps/{}/nginx", segment(name)));
+        let answer: Message = self.json(request.timeout(SHORT).json(&body)).await?;
+        Ok(answer.message)
+    }
+
+    /// `DELETE /apps/{name}/nginx`.
+    pub async fn unmanage_nginx(&self, name: &str) -> Result<String> {
+        let request = self.request(Method::DELETE, &format!("/apps/{}/nginx", segment(name)));
+        let answer: Message = self.json(request.timeout(SHORT)).await?;
+        Ok(answer.message)
     }
 
     /// `GET /events`.

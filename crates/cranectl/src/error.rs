@@ -67,6 +67,17 @@ pub enum CliError {
     /// `serve` could not start or stop, or output could not be produced.
     #[error("{0}")]
     Serve(String),
+    /// `rollout status`: the app's rolling update did not reach its revision (exit 1; the status is on stdout).
+    #[error(
+        "the rolling update of app '{app}' {state}; see `cranectl describe app {app}` and its events, then apply a \
+         fixed spec or `cranectl rollout undo {app}`"
+    )]
+    RolloutFailed {
+        /// App name.
+        app: String,
+        /// What happened: `failed`, `failed and was rolled back`, `failed and is paused`.
+        state: String,
+    },
     /// Whoever read our output stopped reading (`cranectl logs APP | head`): not a failure.
     #[error("output closed")]
     OutputClosed,

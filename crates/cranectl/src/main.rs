@@ -33,6 +33,8 @@ Examples:
   cranectl describe app web           # one app, its instances and recent events
   cranectl scale web 3
   cranectl logs web -f
+  cranectl rollout history web        # revisions of the app; `rollout undo web` returns to the previous one
+  cranectl export nginx web -f web.conf
   cranectl delete web";
 
 /// Command line.
@@ -42,7 +44,7 @@ struct Cli {
     /// Crane data directory: where the running engine keeps api.json and token.
     #[arg(long, global = true, env = "CRANE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Output format of commands that print resources (get, describe, status, apply, scale).
+    /// Output format of commands that print resources (get, describe, status, apply, scale, rollout).
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value = "table", value_name = "FORMAT")]
     output: Format,
     #[command(subcommand)]
@@ -100,6 +102,29 @@ enum Command {
         /// Print only the text, without the `instance |` prefix.
         #[arg(long)]
         no_prefix: bool,
+    },
+    /// Inspect and undo rolling updates: revision history, status, rollback.
+    #[command(after_help = "Examples:\n  cranectl rollout history web\n  cranectl rollout status web\n  \
+                      cranectl rollout undo web\n  cranectl rollout undo web --to 2")]
+    Rollout {
+        #[command(subcommand)]
+        what: RolloutWhat,
+    },
+    /// Export an app for other tools (an NGINX config of its ready instances).
+    #[command(after_help = "Examples:\n  cranectl export nginx web\n  \
+                      cranectl export nginx web --listen 8081 -f /etc/nginx/conf.d/web.conf")]
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+    /// Let Crane keep an NGINX config up to date (rewritten and reloaded when the ready instances change).
+    #[command(
+        after_help = "Examples:\n  cranectl nginx manage web --config /etc/nginx/conf.d/web.conf --pid-file /run/nginx.pid\n  \
+                      cranectl nginx unmanage web"
+    )]
+    Nginx {
+        #[command(subcommand)]
+        what: NginxWhat,
     },
     /// Build the offline demo image (crane-demo), showing progress.
     #[command(after_help = "Example:\n  cranectl demo-image")]
@@ -171,6 +196,89 @@ enum DescribeWhat {
         name: String,
     },
 }
+
+#[derive(Debug, Subcommand)]
+enum RolloutWhat {
+    /// List the revisions of an app, oldest first; `*` marks the current one.
+    #[command(after_help = "Examples:\n  cranectl rollout history web\n  cranectl rollout history web -o yaml")]
+    History {
+        /// App name.
+        app: String,
+    },
+    /// Return an app to an earlier revision (the previous one unless --to is given) with a rolling update.
+    #[command(after_help = "Examples:\n  cranectl rollout undo web\n  cranectl rollout undo web --to 2")]
+    Undo {
+        /// App name.
+        app: String,
+        /// Revision to return to (see `cranectl rollout history APP`).
+        #[arg(long, value_name = "N")]
+        to: Option<u32>,
+    },
+    /// Show the app's rolling update; exits 1 when it failed (also when it was rolled back or paused).
+    #[command(after_help = "Examples:\n  cranectl rollout status web\n  cranectl rollout status web --watch   \
+                      # until it completes or fails")]
+    Status {
+        /// App name.
+        app: String,
+        /// Keep printing progress until the update completes or fails.
+        #[arg(short, long)]
+        watch: bool,
+        /// With --watch: give up (exit 1) after this many seconds.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS", requires = "watch")]
+        timeout: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportWhat {
+    /// An NGINX `upstream` of the app's ready instances and a `server` on 127.0.0.1:PORT that proxies to it.
+    #[command(after_help = "Examples:\n  cranectl export nginx web\n  \
+                      cranectl export nginx web --listen 8081 -f /etc/nginx/conf.d/web.conf\n\n\
+                      The file lists the instances ready now; `cranectl nginx manage` keeps it current.")]
+    Nginx {
+        /// App name.
+        app: String,
+        /// Port the generated `server` listens on.
+        #[arg(long, default_value_t = DEFAULT_NGINX_LISTEN, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        listen: u16,
+        /// Write the config to this file instead of standard output.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NginxWhat {
+    /// Write the app's NGINX config now and after every change of its ready instances, reloading NGINX each time.
+    #[command(
+        after_help = "Example:\n  cranectl nginx manage web --config /etc/nginx/conf.d/web.conf --pid-file /run/nginx.pid \
+                      --listen 8081\n\n\
+                      The engine writes the file and signals NGINX (SIGHUP), so it needs the rights to do both. \
+                      Relative paths are taken from the current directory."
+    )]
+    Manage {
+        /// App name.
+        app: String,
+        /// Config file Crane writes (include it from nginx.conf, e.g. in conf.d/).
+        #[arg(long, value_name = "PATH")]
+        config: PathBuf,
+        /// NGINX's pid file (Crane sends SIGHUP to that process after each rewrite).
+        #[arg(long, value_name = "PATH")]
+        pid_file: PathBuf,
+        /// Port the generated `server` listens on.
+        #[arg(long, default_value_t = DEFAULT_NGINX_LISTEN, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        listen: u16,
+    },
+    /// Stop rewriting the app's NGINX config (the file and NGINX are left as they are).
+    #[command(after_help = "Example:\n  cranectl nginx unmanage web")]
+    Unmanage {
+        /// App name.
+        app: String,
+    },
+}
+
+/// Port of the generated NGINX `server` when none is given (the REST API's default too).
+const DEFAULT_NGINX_LISTEN: u16 = crane_rest::routes::DEFAULT_NGINX_LISTEN;
 
 fn main() -> ExitCode {
     // Usage errors exit 2 and --help/--version exit 0, both inside clap.
@@ -247,6 +355,29 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Logs { app, follow, tail, no_prefix } => {
             logs(&Client::discover(&data_dir)?, &app, follow, tail, !no_prefix).await
         }
+        Command::Rollout { what } => rollout(&Client::discover(&data_dir)?, what, format, now).await,
+        Command::Export { what: ExportWhat::Nginx { app, listen, file } } => {
+            let text = Client::discover(&data_dir)?.export_nginx(&app, listen).await?;
+            match file {
+                None => emit(&text),
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .map_err(|e| CliError::Serve(format!("cannot write {}: {e}", path.display())))?;
+                    emit(&format!("wrote the NGINX config of app/{app} to {}\n", path.display()))
+                }
+            }
+        }
+        Command::Nginx { what: NginxWhat::Manage { app, config, pid_file, listen } } => {
+            // The engine may run in another directory: send absolute paths.
+            let config = absolute(&config)?;
+            let pid_file = absolute(&pid_file)?;
+            let message = Client::discover(&data_dir)?.manage_nginx(&app, &config, &pid_file, listen).await?;
+            emit(&format!("{message}\n"))
+        }
+        Command::Nginx { what: NginxWhat::Unmanage { app } } => {
+            let message = Client::discover(&data_dir)?.unmanage_nginx(&app).await?;
+            emit(&format!("{message}\n"))
+        }
         Command::DemoImage => demo_image(&Client::discover(&data_dir)?, format).await,
         Command::Status => {
             let status = Client::discover(&data_dir)?.status().await?;
@@ -262,6 +393,65 @@ pub(crate) fn emit(text: &str) -> Result<()> {
         Ok(()) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::OutputClosed),
         Err(err) => Err(CliError::Serve(format!("cannot write to standard output: {err}"))),
+    }
+}
+
+/// A path as an absolute UTF-8 string (the REST API takes JSON strings).
+fn absolute(path: &std::path::Path) -> Result<String> {
+    let abs = std::path::absolute(path)
+        .map_err(|e| CliError::Serve(format!("cannot resolve the path {}: {e}", path.display())))?;
+    abs.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| CliError::Serve(format!("the path {} is not valid UTF-8; choose another", abs.display())))
+}
+
+async fn rollout(client: &Client, what: RolloutWhat, format: Format, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    match what {
+        RolloutWhat::History { app } => {
+            let revisions = client.rollout_history(&app).await?;
+            emit(&output::render(format, &revisions, || output::history_table(&revisions, now))?)
+        }
+        RolloutWhat::Undo { app, to } => {
+            let view = client.rollout_undo(&app, to).await?;
+            emit(&output::render(format, &view, || {
+                format!("app/{} rolled back to revision {}\n", view.name, view.revision)
+            })?)
+        }
+        RolloutWhat::Status { app, watch, timeout } => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+            let mut view = client.get_app(&app).await?;
+            let mut last = String::new();
+            loop {
+                let text = output::render(format, &view.rollout, || output::rollout_text(&view))?;
+                if text != last {
+                    emit(&text)?;
+                    last = text;
+                }
+                let progressing = view.rollout.as_ref().is_some_and(|r| r.state == "progressing");
+                if !watch || !progressing {
+                    break;
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(CliError::Serve(format!(
+                        "the rolling update of app '{app}' is still in progress after {timeout}s; see `cranectl \
+                         describe app {app}`"
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                view = client.get_app(&app).await?;
+            }
+            match &view.rollout {
+                Some(r) if output::rollout_failed(r) => {
+                    let state = match r.state.as_str() {
+                        "rolled_back" => "failed and was rolled back",
+                        "paused" => "failed and is paused",
+                        _ => "failed",
+                    };
+                    Err(CliError::RolloutFailed { app: view.name.clone(), state: state.to_string() })
+                }
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -380,5 +570,31 @@ mod tests {
         let cli = Cli::try_parse_from(["cranectl", "logs", "web", "-f", "--tail", "5"]).unwrap();
         assert!(matches!(cli.command, Command::Logs { follow: true, tail: Some(5), .. }));
         assert!(Cli::try_parse_from(["cranectl", "scale", "web", "many"]).is_err());
+    }
+
+    #[test]
+    fn parses_rollout_export_and_nginx() {
+        let cli = Cli::try_parse_from(["cranectl", "rollout", "undo", "web", "--to", "2"]).unwrap();
+        assert!(matches!(cli.command, Command::Rollout { what: RolloutWhat::Undo { to: Some(2), .. } }));
+        let cli = Cli::try_parse_from(["cranectl", "rollout", "history", "web", "-o", "yaml"]).unwrap();
+        assert_eq!(cli.output, Format::Yaml);
+        let cli = Cli::try_parse_from(["cranectl", "export", "nginx", "web"]).unwrap();
+        assert!(matches!(cli.command, Command::Export { what: ExportWhat::Nginx { listen: 8080, file: None, .. } }));
+        assert!(Cli::try_parse_from(["cranectl", "export", "nginx", "web", "--listen", "0"]).is_err());
+        assert!(Cli::try_parse_from(["cranectl", "nginx", "manage", "web", "--config", "a.conf"]).is_err());
+        let cli = Cli::try_parse_from([
+            "cranectl",
+            "nginx",
+            "manage",
+            "web",
+            "--config",
+            "a.conf",
+            "--pid-file",
+            "/run/nginx.pid",
+            "--listen",
+            "81",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Nginx { what: NginxWhat::Manage { listen: 81, .. } }));
     }
 }

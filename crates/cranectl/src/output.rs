@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
-use crane_api::{AppView, EventView, InstanceState, InstanceView, StatusView};
+use crane_api::{AppView, EventView, InstanceState, InstanceView, RevisionView, RolloutView, StatusView, TrafficView};
 use serde::Serialize;
 
 use crate::error::{CliError, Result};
@@ -100,11 +100,67 @@ pub fn instances_table(instances: &[InstanceView]) -> String {
                 i.revision.to_string(),
                 i.restarts.to_string(),
                 i.address.clone().unwrap_or_else(|| "<none>".into()),
+                probe(i),
+                i.traffic.as_ref().map(|t| format!("{:.0}", t.requests)).unwrap_or_else(|| "-".into()),
                 i.message.clone(),
             ]
         })
         .collect();
-    table(&["NAME", "STATE", "REVISION", "RESTARTS", "ADDRESS", "MESSAGE"], &rows)
+    table(&["NAME", "STATE", "REVISION", "RESTARTS", "ADDRESS", "PROBE", "REQUESTS", "MESSAGE"], &rows)
+}
+
+/// The PROBE cell: the probe state while it is healthy, the last failure while it is not (that is what the user
+/// needs to act on), `-` for apps without probes.
+fn probe(i: &InstanceView) -> String {
+    let unhealthy = i.probe.as_deref().is_some_and(|p| p.contains("failed") || p.contains("not ready"));
+    match (&i.probe, &i.probe_failure) {
+        (Some(_), Some(failure)) if unhealthy => failure.clone(),
+        (None, Some(failure)) => failure.clone(),
+        (Some(state), _) if !state.is_empty() => state.clone(),
+        _ => "-".into(),
+    }
+}
+
+/// `rollout history APP`.
+pub fn history_table(revisions: &[RevisionView], now: DateTime<Utc>) -> String {
+    if revisions.is_empty() {
+        return "No revisions found.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = revisions
+        .iter()
+        .map(|r| {
+            vec![
+                r.revision.to_string(),
+                if r.current { "*".into() } else { String::new() },
+                r.image.clone(),
+                r.cause.clone(),
+                format!("{} ago", age(&r.created_at, now)),
+            ]
+        })
+        .collect();
+    table(&["REVISION", "CURRENT", "IMAGE", "CAUSE", "CREATED"], &rows)
+}
+
+/// `rollout status APP`: the engine's sentence about the rollout, or what the app runs when there was none.
+pub fn rollout_text(app: &AppView) -> String {
+    match &app.rollout {
+        Some(r) => format!("{}\n", r.message),
+        None => format!("app/{} runs revision {}; no rolling update recorded\n", app.name, app.revision),
+    }
+}
+
+/// Whether a rollout ended without reaching its revision (`rollout status` then exits 1).
+pub fn rollout_failed(r: &RolloutView) -> bool {
+    matches!(r.state.as_str(), "failed" | "rolled_back" | "paused")
+}
+
+/// One line of load-balancer figures.
+pub fn traffic_text(t: &TrafficView) -> String {
+    format!(
+        "{:.1} req/s, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, {:.0} requests, {:.0} 5xx ({:.0} from the load \
+         balancer), {:.0} in flight",
+        t.rps, t.p50_ms, t.p95_ms, t.p99_ms, t.requests, t.status_5xx, t.errors, t.in_flight
+    )
 }
 
 /// `get events`.
@@ -143,6 +199,8 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     field("Ports", ports);
     field("URL", app.url.clone().unwrap_or_else(|| "<none>".into()));
     field("Created", format!("{} ({} ago)", app.created_at, age(&app.created_at, now)));
+    field("Rollout", app.rollout.as_ref().map(|r| r.message.clone()).unwrap_or_else(|| "<none>".into()));
+    field("Traffic", app.traffic.as_ref().map(traffic_text).unwrap_or_else(|| "<none>".into()));
     if !app.inactive.is_empty() {
         out.push_str("Inactive:\n");
         for sentence in &app.inactive {
@@ -151,6 +209,15 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     }
     out.push_str("Instances:\n");
     out.push_str(&indent(&instances_table(&app.instances)));
+    // The table shows the probe state; the last failure of each instance is worth a full line.
+    let failures: Vec<String> =
+        app.instances.iter().filter_map(|i| i.probe_failure.as_ref().map(|f| format!("{}: {f}", i.name))).collect();
+    if !failures.is_empty() {
+        out.push_str("Probe failures (last of each instance):\n");
+        for line in failures {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     out.push_str("Events:\n");
     out.push_str(&indent(&events_table(events, now)));
     out
@@ -266,8 +333,38 @@ mod tests {
                 message: String::new(),
                 address: Some("172.18.0.2".into()),
                 uptime_ms: Some(1.0),
+                probe: Some("liveness ok · ready".into()),
+                probe_failure: None,
+                traffic: Some(traffic(12.0)),
             }],
             created_at: "2025-01-10T11:59:00Z".into(),
+            rollout: Some(RolloutView {
+                from: vec![2],
+                to: 3,
+                ready: 2,
+                total: 3,
+                state: "progressing".into(),
+                message: "rolling update to revision 3: 2/3 new instances ready".into(),
+            }),
+            traffic: Some(traffic(12.0)),
+        }
+    }
+
+    fn traffic(requests: f64) -> TrafficView {
+        TrafficView {
+            requests,
+            rps: 2.5,
+            p50_ms: 1.0,
+            p95_ms: 3.3,
+            p99_ms: 9.0,
+            status_2xx: requests,
+            status_3xx: 0.0,
+            status_4xx: 0.0,
+            status_5xx: 1.0,
+            errors: 1.0,
+            in_flight: 0.0,
+            bytes_in: 0.0,
+            bytes_out: 0.0,
         }
     }
 
@@ -280,12 +377,65 @@ mod tests {
         );
         assert_eq!(
             instances_table(&app().instances),
-            "NAME    STATE   REVISION   RESTARTS   ADDRESS      MESSAGE\n\
-             web-1   ready   3          0          172.18.0.2\n"
+            "NAME    STATE   REVISION   RESTARTS   ADDRESS      PROBE                 REQUESTS   MESSAGE\n\
+             web-1   ready   3          0          172.18.0.2   liveness ok · ready   12\n"
         );
         let described = describe_app(&app(), &[], now());
         assert!(described.contains("Replicas:   2 desired, 1 ready\n"), "{described}");
+        assert!(
+            described.contains("Rollout:    rolling update to revision 3: 2/3 new instances ready\n"),
+            "{described}"
+        );
+        assert!(
+            described.contains("Traffic:    2.5 req/s, p50 1.0 ms, p95 3.3 ms, p99 9.0 ms, 12 requests, 1 5xx"),
+            "{described}"
+        );
         assert!(described.contains("Events:\n  No events found.\n"), "{described}");
+    }
+
+    #[test]
+    fn probe_cell_shows_the_failure_while_unhealthy() {
+        let mut i = app().instances[0].clone();
+        i.probe_failure = Some("readiness: GET /ready returned 503".into());
+        assert_eq!(probe(&i), "liveness ok · ready", "healthy again: the state, not an old failure");
+        i.probe = Some("liveness ok · not ready".into());
+        assert_eq!(probe(&i), "readiness: GET /ready returned 503");
+        i.probe = None;
+        i.probe_failure = None;
+        assert_eq!(probe(&i), "-");
+        let mut a = app();
+        a.instances = vec![i.clone(), InstanceView { probe_failure: Some("liveness: timed out".into()), ..i }];
+        let described = describe_app(&a, &[], now());
+        assert!(
+            described.contains("Probe failures (last of each instance):\n  web-1: liveness: timed out\n"),
+            "{described}"
+        );
+    }
+
+    #[test]
+    fn history_and_rollout() {
+        let rev = |revision: u32, current: bool| RevisionView {
+            revision,
+            created_at: "2025-01-10T11:58:00Z".into(),
+            image: "crane-demo:0.1.0".into(),
+            cause: format!("apply: r{revision}"),
+            current,
+            spec_yaml: String::new(),
+        };
+        assert_eq!(
+            history_table(&[rev(1, false), rev(2, true)], now()),
+            "REVISION   CURRENT   IMAGE              CAUSE       CREATED\n\
+             1                    crane-demo:0.1.0   apply: r1   2m ago\n\
+             2          *         crane-demo:0.1.0   apply: r2   2m ago\n"
+        );
+        assert_eq!(history_table(&[], now()), "No revisions found.\n");
+        let mut a = app();
+        assert_eq!(rollout_text(&a), "rolling update to revision 3: 2/3 new instances ready\n");
+        assert!(!rollout_failed(a.rollout.as_ref().unwrap()));
+        a.rollout.as_mut().unwrap().state = "rolled_back".into();
+        assert!(rollout_failed(a.rollout.as_ref().unwrap()));
+        a.rollout = None;
+        assert_eq!(rollout_text(&a), "app/web runs revision 3; no rolling update recorded\n");
     }
 
     #[test]

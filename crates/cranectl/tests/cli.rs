@@ -45,6 +45,20 @@ fn help_works_for_every_command() {
         let out = ok(dir.path(), &[command, "--help"]);
         assert!(out.contains("Example"), "`{command} --help` has no example:\n{out}");
     }
+    for command in [
+        &["rollout"][..],
+        &["rollout", "history"],
+        &["rollout", "undo"],
+        &["rollout", "status"],
+        &["export"],
+        &["export", "nginx"],
+        &["nginx"],
+        &["nginx", "manage"],
+        &["nginx", "unmanage"],
+    ] {
+        let out = ok(dir.path(), &[command, &["--help"]].concat());
+        assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
+    }
 }
 
 #[test]
@@ -262,8 +276,59 @@ fn docker_flow(work: &Path, data: &Path) {
     ok(data, &["logs", &name, "--tail", "5"]);
     ok(data, &["get", "events", "--app", &name]);
 
+    rollout_and_export(work, data, &name, &spec);
+
     assert_eq!(ok(data, &["delete", &name]).trim(), format!("app/{name} deleted"));
     drop(cleanup);
     let gone = run(data, &["get", "app", &name]);
     assert_eq!(gone.status.code(), Some(1));
+}
+
+/// The revision of the `current` entry of `rollout history -o json`, and how many entries there are.
+fn history(data: &Path, name: &str) -> (usize, u64) {
+    let revisions: serde_json::Value = serde_json::from_str(&ok(data, &["rollout", "history", name, "-o", "json"]))
+        .expect("rollout history -o json prints JSON");
+    let revisions = revisions.as_array().expect("an array");
+    let current: Vec<u64> =
+        revisions.iter().filter(|r| r["current"] == true).map(|r| r["revision"].as_u64().unwrap()).collect();
+    assert_eq!(current.len(), 1, "exactly one current revision: {revisions:?}");
+    (revisions.len(), current[0])
+}
+
+/// Two revisions (a changed `env`), `rollout history`, `rollout undo`, `rollout status` and `export nginx`.
+fn rollout_and_export(work: &Path, data: &Path, name: &str, spec: &Path) {
+    assert_eq!(history(data, name), (1, 1));
+    let mut yaml = std::fs::read_to_string(spec).unwrap();
+    yaml.push_str("env: { GREETING: changed }\n");
+    let changed = work.join("app-changed.yaml");
+    std::fs::write(&changed, yaml).unwrap();
+    assert_eq!(ok(data, &["apply", "-f", changed.to_str().unwrap()]).trim(), format!("app/{name} configured"));
+    assert_eq!(history(data, name), (2, 2));
+    let table = ok(data, &["rollout", "history", name]);
+    assert!(table.starts_with("REVISION") && table.contains("CAUSE") && table.contains("CREATED"), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+
+    // An unknown revision is refused with the ones there are.
+    let out = run(data, &["rollout", "undo", name, "--to", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no revision 9"), "{}", text(&out.stderr));
+
+    assert_eq!(ok(data, &["rollout", "undo", name]).trim(), format!("app/{name} rolled back to revision 1"));
+    assert_eq!(history(data, name), (2, 1));
+
+    // The rollout back to revision 1 completes (the demo needs no probes to be ready).
+    let out = ok(data, &["rollout", "status", name, "--watch"]);
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.contains("revision 1") && last.contains("complete"), "{out}");
+
+    let config = ok(data, &["export", "nginx", name, "--listen", "18099"]);
+    assert!(config.contains("upstream ") && config.contains("listen 127.0.0.1:18099"), "{config}");
+    let file = work.join("nginx.conf");
+    let out = ok(data, &["export", "nginx", name, "-f", file.to_str().unwrap()]);
+    assert!(out.contains(&file.display().to_string()), "{out}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("listen 127.0.0.1:8080"));
+
+    assert!(ok(data, &["describe", "app", name]).contains("Rollout:"));
+    let instances = ok(data, &["get", "instances", name]);
+    assert!(instances.lines().next().unwrap().contains("PROBE") && instances.contains("REQUESTS"), "{instances}");
 }

@@ -1,0 +1,1 @@
+//! crane-charts (being written)

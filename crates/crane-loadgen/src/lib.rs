@@ -1,0 +1,1 @@
+//! crane-loadgen (being written)
