@@ -11,7 +11,7 @@ async fn an_unreachable_docker_engine_is_a_clear_error() {
     // SAFETY: set before any thread of this test process reads the environment.
     unsafe { std::env::set_var("DOCKER_HOST", format!("unix://{}/no-docker.sock", dir.path().display())) };
     let started = Instant::now();
-    let engine = EngineHandle::start(EngineConfig { data_dir: dir.path().to_path_buf(), tick: Duration::from_secs(1) })
+    let engine = EngineHandle::start(EngineConfig::new(dir.path().to_path_buf()).with_tick(Duration::from_secs(1)))
         .await
         .expect("the engine starts without Docker");
 

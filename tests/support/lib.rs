@@ -118,7 +118,9 @@ impl Drop for EngineGuard {
 
 /// Starts an engine on `data_dir` with a 1 s tick.
 pub async fn start_engine(data_dir: &std::path::Path) -> EngineHandle {
-    let config = EngineConfig { data_dir: data_dir.to_path_buf(), tick: Duration::from_secs(1) };
+    let config = EngineConfig::new(data_dir.to_path_buf())
+        .with_tick(Duration::from_secs(1))
+        .with_metrics_interval(Duration::from_secs(1));
     EngineHandle::start(config).await.unwrap_or_else(|e| panic!("engine did not start: {e}"))
 }
 

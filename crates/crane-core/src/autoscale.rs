@@ -235,7 +235,8 @@ pub fn decide(input: &Input) -> Decision {
     // Kubernetes brings an out-of-range count back to the nearest bound before it looks at any metric
     // (`reconcileAutoscaler`: "Current number of replicas above Spec.MaxReplicas").
     if current < min || current > max {
-        let (bound, side) = if current > max { (max, format!("above max {max}")) } else { (min, format!("below min {min}")) };
+        let (bound, side) =
+            if current > max { (max, format!("above max {max}")) } else { (min, format!("below min {min}")) };
         let reason = format!(
             "{current} replicas is {side} (scaled by hand, or the policy changed) → scale {current}→{bound} back into \
              [{min}, {max}]"
@@ -576,7 +577,7 @@ fn percent(fraction: f64) -> String {
 
 /// A window as the reasons show it: whole seconds ("60s", "300s"), or as [`format_millis`] otherwise.
 fn seconds(ms: Millis) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format_millis(ms)

@@ -32,6 +32,23 @@ pub struct InstanceDetails {
     pub started_at: Option<Millis>,
 }
 
+/// One resource sample of a container, as its runtime's stats stream reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSample {
+    /// When it was taken.
+    pub at: Millis,
+    /// CPU used since the previous sample, in percent of one core (200 = two cores busy).
+    pub cpu_percent: f64,
+    /// Memory in use (without page cache), bytes.
+    pub memory_bytes: u64,
+    /// The memory limit the runtime enforces, bytes (the host's memory when unlimited).
+    pub memory_limit_bytes: u64,
+    /// Bytes received on all interfaces since the container started.
+    pub net_rx_bytes: u64,
+    /// Bytes sent on all interfaces since the container started.
+    pub net_tx_bytes: u64,
+}
+
 /// Result of [`Runtime::exec`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -127,6 +144,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// Runs `command` inside a running container (exec probes) and returns its exit code and the first few KiB of
     /// its output. A command still running after `timeout` is an `Other` error naming the timeout.
     async fn exec(&self, id: &str, command: &[String], timeout: std::time::Duration) -> Result<ExecOutput, RuntimeError>;
+    /// Streams resource samples of a running container (about one a second). The stream ends with the container.
+    async fn stats(
+        &self,
+        id: &str,
+    ) -> Result<futures_core::stream::BoxStream<'static, Result<ResourceSample, RuntimeError>>, RuntimeError>;
     /// Engine version string, for status displays.
     async fn version(&self) -> Result<String, RuntimeError>;
 }
@@ -186,6 +208,17 @@ pub struct EventRecord {
     pub details: serde_json::Value,
 }
 
+/// One point of a metric time series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Series name: `<app>/<metric>` for app-level series, `<app>/<instance>/<metric>` per instance.
+    pub series: String,
+    /// Time.
+    pub at: Millis,
+    /// Value.
+    pub value: f64,
+}
+
 /// Failure of a store call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("state store error: {0}")]
@@ -217,6 +250,16 @@ pub trait Store: Send + Sync + 'static {
     async fn list_revisions(&self, app: &str) -> Result<Vec<StoredRevision>, StoreError>;
     /// Deletes an app's revisions (with the app).
     async fn delete_revisions(&self, app: &str) -> Result<(), StoreError>;
+    /// Appends metric samples.
+    async fn append_samples(&self, samples: &[Sample]) -> Result<(), StoreError>;
+    /// Samples of the series whose name starts with `prefix`, between `from` and `to` (inclusive), oldest first:
+    /// raw samples where they are kept, one-minute averages before that.
+    async fn query_samples(&self, prefix: &str, from: Millis, to: Millis) -> Result<Vec<Sample>, StoreError>;
+    /// Rolls raw samples older than the raw retention up into one-minute averages and drops what is older than the
+    /// rollup retention. Returns how many raw rows were rolled up.
+    async fn compact_samples(&self, now: Millis) -> Result<u64, StoreError>;
+    /// Deletes every series of an app.
+    async fn delete_samples(&self, app: &str) -> Result<(), StoreError>;
     /// Key/value settings (token, engine id…).
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a key/value setting.

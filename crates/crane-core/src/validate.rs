@@ -597,9 +597,6 @@ impl AppSpec {
     /// the API and the CLI can say plainly that it is stored but does nothing yet.
     pub fn inactive_sections(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.autoscaling.is_some() {
-            out.push(format!("autoscaling: stored but not active yet; the app runs {} replicas", self.replicas));
-        }
         if self.placement.is_some() {
             out.push("placement: stored but not active yet; every instance runs on the local engine".into());
         }

@@ -25,7 +25,9 @@ use bollard::query_parameters::{
 };
 use bollard::{BollardRequest, Docker};
 use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
-use crane_core::ports::{ExecOutput, InstanceDetails, InstanceRequest, LogLine, Runtime, RuntimeEvent};
+use crane_core::ports::{
+    ExecOutput, InstanceDetails, InstanceRequest, LogLine, ResourceSample, Runtime, RuntimeEvent,
+};
 use crane_core::spec::{AppSpec, DROPPED_CAPABILITIES};
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
@@ -540,6 +542,17 @@ impl Runtime for DockerRuntime {
         }
     }
 
+    async fn stats(&self, id: &str) -> Result<BoxStream<'static, Result<ResourceSample>>> {
+        self.ready().await?;
+        let options = bollard::query_parameters::StatsOptionsBuilder::new().stream(true).build();
+        let context = format!("reading the stats of {id}");
+        let stream = self.docker.stats(id, Some(options)).map(move |item| match item {
+            Ok(stats) => Ok(resource_sample(&stats)),
+            Err(e) => Err(error::map(&context, e)),
+        });
+        Ok(stream.boxed())
+    }
+
     async fn version(&self) -> Result<String> {
         self.ready().await?;
         let version = self.docker.version().await.map_err(|e| error::map("asking the engine version", e))?;
@@ -711,6 +724,51 @@ pub fn parse_memory(quantity: &str) -> Option<i64> {
     };
     let bytes = (value * multiplier).round();
     (bytes.is_finite() && bytes > 0.0 && bytes < i64::MAX as f64).then_some(bytes as i64)
+}
+
+/// Turns one Docker stats record into a [`ResourceSample`] the way `docker stats` computes its columns: CPU from the
+/// container's and the system's usage deltas, memory without the page cache.
+pub fn resource_sample(stats: &bollard::models::ContainerStatsResponse) -> ResourceSample {
+    let cpu = stats.cpu_stats.as_ref();
+    let pre = stats.precpu_stats.as_ref();
+    let total = |c: Option<&bollard::models::ContainerCpuStats>| {
+        c.and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.total_usage).unwrap_or(0)
+    };
+    let system = |c: Option<&bollard::models::ContainerCpuStats>| c.and_then(|c| c.system_cpu_usage).unwrap_or(0);
+    let cpu_delta = total(cpu).saturating_sub(total(pre)) as f64;
+    let system_delta = system(cpu).saturating_sub(system(pre)) as f64;
+    let cores = cpu
+        .and_then(|c| c.online_cpus)
+        .map(f64::from)
+        .or_else(|| cpu.and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.percpu_usage.as_ref()).map(|p| p.len() as f64))
+        .unwrap_or(1.0);
+    let cpu_percent = if system_delta > 0.0 && cpu_delta >= 0.0 { cpu_delta / system_delta * cores * 100.0 } else { 0.0 };
+    let memory = stats.memory_stats.as_ref();
+    let usage = memory.and_then(|m| m.usage).unwrap_or(0);
+    // cgroup v1 reports the page cache as total_inactive_file (or cache); v2 as inactive_file.
+    let cache = memory
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|s| s.get("total_inactive_file").or_else(|| s.get("inactive_file")).or_else(|| s.get("cache")).copied())
+        .unwrap_or(0);
+    let (rx, tx) = stats.networks.as_ref().map_or((0, 0), |n| {
+        n.values().fold((0, 0), |(rx, tx), i| (rx + i.rx_bytes.unwrap_or(0), tx + i.tx_bytes.unwrap_or(0)))
+    });
+    let at = stats
+        .read
+        .as_ref()
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d.to_string()).ok())
+        .map(|t| t.timestamp_millis().max(0) as Millis)
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+        });
+    ResourceSample {
+        at,
+        cpu_percent,
+        memory_bytes: usage.saturating_sub(cache),
+        memory_limit_bytes: memory.and_then(|m| m.limit).unwrap_or(0),
+        net_rx_bytes: rx,
+        net_tx_bytes: tx,
+    }
 }
 
 /// Labels that let a Traefik with the Docker provider route `http://<app>.localhost` to the app's instances, for

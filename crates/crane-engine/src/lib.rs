@@ -5,6 +5,7 @@
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
 pub mod error;
+mod metrics;
 mod nginx;
 mod probes;
 mod proxy;
@@ -35,12 +36,37 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Period of the level-triggered reconcile tick (events trigger it sooner).
     pub tick: Duration,
+    /// How often metrics are collected and the autoscaler runs (0.5–5 s; env `CRANE_METRICS_INTERVAL_MS`).
+    pub metrics_interval: Duration,
+    /// A Prometheus for `metric: custom` autoscaling (env `CRANE_PROMETHEUS_URL`).
+    pub prometheus_url: Option<String>,
 }
 
 impl EngineConfig {
     /// A config with the default tick (2 s) for `data_dir`.
     pub fn new(data_dir: PathBuf) -> EngineConfig {
-        EngineConfig { data_dir, tick: Duration::from_secs(2) }
+        EngineConfig {
+            data_dir,
+            tick: Duration::from_secs(2),
+            metrics_interval: std::env::var("CRANE_METRICS_INTERVAL_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+                .unwrap_or(Duration::from_secs(2)),
+            prometheus_url: std::env::var("CRANE_PROMETHEUS_URL").ok().filter(|u| !u.is_empty()),
+        }
+    }
+
+    /// The same with another metrics interval.
+    pub fn with_metrics_interval(mut self, interval: Duration) -> EngineConfig {
+        self.metrics_interval = interval;
+        self
+    }
+
+    /// The same with another reconcile tick (tests use a short one).
+    pub fn with_tick(mut self, tick: Duration) -> EngineConfig {
+        self.tick = tick;
+        self
     }
 }
 
@@ -115,6 +141,8 @@ pub(crate) struct Inner {
     pub commands: mpsc::Sender<Command>,
     pub proxies: proxy::Proxies,
     pub probers: probes::Probers,
+    pub collector: metrics::Collector,
+    pub collector_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub probe_reports: mpsc::UnboundedSender<probes::ProbeReport>,
     /// Serialises apply/scale/delete so two doors cannot interleave a read-modify-write of one app.
     pub writes: tokio::sync::Mutex<()>,
@@ -184,6 +212,8 @@ impl EngineHandle {
             commands,
             proxies: proxy::Proxies::default(),
             probers: probes::Probers::default(),
+            collector: metrics::Collector::default(),
+            collector_task: Mutex::new(None),
             probe_reports,
             writes: tokio::sync::Mutex::new(()),
             loop_done: Mutex::new(None),
@@ -197,6 +227,8 @@ impl EngineHandle {
         let inner = self.inner.clone();
         let task = tokio::spawn(async move { run::run(inner, rx, reports).await });
         *self.inner.loop_done.lock().unwrap() = Some(task);
+        let inner = self.inner.clone();
+        *self.inner.collector_task.lock().unwrap() = Some(tokio::spawn(async move { metrics::run(inner).await }));
     }
 
     /// The owner label value of this engine's containers.
@@ -283,6 +315,13 @@ impl EngineHandle {
             store.put_revision(&rev).await.map_err(internal)?;
         }
         let mut warnings = spec.inactive_sections();
+        if spec.autoscaling.as_ref().is_some_and(|a| a.metric == "custom") && self.inner.config.prometheus_url.is_none() {
+            warnings.push(
+                "autoscaling: metric custom needs a Prometheus; start Crane with CRANE_PROMETHEUS_URL set, until then the \
+                 app keeps its replica count"
+                    .to_string(),
+            );
+        }
         let details = serde_json::json!({"revision": revision, "replicas": spec.replicas, "image": spec.image});
         let reason = match action {
             "created" => format!("app '{}' created: {} replica(s) of {}", spec.name, spec.replicas, spec.image),
@@ -637,8 +676,7 @@ impl EngineHandle {
         if let Some(task) = task {
             let _ = task.await;
         }
-        self.inner.proxies.clear();
-        self.inner.probers.clear();
+        self.stop_side_tasks();
     }
 
     /// Stops the loop at once without waiting for it (for `Drop` paths, where nothing can be awaited). Containers
@@ -647,6 +685,14 @@ impl EngineHandle {
         if let Some(task) = self.inner.loop_done.lock().unwrap().take() {
             task.abort();
         }
+        self.stop_side_tasks();
+    }
+
+    fn stop_side_tasks(&self) {
+        if let Some(task) = self.inner.collector_task.lock().unwrap().take() {
+            task.abort();
+        }
+        self.inner.collector.clear();
         self.inner.proxies.clear();
         self.inner.probers.clear();
     }

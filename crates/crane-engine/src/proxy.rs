@@ -86,6 +86,11 @@ impl Proxies {
         })
     }
 
+    /// The cumulative latency histogram of an app's load balancer.
+    pub(crate) fn latency_histogram(&self, app: &str) -> Option<crane_proxy::hdrhistogram::Histogram<u64>> {
+        self.apps.lock().unwrap().get(app).map(|p| p.latency_histogram())
+    }
+
     /// Stops every listener.
     pub(crate) fn clear(&self) {
         self.apps.lock().unwrap().clear();

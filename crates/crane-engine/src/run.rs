@@ -12,7 +12,8 @@ use crane_api::ChangeView;
 use crane_core::backoff::BackoffPolicy;
 use crane_core::model::{DesiredApp, Millis, ObservedInstance};
 use crane_core::ports::{
-    EventRecord, ExecOutput, InstanceDetails, InstanceRequest, LogLine, Runtime, RuntimeError, RuntimeEvent,
+    EventRecord, ExecOutput, InstanceDetails, InstanceRequest, LogLine, ResourceSample, Runtime, RuntimeError,
+    RuntimeEvent,
 };
 use crane_core::reconcile::{reconcile, RemoveCause, Snapshot};
 use futures_util::stream::{BoxStream, StreamExt};
@@ -757,6 +758,9 @@ impl Runtime for Unreachable {
         Err(self.err())
     }
     async fn exec(&self, _: &str, _: &[String], _: Duration) -> Result<ExecOutput, RuntimeError> {
+        Err(self.err())
+    }
+    async fn stats(&self, _: &str) -> Result<BoxStream<'static, Result<ResourceSample, RuntimeError>>, RuntimeError> {
         Err(self.err())
     }
     async fn version(&self) -> Result<String, RuntimeError> {

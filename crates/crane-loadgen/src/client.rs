@@ -81,7 +81,12 @@ pub(crate) fn client(executor: TrackedExecutor, concurrency: u32) -> LoadClient 
 }
 
 /// Sends one GET to `target`, reads the whole body, and holds `permit` (one unit of the concurrency limit) until done.
-pub(crate) async fn send_one(client: LoadClient, target: Uri, timeout: Duration, permit: OwnedSemaphorePermit) -> Outcome {
+pub(crate) async fn send_one(
+    client: LoadClient,
+    target: Uri,
+    timeout: Duration,
+    permit: OwnedSemaphorePermit,
+) -> Outcome {
     let issued = Instant::now();
     let outcome = match tokio::time::timeout(timeout, exchange(&client, target)).await {
         Err(_) => Outcome::Failed { kind: "timeout" },
@@ -94,10 +99,8 @@ pub(crate) async fn send_one(client: LoadClient, target: Uri, timeout: Duration,
 
 /// The request and the response body, without the timeout.
 async fn exchange(client: &LoadClient, target: Uri) -> Result<u16, &'static str> {
-    let request = Request::get(target)
-        .header(USER_AGENT, USER_AGENT_VALUE)
-        .body(Empty::new())
-        .map_err(|_| "bad request")?;
+    let request =
+        Request::get(target).header(USER_AGENT, USER_AGENT_VALUE).body(Empty::new()).map_err(|_| "bad request")?;
     let response = client.request(request).await.map_err(|e| error_kind(&e))?;
     let status = response.status().as_u16();
     let mut body = response.into_body();

@@ -157,7 +157,8 @@ pub(crate) fn resolve_target(plan: &LoadPlan) -> Result<Uri> {
 }
 
 fn check_shape(shape: &Shape, issues: &mut Vec<PlanIssue>) {
-    let in_range = |rate: f64, zero_ok: bool| rate.is_finite() && rate <= MAX_RATE && (rate > 0.0 || zero_ok && rate == 0.0);
+    let in_range =
+        |rate: f64, zero_ok: bool| rate.is_finite() && rate <= MAX_RATE && (rate > 0.0 || zero_ok && rate == 0.0);
     match *shape {
         Shape::Constant { rate } => {
             if !in_range(rate, false) {
@@ -249,7 +250,13 @@ pub(crate) struct Schedule {
 impl Schedule {
     /// The timetable of `plan`, starting at request 0.
     pub(crate) fn new(plan: &LoadPlan) -> Self {
-        Schedule { shape: plan.shape, duration: plan.duration, max_requests: plan.max_requests, next: 0, finished: false }
+        Schedule {
+            shape: plan.shape,
+            duration: plan.duration,
+            max_requests: plan.max_requests,
+            next: 0,
+            finished: false,
+        }
     }
 
     /// When the next request is due, from the start of the run; `None` once the run issued everything.
@@ -304,7 +311,13 @@ mod tests {
         // 100 → 0 over 2 s: N(t) = 100 t − 25 t², the last of 100 requests just before the end.
         check_schedule(Shape::Ramp { from: 100.0, to: 0.0 }, 2, 100, 0.0, 2.0 - (1.0f64 / 25.0).sqrt());
         // 50 → 250 over 2 s: N(t) = 50 t + 50 t².
-        check_schedule(Shape::Ramp { from: 50.0, to: 250.0 }, 2, 300, 0.0, (-50.0 + (2500.0f64 + 200.0 * 299.0).sqrt()) / 100.0);
+        check_schedule(
+            Shape::Ramp { from: 50.0, to: 250.0 },
+            2,
+            300,
+            0.0,
+            (-50.0 + (2500.0f64 + 200.0 * 299.0).sqrt()) / 100.0,
+        );
     }
 
     #[test]

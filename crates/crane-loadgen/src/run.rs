@@ -152,8 +152,15 @@ async fn drive(
     drop(http);
     executor.shutdown().await;
     let report = stats.report(ended, stopped_early);
-    tracing::info!(sent = report.sent, ok = report.ok, errors = report.errors, achieved_rate = report.achieved_rate,
-        p95_ms = report.p95_ms, stopped_early, "load generation finished");
+    tracing::info!(
+        sent = report.sent,
+        ok = report.ok,
+        errors = report.errors,
+        achieved_rate = report.achieved_rate,
+        p95_ms = report.p95_ms,
+        stopped_early,
+        "load generation finished"
+    );
     progress.send_replace(report.final_progress());
     report
 }

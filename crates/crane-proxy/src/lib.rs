@@ -45,6 +45,8 @@ use tokio::sync::watch;
 pub use config::{Backend, ProxyConfig, Strategy};
 pub use error::{ProxyError, Result};
 pub use metrics::{AppTraffic, BackendTraffic, ProxyMetrics, Traffic};
+/// The histogram crate of [`AppProxy::latency_histogram`], re-exported so callers use the same version.
+pub use hdrhistogram;
 
 use balance::BackendSet;
 use connect::{Connector, Registry};
@@ -178,6 +180,12 @@ impl AppProxy {
     /// Switches the balancing strategy for the next requests.
     pub fn set_strategy(&self, strategy: Strategy) {
         self.shared.backends.set_strategy(strategy);
+    }
+
+    /// The app's cumulative latency histogram (microseconds, since the proxy started). Subtract an earlier copy
+    /// (`Histogram::subtract`) to get the percentiles of a recent window, as the autoscaler and charts do.
+    pub fn latency_histogram(&self) -> hdrhistogram::Histogram<u64> {
+        self.shared.app.latency_histogram()
     }
 
     /// A snapshot of the traffic counters.

@@ -127,6 +127,12 @@ impl Counters {
         }
     }
 
+    /// The cumulative latency histogram in microseconds; subtracting an earlier copy gives the latency
+    /// distribution of the requests in between.
+    pub(crate) fn latency_histogram(&self) -> Histogram<u64> {
+        self.latency.merged()
+    }
+
     pub(crate) fn start(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
     }
@@ -232,6 +238,16 @@ impl Latency {
             }
         }
         self.shards[home].lock().unwrap_or_else(PoisonError::into_inner).saturating_record(micros);
+    }
+
+    /// All shards merged (microseconds).
+    fn merged(&self) -> Histogram<u64> {
+        let mut merged = new_histogram();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = merged.add(&*shard);
+        }
+        merged
     }
 
     fn percentiles_ms(&self) -> (f64, f64, f64) {

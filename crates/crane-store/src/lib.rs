@@ -8,11 +8,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crane_core::ports::{EventRecord, Store, StoreError, StoredApp, StoredRevision};
+use crane_core::ports::{EventRecord, Sample, Store, StoreError, StoredApp, StoredRevision};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Raw samples are kept this long (6 h) before being rolled up into one-minute averages.
+pub const RAW_RETENTION_MS: u64 = 6 * 3600 * 1000;
+/// One-minute averages are kept this long (7 days).
+pub const ROLLUP_RETENTION_MS: u64 = 7 * 24 * 3600 * 1000;
 
 /// Oldest events beyond this count are pruned, so the log stays bounded.
 pub const MAX_EVENTS: i64 = 50_000;
@@ -212,6 +217,83 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn append_samples(&self, samples: &[Sample]) -> Result<(), StoreError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        // One transaction per batch: one fsync instead of one per sample.
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        for s in samples {
+            sqlx::query("INSERT INTO samples (series, at, value) VALUES (?, ?, ?)")
+                .bind(&s.series)
+                .bind(s.at as i64)
+                .bind(s.value)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    async fn query_samples(&self, prefix: &str, from: u64, to: u64) -> Result<Vec<Sample>, StoreError> {
+        // `prefix` is matched literally: escape LIKE's wildcards.
+        let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let rows = sqlx::query(
+            "SELECT series, at, value FROM samples_1m WHERE series LIKE ?1 ESCAPE '\\' AND at BETWEEN ?2 AND ?3
+             UNION ALL
+             SELECT series, at, value FROM samples WHERE series LIKE ?1 ESCAPE '\\' AND at BETWEEN ?2 AND ?3
+             ORDER BY at",
+        )
+        .bind(pattern)
+        .bind(from as i64)
+        .bind(to as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sample {
+                    series: r.try_get("series").map_err(err)?,
+                    at: r.try_get::<i64, _>("at").map_err(err)? as u64,
+                    value: r.try_get("value").map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn compact_samples(&self, now: u64) -> Result<u64, StoreError> {
+        let cutoff = now.saturating_sub(RAW_RETENTION_MS) as i64;
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO samples_1m (series, at, value, max, count)
+             SELECT series, (at / 60000) * 60000 AS minute, AVG(value), MAX(value), COUNT(*)
+             FROM samples WHERE at < ? GROUP BY series, minute",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let rolled = sqlx::query("DELETE FROM samples WHERE at < ?").bind(cutoff).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("DELETE FROM samples_1m WHERE at < ?")
+            .bind(now.saturating_sub(ROLLUP_RETENTION_MS) as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(rolled.rows_affected())
+    }
+
+    async fn delete_samples(&self, app: &str) -> Result<(), StoreError> {
+        let pattern = format!("{}/%", app.replace('%', "").replace('_', "\\_"));
+        sqlx::query("DELETE FROM samples WHERE series LIKE ? ESCAPE '\\'").bind(&pattern).execute(&self.pool).await.map_err(err)?;
+        sqlx::query("DELETE FROM samples_1m WHERE series LIKE ? ESCAPE '\\'")
+            .bind(&pattern)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
             .bind(key)
@@ -313,6 +395,31 @@ mod tests {
         assert_eq!(revs.iter().map(|r| (r.revision, r.spec.image.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "b")]);
         store.delete_revisions("web").await.unwrap();
         assert!(store.list_revisions("web").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn samples_are_queried_by_prefix_and_rolled_up_when_old() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let now = 10 * 3600 * 1000;
+        let mut batch = Vec::new();
+        for i in 0..120u64 {
+            // Two hours ago every 5 s is still raw; eight hours ago gets rolled up.
+            batch.push(Sample { series: "web/cpu".into(), at: now - 8 * 3600 * 1000 + i * 1000, value: i as f64 });
+            batch.push(Sample { series: "web/web-1/cpu".into(), at: now - 2 * 3600 * 1000 + i * 5000, value: 1.0 });
+        }
+        batch.push(Sample { series: "webx/cpu".into(), at: now, value: 9.0 });
+        store.append_samples(&batch).await.unwrap();
+        assert_eq!(store.query_samples("web/", 0, now).await.unwrap().len(), 240);
+        assert_eq!(store.query_samples("web_", 0, now).await.unwrap().len(), 0, "LIKE wildcards are escaped");
+        let rolled = store.compact_samples(now).await.unwrap();
+        assert_eq!(rolled, 120);
+        let cpu = store.query_samples("web/cpu", 0, now).await.unwrap();
+        assert_eq!(cpu.len(), 2, "two one-minute buckets");
+        assert!((cpu[0].value - 29.5).abs() < 1e-9, "average of 0..=59: {cpu:?}");
+        assert_eq!(store.query_samples("web/web-1/", 0, now).await.unwrap().len(), 120, "recent samples stay raw");
+        store.delete_samples("web").await.unwrap();
+        assert!(store.query_samples("web/", 0, now).await.unwrap().is_empty());
+        assert_eq!(store.query_samples("webx/", 0, now).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

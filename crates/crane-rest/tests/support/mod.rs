@@ -21,7 +21,7 @@ impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let handle =
-            EngineHandle::start(EngineConfig { data_dir: dir.path().join("data"), tick: Duration::from_millis(500) })
+            EngineHandle::start(EngineConfig::new(dir.path().join("data")).with_tick(Duration::from_millis(500)))
                 .await
                 .expect("engine starts");
         let server = crane_rest::start(handle.clone(), "127.0.0.1:0".parse().unwrap()).await.expect("API starts");

@@ -1,0 +1,274 @@
+//! The metrics collector: every interval it reads each running instance's resource usage (Docker stats streams),
+//! the load balancer's traffic, writes them as time series to the store, and runs the autoscaler
+//! (`crane_core::autoscale::decide`) for apps that ask for it, applying its decisions through the store and the
+//! reconcile loop.
+//!
+//! Series names: `<app>/<metric>` (app level: `rps`, `latency_p95_ms`, `errors_per_s`, `replicas`, `ready`) and
+//! `<app>/<instance>/<metric>` (per instance: `cpu`, `memory`, `memory_mib`, `rps`).
+//!
+//! **Architecture Invariant:** the collector never starts or removes containers itself: a scaling decision changes the
+//! stored replica count and asks the loop for a pass, like `cranectl scale` does.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crane_core::autoscale::{self, Change, InstanceSample, Metric, Policy};
+use crane_core::model::{ContainerState, Millis};
+use crane_core::ports::{ResourceSample, Sample, StoredApp};
+use crane_proxy::hdrhistogram::Histogram;
+use futures_util::StreamExt;
+
+use crate::{now_ms, run, Command, Inner};
+
+/// How often samples are compacted (rolled up and pruned).
+const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
+struct StatsEntry {
+    latest: Arc<Mutex<Option<ResourceSample>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for StatsEntry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the collector keeps between rounds.
+#[derive(Default)]
+pub(crate) struct Collector {
+    stats: Mutex<BTreeMap<String, StatsEntry>>,
+    /// Per app: the load balancer's cumulative latency histogram and 5xx count at the previous round.
+    previous: Mutex<BTreeMap<String, (Histogram<u64>, u64, Millis)>>,
+    /// Per app: earlier autoscaler recommendations (time, replicas), pruned to the stabilization window.
+    recommendations: Mutex<BTreeMap<String, Vec<(Millis, u32)>>>,
+    /// Latest value of every series, for `/metrics` and the views.
+    pub latest: Mutex<BTreeMap<String, f64>>,
+    /// Latest autoscaler decision per app (its reason), for the views.
+    pub decisions: Mutex<BTreeMap<String, (Millis, String)>>,
+}
+
+impl Collector {
+    /// Stops every stats stream.
+    pub(crate) fn clear(&self) {
+        self.stats.lock().unwrap().clear();
+    }
+}
+
+/// Runs the collector until the engine stops (the task is aborted with the engine).
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let interval = inner.config.metrics_interval.clamp(Duration::from_millis(500), Duration::from_secs(5));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_compact = tokio::time::Instant::now();
+    loop {
+        ticker.tick().await;
+        round(&inner).await;
+        if last_compact.elapsed() >= COMPACT_EVERY {
+            last_compact = tokio::time::Instant::now();
+            if let Err(e) = inner.store.compact_samples(now_ms()).await {
+                tracing::warn!("cannot compact metric samples: {e}");
+            }
+        }
+    }
+}
+
+/// One collection round.
+async fn round(inner: &Arc<Inner>) {
+    let Ok(apps) = inner.store.list_apps().await else { return };
+    let now = now_ms();
+    let (running, ready): (Vec<crane_core::model::ObservedInstance>, std::collections::BTreeSet<String>) = {
+        let shared = inner.shared.lock().unwrap();
+        (
+            shared.observed.iter().filter(|o| o.state == ContainerState::Running).cloned().collect(),
+            shared.in_load_balancer.clone(),
+        )
+    };
+    sync_stats(inner, &running);
+    let mut samples = Vec::new();
+    let mut per_app_instances: BTreeMap<String, Vec<InstanceSample>> = BTreeMap::new();
+    let mut app_values: BTreeMap<String, BTreeMap<&'static str, f64>> = BTreeMap::new();
+    for app in &apps {
+        let name = &app.spec.name;
+        let traffic = inner.proxies.metrics(name);
+        let limit_cores = app.spec.resources.as_ref().and_then(|r| r.cpu).filter(|c| *c > 0.0);
+        let limit_memory = app.spec.memory_bytes();
+        let mut instances = Vec::new();
+        for o in running.iter().filter(|o| &o.app == name) {
+            let latest = inner.collector.stats.lock().unwrap().get(&o.id).and_then(|e| e.latest.lock().unwrap().clone());
+            let series = |metric: &str| format!("{name}/{}/{metric}", o.name);
+            let mut cpu = None;
+            let mut memory = None;
+            if let Some(s) = latest.filter(|s| now.saturating_sub(s.at) < 10_000) {
+                // Percent of the CPU limit (of one core without a limit), as HPA's resource metric.
+                let c = s.cpu_percent / limit_cores.unwrap_or(1.0);
+                let limit = limit_memory.unwrap_or(s.memory_limit_bytes).max(1);
+                let m = s.memory_bytes as f64 * 100.0 / limit as f64;
+                samples.push(Sample { series: series("cpu"), at: now, value: c });
+                samples.push(Sample { series: series("memory"), at: now, value: m });
+                samples.push(Sample { series: series("memory_mib"), at: now, value: s.memory_bytes as f64 / 1048576.0 });
+                cpu = Some(c);
+                memory = Some(m);
+            }
+            let rps = traffic.as_ref().and_then(|t| t.backends.iter().find(|b| b.id == o.id)).map(|b| b.traffic.rps);
+            if let Some(r) = rps {
+                samples.push(Sample { series: series("rps"), at: now, value: r });
+            }
+            let value = match app.spec.autoscaling.as_ref().map(|a| a.metric.as_str()) {
+                Some("cpu") => cpu,
+                Some("memory") => memory,
+                // An instance the load balancer does not send to yet has no request rate of its own.
+                Some("rps") => rps.or(ready.contains(&o.id).then_some(0.0)),
+                _ => None,
+            };
+            instances.push(InstanceSample {
+                name: o.name.clone(),
+                ready: ready.contains(&o.id) && o.index <= app.spec.replicas,
+                value,
+            });
+        }
+        let mut values = BTreeMap::new();
+        if let Some(t) = &traffic {
+            values.insert("rps", t.app.traffic.rps);
+            let histogram = inner.proxies.latency_histogram(name);
+            let errors = t.app.traffic.status_5xx;
+            let mut previous = inner.collector.previous.lock().unwrap();
+            if let (Some(h), Some((prev_h, prev_errors, prev_at))) = (histogram.as_ref(), previous.get(name)) {
+                let mut window = h.clone();
+                if window.subtract(prev_h).is_ok() && !window.is_empty() {
+                    values.insert("latency_p95_ms", window.value_at_quantile(0.95) as f64 / 1000.0);
+                } else {
+                    values.insert("latency_p95_ms", 0.0);
+                }
+                let secs = (now.saturating_sub(*prev_at) as f64 / 1000.0).max(0.001);
+                values.insert("errors_per_s", errors.saturating_sub(*prev_errors) as f64 / secs);
+            }
+            if let Some(h) = histogram {
+                previous.insert(name.clone(), (h, errors, now));
+            }
+        }
+        values.insert("replicas", f64::from(app.spec.replicas));
+        values.insert("ready", instances.iter().filter(|i| i.ready).count() as f64);
+        for (metric, value) in &values {
+            samples.push(Sample { series: format!("{name}/{metric}"), at: now, value: *value });
+        }
+        per_app_instances.insert(name.clone(), instances);
+        app_values.insert(name.clone(), values);
+    }
+    {
+        let mut latest = inner.collector.latest.lock().unwrap();
+        latest.clear();
+        for s in &samples {
+            latest.insert(s.series.clone(), s.value);
+        }
+    }
+    if let Err(e) = inner.store.append_samples(&samples).await {
+        tracing::warn!("cannot store metric samples: {e}");
+    }
+    for app in apps.iter().filter(|a| a.spec.autoscaling.is_some()) {
+        let instances = per_app_instances.remove(&app.spec.name).unwrap_or_default();
+        let values = app_values.remove(&app.spec.name).unwrap_or_default();
+        autoscale_app(inner, app, instances, &values, now).await;
+    }
+}
+
+/// Starts a stats stream for each new running container and stops those of containers that are gone.
+fn sync_stats(inner: &Arc<Inner>, running: &[crane_core::model::ObservedInstance]) {
+    let mut stats = inner.collector.stats.lock().unwrap();
+    stats.retain(|id, e| running.iter().any(|o| &o.id == id) && !e.task.is_finished());
+    for o in running {
+        if stats.contains_key(&o.id) {
+            continue;
+        }
+        let latest: Arc<Mutex<Option<ResourceSample>>> = Arc::default();
+        let (runtime, id, slot) = (inner.runtime.clone(), o.id.clone(), latest.clone());
+        let task = tokio::spawn(async move {
+            let Ok(mut stream) = runtime.stats(&id).await else { return };
+            while let Some(Ok(sample)) = stream.next().await {
+                *slot.lock().unwrap() = Some(sample);
+            }
+        });
+        stats.insert(o.id.clone(), StatsEntry { latest, task });
+    }
+}
+
+/// Runs the autoscaler for one app and applies its decision.
+async fn autoscale_app(
+    inner: &Arc<Inner>,
+    app: &StoredApp,
+    instances: Vec<InstanceSample>,
+    values: &BTreeMap<&'static str, f64>,
+    now: Millis,
+) {
+    let Some(spec) = app.spec.autoscaling.as_ref() else { return };
+    let policy = Policy::from_spec(spec);
+    let app_value = match policy.metric {
+        Metric::LatencyP95 => values.get("latency_p95_ms").copied(),
+        Metric::Custom => custom_value(inner, spec.query.as_deref()).await,
+        _ => None,
+    };
+    let window = policy.scale_down_stabilization;
+    let recommendations = {
+        let mut all = inner.collector.recommendations.lock().unwrap();
+        let list = all.entry(app.spec.name.clone()).or_default();
+        list.retain(|(at, _)| now.saturating_sub(*at) <= window);
+        list.clone()
+    };
+    let input = autoscale::Input {
+        app: app.spec.name.clone(),
+        now,
+        current: app.spec.replicas,
+        policy,
+        instances,
+        app_value,
+        recommendations,
+    };
+    let decision = autoscale::decide(&input);
+    inner
+        .collector
+        .recommendations
+        .lock()
+        .unwrap()
+        .entry(app.spec.name.clone())
+        .or_default()
+        .push((now, decision.recommendation));
+    let previous = inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), (now, decision.reason.clone()));
+    let name = &app.spec.name;
+    if decision.change == Change::None {
+        // Log holds worth reading, once per distinct reason, not every round.
+        if decision.interesting && previous.map(|(_, r)| r != decision.reason).unwrap_or(true) {
+            run::record(inner, Some(name), None, "autoscale.hold", decision.reason.clone(), decision.inputs.clone()).await;
+        }
+        return;
+    }
+    let changed = {
+        let _guard = inner.writes.lock().await;
+        match inner.store.get_app(name).await {
+            Ok(Some(mut current)) if current.spec.replicas == app.spec.replicas => {
+                current.spec.replicas = decision.desired;
+                current.updated_at = now_ms();
+                current.source_yaml = crane_core::validate::to_yaml(&current.spec);
+                inner.store.put_app(&current).await.is_ok()
+            }
+            _ => false,
+        }
+    };
+    if changed {
+        run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), decision.inputs.clone()).await;
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        let _ = inner.commands.send(Command::Reconcile(tx)).await;
+    }
+}
+
+/// The value of a custom Prometheus query (`metric: custom`), from the Prometheus at `CRANE_PROMETHEUS_URL`.
+async fn custom_value(inner: &Arc<Inner>, query: Option<&str>) -> Option<f64> {
+    let url = inner.config.prometheus_url.clone()?;
+    let query = query?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;
+    let body: serde_json::Value =
+        client.get(format!("{url}/api/v1/query")).query(&[("query", query)]).send().await.ok()?.json().await.ok()?;
+    // An instant vector's first sample, or a scalar: `[time, "value"]`.
+    let value = body["data"]["result"].get(0).map(|r| &r["value"]).unwrap_or(&body["data"]["result"]);
+    value.get(1)?.as_str()?.parse().ok()
+}
