@@ -141,6 +141,62 @@ pub struct AppView {
     pub rollout: Option<RolloutView>,
     /// Traffic through the app's load balancer, when it has a port.
     pub traffic: Option<TrafficView>,
+    /// The load generator's run against this app (running or the last one), if any.
+    pub load: Option<LoadView>,
+    /// The autoscaler's latest decision ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
+    pub autoscaler: Option<String>,
+}
+
+/// Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[serde(deny_unknown_fields)]
+pub struct LoadRequest {
+    /// Requests per second (the start rate of a ramp).
+    pub rate: f64,
+    /// How long, in seconds (1..=3600).
+    pub duration_s: f64,
+    /// With a ramp: the rate reached at the end.
+    #[serde(default)]
+    pub ramp_to: Option<f64>,
+    /// Most requests in flight at once (default 64).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    /// Path requested (default `/`), e.g. `/work?ms=20` to burn CPU in the demo app.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// A run of the load generator: live progress while it runs, the report when done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct LoadView {
+    /// Whether it is still running.
+    pub running: bool,
+    /// Where it sends requests.
+    pub url: String,
+    /// Requests per second asked for now.
+    pub target_rate: f64,
+    /// Answers per second achieved (last second while running, overall when done).
+    pub achieved_rate: f64,
+    /// Requests sent.
+    pub sent: f64,
+    /// Answers with 2xx/3xx.
+    pub ok: f64,
+    /// Failed requests (non-2xx/3xx, transport errors, concurrency limit).
+    pub errors: f64,
+    /// Latency percentiles in ms.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Seconds since it started.
+    pub elapsed_s: f64,
+    /// Planned duration in seconds.
+    pub duration_s: f64,
+    /// Whether it was stopped before its end.
+    pub stopped_early: bool,
+    /// Errors by kind ("HTTP 503: 12"), when done.
+    pub error_kinds: Vec<String>,
 }
 
 /// Progress of a rolling update.

@@ -29,7 +29,11 @@ fn main() -> std::io::Result<()> {
                 unit: "%".into(),
                 from_ms: five_min,
                 to_ms: to,
-                series: vec![wave("web-1", five_min, 5_000, 0.0, 100.0), gappy, wave("web-3", five_min, 5_000, 4.0, 80.0)],
+                series: vec![
+                    wave("web-1", five_min, 5_000, 0.0, 100.0),
+                    gappy,
+                    wave("web-3", five_min, 5_000, 4.0, 80.0),
+                ],
                 y_min: Some(0.0),
                 y_max: Some(100.0),
                 markers: vec![Marker { at_ms: five_min + 170_000, label: "scale 2 → 3".into() }],
@@ -58,7 +62,9 @@ fn main() -> std::io::Result<()> {
                 step: true,
                 series: vec![Series {
                     name: "web".into(),
-                    points: (0..=60).map(|m| (to - 3_600_000 + m * 60_000, [2.0, 3.0, 5.0, 4.0, 2.0][(m / 13) as usize])).collect(),
+                    points: (0..=60)
+                        .map(|m| (to - 3_600_000 + m * 60_000, [2.0, 3.0, 5.0, 4.0, 2.0][(m / 13) as usize]))
+                        .collect(),
                 }],
                 markers: vec![
                     Marker { at_ms: to - 3_600_000 + 13 * 60_000, label: "↑ 3".into() },
@@ -79,7 +85,16 @@ fn main() -> std::io::Result<()> {
                 ..ChartSpec::default()
             },
         ),
-        ("empty", ChartSpec { title: "Error rate".into(), unit: "%".into(), y_min: Some(0.0), y_max: Some(100.0), ..ChartSpec::default() }),
+        (
+            "empty",
+            ChartSpec {
+                title: "Error rate".into(),
+                unit: "%".into(),
+                y_min: Some(0.0),
+                y_max: Some(100.0),
+                ..ChartSpec::default()
+            },
+        ),
     ];
     for (name, spec) in charts {
         std::fs::write(format!("{dir}/{name}.svg"), render_svg(&spec))?;

@@ -39,6 +39,9 @@ const TIME_STEPS: [i64; 22] = [
     30 * DAY,
 ];
 
+/// Values and bounds are clamped to ± this much so that axis arithmetic stays finite.
+pub(crate) const VALUE_LIMIT: f64 = 1e15;
+
 /// Ranges up to this long label their ticks with seconds (HH:MM:SS).
 const SECONDS_LABEL_SPAN: i64 = 10 * MINUTE;
 
@@ -64,10 +67,7 @@ impl TimeAxis {
             days * DAY
         });
         let first = (from + step - 1).div_euclid(step) * step;
-        let ticks = (0..count(step).clamp(0, max_ticks))
-            .map(|i| first + i * step)
-            .filter(|&t| t <= to)
-            .collect();
+        let ticks = (0..count(step).clamp(0, max_ticks)).map(|i| first + i * step).filter(|&t| t <= to).collect();
         TimeAxis { ticks, step, seconds: to - from <= SECONDS_LABEL_SPAN }
     }
 
@@ -135,14 +135,17 @@ impl ValueAxis {
     /// Computes the bounds (fixed ones kept exactly, automatic ones 0-based with 10 % headroom
     /// and rounded out to a tick) and ticks at a 1-2-2.5-5 step.
     pub(crate) fn new(input: ValueInput, unit: &str) -> Self {
-        let fixed_lo = input.fixed_lo.filter(|v| v.is_finite());
-        let fixed_hi = input.fixed_hi.filter(|v| v.is_finite());
+        let fixed_lo = input.fixed_lo.filter(|v| v.is_finite()).map(|v| v.clamp(-VALUE_LIMIT, VALUE_LIMIT));
+        let fixed_hi = input.fixed_hi.filter(|v| v.is_finite()).map(|v| v.clamp(-VALUE_LIMIT, VALUE_LIMIT));
         let (mut fixed_lo, fixed_hi) = match (fixed_lo, fixed_hi) {
             (Some(a), Some(b)) if a > b => (Some(b), Some(a)),
             (Some(a), Some(b)) if a == b => (Some(a), Some(a + 1.0)),
             other => other,
         };
-        let (data_lo, data_hi) = input.data.unwrap_or((0.0, 0.0));
+        let (data_lo, data_hi) = input
+            .data
+            .filter(|(lo, hi)| lo.is_finite() && hi.is_finite())
+            .map_or((0.0, 0.0), |(lo, hi)| (lo.clamp(-VALUE_LIMIT, VALUE_LIMIT), hi.clamp(-VALUE_LIMIT, VALUE_LIMIT)));
         // Automatic bounds include 0 so that bars of the same metric compare at a glance.
         let mut lo = fixed_lo.unwrap_or(data_lo.min(0.0));
         let mut hi = fixed_hi.unwrap_or(data_hi.max(0.0).max(lo));
@@ -180,6 +183,11 @@ impl ValueAxis {
         // Keep this after rounding: a fixed bound and a rounded one could still meet.
         if hi <= lo {
             hi = lo + step;
+        }
+        // Bounds are clamped above, so this cannot happen; it keeps the promise of finite output.
+        let step = if step.is_finite() && step > 0.0 { step } else { 1.0 };
+        if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+            (lo, hi) = (0.0, 1.0);
         }
 
         let eps = step * 1e-9;

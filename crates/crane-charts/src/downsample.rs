@@ -154,11 +154,7 @@ mod tests {
         // Unsorted input comes out sorted.
         check(&[(2, 2.0), (0, 0.0), (1, 1.0)], 5, &[(0, 0.0), (1, 1.0), (2, 2.0)]);
         // A hole stays a hole: the middle buckets are empty and produce nothing.
-        check(
-            &[(0, 1.0), (1, 1.0), (2, 1.0), (97, 5.0), (98, 5.0), (99, 5.0)],
-            4,
-            &[(0, 1.0), (99, 5.0)],
-        );
+        check(&[(0, 1.0), (1, 1.0), (2, 1.0), (97, 5.0), (98, 5.0), (99, 5.0)], 4, &[(0, 1.0), (99, 5.0)]);
         // Extreme timestamps do not overflow.
         check(&[(i64::MIN, 1.0), (0, 2.0), (i64::MAX, 3.0)], 2, &[(i64::MIN, 1.0), (i64::MAX, 2.5)]);
     }

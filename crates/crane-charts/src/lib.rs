@@ -30,7 +30,7 @@ mod downsample;
 
 pub use downsample::downsample;
 
-use axis::{TimeAxis, ValueAxis, ValueInput};
+use axis::{TimeAxis, ValueAxis, ValueInput, VALUE_LIMIT};
 use downsample::{bucket, split_gaps, to_steps, Reduce};
 use plotters::backend::SVGBackend;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
@@ -161,8 +161,6 @@ const X_TICK_SPACING: i32 = 80;
 const Y_TICK_SPACING: i32 = 32;
 /// Timestamps are clamped to ± this many ms (about 35 000 years) so that differences never overflow.
 const TIME_LIMIT: i64 = 1 << 50;
-/// Values are clamped to ± this much so that axis arithmetic stays finite.
-const VALUE_LIMIT: f64 = 1e15;
 
 /// Renders a chart to a standalone SVG document (`<svg width=… height=…>`); never panics.
 ///
@@ -334,13 +332,13 @@ fn draw(
 
     // Plot geometry, before plotters computes it, to size ticks and the reduction.
     let plot_h = (height - header_h - PAD - X_LABEL_H).max(10);
-    // Approximate: the exact label width needs the y axis, which needs the data reduced to this width.
     let integer = spec.step || spec.unit == "replicas";
     let x_ticks_max = ((width - 2 * PAD) / X_TICK_SPACING).max(2) as usize;
     let y_intervals = (plot_h / Y_TICK_SPACING).clamp(2, 6) as usize;
 
-    // The y axis depends on the data, and the y label width on the y axis, and the plot width
-    // (hence the reduction) on that width: estimate the label width from a data-only axis first.
+    // The y axis depends on the reduced data, its label width on the y axis, and the plot width
+    // (which sets the reduction) on that label width. Breaking the cycle, the reduction assumes
+    // 60 px of labels: a few points more or less per pixel column make no visible difference.
     let rough_plot_w = (width - 2 * PAD - 60).max(10);
     let prepared: Vec<Prepared> = spec.series.iter().map(|s| prepare(s, from, to, rough_plot_w, spec.step)).collect();
     let mut data: Option<(f64, f64)> = None;
@@ -363,10 +361,8 @@ fn draw(
     // The last time label is centred on the right edge of the plot: leave room for its half.
     let right_margin = x_axis.ticks.last().map_or(0, |&t| text_width(&x_axis.label(t), LABEL_PX) / 2 + 2).max(PAD);
     let body = root.margin(header_h, PAD, PAD, right_margin);
-    let mut chart = ChartBuilder::on(&body)
-        .x_label_area_size(X_LABEL_H)
-        .y_label_area_size(y_label_w)
-        .build_cartesian_2d(
+    let mut chart =
+        ChartBuilder::on(&body).x_label_area_size(X_LABEL_H).y_label_area_size(y_label_w).build_cartesian_2d(
             (from..to).with_key_points(x_axis.ticks.clone()),
             ValueCoord { lo: y_axis.lo, hi: y_axis.hi, ticks: y_axis.ticks.clone() },
         )?;
@@ -387,7 +383,9 @@ fn draw(
 
     let (px_range, py_range) = chart.plotting_area().get_pixel_range();
     let (lo, hi) = (y_axis.lo, y_axis.hi);
-    let clamp_y = |v: f64| v.clamp(lo, hi);
+    // `max`/`min` rather than `clamp`, which panics on a NaN bound; the axis guarantees none, but
+    // this is the one place a panic could come from.
+    let clamp_y = |v: f64| v.max(lo).min(hi);
 
     // Threshold and markers go under the data so the lines stay readable.
     let threshold = spec.threshold.as_ref().filter(|(v, _)| v.is_finite() && (lo..=hi).contains(v));
@@ -453,7 +451,8 @@ fn draw(
         }
         let (x, _) = chart.backend_coord(&(m.at_ms, hi));
         let w = text_width(&m.label, SMALL_PX);
-        let (left, hpos, tx) = if x + 4 + w <= px_range.end { (x + 3, HPos::Left, x + 3) } else { (x - 3 - w, HPos::Right, x - 3) };
+        let (left, hpos, tx) =
+            if x + 4 + w <= px_range.end { (x + 3, HPos::Left, x + 3) } else { (x - 3 - w, HPos::Right, x - 3) };
         if let Some(row) = row_ends.iter().position(|&end| end < left) {
             row_ends[row] = left + w + 4;
             root.draw(&Text::new(

@@ -20,10 +20,7 @@ fn check_svg(svg: &str, width: u32, height: u32) -> roxmltree::Document<'_> {
 
 /// All text content of `<text>` elements, trimmed (plotters puts the text on its own line).
 fn texts(doc: &roxmltree::Document<'_>) -> Vec<String> {
-    doc.descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .map(|n| n.text().unwrap_or("").trim().to_string())
-        .collect()
+    doc.descendants().filter(|n| n.has_tag_name("text")).map(|n| n.text().unwrap_or("").trim().to_string()).collect()
 }
 
 /// How many elements of a kind the document has.
@@ -33,9 +30,7 @@ fn count(doc: &roxmltree::Document<'_>, tag: &str) -> usize {
 
 /// The data lines: polylines two pixels wide (axes and ticks are one pixel wide).
 fn lines<'a>(doc: &'a roxmltree::Document<'a>) -> Vec<roxmltree::Node<'a, 'a>> {
-    doc.descendants()
-        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
-        .collect()
+    doc.descendants().filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2")).collect()
 }
 
 /// A five-minute CPU chart with the given series.
@@ -90,10 +85,7 @@ fn single_point_is_a_dot() {
 
 #[test]
 fn two_series_have_legend_and_lines() {
-    let series = vec![
-        wave("web-1", T0, T0 + 5 * MIN, 5_000, 0.0),
-        wave("web-2", T0, T0 + 5 * MIN, 5_000, 1.0),
-    ];
+    let series = vec![wave("web-1", T0, T0 + 5 * MIN, 5_000, 0.0), wave("web-2", T0, T0 + 5 * MIN, 5_000, 1.0)];
     let svg = render_svg(&cpu(series));
     let doc = check_svg(&svg, 640, 240);
     let texts = texts(&doc);
@@ -228,12 +220,16 @@ fn text_is_escaped() {
     let doc = check_svg(&svg, 640, 240);
     assert!(!svg.contains("<script>"));
     assert!(texts(&doc).iter().any(|t| t == "a<b>&\"c'"));
-    assert_eq!(doc.descendants().find(|n| n.has_tag_name("title")).and_then(|n| n.text()), Some("<script>alert(1)</script>"));
+    assert_eq!(
+        doc.descendants().find(|n| n.has_tag_name("title")).and_then(|n| n.text()),
+        Some("<script>alert(1)</script>")
+    );
 }
 
 #[test]
 fn auto_range_covers_data_and_threshold() {
-    let series = vec![Series { name: "app".into(), points: vec![(T0, 120.0), (T0 + MIN, 180.0), (T0 + 2 * MIN, 150.0)] }];
+    let series =
+        vec![Series { name: "app".into(), points: vec![(T0, 120.0), (T0 + MIN, 180.0), (T0 + 2 * MIN, 150.0)] }];
     let mut spec = ChartSpec { unit: "req/s".into(), y_min: None, y_max: None, ..cpu(series) };
     spec.threshold = Some((300.0, "target 300 req/s".into()));
     let svg = render_svg(&spec);
@@ -241,4 +237,60 @@ fn auto_range_covers_data_and_threshold() {
     let texts = texts(&doc);
     assert!(texts.iter().any(|t| t == "0 req/s"), "{texts:?}");
     assert!(texts.iter().any(|t| t == "target 300 req/s"), "{texts:?}");
+}
+
+#[test]
+fn odd_inputs_never_break_the_document() {
+    // A small deterministic generator: no extra dependency, same cases every run.
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let specials = [0.0, -0.0, 1e-300, -1e300, 1e300, f64::MAX, f64::MIN, f64::NAN, f64::INFINITY, 42.0, -7.5];
+    let times = [i64::MIN, -1, 0, 1, T0, T0 + 1, T0 + 5 * MIN, i64::MAX];
+    for case in 0..200 {
+        let pick_t = |r: u64| times[(r % times.len() as u64) as usize];
+        let pick_v = |r: u64| specials[(r % specials.len() as u64) as usize];
+        let from_ms = pick_t(next());
+        let to_ms = pick_t(next());
+        let series = (0..next() % 4)
+            .map(|i| Series {
+                name: format!("s{i}"),
+                points: (0..next() % 50)
+                    .map(|_| {
+                        let t = if next() % 2 == 0 { pick_t(next()) } else { T0 + (next() % 300_000) as i64 };
+                        let v = if next() % 2 == 0 { pick_v(next()) } else { (next() % 1_000) as f64 / 7.0 };
+                        (t, v)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let opt = |r: u64| match r % 3 {
+            0 => None,
+            _ => Some(pick_v(r / 3)),
+        };
+        let (y_min, y_max) = (opt(next()), opt(next()));
+        let spec = ChartSpec {
+            title: format!("case {case}"),
+            unit: ["", "%", "replicas", "ms"][(next() % 4) as usize].into(),
+            from_ms,
+            to_ms,
+            width: (next() % 1_500) as u32,
+            height: (next() % 700) as u32,
+            series,
+            y_min,
+            y_max,
+            step: next() % 2 == 0,
+            markers: (0..next() % 4).map(|i| Marker { at_ms: pick_t(next()), label: format!("m{i}") }).collect(),
+            threshold: if next() % 2 == 0 { Some((pick_v(next()), "t".into())) } else { None },
+        };
+        let svg = render_svg(&spec);
+        let width = spec.width.clamp(crane_charts::MIN_WIDTH, crane_charts::MAX_SIZE);
+        let height = spec.height.clamp(crane_charts::MIN_HEIGHT, crane_charts::MAX_SIZE);
+        check_svg(&svg, width, height);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "case {case}: {spec:?}");
+    }
 }

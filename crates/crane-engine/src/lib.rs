@@ -5,6 +5,9 @@
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
 pub mod error;
+pub mod charts;
+mod exposition;
+mod load;
 mod metrics;
 mod nginx;
 mod probes;
@@ -24,6 +27,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use error::{EngineError, Result};
+pub use exposition::SdTargetGroup;
 pub use nginx::ManagedNginx;
 
 /// Settings key of the engine's random id, used as the `io.crane.owner` label value.
@@ -142,6 +146,7 @@ pub(crate) struct Inner {
     pub proxies: proxy::Proxies,
     pub probers: probes::Probers,
     pub collector: metrics::Collector,
+    pub loads: load::Loads,
     pub collector_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub probe_reports: mpsc::UnboundedSender<probes::ProbeReport>,
     /// Serialises apply/scale/delete so two doors cannot interleave a read-modify-write of one app.
@@ -213,6 +218,7 @@ impl EngineHandle {
             proxies: proxy::Proxies::default(),
             probers: probes::Probers::default(),
             collector: metrics::Collector::default(),
+            loads: load::Loads::default(),
             collector_task: Mutex::new(None),
             probe_reports,
             writes: tokio::sync::Mutex::new(()),
@@ -374,8 +380,11 @@ impl EngineHandle {
         let health = self.health_by_id();
         let traffic: BTreeMap<String, crane_proxy::ProxyMetrics> =
             apps.iter().filter_map(|a| self.inner.proxies.metrics(&a.spec.name).map(|m| (a.spec.name.clone(), m))).collect();
-        let shared = self.inner.shared.lock().unwrap();
-        Ok(apps.iter().map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), now_ms())).collect())
+        let views: Vec<AppView> = {
+            let shared = self.inner.shared.lock().unwrap();
+            apps.iter().map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), now_ms())).collect()
+        };
+        Ok(views.into_iter().map(|v| self.with_activity(v)).collect())
     }
 
     /// One app.
@@ -383,8 +392,20 @@ impl EngineHandle {
         let app = self.stored(name).await?;
         let health = self.health_by_id();
         let traffic = self.inner.proxies.metrics(name);
-        let shared = self.inner.shared.lock().unwrap();
-        Ok(views::app_view(&app, &shared, &health, traffic.as_ref(), now_ms()))
+        let view = {
+            let shared = self.inner.shared.lock().unwrap();
+            views::app_view(&app, &shared, &health, traffic.as_ref(), now_ms())
+        };
+        Ok(self.with_activity(view))
+    }
+
+    /// Adds what the load generator and the autoscaler are doing to an app's view.
+    fn with_activity(&self, mut view: AppView) -> AppView {
+        view.load = self.inner.loads.view(&view.name);
+        if let Some((at, reason)) = self.inner.collector.decisions.lock().unwrap().get(&view.name) {
+            view.autoscaler = Some(format!("{} ({})", reason, views::rfc3339(*at)));
+        }
+        view
     }
 
     /// Probe states of the observed containers (taken before locking `shared`, to keep one lock order).
@@ -439,6 +460,8 @@ impl EngineHandle {
             // A managed NGINX keeps its last config; Crane just stops rewriting it.
             self.inner.store.put_setting(&format!("nginx:{name}"), "").await.map_err(internal)?;
             self.inner.shared.lock().unwrap().rollouts.remove(name);
+            self.inner.loads.forget(name);
+            self.inner.store.delete_samples(name).await.map_err(internal)?;
             self.inner.proxies.remove(name);
             self.record(
                 Some(name),
@@ -563,6 +586,51 @@ impl EngineHandle {
                 Ok(outcome)
             }
         }
+    }
+
+    /// Starts the built-in load generator against the app's load-balancer address.
+    pub async fn start_load(&self, name: &str, request: &crane_api::LoadRequest) -> Result<crane_api::LoadView> {
+        let app = self.stored(name).await?;
+        let port = app.public_port.ok_or_else(|| {
+            EngineError::BadRequest(format!(
+                "app '{name}' has no address to send load to; add `ports: [{{container: PORT}}]` to its spec"
+            ))
+        })?;
+        load::start(&self.inner, name, port, request)
+    }
+
+    /// Stops the app's load run; the view of the run, or NotFound-like BadRequest when none ran.
+    pub async fn stop_load(&self, name: &str) -> Result<crane_api::LoadView> {
+        self.stored(name).await?;
+        self.inner.loads.stop(name);
+        self.inner
+            .loads
+            .view(name)
+            .ok_or_else(|| EngineError::BadRequest(format!("no load run against '{name}'; start one with `cranectl load {name}`")))
+    }
+
+    /// The app's load run (running or the last one), if any.
+    pub async fn load_status(&self, name: &str) -> Result<Option<crane_api::LoadView>> {
+        self.stored(name).await?;
+        Ok(self.inner.loads.view(name))
+    }
+
+    /// One chart of an app as SVG: `metric` is one of [`charts::METRICS`], `range` like `5m`, `1h`, `24h`.
+    pub async fn chart(&self, name: &str, metric: &str, range: &str) -> Result<String> {
+        let app = self.stored(name).await?;
+        charts::render(&self.inner, &app, metric, range, now_ms()).await
+    }
+
+    /// Crane's metrics in the Prometheus text exposition format (`GET /metrics`).
+    pub async fn prometheus_metrics(&self) -> Result<String> {
+        let apps = self.inner.store.list_apps().await.map_err(internal)?;
+        Ok(exposition::prometheus_text(&self.inner, &apps))
+    }
+
+    /// Prometheus HTTP service discovery: every running instance with a port, and Crane itself.
+    pub async fn sd_targets(&self) -> Result<Vec<SdTargetGroup>> {
+        let apps = self.inner.store.list_apps().await.map_err(internal)?;
+        Ok(exposition::sd_targets(&self.inner, &apps))
     }
 
     /// Newest-first event log, optionally of one app.
@@ -693,6 +761,7 @@ impl EngineHandle {
             task.abort();
         }
         self.inner.collector.clear();
+        self.inner.loads.clear();
         self.inner.proxies.clear();
         self.inner.probers.clear();
     }

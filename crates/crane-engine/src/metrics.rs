@@ -45,6 +45,8 @@ pub(crate) struct Collector {
     recommendations: Mutex<BTreeMap<String, Vec<(Millis, u32)>>>,
     /// Latest value of every series, for `/metrics` and the views.
     pub latest: Mutex<BTreeMap<String, f64>>,
+    /// Autoscaler decisions per (app, change), for `/metrics`.
+    pub decision_counts: Mutex<BTreeMap<(String, String), u64>>,
     /// Latest autoscaler decision per app (its reason), for the views.
     pub decisions: Mutex<BTreeMap<String, (Millis, String)>>,
 }
@@ -235,6 +237,12 @@ async fn autoscale_app(
         .push((now, decision.recommendation));
     let previous = inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), (now, decision.reason.clone()));
     let name = &app.spec.name;
+    let change = match decision.change {
+        Change::Up => "up",
+        Change::Down => "down",
+        Change::None => "none",
+    };
+    *inner.collector.decision_counts.lock().unwrap().entry((name.clone(), change.to_string())).or_default() += 1;
     if decision.change == Change::None {
         // Log holds worth reading, once per distinct reason, not every round.
         if decision.interesting && previous.map(|(_, r)| r != decision.reason).unwrap_or(true) {

@@ -137,6 +137,8 @@ pub(crate) fn app_view(
         created_at: rfc3339(app.created_at),
         rollout: shared.rollouts.get(name).cloned(),
         traffic: traffic.map(|t| traffic_view(&t.app.traffic)),
+        load: None,
+        autoscaler: None,
     }
 }
 

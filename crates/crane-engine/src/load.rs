@@ -1,0 +1,200 @@
+//! The built-in load generator, run by the engine against an app's load-balancer address so every door sees the
+//! same run: progress is broadcast (`ChangeView::Progress`, operation `load:<app>`) and kept for the views, the
+//! final report goes to the event log.
+//!
+//! **Architecture Invariant:** at most one run per app; a run is bounded in time and requests (crane-loadgen) and
+//! stops when the app is deleted or the engine stops.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crane_api::{ChangeView, LoadRequest, LoadView, ProgressView};
+use crane_loadgen::{LoadPlan, LoadProgress, LoadReport, LoadRun, Shape};
+
+use crate::{run, EngineError, Inner, Result};
+
+/// Runs by app: the stop switch and the latest view.
+#[derive(Default)]
+pub(crate) struct Loads {
+    runs: Mutex<BTreeMap<String, Entry>>,
+}
+
+struct Entry {
+    view: Arc<Mutex<LoadView>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Loads {
+    /// The latest view of an app's run.
+    pub(crate) fn view(&self, app: &str) -> Option<LoadView> {
+        self.runs.lock().unwrap().get(app).map(|e| e.view.lock().unwrap().clone())
+    }
+
+    /// Stops an app's run (if any) and forgets it.
+    pub(crate) fn forget(&self, app: &str) {
+        if let Some(mut e) = self.runs.lock().unwrap().remove(app) {
+            if let Some(stop) = e.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+    }
+
+    /// Stops an app's run; returns whether one was running.
+    pub(crate) fn stop(&self, app: &str) -> bool {
+        let mut runs = self.runs.lock().unwrap();
+        match runs.get_mut(app).and_then(|e| e.stop.take()) {
+            Some(stop) => stop.send(()).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Stops every run.
+    pub(crate) fn clear(&self) {
+        let apps: Vec<String> = self.runs.lock().unwrap().keys().cloned().collect();
+        for app in apps {
+            self.forget(&app);
+        }
+    }
+}
+
+fn view_of(url: &str, duration_s: f64, p: &LoadProgress) -> LoadView {
+    LoadView {
+        running: !p.done,
+        url: url.to_string(),
+        target_rate: p.target_rate,
+        achieved_rate: p.achieved_rate,
+        sent: p.sent as f64,
+        ok: p.ok as f64,
+        errors: p.errors as f64,
+        p50_ms: p.p50_ms,
+        p95_ms: p.p95_ms,
+        p99_ms: p.p99_ms,
+        elapsed_s: p.elapsed_ms / 1000.0,
+        duration_s,
+        stopped_early: false,
+        error_kinds: Vec::new(),
+    }
+}
+
+fn finish(view: &mut LoadView, report: &LoadReport) {
+    view.running = false;
+    view.sent = report.sent as f64;
+    view.ok = report.ok as f64;
+    view.errors = report.errors as f64;
+    view.achieved_rate = report.achieved_rate;
+    view.p50_ms = report.p50_ms;
+    view.p95_ms = report.p95_ms;
+    view.p99_ms = report.p99_ms;
+    view.elapsed_s = report.duration_ms / 1000.0;
+    view.stopped_early = report.stopped_early;
+    view.error_kinds = report.error_kinds.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+}
+
+/// Starts a run against `http://127.0.0.1:<port><path>`.
+pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest) -> Result<LoadView> {
+    let path = req.path.clone().unwrap_or_else(|| "/".to_string());
+    if !path.starts_with('/') {
+        return Err(EngineError::BadRequest(format!("path: `{path}` must start with '/', e.g. /work?ms=20")));
+    }
+    if !req.duration_s.is_finite() || req.duration_s <= 0.0 {
+        return Err(EngineError::BadRequest("duration_s: give a duration in seconds, e.g. 60".to_string()));
+    }
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let shape = match req.ramp_to {
+        Some(to) => Shape::Ramp { from: req.rate, to },
+        None => Shape::Constant { rate: req.rate },
+    };
+    let mut plan = LoadPlan::new(url.clone(), shape, Duration::from_secs_f64(req.duration_s));
+    if let Some(c) = req.concurrency {
+        plan.concurrency = c;
+    }
+    if inner.loads.view(app).map(|v| v.running).unwrap_or(false) {
+        return Err(EngineError::Conflict(format!(
+            "a load run against '{app}' is already running; stop it first (`cranectl load {app} --stop`)"
+        )));
+    }
+    let load = LoadRun::start(plan).map_err(|e| EngineError::BadRequest(e.to_string()))?;
+    let first = view_of(&url, req.duration_s, &load.progress().borrow());
+    let view = Arc::new(Mutex::new(LoadView { running: true, ..first }));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    inner.loads.runs.lock().unwrap().insert(app.to_string(), Entry { view: view.clone(), stop: Some(stop_tx) });
+
+    let started = view.lock().unwrap().clone();
+    let (inner, app, duration_s) = (inner.clone(), app.to_string(), req.duration_s);
+    let shape_text = match req.ramp_to {
+        Some(to) => format!("ramp {}→{to} req/s", req.rate),
+        None => format!("{} req/s", req.rate),
+    };
+    tokio::spawn(async move {
+        run::record(
+            &inner,
+            Some(&app),
+            None,
+            "load.started",
+            format!("load generator started against '{app}': {shape_text} for {duration_s}s at {url}"),
+            serde_json::json!({"url": url, "durationS": duration_s}),
+        )
+        .await;
+        let mut progress = load.progress();
+        let mut stop_rx = stop_rx;
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                changed = progress.changed() => {
+                    if changed.is_err() { break; }
+                    let p = progress.borrow().clone();
+                    let v = view_of(&url, duration_s, &p);
+                    let message = format!(
+                        "{:.0}/{:.0} req/s · p95 {:.1} ms · {} errors",
+                        v.achieved_rate, v.target_rate, v.p95_ms, p.errors
+                    );
+                    *view.lock().unwrap() = v;
+                    let _ = inner.changes.send(ChangeView::Progress { progress: ProgressView {
+                        operation: format!("load:{app}"),
+                        message,
+                        fraction: Some((p.elapsed_ms / 1000.0 / duration_s).clamp(0.0, 1.0)),
+                        done: false,
+                        error: None,
+                    }});
+                    if p.done { break; }
+                }
+                // Stop asked for, or the run forgotten (app deleted, engine stopping): end it.
+                _ = &mut stop_rx, if !stopped => {
+                    stopped = true;
+                    load.stop();
+                }
+            }
+        }
+        let report = load.wait().await;
+        let text = {
+            let mut v = view.lock().unwrap();
+            finish(&mut v, &report);
+            format!(
+                "load generator finished against '{app}': {} sent, {} ok, {} errors, {:.1} req/s achieved, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",
+                report.sent,
+                report.ok,
+                report.errors,
+                report.achieved_rate,
+                report.p50_ms,
+                report.p95_ms,
+                report.p99_ms,
+                if report.stopped_early { " (stopped early)" } else { "" }
+            )
+        };
+        let _ = inner.changes.send(ChangeView::Progress { progress: ProgressView {
+            operation: format!("load:{app}"),
+            message: text.clone(),
+            fraction: Some(1.0),
+            done: true,
+            error: None,
+        }});
+        let details = serde_json::json!({
+            "sent": report.sent, "ok": report.ok, "errors": report.errors, "achievedRate": report.achieved_rate,
+            "p50Ms": report.p50_ms, "p95Ms": report.p95_ms, "p99Ms": report.p99_ms, "errorKinds": report.error_kinds,
+        });
+        run::record(&inner, Some(&app), None, "load.finished", text, details).await;
+        let _ = inner.changes.send(ChangeView::Apps);
+    });
+    Ok(started)
+}
