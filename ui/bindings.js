@@ -69,6 +69,35 @@ export const commands = {
 	 */
 	events: (app, limit) => __TAURI_INVOKE("events", { app, limit }),
 	/**
+	 *  One chart of an app as an SVG document drawn by Crane: `metric` is one of `cpu`, `memory`, `rps`, `latency`,
+	 *  `errors`, `replicas`; `range` is `5m`, `1h` or `24h`.
+	 * @param {string} name
+	 * @param {string} metric
+	 * @param {string} range
+	 * @returns {Promise<string>}
+	 */
+	chart: (name, metric, range) => __TAURI_INVOKE("chart", { name, metric, range }),
+	/**
+	 *  Starts the built-in load generator against the app's load-balancer address; progress arrives as
+	 *  `crane://change` `progress` changes with operation `load:<app>`.
+	 * @param {string} name
+	 * @param {LoadRequest_Deserialize} request
+	 * @returns {Promise<LoadView>}
+	 */
+	startLoad: (name, request) => __TAURI_INVOKE("start_load", { name, request }),
+	/**
+	 *  Stops the app's load run and returns its view.
+	 * @param {string} name
+	 * @returns {Promise<LoadView>}
+	 */
+	stopLoad: (name) => __TAURI_INVOKE("stop_load", { name }),
+	/**
+	 *  The app's load run (running, or the last one), if any.
+	 * @param {string} name
+	 * @returns {Promise<LoadView | null>}
+	 */
+	loadStatus: (name) => __TAURI_INVOKE("load_status", { name }),
+	/**
 	 *  Engine status for the header: Docker reachability (with the reason when not), API URL, data directory.
 	 * @returns {Promise<StatusView>}
 	 */
@@ -110,6 +139,8 @@ export const commands = {
 /* Constants */
 export const CHANGE_EVENT = "crane://change";
 
+export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"];
+
 /* Types */
 /**
 	*  An error as every door reports it.
@@ -145,6 +176,8 @@ export const CHANGE_EVENT = "crane://change";
 	*		created_at: string,
 	*		rollout?: RolloutView | null,
 	*		traffic?: TrafficView | null,
+	*		load?: LoadView | null,
+	*		autoscaler?: string | null,
 	*	}} AppView_Deserialize
 	* @property {string} name - App name.
 	* @property {string} image - Image.
@@ -159,6 +192,8 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string} created_at - Creation time, RFC 3339.
 	* @property {RolloutView | null} [rollout] - The rolling update in progress (or the last one that failed or paused), if any.
 	* @property {TrafficView | null} [traffic] - Traffic through the app's load balancer, when it has a port.
+	* @property {LoadView | null} [load] - The load generator's run against this app (running or the last one), if any.
+	* @property {string | null} [autoscaler] - The autoscaler's latest decision ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
 	*
 	*  One app with its instances.
 	*
@@ -176,6 +211,8 @@ export const CHANGE_EVENT = "crane://change";
 	*		created_at: string,
 	*		rollout: RolloutView | null,
 	*		traffic: TrafficView | null,
+	*		load: LoadView | null,
+	*		autoscaler: string | null,
 	*	}} AppView_Serialize
 	* @property {string} name - App name.
 	* @property {string} image - Image.
@@ -190,6 +227,8 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string} created_at - Creation time, RFC 3339.
 	* @property {RolloutView | null} rollout - The rolling update in progress (or the last one that failed or paused), if any.
 	* @property {TrafficView | null} traffic - Traffic through the app's load balancer, when it has a port.
+	* @property {LoadView | null} load - The load generator's run against this app (running or the last one), if any.
+	* @property {string | null} autoscaler - The autoscaler's latest decision ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
 	*
 	*  Result of `apply`.
 	*
@@ -406,6 +445,75 @@ export const CHANGE_EVENT = "crane://change";
 	* @property {string | null} probe - Probe state in a few words ("startup passed · liveness ok · ready"), when the app has probes.
 	* @property {string | null} probe_failure - The last probe failure ("readiness: GET /ready returned 503"), if any.
 	* @property {TrafficView | null} traffic - Requests the load balancer sent to this instance (since it joined), when the app has a port.
+	*
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*
+	* @typedef {LoadRequest_Serialize | LoadRequest_Deserialize} LoadRequest
+	* @property {LoadRequest_Serialize} Serialize
+	* @property {LoadRequest_Deserialize} Deserialize
+	*
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*
+	* @typedef {{
+	*		rate: number | null,
+	*		duration_s: number | null,
+	*		ramp_to?: number | null,
+	*		concurrency?: number | null,
+	*		path?: string | null,
+	*	}} LoadRequest_Deserialize
+	* @property {number | null} rate - Requests per second (the start rate of a ramp).
+	* @property {number | null} duration_s - How long, in seconds (1..=3600).
+	* @property {number | null} [ramp_to] - With a ramp: the rate reached at the end.
+	* @property {number | null} [concurrency] - Most requests in flight at once (default 64).
+	* @property {string | null} [path] - Path requested (default `/`), e.g. `/work?ms=20` to burn CPU in the demo app.
+	*
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*
+	* @typedef {{
+	*		rate: number | null,
+	*		duration_s: number | null,
+	*		ramp_to: number | null,
+	*		concurrency: number | null,
+	*		path: string | null,
+	*	}} LoadRequest_Serialize
+	* @property {number | null} rate - Requests per second (the start rate of a ramp).
+	* @property {number | null} duration_s - How long, in seconds (1..=3600).
+	* @property {number | null} ramp_to - With a ramp: the rate reached at the end.
+	* @property {number | null} concurrency - Most requests in flight at once (default 64).
+	* @property {string | null} path - Path requested (default `/`), e.g. `/work?ms=20` to burn CPU in the demo app.
+	*
+	*  A run of the load generator: live progress while it runs, the report when done.
+	*
+	* @typedef {{
+	*		running: boolean,
+	*		url: string,
+	*		target_rate: number | null,
+	*		achieved_rate: number | null,
+	*		sent: number | null,
+	*		ok: number | null,
+	*		errors: number | null,
+	*		p50_ms: number | null,
+	*		p95_ms: number | null,
+	*		p99_ms: number | null,
+	*		elapsed_s: number | null,
+	*		duration_s: number | null,
+	*		stopped_early: boolean,
+	*		error_kinds: string[],
+	*	}} LoadView
+	* @property {boolean} running - Whether it is still running.
+	* @property {string} url - Where it sends requests.
+	* @property {number | null} target_rate - Requests per second asked for now.
+	* @property {number | null} achieved_rate - Answers per second achieved (last second while running, overall when done).
+	* @property {number | null} sent - Requests sent.
+	* @property {number | null} ok - Answers with 2xx/3xx.
+	* @property {number | null} errors - Failed requests (non-2xx/3xx, transport errors, concurrency limit).
+	* @property {number | null} p50_ms - Latency percentiles in ms.
+	* @property {number | null} p95_ms - 95th percentile.
+	* @property {number | null} p99_ms - 99th percentile.
+	* @property {number | null} elapsed_s - Seconds since it started.
+	* @property {number | null} duration_s - Planned duration in seconds.
+	* @property {boolean} stopped_early - Whether it was stopped before its end.
+	* @property {string[]} error_kinds - Errors by kind ("HTTP 503: 12"), when done.
 	*
 	*  One log line.
 	*

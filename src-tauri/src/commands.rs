@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use crane_api::{ApiError, AppView, ApplyResult, ChangeView, EventView, LogLineView, RevisionView, StatusView};
+use crane_api::{
+    ApiError, AppView, ApplyResult, ChangeView, EventView, LoadRequest, LoadView, LogLineView, RevisionView, StatusView,
+};
 use futures_util::StreamExt;
 use tauri::ipc::Channel;
 use tauri::State;
@@ -82,6 +84,36 @@ pub async fn export_nginx(state: State<'_, Running>, name: String, listen: u16) 
         return Err(ApiError { code: "bad_request".into(), message, diagnostics: Vec::new() });
     }
     state.engine_or_err()?.export_nginx(&name, listen).await.map_err(|e| e.to_api())
+}
+
+/// One chart of an app as an SVG document drawn by Crane: `metric` is one of `cpu`, `memory`, `rps`, `latency`,
+/// `errors`, `replicas`; `range` is `5m`, `1h` or `24h`.
+#[tauri::command]
+#[specta::specta]
+pub async fn chart(state: State<'_, Running>, name: String, metric: String, range: String) -> Result<String, ApiError> {
+    state.engine_or_err()?.chart(&name, &metric, &range).await.map_err(|e| e.to_api())
+}
+
+/// Starts the built-in load generator against the app's load-balancer address; progress arrives as
+/// `crane://change` `progress` changes with operation `load:<app>`.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_load(state: State<'_, Running>, name: String, request: LoadRequest) -> Result<LoadView, ApiError> {
+    state.engine_or_err()?.start_load(&name, &request).await.map_err(|e| e.to_api())
+}
+
+/// Stops the app's load run and returns its view.
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_load(state: State<'_, Running>, name: String) -> Result<LoadView, ApiError> {
+    state.engine_or_err()?.stop_load(&name).await.map_err(|e| e.to_api())
+}
+
+/// The app's load run (running, or the last one), if any.
+#[tauri::command]
+#[specta::specta]
+pub async fn load_status(state: State<'_, Running>, name: String) -> Result<Option<LoadView>, ApiError> {
+    state.engine_or_err()?.load_status(&name).await.map_err(|e| e.to_api())
 }
 
 /// Newest-first event log, of one app or all.
@@ -169,6 +201,10 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             rollout_undo,
             export_nginx,
             events,
+            chart,
+            start_load,
+            stop_load,
+            load_status,
             status,
             build_demo_image,
             api_token,
@@ -181,6 +217,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         // Commands throw the `ApiError` (code, message, diagnostics); the window catches it.
         .error_handling(tauri_specta::ErrorHandlingMode::Throw)
         .constant("CHANGE_EVENT", crate::runtime::CHANGE_EVENT)
+        // The charts an app has, in the order the window shows them.
+        .constant("CHART_METRICS", crane_engine::charts::METRICS)
 }
 
 /// Removes the field comments that specta-typescript 0.0.13's JSDoc exporter nests inside `@typedef` comments.

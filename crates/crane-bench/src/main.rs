@@ -5,11 +5,12 @@
 //! (b) apply 10 replicas → all running, next to `docker-compose up -d --scale` of the same image in the same run,
 //! (c) engine RSS idle and with 10 replicas (`cranectl serve` as its own process).
 //!
-//! `crane-bench lb` (`docs/bench/lb.json`): see [`lb`].
+//! `crane-bench lb` (`docs/bench/lb.json`): see [`lb`]. `crane-bench scale` (`docs/bench/scale.json`): see [`scale`].
 //!
 //! Without an argument both run. `make bench` runs it. Timing goals live here, not in tests.
 
 mod lb;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,7 +46,7 @@ fn cranectl() -> PathBuf {
     exe.parent().expect("bin dir").join("cranectl")
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -56,10 +57,16 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 pub(crate) async fn start_server() -> Server {
+    start_server_with(&[]).await
+}
+
+/// Starts `cranectl serve` with extra environment variables.
+pub(crate) async fn start_server_with(env: &[(&str, &str)]) -> Server {
     let dir = tempfile::Builder::new().prefix("crane-bench-").tempdir().unwrap();
     let bin = cranectl();
     assert!(bin.exists(), "{} not found: build it with `cargo build --release -p cranectl`", bin.display());
     let child = Command::new(&bin)
+        .envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -120,12 +127,14 @@ async fn main() {
     match which.as_str() {
         "skeleton" => skeleton().await,
         "lb" => lb::run().await,
+        "scale" => scale::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
+            scale::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb or all");
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale or all");
             std::process::exit(2);
         }
     }

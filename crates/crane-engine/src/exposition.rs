@@ -151,6 +151,16 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
         f.sample("crane_lb_sent_bytes_total", &[("app", app)], m.app.traffic.bytes_out as f64);
     }
 
+    let scrapes = inner.collector.app_scrapes.lock().unwrap().clone();
+    f.header("crane_instance_scrape_up", "gauge", "Whether an instance's own /metrics answered and parsed at the last round.");
+    for ((app, instance), (up, _)) in &scrapes {
+        f.sample("crane_instance_scrape_up", &[("app", app), ("instance", instance)], if *up { 1.0 } else { 0.0 });
+    }
+    f.header("crane_instance_scrape_samples", "gauge", "Samples in an instance's own /metrics at the last round.");
+    for ((app, instance), (_, n)) in &scrapes {
+        f.sample("crane_instance_scrape_samples", &[("app", app), ("instance", instance)], *n as f64);
+    }
+
     let decisions = inner.collector.decision_counts.lock().unwrap().clone();
     f.header("crane_autoscaler_decisions_total", "counter", "Autoscaler decisions per app and outcome (up, down, none).");
     for ((app, change), n) in &decisions {

@@ -45,6 +45,9 @@ pub(crate) struct Collector {
     recommendations: Mutex<BTreeMap<String, Vec<(Millis, u32)>>>,
     /// Latest value of every series, for `/metrics` and the views.
     pub latest: Mutex<BTreeMap<String, f64>>,
+    /// Per instance (`app`, `instance`): whether its own `/metrics` answered and parsed at the last round, and how
+    /// many samples it had.
+    pub app_scrapes: Mutex<BTreeMap<(String, String), (bool, usize)>>,
     /// Autoscaler decisions per (app, change), for `/metrics`.
     pub decision_counts: Mutex<BTreeMap<(String, String), u64>>,
     /// Latest autoscaler decision per app (its reason), for the views.
@@ -88,6 +91,7 @@ async fn round(inner: &Arc<Inner>) {
         )
     };
     sync_stats(inner, &running);
+    scrape_apps(inner, &apps, &running).await;
     let mut samples = Vec::new();
     let mut per_app_instances: BTreeMap<String, Vec<InstanceSample>> = BTreeMap::new();
     let mut app_values: BTreeMap<String, BTreeMap<&'static str, f64>> = BTreeMap::new();
@@ -172,6 +176,40 @@ async fn round(inner: &Arc<Inner>) {
         let instances = per_app_instances.remove(&app.spec.name).unwrap_or_default();
         let values = app_values.remove(&app.spec.name).unwrap_or_default();
         autoscale_app(inner, app, instances, &values, now).await;
+    }
+}
+
+/// How long one instance's `/metrics` may take.
+const SCRAPE_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// Scrapes each running instance's own `/metrics` (apps with a port) and parses it with `prometheus-parse`. What
+/// matters for the views and Crane's `/metrics` is whether the app exposes metrics and how many; the samples
+/// themselves are for a real Prometheus, which discovers the same instances through `/api/v1/sd`.
+async fn scrape_apps(inner: &Arc<Inner>, apps: &[StoredApp], running: &[crane_core::model::ObservedInstance]) {
+    let addresses = inner.shared.lock().unwrap().addresses.clone();
+    let client = match reqwest::Client::builder().timeout(SCRAPE_TIMEOUT).build() {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    let scrapes = running.iter().filter_map(|o| {
+        let app = apps.iter().find(|a| a.spec.name == o.app)?;
+        let port = app.spec.ports.first()?.container;
+        let ip = addresses.get(&o.id)?;
+        let url = format!("http://{ip}:{port}/metrics");
+        let (client, key) = (client.clone(), (o.app.clone(), o.name.clone()));
+        Some(async move {
+            let text = async { client.get(&url).send().await.ok()?.error_for_status().ok()?.text().await.ok() }.await;
+            let parsed = text.and_then(|t| {
+                prometheus_parse::Scrape::parse(t.lines().map(|l| Ok(l.to_string()))).ok().map(|s| s.samples.len())
+            });
+            (key, parsed)
+        })
+    });
+    let results = futures_util::future::join_all(scrapes).await;
+    let mut map = inner.collector.app_scrapes.lock().unwrap();
+    map.clear();
+    for (key, parsed) in results {
+        map.insert(key, (parsed.is_some(), parsed.unwrap_or(0)));
     }
 }
 

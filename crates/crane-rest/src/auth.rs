@@ -1,6 +1,6 @@
 //! The security middleware in front of every route: Host check (DNS-rebinding defence), Origin check (other web
-//! pages), bearer token (everything under `/api/` except the public routes of the route table), and the CORS answers
-//! that let the Crane window call the API.
+//! pages), bearer token (every path — `/api/…`, `/metrics`, unknown ones — except the public routes of the route
+//! table), and the CORS answers that let the Crane window call the API.
 //!
 //! **Architecture Invariant:** every request passes through [`guard`] before any handler runs; a route is public
 //! only when the route table says so.
@@ -82,8 +82,10 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
         }
     }
 
+    // Every path needs the token unless the route table marks it public: `/api/…`, Crane's own `/metrics`, and
+    // unknown paths alike (an unknown path must not tell a caller without the token what exists).
     let path = request.uri().path();
-    let needs_token = (path == "/api" || path.starts_with("/api/")) && !config.public_paths.contains(path);
+    let needs_token = !config.public_paths.contains(path);
     if needs_token && !bearer_matches(headers, &config.token) {
         let mut response = ApiFailure::new(
             StatusCode::UNAUTHORIZED,

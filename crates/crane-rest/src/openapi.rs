@@ -35,8 +35,8 @@ pub fn document(routes: &[Route], server_url: &str) -> Value {
         "info": {
             "title": "Crane API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Run apps on the local Docker engine. Every route under /api/v1 except this document needs \
-                            `Authorization: Bearer <token>`; the token is in `<data_dir>/token`. The server answers \
+            "description": "Run apps on the local Docker engine. Every route except this document and /healthz needs \
+                            `Authorization: Bearer <token>` (also /metrics); the token is in `<data_dir>/token`. The server answers \
                             only to Host 127.0.0.1, localhost or [::1] with its port, and only to loopback or Crane \
                             window origins. Errors are `ApiError` objects."
         },
@@ -294,6 +294,70 @@ pub(crate) fn schemas() -> Value {
                 "The rolling update in progress (or the last one, also when it failed or was rolled back), if any.",
             )),
             ("traffic", nullable_reference("TrafficView", "Traffic through the app's load balancer, when it has a port.")),
+            ("load", nullable_reference(
+                "LoadView",
+                "The load generator's run against this app (running or the last one), if any.",
+            )),
+            ("autoscaler", nullable(s("The autoscaler's latest decision with its reason and time (\"cpu 93% over 2 \
+                                       ready > target 70% → ceil(2×93/70)=3 → scale 2→3\"), when it decided \
+                                       anything yet."))),
+        ]),
+        "LoadRequest": {
+            "type": "object",
+            "description": "Body of start load: a constant rate, or a ramp from `rate` to `ramp_to`, for `duration_s` \
+                            seconds. Unknown fields are rejected.",
+            "additionalProperties": false,
+            "properties": {
+                "rate": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Requests per second (the start rate of a ramp)."
+                },
+                "duration_s": { "type": "number", "minimum": 1, "maximum": 3600, "description": "How long, in seconds." },
+                "ramp_to": {
+                    "type": "number",
+                    "minimum": 0,
+                    "nullable": true,
+                    "description": "With a ramp: the rate reached at the end."
+                },
+                "concurrency": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "nullable": true,
+                    "description": "Most requests in flight at once (default 64)."
+                },
+                "path": {
+                    "type": "string",
+                    "nullable": true,
+                    "description": "Path requested (default `/`), e.g. `/work?ms=20` to burn CPU in the demo app."
+                }
+            },
+            "required": ["rate", "duration_s"]
+        },
+        "LoadView": object("A run of the load generator: live figures while it runs, the report when done.", &[
+            ("running", boolean("Whether it is still running.")),
+            ("url", s("Where it sends requests.")),
+            ("target_rate", num("Requests per second asked for now.")),
+            ("achieved_rate", num("Answers per second achieved (last second while running, overall when done).")),
+            ("sent", num("Requests sent.")),
+            ("ok", num("Answers with 2xx/3xx.")),
+            ("errors", num("Failed requests (non-2xx/3xx, transport errors, concurrency limit).")),
+            ("p50_ms", num("Median latency in milliseconds.")),
+            ("p95_ms", num("95th percentile latency in milliseconds.")),
+            ("p99_ms", num("99th percentile latency in milliseconds.")),
+            ("elapsed_s", num("Seconds since it started.")),
+            ("duration_s", num("Planned duration in seconds.")),
+            ("stopped_early", boolean("Whether it was stopped before its end.")),
+            ("error_kinds", list(json!({ "type": "string" }), "Errors by kind (\"HTTP 503: 12\"), when done.")),
+        ]),
+        "SdTargetGroup": object("One target group of Prometheus' HTTP service discovery (`http_sd_configs`).", &[
+            ("targets", list(json!({ "type": "string" }), "`host:port` addresses to scrape.")),
+            ("labels", json!({
+                "type": "object",
+                "additionalProperties": { "type": "string" },
+                "description": "Labels attached to every target of the group (`job`, and for app instances `app`, \
+                                `instance_name`, `revision`, `ready`)."
+            })),
         ]),
         "ApplyResult": object("Result of apply.", &[
             ("app", reference("AppView")),
@@ -444,6 +508,27 @@ mod tests {
             created_at: String::new(),
             rollout: Some(rollout()),
             traffic: None,
+            load: Some(load()),
+            autoscaler: Some("cpu 93% > target 70% → scale 2→3".into()),
+        }
+    }
+
+    fn load() -> LoadView {
+        LoadView {
+            running: false,
+            url: "http://127.0.0.1:1/".into(),
+            target_rate: 50.0,
+            achieved_rate: 49.9,
+            sent: 150.0,
+            ok: 150.0,
+            errors: 0.0,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            p99_ms: 3.0,
+            elapsed_s: 3.0,
+            duration_s: 3.0,
+            stopped_early: false,
+            error_kinds: vec![],
         }
     }
 
@@ -485,6 +570,18 @@ mod tests {
             },
         );
         check("UndoRequest", UndoRequest { to: Some(2) });
+        check(
+            "LoadRequest",
+            LoadRequest { rate: 1.0, duration_s: 1.0, ramp_to: Some(2.0), concurrency: Some(4), path: Some("/".into()) },
+        );
+        check("LoadView", load());
+        check(
+            "SdTargetGroup",
+            crane_engine::SdTargetGroup {
+                targets: vec!["127.0.0.1:1".into()],
+                labels: [("job".to_string(), "crane".to_string())].into_iter().collect(),
+            },
+        );
         check(
             "ManageNginxRequest",
             crate::routes::ManageNginxBody { config_path: "/a".into(), pid_file: "/b".into(), listen: 8081 },

@@ -16,7 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{Json, Router};
-use crane_api::{AppView, ApplyResult, ChangeView, EventView, RevisionView, StatusView};
+use crane_api::{AppView, ApplyResult, ChangeView, EventView, LoadRequest, LoadView, RevisionView, StatusView};
 use crane_engine::EngineHandle;
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
@@ -166,6 +166,8 @@ pub struct Route {
 }
 
 const JSON: &str = "application/json";
+/// Media type of the Prometheus text exposition format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
 const NAME: Param = Param {
     name: "name",
@@ -467,6 +469,101 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         verb: Verb::Get,
+        path: "/api/v1/apps/{name}/charts/{metric}",
+        operation_id: "appChart",
+        summary: "One chart of an app as SVG",
+        description: "`image/svg+xml`, rendered from the stored metrics of the last `range`: `cpu` and `memory` \
+                      (per instance), `rps`, `latency` (p95), `errors` (5xx per second) and `replicas` (desired and \
+                      ready). The autoscaler's target is drawn as a line and its scale events as markers. An unknown \
+                      metric or range is 400 `bad_request` naming the field and the accepted values.",
+        public: false,
+        params: &[
+            NAME,
+            Param {
+                name: "metric",
+                location: ParamIn::Path,
+                kind: "string",
+                required: true,
+                description: "One of cpu, memory, rps, latency, errors, replicas.",
+            },
+            Param {
+                name: "range",
+                location: ParamIn::Query,
+                kind: "string",
+                required: false,
+                description: "How far back, e.g. 5m, 1h, 24h (10s..7d; default 5m).",
+            },
+        ],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "The chart.",
+            content: &[Content { media_type: "image/svg+xml", schema: Schema::Text }],
+        }],
+        errors: &[400, 404, 500],
+        mount: || get(chart),
+    },
+    Route {
+        verb: Verb::Post,
+        path: "/api/v1/apps/{name}/load",
+        operation_id: "startLoad",
+        summary: "Start the load generator against an app",
+        description: "Body: a `LoadRequest`, e.g. `{\"rate\": 50, \"duration_s\": 60, \"path\": \"/work?ms=20\"}` \
+                      (`ramp_to` for a ramp, `concurrency` for the most requests in flight). Requests go to the \
+                      app's load-balancer address, so the app needs a port. Answers at once with the run; progress \
+                      is streamed on `GET /api/v1/watch` as `progress` changes with operation `load:<app>` (also \
+                      `GET` on this path), and the final report is the event `load.finished`. A second run while \
+                      one is running is 409 `conflict`.",
+        public: false,
+        params: &[NAME],
+        request: &[Content { media_type: JSON, schema: Schema::Named("LoadRequest") }],
+        replies: &[Reply {
+            status: 202,
+            description: "The run has started.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("LoadView") }],
+        }],
+        errors: &[400, 404, 409, 500],
+        mount: || post(start_load),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/apps/{name}/load",
+        operation_id: "getLoad",
+        summary: "The app's load run",
+        description: "The run in progress (live figures) or the last one (its report). 404 `not_found` when no run \
+                      was started against the app since the engine started.",
+        public: false,
+        params: &[NAME],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "The run.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("LoadView") }],
+        }],
+        errors: &[404, 500],
+        mount: || get(load_status),
+    },
+    Route {
+        verb: Verb::Delete,
+        path: "/api/v1/apps/{name}/load",
+        operation_id: "stopLoad",
+        summary: "Stop the app's load run",
+        description: "Asks the run to stop; it ends within moments and its report (with `stopped_early`) is then \
+                      on `GET` of this path. Stopping a run that already ended changes nothing. 400 \
+                      `bad_request` when no run was started against the app.",
+        public: false,
+        params: &[NAME],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "The run as it was when asked to stop.",
+            content: &[Content { media_type: JSON, schema: Schema::Named("LoadView") }],
+        }],
+        errors: &[400, 404, 500],
+        mount: || delete(stop_load),
+    },
+    Route {
+        verb: Verb::Get,
         path: "/api/v1/events",
         operation_id: "listEvents",
         summary: "Event log, newest first",
@@ -514,6 +611,48 @@ pub static ROUTES: &[Route] = &[
         }],
         errors: &[422, 500, 503],
         mount: || post(demo_image),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/api/v1/sd",
+        operation_id: "serviceDiscovery",
+        summary: "Prometheus HTTP service discovery",
+        description: "The target list of Prometheus' `http_sd_configs`: a group for Crane itself (label \
+                      `job=crane`, scrape `/metrics`) and one per running instance of an app with a port (labels \
+                      `job=crane-apps`, `app`, `instance_name`, `revision`, `ready`; the address is on the app's \
+                      Docker network). Prometheus sends the token with `authorization: {credentials: <token>}` in \
+                      its `http_sd_configs` entry.",
+        public: false,
+        params: &[],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "Target groups.",
+            content: &[Content { media_type: JSON, schema: Schema::ListOf("SdTargetGroup") }],
+        }],
+        errors: &[500],
+        mount: || get(sd_targets),
+    },
+    Route {
+        verb: Verb::Get,
+        path: "/metrics",
+        operation_id: "metrics",
+        summary: "Crane's metrics for Prometheus",
+        description: "The Prometheus text exposition format (`text/plain; version=0.0.4`): engine, apps (desired \
+                      and ready replicas, revision), instances (up, restarts, CPU, memory), load balancers \
+                      (requests by status class, errors, retries, latency quantiles, bytes) and autoscaler \
+                      decisions. Needs the bearer token like the API (Prometheus: `authorization: {credentials: \
+                      <token>}` in the scrape config).",
+        public: false,
+        params: &[],
+        request: &[],
+        replies: &[Reply {
+            status: 200,
+            description: "Metrics in the text exposition format.",
+            content: &[Content { media_type: PROMETHEUS_TEXT, schema: Schema::Text }],
+        }],
+        errors: &[500],
+        mount: || get(metrics),
     },
     Route {
         verb: Verb::Get,
@@ -767,6 +906,86 @@ fn check_listen(listen: u16) -> Result<u16, ApiFailure> {
         return Err(ApiFailure::bad_request("listen must be a port from 1 to 65535, e.g. 8080"));
     }
     Ok(listen)
+}
+
+/// Query of `GET /apps/{name}/charts/{metric}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChartQuery {
+    range: Option<String>,
+}
+
+/// Range of a chart when the client does not name one.
+const DEFAULT_CHART_RANGE: &str = "5m";
+
+async fn chart(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<ChartQuery>, QueryRejection>,
+) -> Result<Response, ApiFailure> {
+    let Path((name, metric)) = path.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    let Query(query) = query.map_err(query_error)?;
+    let range = query.range.as_deref().filter(|r| !r.is_empty()).unwrap_or(DEFAULT_CHART_RANGE);
+    let svg = state.handle.chart(&name, &metric, range).await?;
+    let mut response = svg.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    // A chart is a snapshot of moving data: the window refreshes it, caches must not keep it.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(response)
+}
+
+/// How the 404 of `GET /apps/{name}/load` for an app without a run begins, so clients tell it from "no such app".
+pub const NO_LOAD_RUN: &str = "no load run against app";
+
+/// Example body of `POST /apps/{name}/load`, shown when the body is wrong.
+const LOAD_EXAMPLE: &str = r#"{"rate": 50, "duration_s": 60, "ramp_to": 200, "concurrency": 64, "path": "/work?ms=20"}"#;
+
+async fn start_load(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<LoadView>), ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    // `LoadRequest` itself denies unknown fields, so it is parsed as is.
+    let request: LoadRequest = parse_json(media_type(&headers).as_deref(), &body, LOAD_EXAMPLE)?;
+    Ok((StatusCode::ACCEPTED, Json(state.handle.start_load(&name, &request).await?)))
+}
+
+async fn load_status(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<LoadView>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    match state.handle.load_status(&name).await? {
+        Some(view) => Ok(Json(view)),
+        None => Err(ApiFailure::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{NO_LOAD_RUN} '{name}' yet; start one with `cranectl load {name} --rate 50 --duration 60s`"),
+        )),
+    }
+}
+
+async fn stop_load(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<LoadView>, ApiFailure> {
+    let Path(name) = name.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
+    Ok(Json(state.handle.stop_load(&name).await?))
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiFailure> {
+    let text = state.handle.prometheus_metrics().await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));
+    Ok(response)
+}
+
+async fn sd_targets(State(state): State<AppState>) -> Result<Json<Vec<crane_engine::SdTargetGroup>>, ApiFailure> {
+    Ok(Json(state.handle.sd_targets().await?))
 }
 
 /// Query of `GET /apps/{name}/logs`.

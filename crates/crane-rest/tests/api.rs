@@ -125,7 +125,13 @@ async fn openapi_lists_every_route() {
         ("get", "/api/v1/apps/{name}/nginx"),
         ("put", "/api/v1/apps/{name}/nginx"),
         ("delete", "/api/v1/apps/{name}/nginx"),
+        ("get", "/api/v1/apps/{name}/charts/{metric}"),
+        ("post", "/api/v1/apps/{name}/load"),
+        ("get", "/api/v1/apps/{name}/load"),
+        ("delete", "/api/v1/apps/{name}/load"),
         ("get", "/api/v1/events"),
+        ("get", "/api/v1/sd"),
+        ("get", "/metrics"),
         ("post", "/api/v1/demo-image"),
         ("get", "/api/v1/watch"),
         ("get", "/api/v1/openapi.json"),
@@ -135,6 +141,20 @@ async fn openapi_lists_every_route() {
     }
     // The NGINX export is plain text, not JSON.
     assert!(doc["paths"]["/api/v1/apps/{name}/nginx"]["get"]["responses"]["200"]["content"]["text/plain"].is_object());
+    // Charts are SVG, Crane's metrics the Prometheus text format, and starting a load run is 202.
+    let chart = &doc["paths"]["/api/v1/apps/{name}/charts/{metric}"]["get"];
+    assert!(chart["responses"]["200"]["content"]["image/svg+xml"].is_object(), "{chart}");
+    let params: Vec<&str> = chart["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(params, ["name", "metric", "range"]);
+    assert!(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain; version=0.0.4"].is_object());
+    assert!(doc["paths"]["/metrics"]["get"]["responses"]["401"].is_object(), "/metrics needs the token");
+    assert!(doc["paths"]["/metrics"]["get"].get("security").is_none(), "/metrics is not public");
+    assert_eq!(
+        doc["paths"]["/api/v1/apps/{name}/load"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/LoadRequest"
+    );
+    assert!(doc["paths"]["/api/v1/apps/{name}/load"]["post"]["responses"]["202"].is_object());
+    assert_eq!(doc["components"]["schemas"]["AppView"]["properties"]["load"]["allOf"][0]["$ref"], "#/components/schemas/LoadView");
     // Every $ref points at a schema that exists.
     let text = doc.to_string();
     for part in text.split("\"#/components/schemas/").skip(1) {
@@ -152,13 +172,16 @@ async fn every_documented_route_answers() {
     let mut count = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for verb in item.as_object().unwrap().keys() {
-            let concrete = path.replace("{name}", "t-rest-no-such-app");
+            let concrete = path.replace("{name}", "t-rest-no-such-app").replace("{metric}", "cpu");
             let method = Method::from_bytes(verb.to_uppercase().as_bytes()).unwrap();
             let mut request = t.req(method, &concrete).timeout(std::time::Duration::from_secs(600));
             request = match (verb.as_str(), path.as_str()) {
                 ("post", "/api/v1/apps") => request.json(&serde_json::json!({ "yaml": "name: [" })),
                 ("post", "/api/v1/apps/{name}/scale") => request.json(&serde_json::json!({ "replicas": 1 })),
                 ("post", "/api/v1/apps/{name}/rollout/undo") => request.json(&serde_json::json!({})),
+                ("post", "/api/v1/apps/{name}/load") => {
+                    request.json(&serde_json::json!({ "rate": 1, "duration_s": 1 }))
+                }
                 ("put", "/api/v1/apps/{name}/nginx") => request.json(&serde_json::json!({
                     "config_path": "/nonexistent/crane-test.conf",
                     "pid_file": "/nonexistent/nginx.pid",
@@ -178,7 +201,7 @@ async fn every_documented_route_answers() {
             count += 1;
         }
     }
-    assert!(count >= 17, "only {count} operations documented");
+    assert!(count >= 23, "only {count} operations documented");
     // The router's own 404 for comparison.
     let r = t.req(Method::GET, "/api/v1/nothing").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -230,6 +253,22 @@ async fn bodies_are_strict() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(api_error(r).await.message.contains("limt"));
 
+    // Charts take only `range`; load runs only the fields of `LoadRequest` (both checked before the app is looked up).
+    let r = t.req(Method::GET, "/api/v1/apps/x/charts/cpu?rnage=1h").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("rnage"));
+    let r = t
+        .req(Method::POST, "/api/v1/apps/x/load")
+        .json(&serde_json::json!({ "rate": 50, "duration": 60 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert!(err.message.contains("unknown field `duration`") && err.message.contains("duration_s"), "{}", err.message);
+    let r = t.req(Method::POST, "/api/v1/apps/x/load").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "an empty body is refused");
+
     // Rollout undo: `{}` or `{"to": N}`, nothing else (checked before the app is looked up).
     let r = t
         .req(Method::POST, "/api/v1/apps/x/rollout/undo")
@@ -280,6 +319,9 @@ async fn engine_errors_map_to_statuses() {
         (Method::GET, "/api/v1/apps/t-rest-no-such-app/rollout/history"),
         (Method::GET, "/api/v1/apps/t-rest-no-such-app/nginx"),
         (Method::DELETE, "/api/v1/apps/t-rest-no-such-app/nginx"),
+        (Method::GET, "/api/v1/apps/t-rest-no-such-app/charts/rps?range=1h"),
+        (Method::GET, "/api/v1/apps/t-rest-no-such-app/load"),
+        (Method::DELETE, "/api/v1/apps/t-rest-no-such-app/load"),
     ] {
         let r = t.req(method.clone(), path).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
@@ -302,5 +344,49 @@ async fn watch_ends_on_shutdown() {
     // The stream has ended: reading it to the end finishes.
     let rest = tokio::time::timeout(std::time::Duration::from_secs(5), r.bytes()).await;
     assert!(rest.is_ok(), "the watch stream stayed open after shutdown");
+    t.stop().await;
+}
+
+/// `/metrics` is Crane's own Prometheus endpoint: outside `/api`, yet it needs the token like the API (and the Host
+/// check applies).
+#[tokio::test]
+async fn metrics_need_the_token() {
+    let t = TestServer::start().await;
+    let r = t.client.get(format!("{}/metrics", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_eq!(api_error(r).await.code, "unauthorized");
+    let r = t.client.get(format!("{}/metrics", t.url)).bearer_auth("0".repeat(64)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = t.req(Method::GET, "/metrics").header("Host", "evil.example").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Unknown paths outside /api are not disclosed without the token either.
+    let r = t.client.get(format!("{}/nothing", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let r = t.req(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("# TYPE crane_apps gauge"), "{text}");
+    assert!(text.contains("\ncrane_apps 0\n"), "{text}");
+    t.stop().await;
+}
+
+/// `/api/v1/sd` is the target list of Prometheus' `http_sd_configs`; Crane itself is the first group.
+#[tokio::test]
+async fn service_discovery_lists_crane() {
+    let t = TestServer::start().await;
+    let r = t.client.get(format!("{}/api/v1/sd", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = t.req(Method::GET, "/api/v1/sd").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let groups: serde_json::Value = r.json().await.unwrap();
+    let groups = groups.as_array().expect("a JSON array");
+    let first = groups.first().expect("at least Crane's own group");
+    assert_eq!(first["labels"]["job"], "crane", "{first}");
+    let address = t.url.strip_prefix("http://").unwrap();
+    assert_eq!(first["targets"], serde_json::json!([address]), "{first}");
     t.stop().await;
 }

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use crane_api::{AppView, ApplyResult, EventView, LogLineView, RevisionView, StatusView};
+use crane_api::{AppView, ApplyResult, EventView, LoadView, LogLineView, RevisionView, StatusView};
 use futures_util::FutureExt;
 use reqwest::{Method, StatusCode};
 use support::{api_error, TestServer};
@@ -79,6 +79,7 @@ async fn lifecycle(t: &TestServer, name: &str) {
     assert_eq!(app.replicas, 1);
 
     rollout_and_nginx(t, name, &yaml).await;
+    load_and_charts(t, name).await;
 
     let r = t
         .req(Method::POST, &format!("/api/v1/apps/{name}/scale"))
@@ -192,4 +193,63 @@ async fn rollout_and_nginx(t: &TestServer, name: &str, yaml: &str) {
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("no longer manages"), "{body}");
+}
+
+/// A short load run (start, status, its report, its event) and the charts of the app.
+async fn load_and_charts(t: &TestServer, name: &str) {
+    let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/load")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(api_error(r).await.message.contains("no load run"));
+
+    let r = t
+        .req(Method::POST, &format!("/api/v1/apps/{name}/load"))
+        .json(&serde_json::json!({ "rate": 20, "duration_s": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap_or_default());
+    let started: LoadView = r.json().await.unwrap();
+    assert!(started.running && started.url.starts_with("http://127.0.0.1:"), "{started:?}");
+    // A second run while the first runs is a conflict.
+    let r = t
+        .req(Method::POST, &format!("/api/v1/apps/{name}/load"))
+        .json(&serde_json::json!({ "rate": 20, "duration_s": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/load")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let view: LoadView = r.json().await.unwrap();
+        if !view.running {
+            break view;
+        }
+        assert!(std::time::Instant::now() < deadline, "the 2 s load run still runs after 30 s: {view:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(report.sent > 0.0 && report.ok > 0.0, "{report:?}");
+    let app: AppView = t.req(Method::GET, &format!("/api/v1/apps/{name}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(app.load.as_ref().map(|l| l.running), Some(false), "{:?}", app.load);
+    // Stopping a finished run changes nothing.
+    let r = t.req(Method::DELETE, &format!("/api/v1/apps/{name}/load")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<LoadView>().await.unwrap().sent, report.sent);
+
+    for metric in ["cpu", "memory", "rps", "latency", "errors", "replicas"] {
+        let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/charts/{metric}?range=5m")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{metric}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{metric}");
+        let svg = r.text().await.unwrap();
+        assert!(svg.contains("<svg"), "{metric}: {svg}");
+    }
+    let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/charts/rps")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "range defaults to 5m");
+    for bad in ["charts/disk", "charts/rps?range=forever"] {
+        let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/{bad}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(api_error(r).await.code, "bad_request", "{bad}");
+    }
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crane_api::{
-    ApiError, AppView, ApplyRequest, ApplyResult, EventView, RevisionView, ScaleRequest, StatusView, UndoRequest,
+    ApiError, AppView, ApplyRequest, ApplyResult, EventView, LoadRequest, LoadView, RevisionView, ScaleRequest,
+    StatusView, UndoRequest,
 };
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -171,6 +172,46 @@ impl Client {
         let request = self.request(Method::DELETE, &format!("/apps/{}/nginx", segment(name)));
         let answer: Message = self.json(request.timeout(SHORT)).await?;
         Ok(answer.message)
+    }
+
+    /// `POST /apps/{name}/load`: the run as it started.
+    pub async fn start_load(&self, name: &str, request: &LoadRequest) -> Result<LoadView> {
+        let path = format!("/apps/{}/load", segment(name));
+        self.json(self.request(Method::POST, &path).timeout(SHORT).json(request)).await
+    }
+
+    /// `GET /apps/{name}/load`: the running or last run, `None` when none was started.
+    pub async fn load_status(&self, name: &str) -> Result<Option<LoadView>> {
+        let request = self.request(Method::GET, &format!("/apps/{}/load", segment(name))).timeout(SHORT);
+        match self.json(request).await {
+            Ok(view) => Ok(Some(view)),
+            // 404 is also "no such app"; the message tells the two apart.
+            Err(CliError::Api { error, .. })
+                if error.code == "not_found" && error.message.starts_with(crane_rest::routes::NO_LOAD_RUN) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `DELETE /apps/{name}/load`: the run as it was when asked to stop.
+    pub async fn stop_load(&self, name: &str) -> Result<LoadView> {
+        self.json(self.request(Method::DELETE, &format!("/apps/{}/load", segment(name))).timeout(SHORT)).await
+    }
+
+    /// `GET /apps/{name}/charts/{metric}?range=R`: the SVG text.
+    pub async fn chart(&self, name: &str, metric: &str, range: &str) -> Result<String> {
+        let request = self.request(Method::GET, &format!("/apps/{}/charts/{}", segment(name), segment(metric)));
+        let response = self.send(request.query(&[("range", range)]).timeout(SHORT)).await?;
+        response.text().await.map_err(|e| self.stream_error(e))
+    }
+
+    /// `GET /metrics` (outside the API prefix): Crane's metrics in the Prometheus text format.
+    pub async fn metrics(&self) -> Result<String> {
+        let request = self.http.get(format!("{}/metrics", self.base)).bearer_auth(&self.token).timeout(SHORT);
+        let response = self.send(request).await?;
+        response.text().await.map_err(|e| self.stream_error(e))
     }
 
     /// `GET /events`.

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
-use crane_api::{AppView, EventView, InstanceState, InstanceView, RevisionView, RolloutView, StatusView, TrafficView};
+use crane_api::{
+    AppView, EventView, InstanceState, InstanceView, LoadView, RevisionView, RolloutView, StatusView, TrafficView,
+};
 use serde::Serialize;
 
 use crate::error::{CliError, Result};
@@ -163,6 +165,63 @@ pub fn traffic_text(t: &TrafficView) -> String {
     )
 }
 
+/// "1 error", "3 errors".
+fn errors_text(n: f64) -> String {
+    format!("{n:.0} error{}", if n == 1.0 { "" } else { "s" })
+}
+
+/// One progress line of a running load run: `12s/60s  198/200 req/s  p95 3.1 ms  0 errors`.
+pub fn load_progress(view: &LoadView) -> String {
+    format!(
+        "{:.0}s/{:.0}s  {:.0}/{:.0} req/s  p95 {:.1} ms  {}",
+        view.elapsed_s.min(view.duration_s),
+        view.duration_s,
+        view.achieved_rate,
+        view.target_rate,
+        view.p95_ms,
+        errors_text(view.errors)
+    )
+}
+
+/// The report of a finished load run (`cranectl load`).
+pub fn load_report(app: &str, view: &LoadView) -> String {
+    let ended = if view.running {
+        format!("still running after {:.1}s of {:.0}s", view.elapsed_s, view.duration_s)
+    } else if view.stopped_early {
+        format!("stopped early after {:.1}s of {:.0}s", view.elapsed_s, view.duration_s)
+    } else {
+        format!("finished after {:.1}s", view.elapsed_s)
+    };
+    let kinds = if view.error_kinds.is_empty() { "none".to_string() } else { view.error_kinds.join(", ") };
+    let mut out = format!("load/{app} {ended}
+");
+    let mut field = |k: &str, v: String| out.push_str(&format!("{:<15}{v}
+", format!("{k}:")));
+    field("URL", view.url.clone());
+    field("Requests", format!("{:.0} sent, {:.0} ok, {}", view.sent, view.ok, errors_text(view.errors)));
+    field("Achieved rate", format!("{:.1} req/s (target {:.0} req/s)", view.achieved_rate, view.target_rate));
+    field("Latency", format!("p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms", view.p50_ms, view.p95_ms, view.p99_ms));
+    field("Error kinds", kinds);
+    out
+}
+
+/// The Load line of `describe app`: the running run's progress, or the last run's figures.
+pub fn load_summary(view: &LoadView) -> String {
+    if view.running {
+        return format!("running: {}", load_progress(view));
+    }
+    format!(
+        "last run{}: {:.0} sent, {:.0} ok, {}, {:.1} req/s, p95 {:.1} ms (against {})",
+        if view.stopped_early { " (stopped early)" } else { "" },
+        view.sent,
+        view.ok,
+        errors_text(view.errors),
+        view.achieved_rate,
+        view.p95_ms,
+        view.url
+    )
+}
+
 /// `get events`.
 pub fn events_table(events: &[EventView], now: DateTime<Utc>) -> String {
     if events.is_empty() {
@@ -201,6 +260,8 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     field("Created", format!("{} ({} ago)", app.created_at, age(&app.created_at, now)));
     field("Rollout", app.rollout.as_ref().map(|r| r.message.clone()).unwrap_or_else(|| "<none>".into()));
     field("Traffic", app.traffic.as_ref().map(traffic_text).unwrap_or_else(|| "<none>".into()));
+    field("Autoscaler", app.autoscaler.clone().unwrap_or_else(|| "<no decision yet>".into()));
+    field("Load", app.load.as_ref().map(load_summary).unwrap_or_else(|| "<none>".into()));
     if !app.inactive.is_empty() {
         out.push_str("Inactive:\n");
         for sentence in &app.inactive {
@@ -347,7 +408,57 @@ mod tests {
                 message: "rolling update to revision 3: 2/3 new instances ready".into(),
             }),
             traffic: Some(traffic(12.0)),
+            load: None,
+            autoscaler: None,
         }
+    }
+
+    fn load(running: bool) -> LoadView {
+        LoadView {
+            running,
+            url: "http://127.0.0.1:18080/work?ms=20".into(),
+            target_rate: 200.0,
+            achieved_rate: 198.4,
+            sent: 2400.0,
+            ok: 2399.0,
+            errors: 1.0,
+            p50_ms: 1.2,
+            p95_ms: 3.1,
+            p99_ms: 7.25,
+            elapsed_s: 12.3,
+            duration_s: 60.0,
+            stopped_early: false,
+            error_kinds: if running { vec![] } else { vec!["HTTP 503: 1".into()] },
+        }
+    }
+
+    #[test]
+    fn load_lines() {
+        assert_eq!(load_progress(&load(true)), "12s/60s  198/200 req/s  p95 3.1 ms  1 error");
+        let mut done = load(false);
+        done.elapsed_s = 60.02;
+        assert_eq!(
+            load_report("web", &done),
+            "load/web finished after 60.0s\n\
+             URL:           http://127.0.0.1:18080/work?ms=20\n\
+             Requests:      2400 sent, 2399 ok, 1 error\n\
+             Achieved rate: 198.4 req/s (target 200 req/s)\n\
+             Latency:       p50 1.2 ms, p95 3.1 ms, p99 7.2 ms\n\
+             Error kinds:   HTTP 503: 1\n"
+        );
+        done.stopped_early = true;
+        done.elapsed_s = 12.3;
+        assert!(load_report("web", &done).starts_with("load/web stopped early after 12.3s of 60s\n"));
+        let mut a = app();
+        a.autoscaler = Some("cpu 93% > target 70% → scale 2→3 (2025-01-10T11:59:30Z)".into());
+        a.load = Some(load(true));
+        let described = describe_app(&a, &[], now());
+        assert!(described.contains("Autoscaler: cpu 93% > target 70% → scale 2→3"), "{described}");
+        assert!(described.contains("Load:       running: 12s/60s  198/200 req/s"), "{described}");
+        a.load = Some(done);
+        let described = describe_app(&a, &[], now());
+        assert!(described.contains("Load:       last run (stopped early): 2400 sent, 2399 ok, 1 error"), "{described}");
+        assert!(describe_app(&app(), &[], now()).contains("Autoscaler: <no decision yet>\nLoad:       <none>\n"));
     }
 
     fn traffic(requests: f64) -> TrafficView {
