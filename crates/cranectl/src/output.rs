@@ -424,7 +424,7 @@ mod tests {
             errors: 1.0,
             p50_ms: 1.2,
             p95_ms: 3.1,
-            p99_ms: 7.25,
+            p99_ms: 7.04,
             elapsed_s: 12.3,
             duration_s: 60.0,
             stopped_early: false,
@@ -443,7 +443,7 @@ mod tests {
              URL:           http://127.0.0.1:18080/work?ms=20\n\
              Requests:      2400 sent, 2399 ok, 1 error\n\
              Achieved rate: 198.4 req/s (target 200 req/s)\n\
-             Latency:       p50 1.2 ms, p95 3.1 ms, p99 7.2 ms\n\
+             Latency:       p50 1.2 ms, p95 3.1 ms, p99 7.0 ms\n\
              Error kinds:   HTTP 503: 1\n"
         );
         done.stopped_early = true;
