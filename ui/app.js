@@ -1,7 +1,7 @@
 // Crane's window: plain ES module, no build step. It calls the engine through the generated bindings and redraws
 // on the `crane://change` event; there is no polling loop (the 1 s timer only refreshes relative ages).
 
-import { commands, CHANGE_EVENT } from "./bindings.js";
+import { commands, CHANGE_EVENT, CHART_METRICS } from "./bindings.js";
 
 const { Channel } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
@@ -118,6 +118,8 @@ async function refreshApps() {
     apps.sort((a, b) => a.name.localeCompare(b.name));
     state.apps = apps;
     state.fetchedAt = Date.now();
+    // The app views carry the load runs as of now; progress events refine them until the next fetch.
+    loads.views.clear();
     if (state.selected && !apps.some((a) => a.name === state.selected)) selectApp(null);
     showGlobalError("");
   } catch (e) {
@@ -281,11 +283,18 @@ function selectApp(name) {
   $("app-error").hidden = true;
   state.revisions = [];
   state.revisionsKey = null;
+  $("load-error").textContent = "";
   renderRevisions();
   renderAppList();
   renderDetail();
   refreshEvents();
   startLogs();
+  if (name) {
+    scheduleCharts(true);
+    loadAutoscaleEvents();
+  } else {
+    charts.app = null;
+  }
 }
 
 // ---------------------------------------------------------------- detail
@@ -322,6 +331,8 @@ function renderDetail() {
 
   renderTraffic(app.traffic);
   renderRollout(app.rollout);
+  renderLoad(app);
+  renderAutoscaler(app);
 
   $("inactive").hidden = app.inactive.length === 0;
   $("inactive-list").replaceChildren(...app.inactive.map((s) => el("li", { text: s })));
@@ -398,6 +409,398 @@ function renderRollout(r) {
   $("rollout-title").textContent = ROLLOUT_TITLES[r.state] || `Updating to revision ${r.to}:`;
   $("rollout-message").replaceChildren(withCode(r.message));
   $("rollout-bar").style.width = `${r.total ? Math.round((100 * r.ready) / r.total) : 0}%`;
+}
+
+// ---------------------------------------------------------------- metrics charts
+
+/** Charts are redrawn on change events, but at most this often. */
+const CHART_MIN_INTERVAL_MS = 2000;
+/** Autoscaler decisions listed in its card (runs of holds count as one). */
+const AUTOSCALE_ITEMS = 6;
+
+const charts = {
+  /** App whose charts are shown. */
+  app: null,
+  range: "5m",
+  /** When the last redraw started (ms). */
+  last: 0,
+  timer: 0,
+  busy: false,
+  /** A redraw was asked for while one ran; `urgent` when it must not wait for the throttle. */
+  again: false,
+  urgent: false,
+  /** SVG text shown per metric, to skip redrawing an unchanged chart. */
+  texts: new Map(),
+};
+
+/** Redraws the selected app's charts now (`immediate`) or within the throttle (at most once per 2 s). */
+function scheduleCharts(immediate = false) {
+  const app = state.selected;
+  if (!app) return;
+  if (charts.app !== app) {
+    charts.app = app;
+    charts.texts.clear();
+    $("charts").replaceChildren();
+    immediate = true;
+  }
+  if (immediate) {
+    clearTimeout(charts.timer);
+    charts.timer = 0;
+    renderCharts(true);
+    return;
+  }
+  if (charts.timer) return;
+  const wait = Math.max(0, charts.last + CHART_MIN_INTERVAL_MS - Date.now());
+  charts.timer = setTimeout(() => {
+    charts.timer = 0;
+    renderCharts(false);
+  }, wait);
+}
+
+async function renderCharts(urgent) {
+  if (charts.busy) {
+    charts.again = true;
+    charts.urgent ||= urgent;
+    return;
+  }
+  const app = state.selected;
+  if (!app || !currentApp()) return;
+  charts.busy = true;
+  charts.last = Date.now();
+  const range = charts.range;
+  try {
+    const results = await Promise.allSettled(CHART_METRICS.map((m) => commands.chart(app, m, range)));
+    if (state.selected !== app || charts.range !== range) return;
+    results.forEach((r, i) => setChart(CHART_METRICS[i], r));
+    const box = $("charts");
+    box.dataset.app = app;
+    box.dataset.range = range;
+    box.dataset.renderedAt = String(Date.now());
+  } finally {
+    charts.busy = false;
+    if (charts.again) {
+      const u = charts.urgent;
+      charts.again = false;
+      charts.urgent = false;
+      scheduleCharts(u);
+    }
+  }
+}
+
+/** The chart box of `metric`, created in CHART_METRICS order. */
+function chartBox(metric) {
+  let box = document.querySelector(`#charts [data-metric="${metric}"]`);
+  if (!box) {
+    box = el("figure", { class: "chart", "data-metric": metric, "data-testid": `chart-${metric}` });
+    $("charts").append(box);
+  }
+  return box;
+}
+
+/** Puts one chart's SVG (Crane's own output) into its box; an error is said in the box. */
+function setChart(metric, result) {
+  const box = chartBox(metric);
+  if (result.status === "rejected") {
+    charts.texts.delete(metric);
+    box.classList.add("chart-error");
+    box.replaceChildren(el("figcaption", { text: `${metric}: ${errText(result.reason)}` }));
+    return;
+  }
+  const text = result.value;
+  if (charts.texts.get(metric) === text && box.querySelector("svg")) return;
+  const doc = new DOMParser().parseFromString(text, "image/svg+xml");
+  const svg = doc.documentElement;
+  if (svg.nodeName !== "svg" || doc.getElementsByTagName("parsererror").length) {
+    box.classList.add("chart-error");
+    box.replaceChildren(el("figcaption", { text: `${metric}: the chart could not be read` }));
+    return;
+  }
+  // Crane draws these; still, nothing active goes into the window.
+  for (const n of svg.querySelectorAll("script, foreignObject")) n.remove();
+  for (const n of [svg, ...svg.querySelectorAll("*")]) {
+    for (const a of [...n.attributes]) if (/^on/i.test(a.name)) n.removeAttribute(a.name);
+  }
+  const w = Number(svg.getAttribute("width")) || 640;
+  const h = Number(svg.getAttribute("height")) || 220;
+  if (!svg.hasAttribute("viewBox")) svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.removeAttribute("width");
+  svg.removeAttribute("height");
+  svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+  box.style.aspectRatio = `${w} / ${h}`;
+  box.classList.remove("chart-error");
+  charts.texts.set(metric, text);
+  box.replaceChildren(document.importNode(svg, true));
+}
+
+function setRange(range) {
+  if (charts.range === range) return;
+  charts.range = range;
+  for (const b of $("metrics-range").querySelectorAll("button")) {
+    const on = b.dataset.range === range;
+    b.classList.toggle("active", on);
+    b.setAttribute("aria-pressed", on ? "true" : "false");
+  }
+  scheduleCharts(true);
+}
+
+// ---------------------------------------------------------------- autoscaler
+
+/** The `autoscaling` section of a spec, read lightly from its YAML (flow `{ … }` or block style); null when absent. */
+function parseAutoscaling(yaml) {
+  const lines = String(yaml || "").split("\n");
+  const i = lines.findIndex((l) => /^autoscaling\s*:/.test(l));
+  if (i < 0) return null;
+  const rest = lines[i].replace(/^autoscaling\s*:/, "").trim();
+  const out = {};
+  const put = (k, v) => {
+    k = k.trim();
+    v = v.trim().replace(/^(["'])(.*)\1$/, "$2");
+    if (k) out[k] = v;
+  };
+  if (rest === "null" || rest === "~") return null;
+  if (rest.startsWith("{")) {
+    let text = rest;
+    for (let j = i + 1; !text.includes("}") && j < lines.length; j++) text += ` ${lines[j].trim()}`;
+    text = text.slice(1, text.lastIndexOf("}") < 0 ? undefined : text.lastIndexOf("}"));
+    for (const pair of text.split(",")) {
+      const k = pair.indexOf(":");
+      if (k > 0) put(pair.slice(0, k), pair.slice(k + 1));
+    }
+  } else {
+    for (let j = i + 1; j < lines.length; j++) {
+      const l = lines[j];
+      if (l.trim() === "" || /^\s+#/.test(l)) continue;
+      if (!/^\s/.test(l)) break;
+      const m = /^\s+([A-Za-z_]+)\s*:\s*(.*)$/.exec(l);
+      if (m) put(m[1], m[2].replace(/\s+#.*$/, ""));
+    }
+  }
+  return out;
+}
+
+/** "5 req/s per replica", "70% CPU", … */
+function targetText(a) {
+  switch (a.metric) {
+    case "cpu":
+      return `${a.target}% CPU`;
+    case "memory":
+      return `${a.target}% memory`;
+    case "rps":
+      return `${a.target} req/s per replica`;
+    case "latency_p95":
+      return `p95 ${a.target} ms`;
+    default:
+      return `${a.metric} ${a.target}`;
+  }
+}
+
+/** Events of the autoscaler for the shown app, as last fetched, and for which app. */
+const scaler = { app: null, events: [], busy: false, again: false };
+
+async function loadAutoscaleEvents() {
+  const app = state.selected;
+  if (!app) return;
+  if (scaler.busy) {
+    scaler.again = true;
+    return;
+  }
+  scaler.busy = true;
+  try {
+    const events = await commands.events(app, 300);
+    if (state.selected !== app) return;
+    scaler.app = app;
+    scaler.events = events.filter((e) => e.kind.startsWith("autoscale."));
+    renderAutoscaler(currentApp());
+  } catch {
+    // The card keeps what it showed; the next change event tries again.
+  } finally {
+    scaler.busy = false;
+    if (scaler.again) {
+      scaler.again = false;
+      loadAutoscaleEvents();
+    }
+  }
+}
+
+function renderAutoscaler(app) {
+  const card = $("autoscaler");
+  const policy = app ? parseAutoscaling(app.spec_yaml) : null;
+  card.hidden = !policy;
+  if (!policy) return;
+  $("autoscaler-replicas").textContent = `${app.replicas} replica${app.replicas === 1 ? "" : "s"} · ${app.ready} ready`;
+  $("autoscaler-replicas").dataset.replicas = String(app.replicas);
+  const chip = (label, value) => el("span", { class: "chip" }, el("span", { class: "chip-label", text: label }), value);
+  $("autoscaler-policy").replaceChildren(
+    chip("target", targetText(policy)),
+    chip("min", policy.min ?? "—"),
+    chip("max", policy.max ?? "—"),
+    chip("scale down after", policy.scaleDownStabilization || "5m"),
+  );
+  // The engine appends the decision's time in parentheses: show it as an age instead.
+  const sentence = app.autoscaler || "";
+  const m = /^(.*) \((\d{4}-\d\d-\d\dT[^)]*)\)$/.exec(sentence);
+  const decision = $("autoscaler-decision");
+  decision.textContent = m ? m[1] : sentence || "Waiting for the first metrics round…";
+  decision.classList.toggle("muted", !sentence);
+  const age = $("autoscaler-decision-age");
+  if (m) {
+    age.dataset.at = m[2];
+    age.dataset.suffix = " ago";
+    age.textContent = `${ago(Date.now() - Date.parse(m[2]))} ago`;
+  } else {
+    delete age.dataset.at;
+    age.textContent = "";
+  }
+  const events = scaler.app === app.name ? scaler.events : [];
+  // Newest first; a run of holds in a row is one item (its newest reason, and how many), so scalings stay in view.
+  const items = [];
+  for (const ev of events) {
+    const last = items[items.length - 1];
+    if (ev.kind === "autoscale.hold" && last && last.ev.kind === "autoscale.hold") last.count += 1;
+    else if (items.length < AUTOSCALE_ITEMS) items.push({ ev, count: 1 });
+    else break;
+  }
+  $("autoscaler-events").replaceChildren(
+    ...items.map(({ ev, count }) =>
+      el(
+        "li",
+        {
+          class: `decision-item ${ev.kind === "autoscale.scaled" ? "scaled" : "hold"}`,
+          "data-testid": "autoscale-event",
+          "data-kind": ev.kind,
+          title: count > 1 ? `${count} holds in a row; the newest is shown` : null,
+          onclick: () => showEvent(ev),
+        },
+        el("span", { class: `kind ${ev.kind === "autoscale.scaled" ? "k-info" : ""}`, text: ev.kind === "autoscale.scaled" ? "scaled" : count > 1 ? `hold ×${count}` : "hold" }),
+        // UTC, as the charts' time axis, so a decision is found under its marker.
+        el("span", { class: "decision-time", title: new Date(ev.at).toLocaleString(), text: `${new Date(ev.at).toISOString().slice(11, 19)} UTC` }),
+        el("span", { class: "decision-reason", text: ev.reason }),
+      ),
+    ),
+  );
+  $("autoscaler-events-empty").hidden = events.length > 0;
+}
+
+// ---------------------------------------------------------------- load generator
+
+/** The load run shown, per app: the freshest view (from `load_status` after a progress event, or the app view). */
+const loads = { views: new Map(), fetching: new Set(), again: new Set() };
+
+function loadView(app) {
+  return loads.views.get(app.name) ?? app.load ?? null;
+}
+
+/** A progress event of a load run: fetch its numbers (one request in flight per app) and redraw. */
+async function onLoadProgress(name, progress) {
+  if (name === state.selected) {
+    const bar = $("load-bar");
+    if (progress.fraction != null) bar.style.width = `${Math.round(Math.max(0, Math.min(1, progress.fraction)) * 100)}%`;
+    scheduleCharts();
+  }
+  if (loads.fetching.has(name)) {
+    loads.again.add(name);
+    return;
+  }
+  loads.fetching.add(name);
+  try {
+    const view = await commands.loadStatus(name);
+    if (view) loads.views.set(name, view);
+    if (name === state.selected) renderLoad(currentApp());
+  } catch {
+    // The app may be gone; the next refresh says so.
+  } finally {
+    loads.fetching.delete(name);
+    if (loads.again.delete(name)) onLoadProgress(name, { fraction: null });
+  }
+  if (progress.done) scheduleRefresh(0);
+}
+
+function renderLoad(app) {
+  const card = $("load");
+  if (!app) return;
+  const noUrl = !app.url;
+  $("load-disabled").hidden = !noUrl;
+  const v = loadView(app);
+  const running = !!v?.running;
+  card.dataset.state = running ? "running" : v ? "done" : "idle";
+  $("load-live").hidden = !running;
+  $("load-form").hidden = noUrl;
+  // While a run goes, the form shows what was asked for; it is edited again once the run is over.
+  for (const input of $("load-form").querySelectorAll("input")) input.disabled = noUrl || running;
+  $("load-start").disabled = noUrl || running;
+  $("load-start").title = noUrl ? "The app has no address: add a container port to its spec" : "";
+  $("load-stop").disabled = !running;
+  $("load-stop").hidden = !running;
+  const run = $("load-run");
+  run.hidden = !v;
+  if (!v) return;
+  run.classList.toggle("done", !running);
+  const path = v.url.replace(/^https?:\/\/[^/]+/, "") || "/";
+  $("load-summary").replaceChildren(
+    running ? "Sending " : v.stopped_early ? "Stopped early: " : "Finished: ",
+    el("strong", { text: `${num(v.target_rate, v.target_rate < 10 ? 1 : 0)} req/s` }),
+    " to ",
+    el("code", { text: path }),
+  );
+  $("load-time").textContent = `${num(v.elapsed_s, 0)} / ${num(v.duration_s, 0)} s`;
+  const fraction = v.duration_s > 0 ? Math.min(1, v.elapsed_s / v.duration_s) : 0;
+  $("load-bar").style.width = `${Math.round((running ? fraction : 1) * 100)}%`;
+  const stat = (label, value, cls, testid) =>
+    el("div", { class: `stat${cls ? ` ${cls}` : ""}`, "data-testid": testid }, el("span", { class: "stat-value", text: value }), el("span", { class: "stat-label", text: label }));
+  const figures = [
+    stat(running ? "req/s of target" : "achieved req/s", running ? `${num(v.achieved_rate, 1)} / ${num(v.target_rate, 0)}` : num(v.achieved_rate, 1), null, "load-rate-achieved"),
+    stat("p95", `${num(v.p95_ms, 1)} ms`, null, "load-p95"),
+    stat("errors", num(v.errors), v.errors ? "bad" : null, "load-errors"),
+  ];
+  if (!running) {
+    figures.splice(1, 0, stat("p50", `${num(v.p50_ms, 1)} ms`));
+    figures.splice(3, 0, stat("p99", `${num(v.p99_ms, 1)} ms`));
+    figures.push(stat("sent", num(v.sent)));
+  }
+  $("load-numbers").replaceChildren(...figures);
+  const kinds = $("load-kinds");
+  kinds.hidden = running || v.error_kinds.length === 0;
+  kinds.replaceChildren(...(running ? [] : v.error_kinds.map((k) => el("li", { text: k }))));
+}
+
+async function startLoad(ev) {
+  ev.preventDefault();
+  const app = currentApp();
+  if (!app || !app.url) return;
+  const rate = Number($("load-rate").value);
+  const duration = Number($("load-duration").value);
+  const rampText = $("load-ramp").value.trim();
+  const ramp = rampText === "" ? null : Number(rampText);
+  const path = $("load-path").value.trim() || "/";
+  const error = $("load-error");
+  let problem = "";
+  if (!(rate > 0)) problem = "Rate: a number of requests per second above 0, e.g. 20.";
+  else if (!(duration >= 1 && duration <= 3600)) problem = "Duration: seconds from 1 to 3600, e.g. 30.";
+  else if (ramp != null && !(ramp >= 0)) problem = "Ramp to: a rate in req/s, or empty for a constant rate.";
+  else if (!path.startsWith("/")) problem = "Path: starts with “/”, e.g. /work?ms=20.";
+  error.textContent = problem;
+  if (problem) return;
+  $("load-start").disabled = true;
+  try {
+    const view = await commands.startLoad(app.name, { rate, duration_s: duration, ramp_to: ramp, concurrency: null, path });
+    loads.views.set(app.name, view);
+    toast(`Load started against ${app.name}`);
+  } catch (e) {
+    error.replaceChildren(withCode(errText(e)));
+  }
+  renderLoad(currentApp());
+}
+
+async function stopLoad() {
+  const app = currentApp();
+  if (!app) return;
+  $("load-stop").disabled = true;
+  try {
+    loads.views.set(app.name, await commands.stopLoad(app.name));
+  } catch (e) {
+    $("load-error").replaceChildren(withCode(errText(e)));
+  }
+  renderLoad(currentApp());
 }
 
 // ---------------------------------------------------------------- revisions
@@ -920,6 +1323,9 @@ async function main() {
     }
   });
   $("logs-follow").addEventListener("change", startLogs);
+  $("load-form").addEventListener("submit", startLoad);
+  $("load-stop").addEventListener("click", stopLoad);
+  for (const b of $("metrics-range").querySelectorAll("button")) b.addEventListener("click", () => setRange(b.dataset.range));
   $("logs-refresh").addEventListener("click", startLogs);
   $("events-all").addEventListener("change", refreshEvents);
   window.addEventListener("focus", () => scheduleRefresh(0));
@@ -927,8 +1333,18 @@ async function main() {
   await listen(CHANGE_EVENT, (event) => {
     /** @type {import("./bindings.js").ChangeView} */
     const change = event.payload;
-    if (change.type === "progress") renderProgress(change.progress);
-    else scheduleRefresh();
+    if (change.type === "progress") {
+      const op = change.progress.operation;
+      if (op.startsWith("load:")) onLoadProgress(op.slice("load:".length), change.progress);
+      else renderProgress(change.progress);
+      return;
+    }
+    scheduleRefresh();
+    // Charts follow the app's changes (traffic moves send one per tick), throttled to one redraw per 2 s.
+    scheduleCharts();
+    if (change.type === "event" && change.event.kind.startsWith("autoscale.") && change.event.app === state.selected) {
+      loadAutoscaleEvents();
+    }
   });
   setInterval(tick, 1000);
   await refresh();

@@ -1,11 +1,13 @@
 //! GUI test: drives the real Crane window over WebDriver (tauri-driver → WebKitWebDriver → the `crane` binary)
 //! against the real Docker engine, the way a beginner uses it: build the demo image, create an app with the
-//! *New app* form (first with mistakes, to see them explained), watch its instances come up, delete it.
+//! *New app* form (first with mistakes, to see them explained), watch its instances come up, then — as a student —
+//! turn on its autoscaler, send load from the window's load generator and watch it add replicas; delete it.
 //!
 //! Run it under a virtual display:
 //! `xvfb-run -a -s "-screen 0 1280x800x24" cargo test -p crane-app --test gui`
 //!
-//! It writes `docs/screenshot-app.png` and `docs/screenshot-new-app-error.png`. It fails (never skips) when Docker,
+//! It writes `docs/screenshot-app.png`, `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png` and
+//! `docs/screenshot-charts.png`. It fails (never skips) when Docker,
 //! tauri-driver, WebKitWebDriver or a display is missing, naming the fix.
 
 use std::collections::hash_map::RandomState;
@@ -24,6 +26,8 @@ use serde_json::{json, Value};
 const APP_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the demo image build may take (the binary is embedded; this is the Docker build alone).
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the autoscaler may take, under load, to add a replica that shows up in the window.
+const SCALE_UP_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beginner_creates_watches_and_deletes_an_app() {
@@ -208,6 +212,8 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     )
     .await;
 
+    autoscale_under_load(c, app).await;
+
     // Delete through the window, with the in-page confirmation.
     click(c, "[data-testid=delete-app]").await;
     click(c, "[data-testid=confirm-ok]").await;
@@ -225,7 +231,142 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     }
 }
 
+/// The student's story: the app gets an autoscaler (1..3 replicas, 5 req/s per replica), the load generator is
+/// started from the window at 40 req/s for 20 s, and the window shows the autoscaler adding replicas, why, and
+/// the charts.
+async fn autoscale_under_load(c: &Client, app: &str) {
+    // The same containers as the form made (no rolling update), plus the autoscaler.
+    let yaml = format!(
+        "name: {app}\n\
+         image: crane-demo:0.1.0\n\
+         replicas: 1\n\
+         command: [\"/demo\", \"--port\", \"8080\"]\n\
+         ports:\n  - container: 8080\n\
+         health:\n\
+         \x20 liveness:  {{ type: http, path: /health, port: 8080 }}\n\
+         \x20 readiness: {{ type: http, path: /ready, port: 8080 }}\n\
+         autoscaling: {{ min: 1, max: 3, metric: rps, target: 5, scaleDownStabilization: 10s }}\n"
+    );
+    let applied = c
+        .execute_async(
+            "const [yaml, done] = arguments; \
+             window.__TAURI__.core.invoke('apply', { yaml }).then(r => done(r.action), e => done({ error: e }));",
+            vec![json!(yaml)],
+        )
+        .await
+        .expect("script");
+    assert!(applied.is_string(), "applying the autoscaling spec failed: {applied}\n{yaml}");
+    eprintln!("autoscaling spec applied: {applied}");
+    wait_until(
+        c,
+        "the Autoscaler card",
+        Duration::from_secs(20),
+        "const a = document.querySelector('[data-testid=autoscaler]'); \
+         return (a && !a.hidden && a.querySelector('[data-testid=autoscaler-policy]').textContent.includes('5 req/s per replica')) || null",
+    )
+    .await;
+    let charts = wait_until(
+        c,
+        "the 6 charts",
+        Duration::from_secs(20),
+        "const n = document.querySelectorAll('[data-testid=charts] .chart svg').length; return n === 6 ? n : null",
+    )
+    .await;
+    eprintln!("charts drawn: {charts}");
+
+    // Load from the window.
+    let start_disabled = c
+        .execute("return document.querySelector('[data-testid=load-start]').disabled", vec![])
+        .await
+        .expect("script");
+    assert_eq!(start_disabled, json!(false), "Start load is disabled for an app with a URL");
+    fill(c, "load-rate", "40").await;
+    fill(c, "load-duration", "20").await;
+    click(c, "[data-testid=load-start]").await;
+    wait_until(
+        c,
+        "the load generator to run",
+        Duration::from_secs(15),
+        "const l = document.querySelector('[data-testid=load]'); \
+         return l.dataset.state === 'running' ? true : (document.querySelector('[data-testid=load-error]').textContent || null)",
+    )
+    .await;
+    let error = text(c, "[data-testid=load-error]").await;
+    assert!(error.is_empty(), "starting the load failed: {error}");
+    wait_until(
+        c,
+        "live load numbers",
+        Duration::from_secs(15),
+        "const v = document.querySelector('[data-testid=load-rate-achieved] .stat-value'); \
+         return (v && parseFloat(v.textContent) > 0) ? v.textContent : null",
+    )
+    .await;
+
+    let seen = wait_until(
+        c,
+        "the autoscaler to add a replica (≥ 2 instances and an autoscale.scaled decision in the Autoscaler card)",
+        SCALE_UP_TIMEOUT,
+        "const rows = document.querySelectorAll('[data-testid=instances] tbody tr').length; \
+         const scaled = document.querySelectorAll('[data-testid=autoscaler-events] [data-kind=\"autoscale.scaled\"]').length; \
+         const svg = document.querySelector('[data-testid=charts]').innerHTML.includes('<svg'); \
+         return (rows >= 2 && scaled >= 1 && svg) ? { rows, scaled } : null",
+    )
+    .await;
+    eprintln!("scaled up: {seen}");
+    let decision = text(c, "[data-testid=autoscaler-decision]").await;
+    assert!(decision.contains("rps"), "the latest decision does not say why: {decision:?}");
+    // For the screenshot: the new instances ready, and some seconds of load in the charts (the run lasts 20 s).
+    let _ = wait_until_soft(
+        c,
+        Duration::from_secs(20),
+        "const s = [...document.querySelectorAll('[data-testid=instances] tbody tr')].map(r => r.dataset.state); \
+         const t = document.querySelector('[data-testid=load-time]').textContent; \
+         return (s.length >= 2 && s.every(x => x === 'ready') && parseFloat(t) >= 12) || null",
+    )
+    .await;
+    let drawn = c.execute("return document.querySelector('[data-testid=charts]').dataset.renderedAt", vec![]).await.expect("script");
+    let _ = wait_until_soft(
+        c,
+        Duration::from_secs(6),
+        &format!("return document.querySelector('[data-testid=charts]').dataset.renderedAt !== {drawn} || null"),
+    )
+    .await;
+    scroll_to(c, ".scaling-row").await;
+    screenshot(c, "screenshot-autoscaling.png").await;
+    scroll_to(c, "[data-testid=chart-rps]").await;
+    screenshot(c, "screenshot-charts.png").await;
+
+    // Stop the load (unless its 20 s are already over) and read the report.
+    let running = c
+        .execute("return document.querySelector('[data-testid=load]').dataset.state === 'running'", vec![])
+        .await
+        .expect("script");
+    if running == json!(true) {
+        click(c, "[data-testid=load-stop]").await;
+    }
+    wait_until(
+        c,
+        "the load report",
+        Duration::from_secs(30),
+        "return document.querySelector('[data-testid=load]').dataset.state === 'done' || null",
+    )
+    .await;
+    let report = text(c, "[data-testid=load-progress]").await;
+    assert!(report.contains("p99"), "the load report does not show the percentiles: {report:?}");
+    scroll_to(c, "[data-testid=app-name]").await;
+}
+
 // ---------------------------------------------------------------- WebDriver helpers
+
+/// Scrolls the detail pane so the element `css` names is at its top.
+async fn scroll_to(c: &Client, css: &str) {
+    let script = format!(
+        "const e = document.querySelector({}); const d = document.getElementById('detail'); \
+         d.scrollTop += e.getBoundingClientRect().top - d.getBoundingClientRect().top - 12; return true",
+        json!(css)
+    );
+    c.execute(&script, vec![]).await.unwrap_or_else(|e| panic!("scrolling to {css}: {e}"));
+}
 
 async fn connect(driver: &Driver) -> Client {
     let caps = json!({ "tauri:options": { "application": env!("CARGO_BIN_EXE_crane") } });

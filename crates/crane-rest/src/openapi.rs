@@ -572,7 +572,13 @@ mod tests {
         check("UndoRequest", UndoRequest { to: Some(2) });
         check(
             "LoadRequest",
-            LoadRequest { rate: 1.0, duration_s: 1.0, ramp_to: Some(2.0), concurrency: Some(4), path: Some("/".into()) },
+            LoadRequest {
+                rate: 1.0,
+                duration_s: 1.0,
+                ramp_to: Some(2.0),
+                concurrency: Some(4),
+                path: Some("/".into()),
+            },
         );
         check("LoadView", load());
         check(

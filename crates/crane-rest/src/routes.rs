@@ -940,7 +940,8 @@ async fn chart(
 pub const NO_LOAD_RUN: &str = "no load run against app";
 
 /// Example body of `POST /apps/{name}/load`, shown when the body is wrong.
-const LOAD_EXAMPLE: &str = r#"{"rate": 50, "duration_s": 60, "ramp_to": 200, "concurrency": 64, "path": "/work?ms=20"}"#;
+const LOAD_EXAMPLE: &str =
+    r#"{"rate": 50, "duration_s": 60, "ramp_to": 200, "concurrency": 64, "path": "/work?ms=20"}"#;
 
 async fn start_load(
     State(state): State<AppState>,

@@ -144,17 +144,22 @@ async fn openapi_lists_every_route() {
     // Charts are SVG, Crane's metrics the Prometheus text format, and starting a load run is 202.
     let chart = &doc["paths"]["/api/v1/apps/{name}/charts/{metric}"]["get"];
     assert!(chart["responses"]["200"]["content"]["image/svg+xml"].is_object(), "{chart}");
-    let params: Vec<&str> = chart["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let params: Vec<&str> =
+        chart["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(params, ["name", "metric", "range"]);
     assert!(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain; version=0.0.4"].is_object());
     assert!(doc["paths"]["/metrics"]["get"]["responses"]["401"].is_object(), "/metrics needs the token");
     assert!(doc["paths"]["/metrics"]["get"].get("security").is_none(), "/metrics is not public");
     assert_eq!(
-        doc["paths"]["/api/v1/apps/{name}/load"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        doc["paths"]["/api/v1/apps/{name}/load"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"],
         "#/components/schemas/LoadRequest"
     );
     assert!(doc["paths"]["/api/v1/apps/{name}/load"]["post"]["responses"]["202"].is_object());
-    assert_eq!(doc["components"]["schemas"]["AppView"]["properties"]["load"]["allOf"][0]["$ref"], "#/components/schemas/LoadView");
+    assert_eq!(
+        doc["components"]["schemas"]["AppView"]["properties"]["load"]["allOf"][0]["$ref"],
+        "#/components/schemas/LoadView"
+    );
     // Every $ref points at a schema that exists.
     let text = doc.to_string();
     for part in text.split("\"#/components/schemas/").skip(1) {

@@ -6,6 +6,7 @@
 
 mod client;
 mod error;
+mod load;
 mod output;
 mod serve;
 
@@ -34,6 +35,9 @@ Examples:
   cranectl scale web 3
   cranectl logs web -f
   cranectl rollout history web        # revisions of the app; `rollout undo web` returns to the previous one
+  cranectl load web --rate 100 --duration 60s   # send load through the app's load balancer, then report
+  cranectl chart web rps --range 1h -f rps.svg  # one chart of the app's metrics as SVG
+  cranectl get metrics                # Crane's own metrics (Prometheus text format)
   cranectl export nginx web -f web.conf
   cranectl delete web";
 
@@ -44,7 +48,7 @@ struct Cli {
     /// Crane data directory: where the running engine keeps api.json and token.
     #[arg(long, global = true, env = "CRANE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Output format of commands that print resources (get, describe, status, apply, scale, rollout).
+    /// Output format of commands that print resources (get, describe, status, apply, scale, rollout, load).
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value = "table", value_name = "FORMAT")]
     output: Format,
     #[command(subcommand)]
@@ -126,6 +130,30 @@ enum Command {
         #[command(subcommand)]
         what: NginxWhat,
     },
+    /// Send HTTP load to an app through its load balancer; follow the run and print its report.
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(LoadArgs),
+    /// Render one chart of an app's metrics (over the last --range) as SVG.
+    #[command(
+        after_help = "Examples:\n  cranectl chart web rps > rps.svg\n  cranectl chart web cpu --range 1h -f cpu.svg\n  \
+                      cranectl chart web replicas --range 24h -f replicas.svg\n\n\
+                      Charts: cpu and memory (per instance), rps (requests per second), latency (p95), errors (5xx \
+                      per second), replicas (desired and ready). The autoscaler's target is drawn as a line, its \
+                      decisions as markers."
+    )]
+    Chart {
+        /// App name.
+        app: String,
+        /// Which chart.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crane_engine::charts::METRICS.iter().copied()))]
+        metric: String,
+        /// How far back: 5m, 1h, 24h (10s to 7d).
+        #[arg(long, default_value = "5m", value_name = "RANGE")]
+        range: String,
+        /// Write the SVG to this file instead of standard output.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
     /// Build the offline demo image (crane-demo), showing progress.
     #[command(after_help = "Example:\n  cranectl demo-image")]
     DemoImage,
@@ -156,6 +184,45 @@ enum Command {
     },
 }
 
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  cranectl load web --rate 50 --duration 60s
+  cranectl load web --rate 10 --ramp-to 200 --duration 2m --path '/work?ms=20'   # CPU work: watch the autoscaler
+  cranectl load web --rate 100 --duration 5m --detach   # return at once; the run goes on in the engine
+  cranectl load web --stop                              # stop it and print its report
+
+While it runs, a line like `12s/60s  198/200 req/s  p95 3.1 ms  0 errors` is printed every second (stderr); the
+report (sent, ok, errors, achieved rate, latency p50/p95/p99, errors by kind) goes to stdout. Ctrl-C stops the run.
+The app needs a port (`ports: [{container: 8080}]`): requests go to its load balancer.";
+
+/// Arguments of `cranectl load`.
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// App name.
+    app: String,
+    /// Requests per second (the start rate with --ramp-to).
+    #[arg(long, value_name = "REQ/S", required_unless_present = "stop")]
+    rate: Option<f64>,
+    /// How long the run lasts: 30s, 2m, 1m30s (1s to 1h).
+    #[arg(long, value_name = "DURATION", value_parser = load::parse_duration, required_unless_present = "stop")]
+    duration: Option<std::time::Duration>,
+    /// Ramp the rate linearly from --rate to this over the duration.
+    #[arg(long, value_name = "REQ/S")]
+    ramp_to: Option<f64>,
+    /// Path requested (default /); `/work?ms=20` makes the demo app burn 20 ms of CPU per request.
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+    /// Most requests in flight at once (default 64).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    concurrency: Option<u32>,
+    /// Return right after starting; the run goes on in the engine (see `describe app`, stop it with --stop).
+    #[arg(long)]
+    detach: bool,
+    /// Stop the app's load run and print its report.
+    #[arg(long, conflicts_with_all = ["rate", "duration", "ramp_to", "path", "concurrency", "detach"])]
+    stop: bool,
+}
+
 #[derive(Debug, clap::Args)]
 struct SpecArgs {
     /// Spec file (YAML or JSON); `-` reads standard input.
@@ -177,6 +244,8 @@ enum GetWhat {
         /// App name.
         app: String,
     },
+    /// Crane's own metrics in the Prometheus text format (what Prometheus scrapes from /metrics).
+    Metrics,
     /// The event log, newest first.
     Events {
         /// Only events of this app.
@@ -330,6 +399,7 @@ async fn run(cli: Cli) -> Result<()> {
                     let app = client.get_app(&app).await?;
                     output::render(format, &app.instances, || output::instances_table(&app.instances))?
                 }
+                GetWhat::Metrics => client.metrics().await?,
                 GetWhat::Events { app, limit } => {
                     let events = client.events(app.as_deref(), limit).await?;
                     output::render(format, &events, || output::events_table(&events, now))?
@@ -377,6 +447,35 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Nginx { what: NginxWhat::Unmanage { app } } => {
             let message = Client::discover(&data_dir)?.unmanage_nginx(&app).await?;
             emit(&format!("{message}\n"))
+        }
+        Command::Load(args) => {
+            let client = Client::discover(&data_dir)?;
+            match (args.stop, args.rate, args.duration) {
+                (true, _, _) => load::stop(&client, &args.app, format).await,
+                (false, Some(rate), Some(duration)) => {
+                    let request = crane_api::LoadRequest {
+                        rate,
+                        duration_s: duration.as_secs_f64(),
+                        ramp_to: args.ramp_to,
+                        concurrency: args.concurrency,
+                        path: args.path,
+                    };
+                    load::start(&client, &args.app, &request, args.detach, format).await
+                }
+                // clap requires both unless --stop.
+                _ => Err(CliError::Serve("give --rate and --duration, or --stop".into())),
+            }
+        }
+        Command::Chart { app, metric, range, file } => {
+            let svg = Client::discover(&data_dir)?.chart(&app, &metric, &range).await?;
+            match file {
+                None => emit(&svg),
+                Some(path) => {
+                    std::fs::write(&path, &svg)
+                        .map_err(|e| CliError::Serve(format!("cannot write {}: {e}", path.display())))?;
+                    emit(&format!("wrote the {metric} chart of app/{app} ({range}) to {}\n", path.display()))
+                }
+            }
         }
         Command::DemoImage => demo_image(&Client::discover(&data_dir)?, format).await,
         Command::Status => {
@@ -556,6 +655,58 @@ async fn print_progress(watch: reqwest::Response) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_load_and_chart() {
+        let cli = Cli::try_parse_from([
+            "cranectl",
+            "load",
+            "web",
+            "--rate",
+            "50",
+            "--duration",
+            "1m30s",
+            "--ramp-to",
+            "200",
+            "--path",
+            "/work?ms=20",
+            "--concurrency",
+            "8",
+        ])
+        .unwrap();
+        let Command::Load(args) = cli.command else { panic!("not load") };
+        assert_eq!((args.rate, args.ramp_to, args.concurrency), (Some(50.0), Some(200.0), Some(8)));
+        assert_eq!(args.duration, Some(std::time::Duration::from_secs(90)));
+        assert_eq!(args.path.as_deref(), Some("/work?ms=20"));
+        assert!(!args.stop && !args.detach);
+        let cli = Cli::try_parse_from(["cranectl", "load", "web", "--stop"]).unwrap();
+        assert!(matches!(cli.command, Command::Load(LoadArgs { stop: true, rate: None, .. })));
+        // --rate and --duration are needed to start, and make no sense with --stop.
+        assert!(Cli::try_parse_from(["cranectl", "load", "web", "--rate", "5"]).is_err());
+        assert!(Cli::try_parse_from(["cranectl", "load", "web", "--duration", "5s"]).is_err());
+        assert!(Cli::try_parse_from(["cranectl", "load", "web", "--stop", "--rate", "5"]).is_err());
+        assert!(Cli::try_parse_from(["cranectl", "load", "web", "--rate", "5", "--duration", "60"]).is_err());
+        assert!(Cli::try_parse_from([
+            "cranectl",
+            "load",
+            "web",
+            "--rate",
+            "5",
+            "--duration",
+            "5s",
+            "--concurrency",
+            "0"
+        ])
+        .is_err());
+
+        let cli = Cli::try_parse_from(["cranectl", "chart", "web", "rps"]).unwrap();
+        assert!(matches!(cli.command, Command::Chart { ref range, file: None, .. } if range == "5m"));
+        let cli = Cli::try_parse_from(["cranectl", "chart", "web", "cpu", "--range", "1h", "-f", "c.svg"]).unwrap();
+        assert!(matches!(cli.command, Command::Chart { ref range, file: Some(_), .. } if range == "1h"));
+        assert!(Cli::try_parse_from(["cranectl", "chart", "web", "disk"]).is_err());
+        let cli = Cli::try_parse_from(["cranectl", "get", "metrics"]).unwrap();
+        assert!(matches!(cli.command, Command::Get { what: GetWhat::Metrics }));
+    }
 
     #[test]
     fn cli_is_well_formed() {

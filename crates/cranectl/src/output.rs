@@ -193,13 +193,24 @@ pub fn load_report(app: &str, view: &LoadView) -> String {
         format!("finished after {:.1}s", view.elapsed_s)
     };
     let kinds = if view.error_kinds.is_empty() { "none".to_string() } else { view.error_kinds.join(", ") };
-    let mut out = format!("load/{app} {ended}
-");
-    let mut field = |k: &str, v: String| out.push_str(&format!("{:<15}{v}
-", format!("{k}:")));
+    let mut out = format!(
+        "load/{app} {ended}
+"
+    );
+    let mut field = |k: &str, v: String| {
+        out.push_str(&format!(
+            "{:<15}{v}
+",
+            format!("{k}:")
+        ))
+    };
     field("URL", view.url.clone());
     field("Requests", format!("{:.0} sent, {:.0} ok, {}", view.sent, view.ok, errors_text(view.errors)));
-    field("Achieved rate", format!("{:.1} req/s (target {:.0} req/s)", view.achieved_rate, view.target_rate));
+    // The engine reports the rate scheduled *now*: 0 once the run is over, so it is shown only while it means
+    // something.
+    let target =
+        if view.target_rate > 0.0 { format!(" (target {:.0} req/s)", view.target_rate) } else { String::new() };
+    field("Achieved rate", format!("{:.1} req/s{target}", view.achieved_rate));
     field("Latency", format!("p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms", view.p50_ms, view.p95_ms, view.p99_ms));
     field("Error kinds", kinds);
     out
@@ -437,12 +448,13 @@ mod tests {
         assert_eq!(load_progress(&load(true)), "12s/60s  198/200 req/s  p95 3.1 ms  1 error");
         let mut done = load(false);
         done.elapsed_s = 60.02;
+        done.target_rate = 0.0;
         assert_eq!(
             load_report("web", &done),
             "load/web finished after 60.0s\n\
              URL:           http://127.0.0.1:18080/work?ms=20\n\
              Requests:      2400 sent, 2399 ok, 1 error\n\
-             Achieved rate: 198.4 req/s (target 200 req/s)\n\
+             Achieved rate: 198.4 req/s\n\
              Latency:       p50 1.2 ms, p95 3.1 ms, p99 7.0 ms\n\
              Error kinds:   HTTP 503: 1\n"
         );

@@ -39,9 +39,21 @@ fn help_works_for_every_command() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(dir.path(), &["--help"]);
     assert!(out.contains("Examples:"), "{out}");
-    for command in
-        ["apply", "create", "get", "describe", "scale", "delete", "logs", "demo-image", "status", "serve", "completion"]
-    {
+    for command in [
+        "apply",
+        "create",
+        "get",
+        "describe",
+        "scale",
+        "delete",
+        "logs",
+        "load",
+        "chart",
+        "demo-image",
+        "status",
+        "serve",
+        "completion",
+    ] {
         let out = ok(dir.path(), &[command, "--help"]);
         assert!(out.contains("Example"), "`{command} --help` has no example:\n{out}");
     }
@@ -197,6 +209,9 @@ fn serve_and_client_commands() {
     assert_eq!(apps, serde_json::json!([]));
     assert!(ok(&data, &["get", "apps"]).contains("No apps found."));
     assert!(ok(&data, &["get", "events", "-o", "yaml"]).trim().starts_with('['));
+    // Crane's own metrics, through the token like every other command.
+    let metrics = ok(&data, &["get", "metrics"]);
+    assert!(metrics.contains("# TYPE crane_apps gauge") && metrics.contains("\ncrane_apps 0\n"), "{metrics}");
 
     // A second engine on the same data dir is refused.
     let second = run(&data, &["serve", "--listen", "127.0.0.1:0"]);
@@ -277,6 +292,7 @@ fn docker_flow(work: &Path, data: &Path) {
     ok(data, &["get", "events", "--app", &name]);
 
     rollout_and_export(work, data, &name, &spec);
+    load_chart_and_metrics(work, data, &name);
 
     assert_eq!(ok(data, &["delete", &name]).trim(), format!("app/{name} deleted"));
     drop(cleanup);
@@ -331,4 +347,77 @@ fn rollout_and_export(work: &Path, data: &Path, name: &str, spec: &Path) {
     assert!(ok(data, &["describe", "app", name]).contains("Rollout:"));
     let instances = ok(data, &["get", "instances", name]);
     assert!(instances.lines().next().unwrap().contains("PROBE") && instances.contains("REQUESTS"), "{instances}");
+}
+
+/// `load` (followed, detached, stopped, interrupted), `chart` and `get metrics` against the running app.
+fn load_chart_and_metrics(work: &Path, data: &Path, name: &str) {
+    let out = run(data, &["load", name, "--rate", "50", "--duration", "3s"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "load failed:\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.starts_with(&format!("load/{name} finished after")), "{stdout}");
+    for part in ["sent", " ok", "error", "Achieved rate:", "p50", "p95", "p99", "Error kinds:"] {
+        assert!(stdout.contains(part), "the report lacks {part:?}:\n{stdout}");
+    }
+    assert!(stderr.contains("started: 50 req/s for 3s"), "{stderr}");
+    assert!(stderr.lines().any(|l| l.contains("s/3s") && l.contains("req/s  p95")), "no progress line:\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&ok(data, &["load", name, "--stop", "-o", "json"])).unwrap();
+    assert!(report["running"] == false && report["sent"].as_f64().unwrap() > 0.0, "{report}");
+    let described = ok(data, &["describe", "app", name]);
+    assert!(described.contains("Load:       last run: "), "{described}");
+    assert!(described.contains("Autoscaler: "), "{described}");
+
+    // Detached, then stopped from another command.
+    let out = ok(data, &["load", name, "--rate", "20", "--duration", "60s", "--detach"]);
+    assert!(out.contains("started") && out.contains("--stop"), "{out}");
+    let again = run(data, &["load", name, "--rate", "20", "--duration", "60s", "--detach"]);
+    assert_eq!(again.status.code(), Some(1), "a second run while one runs is refused");
+    assert!(text(&again.stderr).contains("already running"), "{}", text(&again.stderr));
+    let out = ok(data, &["load", name, "--stop"]);
+    assert!(out.starts_with(&format!("load/{name} stopped early after")), "{out}");
+
+    // Ctrl-C stops the run in the engine before cranectl exits.
+    let mut child = cranectl(data)
+        .args(["load", name, "--rate", "20", "--duration", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("started"), "{line}");
+    line.clear();
+    // The first progress line: the run is under way.
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("s/60s"), "{line}");
+    // SAFETY: kill(2) on the pid of our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "load exited with {} after Ctrl-C", out.status);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(&format!("load/{name} stopped early after")), "{stdout}");
+    let status: serde_json::Value = serde_json::from_str(&ok(data, &["get", "app", name, "-o", "json"])).unwrap();
+    assert_eq!(status["load"]["running"], false, "{status}");
+
+    // Charts: SVG on stdout or in a file; an unknown chart is a usage error.
+    let svg = ok(data, &["chart", name, "rps", "--range", "5m"]);
+    assert!(svg.contains("<svg"), "{svg}");
+    let file = work.join("cpu.svg");
+    let out = ok(data, &["chart", name, "cpu", "-f", file.to_str().unwrap()]);
+    assert!(out.contains(&file.display().to_string()), "{out}");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("<svg"));
+    assert_eq!(run(data, &["chart", name, "disk"]).status.code(), Some(2));
+    let bad = run(data, &["chart", name, "rps", "--range", "forever"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("range"), "{}", text(&bad.stderr));
+
+    let metrics = ok(data, &["get", "metrics"]);
+    assert!(metrics.contains("crane_app_replicas"), "{metrics}");
+    let replicas = status["replicas"].as_u64().unwrap();
+    assert!(metrics.contains(&format!("crane_app_replicas{{app=\"{name}\"}} {replicas}\n")), "{metrics}");
 }
