@@ -748,7 +748,7 @@ function renderLoad(app) {
   const stat = (label, value, cls, testid) =>
     el("div", { class: `stat${cls ? ` ${cls}` : ""}`, "data-testid": testid }, el("span", { class: "stat-value", text: value }), el("span", { class: "stat-label", text: label }));
   const figures = [
-    stat(running ? "req/s of target" : "achieved req/s", running ? `${num(v.achieved_rate, 1)} / ${num(v.target_rate, 0)}` : num(v.achieved_rate, 1), null, "load-rate-achieved"),
+    stat(running ? "req/s" : "achieved req/s", running ? `${num(v.achieved_rate, 1)} / ${num(v.target_rate, 0)}` : num(v.achieved_rate, 1), null, "load-rate-achieved"),
     stat("p95", `${num(v.p95_ms, 1)} ms`, null, "load-p95"),
     stat("errors", num(v.errors), v.errors ? "bad" : null, "load-errors"),
   ];

@@ -136,11 +136,19 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
     for (app, m) in &traffic {
         f.sample("crane_lb_requests_per_second", &[("app", app)], m.app.traffic.rps);
     }
-    f.header("crane_lb_latency_seconds", "gauge", "Latency percentiles of an app's load balancer since the engine started.");
-    for (app, m) in &traffic {
-        for (q, v) in [("0.5", m.app.traffic.latency_p50_ms), ("0.95", m.app.traffic.latency_p95_ms), ("0.99", m.app.traffic.latency_p99_ms)] {
-            f.sample("crane_lb_latency_seconds", &[("app", app), ("quantile", q)], v / 1000.0);
+    f.header(
+        "crane_lb_request_duration_seconds",
+        "summary",
+        "Latency of requests through an app's load balancer since the engine started.",
+    );
+    for (app, _) in &traffic {
+        let Some(h) = inner.proxies.latency_histogram(app) else { continue };
+        for q in [0.5, 0.95, 0.99] {
+            let value = if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 / 1e6 };
+            f.sample("crane_lb_request_duration_seconds", &[("app", app), ("quantile", &q.to_string())], value);
         }
+        f.sample("crane_lb_request_duration_seconds_sum", &[("app", app)], h.mean() * h.len() as f64 / 1e6);
+        f.sample("crane_lb_request_duration_seconds_count", &[("app", app)], h.len() as f64);
     }
     f.header("crane_lb_received_bytes_total", "counter", "Bytes received from clients, per app.");
     for (app, m) in &traffic {
