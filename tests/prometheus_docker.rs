@@ -31,7 +31,7 @@ fn start_prometheus(sd_url: &str, token: &str) -> Prometheus {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, token).unwrap();
     let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: crane\n    authorization:\n      credentials_file: {tf}\n    http_sd_configs:\n      - url: {sd_url}\n        refresh_interval: 1s\n        authorization:\n          credentials_file: {tf}\n",
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: crane\n    authorization:\n      type: Bearer\n      credentials_file: {tf}\n    http_sd_configs:\n      - url: {sd_url}\n        refresh_interval: 1s\n        authorization:\n          type: Bearer\n          credentials_file: {tf}\n",
         tf = token_file.display()
     );
     let config_file = dir.path().join("prometheus.yml");
