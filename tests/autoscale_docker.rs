@@ -8,7 +8,13 @@ use std::time::Duration;
 use crane_api::AppView;
 use crane_e2e::*;
 
-async fn app_until(engine: &TestEngine, app: &str, within: Duration, what: &str, cond: impl Fn(&AppView) -> bool) -> AppView {
+async fn app_until(
+    engine: &TestEngine,
+    app: &str,
+    within: Duration,
+    what: &str,
+    cond: impl Fn(&AppView) -> bool,
+) -> AppView {
     wait_for(within, what, || async {
         let v = engine.handle.get_app(app).await.ok()?;
         cond(&v).then_some(v)
@@ -45,16 +51,24 @@ async fn scale_up_then_down(metric: &str, autoscaling: &str, path: &str, rate: u
     assert!(scaled.reason.contains("scale 1→"), "{}", scaled.reason);
 
     // After the load stops, replicas return to min once the (short) stabilization window has passed.
-    app_until(&engine, &app, Duration::from_secs(90), "the scale-down to 1 after the window", |v| v.replicas == 1).await;
+    app_until(&engine, &app, Duration::from_secs(90), "the scale-down to 1 after the window", |v| v.replicas == 1)
+        .await;
     let events = engine.handle.events(Some(&app), 500).await.unwrap();
-    let down = events.iter().find(|e| e.kind == "autoscale.scaled" && e.reason.contains("→1")).expect("a scale-down event");
+    let down =
+        events.iter().find(|e| e.kind == "autoscale.scaled" && e.reason.contains("→1")).expect("a scale-down event");
     println!("{metric}: {}", down.reason);
     engine.handle.delete(&app).await.expect("delete");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_autoscaling_scales_up_under_load_and_back_down_after_the_window() {
-    scale_up_then_down("cpu", "{ min: 1, max: 4, metric: cpu, target: 50, scaleDownStabilization: 5s }", "/work?ms=20", 40).await;
+    scale_up_then_down(
+        "cpu",
+        "{ min: 1, max: 4, metric: cpu, target: 50, scaleDownStabilization: 5s }",
+        "/work?ms=20",
+        40,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,12 +86,17 @@ async fn a_killed_instance_is_replaced_and_the_event_log_says_why() {
     let old_id = before.iter().find(|c| c.names.as_ref().unwrap()[0].ends_with(&victim)).unwrap().id.clone().unwrap();
     let docker = docker().await;
     let killed_at = Instant::now();
-    docker.kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await.expect("kill");
+    docker
+        .kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()))
+        .await
+        .expect("kill");
 
     wait_for(Duration::from_secs(20), "a replacement for the killed instance", || async {
         let list = containers_of(&owner, &app).await;
         list.iter()
-            .any(|c| is_running(c) && c.id.as_deref() != Some(&old_id) && c.names.as_ref().unwrap()[0].ends_with(&victim))
+            .any(|c| {
+                is_running(c) && c.id.as_deref() != Some(&old_id) && c.names.as_ref().unwrap()[0].ends_with(&victim)
+            })
             .then_some(())
     })
     .await;

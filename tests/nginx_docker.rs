@@ -27,8 +27,13 @@ impl Nginx {
             include = include.display()
         );
         std::fs::write(p.join("nginx.conf"), conf).unwrap();
-        let status = Command::new(nginx).arg("-p").arg(p).arg("-c").arg(p.join("nginx.conf")).status().expect("run nginx");
-        assert!(status.success(), "nginx did not start: {}", std::fs::read_to_string(p.join("logs/error.log")).unwrap_or_default());
+        let status =
+            Command::new(nginx).arg("-p").arg(p).arg("-c").arg(p.join("nginx.conf")).status().expect("run nginx");
+        assert!(
+            status.success(),
+            "nginx did not start: {}",
+            std::fs::read_to_string(p.join("logs/error.log")).unwrap_or_default()
+        );
         Nginx { prefix }
     }
 

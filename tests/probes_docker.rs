@@ -56,7 +56,9 @@ async fn readiness_takes_an_instance_out_of_the_load_balancer_and_back() {
     let second = view.instances[1].name.clone();
 
     post(first.address.as_deref().unwrap(), "/admin/ready/off").await;
-    let view = app_until(&engine, &app, "the first instance unready", |v| v.instances[0].state == InstanceState::Running).await;
+    let view =
+        app_until(&engine, &app, "the first instance unready", |v| v.instances[0].state == InstanceState::Running)
+            .await;
     assert!(view.instances[0].probe_failure.as_deref().unwrap_or("").contains("503"), "{:?}", view.instances[0]);
     let got = answers(&url, 12).await;
     assert!(got.iter().all(|who| who == &second), "an unready instance received traffic: {got:?}");
@@ -127,7 +129,11 @@ async fn a_startup_probe_holds_the_other_probes_until_it_passes() {
     let engine = TestEngine::start().await;
     let app = unique_name("t-start");
     let health = "  startup: { type: http, path: /ready, period: 200ms, failureThreshold: 50 }\n  liveness: { type: http, path: /health, period: 200ms }\n";
-    engine.handle.apply(&spec_with_health(&app, 1, ", \"--not-ready-for-ms\", \"2500\"", health), false).await.expect("apply");
+    engine
+        .handle
+        .apply(&spec_with_health(&app, 1, ", \"--not-ready-for-ms\", \"2500\"", health), false)
+        .await
+        .expect("apply");
     app_until(&engine, &app, "starting while the startup probe fails", |v| {
         v.instances[0].state == InstanceState::Starting && v.instances[0].probe_failure.is_some()
     })
@@ -136,6 +142,9 @@ async fn a_startup_probe_holds_the_other_probes_until_it_passes() {
     assert_eq!(view.instances[0].probe.as_deref(), Some("startup passed · liveness ok"));
     let events = engine.handle.events(Some(&app), 50).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "probe.started"));
-    assert!(!events.iter().any(|e| e.kind == "instance.unhealthy"), "the startup probe must not restart a slow starter");
+    assert!(
+        !events.iter().any(|e| e.kind == "instance.unhealthy"),
+        "the startup probe must not restart a slow starter"
+    );
     engine.handle.delete(&app).await.expect("delete");
 }

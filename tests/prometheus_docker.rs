@@ -50,12 +50,15 @@ fn start_prometheus(sd_url: &str, token: &str) -> Prometheus {
 
 /// Active targets as (scrapeUrl, health).
 async fn targets(prometheus: &Prometheus) -> Option<Vec<(String, String)>> {
-    let v: serde_json::Value = reqwest::get(format!("{}/api/v1/targets?state=active", prometheus.url)).await.ok()?.json().await.ok()?;
+    let v: serde_json::Value =
+        reqwest::get(format!("{}/api/v1/targets?state=active", prometheus.url)).await.ok()?.json().await.ok()?;
     Some(
         v["data"]["activeTargets"]
             .as_array()?
             .iter()
-            .map(|t| (t["scrapeUrl"].as_str().unwrap_or("").to_string(), t["health"].as_str().unwrap_or("").to_string()))
+            .map(|t| {
+                (t["scrapeUrl"].as_str().unwrap_or("").to_string(), t["health"].as_str().unwrap_or("").to_string())
+            })
             .collect(),
     )
 }
@@ -67,12 +70,16 @@ async fn prometheus_discovers_and_scrapes_every_instance_and_crane_itself() {
     let api = crane_rest::start(engine.handle.clone(), SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("REST API");
     let app = unique_name("t-prom");
     engine.handle.apply(&demo_spec(&app, 2), false).await.expect("apply");
-    wait_for(Duration::from_secs(60), "2 ready", || async { (engine.handle.get_app(&app).await.ok()?.ready == 2).then_some(()) }).await;
+    wait_for(Duration::from_secs(60), "2 ready", || async {
+        (engine.handle.get_app(&app).await.ok()?.ready == 2).then_some(())
+    })
+    .await;
 
     // Crane's own /metrics passes promtool's checks (after a collection round has scraped the instances).
     let client = reqwest::Client::new();
     wait_for(Duration::from_secs(20), "the instances' own /metrics scraped", || async {
-        let text = client.get(format!("{}/metrics", api.url)).bearer_auth(&api.token).send().await.ok()?.text().await.ok()?;
+        let text =
+            client.get(format!("{}/metrics", api.url)).bearer_auth(&api.token).send().await.ok()?.text().await.ok()?;
         let scraped = |i: u32| format!("crane_instance_scrape_up{{app=\"{app}\",instance=\"{app}-{i}\"}} 1\n");
         (text.contains(&scraped(1)) && text.contains(&scraped(2))).then_some(())
     })

@@ -34,7 +34,8 @@ async fn a_rolling_update_under_load_fails_no_request() {
     let view = app_until(&engine, &app, "3 ready", |v| v.ready == 3).await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(steady_load(view.url.clone().unwrap(), 200, 4, 20_000, Duration::from_secs(60), stop.clone()));
+    let load =
+        tokio::spawn(steady_load(view.url.clone().unwrap(), 200, 4, 20_000, Duration::from_secs(60), stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let result = engine.handle.apply(&spec(&app, 3, "two", "", "/ready", "30s"), false).await.expect("update");
     assert_eq!(result.action, "updated");
@@ -52,7 +53,11 @@ async fn a_rolling_update_under_load_fails_no_request() {
     assert_eq!(report.failed, 0, "requests failed during the rolling update: {:?}", report.samples);
     assert_eq!(view.revision, 2);
     let events = engine.handle.events(Some(&app), 200).await.unwrap();
-    assert_eq!(events.iter().filter(|e| e.kind == "instance.updated").count(), 3, "each old instance drained and replaced");
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "instance.updated").count(),
+        3,
+        "each old instance drained and replaced"
+    );
     assert!(events.iter().any(|e| e.kind == "rollout.complete"));
     engine.handle.delete(&app).await.expect("delete");
 }
@@ -122,18 +127,25 @@ async fn killing_replicas_under_load_fails_almost_no_request() {
     let view = app_until(&engine, &app, "3 ready", |v| v.ready == 3).await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(steady_load(view.url.clone().unwrap(), 200, 4, 20_000, Duration::from_secs(60), stop.clone()));
+    let load =
+        tokio::spawn(steady_load(view.url.clone().unwrap(), 200, 4, 20_000, Duration::from_secs(60), stop.clone()));
     let docker = docker().await;
     for k in 0..6 {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let victim = format!("{app}-{}", (k % 3) + 1);
-        let _ = docker.kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await;
+        let _ =
+            docker.kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
     let report = load.await.unwrap();
     let total = report.ok + report.failed;
-    println!("self-healing under load: {total} requests, {} failed ({:.3}%) {:?}", report.failed, report.failed as f64 * 100.0 / total as f64, report.samples);
+    println!(
+        "self-healing under load: {total} requests, {} failed ({:.3}%) {:?}",
+        report.failed,
+        report.failed as f64 * 100.0 / total as f64,
+        report.samples
+    );
     assert!(total > 1000, "too little traffic: {report:?}");
     assert!(report.failed * 1000 <= total, "more than 0.1% failed: {} of {total}: {:?}", report.failed, report.samples);
     app_until(&engine, &app, "3 ready again", |v| v.ready == 3).await;

@@ -232,10 +232,7 @@ fn repair_nested_jsdoc(generated: &str) -> String {
     for line in generated.split_inclusive('\n') {
         let body = line.trim_start();
         // Inside a block comment every line starts with `*`; a nested comment opens with `* /**`.
-        let nested_open = body
-            .strip_prefix('*')
-            .map(|rest| rest.trim_start().starts_with("/**"))
-            .unwrap_or(false);
+        let nested_open = body.strip_prefix('*').map(|rest| rest.trim_start().starts_with("/**")).unwrap_or(false);
         if skipping {
             if body.trim_end().ends_with("*/") {
                 skipping = false;

@@ -38,9 +38,7 @@ impl Running {
         // `cranectl` uses the same rule, so it finds this engine's REST API through `<data_dir>/api.json`.
         let data_dir = crane_engine::default_data_dir();
         tracing::info!(data_dir = %data_dir.display(), "starting the engine");
-        let engine = EngineHandle::start(EngineConfig::new(data_dir))
-            .await
-            .map_err(|e| e.to_api());
+        let engine = EngineHandle::start(EngineConfig::new(data_dir)).await.map_err(|e| e.to_api());
         let (api, api_token) = match &engine {
             Ok(engine) => match start_api(engine.clone()).await {
                 Ok(server) => {

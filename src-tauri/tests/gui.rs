@@ -64,7 +64,13 @@ async fn window_explains_an_unreachable_docker_engine() {
     let client = connect(&driver).await;
     let outcome = AssertUnwindSafe(async {
         let c = &client;
-        wait_until(c, "the window to load", Duration::from_secs(30), "return document.body.dataset.ready === 'true' || null").await;
+        wait_until(
+            c,
+            "the window to load",
+            Duration::from_secs(30),
+            "return document.body.dataset.ready === 'true' || null",
+        )
+        .await;
         assert_eq!(text(c, "[data-testid=docker-status]").await, "Docker unreachable");
         let reason = text(c, "[data-testid=docker-banner]").await;
         assert!(reason.contains("no-docker.sock"), "the banner does not say which Docker address failed: {reason:?}");
@@ -83,7 +89,13 @@ async fn window_explains_an_unreachable_docker_engine() {
 
 async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     // The window is up once app.js finished its first fetch.
-    wait_until(c, "the window to load", Duration::from_secs(30), "return document.body.dataset.ready === 'true' || null").await;
+    wait_until(
+        c,
+        "the window to load",
+        Duration::from_secs(30),
+        "return document.body.dataset.ready === 'true' || null",
+    )
+    .await;
 
     // Header: Docker reachable, the engine on our temporary data directory (CRANE_DATA_DIR reached the app).
     let docker = text(c, "[data-testid=docker-status]").await;
@@ -128,7 +140,13 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     fill(c, "f-name", app).await;
     fill(c, "f-memory", "lots").await;
     click(c, "[data-testid=f-submit]").await;
-    wait_until(c, "the engine's diagnostics", Duration::from_secs(15), "return document.querySelectorAll('[data-testid=diagnostic]').length || null").await;
+    wait_until(
+        c,
+        "the engine's diagnostics",
+        Duration::from_secs(15),
+        "return document.querySelectorAll('[data-testid=diagnostic]').length || null",
+    )
+    .await;
     let diagnostics = text(c, "[data-testid=f-diagnostics]").await;
     assert!(diagnostics.contains("resources"), "the diagnostics do not name the field: {diagnostics:?}");
     screenshot(c, "screenshot-new-app-error.png").await;
@@ -169,7 +187,10 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     // The URL the window shows serves the app (through Crane's load balancer).
     for _ in 0..6 {
         let status = http_get_status(&url);
-        assert!(status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"), "GET {url} answered {status:?}");
+        assert!(
+            status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"),
+            "GET {url} answered {status:?}"
+        );
     }
     // Traffic figures refresh on demand (the engine sends no change event per request).
     click(c, "#traffic-refresh").await;
@@ -191,7 +212,12 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
         "return (document.querySelector('[data-testid=logs-follow]').checked && !document.querySelector('[data-testid=logs-live]').hidden) || null",
     )
     .await;
-    let _ = wait_until_soft(c, Duration::from_secs(8), "return document.querySelectorAll('[data-testid=logs] div:not(.note)').length >= 2 || null").await;
+    let _ = wait_until_soft(
+        c,
+        Duration::from_secs(8),
+        "return document.querySelectorAll('[data-testid=logs] div:not(.note)').length >= 2 || null",
+    )
+    .await;
     screenshot(c, "screenshot-app.png").await;
 
     // The newest event opens with its details.
@@ -226,7 +252,11 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !labelled_containers(app).is_empty() {
-        assert!(Instant::now() < deadline, "containers of {app} are still there after Delete: {:?}", labelled_containers(app));
+        assert!(
+            Instant::now() < deadline,
+            "containers of {app} are still there after Delete: {:?}",
+            labelled_containers(app)
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -275,10 +305,8 @@ async fn autoscale_under_load(c: &Client, app: &str) {
     eprintln!("charts drawn: {charts}");
 
     // Load from the window.
-    let start_disabled = c
-        .execute("return document.querySelector('[data-testid=load-start]').disabled", vec![])
-        .await
-        .expect("script");
+    let start_disabled =
+        c.execute("return document.querySelector('[data-testid=load-start]').disabled", vec![]).await.expect("script");
     assert_eq!(start_disabled, json!(false), "Start load is disabled for an app with a URL");
     fill(c, "load-rate", "40").await;
     fill(c, "load-duration", "20").await;
@@ -324,7 +352,10 @@ async fn autoscale_under_load(c: &Client, app: &str) {
          return (s.length >= 2 && s.every(x => x === 'ready') && parseFloat(t) >= 12) || null",
     )
     .await;
-    let drawn = c.execute("return document.querySelector('[data-testid=charts]').dataset.renderedAt", vec![]).await.expect("script");
+    let drawn = c
+        .execute("return document.querySelector('[data-testid=charts]').dataset.renderedAt", vec![])
+        .await
+        .expect("script");
     let _ = wait_until_soft(
         c,
         Duration::from_secs(6),
@@ -537,7 +568,9 @@ impl Driver {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("could not start tauri-driver: {e}; install it with cargo install tauri-driver --locked"));
+            .unwrap_or_else(|e| {
+                panic!("could not start tauri-driver: {e}; install it with cargo install tauri-driver --locked")
+            });
         let driver = Driver { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -613,7 +646,8 @@ impl Drop for ContainerCleanup {
         }
         let label = format!("label=io.crane.app={}", self.app);
         if let Ok(out) = Command::new("docker").args(["network", "ls", "-q", "--filter", &label]).output() {
-            let nets: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+            let nets: Vec<String> =
+                String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
             if !nets.is_empty() {
                 let _ = Command::new("docker").args(["network", "rm"]).args(&nets).output();
             }

@@ -21,7 +21,6 @@ pub const DEMO_IMAGE: &str = crane_docker::DEMO_IMAGE;
 /// A bollard client, or a panic that names the fix.
 pub async fn docker() -> Docker {
     let docker = Docker::connect_with_local_defaults()
-        .and_then(|d| Ok(d))
         .unwrap_or_else(|e| panic!("cannot configure a Docker client ({e}); these tests need the real Docker engine"));
     let docker = docker.negotiate_version().await.unwrap_or_else(|e| {
         panic!("the Docker engine is not reachable ({e}); start Docker — these tests need the real engine")
@@ -167,15 +166,19 @@ pub async fn purge_owner(owner: &str) -> Result<(), String> {
                 .await;
         }
     }
-    let networks =
-        docker.list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build())).await.map_err(|e| e.to_string())?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
+        .await
+        .map_err(|e| e.to_string())?;
     for n in networks {
         if let Some(id) = n.id {
             let _ = docker.remove_network(&id).await;
         }
     }
-    let volumes =
-        docker.list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build())).await.map_err(|e| e.to_string())?;
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
+        .await
+        .map_err(|e| e.to_string())?;
     for v in volumes.volumes.unwrap_or_default() {
         let _ = docker.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
     }
@@ -274,7 +277,11 @@ pub async fn steady_load(
                     Ok(resp) => {
                         report.failed += 1;
                         if report.samples.len() < 5 {
-                            report.samples.push(format!("{}: {}", resp.status(), resp.text().await.unwrap_or_default()));
+                            report.samples.push(format!(
+                                "{}: {}",
+                                resp.status(),
+                                resp.text().await.unwrap_or_default()
+                            ));
                         }
                     }
                     Err(e) => {

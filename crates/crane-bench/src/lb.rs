@@ -48,8 +48,13 @@ fn wrk(target: &str, url: &str) -> WrkResult {
         .output()
         .expect("wrk is not installed: `apt-get install wrk` (make bench does this)");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut result =
-        WrkResult { target: target.to_string(), requests_per_second: 0.0, p50_ms: f64::NAN, p99_ms: f64::NAN, errors: String::new() };
+    let mut result = WrkResult {
+        target: target.to_string(),
+        requests_per_second: 0.0,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        errors: String::new(),
+    };
     for line in text.lines() {
         let t = line.trim();
         if let Some(v) = t.strip_prefix("Requests/sec:") {
@@ -88,8 +93,18 @@ fn start_nginx(listen: u16, backends: &[String]) -> Nginx {
         p = p.display()
     );
     std::fs::write(p.join("nginx.conf"), conf).unwrap();
-    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|n| Path::new(n).exists()).expect("nginx is not installed");
-    let ok = Command::new(nginx).arg("-p").arg(p).arg("-c").arg(p.join("nginx.conf")).stderr(Stdio::null()).status().unwrap();
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|n| Path::new(n).exists())
+        .expect("nginx is not installed");
+    let ok = Command::new(nginx)
+        .arg("-p")
+        .arg(p)
+        .arg("-c")
+        .arg(p.join("nginx.conf"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert!(ok.success(), "nginx did not start");
     Nginx { prefix }
 }
@@ -119,8 +134,12 @@ pub(crate) async fn run() {
     let owner = running[0].labels.as_ref().unwrap()["io.crane.owner"].clone();
     server.owner_cleanup = Some(Cleanup { owner });
     let url = view["url"].as_str().unwrap().to_string() + "/";
-    let backends: Vec<String> =
-        view["instances"].as_array().unwrap().iter().map(|i| format!("{}:8080", i["address"].as_str().unwrap())).collect();
+    let backends: Vec<String> = view["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{}:8080", i["address"].as_str().unwrap()))
+        .collect();
     let nginx_port = free_port();
     let nginx = start_nginx(nginx_port, &backends);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -143,9 +162,13 @@ pub(crate) async fn run() {
         let index = (k % 3) + 1;
         let victim = format!("{app}-{index}");
         let before = app_view(&server, &app).await;
-        let old_id = before["instances"].as_array().unwrap().iter().find(|i| i["index"] == index).unwrap()["id"].clone();
+        let old_id =
+            before["instances"].as_array().unwrap().iter().find(|i| i["index"] == index).unwrap()["id"].clone();
         let t = Instant::now();
-        docker.kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await.unwrap();
+        docker
+            .kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()))
+            .await
+            .unwrap();
         loop {
             let v = app_view(&server, &app).await;
             let back = v["instances"]
@@ -173,7 +196,14 @@ pub(crate) async fn run() {
     println!("| Target | req/s | p50 | p99 | errors |");
     println!("|---|---|---|---|---|");
     for r in [&builtin, &with_nginx, &no_proxy] {
-        println!("| {} | {:.0} | {:.2} ms | {:.2} ms | {} |", r.target, r.requests_per_second, r.p50_ms, r.p99_ms, if r.errors.is_empty() { "none" } else { &r.errors });
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+            r.target,
+            r.requests_per_second,
+            r.p50_ms,
+            r.p99_ms,
+            if r.errors.is_empty() { "none" } else { &r.errors }
+        );
     }
     println!();
     println!("| Measure | Result | Target |");

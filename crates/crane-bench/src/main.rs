@@ -88,7 +88,12 @@ pub(crate) async fn start_server_with(env: &[(&str, &str)]) -> Server {
 }
 
 impl Server {
-    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
         let client = reqwest::Client::new();
         let mut req = client.request(method, format!("{}/api/v1{path}", self.url)).bearer_auth(&self.token);
         if let Some(b) = body {
@@ -150,11 +155,17 @@ async fn skeleton() {
     let app = unique_name("bench");
     let t0 = Instant::now();
     let applied = server
-        .call(reqwest::Method::POST, "/apps", Some(serde_json::json!({"yaml": demo_spec(&app, REPLICAS), "create_only": true})))
+        .call(
+            reqwest::Method::POST,
+            "/apps",
+            Some(serde_json::json!({"yaml": demo_spec(&app, REPLICAS), "create_only": true})),
+        )
         .await;
     let _ = applied;
-    wait_for(Duration::from_secs(120), "10 running", || async { (running_of(&app).await.len() == REPLICAS as usize).then_some(()) })
-        .await;
+    wait_for(Duration::from_secs(120), "10 running", || async {
+        (running_of(&app).await.len() == REPLICAS as usize).then_some(())
+    })
+    .await;
     let crane_apply = t0.elapsed().as_secs_f64();
     let owner = running_of(&app).await[0].labels.as_ref().unwrap()["io.crane.owner"].clone();
     server.owner_cleanup = Some(Cleanup { owner });
@@ -169,7 +180,10 @@ async fn skeleton() {
         let before = running_of(&app).await;
         let old_id = before.iter().find(|c| c.names.as_ref().unwrap()[0].ends_with(&victim)).and_then(|c| c.id.clone());
         let t = Instant::now();
-        docker.kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await.unwrap();
+        docker
+            .kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()))
+            .await
+            .unwrap();
         loop {
             let list = running_of(&app).await;
             if list.iter().any(|c| c.names.as_ref().unwrap()[0].ends_with(&victim) && c.id != old_id) {
@@ -198,7 +212,11 @@ async fn skeleton() {
     println!();
     println!("| Measure | Result | Target |");
     println!("|---|---|---|");
-    println!("| (a) replica killed → replacement running, median of {KILLS} | {:.0} ms (p95 {:.0} ms) | ≤ 1000 ms |", median * 1e3, p95 * 1e3);
+    println!(
+        "| (a) replica killed → replacement running, median of {KILLS} | {:.0} ms (p95 {:.0} ms) | ≤ 1000 ms |",
+        median * 1e3,
+        p95 * 1e3
+    );
     match compose {
         Some(c) => println!(
             "| (b) apply {REPLICAS} replicas → all running: Crane vs docker-compose --scale | {:.2} s vs {:.2} s (ratio {:.2}) | ratio ≤ 1.0 |",
@@ -206,7 +224,11 @@ async fn skeleton() {
         ),
         None => println!("| (b) apply {REPLICAS} replicas → all running: Crane (docker-compose not installed) | {crane_apply:.2} s | ratio ≤ 1.0 |"),
     }
-    println!("| (c) engine RSS idle / with {REPLICAS} replicas | {:.1} MB / {:.1} MB | ≤ 30 MB idle |", rss_idle as f64 / 1024.0, rss_10 as f64 / 1024.0);
+    println!(
+        "| (c) engine RSS idle / with {REPLICAS} replicas | {:.1} MB / {:.1} MB | ≤ 30 MB idle |",
+        rss_idle as f64 / 1024.0,
+        rss_10 as f64 / 1024.0
+    );
 
     let json = serde_json::json!({
         "kill_to_running_ms": {"median": median * 1e3, "p95": p95 * 1e3, "samples": kills.iter().map(|k| k * 1e3).collect::<Vec<_>>()},
@@ -221,7 +243,14 @@ async fn skeleton() {
 
 /// `docker-compose up -d --scale web=10` of the demo image; seconds until it returns with all running.
 async fn compose_baseline() -> Option<f64> {
-    if Command::new("docker-compose").arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?.success() {
+    if Command::new("docker-compose")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?
+        .success()
+    {
         let dir = tempfile::tempdir().ok()?;
         let project = unique_name("cranebench");
         let file = dir.path().join("docker-compose.yml");

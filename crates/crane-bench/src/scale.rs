@@ -36,7 +36,8 @@ pub(crate) async fn run() {
         "name: {app}\nimage: {DEMO_IMAGE}\nreplicas: 1\ncommand: [\"/demo\", \"--port\", \"8080\"]\nports:\n  - container: 8080\nhealth:\n  readiness: {{ type: http, path: /ready, period: 250ms, failureThreshold: 1 }}\nautoscaling: {{ min: 1, max: 4, metric: rps, target: 20, scaleDownStabilization: 3s }}\n"
     );
     server.call(reqwest::Method::POST, "/apps", Some(serde_json::json!({"yaml": yaml, "create_only": true}))).await;
-    wait_for(Duration::from_secs(60), "1 ready", || async { (view(&server, &app).await["ready"] == 1).then_some(()) }).await;
+    wait_for(Duration::from_secs(60), "1 ready", || async { (view(&server, &app).await["ready"] == 1).then_some(()) })
+        .await;
     let running = crate::running_of(&app).await;
     server.owner_cleanup = Some(Cleanup { owner: running[0].labels.as_ref().unwrap()["io.crane.owner"].clone() });
     let mut reactions = Vec::new();
@@ -49,7 +50,11 @@ pub(crate) async fn run() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let t0 = Instant::now();
         server
-            .call(reqwest::Method::POST, &format!("/apps/{app}/load"), Some(serde_json::json!({"rate": 100.0, "duration_s": 20.0})))
+            .call(
+                reqwest::Method::POST,
+                &format!("/apps/{app}/load"),
+                Some(serde_json::json!({"rate": 100.0, "duration_s": 20.0})),
+            )
             .await;
         wait_for(Duration::from_secs(30), "a second ready replica", || async {
             (view(&server, &app).await["ready"].as_u64().unwrap_or(0) >= 2).then_some(())
@@ -67,7 +72,9 @@ pub(crate) async fn run() {
     let series: Vec<Series> = (0..4)
         .map(|k| Series {
             name: format!("web-{}", k + 1),
-            points: (0..17_280).map(|i| (now - day + i * 5000, 50.0 + 30.0 * ((i as f64 / 500.0 + k as f64).sin()))).collect(),
+            points: (0..17_280)
+                .map(|i| (now - day + i * 5000, 50.0 + 30.0 * ((i as f64 / 500.0 + k as f64).sin())))
+                .collect(),
         })
         .collect();
     let spec = ChartSpec {
@@ -92,8 +99,17 @@ pub(crate) async fn run() {
     let mut server = start_server_with(&[("CRANE_METRICS_INTERVAL_MS", "1000")]).await;
     let pid = server.child.id();
     let app = unique_name("benchcol");
-    server.call(reqwest::Method::POST, "/apps", Some(serde_json::json!({"yaml": demo_spec(&app, 20), "create_only": true}))).await;
-    wait_for(Duration::from_secs(120), "20 ready", || async { (view(&server, &app).await["ready"] == 20).then_some(()) }).await;
+    server
+        .call(
+            reqwest::Method::POST,
+            "/apps",
+            Some(serde_json::json!({"yaml": demo_spec(&app, 20), "create_only": true})),
+        )
+        .await;
+    wait_for(Duration::from_secs(120), "20 ready", || async {
+        (view(&server, &app).await["ready"] == 20).then_some(())
+    })
+    .await;
     let running = crate::running_of(&app).await;
     server.owner_cleanup = Some(Cleanup { owner: running[0].labels.as_ref().unwrap()["io.crane.owner"].clone() });
     tokio::time::sleep(Duration::from_secs(5)).await;

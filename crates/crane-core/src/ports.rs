@@ -143,7 +143,12 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<futures_core::stream::BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError>;
     /// Runs `command` inside a running container (exec probes) and returns its exit code and the first few KiB of
     /// its output. A command still running after `timeout` is an `Other` error naming the timeout.
-    async fn exec(&self, id: &str, command: &[String], timeout: std::time::Duration) -> Result<ExecOutput, RuntimeError>;
+    async fn exec(
+        &self,
+        id: &str,
+        command: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<ExecOutput, RuntimeError>;
     /// Streams resource samples of a running container (about one a second). The stream ends with the container.
     async fn stats(
         &self,

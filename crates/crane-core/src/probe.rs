@@ -398,7 +398,10 @@ mod tests {
             success_threshold: Some(5),
         };
         let s = ProbeSettings::from_spec(&p, Some(8080), ProbeKind::Liveness);
-        assert_eq!((s.period, s.timeout, s.failure_threshold, s.success_threshold), (DEFAULT_PERIOD, DEFAULT_TIMEOUT, 3, 1));
+        assert_eq!(
+            (s.period, s.timeout, s.failure_threshold, s.success_threshold),
+            (DEFAULT_PERIOD, DEFAULT_TIMEOUT, 3, 1)
+        );
         assert_eq!(s.port, Some(8080));
         assert_eq!(ProbeSettings::from_spec(&p, Some(8080), ProbeKind::Readiness).success_threshold, 5);
     }

@@ -145,7 +145,11 @@ fn check(args: &[String]) -> i32 {
         Ok(status) => {
             let code: u16 = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
             println!("{path}: {status}");
-            if (200..400).contains(&code) { 0 } else { 1 }
+            if (200..400).contains(&code) {
+                0
+            } else {
+                1
+            }
         }
         Err(e) => {
             println!("{path}: {e}");

@@ -21,13 +21,12 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, RenameContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, RenameContainerOptionsBuilder, StartContainerOptions,
+    StopContainerOptionsBuilder,
 };
 use bollard::{BollardRequest, Docker};
 use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
-use crane_core::ports::{
-    ExecOutput, InstanceDetails, InstanceRequest, LogLine, ResourceSample, Runtime, RuntimeEvent,
-};
+use crane_core::ports::{ExecOutput, InstanceDetails, InstanceRequest, LogLine, ResourceSample, Runtime, RuntimeEvent};
 use crane_core::spec::{AppSpec, DROPPED_CAPABILITIES};
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
@@ -450,7 +449,8 @@ impl Runtime for DockerRuntime {
             Some(app) => networks.get(&network_name(app)),
             None => networks.values().next(),
         };
-        let ip = endpoint.and_then(|e| e.ip_address.as_deref()).filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok());
+        let ip =
+            endpoint.and_then(|e| e.ip_address.as_deref()).filter(|ip| !ip.is_empty()).and_then(|ip| ip.parse().ok());
         Ok(Some(InstanceDetails { ip, started_at }))
     }
 
@@ -740,15 +740,20 @@ pub fn resource_sample(stats: &bollard::models::ContainerStatsResponse) -> Resou
     let cores = cpu
         .and_then(|c| c.online_cpus)
         .map(f64::from)
-        .or_else(|| cpu.and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.percpu_usage.as_ref()).map(|p| p.len() as f64))
+        .or_else(|| {
+            cpu.and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.percpu_usage.as_ref()).map(|p| p.len() as f64)
+        })
         .unwrap_or(1.0);
-    let cpu_percent = if system_delta > 0.0 && cpu_delta >= 0.0 { cpu_delta / system_delta * cores * 100.0 } else { 0.0 };
+    let cpu_percent =
+        if system_delta > 0.0 && cpu_delta >= 0.0 { cpu_delta / system_delta * cores * 100.0 } else { 0.0 };
     let memory = stats.memory_stats.as_ref();
     let usage = memory.and_then(|m| m.usage).unwrap_or(0);
     // cgroup v1 reports the page cache as total_inactive_file (or cache); v2 as inactive_file.
     let cache = memory
         .and_then(|m| m.stats.as_ref())
-        .and_then(|s| s.get("total_inactive_file").or_else(|| s.get("inactive_file")).or_else(|| s.get("cache")).copied())
+        .and_then(|s| {
+            s.get("total_inactive_file").or_else(|| s.get("inactive_file")).or_else(|| s.get("cache")).copied()
+        })
         .unwrap_or(0);
     let (rx, tx) = stats.networks.as_ref().map_or((0, 0), |n| {
         n.values().fold((0, 0), |(rx, tx), i| (rx + i.rx_bytes.unwrap_or(0), tx + i.tx_bytes.unwrap_or(0)))
@@ -759,7 +764,10 @@ pub fn resource_sample(stats: &bollard::models::ContainerStatsResponse) -> Resou
         .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d.to_string()).ok())
         .map(|t| t.timestamp_millis().max(0) as Millis)
         .unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as Millis)
+                .unwrap_or(0)
         });
     ResourceSample {
         at,

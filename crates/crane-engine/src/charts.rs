@@ -31,22 +31,32 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
     let scaling = app.spec.autoscaling.as_ref();
     let target_if = |m: &str| scaling.filter(|a| a.metric == m).map(|a| a.target);
     // (title, unit, series prefix, series suffix filter, fixed y bounds, step, threshold)
-    let (title, unit, prefix, suffixes, y_max, step, threshold): (&str, &str, String, &[&str], Option<f64>, bool, Option<f64>) =
-        match metric {
-            "cpu" => ("CPU per instance", "%", format!("{name}/"), &["/cpu"], None, false, target_if("cpu")),
-            "memory" => ("Memory per instance", "MiB", format!("{name}/"), &["/memory_mib"], None, false, None),
-            "rps" => ("Requests per second", "req/s", format!("{name}/"), &["/rps"], None, false, target_if("rps")),
-            "latency" => ("Latency p95", "ms", format!("{name}/latency_p95_ms"), &[""], None, false, target_if("latency_p95")),
-            "errors" => ("Errors per second (5xx)", "/s", format!("{name}/errors_per_s"), &[""], None, false, None),
-            "replicas" => ("Replicas", "replicas", format!("{name}/"), &["/replicas", "/ready"], None, true, None),
-            other => {
-                return Err(EngineError::BadRequest(format!(
-                    "metric: no chart named '{other}'; the charts are {}",
-                    METRICS.join(", ")
-                )))
-            }
-        };
-    let samples = inner.store.query_samples(&prefix, from, now).await.map_err(|e| EngineError::Internal(e.to_string()))?;
+    let (title, unit, prefix, suffixes, y_max, step, threshold): (
+        &str,
+        &str,
+        String,
+        &[&str],
+        Option<f64>,
+        bool,
+        Option<f64>,
+    ) = match metric {
+        "cpu" => ("CPU per instance", "%", format!("{name}/"), &["/cpu"], None, false, target_if("cpu")),
+        "memory" => ("Memory per instance", "MiB", format!("{name}/"), &["/memory_mib"], None, false, None),
+        "rps" => ("Requests per second", "req/s", format!("{name}/"), &["/rps"], None, false, target_if("rps")),
+        "latency" => {
+            ("Latency p95", "ms", format!("{name}/latency_p95_ms"), &[""], None, false, target_if("latency_p95"))
+        }
+        "errors" => ("Errors per second (5xx)", "/s", format!("{name}/errors_per_s"), &[""], None, false, None),
+        "replicas" => ("Replicas", "replicas", format!("{name}/"), &["/replicas", "/ready"], None, true, None),
+        other => {
+            return Err(EngineError::BadRequest(format!(
+                "metric: no chart named '{other}'; the charts are {}",
+                METRICS.join(", ")
+            )))
+        }
+    };
+    let samples =
+        inner.store.query_samples(&prefix, from, now).await.map_err(|e| EngineError::Internal(e.to_string()))?;
     let mut by_series: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     for s in samples {
         let rest = &s.series[format!("{name}/").len().min(s.series.len())..];

@@ -65,7 +65,8 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
     }
     f.header("crane_app_ready_replicas", "gauge", "Instances of an app receiving traffic (ready).");
     for a in apps {
-        let ready = shared.observed.iter().filter(|o| o.app == a.spec.name && shared.in_load_balancer.contains(&o.id)).count();
+        let ready =
+            shared.observed.iter().filter(|o| o.app == a.spec.name && shared.in_load_balancer.contains(&o.id)).count();
         f.sample("crane_app_ready_replicas", &[("app", &a.spec.name)], ready as f64);
     }
     f.header("crane_app_revision", "gauge", "Current revision of an app.");
@@ -84,7 +85,11 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
         f.sample("crane_instance_restarts_total", &[("app", app), ("instance", &instance)], f64::from(*n));
     }
     for (metric, name, help) in [
-        ("cpu", "crane_instance_cpu_percent", "CPU use of an instance in percent of its limit (of one core without one)."),
+        (
+            "cpu",
+            "crane_instance_cpu_percent",
+            "CPU use of an instance in percent of its limit (of one core without one).",
+        ),
         ("memory", "crane_instance_memory_percent", "Memory use of an instance in percent of its limit."),
     ] {
         f.header(name, "gauge", help);
@@ -106,7 +111,11 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
 
     let traffic: Vec<(String, crane_proxy::ProxyMetrics)> =
         apps.iter().filter_map(|a| inner.proxies.metrics(&a.spec.name).map(|m| (a.spec.name.clone(), m))).collect();
-    f.header("crane_lb_requests_total", "counter", "Requests answered by an app's load balancer, by instance and status class.");
+    f.header(
+        "crane_lb_requests_total",
+        "counter",
+        "Requests answered by an app's load balancer, by instance and status class.",
+    );
     for (app, m) in &traffic {
         for b in &m.backends {
             for (class, n) in [
@@ -160,7 +169,11 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
     }
 
     let scrapes = inner.collector.app_scrapes.lock().unwrap().clone();
-    f.header("crane_instance_scrape_up", "gauge", "Whether an instance's own /metrics answered and parsed at the last round.");
+    f.header(
+        "crane_instance_scrape_up",
+        "gauge",
+        "Whether an instance's own /metrics answered and parsed at the last round.",
+    );
     for ((app, instance), (up, _)) in &scrapes {
         f.sample("crane_instance_scrape_up", &[("app", app), ("instance", instance)], if *up { 1.0 } else { 0.0 });
     }
@@ -170,7 +183,11 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
     }
 
     let decisions = inner.collector.decision_counts.lock().unwrap().clone();
-    f.header("crane_autoscaler_decisions_total", "counter", "Autoscaler decisions per app and outcome (up, down, none).");
+    f.header(
+        "crane_autoscaler_decisions_total",
+        "counter",
+        "Autoscaler decisions per app and outcome (up, down, none).",
+    );
     for ((app, change), n) in &decisions {
         f.sample("crane_autoscaler_decisions_total", &[("app", app), ("change", change)], *n as f64);
     }

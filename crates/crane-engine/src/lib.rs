@@ -4,8 +4,8 @@
 //! **Architecture Invariant:** decisions are made by `crane_core` planners; this crate only gathers the snapshot,
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
-pub mod error;
 pub mod charts;
+pub mod error;
 mod exposition;
 mod load;
 mod metrics;
@@ -182,7 +182,11 @@ impl EngineHandle {
 
     /// Starts an engine on the given adapters (tests use fakes). Without a Docker client the demo image cannot be
     /// built.
-    pub async fn start_with(config: EngineConfig, runtime: Arc<dyn Runtime>, store: Arc<dyn Store>) -> Result<EngineHandle> {
+    pub async fn start_with(
+        config: EngineConfig,
+        runtime: Arc<dyn Runtime>,
+        store: Arc<dyn Store>,
+    ) -> Result<EngineHandle> {
         Self::start_inner(config, runtime, None, store).await
     }
 
@@ -277,7 +281,8 @@ impl EngineHandle {
         let history = store.list_revisions(&spec.name).await.map_err(internal)?;
         // New revisions number past every revision in the history: after an undo the current number is not the
         // highest one.
-        let next_revision = history.iter().map(|r| r.revision).max().unwrap_or(0).max(existing.as_ref().map_or(0, |e| e.revision)) + 1;
+        let next_revision =
+            history.iter().map(|r| r.revision).max().unwrap_or(0).max(existing.as_ref().map_or(0, |e| e.revision)) + 1;
         let (action, revision) = match &existing {
             None => ("created", next_revision),
             Some(old) if crane_core::validate::needs_new_revision(&old.spec, &spec) => ("updated", next_revision),
@@ -285,12 +290,13 @@ impl EngineHandle {
             Some(old) => ("unchanged", old.revision),
         };
         let wanted_port = spec.ports.first().and_then(|p| p.public);
-        let public_port = self.inner.proxies.prepare(&spec, existing.as_ref().and_then(|e| e.public_port), wanted_port).map_err(
-            |e| match e {
-                RuntimeError::PortInUse(p) => EngineError::PortInUse(RuntimeError::PortInUse(p).to_string()),
-                other => runtime_error(other),
-            },
-        )?;
+        let public_port =
+            self.inner.proxies.prepare(&spec, existing.as_ref().and_then(|e| e.public_port), wanted_port).map_err(
+                |e| match e {
+                    RuntimeError::PortInUse(p) => EngineError::PortInUse(RuntimeError::PortInUse(p).to_string()),
+                    other => runtime_error(other),
+                },
+            )?;
         let stored = StoredApp {
             spec: spec.clone(),
             source_yaml: yaml.to_string(),
@@ -306,7 +312,9 @@ impl EngineHandle {
         }
         if action == "created" || action == "updated" {
             let cause = match &existing {
-                Some(old) if old.spec.image != spec.image => format!("apply: image {} → {}", old.spec.image, spec.image),
+                Some(old) if old.spec.image != spec.image => {
+                    format!("apply: image {} → {}", old.spec.image, spec.image)
+                }
                 Some(_) => "apply: container settings changed".to_string(),
                 None => format!("apply: created with image {}", spec.image),
             };
@@ -321,7 +329,8 @@ impl EngineHandle {
             store.put_revision(&rev).await.map_err(internal)?;
         }
         let mut warnings = spec.inactive_sections();
-        if spec.autoscaling.as_ref().is_some_and(|a| a.metric == "custom") && self.inner.config.prometheus_url.is_none() {
+        if spec.autoscaling.as_ref().is_some_and(|a| a.metric == "custom") && self.inner.config.prometheus_url.is_none()
+        {
             warnings.push(
                 "autoscaling: metric custom needs a Prometheus; start Crane with CRANE_PROMETHEUS_URL set, until then the \
                  app keeps its replica count"
@@ -378,8 +387,10 @@ impl EngineHandle {
     pub async fn list_apps(&self) -> Result<Vec<AppView>> {
         let apps = self.inner.store.list_apps().await.map_err(internal)?;
         let health = self.health_by_id();
-        let traffic: BTreeMap<String, crane_proxy::ProxyMetrics> =
-            apps.iter().filter_map(|a| self.inner.proxies.metrics(&a.spec.name).map(|m| (a.spec.name.clone(), m))).collect();
+        let traffic: BTreeMap<String, crane_proxy::ProxyMetrics> = apps
+            .iter()
+            .filter_map(|a| self.inner.proxies.metrics(&a.spec.name).map(|m| (a.spec.name.clone(), m)))
+            .collect();
         let views: Vec<AppView> = {
             let shared = self.inner.shared.lock().unwrap();
             apps.iter().map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), now_ms())).collect()
@@ -537,7 +548,10 @@ impl EngineHandle {
                 Some(name),
                 None,
                 "rollout.undo",
-                format!("app '{name}' rolled back by request: revision {from} → {} ({})", target.revision, target.cause),
+                format!(
+                    "app '{name}' rolled back by request: revision {from} → {} ({})",
+                    target.revision, target.cause
+                ),
                 serde_json::json!({"from": from, "to": target.revision}),
             )
             .await;
@@ -603,10 +617,9 @@ impl EngineHandle {
     pub async fn stop_load(&self, name: &str) -> Result<crane_api::LoadView> {
         self.stored(name).await?;
         self.inner.loads.stop(name);
-        self.inner
-            .loads
-            .view(name)
-            .ok_or_else(|| EngineError::BadRequest(format!("no load run against '{name}'; start one with `cranectl load {name}`")))
+        self.inner.loads.view(name).ok_or_else(|| {
+            EngineError::BadRequest(format!("no load run against '{name}'; start one with `cranectl load {name}`"))
+        })
     }
 
     /// The app's load run (running or the last one), if any.
@@ -655,7 +668,8 @@ impl EngineHandle {
             line: l.line,
         };
         if follow {
-            let merged = futures_util::stream::select_all(streams).filter_map(move |r| async move { r.ok().map(to_view) });
+            let merged =
+                futures_util::stream::select_all(streams).filter_map(move |r| async move { r.ok().map(to_view) });
             Ok(merged.boxed())
         } else {
             let mut lines = Vec::new();
@@ -672,7 +686,8 @@ impl EngineHandle {
     /// Builds the demo image `crane-demo:<version>`; progress is also broadcast as [`ChangeView::Progress`].
     pub async fn build_demo_image(&self) -> Result<String> {
         let Some(docker) = self.inner.docker.clone() else {
-            let why = self.inner.shared.lock().unwrap().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
+            let why =
+                self.inner.shared.lock().unwrap().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
             return Err(EngineError::DockerUnreachable(why));
         };
         let changes = self.inner.changes.clone();
@@ -681,12 +696,25 @@ impl EngineHandle {
             let _ = changes.send(ChangeView::Progress { progress: p.clone() });
             last = Some(p);
         };
-        self.record(None, None, "image.build", format!("building the demo image {}", crane_docker::DEMO_IMAGE), serde_json::json!({})).await;
+        self.record(
+            None,
+            None,
+            "image.build",
+            format!("building the demo image {}", crane_docker::DEMO_IMAGE),
+            serde_json::json!({}),
+        )
+        .await;
         let result = crane_docker::build_demo_image(docker.docker(), &mut progress).await;
         match result {
             Ok(image) => {
-                self.record(None, None, "image.built", format!("demo image {image} built"), serde_json::json!({"image": image}))
-                    .await;
+                self.record(
+                    None,
+                    None,
+                    "image.built",
+                    format!("demo image {image} built"),
+                    serde_json::json!({"image": image}),
+                )
+                .await;
                 Ok(image)
             }
             Err(e) => {
@@ -775,7 +803,14 @@ impl EngineHandle {
         rx.await.unwrap_or_default()
     }
 
-    async fn record(&self, app: Option<&str>, instance: Option<&str>, kind: &str, reason: String, details: serde_json::Value) {
+    async fn record(
+        &self,
+        app: Option<&str>,
+        instance: Option<&str>,
+        kind: &str,
+        reason: String,
+        details: serde_json::Value,
+    ) {
         run::record(&self.inner, app, instance, kind, reason, details).await;
     }
 }

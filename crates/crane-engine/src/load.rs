@@ -182,13 +182,15 @@ pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest)
                 if report.stopped_early { " (stopped early)" } else { "" }
             )
         };
-        let _ = inner.changes.send(ChangeView::Progress { progress: ProgressView {
-            operation: format!("load:{app}"),
-            message: text.clone(),
-            fraction: Some(1.0),
-            done: true,
-            error: None,
-        }});
+        let _ = inner.changes.send(ChangeView::Progress {
+            progress: ProgressView {
+                operation: format!("load:{app}"),
+                message: text.clone(),
+                fraction: Some(1.0),
+                done: true,
+                error: None,
+            },
+        });
         let details = serde_json::json!({
             "sent": report.sent, "ok": report.ok, "errors": report.errors, "achievedRate": report.achieved_rate,
             "p50Ms": report.p50_ms, "p95Ms": report.p95_ms, "p99Ms": report.p99_ms, "errorKinds": report.error_kinds,

@@ -35,12 +35,15 @@ impl Drop for StatsEntry {
     }
 }
 
+/// An app's load-balancer counters at the previous round: cumulative latency histogram, 5xx count, time.
+type PreviousTraffic = (Histogram<u64>, u64, Millis);
+
 /// What the collector keeps between rounds.
 #[derive(Default)]
 pub(crate) struct Collector {
     stats: Mutex<BTreeMap<String, StatsEntry>>,
     /// Per app: the load balancer's cumulative latency histogram and 5xx count at the previous round.
-    previous: Mutex<BTreeMap<String, (Histogram<u64>, u64, Millis)>>,
+    previous: Mutex<BTreeMap<String, PreviousTraffic>>,
     /// Per app: earlier autoscaler recommendations (time, replicas), pruned to the stabilization window.
     recommendations: Mutex<BTreeMap<String, Vec<(Millis, u32)>>>,
     /// Latest value of every series, for `/metrics` and the views.
@@ -102,7 +105,8 @@ async fn round(inner: &Arc<Inner>) {
         let limit_memory = app.spec.memory_bytes();
         let mut instances = Vec::new();
         for o in running.iter().filter(|o| &o.app == name) {
-            let latest = inner.collector.stats.lock().unwrap().get(&o.id).and_then(|e| e.latest.lock().unwrap().clone());
+            let latest =
+                inner.collector.stats.lock().unwrap().get(&o.id).and_then(|e| e.latest.lock().unwrap().clone());
             let series = |metric: &str| format!("{name}/{}/{metric}", o.name);
             let mut cpu = None;
             let mut memory = None;
@@ -113,7 +117,11 @@ async fn round(inner: &Arc<Inner>) {
                 let m = s.memory_bytes as f64 * 100.0 / limit as f64;
                 samples.push(Sample { series: series("cpu"), at: now, value: c });
                 samples.push(Sample { series: series("memory"), at: now, value: m });
-                samples.push(Sample { series: series("memory_mib"), at: now, value: s.memory_bytes as f64 / 1048576.0 });
+                samples.push(Sample {
+                    series: series("memory_mib"),
+                    at: now,
+                    value: s.memory_bytes as f64 / 1048576.0,
+                });
                 cpu = Some(c);
                 memory = Some(m);
             }
@@ -273,7 +281,8 @@ async fn autoscale_app(
         .entry(app.spec.name.clone())
         .or_default()
         .push((now, decision.recommendation));
-    let previous = inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), (now, decision.reason.clone()));
+    let previous =
+        inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), (now, decision.reason.clone()));
     let name = &app.spec.name;
     let change = match decision.change {
         Change::Up => "up",
@@ -284,7 +293,8 @@ async fn autoscale_app(
     if decision.change == Change::None {
         // Log holds worth reading, once per distinct reason, not every round.
         if decision.interesting && previous.map(|(_, r)| r != decision.reason).unwrap_or(true) {
-            run::record(inner, Some(name), None, "autoscale.hold", decision.reason.clone(), decision.inputs.clone()).await;
+            run::record(inner, Some(name), None, "autoscale.hold", decision.reason.clone(), decision.inputs.clone())
+                .await;
         }
         return;
     }
@@ -301,7 +311,8 @@ async fn autoscale_app(
         }
     };
     if changed {
-        run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), decision.inputs.clone()).await;
+        run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), decision.inputs.clone())
+            .await;
         let (tx, _rx) = tokio::sync::oneshot::channel();
         let _ = inner.commands.send(Command::Reconcile(tx)).await;
     }

@@ -49,7 +49,11 @@ pub fn write_and_reload(managed: &ManagedNginx, text: &str) -> Result<String, St
     std::fs::rename(&tmp, &managed.config_path)
         .map_err(|e| format!("cannot replace {}: {e}", managed.config_path.display()))?;
     let pid_text = std::fs::read_to_string(&managed.pid_file).map_err(|e| {
-        format!("wrote {} but cannot read NGINX's pid file {}: {e}", managed.config_path.display(), managed.pid_file.display())
+        format!(
+            "wrote {} but cannot read NGINX's pid file {}: {e}",
+            managed.config_path.display(),
+            managed.pid_file.display()
+        )
     })?;
     let pid: i32 = pid_text
         .trim()

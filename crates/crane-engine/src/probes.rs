@@ -9,8 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crane_core::probe::{HealthSettings, InstanceHealth, Outcome, ProbeKind, ProbeSettings, Transition};
 use crane_core::ports::Runtime;
+use crane_core::probe::{HealthSettings, InstanceHealth, Outcome, ProbeKind, ProbeSettings, Transition};
 use crane_core::spec::ProbeType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -63,7 +63,12 @@ pub(crate) struct Target {
 
 impl Probers {
     /// Starts runners for new targets and stops those whose container is gone or no longer has probes.
-    pub(crate) fn sync(&self, targets: Vec<Target>, runtime: &Arc<dyn Runtime>, reports: &mpsc::UnboundedSender<ProbeReport>) {
+    pub(crate) fn sync(
+        &self,
+        targets: Vec<Target>,
+        runtime: &Arc<dyn Runtime>,
+        reports: &mpsc::UnboundedSender<ProbeReport>,
+    ) {
         let mut entries = self.entries.lock().unwrap();
         entries.retain(|id, _| targets.iter().any(|t| &t.id == id && t.settings.any()));
         for t in targets {

@@ -15,7 +15,6 @@ use crane_proxy::{AppProxy, Backend, ProxyConfig};
 
 use crate::Inner;
 
-
 /// The listening ports of every app.
 #[derive(Default)]
 pub(crate) struct Proxies {
@@ -36,7 +35,12 @@ fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
 impl Proxies {
     /// Makes sure the app's listening port exists before the app is stored, so a port in use is reported at apply
     /// time. Returns the port (None when the app has no port).
-    pub(crate) fn prepare(&self, spec: &AppSpec, stored: Option<u16>, wanted: Option<u16>) -> Result<Option<u16>, RuntimeError> {
+    pub(crate) fn prepare(
+        &self,
+        spec: &AppSpec,
+        stored: Option<u16>,
+        wanted: Option<u16>,
+    ) -> Result<Option<u16>, RuntimeError> {
         if spec.ports.is_empty() {
             self.remove(&spec.name);
             return Ok(None);
@@ -109,7 +113,9 @@ impl Proxies {
             let members: Vec<&crane_core::model::ObservedInstance> = shared
                 .observed
                 .iter()
-                .filter(|o| o.app == app.spec.name && o.state == ContainerState::Running && o.index <= app.spec.replicas)
+                .filter(|o| {
+                    o.app == app.spec.name && o.state == ContainerState::Running && o.index <= app.spec.replicas
+                })
                 .filter(|o| !shared.removing.contains(&o.id))
                 .filter(|o| inner.probers.health(&o.id).map(|h| h.ready).unwrap_or(true))
                 .collect();
@@ -131,7 +137,11 @@ impl Proxies {
                 .iter()
                 .filter_map(|o| {
                     let ip = shared.addresses.get(&o.id)?;
-                    Some(Backend { id: o.id.clone(), name: o.name.clone(), addr: SocketAddr::new(*ip, first.container) })
+                    Some(Backend {
+                        id: o.id.clone(),
+                        name: o.name.clone(),
+                        addr: SocketAddr::new(*ip, first.container),
+                    })
                 })
                 .collect();
             shared.ready_backends.insert(app.spec.name.clone(), backends.iter().map(|b| b.addr).collect());
@@ -143,4 +153,3 @@ impl Proxies {
         shared.in_load_balancer = ready;
     }
 }
-

@@ -207,10 +207,8 @@ async fn pass(
             }
         }
     }
-    let desired: Vec<DesiredApp> = stored
-        .iter()
-        .map(|a| DesiredApp { spec: a.spec.clone(), revision: a.revision, paused: a.paused })
-        .collect();
+    let desired: Vec<DesiredApp> =
+        stored.iter().map(|a| DesiredApp { spec: a.spec.clone(), revision: a.revision, paused: a.paused }).collect();
     let mut with_readiness = observed.clone();
     for o in &mut with_readiness {
         // Ready = running and passing readiness; a container without a probe runner yet (no probes, or adopted
@@ -229,12 +227,8 @@ async fn pass(
 
     // A crash is recorded once its container is gone: if the removal fails, the next pass sees the same container
     // again and must not count it twice.
-    let crashed_removed: BTreeSet<(String, u32)> = plan
-        .remove
-        .iter()
-        .filter(|r| r.cause == RemoveCause::Crashed)
-        .map(|r| (r.app.clone(), r.index))
-        .collect();
+    let crashed_removed: BTreeSet<(String, u32)> =
+        plan.remove.iter().filter(|r| r.cause == RemoveCause::Crashed).map(|r| (r.app.clone(), r.index)).collect();
     let _ = &crashed_removed;
     for slot in &plan.reset {
         histories.remove(slot);
@@ -337,8 +331,13 @@ async fn pass(
         let spec = stored.iter().find(|a| a.spec.name == s.app)?.spec.clone();
         let inner = inner.clone();
         Some(async move {
-            let req =
-                InstanceRequest { app: s.app.clone(), index: s.index, revision: s.revision, spec, owner: inner.owner.clone() };
+            let req = InstanceRequest {
+                app: s.app.clone(),
+                index: s.index,
+                revision: s.revision,
+                spec,
+                owner: inner.owner.clone(),
+            };
             let t = std::time::Instant::now();
             let result = inner.runtime.start_instance(&req).await;
             (s, result, t.elapsed().as_millis() as u64)
@@ -407,10 +406,8 @@ async fn pass(
         shared.addresses = details.iter().filter_map(|(id, d)| d.ip.map(|ip| (id.clone(), ip))).collect();
         shared.details = details;
         // Forget restart counts of slots that no longer exist.
-        let live: BTreeSet<(String, u32)> = stored
-            .iter()
-            .flat_map(|a| (1..=a.spec.replicas).map(move |i| (a.spec.name.clone(), i)))
-            .collect();
+        let live: BTreeSet<(String, u32)> =
+            stored.iter().flat_map(|a| (1..=a.spec.replicas).map(move |i| (a.spec.name.clone(), i))).collect();
         shared.restarts.retain(|k, _| live.contains(k));
         shared.failures.retain(|k, _| live.contains(k));
         before != views::signature(&shared)
@@ -453,7 +450,8 @@ async fn on_rollouts(
             message: message.clone(),
         };
         let previous = inner.shared.lock().unwrap().rollouts.insert(r.app.clone(), view.clone());
-        let changed = previous.as_ref().map(|p| (p.state.as_str(), p.ready, p.to)) != Some((state, r.ready_new, r.to as u32));
+        let changed =
+            previous.as_ref().map(|p| (p.state.as_str(), p.ready, p.to)) != Some((state, r.ready_new, r.to as u32));
         let details = serde_json::json!({"from": r.from, "to": r.to, "readyNew": r.ready_new, "total": r.total});
         if changed && state != "failed" {
             let kind = format!("rollout.{state}");
@@ -464,7 +462,8 @@ async fn on_rollouts(
         }
         let RolloutState::Failed(_) = &r.state else { continue };
         let Some(app) = stored.iter().find(|a| a.spec.name == r.app) else { continue };
-        let action = app.spec.update.as_ref().and_then(|u| u.failure_action.clone()).unwrap_or_else(|| "rollback".into());
+        let action =
+            app.spec.update.as_ref().and_then(|u| u.failure_action.clone()).unwrap_or_else(|| "rollback".into());
         let back_to = r.from.iter().copied().max();
         // A rollback that fails in turn is paused rather than bounced back and forth.
         let rolling_back_already = inner.shared.lock().unwrap().rolled_back_to.get(&r.app) == Some(&r.to);
@@ -480,7 +479,10 @@ async fn on_rollouts(
                 updated.paused = false;
                 (
                     "rollout.rolled_back",
-                    format!("{message} → failureAction rollback: returning to revision {} ({})", target.revision, target.cause),
+                    format!(
+                        "{message} → failureAction rollback: returning to revision {} ({})",
+                        target.revision, target.cause
+                    ),
                 )
             }
             _ => {
@@ -537,7 +539,11 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Takes instances that are about to be removed out of the load balancer and waits until the requests they are
 /// serving have finished (bounded), so scale-down and rolling updates fail no request.
-async fn drain(inner: &Arc<Inner>, stored: &[crane_core::ports::StoredApp], removals: &[crane_core::reconcile::Remove]) {
+async fn drain(
+    inner: &Arc<Inner>,
+    stored: &[crane_core::ports::StoredApp],
+    removals: &[crane_core::reconcile::Remove],
+) {
     let serving: Vec<String> = {
         let shared = inner.shared.lock().unwrap();
         removals.iter().filter(|r| shared.in_load_balancer.contains(&r.id)).map(|r| r.id.clone()).collect()

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use crane_api::{AppView, EventView, InstanceState, InstanceView};
-use crane_core::probe::{InstanceHealth, ProbeKind};
 use crane_core::model::{ContainerState, Millis};
 use crane_core::ports::{EventRecord, StoredApp};
+use crane_core::probe::{InstanceHealth, ProbeKind};
 
 use crate::Shared;
 
@@ -45,7 +45,11 @@ pub(crate) fn app_view(
         let (state, message) = match o.state {
             _ if removing => (InstanceState::Stopping, "being removed".to_string()),
             ContainerState::Running if o.revision != app.revision => (
-                if health.get(&o.id).map(|h| h.ready).unwrap_or(true) { InstanceState::Ready } else { InstanceState::Running },
+                if health.get(&o.id).map(|h| h.ready).unwrap_or(true) {
+                    InstanceState::Ready
+                } else {
+                    InstanceState::Running
+                },
                 format!("running revision {}; will be replaced by {}", o.revision, app.revision),
             ),
             ContainerState::Running if o.index > app.spec.replicas => {
@@ -165,12 +169,18 @@ fn probe_summary(h: &InstanceHealth) -> String {
     let mut parts = Vec::new();
     let settings = h.settings();
     if settings.startup.is_some() {
-        parts.push(if h.started { "startup passed".to_string() } else { format!("startup {} failed", h.startup.failures) });
+        parts.push(if h.started {
+            "startup passed".to_string()
+        } else {
+            format!("startup {} failed", h.startup.failures)
+        });
     }
     if settings.liveness.is_some() && h.started {
         parts.push(match h.liveness.failures {
             0 => "liveness ok".to_string(),
-            n => format!("liveness {n}/{} failed", settings.liveness.as_ref().map(|p| p.failure_threshold).unwrap_or(3)),
+            n => {
+                format!("liveness {n}/{} failed", settings.liveness.as_ref().map(|p| p.failure_threshold).unwrap_or(3))
+            }
         });
     }
     if settings.get(ProbeKind::Readiness).is_some() && h.started {

@@ -44,9 +44,9 @@ use tokio::sync::watch;
 
 pub use config::{Backend, ProxyConfig, Strategy};
 pub use error::{ProxyError, Result};
-pub use metrics::{AppTraffic, BackendTraffic, ProxyMetrics, Traffic};
 /// The histogram crate of [`AppProxy::latency_histogram`], re-exported so callers use the same version.
 pub use hdrhistogram;
+pub use metrics::{AppTraffic, BackendTraffic, ProxyMetrics, Traffic};
 
 use balance::BackendSet;
 use connect::{Connector, Registry};

@@ -80,7 +80,8 @@ fn revision_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRevision, St
     Ok(StoredRevision {
         app: row.try_get("app").map_err(err)?,
         revision: row.try_get::<i64, _>("revision").map_err(err)? as u64,
-        spec: serde_json::from_str(&spec_json).map_err(|e| StoreError(format!("stored revision is unreadable: {e}")))?,
+        spec: serde_json::from_str(&spec_json)
+            .map_err(|e| StoreError(format!("stored revision is unreadable: {e}")))?,
         source_yaml: row.try_get("source_yaml").map_err(err)?,
         cause: row.try_get("cause").map_err(err)?,
         created_at: row.try_get::<i64, _>("created_at").map_err(err)? as u64,
@@ -145,16 +146,17 @@ impl Store for SqliteStore {
     }
 
     async fn append_event(&self, mut event: EventRecord) -> Result<EventRecord, StoreError> {
-        let done = sqlx::query("INSERT INTO events (at, app, instance, kind, reason, details) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(event.at as i64)
-            .bind(&event.app)
-            .bind(&event.instance)
-            .bind(&event.kind)
-            .bind(&event.reason)
-            .bind(event.details.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        let done =
+            sqlx::query("INSERT INTO events (at, app, instance, kind, reason, details) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(event.at as i64)
+                .bind(&event.app)
+                .bind(&event.instance)
+                .bind(&event.kind)
+                .bind(&event.reason)
+                .bind(event.details.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
         event.id = done.last_insert_rowid();
         // Prune now and then rather than on every insert: cheap enough and keeps the log bounded.
         if event.id % 1000 == 0 {
@@ -273,7 +275,8 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(err)?;
-        let rolled = sqlx::query("DELETE FROM samples WHERE at < ?").bind(cutoff).execute(&mut *tx).await.map_err(err)?;
+        let rolled =
+            sqlx::query("DELETE FROM samples WHERE at < ?").bind(cutoff).execute(&mut *tx).await.map_err(err)?;
         sqlx::query("DELETE FROM samples_1m WHERE at < ?")
             .bind(now.saturating_sub(ROLLUP_RETENTION_MS) as i64)
             .execute(&mut *tx)
@@ -285,7 +288,11 @@ impl Store for SqliteStore {
 
     async fn delete_samples(&self, app: &str) -> Result<(), StoreError> {
         let pattern = format!("{}/%", app.replace('%', "").replace('_', "\\_"));
-        sqlx::query("DELETE FROM samples WHERE series LIKE ? ESCAPE '\\'").bind(&pattern).execute(&self.pool).await.map_err(err)?;
+        sqlx::query("DELETE FROM samples WHERE series LIKE ? ESCAPE '\\'")
+            .bind(&pattern)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
         sqlx::query("DELETE FROM samples_1m WHERE series LIKE ? ESCAPE '\\'")
             .bind(&pattern)
             .execute(&self.pool)
@@ -304,12 +311,14 @@ impl Store for SqliteStore {
     }
 
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
         Ok(())
     }
 }

@@ -276,10 +276,7 @@ fn validate_without_source_has_no_positions() {
 #[test]
 fn inactive_sections() {
     let minimal = parse_spec(MINIMAL).unwrap();
-    assert_eq!(
-        minimal.inactive_sections(),
-        Vec::<String>::new()
-    );
+    assert_eq!(minimal.inactive_sections(), Vec::<String>::new());
     let full = parse_spec(FULL).unwrap();
     assert!(full.inactive_sections().is_empty(), "{:?}", full.inactive_sections());
     let plain = parse_spec("name: w\nimage: x\nresources: { memory: 64Mi }\nvolumes: [{ source: d, target: /d }]\nsecurity: { user: '1' }\n").unwrap();
