@@ -84,12 +84,8 @@ async fn a_killed_instance_is_replaced_and_the_event_log_says_why() {
     let victim = format!("{app}-2");
     let before = containers_of(&owner, &app).await;
     let old_id = before.iter().find(|c| c.names.as_ref().unwrap()[0].ends_with(&victim)).unwrap().id.clone().unwrap();
-    let docker = docker().await;
     let killed_at = Instant::now();
-    docker
-        .kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()))
-        .await
-        .expect("kill");
+    kill(&victim).await;
 
     wait_for(Duration::from_secs(20), "a replacement for the killed instance", || async {
         let list = containers_of(&owner, &app).await;

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::query_parameters::KillContainerOptionsBuilder;
 use crane_api::AppView;
 use crane_e2e::*;
 
@@ -129,12 +128,11 @@ async fn killing_replicas_under_load_fails_almost_no_request() {
     let stop = Arc::new(AtomicBool::new(false));
     let load =
         tokio::spawn(steady_load(view.url.clone().unwrap(), 200, 4, 20_000, Duration::from_secs(60), stop.clone()));
-    let docker = docker().await;
     for k in 0..6 {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let victim = format!("{app}-{}", (k % 3) + 1);
         let _ =
-            docker.kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await;
+            kill(&victim).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);

@@ -224,6 +224,12 @@ pub async fn app_resources(owner: &str, app: &str) -> (Vec<String>, Vec<String>)
     (networks, volumes)
 }
 
+/// Kills a container with SIGKILL, as a crash would (`docker kill`); an already gone container is not an error.
+pub async fn kill(name: &str) {
+    use bollard::query_parameters::KillContainerOptionsBuilder;
+    let _ = docker().await.kill_container(name, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await;
+}
+
 /// Whether a container summary is running.
 pub fn is_running(c: &bollard::models::ContainerSummary) -> bool {
     c.state.as_ref().map(|s| format!("{s:?}").to_lowercase().contains("running")).unwrap_or(false)

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::KillContainerOptionsBuilder;
 use crane_e2e::*;
 
 use crate::{percentile, start_server, Server};
@@ -156,7 +155,6 @@ pub(crate) async fn run() {
     drop(nginx);
 
     // Replica killed → replacement ready and back in the load balancer.
-    let docker = docker().await;
     let mut kills = Vec::new();
     for k in 0..KILLS {
         let index = (k % 3) + 1;
@@ -165,10 +163,7 @@ pub(crate) async fn run() {
         let old_id =
             before["instances"].as_array().unwrap().iter().find(|i| i["index"] == index).unwrap()["id"].clone();
         let t = Instant::now();
-        docker
-            .kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()))
-            .await
-            .unwrap();
+        kill(&victim).await;
         loop {
             let v = app_view(&server, &app).await;
             let back = v["instances"]

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::KillContainerOptionsBuilder;
 use crane_e2e::*;
 
 const KILLS: usize = 12;
@@ -173,17 +172,13 @@ async fn skeleton() {
     let rss_10 = rss_kib(pid);
 
     // (a) kill → replacement running.
-    let docker = docker().await;
     let mut kills = Vec::new();
     for k in 0..KILLS {
         let victim = format!("{app}-{}", (k % REPLICAS as usize) + 1);
         let before = running_of(&app).await;
         let old_id = before.iter().find(|c| c.names.as_ref().unwrap()[0].ends_with(&victim)).and_then(|c| c.id.clone());
         let t = Instant::now();
-        docker
-            .kill_container(&victim, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()))
-            .await
-            .unwrap();
+        kill(&victim).await;
         loop {
             let list = running_of(&app).await;
             if list.iter().any(|c| c.names.as_ref().unwrap()[0].ends_with(&victim) && c.id != old_id) {
