@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{InspectContainerOptions, KillContainerOptionsBuilder};
+use bollard::query_parameters::InspectContainerOptions;
 use crane_api::InstanceState;
 use crane_e2e::*;
 use crane_engine::EngineError;
