@@ -73,6 +73,9 @@ pub struct PortSpec {
     /// `tcp` (default) or `udp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// How the load balancer picks an instance: `roundRobin` (default) or `leastConnections`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<String>,
 }
 
 /// Per-instance resource limits.

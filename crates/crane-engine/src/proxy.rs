@@ -146,6 +146,10 @@ impl Proxies {
                 .collect();
             shared.ready_backends.insert(app.spec.name.clone(), backends.iter().map(|b| b.addr).collect());
             if let Some(p) = apps.get(&app.spec.name) {
+                p.set_strategy(match first.balance.as_deref() {
+                    Some("leastConnections") => crane_proxy::Strategy::LeastConnections,
+                    _ => crane_proxy::Strategy::RoundRobin,
+                });
                 p.set_backends(backends);
             }
         }

@@ -78,6 +78,7 @@ const PORT: Shape = Shape::Struct(&[
     req("container", &PORT_NUMBER, "container: 8080"),
     opt("public", &PORT_NUMBER),
     opt("protocol", &TEXT),
+    opt("balance", &Shape::OneOf(&["roundRobin", "leastConnections"])),
 ]);
 const RESOURCES: Shape = Shape::Struct(&[opt("cpu", &NUMBER), opt("memory", &TEXT)]);
 const PROBE_TYPE: Shape = Shape::OneOf(&["http", "tcp", "exec"]);

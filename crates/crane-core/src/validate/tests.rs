@@ -75,7 +75,7 @@ fn parsed_values() {
     let spec = parse_spec(FULL).unwrap();
     assert_eq!(spec.name, "web");
     assert_eq!(spec.replicas, 3);
-    assert_eq!(spec.ports, vec![PortSpec { container: 8080, public: Some(18080), protocol: None }]);
+    assert_eq!(spec.ports, vec![PortSpec { container: 8080, public: Some(18080), protocol: None, balance: None }]);
     assert_eq!(spec.resources, Some(Resources { cpu: Some(0.5), memory: Some("128Mi".into()) }));
     assert_eq!(spec.memory_bytes(), Some(128 << 20));
     assert_eq!(spec.nano_cpus(), Some(500_000_000));
@@ -330,7 +330,7 @@ image: x
 replicas: 2
 command: [a]
 env: { A: b }
-ports: [{ container: 80, public: 8080, protocol: tcp }]
+ports: [{ container: 80, public: 8080, protocol: tcp, balance: leastConnections }]
 resources: { cpu: 1, memory: 1Gi }
 health:
   liveness: { type: http, path: /, port: 80, command: [x], period: 1s, timeout: 1s, initialDelay: 0s, failureThreshold: 1, successThreshold: 1 }
