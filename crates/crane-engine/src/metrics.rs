@@ -21,6 +21,9 @@ use futures_util::StreamExt;
 
 use crate::{now_ms, run, Command, Inner};
 
+/// A hold with an unchanged recommendation is logged again after this long (the window shows the latest anyway).
+const HOLD_LOG_EVERY: Millis = 30_000;
+
 /// How often samples are compacted (rolled up and pruned).
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
 
@@ -51,6 +54,8 @@ pub(crate) struct Collector {
     /// Per instance (`app`, `instance`): whether its own `/metrics` answered and parsed at the last round, and how
     /// many samples it had.
     pub app_scrapes: Mutex<BTreeMap<(String, String), (bool, usize)>>,
+    /// Per app: when a hold was last logged and its recommendation.
+    last_hold: Mutex<BTreeMap<String, (Millis, u32)>>,
     /// Autoscaler decisions per (app, change), for `/metrics`.
     pub decision_counts: Mutex<BTreeMap<(String, String), u64>>,
     /// Latest autoscaler decision per app (its reason), for the views.
@@ -281,8 +286,7 @@ async fn autoscale_app(
         .entry(app.spec.name.clone())
         .or_default()
         .push((now, decision.recommendation));
-    let previous =
-        inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), (now, decision.reason.clone()));
+    inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), (now, decision.reason.clone()));
     let name = &app.spec.name;
     let change = match decision.change {
         Change::Up => "up",
@@ -291,8 +295,19 @@ async fn autoscale_app(
     };
     *inner.collector.decision_counts.lock().unwrap().entry((name.clone(), change.to_string())).or_default() += 1;
     if decision.change == Change::None {
-        // Log holds worth reading, once per distinct reason, not every round.
-        if decision.interesting && previous.map(|(_, r)| r != decision.reason).unwrap_or(true) {
+        // Log holds worth reading, but not every round: again only when the recommendation changes, or after 30 s.
+        let log_it = decision.interesting && {
+            let mut holds = inner.collector.last_hold.lock().unwrap();
+            let due = match holds.get(name) {
+                Some((at, rec)) => *rec != decision.recommendation || now.saturating_sub(*at) >= HOLD_LOG_EVERY,
+                None => true,
+            };
+            if due {
+                holds.insert(name.clone(), (now, decision.recommendation));
+            }
+            due
+        };
+        if log_it {
             run::record(inner, Some(name), None, "autoscale.hold", decision.reason.clone(), decision.inputs.clone())
                 .await;
         }
