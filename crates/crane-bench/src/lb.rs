@@ -154,10 +154,16 @@ pub(crate) async fn run() {
     let no_proxy = wrk("one backend, direct", &direct);
     drop(nginx);
 
-    // Replica killed → replacement ready and back in the load balancer.
+    // Replica killed → replacement ready and back in the load balancer. One kill per slot (10 replicas): a slot
+    // killed again within 30 s would be in CrashLoop backoff, which is a different measure.
+    server.call(reqwest::Method::POST, &format!("/apps/{app}/scale"), Some(serde_json::json!({"replicas": KILLS}))).await;
+    wait_for(Duration::from_secs(60), "10 ready", || async {
+        (app_view(&server, &app).await["ready"] == KILLS as u64).then_some(())
+    })
+    .await;
     let mut kills = Vec::new();
     for k in 0..KILLS {
-        let index = (k % 3) + 1;
+        let index = k + 1;
         let victim = format!("{app}-{index}");
         let before = app_view(&server, &app).await;
         let old_id =
