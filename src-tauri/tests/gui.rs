@@ -184,6 +184,16 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     eprintln!("instances: {states}");
     let url = text(c, "[data-testid=app-url]").await;
     assert!(url.starts_with("http://"), "the app's URL is not shown: {url:?}");
+    // Each instance shows its probe state.
+    let probes = wait_until(
+        c,
+        "the probe state of both instances",
+        APP_UP_TIMEOUT,
+        "const p = [...document.querySelectorAll('[data-testid=instance-probe]')].map(e => e.textContent); \
+         return (p.length === 2 && p.every(t => t.includes('liveness ok') && t.includes('ready'))) ? p : null",
+    )
+    .await;
+    eprintln!("probes: {probes}");
     // The URL the window shows serves the app (through Crane's load balancer).
     for _ in 0..6 {
         let status = http_get_status(&url);
