@@ -123,3 +123,55 @@ async fn prometheus_discovers_and_scrapes_every_instance_and_crane_itself() {
     engine.handle.delete(&app).await.expect("delete");
     api.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_metric_autoscaling_follows_a_prometheus_query() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    ensure_demo_image().await;
+    // Prometheus must know the API address before the engine starts, and the engine must know Prometheus' address:
+    // pick both ports first.
+    let api_port = free_port();
+    let dir = tempfile::Builder::new().prefix("crane-test-").tempdir().unwrap();
+    let token = "0123456789abcdef".repeat(4);
+    std::fs::write(dir.path().join("token"), &token).unwrap();
+    let prometheus = start_prometheus(&format!("http://127.0.0.1:{api_port}/api/v1/sd"), &token);
+    let config = crane_engine::EngineConfig::new(dir.path().to_path_buf())
+        .with_tick(Duration::from_secs(1))
+        .with_metrics_interval(Duration::from_secs(1));
+    let config = crane_engine::EngineConfig { prometheus_url: Some(prometheus.url.clone()), ..config };
+    let handle = crane_engine::EngineHandle::start(config).await.expect("engine");
+    let _guard = EngineGuard(handle.clone());
+    let _cleanup = Cleanup { owner: handle.owner().to_string() };
+    let api = crane_rest::start(handle.clone(), SocketAddr::from(([127, 0, 0, 1], api_port))).await.expect("REST API");
+    assert_eq!(api.token, token, "the REST API uses the token in the data directory");
+
+    let app = unique_name("t-custom");
+    let spec = format!(
+        "{}autoscaling:\n  min: 1\n  max: 3\n  metric: custom\n  query: 'sum(rate(demo_requests_total{{app=\"{app}\",path=\"/\"}}[5s]))'\n  target: 5\n  scaleDownStabilization: 5s\n",
+        demo_spec(&app, 1)
+    );
+    let applied = handle.apply(&spec, false).await.expect("apply");
+    assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);
+    let view = wait_for(Duration::from_secs(60), "1 ready", || async {
+        let v = handle.get_app(&app).await.ok()?;
+        (v.ready == 1).then_some(v)
+    })
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load =
+        tokio::spawn(steady_load(view.url.clone().unwrap(), 40, 2, 20_000, Duration::from_secs(90), stop.clone()));
+    wait_for(Duration::from_secs(75), "a scale-up driven by the Prometheus query", || async {
+        (handle.get_app(&app).await.ok()?.replicas >= 2).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let events = handle.events(Some(&app), 500).await.unwrap();
+    let scaled = events.iter().rev().find(|e| e.kind == "autoscale.scaled").expect("an autoscale.scaled event");
+    assert!(scaled.reason.starts_with("custom"), "{}", scaled.reason);
+    println!("custom: {}", scaled.reason);
+    handle.delete(&app).await.expect("delete");
+    api.shutdown().await;
+    drop(prometheus);
+}

@@ -131,8 +131,7 @@ async fn killing_replicas_under_load_fails_almost_no_request() {
     for k in 0..6 {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let victim = format!("{app}-{}", (k % 3) + 1);
-        let _ =
-            kill(&victim).await;
+        let _ = kill(&victim).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);

@@ -227,7 +227,8 @@ pub async fn app_resources(owner: &str, app: &str) -> (Vec<String>, Vec<String>)
 /// Kills a container with SIGKILL, as a crash would (`docker kill`); an already gone container is not an error.
 pub async fn kill(name: &str) {
     use bollard::query_parameters::KillContainerOptionsBuilder;
-    let _ = docker().await.kill_container(name, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await;
+    let _ =
+        docker().await.kill_container(name, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await;
 }
 
 /// Whether a container summary is running.

@@ -156,7 +156,9 @@ pub(crate) async fn run() {
 
     // Replica killed → replacement ready and back in the load balancer. One kill per slot (10 replicas): a slot
     // killed again within 30 s would be in CrashLoop backoff, which is a different measure.
-    server.call(reqwest::Method::POST, &format!("/apps/{app}/scale"), Some(serde_json::json!({"replicas": KILLS}))).await;
+    server
+        .call(reqwest::Method::POST, &format!("/apps/{app}/scale"), Some(serde_json::json!({"replicas": KILLS})))
+        .await;
     wait_for(Duration::from_secs(60), "10 ready", || async {
         (app_view(&server, &app).await["ready"] == KILLS as u64).then_some(())
     })
