@@ -122,6 +122,8 @@ pub(crate) struct Shared {
     pub rollouts: BTreeMap<String, crane_api::RolloutView>,
     /// Revision each app was last rolled back to automatically (a failing rollback then pauses instead).
     pub rolled_back_to: BTreeMap<String, u64>,
+    /// Why each app's last automatic rollback happened, while it runs.
+    pub rollback_reasons: BTreeMap<String, String>,
     /// Ready backends (address:container port) of each app with a port, as last given to its load balancer.
     pub ready_backends: BTreeMap<String, Vec<std::net::SocketAddr>>,
     /// What was last written for each managed NGINX, so it is reloaded only on a change.

@@ -441,6 +441,25 @@ async fn on_rollouts(
             RolloutState::Failed(why) => ("failed", format!("rolling update to revision {} failed: {why}", r.to)),
             RolloutState::Paused => ("paused", format!("rolling update to revision {} is paused", r.to)),
         };
+        // While (and after) an automatic rollback, the view keeps saying so, with why the update failed: the window
+        // shows it until the next update.
+        let rollback = {
+            let shared = inner.shared.lock().unwrap();
+            (shared.rolled_back_to.get(&r.app) == Some(&r.to)).then(|| shared.rollback_reasons.get(&r.app).cloned())
+        };
+        let (state, message) = match (rollback, &r.state) {
+            (Some(reason), RolloutState::Progressing | RolloutState::Complete) => (
+                "rolled_back",
+                format!(
+                    "{} — back to revision {}: {}/{} instances ready",
+                    reason.unwrap_or_else(|| "the update failed".to_string()),
+                    r.to,
+                    r.ready_new,
+                    r.total
+                ),
+            ),
+            _ => (state, message),
+        };
         let view = crane_api::RolloutView {
             from: from.clone(),
             to: r.to as u32,
@@ -454,11 +473,18 @@ async fn on_rollouts(
             previous.as_ref().map(|p| (p.state.as_str(), p.ready, p.to)) != Some((state, r.ready_new, r.to as u32));
         let details = serde_json::json!({"from": r.from, "to": r.to, "readyNew": r.ready_new, "total": r.total});
         if changed && state != "failed" {
-            let kind = format!("rollout.{state}");
+            // `rollout.rolled_back` is the decision itself (logged below); its progress has a kind of its own.
+            let kind = if state == "rolled_back" {
+                "rollout.rollback_progress".to_string()
+            } else {
+                format!("rollout.{state}")
+            };
             record(inner, Some(&r.app), None, &kind, message.clone(), details.clone()).await;
         }
         if r.state == RolloutState::Complete {
-            inner.shared.lock().unwrap().rolled_back_to.remove(&r.app);
+            let mut shared = inner.shared.lock().unwrap();
+            shared.rolled_back_to.remove(&r.app);
+            shared.rollback_reasons.remove(&r.app);
         }
         let RolloutState::Failed(_) = &r.state else { continue };
         let Some(app) = stored.iter().find(|a| a.spec.name == r.app) else { continue };
@@ -500,6 +526,7 @@ async fn on_rollouts(
         if kind == "rollout.rolled_back" {
             let mut shared = inner.shared.lock().unwrap();
             shared.rolled_back_to.insert(r.app.clone(), updated.revision);
+            shared.rollback_reasons.insert(r.app.clone(), message.clone());
             if let Some(v) = shared.rollouts.get_mut(&r.app) {
                 v.state = "rolled_back".to_string();
                 v.message = format!("{message}; rolled back to revision {}", updated.revision);
