@@ -400,16 +400,8 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     let ratio = usage / target;
     inputs.insert("usage".into(), json!(usage));
     inputs.insert("ratio".into(), json!(ratio));
-    if within(ratio, policy.tolerance) {
-        return Estimate::hold(
-            format!(
-                "{label} {} within {} of target {}",
-                metric.measured(usage),
-                percent(policy.tolerance),
-                metric.amount(target)
-            ),
-            false,
-        );
+    if let Some(hold) = tolerance_hold(label, metric, usage, target, policy.tolerance) {
+        return hold;
     }
 
     let up = ratio > 1.0;
@@ -503,16 +495,8 @@ fn app_level(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     let ratio = usage / target;
     inputs.insert("usage".into(), json!(usage));
     inputs.insert("ratio".into(), json!(ratio));
-    if within(ratio, policy.tolerance) {
-        return Estimate::hold(
-            format!(
-                "{label} {} within {} of target {}",
-                metric.measured(usage),
-                percent(policy.tolerance),
-                metric.amount(target)
-            ),
-            false,
-        );
+    if let Some(hold) = tolerance_hold(label, metric, usage, target, policy.tolerance) {
+        return hold;
     }
 
     let up = ratio > 1.0;
@@ -539,6 +523,21 @@ fn guard_direction(mut text: String, desired: u32, current: u32, up: bool, label
     }
     // Rounding back to the current count is a steady state, not news.
     Estimate { wanted: Some(desired), text, interesting: desired != current }
+}
+
+/// The "keep" estimate when the usage is within tolerance of the target (HPA's no-change band), else `None`.
+fn tolerance_hold(label: &str, metric: Metric, usage: f64, target: f64, tolerance: f64) -> Option<Estimate> {
+    within(usage / target, tolerance).then(|| {
+        Estimate::hold(
+            format!(
+                "{label} {} within {} of target {}",
+                metric.measured(usage),
+                percent(tolerance),
+                metric.amount(target)
+            ),
+            false,
+        )
+    })
 }
 
 /// Whether `ratio` is close enough to 1 to leave the count alone.

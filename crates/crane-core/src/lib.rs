@@ -18,3 +18,6 @@ pub use error::{Diagnostic, Error, Result};
 pub use reconcile::{reconcile, Plan, Remove, RemoveCause, RolloutState, RolloutStatus, Snapshot, Start, Waiting};
 pub use units::{format_millis, parse_duration, parse_quantity};
 pub use validate::{needs_new_revision, parse_spec, to_yaml, validate};
+
+#[cfg(test)]
+pub(crate) mod test_rng;

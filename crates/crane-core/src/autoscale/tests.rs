@@ -339,26 +339,7 @@ fn numbers_read_well() {
     assert_eq!(ceil_count(1e12), u32::MAX);
 }
 
-/// A tiny deterministic PRNG (xorshift64*), so the property test needs no dependency and always runs the same cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.range(1, 100) <= percent
-    }
-}
+use crate::test_rng::Rng;
 
 #[test]
 fn property_invariants() {

@@ -625,25 +625,7 @@ fn rolling_update_with_scaling_crashes_and_duplicates() {
     );
 }
 
-/// A tiny deterministic PRNG (xorshift64*), so the property test needs no extra crate and failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+use crate::test_rng::Rng;
 
 fn random_snapshot(rng: &mut Rng) -> Snapshot {
     let mut want = Vec::new();
