@@ -5,22 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crane_api::AppView;
 use crane_e2e::*;
-
-async fn app_until(
-    engine: &TestEngine,
-    app: &str,
-    within: Duration,
-    what: &str,
-    cond: impl Fn(&AppView) -> bool,
-) -> AppView {
-    wait_for(within, what, || async {
-        let v = engine.handle.get_app(app).await.ok()?;
-        cond(&v).then_some(v)
-    })
-    .await
-}
 
 fn spec(name: &str, autoscaling: &str) -> String {
     format!(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crane_api::{AppView, InstanceState};
+use crane_api::InstanceState;
 use crane_e2e::*;
 
 const GENEROUS: Duration = Duration::from_secs(60);
@@ -11,14 +11,6 @@ fn spec_with_health(name: &str, replicas: u32, extra_args: &str, health: &str) -
     format!(
         "name: {name}\nimage: {DEMO_IMAGE}\nreplicas: {replicas}\ncommand: [\"/demo\", \"--port\", \"8080\"{extra_args}]\nports:\n  - container: 8080\nhealth:\n{health}"
     )
-}
-
-async fn app_until(engine: &TestEngine, app: &str, what: &str, cond: impl Fn(&AppView) -> bool) -> AppView {
-    wait_for(GENEROUS, what, || async {
-        let v = engine.handle.get_app(app).await.ok()?;
-        cond(&v).then_some(v)
-    })
-    .await
 }
 
 /// Flips a switch of the demo app. Retried briefly: an instance without a readiness probe counts as ready as soon
@@ -50,15 +42,16 @@ async fn readiness_takes_an_instance_out_of_the_load_balancer_and_back() {
     let app = unique_name("t-ready");
     let health = "  readiness: { type: http, path: /ready, period: 300ms, failureThreshold: 1 }\n";
     engine.handle.apply(&spec_with_health(&app, 2, "", health), false).await.expect("apply");
-    let view = app_until(&engine, &app, "2 ready instances", |v| v.ready == 2).await;
+    let view = app_until(&engine, &app, GENEROUS, "2 ready instances", |v| v.ready == 2).await;
     let url = view.url.clone().unwrap();
     let first = view.instances[0].clone();
     let second = view.instances[1].name.clone();
 
     post(first.address.as_deref().unwrap(), "/admin/ready/off").await;
-    let view =
-        app_until(&engine, &app, "the first instance unready", |v| v.instances[0].state == InstanceState::Running)
-            .await;
+    let view = app_until(&engine, &app, GENEROUS, "the first instance unready", |v| {
+        v.instances[0].state == InstanceState::Running
+    })
+    .await;
     assert!(view.instances[0].probe_failure.as_deref().unwrap_or("").contains("503"), "{:?}", view.instances[0]);
     let got = answers(&url, 12).await;
     assert!(got.iter().all(|who| who == &second), "an unready instance received traffic: {got:?}");
@@ -66,7 +59,7 @@ async fn readiness_takes_an_instance_out_of_the_load_balancer_and_back() {
     assert!(events.iter().any(|e| e.kind == "instance.unready" && e.instance.as_deref() == Some(first.name.as_str())));
 
     post(first.address.as_deref().unwrap(), "/admin/ready/on").await;
-    app_until(&engine, &app, "the first instance ready again", |v| v.ready == 2).await;
+    app_until(&engine, &app, GENEROUS, "the first instance ready again", |v| v.ready == 2).await;
     let got = answers(&url, 12).await;
     assert!(got.contains(&first.name), "the instance did not come back into the load balancer: {got:?}");
     engine.handle.delete(&app).await.expect("delete");
@@ -79,10 +72,11 @@ async fn a_failing_http_liveness_probe_restarts_the_instance() {
     let app = unique_name("t-live");
     let health = "  liveness: { type: http, path: /health, period: 300ms, failureThreshold: 2 }\n";
     engine.handle.apply(&spec_with_health(&app, 1, "", health), false).await.expect("apply");
-    let view = app_until(&engine, &app, "1 ready", |v| v.ready == 1 && v.instances[0].address.is_some()).await;
+    let view =
+        app_until(&engine, &app, GENEROUS, "1 ready", |v| v.ready == 1 && v.instances[0].address.is_some()).await;
     let old = view.instances[0].clone();
     post(old.address.as_deref().unwrap(), "/admin/health/fail").await;
-    let view = app_until(&engine, &app, "a restarted instance", |v| {
+    let view = app_until(&engine, &app, GENEROUS, "a restarted instance", |v| {
         v.instances.len() == 1 && v.instances[0].id != old.id && !v.instances[0].id.is_empty() && v.ready == 1
     })
     .await;
@@ -100,11 +94,12 @@ async fn exec_liveness_and_tcp_readiness_probes_work_on_real_containers() {
     let app = unique_name("t-exec");
     let health = "  liveness: { type: exec, command: [\"/demo\", \"check\", \"8080\", \"/health\"], period: 300ms, failureThreshold: 2 }\n  readiness: { type: tcp, port: 8080, period: 300ms }\n";
     engine.handle.apply(&spec_with_health(&app, 1, "", health), false).await.expect("apply");
-    let view = app_until(&engine, &app, "ready through the tcp probe", |v| v.ready == 1).await;
+    let view = app_until(&engine, &app, GENEROUS, "ready through the tcp probe", |v| v.ready == 1).await;
     let old = view.instances[0].clone();
     assert_eq!(old.probe.as_deref(), Some("liveness ok · ready"));
     post(old.address.as_deref().unwrap(), "/admin/health/fail").await;
-    app_until(&engine, &app, "a restart by the exec probe", |v| v.instances[0].id != old.id && v.ready == 1).await;
+    app_until(&engine, &app, GENEROUS, "a restart by the exec probe", |v| v.instances[0].id != old.id && v.ready == 1)
+        .await;
     let events = engine.handle.events(Some(&app), 50).await.unwrap();
     let why = events.iter().find(|e| e.kind == "instance.unhealthy").expect("an instance.unhealthy event");
     assert!(why.reason.contains("exited with code 1"), "{}", why.reason);
@@ -113,7 +108,8 @@ async fn exec_liveness_and_tcp_readiness_probes_work_on_real_containers() {
     let app2 = unique_name("t-tcp");
     let health = "  readiness: { type: tcp, port: 9999, period: 300ms }\n";
     engine.handle.apply(&spec_with_health(&app2, 1, "", health), false).await.expect("apply");
-    let view = app_until(&engine, &app2, "a tcp probe failure", |v| v.instances[0].probe_failure.is_some()).await;
+    let view =
+        app_until(&engine, &app2, GENEROUS, "a tcp probe failure", |v| v.instances[0].probe_failure.is_some()).await;
     assert_eq!(view.instances[0].state, InstanceState::Running);
     assert_eq!(view.ready, 0);
     assert!(view.instances[0].probe_failure.as_deref().unwrap().contains("9999"));
@@ -134,11 +130,11 @@ async fn a_startup_probe_holds_the_other_probes_until_it_passes() {
         .apply(&spec_with_health(&app, 1, ", \"--not-ready-for-ms\", \"2500\"", health), false)
         .await
         .expect("apply");
-    app_until(&engine, &app, "starting while the startup probe fails", |v| {
+    app_until(&engine, &app, GENEROUS, "starting while the startup probe fails", |v| {
         v.instances[0].state == InstanceState::Starting && v.instances[0].probe_failure.is_some()
     })
     .await;
-    let view = app_until(&engine, &app, "ready after the startup probe passed", |v| v.ready == 1).await;
+    let view = app_until(&engine, &app, GENEROUS, "ready after the startup probe passed", |v| v.ready == 1).await;
     assert_eq!(view.instances[0].probe.as_deref(), Some("startup passed · liveness ok"));
     let events = engine.handle.events(Some(&app), 50).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "probe.started"));

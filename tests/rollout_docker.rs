@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crane_api::AppView;
 use crane_e2e::*;
 
 const GENEROUS: Duration = Duration::from_secs(90);
@@ -16,21 +15,13 @@ fn spec(name: &str, replicas: u32, greeting: &str, extra_args: &str, readiness_p
     )
 }
 
-async fn app_until(engine: &TestEngine, app: &str, what: &str, cond: impl Fn(&AppView) -> bool) -> AppView {
-    wait_for(GENEROUS, what, || async {
-        let v = engine.handle.get_app(app).await.ok()?;
-        cond(&v).then_some(v)
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_update_under_load_fails_no_request() {
     ensure_demo_image().await;
     let engine = TestEngine::start().await;
     let app = unique_name("t-roll");
     engine.handle.apply(&spec(&app, 3, "one", "", "/ready", "30s"), false).await.expect("apply");
-    let view = app_until(&engine, &app, "3 ready", |v| v.ready == 3).await;
+    let view = app_until(&engine, &app, GENEROUS, "3 ready", |v| v.ready == 3).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let load =
@@ -38,7 +29,7 @@ async fn a_rolling_update_under_load_fails_no_request() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let result = engine.handle.apply(&spec(&app, 3, "two", "", "/ready", "30s"), false).await.expect("update");
     assert_eq!(result.action, "updated");
-    let view = app_until(&engine, &app, "the rollout to complete", |v| {
+    let view = app_until(&engine, &app, GENEROUS, "the rollout to complete", |v| {
         v.rollout.as_ref().map(|r| r.state == "complete").unwrap_or(false)
             && v.instances.len() == 3
             && v.instances.iter().all(|i| i.revision == 2)
@@ -67,14 +58,14 @@ async fn a_revision_that_never_becomes_ready_is_rolled_back_automatically() {
     let engine = TestEngine::start().await;
     let app = unique_name("t-rback");
     engine.handle.apply(&spec(&app, 2, "good", "", "/ready", "4s"), false).await.expect("apply");
-    let view = app_until(&engine, &app, "2 ready", |v| v.ready == 2).await;
+    let view = app_until(&engine, &app, GENEROUS, "2 ready", |v| v.ready == 2).await;
     let url = view.url.clone().unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn(steady_load(url, 100, 2, 10_000, Duration::from_secs(60), stop.clone()));
     // Revision 2 answers 503 on /ready forever: its instances never become ready.
     engine.handle.apply(&spec(&app, 2, "bad", "", "/never-ready", "4s"), false).await.expect("update");
-    let view = app_until(&engine, &app, "the automatic rollback", |v| {
+    let view = app_until(&engine, &app, GENEROUS, "the automatic rollback", |v| {
         v.revision == 1 && v.instances.iter().all(|i| i.revision == 1) && v.ready == 2
     })
     .await;
@@ -105,12 +96,18 @@ async fn rollout_undo_returns_to_an_earlier_revision() {
     let engine = TestEngine::start().await;
     let app = unique_name("t-undo");
     engine.handle.apply(&spec(&app, 1, "one", "", "/ready", "30s"), false).await.expect("apply");
-    app_until(&engine, &app, "1 ready", |v| v.ready == 1).await;
+    app_until(&engine, &app, GENEROUS, "1 ready", |v| v.ready == 1).await;
     engine.handle.apply(&spec(&app, 1, "two", "", "/ready", "30s"), false).await.expect("update");
-    app_until(&engine, &app, "revision 2 ready", |v| v.ready == 1 && v.instances.iter().all(|i| i.revision == 2)).await;
+    app_until(&engine, &app, GENEROUS, "revision 2 ready", |v| {
+        v.ready == 1 && v.instances.iter().all(|i| i.revision == 2)
+    })
+    .await;
     let view = engine.handle.rollout_undo(&app, None).await.expect("undo");
     assert_eq!(view.revision, 1);
-    app_until(&engine, &app, "revision 1 back", |v| v.ready == 1 && v.instances.iter().all(|i| i.revision == 1)).await;
+    app_until(&engine, &app, GENEROUS, "revision 1 back", |v| {
+        v.ready == 1 && v.instances.iter().all(|i| i.revision == 1)
+    })
+    .await;
     assert!(view.spec_yaml.contains("one"), "{}", view.spec_yaml);
     let err = engine.handle.rollout_undo(&app, Some(7)).await.expect_err("no revision 7");
     assert!(err.to_string().contains("no revision 7"), "{err}");
@@ -126,7 +123,7 @@ async fn killing_replicas_under_load_fails_almost_no_request() {
     let engine = TestEngine::start().await;
     let app = unique_name("t-heal");
     engine.handle.apply(&spec(&app, 3, "x", "", "/ready", "30s"), false).await.expect("apply");
-    let view = app_until(&engine, &app, "3 ready", |v| v.ready == 3).await;
+    let view = app_until(&engine, &app, GENEROUS, "3 ready", |v| v.ready == 3).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let load =
@@ -148,6 +145,6 @@ async fn killing_replicas_under_load_fails_almost_no_request() {
     );
     assert!(total > 1000, "too little traffic: {report:?}");
     assert!(report.failed * 1000 <= total, "more than 0.1% failed: {} of {total}: {:?}", report.failed, report.samples);
-    app_until(&engine, &app, "3 ready again", |v| v.ready == 3).await;
+    app_until(&engine, &app, GENEROUS, "3 ready again", |v| v.ready == 3).await;
     engine.handle.delete(&app).await.expect("delete");
 }

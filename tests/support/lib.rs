@@ -231,6 +231,21 @@ pub async fn kill(name: &str) {
         docker().await.kill_container(name, Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build())).await;
 }
 
+/// Polls an app's view until `cond` holds (or panics after `within` with `what`), and returns that view.
+pub async fn app_until(
+    engine: &TestEngine,
+    app: &str,
+    within: Duration,
+    what: &str,
+    cond: impl Fn(&crane_api::AppView) -> bool,
+) -> crane_api::AppView {
+    wait_for(within, what, || async {
+        let v = engine.handle.get_app(app).await.ok()?;
+        cond(&v).then_some(v)
+    })
+    .await
+}
+
 /// Whether a container summary is running.
 pub fn is_running(c: &bollard::models::ContainerSummary) -> bool {
     c.state.as_ref().map(|s| format!("{s:?}").to_lowercase().contains("running")).unwrap_or(false)

@@ -440,14 +440,8 @@ impl EngineHandle {
             )));
         }
         {
-            let _guard = self.inner.writes.lock().await;
-            let mut app = self.stored(name).await?;
-            let from = app.spec.replicas;
-            if from != replicas {
-                app.spec.replicas = replicas;
-                app.source_yaml = crane_core::validate::to_yaml(&app.spec);
-                app.updated_at = now_ms();
-                self.inner.store.put_app(&app).await.map_err(internal)?;
+            let from = self.stored(name).await?.spec.replicas;
+            if store_replicas(&self.inner, name, None, replicas).await? {
                 self.record(
                     Some(name),
                     None,
@@ -815,6 +809,24 @@ impl EngineHandle {
     ) {
         run::record(&self.inner, app, instance, kind, reason, details).await;
     }
+}
+
+/// Stores a new replica count for an app (the YAML shown follows), under the write lock so no door interleaves.
+/// With `only_from`, nothing changes unless the count is still that (the autoscaler must not undo a concurrent
+/// `scale`). Returns whether the count changed.
+pub(crate) async fn store_replicas(inner: &Inner, name: &str, only_from: Option<u32>, replicas: u32) -> Result<bool> {
+    let _guard = inner.writes.lock().await;
+    let Some(mut app) = inner.store.get_app(name).await.map_err(internal)? else {
+        return Err(EngineError::NotFound(name.to_string()));
+    };
+    if app.spec.replicas == replicas || only_from.is_some_and(|from| from != app.spec.replicas) {
+        return Ok(false);
+    }
+    app.spec.replicas = replicas;
+    app.source_yaml = crane_core::validate::to_yaml(&app.spec);
+    app.updated_at = now_ms();
+    inner.store.put_app(&app).await.map_err(internal)?;
+    Ok(true)
 }
 
 fn internal(e: impl std::fmt::Display) -> EngineError {

@@ -313,18 +313,7 @@ async fn autoscale_app(
         }
         return;
     }
-    let changed = {
-        let _guard = inner.writes.lock().await;
-        match inner.store.get_app(name).await {
-            Ok(Some(mut current)) if current.spec.replicas == app.spec.replicas => {
-                current.spec.replicas = decision.desired;
-                current.updated_at = now_ms();
-                current.source_yaml = crane_core::validate::to_yaml(&current.spec);
-                inner.store.put_app(&current).await.is_ok()
-            }
-            _ => false,
-        }
-    };
+    let changed = crate::store_replicas(inner, name, Some(app.spec.replicas), decision.desired).await.unwrap_or(false);
     if changed {
         run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), decision.inputs.clone())
             .await;
