@@ -25,7 +25,7 @@ async fn apply_three_replicas_runs_labelled_hardened_containers_on_the_app_netwo
     let engine = TestEngine::start().await;
     let app = unique_name("t-apply");
     let result = engine.handle.apply(&demo_spec(&app, 3), false).await.expect("apply");
-    assert_eq!(result.action, "created");
+    assert_eq!(result.action, crane_api::ApplyAction::Created);
 
     let owner = engine.handle.owner().to_string();
     let names = wait_for(GENEROUS, "3 running containers", || async {

@@ -28,9 +28,9 @@ async fn a_rolling_update_under_load_fails_no_request() {
         tokio::spawn(steady_load(view.url.clone().unwrap(), 200, 4, 20_000, Duration::from_secs(60), stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let result = engine.handle.apply(&spec(&app, 3, "two", "", "/ready", "30s"), false).await.expect("update");
-    assert_eq!(result.action, "updated");
+    assert_eq!(result.action, crane_api::ApplyAction::Updated);
     let view = app_until(&engine, &app, GENEROUS, "the rollout to complete", |v| {
-        v.rollout.as_ref().map(|r| r.state == "complete").unwrap_or(false)
+        v.rollout.as_ref().map(|r| r.state == crane_api::RolloutState::Complete).unwrap_or(false)
             && v.instances.len() == 3
             && v.instances.iter().all(|i| i.revision == 2)
     })
@@ -75,7 +75,7 @@ async fn a_revision_that_never_becomes_ready_is_rolled_back_automatically() {
     assert_eq!(report.failed, 0, "the old revision kept serving: {:?}", report.samples);
     assert_eq!(view.rollout.as_ref().map(|r| r.to), Some(1), "the rollback is a rollout back to revision 1");
     let rollout = view.rollout.as_ref().unwrap();
-    assert_eq!(rollout.state, "rolled_back", "the window keeps saying the update was rolled back: {rollout:?}");
+    assert_eq!(rollout.state, crane_api::RolloutState::RolledBack, "the window keeps saying the update was rolled back: {rollout:?}");
     assert!(rollout.message.contains("not ready"), "and why: {rollout:?}");
 
     let events = engine.handle.events(Some(&app), 200).await.unwrap();

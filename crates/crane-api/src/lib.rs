@@ -210,10 +210,58 @@ pub struct RolloutView {
     pub ready: u32,
     /// Instances wanted.
     pub total: u32,
-    /// `progressing`, `complete`, `failed` or `paused`.
-    pub state: String,
+    /// Where the update stands.
+    pub state: RolloutState,
     /// One sentence ("2/3 instances of revision 2 ready", or why it failed).
     pub message: String,
+}
+
+/// Where a rolling update stands, as the window and `cranectl rollout status` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    /// New instances are starting or becoming ready.
+    Progressing,
+    /// Every instance runs the new revision.
+    Complete,
+    /// The update failed; the engine is rolling back or pausing (see the message).
+    Failed,
+    /// The update is paused: no progress until a new apply or an undo.
+    Paused,
+    /// The update failed and the engine returned to the previous revision (or is returning to it).
+    RolledBack,
+}
+
+impl RolloutState {
+    /// The word used on the wire and in event kinds (`rollout.progressing`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::Progressing => "progressing",
+            RolloutState::Complete => "complete",
+            RolloutState::Failed => "failed",
+            RolloutState::Paused => "paused",
+            RolloutState::RolledBack => "rolled_back",
+        }
+    }
+
+    /// Whether the update needs a person's attention (failed, paused, or rolled back).
+    pub fn needs_attention(self) -> bool {
+        matches!(self, RolloutState::Failed | RolloutState::Paused | RolloutState::RolledBack)
+    }
+}
+
+/// What an apply did to the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyAction {
+    /// The app was created.
+    Created,
+    /// Container settings changed: a new revision is rolled out.
+    Updated,
+    /// Only the replica count or a policy changed: no new containers.
+    Scaled,
+    /// Nothing changed.
+    Unchanged,
 }
 
 /// One revision of an app (`cranectl rollout history`).
@@ -246,8 +294,8 @@ pub struct UndoRequest {
 pub struct ApplyResult {
     /// The app after the change.
     pub app: AppView,
-    /// `created`, `updated`, `scaled` or `unchanged`.
-    pub action: String,
+    /// What the apply did.
+    pub action: ApplyAction,
     /// Non-fatal remarks (inactive spec sections, hardened defaults applied).
     pub warnings: Vec<String>,
 }

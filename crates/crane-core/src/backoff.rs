@@ -36,6 +36,12 @@ impl BackoffPolicy {
         self.initial.saturating_mul(1u64 << doublings).min(self.cap)
     }
 
+    /// Delay before retrying a start that failed `attempts` times in a row: `initial`, `2 × initial`… capped at
+    /// `cap`. Unlike a crash, a failed start is never retried at once: the same call would fail the same way.
+    pub fn retry_delay(&self, attempts: u32) -> Millis {
+        self.delay_after(attempts.saturating_add(1))
+    }
+
     /// Whether an instance that started at `started_at` has run long enough, at `now`, to count as stable.
     pub fn is_stable(&self, started_at: Millis, now: Millis) -> bool {
         now.saturating_sub(started_at) >= self.stable_after

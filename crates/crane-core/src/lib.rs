@@ -9,6 +9,7 @@ pub mod model;
 pub mod ports;
 pub mod probe;
 pub mod reconcile;
+pub mod revision;
 pub mod spec;
 pub mod units;
 pub mod validate;

@@ -36,6 +36,11 @@ pub struct DesiredApp {
     /// planner makes no rollout progress (no new-revision instance beside an old one, no old instance removed for
     /// the update) but still heals crashes and scales. A new apply clears it.
     pub paused: bool,
+    /// Revision numbers in the app's history (oldest first): a failed rollout can only roll back to one of them.
+    pub history: Vec<u64>,
+    /// The revision the engine last returned to by an automatic rollback, while that rollback runs: should it fail
+    /// too, the planner pauses instead of bouncing between revisions.
+    pub rolled_back_to: Option<u64>,
 }
 
 /// Runtime state of a container, as the runtime reports it.
@@ -96,3 +101,18 @@ pub struct RestartHistory {
 
 /// Restart histories keyed by (app, index).
 pub type RestartHistories = BTreeMap<(String, u32), RestartHistory>;
+
+/// Failed attempts to start one instance slot (app + index): the error policy of starts. A start that keeps failing
+/// (image gone, port taken, name held by a foreign container) is retried with a growing delay instead of every pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartFailure {
+    /// Consecutive failed starts.
+    pub attempts: u32,
+    /// When the last one failed.
+    pub last_at: Millis,
+    /// What the runtime said, the last time.
+    pub message: String,
+}
+
+/// Start failures keyed by (app, index).
+pub type StartFailures = BTreeMap<(String, u32), StartFailure>;

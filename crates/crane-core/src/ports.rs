@@ -175,6 +175,22 @@ pub struct StoredApp {
     pub updated_at: Millis,
     /// A rolling update failed with `failureAction: pause`: no rollout progress until the next apply.
     pub paused: bool,
+    /// Bumped by the store on every write; 0 for an app not stored yet. A write succeeds only when the stored
+    /// generation still is this one (optimistic concurrency: see [`Store::put_app`]).
+    pub generation: u64,
+}
+
+/// What [`Store::put_app`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The row was written; it now has this generation.
+    Written {
+        /// The new generation.
+        generation: u64,
+    },
+    /// Nothing was written: the row changed (or was created or deleted) since the writer read it. The writer reads
+    /// again and decides again.
+    Stale,
 }
 
 /// One revision of an app's container settings.
@@ -236,9 +252,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError>;
     /// One app by name.
     async fn get_app(&self, name: &str) -> Result<Option<StoredApp>, StoreError>;
-    /// Inserts or replaces an app.
-    async fn put_app(&self, app: &StoredApp) -> Result<(), StoreError>;
-    /// Deletes an app; returns whether it existed.
+    /// Writes an app if its stored generation is still `app.generation` (0: only if no app has the name), together
+    /// with `revision` when given, in one transaction: either both are written or neither.
+    async fn put_app(&self, app: &StoredApp, revision: Option<&StoredRevision>) -> Result<PutOutcome, StoreError>;
+    /// Deletes an app with its revision history and its settings (`nginx:<name>`) in one transaction; returns
+    /// whether it existed.
     async fn delete_app(&self, name: &str) -> Result<bool, StoreError>;
     /// Appends an event and returns it with its id.
     async fn append_event(&self, event: EventRecord) -> Result<EventRecord, StoreError>;
@@ -249,12 +267,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<EventRecord>, StoreError>;
-    /// Records a revision (replacing one with the same number).
-    async fn put_revision(&self, revision: &StoredRevision) -> Result<(), StoreError>;
     /// Revisions of an app, oldest first.
     async fn list_revisions(&self, app: &str) -> Result<Vec<StoredRevision>, StoreError>;
-    /// Deletes an app's revisions (with the app).
-    async fn delete_revisions(&self, app: &str) -> Result<(), StoreError>;
     /// Appends metric samples.
     async fn append_samples(&self, samples: &[Sample]) -> Result<(), StoreError>;
     /// Samples of the series whose name starts with `prefix`, between `from` and `to` (inclusive), oldest first:

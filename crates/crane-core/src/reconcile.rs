@@ -33,7 +33,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backoff::BackoffPolicy;
-use crate::model::{ContainerState, DesiredApp, Millis, ObservedInstance, RestartHistories, RestartHistory};
+use crate::model::{
+    ContainerState, DesiredApp, Millis, ObservedInstance, RestartHistories, RestartHistory, StartFailures,
+};
 use crate::units::{format_millis, parse_duration};
 
 /// Everything the planner looks at.
@@ -47,8 +49,10 @@ pub struct Snapshot {
     pub histories: RestartHistories,
     /// The current time.
     pub now: Millis,
-    /// How long crashed slots wait before a restart.
+    /// How long crashed slots wait before a restart (and failed starts before a retry).
     pub backoff: BackoffPolicy,
+    /// Slots whose last starts failed, with how often and why (the engine records them from its outcomes).
+    pub start_failures: StartFailures,
 }
 
 /// What to do, in named buckets. An empty plan (see [`Plan::is_empty`]) means the world matches the wish.
@@ -62,15 +66,15 @@ pub struct Plan {
     pub crashed: Vec<(String, u32)>,
     /// Slots whose history must be cleared: they ran for `stable_after`, or the slot no longer exists.
     pub reset: Vec<(String, u32)>,
-    /// Empty slots held back by CrashLoop backoff.
+    /// Empty slots held back by CrashLoop backoff or by the retry delay of failed starts.
     pub waiting: Vec<Waiting>,
-    /// Names of live containers left as they are.
-    pub keep: Vec<String>,
     /// Apps that still have containers but are no longer desired; the engine also removes their network and volumes.
     pub orphan_apps: Vec<String>,
     /// Status of every rolling update under way (an app has one while some live container in a wanted slot runs
     /// another revision), including the one this plan completes.
     pub rollouts: Vec<RolloutStatus>,
+    /// What to do about each rolling update reported [`RolloutState::Failed`], as its `failureAction` says.
+    pub rollout_actions: Vec<RolloutAction>,
     /// When to reconcile again even if no event arrives: the earliest backoff expiry, stability check or rollout
     /// deadline, as an
     /// absolute time on the same clock as [`Snapshot::now`] (not a delay); `None` when nothing is pending.
@@ -146,6 +150,39 @@ pub struct Waiting {
     pub until: Millis,
     /// Why, in plain words.
     pub reason: String,
+    /// Why, as a value.
+    pub cause: WaitCause,
+}
+
+/// Why an empty slot waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCause {
+    /// Its instance crashed repeatedly (CrashLoop backoff).
+    CrashLoop,
+    /// Starting its instance failed; the start is retried after a growing delay.
+    StartFailed,
+}
+
+/// The decision about a failed rolling update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutAction {
+    /// App name.
+    pub app: String,
+    /// The revision whose rollout failed.
+    pub failed: u64,
+    /// What to do.
+    pub decision: RolloutDecision,
+    /// Why, in plain words (the failure, then the decision).
+    pub reason: String,
+}
+
+/// What the engine does after a rolling update failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutDecision {
+    /// Return the app to this earlier revision (its stored spec, under its old number), unpaused.
+    RollbackTo(u64),
+    /// Pause the app: no rollout progress until a new apply or an undo.
+    Pause,
 }
 
 /// Where a rolling update stands after its plan is applied.
@@ -479,8 +516,33 @@ fn plan_app(
         // An empty slot is filled at the desired revision right away (subject to backoff), rollout or not: a
         // missing instance is never kept missing for the sake of an update.
         let until = history.next_start_at(policy);
-        if until <= now {
+        let start_failure = snapshot.start_failures.get(&(app.to_string(), index));
+        let retry_at = start_failure.map_or(0, |f| f.last_at.saturating_add(policy.retry_delay(f.attempts)));
+        if until <= now && retry_at > now {
+            let failure = start_failure.expect("a retry time comes from a failure");
+            let reason = format!(
+                "{slot_name} could not be started {} time(s) in a row ({}): retrying in {}",
+                failure.attempts,
+                failure.message,
+                format_millis(retry_at - now)
+            );
+            for gone in &slot_crashes {
+                plan.remove.push(remove(gone, RemoveCause::Crashed, format!("{}; replacing it", describe_crash(gone))));
+            }
+            plan.waiting.push(Waiting {
+                app: app.to_string(),
+                index,
+                until: retry_at,
+                reason,
+                cause: WaitCause::StartFailed,
+            });
+            wake(wake_at, retry_at);
+        } else if until <= now {
             let reason = match (&crash_reason, history.consecutive_crashes) {
+                _ if start_failure.is_some() => format!(
+                    "{slot_name}: retrying the start that failed {} time(s)",
+                    start_failure.map_or(0, |f| f.attempts)
+                ),
                 (Some(text), _) => format!("{text}; replacing it"),
                 (None, n) if n > 0 => {
                     format!("{slot_name}: backoff after {n} crashes is over; restarting it")
@@ -508,7 +570,7 @@ fn plan_app(
                     format!("{}; it restarts after backoff", describe_crash(gone)),
                 ));
             }
-            plan.waiting.push(Waiting { app: app.to_string(), index, until, reason });
+            plan.waiting.push(Waiting { app: app.to_string(), index, until, reason, cause: WaitCause::CrashLoop });
             wake(wake_at, until);
         }
     }
@@ -538,9 +600,6 @@ fn plan_app(
         step_rollout(desired, &update, &label, failure, refilled, &mut served, plan);
     }
 
-    for slot in &served {
-        plan.keep.extend(slot.old.iter().chain(slot.new.iter()).map(|c| c.name.clone()));
-    }
 }
 
 /// Plans the next step of a rolling update and reports its status. `served` holds every wanted slot that has a
@@ -657,6 +716,9 @@ fn step_rollout(
     } else {
         RolloutState::Progressing
     };
+    if let RolloutState::Failed(why) = &state {
+        plan.rollout_actions.push(decide_failed_rollout(desired, from.iter().copied().max(), why));
+    }
     plan.rollouts.push(RolloutStatus {
         app: app.to_string(),
         from: from.into_iter().collect(),
@@ -665,6 +727,41 @@ fn step_rollout(
         total: replicas,
         state,
     });
+}
+
+/// What to do about a failed rolling update, as `update.failureAction` says: `rollback` (the default) returns to
+/// `back_to`, the newest revision still running, when the history has it and the failing rollout is not itself an
+/// automatic rollback (that would bounce between revisions); otherwise, and with `pause`, the app is paused.
+fn decide_failed_rollout(desired: &DesiredApp, back_to: Option<u64>, why: &str) -> RolloutAction {
+    let app = desired.spec.name.clone();
+    let failed = desired.revision;
+    let wants_pause = desired.spec.update.as_ref().and_then(|u| u.failure_action.as_deref()) == Some("pause");
+    let failure = format!("rolling update to revision {failed} failed: {why}");
+    let target = back_to.filter(|r| desired.history.contains(r));
+    let (decision, reason) = match target {
+        _ if wants_pause => (
+            RolloutDecision::Pause,
+            format!("{failure} → pausing the update (failureAction pause); apply a fixed spec or `cranectl rollout undo {app}`"),
+        ),
+        _ if desired.rolled_back_to == Some(failed) => (
+            RolloutDecision::Pause,
+            format!(
+                "{failure} → this was already an automatic rollback: pausing instead of rolling back again; apply a \
+                 fixed spec or `cranectl rollout undo {app}`"
+            ),
+        ),
+        Some(to) => {
+            (RolloutDecision::RollbackTo(to), format!("{failure} → failureAction rollback: returning to revision {to}"))
+        }
+        None => (
+            RolloutDecision::Pause,
+            format!(
+                "{failure} → no earlier revision to return to: pausing the update; apply a fixed spec or `cranectl \
+                 rollout undo {app}`"
+            ),
+        ),
+    };
+    RolloutAction { app, failed, decision, reason }
 }
 
 /// The container that serves a slot among live ones of one side: ready first, then running, then the newest.

@@ -29,6 +29,9 @@ pub enum EngineError {
     /// Docker is unreachable.
     #[error("{0}")]
     DockerUnreachable(String),
+    /// The engine loop did not answer: it stopped, or failed during the request and was restarted.
+    #[error("{0}")]
+    LoopStopped(String),
     /// Anything else (store, runtime).
     #[error("{0}")]
     Internal(String),
@@ -59,6 +62,7 @@ impl EngineError {
             EngineError::ImageUnavailable(_) => "image_unavailable",
             EngineError::PortInUse(_) => "port_in_use",
             EngineError::DockerUnreachable(_) => "docker_unreachable",
+            EngineError::LoopStopped(_) => "engine_stopped",
             EngineError::Internal(_) => "internal",
         };
         let diagnostics = match self {

@@ -5,7 +5,9 @@
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
 pub mod charts;
+pub mod clock;
 pub mod error;
+pub mod fakes;
 mod exposition;
 mod load;
 mod metrics;
@@ -18,14 +20,18 @@ mod views;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+use clock::LockExt;
 use std::time::Duration;
 
 use crane_api::{AppView, ApplyResult, ChangeView, EventView, LogLineView, ProgressView, StatusView};
 use crane_core::model::Millis;
-use crane_core::ports::{Runtime, RuntimeError, Store, StoredApp};
+use crane_core::ports::{PutOutcome, Runtime, RuntimeError, Store, StoredApp};
+use crane_core::revision::ApplyAction;
 use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+pub use clock::Clock;
 pub use error::{EngineError, Result};
 pub use exposition::SdTargetGroup;
 pub use nginx::ManagedNginx;
@@ -44,6 +50,8 @@ pub struct EngineConfig {
     pub metrics_interval: Duration,
     /// A Prometheus for `metric: custom` autoscaling (env `CRANE_PROMETHEUS_URL`).
     pub prometheus_url: Option<String>,
+    /// Where the loop's decisions take the time from (tests use tokio's paused clock).
+    pub clock: Clock,
 }
 
 impl EngineConfig {
@@ -58,7 +66,14 @@ impl EngineConfig {
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(2)),
             prometheus_url: std::env::var("CRANE_PROMETHEUS_URL").ok().filter(|u| !u.is_empty()),
+            clock: Clock::System,
         }
+    }
+
+    /// The same with another clock.
+    pub fn with_clock(mut self, clock: Clock) -> EngineConfig {
+        self.clock = clock;
+        self
     }
 
     /// The same with another metrics interval.
@@ -84,17 +99,49 @@ pub fn default_data_dir() -> PathBuf {
     dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("crane")
 }
 
-/// Current time as [`Millis`].
+/// Current wall-clock time as [`Millis`] (metrics and charts; the loop uses [`EngineConfig::clock`]).
 pub(crate) fn now_ms() -> Millis {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    Clock::System.now()
 }
 
-/// Messages to the engine loop (a closed set: the loop is the only place that mutates containers).
+/// What a pass reports to the door that asked for it: the runtime errors it met, per app.
+pub(crate) type PassReport = BTreeMap<String, Vec<RuntimeError>>;
+
+/// Messages to the engine loop (a closed set: the loop is the only place that creates or removes Docker objects and
+/// touches NGINX).
 pub(crate) enum Command {
-    /// Run a reconcile pass now; reply with the errors the pass met, per app.
-    Reconcile(oneshot::Sender<BTreeMap<String, Vec<RuntimeError>>>),
+    /// Run a reconcile pass now and reply with what it met.
+    Reconcile {
+        /// Where the report goes.
+        reply: oneshot::Sender<PassReport>,
+        /// An app a person just changed: its failed starts are retried now instead of after their delay.
+        retry: Option<String>,
+        /// An app that was just deleted: after the pass, remove its network and volumes even when it had no
+        /// container left (the pass removes containers as orphans).
+        forget: Option<String>,
+    },
+    /// Start (`Some`) or stop (`None`) managing an NGINX for an app; replies with what was done.
+    ManageNginx {
+        /// App name.
+        app: String,
+        /// What to manage.
+        managed: Option<ManagedNginx>,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<String>>,
+    },
     /// Stop the loop.
     Shutdown(oneshot::Sender<()>),
+}
+
+/// How the loop task is doing, for every door to report.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LoopHealth {
+    /// Times the supervisor restarted the loop after a panic.
+    pub restarts: u32,
+    /// The last panic's message.
+    pub last_panic: Option<String>,
+    /// Set when the loop has stopped for good (shutdown, or too many panics): why.
+    pub stopped: Option<String>,
 }
 
 /// State shared between the loop and the handle (read for views).
@@ -114,16 +161,10 @@ pub(crate) struct Shared {
     pub details: BTreeMap<String, crane_core::ports::InstanceDetails>,
     /// Why the Docker engine cannot be used, when it cannot.
     pub docker_error: Option<String>,
-    /// Docker version, when reachable.
-    pub docker_version: Option<String>,
     /// REST API URL, once the REST door is up.
     pub api_url: String,
     /// The rolling update of each app, as the last pass saw it.
     pub rollouts: BTreeMap<String, crane_api::RolloutView>,
-    /// Revision each app was last rolled back to automatically (a failing rollback then pauses instead).
-    pub rolled_back_to: BTreeMap<String, u64>,
-    /// Why each app's last automatic rollback happened, while it runs.
-    pub rollback_reasons: BTreeMap<String, String>,
     /// Ready backends (address:container port) of each app with a port, as last given to its load balancer.
     pub ready_backends: BTreeMap<String, Vec<std::net::SocketAddr>>,
     /// What was last written for each managed NGINX, so it is reloaded only on a change.
@@ -151,9 +192,20 @@ pub(crate) struct Inner {
     pub loads: load::Loads,
     pub collector_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub probe_reports: mpsc::UnboundedSender<probes::ProbeReport>,
-    /// Serialises apply/scale/delete so two doors cannot interleave a read-modify-write of one app.
+    /// Serialises apply/scale/delete so two doors cannot interleave a read-modify-write of one app. Never held
+    /// while waiting for a pass. (The loop and the autoscaler do not take it: the store's generation check makes
+    /// their writes lose against a newer one instead.)
     pub writes: tokio::sync::Mutex<()>,
     pub loop_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The supervisor's view of the loop task.
+    pub loop_health: Mutex<LoopHealth>,
+}
+
+impl Inner {
+    /// The current time on the engine's clock.
+    pub(crate) fn now(&self) -> Millis {
+        self.config.clock.now()
+    }
 }
 
 /// A clonable handle to a running engine. Every door calls these methods.
@@ -178,7 +230,7 @@ impl EngineHandle {
             Err(e) => (Arc::new(run::Unreachable(e.clone())), None, Some(e.to_string())),
         };
         let handle = Self::start_inner(config, runtime, docker, Arc::new(store)).await?;
-        handle.inner.shared.lock().unwrap().docker_error = error;
+        handle.inner.shared.locked().docker_error = error;
         Ok(handle)
     }
 
@@ -229,6 +281,7 @@ impl EngineHandle {
             probe_reports,
             writes: tokio::sync::Mutex::new(()),
             loop_done: Mutex::new(None),
+            loop_health: Mutex::new(LoopHealth::default()),
         });
         let handle = EngineHandle { inner };
         handle.start_loop(rx, reports_rx);
@@ -237,10 +290,10 @@ impl EngineHandle {
 
     fn start_loop(&self, rx: mpsc::Receiver<Command>, reports: mpsc::UnboundedReceiver<probes::ProbeReport>) {
         let inner = self.inner.clone();
-        let task = tokio::spawn(async move { run::run(inner, rx, reports).await });
-        *self.inner.loop_done.lock().unwrap() = Some(task);
+        let task = tokio::spawn(async move { run::supervise(inner, rx, reports).await });
+        *self.inner.loop_done.locked() = Some(task);
         let inner = self.inner.clone();
-        *self.inner.collector_task.lock().unwrap() = Some(tokio::spawn(async move { metrics::run(inner).await }));
+        *self.inner.collector_task.locked() = Some(tokio::spawn(async move { metrics::run(inner).await }));
     }
 
     /// The owner label value of this engine's containers.
@@ -266,70 +319,99 @@ impl EngineHandle {
                     .collect(),
             )
         })?;
-        let _guard = self.inner.writes.lock().await;
-        let store = &self.inner.store;
-        let existing = store.get_app(&spec.name).await.map_err(internal)?;
-        if create_only && existing.is_some() {
-            return Err(EngineError::Conflict(format!(
-                "an app named '{}' already exists; choose another name, or use `cranectl apply` to change it",
-                spec.name
-            )));
-        }
-        let image_changed = existing.as_ref().map(|e| e.spec.image != spec.image).unwrap_or(true);
-        if image_changed {
-            self.inner.runtime.ensure_image(&spec.image).await.map_err(runtime_error)?;
-        }
-        let now = now_ms();
-        let history = store.list_revisions(&spec.name).await.map_err(internal)?;
-        // New revisions number past every revision in the history: after an undo the current number is not the
-        // highest one.
-        let next_revision =
-            history.iter().map(|r| r.revision).max().unwrap_or(0).max(existing.as_ref().map_or(0, |e| e.revision)) + 1;
-        let (action, revision) = match &existing {
-            None => ("created", next_revision),
-            Some(old) if crane_core::validate::needs_new_revision(&old.spec, &spec) => ("updated", next_revision),
-            Some(old) if old.spec != spec => ("scaled", old.revision),
-            Some(old) => ("unchanged", old.revision),
-        };
-        let wanted_port = spec.ports.first().and_then(|p| p.public);
-        let public_port =
-            self.inner.proxies.prepare(&spec, existing.as_ref().and_then(|e| e.public_port), wanted_port).map_err(
-                |e| match e {
-                    RuntimeError::PortInUse(p) => EngineError::PortInUse(RuntimeError::PortInUse(p).to_string()),
-                    other => runtime_error(other),
-                },
-            )?;
-        let stored = StoredApp {
-            spec: spec.clone(),
-            source_yaml: yaml.to_string(),
-            revision,
-            public_port,
-            created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
-            updated_at: now,
-            // A new apply resumes a paused rollout.
-            paused: false,
-        };
-        if action != "unchanged" || existing.as_ref().map(|e| e.source_yaml != yaml || e.paused).unwrap_or(false) {
-            store.put_app(&stored).await.map_err(internal)?;
-        }
-        if action == "created" || action == "updated" {
-            let cause = match &existing {
-                Some(old) if old.spec.image != spec.image => {
-                    format!("apply: image {} → {}", old.spec.image, spec.image)
-                }
-                Some(_) => "apply: container settings changed".to_string(),
-                None => format!("apply: created with image {}", spec.image),
+        let name = spec.name.clone();
+        let (action, existing, created_generation) = {
+            let _guard = self.inner.writes.lock().await;
+            let store = &self.inner.store;
+            let existing = store.get_app(&name).await.map_err(internal)?;
+            if create_only && existing.is_some() {
+                return Err(EngineError::Conflict(format!(
+                    "an app named '{name}' already exists; choose another name, or use `cranectl apply` to change it"
+                )));
+            }
+            let image_changed = existing.as_ref().map(|e| e.spec.image != spec.image).unwrap_or(true);
+            if image_changed {
+                self.inner.runtime.ensure_image(&spec.image).await.map_err(runtime_error)?;
+            }
+            let now = self.inner.now();
+            let history: Vec<u64> =
+                store.list_revisions(&name).await.map_err(internal)?.iter().map(|r| r.revision).collect();
+            let current = existing
+                .as_ref()
+                .map(|e| crane_core::revision::Current { spec: &e.spec, revision: e.revision });
+            let (action, revision) = crane_core::revision::classify_apply(current, &spec, &history);
+            let wanted_port = spec.ports.first().and_then(|p| p.public);
+            let public_port =
+                self.inner.proxies.prepare(&spec, existing.as_ref().and_then(|e| e.public_port), wanted_port).map_err(
+                    |e| match e {
+                        RuntimeError::PortInUse(p) => EngineError::PortInUse(RuntimeError::PortInUse(p).to_string()),
+                        other => runtime_error(other),
+                    },
+                )?;
+            let stored = StoredApp {
+                spec: spec.clone(),
+                source_yaml: yaml.to_string(),
+                revision,
+                public_port,
+                created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+                updated_at: now,
+                // A new apply resumes a paused rollout.
+                paused: false,
+                generation: existing.as_ref().map_or(0, |e| e.generation),
             };
-            let rev = crane_core::ports::StoredRevision {
-                app: spec.name.clone(),
+            let revision_record = action.makes_revision().then(|| crane_core::ports::StoredRevision {
+                app: name.clone(),
                 revision,
                 spec: spec.clone(),
                 source_yaml: yaml.to_string(),
-                cause,
+                cause: match &existing {
+                    Some(old) if old.spec.image != spec.image => {
+                        format!("apply: image {} → {}", old.spec.image, spec.image)
+                    }
+                    Some(_) => "apply: container settings changed".to_string(),
+                    None => format!("apply: created with image {}", spec.image),
+                },
                 created_at: now,
+            });
+            let mut created_generation = None;
+            let changed = action != ApplyAction::Unchanged
+                || existing.as_ref().is_some_and(|e| e.source_yaml != yaml || e.paused);
+            if changed {
+                match store.put_app(&stored, revision_record.as_ref()).await.map_err(internal)? {
+                    PutOutcome::Written { generation } => {
+                        if action == ApplyAction::Created {
+                            created_generation = Some(generation);
+                        }
+                    }
+                    PutOutcome::Stale => {
+                        return Err(EngineError::Conflict(format!(
+                            "app '{name}' changed while this apply was being prepared (the engine acted on a rollout, \
+                             or the autoscaler scaled it); apply again"
+                        )))
+                    }
+                }
+            }
+            let details = serde_json::json!({"revision": revision, "replicas": spec.replicas, "image": spec.image, "action": action.as_str()});
+            let reason = match action {
+                ApplyAction::Created => format!("app '{name}' created: {} replica(s) of {}", spec.replicas, spec.image),
+                ApplyAction::Updated => format!(
+                    "app '{name}' changed: container settings differ, revision {} → {revision}; instances are \
+                     replaced one slot at a time",
+                    existing.as_ref().map_or(0, |e| e.revision)
+                ),
+                ApplyAction::Scaled => format!(
+                    "app '{name}' changed without new containers (replicas {} → {})",
+                    existing.as_ref().map(|e| e.spec.replicas).unwrap_or(0),
+                    spec.replicas
+                ),
+                ApplyAction::Unchanged => format!("app '{name}' applied unchanged"),
             };
-            store.put_revision(&rev).await.map_err(internal)?;
-        }
+            if action != ApplyAction::Unchanged {
+                self.record(Some(&name), None, &format!("app.{}", action.as_str()), reason, details).await;
+            }
+            (action, existing, created_generation)
+        };
+        let _ = existing;
         let mut warnings = spec.inactive_sections();
         if spec.autoscaling.as_ref().is_some_and(|a| a.metric == "custom") && self.inner.config.prometheus_url.is_none()
         {
@@ -339,50 +421,36 @@ impl EngineHandle {
                     .to_string(),
             );
         }
-        let details = serde_json::json!({"revision": revision, "replicas": spec.replicas, "image": spec.image});
-        let reason = match action {
-            "created" => format!("app '{}' created: {} replica(s) of {}", spec.name, spec.replicas, spec.image),
-            "updated" => format!(
-                "app '{}' changed: container settings differ, revision {} → {}; instances are replaced one slot at a time",
-                spec.name,
-                revision - 1,
-                revision
-            ),
-            "scaled" => format!(
-                "app '{}' changed without new containers (replicas {} → {})",
-                spec.name,
-                existing.as_ref().map(|e| e.spec.replicas).unwrap_or(0),
-                spec.replicas
-            ),
-            _ => format!("app '{}' applied unchanged", spec.name),
-        };
-        if action != "unchanged" {
-            self.record(Some(&spec.name), None, &format!("app.{action}"), reason, details).await;
-        }
-        let errors = self.reconcile_now().await;
-        if let Some(errs) = errors.get(&spec.name).filter(|e| !e.is_empty()) {
-            if action == "created" {
-                // Nothing half-created: remove what the first pass made, then report why.
+        let errors = self.pass(Some(&name), None).await?;
+        if let Some(errs) = errors.get(&name).filter(|e| !e.is_empty()) {
+            if let Some(generation) = created_generation {
+                // Nothing half-created: remove what the first pass made, then report why. Only the app this apply
+                // created is removed: should another door have changed it since, that change stands.
                 let first = errs[0].clone();
-                let _ = store.delete_app(&spec.name).await;
-                let _ = store.delete_revisions(&spec.name).await;
-                self.inner.proxies.remove(&spec.name);
-                let _ = self.reconcile_now().await;
-                let _ = self.inner.runtime.remove_app_resources(&spec.name, &self.inner.owner).await;
-                self.record(
-                    Some(&spec.name),
-                    None,
-                    "app.rolled_back",
-                    format!("app '{}' was not created: {first}", spec.name),
-                    serde_json::json!({"error": first.to_string()}),
-                )
-                .await;
-                return Err(runtime_error(first));
+                let removed = {
+                    let _guard = self.inner.writes.lock().await;
+                    let now = self.inner.store.get_app(&name).await.map_err(internal)?;
+                    now.is_some_and(|a| a.generation == generation)
+                        && self.inner.store.delete_app(&name).await.map_err(internal)?
+                };
+                if removed {
+                    self.inner.proxies.remove(&name);
+                    let _ = self.pass(None, Some(&name)).await;
+                    self.record(
+                        Some(&name),
+                        None,
+                        "app.rolled_back",
+                        format!("app '{name}' was not created: {first}"),
+                        serde_json::json!({"error": first.to_string()}),
+                    )
+                    .await;
+                    return Err(runtime_error(first));
+                }
             }
             warnings.extend(errs.iter().map(|e| e.to_string()));
         }
-        let app = self.get_app(&spec.name).await?;
-        Ok(ApplyResult { app, action: action.to_string(), warnings })
+        let app = self.get_app(&name).await?;
+        Ok(ApplyResult { app, action: wire_action(action), warnings })
     }
 
     /// All apps with their instances.
@@ -394,8 +462,8 @@ impl EngineHandle {
             .filter_map(|a| self.inner.proxies.metrics(&a.spec.name).map(|m| (a.spec.name.clone(), m)))
             .collect();
         let views: Vec<AppView> = {
-            let shared = self.inner.shared.lock().unwrap();
-            apps.iter().map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), now_ms())).collect()
+            let shared = self.inner.shared.locked();
+            apps.iter().map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), self.inner.now())).collect()
         };
         Ok(views.into_iter().map(|v| self.with_activity(v)).collect())
     }
@@ -406,8 +474,8 @@ impl EngineHandle {
         let health = self.health_by_id();
         let traffic = self.inner.proxies.metrics(name);
         let view = {
-            let shared = self.inner.shared.lock().unwrap();
-            views::app_view(&app, &shared, &health, traffic.as_ref(), now_ms())
+            let shared = self.inner.shared.locked();
+            views::app_view(&app, &shared, &health, traffic.as_ref(), self.inner.now())
         };
         Ok(self.with_activity(view))
     }
@@ -415,7 +483,7 @@ impl EngineHandle {
     /// Adds what the load generator and the autoscaler are doing to an app's view.
     fn with_activity(&self, mut view: AppView) -> AppView {
         view.load = self.inner.loads.view(&view.name);
-        if let Some((at, reason)) = self.inner.collector.decisions.lock().unwrap().get(&view.name) {
+        if let Some((at, reason)) = self.inner.collector.decisions.locked().get(&view.name) {
             view.autoscaler = Some(format!("{} ({})", reason, views::rfc3339(*at)));
         }
         view
@@ -423,7 +491,7 @@ impl EngineHandle {
 
     /// Probe states of the observed containers (taken before locking `shared`, to keep one lock order).
     fn health_by_id(&self) -> BTreeMap<String, crane_core::probe::InstanceHealth> {
-        let ids: Vec<String> = self.inner.shared.lock().unwrap().observed.iter().map(|o| o.id.clone()).collect();
+        let ids: Vec<String> = self.inner.shared.locked().observed.iter().map(|o| o.id.clone()).collect();
         ids.into_iter().filter_map(|id| self.inner.probers.health(&id).map(|h| (id, h))).collect()
     }
 
@@ -439,20 +507,17 @@ impl EngineHandle {
                 crane_core::validate::MAX_REPLICAS
             )));
         }
-        {
-            let from = self.stored(name).await?.spec.replicas;
-            if store_replicas(&self.inner, name, None, replicas).await? {
-                self.record(
-                    Some(name),
-                    None,
-                    "app.scaled",
-                    format!("app '{name}' scaled by request: replicas {from} → {replicas}"),
-                    serde_json::json!({"from": from, "to": replicas}),
-                )
-                .await;
-            }
+        if let Some(from) = store_replicas(&self.inner, name, None, replicas).await? {
+            self.record(
+                Some(name),
+                None,
+                "app.scaled",
+                format!("app '{name}' scaled by request: replicas {from} → {replicas}"),
+                serde_json::json!({"from": from, "to": replicas}),
+            )
+            .await;
         }
-        self.reconcile_now().await;
+        self.pass(Some(name), None).await?;
         self.get_app(name).await
     }
 
@@ -460,13 +525,11 @@ impl EngineHandle {
     pub async fn delete(&self, name: &str) -> Result<()> {
         {
             let _guard = self.inner.writes.lock().await;
+            // The app, its history and its NGINX setting go in one transaction (a managed NGINX keeps its last
+            // config; Crane just stops rewriting it).
             if !self.inner.store.delete_app(name).await.map_err(internal)? {
                 return Err(EngineError::NotFound(name.to_string()));
             }
-            self.inner.store.delete_revisions(name).await.map_err(internal)?;
-            // A managed NGINX keeps its last config; Crane just stops rewriting it.
-            self.inner.store.put_setting(&format!("nginx:{name}"), "").await.map_err(internal)?;
-            self.inner.shared.lock().unwrap().rollouts.remove(name);
             self.inner.loads.forget(name);
             self.inner.store.delete_samples(name).await.map_err(internal)?;
             self.inner.proxies.remove(name);
@@ -479,13 +542,12 @@ impl EngineHandle {
             )
             .await;
         }
-        let errors = self.reconcile_now().await;
+        // The pass removes the containers (orphans); the loop then removes the network and volumes, even when the
+        // app had no container left.
+        let errors = self.pass(None, Some(name)).await?;
         if let Some(e) = errors.get(name).and_then(|e| e.first()) {
             return Err(runtime_error(e.clone()));
         }
-        // The pass removed the containers (orphans) and the network; make sure of the network and volumes even when
-        // the app had no container left.
-        self.inner.runtime.remove_app_resources(name, &self.inner.owner).await.map_err(runtime_error)?;
         Ok(())
     }
 
@@ -513,23 +575,10 @@ impl EngineHandle {
             let _guard = self.inner.writes.lock().await;
             let mut app = self.stored(name).await?;
             let revisions = self.inner.store.list_revisions(name).await.map_err(internal)?;
-            let target = match to {
-                Some(n) => revisions.iter().find(|r| r.revision == n).ok_or_else(|| {
-                    EngineError::BadRequest(format!(
-                        "app '{name}' has no revision {n}; see `cranectl rollout history {name}` (revisions: {})",
-                        revisions.iter().map(|r| r.revision.to_string()).collect::<Vec<_>>().join(", ")
-                    ))
-                })?,
-                None => revisions.iter().rev().find(|r| r.revision < app.revision).ok_or_else(|| {
-                    EngineError::BadRequest(format!(
-                        "app '{name}' has no revision before {}; nothing to undo",
-                        app.revision
-                    ))
-                })?,
-            };
-            if target.revision == app.revision {
-                return Err(EngineError::BadRequest(format!("app '{name}' already runs revision {}", app.revision)));
-            }
+            let numbers: Vec<u64> = revisions.iter().map(|r| r.revision).collect();
+            let target = crane_core::revision::undo_target(name, app.revision, &numbers, to)
+                .map_err(|e| EngineError::BadRequest(e.to_string()))?;
+            let target = revisions.iter().find(|r| r.revision == target).expect("undo_target picks from the history");
             let from = app.revision;
             let replicas = app.spec.replicas;
             app.spec = target.spec.clone();
@@ -537,9 +586,13 @@ impl EngineHandle {
             app.source_yaml = crane_core::validate::to_yaml(&app.spec);
             app.revision = target.revision;
             app.paused = false;
-            app.updated_at = now_ms();
+            app.updated_at = self.inner.now();
             self.inner.runtime.ensure_image(&app.spec.image).await.map_err(runtime_error)?;
-            self.inner.store.put_app(&app).await.map_err(internal)?;
+            if self.inner.store.put_app(&app, None).await.map_err(internal)? == PutOutcome::Stale {
+                return Err(EngineError::Conflict(format!(
+                    "app '{name}' changed while the undo was being prepared; run the undo again"
+                )));
+            }
             self.record(
                 Some(name),
                 None,
@@ -552,7 +605,7 @@ impl EngineHandle {
             )
             .await;
         }
-        self.reconcile_now().await;
+        self.pass(Some(name), None).await?;
         self.get_app(name).await
     }
 
@@ -564,38 +617,23 @@ impl EngineHandle {
                 "app '{name}' has no port to proxy to; add `ports: [{{container: PORT}}]` to its spec"
             )));
         }
-        let backends = self.inner.shared.lock().unwrap().ready_backends.get(name).cloned().unwrap_or_default();
+        let backends = self.inner.shared.locked().ready_backends.get(name).cloned().unwrap_or_default();
         Ok(nginx::config(name, app.revision, listen, &backends))
     }
 
     /// Makes the engine manage an NGINX for the app: it writes the app's config to `managed.config_path` now and
-    /// after every change of the ready set, and reloads NGINX each time. `None` stops managing.
+    /// after every change of the ready set, and reloads NGINX each time. `None` stops managing. The loop does the
+    /// writing and reloading (it is the one place that touches NGINX).
     pub async fn manage_nginx(&self, name: &str, managed: Option<ManagedNginx>) -> Result<String> {
         let app = self.stored(name).await?;
-        let key = format!("nginx:{name}");
-        match managed {
-            None => {
-                self.inner.store.put_setting(&key, "").await.map_err(internal)?;
-                self.inner.shared.lock().unwrap().nginx_written.remove(name);
-                Ok(format!("Crane no longer manages NGINX for app '{name}'"))
-            }
-            Some(m) => {
-                let text = self.export_nginx(name, m.listen).await?;
-                let outcome = nginx::write_and_reload(&m, &text).map_err(EngineError::BadRequest)?;
-                let json = serde_json::to_string(&m).map_err(internal)?;
-                self.inner.store.put_setting(&key, &json).await.map_err(internal)?;
-                self.inner.shared.lock().unwrap().nginx_written.insert(name.to_string(), text);
-                self.record(
-                    Some(name),
-                    None,
-                    "nginx.managed",
-                    format!("NGINX now follows app '{}' (revision {}): {outcome}", name, app.revision),
-                    serde_json::json!({"config": m.config_path, "pidFile": m.pid_file, "listen": m.listen}),
-                )
-                .await;
-                Ok(outcome)
-            }
+        if managed.is_some() && app.spec.ports.is_empty() {
+            return Err(EngineError::BadRequest(format!(
+                "app '{name}' has no port to proxy to; add `ports: [{{container: PORT}}]` to its spec"
+            )));
         }
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::ManageNginx { app: name.to_string(), managed, reply }).await?;
+        rx.await.map_err(|_| self.loop_failed())?
     }
 
     /// Starts the built-in load generator against the app's load-balancer address.
@@ -683,7 +721,7 @@ impl EngineHandle {
     pub async fn build_demo_image(&self) -> Result<String> {
         let Some(docker) = self.inner.docker.clone() else {
             let why =
-                self.inner.shared.lock().unwrap().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
+                self.inner.shared.locked().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
             return Err(EngineError::DockerUnreachable(why));
         };
         let changes = self.inner.changes.clone();
@@ -725,22 +763,31 @@ impl EngineHandle {
     pub async fn status(&self) -> StatusView {
         let version = self.inner.runtime.version().await;
         let apps = self.inner.store.list_apps().await.map(|a| a.len() as u32).unwrap_or(0);
-        let mut shared = self.inner.shared.lock().unwrap();
-        match version {
-            Ok(v) => {
-                shared.docker_error = None;
-                shared.docker_version = Some(v);
-            }
-            Err(e) => shared.docker_error = Some(e.to_string()),
-        }
+        let api_url = self.inner.shared.locked().api_url.clone();
+        let (docker_ok, docker) = match version {
+            Ok(v) => (true, v),
+            Err(e) => (false, e.to_string()),
+        };
         StatusView {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            docker_ok: shared.docker_error.is_none(),
-            docker: shared.docker_error.clone().or_else(|| shared.docker_version.clone()).unwrap_or_default(),
-            api_url: shared.api_url.clone(),
+            docker_ok,
+            docker,
+            api_url,
             data_dir: self.inner.config.data_dir.display().to_string(),
             apps,
         }
+    }
+
+    /// Whether the engine loop runs; when it does not, why (every door reports it).
+    pub fn loop_error(&self) -> Option<String> {
+        let health = self.inner.loop_health.locked();
+        health.stopped.clone()
+    }
+
+    /// How often the supervisor restarted the loop after a panic, and the last panic's message.
+    pub fn loop_restarts(&self) -> (u32, Option<String>) {
+        let health = self.inner.loop_health.locked();
+        (health.restarts, health.last_panic.clone())
     }
 
     /// Subscribes to changes (apps, events, progress).
@@ -750,7 +797,7 @@ impl EngineHandle {
 
     /// Records the REST API address shown by [`EngineHandle::status`].
     pub fn set_api_url(&self, url: String) {
-        self.inner.shared.lock().unwrap().api_url = url;
+        self.inner.shared.locked().api_url = url;
     }
 
     /// Data directory.
@@ -764,7 +811,7 @@ impl EngineHandle {
         if self.inner.commands.send(Command::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        let task = self.inner.loop_done.lock().unwrap().take();
+        let task = self.inner.loop_done.locked().take();
         if let Some(task) = task {
             let _ = task.await;
         }
@@ -774,14 +821,14 @@ impl EngineHandle {
     /// Stops the loop at once without waiting for it (for `Drop` paths, where nothing can be awaited). Containers
     /// keep running, as with [`EngineHandle::shutdown`].
     pub fn abort(&self) {
-        if let Some(task) = self.inner.loop_done.lock().unwrap().take() {
+        if let Some(task) = self.inner.loop_done.locked().take() {
             task.abort();
         }
         self.stop_side_tasks();
     }
 
     fn stop_side_tasks(&self) {
-        if let Some(task) = self.inner.collector_task.lock().unwrap().take() {
+        if let Some(task) = self.inner.collector_task.locked().take() {
             task.abort();
         }
         self.inner.collector.clear();
@@ -790,13 +837,32 @@ impl EngineHandle {
         self.inner.probers.clear();
     }
 
-    /// Asks the loop for a reconcile pass and waits for it.
-    async fn reconcile_now(&self) -> BTreeMap<String, Vec<RuntimeError>> {
-        let (tx, rx) = oneshot::channel();
-        if self.inner.commands.send(Command::Reconcile(tx)).await.is_err() {
-            return BTreeMap::new();
+    /// Asks the loop for a reconcile pass and waits for it. `retry` names an app a person just changed (its failed
+    /// starts are retried at once); `forget` an app just deleted (its network and volumes go after the pass).
+    async fn pass(&self, retry: Option<&str>, forget: Option<&str>) -> Result<PassReport> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Reconcile { reply, retry: retry.map(str::to_string), forget: forget.map(str::to_string) })
+            .await?;
+        rx.await.map_err(|_| self.loop_failed())
+    }
+
+    /// Sends a command to the loop; an error when the loop has stopped for good.
+    async fn send(&self, command: Command) -> Result<()> {
+        self.inner.commands.send(command).await.map_err(|_| self.loop_failed())
+    }
+
+    /// The error a door reports when the loop did not answer: it stopped, or it panicked during the pass (then the
+    /// supervisor restarts it and the request can be repeated).
+    fn loop_failed(&self) -> EngineError {
+        let health = self.inner.loop_health.locked().clone();
+        match (health.stopped, health.last_panic) {
+            (Some(why), _) => EngineError::LoopStopped(why),
+            (None, Some(panic)) => EngineError::LoopStopped(format!(
+                "the engine loop failed during this request ({panic}) and was restarted; the change is stored and is \
+                 applied on the next pass, try again to see its result"
+            )),
+            (None, None) => EngineError::LoopStopped("the engine loop is not running".to_string()),
         }
-        rx.await.unwrap_or_default()
     }
 
     async fn record(
@@ -813,20 +879,41 @@ impl EngineHandle {
 
 /// Stores a new replica count for an app (the YAML shown follows), under the write lock so no door interleaves.
 /// With `only_from`, nothing changes unless the count is still that (the autoscaler must not undo a concurrent
-/// `scale`). Returns whether the count changed.
-pub(crate) async fn store_replicas(inner: &Inner, name: &str, only_from: Option<u32>, replicas: u32) -> Result<bool> {
+/// `scale`). Returns the previous count when it changed. A write that loses against a newer one (the loop rolled the
+/// app back meanwhile) is read and tried again.
+pub(crate) async fn store_replicas(
+    inner: &Inner,
+    name: &str,
+    only_from: Option<u32>,
+    replicas: u32,
+) -> Result<Option<u32>> {
     let _guard = inner.writes.lock().await;
-    let Some(mut app) = inner.store.get_app(name).await.map_err(internal)? else {
-        return Err(EngineError::NotFound(name.to_string()));
-    };
-    if app.spec.replicas == replicas || only_from.is_some_and(|from| from != app.spec.replicas) {
-        return Ok(false);
+    for _ in 0..5 {
+        let Some(mut app) = inner.store.get_app(name).await.map_err(internal)? else {
+            return Err(EngineError::NotFound(name.to_string()));
+        };
+        let from = app.spec.replicas;
+        if from == replicas || only_from.is_some_and(|only| only != from) {
+            return Ok(None);
+        }
+        app.spec.replicas = replicas;
+        app.source_yaml = crane_core::validate::to_yaml(&app.spec);
+        app.updated_at = inner.now();
+        if let PutOutcome::Written { .. } = inner.store.put_app(&app, None).await.map_err(internal)? {
+            return Ok(Some(from));
+        }
     }
-    app.spec.replicas = replicas;
-    app.source_yaml = crane_core::validate::to_yaml(&app.spec);
-    app.updated_at = now_ms();
-    inner.store.put_app(&app).await.map_err(internal)?;
-    Ok(true)
+    Err(EngineError::Conflict(format!("app '{name}' keeps changing under this request; try again")))
+}
+
+/// The wire form of a core apply action.
+fn wire_action(action: ApplyAction) -> crane_api::ApplyAction {
+    match action {
+        ApplyAction::Created => crane_api::ApplyAction::Created,
+        ApplyAction::Updated => crane_api::ApplyAction::Updated,
+        ApplyAction::Scaled => crane_api::ApplyAction::Scaled,
+        ApplyAction::Unchanged => crane_api::ApplyAction::Unchanged,
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> EngineError {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crane_api::{ChangeView, LoadRequest, LoadView, ProgressView};
 use crane_loadgen::{LoadPlan, LoadProgress, LoadReport, LoadRun, Shape};
 
+use crate::clock::LockExt;
 use crate::{run, EngineError, Inner, Result};
 
 /// Runs by app: the stop switch and the latest view.
@@ -28,12 +29,12 @@ struct Entry {
 impl Loads {
     /// The latest view of an app's run.
     pub(crate) fn view(&self, app: &str) -> Option<LoadView> {
-        self.runs.lock().unwrap().get(app).map(|e| e.view.lock().unwrap().clone())
+        self.runs.locked().get(app).map(|e| e.view.locked().clone())
     }
 
     /// Stops an app's run (if any) and forgets it.
     pub(crate) fn forget(&self, app: &str) {
-        if let Some(mut e) = self.runs.lock().unwrap().remove(app) {
+        if let Some(mut e) = self.runs.locked().remove(app) {
             if let Some(stop) = e.stop.take() {
                 let _ = stop.send(());
             }
@@ -42,7 +43,7 @@ impl Loads {
 
     /// Stops an app's run; returns whether one was running.
     pub(crate) fn stop(&self, app: &str) -> bool {
-        let mut runs = self.runs.lock().unwrap();
+        let mut runs = self.runs.locked();
         match runs.get_mut(app).and_then(|e| e.stop.take()) {
             Some(stop) => stop.send(()).is_ok(),
             None => false,
@@ -51,7 +52,7 @@ impl Loads {
 
     /// Stops every run.
     pub(crate) fn clear(&self) {
-        let apps: Vec<String> = self.runs.lock().unwrap().keys().cloned().collect();
+        let apps: Vec<String> = self.runs.locked().keys().cloned().collect();
         for app in apps {
             self.forget(&app);
         }
@@ -118,9 +119,9 @@ pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest)
     let first = view_of(&url, req.duration_s, &load.progress().borrow());
     let view = Arc::new(Mutex::new(LoadView { running: true, ..first }));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    inner.loads.runs.lock().unwrap().insert(app.to_string(), Entry { view: view.clone(), stop: Some(stop_tx) });
+    inner.loads.runs.locked().insert(app.to_string(), Entry { view: view.clone(), stop: Some(stop_tx) });
 
-    let started = view.lock().unwrap().clone();
+    let started = view.locked().clone();
     let (inner, app, duration_s) = (inner.clone(), app.to_string(), req.duration_s);
     let shape_text = match req.ramp_to {
         Some(to) => format!("ramp {}→{to} req/s", req.rate),
@@ -149,7 +150,7 @@ pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest)
                         "{:.0}/{:.0} req/s · p95 {:.1} ms · {} errors",
                         v.achieved_rate, v.target_rate, v.p95_ms, p.errors
                     );
-                    *view.lock().unwrap() = v;
+                    *view.locked() = v;
                     let _ = inner.changes.send(ChangeView::Progress { progress: ProgressView {
                         operation: format!("load:{app}"),
                         message,
@@ -168,7 +169,7 @@ pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest)
         }
         let report = load.wait().await;
         let text = {
-            let mut v = view.lock().unwrap();
+            let mut v = view.locked();
             finish(&mut v, &report);
             format!(
                 "load generator finished against '{app}': {} sent, {} ok, {} errors, {:.1} req/s achieved, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms{}",

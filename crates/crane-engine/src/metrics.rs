@@ -313,12 +313,12 @@ async fn autoscale_app(
         }
         return;
     }
-    let changed = crate::store_replicas(inner, name, Some(app.spec.replicas), decision.desired).await.unwrap_or(false);
-    if changed {
+    let changed = crate::store_replicas(inner, name, Some(app.spec.replicas), decision.desired).await;
+    if matches!(changed, Ok(Some(_))) {
         run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), decision.inputs.clone())
             .await;
-        let (tx, _rx) = tokio::sync::oneshot::channel();
-        let _ = inner.commands.send(Command::Reconcile(tx)).await;
+        let (reply, _rx) = tokio::sync::oneshot::channel();
+        let _ = inner.commands.send(Command::Reconcile { reply, retry: None, forget: None }).await;
     }
 }
 

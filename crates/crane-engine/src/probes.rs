@@ -15,6 +15,8 @@ use crane_core::spec::ProbeType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::clock::LockExt;
+
 /// What a runner tells the engine loop after a probe run.
 #[derive(Debug)]
 pub(crate) struct ProbeReport {
@@ -69,7 +71,7 @@ impl Probers {
         runtime: &Arc<dyn Runtime>,
         reports: &mpsc::UnboundedSender<ProbeReport>,
     ) {
-        let mut entries = self.entries.lock().unwrap();
+        let mut entries = self.entries.locked();
         entries.retain(|id, _| targets.iter().any(|t| &t.id == id && t.settings.any()));
         for t in targets {
             if !t.settings.any() || entries.contains_key(&t.id) {
@@ -83,12 +85,12 @@ impl Probers {
 
     /// Probe state of a container, when it is probed.
     pub(crate) fn health(&self, id: &str) -> Option<InstanceHealth> {
-        self.entries.lock().unwrap().get(id).map(|e| e.health.lock().unwrap().clone())
+        self.entries.locked().get(id).map(|e| e.health.locked().clone())
     }
 
     /// Stops every runner.
     pub(crate) fn clear(&self) {
-        self.entries.lock().unwrap().clear();
+        self.entries.locked().clear();
     }
 }
 
@@ -118,11 +120,11 @@ async fn run_instance(
         loops.spawn(async move {
             tokio::time::sleep(settings.initial_delay).await;
             loop {
-                let runnable = health.lock().unwrap().should_run(kind);
+                let runnable = health.locked().should_run(kind);
                 if runnable {
                     let outcome = run_probe(&*runtime, &target, &settings).await;
                     let (transitions, doomed) = {
-                        let mut h = health.lock().unwrap();
+                        let mut h = health.locked();
                         (h.observe(kind, &outcome), h.doomed)
                     };
                     let report = ProbeReport {
@@ -135,7 +137,7 @@ async fn run_instance(
                     if reports.send(report).is_err() || doomed {
                         return;
                     }
-                } else if health.lock().unwrap().doomed {
+                } else if health.locked().doomed {
                     return;
                 }
                 tokio::time::sleep(settings.period).await;

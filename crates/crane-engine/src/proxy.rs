@@ -13,6 +13,7 @@ use crane_core::ports::{RuntimeError, StoredApp};
 use crane_core::spec::AppSpec;
 use crane_proxy::{AppProxy, Backend, ProxyConfig};
 
+use crate::clock::LockExt;
 use crate::Inner;
 
 /// The listening ports of every app.
@@ -45,7 +46,7 @@ impl Proxies {
             self.remove(&spec.name);
             return Ok(None);
         }
-        let mut apps = self.apps.lock().unwrap();
+        let mut apps = self.apps.locked();
         if let Some(current) = apps.get(&spec.name) {
             if wanted.is_none() || wanted == Some(current.port()) {
                 return Ok(Some(current.port()));
@@ -63,12 +64,12 @@ impl Proxies {
 
     /// Stops an app's listener.
     pub(crate) fn remove(&self, app: &str) {
-        self.apps.lock().unwrap().remove(app);
+        self.apps.locked().remove(app);
     }
 
     /// Requests still in flight to any of these containers (draining backends included).
     pub(crate) fn in_flight(&self, ids: &[String]) -> u64 {
-        let apps = self.apps.lock().unwrap();
+        let apps = self.apps.locked();
         apps.values()
             .flat_map(|p| p.metrics().backends)
             .filter(|b| ids.contains(&b.id))
@@ -78,12 +79,12 @@ impl Proxies {
 
     /// Traffic metrics of an app's load balancer.
     pub(crate) fn metrics(&self, app: &str) -> Option<crane_proxy::ProxyMetrics> {
-        self.apps.lock().unwrap().get(app).map(|p| p.metrics())
+        self.apps.locked().get(app).map(|p| p.metrics())
     }
 
     /// Whether any app's load balancer has had traffic in the last few seconds.
     pub(crate) fn busy(&self) -> bool {
-        let apps = self.apps.lock().unwrap();
+        let apps = self.apps.locked();
         apps.values().any(|p| {
             let m = p.metrics().app.traffic;
             m.rps > 0.0 || m.in_flight > 0
@@ -92,20 +93,20 @@ impl Proxies {
 
     /// The cumulative latency histogram of an app's load balancer.
     pub(crate) fn latency_histogram(&self, app: &str) -> Option<crane_proxy::hdrhistogram::Histogram<u64>> {
-        self.apps.lock().unwrap().get(app).map(|p| p.latency_histogram())
+        self.apps.locked().get(app).map(|p| p.latency_histogram())
     }
 
     /// Stops every listener.
     pub(crate) fn clear(&self) {
-        self.apps.lock().unwrap().clear();
+        self.apps.locked().clear();
     }
 
     /// Brings listeners and backend lists in line with the stored apps and the last observation.
     pub(crate) fn update(&self, inner: &Inner, stored: &[StoredApp]) {
-        let mut shared = inner.shared.lock().unwrap();
+        let mut shared = inner.shared.locked();
         let mut ready = std::collections::BTreeSet::new();
         shared.ready_backends.clear();
-        let mut apps = self.apps.lock().unwrap();
+        let mut apps = self.apps.locked();
         apps.retain(|name, _| stored.iter().any(|a| &a.spec.name == name && !a.spec.ports.is_empty()));
         for app in stored {
             // Ready instances: running, wanted, not being removed, and passing readiness (instances without probes

@@ -12,27 +12,119 @@ use crane_api::ChangeView;
 use crane_core::backoff::BackoffPolicy;
 use crane_core::model::{DesiredApp, Millis, ObservedInstance};
 use crane_core::ports::{
-    EventRecord, ExecOutput, InstanceDetails, InstanceRequest, LogLine, ResourceSample, Runtime, RuntimeError,
+    EventRecord, ExecOutput, InstanceDetails, InstanceRequest, LogLine, PutOutcome, ResourceSample, Runtime, RuntimeError,
     RuntimeEvent,
 };
-use crane_core::reconcile::{reconcile, RemoveCause, Snapshot};
+use crane_core::reconcile::{reconcile, RemoveCause, RolloutDecision, Snapshot, WaitCause};
 use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::clock::LockExt;
 use crate::probes::{ProbeReport, Target};
-use crate::{now_ms, views, Command, Inner};
+use crate::{views, Command, Inner};
 
 /// How long to wait before re-subscribing to Docker events after the stream ended or failed.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
 
-pub(crate) async fn run(
+/// What the loop owns and nobody else reads or writes: the inputs of its decisions that are not in the store or
+/// the runtime. Lost when the loop restarts after a panic (everything here is rebuilt by observation, at worst a
+/// crash-looping slot restarts its backoff).
+#[derive(Default)]
+pub(crate) struct LoopState {
+    /// CrashLoop histories per slot.
+    histories: crane_core::model::RestartHistories,
+    /// Failed starts per slot (the error policy of starts).
+    start_failures: crane_core::model::StartFailures,
+    /// Revision each app was last rolled back to automatically (a failing rollback then pauses instead).
+    rolled_back_to: BTreeMap<String, u64>,
+    /// Why each app's last automatic rollback happened, while it runs.
+    rollback_reasons: BTreeMap<String, String>,
+    /// Slots held back by the last pass, and why (an event is written when this changes, not every pass).
+    waiting: BTreeMap<(String, u32), WaitCause>,
+}
+
+/// Panics in a row after which the supervisor gives up (each restart waits longer: 1 s, 2 s, 4 s…).
+const MAX_RESTARTS: u32 = 8;
+/// A loop that ran this long since its last restart starts the count over.
+const STABLE_RUN: Duration = Duration::from_secs(300);
+
+/// Runs the loop and restarts it when it panics: the panic becomes an `engine.loop_restarted` event and every
+/// request waiting for the failed pass gets an error instead of a success. The channels outlive each run, so the
+/// doors keep talking to the restarted loop. After [`MAX_RESTARTS`] panics in a row the loop stays stopped and
+/// every door reports why.
+pub(crate) async fn supervise(
     inner: Arc<Inner>,
     mut commands: mpsc::Receiver<Command>,
     mut reports: mpsc::UnboundedReceiver<ProbeReport>,
 ) {
+    use futures_util::FutureExt;
+    let mut in_a_row = 0u32;
+    loop {
+        let started = tokio::time::Instant::now();
+        let mut state = LoopState::default();
+        let run = std::panic::AssertUnwindSafe(run(&inner, &mut commands, &mut reports, &mut state));
+        match run.catch_unwind().await {
+            Ok(()) => {
+                inner.loop_health.locked().stopped = Some("the engine has shut down".to_string());
+                return;
+            }
+            Err(panic) => {
+                let message = panic_message(&panic);
+                if started.elapsed() >= STABLE_RUN {
+                    in_a_row = 0;
+                }
+                in_a_row += 1;
+                {
+                    let mut health = inner.loop_health.locked();
+                    health.restarts += 1;
+                    health.last_panic = Some(message.clone());
+                }
+                if in_a_row > MAX_RESTARTS {
+                    let why = format!(
+                        "the engine loop failed {in_a_row} times in a row and was stopped (last: {message}); restart \
+                         Crane, and report this as a bug"
+                    );
+                    record(&inner, None, None, "engine.loop_stopped", why.clone(), serde_json::json!({"panic": message}))
+                        .await;
+                    inner.loop_health.locked().stopped = Some(why);
+                    return;
+                }
+                let wait = Duration::from_secs(1 << (in_a_row - 1).min(5));
+                record(
+                    &inner,
+                    None,
+                    None,
+                    "engine.loop_restarted",
+                    format!("the engine loop failed ({message}); restarting it in {}s", wait.as_secs()),
+                    serde_json::json!({"panic": message, "inARow": in_a_row, "waitMs": wait.as_millis() as u64}),
+                )
+                .await;
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// The loop: one `select!` over commands, Docker events, probe reports and the requeue timer. Returns on shutdown.
+async fn run(
+    inner: &Arc<Inner>,
+    commands: &mut mpsc::Receiver<Command>,
+    reports: &mut mpsc::UnboundedReceiver<ProbeReport>,
+    state: &mut LoopState,
+) {
     let mut events: Option<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>> = None;
     let mut resubscribe_at = tokio::time::Instant::now();
-    let mut histories = BTreeMap::new();
     let mut next_pass = tokio::time::Instant::now();
     loop {
         if events.is_none() && tokio::time::Instant::now() >= resubscribe_at {
@@ -49,10 +141,22 @@ pub(crate) async fn run(
             }
         }
         let mut reply = None;
+        let mut forget = None;
         let mut ticked = false;
         tokio::select! {
             cmd = commands.recv() => match cmd {
-                Some(Command::Reconcile(tx)) => reply = Some(tx),
+                Some(Command::Reconcile { reply: tx, retry, forget: gone }) => {
+                    reply = Some(tx);
+                    forget = gone;
+                    if let Some(app) = retry {
+                        // A person changed the app: what failed before may work now.
+                        state.start_failures.retain(|(a, _), _| a != &app);
+                    }
+                }
+                Some(Command::ManageNginx { app, managed, reply }) => {
+                    let _ = reply.send(manage_nginx(inner, &app, managed).await);
+                    continue;
+                }
                 Some(Command::Shutdown(tx)) => {
                     let _ = tx.send(());
                     break;
@@ -61,7 +165,7 @@ pub(crate) async fn run(
             },
             ev = next_event(&mut events) => match ev {
                 Some(Ok(ev)) => {
-                    note_event(&inner, &ev).await;
+                    note_event(inner, &ev).await;
                     // Coalesce a burst of events (kill → die → stop) into one pass.
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -78,7 +182,7 @@ pub(crate) async fn run(
                 }
             },
             Some(report) = reports.recv() => {
-                if !on_probe_report(&inner, report, &mut histories).await {
+                if !on_probe_report(inner, report, &mut state.histories).await {
                     // Nothing but counters changed: no pass needed.
                     continue;
                 }
@@ -86,7 +190,10 @@ pub(crate) async fn run(
             _ = tokio::time::sleep_until(next_pass) => ticked = true,
             _ = tokio::time::sleep_until(resubscribe_at), if events.is_none() => continue,
         }
-        let (errors, requeue) = pass(&inner, &mut histories).await;
+        let (mut errors, requeue) = pass(inner, state).await;
+        if let Some(app) = forget {
+            forget_app(inner, &app, &mut errors).await;
+        }
         if ticked && inner.proxies.busy() {
             // Traffic figures moved: let the window refresh them (at most once per tick).
             let _ = inner.changes.send(ChangeView::Apps);
@@ -96,6 +203,55 @@ pub(crate) async fn run(
         }
         let wait = requeue.map(Duration::from_millis).unwrap_or(inner.config.tick).min(inner.config.tick);
         next_pass = tokio::time::Instant::now() + wait;
+    }
+}
+
+/// Removes the network and volumes of an app that no longer exists (after its containers went in the pass).
+async fn forget_app(inner: &Arc<Inner>, app: &str, errors: &mut crate::PassReport) {
+    if let Ok(Some(_)) = inner.store.get_app(app).await {
+        // Created again meanwhile: its resources are in use.
+        return;
+    }
+    if let Err(e) = inner.runtime.remove_app_resources(app, &inner.owner).await {
+        errors.entry(app.to_string()).or_default().push(e);
+    }
+}
+
+/// Starts or stops managing an NGINX for an app (the loop's half of [`crate::EngineHandle::manage_nginx`]).
+async fn manage_nginx(
+    inner: &Arc<Inner>,
+    name: &str,
+    managed: Option<crate::nginx::ManagedNginx>,
+) -> crate::Result<String> {
+    let internal = |e: crane_core::ports::StoreError| crate::EngineError::Internal(e.to_string());
+    let key = format!("nginx:{name}");
+    let Some(app) = inner.store.get_app(name).await.map_err(internal)? else {
+        return Err(crate::EngineError::NotFound(name.to_string()));
+    };
+    match managed {
+        None => {
+            inner.store.put_setting(&key, "").await.map_err(internal)?;
+            inner.shared.locked().nginx_written.remove(name);
+            Ok(format!("Crane no longer manages NGINX for app '{name}'"))
+        }
+        Some(m) => {
+            let backends = inner.shared.locked().ready_backends.get(name).cloned().unwrap_or_default();
+            let text = crate::nginx::config(name, app.revision, m.listen, &backends);
+            let outcome = crate::nginx::write_and_reload(&m, &text).map_err(crate::EngineError::BadRequest)?;
+            let json = serde_json::to_string(&m).map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+            inner.store.put_setting(&key, &json).await.map_err(internal)?;
+            inner.shared.locked().nginx_written.insert(name.to_string(), text);
+            record(
+                inner,
+                Some(name),
+                None,
+                "nginx.managed",
+                format!("NGINX now follows app '{}' (revision {}): {outcome}", name, app.revision),
+                serde_json::json!({"config": m.config_path, "pidFile": m.pid_file, "listen": m.listen}),
+            )
+            .await;
+            Ok(outcome)
+        }
     }
 }
 
@@ -111,18 +267,18 @@ async fn next_event(
 /// Logs what Docker reported about one of our containers when it was not Crane's own doing.
 async fn note_event(inner: &Arc<Inner>, ev: &RuntimeEvent) {
     if ev.action == "start" {
-        inner.shared.lock().unwrap().died.remove(&ev.id);
+        inner.shared.locked().died.remove(&ev.id);
     }
     if ev.action == "die" {
         // Docker may still list the container as running for a moment after `die`: remember the death so the pass
         // this event triggers already replaces it, instead of waiting for the next tick.
-        inner.shared.lock().unwrap().died.insert(ev.id.clone(), (ev.exit_code, now_ms()));
+        inner.shared.locked().died.insert(ev.id.clone(), (ev.exit_code, inner.now()));
     }
     if ev.action != "die" && ev.action != "oom" {
         return;
     }
     let (name, removing) = {
-        let shared = inner.shared.lock().unwrap();
+        let shared = inner.shared.locked();
         let name = shared.observed.iter().find(|o| o.id == ev.id).map(|o| o.name.clone());
         (name, shared.removing.contains(&ev.id))
     };
@@ -159,12 +315,10 @@ fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
 
-/// One reconcile pass. Returns the start/remove errors per app and when to look again.
-async fn pass(
-    inner: &Arc<Inner>,
-    histories: &mut crane_core::model::RestartHistories,
-) -> (BTreeMap<String, Vec<RuntimeError>>, Option<Millis>) {
-    let mut errors: BTreeMap<String, Vec<RuntimeError>> = BTreeMap::new();
+/// One reconcile pass: observe → plan (`crane_core::reconcile`) → apply the plan → record the outcomes. Returns
+/// the start/remove errors per app and when to look again.
+async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, Option<Millis>) {
+    let mut errors: crate::PassReport = BTreeMap::new();
     let stored = match inner.store.list_apps().await {
         Ok(apps) => apps,
         Err(e) => {
@@ -174,12 +328,12 @@ async fn pass(
     };
     let observed = match inner.runtime.list_instances(&inner.owner).await {
         Ok(o) => {
-            inner.shared.lock().unwrap().docker_error = None;
+            inner.shared.locked().docker_error = None;
             o
         }
         Err(e) => {
             let changed = {
-                let mut shared = inner.shared.lock().unwrap();
+                let mut shared = inner.shared.locked();
                 let changed = shared.docker_error.as_deref() != Some(&e.to_string());
                 shared.docker_error = Some(e.to_string());
                 changed
@@ -193,10 +347,10 @@ async fn pass(
             return (errors, None);
         }
     };
-    let now = now_ms();
+    let now = inner.now();
     let mut observed = observed;
     {
-        let mut shared = inner.shared.lock().unwrap();
+        let mut shared = inner.shared.locked();
         shared.died.retain(|id, (_, at)| now.saturating_sub(*at) < 30_000 && observed.iter().any(|o| &o.id == id));
         for o in observed.iter_mut() {
             if let Some((code, _)) = shared.died.get(&o.id) {
@@ -206,9 +360,28 @@ async fn pass(
                 }
             }
         }
+        // The views forget rollouts of apps that are gone.
+        shared.rollouts.retain(|app, _| stored.iter().any(|a| &a.spec.name == app));
     }
-    let desired: Vec<DesiredApp> =
-        stored.iter().map(|a| DesiredApp { spec: a.spec.clone(), revision: a.revision, paused: a.paused }).collect();
+    state.rolled_back_to.retain(|app, _| stored.iter().any(|a| &a.spec.name == app));
+    let mut desired = Vec::with_capacity(stored.len());
+    for a in &stored {
+        // Only a failed rollout needs the history; it is one indexed query per app.
+        let history = match inner.store.list_revisions(&a.spec.name).await {
+            Ok(revisions) => revisions.iter().map(|r| r.revision).collect(),
+            Err(e) => {
+                tracing::warn!("reconcile: cannot read the history of '{}': {e}", a.spec.name);
+                Vec::new()
+            }
+        };
+        desired.push(DesiredApp {
+            spec: a.spec.clone(),
+            revision: a.revision,
+            paused: a.paused,
+            history,
+            rolled_back_to: state.rolled_back_to.get(&a.spec.name).copied(),
+        });
+    }
     let mut with_readiness = observed.clone();
     for o in &mut with_readiness {
         // Ready = running and passing readiness; a container without a probe runner yet (no probes, or adopted
@@ -216,27 +389,27 @@ async fn pass(
         o.ready = o.state == crane_core::model::ContainerState::Running
             && inner.probers.health(&o.id).map(|h| h.ready).unwrap_or(true);
     }
+    // Slots that are no longer wanted forget their failed starts.
+    state.start_failures.retain(|(app, index), _| {
+        stored.iter().any(|a| &a.spec.name == app && (1..=a.spec.replicas).contains(index))
+    });
     let snapshot = Snapshot {
         desired,
         observed: with_readiness,
-        histories: histories.clone(),
+        histories: state.histories.clone(),
         now,
         backoff: BackoffPolicy::default(),
+        start_failures: state.start_failures.clone(),
     };
     let plan = reconcile(&snapshot);
 
-    // A crash is recorded once its container is gone: if the removal fails, the next pass sees the same container
-    // again and must not count it twice.
-    let crashed_removed: BTreeSet<(String, u32)> =
-        plan.remove.iter().filter(|r| r.cause == RemoveCause::Crashed).map(|r| (r.app.clone(), r.index)).collect();
-    let _ = &crashed_removed;
     for slot in &plan.reset {
-        histories.remove(slot);
+        state.histories.remove(slot);
     }
 
     // Removals first (they free names and slots), concurrently.
     {
-        let mut shared = inner.shared.lock().unwrap();
+        let mut shared = inner.shared.locked();
         for r in &plan.remove {
             shared.removing.insert(r.id.clone());
         }
@@ -250,6 +423,9 @@ async fn pass(
             (r, result, t.elapsed().as_millis() as u64)
         }
     });
+    // A crash is recorded (`plan.crashed`) once its container is gone: if the removal fails, the next pass sees the
+    // same container again and must not count it twice.
+    let mut crash_not_removed: BTreeSet<(String, u32)> = BTreeSet::new();
     for (r, result, took_ms) in futures_util::future::join_all(removals).await {
         let kind = match r.cause {
             RemoveCause::Crashed => "instance.replaced",
@@ -262,14 +438,11 @@ async fn pass(
         };
         let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause), "tookMs": took_ms});
         match result {
-            Ok(()) => {
-                if r.cause == RemoveCause::Crashed {
-                    *inner.shared.lock().unwrap().restarts.entry((r.app.clone(), r.index)).or_default() += 1;
-                    histories.entry((r.app.clone(), r.index)).or_default().record_crash(now);
-                }
-                record(inner, Some(&r.app), Some(&r.name), kind, r.reason.clone(), details).await
-            }
+            Ok(()) => record(inner, Some(&r.app), Some(&r.name), kind, r.reason.clone(), details).await,
             Err(e) => {
+                if r.cause == RemoveCause::Crashed {
+                    crash_not_removed.insert((r.app.clone(), r.index));
+                }
                 record(
                     inner,
                     Some(&r.app),
@@ -283,8 +456,12 @@ async fn pass(
             }
         }
     }
+    for slot in plan.crashed.iter().filter(|slot| !crash_not_removed.contains(*slot)) {
+        *inner.shared.locked().restarts.entry(slot.clone()).or_default() += 1;
+        state.histories.entry(slot.clone()).or_default().record_crash(now);
+    }
     {
-        let mut shared = inner.shared.lock().unwrap();
+        let mut shared = inner.shared.locked();
         for r in &plan.remove {
             shared.removing.remove(&r.id);
         }
@@ -311,7 +488,7 @@ async fn pass(
     for s in &plan.start {
         apps_starting.insert(&s.app);
     }
-    let mut network_failed = BTreeSet::new();
+    let mut network_failed: Vec<(String, RuntimeError)> = Vec::new();
     for app in apps_starting {
         if let Err(e) = inner.runtime.ensure_network(app, &inner.owner).await {
             record(
@@ -323,32 +500,49 @@ async fn pass(
                 serde_json::json!({}),
             )
             .await;
-            errors.entry(app.to_string()).or_default().push(e);
-            network_failed.insert(app.to_string());
+            errors.entry(app.to_string()).or_default().push(e.clone());
+            network_failed.push((app.to_string(), e));
         }
     }
-    let starts = plan.start.iter().filter(|s| !network_failed.contains(&s.app)).filter_map(|s| {
-        let spec = stored.iter().find(|a| a.spec.name == s.app)?.spec.clone();
+    let starts = plan.start.iter().map(|s| {
+        let spec = stored.iter().find(|a| a.spec.name == s.app).map(|a| a.spec.clone());
+        let network_error = network_failed.iter().find(|(app, _)| app == &s.app).map(|(_, e)| e.clone());
         let inner = inner.clone();
-        Some(async move {
-            let req = InstanceRequest {
-                app: s.app.clone(),
-                index: s.index,
-                revision: s.revision,
-                spec,
-                owner: inner.owner.clone(),
-            };
+        async move {
             let t = std::time::Instant::now();
-            let result = inner.runtime.start_instance(&req).await;
+            let result = match (network_error, spec) {
+                (Some(e), _) => Err(e),
+                (None, None) => Err(RuntimeError::Other(format!("app '{}' is gone", s.app))),
+                (None, Some(spec)) => {
+                    let req = InstanceRequest {
+                        app: s.app.clone(),
+                        index: s.index,
+                        revision: s.revision,
+                        spec,
+                        owner: inner.owner.clone(),
+                    };
+                    inner.runtime.start_instance(&req).await
+                }
+            };
             (s, result, t.elapsed().as_millis() as u64)
-        })
+        }
     });
     for (s, result, took_ms) in futures_util::future::join_all(starts).await {
         let name = format!("{}-{}", s.app, s.index);
         let slot = (s.app.clone(), s.index);
         match result {
             Ok(id) => {
-                inner.shared.lock().unwrap().failures.remove(&slot);
+                if let Some(failure) = state.start_failures.remove(&slot) {
+                    record(
+                        inner,
+                        Some(&s.app),
+                        Some(&name),
+                        "instance.start_recovered",
+                        format!("{name} started after {} failed attempt(s)", failure.attempts),
+                        serde_json::json!({"attempts": failure.attempts}),
+                    )
+                    .await;
+                }
                 record(
                     inner,
                     Some(&s.app),
@@ -360,35 +554,55 @@ async fn pass(
                 .await
             }
             Err(e) => {
-                inner.shared.lock().unwrap().failures.insert(slot, e.to_string());
-                record(
-                    inner,
-                    Some(&s.app),
-                    Some(&name),
-                    "instance.start_failed",
-                    format!("could not start {name}: {e}"),
-                    serde_json::json!({"revision": s.revision}),
-                )
-                .await;
+                // The error policy: one event per change of state (the first failure, or a different error), not
+                // per attempt; the planner spaces the attempts out (`StartFailure`, `WaitCause::StartFailed`).
+                let message = e.to_string();
+                let failure = state.start_failures.entry(slot).or_default();
+                let changed = failure.attempts == 0 || failure.message != message;
+                failure.attempts = failure.attempts.saturating_add(1);
+                failure.last_at = now;
+                failure.message = message.clone();
+                let attempts = failure.attempts;
+                if changed {
+                    record(
+                        inner,
+                        Some(&s.app),
+                        Some(&name),
+                        "instance.start_failed",
+                        format!("could not start {name}: {message}"),
+                        serde_json::json!({"revision": s.revision, "attempts": attempts}),
+                    )
+                    .await;
+                }
                 errors.entry(s.app.clone()).or_default().push(e);
             }
         }
     }
     for w in &plan.waiting {
         let key = (w.app.clone(), w.index);
-        let known = inner.shared.lock().unwrap().waiting.contains_key(&key);
-        if !known {
+        let known = state.waiting.get(&key).copied();
+        if known != Some(w.cause) {
+            let (kind, count) = match w.cause {
+                WaitCause::CrashLoop => {
+                    ("instance.backoff", state.histories.get(&key).map_or(0, |h| h.consecutive_crashes))
+                }
+                WaitCause::StartFailed => {
+                    ("instance.start_retry", state.start_failures.get(&key).map_or(0, |f| f.attempts))
+                }
+            };
             record(
                 inner,
                 Some(&w.app),
                 Some(&format!("{}-{}", w.app, w.index)),
-                "instance.backoff",
+                kind,
                 w.reason.clone(),
-                serde_json::json!({"until": w.until, "crashes": histories.get(&key).map(|h| h.consecutive_crashes)}),
+                serde_json::json!({"until": w.until, "count": count}),
             )
             .await;
         }
     }
+
+    state.waiting = plan.waiting.iter().map(|w| ((w.app.clone(), w.index), w.cause)).collect();
 
     // Observe again when anything changed, so views show the result of this pass.
     let observed = if plan.remove.is_empty() && plan.start.is_empty() {
@@ -399,57 +613,58 @@ async fn pass(
     let mut observed = observed;
     let details = inspect_new(inner, &mut observed).await;
     let changed = {
-        let mut shared = inner.shared.lock().unwrap();
+        let mut shared = inner.shared.locked();
         let before = views::signature(&shared);
         shared.observed = observed;
         shared.waiting = plan.waiting.iter().map(|w| ((w.app.clone(), w.index), (w.until, w.reason.clone()))).collect();
         shared.addresses = details.iter().filter_map(|(id, d)| d.ip.map(|ip| (id.clone(), ip))).collect();
         shared.details = details;
+        shared.failures = state.start_failures.iter().map(|(k, f)| (k.clone(), f.message.clone())).collect();
         // Forget restart counts of slots that no longer exist.
         let live: BTreeSet<(String, u32)> =
             stored.iter().flat_map(|a| (1..=a.spec.replicas).map(move |i| (a.spec.name.clone(), i))).collect();
         shared.restarts.retain(|k, _| live.contains(k));
-        shared.failures.retain(|k, _| live.contains(k));
         before != views::signature(&shared)
     };
-    on_rollouts(inner, &stored, &plan.rollouts).await;
+    on_rollouts(inner, state, &stored, &plan).await;
     sync_probers(inner, &stored);
     inner.proxies.update(inner, &stored);
     sync_managed_nginx(inner, &stored).await;
     if changed {
         let _ = inner.changes.send(ChangeView::Apps);
     }
-    (errors, plan.requeue_after.map(|at| at.saturating_sub(now_ms())))
+    (errors, plan.requeue_after.map(|at| at.saturating_sub(inner.now())))
 }
 
-/// Records rollout progress (events on transitions only) and acts on failed rollouts: roll back to the revision
-/// that was replaced, or pause, as the app's `update.failureAction` says.
+/// Records rollout progress (events on transitions only) and carries out the planner's decision about each failed
+/// rollout (`plan.rollout_actions`): roll back to a revision, or pause. The decision is written with the generation
+/// the pass read, so a change a door made meanwhile (a scale, an apply) wins and the next pass decides again.
 async fn on_rollouts(
     inner: &Arc<Inner>,
+    state: &mut LoopState,
     stored: &[crane_core::ports::StoredApp],
-    rollouts: &[crane_core::reconcile::RolloutStatus],
+    plan: &crane_core::reconcile::Plan,
 ) {
+    use crane_api::RolloutState as Wire;
     use crane_core::reconcile::RolloutState;
-    for r in rollouts {
+    for r in &plan.rollouts {
         let from: Vec<u32> = r.from.iter().map(|v| *v as u32).collect();
-        let (state, message) = match &r.state {
+        let (wire, message) = match &r.state {
             RolloutState::Progressing => (
-                "progressing",
+                Wire::Progressing,
                 format!("rolling update to revision {}: {}/{} new instances ready", r.to, r.ready_new, r.total),
             ),
-            RolloutState::Complete => ("complete", format!("rolling update to revision {} complete", r.to)),
-            RolloutState::Failed(why) => ("failed", format!("rolling update to revision {} failed: {why}", r.to)),
-            RolloutState::Paused => ("paused", format!("rolling update to revision {} is paused", r.to)),
+            RolloutState::Complete => (Wire::Complete, format!("rolling update to revision {} complete", r.to)),
+            RolloutState::Failed(why) => (Wire::Failed, format!("rolling update to revision {} failed: {why}", r.to)),
+            RolloutState::Paused => (Wire::Paused, format!("rolling update to revision {} is paused", r.to)),
         };
         // While (and after) an automatic rollback, the view keeps saying so, with why the update failed: the window
         // shows it until the next update.
-        let rollback = {
-            let shared = inner.shared.lock().unwrap();
-            (shared.rolled_back_to.get(&r.app) == Some(&r.to)).then(|| shared.rollback_reasons.get(&r.app).cloned())
-        };
-        let (state, message) = match (rollback, &r.state) {
+        let rollback = (state.rolled_back_to.get(&r.app) == Some(&r.to))
+            .then(|| state.rollback_reasons.get(&r.app).cloned());
+        let (wire, message) = match (rollback, &r.state) {
             (Some(reason), RolloutState::Progressing | RolloutState::Complete) => (
-                "rolled_back",
+                Wire::RolledBack,
                 format!(
                     "{} — back to revision {}: {}/{} instances ready",
                     reason.unwrap_or_else(|| "the update failed".to_string()),
@@ -458,78 +673,89 @@ async fn on_rollouts(
                     r.total
                 ),
             ),
-            _ => (state, message),
+            _ => (wire, message),
         };
         let view = crane_api::RolloutView {
             from: from.clone(),
             to: r.to as u32,
             ready: r.ready_new,
             total: r.total,
-            state: state.to_string(),
+            state: wire,
             message: message.clone(),
         };
-        let previous = inner.shared.lock().unwrap().rollouts.insert(r.app.clone(), view.clone());
-        let changed =
-            previous.as_ref().map(|p| (p.state.as_str(), p.ready, p.to)) != Some((state, r.ready_new, r.to as u32));
+        let previous = inner.shared.locked().rollouts.insert(r.app.clone(), view);
+        let changed = previous.as_ref().map(|p| (p.state, p.ready, p.to)) != Some((wire, r.ready_new, r.to as u32));
         let details = serde_json::json!({"from": r.from, "to": r.to, "readyNew": r.ready_new, "total": r.total});
-        if changed && state != "failed" {
+        if changed && wire != Wire::Failed {
             // `rollout.rolled_back` is the decision itself (logged below); its progress has a kind of its own.
-            let kind = if state == "rolled_back" {
+            let kind = if wire == Wire::RolledBack {
                 "rollout.rollback_progress".to_string()
             } else {
-                format!("rollout.{state}")
+                format!("rollout.{}", wire.as_str())
             };
             record(inner, Some(&r.app), None, &kind, message.clone(), details.clone()).await;
         }
         if r.state == RolloutState::Complete {
-            let mut shared = inner.shared.lock().unwrap();
-            shared.rolled_back_to.remove(&r.app);
-            shared.rollback_reasons.remove(&r.app);
+            state.rolled_back_to.remove(&r.app);
+            state.rollback_reasons.remove(&r.app);
         }
-        let RolloutState::Failed(_) = &r.state else { continue };
-        let Some(app) = stored.iter().find(|a| a.spec.name == r.app) else { continue };
-        let action =
-            app.spec.update.as_ref().and_then(|u| u.failure_action.clone()).unwrap_or_else(|| "rollback".into());
-        let back_to = r.from.iter().copied().max();
-        // A rollback that fails in turn is paused rather than bounced back and forth.
-        let rolling_back_already = inner.shared.lock().unwrap().rolled_back_to.get(&r.app) == Some(&r.to);
-        let revisions = inner.store.list_revisions(&r.app).await.unwrap_or_default();
-        let target = back_to.and_then(|n| revisions.iter().find(|rev| rev.revision == n));
+    }
+    for action in &plan.rollout_actions {
+        let Some(app) = stored.iter().find(|a| a.spec.name == action.app) else { continue };
+        let failure = plan.rollouts.iter().find(|r| r.app == action.app);
+        let details = serde_json::json!({
+            "from": failure.map(|r| r.from.clone()),
+            "to": action.failed,
+            "decision": format!("{:?}", action.decision),
+        });
+        let failure_text = match failure.map(|r| &r.state) {
+            Some(RolloutState::Failed(why)) => format!("rolling update to revision {} failed: {why}", action.failed),
+            _ => format!("rolling update to revision {} failed", action.failed),
+        };
         let mut updated = app.clone();
-        let (kind, reason) = match target {
-            Some(target) if action == "rollback" && !rolling_back_already => {
+        let (kind, reason) = match action.decision {
+            RolloutDecision::RollbackTo(revision) => {
+                let target = match inner.store.list_revisions(&app.spec.name).await {
+                    Ok(revisions) => revisions.into_iter().find(|r| r.revision == revision),
+                    Err(e) => {
+                        tracing::warn!("cannot read the history of '{}': {e}", app.spec.name);
+                        continue;
+                    }
+                };
+                let Some(target) = target else { continue };
                 updated.spec = target.spec.clone();
                 updated.spec.replicas = app.spec.replicas;
                 updated.source_yaml = target.source_yaml.clone();
                 updated.revision = target.revision;
                 updated.paused = false;
-                (
-                    "rollout.rolled_back",
-                    format!(
-                        "{message} → failureAction rollback: returning to revision {} ({})",
-                        target.revision, target.cause
-                    ),
-                )
+                ("rollout.rolled_back", format!("{} ({})", action.reason, target.cause))
             }
-            _ => {
+            RolloutDecision::Pause => {
                 updated.paused = true;
-                ("rollout.paused", format!("{message} → pausing the update (failureAction {action}); apply a fixed spec or `cranectl rollout undo {}`", r.app))
+                ("rollout.paused", action.reason.clone())
             }
         };
-        updated.updated_at = now_ms();
-        if let Err(e) = inner.store.put_app(&updated).await {
-            tracing::warn!("cannot store the rollout decision: {e}");
-            continue;
+        updated.updated_at = inner.now();
+        match inner.store.put_app(&updated, None).await {
+            Ok(PutOutcome::Written { .. }) => {}
+            Ok(PutOutcome::Stale) => {
+                // A door changed the app during this pass; its change stands and the next pass decides again.
+                tracing::debug!("rollout decision for '{}' lost against a newer write", app.spec.name);
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("cannot store the rollout decision: {e}");
+                continue;
+            }
         }
-        record(inner, Some(&r.app), None, "rollout.failed", message.clone(), details.clone()).await;
-        record(inner, Some(&r.app), None, kind, reason, details).await;
-        if kind == "rollout.rolled_back" {
-            let mut shared = inner.shared.lock().unwrap();
-            shared.rolled_back_to.insert(r.app.clone(), updated.revision);
-            shared.rollback_reasons.insert(r.app.clone(), message.clone());
-            if let Some(v) = shared.rollouts.get_mut(&r.app) {
-                v.state = "rolled_back".to_string();
-                v.message = format!("{message}; rolled back to revision {}", updated.revision);
+        record(inner, Some(&action.app), None, "rollout.failed", failure_text.clone(), details.clone()).await;
+        record(inner, Some(&action.app), None, kind, reason, details).await;
+        if let RolloutDecision::RollbackTo(revision) = action.decision {
+            state.rolled_back_to.insert(action.app.clone(), revision);
+            state.rollback_reasons.insert(action.app.clone(), failure_text.clone());
+            if let Some(v) = inner.shared.locked().rollouts.get_mut(&action.app) {
+                v.state = Wire::RolledBack;
+                v.message = format!("{failure_text}; rolled back to revision {revision}");
             }
         }
     }
@@ -543,7 +769,7 @@ async fn sync_managed_nginx(inner: &Arc<Inner>, stored: &[crane_core::ports::Sto
         let Ok(Some(json)) = inner.store.get_setting(&format!("nginx:{name}")).await else { continue };
         let Ok(managed) = serde_json::from_str::<crate::nginx::ManagedNginx>(&json) else { continue };
         let (text, changed) = {
-            let shared = inner.shared.lock().unwrap();
+            let shared = inner.shared.locked();
             let backends = shared.ready_backends.get(name).cloned().unwrap_or_default();
             let text = crate::nginx::config(name, app.revision, managed.listen, &backends);
             let changed = shared.nginx_written.get(name) != Some(&text);
@@ -556,7 +782,7 @@ async fn sync_managed_nginx(inner: &Arc<Inner>, stored: &[crane_core::ports::Sto
             Ok(outcome) => ("nginx.reloaded", format!("ready instances of '{name}' changed: {outcome}")),
             Err(e) => ("nginx.failed", format!("cannot update NGINX for '{name}': {e}")),
         };
-        inner.shared.lock().unwrap().nginx_written.insert(name.clone(), text);
+        inner.shared.locked().nginx_written.insert(name.clone(), text);
         record(inner, Some(name), None, kind, reason, serde_json::json!({"config": managed.config_path})).await;
     }
 }
@@ -572,7 +798,7 @@ async fn drain(
     removals: &[crane_core::reconcile::Remove],
 ) {
     let serving: Vec<String> = {
-        let shared = inner.shared.lock().unwrap();
+        let shared = inner.shared.locked();
         removals.iter().filter(|r| shared.in_load_balancer.contains(&r.id)).map(|r| r.id.clone()).collect()
     };
     if serving.is_empty() {
@@ -590,7 +816,7 @@ async fn drain(
 /// Starts probe runners for running instances of apps with probes; stops runners of containers that are gone.
 fn sync_probers(inner: &Arc<Inner>, stored: &[crane_core::ports::StoredApp]) {
     let targets: Vec<Target> = {
-        let shared = inner.shared.lock().unwrap();
+        let shared = inner.shared.locked();
         shared
             .observed
             .iter()
@@ -625,7 +851,7 @@ async fn on_probe_report(
         return false;
     }
     let index = {
-        let shared = inner.shared.lock().unwrap();
+        let shared = inner.shared.locked();
         shared.observed.iter().find(|o| o.id == report.id).map(|o| o.index)
     };
     let details = serde_json::json!({"container": report.id, "probe": report.kind.as_str()});
@@ -665,16 +891,16 @@ async fn on_probe_report(
                 .await
             }
             Transition::Restart(why) => {
-                inner.shared.lock().unwrap().removing.insert(report.id.clone());
+                inner.shared.locked().removing.insert(report.id.clone());
                 let result = inner.runtime.remove_instance(&report.id).await;
-                inner.shared.lock().unwrap().removing.remove(&report.id);
+                inner.shared.locked().removing.remove(&report.id);
                 match result {
                     Ok(()) => {
                         if let Some(index) = index {
                             let slot = (report.app.clone(), index);
-                            *inner.shared.lock().unwrap().restarts.entry(slot.clone()).or_default() += 1;
+                            *inner.shared.locked().restarts.entry(slot.clone()).or_default() += 1;
                             // A failed probe counts as a crash for CrashLoop backoff, as in Kubernetes.
-                            histories.entry(slot).or_default().record_crash(now_ms());
+                            histories.entry(slot).or_default().record_crash(inner.now());
                         }
                         record(
                             inner,
@@ -707,7 +933,7 @@ async fn on_probe_report(
 /// Looks up the network address and start time of running instances (once per container; both stay fixed while it
 /// runs).
 async fn inspect_new(inner: &Arc<Inner>, observed: &mut [ObservedInstance]) -> BTreeMap<String, InstanceDetails> {
-    let known = inner.shared.lock().unwrap().details.clone();
+    let known = inner.shared.locked().details.clone();
     let mut out = BTreeMap::new();
     for o in observed.iter_mut().filter(|o| o.state == crane_core::model::ContainerState::Running) {
         let details = match known.get(&o.id) {
@@ -736,7 +962,7 @@ pub(crate) async fn record(
     tracing::info!(app = app.unwrap_or("-"), kind, "{reason}");
     let event = EventRecord {
         id: 0,
-        at: now_ms(),
+        at: inner.now(),
         app: app.map(str::to_string),
         instance: instance.map(str::to_string),
         kind: kind.to_string(),

@@ -490,7 +490,7 @@ mod tests {
     }
 
     fn rollout() -> RolloutView {
-        RolloutView { from: vec![1], to: 2, ready: 1, total: 2, state: "progressing".into(), message: String::new() }
+        RolloutView { from: vec![1], to: 2, ready: 1, total: 2, state: crane_api::RolloutState::Progressing, message: String::new() }
     }
 
     fn app() -> AppView {
@@ -553,7 +553,7 @@ mod tests {
         check("ApiError", ApiError { code: String::new(), message: String::new(), diagnostics: vec![] });
         check("InstanceView", instance());
         check("AppView", app());
-        check("ApplyResult", ApplyResult { app: app(), action: "created".into(), warnings: vec![] });
+        check("ApplyResult", ApplyResult { app: app(), action: crane_api::ApplyAction::Created, warnings: vec![] });
         check("ApplyRequest", ApplyRequest { yaml: String::new(), create_only: false });
         check("ScaleRequest", ScaleRequest { replicas: 1 });
         check("TrafficView", traffic());

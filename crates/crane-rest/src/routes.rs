@@ -755,7 +755,7 @@ async fn apply(
             (body.yaml, body.create_only)
         };
     let result = state.handle.apply(&yaml, create_only).await?;
-    let status = if result.action == "created" { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if result.action == crane_api::ApplyAction::Created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(result)))
 }
 

@@ -49,7 +49,7 @@ async fn lifecycle(t: &TestServer, name: &str) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap_or_default());
     let created: ApplyResult = r.json().await.unwrap();
-    assert_eq!(created.action, "created");
+    assert_eq!(created.action, crane_api::ApplyAction::Created);
     assert_eq!(created.app.name, name);
 
     // Create-only on an existing app is a conflict.
@@ -71,7 +71,7 @@ async fn lifecycle(t: &TestServer, name: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<ApplyResult>().await.unwrap().action, "unchanged");
+    assert_eq!(r.json::<ApplyResult>().await.unwrap().action, crane_api::ApplyAction::Unchanged);
 
     let apps: Vec<AppView> = t.req(Method::GET, "/api/v1/apps").send().await.unwrap().json().await.unwrap();
     assert!(apps.iter().any(|a| a.name == name));
@@ -138,7 +138,7 @@ async fn rollout_and_nginx(t: &TestServer, name: &str, yaml: &str) {
     let r = t.req(Method::POST, "/api/v1/apps").timeout(long).json(&serde_json::json!({ "yaml": changed })).send();
     let r = r.await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
-    assert_eq!(r.json::<ApplyResult>().await.unwrap().action, "updated");
+    assert_eq!(r.json::<ApplyResult>().await.unwrap().action, crane_api::ApplyAction::Updated);
     let revisions = history(t).await;
     assert_eq!(revisions.iter().map(|r| (r.revision, r.current)).collect::<Vec<_>>(), [(1, false), (2, true)]);
     assert!(revisions[1].spec_yaml.contains("changed"), "{}", revisions[1].spec_yaml);

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crane_core::ports::{EventRecord, Sample, Store, StoreError, StoredApp, StoredRevision};
+use crane_core::ports::{EventRecord, PutOutcome, Sample, Store, StoreError, StoredApp, StoredRevision};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
@@ -72,6 +72,7 @@ fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredApp, StoreError> 
         created_at: row.try_get::<i64, _>("created_at").map_err(err)? as u64,
         updated_at: row.try_get::<i64, _>("updated_at").map_err(err)? as u64,
         paused: row.try_get::<i64, _>("paused").map_err(err)? != 0,
+        generation: row.try_get::<i64, _>("generation").map_err(err)? as u64,
     })
 }
 
@@ -117,31 +118,80 @@ impl Store for SqliteStore {
         row.as_ref().map(app_from_row).transpose()
     }
 
-    async fn put_app(&self, app: &StoredApp) -> Result<(), StoreError> {
+    async fn put_app(&self, app: &StoredApp, revision: Option<&StoredRevision>) -> Result<PutOutcome, StoreError> {
         let spec_json = serde_json::to_string(&app.spec).map_err(err)?;
-        sqlx::query(
-            "INSERT INTO apps (name, spec_json, source_yaml, revision, public_port, created_at, updated_at, paused)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(name) DO UPDATE SET spec_json = excluded.spec_json, source_yaml = excluded.source_yaml,
-               revision = excluded.revision, public_port = excluded.public_port, updated_at = excluded.updated_at,
-               paused = excluded.paused",
-        )
-        .bind(&app.spec.name)
-        .bind(spec_json)
-        .bind(&app.source_yaml)
-        .bind(app.revision as i64)
-        .bind(app.public_port.map(i64::from))
-        .bind(app.created_at as i64)
-        .bind(app.updated_at as i64)
-        .bind(i64::from(app.paused))
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(())
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let generation = app.generation as i64 + 1;
+        let written = if app.generation == 0 {
+            sqlx::query(
+                "INSERT OR IGNORE INTO apps
+                   (name, spec_json, source_yaml, revision, public_port, created_at, updated_at, paused, generation)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            )
+            .bind(&app.spec.name)
+            .bind(&spec_json)
+            .bind(&app.source_yaml)
+            .bind(app.revision as i64)
+            .bind(app.public_port.map(i64::from))
+            .bind(app.created_at as i64)
+            .bind(app.updated_at as i64)
+            .bind(i64::from(app.paused))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?
+        } else {
+            sqlx::query(
+                "UPDATE apps SET spec_json = ?, source_yaml = ?, revision = ?, public_port = ?, updated_at = ?,
+                   paused = ?, generation = ?
+                 WHERE name = ? AND generation = ?",
+            )
+            .bind(&spec_json)
+            .bind(&app.source_yaml)
+            .bind(app.revision as i64)
+            .bind(app.public_port.map(i64::from))
+            .bind(app.updated_at as i64)
+            .bind(i64::from(app.paused))
+            .bind(generation)
+            .bind(&app.spec.name)
+            .bind(app.generation as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?
+        };
+        if written.rows_affected() == 0 {
+            // Dropping the transaction rolls it back (nothing was written anyway).
+            return Ok(PutOutcome::Stale);
+        }
+        if let Some(revision) = revision {
+            let spec_json = serde_json::to_string(&revision.spec).map_err(err)?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO revisions (app, revision, spec_json, source_yaml, cause, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&revision.app)
+            .bind(revision.revision as i64)
+            .bind(spec_json)
+            .bind(&revision.source_yaml)
+            .bind(&revision.cause)
+            .bind(revision.created_at as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(PutOutcome::Written { generation: generation as u64 })
     }
 
     async fn delete_app(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM apps WHERE name = ?").bind(name).execute(&self.pool).await.map_err(err)?;
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let done = sqlx::query("DELETE FROM apps WHERE name = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("DELETE FROM revisions WHERE app = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(format!("nginx:{name}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -187,24 +237,6 @@ impl Store for SqliteStore {
         rows.iter().map(event_from_row).collect()
     }
 
-    async fn put_revision(&self, revision: &StoredRevision) -> Result<(), StoreError> {
-        let spec_json = serde_json::to_string(&revision.spec).map_err(err)?;
-        sqlx::query(
-            "INSERT OR REPLACE INTO revisions (app, revision, spec_json, source_yaml, cause, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&revision.app)
-        .bind(revision.revision as i64)
-        .bind(spec_json)
-        .bind(&revision.source_yaml)
-        .bind(&revision.cause)
-        .bind(revision.created_at as i64)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(())
-    }
-
     async fn list_revisions(&self, app: &str) -> Result<Vec<StoredRevision>, StoreError> {
         let rows = sqlx::query("SELECT * FROM revisions WHERE app = ? ORDER BY revision")
             .bind(app)
@@ -212,11 +244,6 @@ impl Store for SqliteStore {
             .await
             .map_err(err)?;
         rows.iter().map(revision_from_row).collect()
-    }
-
-    async fn delete_revisions(&self, app: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM revisions WHERE app = ?").bind(app).execute(&self.pool).await.map_err(err)?;
-        Ok(())
     }
 
     async fn append_samples(&self, samples: &[Sample]) -> Result<(), StoreError> {
@@ -332,27 +359,58 @@ mod tests {
         serde_json::from_value(serde_json::json!({"name": name, "image": "crane-demo:0.1.0", "replicas": 2})).unwrap()
     }
 
-    #[tokio::test]
-    async fn apps_round_trip_and_update_in_place() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        let mut app = StoredApp {
-            spec: spec("web"),
-            source_yaml: "name: web".into(),
+    fn app(name: &str) -> StoredApp {
+        StoredApp {
+            spec: spec(name),
+            source_yaml: format!("name: {name}"),
             revision: 1,
             public_port: Some(18080),
             created_at: 1,
             updated_at: 1,
             paused: false,
-        };
-        store.put_app(&app).await.unwrap();
+            generation: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn apps_round_trip_and_update_in_place() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let mut app = app("web");
+        assert_eq!(store.put_app(&app, None).await.unwrap(), PutOutcome::Written { generation: 1 });
+        app.generation = 1;
         app.revision = 2;
         app.updated_at = 5;
-        store.put_app(&app).await.unwrap();
+        assert_eq!(store.put_app(&app, None).await.unwrap(), PutOutcome::Written { generation: 2 });
+        app.generation = 2;
         let all = store.list_apps().await.unwrap();
         assert_eq!(all, vec![app.clone()]);
         assert_eq!(store.get_app("web").await.unwrap(), Some(app));
         assert!(store.delete_app("web").await.unwrap());
         assert!(!store.delete_app("web").await.unwrap());
+        assert_eq!(store.get_app("web").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_write_from_a_stale_read_loses() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let new = app("web");
+        store.put_app(&new, None).await.unwrap();
+        // Creating a name that exists is stale too: nothing is overwritten.
+        assert_eq!(store.put_app(&new, None).await.unwrap(), PutOutcome::Stale);
+        let read = store.get_app("web").await.unwrap().unwrap();
+        // A door scales the app...
+        let mut scaled = read.clone();
+        scaled.spec.replicas = 5;
+        assert_eq!(store.put_app(&scaled, None).await.unwrap(), PutOutcome::Written { generation: 2 });
+        // ...and a writer deciding from the older read loses instead of undoing the scale.
+        let mut decided = read;
+        decided.paused = true;
+        assert_eq!(store.put_app(&decided, None).await.unwrap(), PutOutcome::Stale);
+        let now = store.get_app("web").await.unwrap().unwrap();
+        assert_eq!((now.spec.replicas, now.paused, now.generation), (5, false, 2));
+        // A deleted app cannot be written back from an old read either.
+        store.delete_app("web").await.unwrap();
+        assert_eq!(store.put_app(&now, None).await.unwrap(), PutOutcome::Stale);
         assert_eq!(store.get_app("web").await.unwrap(), None);
     }
 
@@ -383,27 +441,42 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn revisions_are_listed_oldest_first_and_deleted_with_the_app() {
+    async fn revisions_are_written_with_their_app_and_deleted_with_it() {
         let store = SqliteStore::in_memory().await.unwrap();
+        let mut stored = app("web");
         for (n, image) in [(2, "b"), (1, "a")] {
             let mut s = spec("web");
             s.image = image.into();
-            store
-                .put_revision(&StoredRevision {
-                    app: "web".into(),
-                    revision: n,
-                    spec: s,
-                    source_yaml: String::new(),
-                    cause: format!("apply {n}"),
-                    created_at: n,
-                })
-                .await
-                .unwrap();
+            let revision = StoredRevision {
+                app: "web".into(),
+                revision: n,
+                spec: s,
+                source_yaml: String::new(),
+                cause: format!("apply {n}"),
+                created_at: n,
+            };
+            let PutOutcome::Written { generation } = store.put_app(&stored, Some(&revision)).await.unwrap() else {
+                panic!("not written");
+            };
+            stored.generation = generation;
         }
+        // A stale write writes its revision neither.
+        let stale = StoredRevision {
+            app: "web".into(),
+            revision: 3,
+            spec: spec("web"),
+            source_yaml: String::new(),
+            cause: "stale".into(),
+            created_at: 3,
+        };
+        stored.generation = 1;
+        assert_eq!(store.put_app(&stored, Some(&stale)).await.unwrap(), PutOutcome::Stale);
         let revs = store.list_revisions("web").await.unwrap();
         assert_eq!(revs.iter().map(|r| (r.revision, r.spec.image.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "b")]);
-        store.delete_revisions("web").await.unwrap();
+        store.put_setting("nginx:web", "{}").await.unwrap();
+        store.delete_app("web").await.unwrap();
         assert!(store.list_revisions("web").await.unwrap().is_empty());
+        assert_eq!(store.get_setting("nginx:web").await.unwrap(), None);
     }
 
     #[tokio::test]

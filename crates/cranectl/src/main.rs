@@ -526,7 +526,7 @@ async fn rollout(client: &Client, what: RolloutWhat, format: Format, now: chrono
                     emit(&text)?;
                     last = text;
                 }
-                let progressing = view.rollout.as_ref().is_some_and(|r| r.state == "progressing");
+                let progressing = view.rollout.as_ref().is_some_and(|r| r.state == crane_api::RolloutState::Progressing);
                 if !watch || !progressing {
                     break;
                 }
@@ -565,10 +565,10 @@ async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Form
         let _ = writeln!(stderr, "Warning: {warning}");
     }
     drop(stderr);
-    let verb = match result.action.as_str() {
-        "created" => "created",
-        "unchanged" => "unchanged",
-        _ => "configured",
+    let verb = match result.action {
+        crane_api::ApplyAction::Created => "created",
+        crane_api::ApplyAction::Unchanged => "unchanged",
+        crane_api::ApplyAction::Updated | crane_api::ApplyAction::Scaled => "configured",
     };
     emit(&output::render(format, &result, || format!("app/{} {verb}\n", result.app.name))?)
 }

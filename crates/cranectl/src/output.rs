@@ -153,7 +153,7 @@ pub fn rollout_text(app: &AppView) -> String {
 
 /// Whether a rollout ended without reaching its revision (`rollout status` then exits 1).
 pub fn rollout_failed(r: &RolloutView) -> bool {
-    matches!(r.state.as_str(), "failed" | "rolled_back" | "paused")
+    r.state.needs_attention()
 }
 
 /// One line of load-balancer figures.
@@ -415,7 +415,7 @@ mod tests {
                 to: 3,
                 ready: 2,
                 total: 3,
-                state: "progressing".into(),
+                state: crane_api::RolloutState::Progressing,
                 message: "rolling update to revision 3: 2/3 new instances ready".into(),
             }),
             traffic: Some(traffic(12.0)),
@@ -555,7 +555,7 @@ mod tests {
         let mut a = app();
         assert_eq!(rollout_text(&a), "rolling update to revision 3: 2/3 new instances ready\n");
         assert!(!rollout_failed(a.rollout.as_ref().unwrap()));
-        a.rollout.as_mut().unwrap().state = "rolled_back".into();
+        a.rollout.as_mut().unwrap().state = crane_api::RolloutState::RolledBack;
         assert!(rollout_failed(a.rollout.as_ref().unwrap()));
         a.rollout = None;
         assert_eq!(rollout_text(&a), "app/web runs revision 3; no rolling update recorded\n");

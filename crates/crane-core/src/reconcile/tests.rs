@@ -28,8 +28,13 @@ fn desired(text: &str) -> Vec<DesiredApp> {
             let (replicas, revision) = head.split_once('@').unwrap_or((head, "1"));
             let mut update = Vec::new();
             let mut paused = false;
+            let mut history = Vec::new();
+            let mut rolled_back_to = None;
             for option in options {
                 match option.split_once('=') {
+                    Some(("hist", list)) => history = list.split('.').map(|r| r.parse().unwrap()).collect(),
+                    Some(("rolledback", r)) => rolled_back_to = Some(r.parse().unwrap()),
+                    Some(("failure", a)) => update.push(format!("failureAction: {a}")),
                     Some(("surge", n)) => update.push(format!("maxSurge: {n}")),
                     Some(("unavail", n)) => update.push(format!("maxUnavailable: {n}")),
                     Some(("deadline", d)) => update.push(format!("deadline: {d}")),
@@ -42,7 +47,7 @@ fn desired(text: &str) -> Vec<DesiredApp> {
                 yaml.push_str(&format!("update: {{ {} }}\n", update.join(", ")));
             }
             let spec = parse_spec(&yaml).expect("valid spec");
-            DesiredApp { spec, revision: revision.parse().unwrap(), paused }
+            DesiredApp { spec, revision: revision.parse().unwrap(), paused, history, rolled_back_to }
         })
         .collect()
 }
@@ -123,9 +128,6 @@ fn render(plan: &Plan) -> String {
     if !plan.reset.is_empty() {
         lines.push(format!("reset {}", slots(&plan.reset)));
     }
-    if !plan.keep.is_empty() {
-        lines.push(format!("keep {}", plan.keep.join(" ")));
-    }
     if !plan.orphan_apps.is_empty() {
         lines.push(format!("orphan apps {}", plan.orphan_apps.join(" ")));
     }
@@ -138,6 +140,9 @@ fn render(plan: &Plan) -> String {
             RolloutState::Failed(why) => format!("failed: {why}"),
         };
         lines.push(format!("rollout {} [{from}]→{} {}/{} ready: {state}", r.app, r.to, r.ready_new, r.total));
+    }
+    for a in &plan.rollout_actions {
+        lines.push(format!("decide {} r{}: {:?}", a.app, a.failed, a.decision));
     }
     if let Some(at) = plan.requeue_after {
         lines.push(format!("requeue at {at}"));
@@ -153,6 +158,7 @@ fn check(want: &str, have: &str, history: &str, expected: &str) {
         histories: histories(history),
         now: NOW,
         backoff: BackoffPolicy::default(),
+        start_failures: Default::default(),
     };
     let plan = reconcile(&snapshot);
     let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
@@ -178,8 +184,7 @@ fn fresh_app_and_scaling() {
         "",
         "
         start web-2 r1: web-2 is missing: starting it (3 wanted)
-        start web-3 r1: web-3 is missing: starting it (3 wanted)
-        keep web-1",
+        start web-3 r1: web-3 is missing: starting it (3 wanted)",
     );
     check(
         "web:1",
@@ -187,8 +192,7 @@ fn fresh_app_and_scaling() {
         "",
         "
         remove web-3 (ScaledDown): scaled down 3→1: removing web-3
-        remove web-2 (ScaledDown): scaled down 3→1: removing web-2
-        keep web-1",
+        remove web-2 (ScaledDown): scaled down 3→1: removing web-2",
     );
     check(
         "web:0",
@@ -204,8 +208,8 @@ fn fresh_app_and_scaling() {
 
 #[test]
 fn adoption_leaves_everything_alone() {
-    check("web:2@3", "web-1:run@3 web-2:run@3", "", "keep web-1 web-2");
-    check("web:2 api:1", "api-1:run web-1:paused web-2:restarting", "", "keep api-1 web-1 web-2");
+    check("web:2@3", "web-1:run@3 web-2:run@3", "", "");
+    check("web:2 api:1", "api-1:run web-1:paused web-2:restarting", "", "");
 }
 
 #[test]
@@ -218,8 +222,7 @@ fn crashes_back_off() {
         "
         remove web-2 (Crashed): web-2 exited with code 137; replacing it
         start web-2 r1: web-2 exited with code 137; replacing it
-        crashed web-2
-        keep web-1",
+        crashed web-2",
     );
     // Second crash: wait 1 s. Third: wait 2 s.
     check(
@@ -282,15 +285,13 @@ fn stable_runs_reset_the_history() {
         "web-1:run^60000",
         "web-1=3@59000",
         "
-        reset web-1
-        keep web-1",
+        reset web-1",
     );
     check(
         "web:1",
         "web-1:run^90000",
         "web-1=3@89000",
         "
-        keep web-1
         requeue at 120000",
     );
     // Histories of slots that no longer exist are forgotten.
@@ -299,8 +300,7 @@ fn stable_runs_reset_the_history() {
         "web-1:run",
         "web-4=1@5000 gone-1=2@5000",
         "
-        reset gone-1 web-4
-        keep web-1",
+        reset gone-1 web-4",
     );
 }
 
@@ -313,7 +313,6 @@ fn orphans_duplicates_and_stale_leftovers() {
         "
         remove old-1 (Orphan): app 'old' no longer exists: removing orphan old-1
         remove old-2 (Orphan): app 'old' no longer exists: removing orphan old-2
-        keep web-1
         orphan apps old",
     );
     check(
@@ -322,8 +321,7 @@ fn orphans_duplicates_and_stale_leftovers() {
         "",
         "
         remove web-1#a (Duplicate): slot web-1 has more than one container: keeping web-1#b, removing duplicate web-1#a
-        remove web-1#c (Duplicate): slot web-1 has more than one container: keeping web-1#b, removing duplicate web-1#c
-        keep web-1#b",
+        remove web-1#c (Duplicate): slot web-1 has more than one container: keeping web-1#b, removing duplicate web-1#c",
     );
     check(
         "web:1",
@@ -338,8 +336,7 @@ fn orphans_duplicates_and_stale_leftovers() {
         "web-1:run web-0:run",
         "",
         "
-        remove web-0 (Stale): web-0 has no valid instance index: removing it
-        keep web-1",
+        remove web-0 (Stale): web-0 has no valid instance index: removing it",
     );
     // A container being removed holds its name: nothing starts in its slot until it is gone.
     check("web:1", "web-1:removing", "", "");
@@ -354,7 +351,6 @@ fn rolling_update_starts_first_and_waits_for_readiness() {
         "",
         "
         start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
-        keep web-1 web-2 web-3
         rollout web [1]→2 0/3 ready: progressing",
     );
     // The new instance is not ready yet: nothing more, but look again at its deadline (60 s after its start).
@@ -363,7 +359,6 @@ fn rolling_update_starts_first_and_waits_for_readiness() {
         "web-1:ready web-1#2:run@2+90000 web-2:ready web-3:ready",
         "",
         "
-        keep web-1 web-1#2 web-2 web-3
         rollout web [1]→2 0/3 ready: progressing
         requeue at 150000",
     );
@@ -375,7 +370,6 @@ fn rolling_update_starts_first_and_waits_for_readiness() {
         "
         remove web-1 (Replaced): web-1 revision 2 is ready: draining and removing revision 1
         start web-2 r2: rolling update 1→2: starting web-2 (revision 2) beside the old one (maxSurge 1)
-        keep web-1#2 web-2 web-3
         rollout web [1]→2 1/3 ready: progressing",
     );
     check(
@@ -385,7 +379,6 @@ fn rolling_update_starts_first_and_waits_for_readiness() {
         "
         remove web-2 (Replaced): web-2 revision 2 is ready: draining and removing revision 1
         start web-3 r2: rolling update 1→2: starting web-3 (revision 2) beside the old one (maxSurge 1)
-        keep web-1#2 web-2#2 web-3
         rollout web [1]→2 2/3 ready: progressing",
     );
     // The pass that removes the last old instance reports the rollout complete; the next one reports nothing.
@@ -395,10 +388,9 @@ fn rolling_update_starts_first_and_waits_for_readiness() {
         "",
         "
         remove web-3 (Replaced): web-3 revision 2 is ready: draining and removing revision 1
-        keep web-1#2 web-2#2 web-3#2
         rollout web []→2 3/3 ready: complete",
     );
-    check("web:3@2", "web-1#2:ready@2 web-2#2:ready@2 web-3#2:ready@2", "", "keep web-1#2 web-2#2 web-3#2");
+    check("web:3@2", "web-1#2:ready@2 web-2#2:ready@2 web-3#2:ready@2", "", "");
 }
 
 #[test]
@@ -411,7 +403,6 @@ fn rolling_update_budgets() {
         "
         start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 2)
         start web-2 r2: rolling update 1→2: starting web-2 (revision 2) beside the old one (maxSurge 2)
-        keep web-1 web-2 web-3
         rollout web [1]→2 0/3 ready: progressing",
     );
     // maxSurge 0, maxUnavailable 1: stop-first, one slot at a time.
@@ -421,7 +412,6 @@ fn rolling_update_budgets() {
         "",
         "
         remove web-1 (Outdated): rolling update 1→2: no room to start web-1 revision 2 beside the old one (maxSurge 0): removing revision 1 first, 2/3 stay ready (maxUnavailable 1)
-        keep web-2 web-3
         rollout web [1]→2 0/3 ready: progressing",
     );
     check(
@@ -430,7 +420,6 @@ fn rolling_update_budgets() {
         "",
         "
         start web-1 r2: web-1 is missing: starting it (3 wanted)
-        keep web-2 web-3
         rollout web [1]→2 0/3 ready: progressing",
     );
     check(
@@ -438,7 +427,6 @@ fn rolling_update_budgets() {
         "web-1#2:run@2+90000 web-2:ready web-3:ready",
         "",
         "
-        keep web-1#2 web-2 web-3
         rollout web [1]→2 0/3 ready: progressing
         requeue at 150000",
     );
@@ -448,7 +436,6 @@ fn rolling_update_budgets() {
         "",
         "
         remove web-2 (Outdated): rolling update 1→2: no room to start web-2 revision 2 beside the old one (maxSurge 0): removing revision 1 first, 2/3 stay ready (maxUnavailable 1)
-        keep web-1#2 web-3
         rollout web [1]→2 1/3 ready: progressing",
     );
     // With the surge budget spent, an old instance that is not ready serves nothing and goes first.
@@ -458,7 +445,6 @@ fn rolling_update_budgets() {
         "",
         "
         remove web-2 (Outdated): rolling update 1→2: web-2 revision 1 is not ready: removing it first to make room for revision 2
-        keep web-1 web-1#2 web-3
         rollout web [1]→2 0/3 ready: progressing
         requeue at 150000",
     );
@@ -467,13 +453,41 @@ fn rolling_update_budgets() {
 #[test]
 fn rolling_update_failures() {
     // A new instance not ready by its deadline fails the rollout: nothing more starts, the old ones keep serving.
+    // The decision follows `failureAction`: back to the revision still running (default rollback)…
+    check(
+        "web:3@2,deadline=30s,hist=1.2",
+        "web-1#2:ready@2 web-2:ready web-2#2:run@2+60000 web-3:ready",
+        "",
+        "
+        rollout web [1]→2 1/3 ready: failed: web-2 revision 2 not ready 40s after start (deadline 30s): running, readiness not passed
+        decide web r2: RollbackTo(1)",
+    );
+    // …a pause when asked for…
+    check(
+        "web:3@2,deadline=30s,hist=1.2,failure=pause",
+        "web-1#2:ready@2 web-2:ready web-2#2:run@2+60000 web-3:ready",
+        "",
+        "
+        rollout web [1]→2 1/3 ready: failed: web-2 revision 2 not ready 40s after start (deadline 30s): running, readiness not passed
+        decide web r2: Pause",
+    );
+    // …a pause when the failing rollout is itself an automatic rollback (no bouncing between revisions)…
+    check(
+        "web:3@2,deadline=30s,hist=1.2.3,rolledback=2",
+        "web-1#2:ready@2 web-2:ready web-2#2:run@2+60000 web-3:ready",
+        "",
+        "
+        rollout web [1]→2 1/3 ready: failed: web-2 revision 2 not ready 40s after start (deadline 30s): running, readiness not passed
+        decide web r2: Pause",
+    );
+    // …and a pause when the revision to return to is not in the history.
     check(
         "web:3@2,deadline=30s",
         "web-1#2:ready@2 web-2:ready web-2#2:run@2+60000 web-3:ready",
         "",
         "
-        keep web-1#2 web-2 web-2#2 web-3
-        rollout web [1]→2 1/3 ready: failed: web-2 revision 2 not ready 40s after start (deadline 30s): running, readiness not passed",
+        rollout web [1]→2 1/3 ready: failed: web-2 revision 2 not ready 40s after start (deadline 30s): running, readiness not passed
+        decide web r2: Pause",
     );
     // Its deadline counts from its start when that is later than its creation.
     check(
@@ -481,7 +495,6 @@ fn rolling_update_failures() {
         "web-1:ready web-1#2:run@2^80000+60000 web-2:ready web-3:ready",
         "",
         "
-        keep web-1 web-1#2 web-2 web-3
         rollout web [1]→2 0/3 ready: progressing
         requeue at 110000",
     );
@@ -491,8 +504,8 @@ fn rolling_update_failures() {
         "web-1:ready web-1#2:exit(1)@2+90000 web-2:ready web-3:ready",
         "",
         "
-        keep web-1 web-2 web-3
-        rollout web [1]→2 0/3 ready: failed: web-1 revision 2 exited with code 1 during the rolling update",
+        rollout web [1]→2 0/3 ready: failed: web-1 revision 2 exited with code 1 during the rolling update
+        decide web r2: Pause",
     );
     // A crashed new instance alone in its slot is replaced (a slot is never left empty), and the rollout fails.
     check(
@@ -503,8 +516,8 @@ fn rolling_update_failures() {
         remove web-1#2 (Crashed): web-1#2 exited with code 1; replacing it
         start web-1 r2: web-1#2 exited with code 1; replacing it
         crashed web-1
-        keep web-2
-        rollout web [1]→2 0/2 ready: failed: web-1 revision 2 exited with code 1 during the rolling update",
+        rollout web [1]→2 0/2 ready: failed: web-1 revision 2 exited with code 1 during the rolling update
+        decide web r2: Pause",
     );
     // Rolled back: the engine set the app back to revision 1, so the old instances match again and the failed ones
     // are outdated. They are removed without starting anything, and the rollback is complete at once.
@@ -515,7 +528,6 @@ fn rolling_update_failures() {
         "
         remove web-2#2 (Outdated): web-2#2 exited with code 1 (revision 2); revision 1 serves the slot: removing it
         remove web-1#2 (Outdated): web-1 revision 1 is ready and revision 2 is not: removing revision 2
-        keep web-1 web-2 web-3
         rollout web []→1 3/3 ready: complete",
     );
     // Slots already switched to the failed revision are rolled back start-first like any update.
@@ -526,7 +538,6 @@ fn rolling_update_failures() {
         "
         remove web-2#2 (Outdated): web-2 revision 1 is ready and revision 2 is not: removing revision 2
         start web-1 r1: rolling update 2→1: starting web-1 (revision 1) beside the old one (maxSurge 1)
-        keep web-1#2 web-2
         rollout web [2]→1 1/2 ready: progressing",
     );
 }
@@ -542,7 +553,6 @@ fn paused_rollouts_heal_but_make_no_progress() {
         remove web-1#2 (Crashed): web-1#2 exited with code 1; web-1 still serves the slot
         crashed web-1
         reset web-1
-        keep web-1 web-2 web-3
         rollout web [1]→2 0/3 ready: paused",
     );
     // A crashed old instance is replaced at the app's revision; nothing starts beside the other old ones, and a
@@ -555,7 +565,6 @@ fn paused_rollouts_heal_but_make_no_progress() {
         remove web-2 (Crashed): web-2 exited with code 137; replacing it
         start web-2 r2: web-2 exited with code 137; replacing it
         crashed web-2
-        keep web-1 web-1#2 web-3
         rollout web [1]→2 1/3 ready: paused",
     );
 }
@@ -570,7 +579,6 @@ fn rolling_update_with_scaling_crashes_and_duplicates() {
         "
         remove web-3#b (ScaledDown): scaled down 3→2: removing web-3#b
         remove web-3#a (ScaledDown): scaled down 3→2: removing web-3#a
-        keep web-1#2 web-2 web-2#2
         rollout web [1]→2 1/2 ready: progressing
         requeue at 150000",
     );
@@ -582,7 +590,6 @@ fn rolling_update_with_scaling_crashes_and_duplicates() {
         "
         start web-4 r2: web-4 is missing: starting it (4 wanted)
         start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
-        keep web-1 web-2 web-3
         rollout web [1]→2 0/4 ready: progressing",
     );
     // A crashed old instance is replaced at the new revision, and the surge goes on beside the others.
@@ -595,7 +602,6 @@ fn rolling_update_with_scaling_crashes_and_duplicates() {
         start web-2 r2: web-2 exited with code 1; replacing it
         start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
         crashed web-2
-        keep web-1
         rollout web [1]→2 0/2 ready: progressing",
     );
     // Two containers of the same revision in a slot are still duplicates (the ready one is kept); one old and one
@@ -609,7 +615,6 @@ fn rolling_update_with_scaling_crashes_and_duplicates() {
         remove web-2#a (Duplicate): slot web-2 has more than one container: keeping web-2#b, removing duplicate web-2#a
         remove web-2 (Replaced): web-2 revision 2 is ready: draining and removing revision 1
         start web-1 r2: rolling update 1→2: starting web-1 (revision 2) beside the old one (maxSurge 1)
-        keep web-1#a web-2#b
         rollout web [1]→2 1/2 ready: progressing",
     );
     // Two old revisions in a slot (an update applied during another): the better one stays until replaced.
@@ -620,7 +625,6 @@ fn rolling_update_with_scaling_crashes_and_duplicates() {
         "
         remove web-1#2 (Outdated): slot web-1 runs revisions 1 and 2, both outdated (the app is at revision 3): keeping web-1 (revision 1), removing web-1#2
         start web-1 r3: rolling update 1,2→3: starting web-1 (revision 3) beside the old one (maxSurge 1)
-        keep web-1
         rollout web [1]→3 0/1 ready: progressing",
     );
 }
@@ -682,6 +686,7 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
         histories: histories(&history.join(" ")),
         now: NOW,
         backoff: BackoffPolicy::default(),
+        start_failures: Default::default(),
     }
 }
 
@@ -906,4 +911,58 @@ fn property_plans_converge_without_double_booking() {
             }
         }
     }
+}
+
+/// Reconciles `want` with nothing running and one failed-start record per `(app, index, attempts, at)`.
+fn check_start_failures(want: &str, failures: &[(&str, u32, u32, u64)], expected: &str) {
+    let snapshot = Snapshot {
+        desired: desired(want),
+        now: NOW,
+        start_failures: failures
+            .iter()
+            .map(|&(app, index, attempts, at)| {
+                let failure =
+                    crate::model::StartFailure { attempts, last_at: at, message: "image 'x' is not available".into() };
+                ((app.to_string(), index), failure)
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    let plan = reconcile(&snapshot);
+    let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    assert_eq!(render(&plan), expected.join("\n"), "\nwant: {want}\nfailures: {failures:?}");
+}
+
+#[test]
+fn failed_starts_are_retried_with_a_growing_delay() {
+    // Never retried at once: the same call would fail the same way. 1 s after the first failure, then doubling.
+    check_start_failures(
+        "web:2",
+        &[("web", 1, 1, NOW - 400)],
+        "
+        start web-2 r1: web-2 is missing: starting it (2 wanted)
+        wait web-1 until 100600: web-1 could not be started 1 time(s) in a row (image 'x' is not available): retrying in 600ms
+        requeue at 100600",
+    );
+    check_start_failures(
+        "web:1",
+        &[("web", 1, 3, NOW - 1000)],
+        "
+        wait web-1 until 103000: web-1 could not be started 3 time(s) in a row (image 'x' is not available): retrying in 3s
+        requeue at 103000",
+    );
+    // Capped like CrashLoop backoff (30 s).
+    check_start_failures(
+        "web:1",
+        &[("web", 1, 40, NOW - 1000)],
+        "
+        wait web-1 until 129000: web-1 could not be started 40 time(s) in a row (image 'x' is not available): retrying in 29s
+        requeue at 129000",
+    );
+    // Once the delay is over the start is tried again.
+    check_start_failures(
+        "web:1",
+        &[("web", 1, 2, NOW - 2000)],
+        "start web-1 r1: web-1: retrying the start that failed 2 time(s)",
+    );
 }
