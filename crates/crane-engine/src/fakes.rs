@@ -59,6 +59,8 @@ struct Script {
     fail_starts: BTreeMap<String, RuntimeError>,
     /// Instances of these (app, revision) exit with code 1 right after they start.
     crash_on_start: BTreeSet<(String, u64)>,
+    /// Exec probes in instances of these (app, revision) fail (exit code 1).
+    fail_exec: BTreeSet<(String, u64)>,
     /// Starts of these apps hang until [`FakeRuntime::release`] is called.
     hang_starts: BTreeSet<String>,
     /// The next `list_instances` calls panic (a bug in an adapter, as the loop sees it).
@@ -146,6 +148,11 @@ impl FakeRuntime {
     /// Instances of `app` at `revision` run normally again.
     pub fn stop_crashing(&self, app: &str, revision: u64) {
         self.state.locked().script.crash_on_start.remove(&(app.to_string(), revision));
+    }
+
+    /// Commands run in instances of `app` at `revision` (exec probes) exit with code 1.
+    pub fn fail_exec(&self, app: &str, revision: u64) {
+        self.state.locked().script.fail_exec.insert((app.to_string(), revision));
     }
 
     /// Starts of `app` hang until [`FakeRuntime::release`].
@@ -459,9 +466,14 @@ impl Runtime for FakeRuntime {
         Ok(futures_util::stream::empty().boxed())
     }
 
-    async fn exec(&self, _id: &str, _command: &[String], _timeout: Duration) -> Result<ExecOutput, RuntimeError> {
+    async fn exec(&self, id: &str, _command: &[String], _timeout: Duration) -> Result<ExecOutput, RuntimeError> {
         self.check_reachable()?;
-        Ok(ExecOutput { exit_code: 0, output: String::new() })
+        let state = self.state.locked();
+        let Some(c) = state.containers.get(id).filter(|c| c.state == ContainerState::Running) else {
+            return Err(RuntimeError::Other(format!("container {id} is not running")));
+        };
+        let fails = state.script.fail_exec.contains(&(c.app.clone(), c.revision));
+        Ok(ExecOutput { exit_code: i64::from(fails), output: if fails { "not ready".into() } else { String::new() } })
     }
 
     async fn stats(&self, _id: &str) -> Result<BoxStream<'static, Result<ResourceSample, RuntimeError>>, RuntimeError> {

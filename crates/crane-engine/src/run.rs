@@ -144,13 +144,20 @@ async fn run(
         let mut forget = None;
         let mut ticked = false;
         tokio::select! {
+            // Requests from the doors first: a person is waiting for them.
+            biased;
             cmd = commands.recv() => match cmd {
                 Some(Command::Reconcile { reply: tx, retry, forget: gone }) => {
                     reply = Some(tx);
                     forget = gone;
                     if let Some(app) = retry {
-                        // A person changed the app: what failed before may work now.
-                        state.start_failures.retain(|(a, _), _| a != &app);
+                        // A person changed the app: what failed before may work now, so it is tried at once. The
+                        // record stays, so the same error again is not news.
+                        for ((a, _), failure) in state.start_failures.iter_mut() {
+                            if a == &app {
+                                failure.last_at = 0;
+                            }
+                        }
                     }
                 }
                 Some(Command::ManageNginx { app, managed, reply }) => {
@@ -686,8 +693,9 @@ async fn on_rollouts(
         let previous = inner.shared.locked().rollouts.insert(r.app.clone(), view);
         let changed = previous.as_ref().map(|p| (p.state, p.ready, p.to)) != Some((wire, r.ready_new, r.to as u32));
         let details = serde_json::json!({"from": r.from, "to": r.to, "readyNew": r.ready_new, "total": r.total});
-        if changed && wire != Wire::Failed {
-            // `rollout.rolled_back` is the decision itself (logged below); its progress has a kind of its own.
+        // `rollout.failed`, `rollout.paused` and `rollout.rolled_back` are decisions, logged once below when they are
+        // made; reaching the paused state is not news, and the rollback's progress has a kind of its own.
+        if changed && wire != Wire::Failed && wire != Wire::Paused {
             let kind = if wire == Wire::RolledBack {
                 "rollout.rollback_progress".to_string()
             } else {
