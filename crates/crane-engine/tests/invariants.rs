@@ -1,0 +1,43 @@
+//! Architecture invariants of the engine, checked on its source so they hold by test rather than by prose.
+
+use std::path::Path;
+
+/// The runtime's mutating methods and NGINX's writer: only the loop (`run.rs`) may call them, so two writers never
+/// interleave on Docker objects.
+const MUTATING: &[&str] = &[
+    ".start_instance(",
+    ".remove_instance(",
+    ".ensure_network(",
+    ".remove_app_resources(",
+    "nginx::write_and_reload(",
+];
+
+#[test]
+fn only_the_loop_creates_or_removes_docker_objects_and_touches_nginx() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    let mut seen_in_loop = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        // The fake runtime implements these methods; it does not call them.
+        if path.extension().is_none_or(|e| e != "rs") || name == "fakes.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for call in MUTATING.iter().filter(|c| code.contains(*c)) {
+                if name == "run.rs" {
+                    seen_in_loop.push(*call);
+                } else {
+                    offenders.push(format!("{name}:{}: {call}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "only run.rs may call these: {offenders:#?}");
+    for call in MUTATING {
+        assert!(seen_in_loop.contains(call), "the loop no longer calls {call}: update this test");
+    }
+}
