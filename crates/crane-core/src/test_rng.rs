@@ -1,15 +1,32 @@
-//! A tiny deterministic PRNG (xorshift64*) for the property tests: no dependency, and a failing case reproduces.
+//! The source of randomness of the property tests: a *tape* of numbers that proptest generates and shrinks. Each
+//! draw takes the next number; past the end of the tape every draw is 0, the simplest choice. When a property fails,
+//! proptest shortens the tape and lowers its numbers, so the failing case it reports is a small one (few apps, few
+//! containers, low counts), and the seed it records reproduces it.
 
-/// The generator; seed it with any non-zero value.
-pub(crate) struct Rng(pub u64);
+use proptest::prelude::*;
+
+/// Draws from a tape.
+pub(crate) struct Rng {
+    tape: Vec<u64>,
+    position: usize,
+}
+
+/// Tapes for [`Rng`]: long enough for the largest case the generators draw.
+pub(crate) fn tape() -> impl Strategy<Value = Vec<u64>> {
+    proptest::collection::vec(any::<u64>(), 0..256)
+}
 
 impl Rng {
-    /// The next pseudo-random number.
+    /// Draws from `tape`, then zeros.
+    pub fn new(tape: Vec<u64>) -> Rng {
+        Rng { tape, position: 0 }
+    }
+
+    /// The next number.
     pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        let value = self.tape.get(self.position).copied().unwrap_or(0);
+        self.position += 1;
+        value
     }
 
     /// A number in `0..n`.
@@ -22,9 +39,9 @@ impl Rng {
         lo + self.next() % (hi - lo + 1)
     }
 
-    /// True `percent` % of the time.
+    /// True `percent` % of the time (a zero draw is false: the simpler case).
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.range(1, 100) <= percent
+        self.next() % 100 >= 100 - percent
     }
 
     /// One of `items`.

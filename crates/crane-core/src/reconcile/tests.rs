@@ -629,7 +629,8 @@ fn rolling_update_with_scaling_crashes_and_duplicates() {
     );
 }
 
-use crate::test_rng::Rng;
+use crate::test_rng::{tape, Rng};
+use proptest::prelude::*;
 
 fn random_snapshot(rng: &mut Rng) -> Snapshot {
     let mut want = Vec::new();
@@ -651,6 +652,12 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
             if rng.below(6) == 0 {
                 token.push_str(",paused");
             }
+            if rng.below(3) == 0 {
+                token.push_str(",failure=pause");
+            }
+            // Every revision up to the app's is in its history, so a failed rollout can roll back.
+            let revision: u64 = token.split('@').nth(1).and_then(|r| r.split(',').next()).unwrap().parse().unwrap();
+            token.push_str(&format!(",hist={}", (1..=revision).map(|r| r.to_string()).collect::<Vec<_>>().join(".")));
             want.push(token);
         }
     }
@@ -797,10 +804,18 @@ fn check_invariants(snapshot: &Snapshot, plan: &Plan, context: &dyn Fn() -> Stri
     }
 }
 
-#[test]
-fn property_plans_converge_without_double_booking() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    for case in 0..3_000 {
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn property_plans_converge_without_double_booking(tape in tape()) {
+        property_case(Rng::new(tape));
+    }
+}
+
+fn property_case(mut rng: Rng) {
+    let case = 0;
+    {
         let initial = random_snapshot(&mut rng);
         let mut snapshot = initial.clone();
         let first = reconcile(&snapshot);
@@ -838,7 +853,6 @@ fn property_plans_converge_without_double_booking() {
         // Fixpoint: the engine applies plans at the same instant, instances become ready after each pass, and a
         // failed rollout is rolled back (or paused; a failed rollback is always paused). That reaches an empty plan
         // where the world matches the wish, except for slots held by backoff and paused rollouts.
-        let mut rolled_back = BTreeSet::new();
         let mut plan = second;
         let mut rounds = 1;
         loop {
@@ -850,15 +864,18 @@ fn property_plans_converge_without_double_booking() {
             }
             rounds += 1;
             assert!(rounds < 40, "no fixpoint: {}\nlast plan: {plan:#?}", context());
+            assert_eq!(failed.len(), plan.rollout_actions.len(), "one decision per failed rollout: {}", context());
             snapshot = apply(&snapshot, &plan, rounds);
-            for status in failed {
-                let app = snapshot.desired.iter_mut().find(|d| d.spec.name == status.app).unwrap();
-                match status.from.last() {
-                    Some(&previous) if !rolled_back.contains(&status.app) && rng.below(2) == 0 => {
+            // The engine carries out the planner's decisions.
+            for action in &plan.rollout_actions {
+                let app = snapshot.desired.iter_mut().find(|d| d.spec.name == action.app).unwrap();
+                match action.decision {
+                    RolloutDecision::RollbackTo(previous) => {
+                        assert!(app.history.contains(&previous), "{}", context());
                         app.revision = previous;
-                        rolled_back.insert(status.app.clone());
+                        app.rolled_back_to = Some(previous);
                     }
-                    _ => app.paused = true,
+                    RolloutDecision::Pause => app.paused = true,
                 }
             }
             // Restarting and paused containers settle, and every running container passes its readiness probe.
