@@ -124,6 +124,8 @@ pub trait Runtime: Send + Sync + 'static {
     async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<(), RuntimeError>;
     /// Creates and starts one instance; returns the container id.
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String, RuntimeError>;
+    /// Renames a container of ours (a start-first update moves the old revision aside: [`crate::reconcile::Displace`]).
+    async fn rename_instance(&self, id: &str, name: &str) -> Result<(), RuntimeError>;
     /// Stops (with a short grace period) and removes a container. Missing containers are not an error.
     async fn remove_instance(&self, id: &str) -> Result<(), RuntimeError>;
     /// Address on the app network and start time of a container; `None` when it does not exist.

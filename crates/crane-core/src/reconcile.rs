@@ -27,8 +27,8 @@
 //!
 //! The engine applies a plan in this order: record `crashed`, apply `reset`, run `remove`, then `start`. Removals
 //! come before starts because a crashed container is replaced in the same plan under the same name. A start in a
-//! slot whose old revision still runs moves the old container aside (`<app>-<index>-r<revision>`) rather than
-//! removing it; that is the runtime adapter's job.
+//! slot whose old revision still runs under the slot's name says so in [`Start::displace`]: the engine renames the
+//! old container (`<app>-<index>-r<revision>`) before creating the new one, so the old one keeps serving.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -99,6 +99,20 @@ pub struct Start {
     pub revision: u64,
     /// Why, in plain words.
     pub reason: String,
+    /// A live container of another revision that holds the name `<app>-<index>` and must keep serving until the new
+    /// one is ready (start-first update): the engine renames it to `to` before starting the new one.
+    pub displace: Option<Displace>,
+}
+
+/// A container moved aside under another name so a new one can take its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Displace {
+    /// Its runtime id.
+    pub id: String,
+    /// Its name now (`<app>-<index>`).
+    pub name: String,
+    /// Its new name (`<app>-<index>-r<revision>`).
+    pub to: String,
 }
 
 /// A container to stop and remove.
@@ -555,7 +569,7 @@ fn plan_app(
             for gone in &slot_crashes {
                 plan.remove.push(remove(gone, RemoveCause::Crashed, format!("{}; replacing it", describe_crash(gone))));
             }
-            plan.start.push(Start { app: app.to_string(), index, revision, reason });
+            plan.start.push(Start { app: app.to_string(), index, revision, reason, displace: None });
             refilled += 1;
         } else {
             let reason = format!(
@@ -656,6 +670,12 @@ fn step_rollout(
             if running >= budget {
                 break;
             }
+            let canonical = format!("{app}-{}", slot.index);
+            let displace = slot.old.filter(|old| old.name == canonical).map(|old| Displace {
+                id: old.id.clone(),
+                name: old.name.clone(),
+                to: format!("{canonical}-r{}", old.revision),
+            });
             plan.start.push(Start {
                 app: app.to_string(),
                 index: slot.index,
@@ -664,6 +684,7 @@ fn step_rollout(
                     "rolling update {label}: starting {app}-{} (revision {revision}) beside the old one (maxSurge {})",
                     slot.index, update.surge
                 ),
+                displace,
             });
             running += 1;
             surged.insert(slot.index);

@@ -189,15 +189,11 @@ impl DockerRuntime {
                 let running = existing.state.and_then(|s| s.running).unwrap_or(false);
                 let old_revision = labels.as_ref().and_then(|l| l.get(labels::REVISION)).cloned().unwrap_or_default();
                 if running && old_revision != revision.to_string() {
-                    // A start-first rolling update: the old revision keeps serving under another name until the new
-                    // one is ready, so the new instance gets the canonical name.
-                    let moved = format!("{name}-r{old_revision}");
-                    tracing::info!(container = name, to = moved, "renaming the old revision out of the way");
-                    return self
-                        .docker
-                        .rename_container(&id, RenameContainerOptionsBuilder::new().name(&moved).build())
-                        .await
-                        .map_err(|e| error::map(&format!("renaming {name} to {moved}"), e));
+                    // Moving a serving old revision aside is the planner's decision (`Start::displace`), carried out
+                    // by the engine before this call; a running one here means the plan did not ask for it.
+                    return Err(RuntimeError::Other(format!(
+                        "{name} is held by a running instance of revision {old_revision}; it must be moved aside first"
+                    )));
                 }
                 tracing::info!(container = name, "removing a leftover instance before recreating it");
                 self.remove_instance(&id).await
@@ -406,6 +402,14 @@ impl Runtime for DockerRuntime {
             return Err(error::map(&format!("starting container {name}"), e));
         }
         Ok(created.id)
+    }
+
+    async fn rename_instance(&self, id: &str, name: &str) -> Result<()> {
+        self.ready().await?;
+        self.docker
+            .rename_container(id, RenameContainerOptionsBuilder::new().name(name).build())
+            .await
+            .map_err(|e| error::map(&format!("renaming {id} to {name}"), e))
     }
 
     async fn remove_instance(&self, id: &str) -> Result<()> {

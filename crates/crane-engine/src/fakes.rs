@@ -95,6 +95,8 @@ pub enum Call {
     },
     /// `remove_instance(name)` of a container that existed.
     Remove(String),
+    /// `rename_instance(id, new name)`.
+    Rename(String, String),
 }
 
 #[derive(Default)]
@@ -391,13 +393,15 @@ impl Runtime for FakeRuntime {
                 return Err(RuntimeError::NameConflict(name));
             }
             if holder.state == ContainerState::Running && holder.revision != req.revision {
-                let moved = format!("{name}-r{}", holder.revision);
-                if let Some(c) = state.containers.get_mut(&holder.id) {
-                    c.name = moved;
-                }
-            } else {
-                state.containers.remove(&holder.id);
+                state.calls.push(Call::Start {
+                    app: req.app.clone(),
+                    index: req.index,
+                    revision: req.revision,
+                    ok: false,
+                });
+                return Err(RuntimeError::Other(format!("{name} is held by a running instance; move it aside first")));
             }
+            state.containers.remove(&holder.id);
         }
         state.next_id += 1;
         let id = format!("c{}", state.next_id);
@@ -424,6 +428,18 @@ impl Runtime for FakeRuntime {
             Self::emit(&mut state, &id, "die", &req.app, Some(1), now);
         }
         Ok(id)
+    }
+
+    async fn rename_instance(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+        self.check_reachable()?;
+        let mut state = self.state.locked();
+        if state.containers.values().any(|c| c.name == name && c.id != id) {
+            return Err(RuntimeError::NameConflict(name.to_string()));
+        }
+        let c = state.containers.get_mut(id).ok_or_else(|| RuntimeError::Other(format!("no container {id}")))?;
+        c.name = name.to_string();
+        state.calls.push(Call::Rename(id.to_string(), name.to_string()));
+        Ok(())
     }
 
     async fn remove_instance(&self, id: &str) -> Result<(), RuntimeError> {

@@ -521,14 +521,24 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                 (Some(e), _) => Err(e),
                 (None, None) => Err(RuntimeError::Other(format!("app '{}' is gone", s.app))),
                 (None, Some(spec)) => {
-                    let req = InstanceRequest {
-                        app: s.app.clone(),
-                        index: s.index,
-                        revision: s.revision,
-                        spec,
-                        owner: inner.owner.clone(),
+                    // A start-first update: the old revision keeps serving under another name.
+                    let moved = match &s.displace {
+                        Some(d) => inner.runtime.rename_instance(&d.id, &d.to).await,
+                        None => Ok(()),
                     };
-                    inner.runtime.start_instance(&req).await
+                    match moved {
+                        Err(e) => Err(e),
+                        Ok(()) => {
+                            let req = InstanceRequest {
+                                app: s.app.clone(),
+                                index: s.index,
+                                revision: s.revision,
+                                spec,
+                                owner: inner.owner.clone(),
+                            };
+                            inner.runtime.start_instance(&req).await
+                        }
+                    }
                 }
             };
             (s, result, t.elapsed().as_millis() as u64)
@@ -1004,6 +1014,9 @@ impl Runtime for Unreachable {
         Err(self.err())
     }
     async fn start_instance(&self, _: &InstanceRequest) -> Result<String, RuntimeError> {
+        Err(self.err())
+    }
+    async fn rename_instance(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
         Err(self.err())
     }
     async fn remove_instance(&self, _: &str) -> Result<(), RuntimeError> {

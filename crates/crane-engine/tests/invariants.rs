@@ -7,6 +7,7 @@ use std::path::Path;
 const MUTATING: &[&str] = &[
     ".start_instance(",
     ".remove_instance(",
+    ".rename_instance(",
     ".ensure_network(",
     ".remove_app_resources(",
     "nginx::write_and_reload(",

@@ -983,3 +983,29 @@ fn failed_starts_are_retried_with_a_growing_delay() {
         "start web-1 r1: web-1: retrying the start that failed 2 time(s)",
     );
 }
+
+#[test]
+fn a_start_first_update_moves_the_old_instance_aside() {
+    let snapshot = Snapshot {
+        desired: desired("web:2@2"),
+        observed: observed("web-1:ready web-2:ready"),
+        now: NOW,
+        ..Snapshot::default()
+    };
+    let plan = reconcile(&snapshot);
+    let moves: Vec<String> = plan
+        .start
+        .iter()
+        .map(|s| match &s.displace {
+            Some(d) => format!("{}-{}: {} ({}) → {}", s.app, s.index, d.name, d.id, d.to),
+            None => format!("{}-{}: nothing to move", s.app, s.index),
+        })
+        .collect();
+    assert_eq!(moves, ["web-1: web-1 (web-1) → web-1-r1"]);
+    // An old instance already moved aside (after a rollback, say) is not moved again.
+    let mut moved = observed("web-1:ready web-2:ready");
+    moved[0].name = "web-1-r1".into();
+    let snapshot = Snapshot { observed: moved, ..snapshot };
+    let plan = reconcile(&snapshot);
+    assert!(plan.start.iter().all(|s| s.displace.is_none()), "{plan:?}");
+}
