@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backoff::BackoffPolicy;
 use crate::model::{ContainerState, DesiredApp, Millis, ObservedInstance, RestartHistories, RestartHistory};
-use crate::units::{format_millis, parse_duration};
+use crate::units::format_millis;
 
 /// Everything the planner looks at.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -280,10 +280,7 @@ impl UpdateSettings {
         if surge == 0 && unavailable == 0 {
             surge = 1;
         }
-        let deadline = policy
-            .and_then(|u| u.deadline.as_deref())
-            .and_then(|d| parse_duration(d).ok())
-            .map_or(DEFAULT_DEADLINE, |d| u64::try_from(d.as_millis()).unwrap_or(Millis::MAX));
+        let deadline = policy.and_then(|u| u.deadline).map_or(DEFAULT_DEADLINE, |d| d.as_millis());
         UpdateSettings { surge, unavailable, deadline }
     }
 }
