@@ -122,8 +122,10 @@ pub struct PortSpec {
 
 words! {
     /// Transport protocol of a port.
+    #[derive(Default)]
     pub enum Protocol {
         /// TCP (the default).
+        #[default]
         Tcp = "tcp",
         /// UDP.
         Udp = "udp",
@@ -132,8 +134,10 @@ words! {
 
 words! {
     /// How the load balancer picks an instance for a request.
+    #[derive(Default)]
     pub enum Balance {
         /// In turn (the default).
+        #[default]
         RoundRobin = "roundRobin",
         /// The instance with the fewest requests in flight.
         LeastConnections = "leastConnections",
@@ -275,8 +279,10 @@ pub struct UpdatePolicy {
 
 words! {
     /// What a rolling update does when a new instance fails.
+    #[derive(Default)]
     pub enum FailureAction {
         /// Return to the previous revision (the default).
+        #[default]
         Rollback = "rollback",
         /// Stop the update where it is.
         Pause = "pause",

@@ -439,7 +439,8 @@ mod tests {
 
     #[test]
     fn canonical_texts() {
-        for (ms, text) in [(0, "0s"), (500, "500ms"), (1500, "1.5s"), (1250, "1.25s"), (90_000, "1m30s"), (60_500, "1m500ms")]
+        for (ms, text) in
+            [(0, "0s"), (500, "500ms"), (1500, "1.5s"), (1250, "1.25s"), (90_000, "1m30s"), (60_500, "1m500ms")]
         {
             assert_eq!(Duration::from_millis(ms).to_string(), text);
         }

@@ -275,7 +275,7 @@ impl Checker<'_> {
         let mut publics: BTreeMap<u16, usize> = BTreeMap::new();
         for (i, port) in spec.ports.iter().enumerate() {
             let here = path.index(i);
-            let protocol = port.protocol.unwrap_or(Protocol::Tcp);
+            let protocol = port.protocol.unwrap_or_default();
             if port.container == 0 {
                 self.at(&here.key("container"), "container port 0 is not a port", "use a port from 1 to 65535");
             } else if !self.parsed(&here.key("protocol")) {

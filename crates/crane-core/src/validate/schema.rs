@@ -246,24 +246,23 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, findings: &mut Find
                 ));
                 return;
             };
-            check_keys(entries, path, findings, |key, key_node, value, findings| match fields
-                .iter()
-                .find(|f| f.name == key)
-            {
-                Some(field) => check_field(field, value, &path.key(key), findings),
-                None => {
-                    let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
-                    let fix = match suggest(key, &names) {
-                        Some(s) => format!("remove it, or did you mean `{s}`?"),
-                        None => format!("remove it; the fields allowed here are: {}", names.join(", ")),
-                    };
-                    findings.structure.push(Diagnostic::new(
-                        key_node.line,
-                        key_node.column,
-                        path.key(key).render(),
-                        format!("unknown field `{key}`"),
-                        fix,
-                    ));
+            check_keys(entries, path, findings, |key, key_node, value, findings| {
+                match fields.iter().find(|f| f.name == key) {
+                    Some(field) => check_field(field, value, &path.key(key), findings),
+                    None => {
+                        let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                        let fix = match suggest(key, &names) {
+                            Some(s) => format!("remove it, or did you mean `{s}`?"),
+                            None => format!("remove it; the fields allowed here are: {}", names.join(", ")),
+                        };
+                        findings.structure.push(Diagnostic::new(
+                            key_node.line,
+                            key_node.column,
+                            path.key(key).render(),
+                            format!("unknown field `{key}`"),
+                            fix,
+                        ));
+                    }
                 }
             });
             for field in fields.iter().filter(|f| f.presence == Presence::Required) {
@@ -367,7 +366,9 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, findings: &mut Find
         Shape::Number => {
             let ok = matches!(node.as_scalar(), Some((v, true)) if parse_number(v).is_some());
             if !ok {
-                findings.structure.push(here(format!("expected a number, found {}", node.describe()), number_fix(node)));
+                findings
+                    .structure
+                    .push(here(format!("expected a number, found {}", node.describe()), number_fix(node)));
             }
         }
         Shape::OneOf(words) => {
@@ -377,7 +378,9 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, findings: &mut Find
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("use one of: {}", words.join(", ")),
                 };
-                findings.structure.push(here(format!("expected one of {}, found {}", words.join(", "), node.describe()), fix));
+                findings
+                    .structure
+                    .push(here(format!("expected one of {}, found {}", words.join(", "), node.describe()), fix));
             }
         }
     }

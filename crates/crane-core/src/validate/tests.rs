@@ -369,7 +369,10 @@ fn typed_values() {
         (Some(Duration::from_millis(1500)), Some(Duration::from_secs(2)), Some(Duration::ZERO))
     );
     let autoscaling = spec.autoscaling.as_ref().unwrap();
-    assert_eq!((autoscaling.metric, autoscaling.scale_down_stabilization), (Metric::LatencyP95, Some(Duration::from_secs(90))));
+    assert_eq!(
+        (autoscaling.metric, autoscaling.scale_down_stabilization),
+        (Metric::LatencyP95, Some(Duration::from_secs(90)))
+    );
     let update = spec.update.as_ref().unwrap();
     assert_eq!((update.failure_action, update.deadline), (Some(FailureAction::Pause), Some(Duration::from_secs(30))));
     // The canonical forms parse back to the same values.
