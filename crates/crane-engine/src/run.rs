@@ -488,8 +488,7 @@ async fn on_rollouts(
         }
         let RolloutState::Failed(_) = &r.state else { continue };
         let Some(app) = stored.iter().find(|a| a.spec.name == r.app) else { continue };
-        let action =
-            app.spec.update.as_ref().and_then(|u| u.failure_action.clone()).unwrap_or_else(|| "rollback".into());
+        let action = app.spec.update.as_ref().and_then(|u| u.failure_action).unwrap_or_default();
         let back_to = r.from.iter().copied().max();
         // A rollback that fails in turn is paused rather than bounced back and forth.
         let rolling_back_already = inner.shared.lock().unwrap().rolled_back_to.get(&r.app) == Some(&r.to);
@@ -497,7 +496,7 @@ async fn on_rollouts(
         let target = back_to.and_then(|n| revisions.iter().find(|rev| rev.revision == n));
         let mut updated = app.clone();
         let (kind, reason) = match target {
-            Some(target) if action == "rollback" && !rolling_back_already => {
+            Some(target) if action == crane_core::spec::FailureAction::Rollback && !rolling_back_already => {
                 updated.spec = target.spec.clone();
                 updated.spec.replicas = app.spec.replicas;
                 updated.source_yaml = target.source_yaml.clone();
