@@ -378,7 +378,10 @@ fn typed_values() {
     // The canonical forms parse back to the same values.
     let text = to_yaml(&spec);
     assert!(text.contains("memory: 100M\n") && text.contains("period: 1.5s\n"), "{text}");
-    assert_eq!(parse_spec(&text), Ok(spec), "round trip of\n{text}");
+    assert_eq!(parse_spec(&text), Ok(spec.clone()), "round trip of\n{text}");
+    // The store keeps specs as JSON: the same canonical texts, read back by the same parsers.
+    let json = serde_json::to_string(&spec).unwrap();
+    assert_eq!(serde_json::from_str::<AppSpec>(&json).unwrap(), spec, "json round trip of {json}");
 }
 
 /// A value that does not parse is reported with the other problems, and checks that would read it are skipped.
