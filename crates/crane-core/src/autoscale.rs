@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 
 use crate::model::Millis;
 use crate::spec::Autoscaling;
-use crate::units::{format_millis, parse_duration};
+use crate::units::format_millis;
 
 /// How far the ratio may stray from 1 before anything changes (Kubernetes'
 /// `--horizontal-pod-autoscaler-tolerance`).
@@ -66,16 +66,12 @@ pub struct Policy {
 impl Policy {
     /// Reads a validated spec's `autoscaling` section, applying Crane's defaults.
     pub fn from_spec(a: &Autoscaling) -> Policy {
-        let scale_down_stabilization = a
-            .scale_down_stabilization
-            .as_deref()
-            .and_then(|text| parse_duration(text).ok())
-            .map_or(DEFAULT_SCALE_DOWN_STABILIZATION, |d| u64::try_from(d.as_millis()).unwrap_or(Millis::MAX));
+        let scale_down_stabilization =
+            a.scale_down_stabilization.map_or(DEFAULT_SCALE_DOWN_STABILIZATION, |d| d.as_millis());
         Policy {
             min: a.min,
             max: a.max,
-            // Validation rejects other names; should one slip through, cpu is the metric Crane scales on by default.
-            metric: Metric::from_spec_name(&a.metric).unwrap_or(Metric::Cpu),
+            metric: a.metric,
             target: a.target,
             tolerance: DEFAULT_TOLERANCE,
             scale_down_stabilization,
@@ -85,50 +81,15 @@ impl Policy {
     }
 }
 
-/// What the autoscaler measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    /// CPU use in percent of the instance's CPU limit (or of one core without a limit), per instance.
-    Cpu,
-    /// Memory use in percent of the instance's memory limit, per instance.
-    Memory,
-    /// Requests per second per replica: per-instance samples, or the app's total in [`Input::app_value`].
-    Rps,
-    /// 95th percentile latency in ms, one value for the app.
-    LatencyP95,
-    /// The value of the spec's Prometheus query, one value for the app.
-    Custom,
-}
+// The metric is the spec's own enum, so the policy and the spec cannot disagree on the names.
+pub use crate::spec::Metric;
 
 impl Metric {
-    /// The metric a spec names (`cpu`, `memory`, `rps`, `latency_p95`, `custom`).
-    pub fn from_spec_name(name: &str) -> Option<Metric> {
-        match name {
-            "cpu" => Some(Metric::Cpu),
-            "memory" => Some(Metric::Memory),
-            "rps" => Some(Metric::Rps),
-            "latency_p95" => Some(Metric::LatencyP95),
-            "custom" => Some(Metric::Custom),
-            _ => None,
-        }
-    }
-
-    /// The name a spec uses for it.
-    pub fn spec_name(self) -> &'static str {
-        match self {
-            Metric::Cpu => "cpu",
-            Metric::Memory => "memory",
-            Metric::Rps => "rps",
-            Metric::LatencyP95 => "latency_p95",
-            Metric::Custom => "custom",
-        }
-    }
-
     /// The name reasons use for it: "cpu", "memory", "rps", "latency p95", "custom".
     pub fn label(self) -> &'static str {
         match self {
             Metric::LatencyP95 => "latency p95",
-            other => other.spec_name(),
+            other => other.as_str(),
         }
     }
 
@@ -219,7 +180,7 @@ pub fn decide(input: &Input) -> Decision {
     let (min, max) = (policy.min, policy.max.max(policy.min));
     let mut inputs = Map::new();
     inputs.insert("app".into(), json!(input.app));
-    inputs.insert("metric".into(), json!(policy.metric.spec_name()));
+    inputs.insert("metric".into(), json!(policy.metric.as_str()));
     inputs.insert("target".into(), json!(policy.target));
     inputs.insert("tolerance".into(), json!(policy.tolerance));
     inputs.insert("current".into(), json!(current));

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use crate::spec::{Health, Probe, ProbeType};
-use crate::units::parse_duration;
 
 /// Kubernetes' default probe period.
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(10);
@@ -79,7 +78,7 @@ pub struct ProbeSettings {
 impl ProbeSettings {
     /// Applies Kubernetes defaults to a validated probe; `default_port` is the app's first container port.
     pub fn from_spec(probe: &Probe, default_port: Option<u16>, which: ProbeKind) -> ProbeSettings {
-        let dur = |s: &Option<String>, d: Duration| s.as_deref().and_then(|s| parse_duration(s).ok()).unwrap_or(d);
+        let dur = |d: Option<crate::units::Duration>, default: Duration| d.map_or(default, |d| d.to_std());
         // Kubernetes requires successThreshold 1 for liveness and startup probes.
         let success_threshold = match which {
             ProbeKind::Readiness => probe.success_threshold.unwrap_or(DEFAULT_SUCCESS_THRESHOLD).max(1),
@@ -93,9 +92,9 @@ impl ProbeSettings {
                 _ => probe.port.or(default_port),
             },
             command: probe.command.clone().unwrap_or_default(),
-            period: dur(&probe.period, DEFAULT_PERIOD),
-            timeout: dur(&probe.timeout, DEFAULT_TIMEOUT),
-            initial_delay: dur(&probe.initial_delay, Duration::ZERO),
+            period: dur(probe.period, DEFAULT_PERIOD),
+            timeout: dur(probe.timeout, DEFAULT_TIMEOUT),
+            initial_delay: dur(probe.initial_delay, Duration::ZERO),
             failure_threshold: probe.failure_threshold.unwrap_or(DEFAULT_FAILURE_THRESHOLD).max(1),
             success_threshold,
         }
@@ -319,7 +318,7 @@ mod tests {
             path: Some("/health".into()),
             port: None,
             command: None,
-            period: Some("1s".into()),
+            period: Some(crate::units::Duration::from_secs(1)),
             timeout: None,
             initial_delay: None,
             failure_threshold: Some(failure),

@@ -36,7 +36,7 @@ use crate::backoff::BackoffPolicy;
 use crate::model::{
     ContainerState, DesiredApp, Millis, ObservedInstance, RestartHistories, RestartHistory, StartFailures,
 };
-use crate::units::{format_millis, parse_duration};
+use crate::units::format_millis;
 
 /// Everything the planner looks at.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -331,10 +331,7 @@ impl UpdateSettings {
         if surge == 0 && unavailable == 0 {
             surge = 1;
         }
-        let deadline = policy
-            .and_then(|u| u.deadline.as_deref())
-            .and_then(|d| parse_duration(d).ok())
-            .map_or(DEFAULT_DEADLINE, |d| u64::try_from(d.as_millis()).unwrap_or(Millis::MAX));
+        let deadline = policy.and_then(|u| u.deadline).map_or(DEFAULT_DEADLINE, |d| d.as_millis());
         UpdateSettings { surge, unavailable, deadline }
     }
 }
@@ -756,7 +753,8 @@ fn step_rollout(
 fn decide_failed_rollout(desired: &DesiredApp, back_to: Option<u64>, why: &str) -> RolloutAction {
     let app = desired.spec.name.clone();
     let failed = desired.revision;
-    let wants_pause = desired.spec.update.as_ref().and_then(|u| u.failure_action.as_deref()) == Some("pause");
+    let wants_pause = desired.spec.update.as_ref().and_then(|u| u.failure_action).unwrap_or_default()
+        == crate::spec::FailureAction::Pause;
     let failure = format!("rolling update to revision {failed} failed: {why}");
     let target = back_to.filter(|r| desired.history.contains(r));
     let (decision, reason) = match target {

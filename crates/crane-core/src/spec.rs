@@ -1,12 +1,54 @@
 //! The workload spec: the YAML document a user writes to declare an app.
 //!
 //! Field names follow `shared/product.md`. Every struct denies unknown fields so a typo is an error with a line and
-//! column instead of a silent ignore. Values that need parsing (memory quantities, durations) are kept as the user wrote
-//! them and checked by [`crate::validate`]; the typed accessors here assume a validated spec.
+//! column instead of a silent ignore. The spec is typed: memory is [`Bytes`], durations are [`Duration`], closed sets of
+//! words are enums, each parsed once (by [`crate::units`] or serde) when the spec is read, so no caller parses a field
+//! again. [`crate::validate`] reports what would not parse, with its line and column, before serde sees it.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::units::{Bytes, Duration};
+
+/// Declares a closed set of words a spec may write: the enum, its serde spellings, and the list of spellings that
+/// validation shows, all from one table so they cannot disagree.
+macro_rules! words {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant,)+
+        }
+
+        impl $name {
+            /// Every spelling a spec may use, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($word),+];
+
+            /// The spelling a spec uses.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                }
+            }
+
+            /// The value a spec spells `word`, if any.
+            pub fn from_name(word: &str) -> Option<$name> {
+                match word {
+                    $($word => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
 
 /// A declared application: what the user wants running.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,10 +114,34 @@ pub struct PortSpec {
     pub public: Option<u16>,
     /// `tcp` (default) or `udp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
+    pub protocol: Option<Protocol>,
     /// How the load balancer picks an instance: `roundRobin` (default) or `leastConnections`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub balance: Option<String>,
+    pub balance: Option<Balance>,
+}
+
+words! {
+    /// Transport protocol of a port.
+    #[derive(Default)]
+    pub enum Protocol {
+        /// TCP (the default).
+        #[default]
+        Tcp = "tcp",
+        /// UDP.
+        Udp = "udp",
+    }
+}
+
+words! {
+    /// How the load balancer picks an instance for a request.
+    #[derive(Default)]
+    pub enum Balance {
+        /// In turn (the default).
+        #[default]
+        RoundRobin = "roundRobin",
+        /// The instance with the fewest requests in flight.
+        LeastConnections = "leastConnections",
+    }
 }
 
 /// Per-instance resource limits.
@@ -85,9 +151,9 @@ pub struct Resources {
     /// CPU limit in cores, e.g. `0.5`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<f64>,
-    /// Memory limit as a Kubernetes quantity, e.g. `128Mi`, `1Gi`, `500M`.
+    /// Memory limit, written as a Kubernetes quantity, e.g. `128Mi`, `1Gi`, `500M`, `1e8`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory: Option<String>,
+    pub memory: Option<Bytes>,
 }
 
 /// Probes of an app.
@@ -117,7 +183,7 @@ pub enum ProbeType {
     Exec,
 }
 
-/// One probe. Durations are strings like `5s`, `500ms`, `1m`.
+/// One probe. Durations are written like `5s`, `500ms`, `1m`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Probe {
@@ -135,13 +201,13 @@ pub struct Probe {
     pub command: Option<Vec<String>>,
     /// Time between probes (default 10s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period: Option<String>,
+    pub period: Option<Duration>,
     /// Probe timeout (default 1s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
+    pub timeout: Option<Duration>,
     /// Delay before the first probe (default 0s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial_delay: Option<String>,
+    pub initial_delay: Option<Duration>,
     /// Consecutive failures before the probe counts as failed (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_threshold: Option<u32>,
@@ -158,8 +224,8 @@ pub struct Autoscaling {
     pub min: u32,
     /// Highest replica count.
     pub max: u32,
-    /// `cpu`, `memory`, `rps`, `latency_p95` or `custom`.
-    pub metric: String,
+    /// What is measured: `cpu`, `memory`, `rps`, `latency_p95` or `custom`.
+    pub metric: Metric,
     /// Target value of the metric (percent for cpu/memory, requests/s per replica for rps, ms for latency).
     pub target: f64,
     /// Prometheus query, when `metric: custom`.
@@ -167,13 +233,30 @@ pub struct Autoscaling {
     pub query: Option<String>,
     /// How long a lower recommendation must hold before scaling down (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale_down_stabilization: Option<String>,
+    pub scale_down_stabilization: Option<Duration>,
     /// Largest number of replicas added in one step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_scale_up_step: Option<u32>,
     /// Largest number of replicas removed in one step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_scale_down_step: Option<u32>,
+}
+
+words! {
+    /// What the autoscaler measures.
+    pub enum Metric {
+        /// CPU use in percent of the instance's CPU limit (or of one core without a limit), per instance.
+        Cpu = "cpu",
+        /// Memory use in percent of the instance's memory limit, per instance.
+        Memory = "memory",
+        /// Requests per second per replica: per-instance samples, or the app's total in
+        /// [`crate::autoscale::Input::app_value`].
+        Rps = "rps",
+        /// 95th percentile latency in ms, one value for the app.
+        LatencyP95 = "latency_p95",
+        /// The value of the spec's Prometheus query, one value for the app.
+        Custom = "custom",
+    }
 }
 
 /// Rolling update settings.
@@ -188,10 +271,22 @@ pub struct UpdatePolicy {
     pub max_unavailable: Option<u32>,
     /// `rollback` (default) or `pause`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_action: Option<String>,
+    pub failure_action: Option<FailureAction>,
     /// How long a new instance may take to become ready (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<String>,
+    pub deadline: Option<Duration>,
+}
+
+words! {
+    /// What a rolling update does when a new instance fails.
+    #[derive(Default)]
+    pub enum FailureAction {
+        /// Return to the previous revision (the default).
+        #[default]
+        Rollback = "rollback",
+        /// Stop the update where it is.
+        Pause = "pause",
+    }
 }
 
 /// Placement settings.

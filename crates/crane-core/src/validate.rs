@@ -5,8 +5,11 @@
 //! 1. **Syntax**: the YAML parser's error, with its position.
 //! 2. **Structure**: the source tree is checked against the static schema in `schema`: unknown fields (with a
 //!    "did you mean"), keys written twice, missing required fields, and type errors, all of them.
-//! 3. **Meaning**: the typed spec is checked (name format, ranges, quantities, probes, autoscaling…); each
-//!    diagnostic points at the line and column of the offending value, found through the tree.
+//! 3. **Meaning**: values the typed spec parses (durations, memory, closed sets of words) are read with the one parser
+//!    of each ([`crate::units`], the spec's enums) while walking the tree; then the typed spec is checked (name format,
+//!    ranges, probes, autoscaling…). Both kinds are reported together; each diagnostic points at the line and column
+//!    of the offending value, found through the tree. A value that did not parse gets a stand-in so the rest of the
+//!    spec can still be checked, and the checks of its own field are skipped.
 //!
 //! [`validate`] runs stage 3 alone on a spec built in code (a form, an import), with 0/0 positions.
 
@@ -18,7 +21,8 @@ use std::collections::BTreeMap;
 pub use crate::units::{parse_duration, parse_quantity};
 
 use crate::error::Diagnostic;
-use crate::spec::{AppSpec, Probe, ProbeType};
+use crate::spec::{AppSpec, FailureAction, Metric, Probe, ProbeType, Protocol};
+use crate::units::Duration;
 use tree::{Node, Path, Target};
 
 /// Docker refuses memory limits below 6 MiB.
@@ -30,9 +34,9 @@ pub const MAX_CPU: f64 = 64.0;
 /// Longest app name, so `<name>-<index>` container and network names stay short and readable.
 pub const MAX_NAME_LEN: usize = 40;
 /// Metrics autoscaling understands.
-pub const AUTOSCALING_METRICS: &[&str] = &["cpu", "memory", "rps", "latency_p95", "custom"];
+pub const AUTOSCALING_METRICS: &[&str] = Metric::NAMES;
 /// What a rolling update may do when a new instance fails.
-pub const FAILURE_ACTIONS: &[&str] = &["rollback", "pause"];
+pub const FAILURE_ACTIONS: &[&str] = FailureAction::NAMES;
 
 /// Parses and validates a spec written in YAML (JSON is YAML too). Returns every problem found, in source order.
 pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
@@ -42,17 +46,28 @@ pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
         return Err(vec![Diagnostic::new(0, 0, "", "the spec is empty", fix)]);
     };
 
-    let mut structural = Vec::new();
-    schema::check(&root, &schema::APP, &Path::root(), &mut structural);
-    if !structural.is_empty() {
-        return Err(sorted(structural));
+    let mut findings = schema::Findings::default();
+    schema::check(&root, &schema::APP, &Path::root(), &mut findings);
+    if !findings.structure.is_empty() {
+        return Err(sorted(findings.structure));
     }
+    let (unparsed, mut out): (Vec<Path>, Vec<Diagnostic>) = findings.unparsed.into_iter().unzip();
 
     // The schema walk mirrors the serde types, so this should not fail; if the two ever disagree, serde's own error
     // (with its position) is still better than a panic.
-    let spec: AppSpec = serde_norway::from_str(yaml).map_err(|e| vec![serde_diagnostic(&e)])?;
+    let spec: AppSpec = if unparsed.is_empty() {
+        serde_norway::from_str(yaml).map_err(|e| vec![serde_diagnostic(&e)])?
+    } else {
+        // Serde would stop at the first value that does not parse; the tree with stand-ins lets the checks below
+        // still report every other problem.
+        let json = schema::to_json(&root, &schema::APP, &Path::root(), &unparsed);
+        serde_json::from_value(json).map_err(|e| {
+            out.push(Diagnostic::new(0, 0, "", e.to_string(), "correct the value's type; see the spec reference"));
+            sorted(std::mem::take(&mut out))
+        })?
+    };
 
-    let mut checker = Checker { root: Some(&root), out: Vec::new() };
+    let mut checker = Checker { root: Some(&root), unparsed: &unparsed, out };
     checker.spec(&spec);
     if checker.out.is_empty() {
         Ok(spec)
@@ -63,7 +78,7 @@ pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
 
 /// Runs the semantic checks on a spec that did not come from YAML. Diagnostics have no position (0/0).
 pub fn validate(spec: &AppSpec) -> Result<(), Vec<Diagnostic>> {
-    let mut checker = Checker { root: None, out: Vec::new() };
+    let mut checker = Checker { root: None, unparsed: &[], out: Vec::new() };
     checker.spec(spec);
     if checker.out.is_empty() {
         Ok(())
@@ -82,7 +97,8 @@ pub fn needs_new_revision(old: &AppSpec, new: &AppSpec) -> bool {
 
 /// Renders a spec as YAML for display and export, in the field order of [`AppSpec`].
 pub fn to_yaml(spec: &AppSpec) -> String {
-    // Serializing plain structs of strings and numbers cannot fail; the fallback only keeps this function total.
+    // Serializing plain structs of strings, numbers and unit values cannot fail; the fallback only keeps this function
+    // total. Units serialize to canonical text that parses back to the same value, so the output round-trips.
     serde_norway::to_string(spec).unwrap_or_else(|e| format!("# the spec could not be rendered: {e}\n"))
 }
 
@@ -120,10 +136,17 @@ fn serde_diagnostic(e: &serde_norway::Error) -> Diagnostic {
 /// Collects semantic diagnostics, positioned through the source tree when there is one.
 struct Checker<'a> {
     root: Option<&'a Node>,
+    /// Paths whose value did not parse (already reported) and hold a stand-in: checks of them are skipped.
+    unparsed: &'a [Path],
     out: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
+    /// Whether the value at `path` is the user's own (not a stand-in for one that did not parse).
+    fn parsed(&self, path: &Path) -> bool {
+        !self.unparsed.contains(path)
+    }
+
     /// Reports a problem with the value at `path`.
     fn at(&mut self, path: &Path, message: impl Into<String>, fix: impl Into<String>) {
         self.push(path, Target::Value, message.into(), fix.into());
@@ -248,20 +271,15 @@ impl Checker<'_> {
 
     fn ports(&mut self, spec: &AppSpec, path: &Path) {
         // Earlier entries by (container port, protocol) and by public port, so repeats point back at the first one.
-        let mut containers: BTreeMap<(u16, &str), usize> = BTreeMap::new();
+        let mut containers: BTreeMap<(u16, Protocol), usize> = BTreeMap::new();
         let mut publics: BTreeMap<u16, usize> = BTreeMap::new();
         for (i, port) in spec.ports.iter().enumerate() {
             let here = path.index(i);
-            let protocol = port.protocol.as_deref().unwrap_or("tcp");
-            if !matches!(protocol, "tcp" | "udp") {
-                self.at(
-                    &here.key("protocol"),
-                    format!("unknown protocol `{protocol}`"),
-                    "use `tcp` (the default) or `udp`",
-                );
-            }
+            let protocol = port.protocol.unwrap_or_default();
             if port.container == 0 {
                 self.at(&here.key("container"), "container port 0 is not a port", "use a port from 1 to 65535");
+            } else if !self.parsed(&here.key("protocol")) {
+                // Its protocol is unknown, so whether it repeats another entry is too.
             } else if let Some(first) = containers.insert((port.container, protocol), i) {
                 self.at(
                     &here.key("container"),
@@ -300,19 +318,14 @@ impl Checker<'_> {
                 );
             }
         }
-        if let Some(memory) = &resources.memory {
-            match parse_quantity(memory) {
-                Err(why) => self.at(
+        if let Some(memory) = resources.memory {
+            if memory.get() < MIN_MEMORY_BYTES && self.parsed(&path.key("memory")) {
+                let written = self.written(&path.key("memory")).unwrap_or_else(|| memory.to_string());
+                self.at(
                     &path.key("memory"),
-                    format!("`{memory}` is not a memory quantity: {why}"),
-                    "write a Kubernetes quantity such as `128Mi`, `1Gi` or `500M`",
-                ),
-                Ok(bytes) if bytes < MIN_MEMORY_BYTES => self.at(
-                    &path.key("memory"),
-                    format!("memory `{memory}` is below Docker's minimum of 6Mi"),
+                    format!("memory `{written}` is below Docker's minimum of 6Mi"),
                     "use at least `6Mi`",
-                ),
-                Ok(_) => {}
+                );
             }
         }
     }
@@ -350,8 +363,8 @@ impl Checker<'_> {
             ("timeout", &probe.timeout, false),
             ("initialDelay", &probe.initial_delay, true),
         ] {
-            if let Some(text) = value {
-                self.duration(&path.key(key), text, may_be_zero);
+            if let Some(duration) = value {
+                self.duration(&path.key(key), *duration, may_be_zero);
             }
         }
         for (key, value) in
@@ -371,16 +384,17 @@ impl Checker<'_> {
         }
     }
 
-    fn duration(&mut self, path: &Path, text: &str, may_be_zero: bool) {
-        match parse_duration(text) {
-            Err(why) => {
-                self.at(path, format!("`{text}` is not a duration: {why}"), "write e.g. `500ms`, `5s`, `1m` or `1m30s`")
-            }
-            Ok(d) if d.is_zero() && !may_be_zero => {
-                self.at(path, format!("`{text}` is zero; it must be longer"), "use e.g. `1s`")
-            }
-            Ok(_) => {}
+    /// Checks a duration that parsed (the parse error itself comes from the schema walk).
+    fn duration(&mut self, path: &Path, duration: Duration, may_be_zero: bool) {
+        if duration.is_zero() && !may_be_zero && self.parsed(path) {
+            let written = self.written(path).unwrap_or_else(|| duration.to_string());
+            self.at(path, format!("`{written}` is zero; it must be longer"), "use e.g. `1s`");
         }
+    }
+
+    /// The text the user wrote at `path`, when the spec came from YAML, so messages quote it as written.
+    fn written(&self, path: &Path) -> Option<String> {
+        tree::scalar_at(self.root?, path).map(str::to_string)
     }
 
     fn autoscaling(&mut self, spec: &AppSpec, path: &Path) {
@@ -405,13 +419,11 @@ impl Checker<'_> {
                 format!("use {MAX_REPLICAS} or less"),
             );
         }
-        if !AUTOSCALING_METRICS.contains(&a.metric.as_str()) {
-            let fix = match schema::suggest(&a.metric, AUTOSCALING_METRICS) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("use one of: {}", AUTOSCALING_METRICS.join(", ")),
-            };
-            self.at(&path.key("metric"), format!("unknown metric `{}`", a.metric), fix);
-        } else if a.metric == "custom" && a.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
+        // An unknown metric was reported by the schema walk; it holds a stand-in here.
+        if a.metric == Metric::Custom
+            && self.parsed(&path.key("metric"))
+            && a.query.as_deref().is_none_or(|q| q.trim().is_empty())
+        {
             self.at(
                 &path.key("query"),
                 "a custom metric needs a `query`",
@@ -425,8 +437,8 @@ impl Checker<'_> {
                 "use e.g. `70` (percent for cpu and memory, requests/s per replica for rps, ms for latency_p95)",
             );
         }
-        if let Some(text) = &a.scale_down_stabilization {
-            self.duration(&path.key("scaleDownStabilization"), text, true);
+        if let Some(duration) = a.scale_down_stabilization {
+            self.duration(&path.key("scaleDownStabilization"), duration, true);
         }
         for (key, value) in [("maxScaleUpStep", a.max_scale_up_step), ("maxScaleDownStep", a.max_scale_down_step)] {
             if value == Some(0) {
@@ -437,15 +449,7 @@ impl Checker<'_> {
 
     fn update(&mut self, spec: &AppSpec, path: &Path) {
         let Some(u) = &spec.update else { return };
-        if let Some(action) = &u.failure_action {
-            if !FAILURE_ACTIONS.contains(&action.as_str()) {
-                self.at(
-                    &path.key("failureAction"),
-                    format!("unknown failureAction `{action}`"),
-                    "use `rollback` (the default) or `pause`",
-                );
-            }
-        }
+        // An unknown failureAction was reported by the schema walk.
         if u.max_surge == Some(0) && u.max_unavailable == Some(0) {
             self.at(
                 &path.key("maxUnavailable"),
@@ -453,8 +457,8 @@ impl Checker<'_> {
                 "set `maxSurge: 1` (start the new instance first) or `maxUnavailable: 1`",
             );
         }
-        if let Some(text) = &u.deadline {
-            self.duration(&path.key("deadline"), text, false);
+        if let Some(duration) = u.deadline {
+            self.duration(&path.key("deadline"), duration, false);
         }
     }
 
@@ -582,15 +586,14 @@ fn is_absolute_path(s: &str) -> bool {
 }
 
 impl AppSpec {
-    /// The memory limit in bytes, when one is set and valid.
+    /// The memory limit in bytes, when one is set.
     pub fn memory_bytes(&self) -> Option<u64> {
-        self.resources.as_ref()?.memory.as_deref().and_then(|m| parse_quantity(m).ok())
+        self.resources.as_ref()?.memory.map(|m| m.get())
     }
 
     /// The CPU limit in billionths of a core (Docker's `NanoCpus`), when one is set and valid.
     pub fn nano_cpus(&self) -> Option<i64> {
-        let cpu = self.resources.as_ref()?.cpu?;
-        (cpu > 0.0 && cpu.is_finite()).then(|| (cpu * 1e9).round() as i64)
+        crate::units::nano_cpus(self.resources.as_ref()?.cpu?)
     }
 
     /// One sentence per section that is present in the spec but not active in this version of Crane, so the window,

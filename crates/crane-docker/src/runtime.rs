@@ -708,28 +708,6 @@ fn normalize_capability(cap: &str) -> String {
     upper.strip_prefix("CAP_").map(str::to_string).unwrap_or(upper)
 }
 
-/// Parses a Kubernetes memory quantity (`128Mi`, `1Gi`, `500M`, `1.5G`, `1048576`) into bytes.
-pub fn parse_memory(quantity: &str) -> Option<i64> {
-    let q = quantity.trim();
-    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let multiplier: f64 = match suffix {
-        "" => 1.0,
-        "k" | "K" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    let bytes = (value * multiplier).round();
-    (bytes.is_finite() && bytes > 0.0 && bytes < i64::MAX as f64).then_some(bytes as i64)
-}
-
 /// Turns one Docker stats record into a [`ResourceSample`] the way `docker stats` computes its columns: CPU from the
 /// container's and the system's usage deltas, memory without the page cache.
 pub fn resource_sample(stats: &bollard::models::ContainerStatsResponse) -> ResourceSample {
@@ -818,11 +796,11 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
     ]);
     container_labels.extend(traefik_labels(&req.app, spec));
 
-    let resources = spec.resources.as_ref();
-    let nano_cpus = resources.and_then(|r| r.cpu).filter(|c| *c > 0.0).map(|c| (c * 1e9).round() as i64);
-    let memory = match resources.and_then(|r| r.memory.as_deref()) {
-        Some(q) => Some(parse_memory(q).ok_or_else(|| {
-            RuntimeError::Other(format!("resources.memory {q:?} is not a memory quantity such as 128Mi or 1Gi"))
+    // The spec is typed: memory was parsed once (by crane_core::units) when the spec was read.
+    let nano_cpus = spec.nano_cpus();
+    let memory = match spec.memory_bytes() {
+        Some(bytes) => Some(i64::try_from(bytes).map_err(|_| {
+            RuntimeError::Other(format!("resources.memory of {bytes} bytes is more than Docker accepts"))
         })?),
         None => None,
     };
@@ -1002,7 +980,7 @@ fn port_in_use(message: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crane_core::spec::{PortSpec, Resources, Security, VolumeSpec};
+    use crane_core::spec::{Bytes, PortSpec, Resources, Security, VolumeSpec};
 
     fn spec() -> AppSpec {
         serde_json::from_value(serde_json::json!({ "name": "web", "image": "crane-demo:0.1.0" })).unwrap()
@@ -1013,23 +991,18 @@ mod tests {
     }
 
     #[test]
-    fn memory_quantities() {
-        for (input, expected) in [
-            ("128Mi", Some(128 * 1024 * 1024)),
-            ("1Gi", Some(1024 * 1024 * 1024)),
-            ("500M", Some(500_000_000)),
-            ("1.5G", Some(1_500_000_000)),
-            ("64Ki", Some(65536)),
-            ("1048576", Some(1_048_576)),
-            ("12k", Some(12_000)),
-            ("", None),
-            ("Mi", None),
-            ("12MB", None),
-            ("-1Mi", None),
-            ("0", None),
-        ] {
-            assert_eq!(parse_memory(input), expected, "{input}");
+    fn limits_come_from_the_typed_spec() {
+        // `1e8` passes validation, so container creation must take it too (it once did not: a second parser).
+        for (memory, bytes) in
+            [("1e8", 100_000_000), ("512Mi", 512 << 20), ("0.5Gi", 1 << 29), ("1500M", 1_500_000_000)]
+        {
+            let yaml = format!("name: web\nimage: x\nresources: {{ cpu: 0.25, memory: {memory} }}\n");
+            let spec = crane_core::parse_spec(&yaml).expect("valid spec");
+            let hc = container_body(&request(spec), "crane-web").unwrap().host_config.unwrap();
+            assert_eq!((hc.memory, hc.nano_cpus), (Some(bytes), Some(250_000_000)), "memory: {memory}");
         }
+        let hc = container_body(&request(spec()), "crane-web").unwrap().host_config.unwrap();
+        assert_eq!((hc.memory, hc.nano_cpus), (None, None));
     }
 
     #[test]
@@ -1089,7 +1062,7 @@ mod tests {
         s.command = Some(vec!["/demo".into(), "--port".into(), "8080".into()]);
         s.env.insert("GREETING".into(), "hi".into());
         s.env.insert("CRANE_INSTANCE".into(), "fake".into());
-        s.resources = Some(Resources { cpu: Some(0.5), memory: Some("64Mi".into()) });
+        s.resources = Some(Resources { cpu: Some(0.5), memory: Some("64Mi".parse().unwrap()) });
         s.security = Some(Security { user: Some("1000".into()), read_only_root_fs: true, ..Default::default() });
         s.volumes = vec![
             VolumeSpec { source: "data".into(), target: "/data".into(), read_only: false },
@@ -1127,10 +1100,13 @@ mod tests {
     }
 
     #[test]
-    fn bad_memory_is_an_error() {
+    fn memory_beyond_docker_is_an_error() {
+        // A typed spec cannot hold unparsed text; what is left is a size Docker's signed field cannot carry.
         let mut s = spec();
-        s.resources = Some(Resources { cpu: None, memory: Some("lots".into()) });
-        assert!(matches!(container_body(&request(s), "n"), Err(RuntimeError::Other(m)) if m.contains("lots")));
+        s.resources = Some(Resources { cpu: None, memory: Some(Bytes::new(u64::MAX)) });
+        assert!(
+            matches!(container_body(&request(s), "n"), Err(RuntimeError::Other(m)) if m.contains("more than Docker"))
+        );
     }
 
     #[test]

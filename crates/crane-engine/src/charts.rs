@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crane_charts::{ChartSpec, Marker, Series};
 use crane_core::model::Millis;
 use crane_core::ports::StoredApp;
+use crane_core::spec::Metric;
 
 use crate::{EngineError, Inner, Result};
 
@@ -14,9 +15,9 @@ pub const METRICS: &[&str] = &["cpu", "memory", "rps", "latency", "errors", "rep
 
 /// Parses a range (`5m`, `1h`, `24h`, or any duration) into milliseconds.
 pub(crate) fn range_ms(range: &str) -> Result<Millis> {
-    let d = crane_core::units::parse_duration(range)
-        .map_err(|e| EngineError::BadRequest(format!("range: {e}; use 5m, 1h or 24h")))?;
-    let ms = d.as_millis() as Millis;
+    let ms = crane_core::units::parse_duration(range)
+        .map_err(|e| EngineError::BadRequest(format!("range: {e}; use 5m, 1h or 24h")))?
+        .as_millis();
     if !(10_000..=7 * 24 * 3600 * 1000).contains(&ms) {
         return Err(EngineError::BadRequest(format!("range: {range} is outside 10s..7d; use 5m, 1h or 24h")));
     }
@@ -29,7 +30,7 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
     let from = now.saturating_sub(span);
     let name = &app.spec.name;
     let scaling = app.spec.autoscaling.as_ref();
-    let target_if = |m: &str| scaling.filter(|a| a.metric == m).map(|a| a.target);
+    let target_if = |m: Metric| scaling.filter(|a| a.metric == m).map(|a| a.target);
     // (title, unit, series prefix, series suffix filter, fixed y bounds, step, threshold)
     let (title, unit, prefix, suffixes, y_max, step, threshold): (
         &str,
@@ -40,11 +41,11 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
         bool,
         Option<f64>,
     ) = match metric {
-        "cpu" => ("CPU per instance", "%", format!("{name}/"), &["/cpu"], None, false, target_if("cpu")),
+        "cpu" => ("CPU per instance", "%", format!("{name}/"), &["/cpu"], None, false, target_if(Metric::Cpu)),
         "memory" => ("Memory per instance", "MiB", format!("{name}/"), &["/memory_mib"], None, false, None),
-        "rps" => ("Requests per second", "req/s", format!("{name}/"), &["/rps"], None, false, target_if("rps")),
+        "rps" => ("Requests per second", "req/s", format!("{name}/"), &["/rps"], None, false, target_if(Metric::Rps)),
         "latency" => {
-            ("Latency p95", "ms", format!("{name}/latency_p95_ms"), &[""], None, false, target_if("latency_p95"))
+            ("Latency p95", "ms", format!("{name}/latency_p95_ms"), &[""], None, false, target_if(Metric::LatencyP95))
         }
         "errors" => ("Errors per second (5xx)", "/s", format!("{name}/errors_per_s"), &[""], None, false, None),
         "replicas" => ("Replicas", "replicas", format!("{name}/"), &["/replicas", "/ready"], None, true, None),

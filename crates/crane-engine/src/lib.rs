@@ -413,7 +413,8 @@ impl EngineHandle {
         };
         let _ = existing;
         let mut warnings = spec.inactive_sections();
-        if spec.autoscaling.as_ref().is_some_and(|a| a.metric == "custom") && self.inner.config.prometheus_url.is_none()
+        if spec.autoscaling.as_ref().is_some_and(|a| a.metric == crane_core::spec::Metric::Custom)
+            && self.inner.config.prometheus_url.is_none()
         {
             warnings.push(
                 "autoscaling: metric custom needs a Prometheus; start Crane with CRANE_PROMETHEUS_URL set, until then the \

@@ -134,12 +134,12 @@ async fn round(inner: &Arc<Inner>) {
             if let Some(r) = rps {
                 samples.push(Sample { series: series("rps"), at: now, value: r });
             }
-            let value = match app.spec.autoscaling.as_ref().map(|a| a.metric.as_str()) {
-                Some("cpu") => cpu,
-                Some("memory") => memory,
+            let value = match app.spec.autoscaling.as_ref().map(|a| a.metric) {
+                Some(Metric::Cpu) => cpu,
+                Some(Metric::Memory) => memory,
                 // An instance the load balancer does not send to yet has no request rate of its own.
-                Some("rps") => rps.or(ready.contains(&o.id).then_some(0.0)),
-                _ => None,
+                Some(Metric::Rps) => rps.or(ready.contains(&o.id).then_some(0.0)),
+                Some(Metric::LatencyP95 | Metric::Custom) | None => None,
             };
             instances.push(InstanceSample {
                 name: o.name.clone(),

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use crane_core::model::ContainerState;
 use crane_core::ports::{RuntimeError, StoredApp};
-use crane_core::spec::AppSpec;
+use crane_core::spec::{AppSpec, Balance};
 use crane_proxy::{AppProxy, Backend, ProxyConfig};
 
 use crate::clock::LockExt;
@@ -147,9 +147,9 @@ impl Proxies {
                 .collect();
             shared.ready_backends.insert(app.spec.name.clone(), backends.iter().map(|b| b.addr).collect());
             if let Some(p) = apps.get(&app.spec.name) {
-                p.set_strategy(match first.balance.as_deref() {
-                    Some("leastConnections") => crane_proxy::Strategy::LeastConnections,
-                    _ => crane_proxy::Strategy::RoundRobin,
+                p.set_strategy(match first.balance.unwrap_or_default() {
+                    Balance::LeastConnections => crane_proxy::Strategy::LeastConnections,
+                    Balance::RoundRobin => crane_proxy::Strategy::RoundRobin,
                 });
                 p.set_backends(backends);
             }

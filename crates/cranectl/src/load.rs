@@ -17,37 +17,10 @@ const PRINT_EVERY: Duration = Duration::from_secs(1);
 /// How long to wait for a stopped run to end (the engine cancels in-flight requests quickly).
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
-/// Parses a duration like `60s`, `2m`, `1m30s`, `1.5h` or `500ms`: numbers each followed by a unit.
+/// Parses `--duration` (`60s`, `2m`, `1m30s`, `1.5h`, `500ms`) with Crane's one duration parser, so the CLI accepts
+/// exactly what a spec does.
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("give a duration such as 60s, 2m or 1m30s".into());
-    }
-    let mut rest = text;
-    let mut total = 0.0_f64;
-    while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let (number, tail) = rest.split_at(number_end);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a duration; use a number with a unit, e.g. 60s, 2m or 1m30s"))?;
-        let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_end);
-        let seconds = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(format!("`{number}` in `{text}` has no unit; add one, e.g. {number}s")),
-            other => return Err(format!("`{other}` in `{text}` is not a time unit; use ms, s, m or h")),
-        };
-        total += value * seconds;
-        rest = next;
-    }
-    if !total.is_finite() || total > 365.0 * 86_400.0 {
-        return Err(format!("`{text}` is too long"));
-    }
-    Ok(Duration::from_secs_f64(total))
+    crane_core::units::parse_duration(text).map(|d| d.to_std())
 }
 
 /// Starts a run; with `detach` returns at once, else follows it to its end and prints the report.
@@ -177,10 +150,10 @@ mod tests {
             let err = parse_duration(text).unwrap_err();
             assert!(err.contains(why), "{text}: {err}");
         };
-        fails("60", "add one, e.g. 60s");
+        fails("60", "`60` in `60` has no unit; add one: ms, s, m or h");
         fails("1d", "`d` in `1d` is not a time unit");
-        fails("", "60s");
-        fails("s", "not a duration");
-        fails("1..2s", "not a duration");
+        fails("", "the duration is empty");
+        fails("s", "`s` does not start with a number");
+        fails("1..2s", "`1..2` in `1..2s` is not a number");
     }
 }

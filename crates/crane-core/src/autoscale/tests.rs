@@ -17,7 +17,7 @@ use crate::validate::parse_spec;
 const NOW: Millis = 1_000_000;
 
 fn millis(text: &str) -> Millis {
-    u64::try_from(parse_duration(text).expect("duration").as_millis()).unwrap()
+    crate::units::parse_duration(text).expect("duration").as_millis()
 }
 
 fn input(notation: &str) -> Input {
@@ -27,7 +27,7 @@ fn input(notation: &str) -> Input {
     let mut policy = Policy {
         min: 1,
         max: 10,
-        metric: Metric::from_spec_name(metric).expect("metric name"),
+        metric: Metric::from_name(metric).expect("metric name"),
         target: target.parse().unwrap(),
         tolerance: DEFAULT_TOLERANCE,
         scale_down_stabilization: DEFAULT_SCALE_DOWN_STABILIZATION,
@@ -317,8 +317,8 @@ fn policy_from_spec() {
     assert_eq!((full.max_scale_up_step, full.max_scale_down_step), (Some(2), Some(1)));
     assert_eq!(spec("{ min: 1, max: 5, metric: rps, target: 50, scaleDownStabilization: 30s }").metric, Metric::Rps);
     for name in crate::validate::AUTOSCALING_METRICS {
-        let metric = Metric::from_spec_name(name).expect("every metric validation accepts is known");
-        assert_eq!(metric.spec_name(), *name);
+        let metric = Metric::from_name(name).expect("every metric validation accepts is known");
+        assert_eq!(metric.as_str(), *name);
     }
     let labels: Vec<&str> =
         [Metric::Cpu, Metric::Memory, Metric::Rps, Metric::LatencyP95, Metric::Custom].map(Metric::label).to_vec();

@@ -4,9 +4,15 @@
 //! cannot drift apart silently. The walk reports every unknown field (with a "did you mean" suggestion), every
 //! duplicate key, every missing required field and every type error, each at its own line and column, where serde
 //! would report only the first one.
+//!
+//! Values the typed spec parses (durations, memory quantities, closed sets of words) are read here with the same
+//! parser serde uses; what does not parse becomes a diagnostic of the *meaning* stage (so it is reported together
+//! with the semantic checks, not instead of them), and [`to_json`] gives serde a stand-in for it.
 
 use super::tree::{Kind, Node, Path};
 use crate::error::Diagnostic;
+use crate::spec::{FailureAction, Metric, Protocol};
+use crate::units;
 
 /// Whether a field may be left out or set to null, matching how serde treats the Rust type behind it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -54,6 +60,74 @@ pub(crate) enum Shape {
     Number,
     /// One of a few words.
     OneOf(&'static [&'static str]),
+    /// A scalar the typed spec parses; see [`Parsed`].
+    Parsed(Parsed),
+}
+
+/// A value the typed spec parses when it is read, checked here with the same parser.
+#[derive(Clone, Copy)]
+pub(crate) enum Parsed {
+    /// A duration ([`units::Duration`]).
+    Duration,
+    /// A memory quantity ([`units::Bytes`]).
+    Quantity,
+    /// One of a closed set of words (an enum of [`crate::spec`]).
+    Word {
+        /// The field's name in messages: "unknown {field} `x`".
+        field: &'static str,
+        /// The spellings allowed.
+        words: &'static [&'static str],
+        /// The fix shown for an unknown word; `None` suggests the closest word or lists them all.
+        fix: Option<&'static str>,
+    },
+}
+
+impl Parsed {
+    /// `Err((message, fix))` when `text` does not parse.
+    fn check(self, text: &str) -> Result<(), (String, String)> {
+        match self {
+            Parsed::Duration => units::parse_duration(text).map(drop).map_err(|why| {
+                (format!("`{text}` is not a duration: {why}"), "write e.g. `500ms`, `5s`, `1m` or `1m30s`".to_string())
+            }),
+            Parsed::Quantity => units::parse_quantity(text).map(drop).map_err(|why| {
+                (
+                    format!("`{text}` is not a memory quantity: {why}"),
+                    "write a Kubernetes quantity such as `128Mi`, `1Gi` or `500M`".to_string(),
+                )
+            }),
+            Parsed::Word { field, words, fix } => {
+                if words.contains(&text) {
+                    return Ok(());
+                }
+                let fix = match fix {
+                    Some(fix) => fix.to_string(),
+                    None => match suggest(text, words) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("use one of: {}", words.join(", ")),
+                    },
+                };
+                Err((format!("unknown {field} `{text}`"), fix))
+            }
+        }
+    }
+
+    /// A value serde accepts in place of one that did not parse, so the rest of the spec can still be checked.
+    /// Checks of the meaning stage skip the paths that hold a stand-in.
+    fn stand_in(self) -> &'static str {
+        match self {
+            Parsed::Duration | Parsed::Quantity => "0",
+            Parsed::Word { words, .. } => words[0],
+        }
+    }
+}
+
+/// What the walk found.
+#[derive(Default)]
+pub(crate) struct Findings {
+    /// Problems with the shape of the document: unknown fields, type errors, missing fields.
+    pub structure: Vec<Diagnostic>,
+    /// Values of the right shape that do not parse (`5x` as a duration), with their paths.
+    pub unparsed: Vec<(Path, Diagnostic)>,
 }
 
 const fn req(name: &'static str, shape: &'static Shape, example: &'static str) -> Field {
@@ -74,22 +148,30 @@ const NUMBER: Shape = Shape::Number;
 const TEXT_LIST: Shape = Shape::SeqOf(&TEXT);
 const TEXT_MAP: Shape = Shape::TextMap;
 
+const DURATION: Shape = Shape::Parsed(Parsed::Duration);
 const PORT: Shape = Shape::Struct(&[
     req("container", &PORT_NUMBER, "container: 8080"),
     opt("public", &PORT_NUMBER),
-    opt("protocol", &TEXT),
-    opt("balance", &Shape::OneOf(&["roundRobin", "leastConnections"])),
+    opt(
+        "protocol",
+        &Shape::Parsed(Parsed::Word {
+            field: "protocol",
+            words: Protocol::NAMES,
+            fix: Some("use `tcp` (the default) or `udp`"),
+        }),
+    ),
+    opt("balance", &Shape::OneOf(crate::spec::Balance::NAMES)),
 ]);
-const RESOURCES: Shape = Shape::Struct(&[opt("cpu", &NUMBER), opt("memory", &TEXT)]);
+const RESOURCES: Shape = Shape::Struct(&[opt("cpu", &NUMBER), opt("memory", &Shape::Parsed(Parsed::Quantity))]);
 const PROBE_TYPE: Shape = Shape::OneOf(&["http", "tcp", "exec"]);
 const PROBE: Shape = Shape::Struct(&[
     req("type", &PROBE_TYPE, "type: http"),
     opt("path", &TEXT),
     opt("port", &PORT_NUMBER),
     opt("command", &TEXT_LIST),
-    opt("period", &TEXT),
-    opt("timeout", &TEXT),
-    opt("initialDelay", &TEXT),
+    opt("period", &DURATION),
+    opt("timeout", &DURATION),
+    opt("initialDelay", &DURATION),
     opt("failureThreshold", &U32),
     opt("successThreshold", &U32),
 ]);
@@ -97,18 +179,25 @@ const HEALTH: Shape = Shape::Struct(&[opt("liveness", &PROBE), opt("readiness", 
 const AUTOSCALING: Shape = Shape::Struct(&[
     req("min", &U32, "min: 1"),
     req("max", &U32, "max: 5"),
-    req("metric", &TEXT, "metric: cpu"),
+    req("metric", &Shape::Parsed(Parsed::Word { field: "metric", words: Metric::NAMES, fix: None }), "metric: cpu"),
     req("target", &NUMBER, "target: 70"),
     opt("query", &TEXT),
-    opt("scaleDownStabilization", &TEXT),
+    opt("scaleDownStabilization", &DURATION),
     opt("maxScaleUpStep", &U32),
     opt("maxScaleDownStep", &U32),
 ]);
 const UPDATE: Shape = Shape::Struct(&[
     opt("maxSurge", &U32),
     opt("maxUnavailable", &U32),
-    opt("failureAction", &TEXT),
-    opt("deadline", &TEXT),
+    opt(
+        "failureAction",
+        &Shape::Parsed(Parsed::Word {
+            field: "failureAction",
+            words: FailureAction::NAMES,
+            fix: Some("use `rollback` (the default) or `pause`"),
+        }),
+    ),
+    opt("deadline", &DURATION),
 ]);
 const PLACEMENT: Shape =
     Shape::Struct(&[opt("strategy", &TEXT), dflt("constraints", &TEXT_LIST), dflt("labels", &TEXT_MAP)]);
@@ -145,38 +234,40 @@ pub(crate) const APP: Shape = Shape::Struct(&[
     opt("security", &SECURITY),
 ]);
 
-/// Checks `node` against `shape`, appending one diagnostic per problem to `out`.
-pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagnostic>) {
+/// Checks `node` against `shape`, adding one diagnostic per problem to `findings`.
+pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, findings: &mut Findings) {
     let here = |message: String, fix: String| Diagnostic::new(node.line, node.column, path.render(), message, fix);
     match shape {
         Shape::Struct(fields) => {
             let Kind::Map(entries) = &node.kind else {
-                out.push(here(
+                findings.structure.push(here(
                     format!("expected a mapping of fields, found {}", node.describe()),
                     format!("write the fields on indented lines, e.g. `{}`", example_of(fields)),
                 ));
                 return;
             };
-            check_keys(entries, path, out, |key, key_node, value, out| match fields.iter().find(|f| f.name == key) {
-                Some(field) => check_field(field, value, &path.key(key), out),
-                None => {
-                    let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
-                    let fix = match suggest(key, &names) {
-                        Some(s) => format!("remove it, or did you mean `{s}`?"),
-                        None => format!("remove it; the fields allowed here are: {}", names.join(", ")),
-                    };
-                    out.push(Diagnostic::new(
-                        key_node.line,
-                        key_node.column,
-                        path.key(key).render(),
-                        format!("unknown field `{key}`"),
-                        fix,
-                    ));
+            check_keys(entries, path, findings, |key, key_node, value, findings| {
+                match fields.iter().find(|f| f.name == key) {
+                    Some(field) => check_field(field, value, &path.key(key), findings),
+                    None => {
+                        let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                        let fix = match suggest(key, &names) {
+                            Some(s) => format!("remove it, or did you mean `{s}`?"),
+                            None => format!("remove it; the fields allowed here are: {}", names.join(", ")),
+                        };
+                        findings.structure.push(Diagnostic::new(
+                            key_node.line,
+                            key_node.column,
+                            path.key(key).render(),
+                            format!("unknown field `{key}`"),
+                            fix,
+                        ));
+                    }
                 }
             });
             for field in fields.iter().filter(|f| f.presence == Presence::Required) {
                 if node.get(field.name).is_none() {
-                    out.push(Diagnostic::new(
+                    findings.structure.push(Diagnostic::new(
                         node.line,
                         node.column,
                         path.key(field.name).render(),
@@ -188,16 +279,16 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
         }
         Shape::TextMap => {
             let Kind::Map(entries) = &node.kind else {
-                out.push(here(
+                findings.structure.push(here(
                     format!("expected a mapping of names to values, found {}", node.describe()),
                     "write it as `NAME: value` lines, or `{ NAME: value }`".to_string(),
                 ));
                 return;
             };
-            check_keys(entries, path, out, |key, _, value, out| {
+            check_keys(entries, path, findings, |key, _, value, findings| {
                 // serde would read `A: ~` as the text "~" and `A:` as "", neither of which the user meant to write.
                 if value.is_null() {
-                    out.push(Diagnostic::new(
+                    findings.structure.push(Diagnostic::new(
                         value.line,
                         value.column,
                         path.key(key).render(),
@@ -205,7 +296,7 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
                         format!("write `{key}: ''` for an empty value"),
                     ));
                 } else if !matches!(value.kind, Kind::Scalar { .. }) {
-                    out.push(Diagnostic::new(
+                    findings.structure.push(Diagnostic::new(
                         value.line,
                         value.column,
                         path.render(),
@@ -222,17 +313,28 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
                 } else {
                     "write it as a list: one `- ` entry per item".to_string()
                 };
-                out.push(here(format!("expected a list, found {}", node.describe()), fix));
+                findings.structure.push(here(format!("expected a list, found {}", node.describe()), fix));
                 return;
             };
             for (i, child) in items.iter().enumerate() {
-                check(child, item, &path.index(i), out);
+                check(child, item, &path.index(i), findings);
             }
         }
+        Shape::Parsed(parsed) => match node.as_scalar() {
+            Some((text, _)) if !node.is_null() => {
+                if let Err((message, fix)) = parsed.check(text) {
+                    findings.unparsed.push((path.clone(), here(message, fix)));
+                }
+            }
+            _ => findings.structure.push(here(
+                format!("expected text, found {}", node.describe()),
+                "write a single value; quote it if it contains `:` or `#`".to_string(),
+            )),
+        },
         Shape::Text => {
             // Null only reaches here as a list item (fields handle null first); serde would read it as "~".
             if node.is_null() || !matches!(node.kind, Kind::Scalar { .. }) {
-                out.push(here(
+                findings.structure.push(here(
                     format!("expected text, found {}", node.describe()),
                     "write a single value; quote it if it contains `:` or `#`".to_string(),
                 ));
@@ -240,7 +342,7 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
         }
         Shape::Bool => {
             if !matches!(node.as_scalar(), Some(("true" | "True" | "TRUE" | "false" | "False" | "FALSE", true))) {
-                out.push(here(
+                findings.structure.push(here(
                     format!("expected `true` or `false`, found {}", node.describe()),
                     "write `true` or `false`, without quotes".to_string(),
                 ));
@@ -258,13 +360,15 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
                     Some((v, false)) if parse_number(v).is_some() => number_fix(node),
                     _ => fix,
                 };
-                out.push(here(format!("expected {expected}, found {}", node.describe()), fix));
+                findings.structure.push(here(format!("expected {expected}, found {}", node.describe()), fix));
             }
         }
         Shape::Number => {
             let ok = matches!(node.as_scalar(), Some((v, true)) if parse_number(v).is_some());
             if !ok {
-                out.push(here(format!("expected a number, found {}", node.describe()), number_fix(node)));
+                findings
+                    .structure
+                    .push(here(format!("expected a number, found {}", node.describe()), number_fix(node)));
             }
         }
         Shape::OneOf(words) => {
@@ -274,17 +378,19 @@ pub(crate) fn check(node: &Node, shape: &Shape, path: &Path, out: &mut Vec<Diagn
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("use one of: {}", words.join(", ")),
                 };
-                out.push(here(format!("expected one of {}, found {}", words.join(", "), node.describe()), fix));
+                findings
+                    .structure
+                    .push(here(format!("expected one of {}, found {}", words.join(", "), node.describe()), fix));
             }
         }
     }
 }
 
-fn check_field(field: &Field, value: &Node, path: &Path, out: &mut Vec<Diagnostic>) {
+fn check_field(field: &Field, value: &Node, path: &Path, findings: &mut Findings) {
     if value.is_null() {
         match field.presence {
             Presence::Optional => {}
-            Presence::Required | Presence::Defaulted => out.push(Diagnostic::new(
+            Presence::Required | Presence::Defaulted => findings.structure.push(Diagnostic::new(
                 value.line,
                 value.column,
                 path.render(),
@@ -294,7 +400,7 @@ fn check_field(field: &Field, value: &Node, path: &Path, out: &mut Vec<Diagnosti
         }
         return;
     }
-    check(value, field.shape, path, out);
+    check(value, field.shape, path, findings);
 }
 
 /// Walks a mapping's entries, reporting keys that are not text and keys written twice, and hands every other entry
@@ -302,12 +408,12 @@ fn check_field(field: &Field, value: &Node, path: &Path, out: &mut Vec<Diagnosti
 fn check_keys(
     entries: &[(Node, Node)],
     path: &Path,
-    out: &mut Vec<Diagnostic>,
-    mut each: impl FnMut(&str, &Node, &Node, &mut Vec<Diagnostic>),
+    findings: &mut Findings,
+    mut each: impl FnMut(&str, &Node, &Node, &mut Findings),
 ) {
     for (i, (key_node, value)) in entries.iter().enumerate() {
         let Some((key, _)) = key_node.as_scalar() else {
-            out.push(Diagnostic::new(
+            findings.structure.push(Diagnostic::new(
                 key_node.line,
                 key_node.column,
                 path.render(),
@@ -318,7 +424,7 @@ fn check_keys(
         };
         let first = entries[..i].iter().find(|(k, _)| k.as_scalar().map(|(s, _)| s) == Some(key));
         if let Some((first, _)) = first {
-            out.push(Diagnostic::new(
+            findings.structure.push(Diagnostic::new(
                 key_node.line,
                 key_node.column,
                 path.key(key).render(),
@@ -327,7 +433,44 @@ fn check_keys(
             ));
             continue;
         }
-        each(key, key_node, value, out);
+        each(key, key_node, value, findings);
+    }
+}
+
+/// The tree as the JSON value serde expects for `shape`, with a stand-in for every value at a path in `unparsed`.
+///
+/// Only used when some value did not parse (the YAML itself would not deserialize then); the tree must have passed
+/// [`check`] without structural problems, so every scalar reads as its shape says.
+pub(crate) fn to_json(node: &Node, shape: &Shape, path: &Path, unparsed: &[Path]) -> serde_json::Value {
+    use serde_json::Value;
+    let text = node.as_scalar().map(|(v, _)| v).unwrap_or_default();
+    if node.is_null() && !matches!(shape, Shape::Text | Shape::TextMap) {
+        return Value::Null;
+    }
+    match (shape, &node.kind) {
+        (Shape::Struct(_) | Shape::TextMap, Kind::Map(entries)) => Value::Object(
+            entries
+                .iter()
+                .filter_map(|(key, value)| {
+                    let key = key.as_scalar()?.0;
+                    let value = match shape {
+                        Shape::Struct(fields) => {
+                            to_json(value, fields.iter().find(|f| f.name == key)?.shape, &path.key(key), unparsed)
+                        }
+                        _ => to_json(value, &Shape::Text, &path.key(key), unparsed),
+                    };
+                    Some((key.to_string(), value))
+                })
+                .collect(),
+        ),
+        (Shape::SeqOf(item), Kind::Seq(items)) => {
+            Value::Array(items.iter().enumerate().map(|(i, n)| to_json(n, item, &path.index(i), unparsed)).collect())
+        }
+        (Shape::Bool, _) => Value::Bool(text.eq_ignore_ascii_case("true")),
+        (Shape::Whole { .. }, _) => parse_whole(text).map_or(Value::Null, Value::from),
+        (Shape::Number, _) => parse_number(text).map_or(Value::Null, Value::from),
+        (Shape::Parsed(parsed), _) if unparsed.contains(path) => Value::from(parsed.stand_in()),
+        _ => Value::from(text),
     }
 }
 

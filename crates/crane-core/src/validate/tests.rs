@@ -76,7 +76,7 @@ fn parsed_values() {
     assert_eq!(spec.name, "web");
     assert_eq!(spec.replicas, 3);
     assert_eq!(spec.ports, vec![PortSpec { container: 8080, public: Some(18080), protocol: None, balance: None }]);
-    assert_eq!(spec.resources, Some(Resources { cpu: Some(0.5), memory: Some("128Mi".into()) }));
+    assert_eq!(spec.resources, Some(Resources { cpu: Some(0.5), memory: Some("128Mi".parse().unwrap()) }));
     assert_eq!(spec.memory_bytes(), Some(128 << 20));
     assert_eq!(spec.nano_cpus(), Some(500_000_000));
     assert_eq!(spec.security.as_ref().and_then(|s| s.user.as_deref()), Some("1000"));
@@ -347,4 +347,58 @@ security: { privileged: true, user: root, readOnlyRootFs: true, addCapabilities:
     let spec = parse_spec(every_field).unwrap();
     // Serializing back must give every key the schema knows, so no field is missing from the table or the types.
     assert_eq!(parse_spec(&to_yaml(&spec)), Ok(spec));
+}
+
+/// Values the typed spec parses go through the one parser of each quantity, in validation and in serde alike.
+#[test]
+fn typed_values() {
+    let spec = parse_spec(
+        "name: web\nimage: x\nports: [{ container: 80, protocol: udp, balance: leastConnections }]\n\
+         resources: { memory: 1e8 }\nhealth: { liveness: { type: tcp, period: 1500ms, timeout: '2s', initialDelay: 0 } }\n\
+         autoscaling: { min: 1, max: 2, metric: latency_p95, target: 200, scaleDownStabilization: 1m30s }\n\
+         update: { failureAction: pause, deadline: 0.5m }\n",
+    )
+    .unwrap();
+    use crate::spec::{Balance, FailureAction, Metric, Protocol};
+    use crate::units::Duration;
+    assert_eq!(spec.memory_bytes(), Some(100_000_000));
+    assert_eq!((spec.ports[0].protocol, spec.ports[0].balance), (Some(Protocol::Udp), Some(Balance::LeastConnections)));
+    let liveness = spec.health.as_ref().and_then(|h| h.liveness.as_ref()).unwrap();
+    assert_eq!(
+        (liveness.period, liveness.timeout, liveness.initial_delay),
+        (Some(Duration::from_millis(1500)), Some(Duration::from_secs(2)), Some(Duration::ZERO))
+    );
+    let autoscaling = spec.autoscaling.as_ref().unwrap();
+    assert_eq!(
+        (autoscaling.metric, autoscaling.scale_down_stabilization),
+        (Metric::LatencyP95, Some(Duration::from_secs(90)))
+    );
+    let update = spec.update.as_ref().unwrap();
+    assert_eq!((update.failure_action, update.deadline), (Some(FailureAction::Pause), Some(Duration::from_secs(30))));
+    // The canonical forms parse back to the same values.
+    let text = to_yaml(&spec);
+    assert!(text.contains("memory: 100M\n") && text.contains("period: 1.5s\n"), "{text}");
+    assert_eq!(parse_spec(&text), Ok(spec.clone()), "round trip of\n{text}");
+    // The store keeps specs as JSON: the same canonical texts, read back by the same parsers.
+    let json = serde_json::to_string(&spec).unwrap();
+    assert_eq!(serde_json::from_str::<AppSpec>(&json).unwrap(), spec, "json round trip of {json}");
+}
+
+/// A value that does not parse is reported with the other problems, and checks that would read it are skipped.
+#[test]
+fn unparsed_values_do_not_hide_or_invent_problems() {
+    check(
+        "name: web\nimage: x\nports:\n  - { container: 80, protocol: sctp }\n  - { container: 80 }\n\
+         autoscaling: { min: 1, max: 2, metric: custum, target: 1 }\nresources: { memory: '12 Mi' }\nreplicas: 101\n",
+        r#"
+        4:32 ports[0].protocol: unknown protocol `sctp` | use `tcp` (the default) or `udp`
+        6:40 autoscaling.metric: unknown metric `custum` | did you mean `custom`?
+        7:22 resources.memory: `12 Mi` is not a memory quantity: ` Mi` is not a unit; use Ki, Mi, Gi, Ti (powers of 1024) or k, M, G, T (powers of 1000) | write a Kubernetes quantity such as `128Mi`, `1Gi` or `500M`
+        8:11 replicas: replicas is 101; an app may have at most 100 instances | use a number from 0 to 100
+        "#,
+    );
+    check(
+        "name: web\nimage: x\nhealth: { readiness: { type: tcp, period: { every: 5s } } }\n",
+        r#"3:43 health.readiness.period: expected text, found a mapping | write a single value; quote it if it contains `:` or `#`"#,
+    );
 }

@@ -172,6 +172,19 @@ pub(crate) fn locate(root: &Node, path: &Path, target: Target) -> (u32, u32) {
     (node.line, node.column)
 }
 
+/// The scalar text at exactly `path`, if the source has one there.
+pub(crate) fn scalar_at<'a>(root: &'a Node, path: &Path) -> Option<&'a str> {
+    let mut node = root;
+    for seg in &path.0 {
+        node = match (seg, &node.kind) {
+            (Seg::Key(k), Kind::Map(_)) => node.get(k)?,
+            (Seg::Index(i), Kind::Seq(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    node.as_scalar().map(|(text, _)| text)
+}
+
 /// Why the source could not be turned into a tree.
 #[derive(Debug)]
 pub(crate) struct SyntaxError {
