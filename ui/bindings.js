@@ -146,11 +146,11 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*  An error as every door reports it.
 	*
 	* @typedef {{
-	*		code: string,
+	*		code: ErrorCode,
 	*		message: string,
 	*		diagnostics: Diagnostic[],
 	*	}} ApiError
-	* @property {string} code - Machine-readable code: `invalid_spec`, `not_found`, `conflict`, `image_unavailable`, `port_in_use`, `docker_unreachable`, `unauthorized`, `forbidden`, `internal`.
+	* @property {ErrorCode} code - Machine-readable code.
 	* @property {string} message - One sentence for a human, naming the fix.
 	* @property {Diagnostic[]} diagnostics - Spec problems, for `invalid_spec`.
 	*
@@ -316,6 +316,44 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} message - What is wrong.
 	* @property {string} fix - How to fix it.
 	*
+	*  What went wrong, for programs: every door sends one of these codes, and the REST API maps each to one HTTP status.
+	*  Clients match on the variant, never on the message.
+	*
+	* @typedef {
+	* "invalid_spec" | 
+	* "bad_request" | 
+	* "unauthorized" | 
+	* "forbidden" | 
+	* "not_found" | 
+	* "method_not_allowed" | 
+	* "conflict" | 
+	* "port_in_use" | 
+	* "image_unavailable" | 
+	* "docker_unreachable" | 
+	* "internal"} ErrorCode
+	* @property {
+	* "invalid_spec"} invalid_spec - The spec has problems; `diagnostics` lists each with line, column and fix.
+	* @property {
+	* "bad_request"} bad_request - The request is malformed (body, query, path) or a value is out of range.
+	* @property {
+	* "unauthorized"} unauthorized - The bearer token is missing or wrong.
+	* @property {
+	* "forbidden"} forbidden - The Host or Origin of the request is not allowed.
+	* @property {
+	* "not_found"} not_found - No such app, load run or route.
+	* @property {
+	* "method_not_allowed"} method_not_allowed - The route does not accept this method.
+	* @property {
+	* "conflict"} conflict - The app exists already (create only), a name is taken, or a load run is already running.
+	* @property {
+	* "port_in_use"} port_in_use - A host port is taken.
+	* @property {
+	* "image_unavailable"} image_unavailable - The image cannot be pulled or built.
+	* @property {
+	* "docker_unreachable"} docker_unreachable - The Docker engine cannot be reached.
+	* @property {
+	* "internal"} internal - Anything else (store, runtime).
+	*
 	*  One event-log entry.
 	*
 	* @typedef {EventView_Serialize | EventView_Deserialize} EventView
@@ -446,13 +484,15 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} probe_failure - The last probe failure ("readiness: GET /ready returned 503"), if any.
 	* @property {TrafficView | null} traffic - Requests the load balancer sent to this instance (since it joined), when the app has a port.
 	*
-	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
+	*  rejected.
 	*
 	* @typedef {LoadRequest_Serialize | LoadRequest_Deserialize} LoadRequest
 	* @property {LoadRequest_Serialize} Serialize
 	* @property {LoadRequest_Deserialize} Deserialize
 	*
-	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
+	*  rejected.
 	*
 	* @typedef {{
 	*		rate: number | null,
@@ -467,7 +507,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number | null} [concurrency] - Most requests in flight at once (default 64).
 	* @property {string | null} [path] - Path requested (default `/`), e.g. `/work?ms=20` to burn CPU in the demo app.
 	*
-	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
+	*  rejected.
 	*
 	* @typedef {{
 	*		rate: number | null,
