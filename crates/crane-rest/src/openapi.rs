@@ -58,11 +58,8 @@ pub(crate) fn base() -> OpenApi {
 pub(crate) fn document(mut doc: OpenApi, server_url: &str) -> OpenApi {
     doc.servers = Some(vec![Server::new(server_url)]);
     for item in doc.paths.paths.values_mut() {
-        for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch] {
-            if let Some(operation) = operation {
-                complete(operation);
-            }
-        }
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        operations.into_iter().flatten().for_each(complete);
     }
     doc
 }
