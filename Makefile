@@ -1,6 +1,7 @@
 # The two set-up commands of the README:
 #   make run   - installs what is missing, builds, and opens the Crane desktop window
-#   make test  - installs what is missing and runs every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
+#   make test  - installs what is missing, checks formatting (rustfmt) and lints (clippy, warnings are errors), and runs
+#                every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
 # Other targets: make bench, make bindings.
 
 CARGO ?= cargo
@@ -16,6 +17,8 @@ run: setup-run
 	$(CARGO) run -p crane-app --bin crane
 
 test: setup-test
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins
 	xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test --workspace --no-fail-fast -- --test-threads=$(TEST_THREADS)
 

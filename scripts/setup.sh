@@ -28,6 +28,12 @@ if [ "$mode" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
   cargo install tauri-driver --locked --version 2.1.0
 fi
 
+# `make test` checks formatting and lints first; rustup toolchains may come without those components.
+if [ "$mode" = test ] && ! { cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1; then
+  echo "setup: installing the rustfmt and clippy components (rustup)"
+  rustup component add rustfmt clippy
+fi
+
 if ! docker info >/dev/null 2>&1; then
   echo "setup: the Docker engine is not reachable (docker info failed)." >&2
   echo "       Crane runs apps on it: start Docker (systemctl start docker) or point DOCKER_HOST at Podman's socket." >&2

@@ -75,7 +75,11 @@ async fn a_revision_that_never_becomes_ready_is_rolled_back_automatically() {
     assert_eq!(report.failed, 0, "the old revision kept serving: {:?}", report.samples);
     assert_eq!(view.rollout.as_ref().map(|r| r.to), Some(1), "the rollback is a rollout back to revision 1");
     let rollout = view.rollout.as_ref().unwrap();
-    assert_eq!(rollout.state, crane_api::RolloutState::RolledBack, "the window keeps saying the update was rolled back: {rollout:?}");
+    assert_eq!(
+        rollout.state,
+        crane_api::RolloutState::RolledBack,
+        "the window keeps saying the update was rolled back: {rollout:?}"
+    );
     assert!(rollout.message.contains("not ready"), "and why: {rollout:?}");
 
     let events = engine.handle.events(Some(&app), 200).await.unwrap();

@@ -146,11 +146,11 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*  An error as every door reports it.
 	*
 	* @typedef {{
-	*		code: string,
+	*		code: ErrorCode,
 	*		message: string,
 	*		diagnostics: Diagnostic[],
 	*	}} ApiError
-	* @property {string} code - Machine-readable code: `invalid_spec`, `not_found`, `conflict`, `image_unavailable`, `port_in_use`, `docker_unreachable`, `unauthorized`, `forbidden`, `internal`.
+	* @property {ErrorCode} code - Machine-readable code.
 	* @property {string} message - One sentence for a human, naming the fix.
 	* @property {Diagnostic[]} diagnostics - Spec problems, for `invalid_spec`.
 	*
@@ -230,6 +230,22 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {LoadView | null} load - The load generator's run against this app (running or the last one), if any.
 	* @property {string | null} autoscaler - The autoscaler's latest decision ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
 	*
+	*  What an apply did to the app.
+	*
+	* @typedef {
+	* "created" | 
+	* "updated" | 
+	* "scaled" | 
+	* "unchanged"} ApplyAction
+	* @property {
+	* "created"} created - The app was created.
+	* @property {
+	* "updated"} updated - Container settings changed: a new revision is rolled out.
+	* @property {
+	* "scaled"} scaled - Only the replica count or a policy changed: no new containers.
+	* @property {
+	* "unchanged"} unchanged - Nothing changed.
+	*
 	*  Result of `apply`.
 	*
 	* @typedef {ApplyResult_Serialize | ApplyResult_Deserialize} ApplyResult
@@ -240,22 +256,22 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*
 	* @typedef {{
 	*		app: AppView_Deserialize,
-	*		action: string,
+	*		action: ApplyAction,
 	*		warnings: string[],
 	*	}} ApplyResult_Deserialize
 	* @property {AppView_Deserialize} app - The app after the change.
-	* @property {string} action - `created`, `updated`, `scaled` or `unchanged`.
+	* @property {ApplyAction} action - What the apply did.
 	* @property {string[]} warnings - Non-fatal remarks (inactive spec sections, hardened defaults applied).
 	*
 	*  Result of `apply`.
 	*
 	* @typedef {{
 	*		app: AppView_Serialize,
-	*		action: string,
+	*		action: ApplyAction,
 	*		warnings: string[],
 	*	}} ApplyResult_Serialize
 	* @property {AppView_Serialize} app - The app after the change.
-	* @property {string} action - `created`, `updated`, `scaled` or `unchanged`.
+	* @property {ApplyAction} action - What the apply did.
 	* @property {string[]} warnings - Non-fatal remarks (inactive spec sections, hardened defaults applied).
 	*
 	*  Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
@@ -315,6 +331,47 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} path - Dotted path of the field, e.g. `resources.memory`.
 	* @property {string} message - What is wrong.
 	* @property {string} fix - How to fix it.
+	*
+	*  What went wrong, for programs: every door sends one of these codes, and the REST API maps each to one HTTP status.
+	*  Clients match on the variant, never on the message.
+	*
+	* @typedef {
+	* "invalid_spec" | 
+	* "bad_request" | 
+	* "unauthorized" | 
+	* "forbidden" | 
+	* "not_found" | 
+	* "method_not_allowed" | 
+	* "conflict" | 
+	* "port_in_use" | 
+	* "image_unavailable" | 
+	* "docker_unreachable" | 
+	* "engine_stopped" | 
+	* "internal"} ErrorCode
+	* @property {
+	* "invalid_spec"} invalid_spec - The spec has problems; `diagnostics` lists each with line, column and fix.
+	* @property {
+	* "bad_request"} bad_request - The request is malformed (body, query, path) or a value is out of range.
+	* @property {
+	* "unauthorized"} unauthorized - The bearer token is missing or wrong.
+	* @property {
+	* "forbidden"} forbidden - The Host or Origin of the request is not allowed.
+	* @property {
+	* "not_found"} not_found - No such app, load run or route.
+	* @property {
+	* "method_not_allowed"} method_not_allowed - The route does not accept this method.
+	* @property {
+	* "conflict"} conflict - The app exists already (create only), a name is taken, or a load run is already running.
+	* @property {
+	* "port_in_use"} port_in_use - A host port is taken.
+	* @property {
+	* "image_unavailable"} image_unavailable - The image cannot be pulled or built.
+	* @property {
+	* "docker_unreachable"} docker_unreachable - The Docker engine cannot be reached.
+	* @property {
+	* "engine_stopped"} engine_stopped - The engine loop stopped, or failed during the request and was restarted (the message says which).
+	* @property {
+	* "internal"} internal - Anything else (store, runtime).
 	*
 	*  One event-log entry.
 	*
@@ -446,13 +503,15 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} probe_failure - The last probe failure ("readiness: GET /ready returned 503"), if any.
 	* @property {TrafficView | null} traffic - Requests the load balancer sent to this instance (since it joined), when the app has a port.
 	*
-	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
+	*  rejected.
 	*
 	* @typedef {LoadRequest_Serialize | LoadRequest_Deserialize} LoadRequest
 	* @property {LoadRequest_Serialize} Serialize
 	* @property {LoadRequest_Deserialize} Deserialize
 	*
-	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
+	*  rejected.
 	*
 	* @typedef {{
 	*		rate: number | null,
@@ -467,7 +526,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number | null} [concurrency] - Most requests in flight at once (default 64).
 	* @property {string | null} [path] - Path requested (default `/`), e.g. `/work?ms=20` to burn CPU in the demo app.
 	*
-	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
+	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
+	*  rejected.
 	*
 	* @typedef {{
 	*		rate: number | null,
@@ -600,6 +660,25 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {boolean} current - Whether it is the current revision.
 	* @property {string} spec_yaml - The spec of that revision, as YAML.
 	*
+	*  Where a rolling update stands, as the window and `cranectl rollout status` show it.
+	*
+	* @typedef {
+	* "progressing" | 
+	* "complete" | 
+	* "failed" | 
+	* "paused" | 
+	* "rolled_back"} RolloutState
+	* @property {
+	* "progressing"} progressing - New instances are starting or becoming ready.
+	* @property {
+	* "complete"} complete - Every instance runs the new revision.
+	* @property {
+	* "failed"} failed - The update failed; the engine is rolling back or pausing (see the message).
+	* @property {
+	* "paused"} paused - The update is paused: no progress until a new apply or an undo.
+	* @property {
+	* "rolled_back"} rolled_back - The update failed and the engine returned to the previous revision (or is returning to it).
+	*
 	*  Progress of a rolling update.
 	*
 	* @typedef {{
@@ -607,14 +686,14 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		to: number,
 	*		ready: number,
 	*		total: number,
-	*		state: string,
+	*		state: RolloutState,
 	*		message: string,
 	*	}} RolloutView
 	* @property {number[]} from - Revisions being replaced.
 	* @property {number} to - Revision being rolled out.
 	* @property {number} ready - New instances ready so far.
 	* @property {number} total - Instances wanted.
-	* @property {string} state - `progressing`, `complete`, `failed` or `paused`.
+	* @property {RolloutState} state - Where the update stands.
 	* @property {string} message - One sentence ("2/3 instances of revision 2 ready", or why it failed).
 	*
 	*  Engine status shown in the window's header and `cranectl status`.

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use crane_api::{
-    ApiError, AppView, ApplyResult, ChangeView, EventView, LoadRequest, LoadView, LogLineView, RevisionView, StatusView,
+    ApiError, AppView, ApplyResult, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView, RevisionView,
+    StatusView,
 };
 use futures_util::StreamExt;
 use tauri::ipc::Channel;
@@ -81,7 +82,7 @@ pub async fn export_nginx(state: State<'_, Running>, name: String, listen: u16) 
     if listen == 0 {
         // As the REST door answers: port 0 would make NGINX listen on a port nobody knows.
         let message = "listen must be a port from 1 to 65535, e.g. 8080".to_string();
-        return Err(ApiError { code: "bad_request".into(), message, diagnostics: Vec::new() });
+        return Err(ApiError { code: ErrorCode::BadRequest, message, diagnostics: Vec::new() });
     }
     state.engine_or_err()?.export_nginx(&name, listen).await.map_err(|e| e.to_api())
 }

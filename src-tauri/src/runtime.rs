@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
-use crane_api::{ApiError, ChangeView};
+use crane_api::{ApiError, ChangeView, ErrorCode};
 use crane_engine::{EngineConfig, EngineHandle};
 use tauri::{AppHandle, Emitter};
 use tokio::sync::broadcast;
@@ -109,7 +109,7 @@ impl Running {
 async fn start_api(engine: EngineHandle) -> Result<crane_rest::ApiServer, ApiError> {
     let listen = std::env::var("CRANE_API_LISTEN").unwrap_or_else(|_| DEFAULT_API_LISTEN.to_string());
     let listen: SocketAddr = listen.parse().map_err(|e| ApiError {
-        code: "bad_request".into(),
+        code: ErrorCode::BadRequest,
         message: format!("CRANE_API_LISTEN={listen:?} is not an address ({e}); use e.g. 127.0.0.1:7070"),
         diagnostics: Vec::new(),
     })?;
@@ -121,7 +121,7 @@ async fn start_api(engine: EngineHandle) -> Result<crane_rest::ApiServer, ApiErr
         Err(e) => {
             tracing::error!(error = %e, "the REST API did not start");
             Err(ApiError {
-                code: "internal".into(),
+                code: ErrorCode::Internal,
                 message: format!(
                     "the REST API could not listen on {listen}: {e}; set CRANE_API_LISTEN to a free address"
                 ),

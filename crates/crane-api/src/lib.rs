@@ -1,14 +1,18 @@
 //! Wire types: what the REST API returns, what Tauri commands return and what `cranectl` prints. One definition for
-//! all three doors; specta generates the UI's JSDoc bindings from it.
+//! all three doors; specta generates the UI's JSDoc bindings from them and utoipa the schemas of the REST API's
+//! OpenAPI document (`ToSchema`), so the bindings, the document and the wire cannot disagree.
+//!
+//! **Architecture Invariant:** only data types; the derives are the only behaviour.
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
+use utoipa::ToSchema;
 
 /// Version of the REST API path prefix.
 pub const API_PREFIX: &str = "/api/v1";
 
 /// One problem found in a spec, with where it is and how to fix it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct Diagnostic {
     /// 1-based line in the submitted YAML (0 when not tied to a line).
     pub line: u32,
@@ -22,12 +26,60 @@ pub struct Diagnostic {
     pub fix: String,
 }
 
+/// What went wrong, for programs: every door sends one of these codes, and the REST API maps each to one HTTP status.
+/// Clients match on the variant, never on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The spec has problems; `diagnostics` lists each with line, column and fix.
+    InvalidSpec,
+    /// The request is malformed (body, query, path) or a value is out of range.
+    BadRequest,
+    /// The bearer token is missing or wrong.
+    Unauthorized,
+    /// The Host or Origin of the request is not allowed.
+    Forbidden,
+    /// No such app, load run or route.
+    NotFound,
+    /// The route does not accept this method.
+    MethodNotAllowed,
+    /// The app exists already (create only), a name is taken, or a load run is already running.
+    Conflict,
+    /// A host port is taken.
+    PortInUse,
+    /// The image cannot be pulled or built.
+    ImageUnavailable,
+    /// The Docker engine cannot be reached.
+    DockerUnreachable,
+    /// The engine loop stopped, or failed during the request and was restarted (the message says which).
+    EngineStopped,
+    /// Anything else (store, runtime).
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order (a test checks it against the derived schema).
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::InvalidSpec,
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
+        ErrorCode::PortInUse,
+        ErrorCode::ImageUnavailable,
+        ErrorCode::DockerUnreachable,
+        ErrorCode::EngineStopped,
+        ErrorCode::Internal,
+    ];
+}
+
 /// An error as every door reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct ApiError {
-    /// Machine-readable code: `invalid_spec`, `not_found`, `conflict`, `image_unavailable`, `port_in_use`,
-    /// `docker_unreachable`, `unauthorized`, `forbidden`, `internal`.
-    pub code: String,
+    /// Machine-readable code.
+    pub code: ErrorCode,
     /// One sentence for a human, naming the fix.
     pub message: String,
     /// Spec problems, for `invalid_spec`.
@@ -35,7 +87,7 @@ pub struct ApiError {
 }
 
 /// Lifecycle state of one instance, as shown to users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InstanceState {
     /// Created or started, not yet known to be up.
@@ -53,7 +105,7 @@ pub enum InstanceState {
 }
 
 /// One instance of an app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct InstanceView {
     /// Container name, `<app>-<index>`.
     pub name: String,
@@ -82,7 +134,7 @@ pub struct InstanceView {
 }
 
 /// Request metrics of the built-in load balancer (counted since the engine started).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct TrafficView {
     /// Requests answered.
     pub requests: f64,
@@ -113,7 +165,7 @@ pub struct TrafficView {
 }
 
 /// One app with its instances.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct AppView {
     /// App name.
     pub name: String,
@@ -147,8 +199,9 @@ pub struct AppView {
     pub autoscaler: Option<String>,
 }
 
-/// Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+/// Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
+/// rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadRequest {
     /// Requests per second (the start rate of a ramp).
@@ -167,7 +220,7 @@ pub struct LoadRequest {
 }
 
 /// A run of the load generator: live progress while it runs, the report when done.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct LoadView {
     /// Whether it is still running.
     pub running: bool,
@@ -200,7 +253,7 @@ pub struct LoadView {
 }
 
 /// Progress of a rolling update.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct RolloutView {
     /// Revisions being replaced.
     pub from: Vec<u32>,
@@ -217,7 +270,7 @@ pub struct RolloutView {
 }
 
 /// Where a rolling update stands, as the window and `cranectl rollout status` show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutState {
     /// New instances are starting or becoming ready.
@@ -251,7 +304,7 @@ impl RolloutState {
 }
 
 /// What an apply did to the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyAction {
     /// The app was created.
@@ -265,7 +318,7 @@ pub enum ApplyAction {
 }
 
 /// One revision of an app (`cranectl rollout history`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct RevisionView {
     /// Revision number.
     pub revision: u32,
@@ -281,8 +334,9 @@ pub struct RevisionView {
     pub spec_yaml: String,
 }
 
-/// Body of `POST /apps/{name}/rollout/undo`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+/// Body of `POST /apps/{name}/rollout/undo`; `{}` returns to the previous revision. Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UndoRequest {
     /// Revision to return to; the previous one when omitted.
     #[serde(default)]
@@ -290,7 +344,7 @@ pub struct UndoRequest {
 }
 
 /// Result of `apply`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct ApplyResult {
     /// The app after the change.
     pub app: AppView,
@@ -300,8 +354,9 @@ pub struct ApplyResult {
     pub warnings: Vec<String>,
 }
 
-/// Body of `POST /apps` (apply).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+/// Body of `POST /apps` (apply). Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
     /// The spec as YAML (JSON is YAML too).
     pub yaml: String,
@@ -310,15 +365,16 @@ pub struct ApplyRequest {
     pub create_only: bool,
 }
 
-/// Body of `POST /apps/{name}/scale`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+/// Body of `POST /apps/{name}/scale`. Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScaleRequest {
     /// New replica count.
     pub replicas: u32,
 }
 
 /// One event-log entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct EventView {
     /// Id, increasing.
     pub id: f64,
@@ -337,7 +393,7 @@ pub struct EventView {
 }
 
 /// One log line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct LogLineView {
     /// Instance name.
     pub instance: String,
@@ -350,7 +406,7 @@ pub struct LogLineView {
 }
 
 /// Engine status shown in the window's header and `cranectl status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct StatusView {
     /// Crane version.
     pub version: String,
@@ -367,7 +423,7 @@ pub struct StatusView {
 }
 
 /// Progress of a long operation (image build), streamed to the window and the CLI.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct ProgressView {
     /// Operation id (`demo-image`).
     pub operation: String,
@@ -383,7 +439,7 @@ pub struct ProgressView {
 
 /// Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
 /// server-sent events stream `GET /api/v1/watch`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChangeView {
     /// The set of apps or instances, or an instance state, changed.
@@ -398,4 +454,41 @@ pub enum ChangeView {
         /// The progress.
         progress: ProgressView,
     },
+}
+
+/// One target group of Prometheus' HTTP service discovery (`http_sd_configs`), as `GET /api/v1/sd` lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct SdTargetGroup {
+    /// `host:port` addresses to scrape.
+    pub targets: Vec<String>,
+    /// Labels attached to every target of the group (`job`, and for app instances `app`, `instance_name`, `revision`,
+    /// `ready`).
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    /// `ErrorCode::ALL` lists every variant: the derived schema's enum (one value per variant) equals it.
+    #[test]
+    fn all_error_codes_are_listed() {
+        let schema = serde_json::to_value(ErrorCode::schema()).unwrap();
+        let derived: Vec<&str> =
+            schema["enum"].as_array().expect("a string enum").iter().map(|v| v.as_str().unwrap()).collect();
+        let listed: Vec<String> =
+            ErrorCode::ALL.iter().map(|c| serde_json::to_value(c).unwrap().as_str().unwrap().to_string()).collect();
+        assert_eq!(derived, listed);
+    }
+
+    /// The wire spelling stays what it was when codes were strings.
+    #[test]
+    fn error_codes_are_snake_case() {
+        let json = serde_json::to_string(&ErrorCode::ALL).unwrap();
+        assert_eq!(
+            json,
+            r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal"]"#
+        );
+    }
 }

@@ -610,7 +610,6 @@ fn plan_app(
     if rolling {
         step_rollout(desired, &update, &label, failure, refilled, &mut served, plan);
     }
-
 }
 
 /// Plans the next step of a rolling update and reports its status. `served` holds every wanted slot that has a

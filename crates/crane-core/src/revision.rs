@@ -153,7 +153,10 @@ mod tests {
         // Undo can go forward to a newer revision by number.
         assert_eq!(undo_target("web", 1, &[1, 2, 3], Some(3)), Ok(3));
         let err = undo_target("web", 3, &[1, 2, 3], Some(9)).unwrap_err();
-        assert_eq!(err.to_string(), "app 'web' has no revision 9; see `cranectl rollout history web` (revisions: 1, 2, 3)");
+        assert_eq!(
+            err.to_string(),
+            "app 'web' has no revision 9; see `cranectl rollout history web` (revisions: 1, 2, 3)"
+        );
         let err = undo_target("web", 1, &[1], None).unwrap_err();
         assert_eq!(err.to_string(), "app 'web' has no revision before 1; nothing to undo");
         let err = undo_target("web", 2, &[1, 2], Some(2)).unwrap_err();

@@ -27,9 +27,8 @@ impl Clock {
     pub fn now(&self) -> Millis {
         match self {
             Clock::System => system_now(),
-            Clock::Tokio { origin_ms, origin } => {
-                origin_ms.saturating_add(tokio::time::Instant::now().saturating_duration_since(*origin).as_millis() as u64)
-            }
+            Clock::Tokio { origin_ms, origin } => origin_ms
+                .saturating_add(tokio::time::Instant::now().saturating_duration_since(*origin).as_millis() as u64),
         }
     }
 }

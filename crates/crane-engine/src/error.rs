@@ -1,6 +1,6 @@
 //! Engine errors. The doors map each variant to a status code / exit code and print its message.
 
-use crane_api::{ApiError, Diagnostic};
+use crane_api::{ApiError, Diagnostic, ErrorCode};
 
 /// Result of engine operations.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -55,20 +55,20 @@ impl EngineError {
     /// The wire form of this error.
     pub fn to_api(&self) -> ApiError {
         let code = match self {
-            EngineError::InvalidSpec(_) => "invalid_spec",
-            EngineError::NotFound(_) => "not_found",
-            EngineError::Conflict(_) => "conflict",
-            EngineError::BadRequest(_) => "bad_request",
-            EngineError::ImageUnavailable(_) => "image_unavailable",
-            EngineError::PortInUse(_) => "port_in_use",
-            EngineError::DockerUnreachable(_) => "docker_unreachable",
-            EngineError::LoopStopped(_) => "engine_stopped",
-            EngineError::Internal(_) => "internal",
+            EngineError::InvalidSpec(_) => ErrorCode::InvalidSpec,
+            EngineError::NotFound(_) => ErrorCode::NotFound,
+            EngineError::Conflict(_) => ErrorCode::Conflict,
+            EngineError::BadRequest(_) => ErrorCode::BadRequest,
+            EngineError::ImageUnavailable(_) => ErrorCode::ImageUnavailable,
+            EngineError::PortInUse(_) => ErrorCode::PortInUse,
+            EngineError::DockerUnreachable(_) => ErrorCode::DockerUnreachable,
+            EngineError::LoopStopped(_) => ErrorCode::EngineStopped,
+            EngineError::Internal(_) => ErrorCode::Internal,
         };
         let diagnostics = match self {
             EngineError::InvalidSpec(d) => d.clone(),
             _ => Vec::new(),
         };
-        ApiError { code: code.to_string(), message: self.to_string(), diagnostics }
+        ApiError { code, message: self.to_string(), diagnostics }
     }
 }

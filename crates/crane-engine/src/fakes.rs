@@ -252,13 +252,8 @@ impl FakeRuntime {
 
     fn emit(state: &mut State, id: &str, action: &str, app: &str, exit_code: Option<i64>, at: Millis) {
         let owner = state.containers.get(id).map(|c| c.owner.clone()).unwrap_or_default();
-        let event = RuntimeEvent {
-            id: id.to_string(),
-            action: action.to_string(),
-            app: Some(app.to_string()),
-            exit_code,
-            at,
-        };
+        let event =
+            RuntimeEvent { id: id.to_string(), action: action.to_string(), app: Some(app.to_string()), exit_code, at };
         let copies = if state.script.events_twice { 2 } else { 1 };
         let delay = state.script.events_delay;
         state.subscribers.retain(|(o, tx)| !tx.is_closed() || o != &owner);
@@ -373,7 +368,10 @@ impl Runtime for FakeRuntime {
         let name = format!("{}-{}", req.app, req.index);
         let failure = state.script.fail_starts.get(&req.app).cloned().or_else(|| {
             (!state.script.any_image && !state.script.images.contains(&req.spec.image)).then(|| {
-                RuntimeError::ImageUnavailable { image: req.spec.image.clone(), reason: "not in the fake runtime".into() }
+                RuntimeError::ImageUnavailable {
+                    image: req.spec.image.clone(),
+                    reason: "not in the fake runtime".into(),
+                }
             })
         });
         if let Some(e) = failure {
@@ -463,7 +461,10 @@ impl Runtime for FakeRuntime {
         Ok(state.containers.get(id).map(|c| InstanceDetails { ip: None, started_at: c.started_at }))
     }
 
-    async fn events(&self, owner: &str) -> Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError> {
+    async fn events(
+        &self,
+        owner: &str,
+    ) -> Result<BoxStream<'static, Result<RuntimeEvent, RuntimeError>>, RuntimeError> {
         self.check_reachable()?;
         let (tx, rx) = mpsc::unbounded_channel();
         self.state.locked().subscribers.push((owner.to_string(), tx));

@@ -7,8 +7,8 @@
 pub mod charts;
 pub mod clock;
 pub mod error;
-pub mod fakes;
 mod exposition;
+pub mod fakes;
 mod load;
 mod metrics;
 mod nginx;
@@ -336,9 +336,8 @@ impl EngineHandle {
             let now = self.inner.now();
             let history: Vec<u64> =
                 store.list_revisions(&name).await.map_err(internal)?.iter().map(|r| r.revision).collect();
-            let current = existing
-                .as_ref()
-                .map(|e| crane_core::revision::Current { spec: &e.spec, revision: e.revision });
+            let current =
+                existing.as_ref().map(|e| crane_core::revision::Current { spec: &e.spec, revision: e.revision });
             let (action, revision) = crane_core::revision::classify_apply(current, &spec, &history);
             let wanted_port = spec.ports.first().and_then(|p| p.public);
             let public_port =
@@ -464,7 +463,9 @@ impl EngineHandle {
             .collect();
         let views: Vec<AppView> = {
             let shared = self.inner.shared.locked();
-            apps.iter().map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), self.inner.now())).collect()
+            apps.iter()
+                .map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), self.inner.now()))
+                .collect()
         };
         Ok(views.into_iter().map(|v| self.with_activity(v)).collect())
     }
@@ -721,8 +722,7 @@ impl EngineHandle {
     /// Builds the demo image `crane-demo:<version>`; progress is also broadcast as [`ChangeView::Progress`].
     pub async fn build_demo_image(&self) -> Result<String> {
         let Some(docker) = self.inner.docker.clone() else {
-            let why =
-                self.inner.shared.locked().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
+            let why = self.inner.shared.locked().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
             return Err(EngineError::DockerUnreachable(why));
         };
         let changes = self.inner.changes.clone();

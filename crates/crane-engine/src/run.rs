@@ -12,8 +12,8 @@ use crane_api::ChangeView;
 use crane_core::backoff::BackoffPolicy;
 use crane_core::model::{DesiredApp, Millis, ObservedInstance};
 use crane_core::ports::{
-    EventRecord, ExecOutput, InstanceDetails, InstanceRequest, LogLine, PutOutcome, ResourceSample, Runtime, RuntimeError,
-    RuntimeEvent,
+    EventRecord, ExecOutput, InstanceDetails, InstanceRequest, LogLine, PutOutcome, ResourceSample, Runtime,
+    RuntimeError, RuntimeEvent,
 };
 use crane_core::reconcile::{reconcile, RemoveCause, RolloutDecision, Snapshot, WaitCause};
 use futures_util::stream::{BoxStream, StreamExt};
@@ -84,8 +84,15 @@ pub(crate) async fn supervise(
                         "the engine loop failed {in_a_row} times in a row and was stopped (last: {message}); restart \
                          Crane, and report this as a bug"
                     );
-                    record(&inner, None, None, "engine.loop_stopped", why.clone(), serde_json::json!({"panic": message}))
-                        .await;
+                    record(
+                        &inner,
+                        None,
+                        None,
+                        "engine.loop_stopped",
+                        why.clone(),
+                        serde_json::json!({"panic": message}),
+                    )
+                    .await;
                     inner.loop_health.locked().stopped = Some(why);
                     return;
                 }
@@ -397,9 +404,9 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
             && inner.probers.health(&o.id).map(|h| h.ready).unwrap_or(true);
     }
     // Slots that are no longer wanted forget their failed starts.
-    state.start_failures.retain(|(app, index), _| {
-        stored.iter().any(|a| &a.spec.name == app && (1..=a.spec.replicas).contains(index))
-    });
+    state
+        .start_failures
+        .retain(|(app, index), _| stored.iter().any(|a| &a.spec.name == app && (1..=a.spec.replicas).contains(index)));
     let snapshot = Snapshot {
         desired,
         observed: with_readiness,
@@ -677,8 +684,8 @@ async fn on_rollouts(
         };
         // While (and after) an automatic rollback, the view keeps saying so, with why the update failed: the window
         // shows it until the next update.
-        let rollback = (state.rolled_back_to.get(&r.app) == Some(&r.to))
-            .then(|| state.rollback_reasons.get(&r.app).cloned());
+        let rollback =
+            (state.rolled_back_to.get(&r.app) == Some(&r.to)).then(|| state.rollback_reasons.get(&r.app).cloned());
         let (wire, message) = match (rollback, &r.state) {
             (Some(reason), RolloutState::Progressing | RolloutState::Complete) => (
                 Wire::RolledBack,

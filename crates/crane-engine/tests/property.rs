@@ -48,7 +48,12 @@ fn no_double_booking(rig: &Rig) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for c in rig.fake.running("p") {
         if !seen.insert((c.index, c.revision)) {
-            return Err(format!("two running containers of revision {} in slot {}: {}", c.revision, c.index, rig.running("p")));
+            return Err(format!(
+                "two running containers of revision {} in slot {}: {}",
+                c.revision,
+                c.index,
+                rig.running("p")
+            ));
         }
     }
     Ok(())
@@ -60,7 +65,10 @@ async fn run(ops: Vec<Op>) -> Result<(), String> {
     for op in &ops {
         match op {
             Op::Apply { replicas, image } => {
-                rig.engine.apply(&spec("p", &format!("demo:{image}"), *replicas, ""), false).await.map_err(|e| format!("apply: {e}"))?;
+                rig.engine
+                    .apply(&spec("p", &format!("demo:{image}"), *replicas, ""), false)
+                    .await
+                    .map_err(|e| format!("apply: {e}"))?;
                 wanted.app = Some((*replicas, *image));
             }
             Op::Scale(n) => match (rig.engine.scale("p", *n).await, &mut wanted.app) {
@@ -116,7 +124,8 @@ async fn run(ops: Vec<Op>) -> Result<(), String> {
     let stored = rig.store.get_app("p").await.unwrap();
     match (wanted.app, stored) {
         (None, None) => {}
-        (Some((replicas, image)), Some(app)) if app.spec.replicas == replicas && app.spec.image == format!("demo:{image}") => {}
+        (Some((replicas, image)), Some(app))
+            if app.spec.replicas == replicas && app.spec.image == format!("demo:{image}") => {}
         (wanted, stored) => return Err(format!("stored {stored:?}, wanted {wanted:?}")),
     }
     if wanted.app.is_none() && rig.fake.networks().contains("crane-p") {

@@ -1,9 +1,9 @@
 //! The security middleware in front of every route: Host check (DNS-rebinding defence), Origin check (other web
 //! pages), bearer token (every path — `/api/…`, `/metrics`, unknown ones — except the public routes of the route
-//! table), and the CORS answers that let the Crane window call the API.
+//! table, as the OpenAPI document marks them), and the CORS answers that let the Crane window call the API.
 //!
 //! **Architecture Invariant:** every request passes through [`guard`] before any handler runs; a route is public
-//! only when the route table says so.
+//! only when its handler's `#[utoipa::path]` says `security(())`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -13,6 +13,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use crane_api::ErrorCode;
 
 use crate::error::ApiFailure;
 
@@ -27,8 +29,9 @@ pub(crate) struct GuardConfig {
     pub port: u16,
     /// Remote access was opted in to: any Host is accepted (the token still is required).
     pub any_host: bool,
-    /// Paths served without a token (the Host and Origin checks still apply).
-    pub public_paths: HashSet<&'static str>,
+    /// Paths served without a token (the Host and Origin checks still apply): those whose operations the OpenAPI
+    /// document marks public (`security: []`).
+    pub public_paths: HashSet<String>,
 }
 
 /// Origins of the Tauri window on the platforms Tauri supports.
@@ -46,8 +49,7 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
     if !config.any_host && !host.as_deref().is_some_and(|h| host_allowed(h, config.port)) {
         let port = config.port;
         return ApiFailure::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!(
                 "Host '{}' is not allowed: the API answers only to 127.0.0.1:{port}, localhost:{port} or [::1]:{port} \
                  (DNS-rebinding defence); call it by one of those addresses",
@@ -63,8 +65,7 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
             Some(o) => Some(o.to_owned()),
             None => {
                 return ApiFailure::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
+                    ErrorCode::Forbidden,
                     format!(
                         "Origin '{}' is not allowed: only loopback pages (http://127.0.0.1, http://localhost) and the \
                          Crane window may call the API",
@@ -82,14 +83,13 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
         }
     }
 
-    // Every path needs the token unless the route table marks it public: `/api/…`, Crane's own `/metrics`, and
+    // Every path needs the token unless its handler is documented as public: `/api/…`, Crane's own `/metrics`, and
     // unknown paths alike (an unknown path must not tell a caller without the token what exists).
     let path = request.uri().path();
     let needs_token = !config.public_paths.contains(path);
     if needs_token && !bearer_matches(headers, &config.token) {
         let mut response = ApiFailure::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             format!(
                 "missing or wrong bearer token; read it from {} or the window's Settings",
                 config.token_path.display()

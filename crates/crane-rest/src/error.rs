@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use crane_api::ApiError;
+use crane_api::{ApiError, ErrorCode};
 use crane_engine::EngineError;
 
 /// Result of starting or stopping the server.
@@ -30,6 +30,9 @@ pub enum RestError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The OpenAPI document cannot be written as JSON (a bug in a schema).
+    #[error("cannot build the OpenAPI document: {0}")]
+    Document(serde_json::Error),
     /// A file in the data directory (token, api.json) cannot be read or written.
     #[error("cannot use {path}: {source}; check that the data directory exists and is writable")]
     DataFile {
@@ -43,46 +46,46 @@ pub enum RestError {
 /// A failed request: an HTTP status and the [`ApiError`] body.
 #[derive(Debug, Clone)]
 pub struct ApiFailure {
-    /// HTTP status.
+    /// HTTP status, always [`status_for`] of the body's code.
     pub status: StatusCode,
     /// JSON body.
     pub error: ApiError,
 }
 
 impl ApiFailure {
-    /// A failure with no diagnostics.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// A failure with no diagnostics; the status follows from the code.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiFailure {
-            status,
-            error: ApiError { code: code.to_string(), message: message.into(), diagnostics: Vec::new() },
+            status: status_for(code),
+            error: ApiError { code, message: message.into(), diagnostics: Vec::new() },
         }
     }
 
     /// `400 bad_request`: the request itself is malformed (body, query, path).
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 }
 
-/// The HTTP status for an [`ApiError`] code. Documented in the OpenAPI document; unknown codes are 500.
-pub fn status_for_code(code: &str) -> StatusCode {
+/// The HTTP status of every [`ErrorCode`]; the OpenAPI document lists the codes of each error status from it.
+pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
-        "invalid_spec" | "bad_request" => StatusCode::BAD_REQUEST,
-        "unauthorized" => StatusCode::UNAUTHORIZED,
-        "forbidden" => StatusCode::FORBIDDEN,
-        "not_found" => StatusCode::NOT_FOUND,
-        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
-        "conflict" | "port_in_use" => StatusCode::CONFLICT,
-        "image_unavailable" => StatusCode::UNPROCESSABLE_ENTITY,
-        "docker_unreachable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::InvalidSpec | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Conflict | ErrorCode::PortInUse => StatusCode::CONFLICT,
+        ErrorCode::ImageUnavailable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::DockerUnreachable | ErrorCode::EngineStopped => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl From<EngineError> for ApiFailure {
     fn from(err: EngineError) -> Self {
         let error = err.to_api();
-        ApiFailure { status: status_for_code(&error.code), error }
+        ApiFailure { status: status_for(error.code), error }
     }
 }
 

@@ -1,8 +1,8 @@
 //! Crane's REST API: `/api/v1` over axum, for scripts, `cranectl` and anything else that speaks HTTP.
 //!
 //! [`start`] loads or creates the bearer token (`<data_dir>/token`), binds a loopback address, announces itself in
-//! `<data_dir>/api.json` (how `cranectl` finds it) and serves the routes of [`routes::ROUTES`] behind the guard of
-//! [`auth`] until [`ApiServer::shutdown`].
+//! `<data_dir>/api.json` (how `cranectl` finds it) and serves the routes of [`routes::table`] behind the guard of
+//! [`auth`] until [`ApiServer::shutdown`]. The OpenAPI document ([`openapi`]) is generated from the same table.
 //!
 //! **Architecture Invariant:** this crate is a shell: every handler calls one `EngineHandle` method; no state of
 //! its own besides the token.
@@ -83,19 +83,19 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
     };
 
     let (stop, stop_rx) = watch::channel(false);
-    let state = routes::AppState {
-        handle: handle.clone(),
-        openapi: Arc::new(openapi::document(routes::ROUTES, &url)),
-        shutdown: stop_rx.clone(),
-    };
+    let (router, paths) = routes::mount(routes::table());
+    let document = openapi::document(paths, &url);
+    let public_paths = openapi::public_paths(&document);
+    let document = serde_json::to_value(&document).map_err(RestError::Document)?;
+    let state = routes::AppState { handle: handle.clone(), openapi: Arc::new(document), shutdown: stop_rx.clone() };
     let guard = Arc::new(auth::GuardConfig {
         token: token.clone(),
         token_path,
         port: addr.port(),
         any_host: allow_remote,
-        public_paths: routes::public_paths(),
+        public_paths,
     });
-    let app = routes::router(state).layer(axum::middleware::from_fn_with_state(guard, auth::guard));
+    let app = router.with_state(state).layer(axum::middleware::from_fn_with_state(guard, auth::guard));
 
     let api_file = data_dir.join(API_FILE);
     write_api_file(&api_file, &url)?;

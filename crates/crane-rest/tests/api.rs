@@ -3,6 +3,8 @@
 
 mod support;
 
+use crane_api::ErrorCode;
+
 use reqwest::{Method, StatusCode};
 use support::{api_error, TestServer};
 
@@ -12,7 +14,7 @@ async fn missing_or_wrong_token_is_401() {
     let r = t.client.get(format!("{}/api/v1/apps", t.url)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let err = api_error(r).await;
-    assert_eq!(err.code, "unauthorized");
+    assert_eq!(err.code, ErrorCode::Unauthorized);
     assert!(err.message.contains("token"), "{}", err.message);
 
     let r = t.client.get(format!("{}/api/v1/apps", t.url)).bearer_auth("0".repeat(64)).send().await.unwrap();
@@ -33,7 +35,7 @@ async fn foreign_host_is_403() {
     for host in ["evil.example".to_string(), format!("evil.example:{port}"), "127.0.0.1:1".to_string()] {
         let r = t.req(Method::GET, "/api/v1/status").header("Host", &host).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{host}");
-        assert_eq!(api_error(r).await.code, "forbidden");
+        assert_eq!(api_error(r).await.code, ErrorCode::Forbidden);
         // Public routes too.
         let r = t.client.get(format!("{}/healthz", t.url)).header("Host", &host).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{host}");
@@ -50,7 +52,7 @@ async fn foreign_origin_is_403() {
     let t = TestServer::start().await;
     let r = t.req(Method::GET, "/api/v1/status").header("Origin", "https://evil.example").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(api_error(r).await.code, "forbidden");
+    assert_eq!(api_error(r).await.code, ErrorCode::Forbidden);
     for origin in ["tauri://localhost", "http://tauri.localhost", "http://127.0.0.1:5173"] {
         let r = t.req(Method::GET, "/api/v1/status").header("Origin", origin).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{origin}");
@@ -110,7 +112,7 @@ async fn openapi_lists_every_route() {
     let r = t.client.get(format!("{}/api/v1/openapi.json", t.url)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let doc: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
     for (verb, path) in [
         ("get", "/api/v1/status"),
@@ -156,10 +158,25 @@ async fn openapi_lists_every_route() {
         "#/components/schemas/LoadRequest"
     );
     assert!(doc["paths"]["/api/v1/apps/{name}/load"]["post"]["responses"]["202"].is_object());
+    // Schemas are derived from the wire types: an `Option` of a type is that type or null, errors are `ApiError`
+    // with an `ErrorCode`, and the bodies the server reads strictly say so.
+    let schemas = &doc["components"]["schemas"];
+    let load = &schemas["AppView"]["properties"]["load"]["oneOf"];
+    assert_eq!(load[0], serde_json::json!({ "type": "null" }), "{load}");
+    assert_eq!(load[1]["$ref"], "#/components/schemas/LoadView", "{load}");
+    assert_eq!(schemas["ApiError"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
+    assert!(schemas["ErrorCode"]["enum"].as_array().unwrap().contains(&serde_json::json!("docker_unreachable")));
+    for body in ["ApplyRequest", "ScaleRequest", "UndoRequest", "LoadRequest", "ManageNginxRequest"] {
+        assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
+    }
     assert_eq!(
-        doc["components"]["schemas"]["AppView"]["properties"]["load"]["allOf"][0]["$ref"],
-        "#/components/schemas/LoadView"
+        doc["paths"]["/api/v1/apps/{name}"]["get"]["responses"]["404"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ApiError"
     );
+    // Public routes say so; the others inherit the bearer requirement.
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([]));
+    assert_eq!(doc["paths"]["/api/v1/openapi.json"]["get"]["security"], serde_json::json!([]));
+    assert_eq!(doc["security"], serde_json::json!([{ "bearerAuth": [] }]));
     // Every $ref points at a schema that exists.
     let text = doc.to_string();
     for part in text.split("\"#/components/schemas/").skip(1) {
@@ -227,7 +244,7 @@ async fn bad_yaml_names_the_line() {
         let r = request.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let err = api_error(r).await;
-        assert_eq!(err.code, "invalid_spec");
+        assert_eq!(err.code, ErrorCode::InvalidSpec);
         let diag = err.diagnostics.iter().find(|d| d.path.contains("bogus")).expect("a diagnostic for `bogus`");
         assert_eq!(diag.line, 4, "{diag:?}");
     }
@@ -245,7 +262,7 @@ async fn bodies_are_strict() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let err = api_error(r).await;
-    assert_eq!(err.code, "bad_request");
+    assert_eq!(err.code, ErrorCode::BadRequest);
     assert!(err.message.contains("unknown field `createOnly`"), "{}", err.message);
 
     let r =
@@ -291,7 +308,7 @@ async fn bodies_are_strict() {
     for query in ["listen=0", "listen=70000", "port=8080"] {
         let r = t.req(Method::GET, &format!("/api/v1/apps/x/nginx?{query}")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
-        assert_eq!(api_error(r).await.code, "bad_request", "{query}");
+        assert_eq!(api_error(r).await.code, ErrorCode::BadRequest, "{query}");
     }
     let r = t
         .req(Method::PUT, "/api/v1/apps/x/nginx")
@@ -317,7 +334,7 @@ async fn engine_errors_map_to_statuses() {
     let t = TestServer::start().await;
     let r = t.req(Method::GET, "/api/v1/apps/t-rest-no-such-app").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    assert_eq!(api_error(r).await.code, "not_found");
+    assert_eq!(api_error(r).await.code, ErrorCode::NotFound);
     let r = t.req(Method::DELETE, "/api/v1/apps/t-rest-no-such-app").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     for (method, path) in [
@@ -331,7 +348,7 @@ async fn engine_errors_map_to_statuses() {
         let r = t.req(method.clone(), path).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
         let err = api_error(r).await;
-        assert_eq!(err.code, "not_found", "{method} {path}");
+        assert_eq!(err.code, ErrorCode::NotFound, "{method} {path}");
         assert!(err.message.contains("t-rest-no-such-app"), "{method} {path}: {}", err.message);
     }
     t.stop().await;
@@ -360,7 +377,7 @@ async fn metrics_need_the_token() {
     let r = t.client.get(format!("{}/metrics", t.url)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
-    assert_eq!(api_error(r).await.code, "unauthorized");
+    assert_eq!(api_error(r).await.code, ErrorCode::Unauthorized);
     let r = t.client.get(format!("{}/metrics", t.url)).bearer_auth("0".repeat(64)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let r = t.req(Method::GET, "/metrics").header("Host", "evil.example").send().await.unwrap();

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crane_api::{
-    ApiError, AppView, ApplyRequest, ApplyResult, EventView, LoadRequest, LoadView, RevisionView, ScaleRequest,
-    StatusView, UndoRequest,
+    ApiError, AppView, ApplyRequest, ApplyResult, ErrorCode, EventView, LoadRequest, LoadView, RevisionView,
+    ScaleRequest, StatusView, UndoRequest,
 };
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
@@ -83,7 +83,7 @@ impl Client {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let error = serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| ApiError {
-            code: "internal".into(),
+            code: ErrorCode::Internal,
             message: format!("the engine answered {status}: {}", text.trim()),
             diagnostics: Vec::new(),
         });
@@ -186,8 +186,8 @@ impl Client {
         match self.json(request).await {
             Ok(view) => Ok(Some(view)),
             // 404 is also "no such app"; the message tells the two apart.
-            Err(CliError::Api { error, .. })
-                if error.code == "not_found" && error.message.starts_with(crane_rest::routes::NO_LOAD_RUN) =>
+            Err(CliError::Api { error: ApiError { code: ErrorCode::NotFound, message, .. }, .. })
+                if message.starts_with(crane_rest::routes::NO_LOAD_RUN) =>
             {
                 Ok(None)
             }

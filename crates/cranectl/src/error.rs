@@ -116,7 +116,7 @@ mod tests {
     fn diagnostics_name_file_line_and_fix() {
         let err = CliError::Api {
             error: ApiError {
-                code: "invalid_spec".into(),
+                code: crane_api::ErrorCode::InvalidSpec,
                 message: "the spec is invalid".into(),
                 diagnostics: vec![
                     Diagnostic {

@@ -526,7 +526,8 @@ async fn rollout(client: &Client, what: RolloutWhat, format: Format, now: chrono
                     emit(&text)?;
                     last = text;
                 }
-                let progressing = view.rollout.as_ref().is_some_and(|r| r.state == crane_api::RolloutState::Progressing);
+                let progressing =
+                    view.rollout.as_ref().is_some_and(|r| r.state == crane_api::RolloutState::Progressing);
                 if !watch || !progressing {
                     break;
                 }

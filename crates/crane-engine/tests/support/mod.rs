@@ -58,7 +58,11 @@ impl Rig {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         while !done(self) {
             if tokio::time::Instant::now() >= deadline {
-                panic!("not within {secs}s (virtual): {what}\ncontainers: {:#?}\nevents:\n{}", self.fake.containers(), self.log());
+                panic!(
+                    "not within {secs}s (virtual): {what}\ncontainers: {:#?}\nevents:\n{}",
+                    self.fake.containers(),
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
