@@ -298,9 +298,35 @@ pub(crate) fn schemas() -> Value {
                 "LoadView",
                 "The load generator's run against this app (running or the last one), if any.",
             )),
-            ("autoscaler", nullable(s("The autoscaler's latest decision with its reason and time (\"cpu 93% over 2 \
-                                       ready > target 70% → ceil(2×93/70)=3 → scale 2→3\"), when it decided \
-                                       anything yet."))),
+            ("autoscaling", nullable_reference(
+                "AutoscalingView",
+                "The autoscaling policy with Crane's defaults applied and the latest decision; null without \
+                 `autoscaling` in the spec.",
+            )),
+        ]),
+        "AutoscalingView": object("An app's autoscaling policy as the autoscaler applies it (defaults included).", &[
+            ("min", int("Lowest replica count.")),
+            ("max", int("Highest replica count.")),
+            ("metric", json!({
+                "type": "string",
+                "enum": ["cpu", "memory", "rps", "latency_p95", "custom"],
+                "description": "What is measured.",
+            })),
+            ("target", num("Target: percent for cpu and memory, requests/s per replica for rps, ms for latency p95.")),
+            ("query", nullable(s("The Prometheus query, for `custom`."))),
+            ("tolerance", num("How far usage/target may stray from 1 before anything changes (0.1 = 10 %).")),
+            ("scale_down_stabilization_ms", num("How far back recommendations hold a scale down, ms (effective).")),
+            ("max_scale_up_step", nullable(int("Most instances added by one decision; null for no limit."))),
+            ("max_scale_down_step", nullable(int("Most instances removed by one decision; null for no limit."))),
+            ("last_decision", nullable_reference("AutoscaleDecisionView", "The latest decision, once there is one.")),
+        ]),
+        "AutoscaleDecisionView": object("One autoscaler decision.", &[
+            ("at", s("When it was made, RFC 3339.")),
+            ("from", int("Replicas before it.")),
+            ("to", int("Replicas after it (equal to `from` for a hold).")),
+            ("change", json!({ "type": "string", "enum": ["up", "down", "none"], "description": "Which way it went." })),
+            ("value", nullable(num("The measured value compared with the target, when the metric was looked at."))),
+            ("reason", s("The sentence with the formula.")),
         ]),
         "LoadRequest": {
             "type": "object",
@@ -407,6 +433,12 @@ pub(crate) fn schemas() -> Value {
             ("api_url", s("REST API base URL.")),
             ("data_dir", s("Data directory.")),
             ("apps", int("Number of apps.")),
+            ("rules", reference("RulesView")),
+        ]),
+        "RulesView": object("Rules the engine applies to user input, for doors that check input first.", &[
+            ("app_name_max_len", int("Longest app name.")),
+            ("app_name_pattern", s("The app name rule as a regular expression (ECMAScript syntax), length included.")),
+            ("app_name_rule", s("The app name rule in words.")),
         ]),
         "ProgressView": object("Progress of a long operation.", &[
             ("operation", s("Operation id (`demo-image`).")),
@@ -509,8 +541,38 @@ mod tests {
             rollout: Some(rollout()),
             traffic: None,
             load: Some(load()),
-            autoscaler: Some("cpu 93% > target 70% → scale 2→3".into()),
+            autoscaling: Some(autoscaling()),
         }
+    }
+
+    fn autoscaling() -> AutoscalingView {
+        AutoscalingView {
+            min: 1,
+            max: 5,
+            metric: AutoscaleMetric::Cpu,
+            target: 70.0,
+            query: None,
+            tolerance: 0.1,
+            scale_down_stabilization_ms: 60_000.0,
+            max_scale_up_step: None,
+            max_scale_down_step: Some(1),
+            last_decision: Some(decision()),
+        }
+    }
+
+    fn decision() -> AutoscaleDecisionView {
+        AutoscaleDecisionView {
+            at: String::new(),
+            from: 2,
+            to: 3,
+            change: ScaleChange::Up,
+            value: Some(93.0),
+            reason: "cpu 93% > target 70% → scale 2→3".into(),
+        }
+    }
+
+    fn rules() -> RulesView {
+        RulesView { app_name_max_len: 40, app_name_pattern: String::new(), app_name_rule: String::new() }
     }
 
     fn load() -> LoadView {
@@ -553,6 +615,9 @@ mod tests {
         check("ApiError", ApiError { code: String::new(), message: String::new(), diagnostics: vec![] });
         check("InstanceView", instance());
         check("AppView", app());
+        check("AutoscalingView", autoscaling());
+        check("AutoscaleDecisionView", decision());
+        check("RulesView", rules());
         check("ApplyResult", ApplyResult { app: app(), action: "created".into(), warnings: vec![] });
         check("ApplyRequest", ApplyRequest { yaml: String::new(), create_only: false });
         check("ScaleRequest", ScaleRequest { replicas: 1 });
@@ -607,6 +672,7 @@ mod tests {
                 api_url: String::new(),
                 data_dir: String::new(),
                 apps: 0,
+                rules: rules(),
             },
         );
         check(
