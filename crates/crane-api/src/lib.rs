@@ -143,7 +143,7 @@ pub struct AppView {
     pub traffic: Option<TrafficView>,
     /// The load generator's run against this app (running or the last one), if any.
     pub load: Option<LoadView>,
-    /// The app's autoscaling policy with Crane's defaults applied, and the autoscaler's latest decision; `None`
+    /// The app's autoscaling policy with Crane's defaults applied, and the autoscaler's latest decision; null
     /// when the spec has no `autoscaling`.
     pub autoscaling: Option<AutoscalingView>,
 }

@@ -52,9 +52,13 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
             false,
             target_if(Metric::Rps),
         ),
-        "latency" => {
-            ("Latency p95", "ms", Lines::App(&[(SampleMetric::LatencyP95Ms, "p95")]), false, target_if(Metric::LatencyP95))
-        }
+        "latency" => (
+            "Latency p95",
+            "ms",
+            Lines::App(&[(SampleMetric::LatencyP95Ms, "p95")]),
+            false,
+            target_if(Metric::LatencyP95),
+        ),
         "errors" => ("Errors per second (5xx)", "/s", Lines::App(&[(SampleMetric::ErrorsPerS, "5xx/s")]), false, None),
         "replicas" => (
             "Replicas",
@@ -71,7 +75,11 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
         }
     };
     let query = |instance: InstanceFilter<'static>, metric: SampleMetric| async move {
-        inner.store.query_samples(name, instance, &metric, from, now).await.map_err(|e| EngineError::Internal(e.to_string()))
+        inner
+            .store
+            .query_samples(name, instance, &metric, from, now)
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))
     };
     let mut by_series: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     let mut add = |label: String, samples: Vec<Sample>| {

@@ -460,7 +460,10 @@ mod tests {
         assert_eq!(web1[0].instance.as_deref(), Some("web-1"));
         store.delete_samples("web").await.unwrap();
         assert!(query(InstanceFilter::Any, SampleMetric::Rps).await.is_empty());
-        assert_eq!(store.query_samples("webx", InstanceFilter::Any, &SampleMetric::Rps, 0, now).await.unwrap().len(), 1);
+        assert_eq!(
+            store.query_samples("webx", InstanceFilter::Any, &SampleMetric::Rps, 0, now).await.unwrap().len(),
+            1
+        );
     }
 
     /// Rows written under migration 3 (one `series` string) survive migration 4 as columns.
