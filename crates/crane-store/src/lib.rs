@@ -1,4 +1,5 @@
-//! SQLite state store (sqlx) implementing [`crane_core::ports::Store`]: apps, the event log and settings.
+//! SQLite state store (sqlx) implementing [`crane_core::ports::Store`]: apps, revisions, the event log, settings
+//! and metric samples (app, instance and metric as columns).
 //!
 //! **Architecture Invariant:** the schema only changes through files in `migrations/`, applied at open; the store
 //! holds no business rules (validation and planning live in `crane-core`).
