@@ -607,14 +607,16 @@ function renderAutoscaler(app) {
   $("autoscaler-replicas").dataset.replicas = String(app.replicas);
   const chip = (field, label, value) =>
     el("span", { class: "chip", "data-field": field }, el("span", { class: "chip-label", text: label }), el("span", { class: "chip-value", text: String(value) }));
-  $("autoscaler-policy").replaceChildren(
+  const chips = [
     chip("target", "target", targetText(policy)),
     chip("min", "min", policy.min),
     chip("max", "max", policy.max),
     chip("scale-down-stabilization", "scale down after", durationText(policy.scale_down_stabilization_ms)),
-    policy.max_scale_up_step != null ? chip("max-scale-up-step", "at most added", policy.max_scale_up_step) : null,
-    policy.max_scale_down_step != null ? chip("max-scale-down-step", "at most removed", policy.max_scale_down_step) : null,
-  );
+  ];
+  // Step limits only when the spec sets them (no limit otherwise).
+  if (policy.max_scale_up_step != null) chips.push(chip("max-scale-up-step", "at most added", policy.max_scale_up_step));
+  if (policy.max_scale_down_step != null) chips.push(chip("max-scale-down-step", "at most removed", policy.max_scale_down_step));
+  $("autoscaler-policy").replaceChildren(...chips);
   const last = policy.last_decision;
   const decision = $("autoscaler-decision");
   decision.textContent = last ? last.reason : "Waiting for the first metrics round…";

@@ -315,6 +315,8 @@ async fn autoscale_under_load(c: &Client, app: &str) {
     // The policy as the engine applies it (typed fields, no YAML read in the window).
     let window = text(c, "[data-testid=autoscaler-policy] [data-field=scale-down-stabilization] .chip-value").await;
     assert_eq!(window, "10s", "the scale-down window shown is not the spec's");
+    let policy = text(c, "[data-testid=autoscaler-policy]").await;
+    assert!(!policy.contains("null") && !policy.contains("undefined"), "the policy shows a missing field: {policy:?}");
     let charts = wait_until(
         c,
         "the 6 charts",

@@ -53,7 +53,7 @@ pub(crate) struct Collector {
     previous: Mutex<BTreeMap<String, PreviousTraffic>>,
     /// Per app: earlier autoscaler recommendations (time, replicas), pruned to the stabilization window.
     recommendations: Mutex<BTreeMap<String, Vec<(Millis, u32)>>>,
-    /// The samples of the latest round (the latest value of every series), for `/metrics` and the views.
+    /// The samples of the latest round (the latest value of every series), for `/metrics`.
     pub latest: Mutex<Vec<Sample>>,
     /// Per instance (`app`, `instance`): whether its own `/metrics` answered and parsed at the last round, and how
     /// many samples it had.
@@ -194,10 +194,10 @@ async fn round(inner: &Arc<Inner>) {
         per_app_instances.insert(name.clone(), instances);
         app_values.insert(name.clone(), values);
     }
-    *inner.collector.latest.lock().unwrap() = samples.clone();
     if let Err(e) = inner.store.append_samples(&samples).await {
         tracing::warn!("cannot store metric samples: {e}");
     }
+    *inner.collector.latest.lock().unwrap() = samples;
     for app in apps.iter().filter(|a| a.spec.autoscaling.is_some()) {
         let instances = per_app_instances.remove(&app.spec.name).unwrap_or_default();
         let values = app_values.remove(&app.spec.name).unwrap_or_default();
