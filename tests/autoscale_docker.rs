@@ -34,6 +34,21 @@ async fn scale_up_then_down(metric: &str, autoscaling: &str, path: &str, rate: u
     let scaled = events.iter().rev().find(|e| e.kind == "autoscale.scaled").expect("an autoscale.scaled event");
     assert!(scaled.reason.contains(metric) && scaled.reason.contains("ceil("), "{}", scaled.reason);
     assert!(scaled.reason.contains("scale 1→"), "{}", scaled.reason);
+    // The outcome is also fields: in the event's details, in the app view, and as the chart's marker.
+    let details: serde_json::Value = serde_json::from_str(&scaled.details).unwrap();
+    let decision: crane_core::autoscale::DecisionRecord =
+        serde_json::from_value(details["decision"].clone()).expect("details.decision");
+    assert_eq!((decision.from, decision.metric.as_str()), (1, metric), "{decision:?}");
+    assert!(decision.to >= 2 && decision.value.is_some(), "{decision:?}");
+    let view = engine.handle.get_app(&app).await.unwrap();
+    let policy = view.autoscaling.expect("the view carries the policy");
+    assert_eq!((policy.min, policy.max, policy.scale_down_stabilization_ms), (1, 4, 5000.0));
+    assert!(policy.last_decision.is_some(), "the view carries the last decision");
+    let replicas = engine.handle.chart(&app, "replicas", "5m").await.unwrap();
+    let marker = format!("{}→{}", decision.from, decision.to);
+    assert!(replicas.contains(&marker), "no {marker} marker in the replicas chart");
+    let per_instance = engine.handle.chart(&app, metric, "5m").await.unwrap();
+    assert!(per_instance.contains(&format!("{app}-1")), "the {metric} chart has no line for {app}-1");
 
     // After the load stops, replicas return to min once the (short) stabilization window has passed.
     app_until(&engine, &app, Duration::from_secs(90), "the scale-down to 1 after the window", |v| v.replicas == 1)

@@ -6,8 +6,6 @@ import { commands, CHANGE_EVENT, CHART_METRICS } from "./bindings.js";
 const { Channel } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
 
-/** Name rule of the workload spec: lowercase letters, digits and '-', starting with a letter. */
-const NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const LOG_TAIL = 200;
 const EVENT_LIMIT = 60;
 const LOG_MAX_LINES = 2000;
@@ -166,6 +164,8 @@ function renderStatus(error) {
     $("docker-reason").replaceChildren(withCode(s.docker));
     banner.hidden = false;
   }
+  const rule = nameRule();
+  if (rule) $("f-name-hint").textContent = `${rule.text[0].toUpperCase()}${rule.text.slice(1)}; at most ${rule.max} characters.`;
   const dockerDown = !s.docker_ok;
   $("empty-title").textContent = dockerDown ? "Start Docker to run apps" : "Run an app on your Docker engine";
   $("empty-text").textContent = dockerDown
@@ -545,40 +545,7 @@ function setRange(range) {
 
 // ---------------------------------------------------------------- autoscaler
 
-/** The `autoscaling` section of a spec, read lightly from its YAML (flow `{ … }` or block style); null when absent. */
-function parseAutoscaling(yaml) {
-  const lines = String(yaml || "").split("\n");
-  const i = lines.findIndex((l) => /^autoscaling\s*:/.test(l));
-  if (i < 0) return null;
-  const rest = lines[i].replace(/^autoscaling\s*:/, "").trim();
-  const out = {};
-  const put = (k, v) => {
-    k = k.trim();
-    v = v.trim().replace(/^(["'])(.*)\1$/, "$2");
-    if (k) out[k] = v;
-  };
-  if (rest === "null" || rest === "~") return null;
-  if (rest.startsWith("{")) {
-    let text = rest;
-    for (let j = i + 1; !text.includes("}") && j < lines.length; j++) text += ` ${lines[j].trim()}`;
-    text = text.slice(1, text.lastIndexOf("}") < 0 ? undefined : text.lastIndexOf("}"));
-    for (const pair of text.split(",")) {
-      const k = pair.indexOf(":");
-      if (k > 0) put(pair.slice(0, k), pair.slice(k + 1));
-    }
-  } else {
-    for (let j = i + 1; j < lines.length; j++) {
-      const l = lines[j];
-      if (l.trim() === "" || /^\s+#/.test(l)) continue;
-      if (!/^\s/.test(l)) break;
-      const m = /^\s+([A-Za-z_]+)\s*:\s*(.*)$/.exec(l);
-      if (m) put(m[1], m[2].replace(/\s+#.*$/, ""));
-    }
-  }
-  return out;
-}
-
-/** "5 req/s per replica", "70% CPU", … */
+/** "5 req/s per replica", "70% CPU", … from the app view's `autoscaling` policy. */
 function targetText(a) {
   switch (a.metric) {
     case "cpu":
@@ -592,6 +559,14 @@ function targetText(a) {
     default:
       return `${a.metric} ${a.target}`;
   }
+}
+
+/** A duration in ms as the spec writes it: "60s", "5m", "1m 30s". */
+function durationText(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s % 60 === 0 && s < 3600) return `${s / 60}m`;
+  return ago(ms);
 }
 
 /** Events of the autoscaler for the shown app, as last fetched, and for which app. */
@@ -624,29 +599,36 @@ async function loadAutoscaleEvents() {
 
 function renderAutoscaler(app) {
   const card = $("autoscaler");
-  const policy = app ? parseAutoscaling(app.spec_yaml) : null;
+  // The engine sends the policy as it applies it, defaults included: nothing here reads the spec's YAML.
+  const policy = app ? app.autoscaling : null;
   card.hidden = !policy;
   if (!policy) return;
   $("autoscaler-replicas").textContent = `${app.replicas} replica${app.replicas === 1 ? "" : "s"} · ${app.ready} ready`;
   $("autoscaler-replicas").dataset.replicas = String(app.replicas);
-  const chip = (label, value) => el("span", { class: "chip" }, el("span", { class: "chip-label", text: label }), value);
-  $("autoscaler-policy").replaceChildren(
-    chip("target", targetText(policy)),
-    chip("min", policy.min ?? "—"),
-    chip("max", policy.max ?? "—"),
-    chip("scale down after", policy.scaleDownStabilization || "5m"),
-  );
-  // The engine appends the decision's time in parentheses: show it as an age instead.
-  const sentence = app.autoscaler || "";
-  const m = /^(.*) \((\d{4}-\d\d-\d\dT[^)]*)\)$/.exec(sentence);
+  const chip = (field, label, value) =>
+    el("span", { class: "chip", "data-field": field }, el("span", { class: "chip-label", text: label }), el("span", { class: "chip-value", text: String(value) }));
+  const chips = [
+    chip("target", "target", targetText(policy)),
+    chip("min", "min", policy.min),
+    chip("max", "max", policy.max),
+    chip("scale-down-stabilization", "scale down after", durationText(policy.scale_down_stabilization_ms)),
+  ];
+  // Step limits only when the spec sets them (no limit otherwise).
+  if (policy.max_scale_up_step != null) chips.push(chip("max-scale-up-step", "at most added", policy.max_scale_up_step));
+  if (policy.max_scale_down_step != null) chips.push(chip("max-scale-down-step", "at most removed", policy.max_scale_down_step));
+  $("autoscaler-policy").replaceChildren(...chips);
+  const last = policy.last_decision;
   const decision = $("autoscaler-decision");
-  decision.textContent = m ? m[1] : sentence || "Waiting for the first metrics round…";
-  decision.classList.toggle("muted", !sentence);
+  decision.textContent = last ? last.reason : "Waiting for the first metrics round…";
+  decision.classList.toggle("muted", !last);
+  decision.dataset.change = last ? last.change : "";
+  decision.dataset.from = last ? String(last.from) : "";
+  decision.dataset.to = last ? String(last.to) : "";
   const age = $("autoscaler-decision-age");
-  if (m) {
-    age.dataset.at = m[2];
+  if (last) {
+    age.dataset.at = last.at;
     age.dataset.suffix = " ago";
-    age.textContent = `${ago(Date.now() - Date.parse(m[2]))} ago`;
+    age.textContent = `${ago(Date.now() - Date.parse(last.at))} ago`;
   } else {
     delete age.dataset.at;
     age.textContent = "";
@@ -1133,13 +1115,22 @@ function specYaml(v) {
   return lines.join("\n") + "\n";
 }
 
+/** The engine's app name rule (from `status`), or null before the first status answer. */
+function nameRule() {
+  const rules = state.status && state.status.rules;
+  return rules ? { re: new RegExp(rules.app_name_pattern), max: rules.app_name_max_len, text: rules.app_name_rule } : null;
+}
+
 /** The obvious mistakes, caught before the engine sees them (the engine checks everything again). */
 function clientErrors(v) {
   const errs = {};
+  const rule = nameRule();
   if (!v.name) errs.name = "Give the app a name, e.g. web.";
-  else if (!NAME_RE.test(v.name))
-    errs.name = `“${v.name}” is not a valid name: use lowercase letters, digits and “-”, start with a letter (e.g. ${
-      v.name.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").replace(/-+$/, "") || "web"
+  else if (rule && v.name.length > rule.max)
+    errs.name = `The name is ${v.name.length} characters long; the limit is ${rule.max}.`;
+  else if (rule && !rule.re.test(v.name))
+    errs.name = `“${v.name}” is not a valid name: use ${rule.text} (e.g. ${
+      v.name.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").replace(/-+$/, "").slice(0, rule.max) || "web"
     }).`;
   if (!v.image) errs.image = "Pick an image; crane-demo:0.1.0 works offline after Build demo image.";
   const r = Number(v.replicas);

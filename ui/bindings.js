@@ -177,7 +177,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		rollout?: RolloutView | null,
 	*		traffic?: TrafficView | null,
 	*		load?: LoadView | null,
-	*		autoscaler?: string | null,
+	*		autoscaling?: AutoscalingView_Deserialize | null,
 	*	}} AppView_Deserialize
 	* @property {string} name - App name.
 	* @property {string} image - Image.
@@ -193,7 +193,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {RolloutView | null} [rollout] - The rolling update in progress (or the last one that failed or paused), if any.
 	* @property {TrafficView | null} [traffic] - Traffic through the app's load balancer, when it has a port.
 	* @property {LoadView | null} [load] - The load generator's run against this app (running or the last one), if any.
-	* @property {string | null} [autoscaler] - The autoscaler's latest decision ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
+	* @property {AutoscalingView_Deserialize | null} [autoscaling] - The app's autoscaling policy with Crane's defaults applied, and the autoscaler's latest decision; null when the spec has no `autoscaling`.
 	*
 	*  One app with its instances.
 	*
@@ -212,7 +212,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		rollout: RolloutView | null,
 	*		traffic: TrafficView | null,
 	*		load: LoadView | null,
-	*		autoscaler: string | null,
+	*		autoscaling: AutoscalingView_Serialize | null,
 	*	}} AppView_Serialize
 	* @property {string} name - App name.
 	* @property {string} image - Image.
@@ -228,7 +228,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {RolloutView | null} rollout - The rolling update in progress (or the last one that failed or paused), if any.
 	* @property {TrafficView | null} traffic - Traffic through the app's load balancer, when it has a port.
 	* @property {LoadView | null} load - The load generator's run against this app (running or the last one), if any.
-	* @property {string | null} autoscaler - The autoscaler's latest decision ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
+	* @property {AutoscalingView_Serialize | null} autoscaling - The app's autoscaling policy with Crane's defaults applied, and the autoscaler's latest decision; null when the spec has no `autoscaling`.
 	*
 	*  What an apply did to the app.
 	*
@@ -273,6 +273,124 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {AppView_Serialize} app - The app after the change.
 	* @property {ApplyAction} action - What the apply did.
 	* @property {string[]} warnings - Non-fatal remarks (inactive spec sections, hardened defaults applied).
+	*
+	*  One autoscaler decision.
+	*
+	* @typedef {AutoscaleDecisionView_Serialize | AutoscaleDecisionView_Deserialize} AutoscaleDecisionView
+	* @property {AutoscaleDecisionView_Serialize} Serialize
+	* @property {AutoscaleDecisionView_Deserialize} Deserialize
+	*
+	*  One autoscaler decision.
+	*
+	* @typedef {{
+	*		at: string,
+	*		from: number,
+	*		to: number,
+	*		change: ScaleChange,
+	*		value?: number | null,
+	*		reason: string,
+	*	}} AutoscaleDecisionView_Deserialize
+	* @property {string} at - When it was made, RFC 3339.
+	* @property {number} from - Replicas before it.
+	* @property {number} to - Replicas after it (equal to `from` for a hold).
+	* @property {ScaleChange} change - Which way it went.
+	* @property {number | null} [value] - The measured value it compared with the target, when it looked at the metric.
+	* @property {string} reason - The sentence with the formula ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
+	*
+	*  One autoscaler decision.
+	*
+	* @typedef {{
+	*		at: string,
+	*		from: number,
+	*		to: number,
+	*		change: ScaleChange,
+	*		value: number | null,
+	*		reason: string,
+	*	}} AutoscaleDecisionView_Serialize
+	* @property {string} at - When it was made, RFC 3339.
+	* @property {number} from - Replicas before it.
+	* @property {number} to - Replicas after it (equal to `from` for a hold).
+	* @property {ScaleChange} change - Which way it went.
+	* @property {number | null} value - The measured value it compared with the target, when it looked at the metric.
+	* @property {string} reason - The sentence with the formula ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
+	*
+	*  What the autoscaler measures, as the spec names it.
+	*
+	* @typedef {
+	* "cpu" | 
+	* "memory" | 
+	* "rps" | 
+	* "latency_p95" | 
+	* "custom"} AutoscaleMetric
+	* @property {
+	* "cpu"} cpu - CPU use in percent of the instance's CPU limit (of one core without one), per instance.
+	* @property {
+	* "memory"} memory - Memory use in percent of the instance's memory limit, per instance.
+	* @property {
+	* "rps"} rps - Requests per second per replica.
+	* @property {
+	* "latency_p95"} latency_p95 - The app's 95th percentile latency, ms.
+	* @property {
+	* "custom"} custom - The value of the spec's Prometheus query.
+	*
+	*  An app's autoscaling policy as the autoscaler applies it: the spec's values, and Crane's defaults where the spec
+	*  leaves a field out.
+	*
+	* @typedef {AutoscalingView_Serialize | AutoscalingView_Deserialize} AutoscalingView
+	* @property {AutoscalingView_Serialize} Serialize
+	* @property {AutoscalingView_Deserialize} Deserialize
+	*
+	*  An app's autoscaling policy as the autoscaler applies it: the spec's values, and Crane's defaults where the spec
+	*  leaves a field out.
+	*
+	* @typedef {{
+	*		min: number,
+	*		max: number,
+	*		metric: AutoscaleMetric,
+	*		target: number | null,
+	*		query?: string | null,
+	*		tolerance: number | null,
+	*		scale_down_stabilization_ms: number | null,
+	*		max_scale_up_step?: number | null,
+	*		max_scale_down_step?: number | null,
+	*		last_decision?: AutoscaleDecisionView_Deserialize | null,
+	*	}} AutoscalingView_Deserialize
+	* @property {number} min - Lowest replica count.
+	* @property {number} max - Highest replica count.
+	* @property {AutoscaleMetric} metric - What is measured.
+	* @property {number | null} target - Target value: percent for cpu and memory, requests/s per replica for rps, ms for latency p95.
+	* @property {string | null} [query] - The Prometheus query, for `custom`.
+	* @property {number | null} tolerance - How far `usage / target` may stray from 1 before anything changes (0.1 = 10 %).
+	* @property {number | null} scale_down_stabilization_ms - How far back recommendations hold a scale down, ms (the effective value: the spec's, or Crane's default).
+	* @property {number | null} [max_scale_up_step] - Most instances added by one decision; `None` for no limit.
+	* @property {number | null} [max_scale_down_step] - Most instances removed by one decision; `None` for no limit.
+	* @property {AutoscaleDecisionView_Deserialize | null} [last_decision] - The autoscaler's latest decision, once it made one.
+	*
+	*  An app's autoscaling policy as the autoscaler applies it: the spec's values, and Crane's defaults where the spec
+	*  leaves a field out.
+	*
+	* @typedef {{
+	*		min: number,
+	*		max: number,
+	*		metric: AutoscaleMetric,
+	*		target: number | null,
+	*		query: string | null,
+	*		tolerance: number | null,
+	*		scale_down_stabilization_ms: number | null,
+	*		max_scale_up_step: number | null,
+	*		max_scale_down_step: number | null,
+	*		last_decision: AutoscaleDecisionView_Serialize | null,
+	*	}} AutoscalingView_Serialize
+	* @property {number} min - Lowest replica count.
+	* @property {number} max - Highest replica count.
+	* @property {AutoscaleMetric} metric - What is measured.
+	* @property {number | null} target - Target value: percent for cpu and memory, requests/s per replica for rps, ms for latency p95.
+	* @property {string | null} query - The Prometheus query, for `custom`.
+	* @property {number | null} tolerance - How far `usage / target` may stray from 1 before anything changes (0.1 = 10 %).
+	* @property {number | null} scale_down_stabilization_ms - How far back recommendations hold a scale down, ms (the effective value: the spec's, or Crane's default).
+	* @property {number | null} max_scale_up_step - Most instances added by one decision; `None` for no limit.
+	* @property {number | null} max_scale_down_step - Most instances removed by one decision; `None` for no limit.
+	* @property {AutoscaleDecisionView_Serialize | null} last_decision - The autoscaler's latest decision, once it made one.
 	*
 	*  Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
 	*  server-sent events stream `GET /api/v1/watch`.
@@ -696,6 +814,31 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {RolloutState} state - Where the update stands.
 	* @property {string} message - One sentence ("2/3 instances of revision 2 ready", or why it failed).
 	*
+	*  Rules the engine applies to user input, exposed so a door checks input before sending it without keeping its
+	*  own copy.
+	*
+	* @typedef {{
+	*		app_name_max_len: number,
+	*		app_name_pattern: string,
+	*		app_name_rule: string,
+	*	}} RulesView
+	* @property {number} app_name_max_len - Longest app name.
+	* @property {string} app_name_pattern - The app name rule as a regular expression (ECMAScript syntax), length included.
+	* @property {string} app_name_rule - The app name rule in words ("lowercase letters, digits and '-', starting with a letter").
+	*
+	*  Which way an autoscaler decision went.
+	*
+	* @typedef {
+	* "up" | 
+	* "down" | 
+	* "none"} ScaleChange
+	* @property {
+	* "up"} up - More replicas.
+	* @property {
+	* "down"} down - Fewer replicas.
+	* @property {
+	* "none"} none - The same count (a hold).
+	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
 	* @typedef {{
@@ -705,6 +848,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		api_url: string,
 	*		data_dir: string,
 	*		apps: number,
+	*		rules: RulesView,
 	*	}} StatusView
 	* @property {string} version - Crane version.
 	* @property {boolean} docker_ok - Whether the Docker engine is reachable.
@@ -712,6 +856,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} api_url - REST API base URL.
 	* @property {string} data_dir - Data directory.
 	* @property {number} apps - Number of apps.
+	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
 	*
 	*  Request metrics of the built-in load balancer (counted since the engine started).
 	*

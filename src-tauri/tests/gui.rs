@@ -136,6 +136,13 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     click(c, "[data-testid=f-submit]").await;
     let name_error = text(c, ".field-error[data-for=name]").await;
     assert!(name_error.contains("not a valid name"), "no client-side name check: {name_error:?}");
+    // The window checks the engine's rule (from `status`), length included, and says what it is.
+    fill(c, "f-name", &format!("a{}", "b".repeat(40))).await;
+    click(c, "[data-testid=f-submit]").await;
+    let name_error = text(c, ".field-error[data-for=name]").await;
+    assert!(name_error.contains("the limit is 40"), "the window's name limit is not the engine's: {name_error:?}");
+    let hint = text(c, "[data-testid=f-name-hint]").await;
+    assert!(hint.contains("at most 40 characters"), "the name hint does not come from the engine: {hint:?}");
 
     fill(c, "f-name", app).await;
     fill(c, "f-memory", "lots").await;
@@ -305,6 +312,11 @@ async fn autoscale_under_load(c: &Client, app: &str) {
          return (a && !a.hidden && a.querySelector('[data-testid=autoscaler-policy]').textContent.includes('5 req/s per replica')) || null",
     )
     .await;
+    // The policy as the engine applies it (typed fields, no YAML read in the window).
+    let window = text(c, "[data-testid=autoscaler-policy] [data-field=scale-down-stabilization] .chip-value").await;
+    assert_eq!(window, "10s", "the scale-down window shown is not the spec's");
+    let policy = text(c, "[data-testid=autoscaler-policy]").await;
+    assert!(!policy.contains("null") && !policy.contains("undefined"), "the policy shows a missing field: {policy:?}");
     let charts = wait_until(
         c,
         "the 6 charts",

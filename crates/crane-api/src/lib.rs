@@ -195,8 +195,80 @@ pub struct AppView {
     pub traffic: Option<TrafficView>,
     /// The load generator's run against this app (running or the last one), if any.
     pub load: Option<LoadView>,
-    /// The autoscaler's latest decision ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
-    pub autoscaler: Option<String>,
+    /// The app's autoscaling policy with Crane's defaults applied, and the autoscaler's latest decision; null
+    /// when the spec has no `autoscaling`.
+    pub autoscaling: Option<AutoscalingView>,
+}
+
+/// What the autoscaler measures, as the spec names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoscaleMetric {
+    /// CPU use in percent of the instance's CPU limit (of one core without one), per instance.
+    Cpu,
+    /// Memory use in percent of the instance's memory limit, per instance.
+    Memory,
+    /// Requests per second per replica.
+    Rps,
+    /// The app's 95th percentile latency, ms.
+    LatencyP95,
+    /// The value of the spec's Prometheus query.
+    Custom,
+}
+
+/// Which way an autoscaler decision went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleChange {
+    /// More replicas.
+    Up,
+    /// Fewer replicas.
+    Down,
+    /// The same count (a hold).
+    None,
+}
+
+/// An app's autoscaling policy as the autoscaler applies it: the spec's values, and Crane's defaults where the spec
+/// leaves a field out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AutoscalingView {
+    /// Lowest replica count.
+    pub min: u32,
+    /// Highest replica count.
+    pub max: u32,
+    /// What is measured.
+    pub metric: AutoscaleMetric,
+    /// Target value: percent for cpu and memory, requests/s per replica for rps, ms for latency p95.
+    pub target: f64,
+    /// The Prometheus query, for `custom`.
+    pub query: Option<String>,
+    /// How far `usage / target` may stray from 1 before anything changes (0.1 = 10 %).
+    pub tolerance: f64,
+    /// How far back recommendations hold a scale down, ms (the effective value: the spec's, or Crane's default).
+    pub scale_down_stabilization_ms: f64,
+    /// Most instances added by one decision; `None` for no limit.
+    pub max_scale_up_step: Option<u32>,
+    /// Most instances removed by one decision; `None` for no limit.
+    pub max_scale_down_step: Option<u32>,
+    /// The autoscaler's latest decision, once it made one.
+    pub last_decision: Option<AutoscaleDecisionView>,
+}
+
+/// One autoscaler decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AutoscaleDecisionView {
+    /// When it was made, RFC 3339.
+    pub at: String,
+    /// Replicas before it.
+    pub from: u32,
+    /// Replicas after it (equal to `from` for a hold).
+    pub to: u32,
+    /// Which way it went.
+    pub change: ScaleChange,
+    /// The measured value it compared with the target, when it looked at the metric.
+    pub value: Option<f64>,
+    /// The sentence with the formula ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
+    pub reason: String,
 }
 
 /// Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
@@ -420,6 +492,20 @@ pub struct StatusView {
     pub data_dir: String,
     /// Number of apps.
     pub apps: u32,
+    /// The engine's rules for what users type, so doors check input the same way the engine does.
+    pub rules: RulesView,
+}
+
+/// Rules the engine applies to user input, exposed so a door checks input before sending it without keeping its
+/// own copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct RulesView {
+    /// Longest app name.
+    pub app_name_max_len: u32,
+    /// The app name rule as a regular expression (ECMAScript syntax), length included.
+    pub app_name_pattern: String,
+    /// The app name rule in words ("lowercase letters, digits and '-', starting with a letter").
+    pub app_name_rule: String,
 }
 
 /// Progress of a long operation (image build), streamed to the window and the CLI.

@@ -24,6 +24,7 @@
 //!
 //! Where Crane departs from Kubernetes, a comment at the spot says so and why.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::model::Millis;
@@ -170,6 +171,38 @@ pub struct Decision {
     pub interesting: bool,
     /// The numbers behind the reason: per-instance values, ready counts, ratios, the window's highest recommendation.
     pub inputs: Value,
+    /// The measured usage the ratio was computed from (mean per counted instance, or the app's value per the
+    /// metric's rule); `None` when the decision did not look at the metric (no samples, out of range).
+    pub usage: Option<f64>,
+}
+
+impl Decision {
+    /// The decision's outcome as fields, for the event log and the views: from/to replicas, metric, usage, target.
+    pub fn record(&self, input: &Input) -> DecisionRecord {
+        DecisionRecord {
+            from: input.current,
+            to: self.desired,
+            metric: input.policy.metric,
+            value: self.usage,
+            target: input.policy.target,
+        }
+    }
+}
+
+/// A decision's outcome as fields. The engine stores it in the event details under `"decision"`, so readers (chart
+/// markers, the window) take the numbers from here and never from the reason's prose.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// Replicas before the decision.
+    pub from: u32,
+    /// Replicas after it (equal to `from` for a hold).
+    pub to: u32,
+    /// The metric it looked at.
+    pub metric: Metric,
+    /// The measured usage (see [`Decision::usage`]).
+    pub value: Option<f64>,
+    /// The policy's target.
+    pub target: f64,
 }
 
 /// Decides an app's replica count from its metrics, as the Kubernetes HPA would (see the module docs).
@@ -210,6 +243,7 @@ pub fn decide(input: &Input) -> Decision {
             reason,
             interesting: true,
             inputs: Value::Object(inputs),
+            usage: None,
         };
     }
 
@@ -283,7 +317,15 @@ pub fn decide(input: &Input) -> Decision {
         json!({ "ms": window, "recommendations": in_window.len(), "max": window_max, "stabilized": stabilized }),
     );
     inputs.insert("desired".into(), json!(desired));
-    Decision { desired, recommendation, change, reason: text, interesting, inputs: Value::Object(inputs) }
+    Decision {
+        desired,
+        recommendation,
+        change,
+        reason: text,
+        interesting,
+        inputs: Value::Object(inputs),
+        usage: estimate.usage,
+    }
 }
 
 /// What the metric alone asks for, before min/max, stabilization and step limits.
@@ -294,11 +336,18 @@ struct Estimate {
     text: String,
     /// Whether a hold is worth logging (missing data, a reversed direction); a steady state is not.
     interesting: bool,
+    /// The measured usage, once there is one.
+    usage: Option<f64>,
 }
 
 impl Estimate {
     fn hold(text: String, interesting: bool) -> Estimate {
-        Estimate { wanted: None, text, interesting }
+        Estimate { wanted: None, text, interesting, usage: None }
+    }
+
+    /// The same estimate, computed from `usage`.
+    fn with_usage(self, usage: f64) -> Estimate {
+        Estimate { usage: Some(usage), ..self }
     }
 }
 
@@ -358,11 +407,12 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     let n = counted.len();
     let sum: f64 = counted.iter().sum();
     let usage = sum / n as f64;
+    let measured = usage;
     let ratio = usage / target;
     inputs.insert("usage".into(), json!(usage));
     inputs.insert("ratio".into(), json!(ratio));
     if let Some(hold) = tolerance_hold(label, metric, usage, target, policy.tolerance) {
-        return hold;
+        return hold.with_usage(measured);
     }
 
     let up = ratio > 1.0;
@@ -403,19 +453,19 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
         let direction = if up { "up" } else { "down" };
         if within(ratio, policy.tolerance) {
             text.push_str(&format!(" is within {} of target, so no scale {direction}", percent(policy.tolerance)));
-            return Estimate::hold(text, true);
+            return Estimate::hold(text, true).with_usage(measured);
         }
         if (ratio > 1.0) != up {
             let side = if up { "below" } else { "above" };
             text.push_str(&format!(" is {side} target, so no scale {direction}"));
-            return Estimate::hold(text, true);
+            return Estimate::hold(text, true).with_usage(measured);
         }
     }
 
     // `n × usage / target` is `sum / target`; dividing once keeps floating-point noise out of the ceiling.
     let desired = ceil_count(sum / target);
     text.push_str(&format!(" → ceil({n}×{}/{})={desired}", number(usage), number(target)));
-    guard_direction(text, desired, current, up, label)
+    guard_direction(text, desired, current, up, label).with_usage(measured)
 }
 
 /// App-level metrics, as Kubernetes' `GetObjectMetricReplicas` (a `Value` target: `ceil(ready × value / target)`),
@@ -457,7 +507,7 @@ fn app_level(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     inputs.insert("usage".into(), json!(usage));
     inputs.insert("ratio".into(), json!(ratio));
     if let Some(hold) = tolerance_hold(label, metric, usage, target, policy.tolerance) {
-        return hold;
+        return hold.with_usage(usage);
     }
 
     let up = ratio > 1.0;
@@ -470,7 +520,7 @@ fn app_level(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
         number(usage),
         number(target)
     );
-    guard_direction(text, desired, input.current, up, label)
+    guard_direction(text, desired, input.current, up, label).with_usage(usage)
 }
 
 /// Kubernetes keeps the current count when the computed one moves against the metric ("the change of metrics
@@ -483,7 +533,7 @@ fn guard_direction(mut text: String, desired: u32, current: u32, up: bool, label
         return Estimate::hold(text, true);
     }
     // Rounding back to the current count is a steady state, not news.
-    Estimate { wanted: Some(desired), text, interesting: desired != current }
+    Estimate { wanted: Some(desired), text, interesting: desired != current, usage: None }
 }
 
 /// The "keep" estimate when the usage is within tolerance of the target (HPA's no-change band), else `None`.

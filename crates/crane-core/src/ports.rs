@@ -231,15 +231,86 @@ pub struct EventRecord {
     pub details: serde_json::Value,
 }
 
-/// One point of a metric time series.
+/// What a metric sample measures: the series Crane records, or a metric an app exposes itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SampleMetric {
+    /// CPU use of an instance, in percent of its CPU limit (of one core without a limit).
+    Cpu,
+    /// Memory use of an instance, in percent of its memory limit.
+    Memory,
+    /// Memory in use by an instance, MiB.
+    MemoryMib,
+    /// Requests per second: per instance, or the app's total through its load balancer.
+    Rps,
+    /// The app's 95th percentile latency over the last interval, ms.
+    LatencyP95Ms,
+    /// Answers with a 5xx status per second, for the app.
+    ErrorsPerS,
+    /// The app's desired replica count.
+    Replicas,
+    /// The app's ready instances.
+    Ready,
+    /// Any other metric, by its name (an app's own metric). Names of the variants above are reserved.
+    Custom(String),
+}
+
+impl SampleMetric {
+    /// The name stored in the `metric` column.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SampleMetric::Cpu => "cpu",
+            SampleMetric::Memory => "memory",
+            SampleMetric::MemoryMib => "memory_mib",
+            SampleMetric::Rps => "rps",
+            SampleMetric::LatencyP95Ms => "latency_p95_ms",
+            SampleMetric::ErrorsPerS => "errors_per_s",
+            SampleMetric::Replicas => "replicas",
+            SampleMetric::Ready => "ready",
+            SampleMetric::Custom(name) => name,
+        }
+    }
+
+    /// The metric a stored name stands for; names Crane does not record itself are [`SampleMetric::Custom`].
+    pub fn from_name(name: &str) -> SampleMetric {
+        match name {
+            "cpu" => SampleMetric::Cpu,
+            "memory" => SampleMetric::Memory,
+            "memory_mib" => SampleMetric::MemoryMib,
+            "rps" => SampleMetric::Rps,
+            "latency_p95_ms" => SampleMetric::LatencyP95Ms,
+            "errors_per_s" => SampleMetric::ErrorsPerS,
+            "replicas" => SampleMetric::Replicas,
+            "ready" => SampleMetric::Ready,
+            other => SampleMetric::Custom(other.to_string()),
+        }
+    }
+}
+
+/// One point of a metric time series. A series is identified by its app, its instance (none for app-level series)
+/// and its metric, each a value of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// Series name: `<app>/<metric>` for app-level series, `<app>/<instance>/<metric>` per instance.
-    pub series: String,
+    /// App name.
+    pub app: String,
+    /// Instance (container) name for per-instance series (`web-2`); `None` for the app's own series.
+    pub instance: Option<String>,
+    /// What is measured.
+    pub metric: SampleMetric,
     /// Time.
     pub at: Millis,
     /// Value.
     pub value: f64,
+}
+
+/// Which instances' series [`Store::query_samples`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceFilter<'a> {
+    /// The app-level series and every instance's.
+    Any,
+    /// Only the app-level series (no instance).
+    App,
+    /// Only this instance's series.
+    Instance(&'a str),
 }
 
 /// Failure of a store call.
@@ -273,9 +344,16 @@ pub trait Store: Send + Sync + 'static {
     async fn list_revisions(&self, app: &str) -> Result<Vec<StoredRevision>, StoreError>;
     /// Appends metric samples.
     async fn append_samples(&self, samples: &[Sample]) -> Result<(), StoreError>;
-    /// Samples of the series whose name starts with `prefix`, between `from` and `to` (inclusive), oldest first:
-    /// raw samples where they are kept, one-minute averages before that.
-    async fn query_samples(&self, prefix: &str, from: Millis, to: Millis) -> Result<Vec<Sample>, StoreError>;
+    /// Samples of `app`'s `metric` for the instances `instance` selects, between `from` and `to` (inclusive), oldest
+    /// first: raw samples where they are kept, one-minute averages before that.
+    async fn query_samples(
+        &self,
+        app: &str,
+        instance: InstanceFilter<'_>,
+        metric: &SampleMetric,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Sample>, StoreError>;
     /// Rolls raw samples older than the raw retention up into one-minute averages and drops what is older than the
     /// rollup retention. Returns how many raw rows were rolled up.
     async fn compact_samples(&self, now: Millis) -> Result<u64, StoreError>;

@@ -33,6 +33,14 @@ pub const MAX_REPLICAS: u32 = 100;
 pub const MAX_CPU: f64 = 64.0;
 /// Longest app name, so `<name>-<index>` container and network names stay short and readable.
 pub const MAX_NAME_LEN: usize = 40;
+/// The app name rule in words, for doors that check a name before the engine does.
+pub const APP_NAME_RULE: &str = "lowercase letters, digits and '-', starting with a letter";
+
+/// The app name rule as a regular expression (ECMAScript and Rust `regex` syntax agree on it), built from
+/// [`MAX_NAME_LEN`] and the same character classes as the validator, so a door never keeps its own copy.
+pub fn app_name_pattern() -> String {
+    format!("^[a-z][a-z0-9-]{{0,{}}}$", MAX_NAME_LEN - 1)
+}
 /// Metrics autoscaling understands.
 pub const AUTOSCALING_METRICS: &[&str] = Metric::NAMES;
 /// What a rolling update may do when a new instance fails.

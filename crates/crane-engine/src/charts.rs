@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use crane_charts::{ChartSpec, Marker, Series};
+use crane_core::autoscale::{DecisionRecord, Metric, Policy};
 use crane_core::model::Millis;
-use crane_core::ports::StoredApp;
-use crane_core::spec::Metric;
+use crane_core::ports::{EventRecord, InstanceFilter, Sample, SampleMetric, StoredApp};
 
 use crate::{EngineError, Inner, Result};
 
@@ -24,31 +24,49 @@ pub(crate) fn range_ms(range: &str) -> Result<Millis> {
     Ok(ms)
 }
 
+/// Which stored series a chart draws.
+enum Lines {
+    /// One line per instance of this per-instance metric (cpu, memory).
+    PerInstance(SampleMetric),
+    /// One line per instance of this metric plus the app's total (requests/s).
+    PerInstanceAndApp(SampleMetric, &'static str),
+    /// The app's own series, each with its label (latency, errors, replicas and ready).
+    App(&'static [(SampleMetric, &'static str)]),
+}
+
 /// Renders one chart of an app.
 pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: &str, now: Millis) -> Result<String> {
     let span = range_ms(range)?;
     let from = now.saturating_sub(span);
     let name = &app.spec.name;
-    let scaling = app.spec.autoscaling.as_ref();
-    let target_if = |m: Metric| scaling.filter(|a| a.metric == m).map(|a| a.target);
-    // (title, unit, series prefix, series suffix filter, fixed y bounds, step, threshold)
-    let (title, unit, prefix, suffixes, y_max, step, threshold): (
-        &str,
-        &str,
-        String,
-        &[&str],
-        Option<f64>,
-        bool,
-        Option<f64>,
-    ) = match metric {
-        "cpu" => ("CPU per instance", "%", format!("{name}/"), &["/cpu"], None, false, target_if(Metric::Cpu)),
-        "memory" => ("Memory per instance", "MiB", format!("{name}/"), &["/memory_mib"], None, false, None),
-        "rps" => ("Requests per second", "req/s", format!("{name}/"), &["/rps"], None, false, target_if(Metric::Rps)),
-        "latency" => {
-            ("Latency p95", "ms", format!("{name}/latency_p95_ms"), &[""], None, false, target_if(Metric::LatencyP95))
-        }
-        "errors" => ("Errors per second (5xx)", "/s", format!("{name}/errors_per_s"), &[""], None, false, None),
-        "replicas" => ("Replicas", "replicas", format!("{name}/"), &["/replicas", "/ready"], None, true, None),
+    let scaling = app.spec.autoscaling.as_ref().map(Policy::from_spec);
+    let target_if = |m: Metric| scaling.as_ref().filter(|p| p.metric == m).map(|p| p.target);
+    // (title, unit, lines, step, threshold)
+    let (title, unit, lines, step, threshold) = match metric {
+        "cpu" => ("CPU per instance", "%", Lines::PerInstance(SampleMetric::Cpu), false, target_if(Metric::Cpu)),
+        "memory" => ("Memory per instance", "MiB", Lines::PerInstance(SampleMetric::MemoryMib), false, None),
+        "rps" => (
+            "Requests per second",
+            "req/s",
+            Lines::PerInstanceAndApp(SampleMetric::Rps, "all instances"),
+            false,
+            target_if(Metric::Rps),
+        ),
+        "latency" => (
+            "Latency p95",
+            "ms",
+            Lines::App(&[(SampleMetric::LatencyP95Ms, "p95")]),
+            false,
+            target_if(Metric::LatencyP95),
+        ),
+        "errors" => ("Errors per second (5xx)", "/s", Lines::App(&[(SampleMetric::ErrorsPerS, "5xx/s")]), false, None),
+        "replicas" => (
+            "Replicas",
+            "replicas",
+            Lines::App(&[(SampleMetric::Replicas, "desired"), (SampleMetric::Ready, "ready")]),
+            true,
+            None,
+        ),
         other => {
             return Err(EngineError::BadRequest(format!(
                 "metric: no chart named '{other}'; the charts are {}",
@@ -56,41 +74,44 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
             )))
         }
     };
-    let samples =
-        inner.store.query_samples(&prefix, from, now).await.map_err(|e| EngineError::Internal(e.to_string()))?;
+    let query = |instance: InstanceFilter<'static>, metric: SampleMetric| async move {
+        inner
+            .store
+            .query_samples(name, instance, &metric, from, now)
+            .await
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    };
     let mut by_series: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
-    for s in samples {
-        let rest = &s.series[format!("{name}/").len().min(s.series.len())..];
-        let depth = rest.matches('/').count();
-        let keep = match metric {
-            // Per-instance charts: `<app>/<instance>/<metric>`; requests/s shows the app total too.
-            "cpu" | "memory" => depth == 1 && suffixes.iter().any(|x| s.series.ends_with(x)),
-            "rps" => (depth == 1 && s.series.ends_with("/rps")) || rest == "rps",
-            "replicas" => rest == "replicas" || rest == "ready",
-            _ => true,
-        };
-        if !keep {
-            continue;
+    let mut add = |label: String, samples: Vec<Sample>| {
+        if !samples.is_empty() {
+            by_series.entry(label).or_default().extend(samples.iter().map(|s| (s.at as i64, s.value)));
         }
-        let label = match (metric, rest) {
-            ("rps", "rps") => "all instances".to_string(),
-            ("replicas", "replicas") => "desired".to_string(),
-            ("replicas", "ready") => "ready".to_string(),
-            ("latency", _) => "p95".to_string(),
-            ("errors", _) => "5xx/s".to_string(),
-            _ => rest.split('/').next().unwrap_or(rest).to_string(),
-        };
-        by_series.entry(label).or_default().push((s.at as i64, s.value));
+    };
+    match &lines {
+        Lines::PerInstance(metric) | Lines::PerInstanceAndApp(metric, _) => {
+            let mut per_instance: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+            let mut app_level = Vec::new();
+            for s in query(InstanceFilter::Any, metric.clone()).await? {
+                match s.instance.clone() {
+                    Some(instance) => per_instance.entry(instance).or_default().push(s),
+                    None => app_level.push(s),
+                }
+            }
+            for (instance, samples) in per_instance {
+                add(instance, samples);
+            }
+            if let Lines::PerInstanceAndApp(_, label) = &lines {
+                add(label.to_string(), app_level);
+            }
+        }
+        Lines::App(series) => {
+            for (metric, label) in series.iter() {
+                add(label.to_string(), query(InstanceFilter::App, metric.clone()).await?);
+            }
+        }
     }
     let events = inner.store.list_events(Some(name), 500, None).await.unwrap_or_default();
-    let markers = events
-        .iter()
-        .filter(|e| e.kind == "autoscale.scaled" && e.at >= from)
-        .map(|e| Marker {
-            at_ms: e.at as i64,
-            label: e.reason.rsplit("scale ").next().unwrap_or("scaled").trim().to_string(),
-        })
-        .collect();
+    let markers = events.iter().filter(|e| e.kind == "autoscale.scaled" && e.at >= from).filter_map(marker).collect();
     let spec = ChartSpec {
         title: title.to_string(),
         unit: unit.to_string(),
@@ -100,10 +121,40 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
         height: 220,
         series: by_series.into_iter().map(|(name, points)| Series { name, points }).collect(),
         y_min: Some(0.0),
-        y_max,
+        y_max: None,
         step,
         markers,
         threshold: threshold.map(|t| (t, format!("target {t}{}", if unit == "%" { "%" } else { "" }))),
     };
     Ok(crane_charts::render_svg(&spec))
+}
+
+/// The marker of a scale event, from the decision's fields in its details (`2→3`); `None` for events recorded
+/// before decisions carried them.
+fn marker(event: &EventRecord) -> Option<Marker> {
+    let record: DecisionRecord = serde_json::from_value(event.details.get("decision")?.clone()).ok()?;
+    Some(Marker { at_ms: event.at as i64, label: format!("{}→{}", record.from, record.to) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_come_from_the_decision_fields() {
+        let event = |details: serde_json::Value| EventRecord {
+            id: 1,
+            at: 5_000,
+            app: Some("web".into()),
+            instance: None,
+            kind: "autoscale.scaled".into(),
+            // The prose says something else on purpose: the marker must not come from it.
+            reason: "cpu 93% > target 70% → scale 9→9".into(),
+            details,
+        };
+        let decision = DecisionRecord { from: 2, to: 3, metric: Metric::Cpu, value: Some(93.0), target: 70.0 };
+        let details = serde_json::json!({ "current": 2, "decision": decision });
+        assert_eq!(marker(&event(details)), Some(Marker { at_ms: 5_000, label: "2→3".into() }));
+        assert_eq!(marker(&event(serde_json::json!({ "current": 2 }))), None);
+    }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crane_core::model::ContainerState;
-use crane_core::ports::StoredApp;
+use crane_core::ports::{SampleMetric, StoredApp};
 use serde::Serialize;
 
 use crate::Inner;
@@ -84,28 +84,26 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
         let instance = format!("{app}-{index}");
         f.sample("crane_instance_restarts_total", &[("app", app), ("instance", &instance)], f64::from(*n));
     }
+    // Per-instance gauges from the collector's latest round, keyed by their metric column.
+    let per_instance = |metric: SampleMetric| {
+        latest.iter().filter(move |s| s.metric == metric).filter_map(|s| Some((&s.app, s.instance.as_ref()?, s.value)))
+    };
     for (metric, name, help) in [
         (
-            "cpu",
+            SampleMetric::Cpu,
             "crane_instance_cpu_percent",
             "CPU use of an instance in percent of its limit (of one core without one).",
         ),
-        ("memory", "crane_instance_memory_percent", "Memory use of an instance in percent of its limit."),
+        (SampleMetric::Memory, "crane_instance_memory_percent", "Memory use of an instance in percent of its limit."),
     ] {
         f.header(name, "gauge", help);
-        for (series, value) in &latest {
-            let parts: Vec<&str> = series.split('/').collect();
-            if parts.len() == 3 && parts[2] == metric {
-                f.sample(name, &[("app", parts[0]), ("instance", parts[1])], *value);
-            }
+        for (app, instance, value) in per_instance(metric) {
+            f.sample(name, &[("app", app), ("instance", instance)], value);
         }
     }
     f.header("crane_instance_memory_bytes", "gauge", "Memory in use by an instance (without page cache).");
-    for (series, value) in &latest {
-        let parts: Vec<&str> = series.split('/').collect();
-        if parts.len() == 3 && parts[2] == "memory_mib" {
-            f.sample("crane_instance_memory_bytes", &[("app", parts[0]), ("instance", parts[1])], value * 1048576.0);
-        }
+    for (app, instance, mib) in per_instance(SampleMetric::MemoryMib) {
+        f.sample("crane_instance_memory_bytes", &[("app", app), ("instance", instance)], mib * 1048576.0);
     }
     drop(shared);
 

@@ -619,15 +619,23 @@ impl crane_core::ports::Store for MemStore {
 
     async fn query_samples(
         &self,
-        prefix: &str,
+        app: &str,
+        instance: crane_core::ports::InstanceFilter<'_>,
+        metric: &crane_core::ports::SampleMetric,
         from: Millis,
         to: Millis,
     ) -> Result<Vec<crane_core::ports::Sample>, crane_core::ports::StoreError> {
+        use crane_core::ports::InstanceFilter;
         let state = self.inner.locked();
         Ok(state
             .samples
             .iter()
-            .filter(|s| s.series.starts_with(prefix) && (from..=to).contains(&s.at))
+            .filter(|s| s.app == app && &s.metric == metric && (from..=to).contains(&s.at))
+            .filter(|s| match instance {
+                InstanceFilter::Any => true,
+                InstanceFilter::App => s.instance.is_none(),
+                InstanceFilter::Instance(name) => s.instance.as_deref() == Some(name),
+            })
             .cloned()
             .collect())
     }
@@ -637,8 +645,7 @@ impl crane_core::ports::Store for MemStore {
     }
 
     async fn delete_samples(&self, app: &str) -> Result<(), crane_core::ports::StoreError> {
-        let prefix = format!("{app}/");
-        self.inner.locked().samples.retain(|s| !s.series.starts_with(&prefix));
+        self.inner.locked().samples.retain(|s| s.app != app);
         Ok(())
     }
 

@@ -485,9 +485,7 @@ impl EngineHandle {
     /// Adds what the load generator and the autoscaler are doing to an app's view.
     fn with_activity(&self, mut view: AppView) -> AppView {
         view.load = self.inner.loads.view(&view.name);
-        if let Some((at, reason)) = self.inner.collector.decisions.locked().get(&view.name) {
-            view.autoscaler = Some(format!("{} ({})", reason, views::rfc3339(*at)));
-        }
+        views::add_last_decision(&mut view, &self.inner.collector);
         view
     }
 
@@ -776,6 +774,7 @@ impl EngineHandle {
             api_url,
             data_dir: self.inner.config.data_dir.display().to_string(),
             apps,
+            rules: views::rules(),
         }
     }
 

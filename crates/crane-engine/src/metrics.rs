@@ -3,8 +3,12 @@
 //! (`crane_core::autoscale::decide`) for apps that ask for it, applying its decisions through the store and the
 //! reconcile loop.
 //!
-//! Series names: `<app>/<metric>` (app level: `rps`, `latency_p95_ms`, `errors_per_s`, `replicas`, `ready`) and
-//! `<app>/<instance>/<metric>` (per instance: `cpu`, `memory`, `memory_mib`, `rps`).
+//! Each sample names its app, its instance (per instance: `cpu`, `memory`, `memory_mib`, `rps`) or none (app level:
+//! `rps`, `latency_p95_ms`, `errors_per_s`, `replicas`, `ready`) and its [`SampleMetric`] as separate values.
+//!
+//! Every autoscaler decision the event log keeps carries its outcome as fields (`details.decision`, a
+//! [`DecisionRecord`]: from/to replicas, metric, value, target) next to the inputs, so charts and the window read
+//! numbers, not the reason's prose.
 //!
 //! **Architecture Invariant:** the collector never starts or removes containers itself: a scaling decision changes the
 //! stored replica count and asks the loop for a pass, like `cranectl scale` does.
@@ -13,9 +17,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crane_core::autoscale::{self, Change, InstanceSample, Metric, Policy};
+use crane_core::autoscale::{self, Change, DecisionRecord, InstanceSample, Metric, Policy};
 use crane_core::model::{ContainerState, Millis};
-use crane_core::ports::{ResourceSample, Sample, StoredApp};
+use crane_core::ports::{ResourceSample, Sample, SampleMetric, StoredApp};
 use crane_proxy::hdrhistogram::Histogram;
 use futures_util::StreamExt;
 
@@ -49,8 +53,8 @@ pub(crate) struct Collector {
     previous: Mutex<BTreeMap<String, PreviousTraffic>>,
     /// Per app: earlier autoscaler recommendations (time, replicas), pruned to the stabilization window.
     recommendations: Mutex<BTreeMap<String, Vec<(Millis, u32)>>>,
-    /// Latest value of every series, for `/metrics` and the views.
-    pub latest: Mutex<BTreeMap<String, f64>>,
+    /// The samples of the latest round (the latest value of every series), for `/metrics`.
+    pub latest: Mutex<Vec<Sample>>,
     /// Per instance (`app`, `instance`): whether its own `/metrics` answered and parsed at the last round, and how
     /// many samples it had.
     pub app_scrapes: Mutex<BTreeMap<(String, String), (bool, usize)>>,
@@ -58,8 +62,21 @@ pub(crate) struct Collector {
     last_hold: Mutex<BTreeMap<String, (Millis, u32)>>,
     /// Autoscaler decisions per (app, change), for `/metrics`.
     pub decision_counts: Mutex<BTreeMap<(String, String), u64>>,
-    /// Latest autoscaler decision per app (its reason), for the views.
-    pub decisions: Mutex<BTreeMap<String, (Millis, String)>>,
+    /// Latest autoscaler decision per app, for the views.
+    pub decisions: Mutex<BTreeMap<String, LastDecision>>,
+}
+
+/// The autoscaler's latest decision for one app.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LastDecision {
+    /// When it was made.
+    pub at: Millis,
+    /// Its outcome as fields.
+    pub record: DecisionRecord,
+    /// Which way it scaled.
+    pub change: Change,
+    /// The sentence with the formula.
+    pub reason: String,
 }
 
 impl Collector {
@@ -102,7 +119,7 @@ async fn round(inner: &Arc<Inner>) {
     scrape_apps(inner, &apps, &running).await;
     let mut samples = Vec::new();
     let mut per_app_instances: BTreeMap<String, Vec<InstanceSample>> = BTreeMap::new();
-    let mut app_values: BTreeMap<String, BTreeMap<&'static str, f64>> = BTreeMap::new();
+    let mut app_values: BTreeMap<String, BTreeMap<SampleMetric, f64>> = BTreeMap::new();
     for app in &apps {
         let name = &app.spec.name;
         let traffic = inner.proxies.metrics(name);
@@ -112,7 +129,13 @@ async fn round(inner: &Arc<Inner>) {
         for o in running.iter().filter(|o| &o.app == name) {
             let latest =
                 inner.collector.stats.lock().unwrap().get(&o.id).and_then(|e| e.latest.lock().unwrap().clone());
-            let series = |metric: &str| format!("{name}/{}/{metric}", o.name);
+            let sample = |metric: SampleMetric, value: f64| Sample {
+                app: name.clone(),
+                instance: Some(o.name.clone()),
+                metric,
+                at: now,
+                value,
+            };
             let mut cpu = None;
             let mut memory = None;
             if let Some(s) = latest.filter(|s| now.saturating_sub(s.at) < 10_000) {
@@ -120,19 +143,15 @@ async fn round(inner: &Arc<Inner>) {
                 let c = s.cpu_percent / limit_cores.unwrap_or(1.0);
                 let limit = limit_memory.unwrap_or(s.memory_limit_bytes).max(1);
                 let m = s.memory_bytes as f64 * 100.0 / limit as f64;
-                samples.push(Sample { series: series("cpu"), at: now, value: c });
-                samples.push(Sample { series: series("memory"), at: now, value: m });
-                samples.push(Sample {
-                    series: series("memory_mib"),
-                    at: now,
-                    value: s.memory_bytes as f64 / 1048576.0,
-                });
+                samples.push(sample(SampleMetric::Cpu, c));
+                samples.push(sample(SampleMetric::Memory, m));
+                samples.push(sample(SampleMetric::MemoryMib, s.memory_bytes as f64 / 1048576.0));
                 cpu = Some(c);
                 memory = Some(m);
             }
             let rps = traffic.as_ref().and_then(|t| t.backends.iter().find(|b| b.id == o.id)).map(|b| b.traffic.rps);
             if let Some(r) = rps {
-                samples.push(Sample { series: series("rps"), at: now, value: r });
+                samples.push(sample(SampleMetric::Rps, r));
             }
             let value = match app.spec.autoscaling.as_ref().map(|a| a.metric) {
                 Some(Metric::Cpu) => cpu,
@@ -149,42 +168,36 @@ async fn round(inner: &Arc<Inner>) {
         }
         let mut values = BTreeMap::new();
         if let Some(t) = &traffic {
-            values.insert("rps", t.app.traffic.rps);
+            values.insert(SampleMetric::Rps, t.app.traffic.rps);
             let histogram = inner.proxies.latency_histogram(name);
             let errors = t.app.traffic.status_5xx;
             let mut previous = inner.collector.previous.lock().unwrap();
             if let (Some(h), Some((prev_h, prev_errors, prev_at))) = (histogram.as_ref(), previous.get(name)) {
                 let mut window = h.clone();
                 if window.subtract(prev_h).is_ok() && !window.is_empty() {
-                    values.insert("latency_p95_ms", window.value_at_quantile(0.95) as f64 / 1000.0);
+                    values.insert(SampleMetric::LatencyP95Ms, window.value_at_quantile(0.95) as f64 / 1000.0);
                 } else {
-                    values.insert("latency_p95_ms", 0.0);
+                    values.insert(SampleMetric::LatencyP95Ms, 0.0);
                 }
                 let secs = (now.saturating_sub(*prev_at) as f64 / 1000.0).max(0.001);
-                values.insert("errors_per_s", errors.saturating_sub(*prev_errors) as f64 / secs);
+                values.insert(SampleMetric::ErrorsPerS, errors.saturating_sub(*prev_errors) as f64 / secs);
             }
             if let Some(h) = histogram {
                 previous.insert(name.clone(), (h, errors, now));
             }
         }
-        values.insert("replicas", f64::from(app.spec.replicas));
-        values.insert("ready", instances.iter().filter(|i| i.ready).count() as f64);
+        values.insert(SampleMetric::Replicas, f64::from(app.spec.replicas));
+        values.insert(SampleMetric::Ready, instances.iter().filter(|i| i.ready).count() as f64);
         for (metric, value) in &values {
-            samples.push(Sample { series: format!("{name}/{metric}"), at: now, value: *value });
+            samples.push(Sample { app: name.clone(), instance: None, metric: metric.clone(), at: now, value: *value });
         }
         per_app_instances.insert(name.clone(), instances);
         app_values.insert(name.clone(), values);
     }
-    {
-        let mut latest = inner.collector.latest.lock().unwrap();
-        latest.clear();
-        for s in &samples {
-            latest.insert(s.series.clone(), s.value);
-        }
-    }
     if let Err(e) = inner.store.append_samples(&samples).await {
         tracing::warn!("cannot store metric samples: {e}");
     }
+    *inner.collector.latest.lock().unwrap() = samples;
     for app in apps.iter().filter(|a| a.spec.autoscaling.is_some()) {
         let instances = per_app_instances.remove(&app.spec.name).unwrap_or_default();
         let values = app_values.remove(&app.spec.name).unwrap_or_default();
@@ -251,13 +264,13 @@ async fn autoscale_app(
     inner: &Arc<Inner>,
     app: &StoredApp,
     instances: Vec<InstanceSample>,
-    values: &BTreeMap<&'static str, f64>,
+    values: &BTreeMap<SampleMetric, f64>,
     now: Millis,
 ) {
     let Some(spec) = app.spec.autoscaling.as_ref() else { return };
     let policy = Policy::from_spec(spec);
     let app_value = match policy.metric {
-        Metric::LatencyP95 => values.get("latency_p95_ms").copied(),
+        Metric::LatencyP95 => values.get(&SampleMetric::LatencyP95Ms).copied(),
         Metric::Custom => custom_value(inner, spec.query.as_deref()).await,
         _ => None,
     };
@@ -286,7 +299,10 @@ async fn autoscale_app(
         .entry(app.spec.name.clone())
         .or_default()
         .push((now, decision.recommendation));
-    inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), (now, decision.reason.clone()));
+    let record = decision.record(&input);
+    let last = LastDecision { at: now, record, change: decision.change, reason: decision.reason.clone() };
+    inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), last);
+    let details = details(&decision.inputs, &record);
     let name = &app.spec.name;
     let change = match decision.change {
         Change::Up => "up",
@@ -308,18 +324,25 @@ async fn autoscale_app(
             due
         };
         if log_it {
-            run::record(inner, Some(name), None, "autoscale.hold", decision.reason.clone(), decision.inputs.clone())
-                .await;
+            run::record(inner, Some(name), None, "autoscale.hold", decision.reason.clone(), details).await;
         }
         return;
     }
     let changed = crate::store_replicas(inner, name, Some(app.spec.replicas), decision.desired).await;
     if matches!(changed, Ok(Some(_))) {
-        run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), decision.inputs.clone())
-            .await;
+        run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), details).await;
         let (reply, _rx) = tokio::sync::oneshot::channel();
         let _ = inner.commands.send(Command::Reconcile { reply, retry: None, forget: None }).await;
     }
+}
+
+/// An autoscaler event's details: the decision's inputs, and its outcome as fields under `"decision"`.
+fn details(inputs: &serde_json::Value, record: &DecisionRecord) -> serde_json::Value {
+    let mut details = inputs.clone();
+    if let (Some(map), Ok(record)) = (details.as_object_mut(), serde_json::to_value(record)) {
+        map.insert("decision".to_string(), record);
+    }
+    details
 }
 
 /// The value of a custom Prometheus query (`metric: custom`), from the Prometheus at `CRANE_PROMETHEUS_URL`.

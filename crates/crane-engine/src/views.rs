@@ -2,11 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use crane_api::{AppView, EventView, InstanceState, InstanceView};
+use crane_api::{
+    AppView, AutoscaleDecisionView, AutoscaleMetric, AutoscalingView, EventView, InstanceState, InstanceView,
+    RulesView, ScaleChange,
+};
+use crane_core::autoscale::{Change, Metric, Policy};
 use crane_core::model::{ContainerState, Millis};
 use crane_core::ports::{EventRecord, StoredApp};
 use crane_core::probe::{InstanceHealth, ProbeKind};
 
+use crate::metrics::{Collector, LastDecision};
 use crate::Shared;
 
 /// Formats a timestamp as RFC 3339 with milliseconds (UTC).
@@ -142,7 +147,60 @@ pub(crate) fn app_view(
         rollout: shared.rollouts.get(name).cloned(),
         traffic: traffic.map(|t| traffic_view(&t.app.traffic)),
         load: None,
-        autoscaler: None,
+        autoscaling: app.spec.autoscaling.as_ref().map(|a| autoscaling_view(&Policy::from_spec(a), a.query.clone())),
+    }
+}
+
+/// The policy the autoscaler applies, defaults included (they come from `crane_core::autoscale`, never from here).
+fn autoscaling_view(policy: &Policy, query: Option<String>) -> AutoscalingView {
+    AutoscalingView {
+        min: policy.min,
+        max: policy.max,
+        metric: match policy.metric {
+            Metric::Cpu => AutoscaleMetric::Cpu,
+            Metric::Memory => AutoscaleMetric::Memory,
+            Metric::Rps => AutoscaleMetric::Rps,
+            Metric::LatencyP95 => AutoscaleMetric::LatencyP95,
+            Metric::Custom => AutoscaleMetric::Custom,
+        },
+        target: policy.target,
+        query,
+        tolerance: policy.tolerance,
+        scale_down_stabilization_ms: policy.scale_down_stabilization as f64,
+        max_scale_up_step: policy.max_scale_up_step,
+        max_scale_down_step: policy.max_scale_down_step,
+        last_decision: None,
+    }
+}
+
+/// Adds the autoscaler's latest decision for the app, if any, to its view.
+pub(crate) fn add_last_decision(view: &mut AppView, collector: &Collector) {
+    let Some(autoscaling) = view.autoscaling.as_mut() else { return };
+    autoscaling.last_decision = collector.decisions.lock().unwrap().get(&view.name).map(decision_view);
+}
+
+fn decision_view(d: &LastDecision) -> AutoscaleDecisionView {
+    AutoscaleDecisionView {
+        at: rfc3339(d.at),
+        from: d.record.from,
+        to: d.record.to,
+        change: match d.change {
+            Change::Up => ScaleChange::Up,
+            Change::Down => ScaleChange::Down,
+            Change::None => ScaleChange::None,
+        },
+        value: d.record.value,
+        reason: d.reason.clone(),
+    }
+}
+
+/// The input rules every door shows and checks, from `crane_core::validate`.
+pub(crate) fn rules() -> RulesView {
+    use crane_core::validate::{app_name_pattern, APP_NAME_RULE, MAX_NAME_LEN};
+    RulesView {
+        app_name_max_len: MAX_NAME_LEN as u32,
+        app_name_pattern: app_name_pattern(),
+        app_name_rule: APP_NAME_RULE.to_string(),
     }
 }
 

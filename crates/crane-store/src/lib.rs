@@ -1,4 +1,5 @@
-//! SQLite state store (sqlx) implementing [`crane_core::ports::Store`]: apps, the event log and settings.
+//! SQLite state store (sqlx) implementing [`crane_core::ports::Store`]: apps, revisions, the event log, settings
+//! and metric samples (app, instance and metric as columns).
 //!
 //! **Architecture Invariant:** the schema only changes through files in `migrations/`, applied at open; the store
 //! holds no business rules (validation and planning live in `crane-core`).
@@ -8,7 +9,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crane_core::ports::{EventRecord, PutOutcome, Sample, Store, StoreError, StoredApp, StoredRevision};
+use crane_core::ports::{
+    EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp, StoredRevision,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
@@ -18,6 +21,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub const RAW_RETENTION_MS: u64 = 6 * 3600 * 1000;
 /// One-minute averages are kept this long (7 days).
 pub const ROLLUP_RETENTION_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// The `instance` column's value for an app's own series (not NULL, so the rollup's primary key holds it).
+const APP_LEVEL: &str = "";
 
 /// Oldest events beyond this count are pruned, so the log stays bounded.
 pub const MAX_EVENTS: i64 = 50_000;
@@ -253,8 +259,10 @@ impl Store for SqliteStore {
         // One transaction per batch: one fsync instead of one per sample.
         let mut tx = self.pool.begin().await.map_err(err)?;
         for s in samples {
-            sqlx::query("INSERT INTO samples (series, at, value) VALUES (?, ?, ?)")
-                .bind(&s.series)
+            sqlx::query("INSERT INTO samples (app, instance, metric, at, value) VALUES (?, ?, ?, ?, ?)")
+                .bind(&s.app)
+                .bind(s.instance.as_deref().unwrap_or(APP_LEVEL))
+                .bind(s.metric.as_str())
                 .bind(s.at as i64)
                 .bind(s.value)
                 .execute(&mut *tx)
@@ -264,25 +272,43 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(err)
     }
 
-    async fn query_samples(&self, prefix: &str, from: u64, to: u64) -> Result<Vec<Sample>, StoreError> {
-        // `prefix` is matched literally: escape LIKE's wildcards.
-        let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    async fn query_samples(
+        &self,
+        app: &str,
+        instance: InstanceFilter<'_>,
+        metric: &SampleMetric,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Sample>, StoreError> {
+        // `?4` selects the instances: NULL for any, '' for the app level only, or one instance's name.
+        let instance_param = match instance {
+            InstanceFilter::Any => None,
+            InstanceFilter::App => Some(APP_LEVEL),
+            InstanceFilter::Instance(name) => Some(name),
+        };
         let rows = sqlx::query(
-            "SELECT series, at, value FROM samples_1m WHERE series LIKE ?1 ESCAPE '\\' AND at BETWEEN ?2 AND ?3
+            "SELECT instance, at, value FROM samples_1m
+               WHERE app = ?1 AND metric = ?2 AND at BETWEEN ?3 AND ?5 AND (?4 IS NULL OR instance = ?4)
              UNION ALL
-             SELECT series, at, value FROM samples WHERE series LIKE ?1 ESCAPE '\\' AND at BETWEEN ?2 AND ?3
+             SELECT instance, at, value FROM samples
+               WHERE app = ?1 AND metric = ?2 AND at BETWEEN ?3 AND ?5 AND (?4 IS NULL OR instance = ?4)
              ORDER BY at",
         )
-        .bind(pattern)
+        .bind(app)
+        .bind(metric.as_str())
         .bind(from as i64)
+        .bind(instance_param)
         .bind(to as i64)
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
         rows.iter()
             .map(|r| {
+                let instance: String = r.try_get("instance").map_err(err)?;
                 Ok(Sample {
-                    series: r.try_get("series").map_err(err)?,
+                    app: app.to_string(),
+                    instance: (instance != APP_LEVEL).then_some(instance),
+                    metric: metric.clone(),
                     at: r.try_get::<i64, _>("at").map_err(err)? as u64,
                     value: r.try_get("value").map_err(err)?,
                 })
@@ -294,9 +320,9 @@ impl Store for SqliteStore {
         let cutoff = now.saturating_sub(RAW_RETENTION_MS) as i64;
         let mut tx = self.pool.begin().await.map_err(err)?;
         sqlx::query(
-            "INSERT OR REPLACE INTO samples_1m (series, at, value, max, count)
-             SELECT series, (at / 60000) * 60000 AS minute, AVG(value), MAX(value), COUNT(*)
-             FROM samples WHERE at < ? GROUP BY series, minute",
+            "INSERT OR REPLACE INTO samples_1m (app, instance, metric, at, value, max, count)
+             SELECT app, instance, metric, (at / 60000) * 60000 AS minute, AVG(value), MAX(value), COUNT(*)
+             FROM samples WHERE at < ? GROUP BY app, instance, metric, minute",
         )
         .bind(cutoff)
         .execute(&mut *tx)
@@ -314,17 +340,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_samples(&self, app: &str) -> Result<(), StoreError> {
-        let pattern = format!("{}/%", app.replace('%', "").replace('_', "\\_"));
-        sqlx::query("DELETE FROM samples WHERE series LIKE ? ESCAPE '\\'")
-            .bind(&pattern)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        sqlx::query("DELETE FROM samples_1m WHERE series LIKE ? ESCAPE '\\'")
-            .bind(&pattern)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
+        sqlx::query("DELETE FROM samples WHERE app = ?").bind(app).execute(&self.pool).await.map_err(err)?;
+        sqlx::query("DELETE FROM samples_1m WHERE app = ?").bind(app).execute(&self.pool).await.map_err(err)?;
         Ok(())
     }
 
@@ -479,29 +496,81 @@ mod tests {
         assert_eq!(store.get_setting("nginx:web").await.unwrap(), None);
     }
 
+    fn sample(app: &str, instance: Option<&str>, metric: SampleMetric, at: u64, value: f64) -> Sample {
+        Sample { app: app.into(), instance: instance.map(Into::into), metric, at, value }
+    }
+
     #[tokio::test]
-    async fn samples_are_queried_by_prefix_and_rolled_up_when_old() {
+    async fn samples_are_queried_by_columns_and_rolled_up_when_old() {
         let store = SqliteStore::in_memory().await.unwrap();
         let now = 10 * 3600 * 1000;
         let mut batch = Vec::new();
         for i in 0..120u64 {
             // Two hours ago every 5 s is still raw; eight hours ago gets rolled up.
-            batch.push(Sample { series: "web/cpu".into(), at: now - 8 * 3600 * 1000 + i * 1000, value: i as f64 });
-            batch.push(Sample { series: "web/web-1/cpu".into(), at: now - 2 * 3600 * 1000 + i * 5000, value: 1.0 });
+            batch.push(sample("web", None, SampleMetric::Rps, now - 8 * 3600 * 1000 + i * 1000, i as f64));
+            batch.push(sample("web", Some("web-1"), SampleMetric::Rps, now - 2 * 3600 * 1000 + i * 5000, 1.0));
         }
-        batch.push(Sample { series: "webx/cpu".into(), at: now, value: 9.0 });
+        batch.push(sample("web", Some("web-1"), SampleMetric::Cpu, now, 50.0));
+        batch.push(sample("webx", None, SampleMetric::Rps, now, 9.0));
+        batch.push(sample("web", None, SampleMetric::Custom("queue_depth".into()), now, 3.0));
         store.append_samples(&batch).await.unwrap();
-        assert_eq!(store.query_samples("web/", 0, now).await.unwrap().len(), 240);
-        assert_eq!(store.query_samples("web_", 0, now).await.unwrap().len(), 0, "LIKE wildcards are escaped");
+        let query = |instance, metric| {
+            let store = store.clone();
+            async move { store.query_samples("web", instance, &metric, 0, now).await.unwrap() }
+        };
+        assert_eq!(query(InstanceFilter::Any, SampleMetric::Rps).await.len(), 240);
+        assert_eq!(query(InstanceFilter::Instance("web-1"), SampleMetric::Cpu).await.len(), 1);
+        assert_eq!(query(InstanceFilter::Instance("web-2"), SampleMetric::Rps).await.len(), 0);
+        let custom = query(InstanceFilter::App, SampleMetric::Custom("queue_depth".into())).await;
+        assert_eq!(custom, [sample("web", None, SampleMetric::Custom("queue_depth".into()), now, 3.0)]);
         let rolled = store.compact_samples(now).await.unwrap();
         assert_eq!(rolled, 120);
-        let cpu = store.query_samples("web/cpu", 0, now).await.unwrap();
-        assert_eq!(cpu.len(), 2, "two one-minute buckets");
-        assert!((cpu[0].value - 29.5).abs() < 1e-9, "average of 0..=59: {cpu:?}");
-        assert_eq!(store.query_samples("web/web-1/", 0, now).await.unwrap().len(), 120, "recent samples stay raw");
+        let app_rps = query(InstanceFilter::App, SampleMetric::Rps).await;
+        assert_eq!(app_rps.len(), 2, "two one-minute buckets");
+        assert!(app_rps.iter().all(|s| s.instance.is_none() && s.app == "web" && s.metric == SampleMetric::Rps));
+        assert!((app_rps[0].value - 29.5).abs() < 1e-9, "average of 0..=59: {app_rps:?}");
+        let web1 = query(InstanceFilter::Instance("web-1"), SampleMetric::Rps).await;
+        assert_eq!(web1.len(), 120, "recent samples stay raw");
+        assert_eq!(web1[0].instance.as_deref(), Some("web-1"));
         store.delete_samples("web").await.unwrap();
-        assert!(store.query_samples("web/", 0, now).await.unwrap().is_empty());
-        assert_eq!(store.query_samples("webx/", 0, now).await.unwrap().len(), 1);
+        assert!(query(InstanceFilter::Any, SampleMetric::Rps).await.is_empty());
+        assert_eq!(
+            store.query_samples("webx", InstanceFilter::Any, &SampleMetric::Rps, 0, now).await.unwrap().len(),
+            1
+        );
+    }
+
+    /// Rows written under migration 3 (one `series` string) survive migration 4 as columns.
+    #[tokio::test]
+    async fn migration_4_splits_old_series_into_columns() {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        MIGRATOR.run_to(3, &pool).await.unwrap();
+        for (series, at) in [("web/rps", 1), ("web/web-1/cpu", 2), ("web/latency_p95_ms", 3)] {
+            sqlx::query("INSERT INTO samples (series, at, value) VALUES (?, ?, 1.0)")
+                .bind(series)
+                .bind(at)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query("INSERT INTO samples_1m (series, at, value, max, count) VALUES ('web/web-2/rps', 0, 2.0, 3.0, 30)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        let store = SqliteStore { pool };
+        let get = |instance, metric| {
+            let store = store.clone();
+            async move { store.query_samples("web", instance, &metric, 0, 10).await.unwrap() }
+        };
+        let rps = get(InstanceFilter::Any, SampleMetric::Rps).await;
+        assert_eq!(
+            rps.iter().map(|s| (s.instance.as_deref(), s.at, s.value)).collect::<Vec<_>>(),
+            [(Some("web-2"), 0, 2.0), (None, 1, 1.0)]
+        );
+        assert_eq!(get(InstanceFilter::Instance("web-1"), SampleMetric::Cpu).await.len(), 1);
+        assert_eq!(get(InstanceFilter::App, SampleMetric::LatencyP95Ms).await.len(), 1);
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use crane_api::{
-    AppView, EventView, InstanceState, InstanceView, LoadView, RevisionView, RolloutView, StatusView, TrafficView,
+    AppView, AutoscaleMetric, AutoscalingView, EventView, InstanceState, InstanceView, LoadView, RevisionView,
+    RolloutView, StatusView, TrafficView,
 };
 use serde::Serialize;
 
@@ -271,7 +272,16 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     field("Created", format!("{} ({} ago)", app.created_at, age(&app.created_at, now)));
     field("Rollout", app.rollout.as_ref().map(|r| r.message.clone()).unwrap_or_else(|| "<none>".into()));
     field("Traffic", app.traffic.as_ref().map(traffic_text).unwrap_or_else(|| "<none>".into()));
-    field("Autoscaler", app.autoscaler.clone().unwrap_or_else(|| "<no decision yet>".into()));
+    field("Autoscaler", app.autoscaling.as_ref().map(autoscaling_text).unwrap_or_else(|| "<none>".into()));
+    if let Some(a) = &app.autoscaling {
+        field(
+            "Decision",
+            a.last_decision
+                .as_ref()
+                .map(|d| format!("{} ({} ago)", d.reason, age(&d.at, now)))
+                .unwrap_or_else(|| "<no decision yet>".into()),
+        );
+    }
     field("Load", app.load.as_ref().map(load_summary).unwrap_or_else(|| "<none>".into()));
     if !app.inactive.is_empty() {
         out.push_str("Inactive:\n");
@@ -293,6 +303,30 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     out.push_str("Events:\n");
     out.push_str(&indent(&events_table(events, now)));
     out
+}
+
+/// An autoscaling policy in one line: "cpu target 70%, 1..5 replicas, scale down after 60s, at most 1 removed".
+fn autoscaling_text(a: &AutoscalingView) -> String {
+    let target = match a.metric {
+        AutoscaleMetric::Cpu => format!("cpu target {}%", a.target),
+        AutoscaleMetric::Memory => format!("memory target {}%", a.target),
+        AutoscaleMetric::Rps => format!("rps target {}/replica", a.target),
+        AutoscaleMetric::LatencyP95 => format!("latency p95 target {}ms", a.target),
+        AutoscaleMetric::Custom => format!("custom target {}", a.target),
+    };
+    let mut text = format!(
+        "{target}, {}..{} replicas, scale down after {}s",
+        a.min,
+        a.max,
+        a.scale_down_stabilization_ms / 1000.0
+    );
+    if let Some(n) = a.max_scale_up_step {
+        text.push_str(&format!(", at most {n} added"));
+    }
+    if let Some(n) = a.max_scale_down_step {
+        text.push_str(&format!(", at most {n} removed"));
+    }
+    text
 }
 
 /// `status`.
@@ -358,6 +392,7 @@ pub fn age(rfc3339: &str, now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crane_api::{AutoscaleDecisionView, ScaleChange};
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2025-01-10T12:00:00Z").unwrap().with_timezone(&Utc)
@@ -420,7 +455,7 @@ mod tests {
             }),
             traffic: Some(traffic(12.0)),
             load: None,
-            autoscaler: None,
+            autoscaling: None,
         }
     }
 
@@ -462,15 +497,39 @@ mod tests {
         done.elapsed_s = 12.3;
         assert!(load_report("web", &done).starts_with("load/web stopped early after 12.3s of 60s\n"));
         let mut a = app();
-        a.autoscaler = Some("cpu 93% > target 70% → scale 2→3 (2025-01-10T11:59:30Z)".into());
+        a.autoscaling = Some(AutoscalingView {
+            min: 1,
+            max: 5,
+            metric: AutoscaleMetric::Cpu,
+            target: 70.0,
+            query: None,
+            tolerance: 0.1,
+            scale_down_stabilization_ms: 60_000.0,
+            max_scale_up_step: None,
+            max_scale_down_step: Some(1),
+            last_decision: Some(AutoscaleDecisionView {
+                at: "2025-01-10T11:59:30Z".into(),
+                from: 2,
+                to: 3,
+                change: ScaleChange::Up,
+                value: Some(93.0),
+                reason: "cpu 93% > target 70% → scale 2→3".into(),
+            }),
+        });
         a.load = Some(load(true));
         let described = describe_app(&a, &[], now());
-        assert!(described.contains("Autoscaler: cpu 93% > target 70% → scale 2→3"), "{described}");
+        assert!(
+            described.contains(
+                "Autoscaler: cpu target 70%, 1..5 replicas, scale down after 60s, at most 1 removed\n\
+                 Decision:   cpu 93% > target 70% → scale 2→3 (30s ago)\n"
+            ),
+            "{described}"
+        );
         assert!(described.contains("Load:       running: 12s/60s  198/200 req/s"), "{described}");
         a.load = Some(done);
         let described = describe_app(&a, &[], now());
         assert!(described.contains("Load:       last run (stopped early): 2400 sent, 2399 ok, 1 error"), "{described}");
-        assert!(describe_app(&app(), &[], now()).contains("Autoscaler: <no decision yet>\nLoad:       <none>\n"));
+        assert!(describe_app(&app(), &[], now()).contains("Autoscaler: <none>\nLoad:       <none>\n"));
     }
 
     fn traffic(requests: f64) -> TrafficView {

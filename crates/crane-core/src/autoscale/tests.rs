@@ -432,3 +432,25 @@ fn property_case(mut rng: Rng) {
         }
     }
 }
+
+/// The decision's record carries the numbers as fields (what chart markers and the window read), and serializes
+/// with the spec's metric names.
+#[test]
+fn decision_record_has_the_numbers() {
+    let record = |notation: &str| {
+        let input = input(notation);
+        decide(&input).record(&input)
+    };
+    let up = record("cpu:70 cur=2 90 96");
+    assert_eq!((up.from, up.to, up.metric, up.target), (2, 3, Metric::Cpu, 70.0));
+    assert!((up.value.unwrap() - 93.0).abs() < 1e-9, "{up:?}");
+    let per_replica = record("rps:10 cur=2 ? ? app=60");
+    assert_eq!((per_replica.from, per_replica.to, per_replica.value), (2, 6, Some(30.0)));
+    let hold = record("cpu:70 cur=3 72 72 72");
+    assert_eq!((hold.from, hold.to, hold.value), (3, 3, Some(72.0)));
+    assert_eq!(record("cpu:70 cur=2 ? ?").value, None, "no samples, no usage");
+    assert_eq!(record("cpu:70 2..5 cur=9 50").value, None, "out of range: the metric is not looked at");
+    let json = serde_json::to_value(record("latency_p95:200 cur=2 ? ? app=400")).unwrap();
+    assert_eq!(json, json!({ "from": 2, "to": 4, "metric": "latency_p95", "value": 400.0, "target": 200.0 }));
+    assert_eq!(serde_json::from_value::<DecisionRecord>(json).unwrap().metric, Metric::LatencyP95);
+}

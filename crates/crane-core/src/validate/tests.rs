@@ -402,3 +402,17 @@ fn unparsed_values_do_not_hide_or_invent_problems() {
         r#"3:43 health.readiness.period: expected text, found a mapping | write a single value; quote it if it contains `:` or `#`"#,
     );
 }
+
+/// The pattern doors use agrees with the validator: every name it describes (first a letter, then up to
+/// `MAX_NAME_LEN - 1` of `[a-z0-9-]`) passes, and the first name past the limit or with another character fails.
+#[test]
+fn app_name_pattern_matches_the_validator() {
+    assert_eq!(app_name_pattern(), format!("^[a-z][a-z0-9-]{{0,{}}}$", MAX_NAME_LEN - 1));
+    let check = |name: &str| parse_spec(&format!("name: {name}\nimage: x\n")).is_ok();
+    let longest = format!("a{}", "b-9".repeat(13));
+    assert_eq!(longest.len(), MAX_NAME_LEN);
+    assert!(check(&longest) && check("a") && check("web-"), "names the pattern accepts pass");
+    for bad in [format!("{longest}x"), "9web".into(), "-web".into(), "Web".into(), "w_b".into()] {
+        assert!(!check(&bad), "`{bad}` is outside the pattern and must fail");
+    }
+}
