@@ -2,13 +2,13 @@
 #   make run   - installs what is missing, builds, and opens the Crane desktop window
 #   make test  - installs what is missing, checks formatting (rustfmt) and lints (clippy, warnings are errors), and runs
 #                every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
-# Other targets: make bench, make bindings.
+# Other targets: make bench, make bindings, make screenshots (the GUI tests, writing the README's pictures to docs/).
 
 CARGO ?= cargo
 # Tests share the Docker engine; a few at a time keeps a 2-core machine responsive.
 TEST_THREADS ?= 4
 
-.PHONY: run test bench bindings setup-run setup-test
+.PHONY: run test bench bindings screenshots setup-run setup-test
 
 run: setup-run
 	$(CARGO) build -p crane-app --bin crane -p cranectl
@@ -25,6 +25,10 @@ test: setup-test
 bench: setup-test
 	$(CARGO) build --release -p cranectl -p crane-bench
 	$(CARGO) run --release -p crane-bench
+
+screenshots: setup-test
+	$(CARGO) build --workspace --bins
+	CRANE_SCREENSHOTS=1 xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test -p crane-app --test gui -- --test-threads=1
 
 bindings:
 	UPDATE_BINDINGS=1 $(CARGO) test -p crane-app bindings

@@ -6,8 +6,9 @@
 //! Run it under a virtual display:
 //! `xvfb-run -a -s "-screen 0 1280x800x24" cargo test -p crane-app --test gui`
 //!
-//! It writes `docs/screenshot-app.png`, `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png` and
-//! `docs/screenshot-charts.png`. It fails (never skips) when Docker,
+//! With `CRANE_SCREENSHOTS=1` (`make screenshots`) it writes `docs/screenshot-app.png`,
+//! `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png` and `docs/screenshot-charts.png` (otherwise
+//! the same pictures go to a temporary folder). It fails (never skips) when Docker,
 //! tauri-driver, WebKitWebDriver or a display is missing, naming the fix.
 
 use std::collections::hash_map::RandomState;
@@ -506,9 +507,16 @@ async fn text(c: &Client, css: &str) -> String {
     }
 }
 
-/// Screenshot into `docs/`, after two animation frames so WebKit painted the last change.
+/// Screenshot into `docs/` when `CRANE_SCREENSHOTS=1` (`make screenshots`), else into a temporary folder, so a plain
+/// `make test` leaves the work tree clean (the picture is still taken: taking it is part of what is tested).
 async fn screenshot(c: &Client, name: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name);
+    let dir = if std::env::var_os("CRANE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs")
+    } else {
+        std::env::temp_dir().join("crane-gui-screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let path = dir.join(name);
     screenshot_to(c, &path).await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
 }
 

@@ -42,6 +42,10 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Debug, Default)]
 struct Wanted {
     app: Option<(u32, u8)>,
+    /// How many events the log held when the last apply began: a crash during the rollout it started may make the
+    /// engine roll back (its decision, logged as `rollout.rolled_back`), and then an earlier image is right. (Applying
+    /// the same spec again while that rollback is pending is `unchanged`, as `kubectl apply` would be.)
+    events_at_apply: usize,
 }
 
 fn no_double_booking(rig: &Rig) -> Result<(), String> {
@@ -65,6 +69,8 @@ async fn run(ops: Vec<Op>) -> Result<(), String> {
     for op in &ops {
         match op {
             Op::Apply { replicas, image } => {
+                // Counted before the call: a rollback decided while it runs happens after the request too.
+                wanted.events_at_apply = rig.store.all_events().len();
                 rig.engine
                     .apply(&spec("p", &format!("demo:{image}"), *replicas, ""), false)
                     .await
@@ -90,24 +96,31 @@ async fn run(ops: Vec<Op>) -> Result<(), String> {
         }
         no_double_booking(&rig)?;
     }
-    // Converge: crash-loop backoff is at most 30 s per slot.
-    let expected = |rig: &Rig| -> String {
-        match wanted.app {
+    // Converge: crash-loop backoff is at most 30 s per slot. A rollback the engine decides after the last apply (a
+    // crash during the rollout it started) changes the image to converge to, and only the image.
+    let requested = wanted.app;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        no_double_booking(&rig)?;
+        let rolled_back =
+            rig.store.all_events()[wanted.events_at_apply..].iter().any(|e| e.kind == "rollout.rolled_back");
+        if let (true, Some((replicas, _))) = (rolled_back, requested) {
+            let stored = rig.store.get_app("p").await.unwrap().ok_or("the app is gone after a rollback")?;
+            let image = stored.spec.image.trim_start_matches("demo:").parse::<u8>().map_err(|e| e.to_string())?;
+            wanted.app = Some((replicas, image));
+        }
+        let expected = match wanted.app {
             None => String::new(),
             Some((replicas, _)) => {
                 let revision = rig.fake.running("p").iter().map(|c| c.revision).max().unwrap_or(0);
                 (1..=replicas).map(|i| format!("p-{i}@{revision}")).collect::<Vec<_>>().join(" ")
             }
-        }
-    };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
-    loop {
-        no_double_booking(&rig)?;
+        };
         let images_ok = match wanted.app {
             None => true,
             Some((_, image)) => rig.fake.running("p").iter().all(|c| c.image == format!("demo:{image}")),
         };
-        if images_ok && rig.running("p") == expected(&rig) {
+        if images_ok && rig.running("p") == expected {
             break;
         }
         if tokio::time::Instant::now() >= deadline {
