@@ -174,8 +174,10 @@ async fn a_restarted_engine_adopts_its_containers_without_duplicates() {
     let ids_after: Vec<String> = containers_of(&owner, &app).await.into_iter().filter_map(|c| c.id).collect();
     assert_eq!(ids_after, ids_before, "containers were not adopted as they were");
     let events = handle.events(Some(&app), 100).await.unwrap();
-    let after_restart: Vec<_> =
-        events.iter().filter(|e| e.kind.starts_with("instance.started") || e.kind.contains("removed")).collect();
+    let after_restart: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind.as_str().starts_with("instance.started") || e.kind.as_str().contains("removed"))
+        .collect();
     assert_eq!(after_restart.len(), 3, "only the 3 original starts are logged: {after_restart:?}");
     let view = handle.get_app(&app).await.unwrap();
     assert_eq!(view.ready, 3);

@@ -1038,12 +1038,9 @@ async function startLogs() {
 
 // ---------------------------------------------------------------- events
 
-function kindClass(kind) {
-  if (/(fail|crash|error|denied|unhealthy|exited|oom|killed)/.test(kind)) return "k-bad";
-  if (/(restart|backoff|retry|rollback|warn)/.test(kind)) return "k-warn";
-  if (/(ready|created|started|healthy|succeeded|built)/.test(kind)) return "k-good";
-  if (/(scale|update|apply|replace)/.test(kind)) return "k-info";
-  return "";
+/** CSS class of an event's tone (the engine classifies each kind; the window does not guess from its name). */
+function toneClass(tone) {
+  return { good: "k-good", bad: "k-bad", warn: "k-warn", info: "k-info" }[tone] || "";
 }
 
 function renderEvents() {
@@ -1056,7 +1053,7 @@ function renderEvents() {
         el(
           "div",
           { class: "event-head" },
-          el("span", { class: `kind ${kindClass(ev.kind)}`, text: ev.kind }),
+          el("span", { class: `kind ${toneClass(ev.tone)}`, text: ev.kind }),
           el("span", { class: "event-age", "data-at": ev.at, text: ago(Date.now() - Date.parse(ev.at)), title: ev.at }),
         ),
         el("div", { class: "event-reason", text: ev.reason }),

@@ -491,6 +491,309 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "internal"} internal - Anything else (store, runtime).
 	*
+	*  What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
+	*  Crane with a kind this one does not know reads as `unknown`.
+	*
+	* @typedef {EventKind_Serialize | EventKind_Deserialize} EventKind
+	* @property {EventKind_Serialize} Serialize
+	* @property {EventKind_Deserialize} Deserialize
+	*
+	*  What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
+	*  Crane with a kind this one does not know reads as `unknown`.
+	*
+	* @typedef {
+	* "app.created" | 
+	* "app.updated" | 
+	* "app.scaled" | 
+	* "app.deleted" | 
+	* "app.rolled_back" | 
+	* "app.network_failed" | 
+	* "app.resources_removed" | 
+	* "autoscale.hold" | 
+	* "autoscale.scaled" | 
+	* "engine.loop_restarted" | 
+	* "engine.loop_stopped" | 
+	* "image.build" | 
+	* "image.built" | 
+	* "image.failed" | 
+	* "instance.backoff" | 
+	* "instance.died" | 
+	* "instance.duplicate_removed" | 
+	* "instance.orphan_removed" | 
+	* "instance.outdated" | 
+	* "instance.ready" | 
+	* "instance.remove_failed" | 
+	* "instance.replaced" | 
+	* "instance.scaled_down" | 
+	* "instance.stale_removed" | 
+	* "instance.start_failed" | 
+	* "instance.start_recovered" | 
+	* "instance.start_retry" | 
+	* "instance.started" | 
+	* "instance.unhealthy" | 
+	* "instance.unready" | 
+	* "instance.updated" | 
+	* "load.started" | 
+	* "load.finished" | 
+	* "nginx.failed" | 
+	* "nginx.managed" | 
+	* "nginx.reloaded" | 
+	* "probe.started" | 
+	* "rollout.progressing" | 
+	* "rollout.complete" | 
+	* "rollout.failed" | 
+	* "rollout.paused" | 
+	* "rollout.rollback_progress" | 
+	* "rollout.rolled_back" | 
+	* "rollout.undo" | 
+	* string} EventKind_Deserialize
+	* @property {
+	* "app.created"} "app.created" - The app was created.
+	* @property {
+	* "app.updated"} "app.updated" - The app's container settings changed: a new revision rolls out.
+	* @property {
+	* "app.scaled"} "app.scaled" - The app's replica count changed by request.
+	* @property {
+	* "app.deleted"} "app.deleted" - The app was deleted by request.
+	* @property {
+	* "app.rolled_back"} "app.rolled_back" - A new app could not start and was removed again (nothing half-created).
+	* @property {
+	* "app.network_failed"} "app.network_failed" - The app's network could not be created.
+	* @property {
+	* "app.resources_removed"} "app.resources_removed" - A deleted app's network and volumes were removed.
+	* @property {
+	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
+	* @property {
+	* "autoscale.scaled"} "autoscale.scaled" - The autoscaler changed the replica count.
+	* @property {
+	* "engine.loop_restarted"} "engine.loop_restarted" - The engine loop failed and was restarted.
+	* @property {
+	* "engine.loop_stopped"} "engine.loop_stopped" - The engine loop failed too often and stopped.
+	* @property {
+	* "image.build"} "image.build" - An image build started.
+	* @property {
+	* "image.built"} "image.built" - An image was built.
+	* @property {
+	* "image.failed"} "image.failed" - An image build failed.
+	* @property {
+	* "instance.backoff"} "instance.backoff" - A crashing instance waits before its restart (CrashLoop backoff).
+	* @property {
+	* "instance.died"} "instance.died" - An instance exited or ran out of memory.
+	* @property {
+	* "instance.duplicate_removed"} "instance.duplicate_removed" - A second container of one slot was removed.
+	* @property {
+	* "instance.orphan_removed"} "instance.orphan_removed" - A container of an app that no longer exists was removed.
+	* @property {
+	* "instance.outdated"} "instance.outdated" - A container of another revision was removed.
+	* @property {
+	* "instance.ready"} "instance.ready" - An instance passes its readiness probe and receives traffic.
+	* @property {
+	* "instance.remove_failed"} "instance.remove_failed" - A container could not be removed.
+	* @property {
+	* "instance.replaced"} "instance.replaced" - A crashed instance was removed to be replaced.
+	* @property {
+	* "instance.scaled_down"} "instance.scaled_down" - An instance above the replica count was removed.
+	* @property {
+	* "instance.stale_removed"} "instance.stale_removed" - A container that never started (or had bad labels) was removed.
+	* @property {
+	* "instance.start_failed"} "instance.start_failed" - An instance could not be started (logged once per distinct error).
+	* @property {
+	* "instance.start_recovered"} "instance.start_recovered" - An instance started after failed attempts.
+	* @property {
+	* "instance.start_retry"} "instance.start_retry" - A failed start waits before its next attempt.
+	* @property {
+	* "instance.started"} "instance.started" - An instance was started.
+	* @property {
+	* "instance.unhealthy"} "instance.unhealthy" - An instance failed its liveness or startup probe and is restarted.
+	* @property {
+	* "instance.unready"} "instance.unready" - An instance failed its readiness probe and left the load balancer.
+	* @property {
+	* "instance.updated"} "instance.updated" - An old revision's instance was drained and removed by a rolling update.
+	* @property {
+	* "load.started"} "load.started" - The load generator started.
+	* @property {
+	* "load.finished"} "load.finished" - The load generator finished.
+	* @property {
+	* "nginx.failed"} "nginx.failed" - NGINX could not be updated.
+	* @property {
+	* "nginx.managed"} "nginx.managed" - Crane now manages an NGINX for the app.
+	* @property {
+	* "nginx.reloaded"} "nginx.reloaded" - NGINX was rewritten and reloaded.
+	* @property {
+	* "probe.started"} "probe.started" - The startup probe passed.
+	* @property {
+	* "rollout.progressing"} "rollout.progressing" - A rolling update made progress.
+	* @property {
+	* "rollout.complete"} "rollout.complete" - A rolling update completed.
+	* @property {
+	* "rollout.failed"} "rollout.failed" - A rolling update failed.
+	* @property {
+	* "rollout.paused"} "rollout.paused" - A failed rolling update was paused.
+	* @property {
+	* "rollout.rollback_progress"} "rollout.rollback_progress" - An automatic rollback made progress.
+	* @property {
+	* "rollout.rolled_back"} "rollout.rolled_back" - A failed rolling update is rolled back to the previous revision.
+	* @property {
+	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
+	* @property {
+	* string} unknown - A kind this version does not know.
+	*
+	*  What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
+	*  Crane with a kind this one does not know reads as `unknown`.
+	*
+	* @typedef {
+	* "app.created" | 
+	* "app.updated" | 
+	* "app.scaled" | 
+	* "app.deleted" | 
+	* "app.rolled_back" | 
+	* "app.network_failed" | 
+	* "app.resources_removed" | 
+	* "autoscale.hold" | 
+	* "autoscale.scaled" | 
+	* "engine.loop_restarted" | 
+	* "engine.loop_stopped" | 
+	* "image.build" | 
+	* "image.built" | 
+	* "image.failed" | 
+	* "instance.backoff" | 
+	* "instance.died" | 
+	* "instance.duplicate_removed" | 
+	* "instance.orphan_removed" | 
+	* "instance.outdated" | 
+	* "instance.ready" | 
+	* "instance.remove_failed" | 
+	* "instance.replaced" | 
+	* "instance.scaled_down" | 
+	* "instance.stale_removed" | 
+	* "instance.start_failed" | 
+	* "instance.start_recovered" | 
+	* "instance.start_retry" | 
+	* "instance.started" | 
+	* "instance.unhealthy" | 
+	* "instance.unready" | 
+	* "instance.updated" | 
+	* "load.started" | 
+	* "load.finished" | 
+	* "nginx.failed" | 
+	* "nginx.managed" | 
+	* "nginx.reloaded" | 
+	* "probe.started" | 
+	* "rollout.progressing" | 
+	* "rollout.complete" | 
+	* "rollout.failed" | 
+	* "rollout.paused" | 
+	* "rollout.rollback_progress" | 
+	* "rollout.rolled_back" | 
+	* "rollout.undo" | 
+	* "unknown"} EventKind_Serialize
+	* @property {
+	* "app.created"} "app.created" - The app was created.
+	* @property {
+	* "app.updated"} "app.updated" - The app's container settings changed: a new revision rolls out.
+	* @property {
+	* "app.scaled"} "app.scaled" - The app's replica count changed by request.
+	* @property {
+	* "app.deleted"} "app.deleted" - The app was deleted by request.
+	* @property {
+	* "app.rolled_back"} "app.rolled_back" - A new app could not start and was removed again (nothing half-created).
+	* @property {
+	* "app.network_failed"} "app.network_failed" - The app's network could not be created.
+	* @property {
+	* "app.resources_removed"} "app.resources_removed" - A deleted app's network and volumes were removed.
+	* @property {
+	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
+	* @property {
+	* "autoscale.scaled"} "autoscale.scaled" - The autoscaler changed the replica count.
+	* @property {
+	* "engine.loop_restarted"} "engine.loop_restarted" - The engine loop failed and was restarted.
+	* @property {
+	* "engine.loop_stopped"} "engine.loop_stopped" - The engine loop failed too often and stopped.
+	* @property {
+	* "image.build"} "image.build" - An image build started.
+	* @property {
+	* "image.built"} "image.built" - An image was built.
+	* @property {
+	* "image.failed"} "image.failed" - An image build failed.
+	* @property {
+	* "instance.backoff"} "instance.backoff" - A crashing instance waits before its restart (CrashLoop backoff).
+	* @property {
+	* "instance.died"} "instance.died" - An instance exited or ran out of memory.
+	* @property {
+	* "instance.duplicate_removed"} "instance.duplicate_removed" - A second container of one slot was removed.
+	* @property {
+	* "instance.orphan_removed"} "instance.orphan_removed" - A container of an app that no longer exists was removed.
+	* @property {
+	* "instance.outdated"} "instance.outdated" - A container of another revision was removed.
+	* @property {
+	* "instance.ready"} "instance.ready" - An instance passes its readiness probe and receives traffic.
+	* @property {
+	* "instance.remove_failed"} "instance.remove_failed" - A container could not be removed.
+	* @property {
+	* "instance.replaced"} "instance.replaced" - A crashed instance was removed to be replaced.
+	* @property {
+	* "instance.scaled_down"} "instance.scaled_down" - An instance above the replica count was removed.
+	* @property {
+	* "instance.stale_removed"} "instance.stale_removed" - A container that never started (or had bad labels) was removed.
+	* @property {
+	* "instance.start_failed"} "instance.start_failed" - An instance could not be started (logged once per distinct error).
+	* @property {
+	* "instance.start_recovered"} "instance.start_recovered" - An instance started after failed attempts.
+	* @property {
+	* "instance.start_retry"} "instance.start_retry" - A failed start waits before its next attempt.
+	* @property {
+	* "instance.started"} "instance.started" - An instance was started.
+	* @property {
+	* "instance.unhealthy"} "instance.unhealthy" - An instance failed its liveness or startup probe and is restarted.
+	* @property {
+	* "instance.unready"} "instance.unready" - An instance failed its readiness probe and left the load balancer.
+	* @property {
+	* "instance.updated"} "instance.updated" - An old revision's instance was drained and removed by a rolling update.
+	* @property {
+	* "load.started"} "load.started" - The load generator started.
+	* @property {
+	* "load.finished"} "load.finished" - The load generator finished.
+	* @property {
+	* "nginx.failed"} "nginx.failed" - NGINX could not be updated.
+	* @property {
+	* "nginx.managed"} "nginx.managed" - Crane now manages an NGINX for the app.
+	* @property {
+	* "nginx.reloaded"} "nginx.reloaded" - NGINX was rewritten and reloaded.
+	* @property {
+	* "probe.started"} "probe.started" - The startup probe passed.
+	* @property {
+	* "rollout.progressing"} "rollout.progressing" - A rolling update made progress.
+	* @property {
+	* "rollout.complete"} "rollout.complete" - A rolling update completed.
+	* @property {
+	* "rollout.failed"} "rollout.failed" - A rolling update failed.
+	* @property {
+	* "rollout.paused"} "rollout.paused" - A failed rolling update was paused.
+	* @property {
+	* "rollout.rollback_progress"} "rollout.rollback_progress" - An automatic rollback made progress.
+	* @property {
+	* "rollout.rolled_back"} "rollout.rolled_back" - A failed rolling update is rolled back to the previous revision.
+	* @property {
+	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
+	* @property {
+	* "unknown"} unknown - A kind this version does not know.
+	*
+	*  How an event reads at a glance (the window colours it).
+	*
+	* @typedef {
+	* "good" | 
+	* "bad" | 
+	* "warn" | 
+	* "info"} EventTone
+	* @property {
+	* "good"} good - Something came up or recovered.
+	* @property {
+	* "bad"} bad - Something failed.
+	* @property {
+	* "warn"} warn - Something is waiting or degraded.
+	* @property {
+	* "info"} info - A change or a decision.
+	*
 	*  One event-log entry.
 	*
 	* @typedef {EventView_Serialize | EventView_Deserialize} EventView
@@ -504,7 +807,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		at: string,
 	*		app?: string | null,
 	*		instance?: string | null,
-	*		kind: string,
+	*		kind: EventKind_Deserialize,
+	*		tone: EventTone,
 	*		reason: string,
 	*		details: string,
 	*	}} EventView_Deserialize
@@ -512,7 +816,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} at - Time, RFC 3339 with milliseconds.
 	* @property {string | null} [app] - App, if any.
 	* @property {string | null} [instance] - Instance, if any.
-	* @property {string} kind - Kind, e.g. `instance.replaced`.
+	* @property {EventKind_Deserialize} kind - What it is about.
+	* @property {EventTone} tone - How it reads at a glance.
 	* @property {string} reason - Plain-language reason.
 	* @property {string} details - Inputs of the decision (JSON text).
 	*
@@ -523,7 +828,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		at: string,
 	*		app: string | null,
 	*		instance: string | null,
-	*		kind: string,
+	*		kind: EventKind_Serialize,
+	*		tone: EventTone,
 	*		reason: string,
 	*		details: string,
 	*	}} EventView_Serialize
@@ -531,7 +837,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} at - Time, RFC 3339 with milliseconds.
 	* @property {string | null} app - App, if any.
 	* @property {string | null} instance - Instance, if any.
-	* @property {string} kind - Kind, e.g. `instance.replaced`.
+	* @property {EventKind_Serialize} kind - What it is about.
+	* @property {EventTone} tone - How it reads at a glance.
 	* @property {string} reason - Plain-language reason.
 	* @property {string} details - Inputs of the decision (JSON text).
 	*

@@ -445,6 +445,312 @@ pub struct ScaleRequest {
     pub replicas: u32,
 }
 
+/// What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
+/// Crane with a kind this one does not know reads as `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
+pub enum EventKind {
+    /// The app was created.
+    #[serde(rename = "app.created")]
+    AppCreated,
+    /// The app's container settings changed: a new revision rolls out.
+    #[serde(rename = "app.updated")]
+    AppUpdated,
+    /// The app's replica count changed by request.
+    #[serde(rename = "app.scaled")]
+    AppScaled,
+    /// The app was deleted by request.
+    #[serde(rename = "app.deleted")]
+    AppDeleted,
+    /// A new app could not start and was removed again (nothing half-created).
+    #[serde(rename = "app.rolled_back")]
+    AppRolledBack,
+    /// The app's network could not be created.
+    #[serde(rename = "app.network_failed")]
+    AppNetworkFailed,
+    /// A deleted app's network and volumes were removed.
+    #[serde(rename = "app.resources_removed")]
+    AppResourcesRemoved,
+    /// The autoscaler kept the replica count (with why).
+    #[serde(rename = "autoscale.hold")]
+    AutoscaleHold,
+    /// The autoscaler changed the replica count.
+    #[serde(rename = "autoscale.scaled")]
+    AutoscaleScaled,
+    /// The engine loop failed and was restarted.
+    #[serde(rename = "engine.loop_restarted")]
+    EngineLoopRestarted,
+    /// The engine loop failed too often and stopped.
+    #[serde(rename = "engine.loop_stopped")]
+    EngineLoopStopped,
+    /// An image build started.
+    #[serde(rename = "image.build")]
+    ImageBuild,
+    /// An image was built.
+    #[serde(rename = "image.built")]
+    ImageBuilt,
+    /// An image build failed.
+    #[serde(rename = "image.failed")]
+    ImageFailed,
+    /// A crashing instance waits before its restart (CrashLoop backoff).
+    #[serde(rename = "instance.backoff")]
+    InstanceBackoff,
+    /// An instance exited or ran out of memory.
+    #[serde(rename = "instance.died")]
+    InstanceDied,
+    /// A second container of one slot was removed.
+    #[serde(rename = "instance.duplicate_removed")]
+    InstanceDuplicateRemoved,
+    /// A container of an app that no longer exists was removed.
+    #[serde(rename = "instance.orphan_removed")]
+    InstanceOrphanRemoved,
+    /// A container of another revision was removed.
+    #[serde(rename = "instance.outdated")]
+    InstanceOutdated,
+    /// An instance passes its readiness probe and receives traffic.
+    #[serde(rename = "instance.ready")]
+    InstanceReady,
+    /// A container could not be removed.
+    #[serde(rename = "instance.remove_failed")]
+    InstanceRemoveFailed,
+    /// A crashed instance was removed to be replaced.
+    #[serde(rename = "instance.replaced")]
+    InstanceReplaced,
+    /// An instance above the replica count was removed.
+    #[serde(rename = "instance.scaled_down")]
+    InstanceScaledDown,
+    /// A container that never started (or had bad labels) was removed.
+    #[serde(rename = "instance.stale_removed")]
+    InstanceStaleRemoved,
+    /// An instance could not be started (logged once per distinct error).
+    #[serde(rename = "instance.start_failed")]
+    InstanceStartFailed,
+    /// An instance started after failed attempts.
+    #[serde(rename = "instance.start_recovered")]
+    InstanceStartRecovered,
+    /// A failed start waits before its next attempt.
+    #[serde(rename = "instance.start_retry")]
+    InstanceStartRetry,
+    /// An instance was started.
+    #[serde(rename = "instance.started")]
+    InstanceStarted,
+    /// An instance failed its liveness or startup probe and is restarted.
+    #[serde(rename = "instance.unhealthy")]
+    InstanceUnhealthy,
+    /// An instance failed its readiness probe and left the load balancer.
+    #[serde(rename = "instance.unready")]
+    InstanceUnready,
+    /// An old revision's instance was drained and removed by a rolling update.
+    #[serde(rename = "instance.updated")]
+    InstanceUpdated,
+    /// The load generator started.
+    #[serde(rename = "load.started")]
+    LoadStarted,
+    /// The load generator finished.
+    #[serde(rename = "load.finished")]
+    LoadFinished,
+    /// NGINX could not be updated.
+    #[serde(rename = "nginx.failed")]
+    NginxFailed,
+    /// Crane now manages an NGINX for the app.
+    #[serde(rename = "nginx.managed")]
+    NginxManaged,
+    /// NGINX was rewritten and reloaded.
+    #[serde(rename = "nginx.reloaded")]
+    NginxReloaded,
+    /// The startup probe passed.
+    #[serde(rename = "probe.started")]
+    ProbeStarted,
+    /// A rolling update made progress.
+    #[serde(rename = "rollout.progressing")]
+    RolloutProgressing,
+    /// A rolling update completed.
+    #[serde(rename = "rollout.complete")]
+    RolloutComplete,
+    /// A rolling update failed.
+    #[serde(rename = "rollout.failed")]
+    RolloutFailed,
+    /// A failed rolling update was paused.
+    #[serde(rename = "rollout.paused")]
+    RolloutPaused,
+    /// An automatic rollback made progress.
+    #[serde(rename = "rollout.rollback_progress")]
+    RolloutRollbackProgress,
+    /// A failed rolling update is rolled back to the previous revision.
+    #[serde(rename = "rollout.rolled_back")]
+    RolloutRolledBack,
+    /// A person rolled the app back to an earlier revision.
+    #[serde(rename = "rollout.undo")]
+    RolloutUndo,
+    /// A kind this version does not know.
+    #[serde(rename = "unknown", other)]
+    Unknown,
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with a dotted name, so `kind == "instance.started"` reads as it did when kinds were strings.
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// How an event reads at a glance (the window colours it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventTone {
+    /// Something came up or recovered.
+    Good,
+    /// Something failed.
+    Bad,
+    /// Something is waiting or degraded.
+    Warn,
+    /// A change or a decision.
+    Info,
+}
+
+impl EventKind {
+    /// Every kind but `Unknown`.
+    pub const ALL: &'static [EventKind] = &[
+        EventKind::AppCreated,
+        EventKind::AppUpdated,
+        EventKind::AppScaled,
+        EventKind::AppDeleted,
+        EventKind::AppRolledBack,
+        EventKind::AppNetworkFailed,
+        EventKind::AppResourcesRemoved,
+        EventKind::AutoscaleHold,
+        EventKind::AutoscaleScaled,
+        EventKind::EngineLoopRestarted,
+        EventKind::EngineLoopStopped,
+        EventKind::ImageBuild,
+        EventKind::ImageBuilt,
+        EventKind::ImageFailed,
+        EventKind::InstanceBackoff,
+        EventKind::InstanceDied,
+        EventKind::InstanceDuplicateRemoved,
+        EventKind::InstanceOrphanRemoved,
+        EventKind::InstanceOutdated,
+        EventKind::InstanceReady,
+        EventKind::InstanceRemoveFailed,
+        EventKind::InstanceReplaced,
+        EventKind::InstanceScaledDown,
+        EventKind::InstanceStaleRemoved,
+        EventKind::InstanceStartFailed,
+        EventKind::InstanceStartRecovered,
+        EventKind::InstanceStartRetry,
+        EventKind::InstanceStarted,
+        EventKind::InstanceUnhealthy,
+        EventKind::InstanceUnready,
+        EventKind::InstanceUpdated,
+        EventKind::LoadStarted,
+        EventKind::LoadFinished,
+        EventKind::NginxFailed,
+        EventKind::NginxManaged,
+        EventKind::NginxReloaded,
+        EventKind::ProbeStarted,
+        EventKind::RolloutProgressing,
+        EventKind::RolloutComplete,
+        EventKind::RolloutFailed,
+        EventKind::RolloutPaused,
+        EventKind::RolloutRollbackProgress,
+        EventKind::RolloutRolledBack,
+        EventKind::RolloutUndo,
+    ];
+
+    /// The dotted name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::AppCreated => "app.created",
+            EventKind::AppUpdated => "app.updated",
+            EventKind::AppScaled => "app.scaled",
+            EventKind::AppDeleted => "app.deleted",
+            EventKind::AppRolledBack => "app.rolled_back",
+            EventKind::AppNetworkFailed => "app.network_failed",
+            EventKind::AppResourcesRemoved => "app.resources_removed",
+            EventKind::AutoscaleHold => "autoscale.hold",
+            EventKind::AutoscaleScaled => "autoscale.scaled",
+            EventKind::EngineLoopRestarted => "engine.loop_restarted",
+            EventKind::EngineLoopStopped => "engine.loop_stopped",
+            EventKind::ImageBuild => "image.build",
+            EventKind::ImageBuilt => "image.built",
+            EventKind::ImageFailed => "image.failed",
+            EventKind::InstanceBackoff => "instance.backoff",
+            EventKind::InstanceDied => "instance.died",
+            EventKind::InstanceDuplicateRemoved => "instance.duplicate_removed",
+            EventKind::InstanceOrphanRemoved => "instance.orphan_removed",
+            EventKind::InstanceOutdated => "instance.outdated",
+            EventKind::InstanceReady => "instance.ready",
+            EventKind::InstanceRemoveFailed => "instance.remove_failed",
+            EventKind::InstanceReplaced => "instance.replaced",
+            EventKind::InstanceScaledDown => "instance.scaled_down",
+            EventKind::InstanceStaleRemoved => "instance.stale_removed",
+            EventKind::InstanceStartFailed => "instance.start_failed",
+            EventKind::InstanceStartRecovered => "instance.start_recovered",
+            EventKind::InstanceStartRetry => "instance.start_retry",
+            EventKind::InstanceStarted => "instance.started",
+            EventKind::InstanceUnhealthy => "instance.unhealthy",
+            EventKind::InstanceUnready => "instance.unready",
+            EventKind::InstanceUpdated => "instance.updated",
+            EventKind::LoadStarted => "load.started",
+            EventKind::LoadFinished => "load.finished",
+            EventKind::NginxFailed => "nginx.failed",
+            EventKind::NginxManaged => "nginx.managed",
+            EventKind::NginxReloaded => "nginx.reloaded",
+            EventKind::ProbeStarted => "probe.started",
+            EventKind::RolloutProgressing => "rollout.progressing",
+            EventKind::RolloutComplete => "rollout.complete",
+            EventKind::RolloutFailed => "rollout.failed",
+            EventKind::RolloutPaused => "rollout.paused",
+            EventKind::RolloutRollbackProgress => "rollout.rollback_progress",
+            EventKind::RolloutRolledBack => "rollout.rolled_back",
+            EventKind::RolloutUndo => "rollout.undo",
+            EventKind::Unknown => "unknown",
+        }
+    }
+
+    /// The kind of a stored name (`Unknown` for a name this version does not know).
+    pub fn parse(text: &str) -> EventKind {
+        EventKind::ALL.iter().copied().find(|k| k.as_str() == text).unwrap_or(EventKind::Unknown)
+    }
+
+    /// How it reads at a glance.
+    pub fn tone(self) -> EventTone {
+        match self {
+            EventKind::AppCreated
+            | EventKind::ImageBuilt
+            | EventKind::InstanceReady
+            | EventKind::InstanceStartRecovered
+            | EventKind::InstanceStarted
+            | EventKind::ProbeStarted
+            | EventKind::RolloutComplete => EventTone::Good,
+            EventKind::AppRolledBack
+            | EventKind::AppNetworkFailed
+            | EventKind::EngineLoopStopped
+            | EventKind::ImageFailed
+            | EventKind::InstanceDied
+            | EventKind::InstanceRemoveFailed
+            | EventKind::InstanceStartFailed
+            | EventKind::InstanceUnhealthy
+            | EventKind::NginxFailed
+            | EventKind::RolloutFailed => EventTone::Bad,
+            EventKind::EngineLoopRestarted
+            | EventKind::InstanceBackoff
+            | EventKind::InstanceReplaced
+            | EventKind::InstanceStartRetry
+            | EventKind::InstanceUnready
+            | EventKind::RolloutPaused
+            | EventKind::RolloutRollbackProgress
+            | EventKind::RolloutRolledBack => EventTone::Warn,
+            _ => EventTone::Info,
+        }
+    }
+}
+
 /// One event-log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct EventView {
@@ -456,8 +762,10 @@ pub struct EventView {
     pub app: Option<String>,
     /// Instance, if any.
     pub instance: Option<String>,
-    /// Kind, e.g. `instance.replaced`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: EventKind,
+    /// How it reads at a glance.
+    pub tone: EventTone,
     /// Plain-language reason.
     pub reason: String,
     /// Inputs of the decision (JSON text).
@@ -566,6 +874,17 @@ mod tests {
         let listed: Vec<String> =
             ErrorCode::ALL.iter().map(|c| serde_json::to_value(c).unwrap().as_str().unwrap().to_string()).collect();
         assert_eq!(derived, listed);
+    }
+
+    /// Event kinds keep their dotted names on the wire, and every name parses back to its kind.
+    #[test]
+    fn event_kinds_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
+            assert_eq!(EventKind::parse(kind.as_str()), *kind);
+        }
+        assert_eq!(serde_json::from_str::<EventKind>(r#""from.the_future""#).unwrap(), EventKind::Unknown);
+        assert_eq!(EventKind::parse("from.the_future"), EventKind::Unknown);
     }
 
     /// The wire spelling stays what it was when codes were strings.

@@ -1,6 +1,7 @@
 //! Charts of an app's stored metrics, rendered to SVG by `crane-charts` (plotters): the series come from the store,
 //! the autoscaler's scale events become markers and its target a threshold line.
 
+use crane_api::EventKind;
 use std::collections::BTreeMap;
 
 use crane_charts::{ChartSpec, Marker, Series};
@@ -111,7 +112,11 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
         }
     }
     let events = inner.store.list_events(Some(name), 500, None).await.unwrap_or_default();
-    let markers = events.iter().filter(|e| e.kind == "autoscale.scaled" && e.at >= from).filter_map(marker).collect();
+    let markers = events
+        .iter()
+        .filter(|e| e.kind == EventKind::AutoscaleScaled.as_str() && e.at >= from)
+        .filter_map(marker)
+        .collect();
     let spec = ChartSpec {
         title: title.to_string(),
         unit: unit.to_string(),
@@ -147,7 +152,7 @@ mod tests {
             at: 5_000,
             app: Some("web".into()),
             instance: None,
-            kind: "autoscale.scaled".into(),
+            kind: EventKind::AutoscaleScaled.as_str().into(),
             // The prose says something else on purpose: the marker must not come from it.
             reason: "cpu 93% > target 70% → scale 9→9".into(),
             details,

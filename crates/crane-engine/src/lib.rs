@@ -17,6 +17,7 @@ mod proxy;
 mod run;
 mod views;
 
+use crane_api::EventKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -406,7 +407,12 @@ impl EngineHandle {
                 ApplyAction::Unchanged => format!("app '{name}' applied unchanged"),
             };
             if action != ApplyAction::Unchanged {
-                self.record(Some(&name), None, &format!("app.{}", action.as_str()), reason, details).await;
+                let kind = match action {
+                    ApplyAction::Created => EventKind::AppCreated,
+                    ApplyAction::Updated => EventKind::AppUpdated,
+                    ApplyAction::Scaled | ApplyAction::Unchanged => EventKind::AppScaled,
+                };
+                self.record(Some(&name), None, kind, reason, details).await;
             }
             (action, existing, created_generation)
         };
@@ -439,7 +445,7 @@ impl EngineHandle {
                     self.record(
                         Some(&name),
                         None,
-                        "app.rolled_back",
+                        EventKind::AppRolledBack,
                         format!("app '{name}' was not created: {first}"),
                         serde_json::json!({"error": first.to_string()}),
                     )
@@ -511,7 +517,7 @@ impl EngineHandle {
             self.record(
                 Some(name),
                 None,
-                "app.scaled",
+                EventKind::AppScaled,
                 format!("app '{name}' scaled by request: replicas {from} → {replicas}"),
                 serde_json::json!({"from": from, "to": replicas}),
             )
@@ -536,7 +542,7 @@ impl EngineHandle {
             self.record(
                 Some(name),
                 None,
-                "app.deleted",
+                EventKind::AppDeleted,
                 format!("app '{name}' deleted by request: removing its instances, network and volumes"),
                 serde_json::json!({}),
             )
@@ -596,7 +602,7 @@ impl EngineHandle {
             self.record(
                 Some(name),
                 None,
-                "rollout.undo",
+                EventKind::RolloutUndo,
                 format!(
                     "app '{name}' rolled back by request: revision {from} → {} ({})",
                     target.revision, target.cause
@@ -732,7 +738,7 @@ impl EngineHandle {
         self.record(
             None,
             None,
-            "image.build",
+            EventKind::ImageBuild,
             format!("building the demo image {}", crane_docker::DEMO_IMAGE),
             serde_json::json!({}),
         )
@@ -743,7 +749,7 @@ impl EngineHandle {
                 self.record(
                     None,
                     None,
-                    "image.built",
+                    EventKind::ImageBuilt,
                     format!("demo image {image} built"),
                     serde_json::json!({"image": image}),
                 )
@@ -751,8 +757,14 @@ impl EngineHandle {
                 Ok(image)
             }
             Err(e) => {
-                self.record(None, None, "image.failed", format!("demo image build failed: {e}"), serde_json::json!({}))
-                    .await;
+                self.record(
+                    None,
+                    None,
+                    EventKind::ImageFailed,
+                    format!("demo image build failed: {e}"),
+                    serde_json::json!({}),
+                )
+                .await;
                 Err(runtime_error(e))
             }
         }
@@ -869,7 +881,7 @@ impl EngineHandle {
         &self,
         app: Option<&str>,
         instance: Option<&str>,
-        kind: &str,
+        kind: EventKind,
         reason: String,
         details: serde_json::Value,
     ) {

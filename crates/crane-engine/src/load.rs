@@ -5,6 +5,7 @@
 //! **Architecture Invariant:** at most one run per app; a run is bounded in time and requests (crane-loadgen) and
 //! stops when the app is deleted or the engine stops.
 
+use crane_api::EventKind;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -132,7 +133,7 @@ pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest)
             &inner,
             Some(&app),
             None,
-            "load.started",
+            EventKind::LoadStarted,
             format!("load generator started against '{app}': {shape_text} for {duration_s}s at {url}"),
             serde_json::json!({"url": url, "durationS": duration_s}),
         )
@@ -196,7 +197,7 @@ pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest)
             "sent": report.sent, "ok": report.ok, "errors": report.errors, "achievedRate": report.achieved_rate,
             "p50Ms": report.p50_ms, "p95Ms": report.p95_ms, "p99Ms": report.p99_ms, "errorKinds": report.error_kinds,
         });
-        run::record(&inner, Some(&app), None, "load.finished", text, details).await;
+        run::record(&inner, Some(&app), None, EventKind::LoadFinished, text, details).await;
         let _ = inner.changes.send(ChangeView::Apps);
     });
     Ok(started)

@@ -13,6 +13,7 @@
 //! **Architecture Invariant:** the collector never starts or removes containers itself: a scaling decision changes the
 //! stored replica count and asks the loop for a pass, like `cranectl scale` does.
 
+use crane_api::EventKind;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -324,13 +325,13 @@ async fn autoscale_app(
             due
         };
         if log_it {
-            run::record(inner, Some(name), None, "autoscale.hold", decision.reason.clone(), details).await;
+            run::record(inner, Some(name), None, EventKind::AutoscaleHold, decision.reason.clone(), details).await;
         }
         return;
     }
     let changed = crate::store_replicas(inner, name, Some(app.spec.replicas), decision.desired).await;
     if matches!(changed, Ok(Some(_))) {
-        run::record(inner, Some(name), None, "autoscale.scaled", decision.reason.clone(), details).await;
+        run::record(inner, Some(name), None, EventKind::AutoscaleScaled, decision.reason.clone(), details).await;
         let (reply, _rx) = tokio::sync::oneshot::channel();
         let _ = inner.commands.send(Command::Reconcile { reply, retry: None, forget: None }).await;
     }

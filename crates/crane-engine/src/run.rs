@@ -3,6 +3,7 @@
 //!
 //! Errors never end the loop: they are logged, shown in the state, and the next pass retries (level-triggered).
 
+use crane_api::EventKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +89,7 @@ pub(crate) async fn supervise(
                         &inner,
                         None,
                         None,
-                        "engine.loop_stopped",
+                        EventKind::EngineLoopStopped,
                         why.clone(),
                         serde_json::json!({"panic": message}),
                     )
@@ -101,7 +102,7 @@ pub(crate) async fn supervise(
                     &inner,
                     None,
                     None,
-                    "engine.loop_restarted",
+                    EventKind::EngineLoopRestarted,
                     format!("the engine loop failed ({message}); restarting it in {}s", wait.as_secs()),
                     serde_json::json!({"panic": message, "inARow": in_a_row, "waitMs": wait.as_millis() as u64}),
                 )
@@ -259,7 +260,7 @@ async fn manage_nginx(
                 inner,
                 Some(name),
                 None,
-                "nginx.managed",
+                EventKind::NginxManaged,
                 format!("NGINX now follows app '{}' (revision {}): {outcome}", name, app.revision),
                 serde_json::json!({"config": m.config_path, "pidFile": m.pid_file, "listen": m.listen}),
             )
@@ -309,7 +310,7 @@ async fn note_event(inner: &Arc<Inner>, ev: &RuntimeEvent) {
         inner,
         ev.app.as_deref(),
         name.as_deref(),
-        "instance.died",
+        EventKind::InstanceDied,
         reason,
         serde_json::json!({"container": ev.id, "action": ev.action, "exitCode": ev.exit_code}),
     )
@@ -442,13 +443,13 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     let mut crash_not_removed: BTreeSet<(String, u32)> = BTreeSet::new();
     for (r, result, took_ms) in futures_util::future::join_all(removals).await {
         let kind = match r.cause {
-            RemoveCause::Crashed => "instance.replaced",
-            RemoveCause::ScaledDown => "instance.scaled_down",
-            RemoveCause::Orphan => "instance.orphan_removed",
-            RemoveCause::Duplicate => "instance.duplicate_removed",
-            RemoveCause::Outdated => "instance.outdated",
-            RemoveCause::Stale => "instance.stale_removed",
-            RemoveCause::Replaced => "instance.updated",
+            RemoveCause::Crashed => EventKind::InstanceReplaced,
+            RemoveCause::ScaledDown => EventKind::InstanceScaledDown,
+            RemoveCause::Orphan => EventKind::InstanceOrphanRemoved,
+            RemoveCause::Duplicate => EventKind::InstanceDuplicateRemoved,
+            RemoveCause::Outdated => EventKind::InstanceOutdated,
+            RemoveCause::Stale => EventKind::InstanceStaleRemoved,
+            RemoveCause::Replaced => EventKind::InstanceUpdated,
         };
         let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause), "tookMs": took_ms});
         match result {
@@ -461,7 +462,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                     inner,
                     Some(&r.app),
                     Some(&r.name),
-                    "instance.remove_failed",
+                    EventKind::InstanceRemoveFailed,
                     format!("could not remove {}: {e}", r.name),
                     details,
                 )
@@ -487,7 +488,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                     inner,
                     Some(app),
                     None,
-                    "app.resources_removed",
+                    EventKind::AppResourcesRemoved,
                     format!("app '{app}' no longer exists: removed its network and volumes"),
                     serde_json::json!({}),
                 )
@@ -509,7 +510,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                 inner,
                 Some(app),
                 None,
-                "app.network_failed",
+                EventKind::AppNetworkFailed,
                 format!("cannot create the network of app '{app}': {e}"),
                 serde_json::json!({}),
             )
@@ -561,7 +562,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                         inner,
                         Some(&s.app),
                         Some(&name),
-                        "instance.start_recovered",
+                        EventKind::InstanceStartRecovered,
                         format!("{name} started after {} failed attempt(s)", failure.attempts),
                         serde_json::json!({"attempts": failure.attempts}),
                     )
@@ -571,7 +572,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                     inner,
                     Some(&s.app),
                     Some(&name),
-                    "instance.started",
+                    EventKind::InstanceStarted,
                     s.reason.clone(),
                     serde_json::json!({"container": id, "revision": s.revision, "tookMs": took_ms}),
                 )
@@ -592,7 +593,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                         inner,
                         Some(&s.app),
                         Some(&name),
-                        "instance.start_failed",
+                        EventKind::InstanceStartFailed,
                         format!("could not start {name}: {message}"),
                         serde_json::json!({"revision": s.revision, "attempts": attempts}),
                     )
@@ -608,10 +609,10 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
         if known != Some(w.cause) {
             let (kind, count) = match w.cause {
                 WaitCause::CrashLoop => {
-                    ("instance.backoff", state.histories.get(&key).map_or(0, |h| h.consecutive_crashes))
+                    (EventKind::InstanceBackoff, state.histories.get(&key).map_or(0, |h| h.consecutive_crashes))
                 }
                 WaitCause::StartFailed => {
-                    ("instance.start_retry", state.start_failures.get(&key).map_or(0, |f| f.attempts))
+                    (EventKind::InstanceStartRetry, state.start_failures.get(&key).map_or(0, |f| f.attempts))
                 }
             };
             record(
@@ -713,12 +714,12 @@ async fn on_rollouts(
         // `rollout.failed`, `rollout.paused` and `rollout.rolled_back` are decisions, logged once below when they are
         // made; reaching the paused state is not news, and the rollback's progress has a kind of its own.
         if changed && wire != Wire::Failed && wire != Wire::Paused {
-            let kind = if wire == Wire::RolledBack {
-                "rollout.rollback_progress".to_string()
-            } else {
-                format!("rollout.{}", wire.as_str())
+            let kind = match wire {
+                Wire::RolledBack => EventKind::RolloutRollbackProgress,
+                Wire::Complete => EventKind::RolloutComplete,
+                Wire::Progressing | Wire::Failed | Wire::Paused => EventKind::RolloutProgressing,
             };
-            record(inner, Some(&r.app), None, &kind, message.clone(), details.clone()).await;
+            record(inner, Some(&r.app), None, kind, message.clone(), details.clone()).await;
         }
         if r.state == RolloutState::Complete {
             state.rolled_back_to.remove(&r.app);
@@ -753,11 +754,11 @@ async fn on_rollouts(
                 updated.source_yaml = target.source_yaml.clone();
                 updated.revision = target.revision;
                 updated.paused = false;
-                ("rollout.rolled_back", format!("{} ({})", action.reason, target.cause))
+                (EventKind::RolloutRolledBack, format!("{} ({})", action.reason, target.cause))
             }
             RolloutDecision::Pause => {
                 updated.paused = true;
-                ("rollout.paused", action.reason.clone())
+                (EventKind::RolloutPaused, action.reason.clone())
             }
         };
         updated.updated_at = inner.now();
@@ -773,7 +774,7 @@ async fn on_rollouts(
                 continue;
             }
         }
-        record(inner, Some(&action.app), None, "rollout.failed", failure_text.clone(), details.clone()).await;
+        record(inner, Some(&action.app), None, EventKind::RolloutFailed, failure_text.clone(), details.clone()).await;
         record(inner, Some(&action.app), None, kind, reason, details).await;
         if let RolloutDecision::RollbackTo(revision) = action.decision {
             state.rolled_back_to.insert(action.app.clone(), revision);
@@ -804,8 +805,8 @@ async fn sync_managed_nginx(inner: &Arc<Inner>, stored: &[crane_core::ports::Sto
             continue;
         }
         let (kind, reason) = match crate::nginx::write_and_reload(&managed, &text) {
-            Ok(outcome) => ("nginx.reloaded", format!("ready instances of '{name}' changed: {outcome}")),
-            Err(e) => ("nginx.failed", format!("cannot update NGINX for '{name}': {e}")),
+            Ok(outcome) => (EventKind::NginxReloaded, format!("ready instances of '{name}' changed: {outcome}")),
+            Err(e) => (EventKind::NginxFailed, format!("cannot update NGINX for '{name}': {e}")),
         };
         inner.shared.locked().nginx_written.insert(name.clone(), text);
         record(inner, Some(name), None, kind, reason, serde_json::json!({"config": managed.config_path})).await;
@@ -887,7 +888,7 @@ async fn on_probe_report(
                     inner,
                     Some(&report.app),
                     Some(&report.name),
-                    "probe.started",
+                    EventKind::ProbeStarted,
                     format!("{}: startup probe passed; liveness and readiness probes start", report.name),
                     details.clone(),
                 )
@@ -898,7 +899,7 @@ async fn on_probe_report(
                     inner,
                     Some(&report.app),
                     Some(&report.name),
-                    "instance.ready",
+                    EventKind::InstanceReady,
                     format!("{} is ready: it receives traffic from the load balancer", report.name),
                     details.clone(),
                 )
@@ -909,7 +910,7 @@ async fn on_probe_report(
                     inner,
                     Some(&report.app),
                     Some(&report.name),
-                    "instance.unready",
+                    EventKind::InstanceUnready,
                     format!("{} taken out of the load balancer: {why}", report.name),
                     details.clone(),
                 )
@@ -931,7 +932,7 @@ async fn on_probe_report(
                             inner,
                             Some(&report.app),
                             Some(&report.name),
-                            "instance.unhealthy",
+                            EventKind::InstanceUnhealthy,
                             format!("restarting {}: {why}", report.name),
                             details.clone(),
                         )
@@ -942,7 +943,7 @@ async fn on_probe_report(
                             inner,
                             Some(&report.app),
                             Some(&report.name),
-                            "instance.remove_failed",
+                            EventKind::InstanceRemoveFailed,
                             format!("could not restart unhealthy {}: {e}", report.name),
                             details.clone(),
                         )
@@ -980,17 +981,17 @@ pub(crate) async fn record(
     inner: &Inner,
     app: Option<&str>,
     instance: Option<&str>,
-    kind: &str,
+    kind: EventKind,
     reason: String,
     details: serde_json::Value,
 ) {
-    tracing::info!(app = app.unwrap_or("-"), kind, "{reason}");
+    tracing::info!(app = app.unwrap_or("-"), kind = kind.as_str(), "{reason}");
     let event = EventRecord {
         id: 0,
         at: inner.now(),
         app: app.map(str::to_string),
         instance: instance.map(str::to_string),
-        kind: kind.to_string(),
+        kind: kind.as_str().to_string(),
         reason,
         details,
     };

@@ -28,7 +28,8 @@ pub(crate) fn event_view(e: &EventRecord) -> EventView {
         at: rfc3339(e.at),
         app: e.app.clone(),
         instance: e.instance.clone(),
-        kind: e.kind.clone(),
+        kind: crane_api::EventKind::parse(&e.kind),
+        tone: crane_api::EventKind::parse(&e.kind).tone(),
         reason: e.reason.clone(),
         details: e.details.to_string(),
     }

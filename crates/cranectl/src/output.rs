@@ -246,7 +246,7 @@ pub fn events_table(events: &[EventView], now: DateTime<Utc>) -> String {
                 age(&e.at, now),
                 e.app.clone().unwrap_or_else(|| "-".into()),
                 e.instance.clone().unwrap_or_else(|| "-".into()),
-                e.kind.clone(),
+                e.kind.as_str().to_string(),
                 e.reason.clone(),
             ]
         })
