@@ -152,7 +152,14 @@ function renderStatus(error) {
     banner.hidden = false;
     return;
   }
-  if (s.docker_ok) {
+  if (s.engine_error) {
+    // The loop stopped: nothing the window asks for is carried out until Crane restarts.
+    pill.className = "pill pill-bad";
+    pill.textContent = "Engine stopped";
+    detail.textContent = "";
+    $("docker-reason").textContent = s.engine_error;
+    banner.hidden = false;
+  } else if (s.docker_ok) {
     pill.className = "pill pill-ok";
     pill.textContent = "Docker OK";
     detail.textContent = `${s.docker} · ${s.apps} app${s.apps === 1 ? "" : "s"}`;

@@ -99,7 +99,7 @@ export const commands = {
 	loadStatus: (name) => __TAURI_INVOKE("load_status", { name }),
 	/**
 	 *  Engine status for the header: Docker reachability (with the reason when not), API URL, data directory.
-	 * @returns {Promise<StatusView>}
+	 * @returns {Promise<StatusView_Serialize>}
 	 */
 	status: () => __TAURI_INVOKE("status"),
 	/**
@@ -1148,6 +1148,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
+	* @typedef {StatusView_Serialize | StatusView_Deserialize} StatusView
+	* @property {StatusView_Serialize} Serialize
+	* @property {StatusView_Deserialize} Deserialize
+	*
+	*  Engine status shown in the window's header and `cranectl status`.
+	*
 	* @typedef {{
 	*		version: string,
 	*		docker_ok: boolean,
@@ -1155,14 +1161,37 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		api_url: string,
 	*		data_dir: string,
 	*		apps: number,
+	*		engine_error?: string | null,
 	*		rules: RulesView,
-	*	}} StatusView
+	*	}} StatusView_Deserialize
 	* @property {string} version - Crane version.
 	* @property {boolean} docker_ok - Whether the Docker engine is reachable.
 	* @property {string} docker - Docker version, or the error that prevents reaching it.
 	* @property {string} api_url - REST API base URL.
 	* @property {string} data_dir - Data directory.
 	* @property {number} apps - Number of apps.
+	* @property {string | null} [engine_error] - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
+	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
+	*
+	*  Engine status shown in the window's header and `cranectl status`.
+	*
+	* @typedef {{
+	*		version: string,
+	*		docker_ok: boolean,
+	*		docker: string,
+	*		api_url: string,
+	*		data_dir: string,
+	*		apps: number,
+	*		engine_error: string | null,
+	*		rules: RulesView,
+	*	}} StatusView_Serialize
+	* @property {string} version - Crane version.
+	* @property {boolean} docker_ok - Whether the Docker engine is reachable.
+	* @property {string} docker - Docker version, or the error that prevents reaching it.
+	* @property {string} api_url - REST API base URL.
+	* @property {string} data_dir - Data directory.
+	* @property {number} apps - Number of apps.
+	* @property {string | null} engine_error - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
 	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
 	*
 	*  Request metrics of the built-in load balancer (counted since the engine started).

@@ -800,6 +800,9 @@ pub struct StatusView {
     pub data_dir: String,
     /// Number of apps.
     pub apps: u32,
+    /// Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no
+    /// change is carried out until Crane is restarted.
+    pub engine_error: Option<String>,
     /// The engine's rules for what users type, so doors check input the same way the engine does.
     pub rules: RulesView,
 }

@@ -149,6 +149,32 @@ async fn leftover_instance_of_ours_is_replaced() {
     assert_eq!(instances[0].name, format!("{app}-3"));
 }
 
+/// A start-first update: the planner decides to move the serving old revision aside (`Start::displace`) and the
+/// engine renames it; the adapter never renames on its own, so a running old revision under the name is an error.
+#[tokio::test]
+async fn an_old_revision_is_moved_aside_only_when_the_plan_says_so() {
+    let guard = Cleanup::new();
+    let rt = runtime().await;
+    demo_image(&rt).await;
+    let app = unique_app();
+    let spec = demo_spec(&app, serde_json::json!({}));
+    let old = rt.start_instance(&request(&spec, 1, &guard.owner)).await.unwrap();
+    let mut next = request(&spec, 1, &guard.owner);
+    next.revision = 2;
+    let err = rt.start_instance(&next).await.expect_err("the name is held by a running older revision");
+    assert!(err.to_string().contains("moved aside first"), "{err}");
+    rt.rename_instance(&old, &format!("{app}-1-r1")).await.expect("rename");
+    let new = rt.start_instance(&next).await.expect("the name is free after the rename");
+    let mut instances: Vec<(String, u64, ContainerState)> =
+        rt.list_instances(&guard.owner).await.unwrap().into_iter().map(|i| (i.name, i.revision, i.state)).collect();
+    instances.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        instances,
+        vec![(format!("{app}-1"), 2, ContainerState::Running), (format!("{app}-1-r1"), 1, ContainerState::Running)],
+        "both run: the old one keeps serving under its new name ({old} → {new})"
+    );
+}
+
 #[tokio::test]
 async fn crashing_instance_reports_its_exit_code() {
     let guard = Cleanup::new();

@@ -786,6 +786,7 @@ impl EngineHandle {
             api_url,
             data_dir: self.inner.config.data_dir.display().to_string(),
             apps,
+            engine_error: self.loop_error(),
             rules: views::rules(),
         }
     }

@@ -299,6 +299,7 @@ async fn a_loop_that_keeps_panicking_stops_and_says_so() {
     let why = rig.engine.loop_error().expect("the supervisor gave up");
     assert!(why.contains("failed 9 times in a row"), "{why}");
     assert_eq!(rig.events(&["engine.loop_stopped"]).len(), 1);
+    assert_eq!(rig.engine.status().await.engine_error.as_deref(), Some(why.as_str()), "status says so too");
     let err = rig.engine.apply(&spec("web", "demo:1", 1, ""), false).await.unwrap_err();
     assert!(matches!(err, EngineError::LoopStopped(_)), "{err}");
 }

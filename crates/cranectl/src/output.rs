@@ -333,10 +333,14 @@ fn autoscaling_text(a: &AutoscalingView) -> String {
 pub fn status_text(status: &StatusView) -> String {
     let docker =
         if status.docker_ok { format!("ok ({})", status.docker) } else { format!("unreachable: {}", status.docker) };
-    format!(
+    let mut text = format!(
         "Crane:      {}\nAPI:        {}\nData dir:   {}\nDocker:     {docker}\nApps:       {}\n",
         status.version, status.api_url, status.data_dir, status.apps
-    )
+    );
+    if let Some(why) = &status.engine_error {
+        text.push_str(&format!("Engine:     stopped: {why}\n"));
+    }
+    text
 }
 
 fn indent(text: &str) -> String {
