@@ -95,9 +95,10 @@ async fn a_ramp_sends_more_in_its_second_half() {
     let arrivals = server.arrivals();
     let first = arrivals.iter().filter(|t| **t < half).count();
     let second = arrivals.len() - first;
-    // The schedule puts 100 requests in the first second and 200 in the second.
-    assert!(second as f64 > first as f64 * 1.4, "first half {first}, second half {second}");
-    assert!((270..=330).contains(&report.sent), "{report:#?}");
+    // The schedule puts 100 requests in the first second and 200 in the second; the bounds leave room for a busy
+    // machine (timing goals are measured by benches, not asserted here).
+    assert!(second as f64 > first as f64 * 1.2, "first half {first}, second half {second}");
+    assert!((200..=330).contains(&report.sent), "{report:#?}");
     assert_eq!(report.ok, report.sent);
 }
 
@@ -110,7 +111,8 @@ async fn max_requests_is_a_hard_bound() {
     let report = LoadRun::start(plan).unwrap().wait().await;
     assert_eq!(report.sent, 25, "{report:#?}");
     assert_eq!(server.arrivals().len(), 25);
-    assert!(started.elapsed() < Duration::from_secs(2), "ended at the bound, not at the duration");
+    // The plan lasts 10 s; ending well before shows the bound ended it.
+    assert!(started.elapsed() < Duration::from_secs(7), "ended at the bound, not at the duration");
     assert!(!report.stopped_early);
 }
 
@@ -124,22 +126,24 @@ async fn stop_ends_the_run_early() {
     run.stop();
     run.stop(); // a second stop is harmless
     let report = run.wait().await;
-    assert!(started.elapsed() < Duration::from_secs(1), "stop took {:?}", started.elapsed());
+    // The plan lasts 30 s (3,000 requests); stopping ends it long before.
+    assert!(started.elapsed() < Duration::from_secs(10), "stop took {:?}", started.elapsed());
     assert!(report.stopped_early);
-    assert!((10..100).contains(&report.sent), "{report:#?}");
+    assert!((1..1000).contains(&report.sent), "{report:#?}");
     assert_accounted(&report);
     assert!(progress.borrow().done);
 }
 
 #[tokio::test]
 async fn stop_abandons_requests_in_flight() {
-    let server = TestServer::start(200, Duration::from_secs(3));
+    // Every answer takes 30 s: waiting for them would take that long, abandoning them does not.
+    let server = TestServer::start(200, Duration::from_secs(30));
     let run = LoadRun::start(constant(&server.url("/"), 20.0, 10)).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     run.stop();
     let started = Instant::now();
     let report = run.wait().await;
-    assert!(started.elapsed() < Duration::from_secs(1), "wait took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10), "wait took {:?}", started.elapsed());
     assert!(kind(&report, "cancelled by stop") > 0, "{report:#?}");
     assert_eq!(report.ok, 0);
     assert_accounted(&report);
