@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use clock::LockExt;
 use std::time::Duration;
 
-use crane_api::{AppView, ApplyResult, ChangeView, EventView, LogLineView, ProgressView, StatusView};
+use crane_api::{AppView, ApplyResult, ChangeView, EventView, LogLineView, StatusView};
 use crane_core::model::Millis;
 use crane_core::ports::{PutOutcome, Runtime, RuntimeError, Store, StoredApp};
 use crane_core::revision::ApplyAction;
@@ -130,8 +130,23 @@ pub(crate) enum Command {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<String>>,
     },
+    /// Image work (creates Docker objects): the loop runs it as a task of its own and replies with the image.
+    Image {
+        /// What to do.
+        work: ImageWork,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<String>>,
+    },
     /// Stop the loop.
     Shutdown(oneshot::Sender<()>),
+}
+
+/// Image work the loop carries out for a door.
+pub(crate) enum ImageWork {
+    /// Make sure this image is present, pulling it when missing (bounded in time by the adapter).
+    Ensure(String),
+    /// Build Crane's demo image.
+    BuildDemo,
 }
 
 /// How the loop task is doing, for every door to report.
@@ -332,7 +347,7 @@ impl EngineHandle {
             }
             let image_changed = existing.as_ref().map(|e| e.spec.image != spec.image).unwrap_or(true);
             if image_changed {
-                self.inner.runtime.ensure_image(&spec.image).await.map_err(runtime_error)?;
+                self.image_present(&spec.image).await?;
             }
             let now = self.inner.now();
             let history: Vec<u64> =
@@ -593,7 +608,7 @@ impl EngineHandle {
             app.revision = target.revision;
             app.paused = false;
             app.updated_at = self.inner.now();
-            self.inner.runtime.ensure_image(&app.spec.image).await.map_err(runtime_error)?;
+            self.image_present(&app.spec.image).await?;
             if self.inner.store.put_app(&app, None).await.map_err(internal)? == PutOutcome::Stale {
                 return Err(EngineError::Conflict(format!(
                     "app '{name}' changed while the undo was being prepared; run the undo again"
@@ -723,51 +738,21 @@ impl EngineHandle {
         }
     }
 
-    /// Builds the demo image `crane-demo:<version>`; progress is also broadcast as [`ChangeView::Progress`].
+    /// Builds the demo image `crane-demo:<version>`; progress is also broadcast as [`ChangeView::Progress`]. The loop
+    /// runs the build (it is the one place that creates Docker objects) as a task of its own, so passes go on.
     pub async fn build_demo_image(&self) -> Result<String> {
-        let Some(docker) = self.inner.docker.clone() else {
-            let why = self.inner.shared.locked().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
-            return Err(EngineError::DockerUnreachable(why));
-        };
-        let changes = self.inner.changes.clone();
-        let mut last: Option<ProgressView> = None;
-        let mut progress = |p: ProgressView| {
-            let _ = changes.send(ChangeView::Progress { progress: p.clone() });
-            last = Some(p);
-        };
-        self.record(
-            None,
-            None,
-            EventKind::ImageBuild,
-            format!("building the demo image {}", crane_docker::DEMO_IMAGE),
-            serde_json::json!({}),
-        )
-        .await;
-        let result = crane_docker::build_demo_image(docker.docker(), &mut progress).await;
-        match result {
-            Ok(image) => {
-                self.record(
-                    None,
-                    None,
-                    EventKind::ImageBuilt,
-                    format!("demo image {image} built"),
-                    serde_json::json!({"image": image}),
-                )
-                .await;
-                Ok(image)
-            }
-            Err(e) => {
-                self.record(
-                    None,
-                    None,
-                    EventKind::ImageFailed,
-                    format!("demo image build failed: {e}"),
-                    serde_json::json!({}),
-                )
-                .await;
-                Err(runtime_error(e))
-            }
-        }
+        self.image_work(ImageWork::BuildDemo).await
+    }
+
+    /// Makes sure an image is present (pulling it when it is not), through the loop.
+    async fn image_present(&self, image: &str) -> Result<String> {
+        self.image_work(ImageWork::Ensure(image.to_string())).await
+    }
+
+    async fn image_work(&self, work: ImageWork) -> Result<String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Image { work, reply }).await?;
+        rx.await.map_err(|_| self.loop_failed())?
     }
 
     /// Engine status.

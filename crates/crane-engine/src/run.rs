@@ -168,6 +168,14 @@ async fn run(
                         }
                     }
                 }
+                Some(Command::Image { work, reply }) => {
+                    // Builds and pulls take seconds: they run beside the loop, which keeps reconciling.
+                    let inner = inner.clone();
+                    tokio::spawn(async move {
+                        let _ = reply.send(image_work(&inner, work).await);
+                    });
+                    continue;
+                }
                 Some(Command::ManageNginx { app, managed, reply }) => {
                     let _ = reply.send(manage_nginx(inner, &app, managed).await);
                     continue;
@@ -229,6 +237,64 @@ async fn forget_app(inner: &Arc<Inner>, app: &str, errors: &mut crate::PassRepor
     }
     if let Err(e) = inner.runtime.remove_app_resources(app, &inner.owner).await {
         errors.entry(app.to_string()).or_default().push(e);
+    }
+}
+
+/// Carries out image work for a door (see [`Command::Image`]).
+async fn image_work(inner: &Arc<Inner>, work: crate::ImageWork) -> crate::Result<String> {
+    match work {
+        crate::ImageWork::Ensure(image) => {
+            inner.runtime.ensure_image(&image).await.map_err(crate::runtime_error)?;
+            Ok(image)
+        }
+        crate::ImageWork::BuildDemo => build_demo_image(inner).await,
+    }
+}
+
+/// Builds the demo image, with progress broadcast to every door and the outcome in the event log.
+async fn build_demo_image(inner: &Arc<Inner>) -> crate::Result<String> {
+    let Some(docker) = inner.docker.clone() else {
+        let why = inner.shared.locked().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
+        return Err(crate::EngineError::DockerUnreachable(why));
+    };
+    let changes = inner.changes.clone();
+    let mut progress = |p: crane_api::ProgressView| {
+        let _ = changes.send(ChangeView::Progress { progress: p });
+    };
+    record(
+        inner,
+        None,
+        None,
+        EventKind::ImageBuild,
+        format!("building the demo image {}", crane_docker::DEMO_IMAGE),
+        serde_json::json!({}),
+    )
+    .await;
+    match crane_docker::build_demo_image(docker.docker(), &mut progress).await {
+        Ok(image) => {
+            record(
+                inner,
+                None,
+                None,
+                EventKind::ImageBuilt,
+                format!("demo image {image} built"),
+                serde_json::json!({"image": image}),
+            )
+            .await;
+            Ok(image)
+        }
+        Err(e) => {
+            record(
+                inner,
+                None,
+                None,
+                EventKind::ImageFailed,
+                format!("demo image build failed: {e}"),
+                serde_json::json!({}),
+            )
+            .await;
+            Err(crate::runtime_error(e))
+        }
     }
 }
 

@@ -353,3 +353,22 @@ async fn an_unreachable_runtime_is_reported_and_the_engine_recovers() {
     rig.until(10, "two instances after Docker came back", |r| r.fake.running("web").len() == 2).await;
     rig.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_image_is_refused_before_anything_is_created() {
+    let rig = Rig::new().await;
+    rig.fake.only_images(&["demo:1"]);
+    let err = rig.engine.apply(&spec("web", "demo:9", 1, ""), false).await.unwrap_err();
+    assert!(matches!(err, EngineError::ImageUnavailable(_)), "{err}");
+    assert!(rig.store.get_app("web").await.unwrap().is_none());
+    assert!(rig.fake.calls().is_empty(), "nothing was asked of the runtime: {:?}", rig.fake.calls());
+    // An update to a missing image is refused too, and the app keeps running what it runs.
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    let err = rig.engine.apply(&spec("web", "demo:9", 1, ""), false).await.unwrap_err();
+    assert!(matches!(err, EngineError::ImageUnavailable(_)), "{err}");
+    assert_eq!(rig.engine.get_app("web").await.unwrap().revision, 1);
+    // Without a Docker client there is no demo image to build, and the door is told why.
+    let err = rig.engine.build_demo_image().await.unwrap_err();
+    assert!(matches!(err, EngineError::DockerUnreachable(_)), "{err}");
+    rig.engine.shutdown().await;
+}

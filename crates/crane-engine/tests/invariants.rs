@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-/// The runtime's mutating methods and NGINX's writer: only the loop (`run.rs`) may call them, so two writers never
-/// interleave on Docker objects.
+/// The runtime's mutating methods (containers, networks, volumes, images) and NGINX's writer: only the loop
+/// (`run.rs`) may call them, so two writers never interleave on Docker objects.
 const MUTATING: &[&str] = &[
     ".start_instance(",
     ".remove_instance(",
@@ -11,6 +11,8 @@ const MUTATING: &[&str] = &[
     ".ensure_network(",
     ".remove_app_resources(",
     "nginx::write_and_reload(",
+    ".ensure_image(",
+    "crane_docker::build_demo_image(",
 ];
 
 #[test]
