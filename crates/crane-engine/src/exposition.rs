@@ -8,6 +8,7 @@ use crane_core::model::ContainerState;
 use crane_core::ports::{SampleMetric, StoredApp};
 use serde::Serialize;
 
+use crate::clock::LockExt;
 use crate::Inner;
 
 /// One target group of Prometheus' HTTP service discovery.
@@ -49,8 +50,8 @@ impl Family<'_> {
 pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
     let mut out = String::new();
     let mut f = Family { out: &mut out };
-    let shared = inner.shared.lock().unwrap();
-    let latest = inner.collector.latest.lock().unwrap().clone();
+    let shared = inner.shared.locked();
+    let latest = inner.collector.latest.locked().clone();
 
     f.header("crane_build_info", "gauge", "Crane's version (always 1).");
     f.sample("crane_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
@@ -166,7 +167,7 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
         f.sample("crane_lb_sent_bytes_total", &[("app", app)], m.app.traffic.bytes_out as f64);
     }
 
-    let scrapes = inner.collector.app_scrapes.lock().unwrap().clone();
+    let scrapes = inner.collector.app_scrapes.locked().clone();
     f.header(
         "crane_instance_scrape_up",
         "gauge",
@@ -180,7 +181,7 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
         f.sample("crane_instance_scrape_samples", &[("app", app), ("instance", instance)], *n as f64);
     }
 
-    let decisions = inner.collector.decision_counts.lock().unwrap().clone();
+    let decisions = inner.collector.decision_counts.locked().clone();
     f.header(
         "crane_autoscaler_decisions_total",
         "counter",
@@ -194,9 +195,10 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
 
 /// Every running instance of an app with a port (its own `/metrics`), and Crane itself.
 pub(crate) fn sd_targets(inner: &Inner, apps: &[StoredApp]) -> Vec<SdTargetGroup> {
-    let shared = inner.shared.lock().unwrap();
+    let shared = inner.shared.locked();
     let mut groups = Vec::new();
-    if let Some(addr) = shared.api_url.strip_prefix("http://") {
+    let api_url = inner.api_url.locked().clone();
+    if let Some(addr) = api_url.strip_prefix("http://") {
         groups.push(SdTargetGroup {
             targets: vec![addr.trim_end_matches('/').to_string()],
             labels: [("job".to_string(), "crane".to_string())].into_iter().collect(),

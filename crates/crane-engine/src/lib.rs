@@ -177,8 +177,6 @@ pub(crate) struct Shared {
     pub details: BTreeMap<String, crane_core::ports::InstanceDetails>,
     /// Why the Docker engine cannot be used, when it cannot.
     pub docker_error: Option<String>,
-    /// REST API URL, once the REST door is up.
-    pub api_url: String,
     /// The rolling update of each app, as the last pass saw it.
     pub rollouts: BTreeMap<String, crane_api::RolloutView>,
     /// Ready backends (address:container port) of each app with a port, as last given to its load balancer.
@@ -215,6 +213,8 @@ pub(crate) struct Inner {
     pub loop_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The supervisor's view of the loop task.
     pub loop_health: Mutex<LoopHealth>,
+    /// REST API URL, once the REST door is up (set by that door, not by the loop).
+    pub api_url: Mutex<String>,
 }
 
 impl Inner {
@@ -245,9 +245,8 @@ impl EngineHandle {
             }
             Err(e) => (Arc::new(run::Unreachable(e.clone())), None, Some(e.to_string())),
         };
-        let handle = Self::start_inner(config, runtime, docker, Arc::new(store)).await?;
-        handle.inner.shared.locked().docker_error = error;
-        Ok(handle)
+        let shared = Shared { docker_error: error, ..Shared::default() };
+        Self::start_inner(config, runtime, docker, Arc::new(store), shared).await
     }
 
     /// Starts an engine on the given adapters (tests use fakes). Without a Docker client the demo image cannot be
@@ -257,7 +256,7 @@ impl EngineHandle {
         runtime: Arc<dyn Runtime>,
         store: Arc<dyn Store>,
     ) -> Result<EngineHandle> {
-        Self::start_inner(config, runtime, None, store).await
+        Self::start_inner(config, runtime, None, store, Shared::default()).await
     }
 
     async fn start_inner(
@@ -265,6 +264,7 @@ impl EngineHandle {
         runtime: Arc<dyn Runtime>,
         docker: Option<Arc<crane_docker::DockerRuntime>>,
         store: Arc<dyn Store>,
+        shared: Shared,
     ) -> Result<EngineHandle> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             EngineError::Internal(format!("cannot create the data directory {}: {e}", config.data_dir.display()))
@@ -286,7 +286,7 @@ impl EngineHandle {
             runtime,
             docker,
             store,
-            shared: Mutex::new(Shared::default()),
+            shared: Mutex::new(shared),
             changes,
             commands,
             proxies: proxy::Proxies::default(),
@@ -298,6 +298,7 @@ impl EngineHandle {
             writes: tokio::sync::Mutex::new(()),
             loop_done: Mutex::new(None),
             loop_health: Mutex::new(LoopHealth::default()),
+            api_url: Mutex::new(String::new()),
         });
         let handle = EngineHandle { inner };
         handle.start_loop(rx, reports_rx);
@@ -759,7 +760,7 @@ impl EngineHandle {
     pub async fn status(&self) -> StatusView {
         let version = self.inner.runtime.version().await;
         let apps = self.inner.store.list_apps().await.map(|a| a.len() as u32).unwrap_or(0);
-        let api_url = self.inner.shared.locked().api_url.clone();
+        let api_url = self.inner.api_url.locked().clone();
         let (docker_ok, docker) = match version {
             Ok(v) => (true, v),
             Err(e) => (false, e.to_string()),
@@ -795,7 +796,7 @@ impl EngineHandle {
 
     /// Records the REST API address shown by [`EngineHandle::status`].
     pub fn set_api_url(&self, url: String) {
-        self.inner.shared.locked().api_url = url;
+        *self.inner.api_url.locked() = url;
     }
 
     /// Data directory.

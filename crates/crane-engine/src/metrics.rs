@@ -24,6 +24,7 @@ use crane_core::ports::{ResourceSample, Sample, SampleMetric, StoredApp};
 use crane_proxy::hdrhistogram::Histogram;
 use futures_util::StreamExt;
 
+use crate::clock::LockExt;
 use crate::{now_ms, run, Command, Inner};
 
 /// A hold with an unchanged recommendation is logged again after this long (the window shows the latest anyway).
@@ -83,7 +84,7 @@ pub(crate) struct LastDecision {
 impl Collector {
     /// Stops every stats stream.
     pub(crate) fn clear(&self) {
-        self.stats.lock().unwrap().clear();
+        self.stats.locked().clear();
     }
 }
 
@@ -110,7 +111,7 @@ async fn round(inner: &Arc<Inner>) {
     let Ok(apps) = inner.store.list_apps().await else { return };
     let now = now_ms();
     let (running, ready): (Vec<crane_core::model::ObservedInstance>, std::collections::BTreeSet<String>) = {
-        let shared = inner.shared.lock().unwrap();
+        let shared = inner.shared.locked();
         (
             shared.observed.iter().filter(|o| o.state == ContainerState::Running).cloned().collect(),
             shared.in_load_balancer.clone(),
@@ -128,8 +129,7 @@ async fn round(inner: &Arc<Inner>) {
         let limit_memory = app.spec.memory_bytes();
         let mut instances = Vec::new();
         for o in running.iter().filter(|o| &o.app == name) {
-            let latest =
-                inner.collector.stats.lock().unwrap().get(&o.id).and_then(|e| e.latest.lock().unwrap().clone());
+            let latest = inner.collector.stats.locked().get(&o.id).and_then(|e| e.latest.locked().clone());
             let sample = |metric: SampleMetric, value: f64| Sample {
                 app: name.clone(),
                 instance: Some(o.name.clone()),
@@ -172,7 +172,7 @@ async fn round(inner: &Arc<Inner>) {
             values.insert(SampleMetric::Rps, t.app.traffic.rps);
             let histogram = inner.proxies.latency_histogram(name);
             let errors = t.app.traffic.status_5xx;
-            let mut previous = inner.collector.previous.lock().unwrap();
+            let mut previous = inner.collector.previous.locked();
             if let (Some(h), Some((prev_h, prev_errors, prev_at))) = (histogram.as_ref(), previous.get(name)) {
                 let mut window = h.clone();
                 if window.subtract(prev_h).is_ok() && !window.is_empty() {
@@ -198,7 +198,7 @@ async fn round(inner: &Arc<Inner>) {
     if let Err(e) = inner.store.append_samples(&samples).await {
         tracing::warn!("cannot store metric samples: {e}");
     }
-    *inner.collector.latest.lock().unwrap() = samples;
+    *inner.collector.latest.locked() = samples;
     for app in apps.iter().filter(|a| a.spec.autoscaling.is_some()) {
         let instances = per_app_instances.remove(&app.spec.name).unwrap_or_default();
         let values = app_values.remove(&app.spec.name).unwrap_or_default();
@@ -213,7 +213,7 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_millis(800);
 /// matters for the views and Crane's `/metrics` is whether the app exposes metrics and how many; the samples
 /// themselves are for a real Prometheus, which discovers the same instances through `/api/v1/sd`.
 async fn scrape_apps(inner: &Arc<Inner>, apps: &[StoredApp], running: &[crane_core::model::ObservedInstance]) {
-    let addresses = inner.shared.lock().unwrap().addresses.clone();
+    let addresses = inner.shared.locked().addresses.clone();
     let client = match reqwest::Client::builder().timeout(SCRAPE_TIMEOUT).build() {
         Ok(c) => c,
         Err(_) => return,
@@ -233,7 +233,7 @@ async fn scrape_apps(inner: &Arc<Inner>, apps: &[StoredApp], running: &[crane_co
         })
     });
     let results = futures_util::future::join_all(scrapes).await;
-    let mut map = inner.collector.app_scrapes.lock().unwrap();
+    let mut map = inner.collector.app_scrapes.locked();
     map.clear();
     for (key, parsed) in results {
         map.insert(key, (parsed.is_some(), parsed.unwrap_or(0)));
@@ -242,7 +242,7 @@ async fn scrape_apps(inner: &Arc<Inner>, apps: &[StoredApp], running: &[crane_co
 
 /// Starts a stats stream for each new running container and stops those of containers that are gone.
 fn sync_stats(inner: &Arc<Inner>, running: &[crane_core::model::ObservedInstance]) {
-    let mut stats = inner.collector.stats.lock().unwrap();
+    let mut stats = inner.collector.stats.locked();
     stats.retain(|id, e| running.iter().any(|o| &o.id == id) && !e.task.is_finished());
     for o in running {
         if stats.contains_key(&o.id) {
@@ -253,7 +253,7 @@ fn sync_stats(inner: &Arc<Inner>, running: &[crane_core::model::ObservedInstance
         let task = tokio::spawn(async move {
             let Ok(mut stream) = runtime.stats(&id).await else { return };
             while let Some(Ok(sample)) = stream.next().await {
-                *slot.lock().unwrap() = Some(sample);
+                *slot.locked() = Some(sample);
             }
         });
         stats.insert(o.id.clone(), StatsEntry { latest, task });
@@ -277,7 +277,7 @@ async fn autoscale_app(
     };
     let window = policy.scale_down_stabilization;
     let recommendations = {
-        let mut all = inner.collector.recommendations.lock().unwrap();
+        let mut all = inner.collector.recommendations.locked();
         let list = all.entry(app.spec.name.clone()).or_default();
         list.retain(|(at, _)| now.saturating_sub(*at) <= window);
         list.clone()
@@ -302,7 +302,7 @@ async fn autoscale_app(
         .push((now, decision.recommendation));
     let record = decision.record(&input);
     let last = LastDecision { at: now, record, change: decision.change, reason: decision.reason.clone() };
-    inner.collector.decisions.lock().unwrap().insert(app.spec.name.clone(), last);
+    inner.collector.decisions.locked().insert(app.spec.name.clone(), last);
     let details = details(&decision.inputs, &record);
     let name = &app.spec.name;
     let change = match decision.change {
@@ -310,11 +310,11 @@ async fn autoscale_app(
         Change::Down => "down",
         Change::None => "none",
     };
-    *inner.collector.decision_counts.lock().unwrap().entry((name.clone(), change.to_string())).or_default() += 1;
+    *inner.collector.decision_counts.locked().entry((name.clone(), change.to_string())).or_default() += 1;
     if decision.change == Change::None {
         // Log holds worth reading, but not every round: again only when the recommendation changes, or after 30 s.
         let log_it = decision.interesting && {
-            let mut holds = inner.collector.last_hold.lock().unwrap();
+            let mut holds = inner.collector.last_hold.locked();
             let due = match holds.get(name) {
                 Some((at, rec)) => *rec != decision.recommendation || now.saturating_sub(*at) >= HOLD_LOG_EVERY,
                 None => true,

@@ -11,6 +11,7 @@ use crane_core::model::{ContainerState, Millis};
 use crane_core::ports::{EventRecord, StoredApp};
 use crane_core::probe::{InstanceHealth, ProbeKind};
 
+use crate::clock::LockExt;
 use crate::metrics::{Collector, LastDecision};
 use crate::Shared;
 
@@ -177,7 +178,7 @@ fn autoscaling_view(policy: &Policy, query: Option<String>) -> AutoscalingView {
 /// Adds the autoscaler's latest decision for the app, if any, to its view.
 pub(crate) fn add_last_decision(view: &mut AppView, collector: &Collector) {
     let Some(autoscaling) = view.autoscaling.as_mut() else { return };
-    autoscaling.last_decision = collector.decisions.lock().unwrap().get(&view.name).map(decision_view);
+    autoscaling.last_decision = collector.decisions.locked().get(&view.name).map(decision_view);
 }
 
 fn decision_view(d: &LastDecision) -> AutoscaleDecisionView {

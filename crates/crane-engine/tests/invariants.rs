@@ -44,3 +44,21 @@ fn only_the_loop_creates_or_removes_docker_objects_and_touches_nginx() {
         assert!(seen_in_loop.contains(call), "the loop no longer calls {call}: update this test");
     }
 }
+
+/// A panic caught by the loop's supervisor must not poison every later call: the engine's mutexes are taken with
+/// `LockExt::locked`, which recovers the data, never with `.lock().unwrap()`.
+#[test]
+fn no_mutex_is_unwrapped() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains(".lock().unwrap()") {
+                offenders.push(format!("{}:{}", path.file_name().unwrap().to_string_lossy(), n + 1));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "use LockExt::locked: {offenders:?}");
+}
