@@ -447,12 +447,18 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     state.rolled_back_to.retain(|app, _| stored.iter().any(|a| &a.spec.name == app));
     let mut desired = Vec::with_capacity(stored.len());
     for a in &stored {
-        // Only a failed rollout needs the history; it is one indexed query per app.
-        let history = match inner.store.list_revisions(&a.spec.name).await {
-            Ok(revisions) => revisions.iter().map(|r| r.revision).collect(),
-            Err(e) => {
-                tracing::warn!("reconcile: cannot read the history of '{}': {e}", a.spec.name);
-                Vec::new()
+        // Only a rolling update (a container of another revision) can fail and need the history, so the common pass
+        // (healing, scaling) does not read it.
+        let rolling = observed.iter().any(|o| o.app == a.spec.name && o.revision != a.revision);
+        let history = if !rolling {
+            Vec::new()
+        } else {
+            match inner.store.list_revisions(&a.spec.name).await {
+                Ok(revisions) => revisions.iter().map(|r| r.revision).collect(),
+                Err(e) => {
+                    tracing::warn!("reconcile: cannot read the history of '{}': {e}", a.spec.name);
+                    Vec::new()
+                }
             }
         };
         desired.push(DesiredApp {
