@@ -182,6 +182,9 @@ pub struct StoredApp {
     pub generation: u64,
 }
 
+/// Revisions kept per app (the newest ones, and always the one it runs): history stays bounded.
+pub const MAX_REVISIONS: usize = 20;
+
 /// What [`Store::put_app`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -328,8 +331,8 @@ pub trait Store: Send + Sync + 'static {
     /// Writes an app if its stored generation is still `app.generation` (0: only if no app has the name), together
     /// with `revision` when given, in one transaction: either both are written or neither.
     async fn put_app(&self, app: &StoredApp, revision: Option<&StoredRevision>) -> Result<PutOutcome, StoreError>;
-    /// Deletes an app with its revision history and its settings (`nginx:<name>`) in one transaction; returns
-    /// whether it existed.
+    /// Deletes an app with its revision history, its metric samples and its settings (`nginx:<name>`) in one
+    /// transaction; returns whether it existed.
     async fn delete_app(&self, name: &str) -> Result<bool, StoreError>;
     /// Appends an event and returns it with its id.
     async fn append_event(&self, event: EventRecord) -> Result<EventRecord, StoreError>;

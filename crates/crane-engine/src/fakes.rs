@@ -561,6 +561,14 @@ impl crane_core::ports::Store for MemStore {
         state.apps.insert(app.spec.name.clone(), written);
         if let Some(r) = revision {
             state.revisions.insert((r.app.clone(), r.revision), r.clone());
+            // Bounded like the SQLite store: the newest revisions, and always the current one.
+            let mut numbers: Vec<u64> = state.revisions.keys().filter(|(a, _)| a == &r.app).map(|(_, n)| *n).collect();
+            numbers.sort_unstable_by(|a, b| b.cmp(a));
+            for old in numbers.into_iter().skip(crane_core::ports::MAX_REVISIONS) {
+                if old != app.revision {
+                    state.revisions.remove(&(r.app.clone(), old));
+                }
+            }
         }
         Ok(crane_core::ports::PutOutcome::Written { generation: app.generation + 1 })
     }
@@ -569,6 +577,7 @@ impl crane_core::ports::Store for MemStore {
         let mut state = self.inner.locked();
         let existed = state.apps.remove(name).is_some();
         state.revisions.retain(|(app, _), _| app != name);
+        state.samples.retain(|s| s.app != name);
         state.settings.remove(&format!("nginx:{name}"));
         Ok(existed)
     }

@@ -553,7 +553,6 @@ impl EngineHandle {
                 return Err(EngineError::NotFound(name.to_string()));
             }
             self.inner.loads.forget(name);
-            self.inner.store.delete_samples(name).await.map_err(internal)?;
             self.inner.proxies.remove(name);
             self.record(
                 Some(name),

@@ -183,6 +183,18 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
+            // History stays bounded: the newest revisions, and always the one the app runs.
+            sqlx::query(
+                "DELETE FROM revisions WHERE app = ? AND revision != ? AND revision NOT IN
+                   (SELECT revision FROM revisions WHERE app = ? ORDER BY revision DESC LIMIT ?)",
+            )
+            .bind(&revision.app)
+            .bind(app.revision as i64)
+            .bind(&revision.app)
+            .bind(crane_core::ports::MAX_REVISIONS as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
         Ok(PutOutcome::Written { generation: generation as u64 })
@@ -192,6 +204,9 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(err)?;
         let done = sqlx::query("DELETE FROM apps WHERE name = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
         sqlx::query("DELETE FROM revisions WHERE app = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
+        // A new app of the same name starts without the old one's history, NGINX management or metrics.
+        sqlx::query("DELETE FROM samples WHERE app = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
+        sqlx::query("DELETE FROM samples_1m WHERE app = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
         sqlx::query("DELETE FROM settings WHERE key = ?")
             .bind(format!("nginx:{name}"))
             .execute(&mut *tx)
@@ -408,6 +423,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn revision_history_is_bounded_and_keeps_the_current_one() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let mut stored = app("web");
+        // The app runs revision 1 (an undo went back to it) while 1..=30 are recorded.
+        stored.revision = 1;
+        for n in 1..=30u64 {
+            let revision = StoredRevision {
+                app: "web".into(),
+                revision: n,
+                spec: spec("web"),
+                source_yaml: String::new(),
+                cause: format!("apply {n}"),
+                created_at: n,
+            };
+            let PutOutcome::Written { generation } = store.put_app(&stored, Some(&revision)).await.unwrap() else {
+                panic!("not written");
+            };
+            stored.generation = generation;
+        }
+        let kept: Vec<u64> = store.list_revisions("web").await.unwrap().iter().map(|r| r.revision).collect();
+        let mut expected = vec![1];
+        expected.extend(31 - crane_core::ports::MAX_REVISIONS as u64..=30);
+        assert_eq!(kept, expected);
+    }
+
+    #[tokio::test]
     async fn a_write_from_a_stale_read_loses() {
         let store = SqliteStore::in_memory().await.unwrap();
         let new = app("web");
@@ -491,9 +532,12 @@ mod tests {
         let revs = store.list_revisions("web").await.unwrap();
         assert_eq!(revs.iter().map(|r| (r.revision, r.spec.image.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "b")]);
         store.put_setting("nginx:web", "{}").await.unwrap();
+        store.append_samples(&[sample("web", None, SampleMetric::Replicas, 5, 2.0)]).await.unwrap();
         store.delete_app("web").await.unwrap();
         assert!(store.list_revisions("web").await.unwrap().is_empty());
         assert_eq!(store.get_setting("nginx:web").await.unwrap(), None);
+        let left = store.query_samples("web", InstanceFilter::Any, &SampleMetric::Replicas, 0, u64::MAX).await.unwrap();
+        assert!(left.is_empty(), "a deleted app's samples go with it: {left:?}");
     }
 
     fn sample(app: &str, instance: Option<&str>, metric: SampleMetric, at: u64, value: f64) -> Sample {
