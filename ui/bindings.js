@@ -509,6 +509,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.rolled_back" | 
 	* "app.network_failed" | 
 	* "app.resources_removed" | 
+	* "app.unreadable" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -561,6 +562,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.network_failed"} "app.network_failed" - The app's network could not be created.
 	* @property {
 	* "app.resources_removed"} "app.resources_removed" - A deleted app's network and volumes were removed.
+	* @property {
+	* "app.unreadable"} "app.unreadable" - An app's stored row cannot be read (written by a newer Crane, or damaged); its containers are left alone.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
@@ -649,6 +652,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.rolled_back" | 
 	* "app.network_failed" | 
 	* "app.resources_removed" | 
+	* "app.unreadable" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -701,6 +705,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.network_failed"} "app.network_failed" - The app's network could not be created.
 	* @property {
 	* "app.resources_removed"} "app.resources_removed" - A deleted app's network and volumes were removed.
+	* @property {
+	* "app.unreadable"} "app.unreadable" - An app's stored row cannot be read (written by a newer Crane, or damaged); its containers are left alone.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {

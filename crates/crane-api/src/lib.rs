@@ -470,6 +470,9 @@ pub enum EventKind {
     /// A deleted app's network and volumes were removed.
     #[serde(rename = "app.resources_removed")]
     AppResourcesRemoved,
+    /// An app's stored row cannot be read (written by a newer Crane, or damaged); its containers are left alone.
+    #[serde(rename = "app.unreadable")]
+    AppUnreadable,
     /// The autoscaler kept the replica count (with why).
     #[serde(rename = "autoscale.hold")]
     AutoscaleHold,
@@ -623,6 +626,7 @@ impl EventKind {
         EventKind::AppRolledBack,
         EventKind::AppNetworkFailed,
         EventKind::AppResourcesRemoved,
+        EventKind::AppUnreadable,
         EventKind::AutoscaleHold,
         EventKind::AutoscaleScaled,
         EventKind::EngineLoopRestarted,
@@ -672,6 +676,7 @@ impl EventKind {
             EventKind::AppRolledBack => "app.rolled_back",
             EventKind::AppNetworkFailed => "app.network_failed",
             EventKind::AppResourcesRemoved => "app.resources_removed",
+            EventKind::AppUnreadable => "app.unreadable",
             EventKind::AutoscaleHold => "autoscale.hold",
             EventKind::AutoscaleScaled => "autoscale.scaled",
             EventKind::EngineLoopRestarted => "engine.loop_restarted",
@@ -730,6 +735,7 @@ impl EventKind {
             | EventKind::RolloutComplete => EventTone::Good,
             EventKind::AppRolledBack
             | EventKind::AppNetworkFailed
+            | EventKind::AppUnreadable
             | EventKind::EngineLoopStopped
             | EventKind::ImageFailed
             | EventKind::InstanceDied

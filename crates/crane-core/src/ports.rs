@@ -324,8 +324,13 @@ pub struct StoreError(pub String);
 /// Persistent state.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// All apps.
+    /// All apps that can be read. A row that cannot (written by a newer Crane, or corrupted) is left out here and
+    /// named by [`Store::unreadable_apps`], so one bad row never stops the others.
     async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError>;
+    /// Names of app rows that cannot be read, with why.
+    async fn unreadable_apps(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(Vec::new())
+    }
     /// One app by name.
     async fn get_app(&self, name: &str) -> Result<Option<StoredApp>, StoreError>;
     /// Writes an app if its stored generation is still `app.generation` (0: only if no app has the name), together

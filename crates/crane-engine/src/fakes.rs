@@ -519,12 +519,20 @@ struct MemState {
     events: Vec<crane_core::ports::EventRecord>,
     samples: Vec<crane_core::ports::Sample>,
     settings: BTreeMap<String, String>,
+    unreadable: BTreeMap<String, String>,
 }
 
 impl MemStore {
     /// An empty store.
     pub fn new() -> MemStore {
         MemStore::default()
+    }
+
+    /// Makes an app's row unreadable, as a row written by a newer Crane or damaged on disk would be.
+    pub fn damage(&self, name: &str, why: &str) {
+        let mut state = self.inner.locked();
+        state.apps.remove(name);
+        state.unreadable.insert(name.to_string(), why.to_string());
     }
 
     /// Every event so far, oldest first.
@@ -537,6 +545,10 @@ impl MemStore {
 impl crane_core::ports::Store for MemStore {
     async fn list_apps(&self) -> Result<Vec<crane_core::ports::StoredApp>, crane_core::ports::StoreError> {
         Ok(self.inner.locked().apps.values().cloned().collect())
+    }
+
+    async fn unreadable_apps(&self) -> Result<Vec<(String, String)>, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().unreadable.iter().map(|(n, w)| (n.clone(), w.clone())).collect())
     }
 
     async fn get_app(&self, name: &str) -> Result<Option<crane_core::ports::StoredApp>, crane_core::ports::StoreError> {

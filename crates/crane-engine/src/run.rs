@@ -42,6 +42,8 @@ pub(crate) struct LoopState {
     rollback_reasons: BTreeMap<String, String>,
     /// Slots held back by the last pass, and why (an event is written when this changes, not every pass).
     waiting: BTreeMap<(String, u32), WaitCause>,
+    /// Apps whose stored row cannot be read, as last reported (an event when this changes).
+    unreadable: BTreeMap<String, String>,
 }
 
 /// Panics in a row after which the supervisor gives up (each restart waits longer: 1 s, 2 s, 4 s…).
@@ -428,8 +430,29 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
             return (errors, None);
         }
     };
-    let now = inner.now();
+    // An app whose row cannot be read is not "no longer desired": its containers are left alone, and the event log
+    // says why once.
+    let unreadable: BTreeMap<String, String> =
+        inner.store.unreadable_apps().await.unwrap_or_default().into_iter().collect();
+    for (app, why) in &unreadable {
+        if state.unreadable.get(app) != Some(why) {
+            record(
+                inner,
+                Some(app),
+                None,
+                EventKind::AppUnreadable,
+                format!(
+                    "app '{app}' cannot be read from the state database ({why}); its containers are left as they are"
+                ),
+                serde_json::json!({"error": why}),
+            )
+            .await;
+        }
+    }
+    state.unreadable = unreadable;
     let mut observed = observed;
+    observed.retain(|o| !state.unreadable.contains_key(&o.app));
+    let now = inner.now();
     {
         let mut shared = inner.shared.locked();
         shared.died.retain(|id, (_, at)| now.saturating_sub(*at) < 30_000 && observed.iter().any(|o| &o.id == id));

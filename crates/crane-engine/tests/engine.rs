@@ -372,3 +372,17 @@ async fn a_missing_image_is_refused_before_anything_is_created() {
     assert!(matches!(err, EngineError::DockerUnreachable(_)), "{err}");
     rig.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_app_row_is_left_alone_and_stops_nothing_else() {
+    let rig = Rig::new().await;
+    rig.apply(&spec("web", "demo:1", 2, "")).await;
+    rig.store.damage("web", "stored spec is unreadable: unknown field `from`");
+    rig.apply(&spec("api", "demo:1", 1, "")).await;
+    rig.idle(10).await;
+    assert_eq!(rig.running("web"), "web-1@1 web-2@1", "its containers are not orphans: {}", rig.log());
+    assert_eq!(rig.running("api"), "api-1@1", "other apps are reconciled");
+    assert_eq!(rig.events(&["app.unreadable"]).len(), 1, "said once: {}", rig.log());
+    assert!(rig.events(&["instance.orphan_removed"]).is_empty(), "{}", rig.log());
+    rig.engine.shutdown().await;
+}

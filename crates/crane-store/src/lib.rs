@@ -112,7 +112,19 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<EventRecord, StoreErr
 impl Store for SqliteStore {
     async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError> {
         let rows = sqlx::query("SELECT * FROM apps ORDER BY name").fetch_all(&self.pool).await.map_err(err)?;
-        rows.iter().map(app_from_row).collect()
+        Ok(rows.iter().filter_map(|row| app_from_row(row).ok()).collect())
+    }
+
+    async fn unreadable_apps(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM apps ORDER BY name").fetch_all(&self.pool).await.map_err(err)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let error = app_from_row(row).err()?;
+                let name: String = row.try_get("name").unwrap_or_else(|_| "?".to_string());
+                Some((name, error.0))
+            })
+            .collect())
     }
 
     async fn get_app(&self, name: &str) -> Result<Option<StoredApp>, StoreError> {
@@ -446,6 +458,23 @@ mod tests {
         let mut expected = vec![1];
         expected.extend(31 - crane_core::ports::MAX_REVISIONS as u64..=30);
         assert_eq!(kept, expected);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_row_is_named_and_does_not_hide_the_others() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.put_app(&app("good"), None).await.unwrap();
+        store.put_app(&app("bad"), None).await.unwrap();
+        sqlx::query("UPDATE apps SET spec_json = '{\"from\": \"a newer Crane\"}' WHERE name = 'bad'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let names: Vec<String> = store.list_apps().await.unwrap().into_iter().map(|a| a.spec.name).collect();
+        assert_eq!(names, ["good"]);
+        let unreadable = store.unreadable_apps().await.unwrap();
+        assert_eq!(unreadable.len(), 1);
+        assert_eq!(unreadable[0].0, "bad");
+        assert!(unreadable[0].1.contains("unreadable"), "{unreadable:?}");
     }
 
     #[tokio::test]
