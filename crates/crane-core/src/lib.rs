@@ -18,8 +18,8 @@ pub mod validate;
 pub use backoff::BackoffPolicy;
 pub use error::{Diagnostic, Error, Result};
 pub use reconcile::{reconcile, Plan, Remove, RemoveCause, RolloutState, RolloutStatus, Snapshot, Start, Waiting};
-pub use units::{format_millis, parse_duration, parse_quantity};
 pub use safety::Floor;
+pub use units::{format_millis, parse_duration, parse_quantity};
 pub use validate::{needs_new_revision, parse_spec, parse_spec_with, to_yaml, validate, validate_with};
 
 #[cfg(test)]

@@ -114,7 +114,8 @@ impl Floor {
         }
         let is_socket = path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".sock"));
         let touches = |protected: &Path| path.starts_with(protected) || protected.starts_with(&path);
-        if is_socket || PROTECTED_HOST_PATHS.iter().any(|p| Path::new(p).ends_with("docker.sock") && touches(Path::new(p)))
+        if is_socket
+            || PROTECTED_HOST_PATHS.iter().any(|p| Path::new(p).ends_with("docker.sock") && touches(Path::new(p)))
         {
             return Some(Refusal::new(
                 format!(
@@ -140,7 +141,10 @@ impl Floor {
             }
         }
         if !self.host_path_allow.iter().any(|allowed| path.starts_with(normalize(&allowed.to_string_lossy()))) {
-            return Some(Refusal::new(format!("host path `{source}` is not on this engine's allow-list"), HOST_PATH_FIX));
+            return Some(Refusal::new(
+                format!("host path `{source}` is not on this engine's allow-list"),
+                HOST_PATH_FIX,
+            ));
         }
         None
     }
@@ -221,9 +225,8 @@ impl AppSpec {
         let memory = crate::units::Bytes::new(DEFAULT_MEMORY_BYTES);
         let mut out = Vec::new();
         match &self.resources {
-            None => out.push(format!(
-                "no resources set: {memory} memory, {DEFAULT_CPU} CPU, {DEFAULT_PIDS} processes apply"
-            )),
+            None => out
+                .push(format!("no resources set: {memory} memory, {DEFAULT_CPU} CPU, {DEFAULT_PIDS} processes apply")),
             Some(resources) => {
                 if resources.memory.is_none() {
                     out.push(format!("resources.memory not set: {memory} memory applies"));

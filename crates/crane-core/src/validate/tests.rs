@@ -488,7 +488,9 @@ fn safety_floor() {
     check_with(
         &admin,
         "name: w\nimage: x\nvolumes: [{ source: /srv/crane/, target: /c }]\n",
-        &format!("3:21 volumes[0].source: `/srv/crane/` is or contains Crane's data directory `/srv/crane` | {host_fix}"),
+        &format!(
+            "3:21 volumes[0].source: `/srv/crane/` is or contains Crane's data directory `/srv/crane` | {host_fix}"
+        ),
     );
     check_with(&admin, "name: w\nimage: x\nvolumes: [{ source: /srv/www, target: /www }]\n", "ok");
 
