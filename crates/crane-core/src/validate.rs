@@ -361,7 +361,7 @@ impl Checker<'_> {
         };
         if let Some(cpu) = resources.cpu {
             // Below MIN_CPU, Docker's NanoCpus would round to 0, which means no limit at all.
-            if !(cpu >= MIN_CPU && cpu <= MAX_CPU) {
+            if !(MIN_CPU..=MAX_CPU).contains(&cpu) {
                 self.at(
                     &path.key("cpu"),
                     format!("cpu is {cpu}; it must be at least {MIN_CPU} and at most {MAX_CPU} cores"),
