@@ -10,6 +10,7 @@ pub mod ports;
 pub mod probe;
 pub mod reconcile;
 pub mod revision;
+pub mod safety;
 pub mod spec;
 pub mod units;
 pub mod validate;
@@ -17,8 +18,9 @@ pub mod validate;
 pub use backoff::BackoffPolicy;
 pub use error::{Diagnostic, Error, Result};
 pub use reconcile::{reconcile, Plan, Remove, RemoveCause, RolloutState, RolloutStatus, Snapshot, Start, Waiting};
+pub use safety::Floor;
 pub use units::{format_millis, parse_duration, parse_quantity};
-pub use validate::{needs_new_revision, parse_spec, to_yaml, validate};
+pub use validate::{needs_new_revision, parse_spec, parse_spec_with, to_yaml, validate, validate_with};
 
 #[cfg(test)]
 pub(crate) mod test_rng;

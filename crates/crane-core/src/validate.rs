@@ -12,6 +12,10 @@
 //!    spec can still be checked, and the checks of its own field are skipped.
 //!
 //! [`validate`] runs stage 3 alone on a spec built in code (a form, an import), with 0/0 positions.
+//!
+//! Stage 3 includes the safety floor ([`crate::safety`]): [`parse_spec`] and [`validate`] apply the strict
+//! [`Floor::default`], so a caller that does not choose is safe; the engine calls [`parse_spec_with`] with its data
+//! directory and its `allow_unsafe` setting.
 
 mod schema;
 mod tree;
@@ -21,6 +25,8 @@ use std::collections::BTreeMap;
 pub use crate::units::{parse_duration, parse_quantity};
 
 use crate::error::Diagnostic;
+pub use crate::safety::Floor;
+use crate::safety::{Refusal, MIN_CPU};
 use crate::spec::{AppSpec, FailureAction, Metric, Probe, ProbeType, Protocol};
 use crate::units::Duration;
 use tree::{Node, Path, Target};
@@ -46,8 +52,18 @@ pub const AUTOSCALING_METRICS: &[&str] = Metric::NAMES;
 /// What a rolling update may do when a new instance fails.
 pub const FAILURE_ACTIONS: &[&str] = FailureAction::NAMES;
 
-/// Parses and validates a spec written in YAML (JSON is YAML too). Returns every problem found, in source order.
+/// Parses and validates a spec written in YAML (JSON is YAML too) under the strict safety floor
+/// ([`Floor::default`]: no host paths, no privileged containers, a short list of capabilities). Returns every
+/// problem found, in source order.
 pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
+    parse_spec_with(yaml, &Floor::default())
+}
+
+/// Parses and validates a spec written in YAML under `floor`. Returns every problem found, in source order.
+///
+/// While the floor is on, the spec returned mounts every host path read-only (an allowed path is for reading data
+/// the host provides, not a way out of the container); [`AppSpec::applied_defaults`] says so in the apply's warnings.
+pub fn parse_spec_with(yaml: &str, floor: &Floor) -> Result<AppSpec, Vec<Diagnostic>> {
     let parsed = tree::parse(yaml).map_err(|e| vec![syntax_diagnostic(&e)])?;
     let Some(root) = parsed else {
         let fix = "write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`";
@@ -75,18 +91,35 @@ pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
         })?
     };
 
-    let mut checker = Checker { root: Some(&root), unparsed: &unparsed, out };
+    let mut checker = Checker { root: Some(&root), unparsed: &unparsed, floor, out };
     checker.spec(&spec);
     if checker.out.is_empty() {
-        Ok(spec)
+        Ok(floor_mounts(spec, floor))
     } else {
         Err(sorted(checker.out))
     }
 }
 
-/// Runs the semantic checks on a spec that did not come from YAML. Diagnostics have no position (0/0).
+/// The spec as the floor lets it run: host paths read-only unless the floor is off.
+fn floor_mounts(mut spec: AppSpec, floor: &Floor) -> AppSpec {
+    if !floor.allow_unsafe {
+        for volume in spec.volumes.iter_mut().filter(|v| is_absolute_path(&v.source)) {
+            volume.read_only = true;
+        }
+    }
+    spec
+}
+
+/// Runs the semantic checks on a spec that did not come from YAML, under the strict floor. Diagnostics have no
+/// position (0/0).
 pub fn validate(spec: &AppSpec) -> Result<(), Vec<Diagnostic>> {
-    let mut checker = Checker { root: None, unparsed: &[], out: Vec::new() };
+    validate_with(spec, &Floor::default())
+}
+
+/// Runs the semantic checks on a spec that did not come from YAML, under `floor`. A writable host path that the
+/// floor allows is not an error here; the engine runs what [`parse_spec_with`] returns, which mounts it read-only.
+pub fn validate_with(spec: &AppSpec, floor: &Floor) -> Result<(), Vec<Diagnostic>> {
+    let mut checker = Checker { root: None, unparsed: &[], floor, out: Vec::new() };
     checker.spec(spec);
     if checker.out.is_empty() {
         Ok(())
@@ -146,6 +179,8 @@ struct Checker<'a> {
     root: Option<&'a Node>,
     /// Paths whose value did not parse (already reported) and hold a stand-in: checks of them are skipped.
     unparsed: &'a [Path],
+    /// What the spec may ask of the host.
+    floor: &'a Floor,
     out: Vec<Diagnostic>,
 }
 
@@ -163,6 +198,13 @@ impl Checker<'_> {
     /// Reports a problem with the key that introduces `path` (an env name, a label name).
     fn at_key(&mut self, path: &Path, message: impl Into<String>, fix: impl Into<String>) {
         self.push(path, Target::Key, message.into(), fix.into());
+    }
+
+    /// Reports a refusal of the safety floor (or of a reserved name) at the value or key of `path`.
+    fn refuse(&mut self, path: &Path, target: Target, refusal: Option<Refusal>) {
+        if let Some(Refusal { message, fix }) = refusal {
+            self.push(path, target, message, fix);
+        }
     }
 
     fn push(&mut self, path: &Path, target: Target, message: String, fix: String) {
@@ -318,11 +360,12 @@ impl Checker<'_> {
             return;
         };
         if let Some(cpu) = resources.cpu {
-            if !(cpu > 0.0 && cpu <= MAX_CPU) {
+            // Below MIN_CPU, Docker's NanoCpus would round to 0, which means no limit at all.
+            if !(MIN_CPU..=MAX_CPU).contains(&cpu) {
                 self.at(
                     &path.key("cpu"),
-                    format!("cpu is {cpu}; it must be more than 0 and at most {MAX_CPU} cores"),
-                    "use a number of cores, e.g. `0.5` for half a core",
+                    format!("cpu is {cpu}; it must be at least {MIN_CPU} and at most {MAX_CPU} cores"),
+                    format!("use at least `{MIN_CPU}` cores, e.g. `0.5` for half a core"),
                 );
             }
         }
@@ -501,6 +544,7 @@ impl Checker<'_> {
             if key.trim().is_empty() {
                 self.at_key(&path.key("labels").key(key), "a label has an empty name", "give it a name, e.g. `tier`");
             }
+            self.refuse(&path.key("labels").key(key), Target::Key, crate::safety::reserved_label(key));
         }
     }
 
@@ -515,6 +559,8 @@ impl Checker<'_> {
                     format!("`{source}` is neither a volume name nor an absolute host path"),
                     "use a name such as `data` (lowercase letters, digits, `_`, `.`, `-`) or a path such as `/srv/data`",
                 );
+            } else if is_absolute_path(source) {
+                self.refuse(&here.key("source"), Target::Value, self.floor.host_path(source));
             }
             if !is_absolute_path(&volume.target) {
                 self.at(
@@ -534,6 +580,9 @@ impl Checker<'_> {
 
     fn security(&mut self, spec: &AppSpec, path: &Path) {
         let Some(s) = &spec.security else { return };
+        if self.parsed(&path.key("privileged")) {
+            self.refuse(&path.key("privileged"), Target::Value, self.floor.privileged(s.privileged));
+        }
         if let Some(user) = &s.user {
             if user.trim().is_empty() {
                 self.at(
@@ -559,6 +608,8 @@ impl Checker<'_> {
                         format!("write `{canonical}`: uppercase, without the `CAP_` prefix")
                     },
                 );
+            } else {
+                self.refuse(&path.key("addCapabilities").index(i), Target::Value, self.floor.capability(cap));
             }
         }
     }

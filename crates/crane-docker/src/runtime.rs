@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::models::{
     ContainerCreateBody, ContainerSummary, ContainerSummaryStateEnum, EndpointSettings, EventMessage, HostConfig,
-    Mount, MountType, NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
-    VolumeCreateRequest,
+    HostConfigLogConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, InspectContainerOptions,
@@ -27,6 +27,7 @@ use bollard::query_parameters::{
 use bollard::{BollardRequest, Docker};
 use crane_core::model::{labels, ContainerState, Millis, ObservedInstance};
 use crane_core::ports::{ExecOutput, InstanceDetails, InstanceRequest, LogLine, ResourceSample, Runtime, RuntimeEvent};
+use crane_core::safety;
 use crane_core::spec::{AppSpec, DROPPED_CAPABILITIES};
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
@@ -784,8 +785,9 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
     env.push(format!("CRANE_INSTANCE={name}"));
     env.push(format!("CRANE_APP={}", req.app));
 
-    let mut container_labels: HashMap<String, String> =
-        spec.placement.as_ref().map(|p| p.labels.clone().into_iter().collect()).unwrap_or_default();
+    // `placement.labels` are stored but not copied: placement is not active, and labels are how Crane and Traefik
+    // find containers, so a spec must not write them (validation also refuses `io.crane.*` and `traefik.*` keys).
+    let mut container_labels: HashMap<String, String> = HashMap::new();
     container_labels.extend([
         (labels::APP.to_string(), req.app.clone()),
         (labels::INSTANCE.to_string(), req.index.to_string()),
@@ -796,14 +798,12 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
     ]);
     container_labels.extend(traefik_labels(&req.app, spec));
 
-    // The spec is typed: memory was parsed once (by crane_core::units) when the spec was read.
-    let nano_cpus = spec.nano_cpus();
-    let memory = match spec.memory_bytes() {
-        Some(bytes) => Some(i64::try_from(bytes).map_err(|_| {
-            RuntimeError::Other(format!("resources.memory of {bytes} bytes is more than Docker accepts"))
-        })?),
-        None => None,
-    };
+    // The spec is typed: memory was parsed once (by crane_core::units) when the spec was read. Limits the spec does
+    // not set take crane_core's defaults, so no container runs unbounded.
+    let nano_cpus = spec.effective_nano_cpus();
+    let bytes = spec.effective_memory_bytes();
+    let memory = i64::try_from(bytes)
+        .map_err(|_| RuntimeError::Other(format!("resources.memory of {bytes} bytes is more than Docker accepts")))?;
 
     let security = spec.security.clone().unwrap_or_default();
     let (cap_drop, cap_add) = capabilities(spec);
@@ -829,8 +829,17 @@ pub fn container_body(req: &InstanceRequest, network: &str) -> Result<ContainerC
         .collect();
 
     let host_config = HostConfig {
-        nano_cpus,
-        memory,
+        nano_cpus: Some(nano_cpus),
+        memory: Some(memory),
+        pids_limit: Some(safety::DEFAULT_PIDS),
+        // Rotated logs, so a chatty instance cannot fill the host's disk.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some(safety::LOG_DRIVER.to_string()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), safety::LOG_MAX_SIZE.to_string()),
+                ("max-file".to_string(), safety::LOG_MAX_FILE.to_string()),
+            ])),
+        }),
         network_mode: Some(network.to_string()),
         // Crane restarts crashed instances itself (with backoff and events); the engine must not race it.
         restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None }),
@@ -1001,8 +1010,9 @@ mod tests {
             let hc = container_body(&request(spec), "crane-web").unwrap().host_config.unwrap();
             assert_eq!((hc.memory, hc.nano_cpus), (Some(bytes), Some(250_000_000)), "memory: {memory}");
         }
+        // Without `resources`, crane_core's defaults, never "unlimited".
         let hc = container_body(&request(spec()), "crane-web").unwrap().host_config.unwrap();
-        assert_eq!((hc.memory, hc.nano_cpus), (None, None));
+        assert_eq!((hc.memory, hc.nano_cpus), (Some(512 << 20), Some(1_000_000_000)));
     }
 
     #[test]
@@ -1097,6 +1107,41 @@ mod tests {
         assert_eq!(mounts[0].source.as_deref(), Some("crane-web-data"));
         assert_eq!(mounts[1].typ, Some(MountType::BIND));
         assert_eq!(mounts[1].read_only, Some(true));
+    }
+
+    /// Without `resources` an instance still gets crane_core's default limits, a process limit and rotated logs; and
+    /// `placement.labels` (stored, not active) never reach the container, so a spec cannot inject routing labels.
+    #[test]
+    fn container_body_applies_the_default_limits_and_no_placement_labels() {
+        let mut s = spec();
+        s.placement = Some(crane_core::spec::Placement {
+            labels: [
+                ("traefik.http.routers.x.rule".into(), "Host(`bank.localhost`)".into()),
+                ("tier".into(), "web".into()),
+            ]
+            .into(),
+            strategy: None,
+            constraints: Vec::new(),
+        });
+        let body = container_body(&request(s), "crane-web").unwrap();
+        let hc = body.host_config.unwrap();
+        assert_eq!(hc.memory, Some(512 * 1024 * 1024));
+        assert_eq!(hc.nano_cpus, Some(1_000_000_000));
+        assert_eq!(hc.pids_limit, Some(512));
+        let log = hc.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        let options = log.config.unwrap();
+        assert_eq!((options["max-size"].as_str(), options["max-file"].as_str()), ("10m", "3"));
+        let l = body.labels.unwrap();
+        assert!(!l.contains_key("tier"), "{l:?}");
+        assert!(!l.contains_key("traefik.http.routers.x.rule"), "{l:?}");
+        assert_eq!(l[labels::APP], "web");
+
+        // With resources, the spec's own limits, and still a process limit.
+        let mut s = spec();
+        s.resources = Some(Resources { cpu: Some(0.25), memory: None });
+        let hc = container_body(&request(s), "n").unwrap().host_config.unwrap();
+        assert_eq!((hc.nano_cpus, hc.memory, hc.pids_limit), (Some(250_000_000), Some(512 * 1024 * 1024), Some(512)));
     }
 
     #[test]

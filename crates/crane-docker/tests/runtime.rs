@@ -69,6 +69,15 @@ async fn instance_is_labelled_hardened_reachable_and_logged() {
     assert!(host.security_opt.unwrap_or_default().iter().any(|o| o.starts_with("no-new-privileges")));
     assert_eq!(host.nano_cpus, Some(500_000_000));
     assert_eq!(host.memory, Some(64 * 1024 * 1024));
+    // The safety floor's process limit and log rotation, as the engine stores them.
+    assert_eq!(host.pids_limit, Some(512));
+    let log = host.log_config.unwrap_or_default();
+    let options = log.config.unwrap_or_default();
+    assert_eq!(log.typ.as_deref(), Some("json-file"));
+    assert_eq!(
+        (options.get("max-size").map(String::as_str), options.get("max-file").map(String::as_str)),
+        (Some("10m"), Some("3"))
+    );
     // Not checked through HostConfig.NetworkMode: Podman reports "bridge" there even for a named network.
     assert_eq!(host.restart_policy.and_then(|p| p.name).map(|n| n.to_string()).as_deref(), Some("no"));
     let networks = details.network_settings.unwrap().networks.unwrap();

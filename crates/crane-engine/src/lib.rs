@@ -39,6 +39,8 @@ pub use nginx::ManagedNginx;
 
 /// Settings key of the engine's random id, used as the `io.crane.owner` label value.
 const ENGINE_ID_KEY: &str = "engine_id";
+/// The store setting that turns the safety floor off (`"true"`); absent means the floor is on.
+const ALLOW_UNSAFE_KEY: &str = "allow_unsafe";
 
 /// How to start an engine.
 #[derive(Debug, Clone)]
@@ -318,11 +320,24 @@ impl EngineHandle {
         &self.inner.owner
     }
 
+    /// The safety floor specs are validated under: this engine's data directory is never mounted, and the store
+    /// setting `allow_unsafe` (`"true"`), read at every apply, turns the floor off.
+    async fn safety_floor(&self) -> Result<crane_core::Floor> {
+        let allow_unsafe =
+            self.inner.store.get_setting(ALLOW_UNSAFE_KEY).await.map_err(internal)?.as_deref() == Some("true");
+        Ok(crane_core::Floor {
+            allow_unsafe,
+            host_path_allow: Vec::new(),
+            data_dir: Some(self.inner.config.data_dir.clone()),
+        })
+    }
+
     /// Validates and applies a YAML spec: creates the app, or updates/scales an existing one. With `create_only`,
     /// an existing app is a `Conflict` error. A new app whose first instances cannot be started (image missing,
     /// port in use, name taken) is rolled back entirely: nothing is left behind.
     pub async fn apply(&self, yaml: &str, create_only: bool) -> Result<ApplyResult> {
-        let spec = crane_core::validate::parse_spec(yaml).map_err(|diags| {
+        let floor = self.safety_floor().await?;
+        let spec = crane_core::validate::parse_spec_with(yaml, &floor).map_err(|diags| {
             EngineError::InvalidSpec(
                 diags
                     .into_iter()
@@ -434,6 +449,7 @@ impl EngineHandle {
         };
         let _ = existing;
         let mut warnings = spec.inactive_sections();
+        warnings.extend(spec.applied_defaults());
         if spec.autoscaling.as_ref().is_some_and(|a| a.metric == crane_core::spec::Metric::Custom)
             && self.inner.config.prometheus_url.is_none()
         {

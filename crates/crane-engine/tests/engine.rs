@@ -386,3 +386,55 @@ async fn an_unreadable_app_row_is_left_alone_and_stops_nothing_else() {
     assert!(rig.events(&["instance.orphan_removed"]).is_empty(), "{}", rig.log());
     rig.engine.shutdown().await;
 }
+
+/// The safety floor holds at the engine's door: a spec that asks for the host (privileged, the Docker socket, the
+/// host's root, `SYS_ADMIN`, the engine's own data directory) is refused with every diagnostic and nothing is stored or
+/// created; with the store setting `allow_unsafe` it is accepted, and defaults are named in the warnings.
+#[tokio::test(start_paused = true)]
+async fn a_spec_below_the_safety_floor_is_refused_and_nothing_is_created() {
+    let rig = Rig::new().await;
+    let data_dir = rig.dir.path().display().to_string();
+    let escape = spec(
+        "web",
+        "demo:1",
+        1,
+        &format!(
+            "security: {{ privileged: true, addCapabilities: [SYS_ADMIN] }}\nvolumes:\n  - {{ source: /var/run/docker.sock, \
+             target: /var/run/docker.sock }}\n  - {{ source: /, target: /host }}\n  - {{ source: '{data_dir}', target: /crane }}\n"
+        ),
+    );
+    let err = rig.engine.apply(&escape, false).await.unwrap_err();
+    let EngineError::InvalidSpec(diagnostics) = &err else { panic!("not a spec error: {err}") };
+    let paths: Vec<&str> = diagnostics.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "security.privileged",
+            "security.addCapabilities[0]",
+            "volumes[0].source",
+            "volumes[1].source",
+            "volumes[2].source"
+        ],
+        "{diagnostics:#?}"
+    );
+    assert!(diagnostics.iter().all(|d| d.line > 0 && !d.fix.is_empty()), "{diagnostics:#?}");
+    assert!(diagnostics[4].message.contains("data directory"), "{:?}", diagnostics[4]);
+    assert!(rig.store.get_app("web").await.unwrap().is_none());
+    assert!(rig.fake.calls().is_empty(), "nothing was asked of the runtime: {:?}", rig.fake.calls());
+
+    // Reserved labels are refused even with the floor off; the escapes themselves then pass.
+    rig.store.put_setting("allow_unsafe", "true").await.unwrap();
+    let labelled = format!("{escape}placement: {{ labels: {{ traefik.enable: 'true' }} }}\n");
+    let err = rig.engine.apply(&labelled, false).await.unwrap_err();
+    assert!(
+        matches!(&err, EngineError::InvalidSpec(d) if d.len() == 1 && d[0].path == "placement.labels.traefik.enable"),
+        "{err}"
+    );
+    let applied = rig.apply(&escape).await;
+    assert!(
+        applied.warnings.contains(&"no resources set: 512Mi memory, 1 CPU, 512 processes apply".to_string()),
+        "{:?}",
+        applied.warnings
+    );
+    rig.engine.shutdown().await;
+}

@@ -45,7 +45,12 @@ fn render(diagnostics: &[Diagnostic]) -> String {
 
 /// Parses `yaml` and compares the diagnostics (or "ok") with `expected`, ignoring the indentation of `expected`.
 fn check(yaml: &str, expected: &str) {
-    let got = match parse_spec(yaml) {
+    check_with(&Floor::default(), yaml, expected);
+}
+
+/// [`check`] under another safety floor.
+fn check_with(floor: &Floor, yaml: &str, expected: &str) {
+    let got = match parse_spec_with(yaml, floor) {
         Ok(_) => "ok".to_string(),
         Err(d) => render(&d),
     };
@@ -63,10 +68,12 @@ fn good_specs() {
         "ok",
     );
     check("name: a\nimage: x\nenv: { PORT: 8080, DEBUG: true, EMPTY: '' }\n", "ok");
-    check("name: w\nimage: x\nreplicas: 0\nvolumes: [{ source: data, target: /data }, { source: /srv/x, target: /x, readOnly: true }]\n", "ok");
+    check("name: w\nimage: x\nreplicas: 0\nvolumes: [{ source: data, target: /data }]\n", "ok");
+    let srv = Floor { host_path_allow: vec!["/srv".into()], ..Floor::default() };
+    check_with(&srv, "name: w\nimage: x\nreplicas: 0\nvolumes: [{ source: data, target: /data }, { source: /srv/x, target: /x, readOnly: true }]\n", "ok");
     check("name: w\nimage: x\nhealth: { liveness: { type: exec, command: [cat, /tmp/ok] }, startup: { type: tcp, port: 5432 } }\n", "ok");
     check("name: w\nimage: x\nautoscaling: { min: 1, max: 3, metric: custom, query: 'sum(up)', target: 1 }\n", "ok");
-    check("name: w\nimage: x\nsecurity: { addCapabilities: [NET_ADMIN, SYS_PTRACE] }\nplacement: { strategy: spread, constraints: ['node.labels.zone == a'], labels: { tier: web } }\n", "ok");
+    check("name: w\nimage: x\nsecurity: { addCapabilities: [NET_BIND_SERVICE, CHOWN] }\nplacement: { strategy: spread, constraints: ['node.labels.zone == a'], labels: { tier: web } }\n", "ok");
     check("name: w\nimage: x\nresources: &r { cpu: 1 }\n", "ok");
 }
 
@@ -189,7 +196,7 @@ fn semantic_errors_all_at_once() {
         1:7 name: `Web_App` is not a valid name: only lowercase letters, digits and '-' are allowed, starting with a letter | use lowercase letters, digits and '-', starting with a letter, e.g. `web-app`
         2:8 image: the image `node 18` contains whitespace | write the image reference without spaces, e.g. `node:18`
         3:11 replicas: replicas is 101; an app may have at most 100 instances | use a number from 0 to 100
-        4:19 resources.cpu: cpu is 0; it must be more than 0 and at most 64 cores | use a number of cores, e.g. `0.5` for half a core
+        4:19 resources.cpu: cpu is 0; it must be at least 0.01 and at most 64 cores | use at least `0.01` cores, e.g. `0.5` for half a core
         4:30 resources.memory: `256MB` is not a memory quantity: `MB` is not a unit; use Ki, Mi, Gi, Ti (powers of 1024) or k, M, G, T (powers of 1000) | write a Kubernetes quantity such as `128Mi`, `1Gi` or `500M`
         "#,
     );
@@ -245,12 +252,14 @@ fn semantic_errors_all_at_once() {
     check("name: web\nimage: x\nvolumes:\n  - { source: My Data, target: data }\n  - { source: cache, target: /c }\n  - { source: /srv/c, target: /c }\n", r#"
         4:15 volumes[0].source: `My Data` is neither a volume name nor an absolute host path | use a name such as `data` (lowercase letters, digits, `_`, `.`, `-`) or a path such as `/srv/data`
         4:32 volumes[0].target: target `data` is not an absolute path | write the path inside the container starting with `/`, e.g. `/data`
+        6:15 volumes[2].source: host path `/srv/c` is not on this engine's allow-list | use a named volume such as `data`, or ask an admin to allow the path
         6:31 volumes[2].target: `/c` is already mounted by volumes[1] | mount each path once
         "#);
     check("name: web\nimage: x\nenv: { 'A=B': x, '': y }\nsecurity: { addCapabilities: [cap_net_admin, SYS_ADMIN, CAP_CHOWN] }\ncommand: []\n", r#"
         3:8 env.A=B: the environment variable name `A=B` contains `=` | write names without `=`; the value goes after the `:`
         3:18 env.: an environment variable has an empty name | give it a name, e.g. `GREETING`
         4:31 security.addCapabilities[0]: `cap_net_admin` is not written as a capability name | write `NET_ADMIN`: uppercase, without the `CAP_` prefix
+        4:46 security.addCapabilities[1]: capability `SYS_ADMIN` is refused: it gives the container control over the host | remove it; the capabilities a spec may add are CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE, SETGID, SETUID
         4:57 security.addCapabilities[2]: `CAP_CHOWN` is not written as a capability name | write `CHOWN`: uppercase, without the `CAP_` prefix
         5:10 command: command is an empty list | list the program and its arguments, or remove `command` to use the image's own
         "#);
@@ -344,9 +353,11 @@ secrets: [{ name: s, target: /run/s }]
 configs: [{ name: c }]
 security: { privileged: true, user: root, readOnlyRootFs: true, addCapabilities: [NET_ADMIN], keepDefaultCapabilities: true }
 "#;
-    let spec = parse_spec(every_field).unwrap();
+    // `privileged` and `NET_ADMIN` are below the safety floor; the floor is off here so every field can be written.
+    let floor = Floor::unsafe_allowed();
+    let spec = parse_spec_with(every_field, &floor).unwrap();
     // Serializing back must give every key the schema knows, so no field is missing from the table or the types.
-    assert_eq!(parse_spec(&to_yaml(&spec)), Ok(spec));
+    assert_eq!(parse_spec_with(&to_yaml(&spec), &floor), Ok(spec));
 }
 
 /// Values the typed spec parses go through the one parser of each quantity, in validation and in serde alike.
@@ -415,4 +426,107 @@ fn app_name_pattern_matches_the_validator() {
     for bad in [format!("{longest}x"), "9web".into(), "-web".into(), "Web".into(), "w_b".into()] {
         assert!(!check(&bad), "`{bad}` is outside the pattern and must fail");
     }
+}
+
+/// The built-in safety floor: each way out of the container a spec could ask for, refused with the floor's message and
+/// a fix; what stays allowed; and `allow_unsafe` letting the escapes through.
+#[test]
+fn safety_floor() {
+    const CAPS: &str = "CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE, SETGID, SETUID";
+    let host_fix = "use a named volume such as `data`, or ask an admin to allow the path";
+    let escapes = [
+        (
+            "name: w\nimage: x\nsecurity: { privileged: true }\n",
+            format!("3:25 security.privileged: privileged containers are refused: they get every capability and every host device, which is root on the host | remove `privileged: true`; if the app needs one capability, add it with `addCapabilities` (allowed: {CAPS})"),
+        ),
+        (
+            "name: w\nimage: x\nvolumes: [{ source: /var/run/docker.sock, target: /var/run/docker.sock }]\n",
+            format!("3:21 volumes[0].source: `/var/run/docker.sock` is or holds a socket such as the Docker socket; a container that can reach it controls the host | {host_fix}"),
+        ),
+        (
+            "name: w\nimage: x\nvolumes: [{ source: /run/docker.sock, target: /d.sock }]\n",
+            format!("3:21 volumes[0].source: `/run/docker.sock` is or holds a socket such as the Docker socket; a container that can reach it controls the host | {host_fix}"),
+        ),
+        (
+            "name: w\nimage: x\nvolumes: [{ source: /, target: /host }]\n",
+            format!("3:21 volumes[0].source: the host's root directory `/` cannot be mounted: it would give the container the whole host | {host_fix}"),
+        ),
+        (
+            "name: w\nimage: x\nvolumes: [{ source: /etc/../etc/shadow, target: /s }]\n",
+            format!("3:21 volumes[0].source: `/etc/../etc/shadow` is a protected host path (it is or contains `/etc`) | {host_fix}"),
+        ),
+        (
+            "name: w\nimage: x\nvolumes: [{ source: /srv/app, target: /app }]\n",
+            format!("3:21 volumes[0].source: host path `/srv/app` is not on this engine's allow-list | {host_fix}"),
+        ),
+        (
+            "name: w\nimage: x\nsecurity: { addCapabilities: [ALL] }\n",
+            format!("3:31 security.addCapabilities[0]: capability `ALL` is refused: it gives the container control over the host | remove it; the capabilities a spec may add are {CAPS}"),
+        ),
+        (
+            "name: w\nimage: x\nsecurity: { addCapabilities: [DAC_READ_SEARCH] }\n",
+            format!("3:31 security.addCapabilities[0]: capability `DAC_READ_SEARCH` is refused: it is not on the list of capabilities a spec may add | remove it; the capabilities a spec may add are {CAPS}"),
+        ),
+    ];
+    for (yaml, expected) in &escapes {
+        check(yaml, expected);
+        check_with(&Floor::unsafe_allowed(), yaml, "ok");
+    }
+    // Every escape of the hardening issue at once: each one reported, in source order.
+    check(
+        "name: w\nimage: x\nsecurity: { privileged: true, addCapabilities: [SYS_ADMIN, SYS_MODULE] }\nvolumes: [{ source: /, target: /host }]\n",
+        &format!("
+        3:25 security.privileged: privileged containers are refused: they get every capability and every host device, which is root on the host | remove `privileged: true`; if the app needs one capability, add it with `addCapabilities` (allowed: {CAPS})
+        3:49 security.addCapabilities[0]: capability `SYS_ADMIN` is refused: it gives the container control over the host | remove it; the capabilities a spec may add are {CAPS}
+        3:60 security.addCapabilities[1]: capability `SYS_MODULE` is refused: it gives the container control over the host | remove it; the capabilities a spec may add are {CAPS}
+        4:21 volumes[0].source: the host's root directory `/` cannot be mounted: it would give the container the whole host | {host_fix}
+        "),
+    );
+
+    // The engine's data directory, and what contains it, even when an admin allowed a path around it.
+    let admin = Floor { host_path_allow: vec!["/srv".into()], data_dir: Some("/srv/crane".into()), ..Floor::default() };
+    check_with(
+        &admin,
+        "name: w\nimage: x\nvolumes: [{ source: /srv/crane/, target: /c }]\n",
+        &format!(
+            "3:21 volumes[0].source: `/srv/crane/` is or contains Crane's data directory `/srv/crane` | {host_fix}"
+        ),
+    );
+    check_with(&admin, "name: w\nimage: x\nvolumes: [{ source: /srv/www, target: /www }]\n", "ok");
+
+    // Allowed host paths are mounted read-only, and the apply's warnings say so; with the floor off they are not.
+    let yaml = "name: w\nimage: x\nvolumes: [{ source: /srv/www, target: /www }, { source: data, target: /data }]\n";
+    let spec = parse_spec_with(yaml, &admin).unwrap();
+    assert!(spec.volumes[0].read_only && !spec.volumes[1].read_only);
+    assert!(spec.applied_defaults().contains(&"volumes[0]: host path `/srv/www` is mounted read-only".to_string()));
+    assert!(!parse_spec_with(yaml, &Floor::unsafe_allowed()).unwrap().volumes[0].read_only);
+
+    // Allowed capabilities pass under the floor.
+    check("name: w\nimage: x\nports: [{ container: 80 }]\nsecurity: { addCapabilities: [NET_BIND_SERVICE, SETUID, SETGID, KILL] }\n", "ok");
+
+    // Reserved label prefixes and the CPU minimum are rules of the spec, not of the floor: `allow_unsafe` keeps them.
+    for floor in [Floor::default(), Floor::unsafe_allowed()] {
+        check_with(
+            &floor,
+            "name: w\nimage: x\nplacement:\n  labels: { traefik.http.routers.x.rule: 'Host(`a`)', io.crane.owner: me, Traefik.enable: 'true', tier: web }\n",
+            "
+            4:13 placement.labels.traefik.http.routers.x.rule: label `traefik.http.routers.x.rule` uses the reserved prefix `traefik.`, which belongs to Crane's own labels and routing | rename the label, e.g. `tier: web`; Crane sets its own and Traefik labels itself
+            4:55 placement.labels.io.crane.owner: label `io.crane.owner` uses the reserved prefix `io.crane.`, which belongs to Crane's own labels and routing | rename the label, e.g. `tier: web`; Crane sets its own and Traefik labels itself
+            4:75 placement.labels.Traefik.enable: label `Traefik.enable` uses the reserved prefix `traefik.`, which belongs to Crane's own labels and routing | rename the label, e.g. `tier: web`; Crane sets its own and Traefik labels itself
+            ",
+        );
+        check_with(
+            &floor,
+            "name: w\nimage: x\nresources: { cpu: 1e-10 }\n",
+            "3:19 resources.cpu: cpu is 0.0000000001; it must be at least 0.01 and at most 64 cores | use at least `0.01` cores, e.g. `0.5` for half a core",
+        );
+    }
+    check("name: w\nimage: x\nresources: { cpu: 0.01 }\n", "ok");
+
+    // A spec built in code goes through the same floor.
+    let mut spec = parse_spec("name: w\nimage: x\n").unwrap();
+    spec.security = Some(crate::spec::Security { privileged: true, ..Default::default() });
+    let refused = validate(&spec).unwrap_err();
+    assert_eq!((refused.len(), refused[0].path.as_str()), (1, "security.privileged"));
+    assert_eq!(validate_with(&spec, &Floor::unsafe_allowed()), Ok(()));
 }
