@@ -35,6 +35,9 @@ pub enum EngineError {
     /// Anything else (store, runtime).
     #[error("{0}")]
     Internal(String),
+    /// The data directory is unsafe (another user's, or writable by others) or another engine holds its lock.
+    #[error("{0}")]
+    DataDir(String),
 }
 
 fn summarize(diags: &[Diagnostic]) -> String {
@@ -63,7 +66,7 @@ impl EngineError {
             EngineError::PortInUse(_) => ErrorCode::PortInUse,
             EngineError::DockerUnreachable(_) => ErrorCode::DockerUnreachable,
             EngineError::LoopStopped(_) => ErrorCode::EngineStopped,
-            EngineError::Internal(_) => ErrorCode::Internal,
+            EngineError::Internal(_) | EngineError::DataDir(_) => ErrorCode::Internal,
         };
         let diagnostics = match self {
             EngineError::InvalidSpec(d) => d.clone(),

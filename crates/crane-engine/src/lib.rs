@@ -6,6 +6,7 @@
 
 pub mod charts;
 pub mod clock;
+mod data_dir;
 pub mod error;
 mod exposition;
 pub mod fakes;
@@ -217,6 +218,8 @@ pub(crate) struct Inner {
     pub loop_health: Mutex<LoopHealth>,
     /// REST API URL, once the REST door is up (set by that door, not by the loop).
     pub api_url: Mutex<String>,
+    /// The exclusive lock of the data directory, held until shutdown.
+    pub data_lock: Mutex<Option<data_dir::Lock>>,
 }
 
 impl Inner {
@@ -237,6 +240,8 @@ impl EngineHandle {
     /// Fails only when the data directory or database cannot be used; an unreachable Docker engine is reported by
     /// [`EngineHandle::status`] and by each operation that needs it.
     pub async fn start(config: EngineConfig) -> Result<EngineHandle> {
+        // Checked and locked before SQLite creates anything in the directory.
+        let lock = data_dir::prepare(&config.data_dir)?;
         let store = crane_store::SqliteStore::open(&config.data_dir.join("crane.db")).await.map_err(|e| {
             EngineError::Internal(format!("cannot open the state database in {}: {e}", config.data_dir.display()))
         })?;
@@ -248,7 +253,7 @@ impl EngineHandle {
             Err(e) => (Arc::new(run::Unreachable(e.clone())), None, Some(e.to_string())),
         };
         let shared = Shared { docker_error: error, ..Shared::default() };
-        Self::start_inner(config, runtime, docker, Arc::new(store), shared).await
+        Self::start_inner(config, runtime, docker, Arc::new(store), shared, Some(lock)).await
     }
 
     /// Starts an engine on the given adapters (tests use fakes). Without a Docker client the demo image cannot be
@@ -258,7 +263,7 @@ impl EngineHandle {
         runtime: Arc<dyn Runtime>,
         store: Arc<dyn Store>,
     ) -> Result<EngineHandle> {
-        Self::start_inner(config, runtime, None, store, Shared::default()).await
+        Self::start_inner(config, runtime, None, store, Shared::default(), None).await
     }
 
     async fn start_inner(
@@ -267,10 +272,12 @@ impl EngineHandle {
         docker: Option<Arc<crane_docker::DockerRuntime>>,
         store: Arc<dyn Store>,
         shared: Shared,
+        lock: Option<data_dir::Lock>,
     ) -> Result<EngineHandle> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            EngineError::Internal(format!("cannot create the data directory {}: {e}", config.data_dir.display()))
-        })?;
+        let lock = match lock {
+            Some(lock) => lock,
+            None => data_dir::prepare(&config.data_dir)?,
+        };
         let owner = match store.get_setting(ENGINE_ID_KEY).await.map_err(internal)? {
             Some(id) => id,
             None => {
@@ -301,6 +308,7 @@ impl EngineHandle {
             loop_done: Mutex::new(None),
             loop_health: Mutex::new(LoopHealth::default()),
             api_url: Mutex::new(String::new()),
+            data_lock: Mutex::new(Some(lock)),
         });
         let handle = EngineHandle { inner };
         handle.start_loop(rx, reports_rx);
@@ -830,6 +838,8 @@ impl EngineHandle {
             let _ = task.await;
         }
         self.stop_side_tasks();
+        // The loop has ended: another engine may use the data directory now.
+        self.inner.data_lock.locked().take();
     }
 
     /// Stops the loop at once without waiting for it (for `Drop` paths, where nothing can be awaited). Containers

@@ -43,43 +43,123 @@ pub fn config(app: &str, revision: u64, listen: u16, backends: &[SocketAddr]) ->
 }
 
 /// Writes the config (atomically) and reloads NGINX. Returns what happened, for the event log.
+///
+/// The pid file is a door into `kill(2)`, so it is read with suspicion: it must be a small regular file (not a FIFO
+/// or a device) owned by root or by this user, hold one pid above 1 (0 would signal Crane's process group, -1 every
+/// process), and that process must be NGINX. Otherwise the error says why and nothing is signalled.
 pub fn write_and_reload(managed: &ManagedNginx, text: &str) -> Result<String, String> {
-    let tmp = tmp_path(&managed.config_path);
-    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &managed.config_path)
-        .map_err(|e| format!("cannot replace {}: {e}", managed.config_path.display()))?;
-    let pid_text = std::fs::read_to_string(&managed.pid_file).map_err(|e| {
-        format!(
-            "wrote {} but cannot read NGINX's pid file {}: {e}",
-            managed.config_path.display(),
-            managed.pid_file.display()
-        )
-    })?;
-    let pid: i32 = pid_text
-        .trim()
-        .parse()
-        .map_err(|_| format!("NGINX's pid file {} does not hold a pid", managed.pid_file.display()))?;
-    // SAFETY: kill(2) with a pid read from NGINX's own pid file and SIGHUP, NGINX's "reload configuration" signal.
+    write_config(&managed.config_path, text)?;
+    let wrote = format!("wrote {}", managed.config_path.display());
+    let pid = nginx_pid(&managed.pid_file).map_err(|why| format!("{wrote} but did not reload NGINX: {why}"))?;
+    // SAFETY: kill(2) with SIGHUP, NGINX's "reload configuration" signal, to a pid above 1 that was just checked to
+    // be an NGINX process.
     let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
     if rc != 0 {
-        return Err(format!(
-            "wrote {} but could not signal NGINX (pid {pid}): {}",
-            managed.config_path.display(),
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("{wrote} but could not signal NGINX (pid {pid}): {}", std::io::Error::last_os_error()));
     }
-    Ok(format!("wrote {} and reloaded NGINX (pid {pid})", managed.config_path.display()))
+    Ok(format!("{wrote} and reloaded NGINX (pid {pid})"))
 }
 
+/// Largest pid file accepted (a pid and a newline take at most 11 bytes).
+const MAX_PID_FILE: u64 = 32;
+
+/// Writes `text` to a new file with a random name beside `path` (never following a symlink, never reusing a file
+/// that exists), flushes it to disk, and renames it over `path`.
+fn write_config(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = tmp_path(path);
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(text.as_bytes()).and_then(|()| file.sync_all()))
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display())));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The pid of the NGINX master named in `pid_file`, after checking the file and the process.
+fn nginx_pid(pid_file: &Path) -> Result<i32, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let shown = pid_file.display();
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the type check below then refuses it.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(pid_file)
+        .map_err(|e| format!("cannot read NGINX's pid file {shown}: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read NGINX's pid file {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "NGINX's pid file {shown} is not a regular file; give the path NGINX's `pid` directive names"
+        ));
+    }
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != 0 && meta.uid() != me {
+        return Err(format!(
+            "NGINX's pid file {shown} is owned by user id {}, neither root nor this user ({me}); anyone who can write it \
+             could make Crane signal any process",
+            meta.uid()
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PID_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read NGINX's pid file {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_PID_FILE {
+        return Err(format!("NGINX's pid file {shown} is larger than {MAX_PID_FILE} bytes; it should hold one pid"));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let digits = text.trim();
+    let pid = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse::<i32>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            format!("NGINX's pid file {shown} does not hold a pid (it holds '{}')", digits.escape_debug())
+        })?;
+    if pid <= 1 {
+        return Err(format!("NGINX's pid file {shown} holds pid {pid}, which is not an NGINX master process"));
+    }
+    if !is_nginx(pid) {
+        return Err(format!(
+            "process {pid} named in {shown} is not NGINX (no such process, or another program: a stale pid file?); \
+             start NGINX or give the pid file of the running NGINX"
+        ));
+    }
+    Ok(pid)
+}
+
+/// Whether process `pid` runs NGINX: its command name is `nginx`, or its executable is a file named `nginx`.
+fn is_nginx(pid: i32) -> bool {
+    use std::io::Read;
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let mut comm = String::new();
+    let comm_ok = std::fs::File::open(proc.join("comm"))
+        .and_then(|f| f.take(64).read_to_string(&mut comm))
+        .is_ok_and(|_| comm.trim_end() == "nginx");
+    comm_ok || std::fs::read_link(proc.join("exe")).is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "nginx"))
+}
+
+/// A fresh name beside `path` no one can guess: `.<name>.crane-<random>`.
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".crane-tmp");
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".crane-{:016x}", rand::random::<u64>()));
     path.with_file_name(name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::OpenOptionsExt;
 
     #[test]
     fn config_lists_ready_backends_and_handles_none() {
@@ -91,5 +171,120 @@ mod tests {
         assert!(text.contains("2 ready instance(s)"));
         let empty = config("web", 1, 18080, &[]);
         assert!(empty.contains("server 127.0.0.1:9 down;"));
+    }
+
+    use std::process::{Child, Command};
+    use std::time::Duration;
+
+    /// A `sleep` child that must survive: SIGHUP would end it.
+    fn bystander(program: &Path) -> Child {
+        // A just-copied executable can be "busy" while another test thread forks with its write descriptor open.
+        for _ in 0..100 {
+            match Command::new(program).arg("30").spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(Duration::from_millis(20)),
+                other => return other.expect("sleep runs"),
+            }
+        }
+        panic!("{} stayed busy", program.display());
+    }
+
+    fn alive(child: &mut Child) -> bool {
+        std::thread::sleep(Duration::from_millis(100));
+        child.try_wait().unwrap().is_none()
+    }
+
+    fn managed(dir: &Path, pid_file: PathBuf) -> ManagedNginx {
+        ManagedNginx { config_path: dir.join("app.conf"), pid_file, listen: 18080 }
+    }
+
+    /// Runs `write_and_reload` on another thread so a pid file that blocks fails the test instead of hanging it.
+    fn reload(managed: ManagedNginx) -> Result<String, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(write_and_reload(&managed, "# config\n")));
+        rx.recv_timeout(Duration::from_secs(5)).expect("write_and_reload returned in time")
+    }
+
+    #[test]
+    fn unsafe_pid_files_are_refused_and_nothing_is_signalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sleeper = bystander(Path::new("sleep"));
+        let dead = {
+            let mut child = Command::new("true").spawn().unwrap();
+            child.wait().unwrap();
+            child.id()
+        };
+        let pid_file = dir.path().join("nginx.pid");
+        let contents = [
+            ("-1".to_string(), "does not hold a pid"),
+            ("0".to_string(), "holds pid 0"),
+            ("1\n".to_string(), "holds pid 1"),
+            ("+5".to_string(), "does not hold a pid"),
+            (format!("{dead}\n"), "is not NGINX"),
+            (format!("{}\n", std::process::id()), "is not NGINX"),
+            (format!("{}\n", sleeper.id()), "is not NGINX"),
+            (format!("{}{}", " ".repeat(40), sleeper.id()), "larger than 32 bytes"),
+        ];
+        for (text, why) in contents {
+            std::fs::write(&pid_file, &text).unwrap();
+            let err = reload(managed(dir.path(), pid_file.clone())).unwrap_err();
+            assert!(err.contains(why) && err.contains("did not reload"), "{text:?}: {err}");
+            assert!(alive(&mut sleeper), "{text:?} signalled the bystander");
+        }
+        // A FIFO would block a plain read forever; a device would be read without end.
+        let fifo = dir.path().join("fifo.pid");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        for path in [fifo, PathBuf::from("/dev/zero")] {
+            let err = reload(managed(dir.path(), path.clone())).unwrap_err();
+            assert!(err.contains("not a regular file"), "{}: {err}", path.display());
+        }
+        // The config is still written, and no temporary file is left behind.
+        assert_eq!(std::fs::read_to_string(dir.path().join("app.conf")).unwrap(), "# config\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(alive(&mut sleeper));
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+    }
+
+    /// A process whose executable is named `nginx` is reloaded (here a copy of `sleep`, which SIGHUP ends).
+    #[test]
+    fn nginx_is_signalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let sleep = ["/bin/sleep", "/usr/bin/sleep"].into_iter().map(Path::new).find(|p| p.exists()).unwrap();
+        let fake_nginx = dir.path().join("nginx");
+        std::fs::copy(sleep, &fake_nginx).unwrap();
+        let mut nginx = bystander(&fake_nginx);
+        let pid_file = dir.path().join("nginx.pid");
+        std::fs::write(&pid_file, format!("{}\n", nginx.id())).unwrap();
+        let done = reload(managed(dir.path(), pid_file)).unwrap();
+        assert!(done.contains("reloaded NGINX"), "{done}");
+        let status = nginx.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGHUP));
+    }
+
+    /// The temporary file is created fresh: a symlink planted at the old fixed name is not followed.
+    #[test]
+    fn config_write_follows_no_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("app.conf.crane-tmp")).unwrap();
+        let _ = reload(managed(dir.path(), dir.path().join("missing.pid")));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(dir.path().join("app.conf")).unwrap(), "# config\n");
+        let tmp = tmp_path(&dir.path().join("app.conf"));
+        assert_ne!(tmp, tmp_path(&dir.path().join("app.conf")), "random names");
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        // Even a symlink at the very name chosen is refused (O_EXCL / O_NOFOLLOW).
+        let err = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
     }
 }

@@ -1,12 +1,12 @@
-//! The security middleware in front of every route: Host check (DNS-rebinding defence), Origin check (other web
-//! pages), bearer token (every path — `/api/…`, `/metrics`, unknown ones — except the public routes of the route
+//! The security middleware in front of every route: Host check (DNS-rebinding defence), Origin check (any web page
+//! but the Crane window: loopback pages included, since Crane's own load balancers serve container content there),
+//! bearer token (every path — `/api/…`, `/metrics`, unknown ones — except the public routes of the route
 //! table, as the OpenAPI document marks them), and the CORS answers that let the Crane window call the API.
 //!
 //! **Architecture Invariant:** every request passes through [`guard`] before any handler runs; a route is public
 //! only when its handler's `#[utoipa::path]` says `security(())`.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -19,12 +19,9 @@ use crane_api::ErrorCode;
 use crate::error::ApiFailure;
 
 /// What the guard checks requests against.
-#[derive(Debug)]
 pub(crate) struct GuardConfig {
-    /// The bearer token (hex).
-    pub token: String,
-    /// Where the token is stored, named in the 401 message.
-    pub token_path: PathBuf,
+    /// The bearer token (hex) and where it is stored (named in the 401 message).
+    pub token: Arc<crate::Token>,
     /// The port we listen on; the Host header must name it.
     pub port: u16,
     /// Remote access was opted in to: any Host is accepted (the token still is required).
@@ -67,9 +64,10 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
                 return ApiFailure::new(
                     ErrorCode::Forbidden,
                     format!(
-                        "Origin '{}' is not allowed: only loopback pages (http://127.0.0.1, http://localhost) and the \
-                         Crane window may call the API",
-                        String::from_utf8_lossy(value.as_bytes())
+                        "Origin '{}' is not allowed: only the Crane window ({}) may call the API from a browser; \
+                         scripts and cranectl send no Origin",
+                        String::from_utf8_lossy(value.as_bytes()),
+                        TAURI_ORIGINS.join(", ")
                     ),
                 )
                 .into_response();
@@ -87,12 +85,12 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
     // unknown paths alike (an unknown path must not tell a caller without the token what exists).
     let path = request.uri().path();
     let needs_token = !config.public_paths.contains(path);
-    if needs_token && !bearer_matches(headers, &config.token) {
+    if needs_token && !bearer_matches(headers, &config.token.current()) {
         let mut response = ApiFailure::new(
             ErrorCode::Unauthorized,
             format!(
                 "missing or wrong bearer token; read it from {} or the window's Settings",
-                config.token_path.display()
+                config.token.path.display()
             ),
         )
         .into_response();
@@ -112,28 +110,10 @@ pub(crate) fn host_allowed(host: &str, port: u16) -> bool {
     ["127.0.0.1", "localhost", "[::1]"].iter().any(|name| host == format!("{name}:{port}"))
 }
 
-/// Whether an Origin is a loopback page (any port, http or https) or the Tauri window.
+/// Whether an Origin is the Tauri window's. Loopback pages are not: Crane serves untrusted container content on
+/// loopback ports (its load balancers), and such a page must not drive the API with the user's browser.
 pub(crate) fn origin_allowed(origin: &str) -> bool {
-    let origin = origin.to_ascii_lowercase();
-    if TAURI_ORIGINS.contains(&origin.as_str()) {
-        return true;
-    }
-    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) else {
-        return false;
-    };
-    let (host, port) = if let Some(after) = rest.strip_prefix("[::1]") {
-        ("[::1]", after)
-    } else {
-        match rest.find(':') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        }
-    };
-    let port_ok = port.is_empty()
-        || port
-            .strip_prefix(':')
-            .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    port_ok && matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+    TAURI_ORIGINS.contains(&origin.to_ascii_lowercase().as_str())
 }
 
 /// Whether the request carries `Authorization: Bearer <token>`.
@@ -199,9 +179,11 @@ mod tests {
         let check = |origin: &str, expected: bool| assert_eq!(origin_allowed(origin), expected, "{origin}");
         check("tauri://localhost", true);
         check("http://tauri.localhost", true);
-        check("http://127.0.0.1:5173", true);
-        check("http://localhost", true);
-        check("https://[::1]:443", true);
+        check("https://tauri.localhost", true);
+        check("http://127.0.0.1:5173", false);
+        check("http://localhost", false);
+        check("https://[::1]:443", false);
+        check("http://tauri.localhost:8080", false);
         check("http://localhost.evil.example", false);
         check("http://127.0.0.1.evil.example", false);
         check("http://127.0.0.1:80/path", false);

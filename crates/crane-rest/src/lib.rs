@@ -4,22 +4,27 @@
 //! `<data_dir>/api.json` (how `cranectl` finds it) and serves the routes of [`routes::table`] behind the guard of
 //! [`auth`] until [`ApiServer::shutdown`]. The OpenAPI document ([`openapi`]) is generated from the same table.
 //!
+//! The server loop is ours (not `axum::serve`) so it can bound what a client holds: at most [`MAX_CONNECTIONS`]
+//! connections at once, and [`HEADER_READ_TIMEOUT`] to send a request's headers (which is also how long a
+//! kept-alive connection may sit idle).
+//!
 //! **Architecture Invariant:** this crate is a shell: every handler calls one `EngineHandle` method; no state of
 //! its own besides the token.
 
 mod auth;
 pub mod error;
+pub mod hello;
 pub mod openapi;
 pub mod routes;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crane_engine::EngineHandle;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use error::{ApiFailure, RestError, Result};
@@ -32,14 +37,51 @@ pub const API_FILE: &str = "api.json";
 /// How long [`ApiServer::shutdown`] waits for in-flight requests before cutting them.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// Most connections served at once; further clients wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to send a request's headers; also how long a kept-alive connection may stay idle.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The bearer token of a running server: the guard checks requests against it, and `POST /api/v1/token/rotate`
+/// replaces it (file first, then memory, so a failed write keeps the old token valid).
+pub(crate) struct Token {
+    /// The token clients must send now.
+    current: RwLock<String>,
+    /// Where it is stored (`<data dir>/token`).
+    pub path: PathBuf,
+}
+
+impl Token {
+    /// A token read from (or just written to) `path`.
+    pub fn new(token: String, path: PathBuf) -> Token {
+        Token { current: RwLock::new(token), path }
+    }
+
+    /// The token clients must send now.
+    pub fn current(&self) -> String {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Writes a new token to the token file and makes it the only one accepted.
+    pub fn rotate(&self) -> std::io::Result<()> {
+        let token = new_token();
+        let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        write_atomically(&self.path, token.as_bytes())?;
+        *current = token;
+        Ok(())
+    }
+}
+
 /// A running REST server.
 pub struct ApiServer {
     /// Base URL, `http://127.0.0.1:PORT`.
     pub url: String,
     /// Bound address.
     pub addr: SocketAddr,
-    /// Bearer token clients must send.
+    /// Bearer token clients had to send when the server started ([`ApiServer::current_token`] after a rotation).
     pub token: String,
+    /// The token as it is now.
+    current: Arc<Token>,
     /// The `api.json` this server wrote.
     api_file: PathBuf,
     /// Tells the serve task (and open streams) to stop.
@@ -87,34 +129,83 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
     let document = openapi::document(paths, &url);
     let public_paths = openapi::public_paths(&document);
     let document = serde_json::to_value(&document).map_err(RestError::Document)?;
-    let state = routes::AppState { handle: handle.clone(), openapi: Arc::new(document), shutdown: stop_rx.clone() };
-    let guard = Arc::new(auth::GuardConfig {
-        token: token.clone(),
-        token_path,
+    let current = Arc::new(Token::new(token.clone(), token_path));
+    let state = routes::AppState {
+        handle: handle.clone(),
+        openapi: Arc::new(document),
+        shutdown: stop_rx.clone(),
+        token: current.clone(),
         port: addr.port(),
-        any_host: allow_remote,
-        public_paths,
-    });
+    };
+    let guard =
+        Arc::new(auth::GuardConfig { token: current.clone(), port: addr.port(), any_host: allow_remote, public_paths });
     let app = router.with_state(state).layer(axum::middleware::from_fn_with_state(guard, auth::guard));
 
     let api_file = data_dir.join(API_FILE);
     write_api_file(&api_file, &url)?;
     handle.set_api_url(url.clone());
 
-    let mut stop_signal = stop_rx;
-    let task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop_signal.wait_for(|stopping| *stopping).await;
-        });
-        if let Err(err) = serve.await {
-            tracing::error!(%err, "REST server stopped");
-        }
-    });
+    let task = tokio::spawn(serve(listener, app, stop_rx));
     tracing::info!(%url, "REST API listening");
-    Ok(ApiServer { url, addr, token, api_file, stop, task })
+    Ok(ApiServer { url, addr, token, current, api_file, stop, task })
+}
+
+/// Accepts connections until `stop` turns true, at most [`MAX_CONNECTIONS`] at once, each served by hyper's HTTP/1
+/// with [`HEADER_READ_TIMEOUT`]; then lets every connection finish its request and waits for them all.
+async fn serve(listener: tokio::net::TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            _ = async { stop.wait_for(|stopping| *stopping).await.is_ok() } => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = async { stop.wait_for(|stopping| *stopping).await.is_ok() } => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of descriptors and the like: wait a little instead of spinning.
+                    tracing::warn!(%err, "REST accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut conn_stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                // The guard `wait_for` returns must not live across the await below (it is not `Send`).
+                _ = async { conn_stop.wait_for(|stopping| *stopping).await.is_ok() } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%err, "REST connection ended");
+            }
+        });
+    }
+    drop(listener);
+    // Every permit back means every connection has ended.
+    let _ = permits.acquire_many(MAX_CONNECTIONS as u32).await;
 }
 
 impl ApiServer {
+    /// The token clients must send now (it changes with `POST /api/v1/token/rotate`).
+    pub fn current_token(&self) -> String {
+        self.current.current()
+    }
+
     /// Stops accepting connections, ends open streams, waits up to 5 s for in-flight requests and removes
     /// `api.json` (when it still names this server).
     pub async fn shutdown(mut self) {

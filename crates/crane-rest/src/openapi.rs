@@ -170,7 +170,14 @@ mod tests {
             .await
             .expect("engine starts");
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
-        let state = routes::AppState { handle: handle.clone(), openapi: std::sync::Arc::new(Value::Null), shutdown };
+        let token = std::sync::Arc::new(crate::Token::new("0".repeat(64), dir.path().join("token")));
+        let state = routes::AppState {
+            handle: handle.clone(),
+            openapi: std::sync::Arc::new(Value::Null),
+            shutdown,
+            token,
+            port: 1,
+        };
         let router = router.with_state(state);
 
         let mut operations = 0;
@@ -237,7 +244,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(public, BTreeSet::from(["get /healthz".to_string(), "get /api/v1/openapi.json".to_string()]));
+        assert_eq!(
+            public,
+            BTreeSet::from(["get /healthz", "get /api/v1/openapi.json", "get /api/v1/hello"].map(String::from))
+        );
         assert_eq!(
             doc["paths"]["/api/v1/apps/{name}"]["get"]["responses"]["404"]["description"],
             "Error (`not_found`)."

@@ -44,6 +44,10 @@ pub(crate) struct AppState {
     /// Becomes `true` when the server shuts down; endless streams (watch, followed logs) end then, so graceful
     /// shutdown does not wait for clients that never hang up.
     pub shutdown: watch::Receiver<bool>,
+    /// The bearer token, for the hello proof and rotation.
+    pub token: Arc<crate::Token>,
+    /// The port the server listens on, part of the hello proof.
+    pub port: u16,
 }
 
 impl AppState {
@@ -61,6 +65,8 @@ impl AppState {
 pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
     vec![
         routes!(healthz),
+        routes!(hello),
+        routes!(rotate_token),
         routes!(openapi),
         routes!(status),
         routes!(list_apps, apply),
@@ -149,6 +155,84 @@ pub struct Health {
 )]
 async fn healthz() -> Json<Health> {
     Json(Health { ok: true })
+}
+
+/// Query of `GET /api/v1/hello`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct HelloQuery {
+    /// A random nonce: 32 to 128 hex characters, new for every call.
+    nonce: String,
+}
+
+/// The answer of `GET /api/v1/hello`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Hello {
+    /// HMAC-SHA256 (hex) of `"crane-hello-v1\n<port>\n<nonce>"` keyed with the bearer token.
+    pub proof: String,
+}
+
+/// Proof that this server owns the token
+///
+/// Served without a token. Answers HMAC-SHA256(token, "crane-hello-v1\n" + port + "\n" + nonce), so a client that
+/// knows the token can check it reached its engine (and not a program that took the port of a crashed one) before
+/// it sends the token. The answer does not reveal the token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hello",
+    operation_id = "hello",
+    security(()),
+    params(HelloQuery),
+    responses((status = 200, description = "The proof.", body = Hello), (status = 400))
+)]
+async fn hello(
+    State(state): State<AppState>,
+    query: Result<Query<HelloQuery>, QueryRejection>,
+) -> Result<Json<Hello>, ApiFailure> {
+    let Query(query) = query.map_err(query_error)?;
+    if !crate::hello::nonce_ok(&query.nonce) {
+        return Err(ApiFailure::bad_request(format!(
+            "nonce must be {} to {} hex characters",
+            crate::hello::MIN_NONCE_LEN,
+            crate::hello::MAX_NONCE_LEN
+        )));
+    }
+    Ok(Json(Hello { proof: crate::hello::proof(&state.token.current(), state.port, &query.nonce) }))
+}
+
+/// The answer of `POST /api/v1/token/rotate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenRotated {
+    /// The file that holds the new token.
+    pub token_file: String,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// Replace the bearer token
+///
+/// Writes a new random token to the token file and accepts only it from now on: the token sent with this request
+/// stops working at once. The new token is not in the answer; read it from `token_file`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/token/rotate",
+    operation_id = "rotateToken",
+    responses((status = 200, description = "The token was replaced.", body = TokenRotated), (status = 500))
+)]
+async fn rotate_token(State(state): State<AppState>) -> Result<Json<TokenRotated>, ApiFailure> {
+    let path = state.token.path.display().to_string();
+    state.token.rotate().map_err(|e| {
+        ApiFailure::new(
+            ErrorCode::Internal,
+            format!("cannot write a new token to {path}: {e}; the old token still works"),
+        )
+    })?;
+    tracing::info!(file = %path, "bearer token rotated");
+    Ok(Json(TokenRotated {
+        message: format!("the token was replaced; the old one no longer works; the new one is in {path}"),
+        token_file: path,
+    }))
 }
 
 /// This OpenAPI document

@@ -50,10 +50,31 @@ async fn foreign_host_is_403() {
 #[tokio::test]
 async fn foreign_origin_is_403() {
     let t = TestServer::start().await;
-    let r = t.req(Method::GET, "/api/v1/status").header("Origin", "https://evil.example").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(api_error(r).await.code, ErrorCode::Forbidden);
-    for origin in ["tauri://localhost", "http://tauri.localhost", "http://127.0.0.1:5173"] {
+    // Loopback pages too: Crane's load balancers serve untrusted container content on loopback ports.
+    let lb_port = t.url.rsplit(':').next().unwrap().parse::<u16>().unwrap().wrapping_add(1);
+    for origin in [
+        "https://evil.example".to_string(),
+        format!("http://127.0.0.1:{lb_port}"),
+        "http://localhost:8080".to_string(),
+        "http://[::1]:3000".to_string(),
+        "null".to_string(),
+    ] {
+        let r = t.req(Method::GET, "/api/v1/status").header("Origin", &origin).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin}");
+        assert_eq!(api_error(r).await.code, ErrorCode::Forbidden);
+        // A preflight from such a page is refused as well.
+        let r = t
+            .client
+            .request(Method::OPTIONS, format!("{}/api/v1/apps", t.url))
+            .header("Origin", &origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin}");
+        assert!(r.headers().get("access-control-allow-origin").is_none());
+    }
+    for origin in ["tauri://localhost", "http://tauri.localhost", "https://tauri.localhost"] {
         let r = t.req(Method::GET, "/api/v1/status").header("Origin", origin).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{origin}");
         assert_eq!(r.headers()["access-control-allow-origin"], origin);
@@ -138,6 +159,8 @@ async fn openapi_lists_every_route() {
         ("get", "/api/v1/watch"),
         ("get", "/api/v1/openapi.json"),
         ("get", "/healthz"),
+        ("get", "/api/v1/hello"),
+        ("post", "/api/v1/token/rotate"),
     ] {
         assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
     }
@@ -176,6 +199,8 @@ async fn openapi_lists_every_route() {
     // Public routes say so; the others inherit the bearer requirement.
     assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([]));
     assert_eq!(doc["paths"]["/api/v1/openapi.json"]["get"]["security"], serde_json::json!([]));
+    assert_eq!(doc["paths"]["/api/v1/hello"]["get"]["security"], serde_json::json!([]));
+    assert!(doc["paths"]["/api/v1/token/rotate"]["post"].get("security").is_none(), "rotation needs the token");
     assert_eq!(doc["security"], serde_json::json!([{ "bearerAuth": [] }]));
     // Every $ref points at a schema that exists.
     let text = doc.to_string();
@@ -189,7 +214,7 @@ async fn openapi_lists_every_route() {
 /// Every operation of the document reaches a handler: the answer is never the router's 404 or 405.
 #[tokio::test]
 async fn every_documented_route_answers() {
-    let t = TestServer::start().await;
+    let mut t = TestServer::start().await;
     let doc: serde_json::Value = t.req(Method::GET, "/api/v1/openapi.json").send().await.unwrap().json().await.unwrap();
     let mut count = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -204,6 +229,7 @@ async fn every_documented_route_answers() {
                 ("post", "/api/v1/apps/{name}/load") => {
                     request.json(&serde_json::json!({ "rate": 1, "duration_s": 1 }))
                 }
+                ("get", "/api/v1/hello") => request.query(&[("nonce", "ab".repeat(32))]),
                 ("put", "/api/v1/apps/{name}/nginx") => request.json(&serde_json::json!({
                     "config_path": "/nonexistent/crane-test.conf",
                     "pid_file": "/nonexistent/nginx.pid",
@@ -213,6 +239,11 @@ async fn every_documented_route_answers() {
             let response = request.send().await.unwrap();
             let status = response.status();
             assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{verb} {path}");
+            if path == "/api/v1/token/rotate" {
+                // The token just changed: the rest of the walk uses the new one.
+                assert_eq!(status, StatusCode::OK);
+                t.token = t.server.as_ref().unwrap().current_token();
+            }
             if path == "/api/v1/watch" {
                 assert_eq!(status, StatusCode::OK);
                 assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
@@ -410,5 +441,69 @@ async fn service_discovery_lists_crane() {
     assert_eq!(first["labels"]["job"], "crane", "{first}");
     let address = t.url.strip_prefix("http://").unwrap();
     assert_eq!(first["targets"], serde_json::json!([address]), "{first}");
+    t.stop().await;
+}
+
+/// `GET /api/v1/hello` proves the server holds the token without revealing it, for this port and nonce only.
+#[tokio::test]
+async fn hello_proves_the_token() {
+    let t = TestServer::start().await;
+    let port: u16 = t.url.rsplit(':').next().unwrap().parse().unwrap();
+    let nonce = crane_rest::hello::new_nonce();
+    let r = t.client.get(format!("{}/api/v1/hello", t.url)).query(&[("nonce", &nonce)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "public: no token needed");
+    let body: serde_json::Value = r.json().await.unwrap();
+    let proof = body["proof"].as_str().unwrap();
+    assert!(crane_rest::hello::verify(&t.token, port, &nonce, proof));
+    assert!(!crane_rest::hello::verify(&"0".repeat(64), port, &nonce, proof));
+    assert!(!proof.contains(&t.token));
+    for bad in ["", "short", &"x".repeat(64)] {
+        let r = t.client.get(format!("{}/api/v1/hello", t.url)).query(&[("nonce", bad)]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    t.stop().await;
+}
+
+/// `POST /api/v1/token/rotate` writes a new token and the old one stops working at once.
+#[tokio::test]
+async fn token_rotation_invalidates_the_old_token() {
+    let t = TestServer::start().await;
+    let token_file = t.dir.path().join("data").join("token");
+    let r = t.client.post(format!("{}/api/v1/token/rotate", t.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "rotation needs the current token");
+    let r = t.req(Method::POST, "/api/v1/token/rotate").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["token_file"], token_file.display().to_string());
+    assert!(body.get("token").is_none(), "the answer does not carry the token");
+    let new = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert_ne!(new, t.token);
+    assert_eq!(new, t.server.as_ref().unwrap().current_token());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let r = t.req(Method::GET, "/api/v1/status").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the old token no longer works");
+    let r = t.client.get(format!("{}/api/v1/status", t.url)).bearer_auth(&new).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    t.stop().await;
+}
+
+/// A client that opens a connection and sends nothing does not hold it for ever, and the server still answers
+/// others meanwhile.
+#[tokio::test]
+async fn silent_connections_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let t = TestServer::start().await;
+    let addr = t.url.trim_start_matches("http://").to_string();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let r = t.req(Method::GET, "/api/v1/status").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut buf = [0u8; 256];
+    let wait = crane_rest::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5);
+    let read = tokio::time::timeout(wait, silent.read(&mut buf)).await.expect("the server closed the connection");
+    // Closed (0 bytes) or answered 408 and closed.
+    assert!(read.map(|n| n == 0 || buf[..n].starts_with(b"HTTP/1.1 408")).unwrap_or(true));
     t.stop().await;
 }

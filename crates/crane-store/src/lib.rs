@@ -39,11 +39,18 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) the database file and applies pending migrations.
+    /// Opens (creating if missing) the database file and applies pending migrations. The file and its `-wal` and
+    /// `-shm` companions are readable by their owner only (0600): SQLite gives the companions the database file's
+    /// mode, so the file is created 0600 before SQLite opens it, and an older file is narrowed to 0600.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         }
+        make_private(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -64,6 +71,35 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(err)?;
         Ok(SqliteStore { pool })
     }
+}
+
+/// Creates the database file with mode 0600 when missing, and narrows it and its companions to 0600 otherwise.
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let failed = |p: &Path, e: std::io::Error| StoreError(format!("cannot make {} private: {e}", p.display()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(path, e)),
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::PathBuf::from(name);
+            match std::fs::symlink_metadata(&file) {
+                Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o777 != 0o600 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| failed(&file, e))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredApp, StoreError> {
@@ -611,6 +647,28 @@ mod tests {
             store.query_samples("webx", InstanceFilter::Any, &SampleMetric::Rps, 0, now).await.unwrap().len(),
             1
         );
+    }
+
+    /// The database and its WAL companions are private to their owner, also when an older file was not.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let path = dir.join("crane.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.put_setting("k", "v").await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for name in ["crane.db", "crane.db-wal", "crane.db-shm"] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+        store.pool.close().await;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.get_setting("k").await.unwrap().as_deref(), Some("v"));
+        assert_eq!(mode(&path), 0o600, "an older world-readable database is narrowed");
     }
 
     /// Rows written under migration 3 (one `series` string) survive migration 4 as columns.

@@ -1,5 +1,8 @@
 //! The REST client: finds the running engine through `<data_dir>/api.json` and `<data_dir>/token` (like kubectl's
 //! kubeconfig) and turns every HTTP failure into a [`CliError`] that says what to do.
+//!
+//! **Architecture Invariant:** the token is sent only after the server proved it holds it (`GET /api/v1/hello`,
+//! see `crane_rest::hello`): a stale `api.json` must not hand the token to whoever took the port.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,8 +44,8 @@ struct ApiFile {
 }
 
 impl Client {
-    /// Finds the engine serving `data_dir`.
-    pub fn discover(data_dir: &Path) -> Result<Client> {
+    /// Finds the engine serving `data_dir` and checks that it holds the token before anything sends it.
+    pub async fn discover(data_dir: &Path) -> Result<Client> {
         let api_path = data_dir.join(crane_rest::API_FILE);
         let text = match std::fs::read_to_string(&api_path) {
             Ok(text) => text,
@@ -67,7 +70,42 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| CliError::Transport { url: api.url.clone(), reason: e.to_string() })?;
-        Ok(Client { http, base: api.url.trim_end_matches('/').to_string(), token, data_dir: data_dir.to_path_buf() })
+        let client =
+            Client { http, base: api.url.trim_end_matches('/').to_string(), token, data_dir: data_dir.to_path_buf() };
+        client.verify().await?;
+        Ok(client)
+    }
+
+    /// Asks the server for the hello proof of a fresh nonce (no token sent) and checks it.
+    async fn verify(&self) -> Result<()> {
+        let refuse =
+            |reason: String| CliError::NotTheEngine { data_dir: self.data_dir.clone(), url: self.base.clone(), reason };
+        // The proof names the port the engine listens on, as api.json says it.
+        let port = reqwest::Url::parse(&self.base)
+            .ok()
+            .and_then(|url| url.port_or_known_default())
+            .ok_or_else(|| refuse("api.json names no port".into()))?;
+        let nonce = crane_rest::hello::new_nonce();
+        let request = self
+            .http
+            .get(format!("{}{}/hello", self.base, crane_api::API_PREFIX))
+            .query(&[("nonce", &nonce)])
+            .timeout(Duration::from_secs(10));
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        if !response.status().is_success() {
+            return Err(refuse(format!("it answered {} to the hello check", response.status())));
+        }
+        // A proof is 64 hex characters; a stranger's answer is not read without bound.
+        let body = response.bytes().await.map_err(|e| refuse(format!("its answer broke off: {e}")))?;
+        if body.len() > 4096 {
+            return Err(refuse("its answer to the hello check is too long".into()));
+        }
+        let hello: crane_rest::routes::Hello =
+            serde_json::from_slice(&body).map_err(|_| refuse("its answer to the hello check is not a proof".into()))?;
+        if !crane_rest::hello::verify(&self.token, port, &nonce, &hello.proof) {
+            return Err(refuse("its proof does not match the token in the data dir".into()));
+        }
+        Ok(())
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -106,6 +144,13 @@ impl Client {
             url: self.base.clone(),
             reason: format!("unexpected answer ({}); are cranectl and the engine the same version?", error_chain(&e)),
         })
+    }
+
+    /// `POST /token/rotate`: the file that holds the new token, and the engine's message.
+    pub async fn rotate_token(&self) -> Result<(String, String)> {
+        let answer: crane_rest::routes::TokenRotated =
+            self.json(self.request(Method::POST, "/token/rotate").timeout(SHORT)).await?;
+        Ok((answer.token_file, answer.message))
     }
 
     /// `GET /status`.
@@ -285,10 +330,10 @@ mod tests {
         assert_eq!(segment("a/b c"), "a%2Fb%20c");
     }
 
-    #[test]
-    fn missing_api_file_says_no_engine() {
+    #[tokio::test]
+    async fn missing_api_file_says_no_engine() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Client::discover(dir.path()).err().unwrap();
+        let err = Client::discover(dir.path()).await.err().unwrap();
         assert!(err.to_string().starts_with("no Crane engine is running for data dir"), "{err}");
     }
 }

@@ -32,6 +32,22 @@ pub enum CliError {
         /// The address api.json names.
         url: String,
     },
+    /// What listens at the address `api.json` names could not prove it holds the token: not our engine (a stale
+    /// api.json whose port another program took), so the token was not sent.
+    #[error(
+        "the program listening at {url} is not the Crane engine of data dir {} ({reason}); the token was not sent. \
+         api.json is probably stale (the engine stopped without removing it) and another program now uses that port: \
+         start the engine again (the desktop app or `cranectl serve`) so it rewrites api.json",
+        .data_dir.display()
+    )]
+    NotTheEngine {
+        /// The data directory.
+        data_dir: PathBuf,
+        /// The address api.json names.
+        url: String,
+        /// What went wrong with the proof.
+        reason: String,
+    },
     /// A file of the data directory cannot be read or is damaged.
     #[error("cannot use {}: {reason}", .path.display())]
     DataFile {

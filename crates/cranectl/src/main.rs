@@ -160,6 +160,12 @@ enum Command {
     /// Show the engine's status: version, Docker, API address, data directory.
     #[command(after_help = "Example:\n  cranectl status")]
     Status,
+    /// Manage the API's bearer token.
+    #[command(after_help = "Example:\n  cranectl token rotate")]
+    Token {
+        #[command(subcommand)]
+        what: TokenWhat,
+    },
     /// Run a Crane engine and its REST API in this process until Ctrl-C or SIGTERM.
     #[command(
         after_help = "Examples:\n  cranectl serve\n  cranectl serve --listen 127.0.0.1:7600 --data-dir /tmp/crane\n\n\
@@ -317,6 +323,16 @@ enum ExportWhat {
 }
 
 #[derive(Debug, Subcommand)]
+enum TokenWhat {
+    /// Make the running engine write a new token; the current one stops working at once.
+    #[command(after_help = "Example:\n  cranectl token rotate\n\n\
+                      The new token is written to <data dir>/token (readable only by you) and is not printed; \
+                      cranectl reads it from there. Scripts and Prometheus configs that hold the old token must be \
+                      updated.")]
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
 enum NginxWhat {
     /// Write the app's NGINX config now and after every change of its ready instances, reloading NGINX each time.
     #[command(
@@ -382,10 +398,10 @@ async fn run(cli: Cli) -> Result<()> {
             emit(&String::from_utf8_lossy(&script))
         }
         Command::Serve { listen, allow_remote } => serve::serve(data_dir, listen, allow_remote).await,
-        Command::Apply(spec) => apply(&Client::discover(&data_dir)?, &spec, false, format).await,
-        Command::Create(spec) => apply(&Client::discover(&data_dir)?, &spec, true, format).await,
+        Command::Apply(spec) => apply(&Client::discover(&data_dir).await?, &spec, false, format).await,
+        Command::Create(spec) => apply(&Client::discover(&data_dir).await?, &spec, true, format).await,
         Command::Get { what } => {
-            let client = Client::discover(&data_dir)?;
+            let client = Client::discover(&data_dir).await?;
             let text = match what {
                 GetWhat::Apps => {
                     let apps = client.list_apps().await?;
@@ -408,26 +424,26 @@ async fn run(cli: Cli) -> Result<()> {
             emit(&text)
         }
         Command::Describe { what: DescribeWhat::App { name } } => {
-            let client = Client::discover(&data_dir)?;
+            let client = Client::discover(&data_dir).await?;
             let app = client.get_app(&name).await?;
             let events = client.events(Some(&name), 10).await?;
             let value = serde_json::json!({ "app": app, "events": events });
             emit(&output::render(format, &value, || output::describe_app(&app, &events, now))?)
         }
         Command::Scale { app, replicas } => {
-            let view = Client::discover(&data_dir)?.scale(&app, replicas).await?;
+            let view = Client::discover(&data_dir).await?.scale(&app, replicas).await?;
             emit(&output::render(format, &view, || format!("app/{} scaled to {replicas}\n", view.name))?)
         }
         Command::Delete { app } => {
-            Client::discover(&data_dir)?.delete(&app).await?;
+            Client::discover(&data_dir).await?.delete(&app).await?;
             emit(&format!("app/{app} deleted\n"))
         }
         Command::Logs { app, follow, tail, no_prefix } => {
-            logs(&Client::discover(&data_dir)?, &app, follow, tail, !no_prefix).await
+            logs(&Client::discover(&data_dir).await?, &app, follow, tail, !no_prefix).await
         }
-        Command::Rollout { what } => rollout(&Client::discover(&data_dir)?, what, format, now).await,
+        Command::Rollout { what } => rollout(&Client::discover(&data_dir).await?, what, format, now).await,
         Command::Export { what: ExportWhat::Nginx { app, listen, file } } => {
-            let text = Client::discover(&data_dir)?.export_nginx(&app, listen).await?;
+            let text = Client::discover(&data_dir).await?.export_nginx(&app, listen).await?;
             match file {
                 None => emit(&text),
                 Some(path) => {
@@ -441,15 +457,15 @@ async fn run(cli: Cli) -> Result<()> {
             // The engine may run in another directory: send absolute paths.
             let config = absolute(&config)?;
             let pid_file = absolute(&pid_file)?;
-            let message = Client::discover(&data_dir)?.manage_nginx(&app, &config, &pid_file, listen).await?;
+            let message = Client::discover(&data_dir).await?.manage_nginx(&app, &config, &pid_file, listen).await?;
             emit(&format!("{message}\n"))
         }
         Command::Nginx { what: NginxWhat::Unmanage { app } } => {
-            let message = Client::discover(&data_dir)?.unmanage_nginx(&app).await?;
+            let message = Client::discover(&data_dir).await?.unmanage_nginx(&app).await?;
             emit(&format!("{message}\n"))
         }
         Command::Load(args) => {
-            let client = Client::discover(&data_dir)?;
+            let client = Client::discover(&data_dir).await?;
             match (args.stop, args.rate, args.duration) {
                 (true, _, _) => load::stop(&client, &args.app, format).await,
                 (false, Some(rate), Some(duration)) => {
@@ -467,7 +483,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Chart { app, metric, range, file } => {
-            let svg = Client::discover(&data_dir)?.chart(&app, &metric, &range).await?;
+            let svg = Client::discover(&data_dir).await?.chart(&app, &metric, &range).await?;
             match file {
                 None => emit(&svg),
                 Some(path) => {
@@ -477,10 +493,14 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::DemoImage => demo_image(&Client::discover(&data_dir)?, format).await,
+        Command::DemoImage => demo_image(&Client::discover(&data_dir).await?, format).await,
         Command::Status => {
-            let status = Client::discover(&data_dir)?.status().await?;
+            let status = Client::discover(&data_dir).await?.status().await?;
             emit(&output::render(format, &status, || output::status_text(&status))?)
+        }
+        Command::Token { what: TokenWhat::Rotate } => {
+            let (file, _) = Client::discover(&data_dir).await?.rotate_token().await?;
+            emit(&format!("token rotated: the old token no longer works; the new one is in {file}\n"))
         }
     }
 }

@@ -67,6 +67,8 @@ fn help_works_for_every_command() {
         &["nginx"],
         &["nginx", "manage"],
         &["nginx", "unmanage"],
+        &["token"],
+        &["token", "rotate"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -115,6 +117,76 @@ fn stale_api_file_is_explained() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("no Crane engine is running for data dir") && err.contains("stale"), "{err}");
+}
+
+/// A program that took the port a crashed engine left in api.json: it answers every request (with `answer`) and
+/// records what it received.
+fn squatter(answer: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+            let response = format!(
+                "{answer}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                r#"{"proof": "00"}"#.len(),
+                r#"{"proof": "00"}"#
+            );
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (port, rx)
+}
+
+/// After a crash api.json names a port another program may take: cranectl asks it to prove it holds the token,
+/// and refuses before sending the token.
+#[test]
+fn stale_api_file_never_sends_the_token_to_a_stranger() {
+    for answer in ["HTTP/1.1 200 OK", "HTTP/1.1 404 Not Found", "HTTP/1.1 401 Unauthorized"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, received) = squatter(answer);
+        std::fs::write(dir.path().join("api.json"), format!("{{\"url\": \"http://127.0.0.1:{port}\", \"pid\": 1}}"))
+            .unwrap();
+        let token = "7".repeat(64);
+        std::fs::write(dir.path().join("token"), &token).unwrap();
+        for args in [&["status"][..], &["get", "apps"], &["token", "rotate"]] {
+            let out = run(dir.path(), args);
+            assert_eq!(out.status.code(), Some(1), "{answer} {args:?}");
+            let err = text(&out.stderr);
+            assert!(err.contains("is not the Crane engine of data dir") && err.contains("token was not sent"), "{err}");
+        }
+        let requests: Vec<String> = received.try_iter().collect();
+        assert!(!requests.is_empty(), "cranectl asked the squatter to prove itself");
+        for request in &requests {
+            assert!(!request.to_ascii_lowercase().contains("authorization"), "the token was sent:\n{request}");
+            assert!(!request.contains(&token), "the token was sent:\n{request}");
+            assert!(request.starts_with("GET /api/v1/hello?nonce="), "{request}");
+        }
+    }
+}
+
+/// The status line of a GET with a bearer token, over a plain socket (no client library in these tests).
+fn raw_get(url: &str, path: &str, token: &str) -> String {
+    use std::io::Read;
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or_default().to_string()
 }
 
 /// A `cranectl serve` child, stopped with SIGTERM when dropped (also when a test fails).
@@ -212,6 +284,19 @@ fn serve_and_client_commands() {
     // Crane's own metrics, through the token like every other command.
     let metrics = ok(&data, &["get", "metrics"]);
     assert!(metrics.contains("# TYPE crane_apps gauge") && metrics.contains("\ncrane_apps 0\n"), "{metrics}");
+
+    // Token rotation: the old token stops working at once, and cranectl finds the new one in the file.
+    let token_file = data.join("token");
+    let old = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    let url = server.banner.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+    assert!(raw_get(&url, "/api/v1/status", &old).contains(" 200 "));
+    let out = ok(&data, &["token", "rotate"]);
+    assert!(out.contains(&token_file.display().to_string()) && out.contains("old token no longer works"), "{out}");
+    let new = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert_ne!(new, old);
+    assert!(raw_get(&url, "/api/v1/status", &old).contains(" 401 "), "the old token is refused");
+    assert!(raw_get(&url, "/api/v1/status", &new).contains(" 200 "));
+    assert!(ok(&data, &["status"]).contains("API:"));
 
     // A second engine on the same data dir is refused.
     let second = run(&data, &["serve", "--listen", "127.0.0.1:0"]);
