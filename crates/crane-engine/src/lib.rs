@@ -849,6 +849,8 @@ impl EngineHandle {
             task.abort();
         }
         self.stop_side_tasks();
+        // Another engine may take the data directory now.
+        self.inner.data_lock.locked().take();
     }
 
     fn stop_side_tasks(&self) {
