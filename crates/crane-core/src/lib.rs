@@ -11,6 +11,7 @@ pub mod probe;
 pub mod reconcile;
 pub mod revision;
 pub mod spec;
+pub mod text;
 pub mod units;
 pub mod validate;
 
