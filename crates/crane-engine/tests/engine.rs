@@ -372,3 +372,24 @@ async fn a_missing_image_is_refused_before_anything_is_created() {
     assert!(matches!(err, EngineError::DockerUnreachable(_)), "{err}");
     rig.engine.shutdown().await;
 }
+
+/// Reading logs never asks the runtime for a container's whole history: no tail means the default, a huge tail is
+/// capped; without follow the merged answer is the last `tail` lines of all instances.
+#[tokio::test(start_paused = true)]
+async fn logs_are_read_with_a_bounded_tail() {
+    use futures_util::StreamExt;
+    let rig = Rig::new().await;
+    rig.apply(&spec("web", "demo:1", 2, "")).await;
+    rig.fake.write_logs(5);
+    let lines: Vec<_> = rig.engine.logs("web", false, None).await.unwrap().collect().await;
+    assert_eq!(lines.len(), 10);
+    let lines: Vec<_> = rig.engine.logs("web", false, Some(3)).await.unwrap().collect().await;
+    assert_eq!(lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), ["line 3", "line 4", "line 4"]);
+    let _ = rig.engine.logs("web", false, Some(u32::MAX)).await.unwrap();
+    let _ = rig.engine.logs("web", true, None).await.unwrap();
+    let tails = rig.fake.log_tails();
+    let expected = [crane_engine::DEFAULT_LOG_TAIL, 3, crane_engine::MAX_LOG_TAIL, crane_engine::DEFAULT_LOG_TAIL];
+    let expected: Vec<_> = expected.iter().flat_map(|t| [Some(*t), Some(*t)]).collect();
+    assert_eq!(tails, expected);
+    rig.engine.shutdown().await;
+}
