@@ -676,6 +676,7 @@ impl EngineHandle {
 
     /// Starts the built-in load generator against the app's load-balancer address.
     pub async fn start_load(&self, name: &str, request: &crane_api::LoadRequest) -> Result<crane_api::LoadView> {
+        load::check_numbers(request)?;
         let app = self.stored(name).await?;
         let port = app.public_port.ok_or_else(|| {
             EngineError::BadRequest(format!(

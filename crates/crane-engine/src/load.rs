@@ -97,7 +97,7 @@ fn finish(view: &mut LoadView, report: &LoadReport) {
 
 /// Checks every number of a request against the load generator's ranges before any is converted (a duration of
 /// `1e30` seconds overflowed `Duration::from_secs_f64` and panicked). The message names the field and its range.
-fn check_numbers(req: &LoadRequest) -> Result<()> {
+pub(crate) fn check_numbers(req: &LoadRequest) -> Result<()> {
     let (min_s, max_s) = (MIN_DURATION.as_secs_f64(), MAX_DURATION.as_secs_f64());
     let out_of_range = |field: &str, range: String, value: String| {
         Err(EngineError::BadRequest(format!("{field}: {value} is out of range; give a number from {range}")))
