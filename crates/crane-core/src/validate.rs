@@ -45,6 +45,8 @@ pub const MAX_SCALAR_BYTES: usize = 64 * 1024;
 pub fn spec_too_large(bytes: usize) -> String {
     format!("the spec is {bytes} bytes; a spec may be at most {MAX_SPEC_BYTES} bytes (256 KiB)")
 }
+/// The fix shown with [`spec_too_large`].
+pub const SPEC_TOO_LARGE_FIX: &str = "a spec describes one app in a few KiB; remove what does not belong to it";
 
 /// The app name rule in words, for doors that check a name before the engine does.
 pub const APP_NAME_RULE: &str = "lowercase letters, digits and '-', starting with a letter";
@@ -62,8 +64,7 @@ pub const FAILURE_ACTIONS: &[&str] = FailureAction::NAMES;
 /// Parses and validates a spec written in YAML (JSON is YAML too). Returns every problem found, in source order.
 pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
     if yaml.len() > MAX_SPEC_BYTES {
-        let fix = "a spec describes one app in a few KiB; remove what does not belong to it";
-        return Err(vec![Diagnostic::new(0, 0, "", spec_too_large(yaml.len()), fix)]);
+        return Err(vec![Diagnostic::new(0, 0, "", spec_too_large(yaml.len()), SPEC_TOO_LARGE_FIX)]);
     }
     let parsed = tree::parse(yaml).map_err(|e| vec![syntax_diagnostic(&e)])?;
     let Some(root) = parsed else {

@@ -393,3 +393,16 @@ async fn logs_are_read_with_a_bounded_tail() {
     assert_eq!(tails, expected);
     rig.engine.shutdown().await;
 }
+
+/// Every door refuses an oversized spec with the error `apply` itself gives, before the text is copied on.
+#[tokio::test(start_paused = true)]
+async fn an_oversized_spec_is_refused_alike_at_every_door() {
+    let rig = Rig::new().await;
+    let yaml = format!("name: web\nimage: x\n# {}\n", "x".repeat(crane_core::validate::MAX_SPEC_BYTES));
+    let at_door = crane_engine::error::check_spec_size(&yaml).unwrap_err().to_api();
+    let in_engine = rig.engine.apply(&yaml, false).await.unwrap_err().to_api();
+    assert_eq!(at_door, in_engine);
+    assert!(in_engine.diagnostics[0].message.contains("at most 262144 bytes"), "{:?}", in_engine.diagnostics);
+    assert!(crane_engine::error::check_spec_size("name: web\n").is_ok());
+    rig.engine.shutdown().await;
+}
