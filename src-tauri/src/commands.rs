@@ -23,6 +23,7 @@ const LOG_TAIL_TIMEOUT: Duration = Duration::from_secs(10);
 #[tauri::command]
 #[specta::specta]
 pub async fn apply(state: State<'_, Running>, yaml: String) -> Result<ApplyResult, ApiError> {
+    crane_engine::error::check_spec_size(&yaml).map_err(|e| e.to_api())?;
     state.engine_or_err()?.apply(&yaml, false).await.map_err(|e| e.to_api())
 }
 
@@ -30,6 +31,7 @@ pub async fn apply(state: State<'_, Running>, yaml: String) -> Result<ApplyResul
 #[tauri::command]
 #[specta::specta]
 pub async fn create(state: State<'_, Running>, yaml: String) -> Result<ApplyResult, ApiError> {
+    crane_engine::error::check_spec_size(&yaml).map_err(|e| e.to_api())?;
     state.engine_or_err()?.apply(&yaml, true).await.map_err(|e| e.to_api())
 }
 

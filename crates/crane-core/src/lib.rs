@@ -12,6 +12,7 @@ pub mod reconcile;
 pub mod revision;
 pub mod safety;
 pub mod spec;
+pub mod text;
 pub mod units;
 pub mod validate;
 

@@ -39,6 +39,21 @@ pub const MAX_REPLICAS: u32 = 100;
 pub const MAX_CPU: f64 = 64.0;
 /// Longest app name, so `<name>-<index>` container and network names stay short and readable.
 pub const MAX_NAME_LEN: usize = 40;
+/// Largest spec accepted, in bytes of YAML (256 KiB; a real spec is a few KiB). Checked before anything is parsed,
+/// here and at every door (REST body, Tauri command, `cranectl apply`), so parsing costs bounded time and memory.
+pub const MAX_SPEC_BYTES: usize = 256 * 1024;
+/// Longest mapping key accepted, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Longest scalar value accepted, in bytes (64 KiB: room for a long command line or an env value).
+pub const MAX_SCALAR_BYTES: usize = 64 * 1024;
+
+/// The message of a spec larger than [`MAX_SPEC_BYTES`], the same at every door.
+pub fn spec_too_large(bytes: usize) -> String {
+    format!("the spec is {bytes} bytes; a spec may be at most {MAX_SPEC_BYTES} bytes (256 KiB)")
+}
+/// The fix shown with [`spec_too_large`].
+pub const SPEC_TOO_LARGE_FIX: &str = "a spec describes one app in a few KiB; remove what does not belong to it";
+
 /// The app name rule in words, for doors that check a name before the engine does.
 pub const APP_NAME_RULE: &str = "lowercase letters, digits and '-', starting with a letter";
 
@@ -64,11 +79,20 @@ pub fn parse_spec(yaml: &str) -> Result<AppSpec, Vec<Diagnostic>> {
 /// While the floor is on, the spec returned mounts every host path read-only (an allowed path is for reading data
 /// the host provides, not a way out of the container); [`AppSpec::applied_defaults`] says so in the apply's warnings.
 pub fn parse_spec_with(yaml: &str, floor: &Floor) -> Result<AppSpec, Vec<Diagnostic>> {
+    if yaml.len() > MAX_SPEC_BYTES {
+        return Err(vec![Diagnostic::new(0, 0, "", spec_too_large(yaml.len()), SPEC_TOO_LARGE_FIX)]);
+    }
     let parsed = tree::parse(yaml).map_err(|e| vec![syntax_diagnostic(&e)])?;
     let Some(root) = parsed else {
         let fix = "write at least `name:` and `image:`, e.g. `name: web` and `image: crane-demo:0.1.0`";
         return Err(vec![Diagnostic::new(0, 0, "", "the spec is empty", fix)]);
     };
+
+    let mut too_long = Vec::new();
+    lengths(&root, &Path::root(), &mut too_long);
+    if !too_long.is_empty() {
+        return Err(too_long);
+    }
 
     let mut findings = schema::Findings::default();
     schema::check(&root, &schema::APP, &Path::root(), &mut findings);
@@ -148,6 +172,8 @@ fn syntax_diagnostic(e: &tree::SyntaxError) -> Diagnostic {
         "indent with spaces: YAML does not allow tabs for indentation"
     } else if e.message.contains("second one") {
         "remove the `---` line and what follows, or put each app in its own spec"
+    } else if e.message == tree::ALIAS_REFUSED {
+        "write the value out in full where the alias (`*name`) stands"
     } else if e.message.contains("anchor") {
         "define the anchor (`&name`) before using it (`*name`)"
     } else {
@@ -155,6 +181,47 @@ fn syntax_diagnostic(e: &tree::SyntaxError) -> Diagnostic {
     };
     let message = format!("invalid YAML: {}", e.message);
     Diagnostic::new(e.line, e.column, "", message, fix)
+}
+
+/// Reports every key longer than [`MAX_KEY_BYTES`] and every scalar longer than [`MAX_SCALAR_BYTES`], naming its
+/// field. Runs before the schema walk, whose messages quote keys and values and whose "did you mean" compares them.
+fn lengths(node: &Node, path: &Path, out: &mut Vec<Diagnostic>) {
+    match &node.kind {
+        tree::Kind::Scalar { value, .. } if value.len() > MAX_SCALAR_BYTES => out.push(Diagnostic::new(
+            node.line,
+            node.column,
+            path.render(),
+            format!(
+                "the value of `{}` is {} bytes; a value may be at most {MAX_SCALAR_BYTES} bytes",
+                path.render(),
+                value.len()
+            ),
+            "shorten it; large content belongs in a config file or a volume, not in the spec",
+        )),
+        tree::Kind::Scalar { .. } => {}
+        tree::Kind::Seq(items) => items.iter().enumerate().for_each(|(i, item)| lengths(item, &path.index(i), out)),
+        tree::Kind::Map(entries) => {
+            for (key, value) in entries {
+                let text = key.as_scalar().map(|(k, _)| k).unwrap_or_default();
+                if text.len() > MAX_KEY_BYTES {
+                    let shown = path.key(&format!("{}…", &text[..crate::text::floor_char_boundary(text, 32)])).render();
+                    out.push(Diagnostic::new(
+                        key.line,
+                        key.column,
+                        shown.clone(),
+                        format!(
+                            "the key `{shown}` is {} bytes; a key may be at most {MAX_KEY_BYTES} bytes",
+                            text.len()
+                        ),
+                        "use one of the field names of the spec reference",
+                    ));
+                } else {
+                    lengths(key, path, out);
+                    lengths(value, &path.key(text), out);
+                }
+            }
+        }
+    }
 }
 
 fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {

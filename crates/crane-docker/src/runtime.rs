@@ -520,21 +520,21 @@ impl Runtime for DockerRuntime {
                 ..Default::default()
             };
             let created = self.docker.create_exec(id, config).await.map_err(|e| error::map("creating an exec", e))?;
-            let mut output = String::new();
+            let (mut output, mut full) = (String::new(), false);
             if let bollard::exec::StartExecResults::Attached { output: mut stream, .. } =
                 self.docker.start_exec(&created.id, None).await.map_err(|e| error::map("starting an exec", e))?
             {
                 while let Some(chunk) = stream.next().await {
                     let Ok(chunk) = chunk else { break };
                     // Keep the first few KiB: enough for a probe's failure message.
-                    if output.len() < EXEC_OUTPUT_LIMIT {
-                        output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    // The rest of the stream is still read, so the exec ends normally.
+                    if !full {
+                        full = append_bounded(&mut output, &chunk.into_bytes(), EXEC_OUTPUT_LIMIT);
                     }
                 }
             }
             let inspected =
                 self.docker.inspect_exec(&created.id).await.map_err(|e| error::map("inspecting an exec", e))?;
-            output.truncate(EXEC_OUTPUT_LIMIT);
             Ok(ExecOutput { exit_code: inspected.exit_code.unwrap_or(-1), output })
         };
         match tokio::time::timeout(timeout, run).await {
@@ -986,9 +986,45 @@ fn port_in_use(message: &str) -> Option<u16> {
     address.rsplit(':').next()?.trim().parse().ok()
 }
 
+/// Appends `chunk` (lossily decoded) to `output`, keeping at most `limit` bytes; a character that would straddle the
+/// limit is left out whole, since cutting a `String` inside a character panics. Returns whether anything was left
+/// out, after which the caller appends nothing more (so the output is a prefix of what the command wrote).
+fn append_bounded(output: &mut String, chunk: &[u8], limit: usize) -> bool {
+    let room = limit.saturating_sub(output.len());
+    // Decoding more than the room left is wasted work; 3 extra bytes keep a character split by the limit decodable.
+    let take = chunk.len().min(room.saturating_add(3));
+    let before = output.len();
+    output.push_str(&String::from_utf8_lossy(&chunk[..take]));
+    let decoded = output.len() - before;
+    crane_core::text::truncate_on_char_boundary(output, limit);
+    take < chunk.len() || output.len() < before + decoded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Probe output is cut at the limit without splitting a character (a multibyte character across byte 4096
+    /// panicked in `String::truncate`).
+    #[test]
+    fn exec_output_is_cut_on_a_character_boundary() {
+        let mut output = String::new();
+        let mut chunk = "a".repeat(EXEC_OUTPUT_LIMIT - 1).into_bytes();
+        chunk.extend_from_slice("é and more".as_bytes());
+        assert!(append_bounded(&mut output, &chunk, EXEC_OUTPUT_LIMIT));
+        assert_eq!(output, "a".repeat(EXEC_OUTPUT_LIMIT - 1));
+        // Across chunks: the straddling character arrives in the second one.
+        let mut output = "a".repeat(EXEC_OUTPUT_LIMIT - 2);
+        assert!(append_bounded(&mut output, "€uro".as_bytes(), EXEC_OUTPUT_LIMIT));
+        assert_eq!(output.len(), EXEC_OUTPUT_LIMIT - 2);
+        let mut output = String::new();
+        assert!(!append_bounded(&mut output, "héllo".as_bytes(), EXEC_OUTPUT_LIMIT));
+        assert_eq!(output, "héllo");
+        let mut output = String::new();
+        assert!(!append_bounded(&mut output, "a".repeat(EXEC_OUTPUT_LIMIT).as_bytes(), EXEC_OUTPUT_LIMIT));
+        assert!(append_bounded(&mut output, b"b", EXEC_OUTPUT_LIMIT));
+        assert_eq!(output.len(), EXEC_OUTPUT_LIMIT);
+    }
     use crane_core::spec::{Bytes, PortSpec, Resources, Security, VolumeSpec};
 
     fn spec() -> AppSpec {

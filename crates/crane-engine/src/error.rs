@@ -2,6 +2,19 @@
 
 use crane_api::{ApiError, Diagnostic, ErrorCode};
 
+/// Refuses a spec above [`crane_core::validate::MAX_SPEC_BYTES`] before anything reads it, with the error
+/// `EngineHandle::apply` gives for it (`parse_spec` checks the same cap first). Doors call it on the text they
+/// received, so an oversized spec is not copied on.
+pub fn check_spec_size(yaml: &str) -> Result<()> {
+    use crane_core::validate::{spec_too_large, MAX_SPEC_BYTES, SPEC_TOO_LARGE_FIX};
+    if yaml.len() <= MAX_SPEC_BYTES {
+        return Ok(());
+    }
+    let message = spec_too_large(yaml.len());
+    let fix = SPEC_TOO_LARGE_FIX.to_string();
+    Err(EngineError::InvalidSpec(vec![Diagnostic { line: 0, column: 0, path: String::new(), message, fix }]))
+}
+
 /// Result of engine operations.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 

@@ -73,6 +73,10 @@ struct Script {
     events_delay: Option<Duration>,
     /// The runtime is unreachable.
     unreachable: bool,
+    /// Lines each container has written (`line 0`, `line 1`…), served by `logs`.
+    log_lines: u32,
+    /// The `tail` of every `logs` call, in order.
+    log_tails: Vec<Option<u32>>,
 }
 
 /// A mutating call the fake received, for assertions.
@@ -123,6 +127,16 @@ impl FakeRuntime {
         let runtime = FakeRuntime { state: Arc::default(), release: Arc::new(Notify::new()), clock };
         runtime.state.locked().script.any_image = true;
         runtime
+    }
+
+    /// Each container has written `lines` log lines from now on.
+    pub fn write_logs(&self, lines: u32) {
+        self.state.locked().script.log_lines = lines;
+    }
+
+    /// The `tail` each `logs` call asked for, in order.
+    pub fn log_tails(&self) -> Vec<Option<u32>> {
+        self.state.locked().script.log_tails.clone()
     }
 
     /// Only these images exist from now on.
@@ -474,13 +488,29 @@ impl Runtime for FakeRuntime {
     async fn logs(
         &self,
         id: &str,
-        _name: &str,
+        name: &str,
         _follow: bool,
-        _tail: Option<u32>,
+        tail: Option<u32>,
     ) -> Result<BoxStream<'static, Result<LogLine, RuntimeError>>, RuntimeError> {
         self.check_reachable()?;
         let _ = id;
-        Ok(futures_util::stream::empty().boxed())
+        let mut state = self.state.locked();
+        state.script.log_tails.push(tail);
+        // Like Docker: the last `tail` lines, or all of them without a tail.
+        let total = state.script.log_lines;
+        let first = tail.map_or(0, |t| total.saturating_sub(t));
+        let instance = name.to_string();
+        let lines: Vec<_> = (first..total)
+            .map(|i| {
+                Ok(LogLine {
+                    instance: instance.clone(),
+                    stream: "stdout",
+                    timestamp: Some(format!("2026-01-01T00:00:{i:02}Z")),
+                    line: format!("line {i}"),
+                })
+            })
+            .collect();
+        Ok(futures_util::stream::iter(lines).boxed())
     }
 
     async fn exec(&self, id: &str, _command: &[String], _timeout: Duration) -> Result<ExecOutput, RuntimeError> {

@@ -43,6 +43,16 @@ const ENGINE_ID_KEY: &str = "engine_id";
 /// The store setting that turns the safety floor off (`"true"`); absent means the floor is on.
 const ALLOW_UNSAFE_KEY: &str = "allow_unsafe";
 
+/// Log lines per instance a door gets when it names no tail, so reading logs never loads a container's whole history.
+pub const DEFAULT_LOG_TAIL: u32 = 1000;
+/// Most log lines per instance a door may ask for.
+pub const MAX_LOG_TAIL: u32 = 10_000;
+
+/// The tail [`EngineHandle::logs`] asks the runtime for: the default when none is given, never above the cap.
+fn log_tail(asked: Option<u32>) -> u32 {
+    asked.unwrap_or(DEFAULT_LOG_TAIL).min(MAX_LOG_TAIL)
+}
+
 /// How to start an engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -345,7 +355,13 @@ impl EngineHandle {
     /// port in use, name taken) is rolled back entirely: nothing is left behind.
     pub async fn apply(&self, yaml: &str, create_only: bool) -> Result<ApplyResult> {
         let floor = self.safety_floor().await?;
-        let spec = crane_core::validate::parse_spec_with(yaml, &floor).map_err(|diags| {
+        // Parsing is CPU work bounded by the spec size cap; it runs off the async workers so a large spec never
+        // stalls other requests or the loop.
+        let source = yaml.to_string();
+        let parsed = tokio::task::spawn_blocking(move || crane_core::validate::parse_spec_with(&source, &floor))
+            .await
+            .map_err(|e| EngineError::Internal(format!("parsing the spec failed: {e}")))?;
+        let spec = parsed.map_err(|diags| {
             EngineError::InvalidSpec(
                 diags
                     .into_iter()
@@ -683,6 +699,7 @@ impl EngineHandle {
 
     /// Starts the built-in load generator against the app's load-balancer address.
     pub async fn start_load(&self, name: &str, request: &crane_api::LoadRequest) -> Result<crane_api::LoadView> {
+        load::check_numbers(request)?;
         let app = self.stored(name).await?;
         let port = app.public_port.ok_or_else(|| {
             EngineError::BadRequest(format!(
@@ -732,7 +749,10 @@ impl EngineHandle {
     }
 
     /// Logs of every instance of an app (merged, chronological for the tail), following new lines when `follow`.
+    /// `tail` lines per instance ([`DEFAULT_LOG_TAIL`] when not given, at most [`MAX_LOG_TAIL`]); without `follow`
+    /// the merged answer is the last `tail` lines of all of them.
     pub async fn logs(&self, app: &str, follow: bool, tail: Option<u32>) -> Result<BoxStream<'static, LogLineView>> {
+        let tail = Some(log_tail(tail));
         self.stored(app).await?;
         let observed = self.inner.runtime.list_instances(&self.inner.owner).await.map_err(runtime_error)?;
         let mut streams = Vec::new();
@@ -758,6 +778,8 @@ impl EngineHandle {
             }
             // RFC 3339 timestamps from one engine sort correctly as text.
             lines.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+            let keep = tail.map_or(lines.len(), |t| t as usize);
+            let lines = lines.split_off(lines.len().saturating_sub(keep));
             Ok(futures_util::stream::iter(lines).boxed())
         }
     }

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crane_api::{ChangeView, LoadRequest, LoadView, ProgressView};
-use crane_loadgen::{LoadPlan, LoadProgress, LoadReport, LoadRun, Shape};
+use crane_loadgen::{
+    LoadPlan, LoadProgress, LoadReport, LoadRun, Shape, MAX_CONCURRENCY, MAX_DURATION, MAX_RATE, MIN_DURATION,
+};
 
 use crate::clock::LockExt;
 use crate::{run, EngineError, Inner, Result};
@@ -93,15 +95,38 @@ fn finish(view: &mut LoadView, report: &LoadReport) {
     view.error_kinds = report.error_kinds.iter().map(|(k, n)| format!("{k}: {n}")).collect();
 }
 
+/// Checks every number of a request against the load generator's ranges before any is converted (a duration of
+/// `1e30` seconds overflowed `Duration::from_secs_f64` and panicked). The message names the field and its range.
+pub(crate) fn check_numbers(req: &LoadRequest) -> Result<()> {
+    let (min_s, max_s) = (MIN_DURATION.as_secs_f64(), MAX_DURATION.as_secs_f64());
+    let out_of_range = |field: &str, range: String, value: String| {
+        Err(EngineError::BadRequest(format!("{field}: {value} is out of range; give a number from {range}")))
+    };
+    if !(min_s..=max_s).contains(&req.duration_s) {
+        return out_of_range("duration_s", format!("{min_s} to {max_s} (seconds)"), req.duration_s.to_string());
+    }
+    // A ramp may start at 0 ("from nothing to 500 req/s"); a constant rate may not.
+    let min_rate = if req.ramp_to.is_some() { 0.0 } else { f64::MIN_POSITIVE };
+    if !(min_rate..=MAX_RATE).contains(&req.rate) {
+        let low = if req.ramp_to.is_some() { "0" } else { "just above 0" };
+        return out_of_range("rate", format!("{low} to {MAX_RATE} (requests per second)"), req.rate.to_string());
+    }
+    if let Some(to) = req.ramp_to.filter(|to| !(0.0..=MAX_RATE).contains(to)) {
+        return out_of_range("ramp_to", format!("0 to {MAX_RATE} (requests per second)"), to.to_string());
+    }
+    if let Some(c) = req.concurrency.filter(|c| !(1..=MAX_CONCURRENCY).contains(c)) {
+        return out_of_range("concurrency", format!("1 to {MAX_CONCURRENCY}"), c.to_string());
+    }
+    Ok(())
+}
+
 /// Starts a run against `http://127.0.0.1:<port><path>`.
 pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest) -> Result<LoadView> {
     let path = req.path.clone().unwrap_or_else(|| "/".to_string());
     if !path.starts_with('/') {
         return Err(EngineError::BadRequest(format!("path: `{path}` must start with '/', e.g. /work?ms=20")));
     }
-    if !req.duration_s.is_finite() || req.duration_s <= 0.0 {
-        return Err(EngineError::BadRequest("duration_s: give a duration in seconds, e.g. 60".to_string()));
-    }
+    check_numbers(req)?;
     let url = format!("http://127.0.0.1:{port}{path}");
     let shape = match req.ramp_to {
         Some(to) => Shape::Ramp { from: req.rate, to },
@@ -201,4 +226,40 @@ pub(crate) fn start(inner: &Arc<Inner>, app: &str, port: u16, req: &LoadRequest)
         let _ = inner.changes.send(ChangeView::Apps);
     });
     Ok(started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(rate: f64, duration_s: f64, ramp_to: Option<f64>, concurrency: Option<u32>) -> LoadRequest {
+        LoadRequest { rate, duration_s, ramp_to, concurrency, path: None }
+    }
+
+    /// Every number is range-checked before conversion; the message names the field and its range.
+    #[test]
+    fn numbers_out_of_range_are_refused_by_name() {
+        let check = |req: LoadRequest| match check_numbers(&req) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(check(request(10.0, 60.0, None, None)), "ok");
+        assert_eq!(check(request(0.0, 60.0, Some(100.0), Some(1024))), "ok");
+        for (req, field) in [
+            (request(10.0, 1e30, None, None), "duration_s: 1000000000000000000000000000000 is out of range"),
+            (request(10.0, f64::NAN, None, None), "duration_s: NaN is out of range"),
+            (request(10.0, -5.0, None, None), "duration_s: -5 is out of range"),
+            (request(10.0, f64::INFINITY, None, None), "duration_s: inf is out of range"),
+            (request(0.0, 60.0, None, None), "rate: 0 is out of range"),
+            (request(f64::NAN, 60.0, None, None), "rate: NaN is out of range"),
+            (request(1e30, 60.0, None, None), "rate: 1000000000000000000000000000000 is out of range"),
+            (request(1.0, 60.0, Some(-1.0), None), "ramp_to: -1 is out of range"),
+            (request(1.0, 60.0, None, Some(0)), "concurrency: 0 is out of range"),
+            (request(1.0, 60.0, None, Some(u32::MAX)), "concurrency: 4294967295 is out of range"),
+        ] {
+            let got = check(req);
+            assert!(got.contains(field), "{got}");
+            assert!(got.contains("give a number from"), "{got}");
+        }
+    }
 }

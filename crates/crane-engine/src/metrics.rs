@@ -24,6 +24,8 @@ use crane_core::ports::{ResourceSample, Sample, SampleMetric, StoredApp};
 use crane_proxy::hdrhistogram::Histogram;
 use futures_util::StreamExt;
 
+mod scrape;
+
 use crate::clock::LockExt;
 use crate::{now_ms, run, Command, Inner};
 
@@ -207,14 +209,13 @@ async fn round(inner: &Arc<Inner>) {
 }
 
 /// How long one instance's `/metrics` may take.
-const SCRAPE_TIMEOUT: Duration = Duration::from_millis(800);
-
-/// Scrapes each running instance's own `/metrics` (apps with a port) and parses it with `prometheus-parse`. What
-/// matters for the views and Crane's `/metrics` is whether the app exposes metrics and how many; the samples
-/// themselves are for a real Prometheus, which discovers the same instances through `/api/v1/sd`.
+/// Scrapes each running instance's own `/metrics` (apps with a port) within the bounds of [`scrape`] (no redirects,
+/// a deadline, 1 MiB, 10,000 samples). What matters for the views and Crane's `/metrics` is whether the app exposes
+/// metrics and how many; the samples themselves are for a real Prometheus, which discovers the same instances through
+/// `/api/v1/sd`.
 async fn scrape_apps(inner: &Arc<Inner>, apps: &[StoredApp], running: &[crane_core::model::ObservedInstance]) {
     let addresses = inner.shared.locked().addresses.clone();
-    let client = match reqwest::Client::builder().timeout(SCRAPE_TIMEOUT).build() {
+    let client = match scrape::client() {
         Ok(c) => c,
         Err(_) => return,
     };
@@ -225,11 +226,11 @@ async fn scrape_apps(inner: &Arc<Inner>, apps: &[StoredApp], running: &[crane_co
         let url = format!("http://{ip}:{port}/metrics");
         let (client, key) = (client.clone(), (o.app.clone(), o.name.clone()));
         Some(async move {
-            let text = async { client.get(&url).send().await.ok()?.error_for_status().ok()?.text().await.ok() }.await;
-            let parsed = text.and_then(|t| {
-                prometheus_parse::Scrape::parse(t.lines().map(|l| Ok(l.to_string()))).ok().map(|s| s.samples.len())
-            });
-            (key, parsed)
+            let parsed = scrape::scrape(&client, &url).await;
+            if let Err(why) = &parsed {
+                tracing::debug!(instance = %key.1, %url, %why, "scrape gave up");
+            }
+            (key, parsed.ok())
         })
     });
     let results = futures_util::future::join_all(scrapes).await;

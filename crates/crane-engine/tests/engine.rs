@@ -438,3 +438,37 @@ async fn a_spec_below_the_safety_floor_is_refused_and_nothing_is_created() {
     );
     rig.engine.shutdown().await;
 }
+
+/// Reading logs never asks the runtime for a container's whole history: no tail means the default, a huge tail is
+/// capped; without follow the merged answer is the last `tail` lines of all instances.
+#[tokio::test(start_paused = true)]
+async fn logs_are_read_with_a_bounded_tail() {
+    use futures_util::StreamExt;
+    let rig = Rig::new().await;
+    rig.apply(&spec("web", "demo:1", 2, "")).await;
+    rig.fake.write_logs(5);
+    let lines: Vec<_> = rig.engine.logs("web", false, None).await.unwrap().collect().await;
+    assert_eq!(lines.len(), 10);
+    let lines: Vec<_> = rig.engine.logs("web", false, Some(3)).await.unwrap().collect().await;
+    assert_eq!(lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>(), ["line 3", "line 4", "line 4"]);
+    let _ = rig.engine.logs("web", false, Some(u32::MAX)).await.unwrap();
+    let _ = rig.engine.logs("web", true, None).await.unwrap();
+    let tails = rig.fake.log_tails();
+    let expected = [crane_engine::DEFAULT_LOG_TAIL, 3, crane_engine::MAX_LOG_TAIL, crane_engine::DEFAULT_LOG_TAIL];
+    let expected: Vec<_> = expected.iter().flat_map(|t| [Some(*t), Some(*t)]).collect();
+    assert_eq!(tails, expected);
+    rig.engine.shutdown().await;
+}
+
+/// Every door refuses an oversized spec with the error `apply` itself gives, before the text is copied on.
+#[tokio::test(start_paused = true)]
+async fn an_oversized_spec_is_refused_alike_at_every_door() {
+    let rig = Rig::new().await;
+    let yaml = format!("name: web\nimage: x\n# {}\n", "x".repeat(crane_core::validate::MAX_SPEC_BYTES));
+    let at_door = crane_engine::error::check_spec_size(&yaml).unwrap_err().to_api();
+    let in_engine = rig.engine.apply(&yaml, false).await.unwrap_err().to_api();
+    assert_eq!(at_door, in_engine);
+    assert!(in_engine.diagnostics[0].message.contains("at most 262144 bytes"), "{:?}", in_engine.diagnostics);
+    assert!(crane_engine::error::check_spec_size("name: web\n").is_ok());
+    rig.engine.shutdown().await;
+}

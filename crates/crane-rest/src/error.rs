@@ -94,3 +94,43 @@ impl IntoResponse for ApiFailure {
         (self.status, Json(self.error)).into_response()
     }
 }
+
+/// The answer to a request whose handler panicked (a bug: nothing should panic on input): 500 `internal` with the
+/// usual [`ApiError`] body, so the client reads the same shape as every other error and the server keeps serving.
+pub fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message");
+    tracing::error!(panic = what, "a request handler panicked");
+    ApiFailure::new(
+        ErrorCode::Internal,
+        "the server failed while handling this request (a bug in Crane); it keeps running",
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A panicking handler answers 500 with the `ApiError` body, through the same layer `start` installs.
+    #[tokio::test]
+    async fn a_panic_is_a_500_with_the_error_body() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let router = axum::Router::new()
+            .route("/", axum::routing::get(boom))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_answer));
+        let request = axum::http::Request::get("/").body(axum::body::Body::empty()).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let error: ApiError = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert!(error.message.contains("keeps running"), "{}", error.message);
+    }
+}

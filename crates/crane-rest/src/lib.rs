@@ -139,7 +139,10 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
     };
     let guard =
         Arc::new(auth::GuardConfig { token: current.clone(), port: addr.port(), any_host: allow_remote, public_paths });
-    let app = router.with_state(state).layer(axum::middleware::from_fn_with_state(guard, auth::guard));
+    let app = router
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_answer));
 
     let api_file = data_dir.join(API_FILE);
     write_api_file(&api_file, &url)?;

@@ -11,8 +11,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::error::ApiFailure;
@@ -69,7 +69,9 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(rotate_token),
         routes!(openapi),
         routes!(status),
-        routes!(list_apps, apply),
+        // The spec's own cap (`MAX_SPEC_BYTES`) is checked by the engine with a diagnostic; this bounds what the
+        // server buffers before that, with room for JSON escaping of a spec at the cap.
+        routes!(list_apps, apply).layer(DefaultBodyLimit::max(APPLY_BODY_LIMIT)),
         routes!(get_app, delete_app),
         routes!(scale),
         routes!(logs),
@@ -85,6 +87,9 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(watch),
     ]
 }
+
+/// Largest body `POST /api/v1/apps` reads: four times the largest spec (JSON escaping of a spec at the cap).
+pub const APPLY_BODY_LIMIT: usize = 4 * crane_core::validate::MAX_SPEC_BYTES;
 
 /// The router of every route in [`table`] (with JSON answers for unknown paths and methods) and the paths part of
 /// the OpenAPI document, from the same entries.
@@ -298,8 +303,15 @@ async fn list_apps(State(state): State<AppState>) -> Result<Json<Vec<AppView>>, 
 async fn apply(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ApplyResult>), ApiFailure> {
+    let body = body.map_err(|rejection| {
+        ApiFailure::bad_request(format!(
+            "the request body could not be read ({}); a spec may be at most {} bytes (256 KiB)",
+            rejection.body_text(),
+            crane_core::validate::MAX_SPEC_BYTES
+        ))
+    })?;
     let media = media_type(&headers);
     let (yaml, create_only) =
         if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
@@ -800,12 +812,14 @@ async fn logs(
 struct EventsQuery {
     /// Only events of this app.
     app: Option<String>,
-    /// At most this many (default 100).
+    /// At most this many (1 to 10000, default 100).
     limit: Option<u32>,
 }
 
 /// Events returned when the client does not say how many.
 const DEFAULT_EVENT_LIMIT: u32 = 100;
+/// Most events one request may ask for (the engine's own cap).
+const MAX_EVENT_LIMIT: u32 = 10_000;
 
 /// Event log, newest first
 ///
@@ -823,7 +837,13 @@ async fn events(
 ) -> Result<Json<Vec<EventView>>, ApiFailure> {
     let Query(query) = query.map_err(query_error)?;
     let app = query.app.as_deref().filter(|a| !a.is_empty());
-    Ok(Json(state.handle.events(app, query.limit.unwrap_or(DEFAULT_EVENT_LIMIT)).await?))
+    let limit = query.limit.unwrap_or(DEFAULT_EVENT_LIMIT);
+    if !(1..=MAX_EVENT_LIMIT).contains(&limit) {
+        return Err(ApiFailure::bad_request(format!(
+            "limit: {limit} is out of range; give a number from 1 to {MAX_EVENT_LIMIT}"
+        )));
+    }
+    Ok(Json(state.handle.events(app, limit).await?))
 }
 
 /// The demo image that was built.

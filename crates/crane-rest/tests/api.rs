@@ -507,3 +507,59 @@ async fn silent_connections_are_closed() {
     assert!(read.map(|n| n == 0 || buf[..n].starts_with(b"HTTP/1.1 408")).unwrap_or(true));
     t.stop().await;
 }
+
+/// Numbers are range-checked before any conversion (a `duration_s` of 1e30 panicked the handler), with a 400 naming
+/// the field and its range; hostile sizes are refused with the `ApiError` shape.
+#[tokio::test]
+async fn hostile_numbers_and_sizes_are_400() {
+    let t = TestServer::start().await;
+    for (body, field) in [
+        (serde_json::json!({ "rate": 50, "duration_s": 1e30 }), "duration_s"),
+        (serde_json::json!({ "rate": 50, "duration_s": -1 }), "duration_s"),
+        (serde_json::json!({ "rate": -50, "duration_s": 60 }), "rate"),
+        (serde_json::json!({ "rate": 1e300, "duration_s": 60 }), "rate"),
+        (serde_json::json!({ "rate": 5, "ramp_to": -3, "duration_s": 60 }), "ramp_to"),
+        (serde_json::json!({ "rate": 5, "duration_s": 60, "concurrency": 0 }), "concurrency"),
+    ] {
+        let r = t.req(Method::POST, "/api/v1/apps/x/load").json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let err = api_error(r).await;
+        assert_eq!(err.code, ErrorCode::BadRequest, "{body}");
+        assert!(err.message.starts_with(&format!("{field}: ")), "{body}: {}", err.message);
+        assert!(err.message.contains("give a number from"), "{body}: {}", err.message);
+    }
+    // NaN is not JSON; a body that spells it is refused as JSON.
+    let r = t
+        .req(Method::POST, "/api/v1/apps/x/load")
+        .header("Content-Type", "application/json")
+        .body(r#"{"rate": 5, "duration_s": NaN}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    for query in ["limit=0", "limit=10001"] {
+        let r = t.req(Method::GET, &format!("/api/v1/events?{query}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let err = api_error(r).await;
+        assert!(err.message.contains("limit:") && err.message.contains("1 to 10000"), "{}", err.message);
+    }
+    let r = t.req(Method::POST, "/api/v1/apps/x/scale").json(&serde_json::json!({ "replicas": 1e30 })).send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::BAD_REQUEST);
+
+    // A spec above the cap is an invalid spec naming the cap; a body above the route's limit is refused unread.
+    let spec = format!("name: big\nimage: x\nenv: {{ A: \"{}\" }}\n", "a".repeat(300 * 1024));
+    let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/yaml").body(spec).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert_eq!(err.code, ErrorCode::InvalidSpec);
+    assert!(err.diagnostics[0].message.contains("at most 262144 bytes"), "{:?}", err.diagnostics);
+    let body = "a".repeat(2 * 1024 * 1024);
+    let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/yaml").body(body).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert_eq!(err.code, ErrorCode::BadRequest);
+    assert!(err.message.contains("at most 262144 bytes"), "{}", err.message);
+    t.stop().await;
+}

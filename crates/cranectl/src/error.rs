@@ -80,6 +80,14 @@ pub enum CliError {
         /// Why.
         source: std::io::Error,
     },
+    /// A spec file is larger than the engine accepts; it was not sent.
+    #[error("{name} is larger than {max} bytes (256 KiB), the most a spec may be; it was not sent")]
+    SpecTooLarge {
+        /// File name, or `<stdin>`.
+        name: String,
+        /// The cap, `crane_core::validate::MAX_SPEC_BYTES`.
+        max: usize,
+    },
     /// `serve` could not start or stop, or output could not be produced.
     #[error("{0}")]
     Serve(String),

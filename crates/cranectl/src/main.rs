@@ -594,18 +594,35 @@ async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Form
     emit(&output::render(format, &result, || format!("app/{} {verb}\n", result.app.name))?)
 }
 
-/// The spec text and the name diagnostics should use for it.
+/// The spec text and the name diagnostics should use for it. A spec above the engine's cap is refused here,
+/// naming the file and the cap, and never sent; at most one byte more than the cap is read.
 fn read_spec(file: &PathBuf) -> Result<(String, String)> {
     if file.as_os_str() == "-" {
-        let mut yaml = String::new();
-        std::io::stdin()
-            .read_to_string(&mut yaml)
-            .map_err(|source| CliError::Input { name: "<stdin>".into(), source })?;
-        return Ok(("<stdin>".into(), yaml));
+        let name = "<stdin>".to_string();
+        let yaml = read_bounded(std::io::stdin(), &name)?;
+        return Ok((name, yaml));
     }
     let name = file.display().to_string();
-    let yaml = std::fs::read_to_string(file).map_err(|source| CliError::Input { name: name.clone(), source })?;
+    let opened = std::fs::File::open(file).map_err(|source| CliError::Input { name: name.clone(), source })?;
+    let yaml = read_bounded(opened, &name)?;
     Ok((name, yaml))
+}
+
+/// Reads a spec of at most [`crane_core::validate::MAX_SPEC_BYTES`] from `input`.
+fn read_bounded(input: impl Read, name: &str) -> Result<String> {
+    let max = crane_core::validate::MAX_SPEC_BYTES;
+    let mut bytes = Vec::new();
+    input
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| CliError::Input { name: name.to_string(), source })?;
+    if bytes.len() > max {
+        return Err(CliError::SpecTooLarge { name: name.to_string(), max });
+    }
+    String::from_utf8(bytes).map_err(|e| CliError::Input {
+        name: name.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })
 }
 
 async fn logs(client: &Client, app: &str, follow: bool, tail: Option<u32>, prefix: bool) -> Result<()> {
@@ -676,6 +693,23 @@ async fn print_progress(watch: reqwest::Response) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A spec above the cap is refused before it is sent, naming the file and the cap; one at the cap is read.
+    #[test]
+    fn oversized_specs_are_not_sent() {
+        let max = crane_core::validate::MAX_SPEC_BYTES;
+        let err = read_bounded(std::io::Cursor::new(vec![b'a'; max + 1]), "big.yaml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "big.yaml is larger than 262144 bytes (256 KiB), the most a spec may be; it was not sent"
+        );
+        // An endless input is read only up to the cap.
+        let err = read_bounded(std::io::repeat(b'a'), "<stdin>").unwrap_err();
+        assert!(matches!(err, CliError::SpecTooLarge { .. }), "{err}");
+        assert_eq!(read_bounded(std::io::Cursor::new(vec![b'a'; max]), "ok.yaml").unwrap().len(), max);
+        let missing = read_spec(&PathBuf::from("/nonexistent/spec.yaml")).unwrap_err();
+        assert!(missing.to_string().starts_with("cannot read /nonexistent/spec.yaml"), "{missing}");
+    }
 
     #[test]
     fn parses_load_and_chart() {

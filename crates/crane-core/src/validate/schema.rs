@@ -519,11 +519,19 @@ fn parse_number(v: &str) -> Option<f64> {
     unsigned.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
+/// Longest word (in bytes) for which a "did you mean" is looked for.
+const MAX_SUGGEST_LEN: usize = 64;
+
 /// The closest allowed word to `word`, if one is close enough to be what the user meant.
 ///
 /// Case and `_`/`-` separators are ignored first, so `read_only_root_fs` finds `readOnlyRootFs`; otherwise the
 /// candidate with the smallest edit distance (transpositions count once) wins when it is within a third of the word.
 pub(crate) fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // The edit distance costs the product of the two lengths; no field name or word is this long, so a longer word
+    // is no typo of one and is answered at once.
+    if word.len() > MAX_SUGGEST_LEN {
+        return None;
+    }
     let normalize =
         |s: &str| -> String { s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect() };
     let word_n = normalize(word);

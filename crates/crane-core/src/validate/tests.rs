@@ -530,3 +530,71 @@ fn safety_floor() {
     assert_eq!((refused.len(), refused[0].path.as_str()), (1, "security.privileged"));
     assert_eq!(validate_with(&spec, &Floor::unsafe_allowed()), Ok(()));
 }
+
+/// Hostile documents are answered with a diagnostic, quickly and in bounded memory: bytes, aliases, key and value
+/// lengths are all capped before the schema walk (whose "did you mean" would compare a long key character by
+/// character). Wall time is only bounded generously; the point is that the call returns.
+#[test]
+fn hostile_specs_are_refused_early() {
+    let started = std::time::Instant::now();
+
+    // Too large: refused before parsing, naming the cap.
+    let big = format!("name: web\nimage: x\nenv: {{ A: \"{}\" }}\n", "a".repeat(MAX_SPEC_BYTES));
+    let errors = parse_spec(&big).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.contains(&format!("at most {MAX_SPEC_BYTES} bytes")), "{}", errors[0].message);
+
+    // An alias bomb: one large anchored string and many aliases of it (1 MB of anchor, 300 aliases, before the byte
+    // cap existed, cost ~620 MB). Under the byte cap the anchor is smaller, and the first alias is refused.
+    let mut bomb = format!("name: web\nimage: x\nenv:\n  A: &big \"{}\"\n", "a".repeat(200_000 / 2));
+    for i in 0..300 {
+        bomb.push_str(&format!("  B{i}: *big\n"));
+    }
+    assert!(bomb.len() <= MAX_SPEC_BYTES);
+    check(
+        &bomb,
+        "5:7 : invalid YAML: aliases (*name) are not supported in Crane specs | write the value out in full where \
+         the alias (`*name`) stands",
+    );
+    // A plain alias is refused too; an anchor without aliases is harmless.
+    check(
+        "name: &n web\nimage: *n\n",
+        "2:8 : invalid YAML: aliases (*name) are not supported in Crane specs | write the value out in full where \
+         the alias (`*name`) stands",
+    );
+    check("name: &n web\nimage: x\n", "ok");
+
+    // A long explicit key (`? key`; an implicit key ends at 1024 characters): refused with its (shortened) path,
+    // without a "did you mean" (before the caps, a 1.9 MB key took 24 s there).
+    let key = "k".repeat(200_000);
+    let errors = parse_spec(&format!("name: web\nimage: x\n? {key}\n: 1\n")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{}", render(&errors));
+    assert_eq!(errors[0].path, format!("{}…", "k".repeat(32)));
+    assert!(errors[0].message.contains("a key may be at most 256 bytes"), "{}", errors[0].message);
+    assert_eq!((errors[0].line, errors[0].column), (3, 3));
+
+    // A long value: refused naming its field.
+    let value = "v".repeat(MAX_SCALAR_BYTES + 1);
+    let errors = parse_spec(&format!("name: web\nimage: x\ncommand: [\"{value}\"]\n")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{}", render(&errors));
+    assert_eq!(errors[0].path, "command[0]");
+    assert!(errors[0].message.contains("`command[0]`"), "{}", errors[0].message);
+    assert!(errors[0].message.contains("at most 65536 bytes"), "{}", errors[0].message);
+
+    // An unknown key just under the key cap still gets its answer (no suggestion) at once.
+    let errors = parse_spec(&format!("name: web\nimage: x\n{}: 1\n", "q".repeat(MAX_KEY_BYTES))).unwrap_err();
+    assert!(errors[0].fix.starts_with("remove it; the fields allowed here are"), "{}", errors[0].fix);
+
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+/// The "did you mean" is not looked for in a word longer than any field name.
+#[test]
+fn no_suggestion_for_long_words() {
+    let long = "replicas".repeat(100);
+    assert_eq!(schema::suggest(&long, &["replicas"]), None);
+    let words = "a".repeat(1_000_000);
+    let started = std::time::Instant::now();
+    assert_eq!(schema::suggest(&words, &["replicas", "image"]), None);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -4,15 +4,16 @@
 //! second time into this tree: the schema walk finds every unknown field and type error with its line and column, and
 //! semantic checks on the typed spec map a field path back to the line and column of its value.
 
-use std::collections::HashMap;
-
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 /// Deeper nesting than this is refused: no spec needs it, and it would let a hostile document exhaust the stack.
 const MAX_DEPTH: usize = 64;
-/// More nodes than this (after expanding aliases) are refused, so an alias bomb cannot exhaust memory.
+/// More nodes than this are refused, so a document of many tiny values cannot exhaust memory.
 const MAX_NODES: usize = 100_000;
+/// What an alias is answered with. Aliases are refused outright rather than expanded: expanding one copies its
+/// anchor's value, so a few hundred aliases of one large anchor would cost hundreds of megabytes (an alias bomb).
+pub(crate) const ALIAS_REFUSED: &str = "aliases (*name) are not supported in Crane specs";
 
 /// One node of the tree, with the 1-based position where it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,14 +79,6 @@ impl Node {
             Kind::Scalar { .. } if self.is_null() => "nothing".to_string(),
             Kind::Scalar { value, plain: true } => format!("`{value}`"),
             Kind::Scalar { value, plain: false } => format!("the quoted text \"{value}\""),
-        }
-    }
-
-    fn size(&self) -> usize {
-        match &self.kind {
-            Kind::Scalar { .. } => 1,
-            Kind::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            Kind::Map(entries) => 1 + entries.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>(),
         }
     }
 }
@@ -218,13 +211,12 @@ fn position(mark: Marker) -> (u32, u32) {
 
 /// Parses the first document of `source`. `Ok(None)` when the source holds no document at all.
 pub(crate) fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut builder = Builder { parser: Parser::new_from_str(source), anchors: HashMap::new(), nodes: 0 };
+    let mut builder = Builder { parser: Parser::new_from_str(source), nodes: 0 };
     builder.document()
 }
 
 struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
-    anchors: HashMap<usize, Node>,
     nodes: usize,
 }
 
@@ -285,15 +277,7 @@ impl Builder<'_> {
                 }
                 (Kind::Map(entries), anchor)
             }
-            Event::Alias(id) => {
-                let Some(target) = self.anchors.get(&id) else {
-                    return Err(SyntaxError::at(mark, "this alias refers to an anchor that is not defined"));
-                };
-                // The copy takes the alias' position: that is where the user looks when it is wrong here.
-                let node = Node { line, column, kind: target.kind.clone() };
-                self.count(node.size(), mark)?;
-                return Ok(node);
-            }
+            Event::Alias(_) => return Err(SyntaxError::at(mark, ALIAS_REFUSED)),
             _ => return Err(SyntaxError::at(mark, "unexpected YAML event")),
         };
         self.count(1, mark)?;
@@ -305,17 +289,15 @@ impl Builder<'_> {
             Kind::Scalar { .. } => None,
         };
         let (line, column) = first.map_or((line, column), |f| f.min((line, column)));
-        let node = Node { line, column, kind };
-        if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
-        Ok(node)
+        // An anchor alone is harmless (no alias may refer to it), so it is accepted and ignored.
+        let _ = anchor;
+        Ok(Node { line, column, kind })
     }
 
     fn count(&mut self, n: usize, mark: Marker) -> Result<(), SyntaxError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            return Err(SyntaxError::at(mark, "the document is too large (too many values after expanding aliases)"));
+            return Err(SyntaxError::at(mark, "the document is too large (too many values)"));
         }
         Ok(())
     }
