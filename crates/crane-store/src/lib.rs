@@ -452,6 +452,26 @@ mod tests {
         }
     }
 
+    /// Revision `n` of app `web` with `spec`.
+    fn revision(n: u64, spec: AppSpec) -> StoredRevision {
+        StoredRevision {
+            app: "web".into(),
+            revision: n,
+            spec,
+            source_yaml: String::new(),
+            cause: format!("apply {n}"),
+            created_at: n,
+        }
+    }
+
+    /// Writes `stored` with `revision`, which must succeed, and keeps the new generation.
+    async fn put_with_revision(store: &SqliteStore, stored: &mut StoredApp, revision: StoredRevision) {
+        let PutOutcome::Written { generation } = store.put_app(stored, Some(&revision)).await.unwrap() else {
+            panic!("not written");
+        };
+        stored.generation = generation;
+    }
+
     #[tokio::test]
     async fn apps_round_trip_and_update_in_place() {
         let store = SqliteStore::in_memory().await.unwrap();
@@ -477,18 +497,7 @@ mod tests {
         // The app runs revision 1 (an undo went back to it) while 1..=30 are recorded.
         stored.revision = 1;
         for n in 1..=30u64 {
-            let revision = StoredRevision {
-                app: "web".into(),
-                revision: n,
-                spec: spec("web"),
-                source_yaml: String::new(),
-                cause: format!("apply {n}"),
-                created_at: n,
-            };
-            let PutOutcome::Written { generation } = store.put_app(&stored, Some(&revision)).await.unwrap() else {
-                panic!("not written");
-            };
-            stored.generation = generation;
+            put_with_revision(&store, &mut stored, revision(n, spec("web"))).await;
         }
         let kept: Vec<u64> = store.list_revisions("web").await.unwrap().iter().map(|r| r.revision).collect();
         let mut expected = vec![1];
@@ -570,28 +579,10 @@ mod tests {
         for (n, image) in [(2, "b"), (1, "a")] {
             let mut s = spec("web");
             s.image = image.into();
-            let revision = StoredRevision {
-                app: "web".into(),
-                revision: n,
-                spec: s,
-                source_yaml: String::new(),
-                cause: format!("apply {n}"),
-                created_at: n,
-            };
-            let PutOutcome::Written { generation } = store.put_app(&stored, Some(&revision)).await.unwrap() else {
-                panic!("not written");
-            };
-            stored.generation = generation;
+            put_with_revision(&store, &mut stored, revision(n, s)).await;
         }
         // A stale write writes its revision neither.
-        let stale = StoredRevision {
-            app: "web".into(),
-            revision: 3,
-            spec: spec("web"),
-            source_yaml: String::new(),
-            cause: "stale".into(),
-            created_at: 3,
-        };
+        let stale = revision(3, spec("web"));
         stored.generation = 1;
         assert_eq!(store.put_app(&stored, Some(&stale)).await.unwrap(), PutOutcome::Stale);
         let revs = store.list_revisions("web").await.unwrap();
