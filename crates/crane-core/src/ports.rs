@@ -185,6 +185,15 @@ pub struct StoredApp {
 /// Revisions kept per app (the newest ones, and always the one it runs): history stays bounded.
 pub const MAX_REVISIONS: usize = 20;
 
+/// What [`Store::scan_apps`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppScan {
+    /// The apps that could be read.
+    pub apps: Vec<StoredApp>,
+    /// Rows that could not: the app's name and why.
+    pub unreadable: Vec<(String, String)>,
+}
+
 /// What [`Store::put_app`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -325,12 +334,12 @@ pub struct StoreError(pub String);
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// All apps that can be read. A row that cannot (written by a newer Crane, or corrupted) is left out here and
-    /// named by [`Store::unreadable_apps`], so one bad row never stops the others.
-    async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError>;
-    /// Names of app rows that cannot be read, with why.
-    async fn unreadable_apps(&self) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(Vec::new())
+    /// named by [`Store::scan_apps`], so one bad row never stops the others.
+    async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError> {
+        Ok(self.scan_apps().await?.apps)
     }
+    /// The apps that can be read and the rows that cannot, with why, from one read of the table (the loop's pass).
+    async fn scan_apps(&self) -> Result<AppScan, StoreError>;
     /// One app by name.
     async fn get_app(&self, name: &str) -> Result<Option<StoredApp>, StoreError>;
     /// Writes an app if its stored generation is still `app.generation` (0: only if no app has the name), together

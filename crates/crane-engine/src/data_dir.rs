@@ -109,8 +109,8 @@ pub(crate) fn lock(dir: &Path) -> Result<Lock> {
             let pid = text.trim();
             let pid = if pid.is_empty() { "unknown".to_string() } else { pid.to_string() };
             return Err(EngineError::DataDir(format!(
-                "another Crane engine (pid {pid}) uses this data directory ({}); stop it (or talk to it with \
-                 cranectl), or pass another --data-dir",
+                "another Crane engine (pid {pid}) uses this data directory ({}): one is already running there; stop \
+                 it (or talk to it with cranectl), or pass another --data-dir",
                 dir.display()
             )));
         }

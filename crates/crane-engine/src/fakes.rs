@@ -292,6 +292,17 @@ impl FakeRuntime {
         }
     }
 
+    /// Waits for [`FakeRuntime::release`] while `held` says the script holds this call (registered before the check,
+    /// so a release between the check and the wait is not missed).
+    async fn hold_while(&self, held: impl Fn(&Script) -> bool) {
+        let released = self.release.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if held(&self.state.locked().script) {
+            released.await;
+        }
+    }
+
     fn check_reachable(&self) -> Result<(), RuntimeError> {
         if self.state.locked().script.unreachable {
             return Err(RuntimeError::Unreachable("the fake runtime is switched off".into()));
@@ -328,12 +339,7 @@ impl Runtime for FakeRuntime {
             panic!("fake runtime: list_instances panicked on purpose");
         }
         if block {
-            let released = self.release.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            if self.state.locked().script.block_lists > 0 {
-                released.await;
-            }
+            self.hold_while(|script| script.block_lists > 0).await;
         }
         self.check_reachable()?;
         let state = self.state.locked();
@@ -368,15 +374,7 @@ impl Runtime for FakeRuntime {
 
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String, RuntimeError> {
         self.check_reachable()?;
-        let hang = self.state.locked().script.hang_starts.contains(&req.app);
-        if hang {
-            let released = self.release.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            if self.state.locked().script.hang_starts.contains(&req.app) {
-                released.await;
-            }
-        }
+        self.hold_while(|script| script.hang_starts.contains(&req.app)).await;
         let now = self.clock.now();
         let mut state = self.state.locked();
         let name = format!("{}-{}", req.app, req.index);
@@ -573,12 +571,12 @@ impl MemStore {
 
 #[async_trait]
 impl crane_core::ports::Store for MemStore {
-    async fn list_apps(&self) -> Result<Vec<crane_core::ports::StoredApp>, crane_core::ports::StoreError> {
-        Ok(self.inner.locked().apps.values().cloned().collect())
-    }
-
-    async fn unreadable_apps(&self) -> Result<Vec<(String, String)>, crane_core::ports::StoreError> {
-        Ok(self.inner.locked().unreadable.iter().map(|(n, w)| (n.clone(), w.clone())).collect())
+    async fn scan_apps(&self) -> Result<crane_core::ports::AppScan, crane_core::ports::StoreError> {
+        let state = self.inner.locked();
+        Ok(crane_core::ports::AppScan {
+            apps: state.apps.values().cloned().collect(),
+            unreadable: state.unreadable.iter().map(|(n, w)| (n.clone(), w.clone())).collect(),
+        })
     }
 
     async fn get_app(&self, name: &str) -> Result<Option<crane_core::ports::StoredApp>, crane_core::ports::StoreError> {

@@ -376,7 +376,7 @@ impl EngineHandle {
             )
         })?;
         let name = spec.name.clone();
-        let (action, existing, created_generation) = {
+        let (action, created_generation) = {
             let _guard = self.inner.writes.lock().await;
             let store = &self.inner.store;
             let existing = store.get_app(&name).await.map_err(internal)?;
@@ -469,9 +469,8 @@ impl EngineHandle {
                 };
                 self.record(Some(&name), None, kind, reason, details).await;
             }
-            (action, existing, created_generation)
+            (action, created_generation)
         };
-        let _ = existing;
         let mut warnings = spec.inactive_sections();
         warnings.extend(spec.applied_defaults());
         if spec.autoscaling.as_ref().is_some_and(|a| a.metric == crane_core::spec::Metric::Custom)

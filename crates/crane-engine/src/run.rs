@@ -402,8 +402,8 @@ fn short(id: &str) -> &str {
 /// the start/remove errors per app and when to look again.
 async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, Option<Millis>) {
     let mut errors: crate::PassReport = BTreeMap::new();
-    let stored = match inner.store.list_apps().await {
-        Ok(apps) => apps,
+    let (stored, unreadable) = match inner.store.scan_apps().await {
+        Ok(scan) => (scan.apps, scan.unreadable),
         Err(e) => {
             tracing::warn!("reconcile: cannot read apps: {e}");
             return (errors, None);
@@ -432,8 +432,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     };
     // An app whose row cannot be read is not "no longer desired": its containers are left alone, and the event log
     // says why once.
-    let unreadable: BTreeMap<String, String> =
-        inner.store.unreadable_apps().await.unwrap_or_default().into_iter().collect();
+    let unreadable: BTreeMap<String, String> = unreadable.into_iter().collect();
     for (app, why) in &unreadable {
         if state.unreadable.get(app) != Some(why) {
             record(

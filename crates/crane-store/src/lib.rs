@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use crane_core::ports::{
-    EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp, StoredRevision,
+    AppScan, EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp,
+    StoredRevision,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -146,21 +147,19 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<EventRecord, StoreErr
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn list_apps(&self) -> Result<Vec<StoredApp>, StoreError> {
+    async fn scan_apps(&self) -> Result<AppScan, StoreError> {
         let rows = sqlx::query("SELECT * FROM apps ORDER BY name").fetch_all(&self.pool).await.map_err(err)?;
-        Ok(rows.iter().filter_map(|row| app_from_row(row).ok()).collect())
-    }
-
-    async fn unreadable_apps(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM apps ORDER BY name").fetch_all(&self.pool).await.map_err(err)?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| {
-                let error = app_from_row(row).err()?;
-                let name: String = row.try_get("name").unwrap_or_else(|_| "?".to_string());
-                Some((name, error.0))
-            })
-            .collect())
+        let mut scan = AppScan::default();
+        for row in &rows {
+            match app_from_row(row) {
+                Ok(app) => scan.apps.push(app),
+                Err(e) => {
+                    let name: String = row.try_get("name").unwrap_or_else(|_| "?".to_string());
+                    scan.unreadable.push((name, e.0));
+                }
+            }
+        }
+        Ok(scan)
     }
 
     async fn get_app(&self, name: &str) -> Result<Option<StoredApp>, StoreError> {
@@ -516,7 +515,7 @@ mod tests {
             .unwrap();
         let names: Vec<String> = store.list_apps().await.unwrap().into_iter().map(|a| a.spec.name).collect();
         assert_eq!(names, ["good"]);
-        let unreadable = store.unreadable_apps().await.unwrap();
+        let unreadable = store.scan_apps().await.unwrap().unreadable;
         assert_eq!(unreadable.len(), 1);
         assert_eq!(unreadable[0].0, "bad");
         assert!(unreadable[0].1.contains("unreadable"), "{unreadable:?}");

@@ -3,8 +3,7 @@
 //! same data directory adopts them.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use crane_engine::{EngineConfig, EngineHandle};
 
@@ -13,7 +12,7 @@ use crate::error::{CliError, Result};
 /// Runs the engine and the API until a stop signal.
 pub async fn serve(data_dir: PathBuf, listen: SocketAddr, allow_remote: bool) -> Result<()> {
     init_tracing();
-    refuse_second_engine(&data_dir).await?;
+    // A second engine on this data directory is refused by the engine's own lock (its message names the pid).
     let handle = EngineHandle::start(EngineConfig::new(data_dir.clone()))
         .await
         .map_err(|e| CliError::Serve(format!("cannot start the engine for data dir {}: {e}", data_dir.display())))?;
@@ -33,30 +32,6 @@ pub async fn serve(data_dir: PathBuf, listen: SocketAddr, allow_remote: bool) ->
     tracing::info!("{signal}: stopping; containers keep running and are adopted by the next engine");
     server.shutdown().await;
     handle.shutdown().await;
-    Ok(())
-}
-
-/// Two engines on one data directory would fight over the same apps: refuse when one already answers there.
-async fn refuse_second_engine(data_dir: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(data_dir.join(crane_rest::API_FILE)) else {
-        return Ok(());
-    };
-    let Some(url) =
-        serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["url"].as_str().map(str::to_owned))
-    else {
-        return Ok(());
-    };
-    let Ok(http) = reqwest::Client::builder().timeout(Duration::from_secs(2)).build() else {
-        return Ok(());
-    };
-    // A stale api.json (the engine was killed) names an address where nothing answers; that is fine.
-    if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        return Err(CliError::Serve(format!(
-            "a Crane engine is already running for data dir {} at {url}; use it (cranectl talks to it), stop it, \
-             or pass another --data-dir",
-            data_dir.display()
-        )));
-    }
     Ok(())
 }
 
