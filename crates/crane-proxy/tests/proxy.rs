@@ -87,7 +87,7 @@ async fn failed_connects_are_retried_for_idempotent_requests_only() {
 
     // Round-robin starts at the first backend: the POST goes to the dead one and must not be retried.
     let proxy = proxy(Strategy::RoundRobin).await;
-    proxy.set_backends(vec![dead.clone(), good.backend.clone()]);
+    proxy.set_backends(vec![dead.backend.clone(), good.backend.clone()]);
     let answer = send(&client, "POST", proxy.port(), "/", "payload").await;
     assert_eq!(answer.status, 502, "{answer:?}");
     assert!(answer.body.contains("instance 'web-1' of app 'web'"), "{}", answer.body);
@@ -97,7 +97,7 @@ async fn failed_connects_are_retried_for_idempotent_requests_only() {
 
     // On a fresh proxy the first GET goes to the dead backend too, and is retried on the good one; after that the
     // dead one is avoided, so every GET (and a PUT with a small body) succeeds without another failed connect.
-    let proxy = proxy_with_backends(vec![dead.clone(), good.backend.clone()]).await;
+    let proxy = proxy_with_backends(vec![dead.backend.clone(), good.backend.clone()]).await;
     for _ in 0..5 {
         let answer = get(&client, proxy.port(), "/").await;
         assert_eq!((answer.status, answer.body.as_str()), (200, "web-2"));
@@ -110,7 +110,7 @@ async fn failed_connects_are_retried_for_idempotent_requests_only() {
     assert!(metrics.backends[0].avoided);
 
     // A PUT aimed at the dead backend is retried too.
-    let proxy = proxy_with_backends(vec![dead.clone(), good.backend.clone()]).await;
+    let proxy = proxy_with_backends(vec![dead.backend.clone(), good.backend.clone()]).await;
     let answer = send(&client, "PUT", proxy.port(), "/count", "small body").await;
     assert_eq!((answer.status, answer.body.as_str()), (200, "10"));
     assert_eq!(proxy.metrics().app.retries, 1);

@@ -102,11 +102,18 @@ async fn answer(
 }
 
 /// An address nothing listens on: connecting to it is refused.
-pub async fn dead_backend(name: &str) -> Backend {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    Backend { id: format!("id-{name}"), name: name.to_string(), addr }
+/// A backend address that refuses every connection. The port stays bound (without listening) for as long as the
+/// value lives, so no test running beside this one can be given the same port and answer in its place.
+pub struct DeadBackend {
+    pub backend: Backend,
+    _socket: tokio::net::TcpSocket,
+}
+
+pub async fn dead_backend(name: &str) -> DeadBackend {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    DeadBackend { backend: Backend { id: format!("id-{name}"), name: name.to_string(), addr }, _socket: socket }
 }
 
 pub async fn proxy(strategy: Strategy) -> AppProxy {
