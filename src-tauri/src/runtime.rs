@@ -52,6 +52,8 @@ impl Running {
         if let Err(e) = &engine {
             tracing::error!(message = %e.message, "the engine did not start");
         }
+        // The window acts as the engine's admin (it runs as the user who owns the data directory).
+        let engine = engine.map(|e| e.as_caller(crane_engine::Caller::admin(crane_api::Door::Window)));
         Running {
             engine,
             api: Mutex::new(api),

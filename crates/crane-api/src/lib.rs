@@ -26,6 +26,34 @@ pub struct Diagnostic {
     pub fix: String,
 }
 
+/// The door a request came through (recorded in the audit log and given to policies as `door`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Door {
+    /// The desktop window.
+    Window,
+    /// The REST API (a script, curl, another program).
+    Rest,
+    /// `cranectl` (it talks to the REST API and says so with the `X-Crane-Client: cranectl` header).
+    Cli,
+    /// A lab step carried out by Crane for a student.
+    Lab,
+    /// The engine itself (the autoscaler, an alert action, a rollout decision).
+    Engine,
+}
+
+/// What a user may do. Each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read everything (apps, events, metrics, policies); change nothing.
+    Viewer,
+    /// Manage their own apps: apply, scale, delete, rollouts, load, alerts.
+    Operator,
+    /// Everything: every app, users and tokens, policies, unsafe settings.
+    Admin,
+}
+
 /// What went wrong, for programs: every door sends one of these codes, and the REST API maps each to one HTTP status.
 /// Clients match on the variant, never on the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]

@@ -243,6 +243,31 @@ impl Inner {
 #[derive(Clone)]
 pub struct EngineHandle {
     inner: Arc<Inner>,
+    /// Who is asking, through which door: what the engine checks roles and ownership against, records in the audit
+    /// log and gives policies. A fresh handle acts as the engine's own admin; doors narrow it with
+    /// [`EngineHandle::as_caller`].
+    caller: Arc<Caller>,
+}
+
+/// Who makes a request and through which door.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user's name.
+    pub user: String,
+    /// What the user may do.
+    pub role: crane_api::Role,
+    /// How the request arrived.
+    pub door: crane_api::Door,
+}
+
+impl Caller {
+    /// The name of the user every engine has: the holder of the data directory's token, and the window.
+    pub const ADMIN: &'static str = "admin";
+
+    /// The engine's own admin, through a door.
+    pub fn admin(door: crane_api::Door) -> Caller {
+        Caller { user: Caller::ADMIN.to_string(), role: crane_api::Role::Admin, door }
+    }
 }
 
 impl EngineHandle {
@@ -320,7 +345,7 @@ impl EngineHandle {
             api_url: Mutex::new(String::new()),
             data_lock: Mutex::new(Some(lock)),
         });
-        let handle = EngineHandle { inner };
+        let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };
         handle.start_loop(rx, reports_rx);
         Ok(handle)
     }
@@ -331,6 +356,17 @@ impl EngineHandle {
         *self.inner.loop_done.locked() = Some(task);
         let inner = self.inner.clone();
         *self.inner.collector_task.locked() = Some(tokio::spawn(async move { metrics::run(inner).await }));
+    }
+
+    /// The same engine, acting for `caller`: every request through the returned handle is checked, recorded and
+    /// decided as that caller's.
+    pub fn as_caller(&self, caller: Caller) -> EngineHandle {
+        EngineHandle { inner: self.inner.clone(), caller: Arc::new(caller) }
+    }
+
+    /// Who this handle acts for.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     /// The owner label value of this engine's containers.

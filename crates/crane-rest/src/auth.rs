@@ -99,9 +99,26 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
         return response;
     }
 
+    let mut request = request;
+    if needs_token {
+        let door = caller_door(request.headers());
+        request.extensions_mut().insert(crane_engine::Caller::admin(door));
+    }
     let mut response = next.run(request).await;
     allow_origin(&mut response, origin.as_deref());
     response
+}
+
+/// The header `cranectl` sends so that its requests are recorded as the CLI's rather than as plain REST calls. It
+/// only names the door (for the audit log and policies); it grants nothing.
+pub const CLIENT_HEADER: &str = "x-crane-client";
+
+/// The door a request came through: `cranectl` says so with [`CLIENT_HEADER`]; anything else is the REST door.
+fn caller_door(headers: &HeaderMap) -> crane_api::Door {
+    match headers.get(CLIENT_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(client) if client.trim().eq_ignore_ascii_case("cranectl") => crane_api::Door::Cli,
+        _ => crane_api::Door::Rest,
+    }
 }
 
 /// Whether a Host header names this server by a loopback name and the right port.

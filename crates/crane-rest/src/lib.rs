@@ -12,6 +12,7 @@
 //! its own besides the token.
 
 mod auth;
+pub use auth::CLIENT_HEADER;
 pub mod error;
 pub mod hello;
 pub mod openapi;

@@ -21,7 +21,7 @@ use crane_api::{
     AppView, ApplyRequest, ApplyResult, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView,
     RevisionView, ScaleRequest, SdTargetGroup, StatusView, UndoRequest,
 };
-use crane_engine::EngineHandle;
+use crane_engine::{Caller, EngineHandle};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,26 @@ use utoipa_axum::routes;
 use crate::error::ApiFailure;
 
 /// What every handler can reach.
+/// The engine acting for the request's caller: the guard ([`crate::auth::guard`]) puts the caller it authenticated
+/// in the request's extensions. A request without one (a public route) acts as an anonymous viewer.
+pub(crate) struct Engine(pub EngineHandle);
+
+impl axum::extract::FromRequestParts<AppState> for Engine {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Engine, Infallible> {
+        let caller = parts.extensions.get::<Caller>().cloned().unwrap_or_else(|| Caller {
+            user: "anonymous".to_string(),
+            role: crane_api::Role::Viewer,
+            door: crane_api::Door::Rest,
+        });
+        Ok(Engine(state.handle.as_caller(caller)))
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct AppState {
     /// The engine.
@@ -263,8 +283,8 @@ async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
     operation_id = "getStatus",
     responses((status = 200, description = "Status.", body = StatusView))
 )]
-async fn status(State(state): State<AppState>) -> Json<StatusView> {
-    Json(state.handle.status().await)
+async fn status(Engine(engine): Engine) -> Json<StatusView> {
+    Json(engine.status().await)
 }
 
 /// List apps
@@ -276,8 +296,8 @@ async fn status(State(state): State<AppState>) -> Json<StatusView> {
     operation_id = "listApps",
     responses((status = 200, description = "Apps.", body = Vec<AppView>), (status = 500))
 )]
-async fn list_apps(State(state): State<AppState>) -> Result<Json<Vec<AppView>>, ApiFailure> {
-    Ok(Json(state.handle.list_apps().await?))
+async fn list_apps(Engine(engine): Engine) -> Result<Json<Vec<AppView>>, ApiFailure> {
+    Ok(Json(engine.list_apps().await?))
 }
 
 /// Apply a spec (create, update or scale an app)
@@ -301,7 +321,7 @@ async fn list_apps(State(state): State<AppState>) -> Result<Json<Vec<AppView>>, 
     )
 )]
 async fn apply(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ApplyResult>), ApiFailure> {
@@ -323,7 +343,7 @@ async fn apply(
                 parse_json(media.as_deref(), &body, r#"{"yaml": "name: web\n...", "create_only": false}"#)?;
             (body.yaml, body.create_only)
         };
-    let result = state.handle.apply(&yaml, create_only).await?;
+    let result = engine.apply(&yaml, create_only).await?;
     let status = if result.action == crane_api::ApplyAction::Created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(result)))
 }
@@ -339,11 +359,11 @@ async fn apply(
     responses((status = 200, description = "The app.", body = AppView), (status = 404), (status = 500))
 )]
 async fn get_app(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
 ) -> Result<Json<AppView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
-    Ok(Json(state.handle.get_app(&name).await?))
+    Ok(Json(engine.get_app(&name).await?))
 }
 
 /// Delete an app
@@ -357,11 +377,11 @@ async fn get_app(
     responses((status = 204, description = "Deleted."), (status = 404), (status = 500), (status = 503))
 )]
 async fn delete_app(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
 ) -> Result<StatusCode, ApiFailure> {
     let AppPath { name } = path(segments)?;
-    state.handle.delete(&name).await?;
+    engine.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -380,14 +400,14 @@ async fn delete_app(
     )
 )]
 async fn scale(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<AppView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
     let body: ScaleRequest = parse_json(media_type(&headers).as_deref(), &body, r#"{"replicas": 3}"#)?;
-    Ok(Json(state.handle.scale(&name, body.replicas).await?))
+    Ok(Json(engine.scale(&name, body.replicas).await?))
 }
 
 /// Body of `PUT /apps/{name}/nginx`: where the managed NGINX reads the app's config and writes its pid. Unknown
@@ -435,11 +455,11 @@ fn default_nginx_listen() -> u16 {
     )
 )]
 async fn rollout_history(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
 ) -> Result<Json<Vec<RevisionView>>, ApiFailure> {
     let AppPath { name } = path(segments)?;
-    Ok(Json(state.handle.rollout_history(&name).await?))
+    Ok(Json(engine.rollout_history(&name).await?))
 }
 
 /// Roll an app back to an earlier revision
@@ -461,14 +481,14 @@ async fn rollout_history(
     )
 )]
 async fn rollout_undo(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<AppView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
     let body: UndoRequest = parse_json(media_type(&headers).as_deref(), &body, r#"{} or {"to": 2}"#)?;
-    Ok(Json(state.handle.rollout_undo(&name, body.to.map(u64::from)).await?))
+    Ok(Json(engine.rollout_undo(&name, body.to.map(u64::from)).await?))
 }
 
 /// Query of `GET /apps/{name}/nginx`.
@@ -498,14 +518,14 @@ struct NginxQuery {
     )
 )]
 async fn export_nginx(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     query: Result<Query<NginxQuery>, QueryRejection>,
 ) -> Result<Response, ApiFailure> {
     let AppPath { name } = path(segments)?;
     let Query(query) = query.map_err(query_error)?;
     let listen = check_listen(query.listen.unwrap_or(DEFAULT_NGINX_LISTEN))?;
-    let text = state.handle.export_nginx(&name, listen).await?;
+    let text = engine.export_nginx(&name, listen).await?;
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     Ok(response)
@@ -530,7 +550,7 @@ async fn export_nginx(
     )
 )]
 async fn manage_nginx(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
@@ -553,7 +573,7 @@ async fn manage_nginx(
     }
     let managed =
         crane_engine::ManagedNginx { config_path: body.config_path.into(), pid_file: body.pid_file.into(), listen };
-    let message = state.handle.manage_nginx(&name, Some(managed)).await?;
+    let message = engine.manage_nginx(&name, Some(managed)).await?;
     Ok(Json(Message { message }))
 }
 
@@ -568,11 +588,11 @@ async fn manage_nginx(
     responses((status = 200, description = "Confirmation.", body = Message), (status = 404), (status = 500))
 )]
 async fn unmanage_nginx(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
 ) -> Result<Json<Message>, ApiFailure> {
     let AppPath { name } = path(segments)?;
-    let message = state.handle.manage_nginx(&name, None).await?;
+    let message = engine.manage_nginx(&name, None).await?;
     Ok(Json(Message { message }))
 }
 
@@ -613,14 +633,14 @@ const DEFAULT_CHART_RANGE: &str = "5m";
     )
 )]
 async fn chart(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<ChartPath>, PathRejection>,
     query: Result<Query<ChartQuery>, QueryRejection>,
 ) -> Result<Response, ApiFailure> {
     let ChartPath { name, metric } = path(segments)?;
     let Query(query) = query.map_err(query_error)?;
     let range = query.range.as_deref().filter(|r| !r.is_empty()).unwrap_or(DEFAULT_CHART_RANGE);
-    let svg = state.handle.chart(&name, &metric, range).await?;
+    let svg = engine.chart(&name, &metric, range).await?;
     let mut response = svg.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
@@ -656,14 +676,14 @@ const LOAD_EXAMPLE: &str =
     )
 )]
 async fn start_load(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<LoadView>), ApiFailure> {
     let AppPath { name } = path(segments)?;
     let request: LoadRequest = parse_json(media_type(&headers).as_deref(), &body, LOAD_EXAMPLE)?;
-    Ok((StatusCode::ACCEPTED, Json(state.handle.start_load(&name, &request).await?)))
+    Ok((StatusCode::ACCEPTED, Json(engine.start_load(&name, &request).await?)))
 }
 
 /// The app's load run
@@ -678,11 +698,11 @@ async fn start_load(
     responses((status = 200, description = "The run.", body = LoadView), (status = 404), (status = 500))
 )]
 async fn load_status(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
 ) -> Result<Json<LoadView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
-    match state.handle.load_status(&name).await? {
+    match engine.load_status(&name).await? {
         Some(view) => Ok(Json(view)),
         None => Err(ApiFailure::new(
             ErrorCode::NotFound,
@@ -706,11 +726,11 @@ async fn load_status(
     )
 )]
 async fn stop_load(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
 ) -> Result<Json<LoadView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
-    Ok(Json(state.handle.stop_load(&name).await?))
+    Ok(Json(engine.stop_load(&name).await?))
 }
 
 /// Crane's metrics for Prometheus
@@ -729,8 +749,8 @@ async fn stop_load(
         (status = 500),
     )
 )]
-async fn metrics(State(state): State<AppState>) -> Result<Response, ApiFailure> {
-    let text = state.handle.prometheus_metrics().await?;
+async fn metrics(Engine(engine): Engine) -> Result<Response, ApiFailure> {
+    let text = engine.prometheus_metrics().await?;
     let mut response = text.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));
     Ok(response)
@@ -748,8 +768,8 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiFailure> 
     operation_id = "serviceDiscovery",
     responses((status = 200, description = "Target groups.", body = Vec<SdTargetGroup>), (status = 500))
 )]
-async fn sd_targets(State(state): State<AppState>) -> Result<Json<Vec<SdTargetGroup>>, ApiFailure> {
-    let groups = state.handle.sd_targets().await?;
+async fn sd_targets(Engine(engine): Engine) -> Result<Json<Vec<SdTargetGroup>>, ApiFailure> {
+    let groups = engine.sd_targets().await?;
     // The engine's group type carries the same two fields; the wire type is the one of `crane_api`.
     Ok(Json(groups.into_iter().map(|g| SdTargetGroup { targets: g.targets, labels: g.labels }).collect()))
 }
@@ -784,12 +804,13 @@ struct LogsQuery {
 )]
 async fn logs(
     State(state): State<AppState>,
+    Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     query: Result<Query<LogsQuery>, QueryRejection>,
 ) -> Result<Response, ApiFailure> {
     let AppPath { name } = path(segments)?;
     let Query(query) = query.map_err(query_error)?;
-    let lines = state.handle.logs(&name, query.follow, query.tail).await?;
+    let lines = engine.logs(&name, query.follow, query.tail).await?;
     let body = lines
         .map(|line| {
             let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
@@ -832,7 +853,7 @@ const MAX_EVENT_LIMIT: u32 = 10_000;
     responses((status = 200, description = "Events.", body = Vec<EventView>), (status = 400), (status = 500))
 )]
 async fn events(
-    State(state): State<AppState>,
+    Engine(engine): Engine,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EventView>>, ApiFailure> {
     let Query(query) = query.map_err(query_error)?;
@@ -843,7 +864,7 @@ async fn events(
             "limit: {limit} is out of range; give a number from 1 to {MAX_EVENT_LIMIT}"
         )));
     }
-    Ok(Json(state.handle.events(app, limit).await?))
+    Ok(Json(engine.events(app, limit).await?))
 }
 
 /// The demo image that was built.
@@ -866,8 +887,8 @@ pub struct DemoImage {
         (status = 422), (status = 500), (status = 503),
     )
 )]
-async fn demo_image(State(state): State<AppState>) -> Result<Json<DemoImage>, ApiFailure> {
-    let image = state.handle.build_demo_image().await?;
+async fn demo_image(Engine(engine): Engine) -> Result<Json<DemoImage>, ApiFailure> {
+    let image = engine.build_demo_image().await?;
     Ok(Json(DemoImage { image }))
 }
 
@@ -882,10 +903,13 @@ async fn demo_image(State(state): State<AppState>) -> Result<Json<DemoImage>, Ap
     operation_id = "watch",
     responses((status = 200, description = "Server-sent events.", body = ChangeView, content_type = "text/event-stream"))
 )]
-async fn watch(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, axum::Error>>> {
+async fn watch(
+    State(state): State<AppState>,
+    Engine(engine): Engine,
+) -> Sse<impl Stream<Item = Result<Event, axum::Error>>> {
     // Subscribing before the response is returned means a client that has the response headers cannot miss a
     // change sent after that (cranectl relies on it to show build progress).
-    let changes = BroadcastStream::new(state.handle.subscribe())
+    let changes = BroadcastStream::new(engine.subscribe())
         .map(|item| {
             let change = match item {
                 Ok(change) => change,

@@ -66,7 +66,11 @@ impl Client {
             })?
             .trim()
             .to_string();
+        // Every request says it comes from cranectl, so the engine records the CLI as its door.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(crane_rest::CLIENT_HEADER, reqwest::header::HeaderValue::from_static("cranectl"));
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| CliError::Transport { url: api.url.clone(), reason: e.to_string() })?;
