@@ -122,6 +122,8 @@ pub trait Runtime: Send + Sync + 'static {
     async fn ensure_network(&self, app: &str, owner: &str) -> Result<String, RuntimeError>;
     /// Removes the app's network and named volumes.
     async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<(), RuntimeError>;
+    /// The apps that have a network or a named volume with this owner label.
+    async fn list_app_resources(&self, owner: &str) -> Result<std::collections::BTreeSet<String>, RuntimeError>;
     /// Creates and starts one instance; returns the container id.
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String, RuntimeError>;
     /// Renames a container of ours (a start-first update moves the old revision aside: [`crate::reconcile::Displace`]).

@@ -53,6 +53,10 @@ pub struct Snapshot {
     pub backoff: BackoffPolicy,
     /// Slots whose last starts failed, with how often and why (the engine records them from its outcomes).
     pub start_failures: StartFailures,
+    /// Apps that have a network or a named volume of this engine, when the engine looked this pass (empty when it
+    /// did not): those of apps that are not desired and have no container left are orphans too (an engine killed
+    /// between deleting an app and removing its network leaves them).
+    pub resource_apps: BTreeSet<String>,
 }
 
 /// What to do, in named buckets. An empty plan (see [`Plan::is_empty`]) means the world matches the wish.
@@ -68,7 +72,8 @@ pub struct Plan {
     pub reset: Vec<(String, u32)>,
     /// Empty slots held back by CrashLoop backoff or by the retry delay of failed starts.
     pub waiting: Vec<Waiting>,
-    /// Apps that still have containers but are no longer desired; the engine also removes their network and volumes.
+    /// Apps that are no longer desired but still have containers, a network or volumes: the engine removes their
+    /// network and volumes (and `remove` holds their containers).
     pub orphan_apps: Vec<String>,
     /// Status of every rolling update under way (an app has one while some live container in a wanted slot runs
     /// another revision), including the one this plan completes.
@@ -281,6 +286,12 @@ pub fn reconcile(snapshot: &Snapshot) -> Plan {
                 RemoveCause::Orphan,
                 format!("app '{app}' no longer exists: removing orphan {}", instance.name),
             ));
+        }
+    }
+    // Networks and volumes of apps that are gone and have no container left.
+    for app in &snapshot.resource_apps {
+        if !desired.contains_key(app.as_str()) && !by_slot.contains_key(app.as_str()) {
+            plan.orphan_apps.push(app.clone());
         }
     }
 

@@ -345,6 +345,27 @@ impl Runtime for DockerRuntime {
         Ok(())
     }
 
+    async fn list_app_resources(&self, owner: &str) -> Result<std::collections::BTreeSet<String>> {
+        self.ready().await?;
+        let filters = HashMap::from([("label", owner_filters(owner))]);
+        let networks = self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
+            .await
+            .map_err(|e| error::map("listing networks", e))?;
+        let volumes = self
+            .docker
+            .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
+            .await
+            .map_err(|e| error::map("listing volumes", e))?;
+        let app_of = |labels: Option<&HashMap<String, String>>| labels.and_then(|l| l.get(labels::APP)).cloned();
+        Ok(networks
+            .iter()
+            .filter_map(|n| app_of(n.labels.as_ref()))
+            .chain(volumes.volumes.unwrap_or_default().iter().filter_map(|v| app_of(Some(&v.labels))))
+            .collect())
+    }
+
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String> {
         self.ready().await?;
         let name = instance_name(&req.app, req.index);

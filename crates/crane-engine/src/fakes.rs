@@ -372,6 +372,12 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
+    async fn list_app_resources(&self, _owner: &str) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
+        self.check_reachable()?;
+        let state = self.state.locked();
+        Ok(state.networks.iter().filter_map(|n| n.strip_prefix("crane-")).map(str::to_string).collect())
+    }
+
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String, RuntimeError> {
         self.check_reachable()?;
         self.hold_while(|script| script.hang_starts.contains(&req.app)).await;

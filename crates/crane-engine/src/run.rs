@@ -27,6 +27,10 @@ use crate::{views, Command, Inner};
 /// How long to wait before re-subscribing to Docker events after the stream ended or failed.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(2);
 
+/// How often a pass also lists the engine's networks and volumes, to find those of apps that are gone (an engine
+/// killed between deleting an app and removing its network leaves them). The first pass always looks.
+const RESOURCE_SCAN_EVERY: Millis = 30_000;
+
 /// What the loop owns and nobody else reads or writes: the inputs of its decisions that are not in the store or
 /// the runtime. Lost when the loop restarts after a panic (everything here is rebuilt by observation, at worst a
 /// crash-looping slot restarts its backoff).
@@ -38,6 +42,8 @@ pub(crate) struct LoopState {
     start_failures: crane_core::model::StartFailures,
     /// Revision each app was last rolled back to automatically (a failing rollback then pauses instead).
     rolled_back_to: BTreeMap<String, u64>,
+    /// When this loop last listed networks and volumes (`None`: not yet).
+    resources_scanned_at: Option<Millis>,
     /// Why each app's last automatic rollback happened, while it runs.
     rollback_reasons: BTreeMap<String, String>,
     /// Slots held back by the last pass, and why (an event is written when this changes, not every pass).
@@ -502,6 +508,17 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     state
         .start_failures
         .retain(|(app, index), _| stored.iter().any(|a| &a.spec.name == app && (1..=a.spec.replicas).contains(index)));
+    let mut resource_apps = std::collections::BTreeSet::new();
+    if state.resources_scanned_at.is_none_or(|at| now.saturating_sub(at) >= RESOURCE_SCAN_EVERY) {
+        match inner.runtime.list_app_resources(&inner.owner).await {
+            Ok(apps) => {
+                state.resources_scanned_at = Some(now);
+                // An unreadable app's network and volumes are left alone, like its containers.
+                resource_apps = apps.into_iter().filter(|app| !state.unreadable.contains_key(app)).collect();
+            }
+            Err(e) => tracing::debug!("cannot list networks and volumes: {e}"),
+        }
+    }
     let snapshot = Snapshot {
         desired,
         observed: with_readiness,
@@ -509,6 +526,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
         now,
         backoff: BackoffPolicy::default(),
         start_failures: state.start_failures.clone(),
+        resource_apps,
     };
     let plan = reconcile(&snapshot);
 
@@ -1113,6 +1131,9 @@ impl Runtime for Unreachable {
         Err(self.err())
     }
     async fn remove_app_resources(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
+        Err(self.err())
+    }
+    async fn list_app_resources(&self, _: &str) -> Result<std::collections::BTreeSet<String>, RuntimeError> {
         Err(self.err())
     }
     async fn start_instance(&self, _: &InstanceRequest) -> Result<String, RuntimeError> {

@@ -472,3 +472,27 @@ async fn an_oversized_spec_is_refused_alike_at_every_door() {
     assert!(crane_engine::error::check_spec_size("name: web\n").is_ok());
     rig.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_network_left_by_an_engine_killed_during_a_delete_is_removed_after_a_restart() {
+    use crane_core::ports::Runtime;
+    let rig = Rig::new().await;
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    rig.apply(&spec("api", "demo:1", 1, "")).await;
+    let Rig { engine, fake, store, .. } = rig;
+    engine.shutdown().await;
+    // What an engine killed in the middle of deleting `web` leaves: the app and its container gone, its network not.
+    assert!(store.delete_app("web").await.unwrap());
+    for c in fake.containers().iter().filter(|c| c.app == "web") {
+        fake.remove_instance(&c.id).await.unwrap();
+    }
+    assert!(fake.networks().contains("crane-web"));
+
+    let rig = Rig::on(fake, store, crane_engine::Clock::tokio()).await;
+    rig.until(5, "the network of the deleted app removed", |r| !r.fake.networks().contains("crane-web")).await;
+    let removed = rig.events(&["app.resources_removed"]);
+    assert_eq!(removed.len(), 1, "{}", rig.log());
+    assert_eq!(removed[0].app.as_deref(), Some("web"));
+    assert!(rig.fake.networks().contains("crane-api"), "a stored app keeps its network");
+    rig.engine.shutdown().await;
+}

@@ -159,6 +159,7 @@ fn check(want: &str, have: &str, history: &str, expected: &str) {
         now: NOW,
         backoff: BackoffPolicy::default(),
         start_failures: Default::default(),
+        resource_apps: Default::default(),
     };
     let plan = reconcile(&snapshot);
     let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
@@ -694,6 +695,7 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
         now: NOW,
         backoff: BackoffPolicy::default(),
         start_failures: Default::default(),
+        resource_apps: Default::default(),
     }
 }
 
@@ -1008,4 +1010,24 @@ fn a_start_first_update_moves_the_old_instance_aside() {
     let snapshot = Snapshot { observed: moved, ..snapshot };
     let plan = reconcile(&snapshot);
     assert!(plan.start.iter().all(|s| s.displace.is_none()), "{plan:?}");
+}
+
+#[test]
+fn networks_and_volumes_of_gone_apps_are_orphans_even_without_containers() {
+    // `gone` still has a container, `empty` only a network or volume (an engine killed between deleting the app and
+    // removing its network leaves that); `web` is desired, so its network is in use.
+    let snapshot = Snapshot {
+        desired: desired("web:1@1"),
+        observed: observed("web-1:ready gone-1:run"),
+        resource_apps: ["web", "gone", "empty"].into_iter().map(String::from).collect(),
+        now: NOW,
+        ..Snapshot::default()
+    };
+    let plan = reconcile(&snapshot);
+    assert_eq!(plan.orphan_apps, vec!["gone".to_string(), "empty".to_string()]);
+    assert_eq!(plan.remove.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["gone-1"]);
+
+    // Not looked at this pass: no resource is an orphan by absence of knowledge.
+    let plan = reconcile(&Snapshot { resource_apps: Default::default(), ..snapshot });
+    assert_eq!(plan.orphan_apps, vec!["gone".to_string()]);
 }
