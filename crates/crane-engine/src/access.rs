@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use crane_api::{
     AuditAction, AuditView, Door, ErrorCode, IssuedToken, Role as WireRole, TokenView, UserCreated, UserView,
 };
-use crane_core::access::Role;
 pub use crane_core::access::Permission;
+use crane_core::access::Role;
 use crane_core::ports::{AuditRecord, StoredToken, StoredUser};
 use sha2::{Digest, Sha256};
 
@@ -38,7 +38,7 @@ pub const MAX_AUDIT_LIMIT: u32 = 10_000;
 /// How every user token begins.
 pub const TOKEN_PREFIX: &str = "crane_";
 /// Hex characters of a token's public id.
-const TOKEN_ID_LEN: usize = 12;
+pub const TOKEN_ID_LEN: usize = 12;
 /// Hex characters of a token's secret part (32 random bytes).
 const TOKEN_SECRET_LEN: usize = 64;
 
@@ -179,7 +179,8 @@ impl EngineHandle {
             _ => None,
         };
         let app = app.zip(owner.as_deref());
-        crane_core::access::check(role, &caller.user, permission, app).map_err(|denied| EngineError::Forbidden(denied.0))
+        crane_core::access::check(role, &caller.user, permission, app)
+            .map_err(|denied| EngineError::Forbidden(denied.0))
     }
 
     /// Runs `work` and records it in the audit log as this caller's `action` on `app` / `target`, with its outcome
@@ -236,9 +237,8 @@ impl EngineHandle {
         Ok(rows
             .into_iter()
             .map(|r| {
-                let error: Option<ErrorCode> = (r.outcome != "ok").then(|| {
-                    from_wire_word(&r.outcome).unwrap_or(ErrorCode::Internal)
-                });
+                let error: Option<ErrorCode> =
+                    (r.outcome != "ok").then(|| from_wire_word(&r.outcome).unwrap_or(ErrorCode::Internal));
                 AuditView {
                     id: r.id as f64,
                     at: views::rfc3339(r.at),
@@ -357,12 +357,7 @@ impl EngineHandle {
 
     /// Makes a token for `user` (the caller when `None`) giving `role`, at most the user's role; the token is in the
     /// answer, once. Admins only.
-    pub async fn create_token(
-        &self,
-        role: WireRole,
-        user: Option<&str>,
-        label: Option<&str>,
-    ) -> Result<IssuedToken> {
+    pub async fn create_token(&self, role: WireRole, user: Option<&str>, label: Option<&str>) -> Result<IssuedToken> {
         let user = user.unwrap_or(self.caller().user.as_str()).to_string();
         self.audited(AuditAction::TokenCreate, None, Some(&user), async {
             self.authorize(Permission::ManageUsers, None).await?;
@@ -423,8 +418,14 @@ impl EngineHandle {
     /// A new token for `user` and the row that stores it.
     fn token_for(&self, user: &str, role: Role, label: Option<String>) -> (String, StoredToken) {
         let (token, id) = new_token();
-        let stored =
-            StoredToken { id, user: user.to_string(), role, hash: token_hash(&token), created_at: self.inner.now(), label };
+        let stored = StoredToken {
+            id,
+            user: user.to_string(),
+            role,
+            hash: token_hash(&token),
+            created_at: self.inner.now(),
+            label,
+        };
         (token, stored)
     }
 }
@@ -463,7 +464,8 @@ mod tests {
         assert_eq!(token_id(&token), Some(id.as_str()));
         assert_eq!(token.len(), TOKEN_PREFIX.len() + TOKEN_ID_LEN + 1 + TOKEN_SECRET_LEN);
         assert_ne!(new_token().0, token);
-        for bad in ["", "crane_", &token[..token.len() - 1], &token.to_uppercase(), &format!("{token}0"), &"a".repeat(64)]
+        for bad in
+            ["", "crane_", &token[..token.len() - 1], &token.to_uppercase(), &format!("{token}0"), &"a".repeat(64)]
         {
             assert_eq!(token_id(bad), None, "{bad}");
         }

@@ -749,7 +749,10 @@ impl crane_core::ports::Store for MemStore {
         Ok(self.inner.locked().tokens.clone())
     }
 
-    async fn create_token(&self, token: &crane_core::ports::StoredToken) -> Result<bool, crane_core::ports::StoreError> {
+    async fn create_token(
+        &self,
+        token: &crane_core::ports::StoredToken,
+    ) -> Result<bool, crane_core::ports::StoreError> {
         let mut state = self.inner.locked();
         if !state.users.contains_key(&token.user) {
             return Ok(false);

@@ -151,7 +151,10 @@ async fn users_and_tokens_authenticate_with_their_role_until_revoked() {
     let stored = rig.store.list_tokens().await.unwrap();
     assert!(!format!("{stored:?}").contains(&first));
     assert_eq!(stored[0].hash, crane_engine::access::token_hash(&first));
-    assert_eq!(rig.engine.hello_key(&alice.token.info.id).await.unwrap(), Some(crane_engine::access::token_hash(&first)));
+    assert_eq!(
+        rig.engine.hello_key(&alice.token.info.id).await.unwrap(),
+        Some(crane_engine::access::token_hash(&first))
+    );
 
     // A viewer token of an operator acts as a viewer; a token cannot exceed its user's role.
     let viewer = admin.create_token(Role::Viewer, Some("alice"), Some("grading script")).await.unwrap();

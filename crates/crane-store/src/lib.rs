@@ -871,9 +871,15 @@ mod tests {
     #[tokio::test]
     async fn users_and_their_tokens() {
         let store = SqliteStore::in_memory().await.unwrap();
-        assert!(store.create_user(&user("alice", Role::Operator), Some(&token("a1", "alice", Role::Operator))).await.unwrap());
+        assert!(store
+            .create_user(&user("alice", Role::Operator), Some(&token("a1", "alice", Role::Operator)))
+            .await
+            .unwrap());
         // A second user of the same name is refused, and its token is not written either.
-        assert!(!store.create_user(&user("alice", Role::Admin), Some(&token("a2", "alice", Role::Admin))).await.unwrap());
+        assert!(!store
+            .create_user(&user("alice", Role::Admin), Some(&token("a2", "alice", Role::Admin)))
+            .await
+            .unwrap());
         assert!(store.create_user(&user("bob", Role::Viewer), None).await.unwrap());
         assert!(store.create_token(&token("b1", "bob", Role::Viewer)).await.unwrap());
         assert!(!store.create_token(&token("x1", "nobody", Role::Viewer)).await.unwrap(), "no token without a user");
