@@ -258,7 +258,13 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     .await;
     click(c, &format!("[data-testid=app-item-{app}]")).await;
     // The window acts as the built-in admin, so its apps are the admin's.
-    assert_eq!(text(c, "[data-testid=app-owner]").await, "owner admin");
+    wait_until(
+        c,
+        "the app's owner",
+        Duration::from_secs(10),
+        "return document.querySelector('[data-testid=app-owner]').textContent === 'owner admin' || null",
+    )
+    .await;
     let states = wait_until(
         c,
         "2 instances running or ready",
