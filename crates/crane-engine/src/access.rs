@@ -35,6 +35,9 @@ pub const MAX_TOKENS_PER_USER: usize = 100;
 pub const MAX_TOKEN_LABEL_LEN: usize = 100;
 /// Most audit rows one query returns.
 pub const MAX_AUDIT_LIMIT: u32 = 10_000;
+/// Longest app or target name an audit row keeps, in bytes: a refused request may name anything, and the log must
+/// stay small.
+pub const MAX_AUDIT_NAME_BYTES: usize = 128;
 /// How every user token begins.
 pub const TOKEN_PREFIX: &str = "crane_";
 /// Hex characters of a token's public id.
@@ -215,8 +218,8 @@ impl EngineHandle {
             role: core_role(caller.role),
             door: wire_word(caller.door),
             action: action.as_str().to_string(),
-            app: app.map(str::to_string),
-            target: target.map(str::to_string),
+            app: app.map(audit_name),
+            target: target.map(audit_name),
             outcome: error.map_or_else(|| "ok".to_string(), |e| wire_word(e.to_api().code)),
         };
         if let Err(err) = self.inner.store.append_audit(record).await {
@@ -430,6 +433,16 @@ impl EngineHandle {
     }
 }
 
+/// A name as an audit row keeps it: at most [`MAX_AUDIT_NAME_BYTES`], cut on a character boundary and marked.
+fn audit_name(name: &str) -> String {
+    let mut kept = name.to_string();
+    if kept.len() > MAX_AUDIT_NAME_BYTES {
+        crane_core::text::truncate_on_char_boundary(&mut kept, MAX_AUDIT_NAME_BYTES - '…'.len_utf8());
+        kept.push('…');
+    }
+    kept
+}
+
 fn unknown_user(name: &str) -> EngineError {
     EngineError::Missing(format!("no user named '{name}'; list users with `cranectl user ls`"))
 }
@@ -470,6 +483,15 @@ mod tests {
             assert_eq!(token_id(bad), None, "{bad}");
         }
         assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn audit_rows_keep_names_short() {
+        assert_eq!(audit_name("web"), "web");
+        let long = "é".repeat(200);
+        let kept = audit_name(&long);
+        assert!(kept.len() <= MAX_AUDIT_NAME_BYTES && kept.ends_with('…'), "{} bytes", kept.len());
+        assert!(long.starts_with(kept.trim_end_matches('…')));
     }
 
     #[test]
