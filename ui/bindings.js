@@ -113,6 +113,32 @@ export const commands = {
 	 */
 	apiToken: () => __TAURI_INVOKE("api_token"),
 	/**
+	 *  Every user with their role and number of tokens (the window acts as the built-in admin).
+	 * @returns {Promise<UserView[]>}
+	 */
+	listUsers: () => __TAURI_INVOKE("list_users"),
+	/**
+	 *  Adds a user with a role; the answer carries their first token, which is shown this once.
+	 * @param {string} name
+	 * @param {Role} role
+	 * @returns {Promise<UserCreated_Serialize>}
+	 */
+	createUser: (name, role) => __TAURI_INVOKE("create_user", { name, role }),
+	/**
+	 *  Removes a user and revokes their tokens; their apps stay.
+	 * @param {string} name
+	 * @returns {Promise<null>}
+	 */
+	removeUser: (name) => __TAURI_INVOKE("remove_user", { name }),
+	/**
+	 *  The audit log, newest first, optionally of one user and/or app.
+	 * @param {string | null} user
+	 * @param {string | null} app
+	 * @param {number} limit
+	 * @returns {Promise<AuditView_Serialize[]>}
+	 */
+	auditLog: (user, app, limit) => __TAURI_INVOKE("audit_log", { user, app, limit }),
+	/**
 	 *  The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
 	 * @param {string} app
 	 * @param {number} tail
@@ -174,6 +200,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		spec_yaml: string,
 	*		instances: InstanceView_Deserialize[],
 	*		created_at: string,
+	*		owner: string,
 	*		rollout?: RolloutView | null,
 	*		traffic?: TrafficView | null,
 	*		load?: LoadView | null,
@@ -190,6 +217,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} spec_yaml - The YAML the app was applied from.
 	* @property {InstanceView_Deserialize[]} instances - Instances, by index.
 	* @property {string} created_at - Creation time, RFC 3339.
+	* @property {string} owner - The user who created the app; operators manage only their own apps.
 	* @property {RolloutView | null} [rollout] - The rolling update in progress (or the last one that failed or paused), if any.
 	* @property {TrafficView | null} [traffic] - Traffic through the app's load balancer, when it has a port.
 	* @property {LoadView | null} [load] - The load generator's run against this app (running or the last one), if any.
@@ -209,6 +237,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		spec_yaml: string,
 	*		instances: InstanceView_Serialize[],
 	*		created_at: string,
+	*		owner: string,
 	*		rollout: RolloutView | null,
 	*		traffic: TrafficView | null,
 	*		load: LoadView | null,
@@ -225,6 +254,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} spec_yaml - The YAML the app was applied from.
 	* @property {InstanceView_Serialize[]} instances - Instances, by index.
 	* @property {string} created_at - Creation time, RFC 3339.
+	* @property {string} owner - The user who created the app; operators manage only their own apps.
 	* @property {RolloutView | null} rollout - The rolling update in progress (or the last one that failed or paused), if any.
 	* @property {TrafficView | null} traffic - Traffic through the app's load balancer, when it has a port.
 	* @property {LoadView | null} load - The load generator's run against this app (running or the last one), if any.
@@ -273,6 +303,178 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {AppView_Serialize} app - The app after the change.
 	* @property {ApplyAction} action - What the apply did.
 	* @property {string[]} warnings - Non-fatal remarks (inactive spec sections, hardened defaults applied).
+	*
+	*  What an audited request did.
+	*
+	* @typedef {AuditAction_Serialize | AuditAction_Deserialize} AuditAction
+	* @property {AuditAction_Serialize} Serialize
+	* @property {AuditAction_Deserialize} Deserialize
+	*
+	*  What an audited request did.
+	*
+	* @typedef {
+	* "app.apply" | 
+	* "app.create" | 
+	* "app.scale" | 
+	* "app.delete" | 
+	* "rollout.undo" | 
+	* "nginx.manage" | 
+	* "nginx.unmanage" | 
+	* "load.start" | 
+	* "load.stop" | 
+	* "image.build_demo" | 
+	* "user.create" | 
+	* "user.remove" | 
+	* "token.create" | 
+	* "token.revoke" | 
+	* "token.rotate" | 
+	* "settings.change" | 
+	* string} AuditAction_Deserialize
+	* @property {
+	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
+	* @property {
+	* "app.create"} "app.create" - Create an app (create only).
+	* @property {
+	* "app.scale"} "app.scale" - Change the replica count.
+	* @property {
+	* "app.delete"} "app.delete" - Delete an app.
+	* @property {
+	* "rollout.undo"} "rollout.undo" - Roll an app back to an earlier revision.
+	* @property {
+	* "nginx.manage"} "nginx.manage" - Let Crane manage an NGINX for an app.
+	* @property {
+	* "nginx.unmanage"} "nginx.unmanage" - Stop managing NGINX for an app.
+	* @property {
+	* "load.start"} "load.start" - Start the load generator.
+	* @property {
+	* "load.stop"} "load.stop" - Stop the load generator.
+	* @property {
+	* "image.build_demo"} "image.build_demo" - Build the demo image.
+	* @property {
+	* "user.create"} "user.create" - Add a user.
+	* @property {
+	* "user.remove"} "user.remove" - Remove a user.
+	* @property {
+	* "token.create"} "token.create" - Make a token.
+	* @property {
+	* "token.revoke"} "token.revoke" - Revoke a token.
+	* @property {
+	* "token.rotate"} "token.rotate" - Replace the data directory's token.
+	* @property {
+	* "settings.change"} "settings.change" - Change an engine setting.
+	* @property {
+	* string} unknown - An action this version does not know.
+	*
+	*  What an audited request did.
+	*
+	* @typedef {
+	* "app.apply" | 
+	* "app.create" | 
+	* "app.scale" | 
+	* "app.delete" | 
+	* "rollout.undo" | 
+	* "nginx.manage" | 
+	* "nginx.unmanage" | 
+	* "load.start" | 
+	* "load.stop" | 
+	* "image.build_demo" | 
+	* "user.create" | 
+	* "user.remove" | 
+	* "token.create" | 
+	* "token.revoke" | 
+	* "token.rotate" | 
+	* "settings.change" | 
+	* "unknown"} AuditAction_Serialize
+	* @property {
+	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
+	* @property {
+	* "app.create"} "app.create" - Create an app (create only).
+	* @property {
+	* "app.scale"} "app.scale" - Change the replica count.
+	* @property {
+	* "app.delete"} "app.delete" - Delete an app.
+	* @property {
+	* "rollout.undo"} "rollout.undo" - Roll an app back to an earlier revision.
+	* @property {
+	* "nginx.manage"} "nginx.manage" - Let Crane manage an NGINX for an app.
+	* @property {
+	* "nginx.unmanage"} "nginx.unmanage" - Stop managing NGINX for an app.
+	* @property {
+	* "load.start"} "load.start" - Start the load generator.
+	* @property {
+	* "load.stop"} "load.stop" - Stop the load generator.
+	* @property {
+	* "image.build_demo"} "image.build_demo" - Build the demo image.
+	* @property {
+	* "user.create"} "user.create" - Add a user.
+	* @property {
+	* "user.remove"} "user.remove" - Remove a user.
+	* @property {
+	* "token.create"} "token.create" - Make a token.
+	* @property {
+	* "token.revoke"} "token.revoke" - Revoke a token.
+	* @property {
+	* "token.rotate"} "token.rotate" - Replace the data directory's token.
+	* @property {
+	* "settings.change"} "settings.change" - Change an engine setting.
+	* @property {
+	* "unknown"} unknown - An action this version does not know.
+	*
+	*  One row of the audit log: who did what, when, through which door, and how it ended.
+	*
+	* @typedef {AuditView_Serialize | AuditView_Deserialize} AuditView
+	* @property {AuditView_Serialize} Serialize
+	* @property {AuditView_Deserialize} Deserialize
+	*
+	*  One row of the audit log: who did what, when, through which door, and how it ended.
+	*
+	* @typedef {{
+	*		id: number | null,
+	*		at: string,
+	*		user: string,
+	*		role: Role,
+	*		door: Door,
+	*		action: AuditAction_Deserialize,
+	*		app?: string | null,
+	*		target?: string | null,
+	*		ok: boolean,
+	*		error?: ErrorCode | null,
+	*	}} AuditView_Deserialize
+	* @property {number | null} id - Id, increasing.
+	* @property {string} at - Time, RFC 3339 with milliseconds.
+	* @property {string} user - The user who asked.
+	* @property {Role} role - The role the request was made with.
+	* @property {Door} door - How the request arrived.
+	* @property {AuditAction_Deserialize} action - What was asked.
+	* @property {string | null} [app] - The app concerned, if any.
+	* @property {string | null} [target] - Another target (a user name, a token id), if any.
+	* @property {boolean} ok - Whether it was carried out.
+	* @property {ErrorCode | null} [error] - Why not, when it was not.
+	*
+	*  One row of the audit log: who did what, when, through which door, and how it ended.
+	*
+	* @typedef {{
+	*		id: number | null,
+	*		at: string,
+	*		user: string,
+	*		role: Role,
+	*		door: Door,
+	*		action: AuditAction_Serialize,
+	*		app: string | null,
+	*		target: string | null,
+	*		ok: boolean,
+	*		error: ErrorCode | null,
+	*	}} AuditView_Serialize
+	* @property {number | null} id - Id, increasing.
+	* @property {string} at - Time, RFC 3339 with milliseconds.
+	* @property {string} user - The user who asked.
+	* @property {Role} role - The role the request was made with.
+	* @property {Door} door - How the request arrived.
+	* @property {AuditAction_Serialize} action - What was asked.
+	* @property {string | null} app - The app concerned, if any.
+	* @property {string | null} target - Another target (a user name, a token id), if any.
+	* @property {boolean} ok - Whether it was carried out.
+	* @property {ErrorCode | null} error - Why not, when it was not.
 	*
 	*  One autoscaler decision.
 	*
@@ -450,6 +652,25 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} message - What is wrong.
 	* @property {string} fix - How to fix it.
 	*
+	*  The door a request came through (recorded in the audit log and given to policies as `door`).
+	*
+	* @typedef {
+	* "window" | 
+	* "rest" | 
+	* "cli" | 
+	* "lab" | 
+	* "engine"} Door
+	* @property {
+	* "window"} window - The desktop window.
+	* @property {
+	* "rest"} rest - The REST API (a script, curl, another program).
+	* @property {
+	* "cli"} cli - `cranectl` (it talks to the REST API and says so with the `X-Crane-Client: cranectl` header).
+	* @property {
+	* "lab"} lab - A lab step carried out by Crane for a student.
+	* @property {
+	* "engine"} engine - The engine itself (the autoscaler, an alert action, a rollout decision).
+	*
 	*  What went wrong, for programs: every door sends one of these codes, and the REST API maps each to one HTTP status.
 	*  Clients match on the variant, never on the message.
 	*
@@ -473,7 +694,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "unauthorized"} unauthorized - The bearer token is missing or wrong.
 	* @property {
-	* "forbidden"} forbidden - The Host or Origin of the request is not allowed.
+	* "forbidden"} forbidden - The Host or Origin of the request is not allowed, or the caller's role or ownership does not allow the operation (the message names the rule and the fix).
 	* @property {
 	* "not_found"} not_found - No such app, load run or route.
 	* @property {
@@ -934,6 +1155,30 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} probe_failure - The last probe failure ("readiness: GET /ready returned 503"), if any.
 	* @property {TrafficView | null} traffic - Requests the load balancer sent to this instance (since it joined), when the app has a port.
 	*
+	*  A token just made: the only time the token is shown. Crane keeps only its SHA-256.
+	*
+	* @typedef {IssuedToken_Serialize | IssuedToken_Deserialize} IssuedToken
+	* @property {IssuedToken_Serialize} Serialize
+	* @property {IssuedToken_Deserialize} Deserialize
+	*
+	*  A token just made: the only time the token is shown. Crane keeps only its SHA-256.
+	*
+	* @typedef {{
+	*		token: string,
+	*		info: TokenView_Deserialize,
+	*	}} IssuedToken_Deserialize
+	* @property {string} token - The bearer token (`Authorization: Bearer …`, or `CRANE_TOKEN` for cranectl). Shown once.
+	* @property {TokenView_Deserialize} info - What the token is.
+	*
+	*  A token just made: the only time the token is shown. Crane keeps only its SHA-256.
+	*
+	* @typedef {{
+	*		token: string,
+	*		info: TokenView_Serialize,
+	*	}} IssuedToken_Serialize
+	* @property {string} token - The bearer token (`Authorization: Bearer …`, or `CRANE_TOKEN` for cranectl). Shown once.
+	* @property {TokenView_Serialize} info - What the token is.
+	*
 	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
 	*  rejected.
 	*
@@ -1091,6 +1336,19 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {boolean} current - Whether it is the current revision.
 	* @property {string} spec_yaml - The spec of that revision, as YAML.
 	*
+	*  What a user may do. Each role includes the ones below it.
+	*
+	* @typedef {
+	* "viewer" | 
+	* "operator" | 
+	* "admin"} Role
+	* @property {
+	* "viewer"} viewer - Read everything (apps, events, metrics, policies); change nothing.
+	* @property {
+	* "operator"} operator - Manage their own apps: apply, scale, delete, rollouts, load, alerts.
+	* @property {
+	* "admin"} admin - Everything: every app, users and tokens, policies, unsafe settings.
+	*
 	*  Where a rolling update stands, as the window and `cranectl rollout status` show it.
 	*
 	* @typedef {
@@ -1200,6 +1458,42 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} engine_error - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
 	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
 	*
+	*  A token of a user, without the token itself (only its hash is kept).
+	*
+	* @typedef {TokenView_Serialize | TokenView_Deserialize} TokenView
+	* @property {TokenView_Serialize} Serialize
+	* @property {TokenView_Deserialize} Deserialize
+	*
+	*  A token of a user, without the token itself (only its hash is kept).
+	*
+	* @typedef {{
+	*		id: string,
+	*		user: string,
+	*		role: Role,
+	*		label?: string | null,
+	*		created_at: string,
+	*	}} TokenView_Deserialize
+	* @property {string} id - Public id, also the start of the token (`crane_<id>_…`); `cranectl token revoke ID` takes it.
+	* @property {string} user - The user it acts for.
+	* @property {Role} role - The role it gives (never more than its user's).
+	* @property {string | null} [label] - What it is for, if its maker said.
+	* @property {string} created_at - When it was made, RFC 3339.
+	*
+	*  A token of a user, without the token itself (only its hash is kept).
+	*
+	* @typedef {{
+	*		id: string,
+	*		user: string,
+	*		role: Role,
+	*		label: string | null,
+	*		created_at: string,
+	*	}} TokenView_Serialize
+	* @property {string} id - Public id, also the start of the token (`crane_<id>_…`); `cranectl token revoke ID` takes it.
+	* @property {string} user - The user it acts for.
+	* @property {Role} role - The role it gives (never more than its user's).
+	* @property {string | null} label - What it is for, if its maker said.
+	* @property {string} created_at - When it was made, RFC 3339.
+	*
 	*  Request metrics of the built-in load balancer (counted since the engine started).
 	*
 	* @typedef {{
@@ -1230,5 +1524,44 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number | null} in_flight - Requests in flight now.
 	* @property {number | null} bytes_in - Bytes received from clients.
 	* @property {number | null} bytes_out - Bytes sent to clients.
+	*
+	*  A user just added, with the user's first token.
+	*
+	* @typedef {UserCreated_Serialize | UserCreated_Deserialize} UserCreated
+	* @property {UserCreated_Serialize} Serialize
+	* @property {UserCreated_Deserialize} Deserialize
+	*
+	*  A user just added, with the user's first token.
+	*
+	* @typedef {{
+	*		user: UserView,
+	*		token: IssuedToken_Deserialize,
+	*	}} UserCreated_Deserialize
+	* @property {UserView} user - The user.
+	* @property {IssuedToken_Deserialize} token - The user's first token (with the user's role). Shown once.
+	*
+	*  A user just added, with the user's first token.
+	*
+	* @typedef {{
+	*		user: UserView,
+	*		token: IssuedToken_Serialize,
+	*	}} UserCreated_Serialize
+	* @property {UserView} user - The user.
+	* @property {IssuedToken_Serialize} token - The user's first token (with the user's role). Shown once.
+	*
+	*  A user of the engine (`cranectl user ls`).
+	*
+	* @typedef {{
+	*		name: string,
+	*		role: Role,
+	*		created_at: string,
+	*		tokens: number,
+	*		builtin: boolean,
+	*	}} UserView
+	* @property {string} name - Name.
+	* @property {Role} role - What the user may do.
+	* @property {string} created_at - When the user was added, RFC 3339 (the built-in `admin`: when the engine first started).
+	* @property {number} tokens - Tokens the user has (the built-in `admin` also has the data directory's token, not counted here).
+	* @property {boolean} builtin - Whether this is the built-in `admin`, the holder of the data directory's token, which cannot be removed.
 	*/
 

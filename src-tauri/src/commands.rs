@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use crane_api::{
-    ApiError, AppView, ApplyResult, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView, RevisionView,
-    StatusView,
+    ApiError, AppView, ApplyResult, AuditView, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView,
+    RevisionView, Role, StatusView, UserCreated, UserView,
 };
 use futures_util::StreamExt;
 use tauri::ipc::Channel;
@@ -140,6 +140,39 @@ pub async fn build_demo_image(state: State<'_, Running>) -> Result<String, ApiEr
     state.engine_or_err()?.build_demo_image().await.map_err(|e| e.to_api())
 }
 
+/// Every user with their role and number of tokens (the window acts as the built-in admin).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_users(state: State<'_, Running>) -> Result<Vec<UserView>, ApiError> {
+    state.engine_or_err()?.list_users().await.map_err(|e| e.to_api())
+}
+
+/// Adds a user with a role; the answer carries their first token, which is shown this once.
+#[tauri::command]
+#[specta::specta]
+pub async fn create_user(state: State<'_, Running>, name: String, role: Role) -> Result<UserCreated, ApiError> {
+    state.engine_or_err()?.create_user(&name, role).await.map_err(|e| e.to_api())
+}
+
+/// Removes a user and revokes their tokens; their apps stay.
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_user(state: State<'_, Running>, name: String) -> Result<(), ApiError> {
+    state.engine_or_err()?.remove_user(&name).await.map_err(|e| e.to_api())
+}
+
+/// The audit log, newest first, optionally of one user and/or app.
+#[tauri::command]
+#[specta::specta]
+pub async fn audit_log(
+    state: State<'_, Running>,
+    user: Option<String>,
+    app: Option<String>,
+    limit: u32,
+) -> Result<Vec<AuditView>, ApiError> {
+    state.engine_or_err()?.audit_log(user.as_deref(), app.as_deref(), limit).await.map_err(|e| e.to_api())
+}
+
 /// The REST API's bearer token, so the window can show it to paste into `cranectl` or curl.
 #[tauri::command]
 #[specta::specta]
@@ -211,6 +244,10 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             status,
             build_demo_image,
             api_token,
+            list_users,
+            create_user,
+            remove_user,
+            audit_log,
             logs_tail,
             logs_follow,
             logs_stop,

@@ -88,6 +88,82 @@ async fn window_explains_an_unreachable_docker_engine() {
     }
 }
 
+/// The admin adds a user in the Settings' Users dialog, sees their token once (and it works over REST with the
+/// user's role), sees the change in the audit log with door `window`, and removes the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_manages_users_in_the_window() {
+    preflight();
+    let data_dir = tempfile::Builder::new().prefix("crane-gui-users-").tempdir().expect("temporary data dir");
+    let driver = Driver::start(data_dir.path(), &[]);
+    let client = connect(&driver).await;
+    let outcome = AssertUnwindSafe(async {
+        let c = &client;
+        wait_until(
+            c,
+            "the window to load",
+            Duration::from_secs(30),
+            "return document.body.dataset.ready === 'true' || null",
+        )
+        .await;
+        click(c, "[data-testid=users-open]").await;
+        wait_until(
+            c,
+            "the users list",
+            Duration::from_secs(10),
+            "return document.querySelector('[data-user=admin]') ? true : null",
+        )
+        .await;
+        fill(c, "user-name", "student-1").await;
+        click(c, "[data-testid=user-add]").await;
+        let token = wait_until(
+            c,
+            "the new user's token",
+            Duration::from_secs(10),
+            "const t = document.querySelector('[data-testid=user-token-value]'); \
+             return (t.offsetParent !== null && t.textContent.startsWith('crane_')) ? t.textContent : null",
+        )
+        .await;
+        let token = token.as_str().expect("text").to_string();
+        wait_until(
+            c,
+            "the user in the list",
+            Duration::from_secs(10),
+            "return document.querySelector('[data-user=student-1]') ? true : null",
+        )
+        .await;
+        let row = text(c, "[data-user=student-1]").await;
+        assert!(row.contains("operator"), "the new user's row: {row:?}");
+        // The token works over REST with the operator role: it reads, and user management is refused.
+        let api_url = text(c, "[data-testid=api-url]").await;
+        assert_eq!(http_get_status_as(&api_url, "/api/v1/apps", &token), "HTTP/1.1 200 OK");
+        assert_eq!(http_get_status_as(&api_url, "/api/v1/users", &token), "HTTP/1.1 403 Forbidden");
+        let audit = text(c, "[data-testid=audit-table]").await;
+        assert!(audit.contains("user.create") && audit.contains("window") && audit.contains("student-1"), "{audit:?}");
+        screenshot(c, "screenshot-users.png").await;
+
+        click(c, "[data-testid=user-remove-student-1]").await;
+        click(c, "[data-testid=confirm-ok]").await;
+        wait_until(
+            c,
+            "the user to go",
+            Duration::from_secs(10),
+            "return document.querySelector('[data-user=student-1]') ? null : true",
+        )
+        .await;
+        assert_eq!(http_get_status_as(&api_url, "/api/v1/apps", &token), "HTTP/1.1 401 Unauthorized");
+        let audit = text(c, "[data-testid=audit-table]").await;
+        assert!(audit.contains("user.remove"), "{audit:?}");
+    })
+    .catch_unwind()
+    .await;
+    stop_app(data_dir.path());
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     // The window is up once app.js finished its first fetch.
     wait_until(
@@ -181,6 +257,14 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     )
     .await;
     click(c, &format!("[data-testid=app-item-{app}]")).await;
+    // The window acts as the built-in admin, so its apps are the admin's.
+    wait_until(
+        c,
+        "the app's owner",
+        Duration::from_secs(10),
+        "return document.querySelector('[data-testid=app-owner]').textContent === 'owner admin' || null",
+    )
+    .await;
     let states = wait_until(
         c,
         "2 instances running or ready",
@@ -538,6 +622,19 @@ fn http_get_status(url: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
     stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     write!(stream, "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send request");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string()
+}
+
+/// The status line of a `GET path` to `url` with a bearer token.
+fn http_get_status_as(url: &str, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+        .expect("send request");
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string()

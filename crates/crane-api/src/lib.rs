@@ -65,7 +65,8 @@ pub enum ErrorCode {
     BadRequest,
     /// The bearer token is missing or wrong.
     Unauthorized,
-    /// The Host or Origin of the request is not allowed.
+    /// The Host or Origin of the request is not allowed, or the caller's role or ownership does not allow the
+    /// operation (the message names the rule and the fix).
     Forbidden,
     /// No such app, load run or route.
     NotFound,
@@ -217,6 +218,8 @@ pub struct AppView {
     pub instances: Vec<InstanceView>,
     /// Creation time, RFC 3339.
     pub created_at: String,
+    /// The user who created the app; operators manage only their own apps.
+    pub owner: String,
     /// The rolling update in progress (or the last one that failed or paused), if any.
     pub rollout: Option<RolloutView>,
     /// Traffic through the app's load balancer, when it has a port.
@@ -868,6 +871,209 @@ pub struct ProgressView {
     pub error: Option<String>,
 }
 
+/// A user of the engine (`cranectl user ls`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct UserView {
+    /// Name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// When the user was added, RFC 3339 (the built-in `admin`: when the engine first started).
+    pub created_at: String,
+    /// Tokens the user has (the built-in `admin` also has the data directory's token, not counted here).
+    pub tokens: u32,
+    /// Whether this is the built-in `admin`, the holder of the data directory's token, which cannot be removed.
+    pub builtin: bool,
+}
+
+/// A token of a user, without the token itself (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct TokenView {
+    /// Public id, also the start of the token (`crane_<id>_…`); `cranectl token revoke ID` takes it.
+    pub id: String,
+    /// The user it acts for.
+    pub user: String,
+    /// The role it gives (never more than its user's).
+    pub role: Role,
+    /// What it is for, if its maker said.
+    pub label: Option<String>,
+    /// When it was made, RFC 3339.
+    pub created_at: String,
+}
+
+/// A token just made: the only time the token is shown. Crane keeps only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct IssuedToken {
+    /// The bearer token (`Authorization: Bearer …`, or `CRANE_TOKEN` for cranectl). Shown once.
+    pub token: String,
+    /// What the token is.
+    pub info: TokenView,
+}
+
+/// A user just added, with the user's first token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct UserCreated {
+    /// The user.
+    pub user: UserView,
+    /// The user's first token (with the user's role). Shown once.
+    pub token: IssuedToken,
+}
+
+/// Body of `POST /users`. Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// User name: lowercase letters, digits and '-', starting with a letter (as app names).
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+}
+
+/// Body of `POST /tokens`. Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// The role the token gives; at most its user's.
+    pub role: Role,
+    /// The user it acts for; the caller when omitted.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// What it is for (at most 100 characters).
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// What an audited request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
+pub enum AuditAction {
+    /// Apply a spec (create, update or scale an app).
+    #[serde(rename = "app.apply")]
+    AppApply,
+    /// Create an app (create only).
+    #[serde(rename = "app.create")]
+    AppCreate,
+    /// Change the replica count.
+    #[serde(rename = "app.scale")]
+    AppScale,
+    /// Delete an app.
+    #[serde(rename = "app.delete")]
+    AppDelete,
+    /// Roll an app back to an earlier revision.
+    #[serde(rename = "rollout.undo")]
+    RolloutUndo,
+    /// Let Crane manage an NGINX for an app.
+    #[serde(rename = "nginx.manage")]
+    NginxManage,
+    /// Stop managing NGINX for an app.
+    #[serde(rename = "nginx.unmanage")]
+    NginxUnmanage,
+    /// Start the load generator.
+    #[serde(rename = "load.start")]
+    LoadStart,
+    /// Stop the load generator.
+    #[serde(rename = "load.stop")]
+    LoadStop,
+    /// Build the demo image.
+    #[serde(rename = "image.build_demo")]
+    ImageBuildDemo,
+    /// Add a user.
+    #[serde(rename = "user.create")]
+    UserCreate,
+    /// Remove a user.
+    #[serde(rename = "user.remove")]
+    UserRemove,
+    /// Make a token.
+    #[serde(rename = "token.create")]
+    TokenCreate,
+    /// Revoke a token.
+    #[serde(rename = "token.revoke")]
+    TokenRevoke,
+    /// Replace the data directory's token.
+    #[serde(rename = "token.rotate")]
+    TokenRotate,
+    /// Change an engine setting.
+    #[serde(rename = "settings.change")]
+    SettingsChange,
+    /// An action this version does not know.
+    #[serde(rename = "unknown", other)]
+    Unknown,
+}
+
+impl AuditAction {
+    /// Every action but `Unknown`.
+    pub const ALL: &'static [AuditAction] = &[
+        AuditAction::AppApply,
+        AuditAction::AppCreate,
+        AuditAction::AppScale,
+        AuditAction::AppDelete,
+        AuditAction::RolloutUndo,
+        AuditAction::NginxManage,
+        AuditAction::NginxUnmanage,
+        AuditAction::LoadStart,
+        AuditAction::LoadStop,
+        AuditAction::ImageBuildDemo,
+        AuditAction::UserCreate,
+        AuditAction::UserRemove,
+        AuditAction::TokenCreate,
+        AuditAction::TokenRevoke,
+        AuditAction::TokenRotate,
+        AuditAction::SettingsChange,
+    ];
+
+    /// The dotted name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::AppApply => "app.apply",
+            AuditAction::AppCreate => "app.create",
+            AuditAction::AppScale => "app.scale",
+            AuditAction::AppDelete => "app.delete",
+            AuditAction::RolloutUndo => "rollout.undo",
+            AuditAction::NginxManage => "nginx.manage",
+            AuditAction::NginxUnmanage => "nginx.unmanage",
+            AuditAction::LoadStart => "load.start",
+            AuditAction::LoadStop => "load.stop",
+            AuditAction::ImageBuildDemo => "image.build_demo",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::UserRemove => "user.remove",
+            AuditAction::TokenCreate => "token.create",
+            AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::TokenRotate => "token.rotate",
+            AuditAction::SettingsChange => "settings.change",
+            AuditAction::Unknown => "unknown",
+        }
+    }
+
+    /// The action of a stored name (`Unknown` for a name this version does not know).
+    pub fn parse(text: &str) -> AuditAction {
+        AuditAction::ALL.iter().copied().find(|a| a.as_str() == text).unwrap_or(AuditAction::Unknown)
+    }
+}
+
+/// One row of the audit log: who did what, when, through which door, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AuditView {
+    /// Id, increasing.
+    pub id: f64,
+    /// Time, RFC 3339 with milliseconds.
+    pub at: String,
+    /// The user who asked.
+    pub user: String,
+    /// The role the request was made with.
+    pub role: Role,
+    /// How the request arrived.
+    pub door: Door,
+    /// What was asked.
+    pub action: AuditAction,
+    /// The app concerned, if any.
+    pub app: Option<String>,
+    /// Another target (a user name, a token id), if any.
+    pub target: Option<String>,
+    /// Whether it was carried out.
+    pub ok: bool,
+    /// Why not, when it was not.
+    pub error: Option<ErrorCode>,
+}
+
 /// Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
 /// server-sent events stream `GET /api/v1/watch`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
@@ -911,6 +1117,16 @@ mod tests {
         let listed: Vec<String> =
             ErrorCode::ALL.iter().map(|c| serde_json::to_value(c).unwrap().as_str().unwrap().to_string()).collect();
         assert_eq!(derived, listed);
+    }
+
+    /// Audit actions keep their dotted names on the wire, and every name parses back to its action.
+    #[test]
+    fn audit_actions_round_trip() {
+        for action in AuditAction::ALL {
+            assert_eq!(serde_json::to_value(action).unwrap(), serde_json::json!(action.as_str()));
+            assert_eq!(AuditAction::parse(action.as_str()), *action);
+        }
+        assert_eq!(serde_json::from_str::<AuditAction>(r#""policy.edit""#).unwrap(), AuditAction::Unknown);
     }
 
     /// Event kinds keep their dotted names on the wire, and every name parses back to its kind.

@@ -182,6 +182,9 @@ pub struct StoredApp {
     /// Bumped by the store on every write; 0 for an app not stored yet. A write succeeds only when the stored
     /// generation still is this one (optimistic concurrency: see [`Store::put_app`]).
     pub generation: u64,
+    /// The user who created the app (operators manage only their own apps). Set when the app is first written;
+    /// later writes keep the stored owner.
+    pub owner: String,
 }
 
 /// Revisions kept per app (the newest ones, and always the one it runs): history stays bounded.
@@ -243,6 +246,57 @@ pub struct EventRecord {
     pub reason: String,
     /// Inputs of the decision, as JSON.
     pub details: serde_json::Value,
+}
+
+/// A user of the engine. The built-in `admin` (the holder of the data directory's token) is one too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    /// Name (the app name rule: lowercase letters, digits, '-').
+    pub name: String,
+    /// What the user may do.
+    pub role: crate::access::Role,
+    /// When the user was added.
+    pub created_at: Millis,
+}
+
+/// A bearer token of a user. Only its SHA-256 is stored, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    /// Public id (part of the token, so the token is found without comparing it to every hash).
+    pub id: String,
+    /// The user it acts for.
+    pub user: String,
+    /// The role it gives (never more than its user's: see [`crate::access::Role::effective`]).
+    pub role: crate::access::Role,
+    /// SHA-256 of the whole token, lowercase hex.
+    pub hash: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// What it is for ("grading script"), if its maker said.
+    pub label: Option<String>,
+}
+
+/// One row of the audit log: a request that changed (or tried to change) something.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Row id (0 before insertion).
+    pub id: i64,
+    /// When.
+    pub at: Millis,
+    /// Who (user name).
+    pub user: String,
+    /// With which role.
+    pub role: crate::access::Role,
+    /// Through which door (`window`, `rest`, `cli`, `lab`, `engine`).
+    pub door: String,
+    /// What (`app.scale`, `user.create`…).
+    pub action: String,
+    /// The app concerned, if any.
+    pub app: Option<String>,
+    /// Another target (a user name, a token id), if any.
+    pub target: Option<String>,
+    /// `ok`, or the error code the request failed with (`forbidden`, `not_found`…).
+    pub outcome: String,
 }
 
 /// What a metric sample measures: the series Crane records, or a metric an app exposes itself.
@@ -382,6 +436,30 @@ pub trait Store: Send + Sync + 'static {
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a key/value setting.
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Every user, by name.
+    async fn list_users(&self) -> Result<Vec<StoredUser>, StoreError>;
+    /// Adds a user, with its first token when given, in one transaction. `false` (and nothing written) when a user
+    /// of that name exists.
+    async fn create_user(&self, user: &StoredUser, token: Option<&StoredToken>) -> Result<bool, StoreError>;
+    /// Removes a user and every token of the user in one transaction; returns whether the user existed. The user's
+    /// apps stay (owned by the name).
+    async fn delete_user(&self, name: &str) -> Result<bool, StoreError>;
+    /// Every token (with its hash), oldest first.
+    async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
+    /// Adds a token; `false` (and nothing written) when its user does not exist. An error when its id or hash is
+    /// taken.
+    async fn create_token(&self, token: &StoredToken) -> Result<bool, StoreError>;
+    /// Removes a token; returns whether it existed.
+    async fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
+    /// Appends an audit row and returns it with its id. The log is bounded (oldest rows are pruned).
+    async fn append_audit(&self, record: AuditRecord) -> Result<AuditRecord, StoreError>;
+    /// Newest-first audit rows, optionally of one user and/or one app, at most `limit`.
+    async fn list_audit(
+        &self,
+        user: Option<&str>,
+        app: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Labels as a map, for adapters.

@@ -683,7 +683,7 @@ impl Checker<'_> {
 }
 
 /// Whether `name` is a valid app name (the length is checked separately).
-fn is_app_name(name: &str) -> bool {
+pub(crate) fn is_app_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

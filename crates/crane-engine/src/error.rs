@@ -27,6 +27,12 @@ pub enum EngineError {
     /// No app of that name.
     #[error("no app named '{0}'; list apps with `cranectl get apps`")]
     NotFound(String),
+    /// No user, token or other named thing of that name (the message names it and how to list them).
+    #[error("{0}")]
+    Missing(String),
+    /// The caller's role or ownership does not allow the request (the message names the rule and the fix).
+    #[error("{0}")]
+    Forbidden(String),
     /// The app exists already (create-only) or a name is taken.
     #[error("{0}")]
     Conflict(String),
@@ -72,7 +78,8 @@ impl EngineError {
     pub fn to_api(&self) -> ApiError {
         let code = match self {
             EngineError::InvalidSpec(_) => ErrorCode::InvalidSpec,
-            EngineError::NotFound(_) => ErrorCode::NotFound,
+            EngineError::NotFound(_) | EngineError::Missing(_) => ErrorCode::NotFound,
+            EngineError::Forbidden(_) => ErrorCode::Forbidden,
             EngineError::Conflict(_) => ErrorCode::Conflict,
             EngineError::BadRequest(_) => ErrorCode::BadRequest,
             EngineError::ImageUnavailable(_) => ErrorCode::ImageUnavailable,

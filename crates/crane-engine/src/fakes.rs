@@ -554,6 +554,9 @@ struct MemState {
     samples: Vec<crane_core::ports::Sample>,
     settings: BTreeMap<String, String>,
     unreadable: BTreeMap<String, String>,
+    users: BTreeMap<String, crane_core::ports::StoredUser>,
+    tokens: Vec<crane_core::ports::StoredToken>,
+    audit: Vec<crane_core::ports::AuditRecord>,
 }
 
 impl MemStore {
@@ -572,6 +575,11 @@ impl MemStore {
     /// Every event so far, oldest first.
     pub fn all_events(&self) -> Vec<crane_core::ports::EventRecord> {
         self.inner.locked().events.clone()
+    }
+
+    /// Every audit row so far, oldest first.
+    pub fn all_audit(&self) -> Vec<crane_core::ports::AuditRecord> {
+        self.inner.locked().audit.clone()
     }
 }
 
@@ -603,6 +611,7 @@ impl crane_core::ports::Store for MemStore {
         written.generation = app.generation + 1;
         if let Some(existing) = state.apps.get(&app.spec.name) {
             written.created_at = existing.created_at;
+            written.owner = existing.owner.clone();
         }
         state.apps.insert(app.spec.name.clone(), written);
         if let Some(r) = revision {
@@ -711,5 +720,91 @@ impl crane_core::ports::Store for MemStore {
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), crane_core::ports::StoreError> {
         self.inner.locked().settings.insert(key.to_string(), value.to_string());
         Ok(())
+    }
+
+    async fn list_users(&self) -> Result<Vec<crane_core::ports::StoredUser>, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().users.values().cloned().collect())
+    }
+
+    async fn create_user(
+        &self,
+        user: &crane_core::ports::StoredUser,
+        token: Option<&crane_core::ports::StoredToken>,
+    ) -> Result<bool, crane_core::ports::StoreError> {
+        let mut state = self.inner.locked();
+        if state.users.contains_key(&user.name) {
+            return Ok(false);
+        }
+        if let Some(token) = token {
+            if token.user != user.name || state.tokens.iter().any(|t| t.id == token.id || t.hash == token.hash) {
+                return Err(crane_core::ports::StoreError(format!("the first token of '{}' is not new", user.name)));
+            }
+            state.tokens.push(token.clone());
+        }
+        state.users.insert(user.name.clone(), user.clone());
+        Ok(true)
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool, crane_core::ports::StoreError> {
+        let mut state = self.inner.locked();
+        state.tokens.retain(|t| t.user != name);
+        Ok(state.users.remove(name).is_some())
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<crane_core::ports::StoredToken>, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().tokens.clone())
+    }
+
+    async fn create_token(
+        &self,
+        token: &crane_core::ports::StoredToken,
+    ) -> Result<bool, crane_core::ports::StoreError> {
+        let mut state = self.inner.locked();
+        if !state.users.contains_key(&token.user) {
+            return Ok(false);
+        }
+        if state.tokens.iter().any(|t| t.id == token.id || t.hash == token.hash) {
+            return Err(crane_core::ports::StoreError(format!("token id {} is taken", token.id)));
+        }
+        state.tokens.push(token.clone());
+        Ok(true)
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, crane_core::ports::StoreError> {
+        let mut state = self.inner.locked();
+        let before = state.tokens.len();
+        state.tokens.retain(|t| t.id != id);
+        Ok(state.tokens.len() < before)
+    }
+
+    async fn append_audit(
+        &self,
+        mut record: crane_core::ports::AuditRecord,
+    ) -> Result<crane_core::ports::AuditRecord, crane_core::ports::StoreError> {
+        let mut state = self.inner.locked();
+        record.id = state.audit.last().map_or(1, |r| r.id + 1);
+        state.audit.push(record.clone());
+        // Bounded like the SQLite store.
+        let excess = state.audit.len().saturating_sub(crane_store::MAX_AUDIT as usize);
+        state.audit.drain(..excess);
+        Ok(record)
+    }
+
+    async fn list_audit(
+        &self,
+        user: Option<&str>,
+        app: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crane_core::ports::AuditRecord>, crane_core::ports::StoreError> {
+        let state = self.inner.locked();
+        Ok(state
+            .audit
+            .iter()
+            .rev()
+            .filter(|r| user.is_none_or(|u| r.user == u))
+            .filter(|r| app.is_none_or(|a| r.app.as_deref() == Some(a)))
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 }

@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** decisions are made by `crane_core` planners; this crate only gathers the snapshot,
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
+pub mod access;
 pub mod charts;
 pub mod clock;
 mod data_dir;
@@ -26,13 +27,14 @@ use std::sync::{Arc, Mutex};
 use clock::LockExt;
 use std::time::Duration;
 
-use crane_api::{AppView, ApplyResult, ChangeView, EventView, LogLineView, StatusView};
+use crane_api::{AppView, ApplyResult, AuditAction, ChangeView, EventView, LogLineView, StatusView};
 use crane_core::model::Millis;
 use crane_core::ports::{PutOutcome, Runtime, RuntimeError, Store, StoredApp};
 use crane_core::revision::ApplyAction;
 use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+pub use access::Permission;
 pub use clock::Clock;
 pub use error::{EngineError, Result};
 pub use exposition::SdTargetGroup;
@@ -230,6 +232,8 @@ pub(crate) struct Inner {
     pub api_url: Mutex<String>,
     /// The exclusive lock of the data directory, held until shutdown.
     pub data_lock: Mutex<Option<data_dir::Lock>>,
+    /// The users' tokens as authentication reads them (rebuilt after every change).
+    pub tokens: access::TokenCache,
 }
 
 impl Inner {
@@ -243,9 +247,9 @@ impl Inner {
 #[derive(Clone)]
 pub struct EngineHandle {
     inner: Arc<Inner>,
-    /// Who is asking, through which door: what the engine checks roles and ownership against, records in the audit
-    /// log and gives policies. A fresh handle acts as the engine's own admin; doors narrow it with
-    /// [`EngineHandle::as_caller`].
+    /// Who is asking, through which door: what the engine checks roles and ownership against
+    /// ([`EngineHandle::authorize`]), records in the audit log ([`EngineHandle::audited`]) and gives policies. A fresh
+    /// handle acts as the engine's own admin; doors narrow it with [`EngineHandle::as_caller`].
     caller: Arc<Caller>,
 }
 
@@ -344,8 +348,10 @@ impl EngineHandle {
             loop_health: Mutex::new(LoopHealth::default()),
             api_url: Mutex::new(String::new()),
             data_lock: Mutex::new(Some(lock)),
+            tokens: access::TokenCache::default(),
         });
         let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };
+        handle.ensure_admin_user().await?;
         handle.start_loop(rx, reports_rx);
         Ok(handle)
     }
@@ -388,8 +394,19 @@ impl EngineHandle {
 
     /// Validates and applies a YAML spec: creates the app, or updates/scales an existing one. With `create_only`,
     /// an existing app is a `Conflict` error. A new app whose first instances cannot be started (image missing,
-    /// port in use, name taken) is rolled back entirely: nothing is left behind.
+    /// port in use, name taken) is rolled back entirely: nothing is left behind. A new app is owned by the caller;
+    /// an operator may change only apps it owns. Audited.
     pub async fn apply(&self, yaml: &str, create_only: bool) -> Result<ApplyResult> {
+        let action = if create_only { AuditAction::AppCreate } else { AuditAction::AppApply };
+        // The app's name is known once the spec is parsed; the audit row names it from then on.
+        let mut name = None;
+        let result = self.apply_as_caller(yaml, create_only, &mut name).await;
+        self.audit(action, name.as_deref(), None, result.as_ref().err()).await;
+        result
+    }
+
+    async fn apply_as_caller(&self, yaml: &str, create_only: bool, named: &mut Option<String>) -> Result<ApplyResult> {
+        self.authorize(Permission::ManageApp, None).await?;
         let floor = self.safety_floor().await?;
         // Parsing is CPU work bounded by the spec size cap; it runs off the async workers so a large spec never
         // stalls other requests or the loop.
@@ -412,10 +429,22 @@ impl EngineHandle {
             )
         })?;
         let name = spec.name.clone();
+        *named = Some(name.clone());
         let (action, created_generation) = {
             let _guard = self.inner.writes.lock().await;
             let store = &self.inner.store;
             let existing = store.get_app(&name).await.map_err(internal)?;
+            if let Some(existing) = &existing {
+                // Checked under the write lock, against the row this apply changes.
+                let caller = self.caller();
+                crane_core::access::check(
+                    access::core_role(caller.role),
+                    &caller.user,
+                    Permission::ManageApp,
+                    Some((&name, &existing.owner)),
+                )
+                .map_err(|denied| EngineError::Forbidden(denied.0))?;
+            }
             if create_only && existing.is_some() {
                 return Err(EngineError::Conflict(format!(
                     "an app named '{name}' already exists; choose another name, or use `cranectl apply` to change it"
@@ -449,6 +478,7 @@ impl EngineHandle {
                 // A new apply resumes a paused rollout.
                 paused: false,
                 generation: existing.as_ref().map_or(0, |e| e.generation),
+                owner: existing.as_ref().map_or_else(|| self.caller().user.clone(), |e| e.owner.clone()),
             };
             let revision_record = action.makes_revision().then(|| crane_core::ports::StoredRevision {
                 app: name.clone(),
@@ -596,8 +626,16 @@ impl EngineHandle {
         self.inner.store.get_app(name).await.map_err(internal)?.ok_or_else(|| EngineError::NotFound(name.to_string()))
     }
 
-    /// Changes the replica count.
+    /// Changes the replica count (operators: of their own apps). Audited.
     pub async fn scale(&self, name: &str, replicas: u32) -> Result<AppView> {
+        self.audited(AuditAction::AppScale, Some(name), None, async {
+            self.authorize(Permission::ManageApp, Some(name)).await?;
+            self.scale_now(name, replicas).await
+        })
+        .await
+    }
+
+    async fn scale_now(&self, name: &str, replicas: u32) -> Result<AppView> {
         if replicas > crane_core::validate::MAX_REPLICAS {
             return Err(EngineError::BadRequest(format!(
                 "replicas must be between 0 and {}; got {replicas}",
@@ -618,8 +656,16 @@ impl EngineHandle {
         self.get_app(name).await
     }
 
-    /// Deletes an app and every container, network and volume it owns.
+    /// Deletes an app and every container, network and volume it owns (operators: their own apps). Audited.
     pub async fn delete(&self, name: &str) -> Result<()> {
+        self.audited(AuditAction::AppDelete, Some(name), None, async {
+            self.authorize(Permission::ManageApp, Some(name)).await?;
+            self.delete_now(name).await
+        })
+        .await
+    }
+
+    async fn delete_now(&self, name: &str) -> Result<()> {
         {
             let _guard = self.inner.writes.lock().await;
             // The app, its history and its NGINX setting go in one transaction (a managed NGINX keeps its last
@@ -665,8 +711,17 @@ impl EngineHandle {
     }
 
     /// Rolls an app back to revision `to` (the previous one when `None`): its container settings return to that
-    /// revision's, the replica count stays, and a rolling update replaces the instances.
+    /// revision's, the replica count stays, and a rolling update replaces the instances (operators: their own
+    /// apps). Audited.
     pub async fn rollout_undo(&self, name: &str, to: Option<u64>) -> Result<AppView> {
+        self.audited(AuditAction::RolloutUndo, Some(name), None, async {
+            self.authorize(Permission::ManageApp, Some(name)).await?;
+            self.rollout_undo_now(name, to).await
+        })
+        .await
+    }
+
+    async fn rollout_undo_now(&self, name: &str, to: Option<u64>) -> Result<AppView> {
         {
             let _guard = self.inner.writes.lock().await;
             let mut app = self.stored(name).await?;
@@ -719,8 +774,17 @@ impl EngineHandle {
 
     /// Makes the engine manage an NGINX for the app: it writes the app's config to `managed.config_path` now and
     /// after every change of the ready set, and reloads NGINX each time. `None` stops managing. The loop does the
-    /// writing and reloading (it is the one place that touches NGINX).
+    /// writing and reloading (it is the one place that touches NGINX). Operators: their own apps. Audited.
     pub async fn manage_nginx(&self, name: &str, managed: Option<ManagedNginx>) -> Result<String> {
+        let action = if managed.is_some() { AuditAction::NginxManage } else { AuditAction::NginxUnmanage };
+        self.audited(action, Some(name), None, async {
+            self.authorize(Permission::ManageApp, Some(name)).await?;
+            self.manage_nginx_now(name, managed).await
+        })
+        .await
+    }
+
+    async fn manage_nginx_now(&self, name: &str, managed: Option<ManagedNginx>) -> Result<String> {
         let app = self.stored(name).await?;
         if managed.is_some() && app.spec.ports.is_empty() {
             return Err(EngineError::BadRequest(format!(
@@ -732,8 +796,17 @@ impl EngineHandle {
         rx.await.map_err(|_| self.loop_failed())?
     }
 
-    /// Starts the built-in load generator against the app's load-balancer address.
+    /// Starts the built-in load generator against the app's load-balancer address (operators: their own apps).
+    /// Audited.
     pub async fn start_load(&self, name: &str, request: &crane_api::LoadRequest) -> Result<crane_api::LoadView> {
+        self.audited(AuditAction::LoadStart, Some(name), None, async {
+            self.authorize(Permission::ManageApp, Some(name)).await?;
+            self.start_load_now(name, request).await
+        })
+        .await
+    }
+
+    async fn start_load_now(&self, name: &str, request: &crane_api::LoadRequest) -> Result<crane_api::LoadView> {
         load::check_numbers(request)?;
         let app = self.stored(name).await?;
         let port = app.public_port.ok_or_else(|| {
@@ -744,8 +817,17 @@ impl EngineHandle {
         load::start(&self.inner, name, port, request)
     }
 
-    /// Stops the app's load run; the view of the run, or NotFound-like BadRequest when none ran.
+    /// Stops the app's load run; the view of the run, or NotFound-like BadRequest when none ran (operators: their
+    /// own apps). Audited.
     pub async fn stop_load(&self, name: &str) -> Result<crane_api::LoadView> {
+        self.audited(AuditAction::LoadStop, Some(name), None, async {
+            self.authorize(Permission::ManageApp, Some(name)).await?;
+            self.stop_load_now(name).await
+        })
+        .await
+    }
+
+    async fn stop_load_now(&self, name: &str) -> Result<crane_api::LoadView> {
         self.stored(name).await?;
         self.inner.loads.stop(name);
         self.inner.loads.view(name).ok_or_else(|| {
@@ -821,8 +903,13 @@ impl EngineHandle {
 
     /// Builds the demo image `crane-demo:<version>`; progress is also broadcast as [`ChangeView::Progress`]. The loop
     /// runs the build (it is the one place that creates Docker objects) as a task of its own, so passes go on.
+    /// Operators and admins. Audited.
     pub async fn build_demo_image(&self) -> Result<String> {
-        self.image_work(ImageWork::BuildDemo).await
+        self.audited(AuditAction::ImageBuildDemo, None, None, async {
+            self.authorize(Permission::ManageApp, None).await?;
+            self.image_work(ImageWork::BuildDemo).await
+        })
+        .await
     }
 
     /// Makes sure an image is present (pulling it when it is not), through the loop.

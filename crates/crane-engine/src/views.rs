@@ -146,6 +146,7 @@ pub(crate) fn app_view(
         spec_yaml: app.source_yaml.clone(),
         instances,
         created_at: rfc3339(app.created_at),
+        owner: app.owner.clone(),
         rollout: shared.rollouts.get(name).cloned(),
         traffic: traffic.map(|t| traffic_view(&t.app.traffic)),
         load: None,

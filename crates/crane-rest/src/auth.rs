@@ -3,6 +3,11 @@
 //! bearer token (every path — `/api/…`, `/metrics`, unknown ones — except the public routes of the route
 //! table, as the OpenAPI document marks them), and the CORS answers that let the Crane window call the API.
 //!
+//! The bearer token names the caller: the data directory's token is the built-in `admin`; a user token
+//! (`crane_<id>_<secret>`) is resolved by the engine ([`crane_engine::EngineHandle::authenticate`]) to its user and
+//! role. The caller, with the door (`cli` when `cranectl` says so, else `rest`), goes into the request for the
+//! handlers, whose engine calls check and audit it.
+//!
 //! **Architecture Invariant:** every request passes through [`guard`] before any handler runs; a route is public
 //! only when its handler's `#[utoipa::path]` says `security(())`.
 
@@ -22,6 +27,8 @@ use crate::error::ApiFailure;
 pub(crate) struct GuardConfig {
     /// The bearer token (hex) and where it is stored (named in the 401 message).
     pub token: Arc<crate::Token>,
+    /// The engine, which knows the users' tokens.
+    pub engine: crane_engine::EngineHandle,
     /// The port we listen on; the Host header must name it.
     pub port: u16,
     /// Remote access was opted in to: any Host is accepted (the token still is required).
@@ -85,11 +92,24 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
     // unknown paths alike (an unknown path must not tell a caller without the token what exists).
     let path = request.uri().path();
     let needs_token = !config.public_paths.contains(path);
-    if needs_token && !bearer_matches(headers, &config.token.current()) {
+    let caller = if needs_token {
+        match authenticate(&config, headers).await {
+            Ok(caller) => caller,
+            Err(failure) => {
+                let mut response = failure.into_response();
+                allow_origin(&mut response, origin.as_deref());
+                return response;
+            }
+        }
+    } else {
+        None
+    };
+    if needs_token && caller.is_none() {
         let mut response = ApiFailure::new(
             ErrorCode::Unauthorized,
             format!(
-                "missing or wrong bearer token; read it from {} or the window's Settings",
+                "missing, wrong or revoked bearer token; the engine's own token is in {} (also shown in the window), \
+                 a user's token comes from `cranectl user add` or `cranectl token create`",
                 config.token.path.display()
             ),
         )
@@ -100,9 +120,8 @@ pub(crate) async fn guard(State(config): State<Arc<GuardConfig>>, request: Reque
     }
 
     let mut request = request;
-    if needs_token {
-        let door = caller_door(request.headers());
-        request.extensions_mut().insert(crane_engine::Caller::admin(door));
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(caller);
     }
     let mut response = next.run(request).await;
     allow_origin(&mut response, origin.as_deref());
@@ -133,15 +152,24 @@ pub(crate) fn origin_allowed(origin: &str) -> bool {
     TAURI_ORIGINS.contains(&origin.to_ascii_lowercase().as_str())
 }
 
-/// Whether the request carries `Authorization: Bearer <token>`.
-fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
+/// The caller the request's bearer token names: the data directory's token is the built-in `admin`, a user token
+/// its user with its role; `None` for a missing or unknown token.
+async fn authenticate(config: &GuardConfig, headers: &HeaderMap) -> Result<Option<crane_engine::Caller>, ApiFailure> {
+    let Some(presented) = bearer(headers) else {
+        return Ok(None);
     };
-    let Some((scheme, presented)) = value.trim().split_once(' ') else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("bearer") && constant_time_eq(presented.trim().as_bytes(), token.as_bytes())
+    let door = caller_door(headers);
+    if constant_time_eq(presented.as_bytes(), config.token.current().as_bytes()) {
+        return Ok(Some(crane_engine::Caller::admin(door)));
+    }
+    Ok(config.engine.authenticate(presented, door).await?)
+}
+
+/// The token of `Authorization: Bearer <token>`, if the request carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, presented) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| presented.trim())
 }
 
 /// Compares two byte strings in time that depends only on their lengths, so the token cannot be guessed byte by

@@ -4,6 +4,9 @@
 //! the token can answer HMAC-SHA256(token, "crane-hello-v1" · port · nonce). The port the server listens on is part
 //! of the message, so a squatter cannot relay the question to the real engine listening elsewhere.
 //!
+//! A client holding a user token (`crane_<id>_<secret>`) names the token's id, and the key is the SHA-256 (hex) of
+//! its token ([`user_token_key`]): the engine stores exactly that, and a squatter knows neither.
+//!
 //! **Architecture Invariant:** the proof never reveals the token, and clients compare it in constant time.
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -19,6 +22,16 @@ fn mac(token: &str, port: u16, nonce: &str) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(token.as_bytes()).expect("HMAC accepts any key length");
     mac.update(format!("crane-hello-v1\n{port}\n{nonce}").as_bytes());
     mac
+}
+
+/// The hello key of a user token: its SHA-256, lowercase hex (what the engine stores).
+pub fn user_token_key(token: &str) -> String {
+    crane_engine::access::token_hash(token)
+}
+
+/// Whether a token id is well formed (lowercase hex of the length ids have), before anything looks it up.
+pub fn token_id_ok(id: &str) -> bool {
+    id.len() == crane_engine::access::TOKEN_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Whether a nonce is hex of an accepted length.

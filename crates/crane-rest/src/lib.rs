@@ -138,8 +138,13 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
         token: current.clone(),
         port: addr.port(),
     };
-    let guard =
-        Arc::new(auth::GuardConfig { token: current.clone(), port: addr.port(), any_host: allow_remote, public_paths });
+    let guard = Arc::new(auth::GuardConfig {
+        token: current.clone(),
+        engine: handle.clone(),
+        port: addr.port(),
+        any_host: allow_remote,
+        public_paths,
+    });
     let app = router
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, auth::guard))

@@ -23,9 +23,12 @@ const BEARER: &str = "bearerAuth";
         title = "Crane API",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
         description = "Run apps on the local Docker engine. Every route except this document and /healthz needs \
-                       `Authorization: Bearer <token>` (also /metrics); the token is in `<data_dir>/token`. The server \
-                       answers only to Host 127.0.0.1, localhost or [::1] with its port, and only to loopback or Crane \
-                       window origins. Errors are `ApiError` objects whose `code` is an `ErrorCode`."
+                       `Authorization: Bearer <token>` (also /metrics): the engine's own token (`<data_dir>/token`, \
+                       the built-in admin) or a user token (`crane_…`, from `POST /api/v1/users` or \
+                       `POST /api/v1/tokens`). A user token acts with its role: viewers read, operators manage the \
+                       apps they created, admins everything; a refusal is 403 `forbidden`. The server answers only to \
+                       Host 127.0.0.1, localhost or [::1] with its port, and only to loopback or Crane window \
+                       origins. Errors are `ApiError` objects whose `code` is an `ErrorCode`."
     ),
     components(schemas(ApiError)),
     modifiers(&BearerScheme),
@@ -40,7 +43,9 @@ impl Modify for BearerScheme {
     fn modify(&self, openapi: &mut OpenApi) {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
-            .description(Some("The hex token stored in <data_dir>/token (also shown in the window's Settings)."))
+            .description(Some(
+                "The hex token stored in <data_dir>/token (also shown in the window), or a user token (crane_…).",
+            ))
             .build();
         openapi
             .components
@@ -85,7 +90,7 @@ pub(crate) fn public_paths(doc: &OpenApi) -> std::collections::HashSet<String> {
         .collect()
 }
 
-/// Adds 401 (guarded operations) and 403 (all: Host and Origin checks), gives every error status the `ApiError`
+/// Adds 401 (guarded operations) and 403 (all: Host and Origin checks; roles and ownership), gives every error status the `ApiError`
 /// body and a description naming its codes, and writes a public operation's security as `[]` (no requirement).
 fn complete(operation: &mut Operation) {
     let public = is_public(operation);
@@ -182,7 +187,7 @@ mod tests {
 
         let mut operations = 0;
         for path in &mounted_paths {
-            let concrete = path.replace("{name}", "web").replace("{metric}", "cpu");
+            let concrete = path.replace("{name}", "web").replace("{metric}", "cpu").replace("{id}", "0123456789ab");
             for method in METHODS {
                 let request = Request::builder().method(method.clone()).uri(&concrete).body(Body::empty()).unwrap();
                 let status = router.clone().oneshot(request).await.unwrap().status();

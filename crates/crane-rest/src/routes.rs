@@ -18,10 +18,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crane_api::{
-    AppView, ApplyRequest, ApplyResult, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView,
-    RevisionView, ScaleRequest, SdTargetGroup, StatusView, UndoRequest,
+    AppView, ApplyRequest, ApplyResult, AuditAction, AuditView, ChangeView, CreateTokenRequest, CreateUserRequest,
+    ErrorCode, EventView, IssuedToken, LoadRequest, LoadView, LogLineView, RevisionView, ScaleRequest, SdTargetGroup,
+    StatusView, TokenView, UndoRequest, UserCreated, UserView,
 };
-use crane_engine::{Caller, EngineHandle};
+use crane_engine::{Caller, EngineError, EngineHandle, Permission};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,11 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(sd_targets),
         routes!(metrics),
         routes!(watch),
+        routes!(list_users, create_user),
+        routes!(remove_user),
+        routes!(list_tokens, create_token),
+        routes!(revoke_token),
+        routes!(audit),
     ]
 }
 
@@ -189,6 +195,9 @@ async fn healthz() -> Json<Health> {
 struct HelloQuery {
     /// A random nonce: 32 to 128 hex characters, new for every call.
     nonce: String,
+    /// For a client holding a user token (`crane_<id>_…`): its id. The proof is then keyed with the SHA-256 (hex)
+    /// of that token instead of the engine's own token.
+    token_id: Option<String>,
 }
 
 /// The answer of `GET /api/v1/hello`.
@@ -202,14 +211,15 @@ pub struct Hello {
 ///
 /// Served without a token. Answers HMAC-SHA256(token, "crane-hello-v1\n" + port + "\n" + nonce), so a client that
 /// knows the token can check it reached its engine (and not a program that took the port of a crashed one) before
-/// it sends the token. The answer does not reveal the token.
+/// it sends the token. With `token_id`, the key is the SHA-256 (lowercase hex) of that user token, which only its
+/// holder and this engine know; an unknown id is 401. The answer does not reveal the token.
 #[utoipa::path(
     get,
     path = "/api/v1/hello",
     operation_id = "hello",
     security(()),
     params(HelloQuery),
-    responses((status = 200, description = "The proof.", body = Hello), (status = 400))
+    responses((status = 200, description = "The proof.", body = Hello), (status = 400), (status = 500))
 )]
 async fn hello(
     State(state): State<AppState>,
@@ -223,7 +233,19 @@ async fn hello(
             crate::hello::MAX_NONCE_LEN
         )));
     }
-    Ok(Json(Hello { proof: crate::hello::proof(&state.token.current(), state.port, &query.nonce) }))
+    let key = match &query.token_id {
+        None => state.token.current(),
+        Some(id) => {
+            let known = if crate::hello::token_id_ok(id) { state.handle.hello_key(id).await? } else { None };
+            known.ok_or_else(|| {
+                ApiFailure::new(
+                    ErrorCode::Unauthorized,
+                    "this engine has no token with that id (revoked, or its user removed); ask an admin for a new one",
+                )
+            })?
+        }
+    };
+    Ok(Json(Hello { proof: crate::hello::proof(&key, state.port, &query.nonce) }))
 }
 
 /// The answer of `POST /api/v1/token/rotate`.
@@ -235,24 +257,27 @@ pub struct TokenRotated {
     pub message: String,
 }
 
-/// Replace the bearer token
+/// Replace the engine's bearer token
 ///
-/// Writes a new random token to the token file and accepts only it from now on: the token sent with this request
-/// stops working at once. The new token is not in the answer; read it from `token_file`.
+/// Writes a new random token to the token file and accepts only it from now on: the data directory's token sent with
+/// this request stops working at once (user tokens are not affected). The new token is not in the answer; read it
+/// from `token_file`. Admins only; audited.
 #[utoipa::path(
     post,
     path = "/api/v1/token/rotate",
     operation_id = "rotateToken",
     responses((status = 200, description = "The token was replaced.", body = TokenRotated), (status = 500))
 )]
-async fn rotate_token(State(state): State<AppState>) -> Result<Json<TokenRotated>, ApiFailure> {
+async fn rotate_token(State(state): State<AppState>, Engine(engine): Engine) -> Result<Json<TokenRotated>, ApiFailure> {
     let path = state.token.path.display().to_string();
-    state.token.rotate().map_err(|e| {
-        ApiFailure::new(
-            ErrorCode::Internal,
-            format!("cannot write a new token to {path}: {e}; the old token still works"),
-        )
-    })?;
+    engine
+        .audited(AuditAction::TokenRotate, None, None, async {
+            engine.authorize(Permission::ManageUsers, None).await?;
+            state.token.rotate().map_err(|e| {
+                EngineError::Internal(format!("cannot write a new token to {path}: {e}; the old token still works"))
+            })
+        })
+        .await?;
     tracing::info!(file = %path, "bearer token rotated");
     Ok(Json(TokenRotated {
         message: format!("the token was replaced; the old one no longer works; the new one is in {path}"),
@@ -920,6 +945,177 @@ async fn watch(
         })
         .take_until(state.shutdown_signal());
     Sse::new(changes).keep_alive(KeepAlive::default())
+}
+
+/// The `{name}` segment of the user routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct UserPath {
+    /// User name.
+    name: String,
+}
+
+/// The `{id}` segment of the token routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct TokenPath {
+    /// Token id (the part after `crane_`, as `GET /api/v1/tokens` lists it).
+    id: String,
+}
+
+/// List users
+///
+/// Every user with their role and number of tokens; the built-in `admin` holds the data directory's token. Admins
+/// only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    operation_id = "listUsers",
+    responses((status = 200, description = "Users.", body = Vec<UserView>), (status = 500))
+)]
+async fn list_users(Engine(engine): Engine) -> Result<Json<Vec<UserView>>, ApiFailure> {
+    Ok(Json(engine.list_users().await?))
+}
+
+/// Add a user
+///
+/// Body: `{"name": "alice", "role": "operator"}` (roles: `viewer`, `operator`, `admin`). Answers with the user and
+/// their first token, which is shown this once (Crane keeps only its SHA-256). A taken name is 409 `conflict`.
+/// Admins only; audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    operation_id = "createUser",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The user and their first token.", body = UserCreated),
+        (status = 400), (status = 409), (status = 500),
+    )
+)]
+async fn create_user(
+    Engine(engine): Engine,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<UserCreated>), ApiFailure> {
+    let body: CreateUserRequest =
+        parse_json(media_type(&headers).as_deref(), &body, r#"{"name": "alice", "role": "operator"}"#)?;
+    Ok((StatusCode::CREATED, Json(engine.create_user(&body.name, body.role).await?)))
+}
+
+/// Remove a user
+///
+/// Revokes every token of the user. Their apps stay, owned by the name; admins manage them. The built-in `admin`
+/// cannot be removed. Admins only; audited.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{name}",
+    operation_id = "removeUser",
+    params(UserPath),
+    responses((status = 204, description = "Removed."), (status = 400), (status = 404), (status = 500))
+)]
+async fn remove_user(
+    Engine(engine): Engine,
+    segments: Result<Path<UserPath>, PathRejection>,
+) -> Result<StatusCode, ApiFailure> {
+    let UserPath { name } = path(segments)?;
+    engine.remove_user(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List tokens
+///
+/// Every user token: id, user, role, label, creation time (never the token itself). Admins only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    operation_id = "listTokens",
+    responses((status = 200, description = "Tokens.", body = Vec<TokenView>), (status = 500))
+)]
+async fn list_tokens(Engine(engine): Engine) -> Result<Json<Vec<TokenView>>, ApiFailure> {
+    Ok(Json(engine.list_tokens().await?))
+}
+
+/// Make a token
+///
+/// Body: `{"role": "viewer", "user": "alice", "label": "grading script"}`; `user` defaults to the caller, and the
+/// role may not exceed the user's. The token is in the answer this once (Crane keeps only its SHA-256). Admins only;
+/// audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    operation_id = "createToken",
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, description = "The token.", body = IssuedToken),
+        (status = 400), (status = 404), (status = 500),
+    )
+)]
+async fn create_token(
+    Engine(engine): Engine,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiFailure> {
+    let body: CreateTokenRequest = parse_json(
+        media_type(&headers).as_deref(),
+        &body,
+        r#"{"role": "viewer", "user": "alice", "label": "grading script"}"#,
+    )?;
+    let issued = engine.create_token(body.role, body.user.as_deref(), body.label.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Revoke a token
+///
+/// The token stops working at once. Admins only; audited.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    operation_id = "revokeToken",
+    params(TokenPath),
+    responses((status = 204, description = "Revoked."), (status = 404), (status = 500))
+)]
+async fn revoke_token(
+    Engine(engine): Engine,
+    segments: Result<Path<TokenPath>, PathRejection>,
+) -> Result<StatusCode, ApiFailure> {
+    let TokenPath { id } = path(segments)?;
+    engine.revoke_token(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AuditQuery {
+    /// Only requests of this user.
+    user: Option<String>,
+    /// Only requests about this app.
+    app: Option<String>,
+    /// At most this many (1 to 10000, default 100).
+    limit: Option<u32>,
+}
+
+/// Audit log, newest first
+///
+/// Every request that changed (or tried to change) something: who, with which role, through which door (`window`,
+/// `rest`, `cli`, `lab`, `engine`), what, on which app or target, when, and whether it was carried out (else the
+/// error code). Admins only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "listAudit",
+    params(AuditQuery),
+    responses((status = 200, description = "Audit rows.", body = Vec<AuditView>), (status = 400), (status = 500))
+)]
+async fn audit(
+    Engine(engine): Engine,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Vec<AuditView>>, ApiFailure> {
+    let Query(query) = query.map_err(query_error)?;
+    let user = query.user.as_deref().filter(|u| !u.is_empty());
+    let app = query.app.as_deref().filter(|a| !a.is_empty());
+    Ok(Json(engine.audit_log(user, app, query.limit.unwrap_or(DEFAULT_EVENT_LIMIT)).await?))
 }
 
 /// The media type of the request body, lowercase and without parameters.

@@ -9,9 +9,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use crane_core::access::Role;
 use crane_core::ports::{
-    AppScan, EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp,
-    StoredRevision,
+    AppScan, AuditRecord, EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp,
+    StoredRevision, StoredToken, StoredUser,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -28,6 +29,8 @@ const APP_LEVEL: &str = "";
 
 /// Oldest events beyond this count are pruned, so the log stays bounded.
 pub const MAX_EVENTS: i64 = 50_000;
+/// Oldest audit rows beyond this count are pruned, so the audit log stays bounded.
+pub const MAX_AUDIT: i64 = 50_000;
 
 /// The SQLite store.
 #[derive(Clone, Debug)]
@@ -116,7 +119,65 @@ fn app_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredApp, StoreError> 
         updated_at: row.try_get::<i64, _>("updated_at").map_err(err)? as u64,
         paused: row.try_get::<i64, _>("paused").map_err(err)? != 0,
         generation: row.try_get::<i64, _>("generation").map_err(err)? as u64,
+        owner: row.try_get("owner").map_err(err)?,
     })
+}
+
+/// A stored role word as a role; a word this version does not know makes the row unreadable.
+fn role_from(text: &str) -> Result<Role, StoreError> {
+    Role::parse(text).ok_or_else(|| StoreError(format!("unknown role '{text}' in the database")))
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredUser, StoreError> {
+    Ok(StoredUser {
+        name: row.try_get("name").map_err(err)?,
+        role: role_from(&row.try_get::<String, _>("role").map_err(err)?)?,
+        created_at: row.try_get::<i64, _>("created_at").map_err(err)? as u64,
+    })
+}
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredToken, StoreError> {
+    Ok(StoredToken {
+        id: row.try_get("id").map_err(err)?,
+        user: row.try_get("user").map_err(err)?,
+        role: role_from(&row.try_get::<String, _>("role").map_err(err)?)?,
+        hash: row.try_get("hash").map_err(err)?,
+        created_at: row.try_get::<i64, _>("created_at").map_err(err)? as u64,
+        label: row.try_get("label").map_err(err)?,
+    })
+}
+
+fn audit_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: row.try_get("id").map_err(err)?,
+        at: row.try_get::<i64, _>("at").map_err(err)? as u64,
+        user: row.try_get("user").map_err(err)?,
+        role: role_from(&row.try_get::<String, _>("role").map_err(err)?)?,
+        door: row.try_get("door").map_err(err)?,
+        action: row.try_get("action").map_err(err)?,
+        app: row.try_get("app").map_err(err)?,
+        target: row.try_get("target").map_err(err)?,
+        outcome: row.try_get("outcome").map_err(err)?,
+    })
+}
+
+/// Inserts a token inside a transaction, only when its user exists; whether it was written.
+async fn insert_token(tx: &mut sqlx::SqliteConnection, token: &StoredToken) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO tokens (id, user, role, hash, created_at, label)
+         SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE name = ?)",
+    )
+    .bind(&token.id)
+    .bind(&token.user)
+    .bind(token.role.as_str())
+    .bind(&token.hash)
+    .bind(token.created_at as i64)
+    .bind(&token.label)
+    .bind(&token.user)
+    .execute(tx)
+    .await
+    .map_err(err)?;
+    Ok(done.rows_affected() > 0)
 }
 
 fn revision_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRevision, StoreError> {
@@ -178,8 +239,9 @@ impl Store for SqliteStore {
         let written = if app.generation == 0 {
             sqlx::query(
                 "INSERT OR IGNORE INTO apps
-                   (name, spec_json, source_yaml, revision, public_port, created_at, updated_at, paused, generation)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                   (name, spec_json, source_yaml, revision, public_port, created_at, updated_at, paused, generation,
+                    owner)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
             )
             .bind(&app.spec.name)
             .bind(&spec_json)
@@ -189,6 +251,7 @@ impl Store for SqliteStore {
             .bind(app.created_at as i64)
             .bind(app.updated_at as i64)
             .bind(i64::from(app.paused))
+            .bind(&app.owner)
             .execute(&mut *tx)
             .await
             .map_err(err)?
@@ -427,6 +490,101 @@ impl Store for SqliteStore {
         .map_err(err)?;
         Ok(())
     }
+
+    async fn list_users(&self) -> Result<Vec<StoredUser>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY name").fetch_all(&self.pool).await.map_err(err)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn create_user(&self, user: &StoredUser, token: Option<&StoredToken>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let done = sqlx::query("INSERT OR IGNORE INTO users (name, role, created_at) VALUES (?, ?, ?)")
+            .bind(&user.name)
+            .bind(user.role.as_str())
+            .bind(user.created_at as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(token) = token {
+            if !insert_token(&mut tx, token).await? {
+                return Err(StoreError(format!("the first token of '{}' names another user", user.name)));
+            }
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(true)
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        sqlx::query("DELETE FROM tokens WHERE user = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
+        let done = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&mut *tx).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM tokens ORDER BY created_at, id").fetch_all(&self.pool).await.map_err(err)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn create_token(&self, token: &StoredToken) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        insert_token(&mut conn, token).await
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE id = ?").bind(id).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn append_audit(&self, mut record: AuditRecord) -> Result<AuditRecord, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO audit (at, user, role, door, action, app, target, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(record.at as i64)
+        .bind(&record.user)
+        .bind(record.role.as_str())
+        .bind(&record.door)
+        .bind(&record.action)
+        .bind(&record.app)
+        .bind(&record.target)
+        .bind(&record.outcome)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        record.id = done.last_insert_rowid();
+        // Pruned now and then like the event log: bounded without a delete on every insert.
+        if record.id % 1000 == 0 {
+            sqlx::query("DELETE FROM audit WHERE id <= ?")
+                .bind(record.id - MAX_AUDIT)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+        }
+        Ok(record)
+    }
+
+    async fn list_audit(
+        &self,
+        user: Option<&str>,
+        app: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR app = ?2) ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(user)
+        .bind(app)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(audit_from_row).collect()
+    }
 }
 
 #[cfg(test)]
@@ -448,6 +606,7 @@ mod tests {
             updated_at: 1,
             paused: false,
             generation: 0,
+            owner: "alice".into(),
         }
     }
 
@@ -692,6 +851,128 @@ mod tests {
         );
         assert_eq!(get(InstanceFilter::Instance("web-1"), SampleMetric::Cpu).await.len(), 1);
         assert_eq!(get(InstanceFilter::App, SampleMetric::LatencyP95Ms).await.len(), 1);
+    }
+
+    fn user(name: &str, role: Role) -> StoredUser {
+        StoredUser { name: name.into(), role, created_at: 7 }
+    }
+
+    fn token(id: &str, user: &str, role: Role) -> StoredToken {
+        StoredToken {
+            id: id.into(),
+            user: user.into(),
+            role,
+            hash: format!("hash-of-{id}"),
+            created_at: 8,
+            label: Some(format!("label {id}")),
+        }
+    }
+
+    #[tokio::test]
+    async fn users_and_their_tokens() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        assert!(store
+            .create_user(&user("alice", Role::Operator), Some(&token("a1", "alice", Role::Operator)))
+            .await
+            .unwrap());
+        // A second user of the same name is refused, and its token is not written either.
+        assert!(!store
+            .create_user(&user("alice", Role::Admin), Some(&token("a2", "alice", Role::Admin)))
+            .await
+            .unwrap());
+        assert!(store.create_user(&user("bob", Role::Viewer), None).await.unwrap());
+        assert!(store.create_token(&token("b1", "bob", Role::Viewer)).await.unwrap());
+        assert!(!store.create_token(&token("x1", "nobody", Role::Viewer)).await.unwrap(), "no token without a user");
+        assert!(store.create_token(&token("b1", "bob", Role::Viewer)).await.is_err(), "ids are unique");
+
+        let users = store.list_users().await.unwrap();
+        assert_eq!(users, [user("alice", Role::Operator), user("bob", Role::Viewer)]);
+        let tokens = store.list_tokens().await.unwrap();
+        assert_eq!(tokens, [token("a1", "alice", Role::Operator), token("b1", "bob", Role::Viewer)]);
+
+        assert!(store.delete_token("b1").await.unwrap());
+        assert!(!store.delete_token("b1").await.unwrap());
+        assert!(store.create_token(&token("a3", "alice", Role::Viewer)).await.unwrap());
+        // Removing a user removes every token of theirs, and nothing else.
+        assert!(store.delete_user("alice").await.unwrap());
+        assert!(!store.delete_user("alice").await.unwrap());
+        assert!(store.list_tokens().await.unwrap().is_empty());
+        assert_eq!(store.list_users().await.unwrap(), [user("bob", Role::Viewer)]);
+    }
+
+    /// An app keeps the owner it was created with: later writes do not change it.
+    #[tokio::test]
+    async fn an_app_keeps_its_owner() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.put_app(&app("web"), None).await.unwrap();
+        let mut read = store.get_app("web").await.unwrap().unwrap();
+        assert_eq!(read.owner, "alice");
+        read.owner = "mallory".into();
+        read.spec.replicas = 4;
+        store.put_app(&read, None).await.unwrap();
+        let now = store.get_app("web").await.unwrap().unwrap();
+        assert_eq!((now.owner.as_str(), now.spec.replicas), ("alice", 4));
+    }
+
+    /// Apps from before users existed belong to the built-in admin.
+    #[tokio::test]
+    async fn migration_6_gives_old_apps_to_admin() {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        MIGRATOR.run_to(5, &pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO apps (name, spec_json, source_yaml, revision, public_port, created_at, updated_at)
+             VALUES ('web', ?, 'name: web', 1, NULL, 1, 1)",
+        )
+        .bind(serde_json::to_string(&spec("web")).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        let store = SqliteStore { pool };
+        assert_eq!(store.get_app("web").await.unwrap().unwrap().owner, "admin");
+    }
+
+    fn audit(user: &str, app: Option<&str>, outcome: &str) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            at: 5,
+            user: user.into(),
+            role: Role::Operator,
+            door: "cli".into(),
+            action: "app.scale".into(),
+            app: app.map(Into::into),
+            target: None,
+            outcome: outcome.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_rows_are_newest_first_filtered_and_bounded() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.append_audit(audit("alice", Some("web"), "ok")).await.unwrap();
+        store.append_audit(audit("bob", Some("web"), "forbidden")).await.unwrap();
+        let last = store.append_audit(audit("alice", None, "ok")).await.unwrap();
+        assert_eq!(last.id, 3);
+        let all = store.list_audit(None, None, 10).await.unwrap();
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2, 1]);
+        assert_eq!(all[1], AuditRecord { id: 2, ..audit("bob", Some("web"), "forbidden") });
+        let alice = store.list_audit(Some("alice"), None, 10).await.unwrap();
+        assert_eq!(alice.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 1]);
+        let web = store.list_audit(None, Some("web"), 1).await.unwrap();
+        assert_eq!(web.iter().map(|r| r.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(store.list_audit(Some("alice"), Some("web"), 10).await.unwrap().len(), 1);
+        // The log is bounded: once ids pass MAX_AUDIT, the oldest rows go.
+        sqlx::query(
+            "INSERT INTO audit (id, at, user, role, door, action, outcome) VALUES (?, 0, 'x', 'viewer', 'rest', 'a', 'ok')",
+        )
+        .bind(MAX_AUDIT + 999)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        store.append_audit(audit("carol", None, "ok")).await.unwrap();
+        let left = store.list_audit(None, None, 10).await.unwrap();
+        assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [MAX_AUDIT + 1000, MAX_AUDIT + 999]);
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! The REST client: finds the running engine through `<data_dir>/api.json` and `<data_dir>/token` (like kubectl's
-//! kubeconfig) and turns every HTTP failure into a [`CliError`] that says what to do.
+//! kubeconfig) and turns every HTTP failure into a [`CliError`] that says what to do. A user with a token of their
+//! own (`cranectl user add`, `cranectl token create`) sets `CRANE_TOKEN`, and `CRANE_URL` when the engine's data
+//! directory is not theirs to read.
 //!
 //! **Architecture Invariant:** the token is sent only after the server proved it holds it (`GET /api/v1/hello`,
 //! see `crane_rest::hello`): a stale `api.json` must not hand the token to whoever took the port.
@@ -8,14 +10,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crane_api::{
-    ApiError, AppView, ApplyRequest, ApplyResult, ErrorCode, EventView, LoadRequest, LoadView, RevisionView,
-    ScaleRequest, StatusView, UndoRequest,
+    ApiError, AppView, ApplyRequest, ApplyResult, AuditView, CreateTokenRequest, CreateUserRequest, ErrorCode,
+    EventView, IssuedToken, LoadRequest, LoadView, RevisionView, Role, ScaleRequest, StatusView, TokenView,
+    UndoRequest, UserCreated, UserView,
 };
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{CliError, Result};
+
+/// Environment variable with a user token to use instead of the data directory's token.
+pub const TOKEN_ENV: &str = "CRANE_TOKEN";
+/// Environment variable with the engine's URL, used instead of `<data_dir>/api.json`.
+pub const URL_ENV: &str = "CRANE_URL";
 
 /// Quick reads.
 const SHORT: Duration = Duration::from_secs(30);
@@ -44,28 +52,31 @@ struct ApiFile {
 }
 
 impl Client {
-    /// Finds the engine serving `data_dir` and checks that it holds the token before anything sends it.
+    /// Finds the engine serving `data_dir` (or at `CRANE_URL`) and checks that it holds the token (the data
+    /// directory's, or `CRANE_TOKEN`) before anything sends it.
     pub async fn discover(data_dir: &Path) -> Result<Client> {
-        let api_path = data_dir.join(crane_rest::API_FILE);
-        let text = match std::fs::read_to_string(&api_path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(CliError::NoEngine { data_dir: data_dir.to_path_buf() })
-            }
-            Err(err) => return Err(CliError::DataFile { path: api_path, reason: err.to_string() }),
+        let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let url = match env(URL_ENV) {
+            Some(url) => url,
+            None => api_url(data_dir)?,
         };
-        let api: ApiFile = serde_json::from_str(&text).map_err(|e| CliError::DataFile {
-            path: api_path.clone(),
-            reason: format!("{e}; it should be {{\"url\": ..., \"pid\": ...}}; restart the engine to rewrite it"),
-        })?;
-        let token_path = data_dir.join(crane_rest::TOKEN_FILE);
-        let token = std::fs::read_to_string(&token_path)
-            .map_err(|e| CliError::DataFile {
-                path: token_path.clone(),
-                reason: format!("{e}; the engine writes it when it starts, so restart the engine"),
-            })?
-            .trim()
-            .to_string();
+        let token = match env(TOKEN_ENV) {
+            Some(token) => token,
+            None => {
+                let token_path = data_dir.join(crane_rest::TOKEN_FILE);
+                std::fs::read_to_string(&token_path)
+                    .map_err(|e| CliError::DataFile {
+                        path: token_path.clone(),
+                        reason: format!(
+                            "{e}; the engine writes it when it starts, so restart the engine (or set {TOKEN_ENV} to \
+                             a user token)"
+                        ),
+                    })?
+                    .trim()
+                    .to_string()
+            }
+        };
+        let api = ApiFile { url };
         // Every request says it comes from cranectl, so the engine records the CLI as its door.
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(crane_rest::CLIENT_HEADER, reqwest::header::HeaderValue::from_static("cranectl"));
@@ -90,12 +101,21 @@ impl Client {
             .and_then(|url| url.port_or_known_default())
             .ok_or_else(|| refuse("api.json names no port".into()))?;
         let nonce = crane_rest::hello::new_nonce();
+        // A user token is proven with its hash as the key, the engine's own token with itself.
+        let user_token = crane_engine::access::token_id(&self.token);
+        let mut query = vec![("nonce", nonce.clone())];
+        if let Some(id) = user_token {
+            query.push(("token_id", id.to_string()));
+        }
         let request = self
             .http
             .get(format!("{}{}/hello", self.base, crane_api::API_PREFIX))
-            .query(&[("nonce", &nonce)])
+            .query(&query)
             .timeout(Duration::from_secs(10));
         let response = request.send().await.map_err(|e| self.transport(e))?;
+        if user_token.is_some() && response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(CliError::TokenUnknown { url: self.base.clone() });
+        }
         if !response.status().is_success() {
             return Err(refuse(format!("it answered {} to the hello check", response.status())));
         }
@@ -106,7 +126,11 @@ impl Client {
         }
         let hello: crane_rest::routes::Hello =
             serde_json::from_slice(&body).map_err(|_| refuse("its answer to the hello check is not a proof".into()))?;
-        if !crane_rest::hello::verify(&self.token, port, &nonce, &hello.proof) {
+        let key = match user_token {
+            Some(_) => crane_rest::hello::user_token_key(&self.token),
+            None => self.token.clone(),
+        };
+        if !crane_rest::hello::verify(&key, port, &nonce, &hello.proof) {
             return Err(refuse("its proof does not match the token in the data dir".into()));
         }
         Ok(())
@@ -155,6 +179,52 @@ impl Client {
         let answer: crane_rest::routes::TokenRotated =
             self.json(self.request(Method::POST, "/token/rotate").timeout(SHORT)).await?;
         Ok((answer.token_file, answer.message))
+    }
+
+    /// `GET /users`.
+    pub async fn list_users(&self) -> Result<Vec<UserView>> {
+        self.json(self.request(Method::GET, "/users").timeout(SHORT)).await
+    }
+
+    /// `POST /users`: the user and their first token.
+    pub async fn create_user(&self, name: &str, role: Role) -> Result<UserCreated> {
+        let body = CreateUserRequest { name: name.to_string(), role };
+        self.json(self.request(Method::POST, "/users").timeout(SHORT).json(&body)).await
+    }
+
+    /// `DELETE /users/{name}`.
+    pub async fn remove_user(&self, name: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/users/{}", segment(name))).timeout(SHORT)).await?;
+        Ok(())
+    }
+
+    /// `GET /tokens`.
+    pub async fn list_tokens(&self) -> Result<Vec<TokenView>> {
+        self.json(self.request(Method::GET, "/tokens").timeout(SHORT)).await
+    }
+
+    /// `POST /tokens`: the new token, shown once.
+    pub async fn create_token(&self, role: Role, user: Option<String>, label: Option<String>) -> Result<IssuedToken> {
+        let body = CreateTokenRequest { role, user, label };
+        self.json(self.request(Method::POST, "/tokens").timeout(SHORT).json(&body)).await
+    }
+
+    /// `DELETE /tokens/{id}`.
+    pub async fn revoke_token(&self, id: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/tokens/{}", segment(id))).timeout(SHORT)).await?;
+        Ok(())
+    }
+
+    /// `GET /audit`.
+    pub async fn audit(&self, user: Option<&str>, app: Option<&str>, limit: u32) -> Result<Vec<AuditView>> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(user) = user {
+            query.push(("user", user.to_string()));
+        }
+        if let Some(app) = app {
+            query.push(("app", app.to_string()));
+        }
+        self.json(self.request(Method::GET, "/audit").query(&query).timeout(SHORT)).await
     }
 
     /// `GET /status`.
@@ -300,6 +370,23 @@ impl Client {
     pub fn stream_error(&self, err: reqwest::Error) -> CliError {
         CliError::Transport { url: self.base.clone(), reason: format!("the stream broke: {}", error_chain(&err)) }
     }
+}
+
+/// The URL `<data_dir>/api.json` names.
+fn api_url(data_dir: &Path) -> Result<String> {
+    let api_path = data_dir.join(crane_rest::API_FILE);
+    let text = match std::fs::read_to_string(&api_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CliError::NoEngine { data_dir: data_dir.to_path_buf() })
+        }
+        Err(err) => return Err(CliError::DataFile { path: api_path, reason: err.to_string() }),
+    };
+    let api: ApiFile = serde_json::from_str(&text).map_err(|e| CliError::DataFile {
+        path: api_path.clone(),
+        reason: format!("{e}; it should be {{\"url\": ..., \"pid\": ...}}; restart the engine to rewrite it"),
+    })?;
+    Ok(api.url)
 }
 
 /// Percent-encodes a path segment (app names are plain, but a typo must not change the route).

@@ -48,6 +48,15 @@ pub enum CliError {
         /// What went wrong with the proof.
         reason: String,
     },
+    /// The engine does not know the user token of `CRANE_TOKEN` (revoked, or its user removed); it was not sent.
+    #[error(
+        "the engine at {url} does not know the token in CRANE_TOKEN (it was revoked, or its user removed); the token \
+         was not sent. Ask an admin for a new one (`cranectl token create --user NAME --role ROLE`)"
+    )]
+    TokenUnknown {
+        /// The engine's address.
+        url: String,
+    },
     /// A file of the data directory cannot be read or is damaged.
     #[error("cannot use {}: {reason}", .path.display())]
     DataFile {

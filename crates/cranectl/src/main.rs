@@ -39,7 +39,14 @@ Examples:
   cranectl chart web rps --range 1h -f rps.svg  # one chart of the app's metrics as SVG
   cranectl get metrics                # Crane's own metrics (Prometheus text format)
   cranectl export nginx web -f web.conf
-  cranectl delete web";
+  cranectl delete web
+  cranectl user add alice --role operator   # a user and their first token (admins)
+  cranectl audit --user alice         # who changed what, through which door (admins)
+
+Environment:
+  CRANE_DATA_DIR   the engine's data directory (api.json and its token; default ~/.local/share/crane)
+  CRANE_TOKEN      a user token to act with instead of the data directory's token (acts with its role)
+  CRANE_URL        the engine's address (http://HOST:PORT) instead of <data dir>/api.json";
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -160,11 +167,35 @@ enum Command {
     /// Show the engine's status: version, Docker, API address, data directory.
     #[command(after_help = "Example:\n  cranectl status")]
     Status,
-    /// Manage the API's bearer token.
-    #[command(after_help = "Example:\n  cranectl token rotate")]
+    /// Manage bearer tokens: make, list and revoke users' tokens, rotate the engine's own (admins).
+    #[command(after_help = "Examples:\n  cranectl token create --role viewer --user alice --label dashboard\n  \
+                      cranectl token ls\n  cranectl token revoke 0123456789ab\n  cranectl token rotate")]
     Token {
         #[command(subcommand)]
         what: TokenWhat,
+    },
+    /// Manage users (admins): each has a role (viewer, operator, admin) and tokens; operators manage only the apps
+    /// they created.
+    #[command(after_help = "Examples:\n  cranectl user add alice --role operator\n  cranectl user ls\n  \
+                      cranectl user rm alice")]
+    User {
+        #[command(subcommand)]
+        what: UserWhat,
+    },
+    /// Show the audit log, newest first: who changed (or tried to change) what, with which role, through which
+    /// door, and how it ended (admins).
+    #[command(after_help = "Examples:\n  cranectl audit\n  cranectl audit --user alice --limit 20\n  \
+                      cranectl audit --app web -o json")]
+    Audit {
+        /// Only requests of this user.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only requests about this app.
+        #[arg(long, value_name = "APP")]
+        app: Option<String>,
+        /// At most this many rows (1 to 10000).
+        #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
     },
     /// Run a Crane engine and its REST API in this process until Ctrl-C or SIGTERM.
     #[command(
@@ -324,12 +355,84 @@ enum ExportWhat {
 
 #[derive(Debug, Subcommand)]
 enum TokenWhat {
-    /// Make the running engine write a new token; the current one stops working at once.
+    /// Make the running engine write a new token of its own; the current one stops working at once.
     #[command(after_help = "Example:\n  cranectl token rotate\n\n\
                       The new token is written to <data dir>/token (readable only by you) and is not printed; \
                       cranectl reads it from there. Scripts and Prometheus configs that hold the old token must be \
-                      updated.")]
+                      updated. Users' tokens are not affected.")]
     Rotate,
+    /// Make a token for a user (yourself unless --user); it is printed once and never shown again.
+    #[command(after_help = "Examples:\n  cranectl token create --role viewer\n  \
+                      cranectl token create --role operator --user alice --label laptop\n\n\
+                      The role may not exceed the user's. Use the token with `CRANE_TOKEN=<token> cranectl ...` or \
+                      `Authorization: Bearer <token>`.")]
+    Create {
+        /// The role the token gives (at most the user's).
+        #[arg(long, value_enum, value_name = "ROLE")]
+        role: RoleArg,
+        /// The user it acts for (default: you).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// What it is for, shown by `token ls`.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+    /// List users' tokens (ids, users, roles, labels; never the tokens themselves).
+    #[command(after_help = "Example:\n  cranectl token ls")]
+    Ls,
+    /// Revoke a token by its id (see `token ls`); it stops working at once.
+    #[command(after_help = "Example:\n  cranectl token revoke 0123456789ab")]
+    Revoke {
+        /// Token id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserWhat {
+    /// Add a user with a role; their first token is printed once.
+    #[command(
+        after_help = "Examples:\n  cranectl user add alice --role operator\n  cranectl user add tv --role viewer\n\n\
+                      Roles: viewer (reads everything), operator (manages the apps they create), admin (everything: \
+                      every app, users, tokens, settings, policies)."
+    )]
+    Add {
+        /// User name: lowercase letters, digits and '-', starting with a letter.
+        name: String,
+        /// What the user may do.
+        #[arg(long, value_enum, value_name = "ROLE")]
+        role: RoleArg,
+    },
+    /// List users with their roles.
+    #[command(after_help = "Example:\n  cranectl user ls")]
+    Ls,
+    /// Remove a user and revoke their tokens; their apps stay (admins manage them).
+    #[command(after_help = "Example:\n  cranectl user rm alice")]
+    Rm {
+        /// User name.
+        name: String,
+    },
+}
+
+/// A role as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RoleArg {
+    /// Reads everything; changes nothing.
+    Viewer,
+    /// Manages the apps they create.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl From<RoleArg> for crane_api::Role {
+    fn from(role: RoleArg) -> crane_api::Role {
+        match role {
+            RoleArg::Viewer => crane_api::Role::Viewer,
+            RoleArg::Operator => crane_api::Role::Operator,
+            RoleArg::Admin => crane_api::Role::Admin,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -498,9 +601,56 @@ async fn run(cli: Cli) -> Result<()> {
             let status = Client::discover(&data_dir).await?.status().await?;
             emit(&output::render(format, &status, || output::status_text(&status))?)
         }
-        Command::Token { what: TokenWhat::Rotate } => {
-            let (file, _) = Client::discover(&data_dir).await?.rotate_token().await?;
+        Command::Token { what } => token(&Client::discover(&data_dir).await?, what, format, now).await,
+        Command::User { what } => user(&Client::discover(&data_dir).await?, what, format, now).await,
+        Command::Audit { user, app, limit } => {
+            let rows = Client::discover(&data_dir).await?.audit(user.as_deref(), app.as_deref(), limit).await?;
+            emit(&output::render(format, &rows, || output::audit_table(&rows, now))?)
+        }
+    }
+}
+
+async fn token(client: &Client, what: TokenWhat, format: Format, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    match what {
+        TokenWhat::Rotate => {
+            let (file, _) = client.rotate_token().await?;
             emit(&format!("token rotated: the old token no longer works; the new one is in {file}\n"))
+        }
+        TokenWhat::Create { role, user, label } => {
+            let issued = client.create_token(role.into(), user, label).await?;
+            emit(&output::render(format, &issued, || output::issued_token_text(&issued))?)
+        }
+        TokenWhat::Ls => {
+            let tokens = client.list_tokens().await?;
+            emit(&output::render(format, &tokens, || output::tokens_table(&tokens, now))?)
+        }
+        TokenWhat::Revoke { id } => {
+            client.revoke_token(&id).await?;
+            emit(&format!("token/{id} revoked: it no longer works\n"))
+        }
+    }
+}
+
+async fn user(client: &Client, what: UserWhat, format: Format, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    match what {
+        UserWhat::Add { name, role } => {
+            let created = client.create_user(&name, role.into()).await?;
+            emit(&output::render(format, &created, || {
+                format!(
+                    "user/{} added with role {}\n{}",
+                    created.user.name,
+                    output::role_word(created.user.role),
+                    output::issued_token_text(&created.token)
+                )
+            })?)
+        }
+        UserWhat::Ls => {
+            let users = client.list_users().await?;
+            emit(&output::render(format, &users, || output::users_table(&users, now))?)
+        }
+        UserWhat::Rm { name } => {
+            client.remove_user(&name).await?;
+            emit(&format!("user/{name} removed: their tokens no longer work; their apps stay (admins manage them)\n"))
         }
     }
 }

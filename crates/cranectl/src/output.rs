@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use crane_api::{
-    AppView, AutoscaleMetric, AutoscalingView, EventView, InstanceState, InstanceView, LoadView, RevisionView,
-    RolloutView, StatusView, TrafficView,
+    AppView, AuditView, AutoscaleMetric, AutoscalingView, EventView, InstanceState, InstanceView, IssuedToken,
+    LoadView, RevisionView, Role, RolloutView, StatusView, TokenView, TrafficView, UserView,
 };
 use serde::Serialize;
 
@@ -82,11 +82,91 @@ pub fn apps_table(apps: &[AppView], now: DateTime<Utc>) -> String {
                 a.ready.to_string(),
                 a.revision.to_string(),
                 a.url.clone().unwrap_or_else(|| "<none>".into()),
+                a.owner.clone(),
                 age(&a.created_at, now),
             ]
         })
         .collect();
-    table(&["NAME", "IMAGE", "REPLICAS", "READY", "REVISION", "URL", "AGE"], &rows)
+    table(&["NAME", "IMAGE", "REPLICAS", "READY", "REVISION", "URL", "OWNER", "AGE"], &rows)
+}
+
+/// The word of a role (`viewer`, `operator`, `admin`).
+pub fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "viewer",
+        Role::Operator => "operator",
+        Role::Admin => "admin",
+    }
+}
+
+/// A token just made: what it is, and the token alone on the last line (scripts take the last line).
+pub fn issued_token_text(issued: &IssuedToken) -> String {
+    format!(
+        "token/{} for user {} with role {}; it is shown only this once (use it as CRANE_TOKEN or a bearer token):\n{}\n",
+        issued.info.id,
+        issued.info.user,
+        role_word(issued.info.role),
+        issued.token
+    )
+}
+
+/// The wire spelling of a serde enum (`cli`, `forbidden`).
+fn wire_word<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// `user ls`.
+pub fn users_table(users: &[UserView], now: DateTime<Utc>) -> String {
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            let tokens = if u.builtin { format!("{} + data dir token", u.tokens) } else { u.tokens.to_string() };
+            vec![u.name.clone(), role_word(u.role).to_string(), tokens, age(&u.created_at, now)]
+        })
+        .collect();
+    table(&["NAME", "ROLE", "TOKENS", "AGE"], &rows)
+}
+
+/// `token ls`.
+pub fn tokens_table(tokens: &[TokenView], now: DateTime<Utc>) -> String {
+    if tokens.is_empty() {
+        return "No tokens found.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                t.user.clone(),
+                role_word(t.role).to_string(),
+                t.label.clone().unwrap_or_else(|| "-".into()),
+                age(&t.created_at, now),
+            ]
+        })
+        .collect();
+    table(&["ID", "USER", "ROLE", "LABEL", "AGE"], &rows)
+}
+
+/// `audit`.
+pub fn audit_table(rows: &[AuditView], now: DateTime<Utc>) -> String {
+    if rows.is_empty() {
+        return "No audit entries found.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                age(&r.at, now),
+                r.user.clone(),
+                role_word(r.role).to_string(),
+                wire_word(&r.door),
+                r.action.as_str().to_string(),
+                r.app.clone().or_else(|| r.target.clone()).unwrap_or_else(|| "-".into()),
+                r.error.map_or_else(|| "ok".to_string(), |e| wire_word(&e)),
+            ]
+        })
+        .collect();
+    table(&["AGE", "USER", "ROLE", "DOOR", "ACTION", "TARGET", "OUTCOME"], &rows)
 }
 
 /// `get instances APP`.
@@ -265,6 +345,7 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     let mut field = |k: &str, v: String| out.push_str(&format!("{:<12}{v}\n", format!("{k}:")));
     field("Name", app.name.clone());
     field("Image", app.image.clone());
+    field("Owner", app.owner.clone());
     field("Replicas", format!("{} desired, {} ready", app.replicas, app.ready));
     field("Revision", app.revision.to_string());
     field("Ports", ports);
@@ -449,6 +530,7 @@ mod tests {
                 traffic: Some(traffic(12.0)),
             }],
             created_at: "2025-01-10T11:59:00Z".into(),
+            owner: "alice".into(),
             rollout: Some(RolloutView {
                 from: vec![2],
                 to: 3,
@@ -558,8 +640,8 @@ mod tests {
     fn apps_and_instances() {
         assert_eq!(
             apps_table(&[app()], now()),
-            "NAME   IMAGE              REPLICAS   READY   REVISION   URL                      AGE\n\
-             web    crane-demo:0.1.0   2          1       3          http://127.0.0.1:18080   60s\n"
+            "NAME   IMAGE              REPLICAS   READY   REVISION   URL                      OWNER   AGE\n\
+             web    crane-demo:0.1.0   2          1       3          http://127.0.0.1:18080   alice   60s\n"
         );
         assert_eq!(
             instances_table(&app().instances),
@@ -577,6 +659,52 @@ mod tests {
             "{described}"
         );
         assert!(described.contains("Events:\n  No events found.\n"), "{described}");
+        assert!(described.contains("Owner:      alice\n"), "{described}");
+    }
+
+    #[test]
+    fn users_tokens_and_audit() {
+        let users = [UserView {
+            name: "admin".into(),
+            role: Role::Admin,
+            created_at: "2025-01-10T11:00:00Z".into(),
+            tokens: 0,
+            builtin: true,
+        }];
+        assert_eq!(
+            users_table(&users, now()),
+            "NAME    ROLE    TOKENS               AGE\nadmin   admin   0 + data dir token   60m\n"
+        );
+        let info = TokenView {
+            id: "0123456789ab".into(),
+            user: "alice".into(),
+            role: Role::Viewer,
+            label: None,
+            created_at: "2025-01-10T11:59:50Z".into(),
+        };
+        assert_eq!(
+            tokens_table(std::slice::from_ref(&info), now()),
+            "ID             USER    ROLE     LABEL   AGE\n0123456789ab   alice   viewer   -       10s\n"
+        );
+        let issued = IssuedToken { token: "crane_0123456789ab_ff".into(), info };
+        let text = issued_token_text(&issued);
+        assert_eq!(text.lines().last(), Some("crane_0123456789ab_ff"), "the token alone on the last line");
+        let row = AuditView {
+            id: 1.0,
+            at: "2025-01-10T11:59:59Z".into(),
+            user: "bob".into(),
+            role: Role::Operator,
+            door: crane_api::Door::Cli,
+            action: crane_api::AuditAction::AppScale,
+            app: Some("web".into()),
+            target: None,
+            ok: false,
+            error: Some(crane_api::ErrorCode::Forbidden),
+        };
+        assert_eq!(
+            audit_table(&[row], now()),
+            "AGE   USER   ROLE       DOOR   ACTION      TARGET   OUTCOME\n1s    bob    operator   cli    app.scale   web      forbidden\n"
+        );
     }
 
     #[test]

@@ -53,6 +53,7 @@ fn help_works_for_every_command() {
         "status",
         "serve",
         "completion",
+        "audit",
     ] {
         let out = ok(dir.path(), &[command, "--help"]);
         assert!(out.contains("Example"), "`{command} --help` has no example:\n{out}");
@@ -69,6 +70,13 @@ fn help_works_for_every_command() {
         &["nginx", "unmanage"],
         &["token"],
         &["token", "rotate"],
+        &["token", "create"],
+        &["token", "ls"],
+        &["token", "revoke"],
+        &["user"],
+        &["user", "add"],
+        &["user", "ls"],
+        &["user", "rm"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -342,6 +350,100 @@ fn serve_and_client_commands() {
     assert!(exit.success(), "serve exited with {exit}");
     assert!(!data.join("api.json").exists(), "api.json is removed on shutdown");
     assert!(!server.data_dir.join("api.json").exists());
+}
+
+/// Runs cranectl with a user token (`CRANE_TOKEN`).
+fn run_as(data_dir: &Path, token: &str, args: &[&str]) -> Output {
+    cranectl(data_dir).env("CRANE_TOKEN", token).args(args).stdin(Stdio::null()).output().expect("cranectl runs")
+}
+
+/// The token a `user add` or `token create` printed: alone on the last line.
+fn printed_token(stdout: &str) -> String {
+    let token = stdout.lines().last().unwrap_or_default().trim().to_string();
+    assert!(token.starts_with("crane_"), "no token on the last line:\n{stdout}");
+    token
+}
+
+/// Users and their tokens from the command line: `user add` and `token create` print a token once, and cranectl
+/// acts with it (`CRANE_TOKEN`) with its role; what cranectl changes is audited with door `cli`.
+#[test]
+fn users_tokens_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _server = Server::start(&data);
+
+    let out = ok(&data, &["user", "add", "alice", "--role", "operator"]);
+    assert!(out.starts_with("user/alice added with role operator\n"), "{out}");
+    let alice = printed_token(&out);
+    let vic = printed_token(&ok(&data, &["user", "add", "vic", "--role", "viewer"]));
+    let users = ok(&data, &["user", "ls"]);
+    assert!(users.starts_with("NAME") && users.contains("alice") && users.contains("operator"), "{users}");
+    assert!(users.contains("vic ") && users.contains("viewer"), "{users}");
+
+    // A viewer reads, and is refused a change with the rule and the fix.
+    let out = run_as(&data, &vic, &["get", "apps"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_as(&data, &vic, &["scale", "web", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("needs the operator role"), "{}", text(&out.stderr));
+    let out = run_as(&data, &vic, &["user", "ls"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("needs the admin role"), "{}", text(&out.stderr));
+
+    // An operator passes the role check (the app does not exist); an operator cannot make tokens.
+    let out = run_as(&data, &alice, &["scale", "nope", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no app named 'nope'"), "{}", text(&out.stderr));
+    let out = run_as(&data, &alice, &["token", "create", "--role", "operator"]);
+    assert!(text(&out.stderr).contains("needs the admin role"), "{}", text(&out.stderr));
+
+    // A token made for alice with a lower role acts with that role; more than hers is refused.
+    let out = ok(&data, &["token", "create", "--role", "viewer", "--user", "alice", "--label", "dashboard"]);
+    assert!(out.contains("for user alice with role viewer"), "{out}");
+    let dashboard = printed_token(&out);
+    let out = run_as(&data, &dashboard, &["scale", "nope", "2"]);
+    assert!(text(&out.stderr).contains("needs the operator role"), "{}", text(&out.stderr));
+    let out = run(&data, &["token", "create", "--role", "admin", "--user", "alice"]);
+    assert_eq!(out.status.code(), Some(1));
+    let tokens = ok(&data, &["token", "ls"]);
+    assert!(tokens.contains("dashboard") && !tokens.contains(&dashboard), "{tokens}");
+    let id = dashboard.split('_').nth(1).unwrap().to_string();
+    assert!(tokens.contains(&id), "{tokens}");
+
+    // Revoked: cranectl learns it from the hello check and does not send the token.
+    assert_eq!(ok(&data, &["token", "revoke", &id]).trim(), format!("token/{id} revoked: it no longer works"));
+    let out = run_as(&data, &dashboard, &["get", "apps"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("does not know the token"), "{}", text(&out.stderr));
+    // Removing a user ends their tokens; the built-in admin stays.
+    ok(&data, &["user", "rm", "alice"]);
+    assert_eq!(run_as(&data, &alice, &["get", "apps"]).status.code(), Some(1));
+    assert!(text(&run(&data, &["user", "rm", "admin"]).stderr).contains("cannot be removed"));
+
+    // The audit log: every change cranectl asked for, with door `cli`.
+    let rows: serde_json::Value = serde_json::from_str(&ok(&data, &["audit", "--user", "vic", "-o", "json"])).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["door"], &rows[0]["action"], &rows[0]["app"], &rows[0]["error"], &rows[0]["role"]),
+        (
+            &serde_json::json!("cli"),
+            &serde_json::json!("app.scale"),
+            &serde_json::json!("web"),
+            &serde_json::json!("forbidden"),
+            &serde_json::json!("viewer")
+        )
+    );
+    let table = ok(&data, &["audit", "--limit", "100"]);
+    assert!(table.starts_with("AGE") && table.contains("DOOR"), "{table}");
+    for line in [
+        "admin   admin      cli    user.create",
+        "alice   operator   cli    app.scale",
+        "admin   admin      cli    token.revoke",
+    ] {
+        assert!(table.contains(line), "no `{line}` in\n{table}");
+    }
+    assert!(table.lines().skip(1).all(|l| l.contains(" cli ")), "{table}");
 }
 
 fn docker_flow(work: &Path, data: &Path) {
