@@ -3,9 +3,10 @@
 //! for an app, the app's owner.
 //!
 //! - `viewer` reads everything and changes nothing;
-//! - `operator` manages apps (apply, scale, delete, rollouts, load, NGINX, the demo image, alerts), but only the
-//!   apps it owns: an app is owned by the user who created it;
-//! - `admin` does everything: every app, users and tokens, engine settings, policies.
+//! - `operator` manages apps (apply, scale, delete, rollouts, load, the demo image, alerts), but only the apps it
+//!   owns: an app is owned by the user who created it;
+//! - `admin` does everything: every app, users and tokens, engine settings (managed NGINX among them: it writes
+//!   files and signals a process on the host), policies.
 
 use std::cmp::Ordering;
 
@@ -58,12 +59,12 @@ impl Role {
 pub enum Permission {
     /// Read apps, events, metrics, logs, charts, policies.
     ReadAll,
-    /// Change an app (apply, create, scale, delete, rollouts, load, NGINX, alerts) or build the demo image.
+    /// Change an app (apply, create, scale, delete, rollouts, load, alerts) or build the demo image.
     /// Operators hold it only for apps they own.
     ManageApp,
     /// Create and remove users and tokens, rotate the engine's token, read the audit log.
     ManageUsers,
-    /// Change engine settings (such as `allowUnsafe`).
+    /// Change engine settings (such as `allowUnsafe`), and make the engine manage an NGINX on the host.
     ManageSettings,
     /// Change policies.
     ManagePolicies,

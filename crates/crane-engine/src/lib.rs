@@ -778,7 +778,8 @@ impl EngineHandle {
     pub async fn manage_nginx(&self, name: &str, managed: Option<ManagedNginx>) -> Result<String> {
         let action = if managed.is_some() { AuditAction::NginxManage } else { AuditAction::NginxUnmanage };
         self.audited(action, Some(name), None, async {
-            self.authorize(Permission::ManageApp, Some(name)).await?;
+            // Managed NGINX writes a file and signals a process on the host: an engine setting, not an app change.
+            self.authorize(Permission::ManageSettings, Some(name)).await?;
             self.manage_nginx_now(name, managed).await
         })
         .await
