@@ -36,6 +36,10 @@ pub enum EngineError {
     /// The app exists already (create-only) or a name is taken.
     #[error("{0}")]
     Conflict(String),
+    /// The app changed between a request's read and its write (the loop acted on a rollout, the autoscaler scaled
+    /// it); the request may be prepared again from the fresh row. `conflict` on the wire.
+    #[error("{0}")]
+    Stale(String),
     /// A request value is out of range.
     #[error("{0}")]
     BadRequest(String),
@@ -80,7 +84,7 @@ impl EngineError {
             EngineError::InvalidSpec(_) => ErrorCode::InvalidSpec,
             EngineError::NotFound(_) | EngineError::Missing(_) => ErrorCode::NotFound,
             EngineError::Forbidden(_) => ErrorCode::Forbidden,
-            EngineError::Conflict(_) => ErrorCode::Conflict,
+            EngineError::Conflict(_) | EngineError::Stale(_) => ErrorCode::Conflict,
             EngineError::BadRequest(_) => ErrorCode::BadRequest,
             EngineError::ImageUnavailable(_) => ErrorCode::ImageUnavailable,
             EngineError::PortInUse(_) => ErrorCode::PortInUse,

@@ -400,7 +400,15 @@ impl EngineHandle {
         let action = if create_only { AuditAction::AppCreate } else { AuditAction::AppApply };
         // The app's name is known once the spec is parsed; the audit row names it from then on.
         let mut name = None;
-        let result = self.apply_as_caller(yaml, create_only, &mut name).await;
+        let mut result = self.apply_as_caller(yaml, create_only, &mut name).await;
+        // The loop (acting on a rollout) or the autoscaler may write the app between this apply's read and its write.
+        // The person's apply is the newer wish: it is prepared again from the fresh row, a few times at most.
+        for _ in 0..4 {
+            if !matches!(result, Err(EngineError::Stale(_))) {
+                break;
+            }
+            result = self.apply_as_caller(yaml, create_only, &mut name).await;
+        }
         self.audit(action, name.as_deref(), None, result.as_ref().err()).await;
         result
     }
@@ -505,7 +513,7 @@ impl EngineHandle {
                         }
                     }
                     PutOutcome::Stale => {
-                        return Err(EngineError::Conflict(format!(
+                        return Err(EngineError::Stale(format!(
                             "app '{name}' changed while this apply was being prepared (the engine acted on a rollout, \
                              or the autoscaler scaled it); apply again"
                         )))
