@@ -2,6 +2,7 @@
 //! snapshot of desired and observed state into a plan. Nothing here performs I/O: no tokio, bollard, sqlx or tauri
 //! (a test, `tests/no_io_deps.rs`, keeps it that way).
 
+pub mod alerts;
 pub mod autoscale;
 pub mod backoff;
 pub mod error;
