@@ -194,7 +194,7 @@ pub fn format_prometheus_duration(d: Duration) -> String {
     let mut out = String::new();
     for (i, (unit, mult)) in PROMETHEUS_UNITS.iter().enumerate() {
         // "y" and "w" (the first two) only when exact: `90d` reads better than `12w6d`.
-        if i < 2 && ms % mult != 0 {
+        if i < 2 && !ms.is_multiple_of(*mult) {
             continue;
         }
         let n = ms / mult;

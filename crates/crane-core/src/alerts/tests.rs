@@ -5,6 +5,13 @@ use super::eval::extrapolated_rate;
 use super::*;
 use crate::units::Duration;
 
+/// An expected diagnostic: line, column, path, start of the message, part of the fix.
+type Expected<'a> = (u32, u32, &'a str, &'a str, &'a str);
+/// A rate case: samples as (seconds, value), range in s, evaluation time in s, increase, rate.
+type RateCase<'a> = (&'a [(u64, f64)], u64, u64, f64, f64);
+/// Per step: the transitions as (from, to), and the state of the one alert afterwards.
+type Steps = Vec<(Vec<(AlertState, AlertState)>, Option<AlertState>)>;
+
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
@@ -48,7 +55,7 @@ fn a_good_file_parses_into_typed_rules() {
 }
 
 /// Parses `yaml` and checks its diagnostics: (line, column, path, start of the message, part of the fix).
-fn check_diagnostics(yaml: &str, expected: &[(u32, u32, &str, &str, &str)]) {
+fn check_diagnostics(yaml: &str, expected: &[Expected]) {
     let got = parse_rule_file(yaml).expect_err("the file should be refused");
     let shown = crate::error::render(&got);
     assert_eq!(got.len(), expected.len(), "diagnostics of\n{yaml}\n{shown}");
@@ -61,7 +68,7 @@ fn check_diagnostics(yaml: &str, expected: &[(u32, u32, &str, &str, &str)]) {
 
 #[test]
 fn every_problem_is_reported_with_its_position() {
-    let cases: &[(&str, &[(u32, u32, &str, &str, &str)])] = &[
+    let cases: &[(&str, &[Expected])] = &[
         // YAML syntax.
         (
             "groups:\n  - name: a\n    rules: [\n",
@@ -275,8 +282,7 @@ fn assert_close(got: &[(Labels, f64)], expected: &[(Labels, f64)], what: &str) {
 /// `extrapolatedRate` against values worked out by hand from Prometheus' algorithm (promql/functions.go).
 #[test]
 fn rate_and_increase_extrapolate_as_prometheus_does() {
-    // (samples as (seconds, value), range in s, evaluation time in s, increase, rate)
-    let cases: &[(&[(u64, f64)], u64, u64, f64, f64)] = &[
+    let cases: &[RateCase] = &[
         // Samples 5 s after the range's start and 10 s before its end, 15 s apart: both gaps are under 1.1 × 15 s,
         // so the 45 s of samples extrapolate to the whole 60 s: 45 × 60/45 = 60, rate 1/s.
         (&[(5, 10.0), (20, 25.0), (35, 40.0), (50, 55.0)], 60, 60, 60.0, 1.0),
@@ -509,10 +515,7 @@ fn web(value: f64) -> Vec<(Labels, f64)> {
 
 /// Runs `rule` over `(time, results)` steps and returns, for each step, the transitions as (from, to) and the
 /// state of the `web` alert afterwards.
-fn run(
-    rule: &AlertRule,
-    steps: &[(u64, Vec<(Labels, f64)>)],
-) -> Vec<(Vec<(AlertState, AlertState)>, Option<AlertState>)> {
+fn run(rule: &AlertRule, steps: &[(u64, Vec<(Labels, f64)>)]) -> Steps {
     let mut state = RuleState::default();
     let mut out = Vec::new();
     for (at, results) in steps {
