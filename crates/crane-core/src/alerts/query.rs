@@ -284,7 +284,12 @@ pub fn parse_query(text: &str) -> Result<Expr, QueryError> {
         });
     }
     let parsed = prom::parse(text).map_err(|e| QueryError {
-        message: format!("invalid PromQL: {e}"),
+        // The parser's generic answer says nothing more than that; its specific ones name the problem.
+        message: if e == "invalid promql query" {
+            "invalid PromQL: the expression could not be read".to_string()
+        } else {
+            format!("invalid PromQL: {e}")
+        },
         fix: "check the expression's syntax: names, brackets, quotes and operators".into(),
         offset: None,
     })?;

@@ -238,7 +238,10 @@ fn the_rest_is_refused_with_a_reason_and_a_position() {
         (r#"{app="web"}"#, "a selector without a metric name is not supported", Some(0)),
         (r#"{__name__=~"crane_.*"}"#, "selecting series by a pattern of metric names", Some(1)),
         ("", "the expression is empty", None),
-        ("sum(", "invalid PromQL: ", None),
+        ("sum(rate(x[5m])", "invalid PromQL: unclosed left parenthesis", None),
+        ("x >", "invalid PromQL: the expression could not be read", None),
+        ("rate(x)", "invalid PromQL: expected type matrix in call to function 'rate', got vector", None),
+        ("1 > 2", "invalid PromQL: comparisons between scalars must use BOOL modifier", None),
     ] {
         let err = parse_query(expr).expect_err(expr);
         assert!(err.message.starts_with(message), "{expr}: {err}");
