@@ -3,6 +3,7 @@
 //! (a test, `tests/no_io_deps.rs`, keeps it that way).
 
 pub mod access;
+pub mod alerts;
 pub mod autoscale;
 pub mod backoff;
 pub mod error;

@@ -116,6 +116,96 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total.as_nanos().div_ceil(1_000_000) as u64))
 }
 
+/// Prometheus' duration units, largest first, with their length in milliseconds. A Prometheus duration names each
+/// unit at most once, in this order (`1h30m`, not `30m1h`), with whole numbers only.
+const PROMETHEUS_UNITS: &[(&str, u64)] = &[
+    ("y", 365 * 24 * 3_600_000),
+    ("w", 7 * 24 * 3_600_000),
+    ("d", 24 * 3_600_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+    ("ms", 1),
+];
+
+/// Parses a duration in Prometheus' syntax (`30s`, `5m`, `1h30m`, `2d`, `1w`, `500ms`, or a bare `0`), as rule files
+/// and PromQL write them: whole numbers, units from `y` down to `ms`, each at most once and largest first. Crane's
+/// own spec durations ([`parse_duration`]) also accept fractions (`1.5s`), which Prometheus refuses, so alert rules
+/// go through this parser: a rule Crane accepts is one Prometheus accepts.
+pub fn parse_prometheus_duration(s: &str) -> Result<Duration, String> {
+    if s.is_empty() {
+        return Err("the duration is empty".to_string());
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total: u64 = 0;
+    // Index into PROMETHEUS_UNITS of the next unit allowed: each unit comes after the previous one.
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(number_end);
+        if number.is_empty() {
+            let fix = if rest.starts_with('.') {
+                "; Prometheus durations are whole numbers (`1500ms`, not `1.5s`)"
+            } else {
+                ""
+            };
+            return Err(format!("`{rest}` in `{s}` does not start with a whole number{fix}"));
+        }
+        let unit_end = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_end);
+        let Some(position) = PROMETHEUS_UNITS.iter().position(|(name, _)| *name == unit) else {
+            return Err(if unit.is_empty() {
+                format!("`{number}` in `{s}` has no unit; add one: ms, s, m, h, d, w or y")
+            } else if unit.starts_with('.') {
+                format!("`{s}` has a fraction; Prometheus durations are whole numbers (`1500ms`, not `1.5s`)")
+            } else {
+                format!("`{unit}` in `{s}` is not a time unit; use ms, s, m, h, d, w or y")
+            });
+        };
+        if position < next_unit {
+            return Err(format!(
+                "`{s}` names its units out of order or twice; write each unit once, largest first (e.g. `1h30m`)"
+            ));
+        }
+        next_unit = position + 1;
+        let too_long = || format!("`{s}` is too long");
+        let n: u64 = number.parse().map_err(|_| too_long())?;
+        let part = n.checked_mul(PROMETHEUS_UNITS[position].1).ok_or_else(too_long)?;
+        total = total.checked_add(part).ok_or_else(too_long)?;
+        rest = next;
+    }
+    // Prometheus keeps durations as Go's time.Duration (int64 nanoseconds).
+    if total > i64::MAX as u64 / 1_000_000 {
+        return Err(format!("`{s}` is too long"));
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// A duration in Prometheus' canonical text, as Prometheus itself prints one (`1h30m`, `90d`, `1500ms` → `1s500ms`,
+/// `0s`): years and weeks only when they divide it exactly. [`parse_prometheus_duration`] reads it back.
+pub fn format_prometheus_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    for (i, (unit, mult)) in PROMETHEUS_UNITS.iter().enumerate() {
+        // "y" and "w" (the first two) only when exact: `90d` reads better than `12w6d`.
+        if i < 2 && !ms.is_multiple_of(*mult) {
+            continue;
+        }
+        let n = ms / mult;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+            ms -= n * mult;
+        }
+    }
+    out
+}
+
 /// A span of time in whole milliseconds, as a spec writes it (`500ms`, `5s`, `1m30s`).
 ///
 /// It deserializes through [`parse_duration`] (so serde, validation and every caller accept exactly the same text)
@@ -454,6 +544,54 @@ mod tests {
         for (ms, text) in [(0, "0ms"), (500, "500ms"), (1000, "1s"), (1500, "1.5s"), (30_000, "30s"), (90_000, "1m30s")]
         {
             assert_eq!(format_millis(ms), text);
+        }
+    }
+
+    #[test]
+    fn prometheus_durations() {
+        for (text, ms) in [
+            ("0", 0),
+            ("0s", 0),
+            ("30s", 30_000),
+            ("1m", 60_000),
+            ("1h30m", 5_400_000),
+            ("500ms", 500),
+            ("1s500ms", 1500),
+            ("2d", 172_800_000),
+            ("1w", 604_800_000),
+            ("1y", 31_536_000_000),
+            ("1h0m5s", 3_605_000),
+        ] {
+            let d = parse_prometheus_duration(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(d.as_millis(), ms, "{text}");
+            let canonical = format_prometheus_duration(d);
+            assert_eq!(parse_prometheus_duration(&canonical), Ok(d), "canonical {canonical}");
+        }
+        for (text, message) in [
+            ("", "the duration is empty"),
+            ("5", "`5` in `5` has no unit; add one: ms, s, m, h, d, w or y"),
+            ("1.5s", "`1.5s` has a fraction; Prometheus durations are whole numbers (`1500ms`, not `1.5s`)"),
+            (
+                "30m1h",
+                "`30m1h` names its units out of order or twice; write each unit once, largest first (e.g. `1h30m`)",
+            ),
+            (
+                "1m1m",
+                "`1m1m` names its units out of order or twice; write each unit once, largest first (e.g. `1h30m`)",
+            ),
+            ("5x", "`x` in `5x` is not a time unit; use ms, s, m, h, d, w or y"),
+            ("-5m", "`-5m` in `-5m` does not start with a whole number"),
+            ("m", "`m` in `m` does not start with a whole number"),
+            (" 5m", "` 5m` in ` 5m` does not start with a whole number"),
+            ("99999999999999999999s", "`99999999999999999999s` is too long"),
+            ("999999999y", "`999999999y` is too long"),
+        ] {
+            assert_eq!(parse_prometheus_duration(text), Err(message.to_string()), "{text:?}");
+        }
+        for (ms, text) in
+            [(0, "0s"), (1500, "1s500ms"), (5_400_000, "1h30m"), (7_776_000_000, "90d"), (1_209_600_000, "2w")]
+        {
+            assert_eq!(format_prometheus_duration(Duration::from_millis(ms)), text);
         }
     }
 

@@ -17,8 +17,8 @@
 //! [`Floor::default`], so a caller that does not choose is safe; the engine calls [`parse_spec_with`] with its data
 //! directory and its `allow_unsafe` setting.
 
-mod schema;
-mod tree;
+pub(crate) mod schema;
+pub(crate) mod tree;
 
 use std::collections::BTreeMap;
 

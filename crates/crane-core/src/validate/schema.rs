@@ -69,6 +69,8 @@ pub(crate) enum Shape {
 pub(crate) enum Parsed {
     /// A duration ([`units::Duration`]).
     Duration,
+    /// A duration in Prometheus' syntax ([`units::parse_prometheus_duration`]), for alert rule files.
+    PromDuration,
     /// A memory quantity ([`units::Bytes`]).
     Quantity,
     /// One of a closed set of words (an enum of [`crate::spec`]).
@@ -88,6 +90,9 @@ impl Parsed {
         match self {
             Parsed::Duration => units::parse_duration(text).map(drop).map_err(|why| {
                 (format!("`{text}` is not a duration: {why}"), "write e.g. `500ms`, `5s`, `1m` or `1m30s`".to_string())
+            }),
+            Parsed::PromDuration => units::parse_prometheus_duration(text).map(drop).map_err(|why| {
+                (format!("`{text}` is not a duration: {why}"), "write e.g. `30s`, `5m` or `1h30m`".to_string())
             }),
             Parsed::Quantity => units::parse_quantity(text).map(drop).map_err(|why| {
                 (
@@ -115,7 +120,7 @@ impl Parsed {
     /// Checks of the meaning stage skip the paths that hold a stand-in.
     fn stand_in(self) -> &'static str {
         match self {
-            Parsed::Duration | Parsed::Quantity => "0",
+            Parsed::Duration | Parsed::PromDuration | Parsed::Quantity => "0",
             Parsed::Word { words, .. } => words[0],
         }
     }
