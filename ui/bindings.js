@@ -103,6 +103,17 @@ export const commands = {
 	 */
 	status: () => __TAURI_INVOKE("status"),
 	/**
+	 *  The engine's settings (`allowUnsafe`, `hostPathAllow`).
+	 * @returns {Promise<SettingsView>}
+	 */
+	settings: () => __TAURI_INVOKE("settings"),
+	/**
+	 *  Changes the settings `update` names (the window acts as the admin); each change is a `settings.changed` event.
+	 * @param {SettingsUpdate_Deserialize} update
+	 * @returns {Promise<SettingsView>}
+	 */
+	setSettings: (update) => __TAURI_INVOKE("set_settings", { update }),
+	/**
 	 *  Builds the demo image and returns its tag; progress arrives as `crane://change` `progress` changes.
 	 * @returns {Promise<string>}
 	 */
@@ -473,7 +484,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "unauthorized"} unauthorized - The bearer token is missing or wrong.
 	* @property {
-	* "forbidden"} forbidden - The Host or Origin of the request is not allowed.
+	* "forbidden"} forbidden - The Host or Origin of the request is not allowed, or the caller's role does not allow the request.
 	* @property {
 	* "not_found"} not_found - No such app, load run or route.
 	* @property {
@@ -547,6 +558,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rollback_progress" | 
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
+	* "settings.changed" | 
 	* string} EventKind_Deserialize
 	* @property {
 	* "app.created"} "app.created" - The app was created.
@@ -639,6 +651,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
 	* @property {
+	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
+	* @property {
 	* string} unknown - A kind this version does not know.
 	*
 	*  What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
@@ -690,6 +704,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rollback_progress" | 
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
+	* "settings.changed" | 
 	* "unknown"} EventKind_Serialize
 	* @property {
 	* "app.created"} "app.created" - The app was created.
@@ -781,6 +796,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rolled_back"} "rollout.rolled_back" - A failed rolling update is rolled back to the previous revision.
 	* @property {
 	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
+	* @property {
+	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
 	* @property {
 	* "unknown"} unknown - A kind this version does not know.
 	*
@@ -1152,6 +1169,42 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "none"} none - The same count (a hold).
 	*
+	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+	*  fields are rejected.
+	*
+	* @typedef {SettingsUpdate_Serialize | SettingsUpdate_Deserialize} SettingsUpdate
+	* @property {SettingsUpdate_Serialize} Serialize
+	* @property {SettingsUpdate_Deserialize} Deserialize
+	*
+	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+	*  fields are rejected.
+	*
+	* @typedef {{
+	*		allow_unsafe?: boolean | null,
+	*		host_path_allow?: string[] | null,
+	*	}} SettingsUpdate_Deserialize
+	* @property {boolean | null} [allow_unsafe] - New value of `allowUnsafe`.
+	* @property {string[] | null} [host_path_allow] - New host-path allow-list (replaces the whole list; `[]` empties it).
+	*
+	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+	*  fields are rejected.
+	*
+	* @typedef {{
+	*		allow_unsafe: boolean | null,
+	*		host_path_allow: string[] | null,
+	*	}} SettingsUpdate_Serialize
+	* @property {boolean | null} allow_unsafe - New value of `allowUnsafe`.
+	* @property {string[] | null} host_path_allow - New host-path allow-list (replaces the whole list; `[]` empties it).
+	*
+	*  The engine's settings (`GET /api/v1/settings`, `cranectl settings`, the window's Settings panel).
+	*
+	* @typedef {{
+	*		allow_unsafe: boolean,
+	*		host_path_allow: string[],
+	*	}} SettingsView
+	* @property {boolean} allow_unsafe - `allowUnsafe`: when true the safety floor is off, and specs may ask for privileged containers, any host path (read-write) and any capability, which is root on the host. Off by default.
+	* @property {string[]} host_path_allow - `hostPathAllow`: host directories specs may bind-mount (read-only), with everything under them. Absolute paths in normal form; never `/`, a system directory or the data directory. Empty by default.
+	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
 	* @typedef {StatusView_Serialize | StatusView_Deserialize} StatusView
@@ -1169,6 +1222,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		apps: number,
 	*		engine_error?: string | null,
 	*		rules: RulesView,
+	*		allow_unsafe: boolean,
 	*	}} StatusView_Deserialize
 	* @property {string} version - Crane version.
 	* @property {boolean} docker_ok - Whether the Docker engine is reachable.
@@ -1178,6 +1232,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} apps - Number of apps.
 	* @property {string | null} [engine_error] - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
 	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
+	* @property {boolean} allow_unsafe - Whether the safety floor is off (the setting `allowUnsafe`): the window's header warns while it is.
 	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
@@ -1190,6 +1245,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		apps: number,
 	*		engine_error: string | null,
 	*		rules: RulesView,
+	*		allow_unsafe: boolean,
 	*	}} StatusView_Serialize
 	* @property {string} version - Crane version.
 	* @property {boolean} docker_ok - Whether the Docker engine is reachable.
@@ -1199,6 +1255,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} apps - Number of apps.
 	* @property {string | null} engine_error - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
 	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
+	* @property {boolean} allow_unsafe - Whether the safety floor is off (the setting `allowUnsafe`): the window's header warns while it is.
 	*
 	*  Request metrics of the built-in load balancer (counted since the engine started).
 	*

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crane_api::{
     ApiError, AppView, ApplyResult, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView, RevisionView,
-    StatusView,
+    SettingsUpdate, SettingsView, StatusView,
 };
 use futures_util::StreamExt;
 use tauri::ipc::Channel;
@@ -133,6 +133,20 @@ pub async fn status(state: State<'_, Running>) -> Result<StatusView, ApiError> {
     Ok(state.engine_or_err()?.status().await)
 }
 
+/// The engine's settings (`allowUnsafe`, `hostPathAllow`).
+#[tauri::command]
+#[specta::specta]
+pub async fn settings(state: State<'_, Running>) -> Result<SettingsView, ApiError> {
+    state.engine_or_err()?.settings().await.map_err(|e| e.to_api())
+}
+
+/// Changes the settings `update` names (the window acts as the admin); each change is a `settings.changed` event.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_settings(state: State<'_, Running>, update: SettingsUpdate) -> Result<SettingsView, ApiError> {
+    state.engine_or_err()?.set_settings(&update).await.map_err(|e| e.to_api())
+}
+
 /// Builds the demo image and returns its tag; progress arrives as `crane://change` `progress` changes.
 #[tauri::command]
 #[specta::specta]
@@ -209,6 +223,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             stop_load,
             load_status,
             status,
+            settings,
+            set_settings,
             build_demo_image,
             api_token,
             logs_tail,

@@ -65,7 +65,7 @@ pub enum ErrorCode {
     BadRequest,
     /// The bearer token is missing or wrong.
     Unauthorized,
-    /// The Host or Origin of the request is not allowed.
+    /// The Host or Origin of the request is not allowed, or the caller's role does not allow the request.
     Forbidden,
     /// No such app, load run or route.
     NotFound,
@@ -473,6 +473,30 @@ pub struct ScaleRequest {
     pub replicas: u32,
 }
 
+/// The engine's settings (`GET /api/v1/settings`, `cranectl settings`, the window's Settings panel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct SettingsView {
+    /// `allowUnsafe`: when true the safety floor is off, and specs may ask for privileged containers, any host path
+    /// (read-write) and any capability, which is root on the host. Off by default.
+    pub allow_unsafe: bool,
+    /// `hostPathAllow`: host directories specs may bind-mount (read-only), with everything under them. Absolute
+    /// paths in normal form; never `/`, a system directory or the data directory. Empty by default.
+    pub host_path_allow: Vec<String>,
+}
+
+/// Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+/// fields are rejected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    /// New value of `allowUnsafe`.
+    #[serde(default)]
+    pub allow_unsafe: Option<bool>,
+    /// New host-path allow-list (replaces the whole list; `[]` empties it).
+    #[serde(default)]
+    pub host_path_allow: Option<Vec<String>>,
+}
+
 /// What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
 /// Crane with a kind this one does not know reads as `unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
@@ -612,6 +636,9 @@ pub enum EventKind {
     /// A person rolled the app back to an earlier revision.
     #[serde(rename = "rollout.undo")]
     RolloutUndo,
+    /// An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
+    #[serde(rename = "settings.changed")]
+    SettingsChanged,
     /// A kind this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -692,6 +719,7 @@ impl EventKind {
         EventKind::RolloutRollbackProgress,
         EventKind::RolloutRolledBack,
         EventKind::RolloutUndo,
+        EventKind::SettingsChanged,
     ];
 
     /// The dotted name, as stored and sent.
@@ -742,6 +770,7 @@ impl EventKind {
             EventKind::RolloutRollbackProgress => "rollout.rollback_progress",
             EventKind::RolloutRolledBack => "rollout.rolled_back",
             EventKind::RolloutUndo => "rollout.undo",
+            EventKind::SettingsChanged => "settings.changed",
             EventKind::Unknown => "unknown",
         }
     }
@@ -779,7 +808,8 @@ impl EventKind {
             | EventKind::InstanceUnready
             | EventKind::RolloutPaused
             | EventKind::RolloutRollbackProgress
-            | EventKind::RolloutRolledBack => EventTone::Warn,
+            | EventKind::RolloutRolledBack
+            | EventKind::SettingsChanged => EventTone::Warn,
             _ => EventTone::Info,
         }
     }
@@ -839,6 +869,8 @@ pub struct StatusView {
     pub engine_error: Option<String>,
     /// The engine's rules for what users type, so doors check input the same way the engine does.
     pub rules: RulesView,
+    /// Whether the safety floor is off (the setting `allowUnsafe`): the window's header warns while it is.
+    pub allow_unsafe: bool,
 }
 
 /// Rules the engine applies to user input, exposed so a door checks input before sending it without keeping its

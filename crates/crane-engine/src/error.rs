@@ -33,6 +33,9 @@ pub enum EngineError {
     /// A request value is out of range.
     #[error("{0}")]
     BadRequest(String),
+    /// The caller's role does not allow the request.
+    #[error("{0}")]
+    Forbidden(String),
     /// The image cannot be had.
     #[error("{0}")]
     ImageUnavailable(String),
@@ -75,6 +78,7 @@ impl EngineError {
             EngineError::NotFound(_) => ErrorCode::NotFound,
             EngineError::Conflict(_) => ErrorCode::Conflict,
             EngineError::BadRequest(_) => ErrorCode::BadRequest,
+            EngineError::Forbidden(_) => ErrorCode::Forbidden,
             EngineError::ImageUnavailable(_) => ErrorCode::ImageUnavailable,
             EngineError::PortInUse(_) => ErrorCode::PortInUse,
             EngineError::DockerUnreachable(_) => ErrorCode::DockerUnreachable,

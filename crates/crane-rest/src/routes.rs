@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crane_api::{
     AppView, ApplyRequest, ApplyResult, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView,
-    RevisionView, ScaleRequest, SdTargetGroup, StatusView, UndoRequest,
+    RevisionView, ScaleRequest, SdTargetGroup, SettingsUpdate, SettingsView, StatusView, UndoRequest,
 };
 use crane_engine::{Caller, EngineHandle};
 use futures_util::{Stream, StreamExt};
@@ -89,6 +89,7 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(rotate_token),
         routes!(openapi),
         routes!(status),
+        routes!(get_settings, put_settings),
         // The spec's own cap (`MAX_SPEC_BYTES`) is checked by the engine with a diagnostic; this bounds what the
         // server buffers before that, with room for JSON escaping of a spec at the cap.
         routes!(list_apps, apply).layer(DefaultBodyLimit::max(APPLY_BODY_LIMIT)),
@@ -285,6 +286,48 @@ async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
 )]
 async fn status(Engine(engine): Engine) -> Json<StatusView> {
     Json(engine.status().await)
+}
+
+/// Example body of `PUT /api/v1/settings`, shown when the body is wrong.
+const SETTINGS_EXAMPLE: &str = r#"{"allow_unsafe": false, "host_path_allow": ["/srv/data"]}"#;
+
+/// The engine's settings
+///
+/// `allow_unsafe` (the safety floor off: privileged containers, any host path read-write, any capability) and
+/// `host_path_allow` (host directories specs may bind-mount, read-only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings",
+    operation_id = "getSettings",
+    responses((status = 200, description = "The settings.", body = SettingsView), (status = 500))
+)]
+async fn get_settings(Engine(engine): Engine) -> Result<Json<SettingsView>, ApiFailure> {
+    Ok(Json(engine.settings().await?))
+}
+
+/// Change engine settings (admin only)
+///
+/// Body: a `SettingsUpdate`, e.g. `{"allow_unsafe": true}` or `{"host_path_allow": ["/srv/data"]}`; a field left
+/// out keeps its value, and the list replaces the whole allow-list. Every path must be absolute, in normal form, and
+/// not `/`, a system directory or the data directory (400 `bad_request` naming each bad entry). Each change is a
+/// `settings.changed` event. Answers all settings after the change.
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings",
+    operation_id = "putSettings",
+    request_body = SettingsUpdate,
+    responses(
+        (status = 200, description = "The settings after the change.", body = SettingsView),
+        (status = 400), (status = 500),
+    )
+)]
+async fn put_settings(
+    Engine(engine): Engine,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<SettingsView>, ApiFailure> {
+    let update: SettingsUpdate = parse_json(media_type(&headers).as_deref(), &body, SETTINGS_EXAMPLE)?;
+    Ok(Json(engine.set_settings(&update).await?))
 }
 
 /// List apps

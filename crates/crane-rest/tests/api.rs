@@ -161,6 +161,8 @@ async fn openapi_lists_every_route() {
         ("get", "/healthz"),
         ("get", "/api/v1/hello"),
         ("post", "/api/v1/token/rotate"),
+        ("get", "/api/v1/settings"),
+        ("put", "/api/v1/settings"),
     ] {
         assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
     }
@@ -189,7 +191,7 @@ async fn openapi_lists_every_route() {
     assert_eq!(load[1]["$ref"], "#/components/schemas/LoadView", "{load}");
     assert_eq!(schemas["ApiError"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
     assert!(schemas["ErrorCode"]["enum"].as_array().unwrap().contains(&serde_json::json!("docker_unreachable")));
-    for body in ["ApplyRequest", "ScaleRequest", "UndoRequest", "LoadRequest", "ManageNginxRequest"] {
+    for body in ["ApplyRequest", "ScaleRequest", "UndoRequest", "LoadRequest", "ManageNginxRequest", "SettingsUpdate"] {
         assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
     }
     assert_eq!(
@@ -561,5 +563,50 @@ async fn hostile_numbers_and_sizes_are_400() {
     let err = api_error(r).await;
     assert_eq!(err.code, ErrorCode::BadRequest);
     assert!(err.message.contains("at most 262144 bytes"), "{}", err.message);
+    t.stop().await;
+}
+
+/// Settings round trip: read, change one field (the other keeps its value), read back; bad paths and unknown fields
+/// are 400 naming them; each change is a `settings.changed` event and shows in the status.
+#[tokio::test]
+async fn settings_round_trip() {
+    let t = TestServer::start().await;
+    let r = t.req(Method::GET, "/api/v1/settings").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: crane_api::SettingsView = r.json().await.unwrap();
+    assert_eq!(settings, crane_api::SettingsView { allow_unsafe: false, host_path_allow: vec![] });
+
+    let put = |body: serde_json::Value| t.req(Method::PUT, "/api/v1/settings").json(&body).send();
+    let r = put(serde_json::json!({ "host_path_allow": ["/srv/data", "/opt/x"] })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = put(serde_json::json!({ "allow_unsafe": true })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: crane_api::SettingsView = r.json().await.unwrap();
+    assert!(settings.allow_unsafe);
+    assert_eq!(settings.host_path_allow, ["/srv/data", "/opt/x"], "a field left out keeps its value");
+    let again: crane_api::SettingsView =
+        t.req(Method::GET, "/api/v1/settings").send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, settings);
+    let status: crane_api::StatusView =
+        t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
+    assert!(status.allow_unsafe);
+
+    let r = put(serde_json::json!({ "host_path_allow": ["/etc", "srv"] })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert_eq!(err.code, ErrorCode::BadRequest);
+    assert!(err.message.contains("`/etc`") && err.message.contains("`srv`"), "{}", err.message);
+    let r = put(serde_json::json!({ "allowUnsafe": false })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("unknown field `allowUnsafe`"));
+    let r = put(serde_json::json!({})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("nothing to change"));
+
+    let events: Vec<crane_api::EventView> =
+        t.req(Method::GET, "/api/v1/events").send().await.unwrap().json().await.unwrap();
+    let changes: Vec<_> = events.iter().filter(|e| e.kind == crane_api::EventKind::SettingsChanged).collect();
+    assert_eq!(changes.len(), 2, "{events:#?}");
+    assert!(changes[0].reason.contains("allowUnsafe") && changes[0].reason.contains("admin (REST)"));
     t.stop().await;
 }

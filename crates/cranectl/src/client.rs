@@ -157,6 +157,16 @@ impl Client {
         Ok((answer.token_file, answer.message))
     }
 
+    /// `GET /settings`.
+    pub async fn settings(&self) -> Result<crane_api::SettingsView> {
+        self.json(self.request(Method::GET, "/settings").timeout(SHORT)).await
+    }
+
+    /// `PUT /settings`: the settings after the change.
+    pub async fn set_settings(&self, update: &crane_api::SettingsUpdate) -> Result<crane_api::SettingsView> {
+        self.json(self.request(Method::PUT, "/settings").timeout(SHORT).json(update)).await
+    }
+
     /// `GET /status`.
     pub async fn status(&self) -> Result<StatusView> {
         self.json(self.request(Method::GET, "/status").timeout(SHORT)).await
