@@ -120,8 +120,9 @@ pub trait Runtime: Send + Sync + 'static {
     async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError>;
     /// Creates the app's private network if missing; returns its name.
     async fn ensure_network(&self, app: &str, owner: &str) -> Result<String, RuntimeError>;
-    /// Removes the app's network and named volumes.
-    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<(), RuntimeError>;
+    /// Removes the app's network and named volumes. Returns the volumes labelled for the app that it kept because
+    /// an older Crane named them (their data may be shared by accident; they are reported, never deleted silently).
+    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<Vec<String>, RuntimeError>;
     /// Creates and starts one instance; returns the container id.
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String, RuntimeError>;
     /// Renames a container of ours (a start-first update moves the old revision aside: [`crate::reconcile::Displace`]).
