@@ -471,6 +471,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "forbidden" | 
 	* "not_found" | 
 	* "method_not_allowed" | 
+	* "payload_too_large" | 
 	* "conflict" | 
 	* "port_in_use" | 
 	* "image_unavailable" | 
@@ -489,6 +490,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "not_found"} not_found - No such app, load run or route.
 	* @property {
 	* "method_not_allowed"} method_not_allowed - The route does not accept this method.
+	* @property {
+	* "payload_too_large"} payload_too_large - The request body is larger than the route reads (the message names the limit).
 	* @property {
 	* "conflict"} conflict - The app exists already (create only), a name is taken, or a load run is already running.
 	* @property {

@@ -71,6 +71,8 @@ pub enum ErrorCode {
     NotFound,
     /// The route does not accept this method.
     MethodNotAllowed,
+    /// The request body is larger than the route reads (the message names the limit).
+    PayloadTooLarge,
     /// The app exists already (create only), a name is taken, or a load run is already running.
     Conflict,
     /// A host port is taken.
@@ -87,13 +89,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidSpec,
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
         ErrorCode::Conflict,
         ErrorCode::PortInUse,
         ErrorCode::ImageUnavailable,
@@ -962,7 +965,7 @@ mod tests {
         let json = serde_json::to_string(&ErrorCode::ALL).unwrap();
         assert_eq!(
             json,
-            r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal"]"#
+            r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","payload_too_large","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal"]"#
         );
     }
 }

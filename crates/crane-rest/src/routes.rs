@@ -112,6 +112,10 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
 /// Largest body `POST /api/v1/apps` reads: four times the largest spec (JSON escaping of a spec at the cap).
 pub const APPLY_BODY_LIMIT: usize = 4 * crane_core::validate::MAX_SPEC_BYTES;
 
+/// Largest body every other route reads: their JSON bodies are a few fields (the longest, a settings allow-list of
+/// 32 paths, fits many times over).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
 /// The router of every route in [`table`] (with JSON answers for unknown paths and methods) and the paths part of
 /// the OpenAPI document, from the same entries.
 pub(crate) fn mount(table: Vec<UtoipaMethodRouter<AppState>>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -119,7 +123,30 @@ pub(crate) fn mount(table: Vec<UtoipaMethodRouter<AppState>>) -> (Router<AppStat
         .into_iter()
         .fold(OpenApiRouter::with_openapi(crate::openapi::base()), OpenApiRouter::routes)
         .split_for_parts();
-    (router.fallback(unknown_route).method_not_allowed_fallback(method_not_allowed), document)
+    // The route layer of `POST /apps` runs inside this one, so its own limit wins there.
+    let router = router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT));
+    (router, document)
+}
+
+/// Reads a request body: one above the route's `limit` is 413 `payload_too_large` naming the limit, one that broke
+/// off is 400.
+fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiFailure> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiFailure::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the request body is larger than {limit} bytes ({} KiB), the most this route reads",
+                    limit / 1024
+                ),
+            )
+        } else {
+            ApiFailure::bad_request(format!("the request body could not be read: {}", rejection.body_text()))
+        }
+    })
 }
 
 /// The `{name}` segment of the app routes.
@@ -318,14 +345,15 @@ async fn get_settings(Engine(engine): Engine) -> Result<Json<SettingsView>, ApiF
     request_body = SettingsUpdate,
     responses(
         (status = 200, description = "The settings after the change.", body = SettingsView),
-        (status = 400), (status = 500),
+        (status = 400), (status = 413), (status = 500),
     )
 )]
 async fn put_settings(
     Engine(engine): Engine,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SettingsView>, ApiFailure> {
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let update: SettingsUpdate = parse_json(media_type(&headers).as_deref(), &body, SETTINGS_EXAMPLE)?;
     Ok(Json(engine.set_settings(&update).await?))
 }
@@ -360,7 +388,7 @@ async fn list_apps(Engine(engine): Engine) -> Result<Json<Vec<AppView>>, ApiFail
     responses(
         (status = 201, description = "The app was created.", body = ApplyResult),
         (status = 200, description = "The app was updated, scaled or left unchanged.", body = ApplyResult),
-        (status = 400), (status = 409), (status = 422), (status = 500), (status = 503),
+        (status = 400), (status = 413), (status = 409), (status = 422), (status = 500), (status = 503),
     )
 )]
 async fn apply(
@@ -368,12 +396,12 @@ async fn apply(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ApplyResult>), ApiFailure> {
-    let body = body.map_err(|rejection| {
-        ApiFailure::bad_request(format!(
-            "the request body could not be read ({}); a spec may be at most {} bytes (256 KiB)",
-            rejection.body_text(),
-            crane_core::validate::MAX_SPEC_BYTES
-        ))
+    let body = read_body(body, APPLY_BODY_LIMIT).map_err(|mut failure| {
+        failure
+            .error
+            .message
+            .push_str(&format!("; a spec may be at most {} bytes (256 KiB)", crane_core::validate::MAX_SPEC_BYTES));
+        failure
     })?;
     let media = media_type(&headers);
     let (yaml, create_only) =
@@ -439,16 +467,17 @@ async fn delete_app(
     request_body = ScaleRequest,
     responses(
         (status = 200, description = "The app after the change.", body = AppView),
-        (status = 400), (status = 404), (status = 500), (status = 503),
+        (status = 400), (status = 413), (status = 404), (status = 500), (status = 503),
     )
 )]
 async fn scale(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AppView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let body: ScaleRequest = parse_json(media_type(&headers).as_deref(), &body, r#"{"replicas": 3}"#)?;
     Ok(Json(engine.scale(&name, body.replicas).await?))
 }
@@ -520,16 +549,17 @@ async fn rollout_history(
     responses(
         (status = 200, description = "The app after the change; `revision` is the revision rolled back to.",
             body = AppView),
-        (status = 400), (status = 404), (status = 422), (status = 500), (status = 503),
+        (status = 400), (status = 413), (status = 404), (status = 422), (status = 500), (status = 503),
     )
 )]
 async fn rollout_undo(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AppView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let body: UndoRequest = parse_json(media_type(&headers).as_deref(), &body, r#"{} or {"to": 2}"#)?;
     Ok(Json(engine.rollout_undo(&name, body.to.map(u64::from)).await?))
 }
@@ -589,16 +619,17 @@ async fn export_nginx(
     request_body = ManageNginxRequest,
     responses(
         (status = 200, description = "What was done (\"wrote … and reloaded NGINX (pid …)\").", body = Message),
-        (status = 400), (status = 404), (status = 500),
+        (status = 400), (status = 413), (status = 404), (status = 500),
     )
 )]
 async fn manage_nginx(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Message>, ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let body: ManageNginxRequest = parse_json(
         media_type(&headers).as_deref(),
         &body,
@@ -715,16 +746,17 @@ const LOAD_EXAMPLE: &str =
     request_body = LoadRequest,
     responses(
         (status = 202, description = "The run has started.", body = LoadView),
-        (status = 400), (status = 404), (status = 409), (status = 500),
+        (status = 400), (status = 413), (status = 404), (status = 409), (status = 500),
     )
 )]
 async fn start_load(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<LoadView>), ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let request: LoadRequest = parse_json(media_type(&headers).as_deref(), &body, LOAD_EXAMPLE)?;
     Ok((StatusCode::ACCEPTED, Json(engine.start_load(&name, &request).await?)))
 }

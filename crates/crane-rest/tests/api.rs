@@ -556,13 +556,53 @@ async fn hostile_numbers_and_sizes_are_400() {
     let err = api_error(r).await;
     assert_eq!(err.code, ErrorCode::InvalidSpec);
     assert!(err.diagnostics[0].message.contains("at most 262144 bytes"), "{:?}", err.diagnostics);
+    t.stop().await;
+}
+
+/// A body above the route's limit is 413 `payload_too_large` naming the limit: 1 MiB for `POST /apps` (a spec at the
+/// cap, JSON-escaped, fits), 64 KiB for every other body; a body just under the limit is read (and judged on what it
+/// says).
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let t = TestServer::start().await;
     let body = "a".repeat(2 * 1024 * 1024);
     let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/yaml").body(body).send().await;
     let r = r.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let err = api_error(r).await;
-    assert_eq!(err.code, ErrorCode::BadRequest);
-    assert!(err.message.contains("at most 262144 bytes"), "{}", err.message);
+    assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+    assert!(err.message.contains("larger than 1048576 bytes (1024 KiB)"), "{}", err.message);
+    assert!(err.message.contains("a spec may be at most 262144 bytes"), "{}", err.message);
+
+    let big = |n: usize| format!("{{\"pad\": \"{}\"}}", "a".repeat(n));
+    for (method, path) in [
+        (Method::POST, "/api/v1/apps/x/scale"),
+        (Method::POST, "/api/v1/apps/x/rollout/undo"),
+        (Method::POST, "/api/v1/apps/x/load"),
+        (Method::PUT, "/api/v1/apps/x/nginx"),
+        (Method::PUT, "/api/v1/settings"),
+    ] {
+        let r = t.req(method.clone(), path).header("Content-Type", "application/json").body(big(65 * 1024));
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{method} {path}");
+        let err = api_error(r).await;
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge, "{method} {path}");
+        assert!(err.message.contains("larger than 65536 bytes (64 KiB)"), "{method} {path}: {}", err.message);
+        // Under the limit the body is read, and refused for what it says.
+        let r = t.req(method.clone(), path).header("Content-Type", "application/json").body(big(60 * 1024));
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+        assert!(api_error(r).await.message.contains("unknown field `pad`"), "{method} {path}");
+    }
+    // A 500 KiB JSON spec is under the apply limit: read, and judged by the spec's own cap.
+    let spec = format!("name: big\nimage: x\nenv: {{ A: \"{}\" }}\n", "a".repeat(500 * 1024));
+    let r = t.req(Method::POST, "/api/v1/apps").json(&serde_json::json!({ "yaml": spec })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(api_error(r).await.code, ErrorCode::InvalidSpec);
+    // The document lists 413 for the routes that read a body.
+    let doc: serde_json::Value = t.req(Method::GET, "/api/v1/openapi.json").send().await.unwrap().json().await.unwrap();
+    let settings = &doc["paths"]["/api/v1/settings"]["put"]["responses"]["413"];
+    assert_eq!(settings["description"], "Error (`payload_too_large`).", "{settings}");
     t.stop().await;
 }
 
