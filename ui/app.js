@@ -232,7 +232,26 @@ async function openSettings() {
   $("s-unsafe").checked = loadedSettings.allow_unsafe;
   $("s-paths").value = loadedSettings.host_path_allow.join("\n");
   renderUnsafeWarning();
+  $("rotate-result").hidden = true;
   $("settings-dialog").showModal();
+}
+
+async function rotateToken() {
+  const ok = await confirmDialog(
+    "Rotate the API token?",
+    "The current token stops working at once. cranectl picks up the new one by itself; scripts, curl commands and Prometheus configs that hold the old one must be given the new one.",
+    "Rotate",
+  );
+  if (!ok) return;
+  try {
+    const rotated = await commands.rotateToken();
+    // Where the new token is, never the token itself; "Show token" shows it on request.
+    $("rotate-result").textContent = `Token replaced. The new one is in ${rotated.token_file}.`;
+    $("rotate-result").hidden = false;
+    if (state.tokenShown) $("api-token").textContent = await commands.apiToken();
+  } catch (e) {
+    $("s-error").textContent = `Could not rotate the token: ${errText(e)}`;
+  }
 }
 
 async function saveSettings(ev) {
@@ -1325,6 +1344,7 @@ async function main() {
   $("s-unsafe").addEventListener("change", renderUnsafeWarning);
   $("settings-form").addEventListener("submit", saveSettings);
   $("s-cancel").addEventListener("click", () => $("settings-dialog").close());
+  $("rotate-token").addEventListener("click", rotateToken);
   $("token-copy").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText($("api-token").textContent);

@@ -124,6 +124,12 @@ export const commands = {
 	 */
 	apiToken: () => __TAURI_INVOKE("api_token"),
 	/**
+	 *  Replaces the REST API token (as `POST /api/v1/token/rotate` does): the old one stops working at once. The answer
+	 *  names the file that holds the new token; the token itself is shown only by [`api_token`], on request.
+	 * @returns {Promise<TokenRotated>}
+	 */
+	rotateToken: () => __TAURI_INVOKE("rotate_token"),
+	/**
 	 *  The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
 	 * @param {string} app
 	 * @param {number} tail
@@ -334,7 +340,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "latency_p95" | 
 	* "custom"} AutoscaleMetric
 	* @property {
-	* "cpu"} cpu - CPU use in percent of the instance's CPU limit (of one core without one), per instance.
+	* "cpu"} cpu - CPU use in percent of the instance's CPU limit (Crane's default, 1 CPU, without one), per instance.
 	* @property {
 	* "memory"} memory - Memory use in percent of the instance's memory limit, per instance.
 	* @property {
@@ -562,6 +568,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
 	* "settings.changed" | 
+	* "token.rotated" | 
 	* string} EventKind_Deserialize
 	* @property {
 	* "app.created"} "app.created" - The app was created.
@@ -656,6 +663,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
 	* @property {
+	* "token.rotated"} "token.rotated" - The REST API's bearer token was replaced; the old one no longer works.
+	* @property {
 	* string} unknown - A kind this version does not know.
 	*
 	*  What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
@@ -708,6 +717,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
 	* "settings.changed" | 
+	* "token.rotated" | 
 	* "unknown"} EventKind_Serialize
 	* @property {
 	* "app.created"} "app.created" - The app was created.
@@ -801,6 +811,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
 	* @property {
 	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
+	* @property {
+	* "token.rotated"} "token.rotated" - The REST API's bearer token was replaced; the old one no longer works.
 	* @property {
 	* "unknown"} unknown - A kind this version does not know.
 	*
@@ -1259,6 +1271,16 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} engine_error - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
 	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
 	* @property {boolean} allow_unsafe - Whether the safety floor is off (the setting `allowUnsafe`): the window's header warns while it is.
+	*
+	*  The answer of a token rotation (`POST /api/v1/token/rotate`, `cranectl token rotate`, the window's *Rotate
+	*  token*). The new token is never in it: it names the file that holds it.
+	*
+	* @typedef {{
+	*		token_file: string,
+	*		message: string,
+	*	}} TokenRotated
+	* @property {string} token_file - The file that holds the new token.
+	* @property {string} message - What happened, for people.
 	*
 	*  Request metrics of the built-in load balancer (counted since the engine started).
 	*

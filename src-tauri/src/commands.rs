@@ -161,6 +161,14 @@ pub fn api_token(state: State<'_, Running>) -> Result<String, ApiError> {
     state.api_token()
 }
 
+/// Replaces the REST API token (as `POST /api/v1/token/rotate` does): the old one stops working at once. The answer
+/// names the file that holds the new token; the token itself is shown only by [`api_token`], on request.
+#[tauri::command]
+#[specta::specta]
+pub async fn rotate_token(state: State<'_, Running>) -> Result<crane_api::TokenRotated, ApiError> {
+    state.rotate_token().await
+}
+
 /// The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
 #[tauri::command]
 #[specta::specta]
@@ -227,6 +235,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             set_settings,
             build_demo_image,
             api_token,
+            rotate_token,
             logs_tail,
             logs_follow,
             logs_stop,

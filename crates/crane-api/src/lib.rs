@@ -235,7 +235,7 @@ pub struct AppView {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AutoscaleMetric {
-    /// CPU use in percent of the instance's CPU limit (of one core without one), per instance.
+    /// CPU use in percent of the instance's CPU limit (Crane's default, 1 CPU, without one), per instance.
     Cpu,
     /// Memory use in percent of the instance's memory limit, per instance.
     Memory,
@@ -500,6 +500,16 @@ pub struct SettingsUpdate {
     pub host_path_allow: Option<Vec<String>>,
 }
 
+/// The answer of a token rotation (`POST /api/v1/token/rotate`, `cranectl token rotate`, the window's *Rotate
+/// token*). The new token is never in it: it names the file that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct TokenRotated {
+    /// The file that holds the new token.
+    pub token_file: String,
+    /// What happened, for people.
+    pub message: String,
+}
+
 /// What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
 /// Crane with a kind this one does not know reads as `unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
@@ -642,6 +652,9 @@ pub enum EventKind {
     /// An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
     #[serde(rename = "settings.changed")]
     SettingsChanged,
+    /// The REST API's bearer token was replaced; the old one no longer works.
+    #[serde(rename = "token.rotated")]
+    TokenRotated,
     /// A kind this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -723,6 +736,7 @@ impl EventKind {
         EventKind::RolloutRolledBack,
         EventKind::RolloutUndo,
         EventKind::SettingsChanged,
+        EventKind::TokenRotated,
     ];
 
     /// The dotted name, as stored and sent.
@@ -774,6 +788,7 @@ impl EventKind {
             EventKind::RolloutRolledBack => "rollout.rolled_back",
             EventKind::RolloutUndo => "rollout.undo",
             EventKind::SettingsChanged => "settings.changed",
+            EventKind::TokenRotated => "token.rotated",
             EventKind::Unknown => "unknown",
         }
     }

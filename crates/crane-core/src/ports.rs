@@ -247,7 +247,7 @@ pub struct EventRecord {
 /// What a metric sample measures: the series Crane records, or a metric an app exposes itself.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SampleMetric {
-    /// CPU use of an instance, in percent of its CPU limit (of one core without a limit).
+    /// CPU use of an instance, in percent of its CPU limit (Crane's default limit when the spec sets none).
     Cpu,
     /// Memory use of an instance, in percent of its memory limit.
     Memory,

@@ -863,6 +863,25 @@ impl EngineHandle {
         self.inner.changes.subscribe()
     }
 
+    /// Records in the event log that this handle's caller replaced the REST API token (the door that holds the token
+    /// rotates it; the engine only keeps the record). `file` is where the new token is; the token itself is never
+    /// logged.
+    pub async fn token_rotated(&self, file: &str) {
+        let caller = self.caller().clone();
+        self.record(
+            None,
+            None,
+            EventKind::TokenRotated,
+            format!(
+                "the REST API token was replaced by {} ({}); the old one no longer works; the new one is in {file}",
+                caller.user,
+                settings::door_name(caller.door)
+            ),
+            serde_json::json!({"token_file": file, "by": {"user": caller.user, "door": caller.door}}),
+        )
+        .await;
+    }
+
     /// Records the REST API address shown by [`EngineHandle::status`].
     pub fn set_api_url(&self, url: String) {
         *self.inner.api_url.locked() = url;

@@ -147,7 +147,7 @@ impl EngineHandle {
 }
 
 /// The door as a word, for event reasons.
-fn door_name(door: crane_api::Door) -> &'static str {
+pub(crate) fn door_name(door: crane_api::Door) -> &'static str {
     match door {
         crane_api::Door::Window => "window",
         crane_api::Door::Rest => "REST",

@@ -28,6 +28,7 @@ use crane_engine::EngineHandle;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crane_api::ApiError;
 pub use error::{ApiFailure, RestError, Result};
 
 /// File in the data directory that holds the bearer token.
@@ -63,6 +64,24 @@ impl Token {
         self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Rotates the token for a door (the REST route and the window call this one function) and records it in the
+    /// event log as `caller`'s act. The answer names the file, never the token.
+    pub(crate) async fn rotate_for(&self, caller: &EngineHandle) -> Result<crane_api::TokenRotated, ApiFailure> {
+        let path = self.path.display().to_string();
+        self.rotate().map_err(|e| {
+            ApiFailure::new(
+                crane_api::ErrorCode::Internal,
+                format!("cannot write a new token to {path}: {e}; the old token still works"),
+            )
+        })?;
+        tracing::info!(file = %path, "bearer token rotated");
+        caller.token_rotated(&path).await;
+        Ok(crane_api::TokenRotated {
+            message: format!("the token was replaced; the old one no longer works; the new one is in {path}"),
+            token_file: path,
+        })
+    }
+
     /// Writes a new token to the token file and makes it the only one accepted.
     pub fn rotate(&self) -> std::io::Result<()> {
         let token = new_token();
@@ -70,6 +89,18 @@ impl Token {
         write_atomically(&self.path, token.as_bytes())?;
         *current = token;
         Ok(())
+    }
+}
+
+/// Replaces a running server's token (see [`ApiServer::token_rotator`]).
+#[derive(Clone)]
+pub struct TokenRotator(Arc<Token>);
+
+impl TokenRotator {
+    /// Replaces the token as `caller`'s act (recorded in the event log): the old token stops working at once; the
+    /// answer names the file that holds the new one, never the token.
+    pub async fn rotate(&self, caller: &EngineHandle) -> std::result::Result<crane_api::TokenRotated, ApiError> {
+        self.0.rotate_for(caller).await.map_err(|failure| failure.error)
     }
 }
 
@@ -208,6 +239,12 @@ impl ApiServer {
     /// The token clients must send now (it changes with `POST /api/v1/token/rotate`).
     pub fn current_token(&self) -> String {
         self.current.current()
+    }
+
+    /// What replaces this server's token the way `POST /api/v1/token/rotate` does (the window's *Rotate token*);
+    /// cheap to clone, so no lock on the server is held while it runs.
+    pub fn token_rotator(&self) -> TokenRotator {
+        TokenRotator(self.current.clone())
     }
 
     /// Stops accepting connections, ends open streams, waits up to 5 s for in-flight requests and removes

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crane_api::{
     AppView, ApplyRequest, ApplyResult, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView,
-    RevisionView, ScaleRequest, SdTargetGroup, SettingsUpdate, SettingsView, StatusView, UndoRequest,
+    RevisionView, ScaleRequest, SdTargetGroup, SettingsUpdate, SettingsView, StatusView, TokenRotated, UndoRequest,
 };
 use crane_engine::{Caller, EngineHandle};
 use futures_util::{Stream, StreamExt};
@@ -254,15 +254,6 @@ async fn hello(
     Ok(Json(Hello { proof: crate::hello::proof(&state.token.current(), state.port, &query.nonce) }))
 }
 
-/// The answer of `POST /api/v1/token/rotate`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TokenRotated {
-    /// The file that holds the new token.
-    pub token_file: String,
-    /// What happened, for people.
-    pub message: String,
-}
-
 /// Replace the bearer token
 ///
 /// Writes a new random token to the token file and accepts only it from now on: the token sent with this request
@@ -273,19 +264,8 @@ pub struct TokenRotated {
     operation_id = "rotateToken",
     responses((status = 200, description = "The token was replaced.", body = TokenRotated), (status = 500))
 )]
-async fn rotate_token(State(state): State<AppState>) -> Result<Json<TokenRotated>, ApiFailure> {
-    let path = state.token.path.display().to_string();
-    state.token.rotate().map_err(|e| {
-        ApiFailure::new(
-            ErrorCode::Internal,
-            format!("cannot write a new token to {path}: {e}; the old token still works"),
-        )
-    })?;
-    tracing::info!(file = %path, "bearer token rotated");
-    Ok(Json(TokenRotated {
-        message: format!("the token was replaced; the old one no longer works; the new one is in {path}"),
-        token_file: path,
-    }))
+async fn rotate_token(State(state): State<AppState>, Engine(engine): Engine) -> Result<Json<TokenRotated>, ApiFailure> {
+    Ok(Json(state.token.rotate_for(&engine).await?))
 }
 
 /// This OpenAPI document

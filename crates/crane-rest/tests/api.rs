@@ -489,6 +489,23 @@ async fn token_rotation_invalidates_the_old_token() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the old token no longer works");
     let r = t.client.get(format!("{}/api/v1/status", t.url)).bearer_auth(&new).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+
+    // The window's *Rotate token* goes through the same rotation, as the window's admin.
+    let window = t.handle.as_caller(crane_engine::Caller::admin(crane_api::Door::Window));
+    let rotated = t.server.as_ref().unwrap().token_rotator().rotate(&window).await.unwrap();
+    assert_eq!(rotated.token_file, token_file.display().to_string());
+    let newest = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert_ne!(newest, new);
+    assert!(!rotated.message.contains(&newest), "the answer never carries the token: {}", rotated.message);
+    let r = t.client.get(format!("{}/api/v1/status", t.url)).bearer_auth(&new).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the token before it no longer works");
+    let r = t.client.get(format!("{}/api/v1/events", t.url)).bearer_auth(&newest).send().await.unwrap();
+    let events: Vec<crane_api::EventView> = r.json().await.unwrap();
+    let rotations: Vec<&str> =
+        events.iter().filter(|e| e.kind == crane_api::EventKind::TokenRotated).map(|e| e.reason.as_str()).collect();
+    assert_eq!(rotations.len(), 2, "each rotation is an event: {rotations:?}");
+    assert!(rotations[0].contains("admin (window)") && rotations[1].contains("admin (REST)"), "{rotations:?}");
+    assert!(rotations.iter().all(|r| !r.contains(&newest) && !r.contains(&new)), "no token in the log");
     t.stop().await;
 }
 

@@ -152,7 +152,7 @@ impl Client {
 
     /// `POST /token/rotate`: the file that holds the new token, and the engine's message.
     pub async fn rotate_token(&self) -> Result<(String, String)> {
-        let answer: crane_rest::routes::TokenRotated =
+        let answer: crane_api::TokenRotated =
             self.json(self.request(Method::POST, "/token/rotate").timeout(SHORT)).await?;
         Ok((answer.token_file, answer.message))
     }
