@@ -157,24 +157,8 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
     };
 
     let (stop, stop_rx) = watch::channel(false);
-    let (router, paths) = routes::mount(routes::table());
-    let document = openapi::document(paths, &url);
-    let public_paths = openapi::public_paths(&document);
-    let document = serde_json::to_value(&document).map_err(RestError::Document)?;
     let current = Arc::new(Token::new(token.clone(), token_path));
-    let state = routes::AppState {
-        handle: handle.clone(),
-        openapi: Arc::new(document),
-        shutdown: stop_rx.clone(),
-        token: current.clone(),
-        port: addr.port(),
-    };
-    let guard =
-        Arc::new(auth::GuardConfig { token: current.clone(), port: addr.port(), any_host: allow_remote, public_paths });
-    let app = router
-        .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_answer));
+    let app = pipeline(handle.clone(), current.clone(), &url, addr.port(), allow_remote, stop_rx.clone())?;
 
     let api_file = data_dir.join(API_FILE);
     write_api_file(&api_file, &url)?;
@@ -183,6 +167,39 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
     let task = tokio::spawn(serve(listener, app, stop_rx));
     tracing::info!(%url, "REST API listening");
     Ok(ApiServer { url, addr, token, current, api_file, stop, task })
+}
+
+/// What serves every request: the routes of [`routes::table`] behind the guard of [`auth`] and the catch-panic
+/// layer.
+fn pipeline(
+    handle: EngineHandle,
+    token: Arc<Token>,
+    url: &str,
+    port: u16,
+    allow_remote: bool,
+    shutdown: watch::Receiver<bool>,
+) -> Result<axum::Router> {
+    let (router, paths) = routes::mount(routes::table());
+    let document = openapi::document(paths, url);
+    let public_paths = openapi::public_paths(&document);
+    let document = serde_json::to_value(&document).map_err(RestError::Document)?;
+    let state = routes::AppState { handle, openapi: Arc::new(document), shutdown, token: token.clone(), port };
+    let guard = Arc::new(auth::GuardConfig { token, port, any_host: allow_remote, public_paths });
+    Ok(router
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_answer)))
+}
+
+/// The server's whole request pipeline (routes, guard, catch-panic) for `handle`, as [`start`] serves it but without
+/// a listener, for in-process tests and fuzzing. Requests must carry `Host: 127.0.0.1:<port>` and `token` as the
+/// bearer token; a rotation writes `<data dir>/token`.
+pub fn in_process(handle: EngineHandle, token: &str, port: u16) -> Result<axum::Router> {
+    let url = format!("http://127.0.0.1:{port}");
+    let token = Arc::new(Token::new(token.to_string(), handle.data_dir().join(TOKEN_FILE)));
+    // No server to stop: streams end when the sender is dropped, which is at once.
+    let (_stop, shutdown) = watch::channel(false);
+    pipeline(handle, token, &url, port, false, shutdown)
 }
 
 /// Accepts connections until `stop` turns true, at most [`MAX_CONNECTIONS`] at once, each served by hyper's HTTP/1
