@@ -7,7 +7,8 @@
 //! `xvfb-run -a -s "-screen 0 1280x800x24" cargo test -p crane-app --test gui`
 //!
 //! With `CRANE_SCREENSHOTS=1` (`make screenshots`) it writes `docs/screenshot-app.png`,
-//! `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png` and `docs/screenshot-charts.png` (otherwise
+//! `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png`, `docs/screenshot-charts.png`,
+//! `docs/screenshot-docker-unreachable.png` and `docs/screenshot-settings.png` (otherwise
 //! the same pictures go to a temporary folder). It fails (never skips) when Docker,
 //! tauri-driver, WebKitWebDriver or a display is missing, naming the fix.
 
