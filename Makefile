@@ -2,13 +2,16 @@
 #   make run   - installs what is missing, builds, and opens the Crane desktop window
 #   make test  - installs what is missing, checks formatting (rustfmt) and lints (clippy, warnings are errors), and runs
 #                every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
-# Other targets: make bench, make bindings, make screenshots (the GUI tests, writing the README's pictures to docs/).
+# Other targets: make bench, make bindings, make screenshots (the GUI tests, writing the README's pictures to docs/),
+#   make fuzz (the spec parser and the REST bodies with FUZZ_CASES cases each, release build; make test runs 256/128).
 
 CARGO ?= cargo
 # Tests share the Docker engine; a few at a time keeps a 2-core machine responsive.
 TEST_THREADS ?= 4
+# Cases per fuzz harness in `make fuzz` (`make test` runs a few hundred).
+FUZZ_CASES ?= 200000
 
-.PHONY: run test bench bindings screenshots setup-run setup-test
+.PHONY: run test bench fuzz bindings screenshots setup-run setup-test
 
 run: setup-run
 	$(CARGO) build -p crane-app --bin crane -p cranectl
@@ -25,6 +28,10 @@ test: setup-test
 bench: setup-test
 	$(CARGO) build --release -p cranectl -p crane-bench
 	$(CARGO) run --release -p crane-bench
+
+fuzz: setup-test
+	CRANE_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p crane-core --test fuzz_spec
+	CRANE_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p crane-rest --test fuzz_bodies
 
 screenshots: setup-test
 	$(CARGO) build --workspace --bins

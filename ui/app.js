@@ -178,6 +178,7 @@ function renderStatus(error) {
   $("empty-text").textContent = dockerDown
     ? "Crane runs apps as containers on your local Docker engine (or Podman's Docker-compatible socket). Start it, then click Check again."
     : "Pick an app on the left, or create one. The demo image works offline: build it once with Build demo image.";
+  $("unsafe-pill").hidden = !s.allow_unsafe;
   detail.title = `${detail.textContent}\nData directory: ${s.data_dir}`;
   detail.dataset.dataDir = s.data_dir;
   $("api-url").textContent = s.api_url || "not running";
@@ -200,6 +201,81 @@ async function toggleToken() {
     $("token-toggle").setAttribute("aria-expanded", "true");
   } catch (e) {
     toast(`No token: ${errText(e)}`, true);
+  }
+}
+
+// ---------------------------------------------------------------- settings
+
+/** The settings as the dialog last loaded them, so Save sends only what changed. */
+let loadedSettings = null;
+
+/** The allow-list as typed: one path per line, blank lines dropped. */
+function typedPaths() {
+  return $("s-paths")
+    .value.split("\n")
+    .map((p) => p.trim())
+    .filter((p) => p);
+}
+
+function renderUnsafeWarning() {
+  $("s-unsafe-warning").hidden = !$("s-unsafe").checked;
+}
+
+async function openSettings() {
+  $("s-error").textContent = "";
+  try {
+    loadedSettings = await commands.settings();
+  } catch (e) {
+    toast(`Could not read the settings: ${errText(e)}`, true);
+    return;
+  }
+  $("s-unsafe").checked = loadedSettings.allow_unsafe;
+  $("s-paths").value = loadedSettings.host_path_allow.join("\n");
+  renderUnsafeWarning();
+  $("rotate-result").hidden = true;
+  $("settings-dialog").showModal();
+}
+
+async function rotateToken() {
+  const ok = await confirmDialog(
+    "Rotate the API token?",
+    "The current token stops working at once. cranectl picks up the new one by itself; scripts, curl commands and Prometheus configs that hold the old one must be given the new one.",
+    "Rotate",
+  );
+  if (!ok) return;
+  try {
+    const rotated = await commands.rotateToken();
+    // Where the new token is, never the token itself; "Show token" shows it on request.
+    $("rotate-result").textContent = `Token replaced. The new one is in ${rotated.token_file}.`;
+    $("rotate-result").hidden = false;
+    if (state.tokenShown) $("api-token").textContent = await commands.apiToken();
+  } catch (e) {
+    $("s-error").textContent = `Could not rotate the token: ${errText(e)}`;
+  }
+}
+
+async function saveSettings(ev) {
+  ev.preventDefault();
+  const update = { allow_unsafe: null, host_path_allow: null };
+  const unsafe = $("s-unsafe").checked;
+  if (unsafe !== loadedSettings.allow_unsafe) update.allow_unsafe = unsafe;
+  const paths = typedPaths();
+  if (paths.join("\n") !== loadedSettings.host_path_allow.join("\n")) update.host_path_allow = paths;
+  if (update.allow_unsafe === null && update.host_path_allow === null) {
+    $("settings-dialog").close();
+    return;
+  }
+  const save = $("s-save");
+  save.disabled = true;
+  try {
+    loadedSettings = await commands.setSettings(update);
+    $("settings-dialog").close();
+    toast(loadedSettings.allow_unsafe ? "Settings saved: unsafe mode is ON" : "Settings saved");
+    scheduleRefresh(0);
+  } catch (e) {
+    $("s-error").textContent = errText(e);
+  } finally {
+    save.disabled = false;
   }
 }
 
@@ -1372,6 +1448,12 @@ async function main() {
       toast("Select the token and copy it (clipboard unavailable).", true);
     }
   });
+  $("open-settings").addEventListener("click", openSettings);
+  $("unsafe-pill").addEventListener("click", openSettings);
+  $("s-unsafe").addEventListener("change", renderUnsafeWarning);
+  $("settings-form").addEventListener("submit", saveSettings);
+  $("s-cancel").addEventListener("click", () => $("settings-dialog").close());
+  $("rotate-token").addEventListener("click", rotateToken);
   $("token-copy").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText($("api-token").textContent);

@@ -103,6 +103,17 @@ export const commands = {
 	 */
 	status: () => __TAURI_INVOKE("status"),
 	/**
+	 *  The engine's settings (`allowUnsafe`, `hostPathAllow`).
+	 * @returns {Promise<SettingsView>}
+	 */
+	settings: () => __TAURI_INVOKE("settings"),
+	/**
+	 *  Changes the settings `update` names (the window acts as the admin); each change is a `settings.changed` event.
+	 * @param {SettingsUpdate_Deserialize} update
+	 * @returns {Promise<SettingsView>}
+	 */
+	setSettings: (update) => __TAURI_INVOKE("set_settings", { update }),
+	/**
 	 *  Builds the demo image and returns its tag; progress arrives as `crane://change` `progress` changes.
 	 * @returns {Promise<string>}
 	 */
@@ -138,6 +149,12 @@ export const commands = {
 	 * @returns {Promise<AuditView_Serialize[]>}
 	 */
 	auditLog: (user, app, limit) => __TAURI_INVOKE("audit_log", { user, app, limit }),
+	/**
+	 *  Replaces the REST API token (as `POST /api/v1/token/rotate` does): the old one stops working at once. The answer
+	 *  names the file that holds the new token; the token itself is shown only by [`api_token`], on request.
+	 * @returns {Promise<TokenRotated>}
+	 */
+	rotateToken: () => __TAURI_INVOKE("rotate_token"),
 	/**
 	 *  The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
 	 * @param {string} app
@@ -525,7 +542,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "latency_p95" | 
 	* "custom"} AutoscaleMetric
 	* @property {
-	* "cpu"} cpu - CPU use in percent of the instance's CPU limit (of one core without one), per instance.
+	* "cpu"} cpu - CPU use in percent of the instance's CPU limit (Crane's default, 1 CPU, without one), per instance.
 	* @property {
 	* "memory"} memory - Memory use in percent of the instance's memory limit, per instance.
 	* @property {
@@ -681,6 +698,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "forbidden" | 
 	* "not_found" | 
 	* "method_not_allowed" | 
+	* "payload_too_large" | 
 	* "conflict" | 
 	* "port_in_use" | 
 	* "image_unavailable" | 
@@ -699,6 +717,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "not_found"} not_found - No such app, load run or route.
 	* @property {
 	* "method_not_allowed"} method_not_allowed - The route does not accept this method.
+	* @property {
+	* "payload_too_large"} payload_too_large - The request body is larger than the route reads (the message names the limit).
 	* @property {
 	* "conflict"} conflict - The app exists already (create only), a name is taken, or a load run is already running.
 	* @property {
@@ -768,6 +788,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rollback_progress" | 
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
+	* "settings.changed" | 
+	* "token.rotated" | 
 	* string} EventKind_Deserialize
 	* @property {
 	* "app.created"} "app.created" - The app was created.
@@ -860,6 +882,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
 	* @property {
+	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
+	* @property {
+	* "token.rotated"} "token.rotated" - The REST API's bearer token was replaced; the old one no longer works.
+	* @property {
 	* string} unknown - A kind this version does not know.
 	*
 	*  What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
@@ -911,6 +937,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rollback_progress" | 
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
+	* "settings.changed" | 
+	* "token.rotated" | 
 	* "unknown"} EventKind_Serialize
 	* @property {
 	* "app.created"} "app.created" - The app was created.
@@ -1002,6 +1030,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rolled_back"} "rollout.rolled_back" - A failed rolling update is rolled back to the previous revision.
 	* @property {
 	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
+	* @property {
+	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
+	* @property {
+	* "token.rotated"} "token.rotated" - The REST API's bearer token was replaced; the old one no longer works.
 	* @property {
 	* "unknown"} unknown - A kind this version does not know.
 	*
@@ -1410,6 +1442,42 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "none"} none - The same count (a hold).
 	*
+	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+	*  fields are rejected.
+	*
+	* @typedef {SettingsUpdate_Serialize | SettingsUpdate_Deserialize} SettingsUpdate
+	* @property {SettingsUpdate_Serialize} Serialize
+	* @property {SettingsUpdate_Deserialize} Deserialize
+	*
+	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+	*  fields are rejected.
+	*
+	* @typedef {{
+	*		allow_unsafe?: boolean | null,
+	*		host_path_allow?: string[] | null,
+	*	}} SettingsUpdate_Deserialize
+	* @property {boolean | null} [allow_unsafe] - New value of `allowUnsafe`.
+	* @property {string[] | null} [host_path_allow] - New host-path allow-list (replaces the whole list; `[]` empties it).
+	*
+	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+	*  fields are rejected.
+	*
+	* @typedef {{
+	*		allow_unsafe: boolean | null,
+	*		host_path_allow: string[] | null,
+	*	}} SettingsUpdate_Serialize
+	* @property {boolean | null} allow_unsafe - New value of `allowUnsafe`.
+	* @property {string[] | null} host_path_allow - New host-path allow-list (replaces the whole list; `[]` empties it).
+	*
+	*  The engine's settings (`GET /api/v1/settings`, `cranectl settings`, the window's Settings panel).
+	*
+	* @typedef {{
+	*		allow_unsafe: boolean,
+	*		host_path_allow: string[],
+	*	}} SettingsView
+	* @property {boolean} allow_unsafe - `allowUnsafe`: when true the safety floor is off, and specs may ask for privileged containers, any host path (read-write) and any capability, which is root on the host. Off by default.
+	* @property {string[]} host_path_allow - `hostPathAllow`: host directories specs may bind-mount (read-only), with everything under them. Absolute paths in normal form; never `/`, a system directory or the data directory. Empty by default.
+	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
 	* @typedef {StatusView_Serialize | StatusView_Deserialize} StatusView
@@ -1427,6 +1495,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		apps: number,
 	*		engine_error?: string | null,
 	*		rules: RulesView,
+	*		allow_unsafe: boolean,
 	*	}} StatusView_Deserialize
 	* @property {string} version - Crane version.
 	* @property {boolean} docker_ok - Whether the Docker engine is reachable.
@@ -1436,6 +1505,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} apps - Number of apps.
 	* @property {string | null} [engine_error] - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
 	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
+	* @property {boolean} allow_unsafe - Whether the safety floor is off (the setting `allowUnsafe`): the window's header warns while it is.
 	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
@@ -1448,6 +1518,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		apps: number,
 	*		engine_error: string | null,
 	*		rules: RulesView,
+	*		allow_unsafe: boolean,
 	*	}} StatusView_Serialize
 	* @property {string} version - Crane version.
 	* @property {boolean} docker_ok - Whether the Docker engine is reachable.
@@ -1457,6 +1528,17 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} apps - Number of apps.
 	* @property {string | null} engine_error - Why the engine loop is not running, when it is not (it stopped after repeated failures, or shut down): no change is carried out until Crane is restarted.
 	* @property {RulesView} rules - The engine's rules for what users type, so doors check input the same way the engine does.
+	* @property {boolean} allow_unsafe - Whether the safety floor is off (the setting `allowUnsafe`): the window's header warns while it is.
+	*
+	*  The answer of a token rotation (`POST /api/v1/token/rotate`, `cranectl token rotate`, the window's *Rotate
+	*  token*). The new token is never in it: it names the file that holds it.
+	*
+	* @typedef {{
+	*		token_file: string,
+	*		message: string,
+	*	}} TokenRotated
+	* @property {string} token_file - The file that holds the new token.
+	* @property {string} message - What happened, for people.
 	*
 	*  A token of a user, without the token itself (only its hash is kept).
 	*

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crane_api::{
     ApiError, AppView, ApplyResult, AuditView, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView,
-    RevisionView, Role, StatusView, UserCreated, UserView,
+    RevisionView, Role, SettingsUpdate, SettingsView, StatusView, UserCreated, UserView,
 };
 use futures_util::StreamExt;
 use tauri::ipc::Channel;
@@ -133,6 +133,20 @@ pub async fn status(state: State<'_, Running>) -> Result<StatusView, ApiError> {
     Ok(state.engine_or_err()?.status().await)
 }
 
+/// The engine's settings (`allowUnsafe`, `hostPathAllow`).
+#[tauri::command]
+#[specta::specta]
+pub async fn settings(state: State<'_, Running>) -> Result<SettingsView, ApiError> {
+    state.engine_or_err()?.settings().await.map_err(|e| e.to_api())
+}
+
+/// Changes the settings `update` names (the window acts as the admin); each change is a `settings.changed` event.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_settings(state: State<'_, Running>, update: SettingsUpdate) -> Result<SettingsView, ApiError> {
+    state.engine_or_err()?.set_settings(&update).await.map_err(|e| e.to_api())
+}
+
 /// Builds the demo image and returns its tag; progress arrives as `crane://change` `progress` changes.
 #[tauri::command]
 #[specta::specta]
@@ -178,6 +192,14 @@ pub async fn audit_log(
 #[specta::specta]
 pub fn api_token(state: State<'_, Running>) -> Result<String, ApiError> {
     state.api_token()
+}
+
+/// Replaces the REST API token (as `POST /api/v1/token/rotate` does): the old one stops working at once. The answer
+/// names the file that holds the new token; the token itself is shown only by [`api_token`], on request.
+#[tauri::command]
+#[specta::specta]
+pub async fn rotate_token(state: State<'_, Running>) -> Result<crane_api::TokenRotated, ApiError> {
+    state.rotate_token().await
 }
 
 /// The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
@@ -242,12 +264,15 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             stop_load,
             load_status,
             status,
+            settings,
+            set_settings,
             build_demo_image,
             api_token,
             list_users,
             create_user,
             remove_user,
             audit_log,
+            rotate_token,
             logs_tail,
             logs_follow,
             logs_stop,

@@ -23,8 +23,8 @@ pub struct Running {
     engine: Result<EngineHandle, ApiError>,
     /// The REST server, while it runs.
     api: Mutex<Option<crane_rest::ApiServer>>,
-    /// The REST API's bearer token, or why the server could not start.
-    api_token: Result<String, ApiError>,
+    /// Why the REST server could not start, when it could not.
+    api_error: Option<ApiError>,
     /// Open log-follow streams by id, so the window can close them.
     log_streams: Mutex<HashMap<u32, tauri::async_runtime::JoinHandle<()>>>,
     /// Next log stream id.
@@ -39,15 +39,12 @@ impl Running {
         let data_dir = crane_engine::default_data_dir();
         tracing::info!(data_dir = %data_dir.display(), "starting the engine");
         let engine = EngineHandle::start(EngineConfig::new(data_dir)).await.map_err(|e| e.to_api());
-        let (api, api_token) = match &engine {
+        let (api, api_error) = match &engine {
             Ok(engine) => match start_api(engine.clone()).await {
-                Ok(server) => {
-                    let token = server.token.clone();
-                    (Some(server), Ok(token))
-                }
-                Err(e) => (None, Err(e)),
+                Ok(server) => (Some(server), None),
+                Err(e) => (None, Some(e)),
             },
-            Err(e) => (None, Err(e.clone())),
+            Err(e) => (None, Some(e.clone())),
         };
         if let Err(e) = &engine {
             tracing::error!(message = %e.message, "the engine did not start");
@@ -57,7 +54,7 @@ impl Running {
         Running {
             engine,
             api: Mutex::new(api),
-            api_token,
+            api_error,
             log_streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU32::new(1),
         }
@@ -73,9 +70,29 @@ impl Running {
         self.engine.as_ref().map_err(Clone::clone)
     }
 
-    /// The REST API token, or why the REST server is not running.
+    /// The REST API token as it is now (after any rotation), or why the REST server is not running.
     pub fn api_token(&self) -> Result<String, ApiError> {
-        self.api_token.clone()
+        match self.api.lock().expect("api slot poisoned").as_ref() {
+            Some(server) => Ok(server.current_token()),
+            None => Err(self.api_not_running()),
+        }
+    }
+
+    /// Replaces the REST API token the way `POST /api/v1/token/rotate` does, as the window's admin; the answer names
+    /// the file that holds the new token.
+    pub async fn rotate_token(&self) -> Result<crane_api::TokenRotated, ApiError> {
+        let engine = self.engine_or_err()?.clone();
+        let rotator = self.api.lock().expect("api slot poisoned").as_ref().map(crane_rest::ApiServer::token_rotator);
+        rotator.ok_or_else(|| self.api_not_running())?.rotate(&engine).await
+    }
+
+    /// Why there is no REST server.
+    fn api_not_running(&self) -> ApiError {
+        self.api_error.clone().unwrap_or_else(|| ApiError {
+            code: ErrorCode::EngineStopped,
+            message: "the REST API is not running (Crane is shutting down)".to_string(),
+            diagnostics: Vec::new(),
+        })
     }
 
     /// Registers a running log stream and returns its id.

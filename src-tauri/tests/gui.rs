@@ -7,7 +7,8 @@
 //! `xvfb-run -a -s "-screen 0 1280x800x24" cargo test -p crane-app --test gui`
 //!
 //! With `CRANE_SCREENSHOTS=1` (`make screenshots`) it writes `docs/screenshot-app.png`,
-//! `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png` and `docs/screenshot-charts.png` (otherwise
+//! `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png`, `docs/screenshot-charts.png`,
+//! `docs/screenshot-docker-unreachable.png` and `docs/screenshot-settings.png` (otherwise
 //! the same pictures go to a temporary folder). It fails (never skips) when Docker,
 //! tauri-driver, WebKitWebDriver or a display is missing, naming the fix.
 
@@ -77,6 +78,7 @@ async fn window_explains_an_unreachable_docker_engine() {
         assert!(reason.contains("no-docker.sock"), "the banner does not say which Docker address failed: {reason:?}");
         assert!(reason.contains("start Docker"), "the banner does not name the fix: {reason:?}");
         screenshot(c, "screenshot-docker-unreachable.png").await;
+        settings_and_token(c, data_dir.path()).await;
     })
     .catch_unwind()
     .await;
@@ -497,6 +499,88 @@ async fn autoscale_under_load(c: &Client, app: &str) {
 // ---------------------------------------------------------------- WebDriver helpers
 
 /// Scrolls the detail pane so the element `css` names is at its top.
+/// The Settings dialog (needs no Docker): `allowUnsafe` with its warning and the header's *Unsafe mode*, the
+/// allow-list refused with the engine's reason and then saved, and *Rotate token*, which names the file of the new
+/// token (and *Show token* then shows the new one).
+async fn settings_and_token(c: &Client, data_dir: &Path) {
+    let visible = |id: &str| {
+        format!("const e = document.getElementById('{id}'); return (e && !e.hidden && e.offsetParent !== null) || null")
+    };
+    let hidden = |id: &str| {
+        format!(
+            "const e = document.getElementById('{id}'); return (e && (e.hidden || e.offsetParent === null)) || null"
+        )
+    };
+    wait_until(c, "no unsafe warning in the header", Duration::from_secs(5), &hidden("unsafe-pill")).await;
+    click(c, "[data-testid=open-settings]").await;
+    wait_until(
+        c,
+        "the settings dialog",
+        Duration::from_secs(5),
+        "return document.getElementById('settings-dialog').open || null",
+    )
+    .await;
+    wait_until(c, "no warning while the floor is on", Duration::from_secs(5), &hidden("s-unsafe-warning")).await;
+    click(c, "[data-testid=s-unsafe]").await;
+    wait_until(c, "the warning of what allowUnsafe allows", Duration::from_secs(5), &visible("s-unsafe-warning")).await;
+    let warning = text(c, "[data-testid=s-unsafe-warning]").await;
+    assert!(warning.contains("privileged") && warning.contains("root"), "{warning}");
+    fill(c, "s-paths", "/etc").await;
+    click(c, "[data-testid=s-save]").await;
+    let error = wait_until(
+        c,
+        "the engine's refusal of /etc",
+        Duration::from_secs(10),
+        "const t = document.getElementById('s-error').textContent; return t.length ? t : null",
+    )
+    .await;
+    assert!(error.as_str().unwrap_or_default().contains("`/etc` is a protected host path"), "{error}");
+    fill(c, "s-paths", "/srv/data").await;
+    screenshot(c, "screenshot-settings.png").await;
+    click(c, "[data-testid=s-save]").await;
+    wait_until(
+        c,
+        "the dialog to close",
+        Duration::from_secs(10),
+        "return !document.getElementById('settings-dialog').open || null",
+    )
+    .await;
+    wait_until(c, "the header's Unsafe mode", Duration::from_secs(10), &visible("unsafe-pill")).await;
+
+    // Reopened, the dialog shows what the engine stored; then the token is rotated.
+    click(c, "[data-testid=unsafe-pill]").await;
+    wait_until(
+        c,
+        "the settings dialog",
+        Duration::from_secs(5),
+        "return document.getElementById('settings-dialog').open || null",
+    )
+    .await;
+    let stored = c
+        .execute(
+            "return [document.getElementById('s-unsafe').checked, document.getElementById('s-paths').value]",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(stored, json!([true, "/srv/data"]));
+    let token_file = data_dir.join("token");
+    let before = std::fs::read_to_string(&token_file).expect("the token file").trim().to_string();
+    click(c, "[data-testid=rotate-token]").await;
+    click(c, "[data-testid=confirm-ok]").await;
+    wait_until(c, "the rotation's answer", Duration::from_secs(10), &visible("rotate-result")).await;
+    let result = text(c, "[data-testid=rotate-result]").await;
+    let after = std::fs::read_to_string(&token_file).expect("the token file").trim().to_string();
+    assert_ne!(after, before, "the token file holds a new token");
+    assert!(result.contains(&token_file.display().to_string()), "the window names where the new token is: {result}");
+    assert!(!result.contains(&after), "the window does not print the token: {result}");
+    click(c, "[data-testid=s-cancel]").await;
+    click(c, "[data-testid=show-token]").await;
+    let shown = wait_until(c, "the API token", Duration::from_secs(5), "const t = document.querySelector('[data-testid=api-token]'); return (t.offsetParent !== null && t.textContent.length > 8) ? t.textContent : null").await;
+    assert_eq!(shown.as_str(), Some(after.as_str()), "Show token shows the new token");
+    click(c, "[data-testid=show-token]").await;
+}
+
 async fn scroll_to(c: &Client, css: &str) {
     let script = format!(
         "const e = document.querySelector({}); const d = document.getElementById('detail'); \

@@ -72,6 +72,8 @@ pub enum ErrorCode {
     NotFound,
     /// The route does not accept this method.
     MethodNotAllowed,
+    /// The request body is larger than the route reads (the message names the limit).
+    PayloadTooLarge,
     /// The app exists already (create only), a name is taken, or a load run is already running.
     Conflict,
     /// A host port is taken.
@@ -88,13 +90,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order (a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidSpec,
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
         ErrorCode::Conflict,
         ErrorCode::PortInUse,
         ErrorCode::ImageUnavailable,
@@ -235,7 +238,7 @@ pub struct AppView {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AutoscaleMetric {
-    /// CPU use in percent of the instance's CPU limit (of one core without one), per instance.
+    /// CPU use in percent of the instance's CPU limit (Crane's default, 1 CPU, without one), per instance.
     Cpu,
     /// Memory use in percent of the instance's memory limit, per instance.
     Memory,
@@ -476,6 +479,40 @@ pub struct ScaleRequest {
     pub replicas: u32,
 }
 
+/// The engine's settings (`GET /api/v1/settings`, `cranectl settings`, the window's Settings panel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct SettingsView {
+    /// `allowUnsafe`: when true the safety floor is off, and specs may ask for privileged containers, any host path
+    /// (read-write) and any capability, which is root on the host. Off by default.
+    pub allow_unsafe: bool,
+    /// `hostPathAllow`: host directories specs may bind-mount (read-only), with everything under them. Absolute
+    /// paths in normal form; never `/`, a system directory or the data directory. Empty by default.
+    pub host_path_allow: Vec<String>,
+}
+
+/// Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
+/// fields are rejected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    /// New value of `allowUnsafe`.
+    #[serde(default)]
+    pub allow_unsafe: Option<bool>,
+    /// New host-path allow-list (replaces the whole list; `[]` empties it).
+    #[serde(default)]
+    pub host_path_allow: Option<Vec<String>>,
+}
+
+/// The answer of a token rotation (`POST /api/v1/token/rotate`, `cranectl token rotate`, the window's *Rotate
+/// token*). The new token is never in it: it names the file that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct TokenRotated {
+    /// The file that holds the new token.
+    pub token_file: String,
+    /// What happened, for people.
+    pub message: String,
+}
+
 /// What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
 /// Crane with a kind this one does not know reads as `unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
@@ -615,6 +652,12 @@ pub enum EventKind {
     /// A person rolled the app back to an earlier revision.
     #[serde(rename = "rollout.undo")]
     RolloutUndo,
+    /// An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
+    #[serde(rename = "settings.changed")]
+    SettingsChanged,
+    /// The REST API's bearer token was replaced; the old one no longer works.
+    #[serde(rename = "token.rotated")]
+    TokenRotated,
     /// A kind this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -695,6 +738,8 @@ impl EventKind {
         EventKind::RolloutRollbackProgress,
         EventKind::RolloutRolledBack,
         EventKind::RolloutUndo,
+        EventKind::SettingsChanged,
+        EventKind::TokenRotated,
     ];
 
     /// The dotted name, as stored and sent.
@@ -745,6 +790,8 @@ impl EventKind {
             EventKind::RolloutRollbackProgress => "rollout.rollback_progress",
             EventKind::RolloutRolledBack => "rollout.rolled_back",
             EventKind::RolloutUndo => "rollout.undo",
+            EventKind::SettingsChanged => "settings.changed",
+            EventKind::TokenRotated => "token.rotated",
             EventKind::Unknown => "unknown",
         }
     }
@@ -782,7 +829,8 @@ impl EventKind {
             | EventKind::InstanceUnready
             | EventKind::RolloutPaused
             | EventKind::RolloutRollbackProgress
-            | EventKind::RolloutRolledBack => EventTone::Warn,
+            | EventKind::RolloutRolledBack
+            | EventKind::SettingsChanged => EventTone::Warn,
             _ => EventTone::Info,
         }
     }
@@ -842,6 +890,8 @@ pub struct StatusView {
     pub engine_error: Option<String>,
     /// The engine's rules for what users type, so doors check input the same way the engine does.
     pub rules: RulesView,
+    /// Whether the safety floor is off (the setting `allowUnsafe`): the window's header warns while it is.
+    pub allow_unsafe: bool,
 }
 
 /// Rules the engine applies to user input, exposed so a door checks input before sending it without keeping its
@@ -1146,7 +1196,7 @@ mod tests {
         let json = serde_json::to_string(&ErrorCode::ALL).unwrap();
         assert_eq!(
             json,
-            r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal"]"#
+            r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","payload_too_large","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal"]"#
         );
     }
 }

@@ -6,9 +6,11 @@
 //! (c) engine RSS idle and with 10 replicas (`cranectl serve` as its own process).
 //!
 //! `crane-bench lb` (`docs/bench/lb.json`): see [`lb`]. `crane-bench scale` (`docs/bench/scale.json`): see [`scale`].
+//! `crane-bench hostile` (`docs/bench/hostile.json`): see [`hostile`].
 //!
-//! Without an argument both run. `make bench` runs it. Timing goals live here, not in tests.
+//! Without an argument all run. `make bench` runs it. Timing goals live here, not in tests.
 
+mod hostile;
 mod lb;
 mod scale;
 
@@ -133,13 +135,15 @@ async fn main() {
         "skeleton" => skeleton().await,
         "lb" => lb::run().await,
         "scale" => scale::run().await,
+        "hostile" => hostile::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
             scale::run().await;
+            hostile::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale or all");
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile or all");
             std::process::exit(2);
         }
     }

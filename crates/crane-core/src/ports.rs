@@ -120,8 +120,9 @@ pub trait Runtime: Send + Sync + 'static {
     async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError>;
     /// Creates the app's private network if missing; returns its name.
     async fn ensure_network(&self, app: &str, owner: &str) -> Result<String, RuntimeError>;
-    /// Removes the app's network and named volumes.
-    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<(), RuntimeError>;
+    /// Removes the app's network and named volumes. Returns the volumes labelled for the app that it kept because
+    /// an older Crane named them (their data may be shared by accident; they are reported, never deleted silently).
+    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<Vec<String>, RuntimeError>;
     /// The apps that have a network or a named volume with this owner label.
     async fn list_app_resources(&self, owner: &str) -> Result<std::collections::BTreeSet<String>, RuntimeError>;
     /// Creates and starts one instance; returns the container id.
@@ -302,7 +303,7 @@ pub struct AuditRecord {
 /// What a metric sample measures: the series Crane records, or a metric an app exposes itself.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SampleMetric {
-    /// CPU use of an instance, in percent of its CPU limit (of one core without a limit).
+    /// CPU use of an instance, in percent of its CPU limit (Crane's default limit when the spec sets none).
     Cpu,
     /// Memory use of an instance, in percent of its memory limit.
     Memory,

@@ -192,6 +192,62 @@ pub fn reserved_label(key: &str) -> Option<Refusal> {
     ))
 }
 
+/// Most entries the host-path allow-list may hold.
+pub const MAX_HOST_PATH_ALLOW: usize = 32;
+/// Longest allowed host path, in bytes (Linux's `PATH_MAX`).
+pub const MAX_HOST_PATH_BYTES: usize = 4096;
+
+/// Checks an admin's host-path allow-list (the engine setting `hostPathAllow`) against the floor's rules and returns
+/// it without duplicates, in the order given. Every entry must be an absolute path written in normal form (no `.`,
+/// `..`, repeated or trailing `/`), must not be `/`, a socket, a protected system path ([`PROTECTED_HOST_PATHS`],
+/// or a directory containing one) or touch the engine's data directory: an allowed entry is exactly a path that the
+/// strict floor would mount once it is on the list. On failure, a sentence per bad entry, joined by `; `.
+pub fn check_host_path_allow(entries: &[String], data_dir: Option<&Path>) -> Result<Vec<String>, String> {
+    if entries.len() > MAX_HOST_PATH_ALLOW {
+        return Err(format!(
+            "the allow-list has {} entries; at most {MAX_HOST_PATH_ALLOW} are allowed (allow a common parent directory \
+             instead)",
+            entries.len()
+        ));
+    }
+    let mut problems = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for entry in entries {
+        let shown = &entry[..crate::text::floor_char_boundary(entry, 120)];
+        if entry.len() > MAX_HOST_PATH_BYTES {
+            problems.push(format!("`{shown}…` is longer than {MAX_HOST_PATH_BYTES} bytes"));
+            continue;
+        }
+        if entry.chars().any(char::is_control) {
+            problems.push(format!("`{}` contains a control character", entry.escape_debug()));
+            continue;
+        }
+        if !entry.starts_with('/') {
+            problems.push(format!("`{shown}` is not an absolute path; write it from the root, e.g. `/srv/data`"));
+            continue;
+        }
+        let normal = normalize(entry);
+        if normal.as_os_str() != std::ffi::OsStr::new(entry) {
+            problems.push(format!("`{shown}` is not in normal form; write it as `{}`", normal.display()));
+            continue;
+        }
+        let floor =
+            Floor { allow_unsafe: false, host_path_allow: vec![normal], data_dir: data_dir.map(Path::to_path_buf) };
+        if let Some(refusal) = floor.host_path(entry) {
+            problems.push(format!("{}; it cannot be allowed", refusal.message));
+            continue;
+        }
+        if !out.contains(entry) {
+            out.push(entry.clone());
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// The path with `.`, `..` and repeated or trailing `/` resolved lexically (`/var/run/../../etc` is `/etc`). Symbolic
 /// links on the host cannot be resolved here (no I/O); an admin allows only paths whose links they trust.
 fn normalize(source: &str) -> PathBuf {
@@ -280,6 +336,43 @@ mod tests {
         }
         assert!(refused("/srv").unwrap().contains("data directory"), "/srv holds the data dir");
         assert!(Floor::unsafe_allowed().host_path("/var/run/docker.sock").is_none());
+    }
+
+    #[test]
+    fn allow_list_entries() {
+        let data = Path::new("/srv/crane");
+        let check = |entries: &[&str]| {
+            check_host_path_allow(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>(), Some(data))
+        };
+        assert_eq!(check(&[]), Ok(vec![]));
+        assert_eq!(check(&["/srv/data", "/opt/x", "/srv/data"]), Ok(vec!["/srv/data".into(), "/opt/x".into()]));
+        for (entry, says) in [
+            ("srv/data", "not an absolute path"),
+            ("", "not an absolute path"),
+            ("/srv/data/", "write it as `/srv/data`"),
+            ("/srv//data", "write it as `/srv/data`"),
+            ("/srv/../etc", "write it as `/etc`"),
+            ("/", "root directory"),
+            ("/etc", "protected host path"),
+            ("/var", "socket"),
+            ("/home/me", "protected host path"),
+            ("/srv", "data directory"),
+            ("/srv/crane/x", "data directory"),
+            ("/tmp/docker.sock", "socket"),
+            ("/srv/a\nb", "control character"),
+        ] {
+            let err = check(&[entry]).unwrap_err();
+            assert!(err.contains(says), "{entry:?}: {err}");
+        }
+        let err = check(&["/etc", "relative"]).unwrap_err();
+        assert!(err.contains("`/etc`") && err.contains("`relative`"), "every bad entry is named at once: {err}");
+        let long = format!("/srv/{}", "é".repeat(MAX_HOST_PATH_BYTES));
+        assert!(check(&[&long]).unwrap_err().contains("longer than 4096 bytes"));
+        let many: Vec<String> = (0..=MAX_HOST_PATH_ALLOW).map(|i| format!("/srv/d{i}")).collect();
+        assert!(check_host_path_allow(&many, None).unwrap_err().contains("at most 32"));
+        // An accepted entry is what the strict floor then mounts.
+        let floor = Floor { host_path_allow: vec!["/opt/x".into()], data_dir: Some(data.into()), ..Floor::default() };
+        assert_eq!(floor.host_path("/opt/x/y"), None);
     }
 
     #[test]

@@ -245,7 +245,7 @@ pub struct Autoscaling {
 words! {
     /// What the autoscaler measures.
     pub enum Metric {
-        /// CPU use in percent of the instance's CPU limit (or of one core without a limit), per instance.
+        /// CPU use in percent of the instance's CPU limit (Crane's default limit without one), per instance.
         Cpu = "cpu",
         /// Memory use in percent of the instance's memory limit, per instance.
         Memory = "memory",

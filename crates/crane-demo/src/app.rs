@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::http::{Request, Response};
+use crate::http::{Generated, Request, Response};
 
 /// Longest CPU burn `/work` accepts, in milliseconds.
 pub const MAX_WORK_MS: u64 = 10_000;
@@ -24,7 +24,33 @@ const KNOWN_PATHS: &[&str] = &[
     "/admin/ready/off",
     "/admin/ready/on",
     "/admin/exit",
+    "/admin/metrics/normal",
+    "/admin/metrics/huge",
+    "/admin/metrics/endless",
+    "/admin/metrics/redirect",
 ];
+
+/// Size of the huge `/metrics` page unless `?mb=` says otherwise.
+pub const DEFAULT_HUGE_MB: u64 = 64;
+/// Largest huge page `?mb=` may ask for.
+pub const MAX_HUGE_MB: u64 = 4096;
+/// Where the redirecting `/metrics` sends its reader: the Docker API's TCP port on the scraper's own loopback, the
+/// request a scraper that follows redirects must never make.
+pub const METRICS_REDIRECT: &str = "http://127.0.0.1:2375/containers/json";
+
+/// What `GET /metrics` serves, switched with `POST /admin/metrics/*`: the hostile workloads the engine's scraper
+/// must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsMode {
+    /// The demo's own counters.
+    Normal = 0,
+    /// A page of `huge_bytes` sample lines.
+    Huge = 1,
+    /// Sample lines without end.
+    Endless = 2,
+    /// A 302 to [`METRICS_REDIRECT`].
+    Redirect = 3,
+}
 
 /// State shared by every connection thread.
 #[derive(Debug)]
@@ -39,6 +65,10 @@ pub struct State {
     requests: Mutex<BTreeMap<&'static str, u64>>,
     /// CPU time burnt by `/work`, in microseconds.
     work_micros: AtomicU64,
+    /// What `/metrics` serves (a [`MetricsMode`]).
+    metrics_mode: AtomicU8,
+    /// Size of the huge `/metrics` page, bytes.
+    huge_bytes: AtomicU64,
 }
 
 /// Something the server must do after writing the response.
@@ -59,6 +89,8 @@ impl State {
             ready: AtomicBool::new(ready),
             requests: Mutex::new(BTreeMap::new()),
             work_micros: AtomicU64::new(0),
+            metrics_mode: AtomicU8::new(MetricsMode::Normal as u8),
+            huge_bytes: AtomicU64::new(DEFAULT_HUGE_MB * 1024 * 1024),
         }
     }
 
@@ -91,9 +123,22 @@ impl State {
                 Some(Ok(ms)) => self.work(ms.min(MAX_WORK_MS)),
                 Some(Err(_)) => Response::text(400, "ms must be a whole number of milliseconds\n"),
             },
-            ("/metrics", true, _) => Response {
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                ..Response::text(200, self.metrics())
+            ("/metrics", true, _) => self.metrics_page(),
+            ("/admin/metrics/normal", _, true) => self.metrics_switch(MetricsMode::Normal, "metrics now normal\n"),
+            ("/admin/metrics/endless", _, true) => self.metrics_switch(MetricsMode::Endless, "metrics now endless\n"),
+            ("/admin/metrics/redirect", _, true) => {
+                self.metrics_switch(MetricsMode::Redirect, "metrics now redirect to the Docker API port\n")
+            }
+            ("/admin/metrics/huge", _, true) => match req.query_param("mb").map(str::parse::<u64>) {
+                Some(Err(_)) => Response::text(400, "mb must be a whole number of MiB\n"),
+                Some(Ok(mb)) if mb == 0 || mb > MAX_HUGE_MB => {
+                    Response::text(400, format!("mb must be from 1 to {MAX_HUGE_MB}\n"))
+                }
+                mb => {
+                    let mb = mb.and_then(Result::ok).unwrap_or(DEFAULT_HUGE_MB);
+                    self.huge_bytes.store(mb * 1024 * 1024, Ordering::SeqCst);
+                    self.metrics_switch(MetricsMode::Huge, &format!("metrics now a {mb} MiB page\n"))
+                }
             },
             ("/admin/health/fail", _, true) => self.switch(&self.healthy, false, "health now fails\n"),
             ("/admin/health/ok", _, true) => self.switch(&self.healthy, true, "health now ok\n"),
@@ -110,6 +155,29 @@ impl State {
             _ => Response::text(404, "not found\n"),
         };
         (response, After::Continue)
+    }
+
+    /// What `GET /metrics` answers in the current mode.
+    fn metrics_page(&self) -> Response {
+        let page = |generated| Response {
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            generated,
+            ..Response::text(200, "")
+        };
+        match self.metrics_mode.load(Ordering::SeqCst) {
+            1 => page(Some(Generated::Sized(self.huge_bytes.load(Ordering::SeqCst)))),
+            2 => page(Some(Generated::Endless)),
+            3 => Response::text(302, "moved\n").with_header("Location", METRICS_REDIRECT),
+            _ => Response {
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                ..Response::text(200, self.metrics())
+            },
+        }
+    }
+
+    fn metrics_switch(&self, mode: MetricsMode, message: &str) -> Response {
+        self.metrics_mode.store(mode as u8, Ordering::SeqCst);
+        Response::text(200, message)
     }
 
     fn switch(&self, flag: &AtomicBool, value: bool, message: &str) -> Response {
@@ -227,6 +295,31 @@ mod tests {
         assert_eq!(s.handle(&req("POST", "/admin/exit?code=7")).1, After::Exit(7));
         assert_eq!(s.handle(&req("POST", "/admin/exit")).1, After::Exit(0));
         assert_eq!(s.handle(&req("POST", "/admin/exit?code=z")).1, After::Continue);
+    }
+
+    /// The hostile `/metrics` switches: a huge page of the asked size, an endless one, a redirect to the Docker API
+    /// port; `normal` brings the counters back.
+    #[test]
+    fn metrics_switches() {
+        let s = State::new("demo-1".into(), true);
+        assert_eq!(s.handle(&req("GET", "/metrics")).0.generated, None);
+        assert_eq!(s.handle(&req("POST", "/admin/metrics/huge?mb=3")).0.status, 200);
+        let page = s.handle(&req("GET", "/metrics")).0;
+        assert_eq!(page.generated, Some(Generated::Sized(3 * 1024 * 1024)));
+        assert_eq!(s.handle(&req("POST", "/admin/metrics/huge?mb=0")).0.status, 400);
+        assert_eq!(s.handle(&req("POST", "/admin/metrics/huge?mb=x")).0.status, 400);
+        s.handle(&req("POST", "/admin/metrics/huge"));
+        assert_eq!(s.handle(&req("GET", "/metrics")).0.generated, Some(Generated::Sized(DEFAULT_HUGE_MB << 20)));
+        s.handle(&req("POST", "/admin/metrics/endless"));
+        assert_eq!(s.handle(&req("GET", "/metrics")).0.generated, Some(Generated::Endless));
+        s.handle(&req("POST", "/admin/metrics/redirect"));
+        let redirect = s.handle(&req("GET", "/metrics")).0;
+        assert_eq!(redirect.status, 302);
+        assert!(redirect.headers.contains(&("Location", METRICS_REDIRECT.to_string())));
+        s.handle(&req("POST", "/admin/metrics/normal"));
+        let normal = s.handle(&req("GET", "/metrics")).0;
+        assert!(normal.generated.is_none() && String::from_utf8(normal.body).unwrap().contains("demo_up 1"));
+        assert_eq!(s.handle(&req("GET", "/admin/metrics/huge")).0.status, 405);
     }
 
     #[test]

@@ -145,6 +145,22 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// A body generated while it is written instead of `body` (the hostile `/metrics` switches).
+    pub generated: Option<Generated>,
+}
+
+/// A body written line by line as it is sent, so a huge or endless answer costs the demo no memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generated {
+    /// Exactly this many bytes of Prometheus sample lines, announced in `Content-Length`.
+    Sized(u64),
+    /// Sample lines without end (no `Content-Length`; the connection closes when the reader gives up).
+    Endless,
+}
+
+/// One generated Prometheus sample line, different for every `i`.
+fn generated_line(i: u64) -> String {
+    format!("demo_padding{{i=\"{i:012}\"}} 1\n")
 }
 
 impl Response {
@@ -155,6 +171,7 @@ impl Response {
             content_type: "text/plain; charset=utf-8",
             headers: Vec::new(),
             body: body.into().into_bytes(),
+            generated: None,
         }
     }
 
@@ -166,14 +183,18 @@ impl Response {
 
     /// Writes the response; `head_only` omits the body (HEAD requests) but keeps its length.
     pub fn write_to(&self, out: &mut impl Write, keep_alive: bool, head_only: bool) -> io::Result<()> {
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len(),
-            if keep_alive { "keep-alive" } else { "close" },
-        );
+        let length = match self.generated {
+            None => Some(self.body.len() as u64),
+            Some(Generated::Sized(n)) => Some(n),
+            Some(Generated::Endless) => None,
+        };
+        let keep_alive = keep_alive && length.is_some();
+        let mut head =
+            format!("HTTP/1.1 {} {}\r\nContent-Type: {}\r\n", self.status, reason(self.status), self.content_type);
+        if let Some(length) = length {
+            head.push_str(&format!("Content-Length: {length}\r\n"));
+        }
+        head.push_str(if keep_alive { "Connection: keep-alive\r\n" } else { "Connection: close\r\n" });
         for (name, value) in &self.headers {
             head.push_str(name);
             head.push_str(": ");
@@ -182,10 +203,36 @@ impl Response {
         }
         head.push_str("\r\n");
         out.write_all(head.as_bytes())?;
-        if !head_only {
-            out.write_all(&self.body)?;
+        if head_only {
+            return out.flush();
+        }
+        match self.generated {
+            None => out.write_all(&self.body)?,
+            Some(Generated::Sized(n)) => {
+                let mut left = n;
+                for i in 0.. {
+                    if left == 0 {
+                        break;
+                    }
+                    let line = generated_line(i);
+                    let take = (line.len() as u64).min(left) as usize;
+                    out.write_all(&line.as_bytes()[..take])?;
+                    left -= take as u64;
+                }
+            }
+            // Ends when the reader hangs up (the write fails).
+            Some(Generated::Endless) => {
+                for i in 0.. {
+                    out.write_all(generated_line(i).as_bytes())?;
+                }
+            }
         }
         out.flush()
+    }
+
+    /// Whether the connection must close after this response (a body without a length).
+    pub fn closes(&self) -> bool {
+        self.generated == Some(Generated::Endless)
     }
 }
 
@@ -193,6 +240,7 @@ impl Response {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        302 => "Found",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -208,6 +256,35 @@ mod tests {
 
     fn parse(raw: &str) -> Result<Request, ReadError> {
         read_request(&mut io::BufReader::new(raw.as_bytes()))
+    }
+
+    #[test]
+    fn generated_bodies_are_written_line_by_line() {
+        let mut out = Vec::new();
+        let response = Response { generated: Some(Generated::Sized(100)), ..Response::text(200, "") };
+        response.write_to(&mut out, true, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("Content-Length: 100") && head.contains("keep-alive"), "{head}");
+        assert_eq!(body.len(), 100);
+        assert!(body.starts_with("demo_padding{i=\"000000000000\"} 1\n"), "{body}");
+        // An endless body has no length, closes the connection, and stops when the reader does.
+        struct Reader(usize);
+        impl Write for Reader {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0 += buf.len();
+                if self.0 > 10_000 {
+                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "gone"));
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let endless = Response { generated: Some(Generated::Endless), ..Response::text(200, "") };
+        assert!(endless.closes());
+        assert!(endless.write_to(&mut Reader(0), true, false).is_err());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Endpoints: `GET /` (names the instance), `/health`, `/ready`, `/work?ms=N` (burns CPU), `/metrics` (Prometheus
 //! text), and `POST /admin/{health/fail,health/ok,ready/off,ready/on,exit?code=N}` switches. Options make it crash,
 //! fail its health check or start unready after a delay, which is how the labs provoke the orchestrator.
+//! `POST /admin/metrics/{huge?mb=N,endless,redirect,normal}` makes `/metrics` hostile (a page of N MiB, one without
+//! end, a redirect to the Docker API's port), which is how tests and `crane-bench hostile` check the engine's scraper.
 //!
 //! It runs as PID 1 in its container, where the kernel ignores SIGTERM unless a handler is installed; the handler
 //! below exits at once so `docker stop` does not wait out its grace period.
@@ -245,7 +247,7 @@ fn serve(stream: TcpStream, state: &State) {
         };
         let started = Instant::now();
         let (resp, after) = state.handle(&req);
-        let keep_alive = req.keep_alive() && after == After::Continue;
+        let keep_alive = req.keep_alive() && after == After::Continue && !resp.closes();
         let written = resp.write_to(&mut writer, keep_alive, req.method == "HEAD");
         println!("{} {} {} {:.1}ms", req.method, req.path, resp.status, started.elapsed().as_secs_f64() * 1000.0);
         if let After::Exit(code) = after {

@@ -151,12 +151,14 @@ impl DockerRuntime {
         Ok(networks.into_iter().filter(|n| n.name.as_deref() == Some(name)).collect())
     }
 
-    /// Creates the named volume `name` for `app` unless it exists; a volume of that name that is not ours is a
-    /// conflict.
+    /// Creates the named volume `name` for `app` unless it exists; a volume of that name that is not this app's
+    /// (another owner's, or labelled for another app) is a conflict, never shared.
     async fn ensure_volume(&self, name: &str, app: &str, owner: &str) -> Result<()> {
         match self.docker.inspect_volume(name).await {
             Ok(volume) => {
-                if is_ours(Some(&volume.labels), owner) {
+                if is_ours(Some(&volume.labels), owner)
+                    && volume.labels.get(labels::APP).map(String::as_str) == Some(app)
+                {
                     Ok(())
                 } else {
                     Err(RuntimeError::NameConflict(name.to_string()))
@@ -309,7 +311,7 @@ impl Runtime for DockerRuntime {
         Ok(name)
     }
 
-    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<()> {
+    async fn remove_app_resources(&self, app: &str, owner: &str) -> Result<Vec<String>> {
         self.ready().await?;
         self.known_networks.lock().unwrap().remove(&format!("{owner}/{app}"));
         let mut label_filters = owner_filters(owner);
@@ -334,7 +336,14 @@ impl Runtime for DockerRuntime {
             .list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build()))
             .await
             .map_err(|e| error::map(&format!("listing volumes of {app}"), e))?;
+        let mut kept = Vec::new();
         for volume in volumes.volumes.unwrap_or_default() {
+            // Only names this version gives the app's volumes: a volume of the older naming scheme may hold data
+            // another app shared by accident, so it is reported, not deleted.
+            if volume_owner(&volume.name).is_none_or(|(named_for, _)| named_for != app) {
+                kept.push(volume.name);
+                continue;
+            }
             let options = RemoveVolumeOptionsBuilder::new().force(false).build();
             match self.docker.remove_volume(&volume.name, Some(options)).await {
                 Ok(()) => {}
@@ -342,7 +351,8 @@ impl Runtime for DockerRuntime {
                 Err(e) => return Err(error::map(&format!("removing volume {}", volume.name), e)),
             }
         }
-        Ok(())
+        kept.sort();
+        Ok(kept)
     }
 
     async fn list_app_resources(&self, owner: &str) -> Result<std::collections::BTreeSet<String>> {
@@ -359,10 +369,15 @@ impl Runtime for DockerRuntime {
             .await
             .map_err(|e| error::map("listing volumes", e))?;
         let app_of = |labels: Option<&HashMap<String, String>>| labels.and_then(|l| l.get(labels::APP)).cloned();
+        // A volume of the older naming scheme is never removed by `remove_app_resources` (it is reported instead),
+        // so it does not make its app an orphan to clean up again and again.
+        let removable = |v: &bollard::models::Volume| {
+            app_of(Some(&v.labels)).filter(|app| volume_owner(&v.name).is_some_and(|(named_for, _)| named_for == app))
+        };
         Ok(networks
             .iter()
             .filter_map(|n| app_of(n.labels.as_ref()))
-            .chain(volumes.volumes.unwrap_or_default().iter().filter_map(|v| app_of(Some(&v.labels))))
+            .chain(volumes.volumes.unwrap_or_default().iter().filter_map(removable))
             .collect())
     }
 
@@ -666,9 +681,28 @@ pub fn network_name(app: &str) -> String {
     format!("crane-{app}")
 }
 
-/// Docker volume backing a named volume source (`data` → `crane-<app>-data`); `None` for host paths.
+/// The separator between the app and the volume source in a volume name. App names are `[a-z][a-z0-9-]*`
+/// (`crane_core::validate::app_name_pattern`) and never contain it, so the first one after `crane-` ends the app name
+/// and the naming is injective: two (app, source) pairs never share a volume. (The older `crane-<app>-<source>` was
+/// not: app `a` with volume `b-c` and app `a-b` with volume `c` were both `crane-a-b-c`.)
+pub const VOLUME_SEPARATOR: char = '_';
+
+/// Docker volume backing a named volume source (`data` of app `web` → `crane-web_data`); `None` for host paths.
 pub fn named_volume(app: &str, source: &str) -> Option<String> {
-    (!source.starts_with('/')).then(|| format!("crane-{app}-{source}"))
+    (!source.starts_with('/')).then(|| format!("{}{source}", volume_prefix(app)))
+}
+
+/// What every volume name of `app` starts with: `crane-<app>_`.
+fn volume_prefix(app: &str) -> String {
+    format!("crane-{app}{VOLUME_SEPARATOR}")
+}
+
+/// The app and source a volume name was made from ([`named_volume`]'s inverse); `None` for a name it never makes,
+/// such as one of the older `crane-<app>-<source>` scheme.
+pub fn volume_owner(volume: &str) -> Option<(&str, &str)> {
+    let rest = volume.strip_prefix("crane-")?;
+    let (app, source) = rest.split_once(VOLUME_SEPARATOR)?;
+    (!app.is_empty() && !source.is_empty()).then_some((app, source))
 }
 
 /// Label filters selecting what `owner` manages.
@@ -1025,6 +1059,51 @@ fn append_bounded(output: &mut String, chunk: &[u8], limit: usize) -> bool {
 mod tests {
     use super::*;
 
+    /// Volume names are injective over every (app, source) pair the validator accepts: all app names and volume
+    /// sources of up to three characters from an alphabet that includes the separator and `-`, kept only when
+    /// `parse_spec` accepts them, give pairwise distinct names, and [`volume_owner`] reads each pair back.
+    #[test]
+    fn volume_names_never_collide() {
+        let strings = |alphabet: &[char]| {
+            let mut out: Vec<String> = alphabet.iter().map(|c| c.to_string()).collect();
+            for _ in 0..2 {
+                let longer: Vec<String> =
+                    out.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+                out.extend(longer);
+            }
+            out.sort();
+            out.dedup();
+            out
+        };
+        let accepted = |name: &str, source: &str| {
+            let yaml = format!("name: '{name}'\nimage: x\nvolumes: [{{ source: '{source}', target: /d }}]\n");
+            crane_core::validate::parse_spec(&yaml).is_ok()
+        };
+        let apps: Vec<String> = strings(&['a', '1', '-', '_', '.']).into_iter().filter(|a| accepted(a, "d")).collect();
+        let sources: Vec<String> =
+            strings(&['a', '1', '-', '_', '.']).into_iter().filter(|s| accepted("w", s)).collect();
+        assert!(apps.contains(&"a-a".to_string()) && !apps.iter().any(|a| a.contains('_')), "{apps:?}");
+        assert!(sources.contains(&"a_a".to_string()) && sources.contains(&"1-.".to_string()), "{sources:?}");
+        let mut seen = HashMap::new();
+        for app in &apps {
+            for source in &sources {
+                let name = named_volume(app, source).unwrap();
+                assert_eq!(volume_owner(&name), Some((app.as_str(), source.as_str())), "{name}");
+                if let Some(earlier) = seen.insert(name.clone(), (app.clone(), source.clone())) {
+                    panic!("{name} is the volume of both {earlier:?} and {:?}", (app, source));
+                }
+            }
+        }
+        assert!(seen.len() > 500, "only {} pairs", seen.len());
+        // The pair of the old scheme's collision now has two volumes.
+        assert_eq!(named_volume("a", "b-c").unwrap(), "crane-a_b-c");
+        assert_eq!(named_volume("a-b", "c").unwrap(), "crane-a-b_c");
+        assert_eq!(named_volume("web", "/srv/data"), None);
+        // Names of the older scheme are not read as this one's, so removal keeps them.
+        assert_eq!(volume_owner("crane-a-b-c"), None);
+        assert_eq!(volume_owner("crane-web_"), None);
+    }
+
     /// Probe output is cut at the limit without splitting a character (a multibyte character across byte 4096
     /// panicked in `String::truncate`).
     #[test]
@@ -1161,7 +1240,7 @@ mod tests {
         assert_eq!(hc.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::NO));
         let mounts = hc.mounts.unwrap();
         assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
-        assert_eq!(mounts[0].source.as_deref(), Some("crane-web-data"));
+        assert_eq!(mounts[0].source.as_deref(), Some("crane-web_data"));
         assert_eq!(mounts[1].typ, Some(MountType::BIND));
         assert_eq!(mounts[1].read_only, Some(true));
     }

@@ -84,7 +84,7 @@ async fn instance_is_labelled_hardened_reachable_and_logged() {
     assert_eq!(networks.keys().collect::<Vec<_>>(), vec![&network], "attached to its app network only");
 
     // The named volume exists and carries our labels.
-    let volume = rt.docker().inspect_volume(&format!("crane-{app}-data")).await.expect("named volume created");
+    let volume = rt.docker().inspect_volume(&format!("crane-{app}_data")).await.expect("named volume created");
     assert_eq!(volume.labels.get("io.crane.owner"), Some(&guard.owner));
 
     let instances = rt.list_instances(&guard.owner).await.unwrap();
@@ -139,7 +139,7 @@ async fn instance_is_labelled_hardened_reachable_and_logged() {
         .inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>)
         .await
         .is_err());
-    assert!(rt.docker().inspect_volume(&format!("crane-{app}-data")).await.is_err());
+    assert!(rt.docker().inspect_volume(&format!("crane-{app}_data")).await.is_err());
     rt.remove_app_resources(&app, &guard.owner).await.expect("removing missing resources is not an error");
 }
 
@@ -414,4 +414,101 @@ async fn removing_app_resources_leaves_other_owners_alone() {
     let left =
         rt.docker().list_volumes(Some(ListVolumesOptionsBuilder::new().filters(&filters).build())).await.unwrap();
     assert!(left.volumes.unwrap_or_default().is_empty());
+}
+
+/// Writes `text` to `path` (a file under a mounted volume) in a running container, through Docker's archive API
+/// (the demo image has no shell).
+async fn put_file(rt: &DockerRuntime, id: &str, dir: &str, file: &str, text: &str) {
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    archive.append_data(&mut header, file, text.as_bytes()).unwrap();
+    let bytes = archive.into_inner().unwrap();
+    let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default().path(dir).build();
+    rt.docker().upload_to_container(id, Some(options), bollard::body_full(bytes.into())).await.expect("upload");
+}
+
+/// Reads a file of a running container through Docker's archive API.
+async fn get_file(rt: &DockerRuntime, id: &str, path: &str) -> String {
+    use std::io::Read;
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default().path(path).build();
+    let chunks: Vec<_> = rt.docker().download_from_container(id, Some(options)).collect().await;
+    let bytes: Vec<u8> = chunks.into_iter().flat_map(|c| c.expect("download").to_vec()).collect();
+    let mut archive = tar::Archive::new(bytes.as_slice());
+    let mut entry = archive.entries().unwrap().next().expect("one file").unwrap();
+    let mut text = String::new();
+    entry.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// App `X` with volume `b-c` and app `X-b` with volume `c` were both `crane-X-b-c` under the old naming: they shared
+/// data, and deleting one deleted the other's. Now each has its own volume, deleting one keeps the other's data, and
+/// a volume of the right name labelled for another app is a conflict, never shared.
+#[tokio::test]
+async fn apps_whose_names_overlap_keep_their_own_volumes() {
+    let guard = Cleanup::new();
+    let rt = runtime().await;
+    demo_image(&rt).await;
+    let first = unique_app();
+    let second = format!("{first}-b");
+    let first_spec = demo_spec(&first, serde_json::json!({ "volumes": [{ "source": "b-c", "target": "/data" }] }));
+    let second_spec = demo_spec(&second, serde_json::json!({ "volumes": [{ "source": "c", "target": "/data" }] }));
+    let first_id = rt.start_instance(&request(&first_spec, 1, &guard.owner)).await.expect("first app starts");
+    let second_id = rt.start_instance(&request(&second_spec, 1, &guard.owner)).await.expect("second app starts");
+    let first_volume = format!("crane-{first}_b-c");
+    let second_volume = format!("crane-{first}-b_c");
+    for (volume, app) in [(&first_volume, &first), (&second_volume, &second)] {
+        let inspected = rt.docker().inspect_volume(volume).await.unwrap_or_else(|e| panic!("{volume}: {e}"));
+        assert_eq!(inspected.labels.get("io.crane.app"), Some(app), "{volume}");
+    }
+    put_file(&rt, &first_id, "/data", "owner", "first").await;
+    put_file(&rt, &second_id, "/data", "owner", "second").await;
+    assert_eq!(get_file(&rt, &first_id, "/data/owner").await, "first");
+    assert_eq!(get_file(&rt, &second_id, "/data/owner").await, "second", "not the first app's file");
+
+    rt.remove_instance(&first_id).await.unwrap();
+    let kept = rt.remove_app_resources(&first, &guard.owner).await.unwrap();
+    assert!(kept.is_empty(), "{kept:?}");
+    assert!(rt.docker().inspect_volume(&first_volume).await.is_err(), "the first app's volume is gone");
+    assert!(rt.docker().inspect_volume(&second_volume).await.is_ok(), "the second app's volume stays");
+    assert_eq!(get_file(&rt, &second_id, "/data/owner").await, "second", "and keeps its data");
+
+    // A volume with the name the first app's `x` would get, but labelled for the second app: a conflict.
+    let squatted = format!("crane-{first}_x");
+    let labels = HashMap::from([
+        ("io.crane.managed".to_string(), "true".to_string()),
+        ("io.crane.owner".to_string(), guard.owner.clone()),
+        ("io.crane.app".to_string(), second.clone()),
+    ]);
+    let create = bollard::models::VolumeCreateRequest {
+        name: Some(squatted.clone()),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    rt.docker().create_volume(create).await.unwrap();
+    let spec = demo_spec(&first, serde_json::json!({ "volumes": [{ "source": "x", "target": "/x" }] }));
+    let err = rt.start_instance(&request(&spec, 1, &guard.owner)).await.unwrap_err();
+    assert!(matches!(&err, RuntimeError::NameConflict(name) if *name == squatted), "{err:?}");
+    rt.docker().remove_volume(&squatted, None::<bollard::query_parameters::RemoveVolumeOptions>).await.unwrap();
+
+    // A volume of the older naming scheme labelled for the app is reported and kept, not deleted silently.
+    let old_scheme = format!("crane-{second}-c");
+    let labels = HashMap::from([
+        ("io.crane.managed".to_string(), "true".to_string()),
+        ("io.crane.owner".to_string(), guard.owner.clone()),
+        ("io.crane.app".to_string(), second.clone()),
+    ]);
+    let create = bollard::models::VolumeCreateRequest {
+        name: Some(old_scheme.clone()),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    rt.docker().create_volume(create).await.unwrap();
+    rt.remove_instance(&second_id).await.unwrap();
+    let kept = rt.remove_app_resources(&second, &guard.owner).await.unwrap();
+    assert_eq!(kept, std::slice::from_ref(&old_scheme), "kept and named: {kept:?}");
+    assert!(rt.docker().inspect_volume(&second_volume).await.is_err());
+    assert!(rt.docker().inspect_volume(&old_scheme).await.is_ok(), "the old-scheme volume is kept");
 }

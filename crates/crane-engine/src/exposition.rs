@@ -93,7 +93,7 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
         (
             SampleMetric::Cpu,
             "crane_instance_cpu_percent",
-            "CPU use of an instance in percent of its limit (of one core without one).",
+            "CPU use of an instance in percent of its limit (Crane's default limit when the spec sets none).",
         ),
         (SampleMetric::Memory, "crane_instance_memory_percent", "Memory use of an instance in percent of its limit."),
     ] {

@@ -364,12 +364,12 @@ impl Runtime for FakeRuntime {
         Ok(format!("crane-{app}"))
     }
 
-    async fn remove_app_resources(&self, app: &str, _owner: &str) -> Result<(), RuntimeError> {
+    async fn remove_app_resources(&self, app: &str, _owner: &str) -> Result<Vec<String>, RuntimeError> {
         self.check_reachable()?;
         let mut state = self.state.locked();
         state.calls.push(Call::RemoveAppResources(app.to_string()));
         state.networks.remove(&format!("crane-{app}"));
-        Ok(())
+        Ok(Vec::new())
     }
 
     async fn list_app_resources(&self, _owner: &str) -> Result<std::collections::BTreeSet<String>, RuntimeError> {

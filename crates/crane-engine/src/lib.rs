@@ -17,6 +17,7 @@ mod nginx;
 mod probes;
 mod proxy;
 mod run;
+mod settings;
 mod views;
 
 use crane_api::EventKind;
@@ -42,8 +43,6 @@ pub use nginx::ManagedNginx;
 
 /// Settings key of the engine's random id, used as the `io.crane.owner` label value.
 const ENGINE_ID_KEY: &str = "engine_id";
-/// The store setting that turns the safety floor off (`"true"`); absent means the floor is on.
-const ALLOW_UNSAFE_KEY: &str = "allow_unsafe";
 
 /// Log lines per instance a door gets when it names no tail, so reading logs never loads a container's whole history.
 pub const DEFAULT_LOG_TAIL: u32 = 1000;
@@ -378,18 +377,6 @@ impl EngineHandle {
     /// The owner label value of this engine's containers.
     pub fn owner(&self) -> &str {
         &self.inner.owner
-    }
-
-    /// The safety floor specs are validated under: this engine's data directory is never mounted, and the store
-    /// setting `allow_unsafe` (`"true"`), read at every apply, turns the floor off.
-    async fn safety_floor(&self) -> Result<crane_core::Floor> {
-        let allow_unsafe =
-            self.inner.store.get_setting(ALLOW_UNSAFE_KEY).await.map_err(internal)?.as_deref() == Some("true");
-        Ok(crane_core::Floor {
-            allow_unsafe,
-            host_path_allow: Vec::new(),
-            data_dir: Some(self.inner.config.data_dir.clone()),
-        })
     }
 
     /// Validates and applies a YAML spec: creates the app, or updates/scales an existing one. With `create_only`,
@@ -950,6 +937,8 @@ impl EngineHandle {
             apps,
             engine_error: self.loop_error(),
             rules: views::rules(),
+            // A store that cannot be read shows the floor as on (no apply gets through such a store anyway).
+            allow_unsafe: self.settings().await.is_ok_and(|s| s.allow_unsafe),
         }
     }
 
@@ -968,6 +957,25 @@ impl EngineHandle {
     /// Subscribes to changes (apps, events, progress).
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeView> {
         self.inner.changes.subscribe()
+    }
+
+    /// Records in the event log that this handle's caller replaced the REST API token (the door that holds the token
+    /// rotates it; the engine only keeps the record). `file` is where the new token is; the token itself is never
+    /// logged.
+    pub async fn token_rotated(&self, file: &str) {
+        let caller = self.caller().clone();
+        self.record(
+            None,
+            None,
+            EventKind::TokenRotated,
+            format!(
+                "the REST API token was replaced by {} ({}); the old one no longer works; the new one is in {file}",
+                caller.user,
+                settings::door_name(caller.door)
+            ),
+            serde_json::json!({"token_file": file, "by": {"user": caller.user, "door": caller.door}}),
+        )
+        .await;
     }
 
     /// Records the REST API address shown by [`EngineHandle::status`].

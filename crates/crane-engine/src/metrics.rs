@@ -127,8 +127,6 @@ async fn round(inner: &Arc<Inner>) {
     for app in &apps {
         let name = &app.spec.name;
         let traffic = inner.proxies.metrics(name);
-        let limit_cores = app.spec.resources.as_ref().and_then(|r| r.cpu).filter(|c| *c > 0.0);
-        let limit_memory = app.spec.memory_bytes();
         let mut instances = Vec::new();
         for o in running.iter().filter(|o| &o.app == name) {
             let latest = inner.collector.stats.locked().get(&o.id).and_then(|e| e.latest.locked().clone());
@@ -142,10 +140,7 @@ async fn round(inner: &Arc<Inner>) {
             let mut cpu = None;
             let mut memory = None;
             if let Some(s) = latest.filter(|s| now.saturating_sub(s.at) < 10_000) {
-                // Percent of the CPU limit (of one core without a limit), as HPA's resource metric.
-                let c = s.cpu_percent / limit_cores.unwrap_or(1.0);
-                let limit = limit_memory.unwrap_or(s.memory_limit_bytes).max(1);
-                let m = s.memory_bytes as f64 * 100.0 / limit as f64;
+                let (c, m) = usage_percent(&app.spec, &s);
                 samples.push(sample(SampleMetric::Cpu, c));
                 samples.push(sample(SampleMetric::Memory, m));
                 samples.push(sample(SampleMetric::MemoryMib, s.memory_bytes as f64 / 1048576.0));
@@ -338,6 +333,16 @@ async fn autoscale_app(
     }
 }
 
+/// CPU and memory use of one instance in percent of the limits it runs under, as HPA's resource metrics: the spec's
+/// limits, or the defaults every container gets when the spec sets none (`AppSpec::effective_nano_cpus`,
+/// `effective_memory_bytes`). Never the limit the stats report, which is the host's memory (or 0) for a container an
+/// older Crane started without one.
+fn usage_percent(spec: &crane_core::spec::AppSpec, sample: &ResourceSample) -> (f64, f64) {
+    let cores = spec.effective_nano_cpus() as f64 / 1e9;
+    let memory = spec.effective_memory_bytes().max(1) as f64;
+    (sample.cpu_percent / cores, sample.memory_bytes as f64 * 100.0 / memory)
+}
+
 /// An autoscaler event's details: the decision's inputs, and its outcome as fields under `"decision"`.
 fn details(inputs: &serde_json::Value, record: &DecisionRecord) -> serde_json::Value {
     let mut details = inputs.clone();
@@ -357,4 +362,32 @@ async fn custom_value(inner: &Arc<Inner>, query: Option<&str>) -> Option<f64> {
     // An instant vector's first sample, or a scalar: `[time, "value"]`.
     let value = body["data"]["result"].get(0).map(|r| &r["value"]).unwrap_or(&body["data"]["result"]);
     value.get(1)?.as_str()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(cpu_percent: f64, memory_bytes: u64, memory_limit_bytes: u64) -> ResourceSample {
+        ResourceSample { at: 0, cpu_percent, memory_bytes, memory_limit_bytes, net_rx_bytes: 0, net_tx_bytes: 0 }
+    }
+
+    /// Percent of the limits the instance runs under: the spec's, else Crane's defaults (1 CPU, 512 MiB), never the
+    /// limit the stats report (the host's memory, or 0, for a container started without one).
+    #[test]
+    fn usage_is_a_percent_of_the_effective_limits() {
+        let spec = |extra: &str| crane_core::validate::parse_spec(&format!("name: w\nimage: x\n{extra}")).unwrap();
+        let host = 64 * 1024 * 1024 * 1024;
+        let mib = 1024 * 1024;
+        for (extra, stats, expected) in [
+            ("", sample(50.0, 256 * mib, host), (50.0, 50.0)),
+            ("", sample(50.0, 256 * mib, 0), (50.0, 50.0)),
+            ("resources: { cpu: 0.5, memory: 128Mi }\n", sample(25.0, 32 * mib, host), (50.0, 25.0)),
+            ("resources: { cpu: 2 }\n", sample(150.0, 128 * mib, 0), (75.0, 25.0)),
+            ("resources: { memory: 1Gi }\n", sample(10.0, 256 * mib, host), (10.0, 25.0)),
+        ] {
+            let (cpu, memory) = usage_percent(&spec(extra), &stats);
+            assert!((cpu - expected.0).abs() < 1e-9 && (memory - expected.1).abs() < 1e-9, "{extra:?}: {cpu} {memory}");
+        }
+    }
 }

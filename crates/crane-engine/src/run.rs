@@ -243,9 +243,25 @@ async fn forget_app(inner: &Arc<Inner>, app: &str, errors: &mut crate::PassRepor
         // Created again meanwhile: its resources are in use.
         return;
     }
-    if let Err(e) = inner.runtime.remove_app_resources(app, &inner.owner).await {
-        errors.entry(app.to_string()).or_default().push(e);
+    match inner.runtime.remove_app_resources(app, &inner.owner).await {
+        Ok(kept) if !kept.is_empty() => {
+            let reason = format!("app '{app}' deleted: removed its network and volumes; {}", kept_note(&kept));
+            let details = serde_json::json!({ "kept_volumes": kept });
+            record(inner, Some(app), None, EventKind::AppResourcesRemoved, reason, details).await;
+        }
+        Ok(_) => {}
+        Err(e) => errors.entry(app.to_string()).or_default().push(e),
     }
+}
+
+/// What an event says about volumes `remove_app_resources` kept.
+fn kept_note(kept: &[String]) -> String {
+    format!(
+        "kept {} (named by an older Crane, whose volume names could be shared by two apps); save what you need from \
+         them, then remove them with `docker volume rm {}`",
+        kept.join(", "),
+        kept.join(" ")
+    )
 }
 
 /// Carries out image work for a door (see [`Command::Image`]).
@@ -595,16 +611,13 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     }
     for app in &plan.orphan_apps {
         match inner.runtime.remove_app_resources(app, &inner.owner).await {
-            Ok(()) => {
-                record(
-                    inner,
-                    Some(app),
-                    None,
-                    EventKind::AppResourcesRemoved,
-                    format!("app '{app}' no longer exists: removed its network and volumes"),
-                    serde_json::json!({}),
-                )
-                .await
+            Ok(kept) => {
+                let mut reason = format!("app '{app}' no longer exists: removed its network and volumes");
+                if !kept.is_empty() {
+                    reason = format!("{reason}; {}", kept_note(&kept));
+                }
+                let details = serde_json::json!({ "kept_volumes": kept });
+                record(inner, Some(app), None, EventKind::AppResourcesRemoved, reason, details).await
             }
             Err(e) => errors.entry(app.clone()).or_default().push(e),
         }
@@ -1130,7 +1143,7 @@ impl Runtime for Unreachable {
     async fn ensure_network(&self, _: &str, _: &str) -> Result<String, RuntimeError> {
         Err(self.err())
     }
-    async fn remove_app_resources(&self, _: &str, _: &str) -> Result<(), RuntimeError> {
+    async fn remove_app_resources(&self, _: &str, _: &str) -> Result<Vec<String>, RuntimeError> {
         Err(self.err())
     }
     async fn list_app_resources(&self, _: &str) -> Result<std::collections::BTreeSet<String>, RuntimeError> {

@@ -496,3 +496,69 @@ async fn a_network_left_by_an_engine_killed_during_a_delete_is_removed_after_a_r
     assert!(rig.fake.networks().contains("crane-api"), "a stored app keeps its network");
     rig.engine.shutdown().await;
 }
+
+/// The settings an admin changes reach the floor of the next apply: without `allowUnsafe` a privileged spec is
+/// refused, with it accepted; a host path on `hostPathAllow` is accepted and mounted read-only, one off the list
+/// refused. Every change is one `settings.changed` event naming who and old → new; a bad list changes nothing, and a
+/// caller who is not an admin changes nothing.
+#[tokio::test(start_paused = true)]
+async fn settings_move_the_safety_floor_and_are_admin_only() {
+    use crane_api::{Door, Role, SettingsUpdate};
+    use crane_engine::Caller;
+    let rig = Rig::new().await;
+    let settings = rig.engine.settings().await.unwrap();
+    assert!(!settings.allow_unsafe && settings.host_path_allow.is_empty(), "{settings:?}");
+    assert!(!rig.engine.status().await.allow_unsafe);
+    let admin = rig.engine.as_caller(Caller::admin(Door::Rest));
+
+    let privileged = spec("priv", "demo:1", 1, "security: { privileged: true }\n");
+    let err = admin.apply(&privileged, false).await.unwrap_err();
+    assert!(matches!(&err, EngineError::InvalidSpec(d) if d[0].path == "security.privileged"), "{err}");
+    let on = SettingsUpdate { allow_unsafe: Some(true), ..SettingsUpdate::default() };
+    assert!(admin.set_settings(&on).await.unwrap().allow_unsafe);
+    assert!(rig.engine.status().await.allow_unsafe, "the header can warn");
+    admin.apply(&privileged, false).await.expect("accepted with allowUnsafe");
+    // The same value again is no change and no event.
+    admin.set_settings(&on).await.unwrap();
+    let off = SettingsUpdate { allow_unsafe: Some(false), ..SettingsUpdate::default() };
+    admin.set_settings(&off).await.unwrap();
+    let err = admin.apply(&spec("priv2", "demo:1", 1, "security: { privileged: true }\n"), false).await.unwrap_err();
+    assert!(matches!(err, EngineError::InvalidSpec(_)), "refused again once the floor is back: {err}");
+
+    let mounted = spec("files", "demo:1", 1, "volumes: [{ source: /srv/data/www, target: /www }]\n");
+    let err = admin.apply(&mounted, false).await.unwrap_err();
+    assert!(err.to_string().contains("not on this engine's allow-list"), "{err}");
+    let bad = SettingsUpdate { host_path_allow: Some(vec!["/srv/data".into(), "/etc".into()]), ..Default::default() };
+    let err = admin.set_settings(&bad).await.unwrap_err();
+    assert!(matches!(&err, EngineError::BadRequest(m) if m.contains("/etc") && m.contains("host_path_allow")), "{err}");
+    assert!(admin.settings().await.unwrap().host_path_allow.is_empty(), "a bad list changes nothing");
+    let allow = SettingsUpdate { host_path_allow: Some(vec!["/srv/data".into()]), ..Default::default() };
+    assert_eq!(admin.set_settings(&allow).await.unwrap().host_path_allow, ["/srv/data"]);
+    let result = admin.apply(&mounted, false).await.expect("an allowed host path is accepted");
+    assert!(result.warnings.iter().any(|w| w.contains("mounted read-only")), "{:?}", result.warnings);
+    let stored = rig.store.get_app("files").await.unwrap().unwrap();
+    assert!(stored.spec.volumes[0].read_only, "allowed host paths are mounted read-only");
+
+    let changes = rig.events(&["settings.changed"]);
+    assert_eq!(changes.len(), 3, "{}", rig.log());
+    assert_eq!(changes[0].details["setting"], "allowUnsafe");
+    assert_eq!((&changes[0].details["old"], &changes[0].details["new"]), (&false.into(), &true.into()));
+    assert_eq!(changes[0].details["by"]["user"], "admin");
+    assert_eq!(changes[0].details["by"]["door"], "rest");
+    assert!(changes[0].reason.contains("root on the host"), "{}", changes[0].reason);
+    assert_eq!(changes[2].details["new"], serde_json::json!(["/srv/data"]));
+
+    for role in [Role::Viewer, Role::Operator] {
+        let user = rig.engine.as_caller(Caller { user: "student".into(), role, door: Door::Rest });
+        let err = user.set_settings(&on).await.unwrap_err();
+        assert!(matches!(&err, EngineError::Forbidden(m) if m.contains("needs the admin role")), "{err}");
+        assert_eq!(err.to_api().code, crane_api::ErrorCode::Forbidden);
+        assert!(!user.settings().await.unwrap().allow_unsafe, "anyone may read them");
+    }
+    assert_eq!(rig.events(&["settings.changed"]).len(), 3, "refused changes leave no event");
+
+    // A damaged stored list reads as empty: it can never widen the floor.
+    rig.store.put_setting("host_path_allow", r#"["/", "/srv/data"]"#).await.unwrap();
+    assert!(rig.engine.settings().await.unwrap().host_path_allow.is_empty());
+    rig.engine.shutdown().await;
+}

@@ -75,6 +75,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Conflict | ErrorCode::PortInUse => StatusCode::CONFLICT,
         ErrorCode::ImageUnavailable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::DockerUnreachable | ErrorCode::EngineStopped => StatusCode::SERVICE_UNAVAILABLE,

@@ -28,6 +28,7 @@ use crane_engine::EngineHandle;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crane_api::ApiError;
 pub use error::{ApiFailure, RestError, Result};
 
 /// File in the data directory that holds the bearer token.
@@ -63,6 +64,28 @@ impl Token {
         self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
+    /// Rotates the token for a door (the REST route and the window call this one function) and records it in the
+    /// event log as `caller`'s act. The answer names the file, never the token.
+    pub(crate) async fn rotate_for(&self, caller: &EngineHandle) -> Result<crane_api::TokenRotated, ApiFailure> {
+        let path = self.path.display().to_string();
+        caller
+            .audited(crane_api::AuditAction::TokenRotate, None, None, async {
+                caller.authorize(crane_engine::Permission::ManageUsers, None).await?;
+                self.rotate().map_err(|e| {
+                    crane_engine::EngineError::Internal(format!(
+                        "cannot write a new token to {path}: {e}; the old token still works"
+                    ))
+                })
+            })
+            .await?;
+        tracing::info!(file = %path, "bearer token rotated");
+        caller.token_rotated(&path).await;
+        Ok(crane_api::TokenRotated {
+            message: format!("the token was replaced; the old one no longer works; the new one is in {path}"),
+            token_file: path,
+        })
+    }
+
     /// Writes a new token to the token file and makes it the only one accepted.
     pub fn rotate(&self) -> std::io::Result<()> {
         let token = new_token();
@@ -70,6 +93,18 @@ impl Token {
         write_atomically(&self.path, token.as_bytes())?;
         *current = token;
         Ok(())
+    }
+}
+
+/// Replaces a running server's token (see [`ApiServer::token_rotator`]).
+#[derive(Clone)]
+pub struct TokenRotator(Arc<Token>);
+
+impl TokenRotator {
+    /// Replaces the token as `caller`'s act (recorded in the event log): the old token stops working at once; the
+    /// answer names the file that holds the new one, never the token.
+    pub async fn rotate(&self, caller: &EngineHandle) -> std::result::Result<crane_api::TokenRotated, ApiError> {
+        self.0.rotate_for(caller).await.map_err(|failure| failure.error)
     }
 }
 
@@ -126,29 +161,8 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
     };
 
     let (stop, stop_rx) = watch::channel(false);
-    let (router, paths) = routes::mount(routes::table());
-    let document = openapi::document(paths, &url);
-    let public_paths = openapi::public_paths(&document);
-    let document = serde_json::to_value(&document).map_err(RestError::Document)?;
     let current = Arc::new(Token::new(token.clone(), token_path));
-    let state = routes::AppState {
-        handle: handle.clone(),
-        openapi: Arc::new(document),
-        shutdown: stop_rx.clone(),
-        token: current.clone(),
-        port: addr.port(),
-    };
-    let guard = Arc::new(auth::GuardConfig {
-        token: current.clone(),
-        engine: handle.clone(),
-        port: addr.port(),
-        any_host: allow_remote,
-        public_paths,
-    });
-    let app = router
-        .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_answer));
+    let app = pipeline(handle.clone(), current.clone(), &url, addr.port(), allow_remote, stop_rx.clone())?;
 
     let api_file = data_dir.join(API_FILE);
     write_api_file(&api_file, &url)?;
@@ -157,6 +171,45 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
     let task = tokio::spawn(serve(listener, app, stop_rx));
     tracing::info!(%url, "REST API listening");
     Ok(ApiServer { url, addr, token, current, api_file, stop, task })
+}
+
+/// What serves every request: the routes of [`routes::table`] behind the guard of [`auth`] and the catch-panic
+/// layer.
+fn pipeline(
+    handle: EngineHandle,
+    token: Arc<Token>,
+    url: &str,
+    port: u16,
+    allow_remote: bool,
+    shutdown: watch::Receiver<bool>,
+) -> Result<axum::Router> {
+    let (router, paths) = routes::mount(routes::table());
+    let document = openapi::document(paths, url);
+    let public_paths = openapi::public_paths(&document);
+    let document = serde_json::to_value(&document).map_err(RestError::Document)?;
+    let guard = Arc::new(auth::GuardConfig {
+        token: token.clone(),
+        engine: handle.clone(),
+        port,
+        any_host: allow_remote,
+        public_paths,
+    });
+    let state = routes::AppState { handle, openapi: Arc::new(document), shutdown, token, port };
+    Ok(router
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(error::panic_answer)))
+}
+
+/// The server's whole request pipeline (routes, guard, catch-panic) for `handle`, as [`start`] serves it but without
+/// a listener, for in-process tests and fuzzing. Requests must carry `Host: 127.0.0.1:<port>` and `token` as the
+/// bearer token; a rotation writes `<data dir>/token`.
+pub fn in_process(handle: EngineHandle, token: &str, port: u16) -> Result<axum::Router> {
+    let url = format!("http://127.0.0.1:{port}");
+    let token = Arc::new(Token::new(token.to_string(), handle.data_dir().join(TOKEN_FILE)));
+    // No server to stop: streams end when the sender is dropped, which is at once.
+    let (_stop, shutdown) = watch::channel(false);
+    pipeline(handle, token, &url, port, false, shutdown)
 }
 
 /// Accepts connections until `stop` turns true, at most [`MAX_CONNECTIONS`] at once, each served by hyper's HTTP/1
@@ -213,6 +266,12 @@ impl ApiServer {
     /// The token clients must send now (it changes with `POST /api/v1/token/rotate`).
     pub fn current_token(&self) -> String {
         self.current.current()
+    }
+
+    /// What replaces this server's token the way `POST /api/v1/token/rotate` does (the window's *Rotate token*);
+    /// cheap to clone, so no lock on the server is held while it runs.
+    pub fn token_rotator(&self) -> TokenRotator {
+        TokenRotator(self.current.clone())
     }
 
     /// Stops accepting connections, ends open streams, waits up to 5 s for in-flight requests and removes

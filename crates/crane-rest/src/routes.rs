@@ -18,11 +18,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crane_api::{
-    AppView, ApplyRequest, ApplyResult, AuditAction, AuditView, ChangeView, CreateTokenRequest, CreateUserRequest,
-    ErrorCode, EventView, IssuedToken, LoadRequest, LoadView, LogLineView, RevisionView, ScaleRequest, SdTargetGroup,
-    StatusView, TokenView, UndoRequest, UserCreated, UserView,
+    AppView, ApplyRequest, ApplyResult, AuditView, ChangeView, CreateTokenRequest, CreateUserRequest, ErrorCode,
+    EventView, IssuedToken, LoadRequest, LoadView, LogLineView, RevisionView, ScaleRequest, SdTargetGroup,
+    SettingsUpdate, SettingsView, StatusView, TokenRotated, TokenView, UndoRequest, UserCreated, UserView,
 };
-use crane_engine::{Caller, EngineError, EngineHandle, Permission};
+use crane_engine::{Caller, EngineHandle};
 use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,7 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(rotate_token),
         routes!(openapi),
         routes!(status),
+        routes!(get_settings, put_settings),
         // The spec's own cap (`MAX_SPEC_BYTES`) is checked by the engine with a diagnostic; this bounds what the
         // server buffers before that, with room for JSON escaping of a spec at the cap.
         routes!(list_apps, apply).layer(DefaultBodyLimit::max(APPLY_BODY_LIMIT)),
@@ -117,6 +118,10 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
 /// Largest body `POST /api/v1/apps` reads: four times the largest spec (JSON escaping of a spec at the cap).
 pub const APPLY_BODY_LIMIT: usize = 4 * crane_core::validate::MAX_SPEC_BYTES;
 
+/// Largest body every other route reads: their JSON bodies are a few fields (the longest, a settings allow-list of
+/// 32 paths, fits many times over).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
 /// The router of every route in [`table`] (with JSON answers for unknown paths and methods) and the paths part of
 /// the OpenAPI document, from the same entries.
 pub(crate) fn mount(table: Vec<UtoipaMethodRouter<AppState>>) -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -124,7 +129,30 @@ pub(crate) fn mount(table: Vec<UtoipaMethodRouter<AppState>>) -> (Router<AppStat
         .into_iter()
         .fold(OpenApiRouter::with_openapi(crate::openapi::base()), OpenApiRouter::routes)
         .split_for_parts();
-    (router.fallback(unknown_route).method_not_allowed_fallback(method_not_allowed), document)
+    // The route layer of `POST /apps` runs inside this one, so its own limit wins there.
+    let router = router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT));
+    (router, document)
+}
+
+/// Reads a request body: one above the route's `limit` is 413 `payload_too_large` naming the limit, one that broke
+/// off is 400.
+fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiFailure> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiFailure::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the request body is larger than {limit} bytes ({} KiB), the most this route reads",
+                    limit / 1024
+                ),
+            )
+        } else {
+            ApiFailure::bad_request(format!("the request body could not be read: {}", rejection.body_text()))
+        }
+    })
 }
 
 /// The `{name}` segment of the app routes.
@@ -248,15 +276,6 @@ async fn hello(
     Ok(Json(Hello { proof: crate::hello::proof(&key, state.port, &query.nonce) }))
 }
 
-/// The answer of `POST /api/v1/token/rotate`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct TokenRotated {
-    /// The file that holds the new token.
-    pub token_file: String,
-    /// What happened, for people.
-    pub message: String,
-}
-
 /// Replace the engine's bearer token
 ///
 /// Writes a new random token to the token file and accepts only it from now on: the data directory's token sent with
@@ -269,20 +288,7 @@ pub struct TokenRotated {
     responses((status = 200, description = "The token was replaced.", body = TokenRotated), (status = 500))
 )]
 async fn rotate_token(State(state): State<AppState>, Engine(engine): Engine) -> Result<Json<TokenRotated>, ApiFailure> {
-    let path = state.token.path.display().to_string();
-    engine
-        .audited(AuditAction::TokenRotate, None, None, async {
-            engine.authorize(Permission::ManageUsers, None).await?;
-            state.token.rotate().map_err(|e| {
-                EngineError::Internal(format!("cannot write a new token to {path}: {e}; the old token still works"))
-            })
-        })
-        .await?;
-    tracing::info!(file = %path, "bearer token rotated");
-    Ok(Json(TokenRotated {
-        message: format!("the token was replaced; the old one no longer works; the new one is in {path}"),
-        token_file: path,
-    }))
+    Ok(Json(state.token.rotate_for(&engine).await?))
 }
 
 /// This OpenAPI document
@@ -310,6 +316,49 @@ async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
 )]
 async fn status(Engine(engine): Engine) -> Json<StatusView> {
     Json(engine.status().await)
+}
+
+/// Example body of `PUT /api/v1/settings`, shown when the body is wrong.
+const SETTINGS_EXAMPLE: &str = r#"{"allow_unsafe": false, "host_path_allow": ["/srv/data"]}"#;
+
+/// The engine's settings
+///
+/// `allow_unsafe` (the safety floor off: privileged containers, any host path read-write, any capability) and
+/// `host_path_allow` (host directories specs may bind-mount, read-only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings",
+    operation_id = "getSettings",
+    responses((status = 200, description = "The settings.", body = SettingsView), (status = 500))
+)]
+async fn get_settings(Engine(engine): Engine) -> Result<Json<SettingsView>, ApiFailure> {
+    Ok(Json(engine.settings().await?))
+}
+
+/// Change engine settings (admin only)
+///
+/// Body: a `SettingsUpdate`, e.g. `{"allow_unsafe": true}` or `{"host_path_allow": ["/srv/data"]}`; a field left
+/// out keeps its value, and the list replaces the whole allow-list. Every path must be absolute, in normal form, and
+/// not `/`, a system directory or the data directory (400 `bad_request` naming each bad entry). Each change is a
+/// `settings.changed` event. Answers all settings after the change.
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings",
+    operation_id = "putSettings",
+    request_body = SettingsUpdate,
+    responses(
+        (status = 200, description = "The settings after the change.", body = SettingsView),
+        (status = 400), (status = 413), (status = 500),
+    )
+)]
+async fn put_settings(
+    Engine(engine): Engine,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<SettingsView>, ApiFailure> {
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
+    let update: SettingsUpdate = parse_json(media_type(&headers).as_deref(), &body, SETTINGS_EXAMPLE)?;
+    Ok(Json(engine.set_settings(&update).await?))
 }
 
 /// List apps
@@ -342,7 +391,7 @@ async fn list_apps(Engine(engine): Engine) -> Result<Json<Vec<AppView>>, ApiFail
     responses(
         (status = 201, description = "The app was created.", body = ApplyResult),
         (status = 200, description = "The app was updated, scaled or left unchanged.", body = ApplyResult),
-        (status = 400), (status = 409), (status = 422), (status = 500), (status = 503),
+        (status = 400), (status = 413), (status = 409), (status = 422), (status = 500), (status = 503),
     )
 )]
 async fn apply(
@@ -350,12 +399,12 @@ async fn apply(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ApplyResult>), ApiFailure> {
-    let body = body.map_err(|rejection| {
-        ApiFailure::bad_request(format!(
-            "the request body could not be read ({}); a spec may be at most {} bytes (256 KiB)",
-            rejection.body_text(),
-            crane_core::validate::MAX_SPEC_BYTES
-        ))
+    let body = read_body(body, APPLY_BODY_LIMIT).map_err(|mut failure| {
+        failure
+            .error
+            .message
+            .push_str(&format!("; a spec may be at most {} bytes (256 KiB)", crane_core::validate::MAX_SPEC_BYTES));
+        failure
     })?;
     let media = media_type(&headers);
     let (yaml, create_only) =
@@ -421,16 +470,17 @@ async fn delete_app(
     request_body = ScaleRequest,
     responses(
         (status = 200, description = "The app after the change.", body = AppView),
-        (status = 400), (status = 404), (status = 500), (status = 503),
+        (status = 400), (status = 413), (status = 404), (status = 500), (status = 503),
     )
 )]
 async fn scale(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AppView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let body: ScaleRequest = parse_json(media_type(&headers).as_deref(), &body, r#"{"replicas": 3}"#)?;
     Ok(Json(engine.scale(&name, body.replicas).await?))
 }
@@ -502,16 +552,17 @@ async fn rollout_history(
     responses(
         (status = 200, description = "The app after the change; `revision` is the revision rolled back to.",
             body = AppView),
-        (status = 400), (status = 404), (status = 422), (status = 500), (status = 503),
+        (status = 400), (status = 413), (status = 404), (status = 422), (status = 500), (status = 503),
     )
 )]
 async fn rollout_undo(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AppView>, ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let body: UndoRequest = parse_json(media_type(&headers).as_deref(), &body, r#"{} or {"to": 2}"#)?;
     Ok(Json(engine.rollout_undo(&name, body.to.map(u64::from)).await?))
 }
@@ -571,16 +622,17 @@ async fn export_nginx(
     request_body = ManageNginxRequest,
     responses(
         (status = 200, description = "What was done (\"wrote … and reloaded NGINX (pid …)\").", body = Message),
-        (status = 400), (status = 404), (status = 500),
+        (status = 400), (status = 413), (status = 404), (status = 500),
     )
 )]
 async fn manage_nginx(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Message>, ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let body: ManageNginxRequest = parse_json(
         media_type(&headers).as_deref(),
         &body,
@@ -697,16 +749,17 @@ const LOAD_EXAMPLE: &str =
     request_body = LoadRequest,
     responses(
         (status = 202, description = "The run has started.", body = LoadView),
-        (status = 400), (status = 404), (status = 409), (status = 500),
+        (status = 400), (status = 413), (status = 404), (status = 409), (status = 500),
     )
 )]
 async fn start_load(
     Engine(engine): Engine,
     segments: Result<Path<AppPath>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<LoadView>), ApiFailure> {
     let AppPath { name } = path(segments)?;
+    let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let request: LoadRequest = parse_json(media_type(&headers).as_deref(), &body, LOAD_EXAMPLE)?;
     Ok((StatusCode::ACCEPTED, Json(engine.start_load(&name, &request).await?)))
 }

@@ -161,6 +161,8 @@ async fn openapi_lists_every_route() {
         ("get", "/healthz"),
         ("get", "/api/v1/hello"),
         ("post", "/api/v1/token/rotate"),
+        ("get", "/api/v1/settings"),
+        ("put", "/api/v1/settings"),
     ] {
         assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
     }
@@ -189,7 +191,7 @@ async fn openapi_lists_every_route() {
     assert_eq!(load[1]["$ref"], "#/components/schemas/LoadView", "{load}");
     assert_eq!(schemas["ApiError"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
     assert!(schemas["ErrorCode"]["enum"].as_array().unwrap().contains(&serde_json::json!("docker_unreachable")));
-    for body in ["ApplyRequest", "ScaleRequest", "UndoRequest", "LoadRequest", "ManageNginxRequest"] {
+    for body in ["ApplyRequest", "ScaleRequest", "UndoRequest", "LoadRequest", "ManageNginxRequest", "SettingsUpdate"] {
         assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
     }
     assert_eq!(
@@ -487,6 +489,23 @@ async fn token_rotation_invalidates_the_old_token() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the old token no longer works");
     let r = t.client.get(format!("{}/api/v1/status", t.url)).bearer_auth(&new).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+
+    // The window's *Rotate token* goes through the same rotation, as the window's admin.
+    let window = t.handle.as_caller(crane_engine::Caller::admin(crane_api::Door::Window));
+    let rotated = t.server.as_ref().unwrap().token_rotator().rotate(&window).await.unwrap();
+    assert_eq!(rotated.token_file, token_file.display().to_string());
+    let newest = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert_ne!(newest, new);
+    assert!(!rotated.message.contains(&newest), "the answer never carries the token: {}", rotated.message);
+    let r = t.client.get(format!("{}/api/v1/status", t.url)).bearer_auth(&new).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the token before it no longer works");
+    let r = t.client.get(format!("{}/api/v1/events", t.url)).bearer_auth(&newest).send().await.unwrap();
+    let events: Vec<crane_api::EventView> = r.json().await.unwrap();
+    let rotations: Vec<&str> =
+        events.iter().filter(|e| e.kind == crane_api::EventKind::TokenRotated).map(|e| e.reason.as_str()).collect();
+    assert_eq!(rotations.len(), 2, "each rotation is an event: {rotations:?}");
+    assert!(rotations[0].contains("admin (window)") && rotations[1].contains("admin (REST)"), "{rotations:?}");
+    assert!(rotations.iter().all(|r| !r.contains(&newest) && !r.contains(&new)), "no token in the log");
     t.stop().await;
 }
 
@@ -554,12 +573,97 @@ async fn hostile_numbers_and_sizes_are_400() {
     let err = api_error(r).await;
     assert_eq!(err.code, ErrorCode::InvalidSpec);
     assert!(err.diagnostics[0].message.contains("at most 262144 bytes"), "{:?}", err.diagnostics);
+    t.stop().await;
+}
+
+/// A body above the route's limit is 413 `payload_too_large` naming the limit: 1 MiB for `POST /apps` (a spec at the
+/// cap, JSON-escaped, fits), 64 KiB for every other body; a body just under the limit is read (and judged on what it
+/// says).
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let t = TestServer::start().await;
     let body = "a".repeat(2 * 1024 * 1024);
     let r = t.req(Method::POST, "/api/v1/apps").header("Content-Type", "application/yaml").body(body).send().await;
     let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let err = api_error(r).await;
+    assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+    assert!(err.message.contains("larger than 1048576 bytes (1024 KiB)"), "{}", err.message);
+    assert!(err.message.contains("a spec may be at most 262144 bytes"), "{}", err.message);
+
+    let big = |n: usize| format!("{{\"pad\": \"{}\"}}", "a".repeat(n));
+    for (method, path) in [
+        (Method::POST, "/api/v1/apps/x/scale"),
+        (Method::POST, "/api/v1/apps/x/rollout/undo"),
+        (Method::POST, "/api/v1/apps/x/load"),
+        (Method::PUT, "/api/v1/apps/x/nginx"),
+        (Method::PUT, "/api/v1/settings"),
+    ] {
+        let r = t.req(method.clone(), path).header("Content-Type", "application/json").body(big(65 * 1024));
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{method} {path}");
+        let err = api_error(r).await;
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge, "{method} {path}");
+        assert!(err.message.contains("larger than 65536 bytes (64 KiB)"), "{method} {path}: {}", err.message);
+        // Under the limit the body is read, and refused for what it says.
+        let r = t.req(method.clone(), path).header("Content-Type", "application/json").body(big(60 * 1024));
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{method} {path}");
+        assert!(api_error(r).await.message.contains("unknown field `pad`"), "{method} {path}");
+    }
+    // A 500 KiB JSON spec is under the apply limit: read, and judged by the spec's own cap.
+    let spec = format!("name: big\nimage: x\nenv: {{ A: \"{}\" }}\n", "a".repeat(500 * 1024));
+    let r = t.req(Method::POST, "/api/v1/apps").json(&serde_json::json!({ "yaml": spec })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(api_error(r).await.code, ErrorCode::InvalidSpec);
+    // The document lists 413 for the routes that read a body.
+    let doc: serde_json::Value = t.req(Method::GET, "/api/v1/openapi.json").send().await.unwrap().json().await.unwrap();
+    let settings = &doc["paths"]["/api/v1/settings"]["put"]["responses"]["413"];
+    assert_eq!(settings["description"], "Error (`payload_too_large`).", "{settings}");
+    t.stop().await;
+}
+
+/// Settings round trip: read, change one field (the other keeps its value), read back; bad paths and unknown fields
+/// are 400 naming them; each change is a `settings.changed` event and shows in the status.
+#[tokio::test]
+async fn settings_round_trip() {
+    let t = TestServer::start().await;
+    let r = t.req(Method::GET, "/api/v1/settings").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: crane_api::SettingsView = r.json().await.unwrap();
+    assert_eq!(settings, crane_api::SettingsView { allow_unsafe: false, host_path_allow: vec![] });
+
+    let put = |body: serde_json::Value| t.req(Method::PUT, "/api/v1/settings").json(&body).send();
+    let r = put(serde_json::json!({ "host_path_allow": ["/srv/data", "/opt/x"] })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = put(serde_json::json!({ "allow_unsafe": true })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: crane_api::SettingsView = r.json().await.unwrap();
+    assert!(settings.allow_unsafe);
+    assert_eq!(settings.host_path_allow, ["/srv/data", "/opt/x"], "a field left out keeps its value");
+    let again: crane_api::SettingsView =
+        t.req(Method::GET, "/api/v1/settings").send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, settings);
+    let status: crane_api::StatusView =
+        t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
+    assert!(status.allow_unsafe);
+
+    let r = put(serde_json::json!({ "host_path_allow": ["/etc", "srv"] })).await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let err = api_error(r).await;
     assert_eq!(err.code, ErrorCode::BadRequest);
-    assert!(err.message.contains("at most 262144 bytes"), "{}", err.message);
+    assert!(err.message.contains("`/etc`") && err.message.contains("`srv`"), "{}", err.message);
+    let r = put(serde_json::json!({ "allowUnsafe": false })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("unknown field `allowUnsafe`"));
+    let r = put(serde_json::json!({})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("nothing to change"));
+
+    let events: Vec<crane_api::EventView> =
+        t.req(Method::GET, "/api/v1/events").send().await.unwrap().json().await.unwrap();
+    let changes: Vec<_> = events.iter().filter(|e| e.kind == crane_api::EventKind::SettingsChanged).collect();
+    assert_eq!(changes.len(), 2, "{events:#?}");
+    assert!(changes[0].reason.contains("allowUnsafe") && changes[0].reason.contains("admin (REST)"));
     t.stop().await;
 }

@@ -176,7 +176,7 @@ impl Client {
 
     /// `POST /token/rotate`: the file that holds the new token, and the engine's message.
     pub async fn rotate_token(&self) -> Result<(String, String)> {
-        let answer: crane_rest::routes::TokenRotated =
+        let answer: crane_api::TokenRotated =
             self.json(self.request(Method::POST, "/token/rotate").timeout(SHORT)).await?;
         Ok((answer.token_file, answer.message))
     }
@@ -225,6 +225,16 @@ impl Client {
             query.push(("app", app.to_string()));
         }
         self.json(self.request(Method::GET, "/audit").query(&query).timeout(SHORT)).await
+    }
+
+    /// `GET /settings`.
+    pub async fn settings(&self) -> Result<crane_api::SettingsView> {
+        self.json(self.request(Method::GET, "/settings").timeout(SHORT)).await
+    }
+
+    /// `PUT /settings`: the settings after the change.
+    pub async fn set_settings(&self, update: &crane_api::SettingsUpdate) -> Result<crane_api::SettingsView> {
+        self.json(self.request(Method::PUT, "/settings").timeout(SHORT).json(update)).await
     }
 
     /// `GET /status`.

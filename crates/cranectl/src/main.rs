@@ -167,6 +167,12 @@ enum Command {
     /// Show the engine's status: version, Docker, API address, data directory.
     #[command(after_help = "Example:\n  cranectl status")]
     Status,
+    /// Show the engine's settings, or change one (changing needs an admin token).
+    #[command(after_help = SETTINGS_HELP)]
+    Settings {
+        #[command(subcommand)]
+        what: Option<SettingsWhat>,
+    },
     /// Manage bearer tokens: make, list and revoke users' tokens, rotate the engine's own (admins).
     #[command(after_help = "Examples:\n  cranectl token create --role viewer --user alice --label dashboard\n  \
                       cranectl token ls\n  cranectl token revoke 0123456789ab\n  cranectl token rotate")]
@@ -220,6 +226,20 @@ enum Command {
         shell: clap_complete::Shell,
     },
 }
+
+const SETTINGS_HELP: &str = "\
+Examples:
+  cranectl settings                                  # show them
+  cranectl settings set allowUnsafe false
+  cranectl settings set hostPathAllow /srv/data,/opt/x   # replaces the list; '' empties it
+
+Settings:
+  allowUnsafe     true|false. When true, the safety floor is off: specs may ask for privileged containers, any host
+                  path (read-write) and any capability, which is root on the host. Off by default.
+  hostPathAllow   Comma-separated absolute host directories specs may bind-mount, read-only (never /, a system
+                  directory or the data directory). Empty by default.
+
+Each change is an event in the log (`cranectl get events`).";
 
 const LOAD_EXAMPLES: &str = "\
 Examples:
@@ -436,6 +456,51 @@ impl From<RoleArg> for crane_api::Role {
 }
 
 #[derive(Debug, Subcommand)]
+enum SettingsWhat {
+    /// Change one setting: `allowUnsafe true|false`, or `hostPathAllow PATH[,PATH…]` ('' for none).
+    #[command(after_help = "Examples:\n  cranectl settings set allowUnsafe true\n  \
+                      cranectl settings set hostPathAllow /srv/data,/opt/x\n  cranectl settings set hostPathAllow ''")]
+    Set {
+        /// Which setting.
+        key: SettingKey,
+        /// The new value.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+}
+
+/// The settings `cranectl settings set` changes, spelt as the documentation and the window spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SettingKey {
+    /// Turn the safety floor off (true) or on (false).
+    #[value(name = "allowUnsafe")]
+    AllowUnsafe,
+    /// The host directories specs may bind-mount, read-only.
+    #[value(name = "hostPathAllow")]
+    HostPathAllow,
+}
+
+/// The change `cranectl settings set KEY VALUE` asks for; a value that does not fit the key is an error naming what
+/// it takes.
+fn settings_update(key: SettingKey, value: &str) -> Result<crane_api::SettingsUpdate> {
+    let mut update = crane_api::SettingsUpdate::default();
+    match key {
+        SettingKey::AllowUnsafe => {
+            update.allow_unsafe = Some(match value.trim().to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(CliError::Serve(format!("allowUnsafe takes true or false; got '{value}'"))),
+            });
+        }
+        SettingKey::HostPathAllow => {
+            update.host_path_allow =
+                Some(value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect());
+        }
+    }
+    Ok(update)
+}
+
+#[derive(Debug, Subcommand)]
 enum NginxWhat {
     /// Write the app's NGINX config now and after every change of its ready instances, reloading NGINX each time.
     #[command(
@@ -600,6 +665,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status => {
             let status = Client::discover(&data_dir).await?.status().await?;
             emit(&output::render(format, &status, || output::status_text(&status))?)
+        }
+        Command::Settings { what } => {
+            let client = Client::discover(&data_dir).await?;
+            let settings = match what {
+                None => client.settings().await?,
+                Some(SettingsWhat::Set { key, value }) => client.set_settings(&settings_update(key, &value)?).await?,
+            };
+            emit(&output::render(format, &settings, || output::settings_text(&settings))?)
         }
         Command::Token { what } => token(&Client::discover(&data_dir).await?, what, format, now).await,
         Command::User { what } => user(&Client::discover(&data_dir).await?, what, format, now).await,
@@ -911,6 +984,25 @@ mod tests {
         assert!(Cli::try_parse_from(["cranectl", "chart", "web", "disk"]).is_err());
         let cli = Cli::try_parse_from(["cranectl", "get", "metrics"]).unwrap();
         assert!(matches!(cli.command, Command::Get { what: GetWhat::Metrics }));
+    }
+
+    #[test]
+    fn parses_settings() {
+        let cli = Cli::try_parse_from(["cranectl", "settings"]).unwrap();
+        assert!(matches!(cli.command, Command::Settings { what: None }));
+        let cli = Cli::try_parse_from(["cranectl", "settings", "set", "hostPathAllow", "/srv/data, /opt/x,"]).unwrap();
+        let Command::Settings { what: Some(SettingsWhat::Set { key, value }) } = cli.command else { panic!() };
+        let update = settings_update(key, &value).unwrap();
+        assert_eq!(update.host_path_allow.unwrap(), ["/srv/data", "/opt/x"]);
+        assert_eq!(update.allow_unsafe, None);
+        assert_eq!(settings_update(SettingKey::HostPathAllow, "").unwrap().host_path_allow, Some(vec![]));
+        assert_eq!(settings_update(SettingKey::AllowUnsafe, "TRUE").unwrap().allow_unsafe, Some(true));
+        let err = settings_update(SettingKey::AllowUnsafe, "yes").unwrap_err();
+        assert_eq!(err.to_string(), "allowUnsafe takes true or false; got 'yes'");
+        // An unknown key is a usage error naming the known ones.
+        let err = Cli::try_parse_from(["cranectl", "settings", "set", "allow_unsafe", "true"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("allowUnsafe") && text.contains("hostPathAllow"), "{text}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 use crane_api::{
     AppView, AuditView, AutoscaleMetric, AutoscalingView, EventView, InstanceState, InstanceView, IssuedToken,
-    LoadView, RevisionView, Role, RolloutView, StatusView, TokenView, TrafficView, UserView,
+    LoadView, RevisionView, Role, RolloutView, SettingsView, StatusView, TokenView, TrafficView, UserView,
 };
 use serde::Serialize;
 
@@ -421,7 +421,32 @@ pub fn status_text(status: &StatusView) -> String {
     if let Some(why) = &status.engine_error {
         text.push_str(&format!("Engine:     stopped: {why}\n"));
     }
+    if status.allow_unsafe {
+        text.push_str("Unsafe:     allowUnsafe is on: the safety floor is off (see `cranectl settings`)\n");
+    }
     text
+}
+
+/// `settings`: one line per setting, with what it means now.
+pub fn settings_text(settings: &SettingsView) -> String {
+    let unsafe_note = if settings.allow_unsafe {
+        "the safety floor is OFF: specs may run privileged containers, mount any host path read-write and add any \
+         capability (root on the host)"
+    } else {
+        "the safety floor is on: no privileged containers, no host paths outside hostPathAllow, only safe capabilities"
+    };
+    let paths = if settings.host_path_allow.is_empty() {
+        "(none: specs may use named volumes only)".to_string()
+    } else {
+        format!("{} (mounted read-only)", settings.host_path_allow.join(", "))
+    };
+    table(
+        &["SETTING", "VALUE", "MEANING"],
+        &[
+            vec!["allowUnsafe".into(), settings.allow_unsafe.to_string(), unsafe_note.into()],
+            vec!["hostPathAllow".into(), paths, "host directories specs may bind-mount".into()],
+        ],
+    )
 }
 
 fn indent(text: &str) -> String {

@@ -77,6 +77,8 @@ fn help_works_for_every_command() {
         &["user", "add"],
         &["user", "ls"],
         &["user", "rm"],
+        &["settings"],
+        &["settings", "set"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -273,6 +275,54 @@ impl Drop for AppCleanup<'_> {
     fn drop(&mut self) {
         let _ = run(self.data_dir, &["delete", &self.name]);
     }
+}
+
+/// Settings through the CLI: shown, changed one key at a time (each an event), a bad value or path refused with
+/// what it takes, an unknown key a usage error naming the known ones; `status` warns while the floor is off.
+#[test]
+fn settings_show_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _server = Server::start(&data);
+    let shown = ok(&data, &["settings"]);
+    assert!(
+        shown.contains("allowUnsafe") && shown.contains("false") && shown.contains("safety floor is on"),
+        "{shown}"
+    );
+    assert!(shown.contains("hostPathAllow") && shown.contains("(none"), "{shown}");
+
+    let set = ok(&data, &["settings", "set", "hostPathAllow", "/srv/data,/opt/x"]);
+    assert!(set.contains("/srv/data, /opt/x (mounted read-only)"), "{set}");
+    let set = ok(&data, &["settings", "set", "allowUnsafe", "true"]);
+    assert!(set.contains("safety floor is OFF"), "{set}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&data, &["settings", "-o", "json"])).unwrap();
+    assert_eq!(json, serde_json::json!({ "allow_unsafe": true, "host_path_allow": ["/srv/data", "/opt/x"] }));
+    assert!(ok(&data, &["status"]).contains("Unsafe:     allowUnsafe is on"));
+    ok(&data, &["settings", "set", "allowUnsafe", "false"]);
+    ok(&data, &["settings", "set", "hostPathAllow", ""]);
+    let json: serde_json::Value = serde_json::from_str(&ok(&data, &["settings", "-o", "json"])).unwrap();
+    assert_eq!(json, serde_json::json!({ "allow_unsafe": false, "host_path_allow": [] }));
+    assert!(!ok(&data, &["status"]).contains("Unsafe:"));
+
+    let out = run(&data, &["settings", "set", "hostPathAllow", "/etc,relative"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`/etc` is a protected host path") && err.contains("`relative` is not an absolute path"),
+        "{err}"
+    );
+    let out = run(&data, &["settings", "set", "allowUnsafe", "maybe"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("allowUnsafe takes true or false"), "{}", text(&out.stderr));
+    let out = run(&data, &["settings", "set", "allowunsafe", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("[possible values: allowUnsafe, hostPathAllow]"), "{err}");
+
+    let events: serde_json::Value =
+        serde_json::from_str(&ok(&data, &["get", "events", "-o", "json", "--limit", "100"])).unwrap();
+    let changes = events.as_array().unwrap().iter().filter(|e| e["kind"] == "settings.changed").count();
+    assert_eq!(changes, 4, "{events:#}");
 }
 
 #[test]
