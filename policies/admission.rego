@@ -7,6 +7,8 @@
 # Settings (all optional) come from the policy's data document, data.crane.config.admission:
 #   host_path_allow       host directories a spec may bind-mount, e.g. ["/srv/www"] (default: none)
 #   allowed_capabilities  capabilities `security.addCapabilities` may name (default: Crane's safe list)
+#   allow_privileged      true lets `security.privileged` through this policy (default false; the safety floor
+#                         still refuses it unless the engine setting allow_unsafe is on)
 #   allowed_images        images a spec may use: a repository such as "crane-demo", or a prefix ending in "*"
 #                         such as "registry.local/*" (default: [], any image)
 package crane.admission
@@ -21,6 +23,8 @@ allowed_capabilities := object.get(config, "allowed_capabilities", object.get(de
 
 allowed_images := object.get(config, "allowed_images", [])
 
+allow_privileged := object.get(config, "allow_privileged", false)
+
 default_memory := object.get(defaults, "memory", "512Mi")
 
 spec := object.get(input, "spec", {})
@@ -31,6 +35,7 @@ security := object.get(spec, "security", {})
 
 deny contains msg if {
 	security.privileged == true
+	allow_privileged != true
 	msg := "privileged containers are not allowed: remove `security.privileged: true`; if the app needs one capability, add it with `security.addCapabilities`"
 }
 

@@ -24,6 +24,11 @@ test_privileged_is_denied if {
 	startswith(msg, "privileged containers are not allowed")
 }
 
+test_privileged_can_be_allowed_in_data if {
+	spec := object.union(clean, {"security": {"user": "1000", "privileged": true}})
+	count(admission.deny) == 0 with input as create(spec) with data.crane.config.admission as {"allow_privileged": true}
+}
+
 test_host_path_is_denied if {
 	spec := object.union(clean, {"volumes": [{"source": "/srv/www", "target": "/www"}]})
 	some msg in admission.deny with input as create(spec)

@@ -303,8 +303,9 @@ impl ScalingDecision {
     }
 
     /// Reads the answer of `crane.scaling`: `decision` = `{"allowed": bool, "replicas": n, "reason": "…"}`.
-    /// `replicas` may be left out of a refusal; it must lie in 0..=[`crate::validate::MAX_REPLICAS`].
-    pub fn from_output(output: &Value, input: &ScalingInput) -> Result<ScalingDecision, PolicyError> {
+    /// `replicas` may be left out of a refusal (it is then `current`); it must lie in
+    /// 0..=[`crate::validate::MAX_REPLICAS`].
+    pub fn from_output(output: &Value, current: u32) -> Result<ScalingDecision, PolicyError> {
         let decision = decision_object(output, PolicyName::Scaling)?;
         let allowed = match decision.get("allowed") {
             Some(Value::Bool(b)) => *b,
@@ -313,7 +314,7 @@ impl ScalingDecision {
         };
         let max = crate::validate::MAX_REPLICAS;
         let replicas = match decision.get("replicas") {
-            None | Some(Value::Null) if !allowed => input.current,
+            None | Some(Value::Null) if !allowed => current,
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(n) if n <= u64::from(max) => n as u32,
                 _ => {
@@ -515,7 +516,12 @@ impl AlertDecision {
         let cooldown = match decision.get("cooldown") {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(crate::units::parse_duration(text).map_err(|e| {
-                field_error(PolicyName::Alerts, "cooldown", "a duration such as `2m` or `90s`", &format!("`{text}` ({e})"))
+                field_error(
+                    PolicyName::Alerts,
+                    "cooldown",
+                    "a duration such as `2m` or `90s`",
+                    &format!("`{text}` ({e})"),
+                )
             })?),
             Some(other) => {
                 return Err(field_error(
@@ -647,18 +653,6 @@ pub fn check_source_size(rego: &str, data: &Value) -> Result<(), PolicyError> {
 mod tests {
     use super::*;
 
-    fn scaling_input(current: u32, requested: u32) -> ScalingInput {
-        ScalingInput {
-            app: "web".into(),
-            source: ScaleSource::Manual,
-            current,
-            requested,
-            autoscaling: None,
-            user: "admin".into(),
-            door: "rest".into(),
-        }
-    }
-
     #[test]
     fn admission_answers() {
         let check = |output: Value| AdmissionDecision::from_output(&output).map_err(|e| e.to_string());
@@ -675,8 +669,7 @@ mod tests {
 
     #[test]
     fn scaling_answers() {
-        let input = scaling_input(2, 30);
-        let check = |output: Value| ScalingDecision::from_output(&output, &input).map_err(|e| e.to_string());
+        let check = |output: Value| ScalingDecision::from_output(&output, 2).map_err(|e| e.to_string());
         let clamped = check(json!({"decision": {"allowed": true, "replicas": 20, "reason": "max 20"}})).unwrap();
         assert!(clamped.clamped(30));
         assert_eq!(clamped.replicas, 20);
@@ -724,13 +717,8 @@ mod tests {
         }
         assert_eq!(PolicyName::from_name("nope"), None);
         let spec: AppSpec = serde_norway::from_str("name: w\nimage: x\nresources: {memory: 128Mi}\n").unwrap();
-        let input = AdmissionInput {
-            action: AdmissionAction::Create,
-            spec: &spec,
-            current: None,
-            user: "admin",
-            door: "cli",
-        };
+        let input =
+            AdmissionInput { action: AdmissionAction::Create, spec: &spec, current: None, user: "admin", door: "cli" };
         assert_eq!(
             input.to_value(),
             json!({"action": "create", "spec": {"name": "w", "image": "x", "replicas": 1,

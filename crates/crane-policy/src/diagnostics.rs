@@ -7,12 +7,8 @@ use crane_core::Diagnostic;
 /// The diagnostic of one regorus error. `default_file` names the file when the error carries no position.
 pub fn diagnostic(error: &str, default_file: &str) -> Diagnostic {
     let (file, line, column) = position(error).unwrap_or((default_file.to_string(), 0, 0));
-    let message = error
-        .rsplit_once("\nerror: ")
-        .map(|(_, message)| message)
-        .unwrap_or_else(|| error.trim())
-        .trim()
-        .to_string();
+    let message =
+        error.rsplit_once("\nerror: ").map(|(_, message)| message).unwrap_or_else(|| error.trim()).trim().to_string();
     let fix = if line > 0 {
         format!("correct the policy at line {line}, column {column}")
     } else {

@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crane_core::policy::{
-    check_input, check_source_size, CompiledPolicy, PolicyError, PolicyName, PolicyRuntime, PolicySource,
-    TestOutcome, EVAL_TIME_LIMIT_MS,
+    check_input, check_source_size, CompiledPolicy, PolicyError, PolicyName, PolicyRuntime, PolicySource, TestOutcome,
+    EVAL_TIME_LIMIT_MS,
 };
 use crane_core::Diagnostic;
 use serde_json::Value;
@@ -164,10 +164,15 @@ impl CompiledPolicy for RegoPolicy {
         for (path, rule) in &self.rules {
             let value = catch_unwind(AssertUnwindSafe(|| engine.eval_rule(path.clone())))
                 .map_err(|_| PolicyError::Evaluation(panicked(self.name).message))?
-                .map_err(|e| PolicyError::Evaluation(diagnostic(&e.to_string(), &policy_file(self.name)).to_string()))?;
+                .map_err(|e| {
+                    PolicyError::Evaluation(diagnostic(&e.to_string(), &policy_file(self.name)).to_string())
+                })?;
             if value != regorus::Value::Undefined {
                 let value = serde_json::to_value(&value).map_err(|e| {
-                    PolicyError::Output(format!("rule `{rule}` of {} gave a value Crane cannot read: {e}", self.name.package()))
+                    PolicyError::Output(format!(
+                        "rule `{rule}` of {} gave a value Crane cannot read: {e}",
+                        self.name.package()
+                    ))
                 })?;
                 answer.insert((*rule).to_string(), value);
             }
@@ -182,11 +187,9 @@ impl CompiledPolicy for RegoPolicy {
             // Tests bring their own input with `with input as …`, as under `opa test`.
             engine.set_input(regorus::Value::Undefined);
             let outcome = match catch_unwind(AssertUnwindSafe(|| engine.eval_rule(test.clone()))) {
-                Ok(Ok(value)) => TestOutcome {
-                    name: test.clone(),
-                    passed: value == regorus::Value::Bool(true),
-                    error: None,
-                },
+                Ok(Ok(value)) => {
+                    TestOutcome { name: test.clone(), passed: value == regorus::Value::Bool(true), error: None }
+                }
                 Ok(Err(e)) => TestOutcome {
                     name: test.clone(),
                     passed: false,

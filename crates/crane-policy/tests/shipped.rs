@@ -40,7 +40,8 @@ fn sample(name: PolicyName, index: usize) -> Value {
 #[test]
 fn samples_give_decisions() {
     let admission = compile(PolicyName::Admission, false);
-    let clean = AdmissionDecision::from_output(&admission.evaluate(&sample(PolicyName::Admission, 0)).unwrap()).unwrap();
+    let clean =
+        AdmissionDecision::from_output(&admission.evaluate(&sample(PolicyName::Admission, 0)).unwrap()).unwrap();
     assert_eq!(clean, AdmissionDecision::default());
     let bad = AdmissionDecision::from_output(&admission.evaluate(&sample(PolicyName::Admission, 1)).unwrap()).unwrap();
     assert_eq!(bad.deny.len(), 3, "privileged, host path, capability: {:?}", bad.deny);
@@ -49,7 +50,7 @@ fn samples_give_decisions() {
     let scaling = compile(PolicyName::Scaling, false);
     let input = sample(PolicyName::Scaling, 0);
     let typed: ScalingInput = serde_json::from_value(input.clone()).unwrap();
-    let d = ScalingDecision::from_output(&scaling.evaluate(&input).unwrap(), &typed).unwrap();
+    let d = ScalingDecision::from_output(&scaling.evaluate(&input).unwrap(), typed.current).unwrap();
     assert!(d.clamped(50));
     assert_eq!(d.replicas, 20);
 
