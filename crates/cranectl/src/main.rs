@@ -8,6 +8,7 @@ mod client;
 mod error;
 mod load;
 mod output;
+mod policy;
 mod serve;
 
 use std::io::{Read, Write};
@@ -39,6 +40,7 @@ Examples:
   cranectl chart web rps --range 1h -f rps.svg  # one chart of the app's metrics as SVG
   cranectl get metrics                # Crane's own metrics (Prometheus text format)
   cranectl export nginx web -f web.conf
+  cranectl policy list                # admission, scaling and alerts policies (Rego); `policy test` runs their tests
   cranectl delete web";
 
 /// Command line.
@@ -160,6 +162,15 @@ enum Command {
     /// Show the engine's status: version, Docker, API address, data directory.
     #[command(after_help = "Example:\n  cranectl status")]
     Status,
+    /// Crane's policies (Rego): list, print, change, check, reset, evaluate and test them.
+    #[command(after_help = "Examples:\n  cranectl policy list\n  cranectl policy get admission > admission.rego\n  \
+                      cranectl policy set admission -f admission.rego\n  cranectl policy eval scaling -f input.json\n  \
+                      cranectl policy reset admission\n  cranectl policy test\n\n\
+                      Conventions and input documents: policies/README.md.")]
+    Policy {
+        #[command(subcommand)]
+        what: policy::PolicyWhat,
+    },
     /// Manage the API's bearer token.
     #[command(after_help = "Example:\n  cranectl token rotate")]
     Token {
@@ -498,6 +509,7 @@ async fn run(cli: Cli) -> Result<()> {
             let status = Client::discover(&data_dir).await?.status().await?;
             emit(&output::render(format, &status, || output::status_text(&status))?)
         }
+        Command::Policy { what } => policy::run(&Client::discover(&data_dir).await?, what, format).await,
         Command::Token { what: TokenWhat::Rotate } => {
             let (file, _) = Client::discover(&data_dir).await?.rotate_token().await?;
             emit(&format!("token rotated: the old token no longer works; the new one is in {file}\n"))
@@ -584,6 +596,9 @@ async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Form
     let mut stderr = std::io::stderr().lock();
     for warning in &result.warnings {
         let _ = writeln!(stderr, "Warning: {warning}");
+    }
+    for warning in &result.policy_warnings {
+        let _ = writeln!(stderr, "Policy warning: {warning}");
     }
     drop(stderr);
     let verb = match result.action {
@@ -761,6 +776,26 @@ mod tests {
         assert!(Cli::try_parse_from(["cranectl", "chart", "web", "disk"]).is_err());
         let cli = Cli::try_parse_from(["cranectl", "get", "metrics"]).unwrap();
         assert!(matches!(cli.command, Command::Get { what: GetWhat::Metrics }));
+    }
+
+    #[test]
+    fn parses_policy_commands() {
+        for args in [
+            &["policy", "list"][..],
+            &["policy", "get", "admission"],
+            &["policy", "get", "scaling", "--data"],
+            &["policy", "set", "admission", "-f", "a.rego"],
+            &["policy", "set", "scaling", "--data", "s.json"],
+            &["policy", "validate", "admission", "-f", "a.rego"],
+            &["policy", "reset", "admission"],
+            &["policy", "eval", "admission", "-f", "input.json"],
+            &["policy", "eval", "alerts"],
+            &["policy", "test"],
+        ] {
+            let cli = Cli::try_parse_from([&["cranectl"][..], args].concat());
+            assert!(matches!(cli, Ok(Cli { command: Command::Policy { .. }, .. })), "{args:?}: {cli:?}");
+        }
+        assert!(Cli::try_parse_from(["cranectl", "policy", "set", "admission"]).is_err(), "-f or --data is needed");
     }
 
     #[test]
