@@ -968,6 +968,7 @@ pub struct PolicyView {
     pub rego: String,
     /// The policy's data document: its settings, which it reads as `data.crane.config.<name>` (an object).
     #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
     pub data: serde_json::Value,
     /// Whether this is the version Crane ships (never edited, or reset).
     pub shipped: bool,
@@ -977,6 +978,7 @@ pub struct PolicyView {
     pub updated_by: Option<String>,
     /// A sample input document for `eval` (from `policies/samples/`).
     #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
     pub sample_input: serde_json::Value,
 }
 
@@ -991,6 +993,7 @@ pub struct PolicyUpdate {
     /// The data document, an object (at most 64 KiB as JSON).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[specta(type = Option<specta_typescript::Unknown>)]
     pub data: Option<serde_json::Value>,
 }
 
@@ -1013,6 +1016,7 @@ pub struct PolicyValidation {
 pub struct PolicyEvalRequest {
     /// The input document (see `policies/README.md`; samples in `policies/samples/`), at most 1 MiB.
     #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
     pub input: serde_json::Value,
     /// A draft Rego source to evaluate instead of the running policy (nothing is saved).
     #[serde(default)]
@@ -1020,6 +1024,7 @@ pub struct PolicyEvalRequest {
     /// A draft data document to use instead of the running one.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
+    #[specta(type = Option<specta_typescript::Unknown>)]
     pub data: Option<serde_json::Value>,
 }
 
@@ -1030,6 +1035,7 @@ pub struct PolicyEvalResult {
     pub name: PolicyName,
     /// The rules' values, `{rule: value}` (a rule undefined for this input is left out).
     #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
     pub output: serde_json::Value,
     /// Whether Crane can act on the output; when not, `problem` says why (the engine would refuse the change).
     pub valid: bool,
