@@ -45,6 +45,13 @@ fn samples_give_decisions() {
     assert_eq!(clean, AdmissionDecision::default());
     let bad = AdmissionDecision::from_output(&admission.evaluate(&sample(PolicyName::Admission, 1)).unwrap()).unwrap();
     assert_eq!(bad.deny.len(), 3, "privileged, host path, capability: {:?}", bad.deny);
+    for start in [
+        "privileged containers are not allowed: remove `security.privileged: true`",
+        "volumes[0]: host path \"/srv/www\" is not allowed: use a named volume",
+        "capability \"NET_ADMIN\" is not allowed: remove it from `security.addCapabilities`",
+    ] {
+        assert!(bad.deny.iter().any(|m| m.starts_with(start)), "no denial starting {start:?}: {:?}", bad.deny);
+    }
     assert!(bad.warn.iter().any(|w| w.contains("`latest`")), "{:?}", bad.warn);
 
     let scaling = compile(PolicyName::Scaling, false);
