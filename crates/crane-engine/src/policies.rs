@@ -160,8 +160,8 @@ pub fn parse_name(name: &str) -> Result<crane_api::PolicyName> {
 /// the adapter stops it after [`crane_core::policy::EVAL_TIME_LIMIT_MS`]; handing it to a blocking thread would cost
 /// more than the evaluation and let a paused test clock jump while it runs. Compiling and testing (management) run
 /// on blocking threads.
-async fn evaluate(compiled: Arc<dyn CompiledPolicy>, input: Value) -> std::result::Result<Value, PolicyError> {
-    compiled.evaluate(&input)
+fn evaluate(compiled: &dyn CompiledPolicy, input: &Value) -> std::result::Result<Value, PolicyError> {
+    compiled.evaluate(input)
 }
 
 /// The error a door gets when a policy could not decide, naming the fix.
@@ -172,31 +172,46 @@ fn failed(name: PolicyName, error: &PolicyError) -> EngineError {
     ))
 }
 
-/// Asks the scaling policy about a replica change. `Err` when it fails (recorded as `policy.failed`); a refusal is
-/// an `Ok` decision with `allowed: false`.
-pub(crate) async fn scaling(inner: &Inner, input: ScalingInput) -> Result<ScalingDecision> {
+/// Asks the scaling policy about a replica change. A refusal is an `Ok` decision with `allowed: false`; `Err` when
+/// the policy fails, with the error a door reports and the event to record (the caller decides whether to record it:
+/// the autoscaler asks every round and must not repeat the same failure every 2 s).
+pub(crate) fn scaling(inner: &Inner, input: &ScalingInput) -> std::result::Result<ScalingDecision, ScalingFailure> {
     let name = PolicyName::Scaling;
     let running = inner.policies.get(name);
-    let value = serde_json::to_value(&input).unwrap_or(Value::Null);
-    let outcome = evaluate(running.compiled, value.clone())
-        .await
-        .and_then(|output| ScalingDecision::from_output(&output, input.current));
-    match outcome {
-        Ok(decision) => Ok(decision),
-        Err(error) => {
-            let err = failed(name, &error);
-            crate::run::record(
-                inner,
-                Some(&input.app),
-                None,
-                EventKind::PolicyFailed,
-                format!("the scaling policy could not decide about app '{}': {error}; the count stays", input.app),
-                json!({"policy": name, "input": value, "error": error.to_string()}),
-            )
-            .await;
-            Err(err)
-        }
+    let value = serde_json::to_value(input).unwrap_or(Value::Null);
+    running.compiled.evaluate(&value).and_then(|output| ScalingDecision::from_output(&output, input.current)).map_err(
+        |error| ScalingFailure {
+            error: failed(name, &error),
+            reason: format!("the scaling policy could not decide about app '{}': {error}; the count stays", input.app),
+            details: json!({"policy": name, "input": value, "error": error.to_string()}),
+        },
+    )
+}
+
+/// A scaling policy that could not decide: the error for the door, and the `policy.failed` event's reason and details.
+pub(crate) struct ScalingFailure {
+    error: EngineError,
+    reason: String,
+    details: Value,
+}
+
+impl ScalingFailure {
+    /// Records the `policy.failed` event and gives the door's error.
+    async fn record(self, inner: &Inner, app: &str) -> EngineError {
+        crate::run::record(inner, Some(app), None, EventKind::PolicyFailed, self.reason, self.details).await;
+        self.error
     }
+}
+
+/// Whether a hold of an app's autoscaler by the scaling policy is due for the log (at most every 30 s per app).
+fn hold_due(inner: &Inner, app: &str) -> bool {
+    let now = inner.now();
+    let mut holds = inner.policies.holds.locked();
+    if holds.get(app).is_some_and(|at| now.saturating_sub(*at) < HOLD_LOG_EVERY_MS) {
+        return false;
+    }
+    holds.insert(app.to_string(), now);
+    true
 }
 
 /// The scaling policy's bounds applied to an autoscaler decision: the count to set, or `None` to hold (the policy
@@ -211,7 +226,15 @@ pub(crate) async fn bound_autoscaler(inner: &Inner, spec: &AppSpec, desired: u32
         user: crate::Caller::ADMIN.to_string(),
         door: door_word(crane_api::Door::Engine),
     };
-    let decision = scaling(inner, input.clone()).await.ok()?;
+    let decision = match scaling(inner, &input) {
+        Ok(decision) => decision,
+        Err(failure) => {
+            if hold_due(inner, &spec.name) {
+                failure.record(inner, &spec.name).await;
+            }
+            return None;
+        }
+    };
     if decision.allowed && decision.replicas == desired {
         return Some(desired);
     }
@@ -221,13 +244,8 @@ pub(crate) async fn bound_autoscaler(inner: &Inner, spec: &AppSpec, desired: u32
         (EventKind::PolicyDenied, spec.replicas)
     };
     // A hold every round would flood the log: a hold is logged again after 30 s; a clamped change every time.
-    if outcome == spec.replicas {
-        let now = inner.now();
-        let mut holds = inner.policies.holds.locked();
-        if holds.get(&spec.name).is_some_and(|at| now.saturating_sub(*at) < HOLD_LOG_EVERY_MS) {
-            return None;
-        }
-        holds.insert(spec.name.clone(), now);
+    if outcome == spec.replicas && !hold_due(inner, &spec.name) {
+        return None;
     }
     let reason = format!("autoscaler asked {} → {desired} for app '{}': {}", spec.replicas, spec.name, decision.reason);
     crate::run::record(
@@ -265,7 +283,7 @@ impl EngineHandle {
         let input = AdmissionInput { action, spec, current, user: &self.caller().user, door: &door }.to_value();
         let running = self.inner.policies.get(name);
         let outcome =
-            evaluate(running.compiled, input.clone()).await.and_then(|output| AdmissionDecision::from_output(&output));
+            evaluate(running.compiled.as_ref(), &input).and_then(|output| AdmissionDecision::from_output(&output));
         let app = spec.name.as_str();
         let decision = match outcome {
             Ok(decision) => decision,
@@ -340,7 +358,10 @@ impl EngineHandle {
             user: self.caller().user.clone(),
             door: door_word(self.caller().door),
         };
-        let decision = scaling(&self.inner, input.clone()).await?;
+        let decision = match scaling(&self.inner, &input) {
+            Ok(decision) => decision,
+            Err(failure) => return Err(failure.record(&self.inner, &spec.name).await),
+        };
         let details = json!({"policy": PolicyName::Scaling, "input": input, "allowed": decision.allowed, "replicas": decision.replicas});
         if !decision.allowed {
             self.record(
@@ -372,8 +393,7 @@ impl EngineHandle {
         let name = PolicyName::Alerts;
         let value = serde_json::to_value(input).unwrap_or(Value::Null);
         let running = self.inner.policies.get(name);
-        evaluate(running.compiled, value)
-            .await
+        evaluate(running.compiled.as_ref(), &value)
             .and_then(|output| AlertDecision::from_output(&output))
             .map_err(|error| failed(name, &error))
     }
@@ -562,7 +582,7 @@ impl EngineHandle {
         };
         let input = request.input;
         let started = std::time::Instant::now();
-        let output = evaluate(compiled, input.clone()).await.map_err(|e| match e {
+        let output = evaluate(compiled.as_ref(), &input).map_err(|e| match e {
             PolicyError::Input(message) => EngineError::BadRequest(message),
             other => failed(name, &other),
         })?;

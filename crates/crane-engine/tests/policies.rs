@@ -246,6 +246,38 @@ async fn the_scaling_policy_clamps_the_autoscaler() {
     rig.engine.shutdown().await;
 }
 
+/// A scaling policy that fails for the autoscaler holds it, and says so without repeating itself every round.
+#[tokio::test(start_paused = true)]
+async fn a_failing_scaling_policy_holds_the_autoscaler() {
+    let rig = Rig::new().await;
+    let failing = "package crane.scaling\n\ndecision := {\"allowed\": \"maybe\", \"reason\": \"\"} if input.app == \"auto\"\n\ndecision := {\"allowed\": true, \"replicas\": input.requested, \"reason\": \"ok\"} if input.app != \"auto\"\n";
+    rig.engine.set_policy(PolicyName::Scaling, rego(failing)).await.unwrap();
+    let err = rig.engine.apply(&clean("auto", 1), false).await.unwrap_err();
+    assert!(matches!(err, EngineError::PolicyFailed(_)), "an apply that changes replicas fails closed: {err}");
+    rig.engine.reset_policy(PolicyName::Scaling).await.unwrap();
+    rig.apply(
+        &clean("auto", 1)
+            .replace("replicas: 1\n", "replicas: 1\nautoscaling: { min: 2, max: 4, metric: cpu, target: 50 }\n"),
+    )
+    .await;
+    rig.until(30, "the autoscaler raised the app to its minimum", |r| r.fake.running("auto").len() == 2).await;
+    rig.engine.set_policy(PolicyName::Scaling, rego(failing)).await.unwrap();
+    rig.engine
+        .apply(
+            &clean("auto", 1)
+                .replace("replicas: 1\n", "replicas: 2\nautoscaling: { min: 3, max: 4, metric: cpu, target: 50 }\n"),
+            false,
+        )
+        .await
+        .unwrap();
+    rig.idle(40).await;
+    assert_eq!(rig.engine.get_app("auto").await.unwrap().replicas, 2, "the autoscaler held");
+    let failed: Vec<_> =
+        rig.events(&["policy.failed"]).into_iter().filter(|e| e.details["input"]["source"] == "autoscaler").collect();
+    assert!((1..=2).contains(&failed.len()), "said, but not every round: {}", rig.log());
+    rig.engine.shutdown().await;
+}
+
 /// Only an admin changes policies; anyone may read, validate and evaluate them.
 #[tokio::test(start_paused = true)]
 async fn only_an_admin_changes_policies() {
