@@ -177,6 +177,43 @@ export const commands = {
 	 * @returns {Promise<void>}
 	 */
 	logsStop: (id) => __TAURI_INVOKE("logs_stop", { id }),
+	/**
+	 *  The three policies as they run (admission, scaling, alerts).
+	 * @returns {Promise<PolicyView_Serialize[]>}
+	 */
+	listPolicies: () => __TAURI_INVOKE("list_policies"),
+	/**
+	 *  Checks a policy edit like saving does (compile, its own tests, the sample inputs), without saving it.
+	 * @param {PolicyName} name
+	 * @param {PolicyUpdate_Deserialize} update
+	 * @returns {Promise<PolicyValidation_Serialize>}
+	 */
+	validatePolicy: (name, update) => __TAURI_INVOKE("validate_policy", { name, update }),
+	/**
+	 *  Saves a policy edit; `invalid_policy` with each problem's line and column when it would break the running set.
+	 * @param {PolicyName} name
+	 * @param {PolicyUpdate_Deserialize} update
+	 * @returns {Promise<PolicyView_Serialize>}
+	 */
+	setPolicy: (name, update) => __TAURI_INVOKE("set_policy", { name, update }),
+	/**
+	 *  Returns a policy to the version Crane ships.
+	 * @param {PolicyName} name
+	 * @returns {Promise<PolicyView_Serialize>}
+	 */
+	resetPolicy: (name) => __TAURI_INVOKE("reset_policy", { name }),
+	/**
+	 *  Evaluates a policy (or a draft of it) against an input document.
+	 * @param {PolicyName} name
+	 * @param {PolicyEvalRequest_Deserialize} request
+	 * @returns {Promise<PolicyEvalResult_Serialize>}
+	 */
+	evalPolicy: (name, request) => __TAURI_INVOKE("eval_policy", { name, request }),
+	/**
+	 *  Runs every policy's Rego unit tests.
+	 * @returns {Promise<PolicyTestReport_Serialize>}
+	 */
+	testPolicies: () => __TAURI_INVOKE("test_policies"),
 };
 
 /* Constants */
@@ -195,7 +232,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*	}} ApiError
 	* @property {ErrorCode} code - Machine-readable code.
 	* @property {string} message - One sentence for a human, naming the fix.
-	* @property {Diagnostic[]} diagnostics - Spec problems, for `invalid_spec`.
+	* @property {Diagnostic[]} diagnostics - Spec problems for `invalid_spec`, policy problems for `invalid_policy`, the policy's messages for `policy_denied` (line 0, `path` naming the policy).
 	*
 	*  One app with its instances.
 	*
@@ -305,10 +342,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		app: AppView_Deserialize,
 	*		action: ApplyAction,
 	*		warnings: string[],
+	*		policy_warnings: string[],
 	*	}} ApplyResult_Deserialize
 	* @property {AppView_Deserialize} app - The app after the change.
 	* @property {ApplyAction} action - What the apply did.
 	* @property {string[]} warnings - Non-fatal remarks (inactive spec sections, hardened defaults applied).
+	* @property {string[]} policy_warnings - What the admission policy's `warn` rule said about this change (and a scaling policy that changed the replica count asked for); each is also in the event log as `policy.warned`.
 	*
 	*  Result of `apply`.
 	*
@@ -316,10 +355,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		app: AppView_Serialize,
 	*		action: ApplyAction,
 	*		warnings: string[],
+	*		policy_warnings: string[],
 	*	}} ApplyResult_Serialize
 	* @property {AppView_Serialize} app - The app after the change.
 	* @property {ApplyAction} action - What the apply did.
 	* @property {string[]} warnings - Non-fatal remarks (inactive spec sections, hardened defaults applied).
+	* @property {string[]} policy_warnings - What the admission policy's `warn` rule said about this change (and a scaling policy that changed the replica count asked for); each is also in the event log as `policy.warned`.
 	*
 	*  What an audited request did.
 	*
@@ -346,6 +387,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "token.revoke" | 
 	* "token.rotate" | 
 	* "settings.change" | 
+	* "policy.change" | 
+	* "policy.reset" | 
 	* string} AuditAction_Deserialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -380,6 +423,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "settings.change"} "settings.change" - Change an engine setting.
 	* @property {
+	* "policy.change"} "policy.change" - Change a policy.
+	* @property {
+	* "policy.reset"} "policy.reset" - Return a policy to its shipped version.
+	* @property {
 	* string} unknown - An action this version does not know.
 	*
 	*  What an audited request did.
@@ -401,6 +448,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "token.revoke" | 
 	* "token.rotate" | 
 	* "settings.change" | 
+	* "policy.change" | 
+	* "policy.reset" | 
 	* "unknown"} AuditAction_Serialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -434,6 +483,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "token.rotate"} "token.rotate" - Replace the data directory's token.
 	* @property {
 	* "settings.change"} "settings.change" - Change an engine setting.
+	* @property {
+	* "policy.change"} "policy.change" - Change a policy.
+	* @property {
+	* "policy.reset"} "policy.reset" - Return a policy to its shipped version.
 	* @property {
 	* "unknown"} unknown - An action this version does not know.
 	*
@@ -704,7 +757,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image_unavailable" | 
 	* "docker_unreachable" | 
 	* "engine_stopped" | 
-	* "internal"} ErrorCode
+	* "internal" | 
+	* "policy_denied" | 
+	* "invalid_policy" | 
+	* "policy_failed"} ErrorCode
 	* @property {
 	* "invalid_spec"} invalid_spec - The spec has problems; `diagnostics` lists each with line, column and fix.
 	* @property {
@@ -731,6 +787,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "engine_stopped"} engine_stopped - The engine loop stopped, or failed during the request and was restarted (the message says which).
 	* @property {
 	* "internal"} internal - Anything else (store, runtime).
+	* @property {
+	* "policy_denied"} policy_denied - A policy refused the change (admission `deny`, or a scaling policy that does not allow it); the message and `diagnostics` carry the policy's messages. Nothing was changed.
+	* @property {
+	* "invalid_policy"} invalid_policy - A policy cannot be saved: it does not compile, breaks the conventions or fails its own tests; `diagnostics` lists each problem with line and column.
+	* @property {
+	* "policy_failed"} policy_failed - A policy failed while deciding (a runtime error, the time limit, or an answer of the wrong type or with an unknown action). Nothing was changed; fix or reset the policy.
 	*
 	*  What an event-log entry is about. On the wire, the dotted name (`instance.started`); an entry written by a newer
 	*  Crane with a kind this one does not know reads as `unknown`.
@@ -780,6 +842,11 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "nginx.failed" | 
 	* "nginx.managed" | 
 	* "nginx.reloaded" | 
+	* "policy.denied" | 
+	* "policy.warned" | 
+	* "policy.clamped" | 
+	* "policy.changed" | 
+	* "policy.failed" | 
 	* "probe.started" | 
 	* "rollout.progressing" | 
 	* "rollout.complete" | 
@@ -866,6 +933,16 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "nginx.reloaded"} "nginx.reloaded" - NGINX was rewritten and reloaded.
 	* @property {
+	* "policy.denied"} "policy.denied" - A policy refused a change (admission `deny`, or the scaling policy).
+	* @property {
+	* "policy.warned"} "policy.warned" - The admission policy admitted a change with warnings.
+	* @property {
+	* "policy.clamped"} "policy.clamped" - The scaling policy changed a replica count that was asked for (manual, apply or autoscaler).
+	* @property {
+	* "policy.changed"} "policy.changed" - A policy was edited or reset to the shipped version.
+	* @property {
+	* "policy.failed"} "policy.failed" - A policy failed while deciding, or a stored policy could not be loaded; the change it was asked about was not made (admission fails closed, actions hold).
+	* @property {
 	* "probe.started"} "probe.started" - The startup probe passed.
 	* @property {
 	* "rollout.progressing"} "rollout.progressing" - A rolling update made progress.
@@ -929,6 +1006,11 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "nginx.failed" | 
 	* "nginx.managed" | 
 	* "nginx.reloaded" | 
+	* "policy.denied" | 
+	* "policy.warned" | 
+	* "policy.clamped" | 
+	* "policy.changed" | 
+	* "policy.failed" | 
 	* "probe.started" | 
 	* "rollout.progressing" | 
 	* "rollout.complete" | 
@@ -1014,6 +1096,16 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "nginx.managed"} "nginx.managed" - Crane now manages an NGINX for the app.
 	* @property {
 	* "nginx.reloaded"} "nginx.reloaded" - NGINX was rewritten and reloaded.
+	* @property {
+	* "policy.denied"} "policy.denied" - A policy refused a change (admission `deny`, or the scaling policy).
+	* @property {
+	* "policy.warned"} "policy.warned" - The admission policy admitted a change with warnings.
+	* @property {
+	* "policy.clamped"} "policy.clamped" - The scaling policy changed a replica count that was asked for (manual, apply or autoscaler).
+	* @property {
+	* "policy.changed"} "policy.changed" - A policy was edited or reset to the shipped version.
+	* @property {
+	* "policy.failed"} "policy.failed" - A policy failed while deciding, or a stored policy could not be loaded; the change it was asked about was not made (admission fails closed, actions hold).
 	* @property {
 	* "probe.started"} "probe.started" - The startup probe passed.
 	* @property {
@@ -1314,6 +1406,257 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} stream - `stdout` or `stderr`.
 	* @property {string | null} timestamp - Timestamp (RFC 3339) reported by the engine.
 	* @property {string} line - Text.
+	*
+	*  Body of `POST /policies/{name}/eval`: the input document, and optionally a draft to evaluate instead of the
+	*  running policy. Unknown fields are rejected.
+	*
+	* @typedef {PolicyEvalRequest_Serialize | PolicyEvalRequest_Deserialize} PolicyEvalRequest
+	* @property {PolicyEvalRequest_Serialize} Serialize
+	* @property {PolicyEvalRequest_Deserialize} Deserialize
+	*
+	*  Body of `POST /policies/{name}/eval`: the input document, and optionally a draft to evaluate instead of the
+	*  running policy. Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		input: unknown,
+	*		rego?: string | null,
+	*		data?: unknown | null,
+	*	}} PolicyEvalRequest_Deserialize
+	* @property {unknown} input - The input document (see `policies/README.md`; samples in `policies/samples/`), at most 1 MiB.
+	* @property {string | null} [rego] - A draft Rego source to evaluate instead of the running policy (nothing is saved).
+	* @property {unknown | null} [data] - A draft data document to use instead of the running one.
+	*
+	*  Body of `POST /policies/{name}/eval`: the input document, and optionally a draft to evaluate instead of the
+	*  running policy. Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		input: unknown,
+	*		rego: string | null,
+	*		data: unknown | null,
+	*	}} PolicyEvalRequest_Serialize
+	* @property {unknown} input - The input document (see `policies/README.md`; samples in `policies/samples/`), at most 1 MiB.
+	* @property {string | null} rego - A draft Rego source to evaluate instead of the running policy (nothing is saved).
+	* @property {unknown | null} data - A draft data document to use instead of the running one.
+	*
+	*  What a policy answered for an input.
+	*
+	* @typedef {PolicyEvalResult_Serialize | PolicyEvalResult_Deserialize} PolicyEvalResult
+	* @property {PolicyEvalResult_Serialize} Serialize
+	* @property {PolicyEvalResult_Deserialize} Deserialize
+	*
+	*  What a policy answered for an input.
+	*
+	* @typedef {{
+	*		name: PolicyName,
+	*		output: unknown,
+	*		valid: boolean,
+	*		summary: string,
+	*		problem?: string | null,
+	*		duration_us: number | null,
+	*	}} PolicyEvalResult_Deserialize
+	* @property {PolicyName} name - Which policy.
+	* @property {unknown} output - The rules' values, `{rule: value}` (a rule undefined for this input is left out).
+	* @property {boolean} valid - Whether Crane can act on the output; when not, `problem` says why (the engine would refuse the change).
+	* @property {string} summary - The decision Crane reads from the output, in one sentence ("denied: …", "scale_up: …").
+	* @property {string | null} [problem] - Why the output cannot be acted on, when it cannot.
+	* @property {number | null} duration_us - How long the evaluation took, in microseconds.
+	*
+	*  What a policy answered for an input.
+	*
+	* @typedef {{
+	*		name: PolicyName,
+	*		output: unknown,
+	*		valid: boolean,
+	*		summary: string,
+	*		problem: string | null,
+	*		duration_us: number | null,
+	*	}} PolicyEvalResult_Serialize
+	* @property {PolicyName} name - Which policy.
+	* @property {unknown} output - The rules' values, `{rule: value}` (a rule undefined for this input is left out).
+	* @property {boolean} valid - Whether Crane can act on the output; when not, `problem` says why (the engine would refuse the change).
+	* @property {string} summary - The decision Crane reads from the output, in one sentence ("denied: …", "scale_up: …").
+	* @property {string | null} problem - Why the output cannot be acted on, when it cannot.
+	* @property {number | null} duration_us - How long the evaluation took, in microseconds.
+	*
+	*  One of Crane's policies (see `policies/README.md`).
+	*
+	* @typedef {
+	* "admission" | 
+	* "scaling" | 
+	* "alerts"} PolicyName
+	* @property {
+	* "admission"} admission - `crane.admission`: `deny` and `warn` for every create, update, scale and undo.
+	* @property {
+	* "scaling"} scaling - `crane.scaling`: `decision` bounding every replica change (manual, apply, autoscaler, alert actions).
+	* @property {
+	* "alerts"} alerts - `crane.alerts`: `decision` saying what an alert makes Crane do.
+	*
+	*  The outcome of every policy's Rego unit tests.
+	*
+	* @typedef {PolicyTestReport_Serialize | PolicyTestReport_Deserialize} PolicyTestReport
+	* @property {PolicyTestReport_Serialize} Serialize
+	* @property {PolicyTestReport_Deserialize} Deserialize
+	*
+	*  The outcome of every policy's Rego unit tests.
+	*
+	* @typedef {{
+	*		results: PolicyTestResult_Deserialize[],
+	*		passed: number,
+	*		failed: number,
+	*	}} PolicyTestReport_Deserialize
+	* @property {PolicyTestResult_Deserialize[]} results - One entry per `test_` rule.
+	* @property {number} passed - How many passed.
+	* @property {number} failed - How many failed.
+	*
+	*  The outcome of every policy's Rego unit tests.
+	*
+	* @typedef {{
+	*		results: PolicyTestResult_Serialize[],
+	*		passed: number,
+	*		failed: number,
+	*	}} PolicyTestReport_Serialize
+	* @property {PolicyTestResult_Serialize[]} results - One entry per `test_` rule.
+	* @property {number} passed - How many passed.
+	* @property {number} failed - How many failed.
+	*
+	*  One Rego unit test's outcome.
+	*
+	* @typedef {PolicyTestResult_Serialize | PolicyTestResult_Deserialize} PolicyTestResult
+	* @property {PolicyTestResult_Serialize} Serialize
+	* @property {PolicyTestResult_Deserialize} Deserialize
+	*
+	*  One Rego unit test's outcome.
+	*
+	* @typedef {{
+	*		policy: PolicyName,
+	*		name: string,
+	*		passed: boolean,
+	*		error?: string | null,
+	*	}} PolicyTestResult_Deserialize
+	* @property {PolicyName} policy - The policy it tests.
+	* @property {string} name - The rule (`data.crane.admission_test.test_privileged_is_denied`).
+	* @property {boolean} passed - Whether it was true.
+	* @property {string | null} [error] - Why it failed, when evaluation itself failed (a false or undefined test has none).
+	*
+	*  One Rego unit test's outcome.
+	*
+	* @typedef {{
+	*		policy: PolicyName,
+	*		name: string,
+	*		passed: boolean,
+	*		error: string | null,
+	*	}} PolicyTestResult_Serialize
+	* @property {PolicyName} policy - The policy it tests.
+	* @property {string} name - The rule (`data.crane.admission_test.test_privileged_is_denied`).
+	* @property {boolean} passed - Whether it was true.
+	* @property {string | null} error - Why it failed, when evaluation itself failed (a false or undefined test has none).
+	*
+	*  Body of `PUT /policies/{name}` and `POST /policies/{name}/validate`: the new Rego and/or data document (what is
+	*  left out stays as it is). Unknown fields are rejected.
+	*
+	* @typedef {PolicyUpdate_Serialize | PolicyUpdate_Deserialize} PolicyUpdate
+	* @property {PolicyUpdate_Serialize} Serialize
+	* @property {PolicyUpdate_Deserialize} Deserialize
+	*
+	*  Body of `PUT /policies/{name}` and `POST /policies/{name}/validate`: the new Rego and/or data document (what is
+	*  left out stays as it is). Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		rego?: string | null,
+	*		data?: unknown | null,
+	*	}} PolicyUpdate_Deserialize
+	* @property {string | null} [rego] - The Rego source (at most 128 KiB).
+	* @property {unknown | null} [data] - The data document, an object (at most 64 KiB as JSON).
+	*
+	*  Body of `PUT /policies/{name}` and `POST /policies/{name}/validate`: the new Rego and/or data document (what is
+	*  left out stays as it is). Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		rego: string | null,
+	*		data: unknown | null,
+	*	}} PolicyUpdate_Serialize
+	* @property {string | null} rego - The Rego source (at most 128 KiB).
+	* @property {unknown | null} data - The data document, an object (at most 64 KiB as JSON).
+	*
+	*  What validating a policy found: whether it may be saved, its problems, and its own `test_` rules' outcomes.
+	*
+	* @typedef {PolicyValidation_Serialize | PolicyValidation_Deserialize} PolicyValidation
+	* @property {PolicyValidation_Serialize} Serialize
+	* @property {PolicyValidation_Deserialize} Deserialize
+	*
+	*  What validating a policy found: whether it may be saved, its problems, and its own `test_` rules' outcomes.
+	*
+	* @typedef {{
+	*		valid: boolean,
+	*		diagnostics: Diagnostic[],
+	*		tests: PolicyTestResult_Deserialize[],
+	*	}} PolicyValidation_Deserialize
+	* @property {boolean} valid - Whether the policy compiles, follows the conventions, passes its tests and gives a decision Crane can act on for the sample input.
+	* @property {Diagnostic[]} diagnostics - Each problem with line and column (path names the file: `admission.rego`).
+	* @property {PolicyTestResult_Deserialize[]} tests - The policy's own `test_` rules (tests written in the policy's source), when it has some.
+	*
+	*  What validating a policy found: whether it may be saved, its problems, and its own `test_` rules' outcomes.
+	*
+	* @typedef {{
+	*		valid: boolean,
+	*		diagnostics: Diagnostic[],
+	*		tests: PolicyTestResult_Serialize[],
+	*	}} PolicyValidation_Serialize
+	* @property {boolean} valid - Whether the policy compiles, follows the conventions, passes its tests and gives a decision Crane can act on for the sample input.
+	* @property {Diagnostic[]} diagnostics - Each problem with line and column (path names the file: `admission.rego`).
+	* @property {PolicyTestResult_Serialize[]} tests - The policy's own `test_` rules (tests written in the policy's source), when it has some.
+	*
+	*  A policy as it runs now.
+	*
+	* @typedef {PolicyView_Serialize | PolicyView_Deserialize} PolicyView
+	* @property {PolicyView_Serialize} Serialize
+	* @property {PolicyView_Deserialize} Deserialize
+	*
+	*  A policy as it runs now.
+	*
+	* @typedef {{
+	*		name: PolicyName,
+	*		package: string,
+	*		rules: string[],
+	*		rego: string,
+	*		data: unknown,
+	*		shipped: boolean,
+	*		updated_at?: string | null,
+	*		updated_by?: string | null,
+	*		sample_input: unknown,
+	*	}} PolicyView_Deserialize
+	* @property {PolicyName} name - Which policy.
+	* @property {string} package - The Rego package it declares (`crane.admission`).
+	* @property {string[]} rules - The rules of the package Crane reads (`deny`, `warn`; `decision`).
+	* @property {string} rego - The Rego source.
+	* @property {unknown} data - The policy's data document: its settings, which it reads as `data.crane.config.<name>` (an object).
+	* @property {boolean} shipped - Whether this is the version Crane ships (never edited, or reset).
+	* @property {string | null} [updated_at] - When it was last edited, RFC 3339; null for the shipped version.
+	* @property {string | null} [updated_by] - Who edited it last; null for the shipped version.
+	* @property {unknown} sample_input - A sample input document for `eval` (from `policies/samples/`).
+	*
+	*  A policy as it runs now.
+	*
+	* @typedef {{
+	*		name: PolicyName,
+	*		package: string,
+	*		rules: string[],
+	*		rego: string,
+	*		data: unknown,
+	*		shipped: boolean,
+	*		updated_at: string | null,
+	*		updated_by: string | null,
+	*		sample_input: unknown,
+	*	}} PolicyView_Serialize
+	* @property {PolicyName} name - Which policy.
+	* @property {string} package - The Rego package it declares (`crane.admission`).
+	* @property {string[]} rules - The rules of the package Crane reads (`deny`, `warn`; `decision`).
+	* @property {string} rego - The Rego source.
+	* @property {unknown} data - The policy's data document: its settings, which it reads as `data.crane.config.<name>` (an object).
+	* @property {boolean} shipped - Whether this is the version Crane ships (never edited, or reset).
+	* @property {string | null} updated_at - When it was last edited, RFC 3339; null for the shipped version.
+	* @property {string | null} updated_by - Who edited it last; null for the shipped version.
+	* @property {unknown} sample_input - A sample input document for `eval` (from `policies/samples/`).
 	*
 	*  Progress of a long operation (image build), streamed to the window and the CLI.
 	*

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crane_api::{
     ApiError, AppView, ApplyResult, AuditView, ChangeView, ErrorCode, EventView, LoadRequest, LoadView, LogLineView,
+    PolicyEvalRequest, PolicyEvalResult, PolicyName, PolicyTestReport, PolicyUpdate, PolicyValidation, PolicyView,
     RevisionView, Role, SettingsUpdate, SettingsView, StatusView, UserCreated, UserView,
 };
 use futures_util::StreamExt;
@@ -245,6 +246,60 @@ pub fn logs_stop(state: State<'_, Running>, id: u32) {
     state.stop_log_stream(id);
 }
 
+/// The three policies as they run (admission, scaling, alerts).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_policies(state: State<'_, Running>) -> Result<Vec<PolicyView>, ApiError> {
+    state.engine_or_err()?.list_policies().await.map_err(|e| e.to_api())
+}
+
+/// Checks a policy edit like saving does (compile, its own tests, the sample inputs), without saving it.
+#[tauri::command]
+#[specta::specta]
+pub async fn validate_policy(
+    state: State<'_, Running>,
+    name: PolicyName,
+    update: PolicyUpdate,
+) -> Result<PolicyValidation, ApiError> {
+    state.engine_or_err()?.validate_policy(name, update).await.map_err(|e| e.to_api())
+}
+
+/// Saves a policy edit; `invalid_policy` with each problem's line and column when it would break the running set.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_policy(
+    state: State<'_, Running>,
+    name: PolicyName,
+    update: PolicyUpdate,
+) -> Result<PolicyView, ApiError> {
+    state.engine_or_err()?.set_policy(name, update).await.map_err(|e| e.to_api())
+}
+
+/// Returns a policy to the version Crane ships.
+#[tauri::command]
+#[specta::specta]
+pub async fn reset_policy(state: State<'_, Running>, name: PolicyName) -> Result<PolicyView, ApiError> {
+    state.engine_or_err()?.reset_policy(name).await.map_err(|e| e.to_api())
+}
+
+/// Evaluates a policy (or a draft of it) against an input document.
+#[tauri::command]
+#[specta::specta]
+pub async fn eval_policy(
+    state: State<'_, Running>,
+    name: PolicyName,
+    request: PolicyEvalRequest,
+) -> Result<PolicyEvalResult, ApiError> {
+    state.engine_or_err()?.eval_policy(name, request).await.map_err(|e| e.to_api())
+}
+
+/// Runs every policy's Rego unit tests.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_policies(state: State<'_, Running>) -> Result<PolicyTestReport, ApiError> {
+    state.engine_or_err()?.test_policies().await.map_err(|e| e.to_api())
+}
+
 /// The command set and the exported types, shared by the invoke handler and the bindings export.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -276,6 +331,12 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             logs_tail,
             logs_follow,
             logs_stop,
+            list_policies,
+            validate_policy,
+            set_policy,
+            reset_policy,
+            eval_policy,
+            test_policies,
         ])
         // The payload of the `crane://change` event, which the window listens to directly.
         .typ::<ChangeView>()

@@ -8,7 +8,8 @@
 //!
 //! With `CRANE_SCREENSHOTS=1` (`make screenshots`) it writes `docs/screenshot-app.png`,
 //! `docs/screenshot-new-app-error.png`, `docs/screenshot-autoscaling.png`, `docs/screenshot-charts.png`,
-//! `docs/screenshot-docker-unreachable.png` and `docs/screenshot-settings.png` (otherwise
+//! `docs/screenshot-docker-unreachable.png`, `docs/screenshot-settings.png` and `docs/screenshot-policies.png` (the
+//! Policies view, from its own test) (otherwise
 //! the same pictures go to a temporary folder). It fails (never skips) when Docker,
 //! tauri-driver, WebKitWebDriver or a display is missing, naming the fix.
 
@@ -164,6 +165,129 @@ async fn admin_manages_users_in_the_window() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// An admin reads, checks, edits, evaluates, resets and tests the policies in the window's Policies view (no Docker
+/// needed: policies are the engine's own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_are_validated_saved_evaluated_and_reset_in_the_window() {
+    preflight();
+    let data_dir = tempfile::Builder::new().prefix("crane-gui-policies-").tempdir().expect("temporary data dir");
+    let driver = Driver::start(data_dir.path(), &[]);
+    let client = connect(&driver).await;
+    let outcome = AssertUnwindSafe(policies_scenario(&client)).catch_unwind().await;
+    stop_app(data_dir.path());
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn policies_scenario(c: &Client) {
+    wait_until(
+        c,
+        "the window to load",
+        Duration::from_secs(30),
+        "return document.body.dataset.ready === 'true' || null",
+    )
+    .await;
+    click(c, "[data-testid=open-policies]").await;
+    wait_until(
+        c,
+        "the three policies",
+        Duration::from_secs(10),
+        "return document.querySelectorAll('[data-testid^=policy-tab-]').length === 3 || null",
+    )
+    .await;
+    let rego = c.execute("return document.getElementById('policy-rego').value", vec![]).await.expect("script");
+    assert!(rego.as_str().unwrap_or_default().contains("package crane.admission"), "{rego}");
+
+    // The sample input, evaluated by the shipped policy.
+    click(c, "[data-testid=policy-eval]").await;
+    wait_until(
+        c,
+        "an evaluation",
+        Duration::from_secs(10),
+        "const s = document.getElementById('policy-summary'); return (!s.hidden && s.textContent) || null",
+    )
+    .await;
+    assert!(text(c, "[data-testid=policy-summary]").await.starts_with("admitted"));
+
+    // A broken edit: validation names the line, and saving it is refused.
+    let set =
+        |id: &str, value: &str| format!("document.getElementById({}).value = {}; return true", json!(id), json!(value));
+    c.execute(
+        &set("policy-rego", "package crane.admission\n\ndeny contains msg if {\n  msg := concat(\", \"\n}\n"),
+        vec![],
+    )
+    .await
+    .expect("script");
+    click(c, "[data-testid=policy-validate]").await;
+    wait_until(
+        c,
+        "the diagnostics",
+        Duration::from_secs(10),
+        "return document.querySelector('[data-testid=policy-diagnostic]') ? true : null",
+    )
+    .await;
+    let where_ = text(c, "[data-testid=policy-diagnostic] .where").await;
+    assert!(where_.starts_with("admission.rego · line "), "{where_}");
+    assert!(text(c, "[data-testid=policy-status]").await.starts_with("Invalid"));
+    click(c, "[data-testid=policy-save]").await;
+    wait_until(
+        c,
+        "the refusal",
+        Duration::from_secs(10),
+        "return document.getElementById('policy-status').textContent.includes('invalid') || null",
+    )
+    .await;
+    assert_eq!(text(c, "[data-testid=policy-tab-admission] .badge").await, "shipped", "the running policy stayed");
+
+    // A setting of the scaling policy, saved: the next decision follows it.
+    click(c, "[data-testid=policy-tab-scaling]").await;
+    c.execute(&set("policy-data", r#"{"max_replicas": 3}"#), vec![]).await.expect("script");
+    click(c, "[data-testid=policy-save]").await;
+    wait_until(
+        c,
+        "the save",
+        Duration::from_secs(10),
+        "return document.getElementById('policy-status').textContent.startsWith('Saved') || null",
+    )
+    .await;
+    wait_until(c, "the edited badge", Duration::from_secs(10), "const b = document.querySelector('[data-testid=policy-tab-scaling] .badge'); return (b && b.textContent === 'edited') || null").await;
+    click(c, "[data-testid=policy-eval]").await;
+    wait_until(
+        c,
+        "the clamped decision",
+        Duration::from_secs(10),
+        "return document.getElementById('policy-summary').textContent.startsWith('clamped to 3') || null",
+    )
+    .await;
+    screenshot(c, "screenshot-policies.png").await;
+
+    // Back to the shipped version, then the unit tests.
+    click(c, "[data-testid=policy-reset]").await;
+    click(c, "[data-testid=confirm-ok]").await;
+    wait_until(
+        c,
+        "the reset",
+        Duration::from_secs(10),
+        "return document.getElementById('policy-status').textContent.startsWith('Reset') || null",
+    )
+    .await;
+    assert_eq!(text(c, "[data-testid=policy-tab-scaling] .badge").await, "shipped");
+    click(c, "[data-testid=policy-test]").await;
+    wait_until(
+        c,
+        "the tests",
+        Duration::from_secs(20),
+        "return document.getElementById('policy-status').textContent.startsWith('Tests:') || null",
+    )
+    .await;
+    let status = text(c, "[data-testid=policy-status]").await;
+    assert!(status.ends_with(" passed, 0 failed."), "{status}");
+    click(c, "[data-testid=policies-close]").await;
 }
 
 async fn scenario(c: &Client, app: &str, data_dir: &Path) {

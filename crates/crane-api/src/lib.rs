@@ -86,11 +86,20 @@ pub enum ErrorCode {
     EngineStopped,
     /// Anything else (store, runtime).
     Internal,
+    /// A policy refused the change (admission `deny`, or a scaling policy that does not allow it); the message and
+    /// `diagnostics` carry the policy's messages. Nothing was changed.
+    PolicyDenied,
+    /// A policy cannot be saved: it does not compile, breaks the conventions or fails its own tests; `diagnostics`
+    /// lists each problem with line and column.
+    InvalidPolicy,
+    /// A policy failed while deciding (a runtime error, the time limit, or an answer of the wrong type or with an
+    /// unknown action). Nothing was changed; fix or reset the policy.
+    PolicyFailed,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (a test checks it against the derived schema).
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidSpec,
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
@@ -104,6 +113,9 @@ impl ErrorCode {
         ErrorCode::DockerUnreachable,
         ErrorCode::EngineStopped,
         ErrorCode::Internal,
+        ErrorCode::PolicyDenied,
+        ErrorCode::InvalidPolicy,
+        ErrorCode::PolicyFailed,
     ];
 }
 
@@ -114,7 +126,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// One sentence for a human, naming the fix.
     pub message: String,
-    /// Spec problems, for `invalid_spec`.
+    /// Spec problems for `invalid_spec`, policy problems for `invalid_policy`, the policy's messages for
+    /// `policy_denied` (line 0, `path` naming the policy).
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -458,6 +471,9 @@ pub struct ApplyResult {
     pub action: ApplyAction,
     /// Non-fatal remarks (inactive spec sections, hardened defaults applied).
     pub warnings: Vec<String>,
+    /// What the admission policy's `warn` rule said about this change (and a scaling policy that changed the
+    /// replica count asked for); each is also in the event log as `policy.warned`.
+    pub policy_warnings: Vec<String>,
 }
 
 /// Body of `POST /apps` (apply). Unknown fields are rejected.
@@ -628,6 +644,22 @@ pub enum EventKind {
     /// NGINX was rewritten and reloaded.
     #[serde(rename = "nginx.reloaded")]
     NginxReloaded,
+    /// A policy refused a change (admission `deny`, or the scaling policy).
+    #[serde(rename = "policy.denied")]
+    PolicyDenied,
+    /// The admission policy admitted a change with warnings.
+    #[serde(rename = "policy.warned")]
+    PolicyWarned,
+    /// The scaling policy changed a replica count that was asked for (manual, apply or autoscaler).
+    #[serde(rename = "policy.clamped")]
+    PolicyClamped,
+    /// A policy was edited or reset to the shipped version.
+    #[serde(rename = "policy.changed")]
+    PolicyChanged,
+    /// A policy failed while deciding, or a stored policy could not be loaded; the change it was asked about was not
+    /// made (admission fails closed, actions hold).
+    #[serde(rename = "policy.failed")]
+    PolicyFailed,
     /// The startup probe passed.
     #[serde(rename = "probe.started")]
     ProbeStarted,
@@ -730,6 +762,11 @@ impl EventKind {
         EventKind::NginxFailed,
         EventKind::NginxManaged,
         EventKind::NginxReloaded,
+        EventKind::PolicyDenied,
+        EventKind::PolicyWarned,
+        EventKind::PolicyClamped,
+        EventKind::PolicyChanged,
+        EventKind::PolicyFailed,
         EventKind::ProbeStarted,
         EventKind::RolloutProgressing,
         EventKind::RolloutComplete,
@@ -782,6 +819,11 @@ impl EventKind {
             EventKind::NginxFailed => "nginx.failed",
             EventKind::NginxManaged => "nginx.managed",
             EventKind::NginxReloaded => "nginx.reloaded",
+            EventKind::PolicyDenied => "policy.denied",
+            EventKind::PolicyWarned => "policy.warned",
+            EventKind::PolicyClamped => "policy.clamped",
+            EventKind::PolicyChanged => "policy.changed",
+            EventKind::PolicyFailed => "policy.failed",
             EventKind::ProbeStarted => "probe.started",
             EventKind::RolloutProgressing => "rollout.progressing",
             EventKind::RolloutComplete => "rollout.complete",
@@ -821,12 +863,16 @@ impl EventKind {
             | EventKind::InstanceStartFailed
             | EventKind::InstanceUnhealthy
             | EventKind::NginxFailed
+            | EventKind::PolicyDenied
+            | EventKind::PolicyFailed
             | EventKind::RolloutFailed => EventTone::Bad,
             EventKind::EngineLoopRestarted
             | EventKind::InstanceBackoff
             | EventKind::InstanceReplaced
             | EventKind::InstanceStartRetry
             | EventKind::InstanceUnready
+            | EventKind::PolicyWarned
+            | EventKind::PolicyClamped
             | EventKind::RolloutPaused
             | EventKind::RolloutRollbackProgress
             | EventKind::RolloutRolledBack
@@ -1044,6 +1090,12 @@ pub enum AuditAction {
     /// Change an engine setting.
     #[serde(rename = "settings.change")]
     SettingsChange,
+    /// Change a policy.
+    #[serde(rename = "policy.change")]
+    PolicyChange,
+    /// Return a policy to its shipped version.
+    #[serde(rename = "policy.reset")]
+    PolicyReset,
     /// An action this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -1068,6 +1120,8 @@ impl AuditAction {
         AuditAction::TokenRevoke,
         AuditAction::TokenRotate,
         AuditAction::SettingsChange,
+        AuditAction::PolicyChange,
+        AuditAction::PolicyReset,
     ];
 
     /// The dotted name, as stored and sent.
@@ -1089,6 +1143,8 @@ impl AuditAction {
             AuditAction::TokenRevoke => "token.revoke",
             AuditAction::TokenRotate => "token.rotate",
             AuditAction::SettingsChange => "settings.change",
+            AuditAction::PolicyChange => "policy.change",
+            AuditAction::PolicyReset => "policy.reset",
             AuditAction::Unknown => "unknown",
         }
     }
@@ -1153,6 +1209,134 @@ pub struct SdTargetGroup {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// One of Crane's policies (see `policies/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyName {
+    /// `crane.admission`: `deny` and `warn` for every create, update, scale and undo.
+    Admission,
+    /// `crane.scaling`: `decision` bounding every replica change (manual, apply, autoscaler, alert actions).
+    Scaling,
+    /// `crane.alerts`: `decision` saying what an alert makes Crane do.
+    Alerts,
+}
+
+/// A policy as it runs now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct PolicyView {
+    /// Which policy.
+    pub name: PolicyName,
+    /// The Rego package it declares (`crane.admission`).
+    pub package: String,
+    /// The rules of the package Crane reads (`deny`, `warn`; `decision`).
+    pub rules: Vec<String>,
+    /// The Rego source.
+    pub rego: String,
+    /// The policy's data document: its settings, which it reads as `data.crane.config.<name>` (an object).
+    #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
+    pub data: serde_json::Value,
+    /// Whether this is the version Crane ships (never edited, or reset).
+    pub shipped: bool,
+    /// When it was last edited, RFC 3339; null for the shipped version.
+    pub updated_at: Option<String>,
+    /// Who edited it last; null for the shipped version.
+    pub updated_by: Option<String>,
+    /// A sample input document for `eval` (from `policies/samples/`).
+    #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
+    pub sample_input: serde_json::Value,
+}
+
+/// Body of `PUT /policies/{name}` and `POST /policies/{name}/validate`: the new Rego and/or data document (what is
+/// left out stays as it is). Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyUpdate {
+    /// The Rego source (at most 128 KiB).
+    #[serde(default)]
+    pub rego: Option<String>,
+    /// The data document, an object (at most 64 KiB as JSON).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    #[specta(type = Option<specta_typescript::Unknown>)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// What validating a policy found: whether it may be saved, its problems, and its own `test_` rules' outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct PolicyValidation {
+    /// Whether the policy compiles, follows the conventions, passes its tests and gives a decision Crane can act on
+    /// for the sample input.
+    pub valid: bool,
+    /// Each problem with line and column (path names the file: `admission.rego`).
+    pub diagnostics: Vec<Diagnostic>,
+    /// The policy's own `test_` rules (tests written in the policy's source), when it has some.
+    pub tests: Vec<PolicyTestResult>,
+}
+
+/// Body of `POST /policies/{name}/eval`: the input document, and optionally a draft to evaluate instead of the
+/// running policy. Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyEvalRequest {
+    /// The input document (see `policies/README.md`; samples in `policies/samples/`), at most 1 MiB.
+    #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
+    pub input: serde_json::Value,
+    /// A draft Rego source to evaluate instead of the running policy (nothing is saved).
+    #[serde(default)]
+    pub rego: Option<String>,
+    /// A draft data document to use instead of the running one.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    #[specta(type = Option<specta_typescript::Unknown>)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// What a policy answered for an input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct PolicyEvalResult {
+    /// Which policy.
+    pub name: PolicyName,
+    /// The rules' values, `{rule: value}` (a rule undefined for this input is left out).
+    #[schema(value_type = Object)]
+    #[specta(type = specta_typescript::Unknown)]
+    pub output: serde_json::Value,
+    /// Whether Crane can act on the output; when not, `problem` says why (the engine would refuse the change).
+    pub valid: bool,
+    /// The decision Crane reads from the output, in one sentence ("denied: …", "scale_up: …").
+    pub summary: String,
+    /// Why the output cannot be acted on, when it cannot.
+    pub problem: Option<String>,
+    /// How long the evaluation took, in microseconds.
+    pub duration_us: f64,
+}
+
+/// One Rego unit test's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct PolicyTestResult {
+    /// The policy it tests.
+    pub policy: PolicyName,
+    /// The rule (`data.crane.admission_test.test_privileged_is_denied`).
+    pub name: String,
+    /// Whether it was true.
+    pub passed: bool,
+    /// Why it failed, when evaluation itself failed (a false or undefined test has none).
+    pub error: Option<String>,
+}
+
+/// The outcome of every policy's Rego unit tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct PolicyTestReport {
+    /// One entry per `test_` rule.
+    pub results: Vec<PolicyTestResult>,
+    /// How many passed.
+    pub passed: u32,
+    /// How many failed.
+    pub failed: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1196,7 +1380,7 @@ mod tests {
         let json = serde_json::to_string(&ErrorCode::ALL).unwrap();
         assert_eq!(
             json,
-            r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","payload_too_large","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal"]"#
+            r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","payload_too_large","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal","policy_denied","invalid_policy","policy_failed"]"#
         );
     }
 }

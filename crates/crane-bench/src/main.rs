@@ -7,11 +7,13 @@
 //!
 //! `crane-bench lb` (`docs/bench/lb.json`): see [`lb`]. `crane-bench scale` (`docs/bench/scale.json`): see [`scale`].
 //! `crane-bench hostile` (`docs/bench/hostile.json`): see [`hostile`].
+//! `crane-bench policy` (`docs/bench/policy.json`, no Docker needed): see [`policy`].
 //!
 //! Without an argument all run. `make bench` runs it. Timing goals live here, not in tests.
 
 mod hostile;
 mod lb;
+mod policy;
 mod scale;
 
 use std::path::{Path, PathBuf};
@@ -130,20 +132,24 @@ pub(crate) async fn running_of(app: &str) -> Vec<bollard::models::ContainerSumma
 #[tokio::main]
 async fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".to_string());
-    ensure_demo_image().await;
+    if which != "policy" {
+        ensure_demo_image().await;
+    }
     match which.as_str() {
         "skeleton" => skeleton().await,
         "lb" => lb::run().await,
         "scale" => scale::run().await,
         "hostile" => hostile::run().await,
+        "policy" => policy::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
             scale::run().await;
             hostile::run().await;
+            policy::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile or all");
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy or all");
             std::process::exit(2);
         }
     }

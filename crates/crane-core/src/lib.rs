@@ -8,6 +8,7 @@ pub mod autoscale;
 pub mod backoff;
 pub mod error;
 pub mod model;
+pub mod policy;
 pub mod ports;
 pub mod probe;
 pub mod reconcile;

@@ -382,6 +382,21 @@ pub enum InstanceFilter<'a> {
     Instance(&'a str),
 }
 
+/// A policy an admin edited (the shipped versions are not stored: no row means the shipped policy runs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    /// The policy's name (`admission`; see [`crate::policy::PolicyName`]).
+    pub name: String,
+    /// Its Rego source.
+    pub rego: String,
+    /// Its data document, as JSON text.
+    pub data: String,
+    /// When it was saved.
+    pub updated_at: Millis,
+    /// Who saved it.
+    pub updated_by: String,
+}
+
 /// Failure of a store call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("state store error: {0}")]
@@ -461,6 +476,12 @@ pub trait Store: Send + Sync + 'static {
         app: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Every edited policy.
+    async fn list_policies(&self) -> Result<Vec<StoredPolicy>, StoreError>;
+    /// Writes an edited policy (replacing its previous edit).
+    async fn put_policy(&self, policy: &StoredPolicy) -> Result<(), StoreError>;
+    /// Removes a policy's edit, so the shipped version runs again; returns whether there was one.
+    async fn delete_policy(&self, name: &str) -> Result<bool, StoreError>;
 }
 
 /// Labels as a map, for adapters.

@@ -449,6 +449,7 @@ fn plan_app(
         // the rollout: it stays until the engine rolls back or pauses (then it is removed and counted).
         let mut slot_crashes: Vec<&ObservedInstance> = Vec::new();
         let mut outdated_crashes: Vec<&ObservedInstance> = Vec::new();
+        let mut evidence_kept = false;
         for &c in &crashed {
             if rolling && c.revision == revision {
                 failure.get_or_insert_with(|| {
@@ -457,8 +458,10 @@ fn plan_app(
             }
             if c.revision != revision && new.is_some() {
                 outdated_crashes.push(c);
-            } else if c.revision == revision && new.is_none() && old.is_some() && !desired.paused {
-                // Left in place as evidence.
+            } else if c.revision == revision && new.is_none() && old.is_some() && !desired.paused && !evidence_kept {
+                // Left in place as evidence (one is enough: a second crashed container of the same revision in the
+                // slot is a duplicate, recorded and removed like any crash).
+                evidence_kept = true;
             } else {
                 slot_crashes.push(c);
             }

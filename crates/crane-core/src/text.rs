@@ -18,6 +18,11 @@ pub fn truncate_on_char_boundary(text: &mut String, max: usize) {
     text.truncate(end);
 }
 
+/// `text` cut to at most `max` bytes, before a character that would straddle the limit.
+pub fn truncate(text: &str, max: usize) -> &str {
+    &text[..floor_char_boundary(text, max)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,32 @@ pub enum EngineError {
     /// The data directory is unsafe (another user's, or writable by others) or another engine holds its lock.
     #[error("{0}")]
     DataDir(String),
+    /// A policy refused the change; its messages name the fix. Nothing was changed.
+    #[error("the {} policy denied this: {}", policy_word(*.policy), .messages.join("; "))]
+    PolicyDenied {
+        /// Which policy.
+        policy: crane_api::PolicyName,
+        /// Its messages (admission `deny`, or the scaling policy's reason).
+        messages: Vec<String>,
+    },
+    /// A policy edit cannot be saved; every problem is listed with line and column.
+    #[error("the policy is invalid: {}", summarize(.0))]
+    InvalidPolicy(Vec<Diagnostic>),
+    /// A policy could not decide (runtime error, time limit, wrong answer); nothing was changed.
+    #[error("{0}")]
+    PolicyFailed(String),
+    /// No policy of that name.
+    #[error("{0}")]
+    PolicyNotFound(String),
+}
+
+/// The word of a policy name in messages.
+fn policy_word(name: crane_api::PolicyName) -> &'static str {
+    match name {
+        crane_api::PolicyName::Admission => "admission",
+        crane_api::PolicyName::Scaling => "scaling",
+        crane_api::PolicyName::Alerts => "alerts",
+    }
 }
 
 fn summarize(diags: &[Diagnostic]) -> String {
@@ -91,9 +117,23 @@ impl EngineError {
             EngineError::DockerUnreachable(_) => ErrorCode::DockerUnreachable,
             EngineError::LoopStopped(_) => ErrorCode::EngineStopped,
             EngineError::Internal(_) | EngineError::DataDir(_) => ErrorCode::Internal,
+            EngineError::PolicyDenied { .. } => ErrorCode::PolicyDenied,
+            EngineError::InvalidPolicy(_) => ErrorCode::InvalidPolicy,
+            EngineError::PolicyFailed(_) => ErrorCode::PolicyFailed,
+            EngineError::PolicyNotFound(_) => ErrorCode::NotFound,
         };
         let diagnostics = match self {
-            EngineError::InvalidSpec(d) => d.clone(),
+            EngineError::InvalidSpec(d) | EngineError::InvalidPolicy(d) => d.clone(),
+            EngineError::PolicyDenied { policy, messages } => messages
+                .iter()
+                .map(|m| Diagnostic {
+                    line: 0,
+                    column: 0,
+                    path: format!("policy:{}", policy_word(*policy)),
+                    message: m.clone(),
+                    fix: String::new(),
+                })
+                .collect(),
             _ => Vec::new(),
         };
         ApiError { code, message: self.to_string(), diagnostics }

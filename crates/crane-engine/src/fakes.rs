@@ -553,6 +553,7 @@ struct MemState {
     events: Vec<crane_core::ports::EventRecord>,
     samples: Vec<crane_core::ports::Sample>,
     settings: BTreeMap<String, String>,
+    policies: BTreeMap<String, crane_core::ports::StoredPolicy>,
     unreadable: BTreeMap<String, String>,
     users: BTreeMap<String, crane_core::ports::StoredUser>,
     tokens: Vec<crane_core::ports::StoredToken>,
@@ -806,5 +807,18 @@ impl crane_core::ports::Store for MemStore {
             .take(limit as usize)
             .cloned()
             .collect())
+    }
+
+    async fn list_policies(&self) -> Result<Vec<crane_core::ports::StoredPolicy>, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().policies.values().cloned().collect())
+    }
+
+    async fn put_policy(&self, policy: &crane_core::ports::StoredPolicy) -> Result<(), crane_core::ports::StoreError> {
+        self.inner.locked().policies.insert(policy.name.clone(), policy.clone());
+        Ok(())
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<bool, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().policies.remove(name).is_some())
     }
 }

@@ -14,6 +14,7 @@ pub mod fakes;
 mod load;
 mod metrics;
 mod nginx;
+pub mod policies;
 mod probes;
 mod proxy;
 mod run;
@@ -233,6 +234,8 @@ pub(crate) struct Inner {
     pub data_lock: Mutex<Option<data_dir::Lock>>,
     /// The users' tokens as authentication reads them (rebuilt after every change).
     pub tokens: access::TokenCache,
+    /// The running policies (admission, scaling, alerts), compiled.
+    pub policies: policies::Policies,
 }
 
 impl Inner {
@@ -348,9 +351,11 @@ impl EngineHandle {
             api_url: Mutex::new(String::new()),
             data_lock: Mutex::new(Some(lock)),
             tokens: access::TokenCache::default(),
+            policies: policies::Policies::shipped(Arc::new(crane_policy::Regorus)),
         });
         let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };
         handle.ensure_admin_user().await?;
+        handle.load_policies().await?;
         handle.start_loop(rx, reports_rx);
         Ok(handle)
     }
@@ -409,7 +414,7 @@ impl EngineHandle {
         let parsed = tokio::task::spawn_blocking(move || crane_core::validate::parse_spec_with(&source, &floor))
             .await
             .map_err(|e| EngineError::Internal(format!("parsing the spec failed: {e}")))?;
-        let spec = parsed.map_err(|diags| {
+        let mut spec = parsed.map_err(|diags| {
             EngineError::InvalidSpec(
                 diags
                     .into_iter()
@@ -425,7 +430,8 @@ impl EngineHandle {
         })?;
         let name = spec.name.clone();
         *named = Some(name.clone());
-        let (action, created_generation) = {
+        let mut policy_warnings = Vec::new();
+        let (action, created_generation, admission) = {
             let _guard = self.inner.writes.lock().await;
             let store = &self.inner.store;
             let existing = store.get_app(&name).await.map_err(internal)?;
@@ -445,6 +451,28 @@ impl EngineHandle {
                     "an app named '{name}' already exists; choose another name, or use `cranectl apply` to change it"
                 )));
             }
+            // Policies decide before anything is written: the scaling policy bounds a new replica count, then
+            // admission sees the spec as it would be stored.
+            let current_replicas = existing.as_ref().map(|e| e.spec.replicas);
+            let mut source_yaml = yaml.to_string();
+            if current_replicas != Some(spec.replicas) {
+                let (replicas, clamped) = self
+                    .bound_replicas(crane_core::policy::ScaleSource::Apply, &spec, current_replicas.unwrap_or(0))
+                    .await?;
+                if let Some(reason) = clamped {
+                    spec.replicas = replicas;
+                    source_yaml = crane_core::validate::to_yaml(&spec);
+                    policy_warnings.push(reason);
+                }
+            }
+            let admission = if existing.is_some() {
+                crane_core::policy::AdmissionAction::Update
+            } else {
+                crane_core::policy::AdmissionAction::Create
+            };
+            let warned = self.admit(admission, &spec, existing.as_ref().map(|e| &e.spec)).await?;
+            policy_warnings.extend(warned);
+            let yaml = source_yaml.as_str();
             let image_changed = existing.as_ref().map(|e| e.spec.image != spec.image).unwrap_or(true);
             if image_changed {
                 self.image_present(&spec.image).await?;
@@ -530,8 +558,9 @@ impl EngineHandle {
                 };
                 self.record(Some(&name), None, kind, reason, details).await;
             }
-            (action, created_generation)
+            (action, created_generation, admission)
         };
+        self.record_warnings(&name, admission, &policy_warnings).await;
         let mut warnings = spec.inactive_sections();
         warnings.extend(spec.applied_defaults());
         if spec.autoscaling.as_ref().is_some_and(|a| a.metric == crane_core::spec::Metric::Custom)
@@ -572,7 +601,7 @@ impl EngineHandle {
             warnings.extend(errs.iter().map(|e| e.to_string()));
         }
         let app = self.get_app(&name).await?;
-        Ok(ApplyResult { app, action: wire_action(action), warnings })
+        Ok(ApplyResult { app, action: wire_action(action), warnings, policy_warnings })
     }
 
     /// All apps with their instances.
@@ -637,6 +666,16 @@ impl EngineHandle {
                 crane_core::validate::MAX_REPLICAS
             )));
         }
+        let app = self.stored(name).await?;
+        let mut next = app.spec.clone();
+        next.replicas = replicas;
+        let warnings = self.admit(crane_core::policy::AdmissionAction::Scale, &next, Some(&app.spec)).await?;
+        self.record_warnings(name, crane_core::policy::AdmissionAction::Scale, &warnings).await;
+        let replicas = if replicas == app.spec.replicas {
+            replicas
+        } else {
+            self.bound_replicas(crane_core::policy::ScaleSource::Manual, &next, app.spec.replicas).await?.0
+        };
         if let Some(from) = store_replicas(&self.inner, name, None, replicas).await? {
             self.record(
                 Some(name),
@@ -727,8 +766,12 @@ impl EngineHandle {
             let target = revisions.iter().find(|r| r.revision == target).expect("undo_target picks from the history");
             let from = app.revision;
             let replicas = app.spec.replicas;
-            app.spec = target.spec.clone();
-            app.spec.replicas = replicas;
+            let mut next = target.spec.clone();
+            next.replicas = replicas;
+            let action = crane_core::policy::AdmissionAction::Undo;
+            let warnings = self.admit(action, &next, Some(&app.spec)).await?;
+            self.record_warnings(name, action, &warnings).await;
+            app.spec = next;
             app.source_yaml = crane_core::validate::to_yaml(&app.spec);
             app.revision = target.revision;
             app.paused = false;

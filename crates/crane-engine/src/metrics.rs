@@ -325,7 +325,10 @@ async fn autoscale_app(
         }
         return;
     }
-    let changed = crate::store_replicas(inner, name, Some(app.spec.replicas), decision.desired).await;
+    // The scaling policy bounds the autoscaler like every other replica change; when it refuses, fails, or clamps
+    // back to the current count, the autoscaler holds (the policy's event says why).
+    let Some(desired) = crate::policies::bound_autoscaler(inner, &app.spec, decision.desired).await else { return };
+    let changed = crate::store_replicas(inner, name, Some(app.spec.replicas), desired).await;
     if matches!(changed, Ok(Some(_))) {
         run::record(inner, Some(name), None, EventKind::AutoscaleScaled, decision.reason.clone(), details).await;
         let (reply, _rx) = tokio::sync::oneshot::channel();

@@ -389,7 +389,8 @@ async fn an_unreadable_app_row_is_left_alone_and_stops_nothing_else() {
 
 /// The safety floor holds at the engine's door: a spec that asks for the host (privileged, the Docker socket, the
 /// host's root, `SYS_ADMIN`, the engine's own data directory) is refused with every diagnostic and nothing is stored or
-/// created; with the store setting `allow_unsafe` it is accepted, and defaults are named in the warnings.
+/// created; with the store setting `allow_unsafe` the floor lets it through to the admission policy, which refuses it
+/// too until an admin allows it in the policy's data; then defaults are named in the warnings.
 #[tokio::test(start_paused = true)]
 async fn a_spec_below_the_safety_floor_is_refused_and_nothing_is_created() {
     let rig = Rig::new().await;
@@ -430,6 +431,18 @@ async fn a_spec_below_the_safety_floor_is_refused_and_nothing_is_created() {
         matches!(&err, EngineError::InvalidSpec(d) if d.len() == 1 && d[0].path == "placement.labels.traefik.enable"),
         "{err}"
     );
+    // The floor is off, but the shipped admission policy sits on top of it and still refuses the escapes; an admin
+    // who means it says so in the policy's data too.
+    let err = rig.engine.apply(&escape, false).await.unwrap_err();
+    let EngineError::PolicyDenied { messages, .. } = &err else { panic!("not a policy denial: {err}") };
+    assert_eq!(messages.len(), 5, "privileged, SYS_ADMIN and three host paths: {messages:#?}");
+    assert!(rig.store.get_app("web").await.unwrap().is_none());
+    let permissive =
+        serde_json::json!({"allow_privileged": true, "host_path_allow": ["/"], "allowed_capabilities": ["SYS_ADMIN"]});
+    rig.engine
+        .set_policy(crane_api::PolicyName::Admission, crane_api::PolicyUpdate { rego: None, data: Some(permissive) })
+        .await
+        .unwrap();
     let applied = rig.apply(&escape).await;
     assert!(
         applied.warnings.contains(&"no resources set: 512Mi memory, 1 CPU, 512 processes apply".to_string()),
@@ -517,7 +530,13 @@ async fn settings_move_the_safety_floor_and_are_admin_only() {
     let on = SettingsUpdate { allow_unsafe: Some(true), ..SettingsUpdate::default() };
     assert!(admin.set_settings(&on).await.unwrap().allow_unsafe);
     assert!(rig.engine.status().await.allow_unsafe, "the header can warn");
-    admin.apply(&privileged, false).await.expect("accepted with allowUnsafe");
+    // The floor lets it through now; the admission policy (on top of the floor) still refuses it until its data
+    // allows privileged containers too.
+    let err = admin.apply(&privileged, false).await.unwrap_err();
+    assert!(matches!(&err, EngineError::PolicyDenied { .. }), "the floor passed it, the policy refused it: {err}");
+    let allow = crane_api::PolicyUpdate { rego: None, data: Some(serde_json::json!({"allow_privileged": true})) };
+    admin.set_policy(crane_api::PolicyName::Admission, allow).await.unwrap();
+    admin.apply(&privileged, false).await.expect("accepted with allowUnsafe and a policy that allows it");
     // The same value again is no change and no event.
     admin.set_settings(&on).await.unwrap();
     let off = SettingsUpdate { allow_unsafe: Some(false), ..SettingsUpdate::default() };

@@ -123,6 +123,13 @@ async fn run(ops: Vec<Op>) -> Result<(), String> {
         if images_ok && rig.running("p") == expected {
             break;
         }
+        // A rolling update that failed and could not roll back (its automatic rollback failed too) pauses, as
+        // `failureAction` documents: the slots keep what runs, without double booking, until the next apply. That
+        // is an end state too; the store must still hold the last request (checked below).
+        let paused = rig.store.get_app("p").await.unwrap().is_some_and(|a| a.paused);
+        if paused && rig.store.all_events()[wanted.events_at_apply..].iter().any(|e| e.kind == "rollout.paused") {
+            break;
+        }
         if tokio::time::Instant::now() >= deadline {
             return Err(format!(
                 "no convergence: running {:?}, wanted {:?}\n{}",

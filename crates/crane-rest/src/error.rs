@@ -70,14 +70,17 @@ impl ApiFailure {
 /// The HTTP status of every [`ErrorCode`]; the OpenAPI document lists the codes of each error status from it.
 pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidSpec | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidSpec | ErrorCode::BadRequest | ErrorCode::InvalidPolicy => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        // A policy's denial is a refusal of this request by the engine's rules, as Kubernetes' admission answers 403.
+        ErrorCode::Forbidden | ErrorCode::PolicyDenied => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Conflict | ErrorCode::PortInUse => StatusCode::CONFLICT,
-        ErrorCode::ImageUnavailable => StatusCode::UNPROCESSABLE_ENTITY,
+        // A policy that cannot decide leaves a well-formed request unprocessable until an admin fixes the policy (only
+        // `internal` is a 500: a bug).
+        ErrorCode::ImageUnavailable | ErrorCode::PolicyFailed => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::DockerUnreachable | ErrorCode::EngineStopped => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -19,8 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crane_api::{
     AppView, ApplyRequest, ApplyResult, AuditView, ChangeView, CreateTokenRequest, CreateUserRequest, ErrorCode,
-    EventView, IssuedToken, LoadRequest, LoadView, LogLineView, RevisionView, ScaleRequest, SdTargetGroup,
-    SettingsUpdate, SettingsView, StatusView, TokenRotated, TokenView, UndoRequest, UserCreated, UserView,
+    EventView, IssuedToken, LoadRequest, LoadView, LogLineView, PolicyEvalRequest, PolicyEvalResult, PolicyTestReport,
+    PolicyUpdate, PolicyValidation, PolicyView, RevisionView, ScaleRequest, SdTargetGroup, SettingsUpdate,
+    SettingsView, StatusView, TokenRotated, TokenView, UndoRequest, UserCreated, UserView,
 };
 use crane_engine::{Caller, EngineHandle};
 use futures_util::{Stream, StreamExt};
@@ -112,6 +113,12 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(list_tokens, create_token),
         routes!(revoke_token),
         routes!(audit),
+        routes!(list_policies),
+        routes!(get_policy, set_policy),
+        routes!(reset_policy),
+        routes!(validate_policy),
+        routes!(eval_policy),
+        routes!(test_policies),
     ]
 }
 
@@ -391,7 +398,7 @@ async fn list_apps(Engine(engine): Engine) -> Result<Json<Vec<AppView>>, ApiFail
     responses(
         (status = 201, description = "The app was created.", body = ApplyResult),
         (status = 200, description = "The app was updated, scaled or left unchanged.", body = ApplyResult),
-        (status = 400), (status = 413), (status = 409), (status = 422), (status = 500), (status = 503),
+        (status = 400), (status = 403), (status = 409), (status = 413), (status = 422), (status = 500), (status = 503),
     )
 )]
 async fn apply(
@@ -470,7 +477,7 @@ async fn delete_app(
     request_body = ScaleRequest,
     responses(
         (status = 200, description = "The app after the change.", body = AppView),
-        (status = 400), (status = 413), (status = 404), (status = 500), (status = 503),
+        (status = 400), (status = 403), (status = 404), (status = 413), (status = 422), (status = 500), (status = 503),
     )
 )]
 async fn scale(
@@ -552,7 +559,7 @@ async fn rollout_history(
     responses(
         (status = 200, description = "The app after the change; `revision` is the revision rolled back to.",
             body = AppView),
-        (status = 400), (status = 413), (status = 404), (status = 422), (status = 500), (status = 503),
+        (status = 400), (status = 403), (status = 404), (status = 413), (status = 422), (status = 500), (status = 503),
     )
 )]
 async fn rollout_undo(
@@ -1171,6 +1178,169 @@ async fn audit(
     Ok(Json(engine.audit_log(user, app, query.limit.unwrap_or(DEFAULT_EVENT_LIMIT)).await?))
 }
 
+/// The `{name}` segment of the policy routes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct PolicyPath {
+    /// Policy name: admission, scaling or alerts.
+    name: String,
+}
+
+/// The policy a path names, or 404 naming the policies there are.
+fn policy_name(segments: Result<Path<PolicyPath>, PathRejection>) -> Result<crane_api::PolicyName, ApiFailure> {
+    let PolicyPath { name } = path(segments)?;
+    Ok(crane_engine::policies::parse_name(&name)?)
+}
+
+/// List policies
+///
+/// The three policies as they run now (admission, scaling, alerts): Rego source, data document, whether it is the
+/// shipped version, and a sample input. Conventions: `policies/README.md`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies",
+    operation_id = "listPolicies",
+    responses((status = 200, description = "Policies.", body = Vec<PolicyView>), (status = 500))
+)]
+async fn list_policies(Engine(engine): Engine) -> Result<Json<Vec<PolicyView>>, ApiFailure> {
+    Ok(Json(engine.list_policies().await?))
+}
+
+/// Get one policy
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies/{name}",
+    operation_id = "getPolicy",
+    params(PolicyPath),
+    responses((status = 200, description = "The policy.", body = PolicyView), (status = 404), (status = 500))
+)]
+async fn get_policy(
+    Engine(engine): Engine,
+    segments: Result<Path<PolicyPath>, PathRejection>,
+) -> Result<Json<PolicyView>, ApiFailure> {
+    Ok(Json(engine.get_policy(policy_name(segments)?).await?))
+}
+
+/// Change a policy (admin)
+///
+/// Body: a `PolicyUpdate`, `{"rego": "package crane.admission\n…", "data": {"allowed_images": ["crane-demo"]}}`
+/// (either part may be left out and stays as it is). The policy is compiled, its own `test_` rules run, and each
+/// shipped sample input must give a decision Crane can act on; otherwise 400 `invalid_policy` with each problem's
+/// line and column, and the running policy stays. Saved, it decides the next change. 403 `forbidden` for a caller
+/// who is not an admin.
+#[utoipa::path(
+    put,
+    path = "/api/v1/policies/{name}",
+    operation_id = "setPolicy",
+    params(PolicyPath),
+    request_body = PolicyUpdate,
+    responses(
+        (status = 200, description = "The policy as it runs now.", body = PolicyView),
+        (status = 400), (status = 403), (status = 404), (status = 500),
+    )
+)]
+async fn set_policy(
+    Engine(engine): Engine,
+    segments: Result<Path<PolicyPath>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PolicyView>, ApiFailure> {
+    let name = policy_name(segments)?;
+    let update: PolicyUpdate = parse_json(media_type(&headers).as_deref(), &body, POLICY_UPDATE_EXAMPLE)?;
+    Ok(Json(engine.set_policy(name, update).await?))
+}
+
+/// Example body of the policy edit and validate routes, shown when the body is wrong.
+const POLICY_UPDATE_EXAMPLE: &str = r#"{"rego": "package crane.scaling\n...", "data": {"max_replicas": 10}}"#;
+
+/// Return a policy to the shipped version (admin)
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/{name}/reset",
+    operation_id = "resetPolicy",
+    params(PolicyPath),
+    responses(
+        (status = 200, description = "The shipped policy, running again.", body = PolicyView),
+        (status = 403), (status = 404), (status = 500),
+    )
+)]
+async fn reset_policy(
+    Engine(engine): Engine,
+    segments: Result<Path<PolicyPath>, PathRejection>,
+) -> Result<Json<PolicyView>, ApiFailure> {
+    Ok(Json(engine.reset_policy(policy_name(segments)?).await?))
+}
+
+/// Validate a policy without saving it
+///
+/// Body: a `PolicyUpdate` like `PUT`. Answers whether saving it would be accepted, every problem with line and
+/// column, and the outcome of the policy's own `test_` rules.
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/{name}/validate",
+    operation_id = "validatePolicy",
+    params(PolicyPath),
+    request_body = PolicyUpdate,
+    responses(
+        (status = 200, description = "What validation found.", body = PolicyValidation),
+        (status = 400), (status = 404), (status = 500),
+    )
+)]
+async fn validate_policy(
+    Engine(engine): Engine,
+    segments: Result<Path<PolicyPath>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PolicyValidation>, ApiFailure> {
+    let name = policy_name(segments)?;
+    let update: PolicyUpdate = parse_json(media_type(&headers).as_deref(), &body, POLICY_UPDATE_EXAMPLE)?;
+    Ok(Json(engine.validate_policy(name, update).await?))
+}
+
+/// Evaluate a policy against an input
+///
+/// Body: `{"input": {...}}` (the input document of the policy, see `policies/README.md` and the samples in
+/// `policies/samples/`), optionally with `rego` and/or `data` to evaluate a draft instead of the running policy
+/// (nothing is saved). Answers the rules' values and the decision Crane would read from them; `valid: false` with
+/// `problem` when Crane could not act on the answer. A draft that does not compile is 400 `invalid_policy`; a policy
+/// that fails on the input is 422 `policy_failed`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/{name}/eval",
+    operation_id = "evalPolicy",
+    params(PolicyPath),
+    request_body = PolicyEvalRequest,
+    responses(
+        (status = 200, description = "The policy's answer.", body = PolicyEvalResult),
+        (status = 400), (status = 404), (status = 422), (status = 500),
+    )
+)]
+async fn eval_policy(
+    Engine(engine): Engine,
+    segments: Result<Path<PolicyPath>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PolicyEvalResult>, ApiFailure> {
+    let name = policy_name(segments)?;
+    let request: PolicyEvalRequest =
+        parse_json(media_type(&headers).as_deref(), &body, r#"{"input": {"action": "create", "spec": {...}}}"#)?;
+    Ok(Json(engine.eval_policy(name, request).await?))
+}
+
+/// Run the policies' Rego unit tests
+///
+/// Runs every `test_` rule: the shipped tests of each shipped policy (`policies/<name>_test.rego`), an edited
+/// policy's own `test_` rules. Answers each outcome and the counts (a failing test is an outcome, not an error).
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/test",
+    operation_id = "testPolicies",
+    responses((status = 200, description = "The outcomes.", body = PolicyTestReport), (status = 500))
+)]
+async fn test_policies(Engine(engine): Engine) -> Result<Json<PolicyTestReport>, ApiFailure> {
+    Ok(Json(engine.test_policies().await?))
+}
+
 /// The media type of the request body, lowercase and without parameters.
 fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
@@ -1221,6 +1391,10 @@ mod tests {
         assert!(err.error.message.contains("`to`"), "{}", err.error.message);
         let err = parse_json::<ApplyRequest>(None, br#"{"yaml": "", "createOnly": true}"#, "{}").unwrap_err();
         assert!(err.error.message.contains("unknown field `createOnly`"), "{}", err.error.message);
+        let err = parse_json::<PolicyUpdate>(None, br#"{"source": "package x"}"#, "{}").unwrap_err();
+        assert!(err.error.message.contains("unknown field `source`"), "{}", err.error.message);
+        let err = parse_json::<PolicyEvalRequest>(None, br#"{"inputs": {}}"#, "{}").unwrap_err();
+        assert!(err.error.message.contains("unknown field `inputs`"), "{}", err.error.message);
         let err = parse_json::<ManageNginxRequest>(None, br#"{"config": "/a", "pid_file": "/b"}"#, "{}").unwrap_err();
         assert!(err.error.message.contains("unknown field `config`"), "{}", err.error.message);
         assert_eq!(check_listen(0).unwrap_err().status, StatusCode::BAD_REQUEST);

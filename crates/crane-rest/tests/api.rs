@@ -163,6 +163,13 @@ async fn openapi_lists_every_route() {
         ("post", "/api/v1/token/rotate"),
         ("get", "/api/v1/settings"),
         ("put", "/api/v1/settings"),
+        ("get", "/api/v1/policies"),
+        ("get", "/api/v1/policies/{name}"),
+        ("put", "/api/v1/policies/{name}"),
+        ("post", "/api/v1/policies/{name}/reset"),
+        ("post", "/api/v1/policies/{name}/validate"),
+        ("post", "/api/v1/policies/{name}/eval"),
+        ("post", "/api/v1/policies/test"),
     ] {
         assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
     }
@@ -191,7 +198,16 @@ async fn openapi_lists_every_route() {
     assert_eq!(load[1]["$ref"], "#/components/schemas/LoadView", "{load}");
     assert_eq!(schemas["ApiError"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
     assert!(schemas["ErrorCode"]["enum"].as_array().unwrap().contains(&serde_json::json!("docker_unreachable")));
-    for body in ["ApplyRequest", "ScaleRequest", "UndoRequest", "LoadRequest", "ManageNginxRequest", "SettingsUpdate"] {
+    for body in [
+        "ApplyRequest",
+        "ScaleRequest",
+        "UndoRequest",
+        "LoadRequest",
+        "ManageNginxRequest",
+        "SettingsUpdate",
+        "PolicyUpdate",
+        "PolicyEvalRequest",
+    ] {
         assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
     }
     assert_eq!(

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use crane_core::access::Role;
 use crane_core::ports::{
     AppScan, AuditRecord, EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp,
-    StoredRevision, StoredToken, StoredUser,
+    StoredPolicy, StoredRevision, StoredToken, StoredUser,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -585,6 +585,47 @@ impl Store for SqliteStore {
         .map_err(err)?;
         rows.iter().map(audit_from_row).collect()
     }
+
+    async fn list_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+        let rows = sqlx::query("SELECT name, rego, data, updated_at, updated_by FROM policies ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredPolicy {
+                    name: r.try_get("name").map_err(err)?,
+                    rego: r.try_get("rego").map_err(err)?,
+                    data: r.try_get("data").map_err(err)?,
+                    updated_at: r.try_get::<i64, _>("updated_at").map_err(err)?.max(0) as u64,
+                    updated_by: r.try_get("updated_by").map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_policy(&self, policy: &StoredPolicy) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO policies (name, rego, data, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT(name) DO UPDATE SET rego = excluded.rego, data = excluded.data, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(&policy.name)
+        .bind(&policy.rego)
+        .bind(&policy.data)
+        .bind(policy.updated_at as i64)
+        .bind(&policy.updated_by)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM policies WHERE name = ?").bind(name).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 #[cfg(test)]
@@ -973,6 +1014,27 @@ mod tests {
         store.append_audit(audit("carol", None, "ok")).await.unwrap();
         let left = store.list_audit(None, None, 10).await.unwrap();
         assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [MAX_AUDIT + 1000, MAX_AUDIT + 999]);
+    }
+
+    #[tokio::test]
+    async fn policies_are_replaced_and_deleted() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        assert!(store.list_policies().await.unwrap().is_empty());
+        let mut policy = StoredPolicy {
+            name: "admission".into(),
+            rego: "package crane.admission".into(),
+            data: "{}".into(),
+            updated_at: 5,
+            updated_by: "admin".into(),
+        };
+        store.put_policy(&policy).await.unwrap();
+        policy.rego.push_str("\n# edited");
+        policy.updated_at = 6;
+        store.put_policy(&policy).await.unwrap();
+        assert_eq!(store.list_policies().await.unwrap(), [policy]);
+        assert!(store.delete_policy("admission").await.unwrap());
+        assert!(!store.delete_policy("admission").await.unwrap());
+        assert!(store.list_policies().await.unwrap().is_empty());
     }
 
     #[tokio::test]

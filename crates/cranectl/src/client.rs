@@ -174,6 +174,52 @@ impl Client {
         })
     }
 
+    /// `GET /policies`.
+    pub async fn list_policies(&self) -> Result<Vec<crane_api::PolicyView>> {
+        self.json(self.request(Method::GET, "/policies").timeout(SHORT)).await
+    }
+
+    /// `GET /policies/{name}`.
+    pub async fn get_policy(&self, name: &str) -> Result<crane_api::PolicyView> {
+        self.json(self.request(Method::GET, &format!("/policies/{}", segment(name))).timeout(SHORT)).await
+    }
+
+    /// `PUT /policies/{name}`.
+    pub async fn set_policy(&self, name: &str, update: &crane_api::PolicyUpdate) -> Result<crane_api::PolicyView> {
+        let request = self.request(Method::PUT, &format!("/policies/{}", segment(name)));
+        self.json(request.timeout(LONG).json(update)).await
+    }
+
+    /// `POST /policies/{name}/validate`.
+    pub async fn validate_policy(
+        &self,
+        name: &str,
+        update: &crane_api::PolicyUpdate,
+    ) -> Result<crane_api::PolicyValidation> {
+        let request = self.request(Method::POST, &format!("/policies/{}/validate", segment(name)));
+        self.json(request.timeout(LONG).json(update)).await
+    }
+
+    /// `POST /policies/{name}/reset`.
+    pub async fn reset_policy(&self, name: &str) -> Result<crane_api::PolicyView> {
+        self.json(self.request(Method::POST, &format!("/policies/{}/reset", segment(name))).timeout(LONG)).await
+    }
+
+    /// `POST /policies/{name}/eval`.
+    pub async fn eval_policy(
+        &self,
+        name: &str,
+        request: &crane_api::PolicyEvalRequest,
+    ) -> Result<crane_api::PolicyEvalResult> {
+        let http = self.request(Method::POST, &format!("/policies/{}/eval", segment(name)));
+        self.json(http.timeout(LONG).json(request)).await
+    }
+
+    /// `POST /policies/test`.
+    pub async fn test_policies(&self) -> Result<crane_api::PolicyTestReport> {
+        self.json(self.request(Method::POST, "/policies/test").timeout(LONG)).await
+    }
+
     /// `POST /token/rotate`: the file that holds the new token, and the engine's message.
     pub async fn rotate_token(&self) -> Result<(String, String)> {
         let answer: crane_api::TokenRotated =

@@ -120,10 +120,19 @@ impl CliError {
     /// The lines printed on stderr for this error.
     pub fn report(&self) -> Vec<String> {
         match self {
+            CliError::Api { error, .. } if error.code == crane_api::ErrorCode::PolicyDenied => {
+                let mut lines = vec!["error: denied by policy:".to_string()];
+                lines.extend(error.diagnostics.iter().map(|d| format!("  {}: {}", d.path, d.message)));
+                lines
+            }
             CliError::Api { error, source_name } if !error.diagnostics.is_empty() => {
-                let file = source_name.as_deref().unwrap_or("spec");
+                let (what, default) = match error.code {
+                    crane_api::ErrorCode::InvalidPolicy => ("policy", "policy"),
+                    _ => ("spec", "spec"),
+                };
+                let file = source_name.as_deref().unwrap_or(default);
                 let mut lines = vec![format!(
-                    "error: the spec is invalid ({} problem{}):",
+                    "error: the {what} is invalid ({} problem{}):",
                     error.diagnostics.len(),
                     if error.diagnostics.len() == 1 { "" } else { "s" }
                 )];

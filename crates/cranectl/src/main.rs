@@ -8,6 +8,7 @@ mod client;
 mod error;
 mod load;
 mod output;
+mod policy;
 mod serve;
 
 use std::io::{Read, Write};
@@ -42,6 +43,7 @@ Examples:
   cranectl delete web
   cranectl user add alice --role operator   # a user and their first token (admins)
   cranectl audit --user alice         # who changed what, through which door (admins)
+  cranectl policy list                # admission, scaling and alerts policies (Rego); `policy test` runs their tests
 
 Environment:
   CRANE_DATA_DIR   the engine's data directory (api.json and its token; default ~/.local/share/crane)
@@ -172,6 +174,15 @@ enum Command {
     Settings {
         #[command(subcommand)]
         what: Option<SettingsWhat>,
+    },
+    /// Crane's policies (Rego): list, print, change, check, reset, evaluate and test them.
+    #[command(after_help = "Examples:\n  cranectl policy list\n  cranectl policy get admission > admission.rego\n  \
+                      cranectl policy set admission -f admission.rego\n  cranectl policy eval scaling -f input.json\n  \
+                      cranectl policy reset admission\n  cranectl policy test\n\n\
+                      Conventions and input documents: policies/README.md.")]
+    Policy {
+        #[command(subcommand)]
+        what: policy::PolicyWhat,
     },
     /// Manage bearer tokens: make, list and revoke users' tokens, rotate the engine's own (admins).
     #[command(after_help = "Examples:\n  cranectl token create --role viewer --user alice --label dashboard\n  \
@@ -666,6 +677,7 @@ async fn run(cli: Cli) -> Result<()> {
             let status = Client::discover(&data_dir).await?.status().await?;
             emit(&output::render(format, &status, || output::status_text(&status))?)
         }
+        Command::Policy { what } => policy::run(&Client::discover(&data_dir).await?, what, format).await,
         Command::Settings { what } => {
             let client = Client::discover(&data_dir).await?;
             let settings = match what {
@@ -807,6 +819,9 @@ async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Form
     let mut stderr = std::io::stderr().lock();
     for warning in &result.warnings {
         let _ = writeln!(stderr, "Warning: {warning}");
+    }
+    for warning in &result.policy_warnings {
+        let _ = writeln!(stderr, "Policy warning: {warning}");
     }
     drop(stderr);
     let verb = match result.action {
@@ -1003,6 +1018,26 @@ mod tests {
         let err = Cli::try_parse_from(["cranectl", "settings", "set", "allow_unsafe", "true"]).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("allowUnsafe") && text.contains("hostPathAllow"), "{text}");
+    }
+
+    #[test]
+    fn parses_policy_commands() {
+        for args in [
+            &["policy", "list"][..],
+            &["policy", "get", "admission"],
+            &["policy", "get", "scaling", "--data"],
+            &["policy", "set", "admission", "-f", "a.rego"],
+            &["policy", "set", "scaling", "--data", "s.json"],
+            &["policy", "validate", "admission", "-f", "a.rego"],
+            &["policy", "reset", "admission"],
+            &["policy", "eval", "admission", "-f", "input.json"],
+            &["policy", "eval", "alerts"],
+            &["policy", "test"],
+        ] {
+            let cli = Cli::try_parse_from([&["cranectl"][..], args].concat());
+            assert!(matches!(cli, Ok(Cli { command: Command::Policy { .. }, .. })), "{args:?}: {cli:?}");
+        }
+        assert!(Cli::try_parse_from(["cranectl", "policy", "set", "admission"]).is_err(), "-f or --data is needed");
     }
 
     #[test]

@@ -79,6 +79,14 @@ fn help_works_for_every_command() {
         &["user", "rm"],
         &["settings"],
         &["settings", "set"],
+        &["policy"],
+        &["policy", "list"],
+        &["policy", "get"],
+        &["policy", "set"],
+        &["policy", "validate"],
+        &["policy", "reset"],
+        &["policy", "eval"],
+        &["policy", "test"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -386,6 +394,8 @@ fn serve_and_client_commands() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("t-cli-no-such-app"));
 
+    policy_commands(dir.path(), &data);
+
     let status: serde_json::Value = serde_json::from_str(&ok(&data, &["status", "-o", "json"])).unwrap();
     // Tests that need Docker fail without it; they never skip (a green run must mean the Docker part ran).
     assert!(
@@ -494,6 +504,44 @@ fn users_tokens_and_audit() {
         assert!(table.contains(line), "no `{line}` in\n{table}");
     }
     assert!(table.lines().skip(1).all(|l| l.contains(" cli ")), "{table}");
+}
+
+/// `cranectl policy …` against the running engine: list, test, eval, a refused broken policy with FILE:LINE:COL,
+/// an edit that changes the next decision, reset.
+fn policy_commands(work: &Path, data: &Path) {
+    let list = ok(data, &["policy", "list"]);
+    for package in ["crane.admission", "crane.scaling", "crane.alerts"] {
+        assert!(list.contains(package), "{list}");
+    }
+    let tests = ok(data, &["policy", "test"]);
+    assert!(tests.contains("PASS  data.crane.admission_test.test_privileged_is_denied"), "{tests}");
+    assert!(tests.trim_end().ends_with("passed, 0 failed"), "{tests}");
+    assert!(ok(data, &["policy", "get", "admission"]).starts_with("# Crane's shipped admission policy"));
+
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/samples");
+    let privileged = samples.join("admission-privileged.json");
+    let out = ok(data, &["policy", "eval", "admission", "-f", privileged.to_str().unwrap()]);
+    assert!(out.starts_with("denied: "), "{out}");
+    assert!(out.contains("privileged containers are not allowed"), "{out}");
+
+    let bad = work.join("bad.rego");
+    std::fs::write(&bad, "package crane.admission\n\ndeny contains msg if {\n  msg := concat(\", \"\n}\n").unwrap();
+    let out = run(data, &["policy", "set", "admission", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("the policy is invalid") && err.contains(&format!("{}:", bad.display())), "{err}");
+    let out = run(data, &["policy", "validate", "admission", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let settings = work.join("scaling.json");
+    std::fs::write(&settings, r#"{"max_replicas": 2}"#).unwrap();
+    assert!(ok(data, &["policy", "set", "scaling", "--data", settings.to_str().unwrap()])
+        .contains("policy/scaling changed"));
+    let out = ok(data, &["policy", "eval", "scaling"]);
+    assert!(out.starts_with("clamped to 2: "), "{out}");
+    assert!(ok(data, &["policy", "list"]).contains("edited"));
+    assert!(ok(data, &["policy", "reset", "scaling"]).contains("reset to the shipped version"));
+    assert!(ok(data, &["policy", "eval", "scaling"]).starts_with("clamped to 20: "));
 }
 
 fn docker_flow(work: &Path, data: &Path) {
