@@ -37,6 +37,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use access::Permission;
+pub use alerting::MAX_HISTORY as MAX_ALERT_HISTORY;
 pub use clock::Clock;
 pub use error::{EngineError, Result};
 pub use exposition::SdTargetGroup;
