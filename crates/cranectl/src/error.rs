@@ -122,8 +122,11 @@ impl CliError {
         match self {
             CliError::Api { error, source_name } if !error.diagnostics.is_empty() => {
                 let file = source_name.as_deref().unwrap_or("spec");
+                // "the spec is invalid" or "the rule file is invalid": the message's head names what was refused.
+                let what =
+                    error.message.split(':').next().filter(|h| h.ends_with("invalid")).unwrap_or("the spec is invalid");
                 let mut lines = vec![format!(
-                    "error: the spec is invalid ({} problem{}):",
+                    "error: {what} ({} problem{}):",
                     error.diagnostics.len(),
                     if error.diagnostics.len() == 1 { "" } else { "s" }
                 )];
