@@ -665,12 +665,14 @@ async fn alerts(client: &Client, what: AlertsWhat, format: Format, now: chrono::
                 CliError::Api { error, .. } => CliError::Api { error, source_name: Some(name.clone()) },
                 other => other,
             })?;
-            emit(&output::render(format, &rules, || format!("alert rules configured: {} rules\n", rules.rules.len()))?)
+            emit(&output::render(format, &rules, || {
+                format!("alert rules configured: {}\n", output::count(rules.rules.len(), "rule"))
+            })?)
         }
         AlertsWhat::Reset => {
             let rules = client.reset_alert_rules().await?;
             emit(&output::render(format, &rules, || {
-                format!("alert rules reset to Crane's shipped rules: {} rules\n", rules.rules.len())
+                format!("alert rules reset to Crane's shipped rules: {}\n", output::count(rules.rules.len(), "rule"))
             })?)
         }
         AlertsWhat::Export => emit(&client.export_alert_rules().await?),

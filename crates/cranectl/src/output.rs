@@ -169,6 +169,11 @@ pub fn audit_table(rows: &[AuditView], now: DateTime<Utc>) -> String {
     table(&["AGE", "USER", "ROLE", "DOOR", "ACTION", "TARGET", "OUTCOME"], &rows)
 }
 
+/// `n thing` or `n things`.
+pub fn count(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `alerts rules`.
 pub fn alert_rules_table(view: &crane_api::AlertRulesView) -> String {
     let mut out = if view.is_default {

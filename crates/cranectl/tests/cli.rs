@@ -492,7 +492,7 @@ fn alerts_commands() {
          labels:\n          severity: info\n        firing_action: notify\n",
     )
     .unwrap();
-    assert_eq!(ok(&data, &["alerts", "apply", "-f", good.to_str().unwrap()]), "alert rules configured: 1 rules\n");
+    assert_eq!(ok(&data, &["alerts", "apply", "-f", good.to_str().unwrap()]), "alert rules configured: 1 rule\n");
     let rules = ok(&data, &["alerts", "rules"]);
     assert!(rules.contains("NoApps") && rules.contains("crane_apps == 0") && rules.contains("notify"), "{rules}");
 
