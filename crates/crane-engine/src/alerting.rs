@@ -151,11 +151,13 @@ fn group_interval(inner: &Inner, interval: Option<crane_core::units::Duration>) 
     interval.map_or_else(|| base_interval(inner), |d| d.to_std().clamp(MIN_INTERVAL, MAX_INTERVAL))
 }
 
-/// Runs the evaluator until the engine stops (the task is aborted with the engine).
+/// Runs the evaluator until the engine stops (the task is aborted with the engine). The first round comes one
+/// interval after the start, when the loop has observed the containers (before that every app would look degraded).
 pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut wait = base_interval(&inner);
     loop {
-        let wait = round(&inner).await;
         tokio::time::sleep(wait).await;
+        wait = round(&inner).await;
     }
 }
 
