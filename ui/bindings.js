@@ -984,6 +984,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.resolved" | 
 	* "alert.rules_changed" | 
 	* "alert.eval_failed" | 
+	* "alert.eval_recovered" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -1047,7 +1048,9 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "alert.rules_changed"} "alert.rules_changed" - The alert rules were replaced or reset.
 	* @property {
-	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated, or can be again (logged once per change).
+	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated (logged once per distinct error).
+	* @property {
+	* "alert.eval_recovered"} "alert.eval_recovered" - A rule that could not be evaluated can be again.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
@@ -1142,6 +1145,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.resolved" | 
 	* "alert.rules_changed" | 
 	* "alert.eval_failed" | 
+	* "alert.eval_recovered" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -1205,7 +1209,9 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "alert.rules_changed"} "alert.rules_changed" - The alert rules were replaced or reset.
 	* @property {
-	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated, or can be again (logged once per change).
+	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated (logged once per distinct error).
+	* @property {
+	* "alert.eval_recovered"} "alert.eval_recovered" - A rule that could not be evaluated can be again.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {

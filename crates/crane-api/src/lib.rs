@@ -516,9 +516,12 @@ pub enum EventKind {
     /// The alert rules were replaced or reset.
     #[serde(rename = "alert.rules_changed")]
     AlertRulesChanged,
-    /// A rule could not be evaluated, or can be again (logged once per change).
+    /// A rule could not be evaluated (logged once per distinct error).
     #[serde(rename = "alert.eval_failed")]
     AlertEvalFailed,
+    /// A rule that could not be evaluated can be again.
+    #[serde(rename = "alert.eval_recovered")]
+    AlertEvalRecovered,
     /// The autoscaler kept the replica count (with why).
     #[serde(rename = "autoscale.hold")]
     AutoscaleHold,
@@ -678,6 +681,7 @@ impl EventKind {
         EventKind::AlertResolved,
         EventKind::AlertRulesChanged,
         EventKind::AlertEvalFailed,
+        EventKind::AlertEvalRecovered,
         EventKind::AutoscaleHold,
         EventKind::AutoscaleScaled,
         EventKind::EngineLoopRestarted,
@@ -733,6 +737,7 @@ impl EventKind {
             EventKind::AlertResolved => "alert.resolved",
             EventKind::AlertRulesChanged => "alert.rules_changed",
             EventKind::AlertEvalFailed => "alert.eval_failed",
+            EventKind::AlertEvalRecovered => "alert.eval_recovered",
             EventKind::AutoscaleHold => "autoscale.hold",
             EventKind::AutoscaleScaled => "autoscale.scaled",
             EventKind::EngineLoopRestarted => "engine.loop_restarted",
@@ -784,6 +789,7 @@ impl EventKind {
         match self {
             EventKind::AppCreated
             | EventKind::AlertResolved
+            | EventKind::AlertEvalRecovered
             | EventKind::ImageBuilt
             | EventKind::InstanceReady
             | EventKind::InstanceStartRecovered

@@ -359,7 +359,8 @@ fn eval_record(group: &str, rule: &AlertRule, error: Option<&str>, was: Option<&
         "error": error,
         "previousError": was,
     });
-    (None, EventKind::AlertEvalFailed, reason, details)
+    let kind = if error.is_some() { EventKind::AlertEvalFailed } else { EventKind::AlertEvalRecovered };
+    (None, kind, reason, details)
 }
 
 fn alert_view(rule: &str, a: &Alert) -> AlertView {

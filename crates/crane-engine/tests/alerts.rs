@@ -165,3 +165,35 @@ async fn rules_are_stored_reset_and_exported() {
     assert!(rig.engine.alert_rules().await.unwrap().is_default);
     assert_eq!(rig.events(&["alert.rules_changed"]).len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_evaluation_error_is_one_event_per_change_not_one_per_evaluation() {
+    let rig = Rig::new().await;
+    // With two apps, matching on no label at all finds two partners for each element: Prometheus fails such an
+    // evaluation ("many-to-many matching not allowed"), and so does Crane.
+    let rules = RULES.replace("crane_app_replicas > 1", "crane_app_replicas > on() crane_app_ready_replicas");
+    rig.engine.set_alert_rules(&rules).await.unwrap();
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    rig.apply(&spec("api", "demo:1", 1, "")).await;
+    rig.until(20, "the error", |r| !r.events(&["alert.eval_failed"]).is_empty()).await;
+    rig.idle(90).await;
+    let failed = rig.events(&["alert.eval_failed"]);
+    assert_eq!(failed.len(), 1, "one event for six failed evaluations:\n{}", rig.log());
+    assert!(
+        failed[0].reason.contains("TooManyReplicas") && failed[0].reason.contains("cannot be evaluated"),
+        "{}",
+        failed[0].reason
+    );
+    let view = rig.engine.alert_rules().await.unwrap();
+    assert!(view.rules[0].last_error.is_some());
+
+    // One app left: the match is one-to-one again.
+    rig.engine.delete("api").await.unwrap();
+    rig.until(20, "the recovery", |r| !r.events(&["alert.eval_recovered"]).is_empty()).await;
+    let again = &rig.events(&["alert.eval_recovered"])[0];
+    assert!(again.reason.contains("is evaluated again"), "{}", again.reason);
+    assert_eq!(again.details["error"], serde_json::Value::Null);
+    assert!(rig.engine.alert_rules().await.unwrap().rules[0].last_error.is_none());
+    rig.idle(60).await;
+    assert_eq!(rig.events(&["alert.eval_failed", "alert.eval_recovered"]).len(), 2);
+}
