@@ -443,6 +443,8 @@ impl EngineHandle {
         self.audited(AuditAction::AlertRulesChange, None, None, async {
             self.authorize(Permission::ManageSettings, None).await?;
             let (yaml, file) = parse(yaml.to_string()).await?;
+            // Two saves do not interleave: what is stored is what is in force.
+            let _guard = self.inner.writes.lock().await;
             self.inner.store.put_setting(RULES_KEY, &yaml).await.map_err(internal)?;
             let count = file.rules().count();
             let names: Vec<String> = file.rules().map(|r| r.alert.clone()).collect();
@@ -467,6 +469,7 @@ impl EngineHandle {
         self.audited(AuditAction::AlertRulesChange, None, Some("reset"), async {
             self.authorize(Permission::ManageSettings, None).await?;
             let (yaml, file) = parse(DEFAULT_RULES.to_string()).await?;
+            let _guard = self.inner.writes.lock().await;
             self.inner.store.put_setting(RULES_KEY, "").await.map_err(internal)?;
             let names: Vec<String> = file.rules().map(|r| r.alert.clone()).collect();
             self.inner.alerting.install(yaml, true, file);
