@@ -453,7 +453,11 @@ impl EngineHandle {
                 None,
                 None,
                 EventKind::AlertRulesChanged,
-                format!("{} replaced the alert rules: {count} rules", self.caller().user),
+                format!(
+                    "{} replaced the alert rules: {count} rule{}",
+                    self.caller().user,
+                    if count == 1 { "" } else { "s" }
+                ),
                 serde_json::json!({"rules": names, "default": false, "user": self.caller().user}),
             )
             .await;
