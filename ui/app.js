@@ -1544,6 +1544,136 @@ function tick() {
   }
 }
 
+// ---------------------------------------------------------------- alerts
+
+const ALERT_HISTORY_LIMIT = 50;
+
+/** Loads the rule file into the editor (only when opening: typing is never overwritten by a refresh). */
+async function openAlerts() {
+  const dlg = $("alerts-dialog");
+  alertRulesDiagnostics(null);
+  $("alert-rules-status").textContent = "";
+  if (!dlg.open) dlg.showModal();
+  try {
+    const rules = await commands.alertRules();
+    $("alert-rules-yaml").value = rules.yaml;
+    alertRulesOrigin(rules);
+  } catch (e) {
+    $("alert-rules-status").textContent = errText(e);
+  }
+  await refreshAlerts();
+}
+
+function nRules(n) {
+  return `${n} rule${n === 1 ? "" : "s"}`;
+}
+
+function alertRulesOrigin(rules) {
+  $("alert-rules-origin").textContent = `· ${nRules(rules.rules.length)}${rules.is_default ? ", as Crane ships them" : ""}`;
+}
+
+function alertValue(v) {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/\.?0+$/, "");
+}
+
+/** The active alerts and recent transitions; also the count on the header button. */
+async function refreshAlerts() {
+  let active;
+  try {
+    active = await commands.activeAlerts();
+  } catch {
+    return;
+  }
+  const firing = active.filter((a) => a.state === "firing").length;
+  $("alerts-count").textContent = String(firing);
+  $("alerts-count").hidden = firing === 0;
+  if (!$("alerts-dialog").open) return;
+  $("alerts-body").replaceChildren(
+    ...(active.length
+      ? active.map((a) =>
+          el(
+            "tr",
+            { "data-alert": a.rule, "data-state": a.state },
+            el("td", { class: "mono", text: a.rule }),
+            el("td", { class: a.state, text: a.state }),
+            el("td", { class: "mono", text: a.app ?? "—" }),
+            el("td", { text: alertValue(a.value) }),
+            el("td", { text: `${ago(Date.now() - Date.parse(a.starts_at ?? a.active_at))}` }),
+            el("td", { text: a.annotations.summary ?? "" }),
+          ),
+        )
+      : [el("tr", {}, el("td", { colspan: 6, class: "muted", text: "No active alerts." }))]),
+  );
+  try {
+    const history = await commands.alertHistory(ALERT_HISTORY_LIMIT);
+    $("alert-history-body").replaceChildren(
+      ...(history.length
+        ? history.map((t) =>
+            el(
+              "tr",
+              {},
+              el("td", { text: new Date(t.at).toLocaleString() }),
+              el("td", { class: "mono", text: t.rule }),
+              el("td", { class: "mono", text: t.app ?? "—" }),
+              el("td", { class: t.to === "inactive" ? "" : t.to, text: `${t.from} → ${t.to}` }),
+              el("td", { text: alertValue(t.value) }),
+              el("td", { class: "mono", text: t.action ?? "—" }),
+            ),
+          )
+        : [el("tr", {}, el("td", { colspan: 6, class: "muted", text: "No changes yet." }))]),
+    );
+  } catch (e) {
+    $("alert-rules-status").textContent = errText(e);
+  }
+}
+
+function alertRulesDiagnostics(err) {
+  const box = $("alert-rules-diagnostics");
+  if (!err) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const items = (err.diagnostics || []).map((d) =>
+    el(
+      "li",
+      { "data-testid": "alert-rules-diagnostic" },
+      el("div", { class: "where", text: `${d.line > 0 ? `line ${d.line}, column ${d.column}` : "file"}${d.path ? ` · ${d.path}` : ""}` }),
+      el("div", { class: "what" }, withCode(d.message)),
+      d.fix ? el("div", { class: "fix" }, el("strong", { text: "Fix: " }), withCode(d.fix)) : null,
+    ),
+  );
+  box.replaceChildren(
+    el("strong", { text: err.code === "invalid_spec" ? "The rule file has problems; nothing was saved" : "Not saved" }),
+    items.length ? el("ul", {}, ...items) : el("div", {}, withCode(errText(err))),
+  );
+  box.hidden = false;
+}
+
+async function alertRulesAction(which) {
+  const yaml = $("alert-rules-yaml").value;
+  alertRulesDiagnostics(null);
+  $("alert-rules-status").textContent = "";
+  try {
+    if (which === "validate") {
+      const n = await commands.validateAlertRules(yaml);
+      $("alert-rules-status").textContent = `Valid: ${nRules(n)}.`;
+      return;
+    }
+    if (which === "reset") {
+      const ok = await confirmDialog("Reset the alert rules?", "Crane's shipped rules replace the saved ones.", "Reset");
+      if (!ok) return;
+    }
+    const rules = which === "save" ? await commands.setAlertRules(yaml) : await commands.resetAlertRules();
+    $("alert-rules-yaml").value = rules.yaml;
+    alertRulesOrigin(rules);
+    $("alert-rules-status").textContent = which === "save" ? `Saved: ${nRules(rules.rules.length)}.` : "Reset to Crane's shipped rules.";
+  } catch (e) {
+    alertRulesDiagnostics(typeof e === "object" && e ? e : { code: "internal", message: errText(e), diagnostics: [] });
+  }
+  await refreshAlerts();
+}
+
 // ---------------------------------------------------------------- users and audit
 
 const AUDIT_LIMIT = 100;
@@ -1651,6 +1781,10 @@ async function main() {
   $("traffic-refresh").addEventListener("click", () => scheduleRefresh(0));
   $("token-toggle").addEventListener("click", toggleToken);
   $("users-open").addEventListener("click", openUsers);
+  $("alerts-open").addEventListener("click", openAlerts);
+  $("alert-rules-validate").addEventListener("click", () => alertRulesAction("validate"));
+  $("alert-rules-save").addEventListener("click", () => alertRulesAction("save"));
+  $("alert-rules-reset").addEventListener("click", () => alertRulesAction("reset"));
   $("user-add").addEventListener("click", addUser);
   $("user-name").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") {
@@ -1753,9 +1887,11 @@ async function main() {
     if (change.type === "event" && change.event.kind === "policy.changed" && $("policies-dialog").open) {
       loadPolicies(false);
     }
+    if (change.type === "event" && change.event.kind.startsWith("alert.")) refreshAlerts();
   });
   setInterval(tick, 1000);
   await refresh();
+  await refreshAlerts();
   document.body.dataset.ready = "true";
 }
 

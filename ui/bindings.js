@@ -156,6 +156,39 @@ export const commands = {
 	 */
 	rotateToken: () => __TAURI_INVOKE("rotate_token"),
 	/**
+	 *  The alert rules in force: the rule file and each rule with its state.
+	 * @returns {Promise<AlertRulesView_Serialize>}
+	 */
+	alertRules: () => __TAURI_INVOKE("alert_rules"),
+	/**
+	 *  Checks a rule file without saving it: the number of rules, or `invalid_spec` with every diagnostic.
+	 * @param {string} yaml
+	 * @returns {Promise<number>}
+	 */
+	validateAlertRules: (yaml) => __TAURI_INVOKE("validate_alert_rules", { yaml }),
+	/**
+	 *  Replaces the alert rules; an invalid file is refused with every diagnostic and nothing is saved.
+	 * @param {string} yaml
+	 * @returns {Promise<AlertRulesView_Serialize>}
+	 */
+	setAlertRules: (yaml) => __TAURI_INVOKE("set_alert_rules", { yaml }),
+	/**
+	 *  Returns to Crane's shipped alert rules.
+	 * @returns {Promise<AlertRulesView_Serialize>}
+	 */
+	resetAlertRules: () => __TAURI_INVOKE("reset_alert_rules"),
+	/**
+	 *  Pending and firing alerts, firing first.
+	 * @returns {Promise<AlertView_Serialize[]>}
+	 */
+	activeAlerts: () => __TAURI_INVOKE("active_alerts"),
+	/**
+	 *  The latest alert transitions, newest first.
+	 * @param {number} limit
+	 * @returns {Promise<AlertTransitionView_Serialize[]>}
+	 */
+	alertHistory: (limit) => __TAURI_INVOKE("alert_history", { limit }),
+	/**
 	 *  The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
 	 * @param {string} app
 	 * @param {number} tail
@@ -223,6 +256,215 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 
 /* Types */
 /**
+	*  One alerting rule as the built-in evaluator runs it.
+	*
+	* @typedef {AlertRuleView_Serialize | AlertRuleView_Deserialize} AlertRuleView
+	* @property {AlertRuleView_Serialize} Serialize
+	* @property {AlertRuleView_Deserialize} Deserialize
+	*
+	*  One alerting rule as the built-in evaluator runs it.
+	*
+	* @typedef {{
+	*		group: string,
+	*		alert: string,
+	*		expr: string,
+	*		for: string,
+	*		interval: string,
+	*		labels: { [key in string]: string },
+	*		annotations: { [key in string]: string },
+	*		firing_action?: string | null,
+	*		resolved_action?: string | null,
+	*		last_error?: string | null,
+	*		active: number,
+	*	}} AlertRuleView_Deserialize
+	* @property {string} group - The rule group's name.
+	* @property {string} alert - The rule's name (`alertname`).
+	* @property {string} expr - The PromQL expression.
+	* @property {string} for - How long the condition must hold before the alert fires, Prometheus style (`1m`); `0s` fires at once.
+	* @property {string} interval - How often the group is evaluated (`15s`).
+	* @property {{ [key in string]: string }} labels - Labels added to every alert.
+	* @property {{ [key in string]: string }} annotations - Annotations (templates, as written).
+	* @property {string | null} [firing_action] - The action the rule names when an alert fires (`scale_up`, `notify`…), if any.
+	* @property {string | null} [resolved_action] - The action the rule names when a firing alert resolves, if any.
+	* @property {string | null} [last_error] - Why the latest evaluation failed, if it did.
+	* @property {number} active - Pending and firing alerts of the rule now.
+	*
+	*  One alerting rule as the built-in evaluator runs it.
+	*
+	* @typedef {{
+	*		group: string,
+	*		alert: string,
+	*		expr: string,
+	*		for: string,
+	*		interval: string,
+	*		labels: { [key in string]: string },
+	*		annotations: { [key in string]: string },
+	*		firing_action: string | null,
+	*		resolved_action: string | null,
+	*		last_error: string | null,
+	*		active: number,
+	*	}} AlertRuleView_Serialize
+	* @property {string} group - The rule group's name.
+	* @property {string} alert - The rule's name (`alertname`).
+	* @property {string} expr - The PromQL expression.
+	* @property {string} for - How long the condition must hold before the alert fires, Prometheus style (`1m`); `0s` fires at once.
+	* @property {string} interval - How often the group is evaluated (`15s`).
+	* @property {{ [key in string]: string }} labels - Labels added to every alert.
+	* @property {{ [key in string]: string }} annotations - Annotations (templates, as written).
+	* @property {string | null} firing_action - The action the rule names when an alert fires (`scale_up`, `notify`…), if any.
+	* @property {string | null} resolved_action - The action the rule names when a firing alert resolves, if any.
+	* @property {string | null} last_error - Why the latest evaluation failed, if it did.
+	* @property {number} active - Pending and firing alerts of the rule now.
+	*
+	*  The alert rules: the rule file and what the evaluator made of it.
+	*
+	* @typedef {AlertRulesView_Serialize | AlertRulesView_Deserialize} AlertRulesView
+	* @property {AlertRulesView_Serialize} Serialize
+	* @property {AlertRulesView_Deserialize} Deserialize
+	*
+	*  The alert rules: the rule file and what the evaluator made of it.
+	*
+	* @typedef {{
+	*		yaml: string,
+	*		is_default: boolean,
+	*		rules: AlertRuleView_Deserialize[],
+	*	}} AlertRulesView_Deserialize
+	* @property {string} yaml - The rule file (Prometheus' format plus `firing_action`/`resolved_action`).
+	* @property {boolean} is_default - Whether these are the rules Crane ships (none were saved, or they were reset).
+	* @property {AlertRuleView_Deserialize[]} rules - Every alerting rule, in file order.
+	*
+	*  The alert rules: the rule file and what the evaluator made of it.
+	*
+	* @typedef {{
+	*		yaml: string,
+	*		is_default: boolean,
+	*		rules: AlertRuleView_Serialize[],
+	*	}} AlertRulesView_Serialize
+	* @property {string} yaml - The rule file (Prometheus' format plus `firing_action`/`resolved_action`).
+	* @property {boolean} is_default - Whether these are the rules Crane ships (none were saved, or they were reset).
+	* @property {AlertRuleView_Serialize[]} rules - Every alerting rule, in file order.
+	*
+	*  Where an alert is: `pending` (its condition holds, for less than the rule's `for`) or `firing`.
+	*
+	* @typedef {
+	* "inactive" | 
+	* "pending" | 
+	* "firing"} AlertStateView
+	* @property {
+	* "inactive"} inactive - The condition no longer holds (in transitions only).
+	* @property {
+	* "pending"} pending - The condition holds, for less than `for`.
+	* @property {
+	* "firing"} firing - The condition has held for `for`.
+	*
+	*  One change of an alert's state, newest first in the history.
+	*
+	* @typedef {AlertTransitionView_Serialize | AlertTransitionView_Deserialize} AlertTransitionView
+	* @property {AlertTransitionView_Serialize} Serialize
+	* @property {AlertTransitionView_Deserialize} Deserialize
+	*
+	*  One change of an alert's state, newest first in the history.
+	*
+	* @typedef {{
+	*		at: string,
+	*		rule: string,
+	*		app?: string | null,
+	*		from: AlertStateView,
+	*		to: AlertStateView,
+	*		value: number | null,
+	*		labels: { [key in string]: string },
+	*		fingerprint: string,
+	*		starts_at?: string | null,
+	*		action?: string | null,
+	*	}} AlertTransitionView_Deserialize
+	* @property {string} at - When, RFC 3339.
+	* @property {string} rule - The rule's name.
+	* @property {string | null} [app] - The app the alert is about, if any.
+	* @property {AlertStateView} from - The state before.
+	* @property {AlertStateView} to - The state after.
+	* @property {number | null} value - The alert's latest value.
+	* @property {{ [key in string]: string }} labels - The alert's labels.
+	* @property {string} fingerprint - Alertmanager's fingerprint of the labels.
+	* @property {string | null} [starts_at] - When it started firing, if it has.
+	* @property {string | null} [action] - The action the rule names for this change (firing or resolving), if any.
+	*
+	*  One change of an alert's state, newest first in the history.
+	*
+	* @typedef {{
+	*		at: string,
+	*		rule: string,
+	*		app: string | null,
+	*		from: AlertStateView,
+	*		to: AlertStateView,
+	*		value: number | null,
+	*		labels: { [key in string]: string },
+	*		fingerprint: string,
+	*		starts_at: string | null,
+	*		action: string | null,
+	*	}} AlertTransitionView_Serialize
+	* @property {string} at - When, RFC 3339.
+	* @property {string} rule - The rule's name.
+	* @property {string | null} app - The app the alert is about, if any.
+	* @property {AlertStateView} from - The state before.
+	* @property {AlertStateView} to - The state after.
+	* @property {number | null} value - The alert's latest value.
+	* @property {{ [key in string]: string }} labels - The alert's labels.
+	* @property {string} fingerprint - Alertmanager's fingerprint of the labels.
+	* @property {string | null} starts_at - When it started firing, if it has.
+	* @property {string | null} action - The action the rule names for this change (firing or resolving), if any.
+	*
+	*  One pending or firing alert.
+	*
+	* @typedef {AlertView_Serialize | AlertView_Deserialize} AlertView
+	* @property {AlertView_Serialize} Serialize
+	* @property {AlertView_Deserialize} Deserialize
+	*
+	*  One pending or firing alert.
+	*
+	* @typedef {{
+	*		rule: string,
+	*		state: AlertStateView,
+	*		app?: string | null,
+	*		labels: { [key in string]: string },
+	*		annotations: { [key in string]: string },
+	*		value: number | null,
+	*		active_at: string,
+	*		starts_at?: string | null,
+	*		fingerprint: string,
+	*	}} AlertView_Deserialize
+	* @property {string} rule - The rule's name.
+	* @property {AlertStateView} state - Pending or firing.
+	* @property {string | null} [app] - The app the alert is about (its `app` label), if any.
+	* @property {{ [key in string]: string }} labels - The alert's labels (its identity), `alertname` included.
+	* @property {{ [key in string]: string }} annotations - The rule's annotations, expanded.
+	* @property {number | null} value - The latest value of the expression for this alert.
+	* @property {string} active_at - When it became pending, RFC 3339.
+	* @property {string | null} [starts_at] - When it started firing (Alertmanager's `startsAt`), RFC 3339.
+	* @property {string} fingerprint - Alertmanager's fingerprint of the labels: 16 hex digits.
+	*
+	*  One pending or firing alert.
+	*
+	* @typedef {{
+	*		rule: string,
+	*		state: AlertStateView,
+	*		app: string | null,
+	*		labels: { [key in string]: string },
+	*		annotations: { [key in string]: string },
+	*		value: number | null,
+	*		active_at: string,
+	*		starts_at: string | null,
+	*		fingerprint: string,
+	*	}} AlertView_Serialize
+	* @property {string} rule - The rule's name.
+	* @property {AlertStateView} state - Pending or firing.
+	* @property {string | null} app - The app the alert is about (its `app` label), if any.
+	* @property {{ [key in string]: string }} labels - The alert's labels (its identity), `alertname` included.
+	* @property {{ [key in string]: string }} annotations - The rule's annotations, expanded.
+	* @property {number | null} value - The latest value of the expression for this alert.
+	* @property {string} active_at - When it became pending, RFC 3339.
+	* @property {string | null} starts_at - When it started firing (Alertmanager's `startsAt`), RFC 3339.
+	* @property {string} fingerprint - Alertmanager's fingerprint of the labels: 16 hex digits.
+	*
 	*  An error as every door reports it.
 	*
 	* @typedef {{
@@ -389,6 +631,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "settings.change" | 
 	* "policy.change" | 
 	* "policy.reset" | 
+	* "alerts.rules_change" | 
 	* string} AuditAction_Deserialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -427,6 +670,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "policy.reset"} "policy.reset" - Return a policy to its shipped version.
 	* @property {
+	* "alerts.rules_change"} "alerts.rules_change" - Replace or reset the alert rules.
+	* @property {
 	* string} unknown - An action this version does not know.
 	*
 	*  What an audited request did.
@@ -450,6 +695,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "settings.change" | 
 	* "policy.change" | 
 	* "policy.reset" | 
+	* "alerts.rules_change" | 
 	* "unknown"} AuditAction_Serialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -487,6 +733,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "policy.change"} "policy.change" - Change a policy.
 	* @property {
 	* "policy.reset"} "policy.reset" - Return a policy to its shipped version.
+	* @property {
+	* "alerts.rules_change"} "alerts.rules_change" - Replace or reset the alert rules.
 	* @property {
 	* "unknown"} unknown - An action this version does not know.
 	*
@@ -813,6 +1061,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.network_failed" | 
 	* "app.resources_removed" | 
 	* "app.unreadable" | 
+	* "alert.pending" | 
+	* "alert.firing" | 
+	* "alert.resolved" | 
+	* "alert.rules_changed" | 
+	* "alert.eval_failed" | 
+	* "alert.eval_recovered" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -874,6 +1128,18 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.resources_removed"} "app.resources_removed" - A deleted app's network and volumes were removed.
 	* @property {
 	* "app.unreadable"} "app.unreadable" - An app's stored row cannot be read (written by a newer Crane, or damaged); its containers are left alone.
+	* @property {
+	* "alert.pending"} "alert.pending" - An alert's condition holds; it fires once it has held for the rule's `for`.
+	* @property {
+	* "alert.firing"} "alert.firing" - An alert fires.
+	* @property {
+	* "alert.resolved"} "alert.resolved" - An alert's condition no longer holds (a firing alert resolved, or a pending one cleared).
+	* @property {
+	* "alert.rules_changed"} "alert.rules_changed" - The alert rules were replaced or reset.
+	* @property {
+	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated (logged once per distinct error).
+	* @property {
+	* "alert.eval_recovered"} "alert.eval_recovered" - A rule that could not be evaluated can be again.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
@@ -977,6 +1243,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.network_failed" | 
 	* "app.resources_removed" | 
 	* "app.unreadable" | 
+	* "alert.pending" | 
+	* "alert.firing" | 
+	* "alert.resolved" | 
+	* "alert.rules_changed" | 
+	* "alert.eval_failed" | 
+	* "alert.eval_recovered" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -1038,6 +1310,18 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.resources_removed"} "app.resources_removed" - A deleted app's network and volumes were removed.
 	* @property {
 	* "app.unreadable"} "app.unreadable" - An app's stored row cannot be read (written by a newer Crane, or damaged); its containers are left alone.
+	* @property {
+	* "alert.pending"} "alert.pending" - An alert's condition holds; it fires once it has held for the rule's `for`.
+	* @property {
+	* "alert.firing"} "alert.firing" - An alert fires.
+	* @property {
+	* "alert.resolved"} "alert.resolved" - An alert's condition no longer holds (a firing alert resolved, or a pending one cleared).
+	* @property {
+	* "alert.rules_changed"} "alert.rules_changed" - The alert rules were replaced or reset.
+	* @property {
+	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated (logged once per distinct error).
+	* @property {
+	* "alert.eval_recovered"} "alert.eval_recovered" - A rule that could not be evaluated can be again.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {

@@ -188,6 +188,51 @@ pub async fn audit_log(
     state.engine_or_err()?.audit_log(user.as_deref(), app.as_deref(), limit).await.map_err(|e| e.to_api())
 }
 
+/// The alert rules in force: the rule file and each rule with its state.
+#[tauri::command]
+#[specta::specta]
+pub async fn alert_rules(state: State<'_, Running>) -> Result<crane_api::AlertRulesView, ApiError> {
+    state.engine_or_err()?.alert_rules().await.map_err(|e| e.to_api())
+}
+
+/// Checks a rule file without saving it: the number of rules, or `invalid_spec` with every diagnostic.
+#[tauri::command]
+#[specta::specta]
+pub async fn validate_alert_rules(state: State<'_, Running>, yaml: String) -> Result<u32, ApiError> {
+    state.engine_or_err()?.validate_alert_rules(&yaml).await.map_err(|e| e.to_api())
+}
+
+/// Replaces the alert rules; an invalid file is refused with every diagnostic and nothing is saved.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_alert_rules(state: State<'_, Running>, yaml: String) -> Result<crane_api::AlertRulesView, ApiError> {
+    state.engine_or_err()?.set_alert_rules(&yaml).await.map_err(|e| e.to_api())
+}
+
+/// Returns to Crane's shipped alert rules.
+#[tauri::command]
+#[specta::specta]
+pub async fn reset_alert_rules(state: State<'_, Running>) -> Result<crane_api::AlertRulesView, ApiError> {
+    state.engine_or_err()?.reset_alert_rules().await.map_err(|e| e.to_api())
+}
+
+/// Pending and firing alerts, firing first.
+#[tauri::command]
+#[specta::specta]
+pub async fn active_alerts(state: State<'_, Running>) -> Result<Vec<crane_api::AlertView>, ApiError> {
+    state.engine_or_err()?.active_alerts().await.map_err(|e| e.to_api())
+}
+
+/// The latest alert transitions, newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn alert_history(
+    state: State<'_, Running>,
+    limit: u32,
+) -> Result<Vec<crane_api::AlertTransitionView>, ApiError> {
+    state.engine_or_err()?.alert_history(limit).await.map_err(|e| e.to_api())
+}
+
 /// The REST API's bearer token, so the window can show it to paste into `cranectl` or curl.
 #[tauri::command]
 #[specta::specta]
@@ -328,6 +373,12 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             remove_user,
             audit_log,
             rotate_token,
+            alert_rules,
+            validate_alert_rules,
+            set_alert_rules,
+            reset_alert_rules,
+            active_alerts,
+            alert_history,
             logs_tail,
             logs_follow,
             logs_stop,

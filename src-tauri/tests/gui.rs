@@ -184,6 +184,98 @@ async fn policies_are_validated_saved_evaluated_and_reset_in_the_window() {
     }
 }
 
+/// The admin opens the Alerts dialog, sees the shipped rules, is refused an invalid rule file with its line (nothing
+/// saved), saves a rule that holds at once (no app exists), and sees its alert firing and the transition, with the
+/// count on the header button. The evaluator runs every second here (`CRANE_ALERT_INTERVAL_MS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_edits_alert_rules_and_sees_alerts_in_the_window() {
+    preflight();
+    let data_dir = tempfile::Builder::new().prefix("crane-gui-alerts-").tempdir().expect("temporary data dir");
+    let driver = Driver::start(data_dir.path(), &[("CRANE_ALERT_INTERVAL_MS", "1000")]);
+    let client = connect(&driver).await;
+    let outcome = AssertUnwindSafe(async {
+        let c = &client;
+        wait_until(
+            c,
+            "the window to load",
+            Duration::from_secs(30),
+            "return document.body.dataset.ready === 'true' || null",
+        )
+        .await;
+        click(c, "[data-testid=alerts-open]").await;
+        wait_until(
+            c,
+            "the shipped rules",
+            Duration::from_secs(10),
+            "return document.getElementById('alert-rules-yaml').value.includes('AppDegraded') || null",
+        )
+        .await;
+        assert!(text(c, "[data-testid=alert-rules-origin]").await.contains("as Crane ships them"));
+
+        set_text(
+            c,
+            "alert-rules-yaml",
+            "groups:\n  - name: t\n    rules:\n      - alert: NoApps\n        expr: crane_apps ==\n",
+        )
+        .await;
+        click(c, "[data-testid=alert-rules-save]").await;
+        let diag = wait_until(
+            c,
+            "the diagnostic",
+            Duration::from_secs(10),
+            "const d = document.querySelector('[data-testid=alert-rules-diagnostic]'); return d ? d.textContent : null",
+        )
+        .await;
+        assert!(diag.as_str().unwrap_or_default().contains("line 5"), "{diag:?}");
+        assert!(text(c, "[data-testid=alert-rules-origin]").await.contains("as Crane ships them"), "nothing saved");
+
+        set_text(
+            c,
+            "alert-rules-yaml",
+            "groups:\n  - name: t\n    rules:\n      - alert: NoApps\n        expr: crane_apps == 0\n        \
+             annotations:\n          summary: no app yet\n",
+        )
+        .await;
+        click(c, "[data-testid=alert-rules-validate]").await;
+        wait_until(
+            c,
+            "the validation",
+            Duration::from_secs(10),
+            "return document.getElementById('alert-rules-status').textContent.includes('Valid: 1 rule') || null",
+        )
+        .await;
+        click(c, "[data-testid=alert-rules-save]").await;
+        wait_until(
+            c,
+            "the save",
+            Duration::from_secs(10),
+            "return document.getElementById('alert-rules-status').textContent.includes('Saved: 1 rule') || null",
+        )
+        .await;
+        wait_until(
+            c,
+            "the alert to fire",
+            Duration::from_secs(30),
+            "return document.querySelector('[data-alert=NoApps][data-state=firing]') ? true : null",
+        )
+        .await;
+        let row = text(c, "[data-alert=NoApps]").await;
+        assert!(row.contains("firing") && row.contains("no app yet"), "{row:?}");
+        let history = text(c, "[data-testid=alert-history-table]").await;
+        assert!(history.contains("inactive → firing"), "{history:?}");
+        assert_eq!(text(c, "[data-testid=alerts-count]").await, "1");
+        screenshot(c, "screenshot-alerts.png").await;
+    })
+    .catch_unwind()
+    .await;
+    stop_app(data_dir.path());
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 async fn policies_scenario(c: &Client) {
     wait_until(
         c,
@@ -789,6 +881,13 @@ async fn fill(c: &Client, id: &str, value: &str) {
     if !value.is_empty() {
         el.send_keys(value).await.unwrap_or_else(|e| panic!("typing into #{id} failed: {e}"));
     }
+}
+
+/// Puts multi-line text into a textarea (WebDriver's typing does not keep newlines there), as a paste would.
+async fn set_text(c: &Client, id: &str, value: &str) {
+    let script = "const e = document.getElementById(arguments[0]); e.value = arguments[1]; \
+                  e.dispatchEvent(new Event('input', { bubbles: true })); return true";
+    c.execute(script, vec![json!(id), json!(value)]).await.unwrap_or_else(|e| panic!("setting #{id} failed: {e}"));
 }
 
 async fn text(c: &Client, css: &str) -> String {

@@ -91,9 +91,16 @@ pub struct TestEngine {
 impl TestEngine {
     /// Starts an engine on a fresh temporary data directory with a 1 s tick.
     pub async fn start() -> TestEngine {
+        TestEngine::start_with(|config| config).await
+    }
+
+    /// The same with a changed config (e.g. a shorter alert interval).
+    pub async fn start_with(change: impl FnOnce(EngineConfig) -> EngineConfig) -> TestEngine {
         let dir = tempfile::Builder::new().prefix("crane-test-").tempdir().expect("temp dir");
         let data_dir = dir.path().to_path_buf();
-        let handle = start_engine(&data_dir).await;
+        let handle = EngineHandle::start(change(engine_config(&data_dir)))
+            .await
+            .unwrap_or_else(|e| panic!("engine did not start: {e}"));
         let cleanup = Cleanup { owner: handle.owner().to_string() };
         TestEngine { handle, data_dir, cleanup, _dir: Some(dir) }
     }
@@ -117,10 +124,14 @@ impl Drop for EngineGuard {
 
 /// Starts an engine on `data_dir` with a 1 s tick.
 pub async fn start_engine(data_dir: &std::path::Path) -> EngineHandle {
-    let config = EngineConfig::new(data_dir.to_path_buf())
+    EngineHandle::start(engine_config(data_dir)).await.unwrap_or_else(|e| panic!("engine did not start: {e}"))
+}
+
+/// The config of test engines: a 1 s tick and metrics interval.
+pub fn engine_config(data_dir: &std::path::Path) -> EngineConfig {
+    EngineConfig::new(data_dir.to_path_buf())
         .with_tick(Duration::from_secs(1))
-        .with_metrics_interval(Duration::from_secs(1));
-    EngineHandle::start(config).await.unwrap_or_else(|e| panic!("engine did not start: {e}"))
+        .with_metrics_interval(Duration::from_secs(1))
 }
 
 /// Removes every container, network and volume labelled with an engine's owner id, when dropped.

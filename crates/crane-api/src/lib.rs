@@ -557,6 +557,24 @@ pub enum EventKind {
     /// An app's stored row cannot be read (written by a newer Crane, or damaged); its containers are left alone.
     #[serde(rename = "app.unreadable")]
     AppUnreadable,
+    /// An alert's condition holds; it fires once it has held for the rule's `for`.
+    #[serde(rename = "alert.pending")]
+    AlertPending,
+    /// An alert fires.
+    #[serde(rename = "alert.firing")]
+    AlertFiring,
+    /// An alert's condition no longer holds (a firing alert resolved, or a pending one cleared).
+    #[serde(rename = "alert.resolved")]
+    AlertResolved,
+    /// The alert rules were replaced or reset.
+    #[serde(rename = "alert.rules_changed")]
+    AlertRulesChanged,
+    /// A rule could not be evaluated (logged once per distinct error).
+    #[serde(rename = "alert.eval_failed")]
+    AlertEvalFailed,
+    /// A rule that could not be evaluated can be again.
+    #[serde(rename = "alert.eval_recovered")]
+    AlertEvalRecovered,
     /// The autoscaler kept the replica count (with why).
     #[serde(rename = "autoscale.hold")]
     AutoscaleHold,
@@ -733,6 +751,12 @@ impl EventKind {
         EventKind::AppNetworkFailed,
         EventKind::AppResourcesRemoved,
         EventKind::AppUnreadable,
+        EventKind::AlertPending,
+        EventKind::AlertFiring,
+        EventKind::AlertResolved,
+        EventKind::AlertRulesChanged,
+        EventKind::AlertEvalFailed,
+        EventKind::AlertEvalRecovered,
         EventKind::AutoscaleHold,
         EventKind::AutoscaleScaled,
         EventKind::EngineLoopRestarted,
@@ -790,6 +814,12 @@ impl EventKind {
             EventKind::AppNetworkFailed => "app.network_failed",
             EventKind::AppResourcesRemoved => "app.resources_removed",
             EventKind::AppUnreadable => "app.unreadable",
+            EventKind::AlertPending => "alert.pending",
+            EventKind::AlertFiring => "alert.firing",
+            EventKind::AlertResolved => "alert.resolved",
+            EventKind::AlertRulesChanged => "alert.rules_changed",
+            EventKind::AlertEvalFailed => "alert.eval_failed",
+            EventKind::AlertEvalRecovered => "alert.eval_recovered",
             EventKind::AutoscaleHold => "autoscale.hold",
             EventKind::AutoscaleScaled => "autoscale.scaled",
             EventKind::EngineLoopRestarted => "engine.loop_restarted",
@@ -847,6 +877,8 @@ impl EventKind {
     pub fn tone(self) -> EventTone {
         match self {
             EventKind::AppCreated
+            | EventKind::AlertResolved
+            | EventKind::AlertEvalRecovered
             | EventKind::ImageBuilt
             | EventKind::InstanceReady
             | EventKind::InstanceStartRecovered
@@ -854,6 +886,7 @@ impl EventKind {
             | EventKind::ProbeStarted
             | EventKind::RolloutComplete => EventTone::Good,
             EventKind::AppRolledBack
+            | EventKind::AlertFiring
             | EventKind::AppNetworkFailed
             | EventKind::AppUnreadable
             | EventKind::EngineLoopStopped
@@ -867,6 +900,8 @@ impl EventKind {
             | EventKind::PolicyFailed
             | EventKind::RolloutFailed => EventTone::Bad,
             EventKind::EngineLoopRestarted
+            | EventKind::AlertPending
+            | EventKind::AlertEvalFailed
             | EventKind::InstanceBackoff
             | EventKind::InstanceReplaced
             | EventKind::InstanceStartRetry
@@ -1096,6 +1131,9 @@ pub enum AuditAction {
     /// Return a policy to its shipped version.
     #[serde(rename = "policy.reset")]
     PolicyReset,
+    /// Replace or reset the alert rules.
+    #[serde(rename = "alerts.rules_change")]
+    AlertRulesChange,
     /// An action this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -1122,6 +1160,7 @@ impl AuditAction {
         AuditAction::SettingsChange,
         AuditAction::PolicyChange,
         AuditAction::PolicyReset,
+        AuditAction::AlertRulesChange,
     ];
 
     /// The dotted name, as stored and sent.
@@ -1145,6 +1184,7 @@ impl AuditAction {
             AuditAction::SettingsChange => "settings.change",
             AuditAction::PolicyChange => "policy.change",
             AuditAction::PolicyReset => "policy.reset",
+            AuditAction::AlertRulesChange => "alerts.rules_change",
             AuditAction::Unknown => "unknown",
         }
     }
@@ -1383,4 +1423,111 @@ mod tests {
             r#"["invalid_spec","bad_request","unauthorized","forbidden","not_found","method_not_allowed","payload_too_large","conflict","port_in_use","image_unavailable","docker_unreachable","engine_stopped","internal","policy_denied","invalid_policy","policy_failed"]"#
         );
     }
+}
+
+/// Where an alert is: `pending` (its condition holds, for less than the rule's `for`) or `firing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStateView {
+    /// The condition no longer holds (in transitions only).
+    Inactive,
+    /// The condition holds, for less than `for`.
+    Pending,
+    /// The condition has held for `for`.
+    Firing,
+}
+
+/// One alerting rule as the built-in evaluator runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AlertRuleView {
+    /// The rule group's name.
+    pub group: String,
+    /// The rule's name (`alertname`).
+    pub alert: String,
+    /// The PromQL expression.
+    pub expr: String,
+    /// How long the condition must hold before the alert fires, Prometheus style (`1m`); `0s` fires at once.
+    #[serde(rename = "for")]
+    pub for_: String,
+    /// How often the group is evaluated (`15s`).
+    pub interval: String,
+    /// Labels added to every alert.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Annotations (templates, as written).
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// The action the rule names when an alert fires (`scale_up`, `notify`…), if any.
+    pub firing_action: Option<String>,
+    /// The action the rule names when a firing alert resolves, if any.
+    pub resolved_action: Option<String>,
+    /// Why the latest evaluation failed, if it did.
+    pub last_error: Option<String>,
+    /// Pending and firing alerts of the rule now.
+    pub active: u32,
+}
+
+/// The alert rules: the rule file and what the evaluator made of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AlertRulesView {
+    /// The rule file (Prometheus' format plus `firing_action`/`resolved_action`).
+    pub yaml: String,
+    /// Whether these are the rules Crane ships (none were saved, or they were reset).
+    pub is_default: bool,
+    /// Every alerting rule, in file order.
+    pub rules: Vec<AlertRuleView>,
+}
+
+/// Body of `PUT /alerts/rules`. Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRulesRequest {
+    /// The rule file as YAML.
+    pub yaml: String,
+}
+
+/// One pending or firing alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AlertView {
+    /// The rule's name.
+    pub rule: String,
+    /// Pending or firing.
+    pub state: AlertStateView,
+    /// The app the alert is about (its `app` label), if any.
+    pub app: Option<String>,
+    /// The alert's labels (its identity), `alertname` included.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The rule's annotations, expanded.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// The latest value of the expression for this alert.
+    pub value: f64,
+    /// When it became pending, RFC 3339.
+    pub active_at: String,
+    /// When it started firing (Alertmanager's `startsAt`), RFC 3339.
+    pub starts_at: Option<String>,
+    /// Alertmanager's fingerprint of the labels: 16 hex digits.
+    pub fingerprint: String,
+}
+
+/// One change of an alert's state, newest first in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AlertTransitionView {
+    /// When, RFC 3339.
+    pub at: String,
+    /// The rule's name.
+    pub rule: String,
+    /// The app the alert is about, if any.
+    pub app: Option<String>,
+    /// The state before.
+    pub from: AlertStateView,
+    /// The state after.
+    pub to: AlertStateView,
+    /// The alert's latest value.
+    pub value: f64,
+    /// The alert's labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Alertmanager's fingerprint of the labels.
+    pub fingerprint: String,
+    /// When it started firing, if it has.
+    pub starts_at: Option<String>,
+    /// The action the rule names for this change (firing or resolving), if any.
+    pub action: Option<String>,
 }

@@ -24,6 +24,9 @@ pub enum EngineError {
     /// The spec has problems; every one is listed.
     #[error("the spec is invalid: {}", summarize(.0))]
     InvalidSpec(Vec<Diagnostic>),
+    /// The alert rule file has problems; every one is listed (`invalid_spec` on the wire).
+    #[error("the rule file is invalid: {}", summarize(.0))]
+    InvalidRules(Vec<Diagnostic>),
     /// No app of that name.
     #[error("no app named '{0}'; list apps with `cranectl get apps`")]
     NotFound(String),
@@ -107,7 +110,7 @@ impl EngineError {
     /// The wire form of this error.
     pub fn to_api(&self) -> ApiError {
         let code = match self {
-            EngineError::InvalidSpec(_) => ErrorCode::InvalidSpec,
+            EngineError::InvalidSpec(_) | EngineError::InvalidRules(_) => ErrorCode::InvalidSpec,
             EngineError::NotFound(_) | EngineError::Missing(_) => ErrorCode::NotFound,
             EngineError::Forbidden(_) => ErrorCode::Forbidden,
             EngineError::Conflict(_) | EngineError::Stale(_) => ErrorCode::Conflict,
@@ -123,7 +126,7 @@ impl EngineError {
             EngineError::PolicyNotFound(_) => ErrorCode::NotFound,
         };
         let diagnostics = match self {
-            EngineError::InvalidSpec(d) | EngineError::InvalidPolicy(d) => d.clone(),
+            EngineError::InvalidSpec(d) | EngineError::InvalidPolicy(d) | EngineError::InvalidRules(d) => d.clone(),
             EngineError::PolicyDenied { policy, messages } => messages
                 .iter()
                 .map(|m| Diagnostic {

@@ -5,6 +5,7 @@
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
 pub mod access;
+mod alerting;
 pub mod charts;
 pub mod clock;
 mod data_dir;
@@ -19,6 +20,7 @@ mod probes;
 mod proxy;
 mod run;
 mod settings;
+mod tsdb;
 mod views;
 
 use crane_api::EventKind;
@@ -37,6 +39,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use access::Permission;
+pub use alerting::MAX_HISTORY as MAX_ALERT_HISTORY;
 pub use clock::Clock;
 pub use error::{EngineError, Result};
 pub use exposition::SdTargetGroup;
@@ -64,6 +67,9 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// How often metrics are collected and the autoscaler runs (0.5–5 s; env `CRANE_METRICS_INTERVAL_MS`).
     pub metrics_interval: Duration,
+    /// How often the built-in alert evaluator scrapes `/metrics` and evaluates rule groups without an `interval`
+    /// (1 s – 5 min; default 15 s, Prometheus' default; env `CRANE_ALERT_INTERVAL_MS`).
+    pub alert_interval: Duration,
     /// A Prometheus for `metric: custom` autoscaling (env `CRANE_PROMETHEUS_URL`).
     pub prometheus_url: Option<String>,
     /// Where the loop's decisions take the time from (tests use tokio's paused clock).
@@ -81,6 +87,11 @@ impl EngineConfig {
                 .and_then(|v| v.parse().ok())
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(2)),
+            alert_interval: std::env::var("CRANE_ALERT_INTERVAL_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+                .unwrap_or(Duration::from_secs(15)),
             prometheus_url: std::env::var("CRANE_PROMETHEUS_URL").ok().filter(|u| !u.is_empty()),
             clock: Clock::System,
         }
@@ -95,6 +106,12 @@ impl EngineConfig {
     /// The same with another metrics interval.
     pub fn with_metrics_interval(mut self, interval: Duration) -> EngineConfig {
         self.metrics_interval = interval;
+        self
+    }
+
+    /// The same with another alert evaluation interval (tests use a short one).
+    pub fn with_alert_interval(mut self, interval: Duration) -> EngineConfig {
+        self.alert_interval = interval;
         self
     }
 
@@ -220,6 +237,10 @@ pub(crate) struct Inner {
     pub collector: metrics::Collector,
     pub loads: load::Loads,
     pub collector_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The built-in alert evaluator's rules, alerts and series.
+    pub alerting: alerting::Alerting,
+    /// The alert evaluator task.
+    pub alerting_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub probe_reports: mpsc::UnboundedSender<probes::ProbeReport>,
     /// Serialises apply/scale/delete so two doors cannot interleave a read-modify-write of one app. Never held
     /// while waiting for a pass. (The loop and the autoscaler do not take it: the store's generation check makes
@@ -344,6 +365,8 @@ impl EngineHandle {
             collector: metrics::Collector::default(),
             loads: load::Loads::default(),
             collector_task: Mutex::new(None),
+            alerting: alerting::Alerting::default(),
+            alerting_task: Mutex::new(None),
             probe_reports,
             writes: tokio::sync::Mutex::new(()),
             loop_done: Mutex::new(None),
@@ -356,6 +379,7 @@ impl EngineHandle {
         let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };
         handle.ensure_admin_user().await?;
         handle.load_policies().await?;
+        alerting::load(&handle.inner).await;
         handle.start_loop(rx, reports_rx);
         Ok(handle)
     }
@@ -366,6 +390,8 @@ impl EngineHandle {
         *self.inner.loop_done.locked() = Some(task);
         let inner = self.inner.clone();
         *self.inner.collector_task.locked() = Some(tokio::spawn(async move { metrics::run(inner).await }));
+        let inner = self.inner.clone();
+        *self.inner.alerting_task.locked() = Some(tokio::spawn(async move { alerting::run(inner).await }));
     }
 
     /// The same engine, acting for `caller`: every request through the returned handle is checked, recorded and
@@ -1059,6 +1085,9 @@ impl EngineHandle {
 
     fn stop_side_tasks(&self) {
         if let Some(task) = self.inner.collector_task.locked().take() {
+            task.abort();
+        }
+        if let Some(task) = self.inner.alerting_task.locked().take() {
             task.abort();
         }
         self.inner.collector.clear();

@@ -18,10 +18,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crane_api::{
-    AppView, ApplyRequest, ApplyResult, AuditView, ChangeView, CreateTokenRequest, CreateUserRequest, ErrorCode,
-    EventView, IssuedToken, LoadRequest, LoadView, LogLineView, PolicyEvalRequest, PolicyEvalResult, PolicyTestReport,
-    PolicyUpdate, PolicyValidation, PolicyView, RevisionView, ScaleRequest, SdTargetGroup, SettingsUpdate,
-    SettingsView, StatusView, TokenRotated, TokenView, UndoRequest, UserCreated, UserView,
+    AlertRulesRequest, AlertRulesView, AlertTransitionView, AlertView, AppView, ApplyRequest, ApplyResult, AuditView,
+    ChangeView, CreateTokenRequest, CreateUserRequest, ErrorCode, EventView, IssuedToken, LoadRequest, LoadView,
+    LogLineView, PolicyEvalRequest, PolicyEvalResult, PolicyTestReport, PolicyUpdate, PolicyValidation, PolicyView,
+    RevisionView, ScaleRequest, SdTargetGroup, SettingsUpdate, SettingsView, StatusView, TokenRotated, TokenView,
+    UndoRequest, UserCreated, UserView,
 };
 use crane_engine::{Caller, EngineHandle};
 use futures_util::{Stream, StreamExt};
@@ -119,8 +120,16 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(validate_policy),
         routes!(eval_policy),
         routes!(test_policies),
+        routes!(alert_rules, set_alert_rules).layer(DefaultBodyLimit::max(ALERT_RULES_BODY_LIMIT)),
+        routes!(reset_alert_rules),
+        routes!(export_alert_rules),
+        routes!(active_alerts),
+        routes!(alert_history),
     ]
 }
+
+/// Largest body `PUT /api/v1/alerts/rules` reads: four times the largest rule file (JSON escaping).
+pub const ALERT_RULES_BODY_LIMIT: usize = 4 * crane_core::alerts::MAX_RULE_FILE_BYTES;
 
 /// Largest body `POST /api/v1/apps` reads: four times the largest spec (JSON escaping of a spec at the cap).
 pub const APPLY_BODY_LIMIT: usize = 4 * crane_core::validate::MAX_SPEC_BYTES;
@@ -1399,4 +1408,145 @@ mod tests {
         assert!(err.error.message.contains("unknown field `config`"), "{}", err.error.message);
         assert_eq!(check_listen(0).unwrap_err().status, StatusCode::BAD_REQUEST);
     }
+}
+
+/// The alert rules
+///
+/// The rule file the built-in evaluator runs (Crane's shipped rules until others are saved) and each alerting rule:
+/// group, name, expression, `for`, evaluation interval, labels, annotations, the actions it names, its latest
+/// evaluation error and how many of its alerts are pending or firing.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/rules",
+    operation_id = "getAlertRules",
+    responses((status = 200, description = "The rules.", body = AlertRulesView), (status = 500))
+)]
+async fn alert_rules(Engine(engine): Engine) -> Result<Json<AlertRulesView>, ApiFailure> {
+    Ok(Json(engine.alert_rules().await?))
+}
+
+/// Replace the alert rules
+///
+/// Body: an `AlertRulesRequest` as JSON, or the rule file itself with `Content-Type: application/yaml` (or
+/// `text/yaml`). The file is Prometheus' rule-file format plus Crane's `firing_action`/`resolved_action` (docs/alerts.md).
+/// An invalid file is 400 `invalid_spec` with one diagnostic per problem, each naming its line and column, and nothing
+/// is saved. Admins only.
+#[utoipa::path(
+    put,
+    path = "/api/v1/alerts/rules",
+    operation_id = "setAlertRules",
+    request_body(content(
+        (AlertRulesRequest = "application/json"),
+        (String = "application/yaml"),
+        (String = "text/yaml"),
+    )),
+    responses(
+        (status = 200, description = "The rules now in force.", body = AlertRulesView),
+        (status = 400), (status = 403), (status = 500),
+    )
+)]
+async fn set_alert_rules(
+    Engine(engine): Engine,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AlertRulesView>, ApiFailure> {
+    let body = body.map_err(|rejection| {
+        ApiFailure::bad_request(format!(
+            "the request body could not be read ({}); a rule file may be at most {} bytes (256 KiB)",
+            rejection.body_text(),
+            crane_core::alerts::MAX_RULE_FILE_BYTES
+        ))
+    })?;
+    let media = media_type(&headers);
+    let yaml = if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?
+    } else {
+        let body: AlertRulesRequest = parse_json(media.as_deref(), &body, r#"{"yaml": "groups:\n  - name: ..."}"#)?;
+        body.yaml
+    };
+    Ok(Json(engine.set_alert_rules(&yaml).await?))
+}
+
+/// Reset the alert rules
+///
+/// Returns to the rules Crane ships (`assets/alerts/default.rules.yml`). Admins only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/rules/reset",
+    operation_id = "resetAlertRules",
+    responses(
+        (status = 200, description = "The shipped rules, now in force.", body = AlertRulesView),
+        (status = 403), (status = 500),
+    )
+)]
+async fn reset_alert_rules(Engine(engine): Engine) -> Result<Json<AlertRulesView>, ApiFailure> {
+    Ok(Json(engine.reset_alert_rules().await?))
+}
+
+/// The alert rules for Prometheus
+///
+/// `text/yaml`: the rules in force as a Prometheus rule file that `promtool check rules` accepts (`firing_action` and
+/// `resolved_action` travel as the annotations `crane_firing_action`/`crane_resolved_action`, and read back).
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/rules/export",
+    operation_id = "exportAlertRules",
+    responses(
+        (status = 200, description = "The Prometheus rule file.", body = String, content_type = "text/yaml"),
+        (status = 500),
+    )
+)]
+async fn export_alert_rules(Engine(engine): Engine) -> Result<Response, ApiFailure> {
+    let text = engine.export_alert_rules().await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/yaml; charset=utf-8"));
+    Ok(response)
+}
+
+/// Active alerts
+///
+/// Pending and firing alerts of the built-in evaluator, firing first: rule, state, app, labels, expanded annotations,
+/// latest value, when it became pending (`active_at`) and when it fired (`starts_at`), and Alertmanager's fingerprint.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/active",
+    operation_id = "activeAlerts",
+    responses((status = 200, description = "Alerts.", body = Vec<AlertView>), (status = 500))
+)]
+async fn active_alerts(Engine(engine): Engine) -> Result<Json<Vec<AlertView>>, ApiFailure> {
+    Ok(Json(engine.active_alerts().await?))
+}
+
+/// Query of `GET /alerts/history`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AlertHistoryQuery {
+    /// At most this many (1 to 1000, default 100).
+    limit: Option<u32>,
+}
+
+/// Alert transitions, newest first
+///
+/// The latest changes of alert states (pending, firing, inactive) the engine keeps in memory (the last 1,000; the
+/// event log keeps every one as an `alert.*` event).
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/history",
+    operation_id = "alertHistory",
+    params(AlertHistoryQuery),
+    responses((status = 200, description = "Transitions.", body = Vec<AlertTransitionView>), (status = 400), (status = 500))
+)]
+async fn alert_history(
+    Engine(engine): Engine,
+    query: Result<Query<AlertHistoryQuery>, QueryRejection>,
+) -> Result<Json<Vec<AlertTransitionView>>, ApiFailure> {
+    let Query(query) = query.map_err(query_error)?;
+    let limit = query.limit.unwrap_or(DEFAULT_EVENT_LIMIT);
+    let max = crane_engine::MAX_ALERT_HISTORY as u32;
+    if !(1..=max).contains(&limit) {
+        return Err(ApiFailure::bad_request(format!("limit: {limit} is out of range; give a number from 1 to {max}")));
+    }
+    Ok(Json(engine.alert_history(limit).await?))
 }

@@ -266,3 +266,39 @@ async fn tokens_are_made_used_and_revoked_over_rest() {
     assert!(audit.iter().all(|r| r.door == Door::Rest));
     t.stop().await;
 }
+
+/// Alert rules concern every app: everyone reads them and the alerts, only admins change them (audited either way).
+#[tokio::test]
+async fn only_admins_change_alert_rules_over_rest() {
+    let t = Server::start().await;
+    let op = t.add_user("olga", Role::Operator).await;
+    let rules = "groups:\n  - name: t\n    rules:\n      - alert: NoApps\n        expr: crane_apps == 0\n";
+    for path in
+        ["/api/v1/alerts/rules", "/api/v1/alerts/active", "/api/v1/alerts/history", "/api/v1/alerts/rules/export"]
+    {
+        let r = t.req(&op, Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    let r =
+        t.req(&op, Method::PUT, "/api/v1/alerts/rules").json(&serde_json::json!({"yaml": rules})).send().await.unwrap();
+    assert!(forbidden(r).await.contains("admin"));
+    let r = t.req(&op, Method::POST, "/api/v1/alerts/rules/reset").send().await.unwrap();
+    assert!(forbidden(r).await.contains("admin"));
+    let r = t
+        .req(&t.admin, Method::PUT, "/api/v1/alerts/rules")
+        .json(&serde_json::json!({"yaml": rules}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let audit: Vec<AuditView> =
+        t.req(&t.admin, Method::GET, "/api/v1/audit?limit=10").send().await.unwrap().json().await.unwrap();
+    let changes: Vec<(&str, bool)> = audit
+        .iter()
+        .filter(|a| a.action == crane_api::AuditAction::AlertRulesChange)
+        .map(|a| (a.user.as_str(), a.ok))
+        .collect();
+    assert_eq!(changes, vec![("admin", true), ("olga", false), ("olga", false)]);
+    t.stop().await;
+}

@@ -283,6 +283,38 @@ impl Client {
         self.json(self.request(Method::PUT, "/settings").timeout(SHORT).json(update)).await
     }
 
+    /// `GET /alerts/rules`.
+    pub async fn alert_rules(&self) -> Result<crane_api::AlertRulesView> {
+        self.json(self.request(Method::GET, "/alerts/rules").timeout(SHORT)).await
+    }
+
+    /// `PUT /alerts/rules`.
+    pub async fn set_alert_rules(&self, yaml: String) -> Result<crane_api::AlertRulesView> {
+        let body = crane_api::AlertRulesRequest { yaml };
+        self.json(self.request(Method::PUT, "/alerts/rules").timeout(SHORT).json(&body)).await
+    }
+
+    /// `POST /alerts/rules/reset`.
+    pub async fn reset_alert_rules(&self) -> Result<crane_api::AlertRulesView> {
+        self.json(self.request(Method::POST, "/alerts/rules/reset").timeout(SHORT)).await
+    }
+
+    /// `GET /alerts/rules/export`: the Prometheus rule file.
+    pub async fn export_alert_rules(&self) -> Result<String> {
+        let response = self.send(self.request(Method::GET, "/alerts/rules/export").timeout(SHORT)).await?;
+        response.text().await.map_err(|e| self.stream_error(e))
+    }
+
+    /// `GET /alerts/active`.
+    pub async fn active_alerts(&self) -> Result<Vec<crane_api::AlertView>> {
+        self.json(self.request(Method::GET, "/alerts/active").timeout(SHORT)).await
+    }
+
+    /// `GET /alerts/history`.
+    pub async fn alert_history(&self, limit: u32) -> Result<Vec<crane_api::AlertTransitionView>> {
+        self.json(self.request(Method::GET, "/alerts/history").query(&[("limit", limit)]).timeout(SHORT)).await
+    }
+
     /// `GET /status`.
     pub async fn status(&self) -> Result<StatusView> {
         self.json(self.request(Method::GET, "/status").timeout(SHORT)).await

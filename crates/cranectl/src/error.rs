@@ -126,13 +126,22 @@ impl CliError {
                 lines
             }
             CliError::Api { error, source_name } if !error.diagnostics.is_empty() => {
+                // "the spec is invalid", "the rule file is invalid", "the policy is invalid": what was refused.
                 let (what, default) = match error.code {
-                    crane_api::ErrorCode::InvalidPolicy => ("policy", "policy"),
-                    _ => ("spec", "spec"),
+                    crane_api::ErrorCode::InvalidPolicy => ("the policy is invalid", "policy"),
+                    _ => (
+                        error
+                            .message
+                            .split(':')
+                            .next()
+                            .filter(|h| h.ends_with("invalid"))
+                            .unwrap_or("the spec is invalid"),
+                        "spec",
+                    ),
                 };
                 let file = source_name.as_deref().unwrap_or(default);
                 let mut lines = vec![format!(
-                    "error: the {what} is invalid ({} problem{}):",
+                    "error: {what} ({} problem{}):",
                     error.diagnostics.len(),
                     if error.diagnostics.len() == 1 { "" } else { "s" }
                 )];

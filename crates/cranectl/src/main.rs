@@ -214,6 +214,13 @@ enum Command {
         #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
     },
+    /// Alert rules and the alerts of Crane's built-in evaluator (it evaluates the rules over Crane's own /metrics).
+    #[command(after_help = "Examples:\n  cranectl alerts rules\n  cranectl alerts apply -f rules.yml\n  \
+                      cranectl alerts export > crane.rules.yml\n  cranectl alerts active\n  cranectl alerts history --limit 20")]
+    Alerts {
+        #[command(subcommand)]
+        what: AlertsWhat,
+    },
     /// Run a Crane engine and its REST API in this process until Ctrl-C or SIGTERM.
     #[command(
         after_help = "Examples:\n  cranectl serve\n  cranectl serve --listen 127.0.0.1:7600 --data-dir /tmp/crane\n\n\
@@ -289,6 +296,41 @@ struct LoadArgs {
     /// Stop the app's load run and print its report.
     #[arg(long, conflicts_with_all = ["rate", "duration", "ramp_to", "path", "concurrency", "detach"])]
     stop: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsWhat {
+    /// List the alerting rules in force: group, alert, expression, for, actions, active alerts.
+    #[command(after_help = "Examples:\n  cranectl alerts rules\n  cranectl alerts rules -o yaml")]
+    Rules,
+    /// Replace the alert rules with a rule file (Prometheus' format plus firing_action/resolved_action); an invalid
+    /// file is refused with each problem's line and column, and nothing changes (admins).
+    #[command(
+        after_help = "Examples:\n  cranectl alerts apply -f rules.yml\n  cranectl alerts export | cranectl alerts apply -f -"
+    )]
+    Apply {
+        /// Rule file (YAML); `-` reads standard input.
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Return to the rules Crane ships (admins).
+    #[command(after_help = "Example:\n  cranectl alerts reset")]
+    Reset,
+    /// Print the rules in force as a Prometheus rule file (`promtool check rules` accepts it).
+    #[command(
+        after_help = "Examples:\n  cranectl alerts export > crane.rules.yml\n  promtool check rules crane.rules.yml"
+    )]
+    Export,
+    /// List pending and firing alerts.
+    #[command(after_help = "Examples:\n  cranectl alerts active\n  cranectl alerts active -o json")]
+    Active,
+    /// List the latest alert transitions, newest first.
+    #[command(after_help = "Examples:\n  cranectl alerts history\n  cranectl alerts history --limit 200 -o json")]
+    History {
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -688,9 +730,44 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Token { what } => token(&Client::discover(&data_dir).await?, what, format, now).await,
         Command::User { what } => user(&Client::discover(&data_dir).await?, what, format, now).await,
+        Command::Alerts { what } => alerts(&Client::discover(&data_dir).await?, what, format, now).await,
         Command::Audit { user, app, limit } => {
             let rows = Client::discover(&data_dir).await?.audit(user.as_deref(), app.as_deref(), limit).await?;
             emit(&output::render(format, &rows, || output::audit_table(&rows, now))?)
+        }
+    }
+}
+
+async fn alerts(client: &Client, what: AlertsWhat, format: Format, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    match what {
+        AlertsWhat::Rules => {
+            let rules = client.alert_rules().await?;
+            emit(&output::render(format, &rules, || output::alert_rules_table(&rules))?)
+        }
+        AlertsWhat::Apply { file } => {
+            let (name, yaml) = read_spec(&file)?;
+            let rules = client.set_alert_rules(yaml).await.map_err(|err| match err {
+                CliError::Api { error, .. } => CliError::Api { error, source_name: Some(name.clone()) },
+                other => other,
+            })?;
+            emit(&output::render(format, &rules, || {
+                format!("alert rules configured: {}\n", output::count(rules.rules.len(), "rule"))
+            })?)
+        }
+        AlertsWhat::Reset => {
+            let rules = client.reset_alert_rules().await?;
+            emit(&output::render(format, &rules, || {
+                format!("alert rules reset to Crane's shipped rules: {}\n", output::count(rules.rules.len(), "rule"))
+            })?)
+        }
+        AlertsWhat::Export => emit(&client.export_alert_rules().await?),
+        AlertsWhat::Active => {
+            let alerts = client.active_alerts().await?;
+            emit(&output::render(format, &alerts, || output::alerts_table(&alerts, now))?)
+        }
+        AlertsWhat::History { limit } => {
+            let history = client.alert_history(limit).await?;
+            emit(&output::render(format, &history, || output::alert_history_table(&history, now))?)
         }
     }
 }

@@ -169,6 +169,111 @@ pub fn audit_table(rows: &[AuditView], now: DateTime<Utc>) -> String {
     table(&["AGE", "USER", "ROLE", "DOOR", "ACTION", "TARGET", "OUTCOME"], &rows)
 }
 
+/// `n thing` or `n things`.
+pub fn count(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `alerts rules`.
+pub fn alert_rules_table(view: &crane_api::AlertRulesView) -> String {
+    let mut out = if view.is_default {
+        "Crane's shipped rules (replace them with `cranectl alerts apply -f FILE`):\n".to_string()
+    } else {
+        String::new()
+    };
+    if view.rules.is_empty() {
+        out.push_str("No alert rules.\n");
+        return out;
+    }
+    let rows: Vec<Vec<String>> = view
+        .rules
+        .iter()
+        .map(|r| {
+            let action = match (&r.firing_action, &r.resolved_action) {
+                (None, None) => "-".to_string(),
+                (Some(f), None) => f.clone(),
+                (f, Some(res)) => format!("{} / {res}", f.as_deref().unwrap_or("-")),
+            };
+            let state = match (&r.last_error, r.active) {
+                (Some(e), _) => format!("error: {e}"),
+                (None, 0) => "ok".to_string(),
+                (None, n) => format!("{n} active"),
+            };
+            vec![
+                r.group.clone(),
+                r.alert.clone(),
+                r.expr.split_whitespace().collect::<Vec<_>>().join(" "),
+                r.for_.clone(),
+                action,
+                state,
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["GROUP", "ALERT", "EXPR", "FOR", "ACTION", "STATE"], &rows));
+    out
+}
+
+fn alert_state(s: crane_api::AlertStateView) -> &'static str {
+    match s {
+        crane_api::AlertStateView::Inactive => "inactive",
+        crane_api::AlertStateView::Pending => "pending",
+        crane_api::AlertStateView::Firing => "firing",
+    }
+}
+
+/// Extra labels of an alert (not `alertname`, `app`), as `k=v,k=v`.
+fn other_labels(labels: &std::collections::BTreeMap<String, String>) -> String {
+    let rest: Vec<String> =
+        labels.iter().filter(|(k, _)| *k != "alertname" && *k != "app").map(|(k, v)| format!("{k}={v}")).collect();
+    if rest.is_empty() {
+        "-".to_string()
+    } else {
+        rest.join(",")
+    }
+}
+
+/// `alerts active`.
+pub fn alerts_table(alerts: &[crane_api::AlertView], now: DateTime<Utc>) -> String {
+    if alerts.is_empty() {
+        return "No active alerts.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = alerts
+        .iter()
+        .map(|a| {
+            vec![
+                a.rule.clone(),
+                alert_state(a.state).to_string(),
+                a.app.clone().unwrap_or_else(|| "-".into()),
+                a.value.to_string(),
+                age(a.starts_at.as_deref().unwrap_or(&a.active_at), now),
+                other_labels(&a.labels),
+            ]
+        })
+        .collect();
+    table(&["ALERT", "STATE", "APP", "VALUE", "SINCE", "LABELS"], &rows)
+}
+
+/// `alerts history`.
+pub fn alert_history_table(history: &[crane_api::AlertTransitionView], now: DateTime<Utc>) -> String {
+    if history.is_empty() {
+        return "No alert transitions yet.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = history
+        .iter()
+        .map(|t| {
+            vec![
+                age(&t.at, now),
+                t.rule.clone(),
+                t.app.clone().unwrap_or_else(|| "-".into()),
+                format!("{} → {}", alert_state(t.from), alert_state(t.to)),
+                t.value.to_string(),
+                t.action.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(&["AGE", "ALERT", "APP", "CHANGE", "VALUE", "ACTION"], &rows)
+}
+
 /// `get instances APP`.
 pub fn instances_table(instances: &[InstanceView]) -> String {
     if instances.is_empty() {

@@ -87,6 +87,13 @@ fn help_works_for_every_command() {
         &["policy", "reset"],
         &["policy", "eval"],
         &["policy", "test"],
+        &["alerts"],
+        &["alerts", "rules"],
+        &["alerts", "apply"],
+        &["alerts", "reset"],
+        &["alerts", "export"],
+        &["alerts", "active"],
+        &["alerts", "history"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -216,11 +223,17 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// The same with extra environment variables for the engine.
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         // The engine's log goes to a file, shown when the test fails.
         let log = std::fs::File::create(data_dir.with_extension("serve.log")).expect("log file");
         let mut child = cranectl(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -542,6 +555,75 @@ fn policy_commands(work: &Path, data: &Path) {
     assert!(ok(data, &["policy", "list"]).contains("edited"));
     assert!(ok(data, &["policy", "reset", "scaling"]).contains("reset to the shipped version"));
     assert!(ok(data, &["policy", "eval", "scaling"]).starts_with("clamped to 20: "));
+}
+
+/// The alert commands against a real engine whose evaluator runs every second: the rules, a refused file with its
+/// line, a rule that fires at once (no app exists), its alert and transition, the export that `promtool check rules`
+/// accepts (Debian's `prometheus` package, installed by scripts/setup.sh; this test fails without it), reset.
+#[test]
+fn alerts_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _server = Server::start_with(&data, &[("CRANE_ALERT_INTERVAL_MS", "1000")]);
+
+    let rules = ok(&data, &["alerts", "rules"]);
+    assert!(rules.starts_with("Crane's shipped rules"), "{rules}");
+    assert!(
+        rules.contains("GROUP") && rules.contains("AppDegraded") && rules.contains("scale_up / scale_down"),
+        "{rules}"
+    );
+
+    let bad = dir.path().join("bad.rules.yml");
+    std::fs::write(&bad, "groups:\n  - name: t\n    rules:\n      - alert: NoApps\n        expr: crane_apps ==\n")
+        .unwrap();
+    let out = run(&data, &["alerts", "apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: the rule file is invalid (1 problem):"), "{err}");
+    assert!(err.contains(&format!("{}:5:", bad.display())), "{err}");
+    assert!(ok(&data, &["alerts", "rules"]).contains("AppDegraded"), "nothing changed");
+
+    let good = dir.path().join("good.rules.yml");
+    std::fs::write(
+        &good,
+        "groups:\n  - name: t\n    rules:\n      - alert: NoApps\n        expr: crane_apps == 0\n        \
+         labels:\n          severity: info\n        firing_action: notify\n",
+    )
+    .unwrap();
+    assert_eq!(ok(&data, &["alerts", "apply", "-f", good.to_str().unwrap()]), "alert rules configured: 1 rule\n");
+    let rules = ok(&data, &["alerts", "rules"]);
+    assert!(rules.contains("NoApps") && rules.contains("crane_apps == 0") && rules.contains("notify"), "{rules}");
+
+    // No app exists and the rule has no `for`: it fires at the next evaluation.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let active = loop {
+        let active = ok(&data, &["alerts", "active"]);
+        if active.contains("firing") {
+            break active;
+        }
+        assert!(Instant::now() < deadline, "NoApps did not fire within 60 s:\n{active}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(active.starts_with("ALERT") && active.contains("NoApps") && active.contains("severity=info"), "{active}");
+    let history = ok(&data, &["alerts", "history"]);
+    assert!(
+        history.contains("NoApps") && history.contains("inactive → firing") && history.contains("notify"),
+        "{history}"
+    );
+    let events = ok(&data, &["get", "events"]);
+    assert!(events.contains("alert.firing") && events.contains("alert NoApps fires"), "{events}");
+
+    let exported = ok(&data, &["alerts", "export"]);
+    assert!(exported.contains("alert: NoApps") && exported.contains("crane_firing_action: notify"), "{exported}");
+    let file = dir.path().join("exported.rules.yml");
+    std::fs::write(&file, &exported).unwrap();
+    let check = Command::new("promtool").args(["check", "rules"]).arg(&file).output().expect(
+        "promtool runs (Debian's `prometheus` package; scripts/setup.sh installs it; this test fails without it)",
+    );
+    assert!(check.status.success(), "promtool refused the export:\n{}{}", text(&check.stdout), text(&check.stderr));
+
+    assert!(ok(&data, &["alerts", "reset"]).starts_with("alert rules reset to Crane's shipped rules"));
+    assert!(ok(&data, &["alerts", "rules"]).contains("AppDegraded"));
 }
 
 fn docker_flow(work: &Path, data: &Path) {

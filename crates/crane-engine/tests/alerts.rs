@@ -1,0 +1,199 @@
+//! The built-in alert evaluator on the fakes and tokio's paused clock: it scrapes Crane's own `/metrics` every
+//! evaluation interval (15 s by default) and records every alert transition as an event; the rule file is validated
+//! (line and column), stored, reset and exported.
+
+mod support;
+
+use crane_api::{AlertStateView, Door, Role};
+use crane_core::alerts::parse_rule_file;
+use crane_engine::{Caller, EngineError};
+use support::{spec, Rig};
+
+const RULES: &str = "groups:
+  - name: test
+    rules:
+      - alert: TooManyReplicas
+        expr: crane_app_replicas > 1
+        for: 30s
+        labels:
+          severity: warning
+        annotations:
+          summary: \"{{ $labels.app }} asks for {{ $value }} replicas\"
+        firing_action: notify
+        resolved_action: notify
+";
+
+fn details(e: &crane_core::ports::EventRecord) -> serde_json::Value {
+    e.details.clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rule_on_crane_metrics_goes_pending_then_firing_then_resolved() {
+    let rig = Rig::new().await;
+    let view = rig.engine.set_alert_rules(RULES).await.unwrap();
+    assert!(!view.is_default);
+    assert_eq!(view.rules.len(), 1);
+    assert_eq!(view.rules[0].for_, "30s");
+    assert_eq!(view.rules[0].firing_action.as_deref(), Some("notify"));
+    assert_eq!(rig.events(&["alert.rules_changed"]).len(), 1);
+
+    rig.apply(&spec("web", "demo:1", 2, "")).await;
+    rig.apply(&spec("one", "demo:1", 1, "")).await;
+    rig.until(20, "the alert is pending", |r| !r.events(&["alert.pending"]).is_empty()).await;
+    let pending = rig.events(&["alert.pending"]);
+    assert_eq!(pending.len(), 1, "{}", rig.log());
+    assert_eq!(pending[0].app.as_deref(), Some("web"));
+    assert!(pending[0].reason.contains("TooManyReplicas"), "{}", pending[0].reason);
+    assert!(pending[0].reason.contains("crane_app_replicas > 1"), "{}", pending[0].reason);
+    assert!(pending[0].reason.contains("value 2"), "{}", pending[0].reason);
+    let active = rig.engine.active_alerts().await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].state, AlertStateView::Pending);
+    assert_eq!(active[0].app.as_deref(), Some("web"));
+    assert_eq!(active[0].value, 2.0);
+    assert_eq!(active[0].annotations.get("summary").map(String::as_str), Some("web asks for 2 replicas"));
+    assert!(rig.events(&["alert.firing"]).is_empty(), "fired before its `for`:\n{}", rig.log());
+
+    // Two more evaluations (15 s apart) make 30 s: it fires.
+    rig.until(45, "the alert fires", |r| !r.events(&["alert.firing"]).is_empty()).await;
+    let firing = rig.events(&["alert.firing"]);
+    assert_eq!(firing.len(), 1);
+    assert!(firing[0].at - pending[0].at >= 30_000, "fired {} ms after pending", firing[0].at - pending[0].at);
+    let d = details(&firing[0]);
+    assert_eq!(d["rule"], "TooManyReplicas");
+    assert_eq!(d["labels"]["app"], "web");
+    assert_eq!(d["labels"]["severity"], "warning");
+    assert_eq!(d["labels"]["alertname"], "TooManyReplicas");
+    assert_eq!(d["value"], 2.0);
+    assert_eq!(d["action"], "notify");
+    assert_eq!(d["fingerprint"].as_str().map(str::len), Some(16));
+    assert!(d["startsAt"].is_string(), "{d}");
+    let active = rig.engine.active_alerts().await.unwrap();
+    assert_eq!(active[0].state, AlertStateView::Firing);
+    assert_eq!(active[0].fingerprint, d["fingerprint"].as_str().unwrap());
+    assert!(active[0].starts_at.is_some());
+
+    // The condition ends: resolved at the next evaluation.
+    rig.engine.scale("web", 1).await.unwrap();
+    rig.until(20, "the alert resolves", |r| !r.events(&["alert.resolved"]).is_empty()).await;
+    let resolved = rig.events(&["alert.resolved"]);
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].app.as_deref(), Some("web"));
+    assert!(resolved[0].reason.contains("resolved"), "{}", resolved[0].reason);
+    assert_eq!(details(&resolved[0])["from"], "firing");
+    assert_eq!(details(&resolved[0])["action"], "notify");
+    assert!(rig.engine.active_alerts().await.unwrap().is_empty());
+
+    let history = rig.engine.alert_history(10).await.unwrap();
+    let states: Vec<_> = history.iter().map(|t| t.to).collect();
+    assert_eq!(states, vec![AlertStateView::Inactive, AlertStateView::Firing, AlertStateView::Pending]);
+    assert_eq!(history[1].action.as_deref(), Some("notify"));
+    assert_eq!(history[2].action, None);
+    assert_eq!(rig.engine.alert_history(1).await.unwrap().len(), 1);
+
+    // No further transitions while nothing changes.
+    rig.idle(120).await;
+    assert_eq!(rig.engine.alert_history(10).await.unwrap().len(), 3);
+    let (series, samples, dropped) = rig.engine.alert_buffer_size();
+    assert!(series > 0 && samples > series, "{series} series, {samples} samples");
+    assert_eq!(dropped, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_alert_that_clears_before_its_for_never_fires() {
+    let rig = Rig::new().await;
+    rig.engine.set_alert_rules(&RULES.replace("for: 30s", "for: 5m")).await.unwrap();
+    rig.apply(&spec("web", "demo:1", 2, "")).await;
+    rig.until(20, "pending", |r| !r.events(&["alert.pending"]).is_empty()).await;
+    rig.engine.scale("web", 1).await.unwrap();
+    rig.until(20, "cleared", |r| !r.events(&["alert.resolved"]).is_empty()).await;
+    let cleared = rig.events(&["alert.resolved"]);
+    assert!(cleared[0].reason.contains("cleared before firing"), "{}", cleared[0].reason);
+    assert_eq!(details(&cleared[0])["action"], serde_json::Value::Null);
+    assert!(rig.events(&["alert.firing"]).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_rule_file_is_refused_with_line_and_column_and_nothing_is_saved() {
+    let rig = Rig::new().await;
+    rig.engine.set_alert_rules(RULES).await.unwrap();
+    let bad = RULES.replace("crane_app_replicas > 1", "crane_app_replicas >");
+    let err = rig.engine.set_alert_rules(&bad).await.unwrap_err();
+    let EngineError::InvalidRules(diags) = &err else { panic!("not a rules error: {err}") };
+    assert_eq!(diags[0].line, 5, "{diags:?}");
+    assert!(diags[0].column > 0);
+    assert!(err.to_string().starts_with("the rule file is invalid: line 5"), "{err}");
+    assert_eq!(err.to_api().code, crane_api::ErrorCode::InvalidSpec);
+    assert_eq!(rig.engine.alert_rules().await.unwrap().yaml, RULES);
+    assert!(rig.engine.validate_alert_rules(&bad).await.is_err());
+    assert_eq!(rig.engine.validate_alert_rules(RULES).await.unwrap(), 1);
+
+    // A viewer reads the rules but cannot change them.
+    let viewer = rig.engine.as_caller(Caller { user: "vic".into(), role: Role::Viewer, door: Door::Rest });
+    assert_eq!(viewer.alert_rules().await.unwrap().rules.len(), 1);
+    let err = viewer.reset_alert_rules().await.unwrap_err();
+    assert!(matches!(err, EngineError::Forbidden(_)), "{err}");
+    assert_eq!(rig.engine.alert_rules().await.unwrap().yaml, RULES);
+    assert_eq!(rig.events(&["alert.rules_changed"]).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rules_are_stored_reset_and_exported() {
+    let rig = Rig::new().await;
+    let shipped = rig.engine.alert_rules().await.unwrap();
+    assert!(shipped.is_default);
+    assert!(shipped.rules.iter().any(|r| r.alert == "AppDegraded"));
+    rig.engine.set_alert_rules(RULES).await.unwrap();
+
+    let rig = rig.restart().await;
+    let stored = rig.engine.alert_rules().await.unwrap();
+    assert_eq!(stored.yaml, RULES);
+    assert!(!stored.is_default);
+
+    let exported = rig.engine.export_alert_rules().await.unwrap();
+    assert!(exported.contains("crane_firing_action: notify"), "{exported}");
+    let back = parse_rule_file(&exported).unwrap();
+    let rule = back.rules().next().unwrap();
+    assert_eq!(rule.alert, "TooManyReplicas");
+    assert_eq!(rule.expr, "crane_app_replicas > 1");
+    assert_eq!(rule.firing_action.map(|a| a.as_str()), Some("notify"));
+
+    let reset = rig.engine.reset_alert_rules().await.unwrap();
+    assert!(reset.is_default);
+    assert_eq!(reset.rules.len(), shipped.rules.len());
+    let rig = rig.restart().await;
+    assert!(rig.engine.alert_rules().await.unwrap().is_default);
+    assert_eq!(rig.events(&["alert.rules_changed"]).len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_evaluation_error_is_one_event_per_change_not_one_per_evaluation() {
+    let rig = Rig::new().await;
+    // With two apps, matching on no label at all finds two partners for each element: Prometheus fails such an
+    // evaluation ("many-to-many matching not allowed"), and so does Crane.
+    let rules = RULES.replace("crane_app_replicas > 1", "crane_app_replicas > on() crane_app_ready_replicas");
+    rig.engine.set_alert_rules(&rules).await.unwrap();
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    rig.apply(&spec("api", "demo:1", 1, "")).await;
+    rig.until(20, "the error", |r| !r.events(&["alert.eval_failed"]).is_empty()).await;
+    rig.idle(90).await;
+    let failed = rig.events(&["alert.eval_failed"]);
+    assert_eq!(failed.len(), 1, "one event for six failed evaluations:\n{}", rig.log());
+    assert!(
+        failed[0].reason.contains("TooManyReplicas") && failed[0].reason.contains("cannot be evaluated"),
+        "{}",
+        failed[0].reason
+    );
+    let view = rig.engine.alert_rules().await.unwrap();
+    assert!(view.rules[0].last_error.is_some());
+
+    // One app left: the match is one-to-one again.
+    rig.engine.delete("api").await.unwrap();
+    rig.until(20, "the recovery", |r| !r.events(&["alert.eval_recovered"]).is_empty()).await;
+    let again = &rig.events(&["alert.eval_recovered"])[0];
+    assert!(again.reason.contains("is evaluated again"), "{}", again.reason);
+    assert_eq!(again.details["error"], serde_json::Value::Null);
+    assert!(rig.engine.alert_rules().await.unwrap().rules[0].last_error.is_none());
+    rig.idle(60).await;
+    assert_eq!(rig.events(&["alert.eval_failed", "alert.eval_recovered"]).len(), 2);
+}
