@@ -420,17 +420,13 @@ impl AlertAction {
         AlertAction::None,
     ];
 
-    /// The word a policy answers.
+    /// The spellings (in policy answers and rule files), in the order of [`AlertAction::ALL`].
+    pub const NAMES: &'static [&'static str] =
+        &["scale_up", "scale_down", "restart", "rollback", "stop", "notify", "none"];
+
+    /// The word a policy answers and a rule file uses.
     pub fn as_str(self) -> &'static str {
-        match self {
-            AlertAction::ScaleUp => "scale_up",
-            AlertAction::ScaleDown => "scale_down",
-            AlertAction::Restart => "restart",
-            AlertAction::Rollback => "rollback",
-            AlertAction::Stop => "stop",
-            AlertAction::Notify => "notify",
-            AlertAction::None => "none",
-        }
+        Self::NAMES[self as usize]
     }
 
     /// The action a policy spells `word`, if any.
@@ -728,6 +724,9 @@ mod tests {
             assert_eq!(name.package(), format!("crane.{name}"));
         }
         assert_eq!(PolicyName::from_name("nope"), None);
+        for (i, action) in AlertAction::ALL.into_iter().enumerate() {
+            assert_eq!((action as usize, AlertAction::from_name(action.as_str())), (i, Some(action)));
+        }
         let spec: AppSpec = serde_norway::from_str("name: w\nimage: x\nresources: {memory: 128Mi}\n").unwrap();
         let input = AdmissionInput {
             action: AdmissionAction::Create,

@@ -25,43 +25,9 @@ pub const FIRING_ACTION_ANNOTATION: &str = "crane_firing_action";
 /// The annotation an exported rule carries its `resolved_action` in.
 pub const RESOLVED_ACTION_ANNOTATION: &str = "crane_resolved_action";
 
-/// What Crane does when an alert fires or resolves (Crane's extension of the rule format). A rule that names none
-/// leaves the choice to the `alerts` policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AlertAction {
-    /// Add an instance to the alert's app.
-    ScaleUp,
-    /// Remove an instance from the alert's app.
-    ScaleDown,
-    /// Restart the alert's app's instances.
-    Restart,
-    /// Roll the alert's app back to its previous revision.
-    Rollback,
-    /// Stop the alert's app (scale it to zero).
-    Stop,
-    /// Only record and notify.
-    Notify,
-    /// Do nothing (not even ask the policy).
-    None,
-}
-
-impl AlertAction {
-    /// The spellings in rule files, in the order of the variants.
-    pub const NAMES: &'static [&'static str] =
-        &["scale_up", "scale_down", "restart", "rollback", "stop", "notify", "none"];
-
-    /// The spelling in rule files.
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    /// The action a word names.
-    pub fn from_name(name: &str) -> Option<AlertAction> {
-        use AlertAction::*;
-        let all = [ScaleUp, ScaleDown, Restart, Rollback, Stop, Notify, None];
-        Self::NAMES.iter().position(|n| *n == name).map(|i| all[i])
-    }
-}
+/// What Crane does when an alert fires or resolves (Crane's extension of the rule format): the one action type the
+/// `alerts` policy answers too. A rule that names none leaves the choice to the policy.
+pub use crate::policy::AlertAction;
 
 /// A whole rule file.
 #[derive(Debug, Clone, PartialEq)]
