@@ -31,13 +31,27 @@ const MAX_RECENT: usize = 20;
 /// Recent actions older than this are left out of the policy's input.
 const RECENT_WINDOW_MS: Millis = 3_600_000;
 
+/// An action a rule took on an app.
+#[derive(Debug, Clone, Copy)]
+struct Taken {
+    /// When.
+    at: Millis,
+    /// Until when the rule does not act on the app again.
+    until: Millis,
+    /// What.
+    action: AlertAction,
+}
+
+/// (rule, app).
+type RuleApp = (String, String);
+
 /// What the engine remembers about the actions it took.
 #[derive(Default)]
 pub(crate) struct Actions {
-    /// By (rule, app): until when the rule does not act on the app again, and the action it took.
-    cooldowns: Mutex<BTreeMap<(String, String), (Millis, Millis, AlertAction)>>,
-    /// By app, newest first: (when, action, alert).
-    recent: Mutex<BTreeMap<String, VecDeque<(Millis, AlertAction, String)>>>,
+    /// By (rule, app).
+    cooldowns: Mutex<BTreeMap<RuleApp, Taken>>,
+    /// By app, newest first: the action and the alert that asked for it.
+    recent: Mutex<BTreeMap<String, VecDeque<(Taken, String)>>>,
 }
 
 impl Actions {
@@ -47,11 +61,11 @@ impl Actions {
             .get(app)
             .map(|list| {
                 list.iter()
-                    .filter(|(at, _, _)| now.saturating_sub(*at) < RECENT_WINDOW_MS)
-                    .map(|(at, action, alert)| RecentAction {
-                        action: *action,
+                    .filter(|(taken, _)| now.saturating_sub(taken.at) < RECENT_WINDOW_MS)
+                    .map(|(taken, alert)| RecentAction {
+                        action: taken.action,
                         alert: alert.clone(),
-                        seconds_ago: now.saturating_sub(*at) / 1000,
+                        seconds_ago: now.saturating_sub(taken.at) / 1000,
                     })
                     .collect()
             })
@@ -59,19 +73,18 @@ impl Actions {
     }
 
     fn took(&self, rule: &str, app: &str, action: AlertAction, now: Millis, cooldown: Millis) {
-        self.cooldowns
-            .locked()
-            .insert((rule.to_string(), app.to_string()), (now.saturating_add(cooldown), now, action));
+        let taken = Taken { at: now, until: now.saturating_add(cooldown), action };
+        self.cooldowns.locked().insert((rule.to_string(), app.to_string()), taken);
         let mut recent = self.recent.locked();
         let list = recent.entry(app.to_string()).or_default();
-        list.push_front((now, action, rule.to_string()));
+        list.push_front((taken, rule.to_string()));
         list.truncate(MAX_RECENT);
     }
 
     /// The action the rule took on the app and when, while its cooldown lasts.
-    fn cooling(&self, rule: &str, app: &str, now: Millis) -> Option<(Millis, Millis, AlertAction)> {
+    fn cooling(&self, rule: &str, app: &str, now: Millis) -> Option<Taken> {
         let mut cooldowns = self.cooldowns.locked();
-        cooldowns.retain(|_, (until, _, _)| *until > now);
+        cooldowns.retain(|_, taken| taken.until > now);
         cooldowns.get(&(rule.to_string(), app.to_string())).copied()
     }
 }
@@ -236,7 +249,7 @@ async fn carry_out(
         return ("recorded", format!("there is no app '{app}', so {} is not done: recorded only", action.as_str()));
     };
     let now = inner.now();
-    if let Some((until, at, took)) = inner.alerting.actions.cooling(&t.rule, app, now) {
+    if let Some(Taken { at, until, action: took }) = inner.alerting.actions.cooling(&t.rule, app, now) {
         return (
             "cooldown",
             format!(

@@ -348,3 +348,23 @@ async fn an_alert_for_an_app_that_does_not_exist_is_recorded_without_error() {
     assert!(rig.events(&["policy.failed"]).is_empty());
     assert_eq!(replicas(&rig, "web").await, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_alerts_policy_that_cannot_decide_holds_with_policy_failed() {
+    let rig = acting_rig(&acting_rule("Boom", "web", ""), 1).await;
+    // Undefined for this alert only, so the shipped sample inputs still decode and the policy is saved.
+    let rego = "package crane.alerts\n\ndecision := {\"action\": \"scale_up\", \"reason\": \"ok\"} if input.alert != \"Boom\"\n";
+    rig.engine
+        .set_policy(crane_api::PolicyName::Alerts, crane_api::PolicyUpdate { rego: Some(rego.to_string()), data: None })
+        .await
+        .unwrap();
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let acted = &rig.events(&["alert.action"])[0];
+    assert_eq!(details(acted)["outcome"], "failed");
+    assert!(acted.reason.contains("could not decide, so nothing is done"), "{}", acted.reason);
+    let failed = rig.events(&["policy.failed"]);
+    assert_eq!(failed.len(), 1, "{}", rig.log());
+    assert_eq!(failed[0].app.as_deref(), Some("web"));
+    assert_eq!(replicas(&rig, "web").await, 1);
+}
