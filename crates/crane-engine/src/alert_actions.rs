@@ -24,7 +24,7 @@ use crate::clock::LockExt;
 use crate::policies::door_word;
 use crate::{run, Caller, Command, EngineHandle, Inner};
 
-/// How long the same rule waits before acting on the same app again when neither the policy nor the rule says.
+/// How long the same rule waits before acting on the same app again when neither the rule nor the policy says.
 pub const DEFAULT_COOLDOWN_MS: Millis = 60_000;
 /// Recent actions per app kept for the policy's input.
 const MAX_RECENT: usize = 20;
@@ -207,7 +207,8 @@ pub(crate) async fn act(inner: &Arc<Inner>, rule: &AlertRule, t: &Transition) {
     };
     set(&mut details, "source", json!(source));
     set(&mut details, "action", json!(action.as_str()));
-    let cooldown = cooldown.unwrap_or(DEFAULT_COOLDOWN_MS);
+    // The rule's `action_cooldown`, else the policy's, else the default.
+    let cooldown = rule.action_cooldown.map(|c| c.as_millis()).or(cooldown).unwrap_or(DEFAULT_COOLDOWN_MS);
     set(&mut details, "cooldownMs", json!(cooldown));
 
     let (outcome, said) = carry_out(inner, &handle, t, action, step, cooldown, stored.as_ref(), &mut details).await;

@@ -368,3 +368,24 @@ async fn an_alerts_policy_that_cannot_decide_holds_with_policy_failed() {
     assert_eq!(failed[0].app.as_deref(), Some("web"));
     assert_eq!(replicas(&rig, "web").await, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rule_sets_its_own_cooldown() {
+    let rules = "groups:
+  - name: act
+    rules:
+      - alert: Thin
+        expr: crane_app_replicas{app=\"web\"} < 2
+        firing_action: scale_up
+        resolved_action: scale_down
+        action_cooldown: 10s
+";
+    let rig = Rig::new().await;
+    rig.engine.set_alert_rules(rules).await.unwrap();
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    rig.until(40, "two actions", |r| r.events(&["alert.action"]).len() >= 2).await;
+    let acted = rig.events(&["alert.action"]);
+    let d = details(&acted[1]);
+    assert_eq!((d["action"].as_str(), d["outcome"].as_str()), (Some("scale_down"), Some("done")), "{}", rig.log());
+    assert_eq!(d["cooldownMs"], 10_000);
+}
