@@ -389,3 +389,20 @@ async fn a_rule_sets_its_own_cooldown() {
     assert_eq!((d["action"].as_str(), d["outcome"].as_str()), (Some("scale_down"), Some("done")), "{}", rig.log());
     assert_eq!(d["cooldownMs"], 10_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_action_returns_the_app_to_its_previous_revision() {
+    let rig = acting_rig(&acting_rule("Broken", "web", "        firing_action: rollback\n"), 1).await;
+    rig.apply(&spec("web", "demo:2", 1, "")).await;
+    rig.until(20, "revision 2 runs", |r| r.running("web") == "web-1@2").await;
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let acted = &rig.events(&["alert.action"])[0];
+    let d = details(acted);
+    assert_eq!((d["action"].as_str(), d["outcome"].as_str()), (Some("rollback"), Some("done")), "{}", rig.log());
+    assert_eq!((d["fromRevision"].as_u64(), d["toRevision"].as_u64()), (Some(2), Some(1)));
+    assert!(acted.reason.contains("rolled back: revision 2 → 1"), "{}", acted.reason);
+    let app = rig.engine.get_app("web").await.unwrap();
+    assert_eq!(app.revision, 1);
+    rig.until(20, "revision 1 runs", |r| r.running("web") == "web-1@1").await;
+}
