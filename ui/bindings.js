@@ -1067,6 +1067,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.rules_changed" | 
 	* "alert.eval_failed" | 
 	* "alert.eval_recovered" | 
+	* "alert.action" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -1140,6 +1141,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated (logged once per distinct error).
 	* @property {
 	* "alert.eval_recovered"} "alert.eval_recovered" - A rule that could not be evaluated can be again.
+	* @property {
+	* "alert.action"} "alert.action" - What Crane did about a firing or resolved alert (the rule's action or the alerts policy's), with the outcome: done, held by the cooldown, clamped by the scaling policy, or failed.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
@@ -1249,6 +1252,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.rules_changed" | 
 	* "alert.eval_failed" | 
 	* "alert.eval_recovered" | 
+	* "alert.action" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -1322,6 +1326,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.eval_failed"} "alert.eval_failed" - A rule could not be evaluated (logged once per distinct error).
 	* @property {
 	* "alert.eval_recovered"} "alert.eval_recovered" - A rule that could not be evaluated can be again.
+	* @property {
+	* "alert.action"} "alert.action" - What Crane did about a firing or resolved alert (the rule's action or the alerts policy's), with the outcome: done, held by the cooldown, clamped by the scaling policy, or failed.
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {

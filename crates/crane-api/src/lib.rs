@@ -575,6 +575,10 @@ pub enum EventKind {
     /// A rule that could not be evaluated can be again.
     #[serde(rename = "alert.eval_recovered")]
     AlertEvalRecovered,
+    /// What Crane did about a firing or resolved alert (the rule's action or the alerts policy's), with the outcome:
+    /// done, held by the cooldown, clamped by the scaling policy, or failed.
+    #[serde(rename = "alert.action")]
+    AlertAction,
     /// The autoscaler kept the replica count (with why).
     #[serde(rename = "autoscale.hold")]
     AutoscaleHold,
@@ -757,6 +761,7 @@ impl EventKind {
         EventKind::AlertRulesChanged,
         EventKind::AlertEvalFailed,
         EventKind::AlertEvalRecovered,
+        EventKind::AlertAction,
         EventKind::AutoscaleHold,
         EventKind::AutoscaleScaled,
         EventKind::EngineLoopRestarted,
@@ -820,6 +825,7 @@ impl EventKind {
             EventKind::AlertRulesChanged => "alert.rules_changed",
             EventKind::AlertEvalFailed => "alert.eval_failed",
             EventKind::AlertEvalRecovered => "alert.eval_recovered",
+            EventKind::AlertAction => "alert.action",
             EventKind::AutoscaleHold => "autoscale.hold",
             EventKind::AutoscaleScaled => "autoscale.scaled",
             EventKind::EngineLoopRestarted => "engine.loop_restarted",
@@ -902,6 +908,7 @@ impl EventKind {
             EventKind::EngineLoopRestarted
             | EventKind::AlertPending
             | EventKind::AlertEvalFailed
+            | EventKind::AlertAction
             | EventKind::InstanceBackoff
             | EventKind::InstanceReplaced
             | EventKind::InstanceStartRetry

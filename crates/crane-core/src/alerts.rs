@@ -24,8 +24,8 @@ mod tests;
 pub use eval::{evaluate, evaluate_with, EvalError, Labels, Limits, Series, SeriesSource, LOOKBACK_MS};
 pub use query::{parse_query, Expr, LabelMatcher, MatchOp, QueryError};
 pub use rules::{
-    parse_rule_file, AlertAction, AlertRule, RuleFile, RuleGroup, FIRING_ACTION_ANNOTATION, MAX_RULES,
-    MAX_RULE_FILE_BYTES, RESOLVED_ACTION_ANNOTATION,
+    parse_rule_file, AlertAction, AlertRule, RuleFile, RuleGroup, ACTION_COOLDOWN_ANNOTATION, FIRING_ACTION_ANNOTATION,
+    MAX_ACTION_COOLDOWN, MAX_RULES, MAX_RULE_FILE_BYTES, RESOLVED_ACTION_ANNOTATION,
 };
 pub use state::{fingerprint, step, Alert, AlertState, RuleState, StepError, Transition, RESOLVED_RETENTION_MS};
 
@@ -65,8 +65,8 @@ struct ExportRule<'a> {
 }
 
 /// The rules as a Prometheus rule file that `promtool check rules` accepts. Crane's extension fields are not part of
-/// Prometheus' format, so `firing_action` and `resolved_action` travel as the annotations
-/// [`FIRING_ACTION_ANNOTATION`] and [`RESOLVED_ACTION_ANNOTATION`]: Prometheus passes them on to Alertmanager (and
+/// Prometheus' format, so `firing_action`, `resolved_action` and `action_cooldown` travel as the
+/// annotations [`FIRING_ACTION_ANNOTATION`], [`RESOLVED_ACTION_ANNOTATION`] and [`ACTION_COOLDOWN_ANNOTATION`]: Prometheus passes them on to Alertmanager (and
 /// so to Crane's webhook), and [`parse_rule_file`] reads them back as the extension fields, so export and import
 /// round-trip. Durations are written in Prometheus' canonical form.
 pub fn to_prometheus_rule_file(file: &RuleFile) -> String {
@@ -90,6 +90,9 @@ pub fn to_prometheus_rule_file(file: &RuleFile) -> String {
                             if let Some(a) = action {
                                 annotations.insert(key.to_string(), a.as_str().to_string());
                             }
+                        }
+                        if let Some(c) = r.action_cooldown {
+                            annotations.insert(ACTION_COOLDOWN_ANNOTATION.to_string(), format_prometheus_duration(c));
                         }
                         ExportRule {
                             alert: &r.alert,

@@ -4,8 +4,9 @@
 //! Also the handle's alert methods: the rule file (stored as a setting, Crane's shipped rules when none is saved),
 //! the active alerts and the recent transitions.
 //!
-//! **Architecture Invariant:** the evaluator reads only what `/metrics` shows (through the buffer) and never acts on
-//! an alert: it records. Actions (`firing_action`, the `alerts` policy) are carried out elsewhere.
+//! **Architecture Invariant:** the evaluator reads only what `/metrics` shows (through the buffer). It records each
+//! transition, then hands fired and resolved alerts to `alert_actions`, which acts through the engine's one writer
+//! (the scaling policy, the generation-checked replica write, the loop).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -77,11 +78,18 @@ pub(crate) struct Alerting {
     rules: Mutex<Rules>,
     /// Newest last.
     history: Mutex<VecDeque<AlertTransitionView>>,
+    /// The actions taken on alerts (cooldowns, recent actions per app).
+    pub(crate) actions: crate::alert_actions::Actions,
 }
 
 impl Default for Alerting {
     fn default() -> Self {
-        Alerting { tsdb: Mutex::default(), rules: Mutex::new(Rules::shipped()), history: Mutex::default() }
+        Alerting {
+            tsdb: Mutex::default(),
+            rules: Mutex::new(Rules::shipped()),
+            history: Mutex::default(),
+            actions: Default::default(),
+        }
     }
 }
 
@@ -202,6 +210,8 @@ async fn round(inner: &Arc<Inner>) -> Duration {
     }
 
     let mut records = Vec::new();
+    // Fired and resolved alerts, acted on once their transitions are recorded.
+    let mut acts = Vec::new();
     {
         let mut rules = inner.alerting.rules.locked();
         if !Arc::ptr_eq(&rules.file, &file) {
@@ -230,6 +240,9 @@ async fn round(inner: &Arc<Inner>) -> Duration {
                             history.pop_front();
                         }
                         records.push(transition_record(&group.name, rule, &t, view.action));
+                        if t.fired() || t.resolved() {
+                            acts.push((gi, ri, t));
+                        }
                     }
                 }
                 Err(e) => {
@@ -243,6 +256,9 @@ async fn round(inner: &Arc<Inner>) -> Duration {
     }
     for (app, kind, reason, details) in records {
         run::record(inner, app.as_deref(), None, kind, reason, details).await;
+    }
+    for (gi, ri, t) in acts {
+        crate::alert_actions::act(inner, &file.groups[gi].rules[ri], &t).await;
     }
     wait
 }

@@ -5,6 +5,7 @@
 //! applies the plan through the [`Runtime`] and [`Store`] ports, and writes every action to the event log.
 
 pub mod access;
+mod alert_actions;
 mod alerting;
 pub mod charts;
 pub mod clock;

@@ -197,7 +197,7 @@ pub(crate) struct ScalingFailure {
 
 impl ScalingFailure {
     /// Records the `policy.failed` event and gives the door's error.
-    async fn record(self, inner: &Inner, app: &str) -> EngineError {
+    pub(crate) async fn record(self, inner: &Inner, app: &str) -> EngineError {
         crate::run::record(inner, Some(app), None, EventKind::PolicyFailed, self.reason, self.details).await;
         self.error
     }

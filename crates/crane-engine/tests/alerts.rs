@@ -197,3 +197,212 @@ async fn an_evaluation_error_is_one_event_per_change_not_one_per_evaluation() {
     rig.idle(60).await;
     assert_eq!(rig.events(&["alert.eval_failed", "alert.eval_recovered"]).len(), 2);
 }
+
+// Alert actions: a rule watches app `trigger` (which the test scales to make the alert fire or resolve) and names
+// app `web` in its labels, so the action lands on `web`.
+
+/// A rule file with one rule: `trigger` has more than one replica → act on `app`.
+fn acting_rule(alert: &str, app: &str, actions: &str) -> String {
+    format!(
+        "groups:
+  - name: act
+    rules:
+      - alert: {alert}
+        expr: crane_app_replicas{{app=\"trigger\"}} > 1
+        labels:
+          app: {app}
+          severity: warning
+{actions}"
+    )
+}
+
+async fn replicas(rig: &Rig, app: &str) -> u32 {
+    rig.engine.get_app(app).await.unwrap().replicas
+}
+
+async fn acting_rig(rules: &str, web: u32) -> Rig {
+    let rig = Rig::new().await;
+    rig.engine.set_alert_rules(rules).await.unwrap();
+    rig.apply(&spec("web", "demo:1", web, "")).await;
+    rig.apply(&spec("trigger", "demo:1", 1, "")).await;
+    rig
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_firing_action_scales_up_once_and_the_resolved_action_scales_down_with_one_event_chain() {
+    let actions = "        firing_action: scale_up\n        resolved_action: scale_down\n";
+    let rig = acting_rig(&acting_rule("Busy", "web", actions), 1).await;
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let firing = rig.events(&["alert.firing"]);
+    let acted = rig.events(&["alert.action"]);
+    assert_eq!(acted.len(), 1, "{}", rig.log());
+    let d = details(&acted[0]);
+    assert_eq!(acted[0].app.as_deref(), Some("web"));
+    assert_eq!(d["rule"], "Busy");
+    assert_eq!(d["fingerprint"], details(&firing[0])["fingerprint"], "the action names the alert it answers");
+    assert_eq!(d["labels"]["app"], "web");
+    assert_eq!(d["status"], "firing");
+    assert_eq!(d["source"], "rule");
+    assert_eq!(d["action"], "scale_up");
+    assert_eq!((d["from"].as_u64(), d["to"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(d["outcome"], "done");
+    let reason = &acted[0].reason;
+    assert!(reason.starts_with("alert Busy firing for app 'web' (value 2"), "{reason}");
+    assert!(reason.contains("the rule names the action scale_up → scale_up by 1 → replicas 1 → 2"), "{reason}");
+    assert_eq!(replicas(&rig, "web").await, 2);
+    rig.until(10, "the loop starts the new instance", |r| r.running("web") == "web-1@1 web-2@1").await;
+
+    // The alert keeps firing: no new transition, no new action.
+    rig.idle(75).await;
+    assert_eq!(rig.events(&["alert.action"]).len(), 1, "{}", rig.log());
+    assert_eq!(replicas(&rig, "web").await, 2);
+
+    // It resolves (after the cooldown): the resolved action removes the replica.
+    rig.engine.scale("trigger", 1).await.unwrap();
+    rig.until(20, "the resolved action", |r| r.events(&["alert.action"]).len() == 2).await;
+    let d = details(&rig.events(&["alert.action"])[1]);
+    assert_eq!(
+        (d["status"].as_str(), d["action"].as_str(), d["outcome"].as_str()),
+        (Some("resolved"), Some("scale_down"), Some("done"))
+    );
+    assert_eq!((d["from"].as_u64(), d["to"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(replicas(&rig, "web").await, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flapping_alert_does_not_act_again_within_the_cooldown() {
+    // Fires while web has one replica; scaling up resolves it, and scaling down would make it fire again.
+    let rules = "groups:
+  - name: act
+    rules:
+      - alert: Thin
+        expr: crane_app_replicas{app=\"web\"} < 2
+        firing_action: scale_up
+        resolved_action: scale_down
+";
+    let rig = Rig::new().await;
+    rig.engine.set_alert_rules(rules).await.unwrap();
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    assert_eq!(replicas(&rig, "web").await, 2);
+    rig.until(20, "the resolved alert", |r| r.events(&["alert.action"]).len() == 2).await;
+    let held = &rig.events(&["alert.action"])[1];
+    assert_eq!(details(held)["outcome"], "cooldown", "{}", rig.log());
+    assert!(held.reason.contains("held: rule Thin already did scale_up on app 'web'"), "{}", held.reason);
+    rig.idle(120).await;
+    assert_eq!(replicas(&rig, "web").await, 2, "{}", rig.log());
+    assert_eq!(rig.events(&["alert.action"]).len(), 2, "one event per transition, not per evaluation");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_rule_action_the_alerts_policy_decides() {
+    let rig = acting_rig(&acting_rule("HighRequestRate", "web", ""), 1).await;
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let acted = &rig.events(&["alert.action"])[0];
+    let d = details(acted);
+    assert_eq!(
+        (d["source"].as_str(), d["action"].as_str(), d["outcome"].as_str()),
+        (Some("policy"), Some("scale_up"), Some("done"))
+    );
+    assert_eq!(d["cooldownMs"], 120_000, "the shipped policy's cooldown");
+    assert!(acted.reason.contains("the alerts policy says scale_up"), "{}", acted.reason);
+    assert_eq!(replicas(&rig, "web").await, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_scaling_policy_bounds_an_alert_scale_and_stop_scales_to_zero() {
+    let actions = "        firing_action: scale_up\n        resolved_action: stop\n";
+    let rig = acting_rig(&acting_rule("Busy", "web", actions), 2).await;
+    let data = serde_json::json!({"apps": {"web": {"max_replicas": 2}}});
+    rig.engine
+        .set_policy(crane_api::PolicyName::Scaling, crane_api::PolicyUpdate { rego: None, data: Some(data) })
+        .await
+        .unwrap();
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let d = details(&rig.events(&["alert.action"])[0]);
+    assert_eq!(d["outcome"], "unchanged", "{d}");
+    assert_eq!((d["requested"].as_u64(), d["to"].as_u64()), (Some(3), Some(2)));
+    assert!(d["clamp"].as_str().is_some_and(|c| c.contains("0–2")), "{d}");
+    assert_eq!(replicas(&rig, "web").await, 2);
+
+    // Nothing was done, so no cooldown: the resolved action stops the app at once.
+    rig.engine.scale("trigger", 1).await.unwrap();
+    rig.until(20, "the stop", |r| r.events(&["alert.action"]).len() == 2).await;
+    let d = details(&rig.events(&["alert.action"])[1]);
+    assert_eq!((d["action"].as_str(), d["outcome"].as_str(), d["to"].as_u64()), (Some("stop"), Some("done"), Some(0)));
+    assert_eq!(replicas(&rig, "web").await, 0);
+    rig.until(10, "the loop stops the instances", |r| r.running("web").is_empty()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alert_for_an_app_that_does_not_exist_is_recorded_without_error() {
+    let rig = acting_rig(&acting_rule("Busy", "ghost", "        firing_action: scale_up\n"), 1).await;
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let acted = &rig.events(&["alert.action"])[0];
+    assert_eq!(details(acted)["outcome"], "recorded");
+    assert!(acted.reason.contains("there is no app 'ghost'"), "{}", acted.reason);
+    assert!(rig.events(&["policy.failed"]).is_empty());
+    assert_eq!(replicas(&rig, "web").await, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alerts_policy_that_cannot_decide_holds_with_policy_failed() {
+    let rig = acting_rig(&acting_rule("Boom", "web", ""), 1).await;
+    // Undefined for this alert only, so the shipped sample inputs still decode and the policy is saved.
+    let rego = "package crane.alerts\n\ndecision := {\"action\": \"scale_up\", \"reason\": \"ok\"} if input.alert != \"Boom\"\n";
+    rig.engine
+        .set_policy(crane_api::PolicyName::Alerts, crane_api::PolicyUpdate { rego: Some(rego.to_string()), data: None })
+        .await
+        .unwrap();
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let acted = &rig.events(&["alert.action"])[0];
+    assert_eq!(details(acted)["outcome"], "failed");
+    assert!(acted.reason.contains("could not decide, so nothing is done"), "{}", acted.reason);
+    let failed = rig.events(&["policy.failed"]);
+    assert_eq!(failed.len(), 1, "{}", rig.log());
+    assert_eq!(failed[0].app.as_deref(), Some("web"));
+    assert_eq!(replicas(&rig, "web").await, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rule_sets_its_own_cooldown() {
+    let rules = "groups:
+  - name: act
+    rules:
+      - alert: Thin
+        expr: crane_app_replicas{app=\"web\"} < 2
+        firing_action: scale_up
+        resolved_action: scale_down
+        action_cooldown: 10s
+";
+    let rig = Rig::new().await;
+    rig.engine.set_alert_rules(rules).await.unwrap();
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    rig.until(40, "two actions", |r| r.events(&["alert.action"]).len() >= 2).await;
+    let acted = rig.events(&["alert.action"]);
+    let d = details(&acted[1]);
+    assert_eq!((d["action"].as_str(), d["outcome"].as_str()), (Some("scale_down"), Some("done")), "{}", rig.log());
+    assert_eq!(d["cooldownMs"], 10_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_action_returns_the_app_to_its_previous_revision() {
+    let rig = acting_rig(&acting_rule("Broken", "web", "        firing_action: rollback\n"), 1).await;
+    rig.apply(&spec("web", "demo:2", 1, "")).await;
+    rig.until(20, "revision 2 runs", |r| r.running("web") == "web-1@2").await;
+    rig.engine.scale("trigger", 2).await.unwrap();
+    rig.until(20, "the action", |r| !r.events(&["alert.action"]).is_empty()).await;
+    let acted = &rig.events(&["alert.action"])[0];
+    let d = details(acted);
+    assert_eq!((d["action"].as_str(), d["outcome"].as_str()), (Some("rollback"), Some("done")), "{}", rig.log());
+    assert_eq!((d["fromRevision"].as_u64(), d["toRevision"].as_u64()), (Some(2), Some(1)));
+    assert!(acted.reason.contains("rolled back: revision 2 → 1"), "{}", acted.reason);
+    let app = rig.engine.get_app("web").await.unwrap();
+    assert_eq!(app.revision, 1);
+    rig.until(20, "revision 1 runs", |r| r.running("web") == "web-1@1").await;
+}

@@ -24,6 +24,10 @@ const MAX_SCALAR_BYTES: usize = 16 * 1024;
 pub const FIRING_ACTION_ANNOTATION: &str = "crane_firing_action";
 /// The annotation an exported rule carries its `resolved_action` in.
 pub const RESOLVED_ACTION_ANNOTATION: &str = "crane_resolved_action";
+/// The annotation an exported rule carries its `action_cooldown` in.
+pub const ACTION_COOLDOWN_ANNOTATION: &str = "crane_action_cooldown";
+/// The longest `action_cooldown`.
+pub const MAX_ACTION_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
 
 /// What Crane does when an alert fires or resolves (Crane's extension of the rule format): the one action type the
 /// `alerts` policy answers too. A rule that names none leaves the choice to the policy.
@@ -75,6 +79,9 @@ pub struct AlertRule {
     pub firing_action: Option<AlertAction>,
     /// What Crane does when a firing alert resolves; `None` asks the `alerts` policy.
     pub resolved_action: Option<AlertAction>,
+    /// How long after an action of this rule on an app the rule leaves that app alone (`action_cooldown`); `None`:
+    /// the `alerts` policy's cooldown, else Crane's default.
+    pub action_cooldown: Option<Duration>,
     label_templates: BTreeMap<String, Template>,
     annotation_templates: BTreeMap<String, Template>,
 }
@@ -112,6 +119,7 @@ const RULE: Shape = Shape::Struct(&[
     opt("annotations", &TEXT_MAP),
     opt("firing_action", &ACTION),
     opt("resolved_action", &ACTION),
+    opt("action_cooldown", &DURATION),
 ]);
 const GROUP: Shape = Shape::Struct(&[
     req("name", &TEXT, "name: crane"),
@@ -385,6 +393,37 @@ impl Reader<'_> {
                 Some(a) => *action = Some(a),
             }
         }
+        let mut action_cooldown = self.duration(&path.key("action_cooldown"));
+        if let Some(text) = annotations.remove(ACTION_COOLDOWN_ANNOTATION) {
+            let at = path.key("annotations").key(ACTION_COOLDOWN_ANNOTATION);
+            match units::parse_prometheus_duration(&text) {
+                Err(why) => {
+                    self.at(&at, Target::Value, format!("`{text}` is not a duration: {why}"), "write e.g. `2m`");
+                    ok = false;
+                }
+                Ok(d) if action_cooldown.is_some_and(|c| c != d) => {
+                    self.at(
+                        &at,
+                        Target::Value,
+                        format!(
+                            "the annotation `{ACTION_COOLDOWN_ANNOTATION}` says `{text}` but `action_cooldown` differs"
+                        ),
+                        "keep only `action_cooldown`",
+                    );
+                    ok = false;
+                }
+                Ok(d) => action_cooldown = Some(d),
+            }
+        }
+        if action_cooldown.is_some_and(|c| c > MAX_ACTION_COOLDOWN) {
+            self.at(
+                &path.key("action_cooldown"),
+                Target::Value,
+                "the action cooldown is longer than a day",
+                "use at most `1d`",
+            );
+            ok = false;
+        }
         let mut annotation_templates = BTreeMap::new();
         for (name, value) in &annotations {
             let at = path.key("annotations").key(name);
@@ -418,6 +457,7 @@ impl Reader<'_> {
             annotations,
             firing_action,
             resolved_action,
+            action_cooldown,
             label_templates,
             annotation_templates,
         })

@@ -33,6 +33,7 @@ const GOOD: &str = r#"groups:
           summary: "{{ $labels.app }}: {{ $value }} req/s"
         firing_action: scale_up
         resolved_action: scale_down
+        action_cooldown: 5m
       - alert: Down
         expr: crane_app_ready_replicas == 0
 "#;
@@ -50,6 +51,7 @@ fn a_good_file_parses_into_typed_rules() {
     assert_eq!(rate.labels, labels(&[("severity", "warning")]).into_iter().collect());
     assert_eq!(rate.firing_action, Some(AlertAction::ScaleUp));
     assert_eq!(rate.resolved_action, Some(AlertAction::ScaleDown));
+    assert_eq!((rate.action_cooldown, down.action_cooldown), (Some(Duration::from_secs(300)), None));
     assert!(matches!(rate.query, Expr::Binary(_)));
     assert_eq!((down.for_, down.firing_action, down.resolved_action), (Duration::ZERO, None, None));
 }
@@ -665,6 +667,7 @@ fn export_round_trips_and_carries_the_actions_as_annotations() {
     assert!(!field("firing_action:") && !field("resolved_action:"), "{exported}");
     assert!(exported.contains("crane_firing_action: scale_up"), "{exported}");
     assert!(exported.contains("for: 1m30s"), "{exported}");
+    assert!(exported.contains("crane_action_cooldown: 5m"), "{exported}");
     let back = parse_rule_file(&exported).unwrap_or_else(|d| panic!("{}\n{exported}", crate::error::render(&d)));
     assert_eq!(back, file);
     assert_eq!(to_prometheus_rule_file(&back), exported);
@@ -680,6 +683,18 @@ fn export_round_trips_and_carries_the_actions_as_annotations() {
             "keep only",
         )],
     );
+}
+
+#[test]
+fn an_action_cooldown_is_a_duration_of_at_most_a_day() {
+    check_diagnostics(
+        &GOOD.replace("action_cooldown: 5m", "action_cooldown: 2d"),
+        &[(15, 26, "groups[0].rules[0].action_cooldown", "the action cooldown is longer than a day", "at most `1d`")],
+    );
+    let exported = to_prometheus_rule_file(&parse_rule_file(GOOD).unwrap());
+    let conflict = exported.replace("crane_action_cooldown: 5m", "crane_action_cooldown: 1m");
+    let got = parse_rule_file(&GOOD.replace("summary:", "crane_action_cooldown: 1m\n          summary:"));
+    assert!(got.is_err() && parse_rule_file(&conflict).is_ok(), "{exported}");
 }
 
 #[test]
