@@ -1538,3 +1538,74 @@ pub struct AlertTransitionView {
     /// The action the rule names for this change (firing or resolving), if any.
     pub action: Option<String>,
 }
+
+/// The body Alertmanager sends to a webhook receiver (payload `version` "4"). Fields Crane does not use are
+/// accepted and ignored, like any webhook receiver does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertmanagerPayload {
+    /// The payload version; Crane reads "4".
+    pub version: String,
+    /// The group's key.
+    #[serde(default)]
+    pub group_key: String,
+    /// How many alerts Alertmanager left out because of `max_alerts`.
+    #[serde(default)]
+    pub truncated_alerts: u64,
+    /// The group's status (`firing` or `resolved`); each alert's own status is what Crane acts on.
+    #[serde(default)]
+    pub status: String,
+    /// The receiver's name.
+    #[serde(default)]
+    pub receiver: String,
+    /// The alerts.
+    pub alerts: Vec<AlertmanagerAlert>,
+}
+
+/// One alert of an Alertmanager webhook payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertmanagerAlert {
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// Its labels (`alertname`, `app`, `severity`…).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Its annotations (Crane's exported rules carry `crane_firing_action`, `crane_resolved_action`,
+    /// `crane_action_cooldown`).
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// When it started firing (RFC 3339).
+    #[serde(default)]
+    pub starts_at: String,
+    /// When it ended (RFC 3339; Alertmanager's zero time while firing).
+    #[serde(default)]
+    pub ends_at: String,
+    /// Its fingerprint (hex).
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// What Crane did with a webhook payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct WebhookReceipt {
+    /// Alerts in the payload.
+    pub received: u32,
+    /// Alerts acted on (each an `alert.action` event).
+    pub handled: u32,
+    /// Alerts already received with the same fingerprint, start and status (not acted on again).
+    pub duplicates: u32,
+    /// Alerts Alertmanager said it left out (`truncatedAlerts`).
+    pub truncated: u64,
+}
+
+/// Where Alertmanager sends alerts to Crane, and the token it must send (admins only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct WebhookInfo {
+    /// The receiver's URL (`POST`).
+    pub url: String,
+    /// The bearer token Alertmanager must send (`http_config.authorization.credentials`).
+    pub token: String,
+    /// The file that holds the token.
+    pub token_file: String,
+}

@@ -31,6 +31,31 @@ const MAX_RECENT: usize = 20;
 /// Recent actions older than this are left out of the policy's input.
 const RECENT_WINDOW_MS: Millis = 3_600_000;
 
+/// What acting on an alert needs to know of its rule: the built-in evaluator's rule, or what an Alertmanager alert
+/// carries (the annotations `crane_firing_action`, `crane_resolved_action` and `crane_action_cooldown` that Crane's
+/// exported rule files put there).
+pub(crate) struct RuleActions<'a> {
+    /// The expression, for the reason (empty when unknown).
+    pub expr: &'a str,
+    /// What to do when the alert fires (`None`: the alerts policy decides).
+    pub firing_action: Option<AlertAction>,
+    /// What to do when it resolves (`None`: the alerts policy decides).
+    pub resolved_action: Option<AlertAction>,
+    /// The rule's own cooldown.
+    pub action_cooldown: Option<Millis>,
+}
+
+impl<'a> From<&'a AlertRule> for RuleActions<'a> {
+    fn from(rule: &'a AlertRule) -> RuleActions<'a> {
+        RuleActions {
+            expr: rule.expr.trim(),
+            firing_action: rule.firing_action,
+            resolved_action: rule.resolved_action,
+            action_cooldown: rule.action_cooldown.map(|c| c.as_millis()),
+        }
+    }
+}
+
 /// An action a rule took on an app.
 #[derive(Debug, Clone, Copy)]
 struct Taken {
@@ -123,7 +148,7 @@ fn number(value: f64) -> serde_json::Value {
 
 /// Decides and carries out the action for one transition (a fired or resolved alert; others are ignored), and
 /// records the `alert.action` event.
-pub(crate) async fn act(inner: &Arc<Inner>, rule: &AlertRule, t: &Transition) {
+pub(crate) async fn act(inner: &Arc<Inner>, rule: RuleActions<'_>, t: &Transition) {
     let status = if t.fired() {
         AlertStatus::Firing
     } else if t.resolved() {
@@ -148,7 +173,11 @@ pub(crate) async fn act(inner: &Arc<Inner>, rule: &AlertRule, t: &Transition) {
     let current = stored.as_ref().map(|a| a.spec.replicas);
     let handle = EngineHandle { inner: inner.clone(), caller: Arc::new(Caller::admin(Door::Engine)) };
     let who = app_name.as_deref().map(|a| format!(" for app '{a}'")).unwrap_or_default();
-    let head = format!("alert {} {status_word}{who} (value {}, `{}`)", t.rule, t.value, rule.expr.trim());
+    let head = if rule.expr.is_empty() {
+        format!("alert {} {status_word}{who}", t.rule)
+    } else {
+        format!("alert {} {status_word}{who} (value {}, `{}`)", t.rule, t.value, rule.expr)
+    };
 
     let mut details = json!({
         "rule": t.rule,
@@ -208,7 +237,7 @@ pub(crate) async fn act(inner: &Arc<Inner>, rule: &AlertRule, t: &Transition) {
     set(&mut details, "source", json!(source));
     set(&mut details, "action", json!(action.as_str()));
     // The rule's `action_cooldown`, else the policy's, else the default.
-    let cooldown = rule.action_cooldown.map(|c| c.as_millis()).or(cooldown).unwrap_or(DEFAULT_COOLDOWN_MS);
+    let cooldown = rule.action_cooldown.or(cooldown).unwrap_or(DEFAULT_COOLDOWN_MS);
     set(&mut details, "cooldownMs", json!(cooldown));
 
     let (outcome, said) = carry_out(inner, &handle, t, action, step, cooldown, stored.as_ref(), &mut details).await;

@@ -258,7 +258,7 @@ async fn round(inner: &Arc<Inner>) -> Duration {
         run::record(inner, app.as_deref(), None, kind, reason, details).await;
     }
     for (gi, ri, t) in acts {
-        crate::alert_actions::act(inner, &file.groups[gi].rules[ri], &t).await;
+        crate::alert_actions::act(inner, (&file.groups[gi].rules[ri]).into(), &t).await;
     }
     wait
 }

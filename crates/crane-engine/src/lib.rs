@@ -23,6 +23,7 @@ mod run;
 mod settings;
 mod tsdb;
 mod views;
+mod webhook;
 
 use crane_api::EventKind;
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ pub use clock::Clock;
 pub use error::{EngineError, Result};
 pub use exposition::SdTargetGroup;
 pub use nginx::ManagedNginx;
+pub use webhook::MAX_ALERTS as MAX_WEBHOOK_ALERTS;
 
 /// Settings key of the engine's random id, used as the `io.crane.owner` label value.
 const ENGINE_ID_KEY: &str = "engine_id";
@@ -256,6 +258,8 @@ pub(crate) struct Inner {
     pub data_lock: Mutex<Option<data_dir::Lock>>,
     /// The users' tokens as authentication reads them (rebuilt after every change).
     pub tokens: access::TokenCache,
+    /// Alertmanager alerts already handled (deduplication of the webhook).
+    pub webhook_seen: webhook::Seen,
     /// The running policies (admission, scaling, alerts), compiled.
     pub policies: policies::Policies,
 }
@@ -375,6 +379,7 @@ impl EngineHandle {
             api_url: Mutex::new(String::new()),
             data_lock: Mutex::new(Some(lock)),
             tokens: access::TokenCache::default(),
+            webhook_seen: webhook::Seen::default(),
             policies: policies::Policies::shipped(Arc::new(crane_policy::Regorus)),
         });
         let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };

@@ -406,3 +406,77 @@ async fn a_rollback_action_returns_the_app_to_its_previous_revision() {
     assert_eq!(app.revision, 1);
     rig.until(20, "revision 1 runs", |r| r.running("web") == "web-1@1").await;
 }
+
+/// An Alertmanager webhook payload (version 4) with one alert.
+fn payload(status: &str, app: &str, annotations: serde_json::Value, starts_at: &str) -> crane_api::AlertmanagerPayload {
+    serde_json::from_value(serde_json::json!({
+        "version": "4", "groupKey": "{}:{alertname=\"HighRequestRate\"}", "truncatedAlerts": 0, "status": status,
+        "receiver": "crane", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
+        "alerts": [{"status": status, "labels": {"alertname": "HighRequestRate", "app": app, "severity": "warning"},
+                    "annotations": annotations, "startsAt": starts_at, "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus/graph", "fingerprint": "0b1c2d3e4f5a6b7c"}]
+    }))
+    .unwrap()
+}
+
+/// Alerts from a real Alertmanager take the same chain: the action its exported rule carries in the annotations, a
+/// repeat is counted and not acted on again, each alert's own status decides, an unknown app is recorded.
+#[tokio::test(start_paused = true)]
+async fn alertmanager_alerts_act_through_the_same_chain_once_each() {
+    let rig = Rig::new().await;
+    rig.apply(&spec("web", "demo:1", 1, "")).await;
+    let actions = serde_json::json!({"crane_firing_action": "scale_up", "crane_resolved_action": "scale_down",
+                                     "crane_action_cooldown": "0s"});
+    let firing = payload("firing", "web", actions.clone(), "2026-12-02T10:00:00Z");
+    let receipt = rig.engine.receive_alertmanager(&firing).await.unwrap();
+    assert_eq!((receipt.received, receipt.handled, receipt.duplicates), (1, 1, 0));
+    assert_eq!(replicas(&rig, "web").await, 2);
+    let acted = rig.events(&["alert.action"]);
+    assert_eq!(acted.len(), 1, "{}", rig.log());
+    let d = details(&acted[0]);
+    assert_eq!(
+        (d["rule"].as_str(), d["source"].as_str(), d["action"].as_str()),
+        (Some("HighRequestRate"), Some("rule"), Some("scale_up"))
+    );
+    assert_eq!(d["fingerprint"], "0b1c2d3e4f5a6b7c");
+
+    // Alertmanager repeats it (repeat_interval, a retry): counted, not acted on again.
+    let receipt = rig.engine.receive_alertmanager(&firing).await.unwrap();
+    assert_eq!((receipt.handled, receipt.duplicates), (0, 1));
+    assert_eq!(replicas(&rig, "web").await, 2);
+
+    // Resolved: its own status decides (the group's status is not read).
+    let mut resolved = payload("resolved", "web", actions, "2026-12-02T10:00:00Z");
+    resolved.status = "firing".to_string();
+    rig.engine.receive_alertmanager(&resolved).await.unwrap();
+    assert_eq!(replicas(&rig, "web").await, 1);
+
+    // No action in the annotations: the alerts policy decides (HighRequestRate firing → scale_up); an unknown app is
+    // recorded only.
+    let unknown = payload("firing", "nope", serde_json::json!({}), "2026-12-02T11:00:00Z");
+    assert_eq!(rig.engine.receive_alertmanager(&unknown).await.unwrap().handled, 1);
+    let last = rig.events(&["alert.action"]).last().cloned().unwrap();
+    assert_eq!(
+        (details(&last)["source"].as_str(), details(&last)["outcome"].as_str()),
+        (Some("policy"), Some("recorded"))
+    );
+
+    // Bad payloads are refused whole.
+    let mut old = firing.clone();
+    old.version = "3".into();
+    assert!(
+        matches!(rig.engine.receive_alertmanager(&old).await, Err(EngineError::BadRequest(m)) if m.contains("version"))
+    );
+    let mut odd = firing.clone();
+    odd.alerts[0].status = "weird".into();
+    assert!(
+        matches!(rig.engine.receive_alertmanager(&odd).await, Err(EngineError::BadRequest(m)) if m.contains("alerts[0].status"))
+    );
+    let mut many = firing;
+    many.alerts = vec![many.alerts[0].clone(); crane_engine::MAX_WEBHOOK_ALERTS + 1];
+    assert!(
+        matches!(rig.engine.receive_alertmanager(&many).await, Err(EngineError::BadRequest(m)) if m.contains("max_alerts"))
+    );
+    assert_eq!(replicas(&rig, "web").await, 1, "nothing of a refused payload was done");
+    rig.engine.shutdown().await;
+}

@@ -33,6 +33,9 @@ pub use error::{ApiFailure, RestError, Result};
 
 /// File in the data directory that holds the bearer token.
 pub const TOKEN_FILE: &str = "token";
+/// The file (in the data directory) holding the token Alertmanager sends to `POST /api/v1/alerts/webhook`: a token
+/// of its own, so a Prometheus/Alertmanager config never holds the API's token.
+pub const WEBHOOK_TOKEN_FILE: &str = "webhook-token";
 /// File in the data directory that tells clients where the API listens: `{"url": ..., "pid": ...}`.
 pub const API_FILE: &str = "api.json";
 
@@ -194,7 +197,9 @@ fn pipeline(
         any_host: allow_remote,
         public_paths,
     });
-    let state = routes::AppState { handle, openapi: Arc::new(document), shutdown, token, port };
+    let webhook_path = handle.data_dir().join(WEBHOOK_TOKEN_FILE);
+    let webhook = Arc::new(Token::new(load_or_create_token(&webhook_path)?, webhook_path));
+    let state = routes::AppState { handle, openapi: Arc::new(document), shutdown, token, webhook, port };
     Ok(router
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, auth::guard))

@@ -15,6 +15,9 @@ use crate::error::status_for;
 
 /// Name of the bearer security scheme in `components.securitySchemes` (also spelt out in `security(...)` below).
 const BEARER: &str = "bearerAuth";
+/// Name of the webhook's own bearer scheme (`<data_dir>/webhook-token`): the one route that takes it is served by
+/// the guard without the API token, and its handler checks this one.
+const WEBHOOK: &str = "webhookToken";
 
 /// What every document starts from: info, the bearer scheme required by default, and the error schema.
 #[derive(utoipa::OpenApi)]
@@ -47,10 +50,15 @@ impl Modify for BearerScheme {
                 "The hex token stored in <data_dir>/token (also shown in the window), or a user token (crane_…).",
             ))
             .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+        let webhook = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The hex token stored in <data_dir>/webhook-token, for Alertmanager (`cranectl alerts webhook`).",
+            ))
+            .build();
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+        components.add_security_scheme(WEBHOOK, SecurityScheme::Http(webhook));
     }
 }
 
@@ -69,10 +77,18 @@ pub(crate) fn document(mut doc: OpenApi, server_url: &str) -> OpenApi {
     doc
 }
 
-/// Whether an operation is served without the token: its handler says `security(())`.
+/// Whether an operation is served without any token: its handler says `security(())`.
 pub(crate) fn is_public(operation: &Operation) -> bool {
     operation.security.as_ref().is_some_and(|requirements| {
         requirements.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+    })
+}
+
+/// Whether the guard serves an operation without the API token: it is public, or its handler names another scheme
+/// (the webhook's token, which the handler checks).
+fn skips_api_token(operation: &Operation) -> bool {
+    operation.security.as_ref().is_some_and(|requirements| {
+        requirements.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v.get(BEARER).is_none()))
     })
 }
 
@@ -84,7 +100,7 @@ pub(crate) fn public_paths(doc: &OpenApi) -> std::collections::HashSet<String> {
         .filter(|(_, item)| {
             let operations: Vec<&Operation> =
                 [&item.get, &item.put, &item.post, &item.delete, &item.patch].into_iter().flatten().collect();
-            !operations.is_empty() && operations.into_iter().all(is_public)
+            !operations.is_empty() && operations.into_iter().all(skips_api_token)
         })
         .map(|(path, _)| path.clone())
         .collect()
@@ -181,6 +197,7 @@ mod tests {
             openapi: std::sync::Arc::new(Value::Null),
             shutdown,
             token,
+            webhook: std::sync::Arc::new(crate::Token::new("1".repeat(64), dir.path().join("webhook-token"))),
             port: 1,
         };
         let router = router.with_state(state);
@@ -230,8 +247,12 @@ mod tests {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();
-                if operation.get("security").is_some() {
-                    assert_eq!(operation["security"], serde_json::json!([]), "{method} {path}");
+                if operation.get("security").is_some_and(|s| s != &serde_json::json!([])) {
+                    // Only the webhook names another scheme; it answers 401 for a wrong webhook token.
+                    assert_eq!(operation["security"], serde_json::json!([{ "webhookToken": [] }]), "{method} {path}");
+                    assert!(responses.contains_key("401"), "{method} {path}");
+                    public.insert(format!("{method} {path}"));
+                } else if operation.get("security").is_some() {
                     assert!(responses.get("401").is_none(), "{method} {path}");
                     public.insert(format!("{method} {path}"));
                 } else {
@@ -251,7 +272,10 @@ mod tests {
         }
         assert_eq!(
             public,
-            BTreeSet::from(["get /healthz", "get /api/v1/openapi.json", "get /api/v1/hello"].map(String::from))
+            BTreeSet::from(
+                ["get /healthz", "get /api/v1/openapi.json", "get /api/v1/hello", "post /api/v1/alerts/webhook"]
+                    .map(String::from)
+            )
         );
         assert_eq!(
             doc["paths"]["/api/v1/apps/{name}"]["get"]["responses"]["404"]["description"],

@@ -69,11 +69,22 @@ pub(crate) struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The bearer token, for the hello proof and rotation.
     pub token: Arc<crate::Token>,
+    /// The token Alertmanager sends to the webhook receiver.
+    pub webhook: Arc<crate::Token>,
     /// The port the server listens on, part of the hello proof.
     pub port: u16,
 }
 
 impl AppState {
+    /// The webhook receiver's URL and current token.
+    fn webhook_info(&self) -> crane_api::WebhookInfo {
+        crane_api::WebhookInfo {
+            url: format!("http://127.0.0.1:{}/api/v1/alerts/webhook", self.port),
+            token: self.webhook.current(),
+            token_file: self.webhook.path.display().to_string(),
+        }
+    }
+
     /// Resolves when the server begins shutting down.
     fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.shutdown.clone();
@@ -125,8 +136,14 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(export_alert_rules),
         routes!(active_alerts),
         routes!(alert_history),
+        routes!(alertmanager_webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        routes!(webhook_info),
+        routes!(rotate_webhook_token),
     ]
 }
+
+/// Largest body `POST /api/v1/alerts/webhook` reads: room for [`crane_engine::MAX_WEBHOOK_ALERTS`] alerts.
+pub const WEBHOOK_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Largest body `PUT /api/v1/alerts/rules` reads: four times the largest rule file (JSON escaping).
 pub const ALERT_RULES_BODY_LIMIT: usize = 4 * crane_core::alerts::MAX_RULE_FILE_BYTES;
@@ -1549,4 +1566,106 @@ async fn alert_history(
         return Err(ApiFailure::bad_request(format!("limit: {limit} is out of range; give a number from 1 to {max}")));
     }
     Ok(Json(engine.alert_history(limit).await?))
+}
+
+/// Receive alerts from Alertmanager
+///
+/// Alertmanager's webhook receiver (payload version 4). Authenticated by the webhook's own bearer token
+/// (`<data dir>/webhook-token`, `cranectl alerts webhook`), not the API's. Each alert by its own status → the action
+/// its rule names (the `crane_firing_action`/`crane_resolved_action` annotations of Crane's exported rules) or the
+/// `alerts` policy's → carried out by the engine, bounded by the scaling policy, with a cooldown; repeats (same
+/// fingerprint, start and status) are counted, not acted on again. Unknown alerts and apps are recorded, not errors.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/webhook",
+    operation_id = "alertmanagerWebhook",
+    security(("webhookToken" = [])),
+    request_body = crane_api::AlertmanagerPayload,
+    responses(
+        (status = 200, description = "What Crane did with the alerts.", body = crane_api::WebhookReceipt),
+        (status = 400), (status = 401), (status = 413), (status = 500),
+    )
+)]
+async fn alertmanager_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<crane_api::WebhookReceipt>, ApiFailure> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string());
+    let expected = state.webhook.current();
+    if !presented.is_some_and(|p| crate::auth::constant_time_eq(p.as_bytes(), expected.as_bytes())) {
+        return Err(ApiFailure::new(
+            ErrorCode::Unauthorized,
+            format!(
+                "missing or wrong webhook token: Alertmanager must send the token of {} as a bearer token \
+                 (`http_config: {{authorization: {{credentials_file: ...}}}}`); `cranectl alerts webhook` shows it",
+                state.webhook.path.display()
+            ),
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        ApiFailure::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the payload could not be read ({}); a webhook payload may be at most {WEBHOOK_BODY_LIMIT} bytes: \
+                 set `max_alerts` in the receiver's webhook_config",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let payload: crane_api::AlertmanagerPayload = parse_json(
+        media_type(&headers).as_deref(),
+        &body,
+        r#"{"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "HighRequestRate", "app": "web"}}]}"#,
+    )?;
+    Ok(Json(state.handle.receive_alertmanager(&payload).await?))
+}
+
+/// The webhook receiver's address and token
+///
+/// Where Alertmanager sends alerts (`url`) and the bearer token it must send, for its `webhook_configs`. Admins only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/webhook/info",
+    operation_id = "webhookInfo",
+    responses((status = 200, description = "The receiver.", body = crane_api::WebhookInfo), (status = 403), (status = 500))
+)]
+async fn webhook_info(
+    State(state): State<AppState>,
+    Engine(engine): Engine,
+) -> Result<Json<crane_api::WebhookInfo>, ApiFailure> {
+    engine.authorize(crane_engine::Permission::ManageSettings, None).await?;
+    Ok(Json(state.webhook_info()))
+}
+
+/// Replace the webhook token
+///
+/// Writes a new webhook token; Alertmanager must be given it (the old one is refused at once). Admins only; audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/webhook/rotate",
+    operation_id = "rotateWebhookToken",
+    responses((status = 200, description = "The receiver with its new token.", body = crane_api::WebhookInfo), (status = 403), (status = 500))
+)]
+async fn rotate_webhook_token(
+    State(state): State<AppState>,
+    Engine(engine): Engine,
+) -> Result<Json<crane_api::WebhookInfo>, ApiFailure> {
+    let path = state.webhook.path.display().to_string();
+    engine
+        .audited(crane_api::AuditAction::TokenRotate, None, Some("webhook"), async {
+            engine.authorize(crane_engine::Permission::ManageSettings, None).await?;
+            state.webhook.rotate().map_err(|e| {
+                crane_engine::EngineError::Internal(format!(
+                    "cannot write a new webhook token to {path}: {e}; the old one still works"
+                ))
+            })
+        })
+        .await?;
+    Ok(Json(state.webhook_info()))
 }

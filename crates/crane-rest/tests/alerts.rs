@@ -69,3 +69,48 @@ async fn alert_rules_round_trip_through_rest() {
     assert!(reset.is_default);
     t.stop().await;
 }
+
+/// Alertmanager's webhook: its own token (not the API's), shown and rotated by admins; a wrong or missing token is
+/// 401, a malformed body 400 with the reason, a good payload 200 with what Crane did.
+#[tokio::test]
+async fn the_alertmanager_webhook_takes_its_own_token() {
+    let t = TestServer::start().await;
+    let info: crane_api::WebhookInfo =
+        t.req(Method::GET, "/api/v1/alerts/webhook/info").send().await.unwrap().json().await.unwrap();
+    assert!(info.url.ends_with("/api/v1/alerts/webhook"), "{info:?}");
+    assert_ne!(info.token, t.token, "the webhook has a token of its own");
+    assert!(info.token_file.ends_with("webhook-token"));
+    let body = serde_json::json!({"version": "4", "status": "firing", "alerts": [
+        {"status": "firing", "labels": {"alertname": "Unknown", "app": "nope"}, "startsAt": "2026-12-02T10:00:00Z"}]});
+    let post = |token: Option<&str>| {
+        let r = t.client.post(format!("{}/api/v1/alerts/webhook", t.url));
+        match token {
+            Some(token) => r.bearer_auth(token),
+            None => r,
+        }
+    };
+    assert_eq!(post(None).json(&body).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let r = post(Some(&t.token)).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the API's token is not the webhook's");
+    assert_eq!(api_error(r).await.code, ErrorCode::Unauthorized);
+
+    let r = post(Some(&info.token))
+        .header("Content-Type", "application/json")
+        .body("{\"version\": \"4\", \"alerts\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(Some(&info.token)).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let receipt: crane_api::WebhookReceipt = r.json().await.unwrap();
+    assert_eq!((receipt.received, receipt.handled, receipt.duplicates), (1, 1, 0));
+
+    let rotated: crane_api::WebhookInfo =
+        t.req(Method::POST, "/api/v1/alerts/webhook/rotate").send().await.unwrap().json().await.unwrap();
+    assert_ne!(rotated.token, info.token);
+    assert_eq!(post(Some(&info.token)).json(&body).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let r = post(Some(&rotated.token)).json(&body).send().await.unwrap();
+    let receipt: crane_api::WebhookReceipt = r.json().await.unwrap();
+    assert_eq!(receipt.duplicates, 1, "the same alert again is a repeat");
+}

@@ -170,6 +170,9 @@ async fn openapi_lists_every_route() {
         ("post", "/api/v1/policies/{name}/validate"),
         ("post", "/api/v1/policies/{name}/eval"),
         ("post", "/api/v1/policies/test"),
+        ("post", "/api/v1/alerts/webhook"),
+        ("get", "/api/v1/alerts/webhook/info"),
+        ("post", "/api/v1/alerts/webhook/rotate"),
     ] {
         assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
     }
@@ -218,6 +221,9 @@ async fn openapi_lists_every_route() {
     assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([]));
     assert_eq!(doc["paths"]["/api/v1/openapi.json"]["get"]["security"], serde_json::json!([]));
     assert_eq!(doc["paths"]["/api/v1/hello"]["get"]["security"], serde_json::json!([]));
+    // The webhook takes its own token (checked by its handler), not the API's.
+    assert_eq!(doc["paths"]["/api/v1/alerts/webhook"]["post"]["security"], serde_json::json!([{"webhookToken": []}]));
+    assert!(doc["paths"]["/api/v1/alerts/webhook/info"]["get"].get("security").is_none(), "the info needs the token");
     assert!(doc["paths"]["/api/v1/token/rotate"]["post"].get("security").is_none(), "rotation needs the token");
     assert_eq!(doc["security"], serde_json::json!([{ "bearerAuth": [] }]));
     // Every $ref points at a schema that exists.

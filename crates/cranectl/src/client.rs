@@ -305,6 +305,16 @@ impl Client {
         response.text().await.map_err(|e| self.stream_error(e))
     }
 
+    /// `GET /alerts/webhook/info`, or `POST /alerts/webhook/rotate` first.
+    pub async fn webhook(&self, rotate: bool) -> Result<crane_api::WebhookInfo> {
+        let request = if rotate {
+            self.request(Method::POST, "/alerts/webhook/rotate")
+        } else {
+            self.request(Method::GET, "/alerts/webhook/info")
+        };
+        self.json(request.timeout(SHORT)).await
+    }
+
     /// `GET /alerts/active`.
     pub async fn active_alerts(&self) -> Result<Vec<crane_api::AlertView>> {
         self.json(self.request(Method::GET, "/alerts/active").timeout(SHORT)).await

@@ -331,6 +331,15 @@ enum AlertsWhat {
         #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
     },
+    /// Print the Alertmanager webhook receiver's URL and its bearer token (admins); `--rotate` replaces the token.
+    #[command(after_help = "Examples:\n  cranectl alerts webhook\n  cranectl alerts webhook --rotate\n\n\
+                      Alertmanager's receiver:\n  webhook_configs:\n    - url: <URL>\n      http_config:\n        \
+                      authorization: {credentials: <TOKEN>}")]
+    Webhook {
+        /// Replace the token first (the old one is refused at once).
+        #[arg(long)]
+        rotate: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -768,6 +777,18 @@ async fn alerts(client: &Client, what: AlertsWhat, format: Format, now: chrono::
         AlertsWhat::History { limit } => {
             let history = client.alert_history(limit).await?;
             emit(&output::render(format, &history, || output::alert_history_table(&history, now))?)
+        }
+        AlertsWhat::Webhook { rotate } => {
+            let info = client.webhook(rotate).await?;
+            emit(&output::render(format, &info, || {
+                format!(
+                    "url:        {}\ntoken:      {}\ntoken file: {}\n{}",
+                    info.url,
+                    info.token,
+                    info.token_file,
+                    if rotate { "the token was replaced: give Alertmanager the new one\n" } else { "" }
+                )
+            })?)
         }
     }
 }

@@ -94,6 +94,7 @@ fn help_works_for_every_command() {
         &["alerts", "export"],
         &["alerts", "active"],
         &["alerts", "history"],
+        &["alerts", "webhook"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -582,6 +583,14 @@ fn alerts_commands() {
     assert!(err.starts_with("error: the rule file is invalid (1 problem):"), "{err}");
     assert!(err.contains(&format!("{}:5:", bad.display())), "{err}");
     assert!(ok(&data, &["alerts", "rules"]).contains("AppDegraded"), "nothing changed");
+
+    // The webhook receiver: its URL and its own token; --rotate replaces it.
+    let out = ok(&data, &["alerts", "webhook"]);
+    assert!(out.contains("/api/v1/alerts/webhook") && out.contains("webhook-token"), "{out}");
+    let token = |out: &str| out.lines().find_map(|l| l.strip_prefix("token:")).map(|t| t.trim().to_string());
+    let rotated = ok(&data, &["alerts", "webhook", "--rotate"]);
+    assert!(rotated.contains("the token was replaced"), "{rotated}");
+    assert_ne!(token(&out), token(&rotated));
 
     let good = dir.path().join("good.rules.yml");
     std::fs::write(
