@@ -186,38 +186,65 @@ fn syntax_diagnostic(e: &tree::SyntaxError) -> Diagnostic {
 /// Reports every key longer than [`MAX_KEY_BYTES`] and every scalar longer than [`MAX_SCALAR_BYTES`], naming its
 /// field. Runs before the schema walk, whose messages quote keys and values and whose "did you mean" compares them.
 fn lengths(node: &Node, path: &Path, out: &mut Vec<Diagnostic>) {
+    let fixes = LengthFixes {
+        max_value: MAX_SCALAR_BYTES,
+        max_key: MAX_KEY_BYTES,
+        value: "shorten it; large content belongs in a config file or a volume, not in the spec",
+        key: "use one of the field names of the spec reference",
+    };
+    lengths_with(node, path, &fixes, out);
+}
+
+/// The limits [`lengths_with`] checks and the fixes it names for a value and a key that are too long.
+pub(crate) struct LengthFixes<'a> {
+    /// The longest value, in bytes.
+    pub max_value: usize,
+    /// The longest key, in bytes.
+    pub max_key: usize,
+    /// For a value over `max_value`.
+    pub value: &'a str,
+    /// For a key over `max_key`.
+    pub key: &'a str,
+}
+
+/// [`lengths`] for any YAML document Crane reads (specs, rule files), with that document's fixes.
+pub(crate) fn lengths_with(node: &Node, path: &Path, fixes: &LengthFixes<'_>, out: &mut Vec<Diagnostic>) {
     match &node.kind {
-        tree::Kind::Scalar { value, .. } if value.len() > MAX_SCALAR_BYTES => out.push(Diagnostic::new(
+        tree::Kind::Scalar { value, .. } if value.len() > fixes.max_value => out.push(Diagnostic::new(
             node.line,
             node.column,
             path.render(),
             format!(
-                "the value of `{}` is {} bytes; a value may be at most {MAX_SCALAR_BYTES} bytes",
+                "the value of `{}` is {} bytes; a value may be at most {} bytes",
                 path.render(),
-                value.len()
+                value.len(),
+                fixes.max_value
             ),
-            "shorten it; large content belongs in a config file or a volume, not in the spec",
+            fixes.value,
         )),
         tree::Kind::Scalar { .. } => {}
-        tree::Kind::Seq(items) => items.iter().enumerate().for_each(|(i, item)| lengths(item, &path.index(i), out)),
+        tree::Kind::Seq(items) => {
+            items.iter().enumerate().for_each(|(i, item)| lengths_with(item, &path.index(i), fixes, out))
+        }
         tree::Kind::Map(entries) => {
             for (key, value) in entries {
                 let text = key.as_scalar().map(|(k, _)| k).unwrap_or_default();
-                if text.len() > MAX_KEY_BYTES {
+                if text.len() > fixes.max_key {
                     let shown = path.key(&format!("{}…", &text[..crate::text::floor_char_boundary(text, 32)])).render();
                     out.push(Diagnostic::new(
                         key.line,
                         key.column,
                         shown.clone(),
                         format!(
-                            "the key `{shown}` is {} bytes; a key may be at most {MAX_KEY_BYTES} bytes",
-                            text.len()
+                            "the key `{shown}` is {} bytes; a key may be at most {} bytes",
+                            text.len(),
+                            fixes.max_key
                         ),
-                        "use one of the field names of the spec reference",
+                        fixes.key,
                     ));
                 } else {
-                    lengths(key, path, out);
-                    lengths(value, &path.key(text), out);
+                    lengths_with(key, path, fixes, out);
+                    lengths_with(value, &path.key(text), fixes, out);
                 }
             }
         }

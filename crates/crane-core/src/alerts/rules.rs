@@ -160,7 +160,13 @@ pub fn parse_rule_file(yaml: &str) -> Result<RuleFile, Vec<Diagnostic>> {
         Ok(Some(root)) => root,
     };
     let mut out = Vec::new();
-    lengths(&root, &Path::root(), &mut out);
+    let fixes = crate::validate::LengthFixes {
+        max_value: MAX_SCALAR_BYTES,
+        max_key: MAX_KEY_BYTES,
+        value: "shorten it",
+        key: "use one of the rule file's field names",
+    };
+    crate::validate::lengths_with(&root, &Path::root(), &fixes, &mut out);
     if !out.is_empty() {
         return Err(out);
     }
@@ -511,41 +517,6 @@ fn syntax_diagnostic(e: &tree::SyntaxError) -> Diagnostic {
         (e.message.clone(), "check the indentation, the `key: value` syntax and matching quotes and brackets here")
     };
     Diagnostic::new(e.line, e.column, "", format!("invalid YAML: {message}"), fix)
-}
-
-/// Reports keys and values over the length limits, naming their field, before anything quotes them.
-fn lengths(node: &Node, path: &Path, out: &mut Vec<Diagnostic>) {
-    match &node.kind {
-        Kind::Scalar { value, .. } if value.len() > MAX_SCALAR_BYTES => out.push(Diagnostic::new(
-            node.line,
-            node.column,
-            path.render(),
-            format!(
-                "the value of `{}` is {} bytes; a value may be at most {MAX_SCALAR_BYTES} bytes",
-                path.render(),
-                value.len()
-            ),
-            "shorten it",
-        )),
-        Kind::Scalar { .. } => {}
-        Kind::Seq(items) => items.iter().enumerate().for_each(|(i, item)| lengths(item, &path.index(i), out)),
-        Kind::Map(entries) => {
-            for (key, value) in entries {
-                let text = key.as_scalar().map(|(k, _)| k).unwrap_or_default();
-                if text.len() > MAX_KEY_BYTES {
-                    out.push(Diagnostic::new(
-                        key.line,
-                        key.column,
-                        path.render(),
-                        format!("a key is {} bytes; a key may be at most {MAX_KEY_BYTES} bytes", text.len()),
-                        "use a shorter name",
-                    ));
-                } else {
-                    lengths(value, &path.key(text), out);
-                }
-            }
-        }
-    }
 }
 
 fn sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
