@@ -34,38 +34,26 @@ const SCALE_UP_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beginner_creates_watches_and_deletes_an_app() {
-    preflight();
     let data_dir = tempfile::Builder::new().prefix("crane-gui-").tempdir().expect("temporary data dir");
     let app_name = format!("gui-{:06x}", RandomState::new().build_hasher().finish() & 0xff_ffff);
     // Declared first so it is dropped last: containers are removed after the window (and its engine) is gone.
     let _containers = ContainerCleanup { app: app_name.clone() };
-    let driver = Driver::start(data_dir.path(), &[]);
-
-    let client = connect(&driver).await;
-    let outcome = AssertUnwindSafe(scenario(&client, &app_name, data_dir.path())).catch_unwind().await;
-    // Stop the app as a session manager would (SIGTERM): Crane must shut down cleanly, which stops the REST server
-    // and removes the api.json it wrote. (Ending the WebDriver session instead force-kills the app.)
-    let clean_exit = stop_app(data_dir.path());
-    if let Err(e) = client.close().await {
-        eprintln!("closing the WebDriver session: {e}");
-    }
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    let dir = data_dir.path().to_path_buf();
+    let clean_exit = in_window(data_dir.path(), &[], |client| async move {
+        scenario(&client, &app_name, &dir).await;
+    })
+    .await;
     assert!(clean_exit, "SIGTERM did not shut Crane down cleanly (api.json is still there 15 s later)");
 }
 
 /// With no Docker engine the window still opens and says why nothing can run, naming the fix.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_explains_an_unreachable_docker_engine() {
-    preflight();
     let data_dir = tempfile::Builder::new().prefix("crane-gui-nodocker-").tempdir().expect("temporary data dir");
     let socket = data_dir.path().join("no-docker.sock");
     let docker_host = format!("unix://{}", socket.display());
-    let driver = Driver::start(data_dir.path(), &[("DOCKER_HOST", &docker_host)]);
-    let client = connect(&driver).await;
-    let outcome = AssertUnwindSafe(async {
+    let dir = data_dir.path().to_path_buf();
+    in_window(data_dir.path(), &[("DOCKER_HOST", &docker_host)], |client| async move {
         let c = &client;
         wait_until(
             c,
@@ -79,27 +67,17 @@ async fn window_explains_an_unreachable_docker_engine() {
         assert!(reason.contains("no-docker.sock"), "the banner does not say which Docker address failed: {reason:?}");
         assert!(reason.contains("start Docker"), "the banner does not name the fix: {reason:?}");
         screenshot(c, "screenshot-docker-unreachable.png").await;
-        settings_and_token(c, data_dir.path()).await;
+        settings_and_token(c, &dir).await;
     })
-    .catch_unwind()
     .await;
-    stop_app(data_dir.path());
-    let _ = client.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// The admin adds a user in the Settings' Users dialog, sees their token once (and it works over REST with the
 /// user's role), sees the change in the audit log with door `window`, and removes the user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_manages_users_in_the_window() {
-    preflight();
     let data_dir = tempfile::Builder::new().prefix("crane-gui-users-").tempdir().expect("temporary data dir");
-    let driver = Driver::start(data_dir.path(), &[]);
-    let client = connect(&driver).await;
-    let outcome = AssertUnwindSafe(async {
+    in_window(data_dir.path(), &[], |client| async move {
         let c = &client;
         wait_until(
             c,
@@ -157,31 +135,15 @@ async fn admin_manages_users_in_the_window() {
         let audit = text(c, "[data-testid=audit-table]").await;
         assert!(audit.contains("user.remove"), "{audit:?}");
     })
-    .catch_unwind()
     .await;
-    stop_app(data_dir.path());
-    let _ = client.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// An admin reads, checks, edits, evaluates, resets and tests the policies in the window's Policies view (no Docker
 /// needed: policies are the engine's own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policies_are_validated_saved_evaluated_and_reset_in_the_window() {
-    preflight();
     let data_dir = tempfile::Builder::new().prefix("crane-gui-policies-").tempdir().expect("temporary data dir");
-    let driver = Driver::start(data_dir.path(), &[]);
-    let client = connect(&driver).await;
-    let outcome = AssertUnwindSafe(policies_scenario(&client)).catch_unwind().await;
-    stop_app(data_dir.path());
-    let _ = client.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    in_window(data_dir.path(), &[], |client| async move { policies_scenario(&client).await }).await;
 }
 
 /// The admin opens the Alerts dialog, sees the shipped rules, is refused an invalid rule file with its line (nothing
@@ -189,11 +151,8 @@ async fn policies_are_validated_saved_evaluated_and_reset_in_the_window() {
 /// count on the header button. The evaluator runs every second here (`CRANE_ALERT_INTERVAL_MS`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_edits_alert_rules_and_sees_alerts_in_the_window() {
-    preflight();
     let data_dir = tempfile::Builder::new().prefix("crane-gui-alerts-").tempdir().expect("temporary data dir");
-    let driver = Driver::start(data_dir.path(), &[("CRANE_ALERT_INTERVAL_MS", "1000")]);
-    let client = connect(&driver).await;
-    let outcome = AssertUnwindSafe(async {
+    in_window(data_dir.path(), &[("CRANE_ALERT_INTERVAL_MS", "1000")], |client| async move {
         let c = &client;
         wait_until(
             c,
@@ -266,14 +225,7 @@ async fn admin_edits_alert_rules_and_sees_alerts_in_the_window() {
         assert_eq!(text(c, "[data-testid=alerts-count]").await, "1");
         screenshot(c, "screenshot-alerts.png").await;
     })
-    .catch_unwind()
     .await;
-    stop_app(data_dir.path());
-    let _ = client.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 async fn policies_scenario(c: &Client) {
@@ -804,6 +756,30 @@ async fn scroll_to(c: &Client, css: &str) {
         json!(css)
     );
     c.execute(&script, vec![]).await.unwrap_or_else(|e| panic!("scrolling to {css}: {e}"));
+}
+
+/// Runs `scenario` in the window started by tauri-driver on `data_dir` (with `env`), then stops the app as a
+/// session manager would (SIGTERM: Crane must shut down cleanly, stopping the REST server and removing the api.json
+/// it wrote; ending the WebDriver session instead would force-kill it) and ends the session — also when the scenario
+/// panics, whose panic is raised again after. Returns whether Crane shut down cleanly.
+async fn in_window<Fut: std::future::Future<Output = ()>>(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    scenario: impl FnOnce(Client) -> Fut,
+) -> bool {
+    preflight();
+    let driver = Driver::start(data_dir, env);
+    let client = connect(&driver).await;
+    let outcome = AssertUnwindSafe(scenario(client.clone())).catch_unwind().await;
+    let clean_exit = stop_app(data_dir);
+    if let Err(e) = client.close().await {
+        eprintln!("closing the WebDriver session: {e}");
+    }
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    clean_exit
 }
 
 async fn connect(driver: &Driver) -> Client {
