@@ -55,13 +55,6 @@ async fn window_explains_an_unreachable_docker_engine() {
     let dir = data_dir.path().to_path_buf();
     in_window(data_dir.path(), &[("DOCKER_HOST", &docker_host)], |client| async move {
         let c = &client;
-        wait_until(
-            c,
-            "the window to load",
-            Duration::from_secs(30),
-            "return document.body.dataset.ready === 'true' || null",
-        )
-        .await;
         assert_eq!(text(c, "[data-testid=docker-status]").await, "Docker unreachable");
         let reason = text(c, "[data-testid=docker-banner]").await;
         assert!(reason.contains("no-docker.sock"), "the banner does not say which Docker address failed: {reason:?}");
@@ -79,13 +72,6 @@ async fn admin_manages_users_in_the_window() {
     let data_dir = tempfile::Builder::new().prefix("crane-gui-users-").tempdir().expect("temporary data dir");
     in_window(data_dir.path(), &[], |client| async move {
         let c = &client;
-        wait_until(
-            c,
-            "the window to load",
-            Duration::from_secs(30),
-            "return document.body.dataset.ready === 'true' || null",
-        )
-        .await;
         click(c, "[data-testid=users-open]").await;
         wait_until(
             c,
@@ -154,13 +140,6 @@ async fn admin_edits_alert_rules_and_sees_alerts_in_the_window() {
     let data_dir = tempfile::Builder::new().prefix("crane-gui-alerts-").tempdir().expect("temporary data dir");
     in_window(data_dir.path(), &[("CRANE_ALERT_INTERVAL_MS", "1000")], |client| async move {
         let c = &client;
-        wait_until(
-            c,
-            "the window to load",
-            Duration::from_secs(30),
-            "return document.body.dataset.ready === 'true' || null",
-        )
-        .await;
         click(c, "[data-testid=alerts-open]").await;
         wait_until(
             c,
@@ -229,13 +208,6 @@ async fn admin_edits_alert_rules_and_sees_alerts_in_the_window() {
 }
 
 async fn policies_scenario(c: &Client) {
-    wait_until(
-        c,
-        "the window to load",
-        Duration::from_secs(30),
-        "return document.body.dataset.ready === 'true' || null",
-    )
-    .await;
     click(c, "[data-testid=open-policies]").await;
     wait_until(
         c,
@@ -335,15 +307,6 @@ async fn policies_scenario(c: &Client) {
 }
 
 async fn scenario(c: &Client, app: &str, data_dir: &Path) {
-    // The window is up once app.js finished its first fetch.
-    wait_until(
-        c,
-        "the window to load",
-        Duration::from_secs(30),
-        "return document.body.dataset.ready === 'true' || null",
-    )
-    .await;
-
     // Header: Docker reachable, the engine on our temporary data directory (CRANE_DATA_DIR reached the app).
     let docker = text(c, "[data-testid=docker-status]").await;
     let detail = text(c, "[data-testid=docker-detail]").await;
@@ -770,7 +733,19 @@ async fn in_window<Fut: std::future::Future<Output = ()>>(
     preflight();
     let driver = Driver::start(data_dir, env);
     let client = connect(&driver).await;
-    let outcome = AssertUnwindSafe(scenario(client.clone())).catch_unwind().await;
+    let outcome = AssertUnwindSafe(async {
+        // The window is up once app.js finished its first fetch.
+        wait_until(
+            &client,
+            "the window to load",
+            Duration::from_secs(30),
+            "return document.body.dataset.ready === 'true' || null",
+        )
+        .await;
+        scenario(client.clone()).await;
+    })
+    .catch_unwind()
+    .await;
     let clean_exit = stop_app(data_dir);
     if let Err(e) = client.close().await {
         eprintln!("closing the WebDriver session: {e}");
