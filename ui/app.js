@@ -82,6 +82,19 @@ function toast(text, isError = false) {
   toastTimer = setTimeout(() => (t.hidden = true), isError ? 8000 : 3500);
 }
 
+// Makes button `buttonId` copy the text of element `sourceId`, saying "<what> copied" (or how to copy `it` by hand
+// when the clipboard is unavailable).
+function copyOnClick(buttonId, sourceId, what, it) {
+  $(buttonId).addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText($(sourceId).textContent);
+      toast(`${what} copied`);
+    } catch {
+      toast(`Select ${it} and copy it (clipboard unavailable).`, true);
+    }
+  });
+}
+
 function showGlobalError(text) {
   const b = $("global-error");
   b.textContent = text || "";
@@ -1792,28 +1805,14 @@ async function main() {
       addUser();
     }
   });
-  $("user-token-copy").addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText($("user-token-value").textContent);
-      toast("Token copied");
-    } catch {
-      toast("Select the token and copy it (clipboard unavailable).", true);
-    }
-  });
+  copyOnClick("user-token-copy", "user-token-value", "Token", "the token");
   $("open-settings").addEventListener("click", openSettings);
   $("unsafe-pill").addEventListener("click", openSettings);
   $("s-unsafe").addEventListener("change", renderUnsafeWarning);
   $("settings-form").addEventListener("submit", saveSettings);
   $("s-cancel").addEventListener("click", () => $("settings-dialog").close());
   $("rotate-token").addEventListener("click", rotateToken);
-  $("token-copy").addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText($("api-token").textContent);
-      toast("Token copied");
-    } catch {
-      toast("Select the token and copy it (clipboard unavailable).", true);
-    }
-  });
+  copyOnClick("token-copy", "api-token", "Token", "the token");
   $("new-app-form").addEventListener("submit", submitNewApp);
   $("new-app-form").addEventListener("input", updatePreview);
   $("f-cancel").addEventListener("click", () => $("new-app-dialog").close());
@@ -1842,14 +1841,7 @@ async function main() {
       loadNginx();
     }
   });
-  $("nginx-copy").addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText($("nginx-config").textContent);
-      toast("NGINX config copied");
-    } catch {
-      toast("Select the config and copy it (clipboard unavailable).", true);
-    }
-  });
+  copyOnClick("nginx-copy", "nginx-config", "NGINX config", "the config");
   // The window has no browser of its own (and no opener permission): the URL is copied for the user's browser.
   $("app-url").addEventListener("click", async (ev) => {
     ev.preventDefault();
