@@ -166,7 +166,7 @@ async fn authenticate(config: &GuardConfig, headers: &HeaderMap) -> Result<Optio
 }
 
 /// The token of `Authorization: Bearer <token>`, if the request carries one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, presented) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| presented.trim())

@@ -1591,14 +1591,9 @@ async fn alertmanager_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crane_api::WebhookReceipt>, ApiFailure> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_string());
     let expected = state.webhook.current();
-    if !presented.is_some_and(|p| crate::auth::constant_time_eq(p.as_bytes(), expected.as_bytes())) {
+    if !crate::auth::bearer(&headers).is_some_and(|p| crate::auth::constant_time_eq(p.as_bytes(), expected.as_bytes()))
+    {
         return Err(ApiFailure::new(
             ErrorCode::Unauthorized,
             format!(
