@@ -153,7 +153,9 @@ impl Client {
             message: format!("the engine answered {status}: {}", text.trim()),
             diagnostics: Vec::new(),
         });
-        Err(CliError::Api { error, source_name: None })
+        // The caller that sent a rule file or a policy names it; a policy error is a policy's wherever it came from.
+        let document = if error.code == crane_api::ErrorCode::InvalidPolicy { "policy" } else { "spec" };
+        Err(CliError::Api { error, source_name: None, document })
     }
 
     fn transport(&self, err: reqwest::Error) -> CliError {

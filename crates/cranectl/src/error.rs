@@ -70,8 +70,10 @@ pub enum CliError {
     Api {
         /// The error body.
         error: ApiError,
-        /// The file the spec came from, for diagnostics.
+        /// The file the document came from, for diagnostics.
         source_name: Option<String>,
+        /// What the document is (`spec`, `rule file`, `policy`), for the report's first line.
+        document: &'static str,
     },
     /// The request failed on the way (timeout, connection reset) or the answer was not understood.
     #[error("talking to the Crane engine at {url} failed: {reason}")]
@@ -125,23 +127,10 @@ impl CliError {
                 lines.extend(error.diagnostics.iter().map(|d| format!("  {}: {}", d.path, d.message)));
                 lines
             }
-            CliError::Api { error, source_name } if !error.diagnostics.is_empty() => {
-                // "the spec is invalid", "the rule file is invalid", "the policy is invalid": what was refused.
-                let (what, default) = match error.code {
-                    crane_api::ErrorCode::InvalidPolicy => ("the policy is invalid", "policy"),
-                    _ => (
-                        error
-                            .message
-                            .split(':')
-                            .next()
-                            .filter(|h| h.ends_with("invalid"))
-                            .unwrap_or("the spec is invalid"),
-                        "spec",
-                    ),
-                };
-                let file = source_name.as_deref().unwrap_or(default);
+            CliError::Api { error, source_name, document } if !error.diagnostics.is_empty() => {
+                let file = source_name.as_deref().unwrap_or(document);
                 let mut lines = vec![format!(
-                    "error: {what} ({} problem{}):",
+                    "error: the {document} is invalid ({} problem{}):",
                     error.diagnostics.len(),
                     if error.diagnostics.len() == 1 { "" } else { "s" }
                 )];
@@ -181,6 +170,7 @@ mod tests {
                 ],
             },
             source_name: Some("app.yaml".into()),
+            document: "spec",
         };
         assert_eq!(
             err.report(),

@@ -756,7 +756,9 @@ async fn alerts(client: &Client, what: AlertsWhat, format: Format, now: chrono::
         AlertsWhat::Apply { file } => {
             let (name, yaml) = read_spec(&file)?;
             let rules = client.set_alert_rules(yaml).await.map_err(|err| match err {
-                CliError::Api { error, .. } => CliError::Api { error, source_name: Some(name.clone()) },
+                CliError::Api { error, .. } => {
+                    CliError::Api { error, source_name: Some(name.clone()), document: "rule file" }
+                }
                 other => other,
             })?;
             emit(&output::render(format, &rules, || {
@@ -911,7 +913,7 @@ async fn rollout(client: &Client, what: RolloutWhat, format: Format, now: chrono
 async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Format) -> Result<()> {
     let (name, yaml) = read_spec(&spec.file)?;
     let result = client.apply(yaml, create_only).await.map_err(|err| match err {
-        CliError::Api { error, .. } => CliError::Api { error, source_name: Some(name.clone()) },
+        CliError::Api { error, .. } => CliError::Api { error, source_name: Some(name.clone()), document: "spec" },
         other => other,
     })?;
     let mut stderr = std::io::stderr().lock();

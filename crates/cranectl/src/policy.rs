@@ -164,9 +164,11 @@ pub async fn run(client: &Client, what: PolicyWhat, format: Format) -> Result<()
 /// An API error of `set`, with the Rego file named for its diagnostics.
 fn named(err: CliError, files: &PolicyFiles) -> CliError {
     match err {
-        CliError::Api { error, .. } => {
-            CliError::Api { error, source_name: files.file.as_ref().map(|f| f.display().to_string()) }
-        }
+        CliError::Api { error, .. } => CliError::Api {
+            error,
+            source_name: files.file.as_ref().map(|f| f.display().to_string()),
+            document: "policy",
+        },
         other => other,
     }
 }
