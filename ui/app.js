@@ -244,6 +244,9 @@ async function openSettings() {
   }
   $("s-unsafe").checked = loadedSettings.allow_unsafe;
   $("s-paths").value = loadedSettings.host_path_allow.join("\n");
+  $("s-alertmanager").value = loadedSettings.alertmanager_url ?? "";
+  $("s-opa").value = loadedSettings.opa_url ?? "";
+  for (const name of OPA_POLICY_NAMES) $(`s-opa-${name}`).checked = loadedSettings.opa_policies.includes(name);
   renderUnsafeWarning();
   $("rotate-result").hidden = true;
   $("settings-dialog").showModal();
@@ -267,14 +270,22 @@ async function rotateToken() {
   }
 }
 
+const OPA_POLICY_NAMES = ["admission", "scaling", "alerts"];
+
 async function saveSettings(ev) {
   ev.preventDefault();
-  const update = { allow_unsafe: null, host_path_allow: null };
+  const update = { allow_unsafe: null, host_path_allow: null, alertmanager_url: null, opa_url: null, opa_policies: null };
   const unsafe = $("s-unsafe").checked;
   if (unsafe !== loadedSettings.allow_unsafe) update.allow_unsafe = unsafe;
   const paths = typedPaths();
   if (paths.join("\n") !== loadedSettings.host_path_allow.join("\n")) update.host_path_allow = paths;
-  if (update.allow_unsafe === null && update.host_path_allow === null) {
+  const am = $("s-alertmanager").value.trim();
+  if (am !== (loadedSettings.alertmanager_url ?? "")) update.alertmanager_url = am;
+  const opa = $("s-opa").value.trim();
+  if (opa !== (loadedSettings.opa_url ?? "")) update.opa_url = opa;
+  const opaPolicies = OPA_POLICY_NAMES.filter((name) => $(`s-opa-${name}`).checked);
+  if (opaPolicies.join(",") !== loadedSettings.opa_policies.join(",")) update.opa_policies = opaPolicies;
+  if (Object.values(update).every((v) => v === null)) {
     $("settings-dialog").close();
     return;
   }
@@ -1038,6 +1049,30 @@ function confirmDialog(title, text, okLabel) {
   });
 }
 
+async function restartApp() {
+  const app = currentApp();
+  if (!app) return;
+  const ok = await confirmDialog(
+    `Restart ${app.name}?`,
+    `Every instance is replaced by a fresh container, one at a time: each new one is ready before its old one stops, so the app keeps serving. ` +
+      `The spec does not change; the restart is a new revision in the history.`,
+    "Restart",
+  );
+  if (!ok) return;
+  $("restart-app").disabled = true;
+  try {
+    const view = await commands.rolloutRestart(app.name);
+    $("app-error").hidden = true;
+    toast(`Restarting ${app.name}: revision ${view.revision} replaces every instance`);
+    scheduleRefresh(0);
+  } catch (e) {
+    $("app-error").replaceChildren(withCode(`Restart failed: ${errText(e)}`));
+    $("app-error").hidden = false;
+  } finally {
+    $("restart-app").disabled = false;
+  }
+}
+
 async function deleteApp() {
   const app = currentApp();
   if (!app) return;
@@ -1574,6 +1609,7 @@ async function openAlerts() {
   } catch (e) {
     $("alert-rules-status").textContent = errText(e);
   }
+  loadWebhook();
   await refreshAlerts();
 }
 
@@ -1661,6 +1697,60 @@ function alertRulesDiagnostics(err) {
     items.length ? el("ul", {}, ...items) : el("div", {}, withCode(errText(err))),
   );
   box.hidden = false;
+}
+
+// ---------------------------------------------------------------- Alertmanager webhook
+
+/** Shows the webhook receiver's URL (and, on request, its token and an Alertmanager receiver snippet). */
+async function loadWebhook(rotate = false) {
+  $("webhook-error").textContent = "";
+  try {
+    const info = await commands.webhookInfo(rotate);
+    $("webhook-url").textContent = info.url;
+    $("webhook-token").textContent = info.token;
+    $("webhook-config").textContent =
+      `receivers:\n  - name: crane\n    webhook_configs:\n      - url: ${info.url}\n        send_resolved: true\n` +
+      `        http_config:\n          authorization:\n            type: Bearer\n            credentials_file: ${info.token_file}\n`;
+    if (rotate) toast("Webhook token replaced: give Alertmanager the new one");
+  } catch (e) {
+    $("webhook-error").textContent = errText(e);
+  }
+}
+
+function toggleWebhookToken() {
+  const shown = $("webhook-token").hidden;
+  $("webhook-token").hidden = !shown;
+  $("webhook-copy").hidden = !shown;
+  $("webhook-config").hidden = !shown;
+  $("webhook-show").textContent = shown ? "Hide token" : "Show token";
+}
+
+async function rotateWebhook() {
+  const ok = await confirmDialog(
+    "Replace the webhook token?",
+    "Alertmanager's requests with the current token are refused from now on; give it the new one (its credentials_file is rewritten, so a receiver that reads the file picks it up on its next reload).",
+    "Replace",
+  );
+  if (ok) await loadWebhook(true);
+}
+
+// Validates the rule file while it is typed (after a pause), so problems show with their line before Save.
+let alertRulesTimer = 0;
+function liveValidateAlertRules() {
+  clearTimeout(alertRulesTimer);
+  alertRulesTimer = setTimeout(async () => {
+    const yaml = $("alert-rules-yaml").value;
+    try {
+      const n = await commands.validateAlertRules(yaml);
+      if ($("alert-rules-yaml").value !== yaml) return;
+      alertRulesDiagnostics(null);
+      $("alert-rules-status").textContent = `Valid: ${nRules(n)}.`;
+    } catch (e) {
+      if ($("alert-rules-yaml").value !== yaml) return;
+      $("alert-rules-status").textContent = "";
+      alertRulesDiagnostics(typeof e === "object" && e ? e : { code: "internal", message: errText(e), diagnostics: [] });
+    }
+  }, 600);
 }
 
 async function alertRulesAction(which) {
@@ -1798,6 +1888,10 @@ async function main() {
   $("alert-rules-validate").addEventListener("click", () => alertRulesAction("validate"));
   $("alert-rules-save").addEventListener("click", () => alertRulesAction("save"));
   $("alert-rules-reset").addEventListener("click", () => alertRulesAction("reset"));
+  $("alert-rules-yaml").addEventListener("input", liveValidateAlertRules);
+  $("webhook-show").addEventListener("click", toggleWebhookToken);
+  $("webhook-rotate").addEventListener("click", rotateWebhook);
+  copyOnClick("webhook-copy", "webhook-token", "Webhook token", "the token");
   $("user-add").addEventListener("click", addUser);
   $("user-name").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") {
@@ -1829,6 +1923,7 @@ async function main() {
     if (app) scaleTo(app.replicas + 1);
   });
   $("delete-app").addEventListener("click", deleteApp);
+  $("restart-app").addEventListener("click", restartApp);
   $("revisions").addEventListener("toggle", () => {
     if ($("revisions").open) loadRevisions(true);
   });

@@ -55,6 +55,12 @@ export const commands = {
 	 */
 	rolloutUndo: (name, to) => __TAURI_INVOKE("rollout_undo", { name, to }),
 	/**
+	 *  Restarts an app: the same spec as a new revision, every instance replaced one at a time.
+	 * @param {string} name
+	 * @returns {Promise<AppView_Serialize>}
+	 */
+	rolloutRestart: (name) => __TAURI_INVOKE("rollout_restart", { name }),
+	/**
 	 *  An NGINX config (upstream of the ready instances + server on `127.0.0.1:listen`) for an app.
 	 * @param {string} name
 	 * @param {number} listen
@@ -104,13 +110,13 @@ export const commands = {
 	status: () => __TAURI_INVOKE("status"),
 	/**
 	 *  The engine's settings (`allowUnsafe`, `hostPathAllow`).
-	 * @returns {Promise<SettingsView>}
+	 * @returns {Promise<SettingsView_Serialize>}
 	 */
 	settings: () => __TAURI_INVOKE("settings"),
 	/**
 	 *  Changes the settings `update` names (the window acts as the admin); each change is a `settings.changed` event.
 	 * @param {SettingsUpdate_Deserialize} update
-	 * @returns {Promise<SettingsView>}
+	 * @returns {Promise<SettingsView_Serialize>}
 	 */
 	setSettings: (update) => __TAURI_INVOKE("set_settings", { update }),
 	/**
@@ -123,6 +129,13 @@ export const commands = {
 	 * @returns {Promise<string>}
 	 */
 	apiToken: () => __TAURI_INVOKE("api_token"),
+	/**
+	 *  The Alertmanager webhook receiver: its URL and bearer token (admins). With `rotate`, the token is replaced first
+	 *  (the old one is refused at once) and the answer has the new one.
+	 * @param {boolean} rotate
+	 * @returns {Promise<WebhookInfo>}
+	 */
+	webhookInfo: (rotate) => __TAURI_INVOKE("webhook_info", { rotate }),
 	/**
 	 *  Every user with their role and number of tokens (the window acts as the built-in admin).
 	 * @returns {Promise<UserView[]>}
@@ -618,6 +631,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.scale" | 
 	* "app.delete" | 
 	* "rollout.undo" | 
+	* "rollout.restart" | 
 	* "nginx.manage" | 
 	* "nginx.unmanage" | 
 	* "load.start" | 
@@ -643,6 +657,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.delete"} "app.delete" - Delete an app.
 	* @property {
 	* "rollout.undo"} "rollout.undo" - Roll an app back to an earlier revision.
+	* @property {
+	* "rollout.restart"} "rollout.restart" - Replace every instance of an app with a fresh one, one at a time.
 	* @property {
 	* "nginx.manage"} "nginx.manage" - Let Crane manage an NGINX for an app.
 	* @property {
@@ -682,6 +698,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.scale" | 
 	* "app.delete" | 
 	* "rollout.undo" | 
+	* "rollout.restart" | 
 	* "nginx.manage" | 
 	* "nginx.unmanage" | 
 	* "load.start" | 
@@ -707,6 +724,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "app.delete"} "app.delete" - Delete an app.
 	* @property {
 	* "rollout.undo"} "rollout.undo" - Roll an app back to an earlier revision.
+	* @property {
+	* "rollout.restart"} "rollout.restart" - Replace every instance of an app with a fresh one, one at a time.
 	* @property {
 	* "nginx.manage"} "nginx.manage" - Let Crane manage an NGINX for an app.
 	* @property {
@@ -1068,6 +1087,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.eval_failed" | 
 	* "alert.eval_recovered" | 
 	* "alert.action" | 
+	* "alert.sent" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -1110,6 +1130,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rollback_progress" | 
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
+	* "rollout.restart" | 
 	* "settings.changed" | 
 	* "token.rotated" | 
 	* string} EventKind_Deserialize
@@ -1144,6 +1165,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "alert.action"} "alert.action" - What Crane did about a firing or resolved alert (the rule's action or the alerts policy's), with the outcome: done, held by the cooldown, clamped by the scaling policy, or failed.
 	* @property {
+	* "alert.sent"} "alert.sent" - Sending alerts to the configured Alertmanager failed, or works again after failing (details: `ok`, `url`, `alerts`, `error`).
+	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
 	* "autoscale.scaled"} "autoscale.scaled" - The autoscaler changed the replica count.
@@ -1228,6 +1251,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
 	* @property {
+	* "rollout.restart"} "rollout.restart" - A rolling restart replaced every instance with a fresh one of the same spec (a new revision).
+	* @property {
 	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
 	* @property {
 	* "token.rotated"} "token.rotated" - The REST API's bearer token was replaced; the old one no longer works.
@@ -1253,6 +1278,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.eval_failed" | 
 	* "alert.eval_recovered" | 
 	* "alert.action" | 
+	* "alert.sent" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
 	* "engine.loop_restarted" | 
@@ -1295,6 +1321,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rollback_progress" | 
 	* "rollout.rolled_back" | 
 	* "rollout.undo" | 
+	* "rollout.restart" | 
 	* "settings.changed" | 
 	* "token.rotated" | 
 	* "unknown"} EventKind_Serialize
@@ -1328,6 +1355,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alert.eval_recovered"} "alert.eval_recovered" - A rule that could not be evaluated can be again.
 	* @property {
 	* "alert.action"} "alert.action" - What Crane did about a firing or resolved alert (the rule's action or the alerts policy's), with the outcome: done, held by the cooldown, clamped by the scaling policy, or failed.
+	* @property {
+	* "alert.sent"} "alert.sent" - Sending alerts to the configured Alertmanager failed, or works again after failing (details: `ok`, `url`, `alerts`, `error`).
 	* @property {
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
@@ -1412,6 +1441,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "rollout.rolled_back"} "rollout.rolled_back" - A failed rolling update is rolled back to the previous revision.
 	* @property {
 	* "rollout.undo"} "rollout.undo" - A person rolled the app back to an earlier revision.
+	* @property {
+	* "rollout.restart"} "rollout.restart" - A rolling restart replaced every instance with a fresh one of the same spec (a new revision).
 	* @property {
 	* "settings.changed"} "settings.changed" - An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
 	* @property {
@@ -1914,6 +1945,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		updated_at?: string | null,
 	*		updated_by?: string | null,
 	*		sample_input: unknown,
+	*		opa_url?: string | null,
 	*	}} PolicyView_Deserialize
 	* @property {PolicyName} name - Which policy.
 	* @property {string} package - The Rego package it declares (`crane.admission`).
@@ -1924,6 +1956,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} [updated_at] - When it was last edited, RFC 3339; null for the shipped version.
 	* @property {string | null} [updated_by] - Who edited it last; null for the shipped version.
 	* @property {unknown} sample_input - A sample input document for `eval` (from `policies/samples/`).
+	* @property {string | null} [opa_url] - The OPA server that decides this policy instead of the Rego shown (the `opa_url` and `opa_policies` settings); null when the embedded Rego decides.
 	*
 	*  A policy as it runs now.
 	*
@@ -1937,6 +1970,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		updated_at: string | null,
 	*		updated_by: string | null,
 	*		sample_input: unknown,
+	*		opa_url: string | null,
 	*	}} PolicyView_Serialize
 	* @property {PolicyName} name - Which policy.
 	* @property {string} package - The Rego package it declares (`crane.admission`).
@@ -1947,6 +1981,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} updated_at - When it was last edited, RFC 3339; null for the shipped version.
 	* @property {string | null} updated_by - Who edited it last; null for the shipped version.
 	* @property {unknown} sample_input - A sample input document for `eval` (from `policies/samples/`).
+	* @property {string | null} opa_url - The OPA server that decides this policy instead of the Rego shown (the `opa_url` and `opa_policies` settings); null when the embedded Rego decides.
 	*
 	*  Progress of a long operation (image build), streamed to the window and the CLI.
 	*
@@ -2088,9 +2123,15 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @typedef {{
 	*		allow_unsafe?: boolean | null,
 	*		host_path_allow?: string[] | null,
+	*		alertmanager_url?: string | null,
+	*		opa_url?: string | null,
+	*		opa_policies?: PolicyName[] | null,
 	*	}} SettingsUpdate_Deserialize
 	* @property {boolean | null} [allow_unsafe] - New value of `allowUnsafe`.
 	* @property {string[] | null} [host_path_allow] - New host-path allow-list (replaces the whole list; `[]` empties it).
+	* @property {string | null} [alertmanager_url] - New `alertmanager_url` (an `http://` or `https://` URL; `""` turns sending off).
+	* @property {string | null} [opa_url] - New `opa_url` (an `http://` or `https://` URL; `""` removes it, which needs `opa_policies` empty).
+	* @property {PolicyName[] | null} [opa_policies] - New `opa_policies` (replaces the list; `[]`: every policy runs embedded).
 	*
 	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
 	*  fields are rejected.
@@ -2098,18 +2139,51 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @typedef {{
 	*		allow_unsafe: boolean | null,
 	*		host_path_allow: string[] | null,
+	*		alertmanager_url: string | null,
+	*		opa_url: string | null,
+	*		opa_policies: PolicyName[] | null,
 	*	}} SettingsUpdate_Serialize
 	* @property {boolean | null} allow_unsafe - New value of `allowUnsafe`.
 	* @property {string[] | null} host_path_allow - New host-path allow-list (replaces the whole list; `[]` empties it).
+	* @property {string | null} alertmanager_url - New `alertmanager_url` (an `http://` or `https://` URL; `""` turns sending off).
+	* @property {string | null} opa_url - New `opa_url` (an `http://` or `https://` URL; `""` removes it, which needs `opa_policies` empty).
+	* @property {PolicyName[] | null} opa_policies - New `opa_policies` (replaces the list; `[]`: every policy runs embedded).
+	*
+	*  The engine's settings (`GET /api/v1/settings`, `cranectl settings`, the window's Settings panel).
+	*
+	* @typedef {SettingsView_Serialize | SettingsView_Deserialize} SettingsView
+	* @property {SettingsView_Serialize} Serialize
+	* @property {SettingsView_Deserialize} Deserialize
 	*
 	*  The engine's settings (`GET /api/v1/settings`, `cranectl settings`, the window's Settings panel).
 	*
 	* @typedef {{
 	*		allow_unsafe: boolean,
 	*		host_path_allow: string[],
-	*	}} SettingsView
+	*		alertmanager_url?: string | null,
+	*		opa_url?: string | null,
+	*		opa_policies?: PolicyName[],
+	*	}} SettingsView_Deserialize
 	* @property {boolean} allow_unsafe - `allowUnsafe`: when true the safety floor is off, and specs may ask for privileged containers, any host path (read-write) and any capability, which is root on the host. Off by default.
 	* @property {string[]} host_path_allow - `hostPathAllow`: host directories specs may bind-mount (read-only), with everything under them. Absolute paths in normal form; never `/`, a system directory or the data directory. Empty by default.
+	* @property {string | null} [alertmanager_url] - `alertmanager_url`: an Alertmanager (e.g. `http://127.0.0.1:9093`) Crane sends the built-in evaluator's firing and resolved alerts to (its API v2, `POST /api/v2/alerts`), as Prometheus does; `null`: none.
+	* @property {string | null} [opa_url] - `opa_url`: an OPA server (e.g. `http://127.0.0.1:8181`) that decides the policies named in `opa_policies` over OPA's REST Data API (`POST /v1/data/crane/<policy>`) instead of the embedded Rego; `null`: none.
+	* @property {PolicyName[]} [opa_policies] - `opa_policies`: the policies the OPA server decides. When it cannot be reached, admission fails closed (the change is refused) and scaling or alert actions hold.
+	*
+	*  The engine's settings (`GET /api/v1/settings`, `cranectl settings`, the window's Settings panel).
+	*
+	* @typedef {{
+	*		allow_unsafe: boolean,
+	*		host_path_allow: string[],
+	*		alertmanager_url: string | null,
+	*		opa_url: string | null,
+	*		opa_policies: PolicyName[],
+	*	}} SettingsView_Serialize
+	* @property {boolean} allow_unsafe - `allowUnsafe`: when true the safety floor is off, and specs may ask for privileged containers, any host path (read-write) and any capability, which is root on the host. Off by default.
+	* @property {string[]} host_path_allow - `hostPathAllow`: host directories specs may bind-mount (read-only), with everything under them. Absolute paths in normal form; never `/`, a system directory or the data directory. Empty by default.
+	* @property {string | null} alertmanager_url - `alertmanager_url`: an Alertmanager (e.g. `http://127.0.0.1:9093`) Crane sends the built-in evaluator's firing and resolved alerts to (its API v2, `POST /api/v2/alerts`), as Prometheus does; `null`: none.
+	* @property {string | null} opa_url - `opa_url`: an OPA server (e.g. `http://127.0.0.1:8181`) that decides the policies named in `opa_policies` over OPA's REST Data API (`POST /v1/data/crane/<policy>`) instead of the embedded Rego; `null`: none.
+	* @property {PolicyName[]} opa_policies - `opa_policies`: the policies the OPA server decides. When it cannot be reached, admission fails closed (the change is refused) and scaling or alert actions hold.
 	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
@@ -2278,5 +2352,16 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} created_at - When the user was added, RFC 3339 (the built-in `admin`: when the engine first started).
 	* @property {number} tokens - Tokens the user has (the built-in `admin` also has the data directory's token, not counted here).
 	* @property {boolean} builtin - Whether this is the built-in `admin`, the holder of the data directory's token, which cannot be removed.
+	*
+	*  Where Alertmanager sends alerts to Crane, and the token it must send (admins only).
+	*
+	* @typedef {{
+	*		url: string,
+	*		token: string,
+	*		token_file: string,
+	*	}} WebhookInfo
+	* @property {string} url - The receiver's URL (`POST`).
+	* @property {string} token - The bearer token Alertmanager must send (`http_config.authorization.credentials`).
+	* @property {string} token_file - The file that holds the token.
 	*/
 

@@ -78,6 +78,13 @@ pub async fn rollout_undo(state: State<'_, Running>, name: String, to: Option<u3
     state.engine_or_err()?.rollout_undo(&name, to.map(u64::from)).await.map_err(|e| e.to_api())
 }
 
+/// Restarts an app: the same spec as a new revision, every instance replaced one at a time.
+#[tauri::command]
+#[specta::specta]
+pub async fn rollout_restart(state: State<'_, Running>, name: String) -> Result<AppView, ApiError> {
+    state.engine_or_err()?.rollout_restart(&name, None).await.map_err(|e| e.to_api())
+}
+
 /// An NGINX config (upstream of the ready instances + server on `127.0.0.1:listen`) for an app.
 #[tauri::command]
 #[specta::specta]
@@ -248,6 +255,14 @@ pub async fn rotate_token(state: State<'_, Running>) -> Result<crane_api::TokenR
     state.rotate_token().await
 }
 
+/// The Alertmanager webhook receiver: its URL and bearer token (admins). With `rotate`, the token is replaced first
+/// (the old one is refused at once) and the answer has the new one.
+#[tauri::command]
+#[specta::specta]
+pub async fn webhook_info(state: State<'_, Running>, rotate: bool) -> Result<crane_api::WebhookInfo, ApiError> {
+    state.webhook_info(rotate).await
+}
+
 /// The last `tail` log lines of every instance of an app, merged chronologically (does not follow).
 #[tauri::command]
 #[specta::specta]
@@ -357,6 +372,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             delete,
             rollout_history,
             rollout_undo,
+            rollout_restart,
             export_nginx,
             events,
             chart,
@@ -368,6 +384,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             set_settings,
             build_demo_image,
             api_token,
+            webhook_info,
             list_users,
             create_user,
             remove_user,

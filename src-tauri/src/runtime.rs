@@ -86,6 +86,18 @@ impl Running {
         rotator.ok_or_else(|| self.api_not_running())?.rotate(&engine).await
     }
 
+    /// The Alertmanager webhook receiver's URL and token (admins), as `GET /api/v1/alerts/webhook/info` answers.
+    pub async fn webhook_info(&self, rotate: bool) -> Result<crane_api::WebhookInfo, ApiError> {
+        let engine = self.engine_or_err()?.clone();
+        let webhook = self.api.lock().expect("api slot poisoned").as_ref().map(crane_rest::ApiServer::webhook);
+        let webhook = webhook.ok_or_else(|| self.api_not_running())?;
+        if rotate {
+            webhook.rotate(&engine).await
+        } else {
+            webhook.info(&engine).await
+        }
+    }
+
     /// Why there is no REST server.
     fn api_not_running(&self) -> ApiError {
         self.api_error.clone().unwrap_or_else(|| ApiError {

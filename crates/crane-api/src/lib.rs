@@ -504,6 +504,18 @@ pub struct SettingsView {
     /// `hostPathAllow`: host directories specs may bind-mount (read-only), with everything under them. Absolute
     /// paths in normal form; never `/`, a system directory or the data directory. Empty by default.
     pub host_path_allow: Vec<String>,
+    /// `alertmanager_url`: an Alertmanager (e.g. `http://127.0.0.1:9093`) Crane sends the built-in evaluator's
+    /// firing and resolved alerts to (its API v2, `POST /api/v2/alerts`), as Prometheus does; `null`: none.
+    #[serde(default)]
+    pub alertmanager_url: Option<String>,
+    /// `opa_url`: an OPA server (e.g. `http://127.0.0.1:8181`) that decides the policies named in `opa_policies`
+    /// over OPA's REST Data API (`POST /v1/data/crane/<policy>`) instead of the embedded Rego; `null`: none.
+    #[serde(default)]
+    pub opa_url: Option<String>,
+    /// `opa_policies`: the policies the OPA server decides. When it cannot be reached, admission fails closed (the
+    /// change is refused) and scaling or alert actions hold.
+    #[serde(default)]
+    pub opa_policies: Vec<PolicyName>,
 }
 
 /// Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
@@ -517,6 +529,15 @@ pub struct SettingsUpdate {
     /// New host-path allow-list (replaces the whole list; `[]` empties it).
     #[serde(default)]
     pub host_path_allow: Option<Vec<String>>,
+    /// New `alertmanager_url` (an `http://` or `https://` URL; `""` turns sending off).
+    #[serde(default)]
+    pub alertmanager_url: Option<String>,
+    /// New `opa_url` (an `http://` or `https://` URL; `""` removes it, which needs `opa_policies` empty).
+    #[serde(default)]
+    pub opa_url: Option<String>,
+    /// New `opa_policies` (replaces the list; `[]`: every policy runs embedded).
+    #[serde(default)]
+    pub opa_policies: Option<Vec<PolicyName>>,
 }
 
 /// The answer of a token rotation (`POST /api/v1/token/rotate`, `cranectl token rotate`, the window's *Rotate
@@ -579,6 +600,10 @@ pub enum EventKind {
     /// done, held by the cooldown, clamped by the scaling policy, or failed.
     #[serde(rename = "alert.action")]
     AlertAction,
+    /// Sending alerts to the configured Alertmanager failed, or works again after failing (details: `ok`, `url`,
+    /// `alerts`, `error`).
+    #[serde(rename = "alert.sent")]
+    AlertSent,
     /// The autoscaler kept the replica count (with why).
     #[serde(rename = "autoscale.hold")]
     AutoscaleHold,
@@ -706,6 +731,9 @@ pub enum EventKind {
     /// A person rolled the app back to an earlier revision.
     #[serde(rename = "rollout.undo")]
     RolloutUndo,
+    /// A rolling restart replaced every instance with a fresh one of the same spec (a new revision).
+    #[serde(rename = "rollout.restart")]
+    RolloutRestart,
     /// An admin changed an engine setting (`allowUnsafe`, `hostPathAllow`).
     #[serde(rename = "settings.changed")]
     SettingsChanged,
@@ -762,6 +790,7 @@ impl EventKind {
         EventKind::AlertEvalFailed,
         EventKind::AlertEvalRecovered,
         EventKind::AlertAction,
+        EventKind::AlertSent,
         EventKind::AutoscaleHold,
         EventKind::AutoscaleScaled,
         EventKind::EngineLoopRestarted,
@@ -804,6 +833,7 @@ impl EventKind {
         EventKind::RolloutRollbackProgress,
         EventKind::RolloutRolledBack,
         EventKind::RolloutUndo,
+        EventKind::RolloutRestart,
         EventKind::SettingsChanged,
         EventKind::TokenRotated,
     ];
@@ -826,6 +856,7 @@ impl EventKind {
             EventKind::AlertEvalFailed => "alert.eval_failed",
             EventKind::AlertEvalRecovered => "alert.eval_recovered",
             EventKind::AlertAction => "alert.action",
+            EventKind::AlertSent => "alert.sent",
             EventKind::AutoscaleHold => "autoscale.hold",
             EventKind::AutoscaleScaled => "autoscale.scaled",
             EventKind::EngineLoopRestarted => "engine.loop_restarted",
@@ -868,6 +899,7 @@ impl EventKind {
             EventKind::RolloutRollbackProgress => "rollout.rollback_progress",
             EventKind::RolloutRolledBack => "rollout.rolled_back",
             EventKind::RolloutUndo => "rollout.undo",
+            EventKind::RolloutRestart => "rollout.restart",
             EventKind::SettingsChanged => "settings.changed",
             EventKind::TokenRotated => "token.rotated",
             EventKind::Unknown => "unknown",
@@ -1099,6 +1131,9 @@ pub enum AuditAction {
     /// Roll an app back to an earlier revision.
     #[serde(rename = "rollout.undo")]
     RolloutUndo,
+    /// Replace every instance of an app with a fresh one, one at a time.
+    #[serde(rename = "rollout.restart")]
+    RolloutRestart,
     /// Let Crane manage an NGINX for an app.
     #[serde(rename = "nginx.manage")]
     NginxManage,
@@ -1154,6 +1189,7 @@ impl AuditAction {
         AuditAction::AppScale,
         AuditAction::AppDelete,
         AuditAction::RolloutUndo,
+        AuditAction::RolloutRestart,
         AuditAction::NginxManage,
         AuditAction::NginxUnmanage,
         AuditAction::LoadStart,
@@ -1178,6 +1214,7 @@ impl AuditAction {
             AuditAction::AppScale => "app.scale",
             AuditAction::AppDelete => "app.delete",
             AuditAction::RolloutUndo => "rollout.undo",
+            AuditAction::RolloutRestart => "rollout.restart",
             AuditAction::NginxManage => "nginx.manage",
             AuditAction::NginxUnmanage => "nginx.unmanage",
             AuditAction::LoadStart => "load.start",
@@ -1293,6 +1330,10 @@ pub struct PolicyView {
     #[schema(value_type = Object)]
     #[specta(type = specta_typescript::Unknown)]
     pub sample_input: serde_json::Value,
+    /// The OPA server that decides this policy instead of the Rego shown (the `opa_url` and `opa_policies`
+    /// settings); null when the embedded Rego decides.
+    #[serde(default)]
+    pub opa_url: Option<String>,
 }
 
 /// Body of `PUT /policies/{name}` and `POST /policies/{name}/validate`: the new Rego and/or data document (what is

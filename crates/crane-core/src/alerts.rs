@@ -13,6 +13,7 @@
 //! docs/alerts.md describes the format and the subset for users.
 
 pub mod eval;
+pub mod notify;
 pub mod query;
 pub mod rules;
 pub mod state;

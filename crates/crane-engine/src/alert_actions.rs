@@ -2,7 +2,8 @@
 //! `firing_action`/`resolved_action` (or, when the rule names none, the `alerts` policy) decides what Crane does,
 //! and the engine does it as its own admin: a scale goes through the scaling policy (and the app's autoscaling
 //! bounds) and the generation-checked replica write, then the loop is asked for a pass; a rollback is
-//! `rollout_undo` to the previous revision; `stop` scales to zero. After an action the same rule does not act on
+//! `rollout_undo` to the previous revision; a restart is `rollout_restart` (a rolling replacement of every instance);
+//! `stop` scales to zero. After an action the same rule does not act on
 //! the same app again within the cooldown. Every decision is one `alert.action` event linking the rule, the alert
 //! (fingerprint, labels, status), the decision's source, the action, the replica change and the outcome.
 //!
@@ -247,7 +248,7 @@ pub(crate) async fn act(inner: &Arc<Inner>, rule: RuleActions<'_>, t: &Transitio
 }
 
 /// Does the action; the outcome word (`done`, `clamped`, `recorded`, `none`, `cooldown`, `denied`, `unchanged`,
-/// `unsupported`, `failed`) and what happened in words. Fills `from`/`to`/`error` in the details.
+/// `failed`) and what happened in words. Fills `from`/`to`/`error` in the details.
 #[allow(clippy::too_many_arguments)]
 async fn carry_out(
     inner: &Arc<Inner>,
@@ -293,13 +294,28 @@ async fn carry_out(
         );
     }
     match action {
-        AlertAction::Restart => (
-            "unsupported",
-            format!(
-                "restart is not supported for alert actions yet (Crane has no rolling restart); app '{app}' is left \
-                 as it is: recorded only"
-            ),
-        ),
+        AlertAction::Restart => {
+            let cause = format!("alert {} {}", t.rule, if t.fired() { "fired" } else { "resolved" });
+            match handle.rollout_restart(app, Some(cause)).await {
+                Ok(view) => {
+                    inner.alerting.actions.took(&t.rule, app, action, now, cooldown);
+                    set("fromRevision", json!(stored.revision));
+                    set("toRevision", json!(view.revision));
+                    (
+                        "done",
+                        format!(
+                            "app '{app}' restarts: revision {} → {} with the same spec, replaced one instance at a \
+                             time",
+                            stored.revision, view.revision
+                        ),
+                    )
+                }
+                Err(e) => {
+                    set("error", json!(e.to_string()));
+                    ("failed", format!("the restart of app '{app}' failed: {e}"))
+                }
+            }
+        }
         AlertAction::Rollback => match handle.rollout_undo(app, None).await {
             Ok(view) => {
                 inner.alerting.actions.took(&t.rule, app, action, now, cooldown);
@@ -336,7 +352,7 @@ async fn carry_out(
                 AlertAction::ScaleDown => format!("scale_down by {}", step.clamp(1, MAX_ALERT_STEP)),
                 _ => "stop".to_string(),
             };
-            let decision = match crate::policies::scaling(inner, &input) {
+            let decision = match crate::policies::scaling(inner, &input).await {
                 Ok(d) => d,
                 Err(failure) => {
                     let error = failure.record(inner, app).await;

@@ -80,6 +80,8 @@ pub(crate) struct Alerting {
     history: Mutex<VecDeque<AlertTransitionView>>,
     /// The actions taken on alerts (cooldowns, recent actions per app).
     pub(crate) actions: crate::alert_actions::Actions,
+    /// What was sent to the Alertmanager (`alertmanager_url`).
+    pub(crate) sender: crate::alert_send::Sender,
 }
 
 impl Default for Alerting {
@@ -89,6 +91,7 @@ impl Default for Alerting {
             rules: Mutex::new(Rules::shipped()),
             history: Mutex::default(),
             actions: Default::default(),
+            sender: Default::default(),
         }
     }
 }
@@ -260,6 +263,11 @@ async fn round(inner: &Arc<Inner>) -> Duration {
     for (gi, ri, t) in acts {
         crate::alert_actions::act(inner, (&file.groups[gi].rules[ri]).into(), &t).await;
     }
+    let alerts: Vec<Alert> = {
+        let rules = inner.alerting.rules.locked();
+        rules.runs.values().flat_map(|run| run.state.alerts.values().cloned()).collect()
+    };
+    crate::alert_send::after_round(inner, alerts, now, base);
     wait
 }
 

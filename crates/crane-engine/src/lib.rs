@@ -6,6 +6,7 @@
 
 pub mod access;
 mod alert_actions;
+mod alert_send;
 mod alerting;
 pub mod charts;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod fakes;
 mod load;
 mod metrics;
 mod nginx;
+mod opa;
 pub mod policies;
 mod probes;
 mod proxy;
@@ -262,6 +264,8 @@ pub(crate) struct Inner {
     pub webhook_seen: webhook::Seen,
     /// The running policies (admission, scaling, alerts), compiled.
     pub policies: policies::Policies,
+    /// The settings naming other services (Alertmanager, OPA), as in the store.
+    pub remote: Mutex<settings::Remote>,
 }
 
 impl Inner {
@@ -381,10 +385,12 @@ impl EngineHandle {
             tokens: access::TokenCache::default(),
             webhook_seen: webhook::Seen::default(),
             policies: policies::Policies::shipped(Arc::new(crane_policy::Regorus)),
+            remote: Mutex::default(),
         });
         let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };
         handle.ensure_admin_user().await?;
         handle.load_policies().await?;
+        handle.load_remote().await?;
         alerting::load(&handle.inner).await;
         handle.start_loop(rx, reports_rx);
         Ok(handle)
@@ -823,6 +829,72 @@ impl EngineHandle {
                     target.revision, target.cause
                 ),
                 serde_json::json!({"from": from, "to": target.revision}),
+            )
+            .await;
+        }
+        self.pass(Some(name), None).await?;
+        self.get_app(name).await
+    }
+
+    /// Restarts an app the way `kubectl rollout restart` does: the same spec becomes a new revision, so a rolling
+    /// update replaces every instance with a fresh container, one slot at a time, each new one ready before its old
+    /// one goes (operators: their own apps). Admission sees it as an update with the spec unchanged. `why` is the
+    /// revision's cause (`None`: "restart requested by <user> (<door>)"). Audited.
+    pub async fn rollout_restart(&self, name: &str, why: Option<String>) -> Result<AppView> {
+        self.audited(AuditAction::RolloutRestart, Some(name), None, async {
+            self.authorize(Permission::ManageApp, Some(name)).await?;
+            self.rollout_restart_now(name, why).await
+        })
+        .await
+    }
+
+    async fn rollout_restart_now(&self, name: &str, why: Option<String>) -> Result<AppView> {
+        {
+            let _guard = self.inner.writes.lock().await;
+            let mut app = self.stored(name).await?;
+            if app.spec.replicas == 0 {
+                return Err(EngineError::BadRequest(format!(
+                    "app '{name}' runs no instances (replicas: 0), so there is nothing to restart; scale it up first"
+                )));
+            }
+            let action = crane_core::policy::AdmissionAction::Update;
+            let warnings = self.admit(action, &app.spec, Some(&app.spec)).await?;
+            self.record_warnings(name, action, &warnings).await;
+            let revisions = self.inner.store.list_revisions(name).await.map_err(internal)?;
+            let from = app.revision;
+            let next = revisions.iter().map(|r| r.revision).max().unwrap_or(from).max(from) + 1;
+            let caller = self.caller().clone();
+            let cause = why.unwrap_or_else(|| {
+                format!("restart requested by {} ({})", caller.user, settings::door_name(caller.door))
+            });
+            let now = self.inner.now();
+            app.revision = next;
+            app.paused = false;
+            app.updated_at = now;
+            let record = crane_core::ports::StoredRevision {
+                app: name.to_string(),
+                revision: next,
+                spec: app.spec.clone(),
+                source_yaml: app.source_yaml.clone(),
+                cause: format!("restart: {cause}"),
+                created_at: now,
+            };
+            if self.inner.store.put_app(&app, Some(&record)).await.map_err(internal)? == PutOutcome::Stale {
+                return Err(EngineError::Conflict(format!(
+                    "app '{name}' changed while the restart was being prepared; run the restart again"
+                )));
+            }
+            self.record(
+                Some(name),
+                None,
+                EventKind::RolloutRestart,
+                format!(
+                    "app '{name}' restarts: revision {from} → {next} with the same spec, so a rolling update replaces \
+                     its {} instance(s) one at a time ({cause})",
+                    app.spec.replicas
+                ),
+                serde_json::json!({"from": from, "to": next, "replicas": app.spec.replicas, "cause": cause,
+                    "by": {"user": caller.user, "door": caller.door}}),
             )
             .await;
         }

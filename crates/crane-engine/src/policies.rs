@@ -7,6 +7,9 @@
 //! the shipped sample inputs before it is stored and swapped in; a stored edit that no longer compiles at start is
 //! replaced by the shipped version with a `policy.failed` event.
 //!
+//! A policy named in the `opa_policies` setting is decided by the OPA server at `opa_url` instead ([`decide`]; the
+//! Rego shown and edited here is then the embedded fallback, not what runs).
+//!
 //! **Architecture Invariant:** admission fails closed. A policy that cannot decide (runtime error, time limit, an
 //! answer of the wrong type) refuses the change with `policy_failed`; the autoscaler holds.
 
@@ -164,6 +167,16 @@ fn evaluate(compiled: &dyn CompiledPolicy, input: &Value) -> std::result::Result
     compiled.evaluate(input)
 }
 
+/// A running policy's answer for `input`: the OPA server's when `opa_policies` names the policy (see [`crate::opa`]),
+/// else the embedded Rego's.
+pub(crate) async fn decide(inner: &Inner, name: PolicyName, input: &Value) -> std::result::Result<Value, PolicyError> {
+    let opa = inner.remote.locked().opa_for(wire_name(name)).map(str::to_string);
+    match opa {
+        Some(base) => crate::opa::decide(&base, name, input).await,
+        None => evaluate(inner.policies.get(name).compiled.as_ref(), input),
+    }
+}
+
 /// The error a door gets when a policy could not decide, naming the fix.
 fn failed(name: PolicyName, error: &PolicyError) -> EngineError {
     EngineError::PolicyFailed(format!(
@@ -175,11 +188,13 @@ fn failed(name: PolicyName, error: &PolicyError) -> EngineError {
 /// Asks the scaling policy about a replica change. A refusal is an `Ok` decision with `allowed: false`; `Err` when
 /// the policy fails, with the error a door reports and the event to record (the caller decides whether to record it:
 /// the autoscaler asks every round and must not repeat the same failure every 2 s).
-pub(crate) fn scaling(inner: &Inner, input: &ScalingInput) -> std::result::Result<ScalingDecision, ScalingFailure> {
+pub(crate) async fn scaling(
+    inner: &Inner,
+    input: &ScalingInput,
+) -> std::result::Result<ScalingDecision, ScalingFailure> {
     let name = PolicyName::Scaling;
-    let running = inner.policies.get(name);
     let value = serde_json::to_value(input).unwrap_or(Value::Null);
-    running.compiled.evaluate(&value).and_then(|output| ScalingDecision::from_output(&output, input.current)).map_err(
+    decide(inner, name, &value).await.and_then(|output| ScalingDecision::from_output(&output, input.current)).map_err(
         |error| ScalingFailure {
             error: failed(name, &error),
             reason: format!("the scaling policy could not decide about app '{}': {error}; the count stays", input.app),
@@ -226,7 +241,7 @@ pub(crate) async fn bound_autoscaler(inner: &Inner, spec: &AppSpec, desired: u32
         user: crate::Caller::ADMIN.to_string(),
         door: door_word(crane_api::Door::Engine),
     };
-    let decision = match scaling(inner, &input) {
+    let decision = match scaling(inner, &input).await {
         Ok(decision) => decision,
         Err(failure) => {
             if hold_due(inner, &spec.name) {
@@ -293,9 +308,8 @@ impl EngineHandle {
             },
         }
         .to_value();
-        let running = self.inner.policies.get(name);
         let outcome =
-            evaluate(running.compiled.as_ref(), &input).and_then(|output| AdmissionDecision::from_output(&output));
+            decide(&self.inner, name, &input).await.and_then(|output| AdmissionDecision::from_output(&output));
         let app = spec.name.as_str();
         let decision = match outcome {
             Ok(decision) => decision,
@@ -370,7 +384,7 @@ impl EngineHandle {
             user: self.caller().user.clone(),
             door: door_word(self.caller().door),
         };
-        let decision = match scaling(&self.inner, &input) {
+        let decision = match scaling(&self.inner, &input).await {
             Ok(decision) => decision,
             Err(failure) => return Err(failure.record(&self.inner, &spec.name).await),
         };
@@ -404,8 +418,8 @@ impl EngineHandle {
     pub async fn decide_alert(&self, input: &AlertInput) -> Result<AlertDecision> {
         let name = PolicyName::Alerts;
         let value = serde_json::to_value(input).unwrap_or(Value::Null);
-        let running = self.inner.policies.get(name);
-        evaluate(running.compiled.as_ref(), &value)
+        decide(&self.inner, name, &value)
+            .await
             .and_then(|output| AlertDecision::from_output(&output))
             .map_err(|error| failed(name, &error))
     }
@@ -463,6 +477,7 @@ impl EngineHandle {
             updated_at: running.edited.as_ref().map(|(at, _)| crate::views::rfc3339(*at)),
             updated_by: running.edited.map(|(_, by)| by),
             sample_input: serde_json::from_str(shipped.samples[0].json).unwrap_or(Value::Null),
+            opa_url: self.inner.remote.locked().opa_for(wire_name(name)).map(str::to_string),
         }
     }
 

@@ -235,6 +235,35 @@ async fn a_failing_update_with_failure_action_pause_pauses() {
     rig.engine.shutdown().await;
 }
 
+/// A rolling restart: the same spec as a new revision replaces every instance, the history says why, the next
+/// apply of the same spec changes nothing, and an app at zero replicas is refused.
+#[tokio::test(start_paused = true)]
+async fn a_restart_replaces_every_instance_with_the_same_spec() {
+    let rig = Rig::new().await;
+    rig.apply(&spec("web", "demo:1", 2, "")).await;
+    rig.until(10, "revision 1 runs", |r| r.running("web") == "web-1@1 web-2@1").await;
+    let view = rig.engine.rollout_restart("web", None).await.unwrap();
+    assert_eq!(view.revision, 2);
+    rig.until(20, "every instance replaced", |r| r.running("web") == "web-1@2 web-2@2").await;
+    let app = rig.store.get_app("web").await.unwrap().unwrap();
+    assert_eq!((app.revision, app.spec.image.as_str(), app.spec.replicas), (2, "demo:1", 2));
+    let history = rig.engine.rollout_history("web").await.unwrap();
+    let last = history.last().unwrap();
+    assert!(last.cause.starts_with("restart: restart requested by"), "{}", last.cause);
+    let restarted = rig.events(&["rollout.restart"]);
+    assert_eq!(restarted.len(), 1, "{}", rig.log());
+    assert!(restarted[0].reason.contains("revision 1 → 2 with the same spec"), "{}", restarted[0].reason);
+    // The same spec again is no change.
+    assert_eq!(rig.apply(&spec("web", "demo:1", 2, "")).await.app.revision, 2);
+    // Undo returns to revision 1 (same containers' spec, older number).
+    assert_eq!(rig.engine.rollout_undo("web", None).await.unwrap().revision, 1);
+    rig.engine.scale("web", 0).await.unwrap();
+    let err = rig.engine.rollout_restart("web", None).await.unwrap_err();
+    assert!(err.to_string().contains("nothing to restart"), "{err}");
+    assert!(rig.engine.rollout_restart("ghost", None).await.is_err());
+    rig.engine.shutdown().await;
+}
+
 /// The lost write of issue 7: the loop decided from the app as it read it at the start of its pass and wrote it
 /// back whole, so a `scale` made during that pass was silently undone. Here the pass that decides the rollback is
 /// held after reading the app; a door scales meanwhile; the decision must not undo the scale.

@@ -351,3 +351,136 @@ async fn a_broken_stored_policy_falls_back_to_the_shipped_one() {
     rig.apply(&clean("web", 1)).await;
     rig.engine.shutdown().await;
 }
+
+/// A stand-in for an OPA server's REST Data API (`POST /v1/data/crane/<policy>`): admission denies images with
+/// `bad` in their name; scaling allows what is asked. Records the paths asked. Stops when the handle is dropped.
+struct FakeOpa {
+    url: String,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeOpa {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn fake_opa() -> FakeOpa {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                            .unwrap_or(0usize);
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                seen.lock().unwrap().push(path.clone());
+                let body: serde_json::Value = serde_json::from_slice(&buf[head_end..head_end + length]).unwrap();
+                let input = &body["input"];
+                let result = match path.as_str() {
+                    "/v1/data/crane/admission" => {
+                        let image = input["spec"]["image"].as_str().unwrap_or("");
+                        if image.contains("bad") {
+                            json!({"deny": [format!("OPA says no to image {image}")], "warn": []})
+                        } else {
+                            json!({"deny": [], "warn": ["OPA looked at it"]})
+                        }
+                    }
+                    "/v1/data/crane/scaling" => json!({"decision": {"allowed": true,
+                        "replicas": input["requested"], "reason": "OPA allows it"}}),
+                    _ => json!(null),
+                };
+                let answer = if result.is_null() { json!({}) } else { json!({"result": result}) };
+                let text = answer.to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    FakeOpa { url, asked, task }
+}
+
+/// With `opa_url` and `opa_policies: [admission]`, the OPA server decides admission (its denial and warnings reach
+/// the caller; the embedded Rego is not asked); when it cannot be reached, admission fails closed and nothing is
+/// created. Scaling stays embedded until named. Real time: the requests are real HTTP.
+#[tokio::test]
+async fn an_opa_server_decides_the_policies_named_and_admission_fails_closed_without_it() {
+    let rig = Rig::new().await;
+    let opa = fake_opa().await;
+    let settings = |url: &str, policies: Vec<PolicyName>| crane_api::SettingsUpdate {
+        opa_url: Some(url.to_string()),
+        opa_policies: Some(policies),
+        ..Default::default()
+    };
+    rig.engine.set_settings(&settings(&opa.url, vec![PolicyName::Admission])).await.unwrap();
+    let view = rig.engine.get_policy(PolicyName::Admission).await.unwrap();
+    assert_eq!(view.opa_url.as_deref(), Some(opa.url.as_str()));
+    assert_eq!(rig.engine.get_policy(PolicyName::Scaling).await.unwrap().opa_url, None);
+
+    let err = rig.engine.apply(&clean("web", 1).replace("demo:1", "bad:1"), false).await.unwrap_err();
+    let EngineError::PolicyDenied { messages, .. } = &err else { panic!("not denied: {err}") };
+    assert_eq!(messages, &["OPA says no to image bad:1"]);
+    let applied = rig.engine.apply(&clean("web", 1), false).await.unwrap();
+    assert_eq!(applied.policy_warnings, ["OPA looked at it"], "{applied:?}");
+    rig.engine.scale("web", 2).await.unwrap();
+    assert_eq!(
+        opa.asked.lock().unwrap().clone(),
+        ["/v1/data/crane/admission", "/v1/data/crane/admission", "/v1/data/crane/admission"],
+        "scaling is embedded; the scale's admission went to OPA"
+    );
+
+    // Scaling by OPA too.
+    rig.engine.set_settings(&settings(&opa.url, vec![PolicyName::Admission, PolicyName::Scaling])).await.unwrap();
+    rig.engine.scale("web", 3).await.unwrap();
+    assert!(opa.asked.lock().unwrap().contains(&"/v1/data/crane/scaling".to_string()));
+
+    // OPA gone: admission refuses (fails closed) and says why; the scaling policy holds the count.
+    let url = opa.url.clone();
+    drop(opa);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let err = rig.engine.apply(&clean("api", 1), false).await.unwrap_err();
+    assert_eq!(err.to_api().code, ErrorCode::PolicyFailed, "{err}");
+    assert!(err.to_string().contains(&format!("the OPA server at {url} could not be asked")), "{err}");
+    assert!(rig.store.get_app("api").await.unwrap().is_none(), "nothing was created");
+    let err = rig.engine.scale("web", 4).await.unwrap_err();
+    assert_eq!(err.to_api().code, ErrorCode::PolicyFailed, "{err}");
+    assert_eq!(rig.store.get_app("web").await.unwrap().unwrap().spec.replicas, 3);
+    let failed = rig.events(&["policy.failed"]);
+    assert!(failed.iter().any(|e| e.reason.contains("could not be asked")), "{}", rig.log());
+    // Back to embedded: decisions work again without OPA.
+    rig.engine.set_settings(&settings("", vec![])).await.unwrap();
+    rig.engine.apply(&clean("api", 1), false).await.unwrap();
+    rig.engine.shutdown().await;
+}

@@ -111,6 +111,70 @@ impl TokenRotator {
     }
 }
 
+/// The Alertmanager webhook receiver's address and token (`<data dir>/webhook-token`), shared by the REST routes
+/// and the window: reading it and replacing the token are admin acts (`ManageSettings`), the replacement audited.
+#[derive(Clone)]
+pub struct WebhookAccess {
+    token: Arc<Token>,
+    port: u16,
+}
+
+impl WebhookAccess {
+    /// The webhook of a server on `port` with this token.
+    pub(crate) fn new(token: Arc<Token>, port: u16) -> WebhookAccess {
+        WebhookAccess { token, port }
+    }
+
+    /// The receiver's URL and current token, without a permission check (the routes' guard and callers check).
+    pub(crate) fn unchecked(&self) -> crane_api::WebhookInfo {
+        crane_api::WebhookInfo {
+            url: format!("http://127.0.0.1:{}/api/v1/alerts/webhook", self.port),
+            token: self.token.current(),
+            token_file: self.token.path.display().to_string(),
+        }
+    }
+
+    /// The token Alertmanager must send now.
+    pub(crate) fn current(&self) -> String {
+        self.token.current()
+    }
+
+    /// Where the token is stored.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.token.path
+    }
+
+    pub(crate) async fn info_for(&self, caller: &EngineHandle) -> Result<crane_api::WebhookInfo, ApiFailure> {
+        caller.authorize(crane_engine::Permission::ManageSettings, None).await?;
+        Ok(self.unchecked())
+    }
+
+    pub(crate) async fn rotate_for(&self, caller: &EngineHandle) -> Result<crane_api::WebhookInfo, ApiFailure> {
+        let path = self.token.path.display().to_string();
+        caller
+            .audited(crane_api::AuditAction::TokenRotate, None, Some("webhook"), async {
+                caller.authorize(crane_engine::Permission::ManageSettings, None).await?;
+                self.token.rotate().map_err(|e| {
+                    crane_engine::EngineError::Internal(format!(
+                        "cannot write a new webhook token to {path}: {e}; the old one still works"
+                    ))
+                })
+            })
+            .await?;
+        Ok(self.unchecked())
+    }
+
+    /// The receiver's URL and token, for `caller` (admins).
+    pub async fn info(&self, caller: &EngineHandle) -> std::result::Result<crane_api::WebhookInfo, ApiError> {
+        self.info_for(caller).await.map_err(|failure| failure.error)
+    }
+
+    /// Replaces the webhook token as `caller`'s act (admins; audited); the answer has the new token.
+    pub async fn rotate(&self, caller: &EngineHandle) -> std::result::Result<crane_api::WebhookInfo, ApiError> {
+        self.rotate_for(caller).await.map_err(|failure| failure.error)
+    }
+}
+
 /// A running REST server.
 pub struct ApiServer {
     /// Base URL, `http://127.0.0.1:PORT`.
@@ -121,6 +185,8 @@ pub struct ApiServer {
     pub token: String,
     /// The token as it is now.
     current: Arc<Token>,
+    /// The webhook receiver's token.
+    webhook: WebhookAccess,
     /// The `api.json` this server wrote.
     api_file: PathBuf,
     /// Tells the serve task (and open streams) to stop.
@@ -165,7 +231,9 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
 
     let (stop, stop_rx) = watch::channel(false);
     let current = Arc::new(Token::new(token.clone(), token_path));
-    let app = pipeline(handle.clone(), current.clone(), &url, addr.port(), allow_remote, stop_rx.clone())?;
+    let webhook = webhook_access(&handle, addr.port())?;
+    let app =
+        pipeline(handle.clone(), current.clone(), webhook.clone(), &url, addr.port(), allow_remote, stop_rx.clone())?;
 
     let api_file = data_dir.join(API_FILE);
     write_api_file(&api_file, &url)?;
@@ -173,7 +241,13 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
 
     let task = tokio::spawn(serve(listener, app, stop_rx));
     tracing::info!(%url, "REST API listening");
-    Ok(ApiServer { url, addr, token, current, api_file, stop, task })
+    Ok(ApiServer { url, addr, token, current, webhook, api_file, stop, task })
+}
+
+/// The webhook token of the engine's data directory (made on first use).
+fn webhook_access(handle: &EngineHandle, port: u16) -> Result<WebhookAccess> {
+    let webhook_path = handle.data_dir().join(WEBHOOK_TOKEN_FILE);
+    Ok(WebhookAccess::new(Arc::new(Token::new(load_or_create_token(&webhook_path)?, webhook_path)), port))
 }
 
 /// What serves every request: the routes of [`routes::table`] behind the guard of [`auth`] and the catch-panic
@@ -181,6 +255,7 @@ pub async fn start_with(handle: EngineHandle, listen: SocketAddr, allow_remote: 
 fn pipeline(
     handle: EngineHandle,
     token: Arc<Token>,
+    webhook: WebhookAccess,
     url: &str,
     port: u16,
     allow_remote: bool,
@@ -197,8 +272,6 @@ fn pipeline(
         any_host: allow_remote,
         public_paths,
     });
-    let webhook_path = handle.data_dir().join(WEBHOOK_TOKEN_FILE);
-    let webhook = Arc::new(Token::new(load_or_create_token(&webhook_path)?, webhook_path));
     let state = routes::AppState { handle, openapi: Arc::new(document), shutdown, token, webhook, port };
     Ok(router
         .with_state(state)
@@ -214,7 +287,8 @@ pub fn in_process(handle: EngineHandle, token: &str, port: u16) -> Result<axum::
     let token = Arc::new(Token::new(token.to_string(), handle.data_dir().join(TOKEN_FILE)));
     // No server to stop: streams end when the sender is dropped, which is at once.
     let (_stop, shutdown) = watch::channel(false);
-    pipeline(handle, token, &url, port, false, shutdown)
+    let webhook = webhook_access(&handle, port)?;
+    pipeline(handle, token, webhook, &url, port, false, shutdown)
 }
 
 /// Accepts connections until `stop` turns true, at most [`MAX_CONNECTIONS`] at once, each served by hyper's HTTP/1
@@ -277,6 +351,11 @@ impl ApiServer {
     /// cheap to clone, so no lock on the server is held while it runs.
     pub fn token_rotator(&self) -> TokenRotator {
         TokenRotator(self.current.clone())
+    }
+
+    /// The Alertmanager webhook receiver's address and token (the window's Alerts view shows them).
+    pub fn webhook(&self) -> WebhookAccess {
+        self.webhook.clone()
     }
 
     /// Stops accepting connections, ends open streams, waits up to 5 s for in-flight requests and removes

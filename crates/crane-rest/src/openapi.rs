@@ -197,7 +197,10 @@ mod tests {
             openapi: std::sync::Arc::new(Value::Null),
             shutdown,
             token,
-            webhook: std::sync::Arc::new(crate::Token::new("1".repeat(64), dir.path().join("webhook-token"))),
+            webhook: crate::WebhookAccess::new(
+                std::sync::Arc::new(crate::Token::new("1".repeat(64), dir.path().join("webhook-token"))),
+                1,
+            ),
             port: 1,
         };
         let router = router.with_state(state);

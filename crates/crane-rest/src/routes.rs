@@ -70,21 +70,12 @@ pub(crate) struct AppState {
     /// The bearer token, for the hello proof and rotation.
     pub token: Arc<crate::Token>,
     /// The token Alertmanager sends to the webhook receiver.
-    pub webhook: Arc<crate::Token>,
+    pub webhook: crate::WebhookAccess,
     /// The port the server listens on, part of the hello proof.
     pub port: u16,
 }
 
 impl AppState {
-    /// The webhook receiver's URL and current token.
-    fn webhook_info(&self) -> crane_api::WebhookInfo {
-        crane_api::WebhookInfo {
-            url: format!("http://127.0.0.1:{}/api/v1/alerts/webhook", self.port),
-            token: self.webhook.current(),
-            token_file: self.webhook.path.display().to_string(),
-        }
-    }
-
     /// Resolves when the server begins shutting down.
     fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.shutdown.clone();
@@ -112,6 +103,7 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(logs),
         routes!(rollout_history),
         routes!(rollout_undo),
+        routes!(rollout_restart),
         routes!(export_nginx, manage_nginx, unmanage_nginx),
         routes!(chart),
         routes!(start_load, load_status, stop_load),
@@ -598,6 +590,29 @@ async fn rollout_undo(
     let body = read_body(body, DEFAULT_BODY_LIMIT)?;
     let body: UndoRequest = parse_json(media_type(&headers).as_deref(), &body, r#"{} or {"to": 2}"#)?;
     Ok(Json(engine.rollout_undo(&name, body.to.map(u64::from)).await?))
+}
+
+/// Restart an app, one instance at a time
+///
+/// Like `kubectl rollout restart`: the app's spec, unchanged, becomes a new revision, and a rolling update replaces
+/// every instance with a fresh container (each new one ready before its old one stops; follow it in the app's
+/// `rollout`). No body. Admission sees it as an update. An app at 0 replicas is 400 `bad_request`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{name}/rollout/restart",
+    operation_id = "rolloutRestart",
+    params(AppPath),
+    responses(
+        (status = 200, description = "The app after the change; `revision` is the new revision.", body = AppView),
+        (status = 400), (status = 403), (status = 404), (status = 500), (status = 503),
+    )
+)]
+async fn rollout_restart(
+    Engine(engine): Engine,
+    segments: Result<Path<AppPath>, PathRejection>,
+) -> Result<Json<AppView>, ApiFailure> {
+    let AppPath { name } = path(segments)?;
+    Ok(Json(engine.rollout_restart(&name, None).await?))
 }
 
 /// Query of `GET /apps/{name}/nginx`.
@@ -1599,7 +1614,7 @@ async fn alertmanager_webhook(
             format!(
                 "missing or wrong webhook token: Alertmanager must send the token of {} as a bearer token \
                  (`http_config: {{authorization: {{credentials_file: ...}}}}`); `cranectl alerts webhook` shows it",
-                state.webhook.path.display()
+                state.webhook.path().display()
             ),
         ));
     }
@@ -1634,8 +1649,7 @@ async fn webhook_info(
     State(state): State<AppState>,
     Engine(engine): Engine,
 ) -> Result<Json<crane_api::WebhookInfo>, ApiFailure> {
-    engine.authorize(crane_engine::Permission::ManageSettings, None).await?;
-    Ok(Json(state.webhook_info()))
+    Ok(Json(state.webhook.info_for(&engine).await?))
 }
 
 /// Replace the webhook token
@@ -1651,16 +1665,5 @@ async fn rotate_webhook_token(
     State(state): State<AppState>,
     Engine(engine): Engine,
 ) -> Result<Json<crane_api::WebhookInfo>, ApiFailure> {
-    let path = state.webhook.path.display().to_string();
-    engine
-        .audited(crane_api::AuditAction::TokenRotate, None, Some("webhook"), async {
-            engine.authorize(crane_engine::Permission::ManageSettings, None).await?;
-            state.webhook.rotate().map_err(|e| {
-                crane_engine::EngineError::Internal(format!(
-                    "cannot write a new webhook token to {path}: {e}; the old one still works"
-                ))
-            })
-        })
-        .await?;
-    Ok(Json(state.webhook_info()))
+    Ok(Json(state.webhook.rotate_for(&engine).await?))
 }

@@ -145,6 +145,7 @@ async fn openapi_lists_every_route() {
         ("get", "/api/v1/apps/{name}/logs"),
         ("get", "/api/v1/apps/{name}/rollout/history"),
         ("post", "/api/v1/apps/{name}/rollout/undo"),
+        ("post", "/api/v1/apps/{name}/rollout/restart"),
         ("get", "/api/v1/apps/{name}/nginx"),
         ("put", "/api/v1/apps/{name}/nginx"),
         ("delete", "/api/v1/apps/{name}/nginx"),
@@ -653,7 +654,16 @@ async fn settings_round_trip() {
     let r = t.req(Method::GET, "/api/v1/settings").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let settings: crane_api::SettingsView = r.json().await.unwrap();
-    assert_eq!(settings, crane_api::SettingsView { allow_unsafe: false, host_path_allow: vec![] });
+    assert_eq!(
+        settings,
+        crane_api::SettingsView {
+            allow_unsafe: false,
+            host_path_allow: vec![],
+            alertmanager_url: None,
+            opa_url: None,
+            opa_policies: vec![],
+        }
+    );
 
     let put = |body: serde_json::Value| t.req(Method::PUT, "/api/v1/settings").json(&body).send();
     let r = put(serde_json::json!({ "host_path_allow": ["/srv/data", "/opt/x"] })).await.unwrap();
@@ -682,10 +692,40 @@ async fn settings_round_trip() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(api_error(r).await.message.contains("nothing to change"));
 
+    // The services Crane talks to: URLs checked, OPA policies need an opa_url.
+    let r = put(serde_json::json!({ "opa_policies": ["admission"] })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("no opa_url is set"));
+    let r = put(serde_json::json!({ "alertmanager_url": "127.0.0.1:9093" })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("alertmanager_url: the URL must start with http"));
+    let r = put(serde_json::json!({ "opa_policies": ["nope"] })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = put(serde_json::json!({ "alertmanager_url": "http://127.0.0.1:9093/", "opa_url": "http://127.0.0.1:8181",
+        "opa_policies": ["scaling", "admission", "scaling"] }))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: crane_api::SettingsView = r.json().await.unwrap();
+    assert_eq!(settings.alertmanager_url.as_deref(), Some("http://127.0.0.1:9093"));
+    assert_eq!(settings.opa_policies, [crane_api::PolicyName::Admission, crane_api::PolicyName::Scaling]);
+    let policy: crane_api::PolicyView =
+        t.req(Method::GET, "/api/v1/policies/admission").send().await.unwrap().json().await.unwrap();
+    assert_eq!(policy.opa_url.as_deref(), Some("http://127.0.0.1:8181"));
+    let r = put(serde_json::json!({ "opa_url": "" })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "opa_policies still name policies");
+    let r = put(serde_json::json!({ "opa_url": "", "opa_policies": [], "alertmanager_url": "" })).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let settings: crane_api::SettingsView = r.json().await.unwrap();
+    assert_eq!((settings.alertmanager_url, settings.opa_url, settings.opa_policies.len()), (None, None, 0));
+
     let events: Vec<crane_api::EventView> =
         t.req(Method::GET, "/api/v1/events").send().await.unwrap().json().await.unwrap();
     let changes: Vec<_> = events.iter().filter(|e| e.kind == crane_api::EventKind::SettingsChanged).collect();
-    assert_eq!(changes.len(), 2, "{events:#?}");
-    assert!(changes[0].reason.contains("allowUnsafe") && changes[0].reason.contains("admin (REST)"));
+    assert_eq!(changes.len(), 8, "{events:#?}");
+    assert!(changes.iter().any(|c| c.reason.contains("allowUnsafe") && c.reason.contains("admin (REST)")));
+    assert!(changes
+        .iter()
+        .any(|c| c.reason.contains("setting opa_policies changed by admin (REST): (none) → admission, scaling")));
     t.stop().await;
 }

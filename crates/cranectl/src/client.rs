@@ -371,6 +371,12 @@ impl Client {
         self.json(request.timeout(LONG).json(&UndoRequest { to })).await
     }
 
+    /// `POST /apps/{name}/rollout/restart`: the app after the change.
+    pub async fn rollout_restart(&self, name: &str) -> Result<AppView> {
+        let request = self.request(Method::POST, &format!("/apps/{}/rollout/restart", segment(name)));
+        self.json(request.timeout(LONG)).await
+    }
+
     /// `GET /apps/{name}/nginx?listen=PORT`: the NGINX config text.
     pub async fn export_nginx(&self, name: &str, listen: u16) -> Result<String> {
         let request = self.request(Method::GET, &format!("/apps/{}/nginx", segment(name)));

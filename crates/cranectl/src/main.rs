@@ -250,12 +250,21 @@ Examples:
   cranectl settings                                  # show them
   cranectl settings set allowUnsafe false
   cranectl settings set hostPathAllow /srv/data,/opt/x   # replaces the list; '' empties it
+  cranectl settings set alertmanager_url http://127.0.0.1:9093
+  cranectl settings set opa_url http://127.0.0.1:8181
+  cranectl settings set opa_policies admission          # '' for none
 
 Settings:
   allowUnsafe     true|false. When true, the safety floor is off: specs may ask for privileged containers, any host
                   path (read-write) and any capability, which is root on the host. Off by default.
   hostPathAllow   Comma-separated absolute host directories specs may bind-mount, read-only (never /, a system
                   directory or the data directory). Empty by default.
+  alertmanager_url
+                  An Alertmanager Crane sends its firing and resolved alerts to (API v2), as Prometheus does.
+                  '' for none (the default).
+  opa_url         An OPA server that decides the policies named in opa_policies over its REST Data API.
+  opa_policies    Comma-separated policies (admission, scaling, alerts) decided by that OPA server instead of the
+                  embedded Rego. When it cannot be reached, admission refuses and scaling/alert actions hold.
 
 Each change is an event in the log (`cranectl get events`).";
 
@@ -402,6 +411,13 @@ enum RolloutWhat {
         #[arg(long, value_name = "N")]
         to: Option<u32>,
     },
+    /// Replace every instance of an app with a fresh one, one at a time (a new revision with the same spec).
+    #[command(after_help = "Examples:\n  cranectl rollout restart web\n  cranectl rollout restart web && cranectl \
+                      rollout status web --watch")]
+    Restart {
+        /// App name.
+        app: String,
+    },
     /// Show the app's rolling update; exits 1 when it failed (also when it was rolled back or paused).
     #[command(after_help = "Examples:\n  cranectl rollout status web\n  cranectl rollout status web --watch   \
                       # until it completes or fails")]
@@ -519,7 +535,8 @@ impl From<RoleArg> for crane_api::Role {
 
 #[derive(Debug, Subcommand)]
 enum SettingsWhat {
-    /// Change one setting: `allowUnsafe true|false`, or `hostPathAllow PATH[,PATH…]` ('' for none).
+    /// Change one setting: `allowUnsafe true|false`, `hostPathAllow PATH[,PATH…]`, `alertmanager_url URL`,
+    /// `opa_url URL`, `opa_policies NAME[,NAME…]` ('' for none).
     #[command(after_help = "Examples:\n  cranectl settings set allowUnsafe true\n  \
                       cranectl settings set hostPathAllow /srv/data,/opt/x\n  cranectl settings set hostPathAllow ''")]
     Set {
@@ -540,6 +557,15 @@ enum SettingKey {
     /// The host directories specs may bind-mount, read-only.
     #[value(name = "hostPathAllow")]
     HostPathAllow,
+    /// The Alertmanager Crane sends its alerts to.
+    #[value(name = "alertmanager_url", alias = "alertmanagerUrl")]
+    AlertmanagerUrl,
+    /// The OPA server that decides the policies in opa_policies.
+    #[value(name = "opa_url", alias = "opaUrl")]
+    OpaUrl,
+    /// The policies the OPA server decides.
+    #[value(name = "opa_policies", alias = "opaPolicies")]
+    OpaPolicies,
 }
 
 /// The change `cranectl settings set KEY VALUE` asks for; a value that does not fit the key is an error naming what
@@ -557,6 +583,17 @@ fn settings_update(key: SettingKey, value: &str) -> Result<crane_api::SettingsUp
         SettingKey::HostPathAllow => {
             update.host_path_allow =
                 Some(value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect());
+        }
+        SettingKey::AlertmanagerUrl => update.alertmanager_url = Some(value.trim().to_string()),
+        SettingKey::OpaUrl => update.opa_url = Some(value.trim().to_string()),
+        SettingKey::OpaPolicies => {
+            let mut names = Vec::new();
+            for name in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let policy = crane_engine::policies::parse_name(name)
+                    .map_err(|e| CliError::Serve(format!("opa_policies: {e}")))?;
+                names.push(policy);
+            }
+            update.opa_policies = Some(names);
         }
     }
     Ok(update)
@@ -871,6 +908,12 @@ async fn rollout(client: &Client, what: RolloutWhat, format: Format, now: chrono
                 format!("app/{} rolled back to revision {}\n", view.name, view.revision)
             })?)
         }
+        RolloutWhat::Restart { app } => {
+            let view = client.rollout_restart(&app).await?;
+            emit(&output::render(format, &view, || {
+                format!("app/{} restarting: revision {} replaces every instance\n", view.name, view.revision)
+            })?)
+        }
         RolloutWhat::Status { app, watch, timeout } => {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
             let mut view = client.get_app(&app).await?;
@@ -1118,6 +1161,20 @@ mod tests {
         let err = Cli::try_parse_from(["cranectl", "settings", "set", "allow_unsafe", "true"]).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("allowUnsafe") && text.contains("hostPathAllow"), "{text}");
+        let update = settings_update(SettingKey::OpaPolicies, "admission, alerts").unwrap();
+        assert_eq!(update.opa_policies.unwrap(), [crane_api::PolicyName::Admission, crane_api::PolicyName::Alerts]);
+        assert_eq!(settings_update(SettingKey::OpaPolicies, "").unwrap().opa_policies, Some(vec![]));
+        let err = settings_update(SettingKey::OpaPolicies, "admision").unwrap_err().to_string();
+        assert!(err.contains("no policy named 'admision'") && err.contains("admission, scaling, alerts"), "{err}");
+        assert_eq!(
+            settings_update(SettingKey::AlertmanagerUrl, " http://127.0.0.1:9093 ").unwrap().alertmanager_url,
+            Some("http://127.0.0.1:9093".to_string())
+        );
+        let cli = Cli::try_parse_from(["cranectl", "settings", "set", "alertmanagerUrl", ""]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Settings { what: Some(SettingsWhat::Set { key: SettingKey::AlertmanagerUrl, .. }) }
+        ));
     }
 
     #[test]
@@ -1159,6 +1216,8 @@ mod tests {
     fn parses_rollout_export_and_nginx() {
         let cli = Cli::try_parse_from(["cranectl", "rollout", "undo", "web", "--to", "2"]).unwrap();
         assert!(matches!(cli.command, Command::Rollout { what: RolloutWhat::Undo { to: Some(2), .. } }));
+        let cli = Cli::try_parse_from(["cranectl", "rollout", "restart", "web"]).unwrap();
+        assert!(matches!(cli.command, Command::Rollout { what: RolloutWhat::Restart { ref app } } if app == "web"));
         let cli = Cli::try_parse_from(["cranectl", "rollout", "history", "web", "-o", "yaml"]).unwrap();
         assert_eq!(cli.output, Format::Yaml);
         let cli = Cli::try_parse_from(["cranectl", "export", "nginx", "web"]).unwrap();

@@ -550,6 +550,30 @@ pub fn settings_text(settings: &SettingsView) -> String {
         &[
             vec!["allowUnsafe".into(), settings.allow_unsafe.to_string(), unsafe_note.into()],
             vec!["hostPathAllow".into(), paths, "host directories specs may bind-mount".into()],
+            vec![
+                "alertmanager_url".into(),
+                settings.alertmanager_url.clone().unwrap_or_else(|| "(none)".into()),
+                "where Crane sends its firing and resolved alerts (Alertmanager API v2)".into(),
+            ],
+            vec![
+                "opa_url".into(),
+                settings.opa_url.clone().unwrap_or_else(|| "(none)".into()),
+                "the OPA server deciding the policies in opa_policies".into(),
+            ],
+            vec![
+                "opa_policies".into(),
+                if settings.opa_policies.is_empty() {
+                    "(none: the embedded Rego decides every policy)".into()
+                } else {
+                    settings
+                        .opa_policies
+                        .iter()
+                        .map(|p| crane_engine::policies::core_name(*p).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                "policies decided by OPA; unreachable → admission refuses, actions hold".into(),
+            ],
         ],
     )
 }

@@ -318,13 +318,35 @@ fn settings_show_and_set() {
     let set = ok(&data, &["settings", "set", "allowUnsafe", "true"]);
     assert!(set.contains("safety floor is OFF"), "{set}");
     let json: serde_json::Value = serde_json::from_str(&ok(&data, &["settings", "-o", "json"])).unwrap();
-    assert_eq!(json, serde_json::json!({ "allow_unsafe": true, "host_path_allow": ["/srv/data", "/opt/x"] }));
+    assert_eq!(
+        json,
+        serde_json::json!({ "allow_unsafe": true, "host_path_allow": ["/srv/data", "/opt/x"], "alertmanager_url": null,
+            "opa_url": null, "opa_policies": [] })
+    );
     assert!(ok(&data, &["status"]).contains("Unsafe:     allowUnsafe is on"));
     ok(&data, &["settings", "set", "allowUnsafe", "false"]);
     ok(&data, &["settings", "set", "hostPathAllow", ""]);
     let json: serde_json::Value = serde_json::from_str(&ok(&data, &["settings", "-o", "json"])).unwrap();
-    assert_eq!(json, serde_json::json!({ "allow_unsafe": false, "host_path_allow": [] }));
+    assert_eq!(json["allow_unsafe"], false);
+    assert_eq!(json["host_path_allow"], serde_json::json!([]));
     assert!(!ok(&data, &["status"]).contains("Unsafe:"));
+    // The services: an Alertmanager and an OPA server for admission, then none again.
+    let set = ok(&data, &["settings", "set", "alertmanager_url", "http://127.0.0.1:9093/"]);
+    assert!(set.contains("http://127.0.0.1:9093") && !set.contains("9093/"), "{set}");
+    let out = run(&data, &["settings", "set", "opa_policies", "admission"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no opa_url is set"), "{}", text(&out.stderr));
+    ok(&data, &["settings", "set", "opa_url", "http://127.0.0.1:8181"]);
+    let set = ok(&data, &["settings", "set", "opa_policies", "admission"]);
+    assert!(set.contains("opa_policies") && set.contains("admission"), "{set}");
+    let listed = ok(&data, &["policy", "list", "-o", "json"]);
+    assert!(listed.contains("\"opa_url\": \"http://127.0.0.1:8181\""), "{listed}");
+    ok(&data, &["settings", "set", "opa_policies", ""]);
+    ok(&data, &["settings", "set", "opa_url", ""]);
+    ok(&data, &["settings", "set", "alertmanagerUrl", ""]);
+    let json: serde_json::Value = serde_json::from_str(&ok(&data, &["settings", "-o", "json"])).unwrap();
+    assert_eq!(json["alertmanager_url"], serde_json::Value::Null);
+    assert_eq!(json["opa_url"], serde_json::Value::Null);
 
     let out = run(&data, &["settings", "set", "hostPathAllow", "/etc,relative"]);
     assert_eq!(out.status.code(), Some(1));
@@ -339,12 +361,15 @@ fn settings_show_and_set() {
     let out = run(&data, &["settings", "set", "allowunsafe", "true"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("[possible values: allowUnsafe, hostPathAllow]"), "{err}");
+    assert!(
+        err.contains("[possible values: allowUnsafe, hostPathAllow, alertmanager_url, opa_url, opa_policies]"),
+        "{err}"
+    );
 
     let events: serde_json::Value =
         serde_json::from_str(&ok(&data, &["get", "events", "-o", "json", "--limit", "100"])).unwrap();
     let changes = events.as_array().unwrap().iter().filter(|e| e["kind"] == "settings.changed").count();
-    assert_eq!(changes, 4, "{events:#}");
+    assert_eq!(changes, 10, "{events:#}");
 }
 
 #[test]
