@@ -149,6 +149,18 @@ async fn admin_edits_alert_rules_and_sees_alerts_in_the_window() {
         )
         .await;
         assert!(text(c, "[data-testid=alert-rules-origin]").await.contains("as Crane ships them"));
+        // The webhook receiver for an Alertmanager: its URL, and its token on request.
+        wait_until(
+            c,
+            "the webhook URL",
+            Duration::from_secs(10),
+            "const t = document.getElementById('webhook-url').textContent; return t.endsWith('/api/v1/alerts/webhook') || null",
+        )
+        .await;
+        click(c, "[data-testid=webhook-show]").await;
+        let token = text(c, "[data-testid=webhook-token]").await;
+        assert_eq!(token.len(), 64, "{token}");
+        assert!(text(c, "[data-testid=webhook-config]").await.contains("webhook-token"));
 
         set_text(
             c,
@@ -760,12 +772,24 @@ async fn in_window<Fut: std::future::Future<Output = ()>>(
 async fn connect(driver: &Driver) -> Client {
     let caps = json!({ "tauri:options": { "application": env!("CARGO_BIN_EXE_crane") } });
     let caps = caps.as_object().expect("object").clone();
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .unwrap_or_else(|e| panic!("tauri-driver did not open the Crane window: {e}; run the test under xvfb-run -a"))
+    // tauri-driver listens before its WebKitWebDriver does: on a busy machine the first session request can find
+    // nobody behind it and fail as a transport error. Such errors are retried for a while; others are not.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let result = ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await;
+        match result {
+            Ok(client) => return client,
+            Err(e) if Instant::now() < deadline && e.to_string().contains("did not respond") => {
+                eprintln!("tauri-driver is not ready yet ({e}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => panic!("tauri-driver did not open the Crane window: {e}; run the test under xvfb-run -a"),
+        }
+    }
 }
 
 /// Polls `script` (which returns null while not ready) until it returns a value, failing after `timeout`.
