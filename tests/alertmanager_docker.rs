@@ -49,9 +49,11 @@ fn details(e: &EventView) -> serde_json::Value {
 /// The `alert.action` event of the rule for `status` (`firing`/`resolved`), if recorded.
 async fn action_event(engine: &TestEngine, app: &str, status: &str) -> Option<(EventView, serde_json::Value)> {
     let events = engine.handle.events(Some(app), 1000).await.ok()?;
-    events.into_iter().filter(|e| e.kind == "alert.action").map(|e| (details(&e), e)).find_map(|(d, e)| {
-        (d["rule"] == ALERT && d["status"] == status).then_some((e, d))
-    })
+    events
+        .into_iter()
+        .filter(|e| e.kind == "alert.action")
+        .map(|e| (details(&e), e))
+        .find_map(|(d, e)| (d["rule"] == ALERT && d["status"] == status).then_some((e, d)))
 }
 
 /// The first event of `kind` for the rule whose details satisfy `cond`.
@@ -62,9 +64,11 @@ async fn alert_event(
     cond: impl Fn(&serde_json::Value) -> bool,
 ) -> Option<(EventView, serde_json::Value)> {
     let events = engine.handle.events(Some(app), 1000).await.ok()?;
-    events.into_iter().filter(|e| e.kind == kind).map(|e| (details(&e), e)).find_map(|(d, e)| {
-        (d["rule"] == ALERT && cond(&d)).then_some((e, d))
-    })
+    events
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| (details(&e), e))
+        .find_map(|(d, e)| (d["rule"] == ALERT && cond(&d)).then_some((e, d)))
 }
 
 /// Checks an `alert.action` event: the action the rule's annotation or field names, carried out, with the replica
@@ -170,11 +174,13 @@ async fn real_chain(app: &str) -> (BTreeSet<(String, String)>, Timeline) {
 
     engine.handle.apply(&demo_spec(app, 1), false).await.expect("apply");
     let view = app_until(&engine, app, Duration::from_secs(60), "one ready instance", |a| a.ready == 1).await;
-    let mut prometheus = Prometheus::start(&format!("{}/api/v1/sd", api.url), &api.token, &exported, &alertmanager.address);
+    let mut prometheus =
+        Prometheus::start(&format!("{}/api/v1/sd", api.url), &api.token, &exported, &alertmanager.address);
     // Crane itself and the one instance.
     prometheus.ready(GROUP, 2, Duration::from_secs(60)).await;
 
-    let mut tl = Timeline::start("real chain: Prometheus (rule file exported by Crane) → Alertmanager → Crane's webhook");
+    let mut tl =
+        Timeline::start("real chain: Prometheus (rule file exported by Crane) → Alertmanager → Crane's webhook");
     let (stop, load) = start_load(view.url.clone().expect("the app's load balancer URL"));
     tl.mark(format!("load on: {RATE} req/s through Crane's load balancer (threshold 8 req/s, for 2s)"));
     let first = wait_for(WAIT, "Prometheus: alert pending or firing", || prometheus.alert_state(ALERT, app)).await;
@@ -191,7 +197,8 @@ async fn real_chain(app: &str) -> (BTreeSet<(String, String)>, Timeline) {
     })
     .await;
     tl.mark("Alertmanager: alert received from Prometheus");
-    let (fired, d) = wait_for(WAIT, "Crane: the webhook's firing alert acted on", || action_event(&engine, app, "firing")).await;
+    let (fired, d) =
+        wait_for(WAIT, "Crane: the webhook's firing alert acted on", || action_event(&engine, app, "firing")).await;
     tl.mark(format!("Crane: webhook received (firing) → alert.action: {}", fired.reason));
     check_action(&d, "scale_up", 1, 2);
     until_replicas(&engine, app, 2, "scaled up to 2 ready").await;

@@ -232,8 +232,7 @@ impl Prometheus {
 
     /// The state (`pending` or `firing`) of alert `alertname` for `app` in Prometheus, if it is active.
     pub async fn alert_state(&self, alertname: &str, app: &str) -> Option<String> {
-        let v: serde_json::Value =
-            reqwest::get(format!("{}/api/v1/alerts", self.url)).await.ok()?.json().await.ok()?;
+        let v: serde_json::Value = reqwest::get(format!("{}/api/v1/alerts", self.url)).await.ok()?.json().await.ok()?;
         v["data"]["alerts"]
             .as_array()?
             .iter()
