@@ -7,8 +7,8 @@ mode="${1:-run}"
 
 packages=(build-essential pkg-config libwebkit2gtk-4.1-dev)
 if [ "$mode" = test ]; then
-  # The test suite drives the real window under Xvfb and starts its own nginx/prometheus/docker-compose.
-  packages+=(xvfb xauth webkit2gtk-driver docker-compose nginx wrk prometheus)
+  # The test suite drives the real window under Xvfb and starts its own nginx/prometheus/alertmanager/docker-compose.
+  packages+=(xvfb xauth webkit2gtk-driver docker-compose nginx wrk prometheus prometheus-alertmanager)
 fi
 
 missing=()

@@ -15,6 +15,8 @@ use bollard::Docker;
 use crane_engine::{EngineConfig, EngineHandle};
 use tokio::sync::OnceCell;
 
+pub mod chain;
+
 /// The demo image tag every test uses.
 pub const DEMO_IMAGE: &str = crane_docker::DEMO_IMAGE;
 

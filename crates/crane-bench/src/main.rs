@@ -8,9 +8,11 @@
 //! `crane-bench lb` (`docs/bench/lb.json`): see [`lb`]. `crane-bench scale` (`docs/bench/scale.json`): see [`scale`].
 //! `crane-bench hostile` (`docs/bench/hostile.json`): see [`hostile`].
 //! `crane-bench policy` (`docs/bench/policy.json`, no Docker needed): see [`policy`].
+//! `crane-bench alerts` (`docs/bench/alerts.json`; Prometheus and Alertmanager): see [`alerts`].
 //!
 //! Without an argument all run. `make bench` runs it. Timing goals live here, not in tests.
 
+mod alerts;
 mod hostile;
 mod lb;
 mod policy;
@@ -141,15 +143,17 @@ async fn main() {
         "scale" => scale::run().await,
         "hostile" => hostile::run().await,
         "policy" => policy::run().await,
+        "alerts" => alerts::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
             scale::run().await;
             hostile::run().await;
             policy::run().await;
+            alerts::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy or all");
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts or all");
             std::process::exit(2);
         }
     }
