@@ -36,6 +36,8 @@ const RECENT_WINDOW_MS: Millis = 3_600_000;
 /// carries (the annotations `crane_firing_action`, `crane_resolved_action` and `crane_action_cooldown` that Crane's
 /// exported rule files put there).
 pub(crate) struct RuleActions<'a> {
+    /// Where the alert came from: `evaluator` (Crane's rules) or `webhook` (an Alertmanager).
+    pub origin: &'static str,
     /// The expression, for the reason (empty when unknown).
     pub expr: &'a str,
     /// What to do when the alert fires (`None`: the alerts policy decides).
@@ -49,6 +51,7 @@ pub(crate) struct RuleActions<'a> {
 impl<'a> From<&'a AlertRule> for RuleActions<'a> {
     fn from(rule: &'a AlertRule) -> RuleActions<'a> {
         RuleActions {
+            origin: "evaluator",
             expr: rule.expr.trim(),
             firing_action: rule.firing_action,
             resolved_action: rule.resolved_action,
@@ -174,8 +177,8 @@ pub(crate) async fn act(inner: &Arc<Inner>, rule: RuleActions<'_>, t: &Transitio
     let current = stored.as_ref().map(|a| a.spec.replicas);
     let handle = EngineHandle { inner: inner.clone(), caller: Arc::new(Caller::admin(Door::Engine)) };
     let who = app_name.as_deref().map(|a| format!(" for app '{a}'")).unwrap_or_default();
-    let head = if rule.expr.is_empty() {
-        format!("alert {} {status_word}{who}", t.rule)
+    let head = if rule.expr.is_empty() || rule.origin == "webhook" {
+        format!("alert {} {status_word}{who} (from an Alertmanager)", t.rule)
     } else {
         format!("alert {} {status_word}{who} (value {}, `{}`)", t.rule, t.value, rule.expr)
     };
@@ -187,6 +190,7 @@ pub(crate) async fn act(inner: &Arc<Inner>, rule: RuleActions<'_>, t: &Transitio
         "status": status_word,
         "value": number(t.value),
         "app": app_name,
+        "origin": rule.origin,
     });
     let set = |details: &mut serde_json::Value, key: &str, value: serde_json::Value| {
         if let Some(map) = details.as_object_mut() {

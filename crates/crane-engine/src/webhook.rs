@@ -143,6 +143,7 @@ impl EngineHandle {
                 annotations: annotations.clone(),
             };
             let rule = RuleActions {
+                origin: "webhook",
                 expr: "",
                 firing_action: action(&annotations, crane_core::alerts::FIRING_ACTION_ANNOTATION),
                 resolved_action: action(&annotations, crane_core::alerts::RESOLVED_ACTION_ANNOTATION),

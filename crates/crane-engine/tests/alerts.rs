@@ -244,6 +244,7 @@ async fn a_firing_action_scales_up_once_and_the_resolved_action_scales_down_with
     assert_eq!(d["labels"]["app"], "web");
     assert_eq!(d["status"], "firing");
     assert_eq!(d["source"], "rule");
+    assert_eq!(d["origin"], "evaluator");
     assert_eq!(d["action"], "scale_up");
     assert_eq!((d["from"].as_u64(), d["to"].as_u64()), (Some(1), Some(2)));
     assert_eq!(d["outcome"], "done");
@@ -439,6 +440,8 @@ async fn alertmanager_alerts_act_through_the_same_chain_once_each() {
         (Some("HighRequestRate"), Some("rule"), Some("scale_up"))
     );
     assert_eq!(d["fingerprint"], "0b1c2d3e4f5a6b7c");
+    assert_eq!(d["origin"], "webhook");
+    assert!(acted[0].reason.contains("(from an Alertmanager)"), "{}", acted[0].reason);
 
     // Alertmanager repeats it (repeat_interval, a retry): counted, not acted on again.
     let receipt = rig.engine.receive_alertmanager(&firing).await.unwrap();
