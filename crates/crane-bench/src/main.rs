@@ -8,6 +8,8 @@
 //! `crane-bench lb` (`docs/bench/lb.json`): see [`lb`]. `crane-bench scale` (`docs/bench/scale.json`): see [`scale`].
 //! `crane-bench hostile` (`docs/bench/hostile.json`): see [`hostile`].
 //! `crane-bench policy` (`docs/bench/policy.json`, no Docker needed): see [`policy`].
+//! `crane-bench traffic` (`docs/bench/traffic.json`): tcp ports vs NGINX `stream`, WebSocket messages, heal time;
+//! see [`traffic`].
 //!
 //! Without an argument all run. `make bench` runs it. Timing goals live here, not in tests.
 
@@ -15,6 +17,7 @@ mod hostile;
 mod lb;
 mod policy;
 mod scale;
+mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -141,15 +144,17 @@ async fn main() {
         "scale" => scale::run().await,
         "hostile" => hostile::run().await,
         "policy" => policy::run().await,
+        "traffic" => traffic::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
             scale::run().await;
             hostile::run().await;
             policy::run().await;
+            traffic::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy or all");
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, traffic or all");
             std::process::exit(2);
         }
     }

@@ -941,8 +941,9 @@ async fn sync_managed_nginx(inner: &Arc<Inner>, stored: &[crane_core::ports::Sto
 /// Longest wait for requests in flight to instances about to be removed.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Takes instances that are about to be removed out of the load balancer and waits until the requests they are
-/// serving have finished (bounded), so scale-down and rolling updates fail no request.
+/// Takes instances that are about to be removed out of the load balancer and waits until the requests and
+/// long-lived connections (WebSockets, TCP) they are serving have finished, for at most [`DRAIN_LIMIT`], then closes
+/// what is left, so scale-down and rolling updates fail no request.
 async fn drain(
     inner: &Arc<Inner>,
     stored: &[crane_core::ports::StoredApp],
@@ -961,6 +962,12 @@ async fn drain(
     let started = tokio::time::Instant::now();
     while inner.proxies.in_flight(&serving) > 0 && started.elapsed() < DRAIN_LIMIT {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Long-lived connections (WebSockets, TCP) that outlived the limit are closed by the load balancer now, before
+    // their instance goes, so clients see a clean close rather than a reset.
+    let closed = inner.proxies.close_connections(&serving);
+    if closed > 0 {
+        tracing::info!(closed, "drain limit passed: closed the connections still open to removed instances");
     }
 }
 
