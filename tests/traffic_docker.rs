@@ -220,8 +220,10 @@ async fn tcp_echo_spreads_over_three_replicas_and_a_killed_one_gets_no_new_conne
             let mut answers: Vec<(chrono::DateTime<chrono::Utc>, Option<String>)> = Vec::new();
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // When the connection was opened: one opened after the kill must not reach the killed replica.
+                let opened = chrono::Utc::now();
                 let who = tcp_echo(port, &format!("loop {i}")).await;
-                answers.push((chrono::Utc::now(), who));
+                answers.push((opened, who));
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -229,8 +231,9 @@ async fn tcp_echo_spreads_over_three_replicas_and_a_killed_one_gets_no_new_conne
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let killed_at = chrono::Utc::now();
     kill(&victim).await;
+    // `docker kill` has returned: the replica is dead from here on.
+    let killed_at = chrono::Utc::now();
     // The replacement (same name, new container) runs and is ready again.
     let docker = docker().await;
     let old_id = view.instances.iter().find(|i| i.name == victim).unwrap().id.clone();
