@@ -80,10 +80,10 @@ async fn byte_rate(host: &str, port: u16) -> f64 {
     for _ in 0..STREAMS {
         let Ok(stream) = TcpStream::connect((host, port)).await else { continue };
         let (mut read, mut write) = stream.into_split();
-        let (received, stop) = (received.clone(), stop.clone());
+        let writing = stop.clone();
         let line = format!("{}\n", "x".repeat(1023));
         tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
+            while !writing.load(Ordering::Relaxed) {
                 if write.write_all(line.as_bytes()).await.is_err() {
                     return;
                 }
