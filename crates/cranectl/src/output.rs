@@ -821,6 +821,36 @@ mod tests {
     }
 
     #[test]
+    fn listeners_show_mode_address_and_long_lived_traffic() {
+        use crane_api::{AppProtocolView, BalanceView, GrpcStatusCount, PortModeView, PortView};
+        let mut t = traffic(3.0);
+        (t.open_connections, t.connections, t.connections_per_second, t.bytes_in) = (2.0, 12.0, 1.5, 4096.0);
+        t.grpc = vec![GrpcStatusCount { code: 14, name: "UNAVAILABLE".into(), count: 1.0 }];
+        let port = |mode, app_protocol, sticky, traffic| PortView {
+            container: 9000,
+            public: Some(41234),
+            mode,
+            app_protocol,
+            sticky,
+            balance: BalanceView::LeastConnections,
+            address: Some("tcp://127.0.0.1:41234".into()),
+            traffic,
+        };
+        assert_eq!(
+            listener_text(&port(PortModeView::Tcp, AppProtocolView::Tcp, false, Some(t.clone()))),
+            "9000 → tcp://127.0.0.1:41234  tcp, least connections · 2 open, 12 connections, 1.5/s, 4.0 KiB in, 0.0 KiB \
+             out, gRPC UNAVAILABLE 1"
+        );
+        assert_eq!(
+            listener_text(&port(PortModeView::Http, AppProtocolView::Grpc, true, None)),
+            "9000 → tcp://127.0.0.1:41234  http (gRPC), least connections, sticky cookie"
+        );
+        let mut a = app();
+        a.listeners = vec![port(PortModeView::Tcp, AppProtocolView::Tcp, false, None)];
+        assert!(describe_app(&a, &[], now()).contains("Listeners:\n  9000 → tcp://127.0.0.1:41234  tcp"));
+    }
+
+    #[test]
     fn apps_and_instances() {
         assert_eq!(
             apps_table(&[app()], now()),
