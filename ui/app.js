@@ -438,6 +438,7 @@ function renderDetail() {
   lastScaleApp = app.name;
 
   renderTraffic(app.traffic);
+  renderPorts(app.listeners);
   renderRollout(app.rollout);
   renderLoad(app);
   renderAutoscaler(app);
@@ -498,6 +499,51 @@ function renderTraffic(t) {
     stat("in flight", num(t.in_flight)),
     stat("5xx", num(t.status_5xx), t.status_5xx ? "bad" : null),
   );
+}
+
+const BALANCE_TEXT = { roundRobin: "round robin", leastConnections: "least connections" };
+const PROTOCOL_TEXT = { http: "HTTP/1.1", http2: "HTTP/2", grpc: "gRPC", tcp: "TCP" };
+
+/** Bytes in a few characters: 512 B, 4.2 KiB, 1.3 MiB. */
+function bytesText(b) {
+  if (b == null) return "—";
+  if (b < 1024) return `${b} B`;
+  if (b < 1048576) return `${(b / 1024).toFixed(1)} KiB`;
+  return `${(b / 1048576).toFixed(1)} MiB`;
+}
+
+/** Each port as the load balancer serves it: its mode (per request or per TCP connection), where it listens, its
+ * long-lived connections (WebSockets, TCP) and its traffic. */
+function renderPorts(listeners) {
+  $("ports-card").hidden = !listeners || listeners.length === 0;
+  if (!listeners) return;
+  const rows = listeners.map((p) => {
+    const t = p.traffic;
+    const mode = [
+      p.mode === "tcp" ? "tcp · per connection" : `http · per request (${PROTOCOL_TEXT[p.app_protocol]} to instances)`,
+      BALANCE_TEXT[p.balance],
+      p.sticky ? "sticky cookie" : null,
+    ].filter(Boolean).join(" · ");
+    const traffic = !t
+      ? "—"
+      : [
+          p.mode === "http" ? `${num(t.rps, 1)} req/s` : null,
+          `${num(t.connections_per_second, 1)} conn/s`,
+          `${bytesText(t.bytes_in)} in`,
+          `${bytesText(t.bytes_out)} out`,
+          t.grpc.length ? `gRPC ${t.grpc.map((g) => `${g.name} ${g.count}`).join(", ")}` : null,
+        ].filter(Boolean).join(" · ");
+    return el(
+      "tr",
+      { "data-testid": `port-${p.container}`, "data-mode": p.mode },
+      el("td", { class: "mono", text: String(p.container) }),
+      el("td", { class: "mono", text: p.address || "not listening" }),
+      el("td", { text: mode }),
+      el("td", { class: "num", "data-testid": "port-open", title: "WebSockets and TCP connections open now", text: t ? num(t.open_connections) : "—" }),
+      el("td", { text: traffic }),
+    );
+  });
+  $("ports-body").replaceChildren(...rows);
 }
 
 /** Banner titles of the rollout states; the engine's message follows. */

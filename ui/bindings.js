@@ -265,7 +265,7 @@ export const commands = {
 /* Constants */
 export const CHANGE_EVENT = "crane://change";
 
-export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"];
+export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas","connections","bytes"];
 
 /* Types */
 /**
@@ -489,6 +489,22 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} message - One sentence for a human, naming the fix.
 	* @property {Diagnostic[]} diagnostics - Spec problems for `invalid_spec`, policy problems for `invalid_policy`, the policy's messages for `policy_denied` (line 0, `path` naming the policy).
 	*
+	*  What an app speaks on a port (`ports[].appProtocol`, `http` when omitted).
+	*
+	* @typedef {
+	* "http" | 
+	* "http2" | 
+	* "grpc" | 
+	* "tcp"} AppProtocolView
+	* @property {
+	* "http"} http - HTTP/1.1.
+	* @property {
+	* "http2"} http2 - HTTP/2 without TLS.
+	* @property {
+	* "grpc"} grpc - gRPC.
+	* @property {
+	* "tcp"} tcp - Any TCP protocol.
+	*
 	*  One app with its instances.
 	*
 	* @typedef {AppView_Serialize | AppView_Deserialize} AppView
@@ -505,6 +521,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		revision: number,
 	*		ports: number[],
 	*		url?: string | null,
+	*		listeners: PortView_Deserialize[],
 	*		inactive: string[],
 	*		spec_yaml: string,
 	*		instances: InstanceView_Deserialize[],
@@ -522,6 +539,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} revision - Current revision.
 	* @property {number[]} ports - Container ports.
 	* @property {string | null} [url] - Load balancer address (`http://127.0.0.1:PORT`), when the app has a port.
+	* @property {PortView_Deserialize[]} listeners - Every port as the load balancer serves it (mode, protocol, address and traffic), in spec order.
 	* @property {string[]} inactive - Spec sections that are parsed and stored but not active yet in this version, with a sentence each.
 	* @property {string} spec_yaml - The YAML the app was applied from.
 	* @property {InstanceView_Deserialize[]} instances - Instances, by index.
@@ -542,6 +560,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		revision: number,
 	*		ports: number[],
 	*		url: string | null,
+	*		listeners: PortView_Serialize[],
 	*		inactive: string[],
 	*		spec_yaml: string,
 	*		instances: InstanceView_Serialize[],
@@ -559,6 +578,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} revision - Current revision.
 	* @property {number[]} ports - Container ports.
 	* @property {string | null} url - Load balancer address (`http://127.0.0.1:PORT`), when the app has a port.
+	* @property {PortView_Serialize[]} listeners - Every port as the load balancer serves it (mode, protocol, address and traffic), in spec order.
 	* @property {string[]} inactive - Spec sections that are parsed and stored but not active yet in this version, with a sentence each.
 	* @property {string} spec_yaml - The YAML the app was applied from.
 	* @property {InstanceView_Serialize[]} instances - Instances, by index.
@@ -930,6 +950,16 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number | null} max_scale_up_step - Most instances added by one decision; `None` for no limit.
 	* @property {number | null} max_scale_down_step - Most instances removed by one decision; `None` for no limit.
 	* @property {AutoscaleDecisionView_Serialize | null} last_decision - The autoscaler's latest decision, once it made one.
+	*
+	*  How the load balancer chooses an instance (`ports[].balance`).
+	*
+	* @typedef {
+	* "roundRobin" | 
+	* "leastConnections"} BalanceView
+	* @property {
+	* "roundRobin"} roundRobin - In turn.
+	* @property {
+	* "leastConnections"} leastConnections - The instance with the fewest requests in flight and connections open.
 	*
 	*  Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
 	*  server-sent events stream `GET /api/v1/watch`.
@@ -1514,6 +1544,17 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} reason - Plain-language reason.
 	* @property {string} details - Inputs of the decision (JSON text).
 	*
+	*  How many answers carried one gRPC status code.
+	*
+	* @typedef {{
+	*		code: number,
+	*		name: string,
+	*		count: number | null,
+	*	}} GrpcStatusCount
+	* @property {number} code - The code (0 = OK … 16 = UNAUTHENTICATED).
+	* @property {string} name - Its name, such as `UNAVAILABLE`.
+	* @property {number | null} count - Answers with this code.
+	*
 	*  Lifecycle state of one instance, as shown to users.
 	*
 	* @typedef {
@@ -1983,6 +2024,64 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {unknown} sample_input - A sample input document for `eval` (from `policies/samples/`).
 	* @property {string | null} opa_url - The OPA server that decides this policy instead of the Rego shown (the `opa_url` and `opa_policies` settings); null when the embedded Rego decides.
 	*
+	*  How the load balancer carries a port's traffic (`ports[].mode`).
+	*
+	* @typedef {
+	* "http" | 
+	* "tcp"} PortModeView
+	* @property {
+	* "http"} http - A reverse proxy per HTTP request (HTTP/1.1, h2c, WebSockets).
+	* @property {
+	* "tcp"} tcp - A layer-4 balancer per TCP connection.
+	*
+	*  One port of an app as the load balancer serves it.
+	*
+	* @typedef {PortView_Serialize | PortView_Deserialize} PortView
+	* @property {PortView_Serialize} Serialize
+	* @property {PortView_Deserialize} Deserialize
+	*
+	*  One port of an app as the load balancer serves it.
+	*
+	* @typedef {{
+	*		container: number,
+	*		public?: number | null,
+	*		mode: PortModeView,
+	*		app_protocol: AppProtocolView,
+	*		sticky: boolean,
+	*		balance: BalanceView,
+	*		address?: string | null,
+	*		traffic?: TrafficView | null,
+	*	}} PortView_Deserialize
+	* @property {number} container - The container port.
+	* @property {number | null} [public] - The loopback port the load balancer listens on, when it listens.
+	* @property {PortModeView} mode - Per request (`http`) or per connection (`tcp`).
+	* @property {AppProtocolView} app_protocol - The protocol spoken to the instances.
+	* @property {boolean} sticky - Whether clients are kept on one instance by a cookie.
+	* @property {BalanceView} balance - How instances are chosen.
+	* @property {string | null} [address] - Where to connect: `http://127.0.0.1:PORT` for http ports, `tcp://127.0.0.1:PORT` for tcp ports.
+	* @property {TrafficView | null} [traffic] - The port's traffic since the engine started.
+	*
+	*  One port of an app as the load balancer serves it.
+	*
+	* @typedef {{
+	*		container: number,
+	*		public: number | null,
+	*		mode: PortModeView,
+	*		app_protocol: AppProtocolView,
+	*		sticky: boolean,
+	*		balance: BalanceView,
+	*		address: string | null,
+	*		traffic: TrafficView | null,
+	*	}} PortView_Serialize
+	* @property {number} container - The container port.
+	* @property {number | null} public - The loopback port the load balancer listens on, when it listens.
+	* @property {PortModeView} mode - Per request (`http`) or per connection (`tcp`).
+	* @property {AppProtocolView} app_protocol - The protocol spoken to the instances.
+	* @property {boolean} sticky - Whether clients are kept on one instance by a cookie.
+	* @property {BalanceView} balance - How instances are chosen.
+	* @property {string | null} address - Where to connect: `http://127.0.0.1:PORT` for http ports, `tcp://127.0.0.1:PORT` for tcp ports.
+	* @property {TrafficView | null} traffic - The port's traffic since the engine started.
+	*
 	*  Progress of a long operation (image build), streamed to the window and the CLI.
 	*
 	* @typedef {ProgressView_Serialize | ProgressView_Deserialize} ProgressView
@@ -2299,6 +2398,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		in_flight: number | null,
 	*		bytes_in: number | null,
 	*		bytes_out: number | null,
+	*		open_connections: number | null,
+	*		connections: number | null,
+	*		connections_per_second: number | null,
+	*		grpc: GrpcStatusCount[],
 	*	}} TrafficView
 	* @property {number | null} requests - Requests answered.
 	* @property {number | null} rps - Requests per second over the last 10 s.
@@ -2313,6 +2416,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number | null} in_flight - Requests in flight now.
 	* @property {number | null} bytes_in - Bytes received from clients.
 	* @property {number | null} bytes_out - Bytes sent to clients.
+	* @property {number | null} open_connections - Long-lived connections open now: WebSockets (upgraded connections) of an http port, client connections of a tcp port.
+	* @property {number | null} connections - Long-lived connections opened since the engine started.
+	* @property {number | null} connections_per_second - Long-lived connections opened per second over the last 10 s.
+	* @property {GrpcStatusCount[]} grpc - gRPC answers by status code (only codes seen), next to the HTTP status classes.
 	*
 	*  A user just added, with the user's first token.
 	*

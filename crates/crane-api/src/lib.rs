@@ -207,6 +207,81 @@ pub struct TrafficView {
     pub bytes_in: f64,
     /// Bytes sent to clients.
     pub bytes_out: f64,
+    /// Long-lived connections open now: WebSockets (upgraded connections) of an http port, client connections of a
+    /// tcp port.
+    pub open_connections: f64,
+    /// Long-lived connections opened since the engine started.
+    pub connections: f64,
+    /// Long-lived connections opened per second over the last 10 s.
+    pub connections_per_second: f64,
+    /// gRPC answers by status code (only codes seen), next to the HTTP status classes.
+    pub grpc: Vec<GrpcStatusCount>,
+}
+
+/// How many answers carried one gRPC status code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct GrpcStatusCount {
+    /// The code (0 = OK … 16 = UNAUTHENTICATED).
+    pub code: u8,
+    /// Its name, such as `UNAVAILABLE`.
+    pub name: String,
+    /// Answers with this code.
+    pub count: f64,
+}
+
+/// How the load balancer carries a port's traffic (`ports[].mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PortModeView {
+    /// A reverse proxy per HTTP request (HTTP/1.1, h2c, WebSockets).
+    Http,
+    /// A layer-4 balancer per TCP connection.
+    Tcp,
+}
+
+/// What an app speaks on a port (`ports[].appProtocol`, `http` when omitted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AppProtocolView {
+    /// HTTP/1.1.
+    Http,
+    /// HTTP/2 without TLS.
+    Http2,
+    /// gRPC.
+    Grpc,
+    /// Any TCP protocol.
+    Tcp,
+}
+
+/// How the load balancer chooses an instance (`ports[].balance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum BalanceView {
+    /// In turn.
+    RoundRobin,
+    /// The instance with the fewest requests in flight and connections open.
+    LeastConnections,
+}
+
+/// One port of an app as the load balancer serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct PortView {
+    /// The container port.
+    pub container: u16,
+    /// The loopback port the load balancer listens on, when it listens.
+    pub public: Option<u16>,
+    /// Per request (`http`) or per connection (`tcp`).
+    pub mode: PortModeView,
+    /// The protocol spoken to the instances.
+    pub app_protocol: AppProtocolView,
+    /// Whether clients are kept on one instance by a cookie.
+    pub sticky: bool,
+    /// How instances are chosen.
+    pub balance: BalanceView,
+    /// Where to connect: `http://127.0.0.1:PORT` for http ports, `tcp://127.0.0.1:PORT` for tcp ports.
+    pub address: Option<String>,
+    /// The port's traffic since the engine started.
+    pub traffic: Option<TrafficView>,
 }
 
 /// One app with its instances.
@@ -226,6 +301,8 @@ pub struct AppView {
     pub ports: Vec<u16>,
     /// Load balancer address (`http://127.0.0.1:PORT`), when the app has a port.
     pub url: Option<String>,
+    /// Every port as the load balancer serves it (mode, protocol, address and traffic), in spec order.
+    pub listeners: Vec<PortView>,
     /// Spec sections that are parsed and stored but not active yet in this version, with a sentence each.
     pub inactive: Vec<String>,
     /// The YAML the app was applied from.

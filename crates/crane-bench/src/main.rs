@@ -9,6 +9,8 @@
 //! `crane-bench hostile` (`docs/bench/hostile.json`): see [`hostile`].
 //! `crane-bench policy` (`docs/bench/policy.json`, no Docker needed): see [`policy`].
 //! `crane-bench alerts` (`docs/bench/alerts.json`; Prometheus and Alertmanager): see [`alerts`].
+//! `crane-bench traffic` (`docs/bench/traffic.json`): tcp ports vs NGINX `stream`, WebSocket messages, heal time;
+//! see [`traffic`].
 //!
 //! Without an argument all run. `make bench` runs it. Timing goals live here, not in tests.
 
@@ -17,6 +19,7 @@ mod hostile;
 mod lb;
 mod policy;
 mod scale;
+mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -144,6 +147,7 @@ async fn main() {
         "hostile" => hostile::run().await,
         "policy" => policy::run().await,
         "alerts" => alerts::run().await,
+        "traffic" => traffic::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
@@ -151,9 +155,10 @@ async fn main() {
             hostile::run().await;
             policy::run().await;
             alerts::run().await;
+            traffic::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts or all");
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts, traffic or all");
             std::process::exit(2);
         }
     }

@@ -319,6 +319,12 @@ pub enum SampleMetric {
     Replicas,
     /// The app's ready instances.
     Ready,
+    /// Long-lived connections (WebSockets, tcp-port connections) open through the app's load balancer, all ports.
+    OpenConnections,
+    /// Long-lived connections opened per second through the app's load balancer, all ports.
+    ConnectionsPerS,
+    /// Bytes per second through the app's load balancer (both directions, all ports).
+    BytesPerS,
     /// Any other metric, by its name (an app's own metric). Names of the variants above are reserved.
     Custom(String),
 }
@@ -335,6 +341,9 @@ impl SampleMetric {
             SampleMetric::ErrorsPerS => "errors_per_s",
             SampleMetric::Replicas => "replicas",
             SampleMetric::Ready => "ready",
+            SampleMetric::OpenConnections => "open_connections",
+            SampleMetric::ConnectionsPerS => "connections_per_s",
+            SampleMetric::BytesPerS => "bytes_per_s",
             SampleMetric::Custom(name) => name,
         }
     }
@@ -350,6 +359,9 @@ impl SampleMetric {
             "errors_per_s" => SampleMetric::ErrorsPerS,
             "replicas" => SampleMetric::Replicas,
             "ready" => SampleMetric::Ready,
+            "open_connections" => SampleMetric::OpenConnections,
+            "connections_per_s" => SampleMetric::ConnectionsPerS,
+            "bytes_per_s" => SampleMetric::BytesPerS,
             other => SampleMetric::Custom(other.to_string()),
         }
     }

@@ -118,6 +118,68 @@ pub struct PortSpec {
     /// How the load balancer picks an instance: `roundRobin` (default) or `leastConnections`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance: Option<Balance>,
+    /// `http` (default: balanced per request) or `tcp` (balanced per connection, bytes passed through unread).
+    /// Inferred as `tcp` from `appProtocol: tcp` when omitted; see [`PortSpec::effective_mode`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<PortMode>,
+    /// What the app speaks on the port: `http` (HTTP/1.1, the default), `http2` or `grpc` (the load balancer
+    /// talks HTTP/2 to the instances), or `tcp` (anything else; implies `mode: tcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<AppProtocol>,
+    /// Session affinity: `cookie` keeps a client on one instance with a cookie the load balancer sets (http ports
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
+}
+
+impl PortSpec {
+    /// How the load balancer carries the port: the written `mode`, else `tcp` for `appProtocol: tcp`, else `http`.
+    pub fn effective_mode(&self) -> PortMode {
+        match (self.mode, self.app_protocol) {
+            (Some(mode), _) => mode,
+            (None, Some(AppProtocol::Tcp)) => PortMode::Tcp,
+            (None, _) => PortMode::Http,
+        }
+    }
+
+    /// True when the load balancer speaks HTTP/2 to the instances on this port (`appProtocol: http2|grpc`).
+    pub fn backend_http2(&self) -> bool {
+        matches!(self.app_protocol, Some(AppProtocol::Http2 | AppProtocol::Grpc))
+    }
+}
+
+words! {
+    /// How the load balancer carries a port's traffic.
+    #[derive(Default)]
+    pub enum PortMode {
+        /// A reverse proxy: each HTTP request (or WebSocket) goes to one ready instance (the default).
+        #[default]
+        Http = "http",
+        /// A layer-4 balancer: each TCP connection goes to one ready instance and its bytes pass through unread.
+        Tcp = "tcp",
+    }
+}
+
+words! {
+    /// The application protocol a port speaks.
+    pub enum AppProtocol {
+        /// HTTP/1.1 (and WebSocket upgrades).
+        Http = "http",
+        /// HTTP/2 without TLS (h2c).
+        Http2 = "http2",
+        /// gRPC, which is HTTP/2 with trailers.
+        Grpc = "grpc",
+        /// Any protocol over TCP (databases, caches); the port is balanced per connection.
+        Tcp = "tcp",
+    }
+}
+
+words! {
+    /// Session affinity of an http port.
+    pub enum Sticky {
+        /// A cookie set by the load balancer names the instance.
+        Cookie = "cookie",
+    }
 }
 
 words! {

@@ -27,7 +27,7 @@ pub use crate::units::{parse_duration, parse_quantity};
 use crate::error::Diagnostic;
 pub use crate::safety::Floor;
 use crate::safety::{Refusal, MIN_CPU};
-use crate::spec::{AppSpec, FailureAction, Metric, Probe, ProbeType, Protocol};
+use crate::spec::{AppProtocol, AppSpec, FailureAction, Metric, PortMode, PortSpec, Probe, ProbeType, Protocol};
 use crate::units::Duration;
 use tree::{Node, Path, Target};
 
@@ -431,6 +431,7 @@ impl Checker<'_> {
                     "list each container port once",
                 );
             }
+            self.port_traffic(spec, port, &here);
             if let Some(public) = port.public {
                 if public < 1024 {
                     self.at(
@@ -445,6 +446,60 @@ impl Checker<'_> {
                         "give each port its own public port, or omit it to let Crane pick a free one",
                     );
                 }
+            }
+        }
+    }
+
+    /// How the load balancer can carry the port: UDP is refused (it would be accepted and then receive nothing),
+    /// and a tcp port cannot have what only HTTP has (an HTTP protocol, cookies, an http readiness probe).
+    fn port_traffic(&mut self, spec: &AppSpec, port: &PortSpec, here: &Path) {
+        if port.protocol == Some(Protocol::Udp) {
+            self.at(
+                &here.key("protocol"),
+                format!(
+                    "udp port {} cannot be served: Crane's load balancer carries TCP only, so UDP datagrams would \
+                     never reach the app",
+                    port.container
+                ),
+                "remove `protocol: udp` (or the port); run a UDP service outside Crane for now",
+            );
+            return;
+        }
+        if port.effective_mode() != PortMode::Tcp {
+            return;
+        }
+        let why = if port.mode == Some(PortMode::Tcp) { "`mode: tcp`" } else { "`appProtocol: tcp`" };
+        if let Some(protocol @ (AppProtocol::Http | AppProtocol::Http2 | AppProtocol::Grpc)) = port.app_protocol {
+            self.at(
+                &here.key("appProtocol"),
+                format!("`appProtocol: {protocol}` is HTTP, but the port has `mode: tcp`, which never reads HTTP"),
+                "remove `mode: tcp` to balance per request, or use `appProtocol: tcp`",
+            );
+        }
+        if port.sticky.is_some() {
+            self.at(
+                &here.key("sticky"),
+                format!(
+                    "`sticky: cookie` needs HTTP cookies, but port {} is balanced per TCP connection ({why})",
+                    port.container
+                ),
+                "remove `sticky` (a TCP connection stays on its instance anyway), or make the port http",
+            );
+        }
+        let probes = spec.health.as_ref().map(|h| [("readiness", &h.readiness), ("liveness", &h.liveness)]);
+        for (which, probe) in probes.into_iter().flatten() {
+            let Some(probe) = probe else { continue };
+            let probed = probe.port.or(spec.ports.first().map(|p| p.container));
+            if probe.kind == ProbeType::Http && probed == Some(port.container) {
+                self.at(
+                    &Path::root().key("health").key(which).key("type"),
+                    format!(
+                        "the {which} probe sends HTTP to port {}, which is a tcp port ({why}): \
+                         a non-HTTP service would never pass it",
+                        port.container
+                    ),
+                    format!("use `type: tcp` for the {which} probe, or probe an http port with `port:`"),
+                );
             }
         }
     }

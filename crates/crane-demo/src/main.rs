@@ -7,13 +7,20 @@
 //! `POST /admin/metrics/{huge?mb=N,endless,redirect,normal}` makes `/metrics` hostile (a page of N MiB, one without
 //! end, a redirect to the Docker API's port), which is how tests and `crane-bench hostile` check the engine's scraper.
 //!
+//! Traffic beyond request/response, for the load balancer: `GET /ws` is a WebSocket echo, a connection that opens
+//! with the HTTP/2 preface is served as h2c (prior knowledge) on the same port, `GET /stream?n=N&ms=M` streams N
+//! lines M ms apart (DATA frames over HTTP/2, chunks over HTTP/1.1), and `--tcp-echo PORT` adds a raw TCP listener
+//! that echoes each line prefixed with the instance name (`web-1: hello`).
+//!
 //! It runs as PID 1 in its container, where the kernel ignores SIGTERM unless a handler is installed; the handler
 //! below exits at once so `docker stop` does not wait out its grace period.
 
 mod app;
+mod h2;
 mod http;
+mod ws;
 
-use std::io::{BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,8 +31,8 @@ use app::{After, State};
 /// How long an idle keep-alive connection is kept before its thread gives up.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-const USAGE: &str = "usage: crane-demo [--port P] [--exit-after-ms N] [--exit-code C] [--fail-health-after-ms N] \
-                     [--not-ready-for-ms N]\n\
+const USAGE: &str = "usage: crane-demo [--port P] [--tcp-echo P] [--exit-after-ms N] [--exit-code C] \
+                     [--fail-health-after-ms N] [--not-ready-for-ms N]\n\
                      crane-demo check [PORT] [PATH]   (exit 0 when GET PATH answers 2xx/3xx; for exec probes)\n\
                      env: PORT (default 8080), CRANE_INSTANCE (default: the hostname)";
 
@@ -42,6 +49,8 @@ struct Options {
     fail_health_after_ms: Option<u64>,
     /// Answer 503 on `/ready` for this long after start.
     not_ready_for_ms: Option<u64>,
+    /// Also listen on this port as a raw TCP line echo.
+    tcp_echo: Option<u16>,
 }
 
 /// Parses the arguments (without the program name); `env_port` is the `PORT` variable.
@@ -50,8 +59,14 @@ fn parse_options(args: &[String], env_port: Option<&str>) -> Result<Options, Str
         Some(p) => p.parse().map_err(|_| format!("PORT={p:?} is not a port number"))?,
         None => 8080,
     };
-    let mut opts =
-        Options { port, exit_after_ms: None, exit_code: 1, fail_health_after_ms: None, not_ready_for_ms: None };
+    let mut opts = Options {
+        port,
+        exit_after_ms: None,
+        exit_code: 1,
+        fail_health_after_ms: None,
+        not_ready_for_ms: None,
+        tcp_echo: None,
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let (name, inline) = match flag.split_once('=') {
@@ -73,6 +88,10 @@ fn parse_options(args: &[String], env_port: Option<&str>) -> Result<Options, Str
             "--exit-after-ms" => opts.exit_after_ms = Some(number(&value)?),
             "--exit-code" => {
                 opts.exit_code = value.parse().map_err(|_| format!("--exit-code expects an integer, got {value:?}"))?
+            }
+            "--tcp-echo" => {
+                opts.tcp_echo =
+                    Some(value.parse().map_err(|_| format!("--tcp-echo expects a port number, got {value:?}"))?)
             }
             "--fail-health-after-ms" => opts.fail_health_after_ms = Some(number(&value)?),
             "--not-ready-for-ms" => opts.not_ready_for_ms = Some(number(&value)?),
@@ -185,6 +204,20 @@ fn main() {
     };
     println!("crane-demo {} listening on {addr} as {}", env!("CARGO_PKG_VERSION"), state.instance);
 
+    if let Some(port) = opts.tcp_echo {
+        let addr = SocketAddr::from(([0, 0, 0, 0], port));
+        match TcpListener::bind(addr) {
+            Ok(listener) => {
+                println!("tcp echo listening on {addr}");
+                let instance = state.instance.clone();
+                std::thread::spawn(move || tcp_echo(listener, instance));
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {addr} for --tcp-echo: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     if let Some(ms) = opts.exit_after_ms {
         let code = opts.exit_code;
         after(ms, move || {
@@ -226,14 +259,42 @@ fn after(ms: u64, f: impl FnOnce() + Send + 'static) {
     });
 }
 
+/// `--tcp-echo`: every connection gets each line it sends back, prefixed with the instance name.
+fn tcp_echo(listener: TcpListener, instance: String) {
+    for conn in listener.incoming() {
+        let Ok(stream) = conn else { continue };
+        let instance = instance.clone();
+        std::thread::spawn(move || {
+            let _ = stream.set_nodelay(true);
+            let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+            let Ok(mut writer) = stream.try_clone() else { return };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            // Lines are bounded so a client cannot grow the buffer without end.
+            while matches!(std::io::Read::take(&mut reader, 64 * 1024).read_line(&mut line), Ok(n) if n > 0) {
+                let text = line.trim_end_matches(['\r', '\n']);
+                if writer.write_all(format!("{instance}: {text}\n").as_bytes()).is_err() {
+                    return;
+                }
+                line.clear();
+            }
+        });
+    }
+}
+
 /// Serves requests from one connection until it closes, asks to close, or idles out.
-fn serve(stream: TcpStream, state: &State) {
+fn serve(stream: TcpStream, state: &Arc<State>) {
     let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
     let _ = stream.set_nodelay(true);
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
+    // A connection that opens with the HTTP/2 preface speaks h2c (prior knowledge).
+    if reader.fill_buf().is_ok_and(|b| !b.is_empty() && h2::PREFACE.starts_with(&b[..b.len().min(h2::PREFACE.len())])) {
+        h2::serve(reader, write_half, state);
+        return;
+    }
     let mut writer = BufWriter::new(write_half);
     loop {
         let req = match http::read_request(&mut reader) {
@@ -246,6 +307,29 @@ fn serve(stream: TcpStream, state: &State) {
             Err(http::ReadError::Closed | http::ReadError::Io) => return,
         };
         let started = Instant::now();
+        if req.path == "/ws" && ws::is_upgrade(&req) {
+            let Some(head) = ws::handshake(&req, &state.instance) else {
+                let _ = http::Response::text(400, "a WebSocket request needs Sec-WebSocket-Key\n").write_to(
+                    &mut writer,
+                    false,
+                    false,
+                );
+                return;
+            };
+            if writer.write_all(head.as_bytes()).and_then(|_| writer.flush()).is_err() {
+                return;
+            }
+            println!("GET /ws 101 (websocket)");
+            let outcome = ws::echo(&mut reader, &mut writer);
+            println!("websocket closed ({})", outcome.map_or_else(|e| e.to_string(), |_| "by the client".into()));
+            return;
+        }
+        if req.path == "/stream" && req.method == "GET" {
+            if stream_http1(&mut writer, &req, &state.instance).is_err() || !req.keep_alive() {
+                return;
+            }
+            continue;
+        }
         let (resp, after) = state.handle(&req);
         let keep_alive = req.keep_alive() && after == After::Continue && !resp.closes();
         let written = resp.write_to(&mut writer, keep_alive, req.method == "HEAD");
@@ -258,6 +342,33 @@ fn serve(stream: TcpStream, state: &State) {
             return;
         }
     }
+}
+
+/// `GET /stream` over HTTP/1.1: the lines as chunks of a chunked response, flushed one by one.
+fn stream_http1(writer: &mut impl Write, req: &http::Request, instance: &str) -> std::io::Result<()> {
+    let (count, every) = match h2::stream_params(req) {
+        Ok(params) => params,
+        Err(message) => return http::Response::text(400, message).write_to(writer, req.keep_alive(), false),
+    };
+    let connection = if req.keep_alive() { "keep-alive" } else { "close" };
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\
+         X-Crane-Instance: {instance}\r\nConnection: {connection}\r\n\r\n"
+    )?;
+    writer.flush()?;
+    for i in 1..=count {
+        let line = h2::stream_line(instance, i, count);
+        write!(writer, "{:x}\r\n{line}\r\n", line.len())?;
+        writer.flush()?;
+        if i < count {
+            std::thread::sleep(Duration::from_millis(every));
+        }
+    }
+    writer.write_all(b"0\r\n\r\n")?;
+    writer.flush()?;
+    println!("GET /stream 200 ({count} chunks)");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -286,7 +397,7 @@ mod tests {
     #[test]
     fn all_flags() {
         let o = parse_options(
-            &args("--exit-after-ms 200 --exit-code 3 --fail-health-after-ms 5 --not-ready-for-ms 7"),
+            &args("--exit-after-ms 200 --exit-code 3 --fail-health-after-ms 5 --not-ready-for-ms 7 --tcp-echo 9000"),
             None,
         )
         .unwrap();
@@ -294,6 +405,7 @@ mod tests {
         assert_eq!(o.exit_code, 3);
         assert_eq!(o.fail_health_after_ms, Some(5));
         assert_eq!(o.not_ready_for_ms, Some(7));
+        assert_eq!(o.tcp_echo, Some(9000));
     }
 
     #[test]

@@ -1186,7 +1186,15 @@ mod tests {
     #[test]
     fn privileged_port_keeps_net_bind_service() {
         let mut s = spec();
-        s.ports = vec![PortSpec { container: 80, public: None, protocol: None, balance: None }];
+        s.ports = vec![PortSpec {
+            container: 80,
+            public: None,
+            protocol: None,
+            balance: None,
+            mode: None,
+            app_protocol: None,
+            sticky: None,
+        }];
         assert!(!capabilities(&s).0.contains(&"NET_BIND_SERVICE".to_string()));
     }
 

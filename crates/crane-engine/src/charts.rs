@@ -12,7 +12,7 @@ use crane_core::ports::{EventRecord, InstanceFilter, Sample, SampleMetric, Store
 use crate::{EngineError, Inner, Result};
 
 /// The charts an app has, in the order the window shows them.
-pub const METRICS: &[&str] = &["cpu", "memory", "rps", "latency", "errors", "replicas"];
+pub const METRICS: &[&str] = &["cpu", "memory", "rps", "latency", "errors", "replicas", "connections", "bytes"];
 
 /// Parses a range (`5m`, `1h`, `24h`, or any duration) into milliseconds.
 pub(crate) fn range_ms(range: &str) -> Result<Millis> {
@@ -68,6 +68,16 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
             true,
             None,
         ),
+        "connections" => (
+            "Long-lived connections (WebSockets, tcp ports)",
+            "connections",
+            Lines::App(&[(SampleMetric::OpenConnections, "open"), (SampleMetric::ConnectionsPerS, "opened/s")]),
+            false,
+            None,
+        ),
+        "bytes" => {
+            ("Bytes through the load balancer", "B/s", Lines::App(&[(SampleMetric::BytesPerS, "bytes/s")]), false, None)
+        }
         other => {
             return Err(EngineError::BadRequest(format!(
                 "metric: no chart named '{other}'; the charts are {}",

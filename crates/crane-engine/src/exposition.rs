@@ -145,6 +145,58 @@ pub(crate) fn prometheus_text(inner: &Inner, apps: &[StoredApp]) -> String {
         f.sample("crane_lb_requests_per_second", &[("app", app)], m.app.traffic.rps);
     }
     f.header(
+        "crane_lb_grpc_responses_total",
+        "counter",
+        "gRPC answers through an app's load balancer, by instance and gRPC status code.",
+    );
+    for (app, m) in &traffic {
+        for b in &m.backends {
+            for (code, n) in &b.traffic.grpc_status {
+                let name = crane_proxy::GRPC_CODES.get(usize::from(*code)).copied().unwrap_or("UNKNOWN");
+                let labels = [("app", app.as_str()), ("instance", &b.name), ("grpc_code", name)];
+                f.sample("crane_lb_grpc_responses_total", &labels, *n as f64);
+            }
+        }
+    }
+    let ports: Vec<(String, crate::proxy::PortTraffic)> = apps
+        .iter()
+        .flat_map(|a| inner.proxies.ports(&a.spec.name).into_iter().map(|p| (a.spec.name.clone(), p)))
+        .collect();
+    f.header(
+        "crane_lb_open_connections",
+        "gauge",
+        "Long-lived connections open through a port of an app's load balancer (WebSockets, tcp ports).",
+    );
+    for (app, p) in &ports {
+        let port = p.container.to_string();
+        f.sample(
+            "crane_lb_open_connections",
+            &[("app", app), ("port", &port)],
+            p.metrics.app.traffic.open_connections as f64,
+        );
+    }
+    f.header(
+        "crane_lb_connections_total",
+        "counter",
+        "Long-lived connections opened through a port of an app's load balancer.",
+    );
+    for (app, p) in &ports {
+        let port = p.container.to_string();
+        f.sample(
+            "crane_lb_connections_total",
+            &[("app", app), ("port", &port)],
+            p.metrics.app.traffic.connections_total as f64,
+        );
+    }
+    f.header("crane_lb_bytes_total", "counter", "Bytes through a port of an app's load balancer, by direction.");
+    for (app, p) in &ports {
+        let port = p.container.to_string();
+        let t = &p.metrics.app.traffic;
+        for (direction, n) in [("in", t.bytes_in), ("out", t.bytes_out)] {
+            f.sample("crane_lb_bytes_total", &[("app", app), ("port", &port), ("direction", direction)], n as f64);
+        }
+    }
+    f.header(
         "crane_lb_request_duration_seconds",
         "summary",
         "Latency of requests through an app's load balancer since the engine started.",

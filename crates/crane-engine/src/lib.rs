@@ -646,14 +646,15 @@ impl EngineHandle {
     pub async fn list_apps(&self) -> Result<Vec<AppView>> {
         let apps = self.inner.store.list_apps().await.map_err(internal)?;
         let health = self.health_by_id();
-        let traffic: BTreeMap<String, crane_proxy::ProxyMetrics> = apps
-            .iter()
-            .filter_map(|a| self.inner.proxies.metrics(&a.spec.name).map(|m| (a.spec.name.clone(), m)))
-            .collect();
+        let traffic: BTreeMap<String, Vec<proxy::PortTraffic>> =
+            apps.iter().map(|a| (a.spec.name.clone(), self.inner.proxies.ports(&a.spec.name))).collect();
         let views: Vec<AppView> = {
             let shared = self.inner.shared.locked();
             apps.iter()
-                .map(|a| views::app_view(a, &shared, &health, traffic.get(&a.spec.name), self.inner.now()))
+                .map(|a| {
+                    let ports = traffic.get(&a.spec.name).map_or(&[][..], Vec::as_slice);
+                    views::app_view(a, &shared, &health, ports, self.inner.now())
+                })
                 .collect()
         };
         Ok(views.into_iter().map(|v| self.with_activity(v)).collect())
@@ -663,10 +664,10 @@ impl EngineHandle {
     pub async fn get_app(&self, name: &str) -> Result<AppView> {
         let app = self.stored(name).await?;
         let health = self.health_by_id();
-        let traffic = self.inner.proxies.metrics(name);
+        let ports = self.inner.proxies.ports(name);
         let view = {
             let shared = self.inner.shared.locked();
-            views::app_view(&app, &shared, &health, traffic.as_ref(), self.inner.now())
+            views::app_view(&app, &shared, &health, &ports, self.inner.now())
         };
         Ok(self.with_activity(view))
     }

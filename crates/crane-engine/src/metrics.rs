@@ -68,6 +68,8 @@ pub(crate) struct Collector {
     pub decision_counts: Mutex<BTreeMap<(String, String), u64>>,
     /// Latest autoscaler decision per app, for the views.
     pub decisions: Mutex<BTreeMap<String, LastDecision>>,
+    /// Per app: bytes through its load balancer (all ports) and when, at the previous round.
+    previous_bytes: Mutex<BTreeMap<String, (u64, Millis)>>,
 }
 
 /// The autoscaler's latest decision for one app.
@@ -183,6 +185,21 @@ async fn round(inner: &Arc<Inner>) {
             if let Some(h) = histogram {
                 previous.insert(name.clone(), (h, errors, now));
             }
+        }
+        // Connections and bytes of every port (tcp ports and WebSockets included).
+        let ports = inner.proxies.ports(name);
+        if !ports.is_empty() {
+            let sum =
+                |f: fn(&crane_proxy::Traffic) -> f64| ports.iter().map(|p| f(&p.metrics.app.traffic)).sum::<f64>();
+            values.insert(SampleMetric::OpenConnections, sum(|t| t.open_connections as f64));
+            values.insert(SampleMetric::ConnectionsPerS, sum(|t| t.connections_per_second));
+            let bytes = sum(|t| (t.bytes_in + t.bytes_out) as f64) as u64;
+            let mut previous = inner.collector.previous_bytes.locked();
+            if let Some((before, at)) = previous.get(name) {
+                let secs = (now.saturating_sub(*at) as f64 / 1000.0).max(0.001);
+                values.insert(SampleMetric::BytesPerS, bytes.saturating_sub(*before) as f64 / secs);
+            }
+            previous.insert(name.clone(), (bytes, now));
         }
         values.insert(SampleMetric::Replicas, f64::from(app.spec.replicas));
         values.insert(SampleMetric::Ready, instances.iter().filter(|i| i.ready).count() as f64);

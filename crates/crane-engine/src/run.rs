@@ -197,8 +197,13 @@ async fn run(
             ev = next_event(&mut events) => match ev {
                 Some(Ok(ev)) => {
                     note_event(inner, &ev).await;
-                    // Coalesce a burst of events (kill → die → stop) into one pass.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    match pass_after(&ev.action) {
+                        // A `kill` is followed by `die` when it works, and exec probes report through their own
+                        // channel: a pass for them would only delay the pass that matters.
+                        None => continue,
+                        Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+                        Some(_) => {}
+                    }
                 }
                 Some(Err(e)) => {
                     tracing::debug!("Docker event stream failed: {e}");
@@ -370,6 +375,17 @@ async fn next_event(
 }
 
 /// Logs what Docker reported about one of our containers when it was not Crane's own doing.
+/// Whether a Docker event calls for a pass, and after how long. A death is acted on at once (healing is measured
+/// from it); other changes wait 20 ms so a burst (`stop` → `destroy`, `create` → `start`) makes one pass; `kill`,
+/// which `die` follows, and the exec events of exec probes make none.
+fn pass_after(action: &str) -> Option<Duration> {
+    match action {
+        "die" | "oom" => Some(Duration::ZERO),
+        "kill" | "exec_create" | "exec_start" | "exec_die" | "exec_detach" | "attach" | "resize" | "top" => None,
+        _ => Some(Duration::from_millis(20)),
+    }
+}
+
 async fn note_event(inner: &Arc<Inner>, ev: &RuntimeEvent) {
     if ev.action == "start" {
         inner.shared.locked().died.remove(&ev.id);
@@ -941,8 +957,9 @@ async fn sync_managed_nginx(inner: &Arc<Inner>, stored: &[crane_core::ports::Sto
 /// Longest wait for requests in flight to instances about to be removed.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Takes instances that are about to be removed out of the load balancer and waits until the requests they are
-/// serving have finished (bounded), so scale-down and rolling updates fail no request.
+/// Takes instances that are about to be removed out of the load balancer and waits until the requests and
+/// long-lived connections (WebSockets, TCP) they are serving have finished, for at most [`DRAIN_LIMIT`], then closes
+/// what is left, so scale-down and rolling updates fail no request.
 async fn drain(
     inner: &Arc<Inner>,
     stored: &[crane_core::ports::StoredApp],
@@ -961,6 +978,12 @@ async fn drain(
     let started = tokio::time::Instant::now();
     while inner.proxies.in_flight(&serving) > 0 && started.elapsed() < DRAIN_LIMIT {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Long-lived connections (WebSockets, TCP) that outlived the limit are closed by the load balancer now, before
+    // their instance goes, so clients see a clean close rather than a reset.
+    let closed = inner.proxies.close_connections(&serving);
+    if closed > 0 {
+        tracing::info!(closed, "drain limit passed: closed the connections still open to removed instances");
     }
 }
 

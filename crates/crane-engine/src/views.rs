@@ -41,10 +41,12 @@ pub(crate) fn app_view(
     app: &StoredApp,
     shared: &Shared,
     health: &BTreeMap<String, InstanceHealth>,
-    traffic: Option<&crane_proxy::ProxyMetrics>,
+    ports: &[crate::proxy::PortTraffic],
     now: Millis,
 ) -> AppView {
     let name = &app.spec.name;
+    // The app's and its instances' traffic are those of its first port.
+    let traffic = ports.first().map(|p| &p.metrics);
     let mut instances: Vec<InstanceView> = Vec::new();
     for o in shared.observed.iter().filter(|o| &o.app == name) {
         let slot = (name.clone(), o.index);
@@ -142,6 +144,7 @@ pub(crate) fn app_view(
         revision: app.revision as u32,
         ports: app.spec.ports.iter().map(|p| p.container).collect(),
         url: app.public_port.map(|p| format!("http://127.0.0.1:{p}")),
+        listeners: port_views(app, ports),
         inactive: app.spec.inactive_sections(),
         spec_yaml: app.source_yaml.clone(),
         instances,
@@ -207,6 +210,42 @@ pub(crate) fn rules() -> RulesView {
     }
 }
 
+/// The app's ports as the load balancer serves them, with each port's traffic.
+fn port_views(app: &StoredApp, ports: &[crate::proxy::PortTraffic]) -> Vec<crane_api::PortView> {
+    use crane_api::{AppProtocolView, BalanceView, PortModeView, PortView};
+    use crane_core::spec::{AppProtocol, Balance, PortMode};
+    app.spec
+        .ports
+        .iter()
+        .map(|p| {
+            let live = ports.iter().find(|l| l.container == p.container);
+            let mode = match p.effective_mode() {
+                PortMode::Http => PortModeView::Http,
+                PortMode::Tcp => PortModeView::Tcp,
+            };
+            let scheme = if mode == PortModeView::Tcp { "tcp" } else { "http" };
+            PortView {
+                container: p.container,
+                public: live.map(|l| l.public),
+                mode,
+                app_protocol: match p.app_protocol {
+                    None | Some(AppProtocol::Http) => AppProtocolView::Http,
+                    Some(AppProtocol::Http2) => AppProtocolView::Http2,
+                    Some(AppProtocol::Grpc) => AppProtocolView::Grpc,
+                    Some(AppProtocol::Tcp) => AppProtocolView::Tcp,
+                },
+                sticky: p.sticky.is_some(),
+                balance: match p.balance.unwrap_or_default() {
+                    Balance::RoundRobin => BalanceView::RoundRobin,
+                    Balance::LeastConnections => BalanceView::LeastConnections,
+                },
+                address: live.map(|l| format!("{scheme}://127.0.0.1:{}", l.public)),
+                traffic: live.map(|l| traffic_view(&l.metrics.app.traffic)),
+            }
+        })
+        .collect()
+}
+
 fn traffic_view(t: &crane_proxy::Traffic) -> crane_api::TrafficView {
     crane_api::TrafficView {
         requests: t.requests_total as f64,
@@ -222,6 +261,18 @@ fn traffic_view(t: &crane_proxy::Traffic) -> crane_api::TrafficView {
         in_flight: t.in_flight as f64,
         bytes_in: t.bytes_in as f64,
         bytes_out: t.bytes_out as f64,
+        open_connections: t.open_connections as f64,
+        connections: t.connections_total as f64,
+        connections_per_second: t.connections_per_second,
+        grpc: t
+            .grpc_status
+            .iter()
+            .map(|(code, n)| crane_api::GrpcStatusCount {
+                code: *code,
+                name: crane_proxy::GRPC_CODES.get(usize::from(*code)).copied().unwrap_or("UNKNOWN").to_string(),
+                count: *n as f64,
+            })
+            .collect(),
     }
 }
 

@@ -20,6 +20,9 @@ use crate::metrics::Counters;
 /// How long a backend whose connect failed is avoided, in milliseconds.
 const AVOID_AFTER_CONNECT_FAILURE_MS: u64 = 5_000;
 
+/// How much of a backend's id its sticky cookie carries (Docker's short id length).
+const STICKY_TOKEN_LEN: usize = 12;
+
 /// A backend and its live counters.
 pub(crate) struct BackendState {
     pub(crate) backend: Backend,
@@ -66,6 +69,18 @@ impl BackendState {
     /// True while the backend is avoided because of a recent failed connect.
     pub(crate) fn avoided(&self, now_ms: u64) -> bool {
         now_ms < self.avoid_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// What least-connections compares: requests in flight plus long-lived connections (WebSockets, TCP).
+    pub(crate) fn load(&self) -> u64 {
+        self.counters.in_flight() + self.counters.open_connections()
+    }
+
+    /// The value of the session-affinity cookie that names this backend: the start of its id, which changes when
+    /// the instance is replaced.
+    pub(crate) fn sticky_token(&self) -> &str {
+        let id = &self.backend.id;
+        id.get(..STICKY_TOKEN_LEN).unwrap_or(id)
     }
 
     fn is(&self, other: &Backend) -> bool {
@@ -182,12 +197,27 @@ impl BackendSet {
         let order = |k: usize| (turn + k) % n;
         let chosen = match self.strategy() {
             Strategy::RoundRobin => (0..n).map(order).find(|&i| !set[i].avoided(now_ms)).unwrap_or(turn % n),
-            Strategy::LeastConnections => (0..n)
-                .map(order)
-                .min_by_key(|&i| (set[i].avoided(now_ms), set[i].counters.in_flight()))
-                .unwrap_or(turn % n),
+            Strategy::LeastConnections => {
+                (0..n).map(order).min_by_key(|&i| (set[i].avoided(now_ms), set[i].load())).unwrap_or(turn % n)
+            }
         };
         Some(set[chosen].clone())
+    }
+
+    /// The backend of the current set a session-affinity cookie names, unless it is avoided after a failed
+    /// connect.
+    pub(crate) fn sticky(&self, token: &str, now_ms: u64) -> Option<Arc<BackendState>> {
+        let set = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        set.iter().find(|b| b.sticky_token() == token && !b.avoided(now_ms)).cloned()
+    }
+
+    /// The backend with this id, in the current set or still draining.
+    pub(crate) fn by_id(&self, id: &str) -> Option<Arc<BackendState>> {
+        self.current()
+            .iter()
+            .find(|b| b.backend.id == id)
+            .cloned()
+            .or_else(|| self.draining().into_iter().find(|b| b.backend.id == id))
     }
 
     /// Chooses the backend for the one retry after `failed` refused the connection: the next one after it in set
@@ -241,6 +271,21 @@ mod tests {
         assert_eq!(set.pick_other(&current[0], 10).unwrap().backend.name, "web-3");
         set.replace(vec![backend(1)]);
         assert!(set.pick_other(&set.current()[0], 0).is_none());
+    }
+
+    #[test]
+    fn sticky_token_finds_its_backend_until_it_leaves_or_fails() {
+        let set = BackendSet::new(Strategy::RoundRobin);
+        let long = |i: u16| Backend { id: format!("{i}{}", "a".repeat(63)), ..backend(i) };
+        set.replace(vec![long(1), long(2)]);
+        let token = set.current()[1].sticky_token().to_string();
+        assert_eq!(token.len(), 12);
+        assert_eq!(set.sticky(&token, 0).unwrap().backend.name, "web-2");
+        set.current()[1].connect_failed(0);
+        assert!(set.sticky(&token, 10).is_none());
+        set.replace(vec![long(1), long(3)]);
+        assert!(set.sticky(&token, 10_000).is_none());
+        assert_eq!(set.by_id(&long(1).id).unwrap().backend.name, "web-1");
     }
 
     #[test]

@@ -60,11 +60,25 @@ pub struct ProxyConfig {
     /// body afterwards is not limited, so long downloads and event streams keep working.
     pub request_timeout: Duration,
     /// How long requests already sent to a removed backend may keep running before their connections are closed.
+    /// Long-lived connections (WebSockets, TCP connections) are closed at the same moment.
     pub drain_timeout: Duration,
+    /// Speak HTTP/2 (h2c, prior knowledge) to the backends instead of HTTP/1.1, for apps that declare
+    /// `appProtocol: http2|grpc`. Clients may use either protocol on the listener in both cases.
+    pub backend_http2: bool,
+    /// Keep each client on one backend with a cookie the proxy sets ([`sticky_cookie_name`]); a client whose
+    /// backend left the set is moved to another one and gets a new cookie.
+    pub sticky: bool,
+}
+
+/// The name of the session-affinity cookie of `app`. Cookies are not scoped by port, so two apps on the same host
+/// need different names.
+pub fn sticky_cookie_name(app: &str) -> String {
+    format!("crane-sticky-{app}")
 }
 
 impl ProxyConfig {
-    /// The defaults NGINX and Kubernetes users expect: round-robin, 1 s connect, 60 s request, 30 s drain.
+    /// The defaults NGINX and Kubernetes users expect: round-robin, 1 s connect, 60 s request, 30 s drain, HTTP/1.1
+    /// to the backends, no session affinity.
     pub fn new(app: impl Into<String>) -> ProxyConfig {
         ProxyConfig {
             app: app.into(),
@@ -72,6 +86,8 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
+            backend_http2: false,
+            sticky: false,
         }
     }
 }

@@ -51,7 +51,7 @@ impl Registry {
 
 /// Removes a connection's duplicate handle from the registry when the connection is dropped, so the socket really
 /// closes.
-struct Registration {
+pub(crate) struct Registration {
     registry: Arc<Registry>,
     addr: SocketAddr,
     id: u64,
@@ -93,14 +93,25 @@ impl tower_service::Service<Uri> for Connector {
                 .authority()
                 .and_then(|a| a.as_str().parse().ok())
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("not a backend address: {uri}")))?;
-            let stream = tokio::time::timeout(this.timeout, TcpStream::connect(addr))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect to {addr} timed out")))??;
-            stream.set_nodelay(true)?;
-            let registration = this.registry.register(addr, &stream)?;
+            let (stream, registration) = open(&this.registry, addr, this.timeout).await?;
             Ok(BackendStream { io: TokioIo::new(stream), _registration: registration })
         })
     }
+}
+
+/// Opens a registered connection to `addr` (with `TCP_NODELAY`), failing after `timeout`. The connection can be
+/// ended by [`Registry::kill`] for as long as the registration lives.
+pub(crate) async fn open(
+    registry: &Arc<Registry>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> io::Result<(TcpStream, Registration)> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect to {addr} timed out")))??;
+    stream.set_nodelay(true)?;
+    let registration = registry.register(addr, &stream)?;
+    Ok((stream, registration))
 }
 
 /// A connection to a backend, as handed to the pooled client.

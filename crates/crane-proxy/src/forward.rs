@@ -31,7 +31,7 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 
 /// Headers that describe one connection rather than the message (RFC 9110 §7.6.1), so a proxy must not forward them.
 /// Framing (`Transfer-Encoding`) is redone by hyper on each side.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Headers named in `Connection` are hop-by-hop too. This is rare, so only then is anything collected.
     if let Some(connection) = headers.get(header::CONNECTION) {
         let named: Vec<HeaderName> = connection
@@ -168,15 +168,30 @@ pub(crate) struct Exchange {
     shared: Arc<Shared>,
     backend: Option<Arc<BackendState>>,
     started: Instant,
-    status: u16,
+    pub(crate) status: u16,
     proxy_error: bool,
     bytes_out: u64,
+    /// The gRPC status of the answer, when it had one.
+    grpc: Option<u32>,
 }
 
 impl Exchange {
     fn new(shared: Arc<Shared>) -> Exchange {
         shared.app.start();
-        Exchange { shared, backend: None, started: Instant::now(), status: 0, proxy_error: false, bytes_out: 0 }
+        Exchange {
+            shared,
+            backend: None,
+            started: Instant::now(),
+            status: 0,
+            proxy_error: false,
+            bytes_out: 0,
+            grpc: None,
+        }
+    }
+
+    /// The proxy this exchange belongs to.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Makes `backend` the one this request is (now) sent to; holding it keeps it alive while it drains.
@@ -202,17 +217,23 @@ impl Drop for Exchange {
         if let Some(backend) = &self.backend {
             backend.counters.finish(&done);
         }
+        if let Some(code) = self.grpc {
+            self.shared.app.grpc_status(code);
+            if let Some(backend) = &self.backend {
+                backend.counters.grpc_status(code);
+            }
+        }
     }
 }
 
 /// The body sent back to the client: the backend's response streamed through, or a page written by the proxy.
 pub(crate) struct ResponseBody {
-    inner: Inner,
+    pub(crate) inner: Inner,
     /// Taken (and so recorded) as soon as the body ends, without waiting for hyper to drop it.
-    exchange: Option<Exchange>,
+    pub(crate) exchange: Option<Exchange>,
 }
 
-enum Inner {
+pub(crate) enum Inner {
     Upstream(Incoming),
     Page(Option<Bytes>),
 }
@@ -231,6 +252,9 @@ impl Body for ResponseBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(exchange)) = (frame.data_ref(), this.exchange.as_mut()) {
                     exchange.bytes_out += data.len() as u64;
+                }
+                if let (Some(trailers), Some(exchange)) = (frame.trailers_ref(), this.exchange.as_mut()) {
+                    exchange.grpc = grpc_status(trailers).or(exchange.grpc);
                 }
                 if this.is_end_stream() {
                     this.exchange = None;
@@ -263,21 +287,47 @@ pub(crate) async fn handle(
     client_ip: HeaderValue,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let mut request = request;
+    // An `Upgrade` (WebSocket) request keeps its connection: take hyper's handle to it before the request is split.
+    let upgrade = crate::upgrade::requested(&request).map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
     let mut exchange = Exchange::new(shared);
     let (mut head, incoming) = request.into_parts();
+    let sticky = exchange.shared.config.sticky.then(|| sticky_token(&head.headers, &exchange.shared.sticky_cookie));
+    let trailers = accepts_trailers(&head.headers);
     strip_hop_by_hop(&mut head.headers);
     add_forwarded(&mut head.headers, &client_ip);
-    // Backends always get HTTP/1.1, so their connections stay pooled even for HTTP/1.0 clients.
-    head.version = Version::HTTP_11;
+    // An HTTP/2 client names the host in the URI only; an HTTP/1.1 backend needs it as a header.
+    if !head.headers.contains_key(header::HOST) {
+        if let Some(host) = head.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+            head.headers.insert(header::HOST, host);
+        }
+    }
+    if exchange.shared.config.backend_http2 {
+        head.version = Version::HTTP_2;
+        // gRPC servers require `te: trailers`, the one hop-by-hop value HTTP/2 allows.
+        if trailers {
+            head.headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+    } else {
+        // Backends get HTTP/1.1, so their connections stay pooled even for HTTP/1.0 clients.
+        head.version = Version::HTTP_11;
+    }
     let path: PathAndQuery = head.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
 
     let now_ms = exchange.started.duration_since(exchange.shared.started).as_millis() as u64;
-    let Some(mut backend) = exchange.shared.backends.pick(now_ms) else {
+    let kept =
+        sticky.as_ref().and_then(|t| t.as_deref()).and_then(|token| exchange.shared.backends.sticky(token, now_ms));
+    let Some(mut backend) = kept.or_else(|| exchange.shared.backends.pick(now_ms)) else {
         // The request body stays unread; hyper drains it or closes the connection after this answer.
         let page = exchange.shared.unavailable_page.clone();
         return Ok(page_response(exchange, StatusCode::SERVICE_UNAVAILABLE, page, true));
     };
     exchange.assign(backend.clone());
+    if let Some((protocol, client)) = upgrade {
+        let mut response = crate::upgrade::forward(exchange, backend.clone(), head, path, protocol, client).await;
+        set_sticky_cookie(&mut response, &sticky, &backend);
+        return Ok(response);
+    }
 
     // Only a request that can be sent again unchanged may be retried: idempotent, with no or a small body.
     let idempotent = is_idempotent(&head.method);
@@ -346,7 +396,12 @@ pub(crate) async fn handle(
             let (mut head, body) = response.into_parts();
             strip_hop_by_hop(&mut head.headers);
             exchange.status = head.status.as_u16();
-            Ok(Response::from_parts(head, ResponseBody { inner: Inner::Upstream(body), exchange: Some(exchange) }))
+            // A trailers-only gRPC answer carries its status in the headers.
+            exchange.grpc = grpc_status(&head.headers);
+            let mut response =
+                Response::from_parts(head, ResponseBody { inner: Inner::Upstream(body), exchange: Some(exchange) });
+            set_sticky_cookie(&mut response, &sticky, &backend);
+            Ok(response)
         }
         Err(failure) => {
             let app = &exchange.shared.config.app;
@@ -373,6 +428,46 @@ pub(crate) async fn handle(
             Ok(page_response(exchange, status, Bytes::from(page), false))
         }
     }
+}
+
+/// The value of the session-affinity cookie `name`, if the request carries one.
+fn sticky_token(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_string())
+}
+
+/// Sets the session-affinity cookie when the client did not name `backend` already (no cookie, or its instance
+/// left and the client was moved).
+fn set_sticky_cookie(response: &mut Response<ResponseBody>, sent: &Option<Option<String>>, backend: &BackendState) {
+    let Some(sent) = sent else { return };
+    let token = backend.sticky_token();
+    if sent.as_deref() == Some(token) {
+        return;
+    }
+    let Some(shared) = response.body().exchange.as_ref().map(|e| e.shared.clone()) else { return };
+    let cookie = format!("{}={token}; Path=/; HttpOnly; SameSite=Lax", shared.sticky_cookie);
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// Whether the client said it accepts trailers (`TE: trailers`), which gRPC clients always do.
+fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::TE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))))
+}
+
+/// The `grpc-status` of a header or trailer block.
+fn grpc_status(headers: &HeaderMap) -> Option<u32> {
+    headers.get("grpc-status")?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Why a request got no response from its backend.
@@ -415,7 +510,12 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-fn page_response(mut exchange: Exchange, status: StatusCode, page: Bytes, retry_soon: bool) -> Response<ResponseBody> {
+pub(crate) fn page_response(
+    mut exchange: Exchange,
+    status: StatusCode,
+    page: Bytes,
+    retry_soon: bool,
+) -> Response<ResponseBody> {
     exchange.status = status.as_u16();
     exchange.proxy_error = status.is_server_error();
     let mut response = Response::new(ResponseBody { inner: Inner::Page(Some(page)), exchange: Some(exchange) });
@@ -482,5 +582,29 @@ mod tests {
         add_forwarded(&mut fresh, &ip);
         assert_eq!(fresh["x-forwarded-for"], "10.1.2.3");
         assert!(fresh.get("x-forwarded-host").is_none());
+    }
+}
+
+#[cfg(test)]
+mod affinity_tests {
+    use super::*;
+
+    #[test]
+    fn sticky_token_is_read_from_any_cookie_header() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; crane-sticky-web=abc123"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(sticky_token(&h, "crane-sticky-web").as_deref(), Some("abc123"));
+        assert_eq!(sticky_token(&h, "crane-sticky-api"), None);
+    }
+
+    #[test]
+    fn trailers_and_grpc_status_are_read() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, HeaderValue::from_static("gzip, Trailers"));
+        h.insert("grpc-status", HeaderValue::from_static("14"));
+        assert!(accepts_trailers(&h));
+        assert_eq!(grpc_status(&h), Some(14));
+        assert!(!accepts_trailers(&HeaderMap::new()));
     }
 }

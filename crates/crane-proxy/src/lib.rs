@@ -1,7 +1,13 @@
-//! Crane's built-in load balancer: an HTTP/1.1 reverse proxy, one per app, listening on a loopback port and
-//! spreading requests over the app's ready instances.
+//! Crane's built-in load balancer: per app port, an HTTP reverse proxy ([`AppProxy`]) or a layer-4 TCP balancer
+//! ([`TcpProxy`]), listening on a loopback port and spreading traffic over the app's ready instances.
 //!
 //! What users coming from Kubernetes or NGINX can count on:
+//! - HTTP/1.1 and HTTP/2 without TLS (h2c, prior knowledge) on the same port; HTTP/2 to the instances when the app
+//!   declares it ([`ProxyConfig::backend_http2`]), so gRPC works, streaming and trailers included, and gRPC status
+//!   codes are counted next to HTTP ones;
+//! - `Upgrade` (WebSocket) requests go to one ready instance and the connection is then spliced both ways until
+//!   either side closes; it counts as a long-lived connection and is closed when its instance has drained;
+//! - session affinity by cookie ([`ProxyConfig::sticky`]);
 //! - balancing is per request, not per connection: a keep-alive client still reaches every instance;
 //! - round-robin or least-connections ([`Strategy`]), switchable live;
 //! - keep-alive on both sides, with one pooled client per proxy (idle backend connections close after 30 s);
@@ -29,6 +35,9 @@ mod connect;
 mod error;
 mod forward;
 mod metrics;
+mod splice;
+mod tcp;
+mod upgrade;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,11 +51,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{Backend, ProxyConfig, Strategy};
+pub use config::{sticky_cookie_name, Backend, ProxyConfig, Strategy};
 pub use error::{ProxyError, Result};
 /// The histogram crate of [`AppProxy::latency_histogram`], re-exported so callers use the same version.
 pub use hdrhistogram;
-pub use metrics::{AppTraffic, BackendTraffic, ProxyMetrics, Traffic};
+pub use metrics::{AppTraffic, BackendTraffic, ProxyMetrics, Traffic, GRPC_CODES};
+pub use tcp::TcpProxy;
 
 use balance::BackendSet;
 use connect::{Connector, Registry};
@@ -60,7 +70,11 @@ pub(crate) struct Shared {
     config: ProxyConfig,
     backends: BackendSet,
     client: Client<Connector, forward::RequestBody>,
+    /// Opens the dedicated backend connections of upgraded requests.
+    connector: Connector,
     connections: Arc<Registry>,
+    /// The name of the session-affinity cookie, when [`ProxyConfig::sticky`] is on.
+    sticky_cookie: String,
     app: Counters,
     retries: AtomicU64,
     /// The clock the request rate is measured against.
@@ -123,15 +137,20 @@ impl AppProxy {
 
         let connections = Arc::new(Registry::default());
         let connector = Connector { timeout: config.connect_timeout, registry: connections.clone() };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_idle_timeout(POOL_IDLE_TIMEOUT).pool_timer(TokioTimer::new());
+        if config.backend_http2 {
+            // h2c with prior knowledge: one multiplexed connection per backend carries every request.
+            builder.http2_only(true).timer(TokioTimer::new());
+        }
+        let client = builder.build(connector.clone());
         let shared = Arc::new(Shared {
             backends: BackendSet::new(config.strategy),
             unavailable_page: forward::unavailable_page(&config.app),
+            sticky_cookie: sticky_cookie_name(&config.app),
             config,
             client,
+            connector,
             connections,
             app: Counters::new(),
             retries: AtomicU64::new(0),
@@ -151,30 +170,13 @@ impl AppProxy {
     /// removed backend finish, for up to [`ProxyConfig::drain_timeout`], after which its connections are closed.
     /// A backend is identified by its id and address: one that stays keeps its counters.
     pub fn set_backends(&self, backends: Vec<Backend>) {
-        let removed = self.shared.backends.replace(backends);
-        for gone in removed {
-            let shared = Arc::downgrade(&self.shared);
-            let drain = self.shared.config.drain_timeout;
-            self.runtime.spawn(async move {
-                tokio::time::sleep(drain).await;
-                let (Some(shared), Some(backend)) = (shared.upgrade(), gone.backend.upgrade()) else {
-                    // Either the proxy is gone or nothing holds the backend any more: nothing to cut short.
-                    return;
-                };
-                let added_back = backend.removals.load(Ordering::Relaxed) != gone.removal
-                    || !backend.draining.load(Ordering::Relaxed);
-                // A new backend on the same address (a reused container IP) must not lose its connections.
-                if added_back || shared.backends.serves(gone.addr) {
-                    return;
-                }
-                let in_flight = backend.counters.in_flight();
-                let closed = shared.connections.kill(gone.addr);
-                if in_flight > 0 {
-                    tracing::warn!(app = %shared.config.app, backend = %backend.backend.name, in_flight, closed,
-                        "drain timeout passed; closing the removed instance's connections");
-                }
-            });
-        }
+        replace_backends(&self.runtime, &self.shared, backends);
+    }
+
+    /// Closes every connection to the backend with this container id now, upgraded ones (WebSockets) included:
+    /// the engine calls it when its drain limit passed before it removes the instance. Returns how many closed.
+    pub fn close_connections(&self, id: &str) -> usize {
+        close_connections(&*self.shared, id)
     }
 
     /// Switches the balancing strategy for the next requests.
@@ -190,36 +192,116 @@ impl AppProxy {
 
     /// A snapshot of the traffic counters.
     pub fn metrics(&self) -> ProxyMetrics {
-        let shared = &self.shared;
-        let uptime = shared.started.elapsed();
-        let backend = |state: &balance::BackendState| BackendTraffic {
-            id: state.backend.id.clone(),
-            name: state.backend.name.clone(),
-            addr: state.backend.addr,
-            draining: state.draining.load(Ordering::Relaxed),
-            connect_failures: state.connect_failures.load(Ordering::Relaxed),
-            avoided: state.avoided(uptime.as_millis() as u64),
-            traffic: state.counters.snapshot(uptime),
-        };
-        let mut backends: Vec<BackendTraffic> = shared.backends.current().iter().map(|b| backend(b)).collect();
-        backends.extend(shared.backends.draining().iter().map(|b| backend(b)));
-        ProxyMetrics {
-            app: AppTraffic {
-                app: shared.config.app.clone(),
-                retries: shared.retries.load(Ordering::Relaxed),
-                traffic: shared.app.snapshot(uptime),
-            },
-            backends,
+        metrics_of(&*self.shared)
+    }
+}
+
+/// What the HTTP and the TCP proxies share: a backend set with its connections and counters.
+pub(crate) trait Balanced: Send + Sync + 'static {
+    fn config(&self) -> &ProxyConfig;
+    fn backends(&self) -> &BackendSet;
+    fn connections(&self) -> &Registry;
+    fn app(&self) -> &Counters;
+    fn retries(&self) -> u64;
+    fn started(&self) -> Instant;
+}
+
+impl Balanced for Shared {
+    fn config(&self) -> &ProxyConfig {
+        &self.config
+    }
+    fn backends(&self) -> &BackendSet {
+        &self.backends
+    }
+    fn connections(&self) -> &Registry {
+        &self.connections
+    }
+    fn app(&self) -> &Counters {
+        &self.app
+    }
+    fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+    fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+/// Swaps the backend set and starts a drain timer for each removed backend: once it passes, the connections still
+/// open to it (requests, WebSockets, TCP connections) are closed.
+pub(crate) fn replace_backends<S: Balanced>(runtime: &tokio::runtime::Handle, shared: &Arc<S>, backends: Vec<Backend>) {
+    let removed = shared.backends().replace(backends);
+    for gone in removed {
+        let shared = Arc::downgrade(shared);
+        let drain = shared.upgrade().map_or(Duration::ZERO, |s| s.config().drain_timeout);
+        runtime.spawn(async move {
+            tokio::time::sleep(drain).await;
+            let (Some(shared), Some(backend)) = (shared.upgrade(), gone.backend.upgrade()) else {
+                // Either the proxy is gone or nothing holds the backend any more: nothing to cut short.
+                return;
+            };
+            let added_back =
+                backend.removals.load(Ordering::Relaxed) != gone.removal || !backend.draining.load(Ordering::Relaxed);
+            // A new backend on the same address (a reused container IP) must not lose its connections.
+            if added_back || shared.backends().serves(gone.addr) {
+                return;
+            }
+            let busy = backend.load();
+            let closed = shared.connections().kill(gone.addr);
+            if busy > 0 {
+                tracing::warn!(app = %shared.config().app, backend = %backend.backend.name, busy, closed,
+                    "drain timeout passed; closing the removed instance's connections");
+            }
+        });
+    }
+}
+
+/// Closes the connections to the backend with container id `id` (current or draining).
+pub(crate) fn close_connections<S: Balanced>(shared: &S, id: &str) -> usize {
+    match shared.backends().by_id(id) {
+        // Only a removed backend: one still in the set keeps its connections.
+        Some(backend)
+            if backend.draining.load(Ordering::Relaxed) && !shared.backends().serves(backend.backend.addr) =>
+        {
+            shared.connections().kill(backend.backend.addr)
         }
+        _ => 0,
+    }
+}
+
+/// A snapshot of the counters of a proxy.
+pub(crate) fn metrics_of<S: Balanced>(shared: &S) -> ProxyMetrics {
+    let uptime = shared.started().elapsed();
+    let backend = |state: &balance::BackendState| BackendTraffic {
+        id: state.backend.id.clone(),
+        name: state.backend.name.clone(),
+        addr: state.backend.addr,
+        draining: state.draining.load(Ordering::Relaxed),
+        connect_failures: state.connect_failures.load(Ordering::Relaxed),
+        avoided: state.avoided(uptime.as_millis() as u64),
+        traffic: state.counters.snapshot(uptime),
+    };
+    let mut backends: Vec<BackendTraffic> = shared.backends().current().iter().map(|b| backend(b)).collect();
+    backends.extend(shared.backends().draining().iter().map(|b| backend(b)));
+    ProxyMetrics {
+        app: AppTraffic {
+            app: shared.config().app.clone(),
+            retries: shared.retries(),
+            traffic: shared.app().snapshot(uptime),
+        },
+        backends,
     }
 }
 
 /// Accepts client connections until the proxy is dropped, serving each on its own task.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<()>) {
-    let mut http = hyper::server::conn::http1::Builder::new();
+    // HTTP/1.1 and h2c prior knowledge on the same port: the first bytes of a connection tell which.
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // The timer enables hyper's 30 s limit for reading request headers, which protects against idle half-open
     // clients holding connections forever.
-    http.timer(TokioTimer::new()).keep_alive(true);
+    http.http1().timer(TokioTimer::new()).keep_alive(true);
+    http.http2().timer(TokioTimer::new());
+    let http = Arc::new(http);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -239,9 +321,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
             let shared = shared.clone();
             service_fn(move |request| forward::handle(shared.clone(), client_ip.clone(), request))
         };
-        let connection = http.serve_connection(TokioIo::new(stream), service);
         let mut stop = stop.clone();
+        let http = http.clone();
         tokio::spawn(async move {
+            // Upgrades (WebSockets) need the connection handed back to the proxy after the `101`.
+            let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => {

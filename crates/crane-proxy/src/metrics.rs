@@ -86,7 +86,38 @@ pub struct Traffic {
     pub latency_p99_ms: f64,
     /// Requests per second over the last ten seconds (or since start when that is shorter).
     pub rps: f64,
+    /// Long-lived connections open now: upgraded connections (WebSockets) of an http port, client connections of
+    /// a tcp port.
+    pub open_connections: u64,
+    /// Long-lived connections opened since the proxy started.
+    pub connections_total: u64,
+    /// Long-lived connections opened per second over the last ten seconds.
+    pub connections_per_second: f64,
+    /// Answers by gRPC status code (`grpc-status` of the trailers, or of the headers of a trailers-only answer);
+    /// only codes seen at least once.
+    pub grpc_status: std::collections::BTreeMap<u8, u64>,
 }
+
+/// The names of the gRPC status codes, by code.
+pub const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
 
 /// How many seconds the rolling request rate covers.
 const RATE_WINDOW_SECS: u64 = 10;
@@ -111,6 +142,10 @@ pub(crate) struct Counters {
     bytes_out: AtomicU64,
     latency: Latency,
     rate: Rate,
+    open_connections: AtomicU64,
+    connections: AtomicU64,
+    connection_rate: Rate,
+    grpc: [AtomicU64; 17],
 }
 
 impl Counters {
@@ -124,7 +159,41 @@ impl Counters {
             bytes_out: AtomicU64::new(0),
             latency: Latency::new(),
             rate: Rate::new(),
+            open_connections: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            connection_rate: Rate::new(),
+            grpc: Default::default(),
         }
+    }
+
+    /// Counts a long-lived connection opening in `second` (since proxy start).
+    pub(crate) fn connection_opened(&self, second: u64) {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.connection_rate.count(second);
+    }
+
+    /// Counts a long-lived connection closing.
+    pub(crate) fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Long-lived connections open now.
+    pub(crate) fn open_connections(&self) -> u64 {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// Adds response bytes sent outside a request (spliced connections).
+    pub(crate) fn add_bytes_out(&self, n: u64) {
+        if n > 0 {
+            self.bytes_out.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one gRPC answer with status `code` (codes above 16 are counted as UNKNOWN, as gRPC clients read them).
+    pub(crate) fn grpc_status(&self, code: u32) {
+        let code = if code > 16 { 2 } else { code as usize };
+        self.grpc[code].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The cumulative latency histogram in microseconds; subtracting an earlier copy gives the latency
@@ -187,6 +256,16 @@ impl Counters {
             latency_p95_ms: p95,
             latency_p99_ms: p99,
             rps: self.rate.per_second(uptime),
+            open_connections: self.open_connections.load(Ordering::Relaxed),
+            connections_total: self.connections.load(Ordering::Relaxed),
+            connections_per_second: self.connection_rate.per_second(uptime),
+            grpc_status: self
+                .grpc
+                .iter()
+                .enumerate()
+                .map(|(code, n)| (code as u8, n.load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
         }
     }
 }

@@ -475,6 +475,12 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
             out.push_str(&format!("  {sentence}\n"));
         }
     }
+    if !app.listeners.is_empty() {
+        out.push_str("Listeners:\n");
+        for port in &app.listeners {
+            out.push_str(&format!("  {}\n", listener_text(port)));
+        }
+    }
     out.push_str("Instances:\n");
     out.push_str(&indent(&instances_table(&app.instances)));
     // The table shows the probe state; the last failure of each instance is worth a full line.
@@ -489,6 +495,49 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     out.push_str("Events:\n");
     out.push_str(&indent(&events_table(events, now)));
     out
+}
+
+/// One port in one line: "9000 → tcp://127.0.0.1:41234  tcp, round robin · 3 open, 12 connections, 1.2/s, 4.0 KiB
+/// in, 4.1 KiB out".
+fn listener_text(port: &crane_api::PortView) -> String {
+    use crane_api::{AppProtocolView, BalanceView, PortModeView};
+    let mut kind = vec![match (port.mode, port.app_protocol) {
+        (PortModeView::Tcp, _) => "tcp",
+        (PortModeView::Http, AppProtocolView::Http2) => "http (HTTP/2 to instances)",
+        (PortModeView::Http, AppProtocolView::Grpc) => "http (gRPC)",
+        (PortModeView::Http, _) => "http",
+    }];
+    kind.push(match port.balance {
+        BalanceView::RoundRobin => "round robin",
+        BalanceView::LeastConnections => "least connections",
+    });
+    if port.sticky {
+        kind.push("sticky cookie");
+    }
+    let address = port.address.clone().unwrap_or_else(|| "<not listening>".into());
+    let traffic = port.traffic.as_ref().map(|t| {
+        let kib = |b: f64| format!("{:.1} KiB", b / 1024.0);
+        let mut parts = Vec::new();
+        if port.mode == PortModeView::Http {
+            parts.push(format!("{} requests, {:.1} req/s", t.requests, t.rps));
+        }
+        parts.push(format!(
+            "{} open, {} connections, {:.1}/s",
+            t.open_connections, t.connections, t.connections_per_second
+        ));
+        parts.push(format!("{} in, {} out", kib(t.bytes_in), kib(t.bytes_out)));
+        if !t.grpc.is_empty() {
+            let codes: Vec<String> = t.grpc.iter().map(|g| format!("{} {}", g.name, g.count)).collect();
+            parts.push(format!("gRPC {}", codes.join(", ")));
+        }
+        parts.join(", ")
+    });
+    let mut line = format!("{} → {address}  {}", port.container, kind.join(", "));
+    if let Some(traffic) = traffic {
+        line.push_str(" · ");
+        line.push_str(&traffic);
+    }
+    line
 }
 
 /// An autoscaling policy in one line: "cpu target 70%, 1..5 replicas, scale down after 60s, at most 1 removed".
@@ -667,6 +716,7 @@ mod tests {
             revision: 3,
             ports: vec![8080],
             url: Some("http://127.0.0.1:18080".into()),
+            listeners: vec![],
             inactive: vec![],
             spec_yaml: String::new(),
             instances: vec![InstanceView {
@@ -787,7 +837,41 @@ mod tests {
             in_flight: 0.0,
             bytes_in: 0.0,
             bytes_out: 0.0,
+            open_connections: 0.0,
+            connections: 0.0,
+            connections_per_second: 0.0,
+            grpc: vec![],
         }
+    }
+
+    #[test]
+    fn listeners_show_mode_address_and_long_lived_traffic() {
+        use crane_api::{AppProtocolView, BalanceView, GrpcStatusCount, PortModeView, PortView};
+        let mut t = traffic(3.0);
+        (t.open_connections, t.connections, t.connections_per_second, t.bytes_in) = (2.0, 12.0, 1.5, 4096.0);
+        t.grpc = vec![GrpcStatusCount { code: 14, name: "UNAVAILABLE".into(), count: 1.0 }];
+        let port = |mode, app_protocol, sticky, traffic| PortView {
+            container: 9000,
+            public: Some(41234),
+            mode,
+            app_protocol,
+            sticky,
+            balance: BalanceView::LeastConnections,
+            address: Some("tcp://127.0.0.1:41234".into()),
+            traffic,
+        };
+        assert_eq!(
+            listener_text(&port(PortModeView::Tcp, AppProtocolView::Tcp, false, Some(t.clone()))),
+            "9000 → tcp://127.0.0.1:41234  tcp, least connections · 2 open, 12 connections, 1.5/s, 4.0 KiB in, 0.0 KiB \
+             out, gRPC UNAVAILABLE 1"
+        );
+        assert_eq!(
+            listener_text(&port(PortModeView::Http, AppProtocolView::Grpc, true, None)),
+            "9000 → tcp://127.0.0.1:41234  http (gRPC), least connections, sticky cookie"
+        );
+        let mut a = app();
+        a.listeners = vec![port(PortModeView::Tcp, AppProtocolView::Tcp, false, None)];
+        assert!(describe_app(&a, &[], now()).contains("Listeners:\n  9000 → tcp://127.0.0.1:41234  tcp"));
     }
 
     #[test]

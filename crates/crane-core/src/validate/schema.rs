@@ -166,6 +166,26 @@ const PORT: Shape = Shape::Struct(&[
         }),
     ),
     opt("balance", &Shape::OneOf(crate::spec::Balance::NAMES)),
+    opt(
+        "mode",
+        &Shape::Parsed(Parsed::Word {
+            field: "mode",
+            words: crate::spec::PortMode::NAMES,
+            fix: Some("use `http` (the default: balanced per request) or `tcp` (balanced per connection)"),
+        }),
+    ),
+    opt(
+        "appProtocol",
+        &Shape::Parsed(Parsed::Word { field: "appProtocol", words: crate::spec::AppProtocol::NAMES, fix: None }),
+    ),
+    opt(
+        "sticky",
+        &Shape::Parsed(Parsed::Word {
+            field: "sticky",
+            words: crate::spec::Sticky::NAMES,
+            fix: Some("use `cookie`, or remove `sticky`"),
+        }),
+    ),
 ]);
 const RESOURCES: Shape = Shape::Struct(&[opt("cpu", &NUMBER), opt("memory", &Shape::Parsed(Parsed::Quantity))]);
 const PROBE_TYPE: Shape = Shape::OneOf(&["http", "tcp", "exec"]);

@@ -82,7 +82,18 @@ fn parsed_values() {
     let spec = parse_spec(FULL).unwrap();
     assert_eq!(spec.name, "web");
     assert_eq!(spec.replicas, 3);
-    assert_eq!(spec.ports, vec![PortSpec { container: 8080, public: Some(18080), protocol: None, balance: None }]);
+    assert_eq!(
+        spec.ports,
+        vec![PortSpec {
+            container: 8080,
+            public: Some(18080),
+            protocol: None,
+            balance: None,
+            mode: None,
+            app_protocol: None,
+            sticky: None
+        }]
+    );
     assert_eq!(spec.resources, Some(Resources { cpu: Some(0.5), memory: Some("128Mi".parse().unwrap()) }));
     assert_eq!(spec.memory_bytes(), Some(128 << 20));
     assert_eq!(spec.nano_cpus(), Some(500_000_000));
@@ -339,7 +350,7 @@ image: x
 replicas: 2
 command: [a]
 env: { A: b }
-ports: [{ container: 80, public: 8080, protocol: tcp, balance: leastConnections }]
+ports: [{ container: 80, public: 8080, protocol: tcp, balance: leastConnections, appProtocol: grpc, sticky: cookie }, { container: 81, mode: tcp }]
 resources: { cpu: 1, memory: 1Gi }
 health:
   liveness: { type: http, path: /, port: 80, command: [x], period: 1s, timeout: 1s, initialDelay: 0s, failureThreshold: 1, successThreshold: 1 }
@@ -364,7 +375,7 @@ security: { privileged: true, user: root, readOnlyRootFs: true, addCapabilities:
 #[test]
 fn typed_values() {
     let spec = parse_spec(
-        "name: web\nimage: x\nports: [{ container: 80, protocol: udp, balance: leastConnections }]\n\
+        "name: web\nimage: x\nports: [{ container: 80, protocol: tcp, balance: leastConnections }]\n\
          resources: { memory: 1e8 }\nhealth: { liveness: { type: tcp, period: 1500ms, timeout: '2s', initialDelay: 0 } }\n\
          autoscaling: { min: 1, max: 2, metric: latency_p95, target: 200, scaleDownStabilization: 1m30s }\n\
          update: { failureAction: pause, deadline: 0.5m }\n",
@@ -373,7 +384,7 @@ fn typed_values() {
     use crate::spec::{Balance, FailureAction, Metric, Protocol};
     use crate::units::Duration;
     assert_eq!(spec.memory_bytes(), Some(100_000_000));
-    assert_eq!((spec.ports[0].protocol, spec.ports[0].balance), (Some(Protocol::Udp), Some(Balance::LeastConnections)));
+    assert_eq!((spec.ports[0].protocol, spec.ports[0].balance), (Some(Protocol::Tcp), Some(Balance::LeastConnections)));
     let liveness = spec.health.as_ref().and_then(|h| h.liveness.as_ref()).unwrap();
     assert_eq!(
         (liveness.period, liveness.timeout, liveness.initial_delay),
@@ -597,4 +608,51 @@ fn no_suggestion_for_long_words() {
     let started = std::time::Instant::now();
     assert_eq!(schema::suggest(&words, &["replicas", "image"]), None);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// How the load balancer carries a port: what a tcp port cannot have, and UDP, are refused with the reason.
+#[test]
+fn port_traffic_modes() {
+    check(
+        "name: web\nimage: x\nports: [{ container: 53, protocol: udp }]\n",
+        r#"
+        3:36 ports[0].protocol: udp port 53 cannot be served: Crane's load balancer carries TCP only, so UDP datagrams would never reach the app | remove `protocol: udp` (or the port); run a UDP service outside Crane for now
+        "#,
+    );
+    check("name: db\nimage: x\nports: [{ container: 6379, mode: tcp }]\nhealth: { readiness: { type: http, path: /ready } }\n", r#"
+        4:30 health.readiness.type: the readiness probe sends HTTP to port 6379, which is a tcp port (`mode: tcp`): a non-HTTP service would never pass it | use `type: tcp` for the readiness probe, or probe an http port with `port:`
+        "#);
+    check(
+        "name: db\nimage: x\nports: [{ container: 6379, appProtocol: tcp, sticky: cookie }]\n",
+        r#"
+        3:54 ports[0].sticky: `sticky: cookie` needs HTTP cookies, but port 6379 is balanced per TCP connection (`appProtocol: tcp`) | remove `sticky` (a TCP connection stays on its instance anyway), or make the port http
+        "#,
+    );
+    check(
+        "name: db\nimage: x\nports: [{ container: 50051, mode: tcp, appProtocol: grpc }]\n",
+        r#"
+        3:53 ports[0].appProtocol: `appProtocol: grpc` is HTTP, but the port has `mode: tcp`, which never reads HTTP | remove `mode: tcp` to balance per request, or use `appProtocol: tcp`
+        "#,
+    );
+    check(
+        "name: db\nimage: x\nports: [{ container: 6379, mode: udp }]\n",
+        r#"
+        3:34 ports[0].mode: unknown mode `udp` | use `http` (the default: balanced per request) or `tcp` (balanced per connection)
+        "#,
+    );
+    // An http probe of another (http) port is fine, and so is a tcp probe of the tcp port.
+    for ok in [
+        "name: web\nimage: x\nports: [{ container: 8080 }, { container: 9000, mode: tcp }]\nhealth: { readiness: { type: http, path: /ready } }\n",
+        "name: db\nimage: x\nports: [{ container: 6379, mode: tcp }]\nhealth: { readiness: { type: tcp } }\n",
+        "name: web\nimage: x\nports: [{ container: 8080, sticky: cookie, appProtocol: http2 }]\n",
+    ] {
+        check(ok, "ok");
+    }
+    let spec = parse_spec(
+        "name: db\nimage: x\nports: [{ container: 6379, appProtocol: tcp }, { container: 80, appProtocol: grpc }]\n",
+    )
+    .unwrap();
+    use crate::spec::PortMode;
+    assert_eq!(spec.ports.iter().map(|p| p.effective_mode()).collect::<Vec<_>>(), [PortMode::Tcp, PortMode::Http]);
+    assert_eq!(spec.ports.iter().map(|p| p.backend_http2()).collect::<Vec<_>>(), [false, true]);
 }
