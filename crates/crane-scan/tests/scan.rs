@@ -118,6 +118,7 @@ fn wheezy_image_inventory_and_findings_in_both_layouts() {
         );
         let advisories = fixtures();
         let findings = osv::match_inventory(&inv, lookup(&advisories));
+        #[allow(clippy::type_complexity)]
         let got: Vec<(&str, &str, &str, Option<&str>, Severity, usize)> = findings
             .iter()
             .map(|f| (f.id.as_str(), f.package.as_str(), f.installed.as_str(), f.fixed.as_deref(), f.severity, f.layer))
