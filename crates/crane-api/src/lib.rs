@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use utoipa::ToSchema;
 
+pub mod scan;
+pub use scan::*;
+
 /// Version of the REST API path prefix.
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -600,6 +603,15 @@ pub enum EventKind {
     /// An image build failed.
     #[serde(rename = "image.failed")]
     ImageFailed,
+    /// An image was scanned (vulnerabilities and hygiene).
+    #[serde(rename = "image.scanned")]
+    ImageScanned,
+    /// An image scan failed or was cancelled.
+    #[serde(rename = "image.scan_failed")]
+    ImageScanFailed,
+    /// Advisories were imported into the scanner's database.
+    #[serde(rename = "scan.db_imported")]
+    ScanDbImported,
     /// A crashing instance waits before its restart (CrashLoop backoff).
     #[serde(rename = "instance.backoff")]
     InstanceBackoff,
@@ -769,6 +781,9 @@ impl EventKind {
         EventKind::ImageBuild,
         EventKind::ImageBuilt,
         EventKind::ImageFailed,
+        EventKind::ImageScanned,
+        EventKind::ImageScanFailed,
+        EventKind::ScanDbImported,
         EventKind::InstanceBackoff,
         EventKind::InstanceDied,
         EventKind::InstanceDuplicateRemoved,
@@ -833,6 +848,9 @@ impl EventKind {
             EventKind::ImageBuild => "image.build",
             EventKind::ImageBuilt => "image.built",
             EventKind::ImageFailed => "image.failed",
+            EventKind::ImageScanned => "image.scanned",
+            EventKind::ImageScanFailed => "image.scan_failed",
+            EventKind::ScanDbImported => "scan.db_imported",
             EventKind::InstanceBackoff => "instance.backoff",
             EventKind::InstanceDied => "instance.died",
             EventKind::InstanceDuplicateRemoved => "instance.duplicate_removed",
@@ -897,6 +915,7 @@ impl EventKind {
             | EventKind::AppUnreadable
             | EventKind::EngineLoopStopped
             | EventKind::ImageFailed
+            | EventKind::ImageScanFailed
             | EventKind::InstanceDied
             | EventKind::InstanceRemoveFailed
             | EventKind::InstanceStartFailed
@@ -1141,6 +1160,9 @@ pub enum AuditAction {
     /// Replace or reset the alert rules.
     #[serde(rename = "alerts.rules_change")]
     AlertRulesChange,
+    /// Import advisories into the image scanner's database.
+    #[serde(rename = "scan.db_import")]
+    ScanDbImport,
     /// An action this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -1168,6 +1190,7 @@ impl AuditAction {
         AuditAction::PolicyChange,
         AuditAction::PolicyReset,
         AuditAction::AlertRulesChange,
+        AuditAction::ScanDbImport,
     ];
 
     /// The dotted name, as stored and sent.
@@ -1192,6 +1215,7 @@ impl AuditAction {
             AuditAction::PolicyChange => "policy.change",
             AuditAction::PolicyReset => "policy.reset",
             AuditAction::AlertRulesChange => "alerts.rules_change",
+            AuditAction::ScanDbImport => "scan.db_import",
             AuditAction::Unknown => "unknown",
         }
     }
