@@ -15,6 +15,7 @@ mod hostile;
 mod lb;
 mod policy;
 mod scale;
+mod scan;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -141,15 +142,17 @@ async fn main() {
         "scale" => scale::run().await,
         "hostile" => hostile::run().await,
         "policy" => policy::run().await,
+        "scan" => scan::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
             scale::run().await;
             hostile::run().await;
             policy::run().await;
+            scan::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy or all");
+            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, scan or all");
             std::process::exit(2);
         }
     }

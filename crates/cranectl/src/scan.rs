@@ -225,6 +225,16 @@ const MAX_DOWNLOAD: u64 = 4 * 1024 * 1024 * 1024;
 /// Downloads `url` to `file`, resuming a `.part` left by an interrupted download, showing progress on stderr and
 /// checking the MD5 the server announces (`x-goog-hash: md5=…`).
 async fn download(url: &str, file: &Path) -> Result<()> {
+    if url.starts_with("https://") {
+        // Crane's HTTP client is built without TLS (no TLS stack in the workspace yet); say so plainly.
+        return Err(CliError::Serve(format!(
+            "cannot download {url}: this cranectl speaks plain HTTP only (it is built without TLS); fetch the export \
+             with another tool to {} and run `cranectl scan db import {}`, or give `--source http://MIRROR` (a local \
+             mirror of the OSV exports)",
+            file.display(),
+            file.display()
+        )));
+    }
     let part = file.with_extension("zip.part");
     let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
     let client = reqwest::Client::builder()
