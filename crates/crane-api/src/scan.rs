@@ -1,5 +1,6 @@
 //! Wire types of the image scanner: scan requests and reports, scan jobs (progress, cancel), the advisory
-//! database's status and imports.
+//! database's status and imports. Byte counts and durations are `u64` in Rust and numbers (f64) in the bindings:
+//! they stay far below 2^53.
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -140,8 +141,10 @@ pub struct ScanLayer {
     /// The instruction that made it.
     pub created_by: Option<String>,
     /// Bytes of files in it.
+    #[specta(type = f64)]
     pub size: u64,
     /// Entries in it.
+    #[specta(type = f64)]
     pub entries: u64,
 }
 
@@ -185,18 +188,22 @@ pub struct AdvisoryDbView {
     /// The file (`<data dir>/advisories.db`).
     pub path: String,
     /// Distinct advisories.
+    #[specta(type = f64)]
     pub advisories: u64,
     /// Rows (advisory × package × release).
+    #[specta(type = f64)]
     pub rows: u64,
     /// Advisories per ecosystem (`Debian`: 3).
     pub ecosystems: Vec<EcosystemCount>,
     /// When the last import finished (RFC 3339), if any.
     pub imported_at: Option<String>,
     /// Seconds since then.
+    #[specta(type = Option<f64>)]
     pub age_s: Option<u64>,
     /// The newest `modified` of any advisory.
     pub newest_modified: Option<String>,
     /// Bumped by every import (scan reports name the generation they used).
+    #[specta(type = f64)]
     pub generation: u64,
     /// What was imported, newest last.
     pub sources: Vec<String>,
@@ -208,6 +215,7 @@ pub struct EcosystemCount {
     /// The ecosystem.
     pub ecosystem: String,
     /// Its advisories.
+    #[specta(type = f64)]
     pub advisories: u64,
 }
 
@@ -223,6 +231,7 @@ pub struct ScanReport {
     /// Whether this report came from the cache (same image id, same database generation).
     pub cached: bool,
     /// How long the scan took (ms).
+    #[specta(type = f64)]
     pub duration_ms: u64,
     /// The OS (`Debian GNU/Linux 7 (wheezy)`), from `/etc/os-release`.
     pub os: Option<String>,
@@ -241,8 +250,10 @@ pub struct ScanReport {
     /// Files that could not be read, advisories that could not be compared.
     pub warnings: Vec<String>,
     /// The database generation matched against.
+    #[specta(type = f64)]
     pub db_generation: u64,
     /// The number of advisories in it.
+    #[specta(type = f64)]
     pub db_advisories: u64,
     /// Trivy, side by side.
     pub trivy: TrivyComparison,
@@ -272,8 +283,10 @@ pub struct ScanJobView {
     /// Where it is.
     pub state: ScanState,
     /// Bytes of the image read so far.
+    #[specta(type = f64)]
     pub bytes_read: u64,
     /// The image's size, when Docker said.
+    #[specta(type = Option<f64>)]
     pub bytes_total: Option<u64>,
     /// Why it failed.
     pub error: Option<String>,
@@ -293,12 +306,15 @@ pub struct ImportRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
 pub struct ImportResult {
     /// Advisories imported.
+    #[specta(type = f64)]
     pub imported: u64,
     /// Documents refused (invalid JSON, unknown ecosystem, too large).
+    #[specta(type = f64)]
     pub skipped: u64,
     /// The first refusals, one sentence each naming the file.
     pub problems: Vec<String>,
     /// How long it took (ms).
+    #[specta(type = f64)]
     pub duration_ms: u64,
     /// The database afterwards.
     pub db: AdvisoryDbView,
