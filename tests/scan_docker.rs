@@ -27,7 +27,9 @@ impl Drop for Images {
             rt.block_on(async {
                 let docker = docker().await;
                 for tag in tags {
-                    let _ = docker.remove_image(&tag, Some(RemoveImageOptionsBuilder::new().force(true).build()), None).await;
+                    let _ = docker
+                        .remove_image(&tag, Some(RemoveImageOptionsBuilder::new().force(true).build()), None)
+                        .await;
                 }
             })
         })
@@ -72,7 +74,11 @@ async fn inventory_findings_and_hygiene_of_a_crafted_image() {
             f("etc/os-release", 0o644, "ID=debian\nVERSION_ID=\"7\"\nPRETTY_NAME=\"Debian GNU/Linux 7 (wheezy)\"\n"),
             f("var/lib/dpkg/status", 0o644, status),
             f("lib/apk/db/installed", 0o644, "P:musl\nV:1.2.2-r0\nA:x86_64\no:musl\n\n"),
-            f("usr/lib/python3/dist-packages/requests-2.19.0.dist-info/METADATA", 0o644, "Name: requests\nVersion: 2.19.0\n"),
+            f(
+                "usr/lib/python3/dist-packages/requests-2.19.0.dist-info/METADATA",
+                0o644,
+                "Name: requests\nVersion: 2.19.0\n",
+            ),
             f("app/node_modules/lodash/package.json", 0o644, r#"{"name": "lodash", "version": "4.17.11"}"#),
             f("usr/local/bin/goapp", 0o755, go_binary("go1.19.2", &[("golang.org/x/text", "v0.3.7")])),
             f("usr/local/bin/rustapp", 0o755, auditable_binary(&[("smallvec", "1.6.0")])),
@@ -82,7 +88,8 @@ async fn inventory_findings_and_hygiene_of_a_crafted_image() {
     let imported = engine.handle.import_advisories(&ImportRequest { path: FIXTURES.to_string() }).await.unwrap();
     assert_eq!((imported.imported, imported.skipped), (9, 0));
 
-    let report = engine.handle.scan_image(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
+    let report =
+        engine.handle.scan_image(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
     let packages: Vec<(String, String, String)> =
         report.packages.iter().map(|p| (p.ecosystem.clone(), p.name.clone(), p.version.clone())).collect();
     let s = |e: &str, n: &str, v: &str| (e.to_string(), n.to_string(), v.to_string());
@@ -128,10 +135,12 @@ async fn inventory_findings_and_hygiene_of_a_crafted_image() {
     assert!(!serde_json::to_string(&report).unwrap().contains("hunter2"), "a secret's value is never reported");
 
     // Cached by image id and database generation; a new import refreshes it.
-    let again = engine.handle.scan_image(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
+    let again =
+        engine.handle.scan_image(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
     assert!(again.cached);
     engine.handle.import_advisories(&ImportRequest { path: EXCERPT.to_string() }).await.unwrap();
-    let fresh = engine.handle.scan_image(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
+    let fresh =
+        engine.handle.scan_image(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
     assert!(!fresh.cached);
     assert_eq!(fresh.db_generation, report.db_generation + 1);
 
@@ -193,7 +202,10 @@ async fn the_gate_denies_the_vulnerable_demo_naming_the_package_and_admits_the_c
         .handle
         .set_policy(
             PolicyName::Admission,
-            PolicyUpdate { rego: None, data: Some(json!({"scan": {"deny_severity": "CRITICAL", "require_fix": true}})) },
+            PolicyUpdate {
+                rego: None,
+                data: Some(json!({"scan": {"deny_severity": "CRITICAL", "require_fix": true}})),
+            },
         )
         .await
         .unwrap();
@@ -224,11 +236,13 @@ async fn an_image_removed_mid_scan_is_a_clear_error_and_cancel_stops_a_scan() {
     let mut images = Images(Vec::new());
     let mut files = Vec::new();
     for i in 0..50u32 {
-        let data: Vec<u8> = (0..1 << 20).map(|j: u32| (j.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8).collect();
+        let data: Vec<u8> =
+            (0..1 << 20).map(|j: u32| (j.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8).collect();
         files.push(f(&format!("data/blob{i}"), 0o644, data));
     }
     let tag = build(&mut images, "big", "USER 1000\n", files.clone()).await;
-    let job = engine.handle.start_scan(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
+    let job =
+        engine.handle.start_scan(&ScanRequest { image: tag.clone(), trivy: false, refresh: false }).await.unwrap();
     let docker = docker().await;
     wait_for(Duration::from_secs(60), "the scan reading", || async {
         let view = engine.handle.scan_job(job.id).unwrap();

@@ -85,14 +85,20 @@ pub async fn run() {
         ("rootfs/var/lib/dpkg/status".to_string(), 0o644, status.into_bytes()),
     ];
     for i in 0..50u32 {
-        let data: Vec<u8> = (0..1u32 << 20).map(|j| (j.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8).collect();
+        let data: Vec<u8> =
+            (0..1u32 << 20).map(|j| (j.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8).collect();
         files.push((format!("rootfs/data/blob{i}"), 0o644, data));
     }
     let tag = format!("crane-bench-scan:{:08x}", rand::random::<u32>());
     let docker = docker().await;
-    crane_docker::build_scratch_image(&docker, &tag, "FROM scratch\nCOPY rootfs/ /\nLABEL io.crane.test=scan\nUSER 1000\n", &files)
-        .await
-        .expect("build the 50 MB image");
+    crane_docker::build_scratch_image(
+        &docker,
+        &tag,
+        "FROM scratch\nCOPY rootfs/ /\nLABEL io.crane.test=scan\nUSER 1000\n",
+        &files,
+    )
+    .await
+    .expect("build the 50 MB image");
     let (big_cold, big_cached, big_packages) = scan_twice(&engine, &tag).await;
     let _ = docker
         .remove_image(&tag, Some(bollard::query_parameters::RemoveImageOptionsBuilder::new().force(true).build()), None)
@@ -115,8 +121,18 @@ pub async fn run() {
 
     println!("\nImage scan (through the engine, real Docker)");
     println!("{:<44} {:>10} {:>10}", "image", "cold ms", "cached ms");
-    println!("{:<44} {:>10.0} {:>10.2}", format!("{} (target ≤ 1 s cold)", crane_docker::DEMO_IMAGE), demo_cold, demo_cached);
-    println!("{:<44} {:>10.0} {:>10.2}", format!("{big_packages} dpkg packages, 50 MB (target ≤ 5 s)"), big_cold, big_cached);
+    println!(
+        "{:<44} {:>10.0} {:>10.2}",
+        format!("{} (target ≤ 1 s cold)", crane_docker::DEMO_IMAGE),
+        demo_cold,
+        demo_cached
+    );
+    println!(
+        "{:<44} {:>10.0} {:>10.2}",
+        format!("{big_packages} dpkg packages, 50 MB (target ≤ 5 s)"),
+        big_cold,
+        big_cached
+    );
     println!("\nOSV import of a generated export ({ADVISORIES} advisories, 3 releases each)");
     println!(
         "zip {:.1} MiB → {} advisories, {} rows in {:.1} s; database {:.1} MiB",

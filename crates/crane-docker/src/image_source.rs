@@ -46,11 +46,7 @@ impl ImageSource for DockerRuntime {
 
     fn export(&self, id: &str) -> BoxStream<'static, Result<bytes::Bytes>> {
         let doing = format!("exporting image {id}");
-        self.docker()
-            .clone()
-            .export_image(id)
-            .map(move |item| item.map_err(|e| error::map(&doing, e)))
-            .boxed()
+        self.docker().clone().export_image(id).map(move |item| item.map_err(|e| error::map(&doing, e))).boxed()
     }
 }
 

@@ -15,6 +15,6 @@ pub mod runtime;
 pub use demo_image::{
     build_demo_image, build_vulnerable_demo_image, demo_image_present, DEMO_BINARY, DEMO_IMAGE, VULNERABLE_DEMO_IMAGE,
 };
-pub use image_source::{build_scratch_image, ImageInfo, ImageSource};
 pub use error::{Result, RuntimeError};
+pub use image_source::{build_scratch_image, ImageInfo, ImageSource};
 pub use runtime::DockerRuntime;

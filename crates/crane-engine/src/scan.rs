@@ -154,10 +154,7 @@ impl Read for ChannelReader {
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
                 Some(Err(why)) => {
-                    return Err(std::io::Error::other(format!(
-                        "{} failed: {why}",
-                        crane_scan::image::STREAM_FAILURE
-                    )))
+                    return Err(std::io::Error::other(format!("{} failed: {why}", crane_scan::image::STREAM_FAILURE)))
                 }
                 None => return Ok(0),
             }
@@ -285,7 +282,8 @@ impl EngineHandle {
     pub async fn cached_scan(&self, image: &str) -> Result<Option<ScanReport>> {
         let Ok(source) = self.source() else { return Ok(None) };
         let Some(info) = source.image_info(image).await.map_err(crate::runtime_error)? else { return Ok(None) };
-        let generation = self.advisory_db().await?.generation().await.map_err(|e| EngineError::Internal(e.to_string()))?;
+        let generation =
+            self.advisory_db().await?.generation().await.map_err(|e| EngineError::Internal(e.to_string()))?;
         let cached = self.scans().cache.locked().get(&info.id).cloned();
         Ok(cached.filter(|c| c.generation == generation).map(|c| {
             let mut report = c.report.clone();
@@ -353,8 +351,7 @@ impl EngineHandle {
                         job.view.report = Some(cached.report.clone());
                     }
                     Err(e) => {
-                        job.view.state =
-                            if *job.cancel.borrow() { ScanState::Cancelled } else { ScanState::Failed };
+                        job.view.state = if *job.cancel.borrow() { ScanState::Cancelled } else { ScanState::Failed };
                         job.view.error = Some(e.to_string());
                     }
                 }
@@ -589,19 +586,19 @@ impl EngineHandle {
             other => EngineError::BadRequest(format!("image {image} could not be scanned: {other}")),
         })?;
         // Advisories of every package, looked up once per (ecosystem, name).
-        let keys: BTreeSet<(Ecosystem, String)> = read
-            .inventory
-            .packages
-            .iter()
-            .map(|p| (p.ecosystem, osv::package_key(p.ecosystem, &p.name)))
-            .collect();
+        let keys: BTreeSet<(Ecosystem, String)> =
+            read.inventory.packages.iter().map(|p| (p.ecosystem, osv::package_key(p.ecosystem, &p.name))).collect();
         let mut advisories: HashMap<(Ecosystem, String), Vec<Advisory>> = HashMap::new();
         let mut warnings = read.warnings;
         for key in keys {
             let docs = db.lookup(key.0.as_str(), &key.1).await.map_err(|e| EngineError::Internal(e.to_string()))?;
             let parsed: Vec<Advisory> = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
             if parsed.len() < docs.len() {
-                warnings.push(format!("{} stored advisories of {} could not be read", docs.len() - parsed.len(), key.1));
+                warnings.push(format!(
+                    "{} stored advisories of {} could not be read",
+                    docs.len() - parsed.len(),
+                    key.1
+                ));
             }
             advisories.insert(key, parsed);
         }
@@ -653,9 +650,7 @@ impl EngineHandle {
             cached: false,
             duration_ms: 0,
             os: os.and_then(|o| o.pretty_name.clone().or_else(|| Some(o.id.clone()))),
-            os_release: os.and_then(|o| {
-                Some(format!("{}:{}", o.ecosystem()?.as_str(), o.osv_release()?))
-            }),
+            os_release: os.and_then(|o| Some(format!("{}:{}", o.ecosystem()?.as_str(), o.osv_release()?))),
             counts,
             findings: finding_views,
             packages: read
@@ -755,26 +750,27 @@ fn read_advisories(
     let mut skipped = 0u64;
     let mut problems: Vec<String> = Vec::new();
     let mut batch: Vec<osv::Row> = Vec::new();
-    let mut take = |name: &str, parsed: std::result::Result<Vec<Advisory>, osv::OsvError>, batch: &mut Vec<osv::Row>| {
-        match parsed {
-            Ok(list) => {
-                for advisory in list {
-                    imported += 1;
-                    batch.extend(osv::rows(&advisory));
+    let mut take =
+        |name: &str, parsed: std::result::Result<Vec<Advisory>, osv::OsvError>, batch: &mut Vec<osv::Row>| {
+            match parsed {
+                Ok(list) => {
+                    for advisory in list {
+                        imported += 1;
+                        batch.extend(osv::rows(&advisory));
+                    }
+                }
+                Err(e) => {
+                    skipped += 1;
+                    if problems.len() < MAX_IMPORT_PROBLEMS {
+                        problems.push(e.to_string());
+                    }
+                    let _ = name;
                 }
             }
-            Err(e) => {
-                skipped += 1;
-                if problems.len() < MAX_IMPORT_PROBLEMS {
-                    problems.push(e.to_string());
-                }
-                let _ = name;
+            if batch.len() >= IMPORT_BATCH {
+                let _ = tx.blocking_send(std::mem::take(batch));
             }
-        }
-        if batch.len() >= IMPORT_BATCH {
-            let _ = tx.blocking_send(std::mem::take(batch));
-        }
-    };
+        };
     let mut files = Vec::new();
     if root.is_dir() {
         let mut dirs = vec![(root.to_path_buf(), 0)];
@@ -843,7 +839,10 @@ async fn run_trivy(image: &str, findings: &[osv::Finding]) -> TrivyComparison {
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-        return trivy_note(true, format!("trivy failed ({}): {}", output.status, crane_core::text::truncate(line, 300)));
+        return trivy_note(
+            true,
+            format!("trivy failed ({}): {}", output.status, crane_core::text::truncate(line, 300)),
+        );
     }
     match crane_scan::trivy::parse_report(&output.stdout) {
         Ok(theirs) => {

@@ -161,7 +161,10 @@ impl AdvisoryDb {
             ecosystems: ecosystems
                 .iter()
                 .map(|r| {
-                    (r.try_get::<String, _>("ecosystem").unwrap_or_default(), r.try_get::<i64, _>("n").unwrap_or(0) as u64)
+                    (
+                        r.try_get::<String, _>("ecosystem").unwrap_or_default(),
+                        r.try_get::<i64, _>("n").unwrap_or(0) as u64,
+                    )
                 })
                 .collect(),
             imported_at: get("imported_at").and_then(|v| v.parse().ok()),

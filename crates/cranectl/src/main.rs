@@ -174,10 +174,12 @@ enum Command {
     },
     /// Scan a local image for vulnerabilities (OSV advisories) and hygiene, print its SBOM, or manage the advisory
     /// database.
-    #[command(after_help = "Examples:\n  cranectl scan crane-demo:0.1.0\n  cranectl scan crane-demo:vulnerable -o json\n  \
+    #[command(
+        after_help = "Examples:\n  cranectl scan crane-demo:0.1.0\n  cranectl scan crane-demo:vulnerable -o json\n  \
                       cranectl scan crane-demo:0.1.0 --sbom cyclonedx > sbom.json\n  \
                       cranectl scan db import assets/scan/osv\n  cranectl scan db update --ecosystem Debian\n  \
-                      cranectl scan db status")]
+                      cranectl scan db status"
+    )]
     Scan(scan::ScanArgs),
     /// Show the engine's status: version, Docker, API address, data directory.
     #[command(after_help = "Example:\n  cranectl status")]
@@ -739,7 +741,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::DemoImage { vulnerable: false } => demo_image(&Client::discover(&data_dir).await?, format).await,
         Command::DemoImage { vulnerable: true } => {
             let image = Client::discover(&data_dir).await?.build_vulnerable_demo_image().await?;
-            emit(&output::render(format, &serde_json::json!({ "image": image }), || format!("image {image} is ready\n"))?)
+            emit(&output::render(format, &serde_json::json!({ "image": image }), || {
+                format!("image {image} is ready\n")
+            })?)
         }
         Command::Scan(args) => scan::run(&Client::discover(&data_dir).await?, &data_dir, args, format).await,
         Command::Status => {
