@@ -12,6 +12,15 @@
 #                         still refuses it unless the engine setting allow_unsafe is on)
 #   allowed_images        images a spec may use: a repository such as "crane-demo", or a prefix ending in "*"
 #                         such as "registry.local/*" (default: [], any image)
+#   scan                  the deploy gate over the image scan Crane runs before an image first runs
+#                         (input.scan), an object:
+#     deny_severity       the lowest severity that denies: "CRITICAL" (default), "HIGH", "MEDIUM", "LOW",
+#                         "UNKNOWN" (every finding), or "NONE" (the gate is off)
+#     require_fix         true (default): only findings with a fixed version deny (the app can be fixed by
+#                         upgrading); false: findings without a fix deny too
+#     deny_unscanned      true: deny when the image could not be scanned (status "failed" or "unavailable");
+#                         default false (an image not yet pulled is never denied for it)
+#     ignore              advisory ids or CVE aliases never to deny on, e.g. ["DSA-3035-1"] (default [])
 package crane.admission
 
 config := object.get(data, ["crane", "config", "admission"], {})
@@ -57,6 +66,60 @@ deny contains msg if {
 	count(allowed_images) > 0
 	not image_allowed
 	msg := sprintf("image %q is not on the allowed list: use an image from %s, or ask an admin to add it to allowed_images in the admission policy's data", [spec.image, concat(", ", allowed_images)])
+}
+
+deny contains msg if {
+	some f in blocking_findings
+	is_string(f.fixed)
+	msg := sprintf("image %q has %s vulnerability %s in package %s %s: upgrade %s to %s or later (rebuild the image on an updated base), or ask an admin to add %s to scan.ignore or raise scan.deny_severity in the admission policy's data", [spec.image, f.severity, f.id, f.package, f.installed, f.package, f.fixed, f.id])
+}
+
+deny contains msg if {
+	some f in blocking_findings
+	not is_string(f.fixed)
+	msg := sprintf("image %q has %s vulnerability %s in package %s %s, with no fixed version yet: remove the package from the image, or ask an admin to add %s to scan.ignore in the admission policy's data", [spec.image, f.severity, f.id, f.package, f.installed, f.id])
+}
+
+deny contains msg if {
+	input.action != "scale"
+	object.get(scan_config, "deny_unscanned", false) == true
+	scan.status in {"failed", "unavailable"}
+	msg := sprintf("image %q could not be scanned (%s) and the policy requires a scan: fix the cause, or ask an admin to set scan.deny_unscanned to false", [spec.image, object.get(scan, "reason", scan.status)])
+}
+
+# --- image scan (the deploy gate) ---------------------------------------------------------------------------------
+
+scan := object.get(input, "scan", {})
+
+scan_config := object.get(config, "scan", {})
+
+severity_rank := {"UNKNOWN": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+
+deny_severity := upper(object.get(scan_config, "deny_severity", "CRITICAL"))
+
+require_fix := object.get(scan_config, "require_fix", true)
+
+ignored := {id | some id in object.get(scan_config, "ignore", [])}
+
+# The findings that deny: at or above the threshold, fixable (unless require_fix is off), not ignored.
+blocking_findings contains f if {
+	input.action != "scale"
+	scan.status == "scanned"
+	deny_severity != "NONE"
+	some f in scan.findings
+	severity_rank[f.severity] >= severity_rank[deny_severity]
+	fix_counts(f)
+	not ignored[f.id]
+	not ignored_alias(f)
+}
+
+fix_counts(f) if require_fix == false
+
+fix_counts(f) if is_string(f.fixed)
+
+ignored_alias(f) if {
+	some alias in object.get(f, "aliases", [])
+	ignored[alias]
 }
 
 # A host path is allowed when it is a listed directory or lies under one, written without `..`.
@@ -111,6 +174,14 @@ warn contains msg if {
 	input.action != "scale"
 	not spec.resources.memory
 	msg := sprintf("no memory limit is set, so Crane's default of %s applies: set `resources.memory` (e.g. 256Mi) to what the app needs", [default_memory])
+}
+
+warn contains msg if {
+	input.action != "scale"
+	scan.status == "scanned"
+	count(blocking_findings) == 0
+	scan.counts.fixable > 0
+	msg := sprintf("image %q has %d vulnerabilities with a fixed version (%d critical, %d high): see `cranectl scan %s`", [spec.image, scan.counts.fixable, scan.counts.critical, scan.counts.high, spec.image])
 }
 
 runs_as_root if not security.user

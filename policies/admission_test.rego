@@ -104,3 +104,58 @@ test_scale_is_not_warned_about if {
 	spec := object.remove(clean, ["resources", "security"])
 	count(admission.warn) == 0 with input as {"action": "scale", "spec": spec, "current": spec, "user": "admin", "door": "rest"}
 }
+
+# --- the deploy gate over the image scan ----------------------------------------------------------------------------
+
+finding(id, severity, fixed) := {"id": id, "aliases": [], "package": "bash", "ecosystem": "Debian",
+	"installed": "4.2+dfsg-0.1", "fixed": fixed, "severity": severity, "score": null}
+
+scanned(spec, findings) := object.union(create(spec), {"scan": {"status": "scanned", "findings": findings,
+	"counts": {"critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0, "fixable": count(findings)}}})
+
+test_critical_finding_with_a_fix_is_denied_naming_package_and_fix if {
+	input_doc := scanned(clean, [finding("DSA-3032-1", "CRITICAL", "4.2+dfsg-0.1+deb7u1")])
+	some msg in admission.deny with input as input_doc
+	contains(msg, "CRITICAL vulnerability DSA-3032-1 in package bash 4.2+dfsg-0.1")
+	contains(msg, "upgrade bash to 4.2+dfsg-0.1+deb7u1 or later")
+}
+
+test_high_finding_is_admitted_by_default_with_a_warning if {
+	input_doc := scanned(clean, [finding("DSA-2896-1", "HIGH", "1.0.1e-2+deb7u5")])
+	count(admission.deny) == 0 with input as input_doc
+	some msg in admission.warn with input as input_doc
+	contains(msg, "vulnerabilities with a fixed version")
+}
+
+test_threshold_high_denies_high if {
+	input_doc := scanned(clean, [finding("DSA-2896-1", "HIGH", "1.0.1e-2+deb7u5")])
+	count(admission.deny) == 1 with input as input_doc
+		with data.crane.config.admission as {"scan": {"deny_severity": "high"}}
+}
+
+test_critical_without_a_fix_is_admitted_unless_require_fix_is_off if {
+	input_doc := scanned(clean, [finding("CVE-X", "CRITICAL", null)])
+	count(admission.deny) == 0 with input as input_doc
+	some msg in admission.deny with input as input_doc with data.crane.config.admission as {"scan": {"require_fix": false}}
+	contains(msg, "with no fixed version yet")
+}
+
+test_gate_off_and_ignore_list if {
+	input_doc := scanned(clean, [finding("DSA-3032-1", "CRITICAL", "4.2+dfsg-0.1+deb7u1")])
+	count(admission.deny) == 0 with input as input_doc with data.crane.config.admission as {"scan": {"deny_severity": "NONE"}}
+	count(admission.deny) == 0 with input as input_doc with data.crane.config.admission as {"scan": {"ignore": ["DSA-3032-1"]}}
+}
+
+test_scale_is_not_gated if {
+	input_doc := object.union(scanned(clean, [finding("DSA-3032-1", "CRITICAL", "x")]), {"action": "scale"})
+	count(admission.deny) == 0 with input as input_doc
+}
+
+test_unscanned_image_is_admitted_unless_required if {
+	input_doc := object.union(create(clean), {"scan": {"status": "failed", "reason": "damaged layer"}})
+	count(admission.deny) == 0 with input as input_doc
+	some msg in admission.deny with input as input_doc with data.crane.config.admission as {"scan": {"deny_unscanned": true}}
+	contains(msg, "could not be scanned (damaged layer)")
+	not_local := object.union(create(clean), {"scan": {"status": "not_local"}})
+	count(admission.deny) == 0 with input as not_local with data.crane.config.admission as {"scan": {"deny_unscanned": true}}
+}

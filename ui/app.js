@@ -2,6 +2,7 @@
 // on the `crane://change` event; there is no polling loop (the 1 s timer only refreshes relative ages).
 
 import { commands, CHANGE_EVENT, CHART_METRICS } from "./bindings.js";
+import { initScan, onScanProgress, renderImageVerdict } from "./scan.js";
 
 const { Channel } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
@@ -423,6 +424,7 @@ function renderDetail() {
   $("app-revision").textContent = `revision ${app.revision}`;
   $("app-created").textContent = `created ${new Date(app.created_at).toLocaleString()}`;
   $("app-owner").textContent = `owner ${app.owner}`;
+  renderImageVerdict(app.image);
   const url = $("app-url");
   url.hidden = !app.url;
   $("app-nourl").hidden = !!app.url;
@@ -1920,6 +1922,7 @@ async function main() {
   $("new-app-empty").addEventListener("click", openNewApp);
   $("build-demo").addEventListener("click", buildDemo);
   $("open-policies").addEventListener("click", openPolicies);
+  initScan({ errText, toast });
   $("policy-validate").addEventListener("click", validatePolicy);
   $("policy-save").addEventListener("click", savePolicy);
   $("policy-reset").addEventListener("click", resetPolicy);
@@ -2007,6 +2010,7 @@ async function main() {
     if (change.type === "progress") {
       const op = change.progress.operation;
       if (op.startsWith("load:")) onLoadProgress(op.slice("load:".length), change.progress);
+      else if (op.startsWith("scan:")) onScanProgress();
       else renderProgress(change.progress);
       return;
     }

@@ -260,6 +260,52 @@ export const commands = {
 	 * @returns {Promise<PolicyTestReport_Serialize>}
 	 */
 	testPolicies: () => __TAURI_INVOKE("test_policies"),
+	/**
+	 *  Starts a scan of an image; the job at once.
+	 * @param {ScanRequest_Deserialize} request
+	 * @returns {Promise<ScanJobView_Serialize>}
+	 */
+	startScan: (request) => __TAURI_INVOKE("start_scan", { request }),
+	/**
+	 *  A scan job (with its report once done).
+	 * @param {number} id
+	 * @returns {Promise<ScanJobView_Serialize>}
+	 */
+	scanJob: (id) => __TAURI_INVOKE("scan_job", { id }),
+	/**
+	 *  Cancels a scan job.
+	 * @param {number} id
+	 * @returns {Promise<ScanJobView_Serialize>}
+	 */
+	cancelScan: (id) => __TAURI_INVOKE("cancel_scan", { id }),
+	/**
+	 *  The cached report of an image against the current database (the app page's verdict), if it was scanned.
+	 * @param {string} image
+	 * @returns {Promise<ScanReport_Serialize | null>}
+	 */
+	cachedScan: (image) => __TAURI_INVOKE("cached_scan", { image }),
+	/**
+	 *  The image's CycloneDX 1.5 SBOM as pretty JSON text (the window saves it as a file).
+	 * @param {string} image
+	 * @returns {Promise<string>}
+	 */
+	scanSbom: (image) => __TAURI_INVOKE("scan_sbom", { image }),
+	/**
+	 *  The advisory database's state.
+	 * @returns {Promise<AdvisoryDbView_Serialize>}
+	 */
+	advisoryDbStatus: () => __TAURI_INVOKE("advisory_db_status"),
+	/**
+	 *  Imports OSV advisories from a path on this machine (the window acts as admin).
+	 * @param {string} path
+	 * @returns {Promise<ImportResult_Serialize>}
+	 */
+	importAdvisories: (path) => __TAURI_INVOKE("import_advisories", { path }),
+	/**
+	 *  Builds `crane-demo:vulnerable`.
+	 * @returns {Promise<string>}
+	 */
+	buildVulnerableDemoImage: () => __TAURI_INVOKE("build_vulnerable_demo_image"),
 };
 
 /* Constants */
@@ -269,6 +315,58 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 
 /* Types */
 /**
+	*  The advisory database's state.
+	*
+	* @typedef {AdvisoryDbView_Serialize | AdvisoryDbView_Deserialize} AdvisoryDbView
+	* @property {AdvisoryDbView_Serialize} Serialize
+	* @property {AdvisoryDbView_Deserialize} Deserialize
+	*
+	*  The advisory database's state.
+	*
+	* @typedef {{
+	*		path: string,
+	*		advisories: number | null,
+	*		rows: number | null,
+	*		ecosystems: EcosystemCount[],
+	*		imported_at?: string | null,
+	*		age_s?: number | null,
+	*		newest_modified?: string | null,
+	*		generation: number | null,
+	*		sources: string[],
+	*	}} AdvisoryDbView_Deserialize
+	* @property {string} path - The file (`<data dir>/advisories.db`).
+	* @property {number | null} advisories - Distinct advisories.
+	* @property {number | null} rows - Rows (advisory × package × release).
+	* @property {EcosystemCount[]} ecosystems - Advisories per ecosystem (`Debian`: 3).
+	* @property {string | null} [imported_at] - When the last import finished (RFC 3339), if any.
+	* @property {number | null} [age_s] - Seconds since then.
+	* @property {string | null} [newest_modified] - The newest `modified` of any advisory.
+	* @property {number | null} generation - Bumped by every import (scan reports name the generation they used).
+	* @property {string[]} sources - What was imported, newest last.
+	*
+	*  The advisory database's state.
+	*
+	* @typedef {{
+	*		path: string,
+	*		advisories: number | null,
+	*		rows: number | null,
+	*		ecosystems: EcosystemCount[],
+	*		imported_at: string | null,
+	*		age_s: number | null,
+	*		newest_modified: string | null,
+	*		generation: number | null,
+	*		sources: string[],
+	*	}} AdvisoryDbView_Serialize
+	* @property {string} path - The file (`<data dir>/advisories.db`).
+	* @property {number | null} advisories - Distinct advisories.
+	* @property {number | null} rows - Rows (advisory × package × release).
+	* @property {EcosystemCount[]} ecosystems - Advisories per ecosystem (`Debian`: 3).
+	* @property {string | null} imported_at - When the last import finished (RFC 3339), if any.
+	* @property {number | null} age_s - Seconds since then.
+	* @property {string | null} newest_modified - The newest `modified` of any advisory.
+	* @property {number | null} generation - Bumped by every import (scan reports name the generation they used).
+	* @property {string[]} sources - What was imported, newest last.
+	*
 	*  One alerting rule as the built-in evaluator runs it.
 	*
 	* @typedef {AlertRuleView_Serialize | AlertRuleView_Deserialize} AlertRuleView
@@ -666,6 +764,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "policy.change" | 
 	* "policy.reset" | 
 	* "alerts.rules_change" | 
+	* "scan.db_import" | 
 	* string} AuditAction_Deserialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -708,6 +807,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "alerts.rules_change"} "alerts.rules_change" - Replace or reset the alert rules.
 	* @property {
+	* "scan.db_import"} "scan.db_import" - Import advisories into the image scanner's database.
+	* @property {
 	* string} unknown - An action this version does not know.
 	*
 	*  What an audited request did.
@@ -733,6 +834,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "policy.change" | 
 	* "policy.reset" | 
 	* "alerts.rules_change" | 
+	* "scan.db_import" | 
 	* "unknown"} AuditAction_Serialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -774,6 +876,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "policy.reset"} "policy.reset" - Return a policy to its shipped version.
 	* @property {
 	* "alerts.rules_change"} "alerts.rules_change" - Replace or reset the alert rules.
+	* @property {
+	* "scan.db_import"} "scan.db_import" - Import advisories into the image scanner's database.
 	* @property {
 	* "unknown"} unknown - An action this version does not know.
 	*
@@ -1038,6 +1142,15 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "engine"} engine - The engine itself (the autoscaler, an alert action, a rollout decision).
 	*
+	*  Advisories of one ecosystem.
+	*
+	* @typedef {{
+	*		ecosystem: string,
+	*		advisories: number | null,
+	*	}} EcosystemCount
+	* @property {string} ecosystem - The ecosystem.
+	* @property {number | null} advisories - Its advisories.
+	*
 	*  What went wrong, for programs: every door sends one of these codes, and the REST API maps each to one HTTP status.
 	*  Clients match on the variant, never on the message.
 	*
@@ -1125,6 +1238,9 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.build" | 
 	* "image.built" | 
 	* "image.failed" | 
+	* "image.scanned" | 
+	* "image.scan_failed" | 
+	* "scan.db_imported" | 
 	* "instance.backoff" | 
 	* "instance.died" | 
 	* "instance.duplicate_removed" | 
@@ -1210,6 +1326,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.built"} "image.built" - An image was built.
 	* @property {
 	* "image.failed"} "image.failed" - An image build failed.
+	* @property {
+	* "image.scanned"} "image.scanned" - An image was scanned (vulnerabilities and hygiene).
+	* @property {
+	* "image.scan_failed"} "image.scan_failed" - An image scan failed or was cancelled.
+	* @property {
+	* "scan.db_imported"} "scan.db_imported" - Advisories were imported into the scanner's database.
 	* @property {
 	* "instance.backoff"} "instance.backoff" - A crashing instance waits before its restart (CrashLoop backoff).
 	* @property {
@@ -1316,6 +1438,9 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.build" | 
 	* "image.built" | 
 	* "image.failed" | 
+	* "image.scanned" | 
+	* "image.scan_failed" | 
+	* "scan.db_imported" | 
 	* "instance.backoff" | 
 	* "instance.died" | 
 	* "instance.duplicate_removed" | 
@@ -1401,6 +1526,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.built"} "image.built" - An image was built.
 	* @property {
 	* "image.failed"} "image.failed" - An image build failed.
+	* @property {
+	* "image.scanned"} "image.scanned" - An image was scanned (vulnerabilities and hygiene).
+	* @property {
+	* "image.scan_failed"} "image.scan_failed" - An image scan failed or was cancelled.
+	* @property {
+	* "scan.db_imported"} "scan.db_imported" - Advisories were imported into the scanner's database.
 	* @property {
 	* "instance.backoff"} "instance.backoff" - A crashing instance waits before its restart (CrashLoop backoff).
 	* @property {
@@ -1554,6 +1685,102 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} code - The code (0 = OK … 16 = UNAUTHENTICATED).
 	* @property {string} name - Its name, such as `UNAVAILABLE`.
 	* @property {number | null} count - Answers with this code.
+	*
+	*  Which image practice a hygiene finding is about.
+	*
+	* @typedef {
+	* "runs_as_root" | 
+	* "no_healthcheck" | 
+	* "mutable_tag" | 
+	* "secret_in_env" | 
+	* "secret_in_label" | 
+	* "setuid_file" | 
+	* "world_writable_dir" | 
+	* "large_image" | 
+	* "many_layers" | 
+	* "privileged_port"} HygieneCheck
+	* @property {
+	* "runs_as_root"} runs_as_root - No `USER`, or root.
+	* @property {
+	* "no_healthcheck"} no_healthcheck - No `HEALTHCHECK`.
+	* @property {
+	* "mutable_tag"} mutable_tag - `latest` or no tag.
+	* @property {
+	* "secret_in_env"} secret_in_env - A secret-looking `ENV`.
+	* @property {
+	* "secret_in_label"} secret_in_label - A secret-looking `LABEL`.
+	* @property {
+	* "setuid_file"} setuid_file - Setuid/setgid files.
+	* @property {
+	* "world_writable_dir"} world_writable_dir - World-writable directories.
+	* @property {
+	* "large_image"} large_image - Over 1 GiB of files.
+	* @property {
+	* "many_layers"} many_layers - Over 40 layers.
+	* @property {
+	* "privileged_port"} privileged_port - A port below 1024 exposed.
+	*
+	*  One image hygiene finding, with its fix.
+	*
+	* @typedef {{
+	*		check: HygieneCheck,
+	*		level: HygieneLevel,
+	*		message: string,
+	*		fix: string,
+	*	}} HygieneFinding
+	* @property {HygieneCheck} check - The practice.
+	* @property {HygieneLevel} level - How much it matters.
+	* @property {string} message - What was found (never a secret's value).
+	* @property {string} fix - How to fix it.
+	*
+	*  How much a hygiene finding matters.
+	*
+	* @typedef {
+	* "INFO" | 
+	* "WARNING" | 
+	* "HIGH"} HygieneLevel
+	* @property {
+	* "INFO"} INFO - Worth knowing.
+	* @property {
+	* "WARNING"} WARNING - Should be fixed.
+	* @property {
+	* "HIGH"} HIGH - Fix before running it.
+	*
+	*  What an import did.
+	*
+	* @typedef {ImportResult_Serialize | ImportResult_Deserialize} ImportResult
+	* @property {ImportResult_Serialize} Serialize
+	* @property {ImportResult_Deserialize} Deserialize
+	*
+	*  What an import did.
+	*
+	* @typedef {{
+	*		imported: number | null,
+	*		skipped: number | null,
+	*		problems: string[],
+	*		duration_ms: number | null,
+	*		db: AdvisoryDbView_Deserialize,
+	*	}} ImportResult_Deserialize
+	* @property {number | null} imported - Advisories imported.
+	* @property {number | null} skipped - Documents refused (invalid JSON, unknown ecosystem, too large).
+	* @property {string[]} problems - The first refusals, one sentence each naming the file.
+	* @property {number | null} duration_ms - How long it took (ms).
+	* @property {AdvisoryDbView_Deserialize} db - The database afterwards.
+	*
+	*  What an import did.
+	*
+	* @typedef {{
+	*		imported: number | null,
+	*		skipped: number | null,
+	*		problems: string[],
+	*		duration_ms: number | null,
+	*		db: AdvisoryDbView_Serialize,
+	*	}} ImportResult_Serialize
+	* @property {number | null} imported - Advisories imported.
+	* @property {number | null} skipped - Documents refused (invalid JSON, unknown ecosystem, too large).
+	* @property {string[]} problems - The first refusals, one sentence each naming the file.
+	* @property {number | null} duration_ms - How long it took (ms).
+	* @property {AdvisoryDbView_Serialize} db - The database afterwards.
 	*
 	*  Lifecycle state of one instance, as shown to users.
 	*
@@ -2209,6 +2436,329 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "none"} none - The same count (a hold).
 	*
+	*  One vulnerability found.
+	*
+	* @typedef {ScanFinding_Serialize | ScanFinding_Deserialize} ScanFinding
+	* @property {ScanFinding_Serialize} Serialize
+	* @property {ScanFinding_Deserialize} Deserialize
+	*
+	*  One vulnerability found.
+	*
+	* @typedef {{
+	*		id: string,
+	*		aliases: string[],
+	*		package: string,
+	*		binary?: string | null,
+	*		ecosystem: string,
+	*		installed: string,
+	*		fixed?: string | null,
+	*		severity: ScanSeverity,
+	*		score?: number | null,
+	*		summary?: string | null,
+	*		layer: number,
+	*		path: string,
+	*	}} ScanFinding_Deserialize
+	* @property {string} id - The advisory (`DSA-3032-1`, `GHSA-…`).
+	* @property {string[]} aliases - Its other ids (`CVE-2014-6271`).
+	* @property {string} package - The package (for Debian the source package).
+	* @property {string | null} [binary] - The installed binary package, when it differs from `package`.
+	* @property {string} ecosystem - The ecosystem (`Debian`, `Alpine`, `PyPI`, `npm`, `Go`, `crates.io`).
+	* @property {string} installed - The installed version.
+	* @property {string | null} [fixed] - The first version with the fix, if there is one.
+	* @property {ScanSeverity} severity - How bad.
+	* @property {number | null} [score] - The CVSS base score behind the severity.
+	* @property {string | null} [summary] - The advisory's summary.
+	* @property {number} layer - The layer that brought the package in (0 is the base).
+	* @property {string} path - Where the package was found (`/var/lib/dpkg/status`).
+	*
+	*  One vulnerability found.
+	*
+	* @typedef {{
+	*		id: string,
+	*		aliases: string[],
+	*		package: string,
+	*		binary: string | null,
+	*		ecosystem: string,
+	*		installed: string,
+	*		fixed: string | null,
+	*		severity: ScanSeverity,
+	*		score: number | null,
+	*		summary: string | null,
+	*		layer: number,
+	*		path: string,
+	*	}} ScanFinding_Serialize
+	* @property {string} id - The advisory (`DSA-3032-1`, `GHSA-…`).
+	* @property {string[]} aliases - Its other ids (`CVE-2014-6271`).
+	* @property {string} package - The package (for Debian the source package).
+	* @property {string | null} binary - The installed binary package, when it differs from `package`.
+	* @property {string} ecosystem - The ecosystem (`Debian`, `Alpine`, `PyPI`, `npm`, `Go`, `crates.io`).
+	* @property {string} installed - The installed version.
+	* @property {string | null} fixed - The first version with the fix, if there is one.
+	* @property {ScanSeverity} severity - How bad.
+	* @property {number | null} score - The CVSS base score behind the severity.
+	* @property {string | null} summary - The advisory's summary.
+	* @property {number} layer - The layer that brought the package in (0 is the base).
+	* @property {string} path - Where the package was found (`/var/lib/dpkg/status`).
+	*
+	*  A scan job (the window's progress bar and Cancel button).
+	*
+	* @typedef {ScanJobView_Serialize | ScanJobView_Deserialize} ScanJobView
+	* @property {ScanJobView_Serialize} Serialize
+	* @property {ScanJobView_Deserialize} Deserialize
+	*
+	*  A scan job (the window's progress bar and Cancel button).
+	*
+	* @typedef {{
+	*		id: number,
+	*		image: string,
+	*		state: ScanState,
+	*		bytes_read: number | null,
+	*		bytes_total?: number | null,
+	*		error?: string | null,
+	*		report?: ScanReport_Deserialize | null,
+	*	}} ScanJobView_Deserialize
+	* @property {number} id - The job's id.
+	* @property {string} image - The image.
+	* @property {ScanState} state - Where it is.
+	* @property {number | null} bytes_read - Bytes of the image read so far.
+	* @property {number | null} [bytes_total] - The image's size, when Docker said.
+	* @property {string | null} [error] - Why it failed.
+	* @property {ScanReport_Deserialize | null} [report] - The report, once done.
+	*
+	*  A scan job (the window's progress bar and Cancel button).
+	*
+	* @typedef {{
+	*		id: number,
+	*		image: string,
+	*		state: ScanState,
+	*		bytes_read: number | null,
+	*		bytes_total: number | null,
+	*		error: string | null,
+	*		report: ScanReport_Serialize | null,
+	*	}} ScanJobView_Serialize
+	* @property {number} id - The job's id.
+	* @property {string} image - The image.
+	* @property {ScanState} state - Where it is.
+	* @property {number | null} bytes_read - Bytes of the image read so far.
+	* @property {number | null} bytes_total - The image's size, when Docker said.
+	* @property {string | null} error - Why it failed.
+	* @property {ScanReport_Serialize | null} report - The report, once done.
+	*
+	*  One layer of the image.
+	*
+	* @typedef {ScanLayer_Serialize | ScanLayer_Deserialize} ScanLayer
+	* @property {ScanLayer_Serialize} Serialize
+	* @property {ScanLayer_Deserialize} Deserialize
+	*
+	*  One layer of the image.
+	*
+	* @typedef {{
+	*		diff_id?: string | null,
+	*		created_by?: string | null,
+	*		size: number | null,
+	*		entries: number | null,
+	*	}} ScanLayer_Deserialize
+	* @property {string | null} [diff_id] - Its diff id (`sha256:…`).
+	* @property {string | null} [created_by] - The instruction that made it.
+	* @property {number | null} size - Bytes of files in it.
+	* @property {number | null} entries - Entries in it.
+	*
+	*  One layer of the image.
+	*
+	* @typedef {{
+	*		diff_id: string | null,
+	*		created_by: string | null,
+	*		size: number | null,
+	*		entries: number | null,
+	*	}} ScanLayer_Serialize
+	* @property {string | null} diff_id - Its diff id (`sha256:…`).
+	* @property {string | null} created_by - The instruction that made it.
+	* @property {number | null} size - Bytes of files in it.
+	* @property {number | null} entries - Entries in it.
+	*
+	*  One package of the image.
+	*
+	* @typedef {ScanPackage_Serialize | ScanPackage_Deserialize} ScanPackage
+	* @property {ScanPackage_Serialize} Serialize
+	* @property {ScanPackage_Deserialize} Deserialize
+	*
+	*  One package of the image.
+	*
+	* @typedef {{
+	*		ecosystem: string,
+	*		name: string,
+	*		version: string,
+	*		binary?: string | null,
+	*		path: string,
+	*		layer: number,
+	*	}} ScanPackage_Deserialize
+	* @property {string} ecosystem - The ecosystem.
+	* @property {string} name - The name advisories use (Debian: source package).
+	* @property {string} version - The installed version.
+	* @property {string | null} [binary] - The installed binary package, when it differs.
+	* @property {string} path - Where it was found.
+	* @property {number} layer - The layer that brought it in.
+	*
+	*  One package of the image.
+	*
+	* @typedef {{
+	*		ecosystem: string,
+	*		name: string,
+	*		version: string,
+	*		binary: string | null,
+	*		path: string,
+	*		layer: number,
+	*	}} ScanPackage_Serialize
+	* @property {string} ecosystem - The ecosystem.
+	* @property {string} name - The name advisories use (Debian: source package).
+	* @property {string} version - The installed version.
+	* @property {string | null} binary - The installed binary package, when it differs.
+	* @property {string} path - Where it was found.
+	* @property {number} layer - The layer that brought it in.
+	*
+	*  A scan of one image.
+	*
+	* @typedef {ScanReport_Serialize | ScanReport_Deserialize} ScanReport
+	* @property {ScanReport_Serialize} Serialize
+	* @property {ScanReport_Deserialize} Deserialize
+	*
+	*  A scan of one image.
+	*
+	* @typedef {{
+	*		image: string,
+	*		image_id: string,
+	*		scanned_at: string,
+	*		cached: boolean,
+	*		duration_ms: number | null,
+	*		os?: string | null,
+	*		os_release?: string | null,
+	*		counts: SeverityCounts,
+	*		findings: ScanFinding_Deserialize[],
+	*		packages: ScanPackage_Deserialize[],
+	*		hygiene: HygieneFinding[],
+	*		layers: ScanLayer_Deserialize[],
+	*		warnings: string[],
+	*		db_generation: number | null,
+	*		db_advisories: number | null,
+	*		trivy: TrivyComparison,
+	*	}} ScanReport_Deserialize
+	* @property {string} image - The reference scanned.
+	* @property {string} image_id - The image id (`sha256:…`), the cache key.
+	* @property {string} scanned_at - When it was scanned (RFC 3339).
+	* @property {boolean} cached - Whether this report came from the cache (same image id, same database generation).
+	* @property {number | null} duration_ms - How long the scan took (ms).
+	* @property {string | null} [os] - The OS (`Debian GNU/Linux 7 (wheezy)`), from `/etc/os-release`.
+	* @property {string | null} [os_release] - The OS release advisories are matched against (`Debian:7`).
+	* @property {SeverityCounts} counts - Findings per severity.
+	* @property {ScanFinding_Deserialize[]} findings - The vulnerabilities, worst first.
+	* @property {ScanPackage_Deserialize[]} packages - The packages.
+	* @property {HygieneFinding[]} hygiene - Hygiene findings.
+	* @property {ScanLayer_Deserialize[]} layers - The layers, base first.
+	* @property {string[]} warnings - Files that could not be read, advisories that could not be compared.
+	* @property {number | null} db_generation - The database generation matched against.
+	* @property {number | null} db_advisories - The number of advisories in it.
+	* @property {TrivyComparison} trivy - Trivy, side by side.
+	*
+	*  A scan of one image.
+	*
+	* @typedef {{
+	*		image: string,
+	*		image_id: string,
+	*		scanned_at: string,
+	*		cached: boolean,
+	*		duration_ms: number | null,
+	*		os: string | null,
+	*		os_release: string | null,
+	*		counts: SeverityCounts,
+	*		findings: ScanFinding_Serialize[],
+	*		packages: ScanPackage_Serialize[],
+	*		hygiene: HygieneFinding[],
+	*		layers: ScanLayer_Serialize[],
+	*		warnings: string[],
+	*		db_generation: number | null,
+	*		db_advisories: number | null,
+	*		trivy: TrivyComparison,
+	*	}} ScanReport_Serialize
+	* @property {string} image - The reference scanned.
+	* @property {string} image_id - The image id (`sha256:…`), the cache key.
+	* @property {string} scanned_at - When it was scanned (RFC 3339).
+	* @property {boolean} cached - Whether this report came from the cache (same image id, same database generation).
+	* @property {number | null} duration_ms - How long the scan took (ms).
+	* @property {string | null} os - The OS (`Debian GNU/Linux 7 (wheezy)`), from `/etc/os-release`.
+	* @property {string | null} os_release - The OS release advisories are matched against (`Debian:7`).
+	* @property {SeverityCounts} counts - Findings per severity.
+	* @property {ScanFinding_Serialize[]} findings - The vulnerabilities, worst first.
+	* @property {ScanPackage_Serialize[]} packages - The packages.
+	* @property {HygieneFinding[]} hygiene - Hygiene findings.
+	* @property {ScanLayer_Serialize[]} layers - The layers, base first.
+	* @property {string[]} warnings - Files that could not be read, advisories that could not be compared.
+	* @property {number | null} db_generation - The database generation matched against.
+	* @property {number | null} db_advisories - The number of advisories in it.
+	* @property {TrivyComparison} trivy - Trivy, side by side.
+	*
+	*  Body of `POST /api/v1/scan` and of a scan job. Unknown fields are rejected.
+	*
+	* @typedef {ScanRequest_Serialize | ScanRequest_Deserialize} ScanRequest
+	* @property {ScanRequest_Serialize} Serialize
+	* @property {ScanRequest_Deserialize} Deserialize
+	*
+	*  Body of `POST /api/v1/scan` and of a scan job. Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		image: string,
+	*		trivy?: boolean,
+	*		refresh?: boolean,
+	*	}} ScanRequest_Deserialize
+	* @property {string} image - The image (`crane-demo:0.1.0`, an id).
+	* @property {boolean} [trivy] - Also run Trivy, when it is on PATH, and compare (default false).
+	* @property {boolean} [refresh] - Scan again even when a report of this image and database is cached (default false).
+	*
+	*  Body of `POST /api/v1/scan` and of a scan job. Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		image: string,
+	*		trivy: boolean,
+	*		refresh: boolean,
+	*	}} ScanRequest_Serialize
+	* @property {string} image - The image (`crane-demo:0.1.0`, an id).
+	* @property {boolean} trivy - Also run Trivy, when it is on PATH, and compare (default false).
+	* @property {boolean} refresh - Scan again even when a report of this image and database is cached (default false).
+	*
+	*  How bad a vulnerability is (from the advisory's CVSS score, else its severity word).
+	*
+	* @typedef {
+	* "UNKNOWN" | 
+	* "LOW" | 
+	* "MEDIUM" | 
+	* "HIGH" | 
+	* "CRITICAL"} ScanSeverity
+	* @property {
+	* "UNKNOWN"} UNKNOWN - The advisory gives none Crane can read.
+	* @property {
+	* "LOW"} LOW - CVSS 0.1–3.9.
+	* @property {
+	* "MEDIUM"} MEDIUM - CVSS 4.0–6.9.
+	* @property {
+	* "HIGH"} HIGH - CVSS 7.0–8.9.
+	* @property {
+	* "CRITICAL"} CRITICAL - CVSS 9.0–10.0.
+	*
+	*  Where a scan job is.
+	*
+	* @typedef {
+	* "running" | 
+	* "done" | 
+	* "failed" | 
+	* "cancelled"} ScanState
+	* @property {
+	* "running"} running - Reading the image.
+	* @property {
+	* "done"} done - Finished; the report is there.
+	* @property {
+	* "failed"} failed - Failed; the error says why.
+	* @property {
+	* "cancelled"} cancelled - Cancelled by a person.
+	*
 	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
 	*  fields are rejected.
 	*
@@ -2283,6 +2833,23 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} alertmanager_url - `alertmanager_url`: an Alertmanager (e.g. `http://127.0.0.1:9093`) Crane sends the built-in evaluator's firing and resolved alerts to (its API v2, `POST /api/v2/alerts`), as Prometheus does; `null`: none.
 	* @property {string | null} opa_url - `opa_url`: an OPA server (e.g. `http://127.0.0.1:8181`) that decides the policies named in `opa_policies` over OPA's REST Data API (`POST /v1/data/crane/<policy>`) instead of the embedded Rego; `null`: none.
 	* @property {PolicyName[]} opa_policies - `opa_policies`: the policies the OPA server decides. When it cannot be reached, admission fails closed (the change is refused) and scaling or alert actions hold.
+	*
+	*  Findings per severity.
+	*
+	* @typedef {{
+	*		critical: number,
+	*		high: number,
+	*		medium: number,
+	*		low: number,
+	*		unknown: number,
+	*		fixable: number,
+	*	}} SeverityCounts
+	* @property {number} critical - CRITICAL findings.
+	* @property {number} high - HIGH findings.
+	* @property {number} medium - MEDIUM findings.
+	* @property {number} low - LOW findings.
+	* @property {number} unknown - Findings without a severity.
+	* @property {number} fixable - Findings that have a fixed version.
 	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*
@@ -2420,6 +2987,23 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number | null} connections - Long-lived connections opened since the engine started.
 	* @property {number | null} connections_per_second - Long-lived connections opened per second over the last 10 s.
 	* @property {GrpcStatusCount[]} grpc - gRPC answers by status code (only codes seen), next to the HTTP status classes.
+	*
+	*  Trivy's view of the same image, when Trivy ran.
+	*
+	* @typedef {{
+	*		available: boolean,
+	*		ran: boolean,
+	*		note: string,
+	*		both: string[],
+	*		only_crane: string[],
+	*		only_trivy: string[],
+	*	}} TrivyComparison
+	* @property {boolean} available - Whether Trivy was found on PATH (or at `CRANE_TRIVY`).
+	* @property {boolean} ran - Whether it ran and its report was read.
+	* @property {string} note - What happened, for people ("trivy is not on PATH; Crane's own findings are shown").
+	* @property {string[]} both - `advisory id or CVE / package` both report.
+	* @property {string[]} only_crane - Only Crane reports.
+	* @property {string[]} only_trivy - Only Trivy reports.
 	*
 	*  A user just added, with the user's first token.
 	*

@@ -405,6 +405,14 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             reset_policy,
             eval_policy,
             test_policies,
+            crate::scan_commands::start_scan,
+            crate::scan_commands::scan_job,
+            crate::scan_commands::cancel_scan,
+            crate::scan_commands::cached_scan,
+            crate::scan_commands::scan_sbom,
+            crate::scan_commands::advisory_db_status,
+            crate::scan_commands::import_advisories,
+            crate::scan_commands::build_vulnerable_demo_image,
         ])
         // The payload of the `crane://change` event, which the window listens to directly.
         .typ::<ChangeView>()

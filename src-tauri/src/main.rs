@@ -14,6 +14,7 @@
 
 mod commands;
 mod runtime;
+mod scan_commands;
 
 use tauri::{Manager, RunEvent};
 

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use utoipa::ToSchema;
 
+pub mod scan;
+pub use scan::*;
+
 /// Version of the REST API path prefix.
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -702,6 +705,15 @@ pub enum EventKind {
     /// An image build failed.
     #[serde(rename = "image.failed")]
     ImageFailed,
+    /// An image was scanned (vulnerabilities and hygiene).
+    #[serde(rename = "image.scanned")]
+    ImageScanned,
+    /// An image scan failed or was cancelled.
+    #[serde(rename = "image.scan_failed")]
+    ImageScanFailed,
+    /// Advisories were imported into the scanner's database.
+    #[serde(rename = "scan.db_imported")]
+    ScanDbImported,
     /// A crashing instance waits before its restart (CrashLoop backoff).
     #[serde(rename = "instance.backoff")]
     InstanceBackoff,
@@ -875,6 +887,9 @@ impl EventKind {
         EventKind::ImageBuild,
         EventKind::ImageBuilt,
         EventKind::ImageFailed,
+        EventKind::ImageScanned,
+        EventKind::ImageScanFailed,
+        EventKind::ScanDbImported,
         EventKind::InstanceBackoff,
         EventKind::InstanceDied,
         EventKind::InstanceDuplicateRemoved,
@@ -941,6 +956,9 @@ impl EventKind {
             EventKind::ImageBuild => "image.build",
             EventKind::ImageBuilt => "image.built",
             EventKind::ImageFailed => "image.failed",
+            EventKind::ImageScanned => "image.scanned",
+            EventKind::ImageScanFailed => "image.scan_failed",
+            EventKind::ScanDbImported => "scan.db_imported",
             EventKind::InstanceBackoff => "instance.backoff",
             EventKind::InstanceDied => "instance.died",
             EventKind::InstanceDuplicateRemoved => "instance.duplicate_removed",
@@ -1006,6 +1024,7 @@ impl EventKind {
             | EventKind::AppUnreadable
             | EventKind::EngineLoopStopped
             | EventKind::ImageFailed
+            | EventKind::ImageScanFailed
             | EventKind::InstanceDied
             | EventKind::InstanceRemoveFailed
             | EventKind::InstanceStartFailed
@@ -1253,6 +1272,9 @@ pub enum AuditAction {
     /// Replace or reset the alert rules.
     #[serde(rename = "alerts.rules_change")]
     AlertRulesChange,
+    /// Import advisories into the image scanner's database.
+    #[serde(rename = "scan.db_import")]
+    ScanDbImport,
     /// An action this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -1281,6 +1303,7 @@ impl AuditAction {
         AuditAction::PolicyChange,
         AuditAction::PolicyReset,
         AuditAction::AlertRulesChange,
+        AuditAction::ScanDbImport,
     ];
 
     /// The dotted name, as stored and sent.
@@ -1306,6 +1329,7 @@ impl AuditAction {
             AuditAction::PolicyChange => "policy.change",
             AuditAction::PolicyReset => "policy.reset",
             AuditAction::AlertRulesChange => "alerts.rules_change",
+            AuditAction::ScanDbImport => "scan.db_import",
             AuditAction::Unknown => "unknown",
         }
     }

@@ -19,6 +19,7 @@ mod hostile;
 mod lb;
 mod policy;
 mod scale;
+mod scan;
 mod traffic;
 
 use std::path::{Path, PathBuf};
@@ -148,6 +149,7 @@ async fn main() {
         "policy" => policy::run().await,
         "alerts" => alerts::run().await,
         "traffic" => traffic::run().await,
+        "scan" => scan::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
@@ -156,9 +158,12 @@ async fn main() {
             policy::run().await;
             alerts::run().await;
             traffic::run().await;
+            scan::run().await;
         }
         other => {
-            eprintln!("unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts, traffic or all");
+            eprintln!(
+                "unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts, traffic, scan or all"
+            );
             std::process::exit(2);
         }
     }

@@ -71,6 +71,7 @@ pub async fn run() {
             user: "admin",
             door: "cli",
             settings: Default::default(),
+            scan: None,
         };
         let output = admission.evaluate(&input.to_value()).expect("evaluates");
         let decision = AdmissionDecision::from_output(&output).expect("decodes");
@@ -85,6 +86,7 @@ pub async fn run() {
             user: "admin",
             door: "cli",
             settings: Default::default(),
+            scan: None,
         };
         admission.evaluate(&input.to_value()).expect("evaluates");
     });
@@ -96,6 +98,7 @@ pub async fn run() {
             user: "admin",
             door: "cli",
             settings: Default::default(),
+            scan: None,
         };
         admission.evaluate(&input.to_value()).expect("evaluates");
     });

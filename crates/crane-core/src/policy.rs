@@ -163,6 +163,11 @@ pub struct AdmissionInput<'a> {
     /// The engine settings the safety floor applied (`settings.host_path_allow`, `settings.allow_unsafe`), so the
     /// policy's default allow-list is the one an admin set for the engine.
     pub settings: EngineSettings<'a>,
+    /// The image scan of `spec.image` (create, update, undo): `{"status": "scanned", "counts", "findings": [{"id",
+    /// "package", "installed", "fixed", "severity", …}], …}`, or `{"status": "not_local" | "unavailable" |
+    /// "failed", "reason"}`; left out when the engine did not scan (scale). Written by the engine's scanner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<&'a Value>,
 }
 
 /// The engine settings an admission input carries.
@@ -735,6 +740,7 @@ mod tests {
             user: "admin",
             door: "cli",
             settings: Default::default(),
+            scan: None,
         };
         assert_eq!(
             input.to_value(),

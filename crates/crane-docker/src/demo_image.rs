@@ -148,6 +148,52 @@ async fn run_build(docker: &Docker, progress: &mut (dyn FnMut(ProgressView) + Se
     Ok(())
 }
 
+/// Tag of the vulnerable demo variant: the same binary, plus the package metadata of a Debian 7 ("wheezy") system
+/// whose bash and openssl have well-known advisories (`assets/scan/osv`), for the "blocked by a CVE" lesson.
+pub const VULNERABLE_DEMO_IMAGE: &str = "crane-demo:vulnerable";
+
+/// `/etc/os-release` of the vulnerable variant.
+pub const VULNERABLE_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 7 (wheezy)\"\nNAME=\"Debian GNU/Linux\"\n\
+VERSION_ID=\"7\"\nVERSION=\"7 (wheezy)\"\nID=debian\n";
+
+/// `/var/lib/dpkg/status` of the vulnerable variant: bash before the Shellshock fixes (DSA-3032-1, DSA-3035-1),
+/// openssl before the Heartbleed fix (DSA-2896-1), and packages without advisories in the excerpt.
+pub const VULNERABLE_DPKG_STATUS: &str = "Package: bash\nStatus: install ok installed\nArchitecture: amd64\n\
+Version: 4.2+dfsg-0.1\nDescription: GNU Bourne Again SHell\n\n\
+Package: libssl1.0.0\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\n\
+Version: 1.0.1e-2+deb7u4\nDescription: Secure Sockets Layer toolkit - shared libraries\n\n\
+Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0.1e-2+deb7u4\n\
+Description: Secure Sockets Layer toolkit - cryptographic utility\n\n\
+Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.1wheezy8\n\
+Description: Debian base system miscellaneous files\n\n\
+Package: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2014a-0wheezy1\n\
+Description: time zone and daylight-saving time data\n";
+
+/// Builds (or rebuilds) [`VULNERABLE_DEMO_IMAGE`]: the demo binary with the package metadata above. Nothing in it
+/// is really vulnerable (there is no bash or openssl, only their records); a scanner reads the records as it would
+/// on a real system.
+pub async fn build_vulnerable_demo_image(docker: &Docker) -> Result<String> {
+    let dockerfile = format!(
+        "FROM scratch\n\
+         COPY demo /demo\n\
+         COPY os-release /etc/os-release\n\
+         COPY status /var/lib/dpkg/status\n\
+         EXPOSE 8080\n\
+         USER 65534:65534\n\
+         LABEL {}=\"true\" {DEMO_FINGERPRINT_LABEL}=\"{}\"\n\
+         CMD [\"/demo\"]\n",
+        labels::DEMO,
+        demo_fingerprint()
+    );
+    let files = vec![
+        ("demo".to_string(), 0o755, DEMO_BINARY.to_vec()),
+        ("os-release".to_string(), 0o644, VULNERABLE_OS_RELEASE.as_bytes().to_vec()),
+        ("status".to_string(), 0o644, VULNERABLE_DPKG_STATUS.as_bytes().to_vec()),
+    ];
+    let _serialized = BUILD_LOCK.lock().await;
+    crate::image_source::build_scratch_image(docker, VULNERABLE_DEMO_IMAGE, &dockerfile, &files).await
+}
+
 /// Progress of a build line `Step 2/4 : COPY demo /demo` (Docker's classic builder) or `STEP 2/4: COPY …`
 /// (Podman's buildah), as the fraction of steps started before it.
 fn step_fraction(line: &str) -> Option<f64> {

@@ -9,8 +9,12 @@
 
 pub mod demo_image;
 pub mod error;
+pub mod image_source;
 pub mod runtime;
 
-pub use demo_image::{build_demo_image, demo_image_present, DEMO_BINARY, DEMO_IMAGE};
+pub use demo_image::{
+    build_demo_image, build_vulnerable_demo_image, demo_image_present, DEMO_BINARY, DEMO_IMAGE, VULNERABLE_DEMO_IMAGE,
+};
 pub use error::{Result, RuntimeError};
+pub use image_source::{build_scratch_image, ImageInfo, ImageSource};
 pub use runtime::DockerRuntime;

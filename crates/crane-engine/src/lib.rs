@@ -22,6 +22,7 @@ pub mod policies;
 mod probes;
 mod proxy;
 mod run;
+pub mod scan;
 mod settings;
 mod tsdb;
 mod views;
@@ -184,6 +185,8 @@ pub(crate) enum ImageWork {
     Ensure(String),
     /// Build Crane's demo image.
     BuildDemo,
+    /// Build the vulnerable demo variant (`crane-demo:vulnerable`).
+    BuildVulnerableDemo,
 }
 
 /// How the loop task is doing, for every door to report.
@@ -244,6 +247,8 @@ pub(crate) struct Inner {
     pub collector_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The built-in alert evaluator's rules, alerts and series.
     pub alerting: alerting::Alerting,
+    /// The image scanner (reports, jobs, the advisory database).
+    pub scans: scan::Scans,
     /// The alert evaluator task.
     pub alerting_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub probe_reports: mpsc::UnboundedSender<probes::ProbeReport>,
@@ -349,6 +354,7 @@ impl EngineHandle {
             Some(lock) => lock,
             None => data_dir::prepare(&config.data_dir)?,
         };
+        let image_source = docker.clone().map(|d| d as Arc<dyn crane_docker::ImageSource>);
         let owner = match store.get_setting(ENGINE_ID_KEY).await.map_err(internal)? {
             Some(id) => id,
             None => {
@@ -376,6 +382,7 @@ impl EngineHandle {
             collector_task: Mutex::new(None),
             alerting: alerting::Alerting::default(),
             alerting_task: Mutex::new(None),
+            scans: scan::Scans::new(image_source),
             probe_reports,
             writes: tokio::sync::Mutex::new(()),
             loop_done: Mutex::new(None),

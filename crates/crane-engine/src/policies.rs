@@ -296,6 +296,11 @@ impl EngineHandle {
         let name = PolicyName::Admission;
         let door = door_word(self.caller().door);
         let settings = self.settings().await?;
+        // The deploy gate: the image is scanned (once per image id and advisory database) before it may run.
+        let scan = match action {
+            AdmissionAction::Scale => None,
+            _ => Some(self.admission_scan(&spec.image).await),
+        };
         let input = AdmissionInput {
             action,
             spec,
@@ -306,6 +311,7 @@ impl EngineHandle {
                 host_path_allow: &settings.host_path_allow,
                 allow_unsafe: settings.allow_unsafe,
             },
+            scan: scan.as_ref(),
         }
         .to_value();
         let outcome =

@@ -276,12 +276,13 @@ async fn image_work(inner: &Arc<Inner>, work: crate::ImageWork) -> crate::Result
             inner.runtime.ensure_image(&image).await.map_err(crate::runtime_error)?;
             Ok(image)
         }
-        crate::ImageWork::BuildDemo => build_demo_image(inner).await,
+        crate::ImageWork::BuildDemo => build_demo_image(inner, false).await,
+        crate::ImageWork::BuildVulnerableDemo => build_demo_image(inner, true).await,
     }
 }
 
 /// Builds the demo image, with progress broadcast to every door and the outcome in the event log.
-async fn build_demo_image(inner: &Arc<Inner>) -> crate::Result<String> {
+async fn build_demo_image(inner: &Arc<Inner>, vulnerable: bool) -> crate::Result<String> {
     let Some(docker) = inner.docker.clone() else {
         let why = inner.shared.locked().docker_error.clone().unwrap_or_else(|| "no Docker client".into());
         return Err(crate::EngineError::DockerUnreachable(why));
@@ -295,11 +296,19 @@ async fn build_demo_image(inner: &Arc<Inner>) -> crate::Result<String> {
         None,
         None,
         EventKind::ImageBuild,
-        format!("building the demo image {}", crane_docker::DEMO_IMAGE),
+        format!(
+            "building the demo image {}",
+            if vulnerable { crane_docker::VULNERABLE_DEMO_IMAGE } else { crane_docker::DEMO_IMAGE }
+        ),
         serde_json::json!({}),
     )
     .await;
-    match crane_docker::build_demo_image(docker.docker(), &mut progress).await {
+    let built = if vulnerable {
+        crane_docker::build_vulnerable_demo_image(docker.docker()).await
+    } else {
+        crane_docker::build_demo_image(docker.docker(), &mut progress).await
+    };
+    match built {
         Ok(image) => {
             record(
                 inner,

@@ -30,6 +30,7 @@ const MUTATING: &[&str] = &[
     "nginx::write_and_reload(",
     ".ensure_image(",
     "crane_docker::build_demo_image(",
+    "crane_docker::build_vulnerable_demo_image(",
 ];
 
 #[test]

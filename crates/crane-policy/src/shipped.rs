@@ -35,7 +35,11 @@ const ADMISSION: Shipped = Shipped {
     name: PolicyName::Admission,
     rego: include_str!("../../../policies/admission.rego"),
     tests: include_str!("../../../policies/admission_test.rego"),
-    samples: &[sample!("admission-create.json"), sample!("admission-privileged.json")],
+    samples: &[
+        sample!("admission-create.json"),
+        sample!("admission-privileged.json"),
+        sample!("admission-vulnerable.json"),
+    ],
 };
 
 const SCALING: Shipped = Shipped {

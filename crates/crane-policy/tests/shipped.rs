@@ -53,6 +53,14 @@ fn samples_give_decisions() {
         assert!(bad.deny.iter().any(|m| m.starts_with(start)), "no denial starting {start:?}: {:?}", bad.deny);
     }
     assert!(bad.warn.iter().any(|w| w.contains("`latest`")), "{:?}", bad.warn);
+    let vulnerable =
+        AdmissionDecision::from_output(&admission.evaluate(&sample(PolicyName::Admission, 2)).unwrap()).unwrap();
+    assert_eq!(
+        vulnerable.deny,
+        ["image \"crane-demo:vulnerable\" has CRITICAL vulnerability DSA-3032-1 in package bash 4.2+dfsg-0.1: upgrade \
+          bash to 4.2+dfsg-0.1+deb7u1 or later (rebuild the image on an updated base), or ask an admin to add \
+          DSA-3032-1 to scan.ignore or raise scan.deny_severity in the admission policy's data"]
+    );
 
     let scaling = compile(PolicyName::Scaling, false);
     let input = sample(PolicyName::Scaling, 0);

@@ -37,6 +37,8 @@ use utoipa_axum::routes;
 
 use crate::error::ApiFailure;
 
+mod scan;
+
 /// What every handler can reach.
 /// The engine acting for the request's caller: the guard ([`crate::auth::guard`]) puts the caller it authenticated
 /// in the request's extensions. A request without one (a public route) acts as an anonymous viewer.
@@ -130,6 +132,13 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(alert_history),
         routes!(alertmanager_webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
         routes!(webhook_info),
+        routes!(scan::scan_image),
+        routes!(scan::scan_sbom),
+        routes!(scan::start_scan),
+        routes!(scan::scan_job, scan::cancel_scan),
+        routes!(scan::advisory_db),
+        routes!(scan::import_advisories),
+        routes!(scan::vulnerable_demo_image),
         routes!(rotate_webhook_token),
     ]
 }

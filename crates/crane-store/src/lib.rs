@@ -19,6 +19,9 @@ use sqlx::{Row, SqlitePool};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+pub mod advisories;
+pub use advisories::{AdvisoryDb, AdvisoryStatus};
+
 /// Raw samples are kept this long (6 h) before being rolled up into one-minute averages.
 pub const RAW_RETENTION_MS: u64 = 6 * 3600 * 1000;
 /// One-minute averages are kept this long (7 days).
@@ -78,7 +81,7 @@ impl SqliteStore {
 }
 
 /// Creates the database file with mode 0600 when missing, and narrows it and its companions to 0600 otherwise.
-fn make_private(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn make_private(path: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

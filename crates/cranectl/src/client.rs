@@ -467,6 +467,37 @@ impl Client {
         Ok(built.image)
     }
 
+    /// `POST /scan`: the scan report of an image.
+    pub async fn scan(&self, request: &crane_api::ScanRequest) -> Result<crane_api::ScanReport> {
+        self.json(self.request(Method::POST, "/scan").timeout(LONG).json(request)).await
+    }
+
+    /// `POST /scan/sbom`: the CycloneDX SBOM of an image.
+    pub async fn scan_sbom(&self, request: &crane_api::ScanRequest) -> Result<serde_json::Value> {
+        self.json(self.request(Method::POST, "/scan/sbom").timeout(LONG).json(request)).await
+    }
+
+    /// `GET /scan/db`.
+    pub async fn advisory_db(&self) -> Result<crane_api::AdvisoryDbView> {
+        self.json(self.request(Method::GET, "/scan/db").timeout(SHORT)).await
+    }
+
+    /// `POST /scan/db/import`.
+    pub async fn import_advisories(&self, path: &str) -> Result<crane_api::ImportResult> {
+        let body = crane_api::ImportRequest { path: path.to_string() };
+        self.json(self.request(Method::POST, "/scan/db/import").timeout(LONG).json(&body)).await
+    }
+
+    /// `POST /demo-image/vulnerable`: the image name when built.
+    pub async fn build_vulnerable_demo_image(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Built {
+            image: String,
+        }
+        let built: Built = self.json(self.request(Method::POST, "/demo-image/vulnerable").timeout(LONG)).await?;
+        Ok(built.image)
+    }
+
     /// `GET /watch`: the server-sent events response; returns once the server has subscribed.
     pub async fn watch(&self) -> Result<Response> {
         self.send(self.request(Method::GET, "/watch")).await

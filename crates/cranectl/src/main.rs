@@ -9,6 +9,7 @@ mod error;
 mod load;
 mod output;
 mod policy;
+mod scan;
 mod serve;
 
 use std::io::{Read, Write};
@@ -163,9 +164,23 @@ enum Command {
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: Option<PathBuf>,
     },
-    /// Build the offline demo image (crane-demo), showing progress.
-    #[command(after_help = "Example:\n  cranectl demo-image")]
-    DemoImage,
+    /// Build the offline demo image (crane-demo), showing progress; `--vulnerable` builds crane-demo:vulnerable,
+    /// whose package records have known advisories (the "blocked by a CVE" lesson).
+    #[command(after_help = "Examples:\n  cranectl demo-image\n  cranectl demo-image --vulnerable")]
+    DemoImage {
+        /// Build the vulnerable variant.
+        #[arg(long)]
+        vulnerable: bool,
+    },
+    /// Scan a local image for vulnerabilities (OSV advisories) and hygiene, print its SBOM, or manage the advisory
+    /// database.
+    #[command(
+        after_help = "Examples:\n  cranectl scan crane-demo:0.1.0\n  cranectl scan crane-demo:vulnerable -o json\n  \
+                      cranectl scan crane-demo:0.1.0 --sbom cyclonedx > sbom.json\n  \
+                      cranectl scan db import assets/scan/osv\n  cranectl scan db update --ecosystem Debian\n  \
+                      cranectl scan db status"
+    )]
+    Scan(scan::ScanArgs),
     /// Show the engine's status: version, Docker, API address, data directory.
     #[command(after_help = "Example:\n  cranectl status")]
     Status,
@@ -760,7 +775,14 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::DemoImage => demo_image(&Client::discover(&data_dir).await?, format).await,
+        Command::DemoImage { vulnerable: false } => demo_image(&Client::discover(&data_dir).await?, format).await,
+        Command::DemoImage { vulnerable: true } => {
+            let image = Client::discover(&data_dir).await?.build_vulnerable_demo_image().await?;
+            emit(&output::render(format, &serde_json::json!({ "image": image }), || {
+                format!("image {image} is ready\n")
+            })?)
+        }
+        Command::Scan(args) => scan::run(&Client::discover(&data_dir).await?, &data_dir, args, format).await,
         Command::Status => {
             let status = Client::discover(&data_dir).await?.status().await?;
             emit(&output::render(format, &status, || output::status_text(&status))?)

@@ -1,0 +1,103 @@
+//! Reading local images for the scanner: [`ImageSource`] is the narrow port the engine scans through (an image's
+//! id and size, and its `docker save` stream), implemented by [`DockerRuntime`] over the Engine API
+//! (`GET /images/{name}/json`, `GET /images/{name}/get`); never the docker CLI, never unpacked on the host.
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+
+use crate::error::{self, Result, RuntimeError};
+use crate::runtime::DockerRuntime;
+
+/// What the scanner needs to know about a local image before reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The image id (`sha256:…`): the scan cache's key.
+    pub id: String,
+    /// Its tags.
+    pub repo_tags: Vec<String>,
+    /// Its size in bytes as the engine reports it (for progress).
+    pub size: Option<u64>,
+}
+
+/// Local images, read for a scan.
+#[async_trait]
+pub trait ImageSource: Send + Sync + 'static {
+    /// The image `reference` names, or `None` when this Docker engine does not have it.
+    async fn image_info(&self, reference: &str) -> Result<Option<ImageInfo>>;
+    /// The image as a `docker save` tar stream.
+    fn export(&self, id: &str) -> BoxStream<'static, Result<bytes::Bytes>>;
+}
+
+#[async_trait]
+impl ImageSource for DockerRuntime {
+    async fn image_info(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        self.ready().await?;
+        match self.docker().inspect_image(reference).await {
+            Ok(image) => Ok(Some(ImageInfo {
+                id: image.id.unwrap_or_default(),
+                repo_tags: image.repo_tags.unwrap_or_default(),
+                size: image.size.and_then(|s| u64::try_from(s).ok()),
+            })),
+            Err(e) if error::is_not_found(&e) => Ok(None),
+            Err(e) => Err(error::map(&format!("inspecting image {reference}"), e)),
+        }
+    }
+
+    fn export(&self, id: &str) -> BoxStream<'static, Result<bytes::Bytes>> {
+        let doing = format!("exporting image {id}");
+        self.docker().clone().export_image(id).map(move |item| item.map_err(|e| error::map(&doing, e))).boxed()
+    }
+}
+
+/// Builds a `FROM scratch` image from a Dockerfile and files (path, mode, bytes) through the classic builder, and
+/// tags it `tag`. For the vulnerable demo variant and for tests that need images with crafted contents.
+pub async fn build_scratch_image(
+    docker: &bollard::Docker,
+    tag: &str,
+    dockerfile: &str,
+    files: &[(String, u32, Vec<u8>)],
+) -> Result<String> {
+    use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
+    let mut archive = tar::Builder::new(Vec::new());
+    let io = |e: std::io::Error| RuntimeError::Other(format!("packing the context of {tag}: {e}"));
+    let mut add = |path: &str, mode: u32, data: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        archive.append_data(&mut header, path, data)
+    };
+    add("Dockerfile", 0o644, dockerfile.as_bytes()).map_err(io)?;
+    for (path, mode, data) in files {
+        add(path, *mode, data).map_err(io)?;
+    }
+    let context = archive.into_inner().map_err(io)?;
+    let options = BuildImageOptionsBuilder::new()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .version(BuilderVersion::BuilderV1)
+        .build();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut built = false;
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| error::map(&format!("building {tag}"), e))?;
+        if let Some(detail) = info.error_detail {
+            let text = detail.message.unwrap_or_else(|| "unknown build error".to_string());
+            return Err(RuntimeError::Other(format!("building {tag}: {}", text.trim())));
+        }
+        if info.aux.is_some() {
+            built = true;
+        }
+        if let Some(text) = info.stream {
+            built |= text.contains("Successfully tagged") || text.contains("Successfully built");
+        }
+    }
+    if !built {
+        return Err(RuntimeError::Other(format!("building {tag}: the engine ended the build without an image")));
+    }
+    Ok(tag.to_string())
+}
