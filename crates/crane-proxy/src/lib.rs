@@ -112,28 +112,13 @@ impl AppProxy {
     ///
     /// Fails with [`ProxyError::PortInUse`] when another socket listens on the port.
     pub async fn bind(config: ProxyConfig, port: u16) -> Result<AppProxy> {
-        let listener =
-            std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).map_err(|source| {
-                match source.kind() {
-                    std::io::ErrorKind::AddrInUse => ProxyError::PortInUse(port),
-                    _ => ProxyError::Listen { port, source },
-                }
-            })?;
-        AppProxy::bind_std(config, listener)
+        AppProxy::bind_std(config, bind_loopback(port)?)
     }
 
     /// Starts serving on a listener the caller already bound, so it can reserve (and report) the port
     /// synchronously. Must be called from within a Tokio runtime, which then runs the proxy.
     pub fn bind_std(config: ProxyConfig, listener: std::net::TcpListener) -> Result<AppProxy> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProxyError::NoRuntime)?;
-        let port = listener.local_addr().map_err(|source| ProxyError::Listen { port: 0, source })?.port();
-        let listen_error = |source| ProxyError::Listen { port, source };
-        listener.set_nonblocking(true).map_err(listen_error)?;
-        let listener = {
-            // Registering the socket with the reactor needs the runtime's context even when called from outside it.
-            let _enter = runtime.enter();
-            TcpListener::from_std(listener).map_err(listen_error)?
-        };
+        let (runtime, port, listener) = tokio_listener(listener)?;
 
         let connections = Arc::new(Registry::default());
         let connector = Connector { timeout: config.connect_timeout, registry: connections.clone() };
@@ -197,6 +182,31 @@ impl AppProxy {
 }
 
 /// What the HTTP and the TCP proxies share: a backend set with its connections and counters.
+/// Binds `127.0.0.1:port` (0 picks a free port): [`ProxyError::PortInUse`] when another socket listens on it.
+pub(crate) fn bind_loopback(port: u16) -> Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).map_err(|source| {
+        match source.kind() {
+            std::io::ErrorKind::AddrInUse => ProxyError::PortInUse(port),
+            _ => ProxyError::Listen { port, source },
+        }
+    })
+}
+
+/// The current runtime, the listener's port and the listener registered with that runtime's reactor. Must be
+/// called from within a Tokio runtime.
+pub(crate) fn tokio_listener(listener: std::net::TcpListener) -> Result<(tokio::runtime::Handle, u16, TcpListener)> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProxyError::NoRuntime)?;
+    let port = listener.local_addr().map_err(|source| ProxyError::Listen { port: 0, source })?.port();
+    let listen_error = |source| ProxyError::Listen { port, source };
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    let listener = {
+        // Registering the socket with the reactor needs the runtime's context even when called from outside it.
+        let _enter = runtime.enter();
+        TcpListener::from_std(listener).map_err(listen_error)?
+    };
+    Ok((runtime, port, listener))
+}
+
 pub(crate) trait Balanced: Send + Sync + 'static {
     fn config(&self) -> &ProxyConfig;
     fn backends(&self) -> &BackendSet;

@@ -6,7 +6,6 @@
 //! failure when no backend accepts; the failed backend is then avoided for a few seconds. Removed backends drain:
 //! their connections run on for up to [`ProxyConfig::drain_timeout`] and are then closed.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use tokio::sync::watch;
 use crate::balance::{BackendSet, BackendState};
 use crate::connect::Registry;
 use crate::metrics::Counters;
-use crate::{Backend, Balanced, ProxyConfig, ProxyError, ProxyMetrics, Result, Strategy};
+use crate::{Backend, Balanced, ProxyConfig, ProxyMetrics, Result, Strategy};
 
 /// What the listener task and every connection share.
 pub(crate) struct TcpShared {
@@ -76,26 +75,12 @@ impl TcpProxy {
     /// Binds `127.0.0.1:port` (0 picks a free port) and starts accepting; with no backends yet, connections are
     /// closed at once.
     pub async fn bind(config: ProxyConfig, port: u16) -> Result<TcpProxy> {
-        let listener =
-            std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).map_err(|source| {
-                match source.kind() {
-                    std::io::ErrorKind::AddrInUse => ProxyError::PortInUse(port),
-                    _ => ProxyError::Listen { port, source },
-                }
-            })?;
-        TcpProxy::bind_std(config, listener)
+        TcpProxy::bind_std(config, crate::bind_loopback(port)?)
     }
 
     /// Starts on a listener the caller already bound. Must be called from within a Tokio runtime.
     pub fn bind_std(config: ProxyConfig, listener: std::net::TcpListener) -> Result<TcpProxy> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ProxyError::NoRuntime)?;
-        let port = listener.local_addr().map_err(|source| ProxyError::Listen { port: 0, source })?.port();
-        let listen_error = |source| ProxyError::Listen { port, source };
-        listener.set_nonblocking(true).map_err(listen_error)?;
-        let listener = {
-            let _enter = runtime.enter();
-            TcpListener::from_std(listener).map_err(listen_error)?
-        };
+        let (runtime, port, listener) = crate::tokio_listener(listener)?;
         let shared = Arc::new(TcpShared {
             backends: BackendSet::new(config.strategy),
             config,
