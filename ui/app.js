@@ -412,6 +412,8 @@ function currentApp() {
 }
 
 let lastScaleApp = null;
+// Whether the user typed a replica count that is not submitted yet.
+let scaleEdited = false;
 function renderDetail() {
   const app = currentApp();
   $("detail-empty").hidden = !!app;
@@ -434,9 +436,11 @@ function renderDetail() {
     url.textContent = app.url;
   }
   $("app-ready").textContent = `${app.ready}/${app.replicas}`;
-  // Keep what the user is typing; reset the replica box when another app is shown or it is not focused.
+  // Keep what the user typed until it is submitted (a refresh must not undo it, even once the box lost focus);
+  // reset the replica box when another app is shown or nothing was typed.
   const input = $("scale-input");
-  if (lastScaleApp !== app.name || document.activeElement !== input) input.value = String(app.replicas);
+  if (lastScaleApp !== app.name) scaleEdited = false;
+  if (!scaleEdited && document.activeElement !== input) input.value = String(app.replicas);
   lastScaleApp = app.name;
 
   renderTraffic(app.traffic);
@@ -1959,8 +1963,10 @@ async function main() {
   $("new-app-form").addEventListener("submit", submitNewApp);
   $("new-app-form").addEventListener("input", updatePreview);
   $("f-cancel").addEventListener("click", () => $("new-app-dialog").close());
+  $("scale-input").addEventListener("input", () => (scaleEdited = true));
   $("scale-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
+    scaleEdited = false;
     scaleTo(Number($("scale-input").value));
   });
   $("scale-dec").addEventListener("click", () => {
