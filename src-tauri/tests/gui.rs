@@ -554,9 +554,9 @@ async fn autoscale_under_load(c: &Client, app: &str) {
     assert!(!policy.contains("null") && !policy.contains("undefined"), "the policy shows a missing field: {policy:?}");
     let charts = wait_until(
         c,
-        "the 6 charts",
+        "the 8 charts",
         Duration::from_secs(20),
-        "const n = document.querySelectorAll('[data-testid=charts] .chart svg').length; return n === 6 ? n : null",
+        "const n = document.querySelectorAll('[data-testid=charts] .chart svg').length; return n === 8 ? n : null",
     )
     .await;
     eprintln!("charts drawn: {charts}");
