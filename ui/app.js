@@ -1788,17 +1788,20 @@ async function rotateWebhook() {
 
 // Validates the rule file while it is typed (after a pause), so problems show with their line before Save.
 let alertRulesTimer = 0;
+// Bumped by every button action, so a live check that was under way does not overwrite what the action said.
+let alertRulesSeq = 0;
 function liveValidateAlertRules() {
   clearTimeout(alertRulesTimer);
   alertRulesTimer = setTimeout(async () => {
     const yaml = $("alert-rules-yaml").value;
+    const seq = alertRulesSeq;
     try {
       const n = await commands.validateAlertRules(yaml);
-      if ($("alert-rules-yaml").value !== yaml) return;
+      if ($("alert-rules-yaml").value !== yaml || seq !== alertRulesSeq) return;
       alertRulesDiagnostics(null);
       $("alert-rules-status").textContent = `Valid: ${nRules(n)}.`;
     } catch (e) {
-      if ($("alert-rules-yaml").value !== yaml) return;
+      if ($("alert-rules-yaml").value !== yaml || seq !== alertRulesSeq) return;
       $("alert-rules-status").textContent = "";
       alertRulesDiagnostics(typeof e === "object" && e ? e : { code: "internal", message: errText(e), diagnostics: [] });
     }
@@ -1806,6 +1809,8 @@ function liveValidateAlertRules() {
 }
 
 async function alertRulesAction(which) {
+  clearTimeout(alertRulesTimer);
+  alertRulesSeq += 1;
   const yaml = $("alert-rules-yaml").value;
   alertRulesDiagnostics(null);
   $("alert-rules-status").textContent = "";
