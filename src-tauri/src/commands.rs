@@ -413,6 +413,11 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             crate::scan_commands::advisory_db_status,
             crate::scan_commands::import_advisories,
             crate::scan_commands::build_vulnerable_demo_image,
+            crate::lab_commands::apply_all,
+            crate::lab_commands::lab_list,
+            crate::lab_commands::lab_load,
+            crate::lab_commands::lab_status,
+            crate::lab_commands::lab_reset,
         ])
         // The payload of the `crane://change` event, which the window listens to directly.
         .typ::<ChangeView>()

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use utoipa::ToSchema;
 
+pub mod lab;
 pub mod scan;
+pub use lab::*;
 pub use scan::*;
 
 /// Version of the REST API path prefix.
@@ -27,6 +29,13 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it.
     pub fix: String,
+    /// The file the problem is in, when the source is several files (a lab: `lab.yaml`, `apps/web.yaml`).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The 1-based document of a multi-document YAML file (`---` separated); `line` still counts from the start of
+    /// the file.
+    #[serde(default)]
+    pub document: Option<u32>,
 }
 
 /// The door a request came through (recorded in the audit log and given to policies as `door`).
@@ -567,6 +576,13 @@ pub struct ApplyRequest {
     pub create_only: bool,
 }
 
+/// Result of applying a multi-document file (`---` separated apps): one result per app, in file order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct ApplyAllResult {
+    /// Each app's result, in the file's order.
+    pub results: Vec<ApplyResult>,
+}
+
 /// Body of `POST /apps/{name}/scale`. Unknown fields are rejected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -714,6 +730,15 @@ pub enum EventKind {
     /// Advisories were imported into the scanner's database.
     #[serde(rename = "scan.db_imported")]
     ScanDbImported,
+    /// A lab was loaded: its resources were created (details: the lab, what it created, the caller).
+    #[serde(rename = "lab.loaded")]
+    LabLoaded,
+    /// Every check of a lab's step held (details: the lab, the step, each check with what was seen).
+    #[serde(rename = "lab.check_passed")]
+    LabCheckPassed,
+    /// A lab was reset: what it created was removed and what it changed restored.
+    #[serde(rename = "lab.reset")]
+    LabReset,
     /// A crashing instance waits before its restart (CrashLoop backoff).
     #[serde(rename = "instance.backoff")]
     InstanceBackoff,
@@ -890,6 +915,9 @@ impl EventKind {
         EventKind::ImageScanned,
         EventKind::ImageScanFailed,
         EventKind::ScanDbImported,
+        EventKind::LabLoaded,
+        EventKind::LabCheckPassed,
+        EventKind::LabReset,
         EventKind::InstanceBackoff,
         EventKind::InstanceDied,
         EventKind::InstanceDuplicateRemoved,
@@ -959,6 +987,9 @@ impl EventKind {
             EventKind::ImageScanned => "image.scanned",
             EventKind::ImageScanFailed => "image.scan_failed",
             EventKind::ScanDbImported => "scan.db_imported",
+            EventKind::LabLoaded => "lab.loaded",
+            EventKind::LabCheckPassed => "lab.check_passed",
+            EventKind::LabReset => "lab.reset",
             EventKind::InstanceBackoff => "instance.backoff",
             EventKind::InstanceDied => "instance.died",
             EventKind::InstanceDuplicateRemoved => "instance.duplicate_removed",
@@ -1017,6 +1048,7 @@ impl EventKind {
             | EventKind::InstanceStartRecovered
             | EventKind::InstanceStarted
             | EventKind::ProbeStarted
+            | EventKind::LabCheckPassed
             | EventKind::RolloutComplete => EventTone::Good,
             EventKind::AppRolledBack
             | EventKind::AlertFiring
@@ -1275,6 +1307,12 @@ pub enum AuditAction {
     /// Import advisories into the image scanner's database.
     #[serde(rename = "scan.db_import")]
     ScanDbImport,
+    /// Load a lab (creates its apps, sets its policies and rules).
+    #[serde(rename = "lab.load")]
+    LabLoad,
+    /// Reset a lab (removes what it created, restores what it changed).
+    #[serde(rename = "lab.reset")]
+    LabReset,
     /// An action this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -1304,6 +1342,8 @@ impl AuditAction {
         AuditAction::PolicyReset,
         AuditAction::AlertRulesChange,
         AuditAction::ScanDbImport,
+        AuditAction::LabLoad,
+        AuditAction::LabReset,
     ];
 
     /// The dotted name, as stored and sent.
@@ -1330,6 +1370,8 @@ impl AuditAction {
             AuditAction::PolicyReset => "policy.reset",
             AuditAction::AlertRulesChange => "alerts.rules_change",
             AuditAction::ScanDbImport => "scan.db_import",
+            AuditAction::LabLoad => "lab.load",
+            AuditAction::LabReset => "lab.reset",
             AuditAction::Unknown => "unknown",
         }
     }

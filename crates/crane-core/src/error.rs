@@ -19,6 +19,11 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it, as a sentence the user can follow.
     pub fix: String,
+    /// The file the problem is in, for sources of several files (a lab); `None` for a single spec.
+    pub file: Option<String>,
+    /// The 1-based document of a multi-document YAML file (`---` separated) the problem is in; `None` when the
+    /// source is one document. `line` counts from the start of the file, not of the document.
+    pub document: Option<u32>,
 }
 
 impl Diagnostic {
@@ -30,13 +35,26 @@ impl Diagnostic {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Self {
-        Self { line, column, path: path.into(), message: message.into(), fix: fix.into() }
+        Self { line, column, path: path.into(), message: message.into(), fix: fix.into(), file: None, document: None }
+    }
+
+    /// The same diagnostic, placed in `file`.
+    pub fn in_file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
     }
 }
 
 impl fmt::Display for Diagnostic {
-    /// `line 3, column 11: resources.memory: <message> (fix: <fix>)`, leaving out the parts that are empty.
+    /// `[file: ][document 2: ]line 3, column 11: resources.memory: <message> (fix: <fix>)`, leaving out the parts that
+    /// are empty.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
+        if let Some(document) = self.document {
+            write!(f, "document {document}: ")?;
+        }
         if self.line > 0 {
             write!(f, "line {}, column {}: ", self.line, self.column)?;
         }

@@ -56,6 +56,8 @@ pub enum PolicyName {
 impl PolicyName {
     /// Every policy, in the order doors list them.
     pub const ALL: [PolicyName; 3] = [PolicyName::Admission, PolicyName::Scaling, PolicyName::Alerts];
+    /// The names doors use, in the order of [`PolicyName::ALL`].
+    pub const NAMES: &'static [&'static str] = &["admission", "scaling", "alerts"];
 
     /// The name doors use (`admission`).
     pub fn as_str(self) -> &'static str {

@@ -494,6 +494,24 @@ pub trait Store: Send + Sync + 'static {
     async fn put_policy(&self, policy: &StoredPolicy) -> Result<(), StoreError>;
     /// Removes a policy's edit, so the shipped version runs again; returns whether there was one.
     async fn delete_policy(&self, name: &str) -> Result<bool, StoreError>;
+    /// Every loaded lab.
+    async fn list_labs(&self) -> Result<Vec<StoredLab>, StoreError>;
+    /// Writes a loaded lab (replacing the row of the same id).
+    async fn put_lab(&self, lab: &StoredLab) -> Result<(), StoreError>;
+    /// Removes a lab's row; returns whether there was one.
+    async fn delete_lab(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// A loaded lab: what the engine needs to evaluate its checks and to reset it, also after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLab {
+    /// The lab's id.
+    pub id: String,
+    /// The engine's record of the lab as JSON text: its files, what loading it created and replaced, the steps done.
+    /// The engine owns its shape; the store keeps it whole.
+    pub record: String,
+    /// When it was loaded.
+    pub loaded_at: Millis,
 }
 
 /// Labels as a map, for adapters.

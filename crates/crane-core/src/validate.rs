@@ -17,12 +17,14 @@
 //! [`Floor::default`], so a caller that does not choose is safe; the engine calls [`parse_spec_with`] with its data
 //! directory and its `allow_unsafe` setting.
 
+pub mod documents;
 pub(crate) mod schema;
 pub(crate) mod tree;
 
 use std::collections::BTreeMap;
 
 pub use crate::units::{parse_duration, parse_quantity};
+pub use documents::{parse_specs, parse_specs_with, split_documents};
 
 use crate::error::Diagnostic;
 pub use crate::safety::Floor;

@@ -405,7 +405,7 @@ fn alert_view(rule: &str, a: &Alert) -> AlertView {
 fn wire_diagnostics(diags: Vec<crane_core::error::Diagnostic>) -> Vec<Diagnostic> {
     diags
         .into_iter()
-        .map(|d| Diagnostic { line: d.line, column: d.column, path: d.path, message: d.message, fix: d.fix })
+        .map(crate::error::wire_diagnostic)
         .collect()
 }
 

@@ -12,7 +12,33 @@ pub fn check_spec_size(yaml: &str) -> Result<()> {
     }
     let message = spec_too_large(yaml.len());
     let fix = SPEC_TOO_LARGE_FIX.to_string();
-    Err(EngineError::InvalidSpec(vec![Diagnostic { line: 0, column: 0, path: String::new(), message, fix }]))
+    Err(EngineError::InvalidSpec(vec![plain_diagnostic("", message, fix)]))
+}
+
+/// The wire form of a core diagnostic, with its file and document.
+pub fn wire_diagnostic(d: crane_core::Diagnostic) -> Diagnostic {
+    Diagnostic {
+        line: d.line,
+        column: d.column,
+        path: d.path,
+        message: d.message,
+        fix: d.fix,
+        file: d.file,
+        document: d.document,
+    }
+}
+
+/// A wire diagnostic tied to no position, file or document.
+pub fn plain_diagnostic(path: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Diagnostic {
+    Diagnostic {
+        line: 0,
+        column: 0,
+        path: path.into(),
+        message: message.into(),
+        fix: fix.into(),
+        file: None,
+        document: None,
+    }
 }
 
 /// Result of engine operations.
@@ -27,6 +53,10 @@ pub enum EngineError {
     /// The alert rule file has problems; every one is listed (`invalid_spec` on the wire).
     #[error("the rule file is invalid: {}", summarize(.0))]
     InvalidRules(Vec<Diagnostic>),
+    /// The lab has problems (manifest or the files it names); every one is listed with its file, and nothing was
+    /// created (`invalid_spec` on the wire).
+    #[error("the lab is invalid: {}", summarize(.0))]
+    InvalidLab(Vec<Diagnostic>),
     /// No app of that name.
     #[error("no app named '{0}'; list apps with `cranectl get apps`")]
     NotFound(String),
@@ -96,10 +126,12 @@ fn summarize(diags: &[Diagnostic]) -> String {
     diags
         .iter()
         .map(|d| {
+            let file = d.file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default();
+            let document = d.document.map(|n| format!("document {n}: ")).unwrap_or_default();
             if d.line > 0 {
-                format!("line {} column {}: {}: {} ({})", d.line, d.column, d.path, d.message, d.fix)
+                format!("{file}{document}line {} column {}: {}: {} ({})", d.line, d.column, d.path, d.message, d.fix)
             } else {
-                format!("{}: {} ({})", d.path, d.message, d.fix)
+                format!("{file}{document}{}: {} ({})", d.path, d.message, d.fix)
             }
         })
         .collect::<Vec<_>>()
@@ -110,7 +142,7 @@ impl EngineError {
     /// The wire form of this error.
     pub fn to_api(&self) -> ApiError {
         let code = match self {
-            EngineError::InvalidSpec(_) | EngineError::InvalidRules(_) => ErrorCode::InvalidSpec,
+            EngineError::InvalidSpec(_) | EngineError::InvalidRules(_) | EngineError::InvalidLab(_) => ErrorCode::InvalidSpec,
             EngineError::NotFound(_) | EngineError::Missing(_) => ErrorCode::NotFound,
             EngineError::Forbidden(_) => ErrorCode::Forbidden,
             EngineError::Conflict(_) | EngineError::Stale(_) => ErrorCode::Conflict,
@@ -126,16 +158,13 @@ impl EngineError {
             EngineError::PolicyNotFound(_) => ErrorCode::NotFound,
         };
         let diagnostics = match self {
-            EngineError::InvalidSpec(d) | EngineError::InvalidPolicy(d) | EngineError::InvalidRules(d) => d.clone(),
+            EngineError::InvalidSpec(d)
+            | EngineError::InvalidPolicy(d)
+            | EngineError::InvalidRules(d)
+            | EngineError::InvalidLab(d) => d.clone(),
             EngineError::PolicyDenied { policy, messages } => messages
                 .iter()
-                .map(|m| Diagnostic {
-                    line: 0,
-                    column: 0,
-                    path: format!("policy:{}", policy_word(*policy)),
-                    message: m.clone(),
-                    fix: String::new(),
-                })
+                .map(|m| plain_diagnostic(format!("policy:{}", policy_word(*policy)), m.clone(), String::new()))
                 .collect(),
             _ => Vec::new(),
         };

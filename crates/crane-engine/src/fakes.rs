@@ -554,6 +554,7 @@ struct MemState {
     samples: Vec<crane_core::ports::Sample>,
     settings: BTreeMap<String, String>,
     policies: BTreeMap<String, crane_core::ports::StoredPolicy>,
+    labs: BTreeMap<String, crane_core::ports::StoredLab>,
     unreadable: BTreeMap<String, String>,
     users: BTreeMap<String, crane_core::ports::StoredUser>,
     tokens: Vec<crane_core::ports::StoredToken>,
@@ -820,5 +821,18 @@ impl crane_core::ports::Store for MemStore {
 
     async fn delete_policy(&self, name: &str) -> Result<bool, crane_core::ports::StoreError> {
         Ok(self.inner.locked().policies.remove(name).is_some())
+    }
+
+    async fn list_labs(&self) -> Result<Vec<crane_core::ports::StoredLab>, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().labs.values().cloned().collect())
+    }
+
+    async fn put_lab(&self, lab: &crane_core::ports::StoredLab) -> Result<(), crane_core::ports::StoreError> {
+        self.inner.locked().labs.insert(lab.id.clone(), lab.clone());
+        Ok(())
+    }
+
+    async fn delete_lab(&self, id: &str) -> Result<bool, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().labs.remove(id).is_some())
     }
 }

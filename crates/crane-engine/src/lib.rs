@@ -14,6 +14,7 @@ mod data_dir;
 pub mod error;
 mod exposition;
 pub mod fakes;
+mod labs;
 mod load;
 mod metrics;
 mod nginx;
@@ -271,6 +272,8 @@ pub(crate) struct Inner {
     pub policies: policies::Policies,
     /// The settings naming other services (Alertmanager, OPA), as in the store.
     pub remote: Mutex<settings::Remote>,
+    /// The loaded lab's work lock and check evaluator.
+    pub labs: labs::Labs,
 }
 
 impl Inner {
@@ -393,6 +396,7 @@ impl EngineHandle {
             webhook_seen: webhook::Seen::default(),
             policies: policies::Policies::shipped(Arc::new(crane_policy::Regorus)),
             remote: Mutex::default(),
+            labs: labs::Labs::default(),
         });
         let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };
         handle.ensure_admin_user().await?;
@@ -400,6 +404,7 @@ impl EngineHandle {
         handle.load_remote().await?;
         alerting::load(&handle.inner).await;
         handle.start_loop(rx, reports_rx);
+        handle.resume_lab().await;
         Ok(handle)
     }
 
@@ -411,6 +416,11 @@ impl EngineHandle {
         *self.inner.collector_task.locked() = Some(tokio::spawn(async move { metrics::run(inner).await }));
         let inner = self.inner.clone();
         *self.inner.alerting_task.locked() = Some(tokio::spawn(async move { alerting::run(inner).await }));
+    }
+
+    /// The engine acting as itself (`admin` through the `engine` door), for its own background work.
+    pub(crate) fn engine_side(inner: Arc<Inner>) -> EngineHandle {
+        EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) }
     }
 
     /// The same engine, acting for `caller`: every request through the returned handle is checked, recorded and
@@ -459,20 +469,8 @@ impl EngineHandle {
         let parsed = tokio::task::spawn_blocking(move || crane_core::validate::parse_spec_with(&source, &floor))
             .await
             .map_err(|e| EngineError::Internal(format!("parsing the spec failed: {e}")))?;
-        let mut spec = parsed.map_err(|diags| {
-            EngineError::InvalidSpec(
-                diags
-                    .into_iter()
-                    .map(|d| crane_api::Diagnostic {
-                        line: d.line,
-                        column: d.column,
-                        path: d.path,
-                        message: d.message,
-                        fix: d.fix,
-                    })
-                    .collect(),
-            )
-        })?;
+        let mut spec =
+            parsed.map_err(|diags| EngineError::InvalidSpec(diags.into_iter().map(error::wire_diagnostic).collect()))?;
         let name = spec.name.clone();
         *named = Some(name.clone());
         let mut policy_warnings = Vec::new();
@@ -1174,6 +1172,9 @@ impl EngineHandle {
             task.abort();
         }
         if let Some(task) = self.inner.alerting_task.locked().take() {
+            task.abort();
+        }
+        if let Some(task) = self.inner.labs.task.locked().take() {
             task.abort();
         }
         self.inner.collector.clear();

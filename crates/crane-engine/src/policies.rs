@@ -661,19 +661,11 @@ fn invalid(error: PolicyError) -> EngineError {
         PolicyError::Invalid(diagnostics) => {
             EngineError::InvalidPolicy(diagnostics.into_iter().map(wire_diagnostic).collect())
         }
-        other => EngineError::InvalidPolicy(vec![crane_api::Diagnostic {
-            line: 0,
-            column: 0,
-            path: String::new(),
-            message: other.to_string(),
-            fix: "correct the policy".to_string(),
-        }]),
+        other => EngineError::InvalidPolicy(vec![plain_diagnostic("", other.to_string(), "correct the policy")]),
     }
 }
 
-fn wire_diagnostic(d: crane_core::Diagnostic) -> crane_api::Diagnostic {
-    crane_api::Diagnostic { line: d.line, column: d.column, path: d.path, message: d.message, fix: d.fix }
-}
+use crate::error::{plain_diagnostic, wire_diagnostic};
 
 /// What saving a policy checks (on a blocking thread): compile, the policy's tests, a decision for every shipped
 /// sample input. Gives the compiled policy when it compiled.
@@ -696,40 +688,30 @@ fn check(
     let tests: Vec<PolicyTestResult> = match policies.tests(name, rego, &compiled) {
         Ok(outcomes) => outcomes.into_iter().map(|o| test_result(name, o)).collect(),
         Err(error) => {
-            diagnostics.push(crane_api::Diagnostic {
-                line: 0,
-                column: 0,
-                path: format!("{name}_test.rego"),
-                message: format!("the tests do not compile: {error}"),
-                fix: "correct the tests".to_string(),
-            });
+            diagnostics.push(plain_diagnostic(
+                format!("{name}_test.rego"),
+                format!("the tests do not compile: {error}"),
+                "correct the tests",
+            ));
             Vec::new()
         }
     };
     for test in tests.iter().filter(|t| !t.passed) {
-        diagnostics.push(crane_api::Diagnostic {
-            line: 0,
-            column: 0,
-            path: test.name.clone(),
-            message: format!(
-                "test {} failed{}",
-                test.name,
-                test.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
-            ),
-            fix: "correct the policy or the test".to_string(),
-        });
+        diagnostics.push(plain_diagnostic(
+            test.name.clone(),
+            format!("test {} failed{}", test.name, test.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()),
+            "correct the policy or the test",
+        ));
     }
     for sample in crane_policy::shipped(name).samples {
         let input: Value = serde_json::from_str(sample.json).unwrap_or(Value::Null);
         let outcome = compiled.evaluate(&input).and_then(|output| summarize(name, &output, &input));
         if let Err(error) = outcome {
-            diagnostics.push(crane_api::Diagnostic {
-                line: 0,
-                column: 0,
-                path: format!("samples/{}", sample.file),
-                message: format!("on the sample input policies/samples/{}: {error}", sample.file),
-                fix: "make the policy answer what policies/README.md describes for every input".to_string(),
-            });
+            diagnostics.push(plain_diagnostic(
+                format!("samples/{}", sample.file),
+                format!("on the sample input policies/samples/{}: {error}", sample.file),
+                "make the policy answer what policies/README.md describes for every input",
+            ));
         }
     }
     (PolicyValidation { valid: diagnostics.is_empty(), diagnostics, tests }, Some(compiled))

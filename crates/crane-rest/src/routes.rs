@@ -37,7 +37,10 @@ use utoipa_axum::routes;
 
 use crate::error::ApiFailure;
 
+mod labs;
 mod scan;
+
+pub use labs::{APPLY_ALL_BODY_LIMIT, LAB_BODY_LIMIT};
 
 /// What every handler can reach.
 /// The engine acting for the request's caller: the guard ([`crate::auth::guard`]) puts the caller it authenticated
@@ -140,6 +143,10 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(scan::import_advisories),
         routes!(scan::vulnerable_demo_image),
         routes!(rotate_webhook_token),
+        routes!(labs::apply_all).layer(DefaultBodyLimit::max(APPLY_ALL_BODY_LIMIT)),
+        routes!(labs::list_labs, labs::load_lab).layer(DefaultBodyLimit::max(LAB_BODY_LIMIT)),
+        routes!(labs::lab_status),
+        routes!(labs::reset_lab),
     ]
 }
 

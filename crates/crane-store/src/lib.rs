@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use crane_core::access::Role;
 use crane_core::ports::{
     AppScan, AuditRecord, EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp,
-    StoredPolicy, StoredRevision, StoredToken, StoredUser,
+    StoredLab, StoredPolicy, StoredRevision, StoredToken, StoredUser,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -627,6 +627,41 @@ impl Store for SqliteStore {
     async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
         let done =
             sqlx::query("DELETE FROM policies WHERE name = ?").bind(name).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_labs(&self) -> Result<Vec<StoredLab>, StoreError> {
+        let rows = sqlx::query("SELECT id, record, loaded_at FROM labs ORDER BY loaded_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredLab {
+                    id: r.try_get("id").map_err(err)?,
+                    record: r.try_get("record").map_err(err)?,
+                    loaded_at: r.try_get::<i64, _>("loaded_at").map_err(err)?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_lab(&self, lab: &StoredLab) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO labs (id, record, loaded_at) VALUES (?, ?, ?) \
+             ON CONFLICT(id) DO UPDATE SET record = excluded.record, loaded_at = excluded.loaded_at",
+        )
+        .bind(&lab.id)
+        .bind(&lab.record)
+        .bind(lab.loaded_at as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_lab(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM labs WHERE id = ?").bind(id).execute(&self.pool).await.map_err(err)?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -348,6 +348,43 @@ impl Client {
         self.json(self.request(Method::POST, "/apps").timeout(LONG).json(&body)).await
     }
 
+    /// `POST /apply`: every app of a `---` separated file.
+    pub async fn apply_all(&self, yaml: String, create_only: bool) -> Result<crane_api::ApplyAllResult> {
+        let body = ApplyRequest { yaml, create_only };
+        self.json(self.request(Method::POST, "/apply").timeout(LONG).json(&body)).await
+    }
+
+    /// `GET /labs`.
+    pub async fn lab_list(&self) -> Result<Vec<crane_api::LabSummaryView>> {
+        self.json(self.request(Method::GET, "/labs").timeout(SHORT)).await
+    }
+
+    /// `POST /labs` with a shipped lab's id.
+    pub async fn lab_load_shipped(&self, id: &str) -> Result<crane_api::LabView> {
+        let body = crane_api::LabLoadRequest { shipped: id.to_string() };
+        self.json(self.request(Method::POST, "/labs").timeout(LONG).json(&body)).await
+    }
+
+    /// `POST /labs` with a lab archive (tar or tar.gz) as the body.
+    pub async fn lab_load_archive(&self, archive: Vec<u8>) -> Result<crane_api::LabView> {
+        let request = self
+            .request(Method::POST, "/labs")
+            .timeout(LONG)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(archive);
+        self.json(request).await
+    }
+
+    /// `GET /labs/{id}`.
+    pub async fn lab_status(&self, id: &str) -> Result<crane_api::LabView> {
+        self.json(self.request(Method::GET, &format!("/labs/{}", segment(id))).timeout(SHORT)).await
+    }
+
+    /// `POST /labs/{id}/reset`.
+    pub async fn lab_reset(&self, id: &str) -> Result<crane_api::LabResetView> {
+        self.json(self.request(Method::POST, &format!("/labs/{}/reset", segment(id))).timeout(LONG)).await
+    }
+
     /// `POST /apps/{name}/scale`.
     pub async fn scale(&self, name: &str, replicas: u32) -> Result<AppView> {
         let request = self.request(Method::POST, &format!("/apps/{}/scale", segment(name)));

@@ -92,13 +92,19 @@ pub enum CliError {
         source: std::io::Error,
     },
     /// A spec file is larger than the engine accepts; it was not sent.
-    #[error("{name} is larger than {max} bytes (256 KiB), the most a spec may be; it was not sent")]
+    #[error(
+        "{name} is larger than {max} bytes, the most the engine accepts (one spec: 256 KiB; a file of `---` separated \
+         apps: 1 MiB); it was not sent"
+    )]
     SpecTooLarge {
         /// File name, or `<stdin>`.
         name: String,
-        /// The cap, `crane_core::validate::MAX_SPEC_BYTES`.
+        /// The cap: `MAX_SPEC_BYTES` for one spec, `documents::MAX_FILE_BYTES` for a file of apps.
         max: usize,
     },
+    /// A lab cannot be sent (a link in its folder, over its bounds) or none is loaded; the message names the fix.
+    #[error("{0}")]
+    Lab(String),
     /// `serve` could not start or stop, or output could not be produced.
     #[error("{0}")]
     Serve(String),
@@ -135,7 +141,13 @@ impl CliError {
                     if error.diagnostics.len() == 1 { "" } else { "s" }
                 )];
                 lines.extend(error.diagnostics.iter().map(|d| {
+                    // A lab's problems name their own file; a multi-app file's its document.
+                    let file = d.file.as_deref().unwrap_or(file);
                     let place = if d.line > 0 { format!("{file}:{}:{}", d.line, d.column) } else { file.to_string() };
+                    let place = match d.document {
+                        Some(n) => format!("{place}: document {n}"),
+                        None => place,
+                    };
                     let path = if d.path.is_empty() { String::new() } else { format!(" {}:", d.path) };
                     let fix = if d.fix.is_empty() { String::new() } else { format!(" — {}", d.fix) };
                     format!("{place}:{path} {}{fix}", d.message)
@@ -165,8 +177,18 @@ mod tests {
                         path: "bogus".into(),
                         message: "unknown field".into(),
                         fix: "remove it".into(),
+                        file: None,
+                        document: None,
                     },
-                    Diagnostic { line: 0, column: 0, path: "".into(), message: "no name".into(), fix: "".into() },
+                    Diagnostic {
+                        line: 0,
+                        column: 0,
+                        path: "".into(),
+                        message: "no name".into(),
+                        fix: "".into(),
+                        file: None,
+                        document: None,
+                    },
                 ],
             },
             source_name: Some("app.yaml".into()),

@@ -8,6 +8,7 @@ mod client;
 mod error;
 mod load;
 mod output;
+mod lab;
 mod policy;
 mod scan;
 mod serve;
@@ -198,6 +199,15 @@ enum Command {
     Policy {
         #[command(subcommand)]
         what: policy::PolicyWhat,
+    },
+    /// Preset labs: list them, load one (shipped id, folder or archive), follow its checks, reset it.
+    #[command(after_help = "Examples:\n  cranectl lab list\n  cranectl lab load self-healing\n  \
+                      cranectl lab load ./my-lab        # a folder holding lab.yaml\n  \
+                      cranectl lab load my-lab.tar.gz\n  cranectl lab status\n  cranectl lab reset\n\n\
+                      The lab format: docs/labs.md.")]
+    Lab {
+        #[command(subcommand)]
+        what: lab::LabWhat,
     },
     /// Manage bearer tokens: make, list and revoke users' tokens, rotate the engine's own (admins).
     #[command(after_help = "Examples:\n  cranectl token create --role viewer --user alice --label dashboard\n  \
@@ -788,6 +798,7 @@ async fn run(cli: Cli) -> Result<()> {
             emit(&output::render(format, &status, || output::status_text(&status))?)
         }
         Command::Policy { what } => policy::run(&Client::discover(&data_dir).await?, what, format).await,
+        Command::Lab { what } => lab::run(&Client::discover(&data_dir).await?, what, format).await,
         Command::Settings { what } => {
             let client = Client::discover(&data_dir).await?;
             let settings = match what {
@@ -977,6 +988,12 @@ async fn rollout(client: &Client, what: RolloutWhat, format: Format, now: chrono
 
 async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Format) -> Result<()> {
     let (name, yaml) = read_spec(&spec.file)?;
+    if crane_core::validate::split_documents(&yaml).len() > 1 {
+        return apply_all(client, &name, yaml, create_only, format).await;
+    }
+    if yaml.len() > crane_core::validate::MAX_SPEC_BYTES {
+        return Err(CliError::SpecTooLarge { name, max: crane_core::validate::MAX_SPEC_BYTES });
+    }
     let result = client.apply(yaml, create_only).await.map_err(|err| match err {
         CliError::Api { error, .. } => CliError::Api { error, source_name: Some(name.clone()), document: "spec" },
         other => other,
@@ -997,8 +1014,41 @@ async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Form
     emit(&output::render(format, &result, || format!("app/{} {verb}\n", result.app.name))?)
 }
 
-/// The spec text and the name diagnostics should use for it. A spec above the engine's cap is refused here,
-/// naming the file and the cap, and never sent; at most one byte more than the cap is read.
+/// Applies a `---` separated file of apps in one go: every document is validated by the engine first, and nothing
+/// is created when one is invalid (each problem names its document and the line of the file).
+async fn apply_all(client: &Client, name: &str, yaml: String, create_only: bool, format: Format) -> Result<()> {
+    let all = client.apply_all(yaml, create_only).await.map_err(|err| match err {
+        CliError::Api { error, .. } => CliError::Api { error, source_name: Some(name.to_string()), document: "file" },
+        other => other,
+    })?;
+    let mut stderr = std::io::stderr().lock();
+    for result in &all.results {
+        for warning in &result.warnings {
+            let _ = writeln!(stderr, "Warning: app/{}: {warning}", result.app.name);
+        }
+        for warning in &result.policy_warnings {
+            let _ = writeln!(stderr, "Policy warning: app/{}: {warning}", result.app.name);
+        }
+    }
+    drop(stderr);
+    emit(&output::render(format, &all, || {
+        all.results
+            .iter()
+            .map(|r| {
+                let verb = match r.action {
+                    crane_api::ApplyAction::Created => "created",
+                    crane_api::ApplyAction::Unchanged => "unchanged",
+                    crane_api::ApplyAction::Updated | crane_api::ApplyAction::Scaled => "configured",
+                };
+                format!("app/{} {verb}\n", r.app.name)
+            })
+            .collect()
+    })?)
+}
+
+/// The spec text and the name diagnostics should use for it. A file above the engine's cap for a file of apps is
+/// refused here, naming the file and the cap, and never sent; at most one byte more than the cap is read. (A single
+/// spec's own cap is checked by `apply` once the file is known to hold one document.)
 fn read_spec(file: &PathBuf) -> Result<(String, String)> {
     if file.as_os_str() == "-" {
         let name = "<stdin>".to_string();
@@ -1011,9 +1061,9 @@ fn read_spec(file: &PathBuf) -> Result<(String, String)> {
     Ok((name, yaml))
 }
 
-/// Reads a spec of at most [`crane_core::validate::MAX_SPEC_BYTES`] from `input`.
+/// Reads a spec file of at most [`crane_core::validate::documents::MAX_FILE_BYTES`] from `input`.
 fn read_bounded(input: impl Read, name: &str) -> Result<String> {
-    let max = crane_core::validate::MAX_SPEC_BYTES;
+    let max = crane_core::validate::documents::MAX_FILE_BYTES;
     let mut bytes = Vec::new();
     input
         .take(max as u64 + 1)
@@ -1100,11 +1150,12 @@ mod tests {
     /// A spec above the cap is refused before it is sent, naming the file and the cap; one at the cap is read.
     #[test]
     fn oversized_specs_are_not_sent() {
-        let max = crane_core::validate::MAX_SPEC_BYTES;
+        let max = crane_core::validate::documents::MAX_FILE_BYTES;
         let err = read_bounded(std::io::Cursor::new(vec![b'a'; max + 1]), "big.yaml").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "big.yaml is larger than 262144 bytes (256 KiB), the most a spec may be; it was not sent"
+            "big.yaml is larger than 1048576 bytes, the most the engine accepts (one spec: 256 KiB; a file of `---` \
+             separated apps: 1 MiB); it was not sent"
         );
         // An endless input is read only up to the cap.
         let err = read_bounded(std::io::repeat(b'a'), "<stdin>").unwrap_err();
