@@ -325,7 +325,7 @@ impl EngineHandle {
             self.authorize(Permission::ManageSettings, None).await?;
             let (files, shipped) = match source {
                 LabSource::Shipped { id } => {
-                    let files = lab::shipped().into_iter().find(|(dir, _)| dir == id).map(|(_, f)| f).ok_or_else(|| {
+                    let files = lab::shipped().into_iter().find(|(dir, _)| *dir == id.as_str()).map(|(_, f)| f).ok_or_else(|| {
                         let ids: Vec<&str> = lab::shipped().iter().map(|(d, _)| *d).collect();
                         EngineError::Missing(format!("no shipped lab '{id}'; the shipped labs are: {}", ids.join(", ")))
                     })?;

@@ -125,13 +125,13 @@ async fn reset_restores_an_edited_policy_and_custom_rules_as_they_were() {
 async fn a_malformed_lab_is_refused_with_file_and_line_and_creates_nothing() {
     let rig = Rig::new().await;
     let lab_dir = tempfile::tempdir().unwrap();
-    write_lab(lab_dir.path(), &MANIFEST.replace("app_ready: {app: web, min: 3}\n  - title: Kill", "app_ready: {app: web, mni: 3}\n  - title: Kill"));
+    write_lab(lab_dir.path(), &MANIFEST.replace("app_ready: {app: web, min: 3}\n  - title: Kill", "app_ready: {app: Web, min: 3}\n  - title: Kill"));
     std::fs::write(lab_dir.path().join("apps/web.yaml"), "name: web\nimage: demo:1\nreplicas: lots\n").unwrap();
     let err = rig.engine.lab_load(&folder(&lab_dir)).await.unwrap_err();
     let EngineError::InvalidLab(problems) = &err else { panic!("not invalid: {err}") };
     let places: Vec<(Option<&str>, u32, &str)> =
         problems.iter().map(|d| (d.file.as_deref(), d.line, d.path.as_str())).collect();
-    assert!(places.contains(&(Some("lab.yaml"), 15, "steps[0].checks[0].app_ready.mni")), "{places:?}");
+    assert!(places.contains(&(Some("lab.yaml"), 15, "steps[0].checks[0].app_ready.app")), "{places:?}");
     assert!(places.contains(&(Some("apps/web.yaml"), 3, "replicas")), "{places:?}");
     assert_eq!(err.to_api().code, ErrorCode::InvalidSpec);
     assert!(rig.engine.list_apps().await.unwrap().is_empty());

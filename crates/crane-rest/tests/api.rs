@@ -211,6 +211,7 @@ async fn openapi_lists_every_route() {
         "SettingsUpdate",
         "PolicyUpdate",
         "PolicyEvalRequest",
+        "LabLoadRequest",
     ] {
         assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
     }

@@ -68,6 +68,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/apps/{app}/load"),
     ("PUT", "/api/v1/apps/{app}/nginx"),
     ("PUT", "/api/v1/settings"),
+    ("POST", "/api/v1/apply"),
+    ("POST", "/api/v1/labs"),
 ];
 
 /// App names in the path: the existing app, a missing one, and hostile segments.
@@ -84,6 +86,8 @@ const MEDIA: &[Option<&str>] = &[
     Some("text/plain"),
     Some("multipart/form-data; boundary=x"),
     Some(";;;"),
+    Some("application/gzip"),
+    Some("application/octet-stream"),
 ];
 
 /// Every field name of the bodies (each route also gets the others', which it must refuse by name).
@@ -102,6 +106,7 @@ const FIELDS: &[&str] = &[
     "listen",
     "allow_unsafe",
     "host_path_allow",
+    "shipped",
     "extra",
 ];
 

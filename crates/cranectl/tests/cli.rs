@@ -95,6 +95,11 @@ fn help_works_for_every_command() {
         &["alerts", "active"],
         &["alerts", "history"],
         &["alerts", "webhook"],
+        &["lab"],
+        &["lab", "list"],
+        &["lab", "load"],
+        &["lab", "status"],
+        &["lab", "reset"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -434,6 +439,7 @@ fn serve_and_client_commands() {
     assert!(text(&out.stderr).contains("t-cli-no-such-app"));
 
     policy_commands(dir.path(), &data);
+    lab_and_file_commands(dir.path(), &data);
 
     let status: serde_json::Value = serde_json::from_str(&ok(&data, &["status", "-o", "json"])).unwrap();
     // Tests that need Docker fail without it; they never skip (a green run must mean the Docker part ran).
@@ -444,6 +450,7 @@ fn serve_and_client_commands() {
         status["docker"]
     );
     docker_flow(dir.path(), &data);
+    lab_docker_flow(&data);
 
     let exit = server.stop().expect("serve stops on SIGTERM");
     assert!(exit.success(), "serve exited with {exit}");
@@ -547,6 +554,65 @@ fn users_tokens_and_audit() {
 
 /// `cranectl policy …` against the running engine: list, test, eval, a refused broken policy with FILE:LINE:COL,
 /// an edit that changes the next decision, reset.
+/// Labs and files of several apps that create nothing: the list, a malformed lab refused with its files' lines, a
+/// file of apps with an invalid document refused with the document and the line, no lab loaded.
+fn lab_and_file_commands(work: &Path, data: &Path) {
+    let list = ok(data, &["lab", "list"]);
+    for id in ["self-healing", "scaling-under-load", "rolling-update-rollback", "policy-blocks-bad-deploy"] {
+        assert!(list.contains(id), "{list}");
+    }
+    let labs: serde_json::Value = serde_json::from_str(&ok(data, &["lab", "list", "-o", "json"])).unwrap();
+    assert_eq!(labs[0]["id"], "self-healing");
+    assert_eq!(labs[0]["origin"], "shipped");
+
+    let lab = work.join("bad-lab");
+    std::fs::create_dir_all(lab.join("steps")).unwrap();
+    std::fs::write(
+        lab.join("lab.yaml"),
+        "id: bad-lab\ntitle: Bad\nsummary: A broken lab.\nlevel: beginner\nresources:\n  apps: [apps/missing.yaml]\n\
+         steps:\n  - title: One\n    text: steps/01.md\n    checks:\n      - event: {kind: instance.dead}\n",
+    )
+    .unwrap();
+    std::fs::write(lab.join("steps/01.md"), "# One\n").unwrap();
+    let out = run(data, &["lab", "load", lab.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error: the lab is invalid (2 problems):"), "{err}");
+    assert!(err.contains("lab.yaml:6:10: resources.apps[0]: the lab has no file `apps/missing.yaml`"), "{err}");
+    assert!(err.contains("lab.yaml:11:23: steps[0].checks[0].event.kind: unknown event kind `instance.dead`"), "{err}");
+    assert!(err.contains("did you mean `instance.died`?"), "{err}");
+    assert!(ok(data, &["get", "apps"]).contains("No apps found."), "a refused lab creates nothing");
+
+    let out = run(data, &["lab", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no lab is loaded"), "{}", text(&out.stderr));
+
+    let file = work.join("apps.yaml");
+    std::fs::write(&file, "name: t-cli-a\nimage: crane-demo:0.1.0\n---\nname: t-cli-b\nimage: crane-demo:0.1.0\nreplicas: x\n")
+        .unwrap();
+    let out = run(data, &["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{}:6:11: document 2: replicas:", file.display())), "{err}");
+    assert!(ok(data, &["get", "apps"]).contains("No apps found."), "an invalid file creates nothing");
+}
+
+/// A shipped lab through the CLI on the real Docker engine: load, status, the student's denied deploy, reset.
+fn lab_docker_flow(data: &Path) {
+    let out = ok(data, &["lab", "load", "policy-blocks-bad-deploy"]);
+    assert!(out.starts_with("lab/policy-blocks-bad-deploy: A policy that blocks a bad deploy"), "{out}");
+    let mut child = cranectl(data).args(["apply", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"name: bad\nimage: nginx:1.27\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not on the allowed list"), "{}", text(&out.stderr));
+    let status = ok(data, &["lab", "status"]);
+    assert!(status.contains("[x] 2. Try a bad deploy"), "{status}");
+    let reset = ok(data, &["lab", "reset"]);
+    assert!(reset.contains("removed policy-web") && reset.contains("restored the admission policy"), "{reset}");
+    assert!(!ok(data, &["get", "apps"]).contains("policy-web"));
+}
+
 fn policy_commands(work: &Path, data: &Path) {
     let list = ok(data, &["policy", "list"]);
     for package in ["crane.admission", "crane.scaling", "crane.alerts"] {

@@ -81,10 +81,10 @@ fn malformed_labs_are_refused_with_file_line_and_reason() {
         ("text: steps/01.md", "text: steps/02.md", "lab.yaml", 9, 11, "steps[0].text", "no file `steps/02.md`"),
         ("text: steps/01.md", "text: ../secret.md", "lab.yaml", 9, 11, "steps[0].text", "leave the lab"),
         ("apps: [apps/web.yaml]", "apps: [apps/db.yaml]", "lab.yaml", 6, 10, "resources.apps[0]", "no file"),
-        ("app_ready: {app: web, min: 3}", "app_ready: {app: web, min: -1}", "lab.yaml", 11, 34, "steps[0].checks[0].app_ready.min", ""),
+        ("app_ready: {app: web, min: 3}", "app_ready: {app: web, min: -1}", "lab.yaml", 11, 36, "steps[0].checks[0].app_ready.min", ""),
         ("app_ready: {app: web, min: 3}", "app_redy: {app: web, min: 3}", "lab.yaml", 11, 9, "steps[0].checks[0].app_redy", "did you mean `app_ready`"),
         ("app_ready: {app: web, min: 3}", "app_ready: {app: web}", "lab.yaml", 11, 20, "steps[0].checks[0].app_ready.min", "missing"),
-        ("app_ready: {app: web, min: 3}", "event: {kind: instance.dead}", "lab.yaml", 11, 22, "steps[0].checks[0].event.kind", "unknown event kind"),
+        ("app_ready: {app: web, min: 3}", "event: {kind: instance.dead}", "lab.yaml", 11, 23, "steps[0].checks[0].event.kind", "unknown event kind"),
         ("app_ready: {app: web, min: 3}", "rollback: {app: Web}", "lab.yaml", 11, 25, "steps[0].checks[0].rollback.app", "not an app name"),
         (
             "      - app_ready: {app: web, min: 3}\n",
@@ -251,7 +251,8 @@ fn archives_with_links_traversal_or_garbage_are_refused() {
     assert!(archive::read(b"id: demo\n").unwrap_err()[0].message.contains("not a tar"));
     let big = vec![0u8; archive::MAX_ARCHIVE_BYTES + 1];
     assert!(archive::read(&big).unwrap_err()[0].message.contains("8 MiB"));
-    let huge = tar(&[("lab.yaml", &vec![b'#'; MAX_FILE_BYTES + 1])], true);
+    let content = vec![b'#'; MAX_FILE_BYTES + 1];
+    let huge = tar(&[("lab.yaml", content.as_slice())], true);
     assert!(archive::read(&huge).unwrap_err()[0].message.contains("at most"));
 }
 
