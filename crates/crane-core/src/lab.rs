@@ -89,7 +89,8 @@ impl LabFiles {
     /// Adds a file. Refused (with a diagnostic naming the file and the fix) when its path is not a plain relative
     /// path (`..`, absolute, empty parts, a backslash), it is not UTF-8, or a bound is exceeded.
     pub fn insert(&mut self, path: &str, bytes: Vec<u8>) -> Result<(), Diagnostic> {
-        let refuse = |message: String, fix: &str| Err(Diagnostic::new(0, 0, "", message, fix).in_file(path_shown(path)));
+        let problem = |message: String, fix: &str| Diagnostic::new(0, 0, "", message, fix).in_file(path_shown(path));
+        let refuse = |message: String, fix: &str| Err(problem(message, fix));
         if let Some(why) = path_problem(path) {
             return refuse(format!("the path `{}` {why}", path_shown(path)), "keep every file inside the lab's folder");
         }
@@ -115,7 +116,7 @@ impl LabFiles {
             );
         }
         let text = String::from_utf8(bytes)
-            .or_else(|_| refuse("the file is not UTF-8 text".to_string(), "save it as UTF-8; a lab holds only text files"))?;
+            .map_err(|_| problem("the file is not UTF-8 text".to_string(), "save it as UTF-8; a lab holds only text files"))?;
         self.bytes += text.len();
         self.files.insert(path.to_string(), text);
         Ok(())

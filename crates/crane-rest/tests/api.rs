@@ -730,3 +730,54 @@ async fn settings_round_trip() {
         .any(|c| c.reason.contains("setting opa_policies changed by admin (REST): (none) → admission, scaling")));
     t.stop().await;
 }
+
+/// Labs and files of several apps over REST, creating nothing: the shipped list, refusals with their diagnostics
+/// (an archive that is not one, an unknown lab, a file with an invalid document), and no lab loaded.
+#[tokio::test]
+async fn labs_and_files_of_apps_over_rest() {
+    let t = TestServer::start().await;
+    let r = t.req(Method::GET, "/api/v1/labs").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let labs: Vec<crane_api::LabSummaryView> = r.json().await.unwrap();
+    let ids: Vec<&str> = labs.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["self-healing", "scaling-under-load", "rolling-update-rollback", "policy-blocks-bad-deploy"]);
+
+    let r = t
+        .req(Method::POST, "/api/v1/labs")
+        .header("Content-Type", "application/octet-stream")
+        .body("id: not-an-archive\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    assert_eq!(err.code, ErrorCode::InvalidSpec);
+    assert!(err.diagnostics[0].message.contains("not a tar"), "{err:?}");
+
+    let r = t.req(Method::POST, "/api/v1/labs").json(&serde_json::json!({"shipped": "nope"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(api_error(r).await.message.contains("self-healing"));
+    let r = t.req(Method::POST, "/api/v1/labs").json(&serde_json::json!({"id": "self-healing"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "unknown fields are refused");
+
+    let r = t.req(Method::GET, "/api/v1/labs/self-healing").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(api_error(r).await.message.contains("no lab is loaded"));
+
+    let yaml = "name: t-a\nimage: crane-demo:0.1.0\n---\nname: t-b\nimage: crane-demo:0.1.0\nbogus: 1\n";
+    let r = t
+        .req(Method::POST, "/api/v1/apply")
+        .header("Content-Type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let err = api_error(r).await;
+    let places: Vec<(Option<u32>, u32, &str)> =
+        err.diagnostics.iter().map(|d| (d.document, d.line, d.path.as_str())).collect();
+    assert_eq!(places, [(Some(2), 6, "bogus")]);
+    let r = t.req(Method::GET, "/api/v1/apps").send().await.unwrap();
+    assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 0, "nothing was created");
+    t.stop().await;
+}

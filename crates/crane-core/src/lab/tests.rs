@@ -82,7 +82,7 @@ fn malformed_labs_are_refused_with_file_line_and_reason() {
         ("text: steps/01.md", "text: ../secret.md", "lab.yaml", 9, 11, "steps[0].text", "leave the lab"),
         ("apps: [apps/web.yaml]", "apps: [apps/db.yaml]", "lab.yaml", 6, 10, "resources.apps[0]", "no file"),
         ("app_ready: {app: web, min: 3}", "app_ready: {app: web, min: -1}", "lab.yaml", 11, 36, "steps[0].checks[0].app_ready.min", ""),
-        ("app_ready: {app: web, min: 3}", "app_redy: {app: web, min: 3}", "lab.yaml", 11, 9, "steps[0].checks[0].app_redy", "did you mean `app_ready`"),
+        ("app_ready: {app: web, min: 3}", "app_redy: {app: web, min: 3}", "lab.yaml", 11, 9, "steps[0].checks[0].app_redy", "unknown field `app_redy`"),
         ("app_ready: {app: web, min: 3}", "app_ready: {app: web}", "lab.yaml", 11, 20, "steps[0].checks[0].app_ready.min", "missing"),
         ("app_ready: {app: web, min: 3}", "event: {kind: instance.dead}", "lab.yaml", 11, 23, "steps[0].checks[0].event.kind", "unknown event kind"),
         ("app_ready: {app: web, min: 3}", "rollback: {app: Web}", "lab.yaml", 11, 25, "steps[0].checks[0].rollback.app", "not an app name"),

@@ -31,7 +31,7 @@ pub struct Document {
 /// Whether `line` is a document marker (`---` or `...`, alone or followed by a space or tab).
 fn marker(line: &str) -> Option<&'static str> {
     ["---", "..."].into_iter().find(|m| {
-        line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+        line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
     })
 }
 
@@ -48,7 +48,7 @@ pub fn split_documents(source: &str) -> Vec<Document> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut first_line = 1u32;
-    let mut flush = |text: &mut String, first_line: u32, out: &mut Vec<Document>| {
+    let flush = |text: &mut String, first_line: u32, out: &mut Vec<Document>| {
         if !is_blank(text) {
             let index = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
             out.push(Document { index, first_line, text: std::mem::take(text) });
@@ -172,7 +172,7 @@ mod tests {
         let cases: &[(&str, &[(u32, u32)])] = &[
             ("name: a\n", &[(1, 1)]),
             ("---\nname: a\n", &[(1, 1)]),
-            ("name: a\n---\nname: b\n", &[(1, 1), (2, 3)]),
+            ("name: a\n---\nname: b\n", &[(1, 1), (2, 2)]),
             ("# only a comment\n---\nname: a\n---\n\n---\nname: b\n", &[(1, 2), (2, 6)]),
             ("name: a\n...\nname: b\n", &[(1, 1), (2, 3)]),
             ("name: a\n----\n", &[(1, 1)]),
