@@ -53,8 +53,8 @@ struct Record {
     apps: Vec<String>,
     /// Policies it replaced, with what was in force before (`None`: the shipped policy).
     policies: Vec<PolicyBefore>,
-    /// The alert rules before the lab replaced them: `None` when it did not, `Some(None)` for the shipped rules.
-    alert_rules_before: Option<Option<String>>,
+    /// The alert rules before the lab replaced them; `None` when it did not replace them.
+    alert_rules_before: Option<RulesBefore>,
     /// The app of the load run it started.
     load: Option<String>,
     /// Events with a larger id happened while the lab was loaded.
@@ -63,6 +63,16 @@ struct Record {
     steps_done: Vec<bool>,
     /// Who loaded it.
     loaded_by: String,
+}
+
+/// The alert rules in force before a lab replaced them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RulesBefore {
+    /// Crane's shipped rules.
+    Shipped,
+    /// A rule file someone saved.
+    Saved(String),
 }
 
 /// A policy a lab replaced and what it was before.
@@ -417,7 +427,7 @@ impl EngineHandle {
         let mut step = 0usize;
         let outcome: Result<()> = async {
             for policy in &lab.resources.policies {
-                self.progress(&lab.id, &format!("setting the {} policy", policy.name), step, total);
+                self.lab_progress(&lab.id, &format!("setting the {} policy", policy.name), step, total);
                 let current = self.get_policy(wire_name(policy.name)).await?;
                 let before = (!current.shipped).then(|| (current.rego.clone(), current.data.clone()));
                 record.policies.push(PolicyBefore { name: wire_name(policy.name), before });
@@ -427,15 +437,16 @@ impl EngineHandle {
                 step += 1;
             }
             if let Some(rules) = &lab.resources.alerts {
-                self.progress(&lab.id, "installing the lab's alert rules", step, total);
+                self.lab_progress(&lab.id, "installing the lab's alert rules", step, total);
                 let current = self.alert_rules().await?;
-                record.alert_rules_before = Some((!current.is_default).then_some(current.yaml));
+                record.alert_rules_before =
+                    Some(if current.is_default { RulesBefore::Shipped } else { RulesBefore::Saved(current.yaml) });
                 self.save(&lab.id, &record, loaded_at).await?;
                 self.set_alert_rules(rules).await?;
                 step += 1;
             }
             for apps in &lab.resources.apps {
-                self.progress(&lab.id, &format!("creating {}", apps.names.join(", ")), step, total);
+                self.lab_progress(&lab.id, &format!("creating {}", apps.names.join(", ")), step, total);
                 // Recorded before they exist: a reset removes only those that do.
                 record.apps.extend(apps.names.iter().cloned());
                 self.save(&lab.id, &record, loaded_at).await?;
@@ -443,7 +454,7 @@ impl EngineHandle {
                 step += 1;
             }
             if let Some(load) = &lab.resources.load {
-                self.progress(&lab.id, &format!("starting the load run against {}", load.app), step, total);
+                self.lab_progress(&lab.id, &format!("starting the load run against {}", load.app), step, total);
                 let request = crane_api::LoadRequest {
                     rate: load.rate,
                     duration_s: load.duration.as_millis() as f64 / 1000.0,
@@ -464,13 +475,13 @@ impl EngineHandle {
                 Ok(_) => "nothing of it is left".to_string(),
                 Err(e) => format!("undoing it failed too: {e}"),
             };
-            self.finish_progress(&lab.id, Some(format!("{error}; {message}")));
+            self.finish_lab_progress(&lab.id, Some(format!("{error}; {message}")));
             if undo.is_ok() {
                 self.inner.store.delete_lab(&lab.id).await.map_err(internal)?;
             }
             return Err(error);
         }
-        self.finish_progress(&lab.id, None);
+        self.finish_lab_progress(&lab.id, None);
         self.record(
             None,
             None,
@@ -552,8 +563,8 @@ impl EngineHandle {
         let mut alert_rules_restored = false;
         if let Some(before) = &record.alert_rules_before {
             let restored = match before {
-                None => self.reset_alert_rules().await,
-                Some(yaml) => self.set_alert_rules(yaml).await,
+                RulesBefore::Shipped => self.reset_alert_rules().await,
+                RulesBefore::Saved(yaml) => self.set_alert_rules(yaml).await,
             };
             match restored {
                 Ok(_) => alert_rules_restored = true,
@@ -735,7 +746,7 @@ impl EngineHandle {
         Ok(check::Snapshot { apps, events, firing, fired })
     }
 
-    fn progress(&self, id: &str, message: &str, step: usize, total: usize) {
+    fn lab_progress(&self, id: &str, message: &str, step: usize, total: usize) {
         let _ = self.inner.changes.send(ChangeView::Progress {
             progress: ProgressView {
                 operation: format!("lab:{id}"),
@@ -747,7 +758,7 @@ impl EngineHandle {
         });
     }
 
-    fn finish_progress(&self, id: &str, error: Option<String>) {
+    fn finish_lab_progress(&self, id: &str, error: Option<String>) {
         let message = if error.is_some() { "the lab was not loaded" } else { "the lab is loaded" };
         let _ = self.inner.changes.send(ChangeView::Progress {
             progress: ProgressView {

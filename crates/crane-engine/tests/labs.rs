@@ -30,7 +30,7 @@ fn write_lab(dir: &Path, manifest: &str) {
     }
 }
 
-const MANIFEST: &str = "id: demo-lab\ntitle: Demo\nsummary: A lab of the tests.\nlevel: beginner\nresources:\n  apps: [apps/web.yaml]\n  policies:\n    - name: admission\n      data: policies/admission.json\n  alerts: alerts.yml\nsteps:\n  - title: Meet\n    text: steps/01.md\n    checks:\n      - app_ready: {app: web, min: 3}\n  - title: Kill\n    text: steps/02.md\n    checks:\n      - event: {kind: instance.died, app: web}\n      - app_ready: {app: web, min: 3}\n";
+const MANIFEST: &str = "id: demo-lab\ntitle: Demo\nsummary: A lab of the tests.\nlevel: beginner\nresources:\n  apps: [apps/web.yaml]\n  policies:\n    - name: admission\n      data: policies/admission.json\n  alerts: alerts.yml\nsteps:\n  - title: Meet\n    text: steps/01.md\n    checks:\n      - app_ready: {app: web, min: 3}\n  - title: Kill\n    text: steps/02.md\n    checks:\n      - event: {kind: instance.replaced, app: web}\n      - app_ready: {app: web, min: 3}\n";
 
 fn folder(dir: &tempfile::TempDir) -> LabSource {
     LabSource::Folder { path: dir.path().display().to_string() }

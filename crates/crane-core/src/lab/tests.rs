@@ -5,6 +5,7 @@ use super::*;
 
 const KINDS: &[&str] = &[
     "instance.died",
+    "instance.replaced",
     "policy.denied",
     "rollout.failed",
     "rollout.rolled_back",
