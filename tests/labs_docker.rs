@@ -28,8 +28,10 @@ async fn objects_of(owner: &str, app: &str) -> Vec<String> {
             out.push(format!("container {:?}", c.names.unwrap_or_default()));
         }
     }
-    let networks =
-        docker.list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build())).await.expect("networks");
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filters).build()))
+        .await
+        .expect("networks");
     for n in networks {
         let name = n.name.unwrap_or_default();
         if name == format!("crane-{app}") {

@@ -306,6 +306,39 @@ export const commands = {
 	 * @returns {Promise<string>}
 	 */
 	buildVulnerableDemoImage: () => __TAURI_INVOKE("build_vulnerable_demo_image"),
+	/**
+	 *  Applies every app of a `---` separated YAML file (a file import, a multi-app editor). Every document is validated
+	 *  first (the engine refuses a file over 1 MiB before parsing it); when one is invalid nothing is created and each
+	 *  problem names its `document` and the line of the file.
+	 * @param {string} yaml
+	 * @param {boolean} createOnly
+	 * @returns {Promise<ApplyAllResult_Serialize>}
+	 */
+	applyAll: (yaml, createOnly) => __TAURI_INVOKE("apply_all", { yaml, createOnly }),
+	/**
+	 *  The shipped labs and the loaded one.
+	 * @returns {Promise<LabSummaryView[]>}
+	 */
+	labList: () => __TAURI_INVOKE("lab_list"),
+	/**
+	 *  Loads a lab: `{shipped: {id}}`, `{folder: {path}}` or `{archive: {path}}`. A malformed lab is refused with every
+	 *  problem (`invalid_spec`, each diagnostic naming its `file`, line and column) and nothing is created.
+	 * @param {LabSource} source
+	 * @returns {Promise<LabView_Serialize>}
+	 */
+	labLoad: (source) => __TAURI_INVOKE("lab_load", { source }),
+	/**
+	 *  The loaded lab (`id`: that lab; null: whichever is loaded) with every check decided now.
+	 * @param {string | null} id
+	 * @returns {Promise<LabView_Serialize>}
+	 */
+	labStatus: (id) => __TAURI_INVOKE("lab_status", { id }),
+	/**
+	 *  Resets the loaded lab: removes exactly what it created and restores what it replaced.
+	 * @param {string | null} id
+	 * @returns {Promise<LabResetView>}
+	 */
+	labReset: (id) => __TAURI_INVOKE("lab_reset", { id }),
 };
 
 /* Constants */
@@ -578,14 +611,31 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*
 	*  An error as every door reports it.
 	*
+	* @typedef {ApiError_Serialize | ApiError_Deserialize} ApiError
+	* @property {ApiError_Serialize} Serialize
+	* @property {ApiError_Deserialize} Deserialize
+	*
+	*  An error as every door reports it.
+	*
 	* @typedef {{
 	*		code: ErrorCode,
 	*		message: string,
-	*		diagnostics: Diagnostic[],
-	*	}} ApiError
+	*		diagnostics: Diagnostic_Deserialize[],
+	*	}} ApiError_Deserialize
 	* @property {ErrorCode} code - Machine-readable code.
 	* @property {string} message - One sentence for a human, naming the fix.
-	* @property {Diagnostic[]} diagnostics - Spec problems for `invalid_spec`, policy problems for `invalid_policy`, the policy's messages for `policy_denied` (line 0, `path` naming the policy).
+	* @property {Diagnostic_Deserialize[]} diagnostics - Spec problems for `invalid_spec`, policy problems for `invalid_policy`, the policy's messages for `policy_denied` (line 0, `path` naming the policy).
+	*
+	*  An error as every door reports it.
+	*
+	* @typedef {{
+	*		code: ErrorCode,
+	*		message: string,
+	*		diagnostics: Diagnostic_Serialize[],
+	*	}} ApiError_Serialize
+	* @property {ErrorCode} code - Machine-readable code.
+	* @property {string} message - One sentence for a human, naming the fix.
+	* @property {Diagnostic_Serialize[]} diagnostics - Spec problems for `invalid_spec`, policy problems for `invalid_policy`, the policy's messages for `policy_denied` (line 0, `path` naming the policy).
 	*
 	*  What an app speaks on a port (`ports[].appProtocol`, `http` when omitted).
 	*
@@ -703,6 +753,26 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "unchanged"} unchanged - Nothing changed.
 	*
+	*  Result of applying a multi-document file (`---` separated apps): one result per app, in file order.
+	*
+	* @typedef {ApplyAllResult_Serialize | ApplyAllResult_Deserialize} ApplyAllResult
+	* @property {ApplyAllResult_Serialize} Serialize
+	* @property {ApplyAllResult_Deserialize} Deserialize
+	*
+	*  Result of applying a multi-document file (`---` separated apps): one result per app, in file order.
+	*
+	* @typedef {{
+	*		results: ApplyResult_Deserialize[],
+	*	}} ApplyAllResult_Deserialize
+	* @property {ApplyResult_Deserialize[]} results - Each app's result, in the file's order.
+	*
+	*  Result of applying a multi-document file (`---` separated apps): one result per app, in file order.
+	*
+	* @typedef {{
+	*		results: ApplyResult_Serialize[],
+	*	}} ApplyAllResult_Serialize
+	* @property {ApplyResult_Serialize[]} results - Each app's result, in the file's order.
+	*
 	*  Result of `apply`.
 	*
 	* @typedef {ApplyResult_Serialize | ApplyResult_Deserialize} ApplyResult
@@ -765,6 +835,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "policy.reset" | 
 	* "alerts.rules_change" | 
 	* "scan.db_import" | 
+	* "lab.load" | 
+	* "lab.reset" | 
 	* string} AuditAction_Deserialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -809,6 +881,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "scan.db_import"} "scan.db_import" - Import advisories into the image scanner's database.
 	* @property {
+	* "lab.load"} "lab.load" - Load a lab (creates its apps, sets its policies and rules).
+	* @property {
+	* "lab.reset"} "lab.reset" - Reset a lab (removes what it created, restores what it changed).
+	* @property {
 	* string} unknown - An action this version does not know.
 	*
 	*  What an audited request did.
@@ -835,6 +911,8 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "policy.reset" | 
 	* "alerts.rules_change" | 
 	* "scan.db_import" | 
+	* "lab.load" | 
+	* "lab.reset" | 
 	* "unknown"} AuditAction_Serialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -878,6 +956,10 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "alerts.rules_change"} "alerts.rules_change" - Replace or reset the alert rules.
 	* @property {
 	* "scan.db_import"} "scan.db_import" - Import advisories into the image scanner's database.
+	* @property {
+	* "lab.load"} "lab.load" - Load a lab (creates its apps, sets its policies and rules).
+	* @property {
+	* "lab.reset"} "lab.reset" - Reset a lab (removes what it created, restores what it changed).
 	* @property {
 	* "unknown"} unknown - An action this version does not know.
 	*
@@ -1110,18 +1192,47 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*
 	*  One problem found in a spec, with where it is and how to fix it.
 	*
+	* @typedef {Diagnostic_Serialize | Diagnostic_Deserialize} Diagnostic
+	* @property {Diagnostic_Serialize} Serialize
+	* @property {Diagnostic_Deserialize} Deserialize
+	*
+	*  One problem found in a spec, with where it is and how to fix it.
+	*
 	* @typedef {{
 	*		line: number,
 	*		column: number,
 	*		path: string,
 	*		message: string,
 	*		fix: string,
-	*	}} Diagnostic
+	*		file?: string | null,
+	*		document?: number | null,
+	*	}} Diagnostic_Deserialize
 	* @property {number} line - 1-based line in the submitted YAML (0 when not tied to a line).
 	* @property {number} column - 1-based column (0 when not tied to a line).
 	* @property {string} path - Dotted path of the field, e.g. `resources.memory`.
 	* @property {string} message - What is wrong.
 	* @property {string} fix - How to fix it.
+	* @property {string | null} [file] - The file the problem is in, when the source is several files (a lab: `lab.yaml`, `apps/web.yaml`).
+	* @property {number | null} [document] - The 1-based document of a multi-document YAML file (`---` separated); `line` still counts from the start of the file.
+	*
+	*  One problem found in a spec, with where it is and how to fix it.
+	*
+	* @typedef {{
+	*		line: number,
+	*		column: number,
+	*		path: string,
+	*		message: string,
+	*		fix: string,
+	*		file: string | null,
+	*		document: number | null,
+	*	}} Diagnostic_Serialize
+	* @property {number} line - 1-based line in the submitted YAML (0 when not tied to a line).
+	* @property {number} column - 1-based column (0 when not tied to a line).
+	* @property {string} path - Dotted path of the field, e.g. `resources.memory`.
+	* @property {string} message - What is wrong.
+	* @property {string} fix - How to fix it.
+	* @property {string | null} file - The file the problem is in, when the source is several files (a lab: `lab.yaml`, `apps/web.yaml`).
+	* @property {number | null} document - The 1-based document of a multi-document YAML file (`---` separated); `line` still counts from the start of the file.
 	*
 	*  The door a request came through (recorded in the audit log and given to policies as `door`).
 	*
@@ -1241,6 +1352,9 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.scanned" | 
 	* "image.scan_failed" | 
 	* "scan.db_imported" | 
+	* "lab.loaded" | 
+	* "lab.check_passed" | 
+	* "lab.reset" | 
 	* "instance.backoff" | 
 	* "instance.died" | 
 	* "instance.duplicate_removed" | 
@@ -1332,6 +1446,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.scan_failed"} "image.scan_failed" - An image scan failed or was cancelled.
 	* @property {
 	* "scan.db_imported"} "scan.db_imported" - Advisories were imported into the scanner's database.
+	* @property {
+	* "lab.loaded"} "lab.loaded" - A lab was loaded: its resources were created (details: the lab, what it created, the caller).
+	* @property {
+	* "lab.check_passed"} "lab.check_passed" - Every check of a lab's step held (details: the lab, the step, each check with what was seen).
+	* @property {
+	* "lab.reset"} "lab.reset" - A lab was reset: what it created was removed and what it changed restored.
 	* @property {
 	* "instance.backoff"} "instance.backoff" - A crashing instance waits before its restart (CrashLoop backoff).
 	* @property {
@@ -1441,6 +1561,9 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.scanned" | 
 	* "image.scan_failed" | 
 	* "scan.db_imported" | 
+	* "lab.loaded" | 
+	* "lab.check_passed" | 
+	* "lab.reset" | 
 	* "instance.backoff" | 
 	* "instance.died" | 
 	* "instance.duplicate_removed" | 
@@ -1532,6 +1655,12 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* "image.scan_failed"} "image.scan_failed" - An image scan failed or was cancelled.
 	* @property {
 	* "scan.db_imported"} "scan.db_imported" - Advisories were imported into the scanner's database.
+	* @property {
+	* "lab.loaded"} "lab.loaded" - A lab was loaded: its resources were created (details: the lab, what it created, the caller).
+	* @property {
+	* "lab.check_passed"} "lab.check_passed" - Every check of a lab's step held (details: the lab, the step, each check with what was seen).
+	* @property {
+	* "lab.reset"} "lab.reset" - A lab was reset: what it created was removed and what it changed restored.
 	* @property {
 	* "instance.backoff"} "instance.backoff" - A crashing instance waits before its restart (CrashLoop backoff).
 	* @property {
@@ -1892,6 +2021,295 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string} token - The bearer token (`Authorization: Bearer …`, or `CRANE_TOKEN` for cranectl). Shown once.
 	* @property {TokenView_Serialize} info - What the token is.
 	*
+	*  The kind of a check, as the manifest writes it.
+	*
+	* @typedef {
+	* "app_ready" | 
+	* "replicas_at_least" | 
+	* "replicas_at_most" | 
+	* "revision_at_least" | 
+	* "app_present" | 
+	* "app_absent" | 
+	* "event" | 
+	* "alert_fired" | 
+	* "alert_firing" | 
+	* "rollback" | 
+	* "policy_denied"} LabCheckKind
+	* @property {
+	* "app_ready"} app_ready - At least `min` instances of an app are ready.
+	* @property {
+	* "replicas_at_least"} replicas_at_least - An app asks for at least `min` replicas.
+	* @property {
+	* "replicas_at_most"} replicas_at_most - An app asks for at most `max` replicas.
+	* @property {
+	* "revision_at_least"} revision_at_least - An app's revision is at least `min`.
+	* @property {
+	* "app_present"} app_present - An app exists.
+	* @property {
+	* "app_absent"} app_absent - An app does not exist.
+	* @property {
+	* "event"} event - Events of a kind were recorded since the lab was loaded.
+	* @property {
+	* "alert_fired"} alert_fired - An alert fired since the lab was loaded.
+	* @property {
+	* "alert_firing"} alert_firing - An alert is firing now.
+	* @property {
+	* "rollback"} rollback - An app was rolled back since the lab was loaded.
+	* @property {
+	* "policy_denied"} policy_denied - A policy refused a change since the lab was loaded.
+	*
+	*  One check of a step, decided now.
+	*
+	* @typedef {LabCheckView_Serialize | LabCheckView_Deserialize} LabCheckView
+	* @property {LabCheckView_Serialize} Serialize
+	* @property {LabCheckView_Deserialize} Deserialize
+	*
+	*  One check of a step, decided now.
+	*
+	* @typedef {{
+	*		kind: LabCheckKind,
+	*		description: string,
+	*		app?: string | null,
+	*		passed: boolean,
+	*		observed: string,
+	*	}} LabCheckView_Deserialize
+	* @property {LabCheckKind} kind - Its kind.
+	* @property {string} description - What must hold ("app heal-web has at least 3 ready instances").
+	* @property {string | null} [app] - The app it is about, if one.
+	* @property {boolean} passed - Whether it holds now.
+	* @property {string} observed - What was seen ("2 of 3 ready").
+	*
+	*  One check of a step, decided now.
+	*
+	* @typedef {{
+	*		kind: LabCheckKind,
+	*		description: string,
+	*		app: string | null,
+	*		passed: boolean,
+	*		observed: string,
+	*	}} LabCheckView_Serialize
+	* @property {LabCheckKind} kind - Its kind.
+	* @property {string} description - What must hold ("app heal-web has at least 3 ready instances").
+	* @property {string | null} app - The app it is about, if one.
+	* @property {boolean} passed - Whether it holds now.
+	* @property {string} observed - What was seen ("2 of 3 ready").
+	*
+	*  What loading a lab created or changed, which its reset undoes.
+	*
+	* @typedef {LabCreatedView_Serialize | LabCreatedView_Deserialize} LabCreatedView
+	* @property {LabCreatedView_Serialize} Serialize
+	* @property {LabCreatedView_Deserialize} Deserialize
+	*
+	*  What loading a lab created or changed, which its reset undoes.
+	*
+	* @typedef {{
+	*		apps: string[],
+	*		policies: PolicyName[],
+	*		alert_rules: boolean,
+	*		load?: string | null,
+	*	}} LabCreatedView_Deserialize
+	* @property {string[]} apps - Apps it created.
+	* @property {PolicyName[]} policies - Policies it set (restored by the reset to what they were).
+	* @property {boolean} alert_rules - Whether it replaced the alert rules (restored by the reset).
+	* @property {string | null} [load] - The app its load run targets, if it started one.
+	*
+	*  What loading a lab created or changed, which its reset undoes.
+	*
+	* @typedef {{
+	*		apps: string[],
+	*		policies: PolicyName[],
+	*		alert_rules: boolean,
+	*		load: string | null,
+	*	}} LabCreatedView_Serialize
+	* @property {string[]} apps - Apps it created.
+	* @property {PolicyName[]} policies - Policies it set (restored by the reset to what they were).
+	* @property {boolean} alert_rules - Whether it replaced the alert rules (restored by the reset).
+	* @property {string | null} load - The app its load run targets, if it started one.
+	*
+	*  How hard a lab is.
+	*
+	* @typedef {
+	* "beginner" | 
+	* "intermediate" | 
+	* "advanced"} LabLevel
+	* @property {
+	* "beginner"} beginner - For people new to containers.
+	* @property {
+	* "intermediate"} intermediate - For people who have deployed an app before.
+	* @property {
+	* "advanced"} advanced - For people who know the basics of orchestration.
+	*
+	*  Where a listed lab comes from.
+	*
+	* @typedef {
+	* "shipped" | 
+	* "loaded"} LabOrigin
+	* @property {
+	* "shipped"} shipped - Shipped with Crane (`assets/labs/`); loaded by its id.
+	* @property {
+	* "loaded"} loaded - Loaded from a folder or an archive.
+	*
+	*  What a reset did (`lab reset`).
+	*
+	* @typedef {{
+	*		id: string,
+	*		removed_apps: string[],
+	*		restored_policies: PolicyName[],
+	*		alert_rules_restored: boolean,
+	*		load_stopped: boolean,
+	*		message: string,
+	*	}} LabResetView
+	* @property {string} id - The lab.
+	* @property {string[]} removed_apps - Apps removed (those the lab created that still existed).
+	* @property {PolicyName[]} restored_policies - Policies returned to what they were before the lab.
+	* @property {boolean} alert_rules_restored - Whether the alert rules in force before the lab were restored.
+	* @property {boolean} load_stopped - Whether a load run of the lab was stopped.
+	* @property {string} message - What was done, for people.
+	*
+	*  What to load (Tauri `lab_load`). The REST door takes a shipped id as JSON or an archive as the body.
+	*
+	* @typedef {
+	* ({ shipped: {
+	* 	id: string,
+	* } }) & { archive?: never; folder?: never } | 
+	* ({ folder: {
+	* 	path: string,
+	* } }) & { archive?: never; shipped?: never } | 
+	* ({ archive: {
+	* 	path: string,
+	* } }) & { folder?: never; shipped?: never }} LabSource
+	* @property {
+	* { shipped: {
+	* 	id: string,
+	* } }} shipped - A shipped lab, by id.
+	* @property {
+	* { folder: {
+	* 	path: string,
+	* } }} folder - A lab's folder on this machine (the one holding `lab.yaml`).
+	* @property {
+	* { archive: {
+	* 	path: string,
+	* } }} archive - A tar or tar.gz archive of a lab's folder on this machine.
+	*
+	*  One step of a loaded lab.
+	*
+	* @typedef {LabStepView_Serialize | LabStepView_Deserialize} LabStepView
+	* @property {LabStepView_Serialize} Serialize
+	* @property {LabStepView_Deserialize} Deserialize
+	*
+	*  One step of a loaded lab.
+	*
+	* @typedef {{
+	*		number: number,
+	*		title: string,
+	*		markdown: string,
+	*		hint?: string | null,
+	*		done: boolean,
+	*		passed_now: boolean,
+	*		checks: LabCheckView_Deserialize[],
+	*	}} LabStepView_Deserialize
+	* @property {number} number - 1-based number.
+	* @property {string} title - Title.
+	* @property {string} markdown - Instructions, Markdown.
+	* @property {string | null} [hint] - A hint to show on demand.
+	* @property {boolean} done - Whether every check held at once, now or earlier (a done step stays done).
+	* @property {boolean} passed_now - Whether every check holds now.
+	* @property {LabCheckView_Deserialize[]} checks - Its checks, in order.
+	*
+	*  One step of a loaded lab.
+	*
+	* @typedef {{
+	*		number: number,
+	*		title: string,
+	*		markdown: string,
+	*		hint: string | null,
+	*		done: boolean,
+	*		passed_now: boolean,
+	*		checks: LabCheckView_Serialize[],
+	*	}} LabStepView_Serialize
+	* @property {number} number - 1-based number.
+	* @property {string} title - Title.
+	* @property {string} markdown - Instructions, Markdown.
+	* @property {string | null} hint - A hint to show on demand.
+	* @property {boolean} done - Whether every check held at once, now or earlier (a done step stays done).
+	* @property {boolean} passed_now - Whether every check holds now.
+	* @property {LabCheckView_Serialize[]} checks - Its checks, in order.
+	*
+	*  One lab of `lab list`: the shipped ones and the one loaded.
+	*
+	* @typedef {{
+	*		id: string,
+	*		title: string,
+	*		summary: string,
+	*		level: LabLevel,
+	*		steps: number,
+	*		origin: LabOrigin,
+	*		loaded: boolean,
+	*	}} LabSummaryView
+	* @property {string} id - Id (what `lab status ID`, `lab reset ID` and a shipped load take).
+	* @property {string} title - Title.
+	* @property {string} summary - One or two sentences.
+	* @property {LabLevel} level - How hard it is.
+	* @property {number} steps - Number of steps.
+	* @property {LabOrigin} origin - Where it comes from.
+	* @property {boolean} loaded - Whether it is loaded now (its resources exist).
+	*
+	*  A loaded lab and each step's checks, evaluated live against the engine's state (`lab status`).
+	*
+	* @typedef {LabView_Serialize | LabView_Deserialize} LabView
+	* @property {LabView_Serialize} Serialize
+	* @property {LabView_Deserialize} Deserialize
+	*
+	*  A loaded lab and each step's checks, evaluated live against the engine's state (`lab status`).
+	*
+	* @typedef {{
+	*		id: string,
+	*		title: string,
+	*		summary: string,
+	*		level: LabLevel,
+	*		origin: LabOrigin,
+	*		loaded_at: string,
+	*		loaded_by: string,
+	*		done: number,
+	*		steps: LabStepView_Deserialize[],
+	*		created: LabCreatedView_Deserialize,
+	*	}} LabView_Deserialize
+	* @property {string} id - Id.
+	* @property {string} title - Title.
+	* @property {string} summary - One or two sentences.
+	* @property {LabLevel} level - How hard it is.
+	* @property {LabOrigin} origin - Where it comes from.
+	* @property {string} loaded_at - When it was loaded, RFC 3339.
+	* @property {string} loaded_by - Who loaded it.
+	* @property {number} done - Steps done.
+	* @property {LabStepView_Deserialize[]} steps - Its steps.
+	* @property {LabCreatedView_Deserialize} created - What it created.
+	*
+	*  A loaded lab and each step's checks, evaluated live against the engine's state (`lab status`).
+	*
+	* @typedef {{
+	*		id: string,
+	*		title: string,
+	*		summary: string,
+	*		level: LabLevel,
+	*		origin: LabOrigin,
+	*		loaded_at: string,
+	*		loaded_by: string,
+	*		done: number,
+	*		steps: LabStepView_Serialize[],
+	*		created: LabCreatedView_Serialize,
+	*	}} LabView_Serialize
+	* @property {string} id - Id.
+	* @property {string} title - Title.
+	* @property {string} summary - One or two sentences.
+	* @property {LabLevel} level - How hard it is.
+	* @property {LabOrigin} origin - Where it comes from.
+	* @property {string} loaded_at - When it was loaded, RFC 3339.
+	* @property {string} loaded_by - Who loaded it.
+	* @property {number} done - Steps done.
+	* @property {LabStepView_Serialize[]} steps - Its steps.
+	* @property {LabCreatedView_Serialize} created - What it created.
+	*
 	*  Body of `POST /apps/{name}/load`: start the built-in load generator against the app's address. Unknown fields are
 	*  rejected.
 	*
@@ -2177,22 +2595,22 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*
 	* @typedef {{
 	*		valid: boolean,
-	*		diagnostics: Diagnostic[],
+	*		diagnostics: Diagnostic_Deserialize[],
 	*		tests: PolicyTestResult_Deserialize[],
 	*	}} PolicyValidation_Deserialize
 	* @property {boolean} valid - Whether the policy compiles, follows the conventions, passes its tests and gives a decision Crane can act on for the sample input.
-	* @property {Diagnostic[]} diagnostics - Each problem with line and column (path names the file: `admission.rego`).
+	* @property {Diagnostic_Deserialize[]} diagnostics - Each problem with line and column (path names the file: `admission.rego`).
 	* @property {PolicyTestResult_Deserialize[]} tests - The policy's own `test_` rules (tests written in the policy's source), when it has some.
 	*
 	*  What validating a policy found: whether it may be saved, its problems, and its own `test_` rules' outcomes.
 	*
 	* @typedef {{
 	*		valid: boolean,
-	*		diagnostics: Diagnostic[],
+	*		diagnostics: Diagnostic_Serialize[],
 	*		tests: PolicyTestResult_Serialize[],
 	*	}} PolicyValidation_Serialize
 	* @property {boolean} valid - Whether the policy compiles, follows the conventions, passes its tests and gives a decision Crane can act on for the sample input.
-	* @property {Diagnostic[]} diagnostics - Each problem with line and column (path names the file: `admission.rego`).
+	* @property {Diagnostic_Serialize[]} diagnostics - Each problem with line and column (path names the file: `admission.rego`).
 	* @property {PolicyTestResult_Serialize[]} tests - The policy's own `test_` rules (tests written in the policy's source), when it has some.
 	*
 	*  A policy as it runs now.

@@ -30,11 +30,9 @@ pub struct Diagnostic {
     /// How to fix it.
     pub fix: String,
     /// The file the problem is in, when the source is several files (a lab: `lab.yaml`, `apps/web.yaml`).
-    #[serde(default)]
     pub file: Option<String>,
     /// The 1-based document of a multi-document YAML file (`---` separated); `line` still counts from the start of
     /// the file.
-    #[serde(default)]
     pub document: Option<u32>,
 }
 

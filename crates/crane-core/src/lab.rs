@@ -105,7 +105,10 @@ impl LabFiles {
         }
         if bytes.len() > MAX_FILE_BYTES {
             return refuse(
-                format!("the file is {} bytes; a lab file may be at most {MAX_FILE_BYTES} bytes (256 KiB)", bytes.len()),
+                format!(
+                    "the file is {} bytes; a lab file may be at most {MAX_FILE_BYTES} bytes (256 KiB)",
+                    bytes.len()
+                ),
                 "split it, or remove what the lab does not need",
             );
         }
@@ -115,8 +118,9 @@ impl LabFiles {
                 "remove files the lab does not need; a lab is text (specs, Markdown, Rego)",
             );
         }
-        let text = String::from_utf8(bytes)
-            .map_err(|_| problem("the file is not UTF-8 text".to_string(), "save it as UTF-8; a lab holds only text files"))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            problem("the file is not UTF-8 text".to_string(), "save it as UTF-8; a lab holds only text files")
+        })?;
         self.bytes += text.len();
         self.files.insert(path.to_string(), text);
         Ok(())
@@ -313,7 +317,8 @@ const STEP: Shape = Shape::Struct(&[
     opt("hint", &TEXT),
     req("checks", &Shape::SeqOf(&CHECK), "checks: [{app_ready: {app: web, min: 3}}]"),
 ]);
-const LAB_POLICY: Shape = Shape::Struct(&[req("name", &POLICY, "name: admission"), opt("rego", &TEXT), opt("data", &TEXT)]);
+const LAB_POLICY: Shape =
+    Shape::Struct(&[req("name", &POLICY, "name: admission"), opt("rego", &TEXT), opt("data", &TEXT)]);
 const LOAD: Shape = Shape::Struct(&[
     req("app", &TEXT, "app: web"),
     req("rate", &Shape::Number, "rate: 50"),
@@ -357,11 +362,18 @@ pub fn parse(files: &LabFiles, context: &Context<'_>) -> Result<Lab, Vec<Diagnos
     let in_manifest = |d: Vec<Diagnostic>| d.into_iter().map(|d| d.in_file(MANIFEST)).collect::<Vec<_>>();
     let root = match tree::parse(source) {
         Err(e) => {
-            let d = Diagnostic::new(e.line, e.column, "", format!("invalid YAML: {}", e.message), syntax_fix(&e.message));
+            let d =
+                Diagnostic::new(e.line, e.column, "", format!("invalid YAML: {}", e.message), syntax_fix(&e.message));
             return Err(in_manifest(vec![d]));
         }
         Ok(None) => {
-            let d = Diagnostic::new(0, 0, "", "the manifest is empty", "write `id`, `title`, `summary`, `level` and `steps`");
+            let d = Diagnostic::new(
+                0,
+                0,
+                "",
+                "the manifest is empty",
+                "write `id`, `title`, `summary`, `level` and `steps`",
+            );
             return Err(in_manifest(vec![d]));
         }
         Ok(Some(root)) => root,
@@ -472,7 +484,11 @@ impl Reader<'_> {
     fn file(&mut self, path: &Path) -> Option<(String, String)> {
         let name = self.text(path)?;
         if let Some(why) = path_problem(&name) {
-            self.at(path, format!("the path `{}` {why}", path_shown(&name)), "name a file inside the lab's folder, e.g. `apps/web.yaml`");
+            self.at(
+                path,
+                format!("the path `{}` {why}", path_shown(&name)),
+                "name a file inside the lab's folder, e.g. `apps/web.yaml`",
+            );
             return None;
         }
         match self.files.get(&name) {
@@ -481,7 +497,9 @@ impl Reader<'_> {
                 let known: Vec<&str> = self.files.iter().map(|(p, _)| p).collect();
                 let fix = match schema::suggest(&name, &known) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "add the file to the lab's folder, or correct the path (relative to `lab.yaml`)".to_string(),
+                    None => {
+                        "add the file to the lab's folder, or correct the path (relative to `lab.yaml`)".to_string()
+                    }
                 };
                 self.at(path, format!("the lab has no file `{}`", path_shown(&name)), fix);
                 None
@@ -495,7 +513,11 @@ impl Reader<'_> {
             self.at(
                 &Path::root().key("id"),
                 format!("the id `{id}` is not valid"),
-                format!("use {} (at most {} characters)", crate::validate::APP_NAME_RULE, crate::validate::MAX_NAME_LEN),
+                format!(
+                    "use {} (at most {} characters)",
+                    crate::validate::APP_NAME_RULE,
+                    crate::validate::MAX_NAME_LEN
+                ),
             );
         }
         let title = self.words(&Path::root().key("title"), "title: Self-healing");
@@ -507,7 +529,11 @@ impl Reader<'_> {
         if count == 0 {
             self.at(&steps_path, "the lab has no step", "add at least one step with a title, a text file and checks");
         } else if count > MAX_STEPS {
-            self.at(&steps_path, format!("the lab has {count} steps; at most {MAX_STEPS}"), "split it into several labs");
+            self.at(
+                &steps_path,
+                format!("the lab has {count} steps; at most {MAX_STEPS}"),
+                "split it into several labs",
+            );
         }
         let steps = (0..count.min(MAX_STEPS)).map(|i| self.step(&steps_path.index(i))).collect();
         Lab { id, title, summary, level, resources, steps }
@@ -548,7 +574,11 @@ impl Reader<'_> {
             let has_rego = self.node(&here.key("rego")).is_some();
             let has_data = self.node(&here.key("data")).is_some();
             if !has_rego && !has_data {
-                self.at(&here, format!("the {name} policy entry sets nothing"), "add `rego: policies/admission.rego` or `data: policies/admission.json`");
+                self.at(
+                    &here,
+                    format!("the {name} policy entry sets nothing"),
+                    "add `rego: policies/admission.rego` or `data: policies/admission.json`",
+                );
             }
             let rego_file = self.text(&here.key("rego"));
             let data_file = self.text(&here.key("data"));
@@ -582,7 +612,11 @@ impl Reader<'_> {
             let ramp_to = self.number(&load_path.key("rampTo"));
             for (field, value) in [("rate", Some(rate)), ("rampTo", ramp_to)] {
                 if value.is_some_and(|v| !(v > 0.0 && v <= MAX_LOAD_RATE)) {
-                    self.at(&load_path.key(field), format!("`{field}` must be above 0 and at most {MAX_LOAD_RATE} requests per second"), "write e.g. `50`");
+                    self.at(
+                        &load_path.key(field),
+                        format!("`{field}` must be above 0 and at most {MAX_LOAD_RATE} requests per second"),
+                        "write e.g. `50`",
+                    );
                 }
             }
             let duration = self
@@ -607,8 +641,14 @@ impl Reader<'_> {
             Ok(value @ serde_json::Value::Object(_)) => Some(value),
             Ok(_) => {
                 self.other.push(
-                    Diagnostic::new(1, 1, "", "a policy's data must be a JSON object", "write `{\"allowed_images\": [\"crane-demo\"]}` or `{}`")
-                        .in_file(file),
+                    Diagnostic::new(
+                        1,
+                        1,
+                        "",
+                        "a policy's data must be a JSON object",
+                        "write `{\"allowed_images\": [\"crane-demo\"]}` or `{}`",
+                    )
+                    .in_file(file),
                 );
                 None
             }
@@ -616,7 +656,8 @@ impl Reader<'_> {
                 let line = u32::try_from(e.line()).unwrap_or(0);
                 let column = u32::try_from(e.column()).unwrap_or(0);
                 self.other.push(
-                    Diagnostic::new(line, column, "", format!("invalid JSON: {e}"), "correct the JSON here").in_file(file),
+                    Diagnostic::new(line, column, "", format!("invalid JSON: {e}"), "correct the JSON here")
+                        .in_file(file),
                 );
                 None
             }
@@ -646,7 +687,8 @@ impl Reader<'_> {
             self.at(path, "the check is empty", "write one check kind, e.g. `app_ready: {app: web, min: 3}`");
             return None;
         };
-        let kinds: Vec<String> = entries.iter().filter_map(|(k, _)| k.as_scalar().map(|(s, _)| s.to_string())).collect();
+        let kinds: Vec<String> =
+            entries.iter().filter_map(|(k, _)| k.as_scalar().map(|(s, _)| s.to_string())).collect();
         match kinds.as_slice() {
             [] => {
                 self.at(path, "the check names no kind", "write one check kind, e.g. `app_ready: {app: web, min: 3}`");
@@ -684,7 +726,8 @@ impl Reader<'_> {
                 if !self.context.event_kinds.contains(&event.as_str()) {
                     let fix = match schema::suggest(&event, self.context.event_kinds) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => "use an event kind Crane records (docs/labs.md lists them, e.g. `instance.died`)".to_string(),
+                        None => "use an event kind Crane records (docs/labs.md lists them, e.g. `instance.died`)"
+                            .to_string(),
                     };
                     self.at(&kind_path, format!("unknown event kind `{event}`"), fix);
                     return None;

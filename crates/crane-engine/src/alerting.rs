@@ -403,10 +403,7 @@ fn alert_view(rule: &str, a: &Alert) -> AlertView {
 
 /// The wire form of rule-file diagnostics.
 fn wire_diagnostics(diags: Vec<crane_core::error::Diagnostic>) -> Vec<Diagnostic> {
-    diags
-        .into_iter()
-        .map(crate::error::wire_diagnostic)
-        .collect()
+    diags.into_iter().map(crate::error::wire_diagnostic).collect()
 }
 
 /// Parses a rule file off the async threads (regular expressions compile), refusing it with every diagnostic.

@@ -142,7 +142,9 @@ impl EngineError {
     /// The wire form of this error.
     pub fn to_api(&self) -> ApiError {
         let code = match self {
-            EngineError::InvalidSpec(_) | EngineError::InvalidRules(_) | EngineError::InvalidLab(_) => ErrorCode::InvalidSpec,
+            EngineError::InvalidSpec(_) | EngineError::InvalidRules(_) | EngineError::InvalidLab(_) => {
+                ErrorCode::InvalidSpec
+            }
             EngineError::NotFound(_) | EngineError::Missing(_) => ErrorCode::NotFound,
             EngineError::Forbidden(_) => ErrorCode::Forbidden,
             EngineError::Conflict(_) | EngineError::Stale(_) => ErrorCode::Conflict,

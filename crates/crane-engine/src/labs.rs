@@ -23,9 +23,9 @@ use crane_core::ports::StoredLab;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use crate::clock::LockExt;
 use crate::error::wire_diagnostic;
 use crate::policies::{core_name, wire_name};
-use crate::clock::LockExt;
 use crate::{internal, EngineError, EngineHandle, Inner, Permission, Result};
 
 /// Most events read to decide `event`, `rollback` and `policy_denied` checks (the newest since the lab was loaded).
@@ -149,7 +149,8 @@ async fn read_folder(path: &Path) -> Result<LabFiles> {
             let entries = std::fs::read_dir(&dir)
                 .map_err(|e| EngineError::BadRequest(format!("cannot read {}: {e}", dir.display())))?;
             for entry in entries {
-                let entry = entry.map_err(|e| EngineError::BadRequest(format!("cannot read {}: {e}", dir.display())))?;
+                let entry =
+                    entry.map_err(|e| EngineError::BadRequest(format!("cannot read {}: {e}", dir.display())))?;
                 let full = entry.path();
                 let relative = full.strip_prefix(&root).unwrap_or(&full).to_string_lossy().replace('\\', "/");
                 let meta = std::fs::symlink_metadata(&full)
@@ -171,7 +172,11 @@ async fn read_folder(path: &Path) -> Result<LabFiles> {
                 } else if meta.is_file() {
                     if meta.len() > lab::MAX_FILE_BYTES as u64 {
                         problems.push(refuse(
-                            &format!("the file is {} bytes; a lab file may be at most {} bytes", meta.len(), lab::MAX_FILE_BYTES),
+                            &format!(
+                                "the file is {} bytes; a lab file may be at most {} bytes",
+                                meta.len(),
+                                lab::MAX_FILE_BYTES
+                            ),
                             "remove what the lab does not need",
                         ));
                         continue;
@@ -293,7 +298,9 @@ impl EngineHandle {
                                 .map(|m| format!("document {} (app '{}'): {m}{undone}", doc.index, spec.name))
                                 .collect(),
                         }),
-                        other => Err(prefixed(other, &format!("document {} (app '{}'): ", doc.index, spec.name), &undone)),
+                        other => {
+                            Err(prefixed(other, &format!("document {} (app '{}'): ", doc.index, spec.name), &undone))
+                        }
                     };
                 }
             }
@@ -335,10 +342,16 @@ impl EngineHandle {
             self.authorize(Permission::ManageSettings, None).await?;
             let (files, shipped) = match source {
                 LabSource::Shipped { id } => {
-                    let files = lab::shipped().into_iter().find(|(dir, _)| *dir == id.as_str()).map(|(_, f)| f).ok_or_else(|| {
-                        let ids: Vec<&str> = lab::shipped().iter().map(|(d, _)| *d).collect();
-                        EngineError::Missing(format!("no shipped lab '{id}'; the shipped labs are: {}", ids.join(", ")))
-                    })?;
+                    let files =
+                        lab::shipped().into_iter().find(|(dir, _)| *dir == id.as_str()).map(|(_, f)| f).ok_or_else(
+                            || {
+                                let ids: Vec<&str> = lab::shipped().iter().map(|(d, _)| *d).collect();
+                                EngineError::Missing(format!(
+                                    "no shipped lab '{id}'; the shipped labs are: {}",
+                                    ids.join(", ")
+                                ))
+                            },
+                        )?;
                     (files, true)
                 }
                 LabSource::Folder { path } => (read_folder(Path::new(path)).await?, false),
@@ -598,7 +611,11 @@ impl EngineHandle {
         }
         if !restored_policies.is_empty() {
             let names: Vec<&str> = restored_policies.iter().map(|p| core_name(*p).as_str()).collect();
-            parts.push(format!("restored the {} polic{}", names.join(" and "), if names.len() == 1 { "y" } else { "ies" }));
+            parts.push(format!(
+                "restored the {} polic{}",
+                names.join(" and "),
+                if names.len() == 1 { "y" } else { "ies" }
+            ));
         }
         if alert_rules_restored {
             parts.push("restored the alert rules".to_string());
@@ -722,7 +739,12 @@ impl EngineHandle {
             .list_apps()
             .await?
             .into_iter()
-            .map(|a| check::AppFact { name: a.name, desired: a.replicas, ready: a.ready, revision: u64::from(a.revision) })
+            .map(|a| check::AppFact {
+                name: a.name,
+                desired: a.replicas,
+                ready: a.ready,
+                revision: u64::from(a.revision),
+            })
             .collect();
         let mut rows = self.inner.store.list_events(None, EVENTS_READ, None).await.map_err(internal)?;
         rows.retain(|e| e.id > first_event);

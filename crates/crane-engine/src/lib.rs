@@ -469,8 +469,8 @@ impl EngineHandle {
         let parsed = tokio::task::spawn_blocking(move || crane_core::validate::parse_spec_with(&source, &floor))
             .await
             .map_err(|e| EngineError::Internal(format!("parsing the spec failed: {e}")))?;
-        let mut spec =
-            parsed.map_err(|diags| EngineError::InvalidSpec(diags.into_iter().map(error::wire_diagnostic).collect()))?;
+        let mut spec = parsed
+            .map_err(|diags| EngineError::InvalidSpec(diags.into_iter().map(error::wire_diagnostic).collect()))?;
         let name = spec.name.clone();
         *named = Some(name.clone());
         let mut policy_warnings = Vec::new();

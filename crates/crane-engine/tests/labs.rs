@@ -12,13 +12,17 @@ use crane_core::ports::Store;
 use crane_engine::{Caller, EngineError};
 use support::{spec, Rig};
 
-const RULES: &str = "groups:\n  - name: lab\n    rules:\n      - alert: LabDown\n        expr: crane_app_ready_replicas < 1\n";
+const RULES: &str =
+    "groups:\n  - name: lab\n    rules:\n      - alert: LabDown\n        expr: crane_app_ready_replicas < 1\n";
 
 /// Writes a lab folder: `lab.yaml` as given, plus an app spec, a policy data file, a rule file and a step file.
 fn write_lab(dir: &Path, manifest: &str) {
     for (path, text) in [
         ("lab.yaml", manifest),
-        ("apps/web.yaml", "name: web\nimage: demo:1\nreplicas: 3\nports: [{container: 8080}]\n---\nname: worker\nimage: demo:1\n"),
+        (
+            "apps/web.yaml",
+            "name: web\nimage: demo:1\nreplicas: 3\nports: [{container: 8080}]\n---\nname: worker\nimage: demo:1\n",
+        ),
         ("policies/admission.json", r#"{"allowed_images": ["demo"]}"#),
         ("alerts.yml", RULES),
         ("steps/01.md", "# Meet\n\nWait for three ready instances.\n"),
@@ -125,7 +129,13 @@ async fn reset_restores_an_edited_policy_and_custom_rules_as_they_were() {
 async fn a_malformed_lab_is_refused_with_file_and_line_and_creates_nothing() {
     let rig = Rig::new().await;
     let lab_dir = tempfile::tempdir().unwrap();
-    write_lab(lab_dir.path(), &MANIFEST.replace("app_ready: {app: web, min: 3}\n  - title: Kill", "app_ready: {app: Web, min: 3}\n  - title: Kill"));
+    write_lab(
+        lab_dir.path(),
+        &MANIFEST.replace(
+            "app_ready: {app: web, min: 3}\n  - title: Kill",
+            "app_ready: {app: Web, min: 3}\n  - title: Kill",
+        ),
+    );
     std::fs::write(lab_dir.path().join("apps/web.yaml"), "name: web\nimage: demo:1\nreplicas: lots\n").unwrap();
     let err = rig.engine.lab_load(&folder(&lab_dir)).await.unwrap_err();
     let EngineError::InvalidLab(problems) = &err else { panic!("not invalid: {err}") };
@@ -209,7 +219,8 @@ async fn every_shipped_lab_loads_and_resets_to_nothing() {
     let shipped: Vec<String> = rig.engine.lab_list().await.unwrap().into_iter().map(|l| l.id).collect();
     assert_eq!(shipped, ["self-healing", "scaling-under-load", "rolling-update-rollback", "policy-blocks-bad-deploy"]);
     for id in &shipped {
-        let view = rig.engine.lab_load(&LabSource::Shipped { id: id.clone() }).await.unwrap_or_else(|e| panic!("{id}: {e}"));
+        let view =
+            rig.engine.lab_load(&LabSource::Shipped { id: id.clone() }).await.unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(view.origin, LabOrigin::Shipped);
         if id == "policy-blocks-bad-deploy" {
             let err = rig.engine.apply("name: bad\nimage: nginx:1.27\n", false).await.unwrap_err();
@@ -222,8 +233,10 @@ async fn every_shipped_lab_loads_and_resets_to_nothing() {
         assert!(rig.engine.get_policy(PolicyName::Admission).await.unwrap().shipped, "{id}");
         assert!(rig.engine.alert_rules().await.unwrap().is_default, "{id}");
     }
-    rig.until(10, "no container left", |r| r.fake.containers().iter().all(|c| c.state != crane_core::model::ContainerState::Running))
-        .await;
+    rig.until(10, "no container left", |r| {
+        r.fake.containers().iter().all(|c| c.state != crane_core::model::ContainerState::Running)
+    })
+    .await;
     let err = rig.engine.lab_load(&LabSource::Shipped { id: "nope".into() }).await.unwrap_err();
     assert!(err.to_string().contains("self-healing"), "the error lists the shipped labs: {err}");
     rig.engine.shutdown().await;
@@ -233,7 +246,8 @@ async fn every_shipped_lab_loads_and_resets_to_nothing() {
 async fn a_file_of_apps_is_applied_whole_or_not_at_all() {
     let rig = Rig::new().await;
     // One invalid document: nothing is created, every problem names its document and the line of the file.
-    let bad = "name: a\nimage: demo:1\n---\nname: b\nimage: demo:1\nreplicas: x\n---\nname: c\nimage: demo:1\nbogus: 1\n";
+    let bad =
+        "name: a\nimage: demo:1\n---\nname: b\nimage: demo:1\nreplicas: x\n---\nname: c\nimage: demo:1\nbogus: 1\n";
     let err = rig.engine.apply_all(bad, false).await.unwrap_err();
     let api = err.to_api();
     assert_eq!(api.code, ErrorCode::InvalidSpec);
@@ -249,13 +263,19 @@ async fn a_file_of_apps_is_applied_whole_or_not_at_all() {
 
     // The second app is denied by admission: the first, created by this call, is removed again.
     rig.engine
-        .set_policy(PolicyName::Admission, crane_api::PolicyUpdate { rego: None, data: Some(serde_json::json!({"allowed_images": ["demo"]})) })
+        .set_policy(
+            PolicyName::Admission,
+            crane_api::PolicyUpdate { rego: None, data: Some(serde_json::json!({"allowed_images": ["demo"]})) },
+        )
         .await
         .unwrap();
     let denied = "name: c\nimage: demo:1\n---\nname: d\nimage: nginx:1\n";
     let err = rig.engine.apply_all(denied, false).await.unwrap_err();
     let EngineError::PolicyDenied { messages, .. } = &err else { panic!("not denied: {err}") };
-    assert!(messages[0].starts_with("document 2 (app 'd')") && messages[0].contains("removed again: c"), "{messages:?}");
+    assert!(
+        messages[0].starts_with("document 2 (app 'd')") && messages[0].contains("removed again: c"),
+        "{messages:?}"
+    );
     let names: Vec<String> = rig.engine.list_apps().await.unwrap().into_iter().map(|a| a.name).collect();
     assert_eq!(names, ["a", "b"]);
 

@@ -6,9 +6,9 @@
 
 mod client;
 mod error;
+mod lab;
 mod load;
 mod output;
-mod lab;
 mod policy;
 mod scan;
 mod serve;

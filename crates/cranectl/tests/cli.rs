@@ -588,8 +588,11 @@ fn lab_and_file_commands(work: &Path, data: &Path) {
     assert!(text(&out.stderr).contains("no lab is loaded"), "{}", text(&out.stderr));
 
     let file = work.join("apps.yaml");
-    std::fs::write(&file, "name: t-cli-a\nimage: crane-demo:0.1.0\n---\nname: t-cli-b\nimage: crane-demo:0.1.0\nreplicas: x\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "name: t-cli-a\nimage: crane-demo:0.1.0\n---\nname: t-cli-b\nimage: crane-demo:0.1.0\nreplicas: x\n",
+    )
+    .unwrap();
     let out = run(data, &["apply", "-f", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -601,7 +604,8 @@ fn lab_and_file_commands(work: &Path, data: &Path) {
 fn lab_docker_flow(data: &Path) {
     let out = ok(data, &["lab", "load", "policy-blocks-bad-deploy"]);
     assert!(out.starts_with("lab/policy-blocks-bad-deploy: A policy that blocks a bad deploy"), "{out}");
-    let mut child = cranectl(data).args(["apply", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        cranectl(data).args(["apply", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"name: bad\nimage: nginx:1.27\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -29,7 +29,10 @@ pub fn is_archive(bytes: &[u8]) -> bool {
 pub fn read(bytes: &[u8]) -> Result<LabFiles, Vec<Diagnostic>> {
     if bytes.len() > MAX_ARCHIVE_BYTES {
         return Err(refuse(
-            format!("the archive is {} bytes; a lab archive may be at most {MAX_ARCHIVE_BYTES} bytes (8 MiB)", bytes.len()),
+            format!(
+                "the archive is {} bytes; a lab archive may be at most {MAX_ARCHIVE_BYTES} bytes (8 MiB)",
+                bytes.len()
+            ),
             "a lab is text (specs, Markdown, Rego); remove what it does not need",
         ));
     }
@@ -42,7 +45,8 @@ pub fn read(bytes: &[u8]) -> Result<LabFiles, Vec<Diagnostic>> {
     let stream: Box<dyn Read + '_> =
         if bytes.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::GzDecoder::new(bytes)) } else { Box::new(bytes) };
     let mut archive = tar::Archive::new(stream.take(MAX_UNPACKED_BYTES));
-    let entries = archive.entries().map_err(|e| refuse(format!("the archive cannot be read: {e}"), "pack it again with tar"))?;
+    let entries =
+        archive.entries().map_err(|e| refuse(format!("the archive cannot be read: {e}"), "pack it again with tar"))?;
     let mut raw: Vec<(String, Vec<u8>)> = Vec::new();
     let mut declared = 0u64;
     for (count, entry) in entries.enumerate() {
@@ -56,7 +60,8 @@ pub fn read(bytes: &[u8]) -> Result<LabFiles, Vec<Diagnostic>> {
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let path = path.strip_prefix("./").unwrap_or(&path).to_string();
         let kind = entry.header().entry_type();
-        let in_file = |d: Vec<Diagnostic>| -> Vec<Diagnostic> { d.into_iter().map(|d| d.in_file(path.clone())).collect() };
+        let in_file =
+            |d: Vec<Diagnostic>| -> Vec<Diagnostic> { d.into_iter().map(|d| d.in_file(path.clone())).collect() };
         match kind {
             tar::EntryType::Directory => continue,
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,

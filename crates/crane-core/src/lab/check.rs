@@ -130,8 +130,12 @@ impl Check {
             Check::AppAbsent { app } => format!("app {app} does not exist"),
             Check::Event { kind, app, count: 1 } => format!("a `{kind}` event{} was recorded", of(app)),
             Check::Event { kind, app, count } => format!("{count} `{kind}` events{} were recorded", of(app)),
-            Check::AlertFired { rule, app } => format!("alert {rule} fired{}", app.as_ref().map(|a| format!(" for app {a}")).unwrap_or_default()),
-            Check::AlertFiring { rule, app } => format!("alert {rule} is firing{}", app.as_ref().map(|a| format!(" for app {a}")).unwrap_or_default()),
+            Check::AlertFired { rule, app } => {
+                format!("alert {rule} fired{}", app.as_ref().map(|a| format!(" for app {a}")).unwrap_or_default())
+            }
+            Check::AlertFiring { rule, app } => {
+                format!("alert {rule} is firing{}", app.as_ref().map(|a| format!(" for app {a}")).unwrap_or_default())
+            }
             Check::Rollback { app } => format!("app {app} was rolled back"),
             Check::PolicyDenied { app } => format!("a policy refused a change{}", of(app)),
         }

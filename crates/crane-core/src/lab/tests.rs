@@ -57,7 +57,10 @@ fn every_check_kind_parses() {
             Check::Event { kind: "instance.died".into(), app: Some("web".into()), count: 2 },
         ),
         ("alert_fired: {rule: HighRPS}", Check::AlertFired { rule: "HighRPS".into(), app: None }),
-        ("alert_firing: {rule: HighRPS, app: web}", Check::AlertFiring { rule: "HighRPS".into(), app: Some("web".into()) }),
+        (
+            "alert_firing: {rule: HighRPS, app: web}",
+            Check::AlertFiring { rule: "HighRPS".into(), app: Some("web".into()) },
+        ),
         ("rollback: {app: web}", Check::Rollback { app: "web".into() }),
         ("policy_denied: {app: bad}", Check::PolicyDenied { app: Some("bad".into()) }),
         ("policy_denied: {}", Check::PolicyDenied { app: None }),
@@ -82,11 +85,51 @@ fn malformed_labs_are_refused_with_file_line_and_reason() {
         ("text: steps/01.md", "text: steps/02.md", "lab.yaml", 9, 11, "steps[0].text", "no file `steps/02.md`"),
         ("text: steps/01.md", "text: ../secret.md", "lab.yaml", 9, 11, "steps[0].text", "leave the lab"),
         ("apps: [apps/web.yaml]", "apps: [apps/db.yaml]", "lab.yaml", 6, 10, "resources.apps[0]", "no file"),
-        ("app_ready: {app: web, min: 3}", "app_ready: {app: web, min: -1}", "lab.yaml", 11, 36, "steps[0].checks[0].app_ready.min", ""),
-        ("app_ready: {app: web, min: 3}", "app_redy: {app: web, min: 3}", "lab.yaml", 11, 9, "steps[0].checks[0].app_redy", "unknown field `app_redy`"),
-        ("app_ready: {app: web, min: 3}", "app_ready: {app: web}", "lab.yaml", 11, 20, "steps[0].checks[0].app_ready.min", "missing"),
-        ("app_ready: {app: web, min: 3}", "event: {kind: instance.dead}", "lab.yaml", 11, 23, "steps[0].checks[0].event.kind", "unknown event kind"),
-        ("app_ready: {app: web, min: 3}", "rollback: {app: Web}", "lab.yaml", 11, 25, "steps[0].checks[0].rollback.app", "not an app name"),
+        (
+            "app_ready: {app: web, min: 3}",
+            "app_ready: {app: web, min: -1}",
+            "lab.yaml",
+            11,
+            36,
+            "steps[0].checks[0].app_ready.min",
+            "",
+        ),
+        (
+            "app_ready: {app: web, min: 3}",
+            "app_redy: {app: web, min: 3}",
+            "lab.yaml",
+            11,
+            9,
+            "steps[0].checks[0].app_redy",
+            "unknown field `app_redy`",
+        ),
+        (
+            "app_ready: {app: web, min: 3}",
+            "app_ready: {app: web}",
+            "lab.yaml",
+            11,
+            20,
+            "steps[0].checks[0].app_ready.min",
+            "missing",
+        ),
+        (
+            "app_ready: {app: web, min: 3}",
+            "event: {kind: instance.dead}",
+            "lab.yaml",
+            11,
+            23,
+            "steps[0].checks[0].event.kind",
+            "unknown event kind",
+        ),
+        (
+            "app_ready: {app: web, min: 3}",
+            "rollback: {app: Web}",
+            "lab.yaml",
+            11,
+            25,
+            "steps[0].checks[0].rollback.app",
+            "not an app name",
+        ),
         (
             "      - app_ready: {app: web, min: 3}\n",
             "      - app_ready: {app: web, min: 3}\n        app_absent: {app: x}\n",
@@ -96,7 +139,15 @@ fn malformed_labs_are_refused_with_file_line_and_reason() {
             "steps[0].checks[0].app_absent",
             "a check has one kind",
         ),
-        ("    checks:\n      - app_ready: {app: web, min: 3}\n", "    checks: []\n", "lab.yaml", 10, 13, "steps[0].checks", "no check"),
+        (
+            "    checks:\n      - app_ready: {app: web, min: 3}\n",
+            "    checks: []\n",
+            "lab.yaml",
+            10,
+            13,
+            "steps[0].checks",
+            "no check",
+        ),
         ("steps:\n", "steps: []\nx:\n", "lab.yaml", 8, 1, "x", "unknown field"),
         ("title: Demo", "title: Demo\ntitle: Again", "lab.yaml", 3, 1, "title", "twice"),
         ("title: Demo", "title: [Demo", "lab.yaml", 0, 0, "", "invalid YAML"),
@@ -129,7 +180,10 @@ fn problems_of_named_files_carry_their_file_and_line() {
     lab = broken;
     let problems = parse(&lab, &context()).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!((problems[0].file.as_deref(), problems[0].line, problems[0].path.as_str()), (Some("apps/web.yaml"), 3, "replicas"));
+    assert_eq!(
+        (problems[0].file.as_deref(), problems[0].line, problems[0].path.as_str()),
+        (Some("apps/web.yaml"), 3, "replicas")
+    );
 }
 
 #[test]
@@ -139,7 +193,8 @@ fn resources_are_checked_against_their_files() {
         "  apps: [apps/web.yaml]\n  policies:\n    - name: admission\n      data: p.json\n  alerts: rules.yml\n  load: {app: db, rate: 0, duration: 10m}\n",
     ));
     lab.insert("p.json", b"[1, 2]".to_vec()).unwrap();
-    lab.insert("rules.yml", b"groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up >\n".to_vec()).unwrap();
+    lab.insert("rules.yml", b"groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up >\n".to_vec())
+        .unwrap();
     let problems = parse(&lab, &context()).unwrap_err();
     let got: Vec<(Option<&str>, &str)> = problems.iter().map(|d| (d.file.as_deref(), d.path.as_str())).collect();
     assert!(got.contains(&(Some("lab.yaml"), "resources.load.app")), "{problems:#?}");
@@ -159,7 +214,10 @@ fn a_full_lab_reads_every_resource() {
     assert_eq!(lab.resources.policies[0].name, PolicyName::Admission);
     assert_eq!(lab.resources.policies[0].data, Some(serde_json::json!({"allowed_images": ["crane-demo"]})));
     let load = lab.resources.load.unwrap();
-    assert_eq!((load.app.as_str(), load.rate, load.ramp_to, load.duration.as_millis()), ("web", 20.0, Some(40.0), 120_000));
+    assert_eq!(
+        (load.app.as_str(), load.rate, load.ramp_to, load.duration.as_millis()),
+        ("web", 20.0, Some(40.0), 120_000)
+    );
 }
 
 #[test]

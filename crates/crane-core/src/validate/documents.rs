@@ -30,9 +30,9 @@ pub struct Document {
 
 /// Whether `line` is a document marker (`---` or `...`, alone or followed by a space or tab).
 fn marker(line: &str) -> Option<&'static str> {
-    ["---", "..."].into_iter().find(|m| {
-        line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
-    })
+    ["---", "..."]
+        .into_iter()
+        .find(|m| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n'])))
 }
 
 /// Whether a document holds nothing but blank lines and comments.
@@ -154,7 +154,9 @@ pub fn parse_specs(source: &str) -> Result<Vec<AppSpec>, Vec<Diagnostic>> {
 /// The position of the top-level `name` value of a document that validated.
 fn name_position(text: &str) -> (u32, u32) {
     match super::tree::parse(text) {
-        Ok(Some(root)) => super::tree::locate(&root, &super::tree::Path::root().key("name"), super::tree::Target::Value),
+        Ok(Some(root)) => {
+            super::tree::locate(&root, &super::tree::Path::root().key("name"), super::tree::Target::Value)
+        }
         _ => (0, 0),
     }
 }
@@ -192,7 +194,8 @@ mod tests {
 
     #[test]
     fn every_problem_of_every_document_is_reported_with_file_lines() {
-        let source = format!("{}---\nname: b\nimage: crane-demo:0.1.0\nreplicas: -1\n---\n{}bogus: 1\n", spec("a"), spec("c"));
+        let source =
+            format!("{}---\nname: b\nimage: crane-demo:0.1.0\nreplicas: -1\n---\n{}bogus: 1\n", spec("a"), spec("c"));
         let problems = parse_specs(&source).unwrap_err();
         let got: Vec<(Option<u32>, u32, String)> =
             problems.iter().map(|d| (d.document, d.line, d.path.clone())).collect();

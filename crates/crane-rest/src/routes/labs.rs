@@ -60,8 +60,11 @@ pub(super) async fn apply_all(
                 .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
             (yaml, false)
         } else {
-            let body: ApplyRequest =
-                parse_json(media.as_deref(), &body, r#"{"yaml": "name: a\n...\n---\nname: b\n...", "create_only": false}"#)?;
+            let body: ApplyRequest = parse_json(
+                media.as_deref(),
+                &body,
+                r#"{"yaml": "name: a\n...\n---\nname: b\n...", "create_only": false}"#,
+            )?;
             (body.yaml, body.create_only)
         };
     Ok(Json(engine.apply_all(&yaml, create_only).await?))
