@@ -121,6 +121,7 @@ impl Check {
     /// What must hold, as a sentence for the steps panel.
     pub fn describe(&self) -> String {
         let of = |app: &Option<String>| app.as_ref().map(|a| format!(" of app {a}")).unwrap_or_default();
+        let for_app = |app: &Option<String>| app.as_ref().map(|a| format!(" for app {a}")).unwrap_or_default();
         match self {
             Check::AppReady { app, min } => format!("app {app} has at least {min} ready instance{}", plural(*min)),
             Check::ReplicasAtLeast { app, min } => format!("app {app} asks for at least {min} replica{}", plural(*min)),
@@ -128,14 +129,10 @@ impl Check {
             Check::RevisionAtLeast { app, min } => format!("app {app} runs revision {min} or later"),
             Check::AppPresent { app } => format!("app {app} exists"),
             Check::AppAbsent { app } => format!("app {app} does not exist"),
-            Check::Event { kind, app, count: 1 } => format!("a `{kind}` event{} was recorded", of(app)),
-            Check::Event { kind, app, count } => format!("{count} `{kind}` events{} were recorded", of(app)),
-            Check::AlertFired { rule, app } => {
-                format!("alert {rule} fired{}", app.as_ref().map(|a| format!(" for app {a}")).unwrap_or_default())
-            }
-            Check::AlertFiring { rule, app } => {
-                format!("alert {rule} is firing{}", app.as_ref().map(|a| format!(" for app {a}")).unwrap_or_default())
-            }
+            Check::Event { kind, app, count: 1 } => format!("`{kind}` was recorded{}", for_app(app)),
+            Check::Event { kind, app, count } => format!("`{kind}` was recorded {count} times{}", for_app(app)),
+            Check::AlertFired { rule, app } => format!("alert {rule} fired{}", for_app(app)),
+            Check::AlertFiring { rule, app } => format!("alert {rule} is firing{}", for_app(app)),
             Check::Rollback { app } => format!("app {app} was rolled back"),
             Check::PolicyDenied { app } => format!("a policy refused a change{}", of(app)),
         }
