@@ -378,6 +378,31 @@ fn every_check_kind_is_decided_from_the_snapshot() {
 }
 
 #[test]
+fn every_check_kind_reads_as_a_sentence() {
+    let s = |t: &str| t.to_string();
+    let cases: Vec<(Check, &str)> = vec![
+        (Check::AppReady { app: s("web"), min: 1 }, "app web has at least 1 ready instance"),
+        (Check::ReplicasAtLeast { app: s("web"), min: 5 }, "app web asks for at least 5 replicas"),
+        (Check::ReplicasAtMost { app: s("web"), max: 1 }, "app web asks for at most 1 replica"),
+        (Check::RevisionAtLeast { app: s("web"), min: 2 }, "app web runs revision 2 or later"),
+        (Check::AppPresent { app: s("web") }, "app web exists"),
+        (Check::AppAbsent { app: s("bad") }, "app bad does not exist"),
+        (
+            Check::Event { kind: s("instance.replaced"), app: Some(s("web")), count: 1 },
+            "`instance.replaced` was recorded for app web",
+        ),
+        (Check::Event { kind: s("instance.died"), app: None, count: 3 }, "`instance.died` was recorded 3 times"),
+        (Check::AlertFired { rule: s("HighRPS"), app: None }, "alert HighRPS fired"),
+        (Check::AlertFiring { rule: s("HighRPS"), app: Some(s("web")) }, "alert HighRPS is firing for app web"),
+        (Check::Rollback { app: s("web") }, "app web was rolled back"),
+        (Check::PolicyDenied { app: Some(s("bad")) }, "a policy refused a change of app bad"),
+    ];
+    for (check, text) in cases {
+        assert_eq!(check.describe(), text);
+    }
+}
+
+#[test]
 fn a_step_is_done_when_all_its_checks_hold_at_once_and_stays_done() {
     let lab = parse(
         &files(&GOOD.replace(
