@@ -8,7 +8,8 @@ mode="${1:-run}"
 packages=(build-essential pkg-config libwebkit2gtk-4.1-dev)
 if [ "$mode" = test ]; then
   # The test suite drives the real window under Xvfb and starts its own nginx/prometheus/alertmanager/docker-compose.
-  packages+=(xvfb xauth webkit2gtk-driver docker-compose nginx wrk prometheus prometheus-alertmanager)
+  # libnginx-mod-stream: `make bench` compares the tcp balancer with NGINX's stream module.
+  packages+=(xvfb xauth webkit2gtk-driver docker-compose nginx libnginx-mod-stream wrk prometheus prometheus-alertmanager)
 fi
 
 missing=()

@@ -982,6 +982,17 @@ async fn drain(
         return;
     }
     inner.proxies.update(inner, stored);
+    // A crashed instance serves nothing: what it held has failed already (the load balancer retried the idempotent
+    // requests elsewhere), so its connections are closed at once and only live instances are waited for — healing
+    // does not wait for a drain.
+    let (dead, serving): (Vec<String>, Vec<String>) =
+        serving.into_iter().partition(|id| removals.iter().any(|r| &r.id == id && r.cause == RemoveCause::Crashed));
+    if !dead.is_empty() {
+        inner.proxies.close_connections(&dead);
+    }
+    if serving.is_empty() {
+        return;
+    }
     // A request may have picked its backend just before the swap; let it register as in flight.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = tokio::time::Instant::now();
