@@ -732,6 +732,7 @@ mod tests {
                 probe: Some("liveness ok · ready".into()),
                 probe_failure: None,
                 traffic: Some(traffic(12.0)),
+                cpu_percent: None,
             }],
             created_at: "2025-01-10T11:59:00Z".into(),
             owner: "alice".into(),
