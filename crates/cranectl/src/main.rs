@@ -164,6 +164,19 @@ enum Command {
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Send a few requests through an app's load balancer and show which instance answered each (the demo image
+    /// names itself in `X-Crane-Instance`): the load balancer at work.
+    #[command(after_help = "Examples:\n  cranectl requests web\n  cranectl requests web -n 20 --path /work?ms=5 -o json")]
+    Requests {
+        /// App name.
+        app: String,
+        /// How many requests (1 to 50).
+        #[arg(short = 'n', long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+        count: u32,
+        /// The path requested.
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
     /// Build the offline demo image (crane-demo), showing progress; `--vulnerable` builds crane-demo:vulnerable,
     /// whose package records have known advisories (the "blocked by a CVE" lesson).
     #[command(after_help = "Examples:\n  cranectl demo-image\n  cranectl demo-image --vulnerable")]
@@ -774,6 +787,10 @@ async fn run(cli: Cli) -> Result<()> {
                     emit(&format!("wrote the {metric} chart of app/{app} ({range}) to {}\n", path.display()))
                 }
             }
+        }
+        Command::Requests { app, count, path } => {
+            let sent = Client::discover(&data_dir).await?.send_requests(&app, count, &path).await?;
+            emit(&output::render(format, &sent, || output::requests_text(&sent))?)
         }
         Command::DemoImage { vulnerable: false } => demo_image(&Client::discover(&data_dir).await?, format).await,
         Command::DemoImage { vulnerable: true } => {

@@ -564,6 +564,29 @@ fn autoscaling_text(a: &AutoscalingView) -> String {
     text
 }
 
+/// `cranectl requests`: one line per request (which instance answered), then how many each instance answered.
+pub fn requests_text(sent: &crane_api::SendRequestsView) -> String {
+    let mut out = format!("{} requests to {}\n", sent.hits.len(), sent.url);
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for h in &sent.hits {
+        let who = match (&h.instance, &h.error) {
+            (Some(i), _) => i.clone(),
+            (None, Some(_)) => "failed".to_string(),
+            (None, None) => "(no X-Crane-Instance)".to_string(),
+        };
+        let what = match (&h.error, h.status) {
+            (Some(e), _) => e.clone(),
+            (None, Some(s)) => format!("{s} in {:.1} ms", h.ms),
+            (None, None) => String::new(),
+        };
+        out.push_str(&format!("#{:<3} {who:<24} {what}\n", h.seq));
+        *counts.entry(who).or_default() += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(who, n)| format!("{who} ×{n}")).collect();
+    out.push_str(&format!("answered by: {}\n", summary.join(", ")));
+    out
+}
+
 /// `status`.
 pub fn status_text(status: &StatusView) -> String {
     let docker =
