@@ -4,14 +4,14 @@
 import { CHANGE_EVENT } from "./bindings.js";
 import { $, ago, errText, withCode } from "./lib/dom.js";
 import { toast, showGlobalError } from "./lib/toast.js";
-import { state, subscribe, onChange, refreshAll, refreshAllNow, appNamed } from "./lib/store.js";
+import { state, subscribe, onChange, refreshAll, refreshAllNow } from "./lib/store.js";
 import { onRoute, href } from "./lib/router.js";
 import { initPresenter } from "./lib/presenter.js";
 import { initBuild, renderBuildProgress } from "./lib/build.js";
 import { renderSidebar } from "./views/sidebar.js";
 import { renderHome } from "./views/home.js";
 import { renderApp, initApp, enterApp, leaveApp } from "./views/app.js";
-import { renderScaling, initScaling, enterScaling, scalingChanged, onLoadProgress, appsFetched, pauseScaling } from "./views/scaling.js";
+import { renderScaling, initScaling, scalingChanged, onLoadProgress, appsFetched, pauseScaling } from "./views/scaling.js";
 import { renderPolicies } from "./views/policies.js";
 import { renderLabs } from "./views/labs.js";
 import { openWizard, initWizard, renderNameHint } from "./views/wizard.js";
@@ -97,16 +97,14 @@ function show(next) {
   document.body.classList.toggle("wide", next.view === "scaling" || next.view === "new" || next.view === "edit");
   if (prev.view === "app" && (next.view !== "app" || next.arg !== prev.arg)) leaveApp();
   pauseScaling(next.view !== "scaling");
-  followSelection();
+  followSelection(needsApp);
   renderSidebar(next.view);
   if (next.view === "home") renderHome();
   else if (next.view === "app") {
-    renderApp();
     if (state.selected) enterApp(state.selected);
-  } else if (next.view === "scaling") {
-    renderScaling();
-    if (state.selected && appNamed(state.selected)) enterScaling(state.selected);
-  } else if (next.view === "policies") renderPolicies(true);
+    renderApp();
+  } else if (next.view === "scaling") renderScaling(true);
+  else if (next.view === "policies") renderPolicies(true);
   else if (next.view === "labs") renderLabs($("labs-body"));
   else if (next.view === "new" || next.view === "edit") openWizard(next.view, next.arg);
   document.body.classList.remove("events-open");

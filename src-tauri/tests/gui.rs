@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
@@ -166,8 +167,10 @@ async fn first_run_checklist_to_a_serving_app_then_scaling_keyboard_and_edit() {
         press(c, Key::Enter).await;
         wait_until(c, "the app opened by the keyboard", Duration::from_secs(10), &format!("return location.hash === '#/app/{app}' || null")).await;
         press_tab_until(c, "return document.activeElement && document.activeElement.id === 'scale-input'").await;
-        let backspaces: String = std::iter::repeat(char::from(Key::Backspace)).take(4).collect();
-        c.active_element().await.expect("focused element").send_keys(&format!("{backspaces}2")).await.expect("typing");
+        let backspace = char::from(Key::Backspace);
+        type_keys(c, &[backspace, backspace, backspace, backspace, '2']).await;
+        let typed = c.execute("return document.getElementById('scale-input').value", vec![]).await.expect("script");
+        assert_eq!(typed, json!("2"), "the replica box after typing");
         press(c, Key::Enter).await;
         wait_until(
             c,
@@ -948,13 +951,18 @@ async fn assert_no_overflow(c: &Client) {
     assert_eq!(clipped, json!([]), "controls cut off at the window's edge");
 }
 
-/// Presses one key on the focused element (the page when nothing has focus).
-async fn press(c: &Client, key: Key) {
-    let text = char::from(key).to_string();
-    match c.active_element().await {
-        Ok(e) => e.send_keys(&text).await.expect("pressing a key"),
-        Err(e) => panic!("no focused element: {e}"),
+/// Types `keys` with the keyboard (WebDriver key actions: they go where the focus is, as a person's typing does).
+async fn type_keys(c: &Client, keys: &[char]) {
+    let mut actions = KeyActions::new("keyboard".to_string());
+    for &k in keys {
+        actions = actions.then(KeyAction::Down { value: k }).then(KeyAction::Up { value: k });
     }
+    c.perform_actions(actions).await.unwrap_or_else(|e| panic!("typing {keys:?}: {e}"));
+}
+
+/// Presses one key where the focus is.
+async fn press(c: &Client, key: Key) {
+    type_keys(c, &[char::from(key)]).await;
 }
 
 /// Presses Tab until `script` returns true (at most 80 times).

@@ -70,7 +70,9 @@ export function renderApp() {
   if ($("revisions").open) loadRevisions();
   $("send-requests").disabled = !app.url;
   setText($("send-hint"), app.url ? "One after the other to the app's address, through Crane's load balancer, as a browser's refreshes would." : "The app has no address: add a container port (Edit).");
-  if (logs.app === app.name) followNewInstances(app);
+  // The logs follow the shown app: started when it first appears (e.g. just after Deploy), extended to new instances.
+  if (logs.app !== app.name) startLogs();
+  else followNewInstances(app);
 }
 
 function createInstance() {
@@ -446,7 +448,7 @@ async function loadNginx() {
 
 // ---------------------------------------------------------------- logs
 
-const logs = { app: null, stream: null, instances: new Set() };
+const logs = { app: null, stream: null, instances: new Set(), gen: 0 };
 const instColors = ["#93c5fd", "#86efac", "#fcd34d", "#f9a8d4", "#c4b5fd", "#5eead4", "#fdba74"];
 function instColor(name) {
   let h = 0;
@@ -486,7 +488,7 @@ async function openFollow(app, tail) {
     if (logs.app === app) appendLog(line);
   };
   const id = await commands.logsFollow(app, tail, channel);
-  if (logs.app !== app) {
+  if (logs.app !== app || logs.stream != null) {
     commands.logsStop(id).catch(() => {});
     return false;
   }
@@ -497,10 +499,13 @@ async function openFollow(app, tail) {
 
 /** (Re)loads the shown app's logs: the tail, then new lines while Follow is on. */
 export async function startLogs() {
-  await stopLogStream();
   const app = state.selected && appNamed(state.selected) ? state.selected : null;
+  // Set at once, so a redraw during the awaits below does not start a second stream.
   logs.app = app;
+  const gen = ++logs.gen;
   logs.instances = new Set((currentApp()?.instances ?? []).filter((i) => i.id).map((i) => i.name));
+  await stopLogStream();
+  if (gen !== logs.gen) return;
   $("logs").replaceChildren();
   if (!app) return;
   try {
@@ -540,6 +545,7 @@ async function followNewInstances(app) {
 
 /** Leaves the app (another app or another view without it): stops the log stream. */
 export function leaveApp() {
+  logs.gen += 1;
   if (logs.app) {
     logs.app = null;
     stopLogStream();
@@ -555,7 +561,6 @@ export function enterApp(name) {
   revs.key = null;
   revs.list = [];
   renderRevisions();
-  if (logs.app !== name || logs.stream == null) startLogs();
 }
 
 export function initApp() {

@@ -61,13 +61,16 @@ export function renderEvents() {
   $("events-title").textContent = state.eventsApp ? `Events · ${state.eventsApp}` : "Events · all apps";
 }
 
-/** Which app's events to show: the selected one unless "All apps" is ticked. */
-export function followSelection() {
-  setEventsApp($("events-all").checked ? null : state.selected);
+let appShown = false;
+
+/** Which app's events to show: the shown app's (App and Scaling views) unless "All apps" is ticked. */
+export function followSelection(viewShowsApp = appShown) {
+  appShown = viewShowsApp;
+  setEventsApp($("events-all").checked || !viewShowsApp ? null : state.selected);
 }
 
 export function initEvents() {
-  $("events-all").addEventListener("change", followSelection);
+  $("events-all").addEventListener("change", () => followSelection());
   const toggle = $("events-toggle");
   toggle.addEventListener("click", () => {
     const open = !document.body.classList.contains("events-open");

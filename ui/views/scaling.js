@@ -25,12 +25,13 @@ function current() {
   return state.selected ? appNamed(state.selected) : null;
 }
 
-/** Redraws the view from the store. */
-export function renderScaling() {
+/** Redraws the view from the store; `entering` when the view was just opened. */
+export function renderScaling(entering = false) {
   const app = current();
   $("scaling-empty").hidden = !!app;
   $("scaling-body").hidden = !app;
   if (!app) return;
+  if (entering || charts.main.app !== app.name) enterScaling(app.name);
   setText($("scaling-app"), app.name);
   setText($("scaling-replicas"), `${app.ready}/${app.replicas} ready`);
   setAttr($("scaling-app-link"), "href", href("app", app.name));
@@ -51,7 +52,7 @@ function renderNote(app) {
 }
 
 /** When the view opens on `name` (or another app). */
-export function enterScaling(name) {
+function enterScaling(name) {
   if (charts.main.app !== name) {
     picked = null;
     $("topo-detail").hidden = true;

@@ -42,7 +42,7 @@ function update(li, app) {
 
 /** Redraws the list; `view` is the view its links open. */
 export function renderSidebar(view) {
-  if (view === "app" || view === "scaling") linkView = view;
+  linkView = view === "scaling" ? "scaling" : "app";
   keyed($("app-list"), state.apps, (a) => a.name, create, update);
   $("app-count").textContent = String(state.apps.length);
   $("app-list-empty").hidden = state.apps.length > 0;
