@@ -65,6 +65,7 @@ export function renderTopology(box, app, selected, onPick) {
     if (!g) {
       g = svgEl("g", { class: "topo-inst entering", tabindex: "0", role: "button", "data-testid": `topo-instance-${inst.name}` });
       g.dataset.name = inst.name;
+      g.dataset.entering = "1";
       g.append(svgEl("rect", { width: INST.w, height: INST.h, rx: 7 }), svgEl("circle", { cx: 13, cy: INST.h / 2, r: 5 }), svgEl("text", { x: 26, y: 17, class: "topo-name" }), svgEl("text", { x: INST.w - 8, y: 17, class: "topo-rate", "text-anchor": "end" }));
       g.addEventListener("click", () => onPick(g.dataset.name));
       g.addEventListener("keydown", (ev) => {
@@ -74,10 +75,16 @@ export function renderTopology(box, app, selected, onPick) {
         }
       });
       layer.append(g);
-      requestAnimationFrame(() => g.classList.remove("entering"));
+      // Two frames: the first paints it transparent, the second starts the fade-in.
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => {
+          delete g.dataset.entering;
+          g.classList.remove("entering");
+        }),
+      );
     }
     g.setAttribute("transform", `translate(${INST.x} ${y})`);
-    g.setAttribute("class", `topo-inst state-${inst.state}${inst.name === selected ? " selected" : ""}`);
+    g.setAttribute("class", `topo-inst state-${inst.state}${inst.name === selected ? " selected" : ""}${g.dataset.entering ? " entering" : ""}`);
     g.dataset.state = inst.state;
     g.setAttribute("aria-label", `${inst.name}, ${inst.state}${inst.traffic ? `, ${num(inst.traffic.rps, 1)} requests per second` : ""}`);
     g.setAttribute("aria-pressed", inst.name === selected ? "true" : "false");
