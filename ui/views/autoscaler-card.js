@@ -96,9 +96,13 @@ function skeleton(slot) {
     ),
     el(
       "div",
-      { class: "card-body", id: "autoscaler-off", "data-testid": "autoscaler-off", hidden: true },
-      el("div", { class: "card-title", text: "Autoscaler" }),
-      el("p", { class: "hint", text: "This app has no autoscaler: its replica count changes only when someone scales it. Edit the app and tick Autoscaling (min, max, metric, target)." }),
+      { id: "autoscaler-off", "data-testid": "autoscaler-off", hidden: true },
+      el("div", { class: "card-title" }, el("span", { text: "Autoscaler" })),
+      el(
+        "div",
+        { class: "card-body" },
+        el("p", { class: "hint", text: "This app has no autoscaler: its replica count changes only when someone scales it. Edit the app and tick Autoscaling (min, max, metric, target)." }),
+      ),
     ),
   );
 }

@@ -108,12 +108,13 @@ async function renderPicked(app, fetchLogs = false) {
   const badge = box.querySelector('[data-part="state"]');
   badge.className = `badge state-${inst.state}`;
   badge.textContent = inst.state;
-  box.querySelector('[data-part="facts"]').replaceChildren(
+  const facts = [
     el("span", { text: inst.message || "" }),
     inst.probe ? el("span", { class: "probe", "data-testid": "topo-probe", text: `probes: ${inst.probe}` }) : el("span", { class: "muted", text: "no probes" }),
     inst.probe_failure ? el("span", { class: "probe-failure", text: inst.probe_failure }) : null,
     el("span", { class: "muted", text: `restarts ${inst.restarts} · ${inst.traffic ? `${num(inst.traffic.rps, 1)} req/s` : "no traffic"} · CPU ${inst.cpu_percent == null ? "—" : `${num(inst.cpu_percent, 0)}%`}` }),
-  );
+  ];
+  box.querySelector('[data-part="facts"]').replaceChildren(...facts.filter(Boolean));
   if (fetchLogs) {
     const pre = box.querySelector('[data-part="logs"]');
     try {

@@ -28,7 +28,6 @@ export function renderTopology(box, app, selected, onPick) {
   const n = Math.max(1, instances.length);
   const height = Math.max(120, n * ROW + 24);
   svg.setAttribute("viewBox", `0 0 ${W} ${height}`);
-  svg.style.maxHeight = `${Math.min(height, 420)}px`;
   const lbY = height / 2 - LB.h / 2;
   // The load balancer.
   const lb = svg.querySelector(".topo-lb");
