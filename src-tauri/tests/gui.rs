@@ -537,11 +537,13 @@ async fn scenario(c: &Client, app: &str, data_dir: &Path) {
     fill(c, "f-name", app).await;
     fill(c, "f-memory", "lots").await;
     click(c, "[data-testid=f-submit]").await;
+    // Deploy's answer (not the live check of an earlier keystroke): the engine's diagnostics, naming the field.
     wait_until(
         c,
         "the engine's diagnostics",
         Duration::from_secs(15),
-        "return document.querySelectorAll('[data-testid=diagnostic]').length || null",
+        "const f = document.querySelector('[data-testid=new-app-form]'); \
+         return (f.dataset.state === 'rejected' && document.querySelectorAll('[data-testid=diagnostic]').length) || null",
     )
     .await;
     let diagnostics = text(c, "[data-testid=f-diagnostics]").await;
