@@ -903,7 +903,9 @@ async fn wait_visible(c: &Client, id: &str) {
         c,
         &format!("#{id} to show"),
         Duration::from_secs(15),
-        &format!("const e = document.getElementById('{id}'); return (e && !e.hidden && e.offsetParent !== null) || null"),
+        &format!(
+            "const e = document.getElementById('{id}'); return (e && !e.hidden && e.offsetParent !== null) || null"
+        ),
     )
     .await;
 }
@@ -980,7 +982,8 @@ async fn press_tab_until(c: &Client, script: &str) {
         }
         press(c, Key::Tab).await;
     }
-    let focused = c.execute("const e = document.activeElement; return e ? e.outerHTML.slice(0, 200) : null", vec![]).await;
+    let focused =
+        c.execute("const e = document.activeElement; return e ? e.outerHTML.slice(0, 200) : null", vec![]).await;
     panic!("Tab never reached the element ({script}); focus is on {focused:?}");
 }
 
@@ -994,6 +997,10 @@ async fn in_window<Fut: std::future::Future<Output = ()>>(
     scenario: impl FnOnce(Client) -> Fut,
 ) -> bool {
     preflight();
+    // One window at a time: several WebKit windows, their engines and Docker on a 2-core machine starve each other
+    // (a policy test's 250 ms evaluation limit was missed that way). The lock is held until this window is closed.
+    static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = ONE_WINDOW.lock().await;
     let driver = Driver::start(data_dir, env);
     let client = connect(&driver).await;
     let outcome = AssertUnwindSafe(async {

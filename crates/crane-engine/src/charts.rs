@@ -167,7 +167,9 @@ mod tests {
 
     #[test]
     fn fit_span_follows_the_data_age_within_a_minute_and_an_hour() {
-        for (age, span) in [(0, 60_000), (20_000, 60_000), (120_000, 132_000), (600_000, 660_000), (86_400_000, 3_600_000)] {
+        for (age, span) in
+            [(0, 60_000), (20_000, 60_000), (120_000, 132_000), (600_000, 660_000), (86_400_000, 3_600_000)]
+        {
             assert_eq!(fit_span(1_000_000, 1_000_000 + age), span, "age {age} ms");
         }
         // A creation time in the future (clock moved) is an age of zero, not a panic.

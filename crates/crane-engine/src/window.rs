@@ -77,13 +77,13 @@ impl EngineHandle {
             scan: None,
         }
         .to_value();
-        let (admission, admission_error) =
-            match crate::policies::decide(&self.inner, PolicyName::Admission, &input).await.and_then(|output| {
-                AdmissionDecision::from_output(&output)
-            }) {
-                Ok(d) => (Some(AdmissionPreview { admitted: d.admitted(), deny: d.deny, warn: d.warn }), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
+        let (admission, admission_error) = match crate::policies::decide(&self.inner, PolicyName::Admission, &input)
+            .await
+            .and_then(|output| AdmissionDecision::from_output(&output))
+        {
+            Ok(d) => (Some(AdmissionPreview { admitted: d.admitted(), deny: d.deny, warn: d.warn }), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         Ok(SpecCheckView {
             valid: true,
             diagnostics: Vec::new(),

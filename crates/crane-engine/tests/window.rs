@@ -43,7 +43,12 @@ async fn check_spec_previews_admission_and_existence_without_recording() {
     rig.store.put_setting("allow_unsafe", "true").await.unwrap();
     let denied = rig
         .engine
-        .check_spec(&spec("web", "demo:1", 1, "resources: { memory: 64Mi }\nsecurity: { user: '1000', privileged: true }\n"))
+        .check_spec(&spec(
+            "web",
+            "demo:1",
+            1,
+            "resources: { memory: 64Mi }\nsecurity: { user: '1000', privileged: true }\n",
+        ))
         .await
         .unwrap();
     let admission = denied.admission.expect("the admission policy answered");

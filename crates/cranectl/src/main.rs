@@ -166,7 +166,9 @@ enum Command {
     },
     /// Send a few requests through an app's load balancer and show which instance answered each (the demo image
     /// names itself in `X-Crane-Instance`): the load balancer at work.
-    #[command(after_help = "Examples:\n  cranectl requests web\n  cranectl requests web -n 20 --path /work?ms=5 -o json")]
+    #[command(
+        after_help = "Examples:\n  cranectl requests web\n  cranectl requests web -n 20 --path /work?ms=5 -o json"
+    )]
     Requests {
         /// App name.
         app: String,
