@@ -98,7 +98,7 @@ pub async fn export_nginx(state: State<'_, Running>, name: String, listen: u16) 
 }
 
 /// One chart of an app as an SVG document drawn by Crane: `metric` is one of `cpu`, `memory`, `rps`, `latency`,
-/// `errors`, `replicas`; `range` is `fit` (the app's age, 1 min..1 h), `5m`, `1h` or `24h`.
+/// `errors`, `replicas`; `range` is `fit` (the app's age, 20 s..1 h), `5m`, `1h` or `24h`.
 #[tauri::command]
 #[specta::specta]
 pub async fn chart(state: State<'_, Running>, name: String, metric: String, range: String) -> Result<String, ApiError> {

@@ -35,14 +35,14 @@ enum Lines {
     App(&'static [(SampleMetric, &'static str)]),
 }
 
-/// The range word that fits the time axis to the data's age: the app's age plus a tenth, at least a minute and at
-/// most an hour, so a 20-second-old app's data fills the chart instead of its rightmost 20 px.
+/// The range word that fits the time axis to the data's age: the app's age plus a tenth, at least 20 s and at most
+/// an hour, so a 20-second-old app's data fills the chart instead of its rightmost 20 px.
 pub const FIT_RANGE: &str = "fit";
 
 /// The span of [`FIT_RANGE`] for an app created at `created_at`.
 pub(crate) fn fit_span(created_at: Millis, now: Millis) -> Millis {
     let age = now.saturating_sub(created_at);
-    (age + age / 10).clamp(60_000, 3_600_000)
+    (age + age / 10).clamp(20_000, 3_600_000)
 }
 
 /// Renders one chart of an app.
@@ -166,14 +166,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fit_span_follows_the_data_age_within_a_minute_and_an_hour() {
+    fn fit_span_follows_the_data_age_within_20_s_and_an_hour() {
         for (age, span) in
-            [(0, 60_000), (20_000, 60_000), (120_000, 132_000), (600_000, 660_000), (86_400_000, 3_600_000)]
+            [(0, 20_000), (10_000, 20_000), (20_000, 22_000), (120_000, 132_000), (86_400_000, 3_600_000)]
         {
             assert_eq!(fit_span(1_000_000, 1_000_000 + age), span, "age {age} ms");
         }
         // A creation time in the future (clock moved) is an age of zero, not a panic.
-        assert_eq!(fit_span(5_000, 1_000), 60_000);
+        assert_eq!(fit_span(5_000, 1_000), 20_000);
     }
 
     #[test]
