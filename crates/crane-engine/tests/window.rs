@@ -14,10 +14,9 @@ fn clean(name: &str) -> String {
 #[tokio::test(start_paused = true)]
 async fn check_spec_lists_problems_with_their_line_and_changes_nothing() {
     let rig = Rig::new().await;
-    for (yaml, line, path) in [
-        ("name: Bad_Name\nimage: demo:1\n", 1, "name"),
-        ("name: web\nimage: demo:1\nreplicas: lots\n", 3, "replicas"),
-    ] {
+    for (yaml, line, path) in
+        [("name: Bad_Name\nimage: demo:1\n", 1, "name"), ("name: web\nimage: demo:1\nreplicas: lots\n", 3, "replicas")]
+    {
         let check = rig.engine.check_spec(yaml).await.unwrap();
         assert!(!check.valid);
         let lines: Vec<(u32, &str)> = check.diagnostics.iter().map(|d| (d.line, d.path.as_str())).collect();

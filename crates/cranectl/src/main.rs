@@ -1134,6 +1134,17 @@ mod tests {
     }
 
     #[test]
+    fn parses_requests_with_its_bounds() {
+        let cli = Cli::try_parse_from(["cranectl", "requests", "web"]).unwrap();
+        assert!(matches!(cli.command, Command::Requests { count: 10, ref path, .. } if path == "/"));
+        let cli = Cli::try_parse_from(["cranectl", "requests", "web", "-n", "50", "--path", "/work?ms=5"]).unwrap();
+        assert!(matches!(cli.command, Command::Requests { count: 50, ref path, .. } if path == "/work?ms=5"));
+        for bad in ["0", "51"] {
+            assert!(Cli::try_parse_from(["cranectl", "requests", "web", "-n", bad]).is_err(), "-n {bad} accepted");
+        }
+    }
+
+    #[test]
     fn parses_load_and_chart() {
         let cli = Cli::try_parse_from([
             "cranectl",

@@ -710,6 +710,31 @@ mod tests {
     }
 
     #[test]
+    fn requests_say_who_answered_each_and_how_often() {
+        let hit = |seq, instance: Option<&str>, error: Option<&str>| crane_api::RequestHitView {
+            seq,
+            status: error.is_none().then_some(200),
+            instance: instance.map(str::to_string),
+            ms: 1.25,
+            error: error.map(str::to_string),
+        };
+        let sent = crane_api::SendRequestsView {
+            url: "http://127.0.0.1:18080".into(),
+            hits: vec![
+                hit(1, Some("web-1"), None),
+                hit(2, Some("web-2"), None),
+                hit(3, Some("web-1"), None),
+                hit(4, None, Some("no answer within 3 s")),
+            ],
+        };
+        let text = requests_text(&sent);
+        assert!(text.starts_with("4 requests to http://127.0.0.1:18080\n"), "{text}");
+        assert!(text.contains("#2   web-2                    200 in 1.2 ms\n"), "{text}");
+        assert!(text.contains("#4   failed                   no answer within 3 s\n"), "{text}");
+        assert!(text.ends_with("answered by: failed ×1, web-1 ×2, web-2 ×1\n"), "{text}");
+    }
+
+    #[test]
     fn ages() {
         let check = |at: &str, expected: &str| assert_eq!(age(at, now()), expected, "{at}");
         check("2025-01-10T11:59:15Z", "45s");
