@@ -233,6 +233,7 @@ async fn window_explains_an_unreachable_docker_engine() {
         assert!(reason.contains("no-docker.sock"), "the banner does not say which Docker address failed: {reason:?}");
         assert!(reason.contains("start Docker"), "the banner does not name the fix: {reason:?}");
         screenshot(c, "screenshot-docker-unreachable.png").await;
+        presenter_keys(c).await;
         settings_and_token(c, &dir).await;
     })
     .await;
@@ -889,6 +890,46 @@ async fn scroll_to(c: &Client, css: &str) {
         json!(css)
     );
     c.execute(&script, vec![]).await.unwrap_or_else(|e| panic!("scrolling to {css}: {e}"));
+}
+
+/// For a projector: Ctrl + and Ctrl − zoom the window, Ctrl 0 resets; presenter mode sets text to at least 16 px and
+/// folds the side columns away.
+async fn presenter_keys(c: &Client) {
+    let zoom = "return document.documentElement.dataset.zoom";
+    c.execute("document.activeElement && document.activeElement.blur(); return true", vec![]).await.expect("script");
+    let ctrl = char::from(Key::Control);
+    let chord = |k: char| {
+        KeyActions::new("keyboard".to_string())
+            .then(KeyAction::Down { value: ctrl })
+            .then(KeyAction::Down { value: k })
+            .then(KeyAction::Up { value: k })
+            .then(KeyAction::Up { value: ctrl })
+    };
+    c.perform_actions(chord('+')).await.expect("Ctrl +");
+    c.perform_actions(chord('+')).await.expect("Ctrl +");
+    assert_eq!(c.execute(zoom, vec![]).await.expect("script"), json!("1.25"), "Ctrl + twice");
+    c.perform_actions(chord('-')).await.expect("Ctrl -");
+    assert_eq!(c.execute(zoom, vec![]).await.expect("script"), json!("1.1"), "then Ctrl -");
+    c.perform_actions(chord('0')).await.expect("Ctrl 0");
+    assert_eq!(c.execute(zoom, vec![]).await.expect("script"), json!("1"), "Ctrl 0 resets");
+
+    nav(c, "settings").await;
+    click(c, "[data-testid=presenter-toggle]").await;
+    let shown = c
+        .execute(
+            "const px = (sel) => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize); \
+             return { hint: px('#view-settings .hint'), button: px('[data-testid=open-settings]'), nav: px('[data-testid=nav-home]'), \
+                      sidebar: document.querySelector('.sidebar').offsetParent !== null };",
+            vec![],
+        )
+        .await
+        .expect("script");
+    for part in ["hint", "button", "nav"] {
+        assert!(shown[part].as_f64().unwrap_or(0.0) >= 16.0, "presenter mode: {part} text under 16 px: {shown}");
+    }
+    assert_eq!(shown["sidebar"], json!(false), "presenter mode keeps the apps column: {shown}");
+    click(c, "[data-testid=presenter-toggle]").await;
+    nav(c, "home").await;
 }
 
 /// Opens a view from the navigation bar and waits until it shows.
