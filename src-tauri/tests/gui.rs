@@ -189,6 +189,15 @@ async fn first_run_checklist_to_a_serving_app_then_scaling_keyboard_and_edit() {
         set_theme(c, "dark").await;
         screenshot(c, "window-app-1024-dark.png").await;
         set_theme(c, "light").await;
+        // The smallest window tauri.conf.json allows (900×600): Scale and Delete are still reachable, in every view.
+        set_size(c, 900, 600).await;
+        assert_no_overflow(c).await;
+        for view in ["scaling", "home", "policies", "settings"] {
+            nav(c, view).await;
+            assert_no_overflow(c).await;
+        }
+        click(c, &format!("[data-testid=app-item-{app}]")).await;
+        wait_visible(c, "view-app").await;
         set_size(c, 1280, 800).await;
 
         // Edit: the stored spec with an environment variable added; Apply rolls out revision 2.
