@@ -76,7 +76,7 @@ export const commands = {
 	events: (app, limit) => __TAURI_INVOKE("events", { app, limit }),
 	/**
 	 *  One chart of an app as an SVG document drawn by Crane: `metric` is one of `cpu`, `memory`, `rps`, `latency`,
-	 *  `errors`, `replicas`; `range` is `fit` (the app's age, 1 min..1 h), `5m`, `1h` or `24h`.
+	 *  `errors`, `replicas`; `range` is `fit` (the app's age, 20 s..1 h), `5m`, `1h` or `24h`.
 	 * @param {string} name
 	 * @param {string} metric
 	 * @param {string} range
