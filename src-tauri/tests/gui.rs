@@ -730,6 +730,8 @@ async fn autoscale_under_load(c: &Client, app: &str) {
     assert_eq!(start_disabled, json!(false), "Start load is disabled for an app with a URL");
     fill(c, "load-rate", "40").await;
     fill(c, "load-duration", "20").await;
+    let stats = "const s = window.__craneStats; return [s.refreshes, s.changes, Date.now()]";
+    let before = c.execute(stats, vec![]).await.expect("script");
     click(c, "[data-testid=load-start]").await;
     wait_until(
         c,
@@ -800,6 +802,16 @@ async fn autoscale_under_load(c: &Client, app: &str) {
         "return document.querySelector('[data-testid=load]').dataset.state === 'done' || null",
     )
     .await;
+    // The window's own work under load: change events received and coalesced refreshes run (at most 4 a second).
+    let after = c.execute(stats, vec![]).await.expect("script");
+    let delta = |i: usize| after[i].as_f64().unwrap_or(0.0) - before[i].as_f64().unwrap_or(0.0);
+    let secs = delta(2) / 1000.0;
+    eprintln!(
+        "over the load run, {secs:.1} s: {:.1} change events/s, {:.2} refreshes/s",
+        delta(1) / secs,
+        delta(0) / secs
+    );
+    assert!(delta(0) / secs <= 4.5, "more than 4 refreshes a second: {before} → {after}");
     let report = text(c, "[data-testid=load-progress]").await;
     assert!(report.contains("p99"), "the load report does not show the percentiles: {report:?}");
     click(c, "[data-testid=scaling-app-link]").await;
