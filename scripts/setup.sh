@@ -29,6 +29,12 @@ if [ "$mode" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
   cargo install tauri-driver --locked --version 2.1.0
 fi
 
+# `make test` checks the window's ES modules with an ES2026 parser from PyPI (scripts/check_ui.py).
+if [ "$mode" = test ] && ! python3 -c 'import esprima' >/dev/null 2>&1; then
+  echo "setup: installing esprima-fork (pip) for scripts/check_ui.py"
+  python3 -m pip install --quiet esprima-fork || python3 -m pip install --quiet --break-system-packages esprima-fork
+fi
+
 # `make test` checks formatting and lints first; rustup toolchains may come without those components.
 if [ "$mode" = test ] && ! { cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1; then
   echo "setup: installing the rustfmt and clippy components (rustup)"
