@@ -28,6 +28,7 @@ mod settings;
 mod tsdb;
 mod views;
 mod webhook;
+pub mod window;
 
 use crane_api::EventKind;
 use std::collections::BTreeMap;
@@ -681,6 +682,10 @@ impl EngineHandle {
     fn with_activity(&self, mut view: AppView) -> AppView {
         view.load = self.inner.loads.view(&view.name);
         views::add_last_decision(&mut view, &self.inner.collector);
+        let now = now_ms();
+        for instance in &mut view.instances {
+            instance.cpu_percent = self.inner.collector.cpu_percent(&instance.id, now);
+        }
         view
     }
 
@@ -1262,7 +1267,7 @@ fn wire_action(action: ApplyAction) -> crane_api::ApplyAction {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> EngineError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(e.to_string())
 }
 
