@@ -3440,7 +3440,7 @@ export const FIT_RANGE = "fit";
 	*
 	* @typedef {{
 	*		valid: boolean,
-	*		diagnostics: Diagnostic[],
+	*		diagnostics: Diagnostic_Deserialize[],
 	*		name?: string | null,
 	*		image?: string | null,
 	*		exists: boolean,
@@ -3450,7 +3450,7 @@ export const FIT_RANGE = "fit";
 	*		admission_error?: string | null,
 	*	}} SpecCheckView_Deserialize
 	* @property {boolean} valid - Whether the spec parses and validates (with the engine's safety floor).
-	* @property {Diagnostic[]} diagnostics - Every problem found, each with line, column, path, message and fix.
+	* @property {Diagnostic_Deserialize[]} diagnostics - Every problem found, each with line, column, path, message and fix.
 	* @property {string | null} [name] - The app's name, when the spec parses.
 	* @property {string | null} [image] - The image, when the spec parses.
 	* @property {boolean} exists - Whether an app of that name exists (an apply would update it).
@@ -3464,7 +3464,7 @@ export const FIT_RANGE = "fit";
 	*
 	* @typedef {{
 	*		valid: boolean,
-	*		diagnostics: Diagnostic[],
+	*		diagnostics: Diagnostic_Serialize[],
 	*		name: string | null,
 	*		image: string | null,
 	*		exists: boolean,
@@ -3474,7 +3474,7 @@ export const FIT_RANGE = "fit";
 	*		admission_error: string | null,
 	*	}} SpecCheckView_Serialize
 	* @property {boolean} valid - Whether the spec parses and validates (with the engine's safety floor).
-	* @property {Diagnostic[]} diagnostics - Every problem found, each with line, column, path, message and fix.
+	* @property {Diagnostic_Serialize[]} diagnostics - Every problem found, each with line, column, path, message and fix.
 	* @property {string | null} name - The app's name, when the spec parses.
 	* @property {string | null} image - The image, when the spec parses.
 	* @property {boolean} exists - Whether an app of that name exists (an apply would update it).

@@ -36,16 +36,7 @@ impl EngineHandle {
             Err(diags) => {
                 return Ok(SpecCheckView {
                     valid: false,
-                    diagnostics: diags
-                        .into_iter()
-                        .map(|d| crane_api::Diagnostic {
-                            line: d.line,
-                            column: d.column,
-                            path: d.path,
-                            message: d.message,
-                            fix: d.fix,
-                        })
-                        .collect(),
+                    diagnostics: diags.into_iter().map(crate::error::wire_diagnostic).collect(),
                     name: None,
                     image: None,
                     exists: false,
