@@ -223,7 +223,9 @@ async fn every_shipped_lab_loads_and_resets_to_nothing() {
             rig.engine.lab_load(&LabSource::Shipped { id: id.clone() }).await.unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(view.origin, LabOrigin::Shipped);
         if id == "policy-blocks-bad-deploy" {
-            let err = rig.engine.apply("name: bad\nimage: nginx:1.27\n", false).await.unwrap_err();
+            let bad =
+                "name: bad\nimage: crane-demo:0.1.0\nsecurity: { user: '1000', addCapabilities: [NET_BIND_SERVICE] }\n";
+            let err = rig.engine.apply(bad, false).await.unwrap_err();
             assert!(matches!(err, EngineError::PolicyDenied { .. }), "{err}");
             let status = rig.engine.lab_status(None).await.unwrap();
             assert!(status.steps[1].done, "{status:#?}");

@@ -602,14 +602,23 @@ fn lab_and_file_commands(work: &Path, data: &Path) {
 
 /// A shipped lab through the CLI on the real Docker engine: load, status, the student's denied deploy, reset.
 fn lab_docker_flow(data: &Path) {
+    // Should an assertion fail, the lab's app goes anyway (the engine's data directory is temporary).
+    let _cleanup = AppCleanup { data_dir: data, name: "policy-web".to_string() };
     let out = ok(data, &["lab", "load", "policy-blocks-bad-deploy"]);
     assert!(out.starts_with("lab/policy-blocks-bad-deploy: A policy that blocks a bad deploy"), "{out}");
     let mut child =
         cranectl(data).args(["apply", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"name: bad\nimage: nginx:1.27\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"name: bad\nimage: crane-demo:0.1.0\nsecurity: { user: '1000', addCapabilities: [NET_BIND_SERVICE] }\n",
+        )
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("is not on the allowed list"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("capability \"NET_BIND_SERVICE\" is not allowed"), "{}", text(&out.stderr));
     let status = ok(data, &["lab", "status"]);
     assert!(status.contains("[x] 2. Try a bad deploy"), "{status}");
     let reset = ok(data, &["lab", "reset"]);
