@@ -13,7 +13,7 @@ import { renderHome } from "./views/home.js";
 import { renderApp, initApp, enterApp, leaveApp } from "./views/app.js";
 import { renderScaling, initScaling, scalingChanged, onLoadProgress, appsFetched, pauseScaling } from "./views/scaling.js";
 import { renderPolicies } from "./views/policies.js";
-import { renderLabs } from "./views/labs.js";
+import { renderLabs, labsChanged, onLabProgress, leaveLabs } from "./views/labs.js";
 import { openWizard, initWizard, renderNameHint } from "./views/wizard.js";
 import { renderEvents, initEvents, followSelection } from "./views/events.js";
 import { initSettings } from "./dialogs/settings.js";
@@ -96,6 +96,7 @@ function show(next) {
   document.body.dataset.view = next.view;
   document.body.classList.toggle("wide", next.view === "scaling" || next.view === "new" || next.view === "edit");
   if (prev.view === "app" && (next.view !== "app" || next.arg !== prev.arg)) leaveApp();
+  if (prev.view === "labs" && next.view !== "labs") leaveLabs();
   pauseScaling(next.view !== "scaling");
   followSelection(needsApp);
   renderSidebar(next.view);
@@ -180,11 +181,13 @@ async function main() {
       const op = change.progress.operation;
       if (op.startsWith("load:")) onLoadProgress(op.slice("load:".length), change.progress);
       else if (op.startsWith("scan:")) onScanProgress();
+      else if (op.startsWith("lab:")) onLabProgress(change.progress);
       else renderBuildProgress(change.progress);
       return;
     }
     onChange(change);
     if (route.view === "scaling") scalingChanged(change);
+    if (route.view === "labs") labsChanged();
     if (change.type === "event" && change.event.kind === "policy.changed" && $("policies-dialog").open) loadPolicies(false);
     if (change.type === "event" && change.event.kind.startsWith("alert.") && $("alerts-dialog").open) refreshAlertsDialog();
   });

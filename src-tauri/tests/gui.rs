@@ -2,7 +2,8 @@
 //! against the real Docker engine. A beginner's first run (the Home checklist: Docker, the demo image, the prefilled
 //! web app, Deploy, Send requests showing which replica answered), a student's Scaling view (3 instances, then 5 after
 //! a scale), the keyboard alone opening an app and scaling it, Edit rolling out a new revision, the wizard's mistakes
-//! and an autoscaled app under the window's load generator; users, policies, alerts and settings.
+//! and an autoscaled app under the window's load generator; an instructor's lab (load, a check turning green, reset)
+//! and the Scan dialog; users, policies, alerts and settings.
 //!
 //! Run it under a virtual display:
 //! `xvfb-run -a -s "-screen 0 1280x800x24" cargo test -p crane-app --test gui`
@@ -244,6 +245,97 @@ async fn window_explains_an_unreachable_docker_engine() {
         screenshot(c, "screenshot-docker-unreachable.png").await;
         presenter_keys(c).await;
         settings_and_token(c, &dir).await;
+    })
+    .await;
+}
+
+/// An instructor's lab in the window: the Labs view lists the shipped labs; loading "A rolling update that rolls
+/// back" creates its app with progress, its steps show beside their checks, and the first check turns green once
+/// the app's 3 instances are ready; Reset (with the in-page confirmation) removes exactly the lab's app. Then the
+/// Scan dialog scans the demo image: no vulnerabilities, and the one hygiene finding that applies (no HEALTHCHECK).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instructor_loads_a_lab_its_first_check_turns_green_and_reset_removes_it() {
+    let data_dir = tempfile::Builder::new().prefix("crane-gui-lab-").tempdir().expect("temporary data dir");
+    // The lab's app has a fixed name; no other test loads this lab.
+    let _containers = ContainerCleanup { app: "roll-web".to_string() };
+    in_window(data_dir.path(), &[], |client| async move {
+        let c = &client;
+        let present = wait_until(
+            c,
+            "the checklist to know whether the demo image exists",
+            Duration::from_secs(15),
+            "const d = document.querySelector('#step-image-detail').textContent; return d ? document.querySelector('[data-testid=step-image]').dataset.done : null",
+        )
+        .await;
+        if present == json!("false") {
+            build_demo(c, "[data-testid=build-demo]").await;
+        }
+        nav(c, "labs").await;
+        wait_until(
+            c,
+            "the shipped labs listed",
+            Duration::from_secs(15),
+            "return document.querySelectorAll('[data-testid=lab-list] > li').length >= 4 || null",
+        )
+        .await;
+        click(c, "[data-testid=lab-load-rolling-update-rollback]").await;
+        wait_visible(c, "lab-current-title").await;
+        let title = text(c, "#lab-current-title").await;
+        assert_eq!(title, "A rolling update that rolls back");
+        let first = wait_until(
+            c,
+            "the lab's first check to turn green (roll-web: 3 ready instances)",
+            APP_UP_TIMEOUT,
+            "const li = document.querySelector('[data-testid=lab-step-1] [data-testid=lab-check-1]'); return (li && li.dataset.passed === 'true') ? li.textContent : null",
+        )
+        .await;
+        assert!(first.as_str().unwrap_or("").contains("roll-web"), "{first}");
+        let done = text(c, "[data-testid=lab-done]").await;
+        assert!(done.starts_with("1 of 2 steps done"), "{done:?}");
+        let second = text(c, "[data-testid=lab-step-2]").await;
+        assert!(second.contains("rollout.failed") || second.contains("roll"), "step 2 shows its checks: {second}");
+        screenshot(c, "window-labs-1280-light.png").await;
+
+        click(c, "[data-testid=lab-reset]").await;
+        click(c, "[data-testid=confirm-ok]").await;
+        wait_until(
+            c,
+            "the lab reset (no lab loaded)",
+            Duration::from_secs(60),
+            "return document.querySelector('[data-testid=lab-current]').hidden || null",
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !labelled_containers("roll-web").is_empty() {
+            assert!(Instant::now() < deadline, "the reset left roll-web's containers behind");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+
+        // The Scan dialog on the demo image.
+        nav(c, "settings").await;
+        click(c, "[data-testid=scan-open]").await;
+        fill(c, "scan-image", "crane-demo:0.1.0").await;
+        click(c, "[data-testid=scan-start]").await;
+        wait_until(
+            c,
+            "the scan result",
+            Duration::from_secs(60),
+            "const r = document.querySelector('[data-testid=scan-result]'); return (r && !r.hidden) || null",
+        )
+        .await;
+        let counts = text(c, "[data-testid=scan-counts]").await;
+        assert!(counts.contains("CRITICAL 0") && counts.contains("HIGH 0"), "{counts:?}");
+        let hygiene = text(c, "[data-testid=scan-hygiene]").await;
+        assert!(hygiene.contains("HEALTHCHECK"), "{hygiene:?}");
+        let checks = wait_until(
+            c,
+            "the hygiene findings",
+            Duration::from_secs(5),
+            "return [...document.querySelectorAll('[data-testid=scan-hygiene] li')].map(li => li.dataset.testid).join(',') || null",
+        )
+        .await;
+        assert_eq!(checks, json!("hygiene-no_healthcheck"), "the demo runs as 65534, is tagged, has no secrets");
+        click(c, "[data-testid=scan-close]").await;
     })
     .await;
 }
