@@ -14,6 +14,7 @@ pub mod probe;
 pub mod reconcile;
 pub mod revision;
 pub mod safety;
+pub mod scale_to_zero;
 pub mod spec;
 pub mod text;
 pub mod units;
