@@ -175,6 +175,12 @@ pub(crate) enum Command {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<String>>,
     },
+    /// A request is held at zero replicas (the load balancer's activator): decide with
+    /// `crane_core::scale_to_zero::wake` and start an instance in the same pass.
+    Wake {
+        /// The app.
+        app: String,
+    },
     /// Stop the loop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -366,6 +372,7 @@ impl EngineHandle {
         let (changes, _) = broadcast::channel(1024);
         let (commands, rx) = mpsc::channel(64);
         let (probe_reports, reports_rx) = mpsc::unbounded_channel();
+        let (zero_signals, zero_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             config,
             owner,
@@ -375,9 +382,9 @@ impl EngineHandle {
             shared: Mutex::new(shared),
             changes,
             commands,
-            proxies: proxy::Proxies::default(),
+            proxies: proxy::Proxies::new(zero_signals),
             probers: probes::Probers::default(),
-            collector: metrics::Collector::default(),
+            collector: metrics::Collector::with_zero_signals(zero_rx),
             loads: load::Loads::default(),
             collector_task: Mutex::new(None),
             alerting: alerting::Alerting::default(),
@@ -683,6 +690,8 @@ impl EngineHandle {
     fn with_activity(&self, mut view: AppView) -> AppView {
         view.load = self.inner.loads.view(&view.name);
         views::add_last_decision(&mut view, &self.inner.collector);
+        let zero = self.inner.proxies.zero_status(&view.name);
+        views::add_scale_to_zero(&mut view, zero, now_ms());
         view
     }
 
