@@ -3,6 +3,7 @@
 
 import { commands, CHANGE_EVENT, CHART_METRICS } from "./bindings.js";
 import { initScan, onScanProgress, renderImageVerdict } from "./scan.js";
+import { autoscalerDetails, scaleToZeroBanner } from "./autoscaler.js";
 
 const { Channel } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
@@ -448,6 +449,8 @@ function renderDetail() {
   renderRollout(app.rollout);
   renderLoad(app);
   renderAutoscaler(app);
+  $("zero-banner").replaceChildren(...scaleToZeroBanner(app));
+  $("autoscaler-details").replaceChildren(...autoscalerDetails(app));
 
   $("inactive").hidden = app.inactive.length === 0;
   $("inactive-list").replaceChildren(...app.inactive.map((s) => el("li", { text: s })));
@@ -813,7 +816,7 @@ function renderAutoscaler(app) {
           title: count > 1 ? `${count} holds in a row; the newest is shown` : null,
           onclick: () => showEvent(ev),
         },
-        el("span", { class: `kind ${ev.kind === "autoscale.scaled" ? "k-info" : ""}`, text: ev.kind === "autoscale.scaled" ? "scaled" : count > 1 ? `hold ×${count}` : "hold" }),
+        el("span", { class: `kind ${ev.kind === "autoscale.hold" ? "" : "k-info"}`, text: ev.kind === "autoscale.hold" ? (count > 1 ? `hold ×${count}` : "hold") : ev.kind.slice("autoscale.".length) }),
         // UTC, as the charts' time axis, so a decision is found under its marker.
         el("span", { class: "decision-time", title: new Date(ev.at).toLocaleString(), text: `${new Date(ev.at).toISOString().slice(11, 19)} UTC` }),
         el("span", { class: "decision-reason", text: ev.reason }),
