@@ -129,7 +129,12 @@ async fn an_app_at_zero_answers_its_first_requests_after_a_cold_start() {
     let failed: Vec<_> = answers.iter().filter(|(status, _)| *status != Ok(200)).collect();
     let first = answers.iter().map(|(_, t)| *t).min().unwrap();
     println!("cold start: first of 50 answered after {first:?}; {} failed", failed.len());
-    assert!(failed.is_empty(), "{} of 50 failed during the wake-up: {:?}", failed.len(), &failed[..failed.len().min(5)]);
+    assert!(
+        failed.is_empty(),
+        "{} of 50 failed during the wake-up: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
 
     let woke = wait_for(Duration::from_secs(10), "an autoscale.woke event", || async {
         let events = engine.handle.events(Some(&app), 200).await.ok()?;

@@ -494,7 +494,11 @@ fn estimate(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     let label = policy.metric.label();
     if !(policy.target > 0.0 && policy.target.is_finite()) {
         // Validation rejects it; a pure function must still answer something sensible rather than divide by zero.
-        return Estimate::hold(format!("{label} target {} is not a positive number", policy.target), true, Limit::NoData);
+        return Estimate::hold(
+            format!("{label} target {} is not a positive number", policy.target),
+            true,
+            Limit::NoData,
+        );
     }
     match policy.metric {
         Metric::Cpu | Metric::Memory => per_instance(input, inputs),
@@ -604,13 +608,13 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
             who.push(format!("{} without a sample", missing.len()));
         }
         for s in missing.iter().chain(&unready) {
-            recount.push(Counted { value: 0.0, weight: weight(*s) });
+            recount.push(Counted { value: 0.0, weight: weight(s) });
         }
         Some(format!("{} counted as {}", who.join(" and "), metric.amount(0.0)))
     } else if down && !missing.is_empty() {
         let fallback = if resource { 100.0 } else { target };
         for s in &missing {
-            recount.push(Counted { value: fallback, weight: weight(*s) });
+            recount.push(Counted { value: fallback, weight: weight(s) });
         }
         Some(format!("{} without a sample counted as {}", missing.len(), metric.amount(fallback)))
     } else {

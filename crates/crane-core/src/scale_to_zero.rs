@@ -268,10 +268,7 @@ pub struct Wake {
 /// starts one pod per activation); otherwise nothing, since instances are wanted already.
 pub fn wake(app: &str, current: u32, min: u32, max: u32) -> Wake {
     if current > 0 {
-        return Wake {
-            replicas: None,
-            reason: format!("app '{app}' already wants {current} {}", plural(current)),
-        };
+        return Wake { replicas: None, reason: format!("app '{app}' already wants {current} {}", plural(current)) };
     }
     let to = min.max(1).min(max.max(1));
     Wake {

@@ -55,8 +55,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{sticky_cookie_name, Backend, ProxyConfig, Strategy};
 pub use activator::{ZeroSignal, ZeroStatus};
+pub use config::{sticky_cookie_name, Backend, ProxyConfig, Strategy};
 pub use error::{ProxyError, Result};
 /// The histogram crate of [`AppProxy::latency_histogram`], re-exported so callers use the same version.
 pub use hdrhistogram;
