@@ -44,7 +44,7 @@ const HOLD_LOG_EVERY: Millis = 30_000;
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the load balancers' recent request rates are compared with the autoscaler's last look.
-pub(crate) const WATCH_EVERY: Duration = Duration::from_millis(200);
+pub(crate) const WATCH_EVERY: Duration = Duration::from_millis(100);
 
 struct StatsEntry {
     latest: Arc<Mutex<Option<ResourceSample>>>,
