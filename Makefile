@@ -1,7 +1,7 @@
 # The two set-up commands of the README:
 #   make run   - installs what is missing, builds, and opens the Crane desktop window
-#   make test  - installs what is missing, checks formatting (rustfmt) and lints (clippy, warnings are errors), and runs
-#                every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
+#   make test  - installs what is missing, checks the window's ES modules (scripts/check_ui.py), formatting (rustfmt) and
+#                lints (clippy, warnings are errors), and runs every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
 # Other targets: make bench, make bindings, make screenshots (the GUI tests, writing the README's pictures to docs/),
 #   make fuzz (the spec parser and the REST bodies with FUZZ_CASES cases each, release build; make test runs 256/128).
 
@@ -20,6 +20,8 @@ run: setup-run
 	$(CARGO) run -p crane-app --bin crane
 
 test: setup-test
+	python3 scripts/check_ui.py --self-test
+	python3 scripts/check_ui.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins

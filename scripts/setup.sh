@@ -8,7 +8,8 @@ mode="${1:-run}"
 packages=(build-essential pkg-config libwebkit2gtk-4.1-dev)
 if [ "$mode" = test ]; then
   # The test suite drives the real window under Xvfb and starts its own nginx/prometheus/alertmanager/docker-compose.
-  packages+=(xvfb xauth webkit2gtk-driver docker-compose nginx wrk prometheus prometheus-alertmanager)
+  # libnginx-mod-stream: `make bench` compares the tcp balancer with NGINX's stream module.
+  packages+=(xvfb xauth webkit2gtk-driver docker-compose nginx libnginx-mod-stream wrk prometheus prometheus-alertmanager)
 fi
 
 missing=()
@@ -26,6 +27,12 @@ fi
 if [ "$mode" = test ] && ! command -v tauri-driver >/dev/null 2>&1; then
   echo "setup: installing tauri-driver (cargo install)"
   cargo install tauri-driver --locked --version 2.1.0
+fi
+
+# `make test` checks the window's ES modules with an ES2026 parser from PyPI (scripts/check_ui.py).
+if [ "$mode" = test ] && ! python3 -c 'import esprima' >/dev/null 2>&1; then
+  echo "setup: installing esprima-fork (pip) for scripts/check_ui.py"
+  python3 -m pip install --quiet esprima-fork || python3 -m pip install --quiet --break-system-packages esprima-fork
 fi
 
 # `make test` checks formatting and lints first; rustup toolchains may come without those components.

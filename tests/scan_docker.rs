@@ -231,6 +231,59 @@ async fn the_gate_denies_the_vulnerable_demo_naming_the_package_and_admits_the_c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_pulled_at_deploy_is_scanned_before_it_runs() {
+    ensure_demo_image().await;
+    let engine = TestEngine::start().await;
+    engine.handle.import_advisories(&ImportRequest { path: EXCERPT.to_string() }).await.unwrap();
+    let mut images = Images(Vec::new());
+    let docker = docker().await;
+    // A vulnerable image that exists only in a registry: built here, served on loopback, removed locally.
+    let status = dpkg_paragraph("bash", "4.2+dfsg-0.1", None);
+    let local = build(
+        &mut images,
+        "pull",
+        "",
+        vec![
+            f("etc/os-release", 0o644, "ID=debian\nVERSION_ID=\"7\"\nPRETTY_NAME=\"Debian GNU/Linux 7 (wheezy)\"\n"),
+            f("var/lib/dpkg/status", 0o644, status),
+        ],
+    )
+    .await;
+    let tag = format!("{:08x}", rand::random::<u32>());
+    let registry = registry::serve_image(&docker, &local, "crane-test/vuln", &tag).await;
+    let _ = docker.remove_image(&local, Some(RemoveImageOptionsBuilder::new().force(true).build()), None).await;
+    let remote = format!("127.0.0.1:{}/crane-test/vuln:{tag}", registry.port);
+    images.0.push(remote.clone());
+    let pre = engine.handle.scan_image(&ScanRequest { image: remote.clone(), trivy: false, refresh: false }).await;
+    assert!(pre.is_err(), "not on the engine before the deploy: {pre:?}");
+
+    let app = unique_name("t-pull");
+    let spec = demo_spec(&app, 1).replace(crane_docker::DEMO_IMAGE, &remote);
+    let err = engine.handle.apply(&spec, false).await.unwrap_err();
+    let EngineError::PolicyDenied { messages, .. } = &err else { panic!("expected a denial, got {err}") };
+    assert!(messages.iter().any(|m| m.contains("DSA-3032-1 in package bash")), "{messages:?}");
+    assert!(engine.handle.get_app(&app).await.is_err(), "nothing was created");
+    let cached = engine.handle.scan_image(&ScanRequest { image: remote, trivy: false, refresh: false }).await.unwrap();
+    assert!(cached.cached, "the gate scanned the pulled image");
+
+    // The clean demo image, served under another name: pulled, scanned, admitted, running.
+    let clean_ref = registry::serve_image(&docker, crane_docker::DEMO_IMAGE, "crane-test/demo", &tag).await;
+    let clean_image = format!("127.0.0.1:{}/crane-test/demo:{tag}", clean_ref.port);
+    images.0.push(clean_image.clone());
+    let clean = unique_name("t-pullok");
+    let spec = demo_spec(&clean, 1).replace(crane_docker::DEMO_IMAGE, &clean_image);
+    engine.handle.apply(&spec, false).await.expect("the clean image deploys after its pull and scan");
+    let scanned = engine.handle.cached_scan(&clean_image).await.unwrap();
+    assert!(scanned.is_some(), "the pulled clean image was scanned");
+    let owner = engine.handle.owner().to_string();
+    wait_for(Duration::from_secs(60), "the pulled demo running", || async {
+        (!containers_of(&owner, &clean).await.is_empty()).then_some(())
+    })
+    .await;
+    engine.handle.delete(&clean).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_removed_mid_scan_is_a_clear_error_and_cancel_stops_a_scan() {
     let engine = TestEngine::start().await;
     let mut images = Images(Vec::new());

@@ -76,7 +76,7 @@ export const commands = {
 	events: (app, limit) => __TAURI_INVOKE("events", { app, limit }),
 	/**
 	 *  One chart of an app as an SVG document drawn by Crane: `metric` is one of `cpu`, `memory`, `rps`, `latency`,
-	 *  `errors`, `replicas`; `range` is `5m`, `1h` or `24h`.
+	 *  `errors`, `replicas`; `range` is `fit` (the app's age, 20 s..1 h), `5m`, `1h` or `24h`.
 	 * @param {string} name
 	 * @param {string} metric
 	 * @param {string} range
@@ -261,6 +261,31 @@ export const commands = {
 	 */
 	testPolicies: () => __TAURI_INVOKE("test_policies"),
 	/**
+	 *  Checks a spec without applying it: diagnostics with line and column, whether the app exists and the image is
+	 *  present, and the admission policy's answer (the wizard's live review).
+	 * @param {string} yaml
+	 * @returns {Promise<SpecCheckView_Serialize>}
+	 */
+	checkSpec: (yaml) => __TAURI_INVOKE("check_spec", { yaml }),
+	/**
+	 *  The tagged images of the Docker engine (the wizard's image list).
+	 * @returns {Promise<ImageView_Serialize[]>}
+	 */
+	listImages: () => __TAURI_INVOKE("list_images"),
+	/**
+	 *  Whether the demo image is present (the first-run checklist).
+	 * @returns {Promise<DemoImageView_Serialize>}
+	 */
+	demoImage: () => __TAURI_INVOKE("demo_image"),
+	/**
+	 *  Sends `count` requests (1..50) through the app's load balancer and says which instance answered each.
+	 * @param {string} name
+	 * @param {number} count
+	 * @param {string | null} path
+	 * @returns {Promise<SendRequestsView_Serialize>}
+	 */
+	sendRequests: (name, count, path) => __TAURI_INVOKE("send_requests", { name, count, path }),
+	/**
 	 *  Starts a scan of an image; the job at once.
 	 * @param {ScanRequest_Deserialize} request
 	 * @returns {Promise<ScanJobView_Serialize>}
@@ -313,8 +338,22 @@ export const CHANGE_EVENT = "crane://change";
 
 export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas","connections","bytes"];
 
+export const FIT_RANGE = "fit";
+
 /* Types */
 /**
+	*  What the admission policy would say about a spec, asked without applying it (and without the image scan, which
+	*  runs at deploy time).
+	*
+	* @typedef {{
+	*		admitted: boolean,
+	*		deny: string[],
+	*		warn: string[],
+	*	}} AdmissionPreview
+	* @property {boolean} admitted - Whether the policy would admit the spec.
+	* @property {string[]} deny - Why it would be refused, one sentence each; empty when admitted.
+	* @property {string[]} warn - Remarks it would be admitted with.
+	*
 	*  The advisory database's state.
 	*
 	* @typedef {AdvisoryDbView_Serialize | AdvisoryDbView_Deserialize} AdvisoryDbView
@@ -1230,6 +1269,30 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* { type: "progress"; 
 	* progress: ProgressView_Serialize }} progress - Progress of a long operation.
 	*
+	*  Whether Crane's demo image is present, and its tag.
+	*
+	* @typedef {DemoImageView_Serialize | DemoImageView_Deserialize} DemoImageView
+	* @property {DemoImageView_Serialize} Serialize
+	* @property {DemoImageView_Deserialize} Deserialize
+	*
+	*  Whether Crane's demo image is present, and its tag.
+	*
+	* @typedef {{
+	*		reference: string,
+	*		present?: boolean | null,
+	*	}} DemoImageView_Deserialize
+	* @property {string} reference - The tag the demo image gets (`crane-demo:<version>`).
+	* @property {boolean | null} [present] - Whether the Docker engine has it; null when Docker cannot be asked.
+	*
+	*  Whether Crane's demo image is present, and its tag.
+	*
+	* @typedef {{
+	*		reference: string,
+	*		present: boolean | null,
+	*	}} DemoImageView_Serialize
+	* @property {string} reference - The tag the demo image gets (`crane-demo:<version>`).
+	* @property {boolean | null} present - Whether the Docker engine has it; null when Docker cannot be asked.
+	*
 	*  One problem found in a spec, with where it is and how to fix it.
 	*
 	* @typedef {{
@@ -1886,6 +1949,38 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "HIGH"} HIGH - Fix before running it.
 	*
+	*  One image on the Docker engine.
+	*
+	* @typedef {ImageView_Serialize | ImageView_Deserialize} ImageView
+	* @property {ImageView_Serialize} Serialize
+	* @property {ImageView_Deserialize} Deserialize
+	*
+	*  One image on the Docker engine.
+	*
+	* @typedef {{
+	*		reference: string,
+	*		id: string,
+	*		size?: number | null,
+	*		demo: boolean,
+	*	}} ImageView_Deserialize
+	* @property {string} reference - A tag (`repository:tag`) that names it.
+	* @property {string} id - Its id (`sha256:…`).
+	* @property {number | null} [size] - Its size in bytes as the engine reports it.
+	* @property {boolean} demo - Whether it is Crane's demo image.
+	*
+	*  One image on the Docker engine.
+	*
+	* @typedef {{
+	*		reference: string,
+	*		id: string,
+	*		size: number | null,
+	*		demo: boolean,
+	*	}} ImageView_Serialize
+	* @property {string} reference - A tag (`repository:tag`) that names it.
+	* @property {string} id - Its id (`sha256:…`).
+	* @property {number | null} size - Its size in bytes as the engine reports it.
+	* @property {boolean} demo - Whether it is Crane's demo image.
+	*
 	*  What an import did.
 	*
 	* @typedef {ImportResult_Serialize | ImportResult_Deserialize} ImportResult
@@ -1965,6 +2060,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		probe?: string | null,
 	*		probe_failure?: string | null,
 	*		traffic?: TrafficView | null,
+	*		cpu_percent?: number | null,
 	*	}} InstanceView_Deserialize
 	* @property {string} name - Container name, `<app>-<index>`.
 	* @property {number} index - 1-based index.
@@ -1978,6 +2074,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} [probe] - Probe state in a few words ("startup passed · liveness ok · ready"), when the app has probes.
 	* @property {string | null} [probe_failure] - The last probe failure ("readiness: GET /ready returned 503"), if any.
 	* @property {TrafficView | null} [traffic] - Requests the load balancer sent to this instance (since it joined), when the app has a port.
+	* @property {number | null} [cpu_percent] - CPU in percent of one core (200 = two cores busy), from the latest Docker stats sample when it is under 10 s old; null otherwise.
 	*
 	*  One instance of an app.
 	*
@@ -1994,6 +2091,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	*		probe: string | null,
 	*		probe_failure: string | null,
 	*		traffic: TrafficView | null,
+	*		cpu_percent: number | null,
 	*	}} InstanceView_Serialize
 	* @property {string} name - Container name, `<app>-<index>`.
 	* @property {number} index - 1-based index.
@@ -2007,6 +2105,7 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {string | null} probe - Probe state in a few words ("startup passed · liveness ok · ready"), when the app has probes.
 	* @property {string | null} probe_failure - The last probe failure ("readiness: GET /ready returned 503"), if any.
 	* @property {TrafficView | null} traffic - Requests the load balancer sent to this instance (since it joined), when the app has a port.
+	* @property {number | null} cpu_percent - CPU in percent of one core (200 = two cores busy), from the latest Docker stats sample when it is under 10 s old; null otherwise.
 	*
 	*  A token just made: the only time the token is shown. Crane keeps only its SHA-256.
 	*
@@ -2485,6 +2584,42 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {boolean} done - Whether the operation finished.
 	* @property {string | null} error - Error text when it failed.
 	*
+	*  One request sent through an app's load balancer.
+	*
+	* @typedef {RequestHitView_Serialize | RequestHitView_Deserialize} RequestHitView
+	* @property {RequestHitView_Serialize} Serialize
+	* @property {RequestHitView_Deserialize} Deserialize
+	*
+	*  One request sent through an app's load balancer.
+	*
+	* @typedef {{
+	*		seq: number,
+	*		status?: number | null,
+	*		instance?: string | null,
+	*		ms: number | null,
+	*		error?: string | null,
+	*	}} RequestHitView_Deserialize
+	* @property {number} seq - 1-based number of the request.
+	* @property {number | null} [status] - The HTTP status, when an answer came.
+	* @property {string | null} [instance] - The instance that answered, from its `X-Crane-Instance` header (the demo image sends it); null when the answer has none.
+	* @property {number | null} ms - How long the request took, milliseconds.
+	* @property {string | null} [error] - Why the request failed (connection refused, timeout), if it did.
+	*
+	*  One request sent through an app's load balancer.
+	*
+	* @typedef {{
+	*		seq: number,
+	*		status: number | null,
+	*		instance: string | null,
+	*		ms: number | null,
+	*		error: string | null,
+	*	}} RequestHitView_Serialize
+	* @property {number} seq - 1-based number of the request.
+	* @property {number | null} status - The HTTP status, when an answer came.
+	* @property {string | null} instance - The instance that answered, from its `X-Crane-Instance` header (the demo image sends it); null when the answer has none.
+	* @property {number | null} ms - How long the request took, milliseconds.
+	* @property {string | null} error - Why the request failed (connection refused, timeout), if it did.
+	*
 	*  One revision of an app (`cranectl rollout history`).
 	*
 	* @typedef {{
@@ -2943,6 +3078,30 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {
 	* "cancelled"} cancelled - Cancelled by a person.
 	*
+	*  Requests sent one after the other to an app's address, as a browser's refreshes would.
+	*
+	* @typedef {SendRequestsView_Serialize | SendRequestsView_Deserialize} SendRequestsView
+	* @property {SendRequestsView_Serialize} Serialize
+	* @property {SendRequestsView_Deserialize} Deserialize
+	*
+	*  Requests sent one after the other to an app's address, as a browser's refreshes would.
+	*
+	* @typedef {{
+	*		url: string,
+	*		hits: RequestHitView_Deserialize[],
+	*	}} SendRequestsView_Deserialize
+	* @property {string} url - The address they went to (the app's load balancer).
+	* @property {RequestHitView_Deserialize[]} hits - Each request, in order.
+	*
+	*  Requests sent one after the other to an app's address, as a browser's refreshes would.
+	*
+	* @typedef {{
+	*		url: string,
+	*		hits: RequestHitView_Serialize[],
+	*	}} SendRequestsView_Serialize
+	* @property {string} url - The address they went to (the app's load balancer).
+	* @property {RequestHitView_Serialize[]} hits - Each request, in order.
+	*
 	*  Body of `PUT /api/v1/settings` (admin only): the settings to change; a field left out keeps its value. Unknown
 	*  fields are rejected.
 	*
@@ -3034,6 +3193,61 @@ export const CHART_METRICS = ["cpu","memory","rps","latency","errors","replicas"
 	* @property {number} low - LOW findings.
 	* @property {number} unknown - Findings without a severity.
 	* @property {number} fixable - Findings that have a fixed version.
+	*
+	*  A spec checked without applying it: its problems with line and column, and, when it parses, whether the app
+	*  exists, whether the image is present on the Docker engine and what admission would say.
+	*
+	* @typedef {SpecCheckView_Serialize | SpecCheckView_Deserialize} SpecCheckView
+	* @property {SpecCheckView_Serialize} Serialize
+	* @property {SpecCheckView_Deserialize} Deserialize
+	*
+	*  A spec checked without applying it: its problems with line and column, and, when it parses, whether the app
+	*  exists, whether the image is present on the Docker engine and what admission would say.
+	*
+	* @typedef {{
+	*		valid: boolean,
+	*		diagnostics: Diagnostic[],
+	*		name?: string | null,
+	*		image?: string | null,
+	*		exists: boolean,
+	*		image_present?: boolean | null,
+	*		is_demo_image: boolean,
+	*		admission?: AdmissionPreview | null,
+	*		admission_error?: string | null,
+	*	}} SpecCheckView_Deserialize
+	* @property {boolean} valid - Whether the spec parses and validates (with the engine's safety floor).
+	* @property {Diagnostic[]} diagnostics - Every problem found, each with line, column, path, message and fix.
+	* @property {string | null} [name] - The app's name, when the spec parses.
+	* @property {string | null} [image] - The image, when the spec parses.
+	* @property {boolean} exists - Whether an app of that name exists (an apply would update it).
+	* @property {boolean | null} [image_present] - Whether the image is present on the Docker engine; null when the spec does not parse or Docker cannot be asked.
+	* @property {boolean} is_demo_image - Whether the image is Crane's demo image (which the window can build with one click).
+	* @property {AdmissionPreview | null} [admission] - The admission policy's answer; null when the spec does not parse.
+	* @property {string | null} [admission_error] - Why the admission policy could not be asked (e.g. an external OPA server is down), if so.
+	*
+	*  A spec checked without applying it: its problems with line and column, and, when it parses, whether the app
+	*  exists, whether the image is present on the Docker engine and what admission would say.
+	*
+	* @typedef {{
+	*		valid: boolean,
+	*		diagnostics: Diagnostic[],
+	*		name: string | null,
+	*		image: string | null,
+	*		exists: boolean,
+	*		image_present: boolean | null,
+	*		is_demo_image: boolean,
+	*		admission: AdmissionPreview | null,
+	*		admission_error: string | null,
+	*	}} SpecCheckView_Serialize
+	* @property {boolean} valid - Whether the spec parses and validates (with the engine's safety floor).
+	* @property {Diagnostic[]} diagnostics - Every problem found, each with line, column, path, message and fix.
+	* @property {string | null} name - The app's name, when the spec parses.
+	* @property {string | null} image - The image, when the spec parses.
+	* @property {boolean} exists - Whether an app of that name exists (an apply would update it).
+	* @property {boolean | null} image_present - Whether the image is present on the Docker engine; null when the spec does not parse or Docker cannot be asked.
+	* @property {boolean} is_demo_image - Whether the image is Crane's demo image (which the window can build with one click).
+	* @property {AdmissionPreview | null} admission - The admission policy's answer; null when the spec does not parse.
+	* @property {string | null} admission_error - Why the admission policy could not be asked (e.g. an external OPA server is down), if so.
 	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*

@@ -98,7 +98,7 @@ pub async fn export_nginx(state: State<'_, Running>, name: String, listen: u16) 
 }
 
 /// One chart of an app as an SVG document drawn by Crane: `metric` is one of `cpu`, `memory`, `rps`, `latency`,
-/// `errors`, `replicas`; `range` is `5m`, `1h` or `24h`.
+/// `errors`, `replicas`; `range` is `fit` (the app's age, 20 s..1 h), `5m`, `1h` or `24h`.
 #[tauri::command]
 #[specta::specta]
 pub async fn chart(state: State<'_, Running>, name: String, metric: String, range: String) -> Result<String, ApiError> {
@@ -360,6 +360,40 @@ pub async fn test_policies(state: State<'_, Running>) -> Result<PolicyTestReport
     state.engine_or_err()?.test_policies().await.map_err(|e| e.to_api())
 }
 
+/// Checks a spec without applying it: diagnostics with line and column, whether the app exists and the image is
+/// present, and the admission policy's answer (the wizard's live review).
+#[tauri::command]
+#[specta::specta]
+pub async fn check_spec(state: State<'_, Running>, yaml: String) -> Result<crane_api::SpecCheckView, ApiError> {
+    state.engine_or_err()?.check_spec(&yaml).await.map_err(|e| e.to_api())
+}
+
+/// The tagged images of the Docker engine (the wizard's image list).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_images(state: State<'_, Running>) -> Result<Vec<crane_api::ImageView>, ApiError> {
+    state.engine_or_err()?.images().await.map_err(|e| e.to_api())
+}
+
+/// Whether the demo image is present (the first-run checklist).
+#[tauri::command]
+#[specta::specta]
+pub async fn demo_image(state: State<'_, Running>) -> Result<crane_api::DemoImageView, ApiError> {
+    Ok(state.engine_or_err()?.demo_image().await)
+}
+
+/// Sends `count` requests (1..50) through the app's load balancer and says which instance answered each.
+#[tauri::command]
+#[specta::specta]
+pub async fn send_requests(
+    state: State<'_, Running>,
+    name: String,
+    count: u32,
+    path: Option<String>,
+) -> Result<crane_api::SendRequestsView, ApiError> {
+    state.engine_or_err()?.send_requests(&name, count, path.as_deref()).await.map_err(|e| e.to_api())
+}
+
 /// The command set and the exported types, shared by the invoke handler and the bindings export.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -405,6 +439,10 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             reset_policy,
             eval_policy,
             test_policies,
+            check_spec,
+            list_images,
+            demo_image,
+            send_requests,
             crate::scan_commands::start_scan,
             crate::scan_commands::scan_job,
             crate::scan_commands::cancel_scan,
@@ -421,6 +459,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         .constant("CHANGE_EVENT", crate::runtime::CHANGE_EVENT)
         // The charts an app has, in the order the window shows them.
         .constant("CHART_METRICS", crane_engine::charts::METRICS)
+        // The chart range that fits the time axis to the app's age.
+        .constant("FIT_RANGE", crane_engine::charts::FIT_RANGE)
 }
 
 /// Removes the field comments that specta-typescript 0.0.13's JSDoc exporter nests inside `@typedef` comments.

@@ -16,6 +16,7 @@ use crane_engine::{EngineConfig, EngineHandle};
 use tokio::sync::OnceCell;
 
 pub mod chain;
+pub mod registry;
 
 /// The demo image tag every test uses.
 pub const DEMO_IMAGE: &str = crane_docker::DEMO_IMAGE;

@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 
 pub mod scan;
 pub use scan::*;
+pub mod window;
+pub use window::*;
 
 /// Version of the REST API path prefix.
 pub const API_PREFIX: &str = "/api/v1";
@@ -179,6 +181,9 @@ pub struct InstanceView {
     pub probe_failure: Option<String>,
     /// Requests the load balancer sent to this instance (since it joined), when the app has a port.
     pub traffic: Option<TrafficView>,
+    /// CPU in percent of one core (200 = two cores busy), from the latest Docker stats sample when it is under
+    /// 10 s old; null otherwise.
+    pub cpu_percent: Option<f64>,
 }
 
 /// Request metrics of the built-in load balancer (counted since the engine started).

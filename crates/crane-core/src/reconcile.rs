@@ -26,9 +26,11 @@
 //! Empty slots are filled at the app's revision at once, rollout or not, and crashes are healed as usual.
 //!
 //! The engine applies a plan in this order: record `crashed`, apply `reset`, run `remove`, then `start`. Removals
-//! come before starts because a crashed container is replaced in the same plan under the same name. A start in a
-//! slot whose old revision still runs under the slot's name says so in [`Start::displace`]: the engine renames the
-//! old container (`<app>-<index>-r<revision>`) before creating the new one, so the old one keeps serving.
+//! come before starts because they free names and slots. A start in a slot whose old revision still runs under the
+//! slot's name says so in [`Start::displace`]: the engine renames the old container (`<app>-<index>-r<revision>`)
+//! before creating the new one, so the old one keeps serving. A crashed container that holds the name of the slot
+//! it is replaced in is displaced too (`<app>-<index>-x<id>`), and is also in `remove`: the engine removes it after
+//! the rename, beside the new start, so healing does not wait for Docker to remove the dead container.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -104,8 +106,9 @@ pub struct Start {
     pub revision: u64,
     /// Why, in plain words.
     pub reason: String,
-    /// A live container of another revision that holds the name `<app>-<index>` and must keep serving until the new
-    /// one is ready (start-first update): the engine renames it to `to` before starting the new one.
+    /// A container that holds the name `<app>-<index>`: a live one of another revision that must keep serving until
+    /// the new one is ready (start-first update), or the crashed one this start replaces (also in [`Plan::remove`]:
+    /// removed after the rename, beside the start). The engine renames it to `to` before starting the new one.
     pub displace: Option<Displace>,
 }
 
@@ -116,7 +119,7 @@ pub struct Displace {
     pub id: String,
     /// Its name now (`<app>-<index>`).
     pub name: String,
-    /// Its new name (`<app>-<index>-r<revision>`).
+    /// Its new name (`<app>-<index>-r<revision>` for a serving old revision, `<app>-<index>-x<id>` for a crashed one).
     pub to: String,
 }
 
@@ -580,7 +583,14 @@ fn plan_app(
             for gone in &slot_crashes {
                 plan.remove.push(remove(gone, RemoveCause::Crashed, format!("{}; replacing it", describe_crash(gone))));
             }
-            plan.start.push(Start { app: app.to_string(), index, revision, reason, displace: None });
+            // The crashed container that holds the slot's name moves aside, so the replacement is created without
+            // waiting for its removal (which the engine runs beside the start).
+            let displace = slot_crashes.iter().find(|c| c.name == slot_name).map(|c| Displace {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                to: format!("{slot_name}-x{}", crate::text::truncate(&c.id, 12)),
+            });
+            plan.start.push(Start { app: app.to_string(), index, revision, reason, displace });
             refilled += 1;
         } else {
             let reason = format!(

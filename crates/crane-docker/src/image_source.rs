@@ -27,6 +27,8 @@ pub trait ImageSource: Send + Sync + 'static {
     async fn image_info(&self, reference: &str) -> Result<Option<ImageInfo>>;
     /// The image as a `docker save` tar stream.
     fn export(&self, id: &str) -> BoxStream<'static, Result<bytes::Bytes>>;
+    /// The tagged images of this Docker engine (untagged layers left out), at most `limit`.
+    async fn list_images(&self, limit: usize) -> Result<Vec<ImageInfo>>;
 }
 
 #[async_trait]
@@ -47,6 +49,25 @@ impl ImageSource for DockerRuntime {
     fn export(&self, id: &str) -> BoxStream<'static, Result<bytes::Bytes>> {
         let doing = format!("exporting image {id}");
         self.docker().clone().export_image(id).map(move |item| item.map_err(|e| error::map(&doing, e))).boxed()
+    }
+
+    async fn list_images(&self, limit: usize) -> Result<Vec<ImageInfo>> {
+        self.ready().await?;
+        let images = self
+            .docker()
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+            .map_err(|e| error::map("listing images", e))?;
+        Ok(images
+            .into_iter()
+            .filter(|i| i.repo_tags.iter().any(|t| t != "<none>:<none>"))
+            .take(limit)
+            .map(|i| ImageInfo {
+                id: i.id,
+                repo_tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
+                size: u64::try_from(i.size).ok(),
+            })
+            .collect())
     }
 }
 

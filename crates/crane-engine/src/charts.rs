@@ -17,10 +17,10 @@ pub const METRICS: &[&str] = &["cpu", "memory", "rps", "latency", "errors", "rep
 /// Parses a range (`5m`, `1h`, `24h`, or any duration) into milliseconds.
 pub(crate) fn range_ms(range: &str) -> Result<Millis> {
     let ms = crane_core::units::parse_duration(range)
-        .map_err(|e| EngineError::BadRequest(format!("range: {e}; use 5m, 1h or 24h")))?
+        .map_err(|e| EngineError::BadRequest(format!("range: {e}; use fit, 5m, 1h or 24h")))?
         .as_millis();
     if !(10_000..=7 * 24 * 3600 * 1000).contains(&ms) {
-        return Err(EngineError::BadRequest(format!("range: {range} is outside 10s..7d; use 5m, 1h or 24h")));
+        return Err(EngineError::BadRequest(format!("range: {range} is outside 10s..7d; use fit, 5m, 1h or 24h")));
     }
     Ok(ms)
 }
@@ -35,9 +35,19 @@ enum Lines {
     App(&'static [(SampleMetric, &'static str)]),
 }
 
+/// The range word that fits the time axis to the data's age: the app's age plus a tenth, at least 20 s and at most
+/// an hour, so a 20-second-old app's data fills the chart instead of its rightmost 20 px.
+pub const FIT_RANGE: &str = "fit";
+
+/// The span of [`FIT_RANGE`] for an app created at `created_at`.
+pub(crate) fn fit_span(created_at: Millis, now: Millis) -> Millis {
+    let age = now.saturating_sub(created_at);
+    (age + age / 10).clamp(20_000, 3_600_000)
+}
+
 /// Renders one chart of an app.
 pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: &str, now: Millis) -> Result<String> {
-    let span = range_ms(range)?;
+    let span = if range == FIT_RANGE { fit_span(app.created_at, now) } else { range_ms(range)? };
     let from = now.saturating_sub(span);
     let name = &app.spec.name;
     let scaling = app.spec.autoscaling.as_ref().map(Policy::from_spec);
@@ -154,6 +164,17 @@ fn marker(event: &EventRecord) -> Option<Marker> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_span_follows_the_data_age_within_20_s_and_an_hour() {
+        for (age, span) in
+            [(0, 20_000), (10_000, 20_000), (20_000, 22_000), (120_000, 132_000), (86_400_000, 3_600_000)]
+        {
+            assert_eq!(fit_span(1_000_000, 1_000_000 + age), span, "age {age} ms");
+        }
+        // A creation time in the future (clock moved) is an age of zero, not a panic.
+        assert_eq!(fit_span(5_000, 1_000), 20_000);
+    }
 
     #[test]
     fn markers_come_from_the_decision_fields() {

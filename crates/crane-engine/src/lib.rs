@@ -27,6 +27,7 @@ mod settings;
 mod tsdb;
 mod views;
 mod webhook;
+pub mod window;
 
 use crane_api::EventKind;
 use std::collections::BTreeMap;
@@ -690,8 +691,12 @@ impl EngineHandle {
     fn with_activity(&self, mut view: AppView) -> AppView {
         view.load = self.inner.loads.view(&view.name);
         views::add_last_decision(&mut view, &self.inner.collector);
+        let now = now_ms();
+        for instance in &mut view.instances {
+            instance.cpu_percent = self.inner.collector.cpu_percent(&instance.id, now);
+        }
         let zero = self.inner.proxies.zero_status(&view.name);
-        views::add_scale_to_zero(&mut view, zero, now_ms());
+        views::add_scale_to_zero(&mut view, zero, now);
         view
     }
 
@@ -1270,7 +1275,7 @@ fn wire_action(action: ApplyAction) -> crane_api::ApplyAction {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> EngineError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> EngineError {
     EngineError::Internal(e.to_string())
 }
 

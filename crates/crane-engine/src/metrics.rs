@@ -114,6 +114,18 @@ impl Collector {
         Collector { zero_signals: Mutex::new(Some(signals)), ..Collector::default() }
     }
 
+    /// The CPU use (percent of one core) of the container whose id starts with `id_prefix`, from its latest stats
+    /// sample when that is under 10 s old (the views carry 12-character ids).
+    pub(crate) fn cpu_percent(&self, id_prefix: &str, now: Millis) -> Option<f64> {
+        if id_prefix.is_empty() {
+            return None;
+        }
+        let stats = self.stats.locked();
+        let (_, entry) = stats.range(id_prefix.to_string()..).next().filter(|(id, _)| id.starts_with(id_prefix))?;
+        let sample = entry.latest.locked().clone()?;
+        (now.saturating_sub(sample.at) < 10_000).then_some(sample.cpu_percent)
+    }
+
     /// Stops every stats stream.
     pub(crate) fn clear(&self) {
         self.stats.locked().clear();

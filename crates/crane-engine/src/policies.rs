@@ -299,7 +299,16 @@ impl EngineHandle {
         // The deploy gate: the image is scanned (once per image id and advisory database) before it may run.
         let scan = match action {
             AdmissionAction::Scale => None,
-            _ => Some(self.admission_scan(&spec.image).await),
+            _ => {
+                let mut scan = self.admission_scan(&spec.image).await;
+                if scan.get("status").and_then(Value::as_str) == Some("not_local") {
+                    // The gate scans what will run: an image that is not here yet is pulled first (the start would
+                    // pull it anyway), then scanned, so a pulled image never runs unscanned.
+                    self.image_present(&spec.image).await?;
+                    scan = self.admission_scan(&spec.image).await;
+                }
+                Some(scan)
+            }
         };
         let input = AdmissionInput {
             action,

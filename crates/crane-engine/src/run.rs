@@ -599,7 +599,12 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
         state.histories.remove(slot);
     }
 
-    // Removals first (they free names and slots), concurrently.
+    // Removals first (they free names and slots), concurrently — except crashed containers a start displaces: they
+    // are renamed aside and removed beside their replacement's start (below), so healing does not wait for them.
+    let displaced: BTreeSet<&str> =
+        plan.start.iter().filter_map(|s| s.displace.as_ref().map(|d| d.id.as_str())).collect();
+    let (late_removals, early_removals): (Vec<&crane_core::reconcile::Remove>, Vec<_>) =
+        plan.remove.iter().partition(|r| displaced.contains(r.id.as_str()));
     {
         let mut shared = inner.shared.locked();
         for r in &plan.remove {
@@ -607,57 +612,19 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
         }
     }
     drain(inner, &stored, &plan.remove).await;
-    let removals = plan.remove.iter().map(|r| {
+    let removals = early_removals.iter().map(|r| {
         let inner = inner.clone();
         async move {
             let t = std::time::Instant::now();
             let result = inner.runtime.remove_instance(&r.id).await;
-            (r, result, t.elapsed().as_millis() as u64)
+            (*r, result, t.elapsed().as_millis() as u64)
         }
     });
+    let removed = futures_util::future::join_all(removals).await;
     // A crash is recorded (`plan.crashed`) once its container is gone: if the removal fails, the next pass sees the
     // same container again and must not count it twice.
     let mut crash_not_removed: BTreeSet<(String, u32)> = BTreeSet::new();
-    for (r, result, took_ms) in futures_util::future::join_all(removals).await {
-        let kind = match r.cause {
-            RemoveCause::Crashed => EventKind::InstanceReplaced,
-            RemoveCause::ScaledDown => EventKind::InstanceScaledDown,
-            RemoveCause::Orphan => EventKind::InstanceOrphanRemoved,
-            RemoveCause::Duplicate => EventKind::InstanceDuplicateRemoved,
-            RemoveCause::Outdated => EventKind::InstanceOutdated,
-            RemoveCause::Stale => EventKind::InstanceStaleRemoved,
-            RemoveCause::Replaced => EventKind::InstanceUpdated,
-        };
-        let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause), "tookMs": took_ms});
-        match result {
-            Ok(()) => record(inner, Some(&r.app), Some(&r.name), kind, r.reason.clone(), details).await,
-            Err(e) => {
-                if r.cause == RemoveCause::Crashed {
-                    crash_not_removed.insert((r.app.clone(), r.index));
-                }
-                record(
-                    inner,
-                    Some(&r.app),
-                    Some(&r.name),
-                    EventKind::InstanceRemoveFailed,
-                    format!("could not remove {}: {e}", r.name),
-                    details,
-                )
-                .await;
-                errors.entry(r.app.clone()).or_default().push(e);
-            }
-        }
-    }
-    for slot in plan.crashed.iter().filter(|slot| !crash_not_removed.contains(*slot)) {
-        *inner.shared.locked().restarts.entry(slot.clone()).or_default() += 1;
-        state.histories.entry(slot.clone()).or_default().record_crash(now);
-    }
-    {
-        let mut shared = inner.shared.locked();
-        for r in &plan.remove {
-            shared.removing.remove(&r.id);
-        }
-    }
+    record_removals(inner, removed, &mut crash_not_removed, &mut errors).await;
     for app in &plan.orphan_apps {
         match inner.runtime.remove_app_resources(app, &inner.owner).await {
             Ok(kept) => {
@@ -696,12 +663,26 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     let starts = plan.start.iter().map(|s| {
         let spec = stored.iter().find(|a| a.spec.name == s.app).map(|a| a.spec.clone());
         let network_error = network_failed.iter().find(|(app, _)| app == &s.app).map(|(_, e)| e.clone());
+        // A crashed container this start displaces is removed by it, after the rename, beside the new start.
+        let late = s.displace.as_ref().and_then(|d| late_removals.iter().copied().find(|r| r.id == d.id));
         let inner = inner.clone();
         async move {
             let t = std::time::Instant::now();
-            let result = match (network_error, spec) {
-                (Some(e), _) => Err(e),
-                (None, None) => Err(RuntimeError::Other(format!("app '{}' is gone", s.app))),
+            let remove_late = |inner: Arc<Inner>| async move {
+                match late {
+                    Some(r) => {
+                        let t = std::time::Instant::now();
+                        let result = inner.runtime.remove_instance(&r.id).await;
+                        Some((r, result, t.elapsed().as_millis() as u64))
+                    }
+                    None => None,
+                }
+            };
+            let (result, removed) = match (network_error, spec) {
+                (Some(e), _) => (Err(e), remove_late(inner.clone()).await),
+                (None, None) => {
+                    (Err(RuntimeError::Other(format!("app '{}' is gone", s.app))), remove_late(inner.clone()).await)
+                }
                 (None, Some(spec)) => {
                     // A start-first update: the old revision keeps serving under another name.
                     let moved = match &s.displace {
@@ -709,7 +690,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                         None => Ok(()),
                     };
                     match moved {
-                        Err(e) => Err(e),
+                        Err(e) => (Err(e), remove_late(inner.clone()).await),
                         Ok(()) => {
                             let req = InstanceRequest {
                                 app: s.app.clone(),
@@ -718,15 +699,30 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                                 spec,
                                 owner: inner.owner.clone(),
                             };
-                            inner.runtime.start_instance(&req).await
+                            futures_util::future::join(inner.runtime.start_instance(&req), remove_late(inner.clone()))
+                                .await
                         }
                     }
                 }
             };
-            (s, result, t.elapsed().as_millis() as u64)
+            (s, result, t.elapsed().as_millis() as u64, removed)
         }
     });
-    for (s, result, took_ms) in futures_util::future::join_all(starts).await {
+    let (started, late_removed): (Vec<_>, Vec<_>) =
+        futures_util::future::join_all(starts).await.into_iter().map(|(s, r, t, late)| ((s, r, t), late)).unzip();
+    let late_removed: Vec<_> = late_removed.into_iter().flatten().collect();
+    record_removals(inner, late_removed, &mut crash_not_removed, &mut errors).await;
+    for slot in plan.crashed.iter().filter(|slot| !crash_not_removed.contains(*slot)) {
+        *inner.shared.locked().restarts.entry(slot.clone()).or_default() += 1;
+        state.histories.entry(slot.clone()).or_default().record_crash(now);
+    }
+    {
+        let mut shared = inner.shared.locked();
+        for r in &plan.remove {
+            shared.removing.remove(&r.id);
+        }
+    }
+    for (s, result, took_ms) in started {
         let name = format!("{}-{}", s.app, s.index);
         let slot = (s.app.clone(), s.index);
         match result {
@@ -987,6 +983,46 @@ async fn sync_managed_nginx(inner: &Arc<Inner>, stored: &[crane_core::ports::Sto
     }
 }
 
+/// Records the outcome of removals: an event per container (its cause, or the failure), the errors of the pass,
+/// and which crashed slots could not be removed (their crash is not counted yet: the next pass sees them again).
+async fn record_removals(
+    inner: &Arc<Inner>,
+    removed: Vec<(&crane_core::reconcile::Remove, Result<(), RuntimeError>, u64)>,
+    crash_not_removed: &mut BTreeSet<(String, u32)>,
+    errors: &mut crate::PassReport,
+) {
+    for (r, result, took_ms) in removed {
+        let kind = match r.cause {
+            RemoveCause::Crashed => EventKind::InstanceReplaced,
+            RemoveCause::ScaledDown => EventKind::InstanceScaledDown,
+            RemoveCause::Orphan => EventKind::InstanceOrphanRemoved,
+            RemoveCause::Duplicate => EventKind::InstanceDuplicateRemoved,
+            RemoveCause::Outdated => EventKind::InstanceOutdated,
+            RemoveCause::Stale => EventKind::InstanceStaleRemoved,
+            RemoveCause::Replaced => EventKind::InstanceUpdated,
+        };
+        let details = serde_json::json!({"container": r.id, "cause": format!("{:?}", r.cause), "tookMs": took_ms});
+        match result {
+            Ok(()) => record(inner, Some(&r.app), Some(&r.name), kind, r.reason.clone(), details).await,
+            Err(e) => {
+                if r.cause == RemoveCause::Crashed {
+                    crash_not_removed.insert((r.app.clone(), r.index));
+                }
+                record(
+                    inner,
+                    Some(&r.app),
+                    Some(&r.name),
+                    EventKind::InstanceRemoveFailed,
+                    format!("could not remove {}: {e}", r.name),
+                    details,
+                )
+                .await;
+                errors.entry(r.app.clone()).or_default().push(e);
+            }
+        }
+    }
+}
+
 /// Longest wait for requests in flight to instances about to be removed.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
@@ -1006,6 +1042,17 @@ async fn drain(
         return;
     }
     inner.proxies.update(inner, stored);
+    // A crashed instance serves nothing: what it held has failed already (the load balancer retried the idempotent
+    // requests elsewhere), so its connections are closed at once and only live instances are waited for — healing
+    // does not wait for a drain.
+    let (dead, serving): (Vec<String>, Vec<String>) =
+        serving.into_iter().partition(|id| removals.iter().any(|r| &r.id == id && r.cause == RemoveCause::Crashed));
+    if !dead.is_empty() {
+        inner.proxies.close_connections(&dead);
+    }
+    if serving.is_empty() {
+        return;
+    }
     // A request may have picked its backend just before the swap; let it register as in flight.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = tokio::time::Instant::now();

@@ -66,6 +66,11 @@ pub(crate) struct Scans {
 }
 
 impl Scans {
+    /// The image source scans read from (none without Docker); the window's image checks use it too.
+    pub(crate) fn image_source(&self) -> Option<&Arc<dyn ImageSource>> {
+        self.source.as_ref()
+    }
+
     /// The scanner over this image source (none without Docker).
     pub(crate) fn new(source: Option<Arc<dyn ImageSource>>) -> Scans {
         Scans {

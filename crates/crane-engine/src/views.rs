@@ -105,6 +105,8 @@ pub(crate) fn app_view(
                 .and_then(|h| h.last_failure.as_ref())
                 .map(|(kind, why)| format!("{}: {why}", kind.as_str())),
             traffic: traffic.and_then(|t| t.backends.iter().find(|b| b.id == o.id)).map(|b| traffic_view(&b.traffic)),
+            // Filled in by the handle from the metrics collector (`EngineHandle::with_activity`).
+            cpu_percent: None,
         });
     }
     for index in 1..=app.spec.replicas {
@@ -133,6 +135,7 @@ pub(crate) fn app_view(
             probe: None,
             probe_failure: None,
             traffic: None,
+            cpu_percent: None,
         });
     }
     instances.sort_by_key(|i| (i.index, i.name.clone()));

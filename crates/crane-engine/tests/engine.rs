@@ -26,6 +26,13 @@ async fn a_new_app_starts_and_a_crashed_instance_is_replaced() {
     assert_eq!(replaced.len(), 1, "{}", rig.log());
     assert!(replaced[0].reason.contains("exited with code 137"), "{}", replaced[0].reason);
     assert_eq!(rig.events(&["instance.died"]).len(), 1, "one die event, one entry: {}", rig.log());
+    // The dead container moved aside (so the replacement did not wait for its removal), then went.
+    let aside = format!("web-1-x{}", &before[..before.len().min(12)]);
+    let calls = rig.fake.calls();
+    let rename = calls.iter().position(|c| c == &Call::Rename(before.clone(), aside.clone()));
+    let removed = calls.iter().position(|c| c == &Call::Remove(aside.clone()));
+    assert!(rename.is_some() && removed > rename, "renamed aside, then removed: {calls:?}");
+    assert!(rig.fake.containers().iter().all(|c| c.id != before), "the crashed container is gone");
     rig.engine.shutdown().await;
 }
 

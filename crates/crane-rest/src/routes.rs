@@ -110,7 +110,8 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(chart),
         routes!(start_load, load_status, stop_load),
         routes!(events),
-        routes!(demo_image),
+        routes!(demo_image, demo_image_status),
+        routes!(send_requests),
         routes!(sd_targets),
         routes!(metrics),
         routes!(watch),
@@ -1025,6 +1026,56 @@ pub struct DemoImage {
 async fn demo_image(Engine(engine): Engine) -> Result<Json<DemoImage>, ApiFailure> {
     let image = engine.build_demo_image().await?;
     Ok(Json(DemoImage { image }))
+}
+
+/// Whether the demo image is present
+///
+/// The demo image's tag and whether the Docker engine has it (`present` is null when Docker cannot be asked): the
+/// window's first-run checklist asks this before offering *Build demo image*.
+#[utoipa::path(
+    get,
+    path = "/api/v1/demo-image",
+    operation_id = "demoImageStatus",
+    responses((status = 200, description = "The demo image's tag and presence.", body = crane_api::DemoImageView))
+)]
+async fn demo_image_status(Engine(engine): Engine) -> Json<crane_api::DemoImageView> {
+    Json(engine.demo_image().await)
+}
+
+/// Query of `POST /apps/{name}/requests`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RequestsQuery {
+    /// How many requests (1..50; default 10).
+    count: Option<u32>,
+    /// The path requested (default `/`).
+    path: Option<String>,
+}
+
+/// Send a few requests through an app's load balancer
+///
+/// Sends `count` `GET path` requests one after the other to the app's address and answers with the instance that
+/// answered each (the `X-Crane-Instance` header the demo image sends), the status and the time: the load balancer at
+/// work, as a browser's refreshes would show it. Operators: their own apps.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{name}/requests",
+    operation_id = "sendRequests",
+    params(AppPath, RequestsQuery),
+    responses(
+        (status = 200, description = "Each request and who answered it.", body = crane_api::SendRequestsView),
+        (status = 400), (status = 403), (status = 404),
+    )
+)]
+async fn send_requests(
+    Engine(engine): Engine,
+    segments: Result<Path<AppPath>, PathRejection>,
+    query: Result<Query<RequestsQuery>, QueryRejection>,
+) -> Result<Json<crane_api::SendRequestsView>, ApiFailure> {
+    let AppPath { name } = path(segments)?;
+    let Query(query) = query.map_err(query_error)?;
+    Ok(Json(engine.send_requests(&name, query.count.unwrap_or(10), query.path.as_deref()).await?))
 }
 
 /// Stream of changes (server-sent events)

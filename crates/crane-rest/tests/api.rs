@@ -157,6 +157,8 @@ async fn openapi_lists_every_route() {
         ("get", "/api/v1/sd"),
         ("get", "/metrics"),
         ("post", "/api/v1/demo-image"),
+        ("get", "/api/v1/demo-image"),
+        ("post", "/api/v1/apps/{name}/requests"),
         ("get", "/api/v1/watch"),
         ("get", "/api/v1/openapi.json"),
         ("get", "/healthz"),

@@ -201,6 +201,21 @@ async fn rollout_and_nginx(t: &TestServer, name: &str, yaml: &str) {
 
 /// A short load run (start, status, its report, its event) and the charts of the app.
 async fn load_and_charts(t: &TestServer, name: &str) {
+    // A few requests through the load balancer, each answered by a named instance of this app.
+    let r = t.req(Method::POST, &format!("/api/v1/apps/{name}/requests?count=4")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    let sent: crane_api::SendRequestsView = r.json().await.unwrap();
+    assert_eq!(sent.hits.len(), 4, "{sent:?}");
+    for hit in &sent.hits {
+        assert_eq!(hit.status, Some(200), "{sent:?}");
+        assert!(hit.instance.as_deref().is_some_and(|i| i.starts_with(&format!("{name}-"))), "{sent:?}");
+    }
+    let r = t.req(Method::POST, &format!("/api/v1/apps/{name}/requests?count=99")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let status: crane_api::DemoImageView =
+        t.req(Method::GET, "/api/v1/demo-image").send().await.unwrap().json().await.unwrap();
+    assert_eq!(status.present, Some(true), "the demo image was built above: {status:?}");
+
     let r = t.req(Method::GET, &format!("/api/v1/apps/{name}/load")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(api_error(r).await.message.contains("no load run"));

@@ -38,18 +38,45 @@ fn hex(data: &[u8]) -> String {
 /// A `docker save` archive of an image with these layers (base first) and this runtime config (`{"User": …}`).
 /// `oci` picks the Docker 25+ layout (`blobs/sha256/…`, entries sorted by name); `gzip` compresses the layers.
 pub fn save_archive(layers: &[Vec<File>], run_config: serde_json::Value, tag: &str, oci: bool, gzip: bool) -> Vec<u8> {
+    let compression = if gzip { Compression::Gzip } else { Compression::None };
+    save_archive_with(layers, run_config, tag, oci, compression)
+}
+
+/// How the layers of a built archive are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Plain tar.
+    None,
+    /// gzip, as `docker save` of pulled images in the OCI layout.
+    Gzip,
+    /// zstd, as containerd's image store may keep them.
+    Zstd,
+}
+
+/// [`save_archive`] with a choice of layer compression.
+pub fn save_archive_with(
+    layers: &[Vec<File>],
+    run_config: serde_json::Value,
+    tag: &str,
+    oci: bool,
+    compression: Compression,
+) -> Vec<u8> {
     let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut layer_paths = Vec::new();
     let mut diff_ids = Vec::new();
     for files in layers {
         let plain = tar_of(files);
         diff_ids.push(format!("sha256:{}", hex(&plain)));
-        let data = if gzip {
-            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            std::io::Write::write_all(&mut z, &plain).expect("gzip");
-            z.finish().expect("gzip")
-        } else {
-            plain
+        let data = match compression {
+            Compression::Gzip => {
+                let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                std::io::Write::write_all(&mut z, &plain).expect("gzip");
+                z.finish().expect("gzip")
+            }
+            Compression::Zstd => {
+                ruzstd::encoding::compress_to_vec(plain.as_slice(), ruzstd::encoding::CompressionLevel::Fastest)
+            }
+            Compression::None => plain,
         };
         let name = if oci { format!("blobs/sha256/{}", hex(&data)) } else { format!("{}/layer.tar", hex(&data)) };
         layer_paths.push(name.clone());

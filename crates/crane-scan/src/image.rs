@@ -2,8 +2,8 @@
 //!
 //! Both layouts are read: the legacy one (`<id>/layer.tar`, `<config>.json`, `manifest.json`) and the OCI layout
 //! Docker 25+ writes (`blobs/sha256/<digest>`, `index.json`, `manifest.json`). The entries come in no useful order
-//! (blobs are sorted by digest), so each entry is classified by its first bytes: a tar or gzip stream is read as a
-//! layer right away, a small JSON document is kept, anything else is skipped. `manifest.json` then says which
+//! (blobs are sorted by digest), so each entry is classified by its first bytes: a tar, gzip or zstd stream is read
+//! as a layer right away, a small JSON document is kept, anything else is skipped. `manifest.json` then says which
 //! layers, in which order, and which config belong to the image. Nothing is written to disk; every file kept is
 //! bounded by [`Limits`].
 
@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 
 use flate2::read::GzDecoder;
+
+/// The first bytes of a zstd frame (RFC 8878).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 use serde::Deserialize;
 
 use crate::{inventory, Limits, Package, ScanError};
@@ -222,19 +225,21 @@ pub fn read_image(reader: impl Read, limits: &Limits) -> Result<ImageContents, S
         let mut head = Vec::with_capacity(512);
         (&mut entry).take(512).read_to_end(&mut head).map_err(|e| read_error(&path, e))?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let zstd = head.starts_with(&ZSTD_MAGIC);
         let plain_tar = head.len() >= 262 && &head[257..262] == b"ustar" || is_empty_tar(&head, size);
-        if gzip || plain_tar {
+        if gzip || zstd || plain_tar {
             let chained = std::io::Cursor::new(head).chain(&mut entry);
             let layer = if gzip {
                 read_layer(GzDecoder::new(chained), &path, &mut budget, &mut warnings)?
+            } else if zstd {
+                // containerd's image store (Docker 25+ with the containerd snapshotter) may keep zstd layers.
+                let decoder = ruzstd::decoding::StreamingDecoder::new(chained)
+                    .map_err(|e| ScanError::Corrupt(format!("{path} is not a valid zstd stream: {e}")))?;
+                read_layer(decoder, &path, &mut budget, &mut warnings)?
             } else {
                 read_layer(chained, &path, &mut budget, &mut warnings)?
             };
             layers.insert(path, layer);
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            warnings.push(format!(
-                "{path} is a zstd-compressed layer, which Crane does not read; its files are not in the inventory"
-            ));
         } else if head.first().is_some_and(|b| *b == b'{' || *b == b'[') && size <= limits.max_meta_bytes * 8 {
             let mut data = head;
             entry.read_to_end(&mut data).map_err(|e| read_error(&path, e))?;

@@ -1,10 +1,12 @@
-//! The scanner end to end without Docker: `docker save` archives built in memory (both layouts, plain and gzip
+//! The scanner end to end without Docker: `docker save` archives built in memory (both layouts, plain, gzip and zstd
 //! layers) → inventory → OSV matching against the fixture advisories (real ids and fixed versions) → findings,
 //! hygiene and SBOM; and bad input of every kind ends in a clear error, never a panic.
 
 use std::io::Read;
 
-use crane_scan::archive::{auditable_binary, dpkg_paragraph, file, go_binary, save_archive};
+use crane_scan::archive::{
+    auditable_binary, dpkg_paragraph, file, go_binary, save_archive, save_archive_with, Compression,
+};
 use crane_scan::hygiene::Check;
 use crane_scan::image::read_image;
 use crane_scan::inventory::inventory;
@@ -86,13 +88,15 @@ fn names(packages: &[Package]) -> Vec<(Ecosystem, String, String, usize)> {
 
 #[test]
 fn wheezy_image_inventory_and_findings_in_both_layouts() {
-    for (oci, gzip) in [(false, false), (true, false), (true, true)] {
-        let archive = save_archive(
+    for (oci, compression) in
+        [(false, Compression::None), (true, Compression::None), (true, Compression::Gzip), (true, Compression::Zstd)]
+    {
+        let archive = save_archive_with(
             &wheezy_layers(),
             json!({"User": "", "Env": ["PATH=/usr/bin", "DB_PASSWORD=hunter2"]}),
             "vuln:latest",
             oci,
-            gzip,
+            compression,
         );
         let image = read_image(archive.as_slice(), &Limits::default()).unwrap();
         assert_eq!(image.layers.len(), 3);
@@ -114,7 +118,7 @@ fn wheezy_image_inventory_and_findings_in_both_layouts() {
                 (Ecosystem::Go, s("stdlib"), s("1.19.2"), 1),
                 (Ecosystem::CratesIo, s("smallvec"), s("1.6.0"), 1),
             ],
-            "oci={oci} gzip={gzip}"
+            "oci={oci} {compression:?}"
         );
         let advisories = fixtures();
         let findings = osv::match_inventory(&inv, lookup(&advisories));
@@ -249,6 +253,18 @@ fn bad_input_gives_clear_errors() {
     let err = read_image(outer.into_inner().unwrap().as_slice(), &Limits::default()).unwrap_err();
     assert!(matches!(err, ScanError::Corrupt(_)), "{err}");
     assert!(err.to_string().contains("abc/layer.tar"), "{err}");
+    // A zstd layer that is not a valid stream after its magic number.
+    let mut bad_zstd = vec![0x28, 0xb5, 0x2f, 0xfd];
+    bad_zstd.extend_from_slice(&[0xff; 600]);
+    let mut outer = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bad_zstd.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    outer.append_data(&mut header, "blobs/sha256/abc", bad_zstd.as_slice()).unwrap();
+    let err = read_image(outer.into_inner().unwrap().as_slice(), &Limits::default()).unwrap_err();
+    assert!(matches!(err, ScanError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("blobs/sha256/abc"), "{err}");
     // No manifest.
     let mut outer = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();

@@ -432,6 +432,14 @@ impl Client {
         response.text().await.map_err(|e| self.stream_error(e))
     }
 
+    /// `POST /apps/{name}/requests`: `count` requests through the app's load balancer, with who answered each.
+    pub async fn send_requests(&self, name: &str, count: u32, path: &str) -> Result<crane_api::SendRequestsView> {
+        let request = self.request(Method::POST, &format!("/apps/{}/requests", segment(name)));
+        let count = count.to_string();
+        // Up to 50 requests of at most 3 s each.
+        self.json(request.query(&[("count", count.as_str()), ("path", path)]).timeout(Duration::from_secs(160))).await
+    }
+
     /// `GET /metrics` (outside the API prefix): Crane's metrics in the Prometheus text format.
     pub async fn metrics(&self) -> Result<String> {
         let request = self.http.get(format!("{}/metrics", self.base)).bearer_auth(&self.token).timeout(SHORT);

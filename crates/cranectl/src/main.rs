@@ -164,6 +164,21 @@ enum Command {
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Send a few requests through an app's load balancer and show which instance answered each (the demo image
+    /// names itself in `X-Crane-Instance`): the load balancer at work.
+    #[command(
+        after_help = "Examples:\n  cranectl requests web\n  cranectl requests web -n 20 --path /work?ms=5 -o json"
+    )]
+    Requests {
+        /// App name.
+        app: String,
+        /// How many requests (1 to 50).
+        #[arg(short = 'n', long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+        count: u32,
+        /// The path requested.
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
     /// Build the offline demo image (crane-demo), showing progress; `--vulnerable` builds crane-demo:vulnerable,
     /// whose package records have known advisories (the "blocked by a CVE" lesson).
     #[command(after_help = "Examples:\n  cranectl demo-image\n  cranectl demo-image --vulnerable")]
@@ -775,6 +790,10 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Requests { app, count, path } => {
+            let sent = Client::discover(&data_dir).await?.send_requests(&app, count, &path).await?;
+            emit(&output::render(format, &sent, || output::requests_text(&sent))?)
+        }
         Command::DemoImage { vulnerable: false } => demo_image(&Client::discover(&data_dir).await?, format).await,
         Command::DemoImage { vulnerable: true } => {
             let image = Client::discover(&data_dir).await?.build_vulnerable_demo_image().await?;
@@ -1112,6 +1131,17 @@ mod tests {
         assert_eq!(read_bounded(std::io::Cursor::new(vec![b'a'; max]), "ok.yaml").unwrap().len(), max);
         let missing = read_spec(&PathBuf::from("/nonexistent/spec.yaml")).unwrap_err();
         assert!(missing.to_string().starts_with("cannot read /nonexistent/spec.yaml"), "{missing}");
+    }
+
+    #[test]
+    fn parses_requests_with_its_bounds() {
+        let cli = Cli::try_parse_from(["cranectl", "requests", "web"]).unwrap();
+        assert!(matches!(cli.command, Command::Requests { count: 10, ref path, .. } if path == "/"));
+        let cli = Cli::try_parse_from(["cranectl", "requests", "web", "-n", "50", "--path", "/work?ms=5"]).unwrap();
+        assert!(matches!(cli.command, Command::Requests { count: 50, ref path, .. } if path == "/work?ms=5"));
+        for bad in ["0", "51"] {
+            assert!(Cli::try_parse_from(["cranectl", "requests", "web", "-n", bad]).is_err(), "-n {bad} accepted");
+        }
     }
 
     #[test]

@@ -577,6 +577,29 @@ fn autoscaling_text(a: &AutoscalingView) -> String {
     text
 }
 
+/// `cranectl requests`: one line per request (which instance answered), then how many each instance answered.
+pub fn requests_text(sent: &crane_api::SendRequestsView) -> String {
+    let mut out = format!("{} requests to {}\n", sent.hits.len(), sent.url);
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for h in &sent.hits {
+        let who = match (&h.instance, &h.error) {
+            (Some(i), _) => i.clone(),
+            (None, Some(_)) => "failed".to_string(),
+            (None, None) => "(no X-Crane-Instance)".to_string(),
+        };
+        let what = match (&h.error, h.status) {
+            (Some(e), _) => e.clone(),
+            (None, Some(s)) => format!("{s} in {:.1} ms", h.ms),
+            (None, None) => String::new(),
+        };
+        out.push_str(&format!("#{:<3} {who:<24} {what}\n", h.seq));
+        *counts.entry(who).or_default() += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(who, n)| format!("{who} ×{n}")).collect();
+    out.push_str(&format!("answered by: {}\n", summary.join(", ")));
+    out
+}
+
 /// `status`.
 pub fn status_text(status: &StatusView) -> String {
     let docker =
@@ -700,6 +723,31 @@ mod tests {
     }
 
     #[test]
+    fn requests_say_who_answered_each_and_how_often() {
+        let hit = |seq, instance: Option<&str>, error: Option<&str>| crane_api::RequestHitView {
+            seq,
+            status: error.is_none().then_some(200),
+            instance: instance.map(str::to_string),
+            ms: 1.25,
+            error: error.map(str::to_string),
+        };
+        let sent = crane_api::SendRequestsView {
+            url: "http://127.0.0.1:18080".into(),
+            hits: vec![
+                hit(1, Some("web-1"), None),
+                hit(2, Some("web-2"), None),
+                hit(3, Some("web-1"), None),
+                hit(4, None, Some("no answer within 3 s")),
+            ],
+        };
+        let text = requests_text(&sent);
+        assert!(text.starts_with("4 requests to http://127.0.0.1:18080\n"), "{text}");
+        assert!(text.contains("#2   web-2                    200 in 1.2 ms\n"), "{text}");
+        assert!(text.contains("#4   failed                   no answer within 3 s\n"), "{text}");
+        assert!(text.ends_with("answered by: failed ×1, web-1 ×2, web-2 ×1\n"), "{text}");
+    }
+
+    #[test]
     fn ages() {
         let check = |at: &str, expected: &str| assert_eq!(age(at, now()), expected, "{at}");
         check("2025-01-10T11:59:15Z", "45s");
@@ -745,6 +793,7 @@ mod tests {
                 probe: Some("liveness ok · ready".into()),
                 probe_failure: None,
                 traffic: Some(traffic(12.0)),
+                cpu_percent: None,
             }],
             created_at: "2025-01-10T11:59:00Z".into(),
             owner: "alice".into(),

@@ -987,6 +987,38 @@ fn failed_starts_are_retried_with_a_growing_delay() {
 }
 
 #[test]
+fn a_crashed_instance_moves_aside_so_its_replacement_need_not_wait_for_its_removal() {
+    let snapshot = Snapshot {
+        desired: desired("web:2"),
+        observed: observed("web-1:exit(137) web-2:ready web-2#old:exit(1)"),
+        now: NOW,
+        ..Snapshot::default()
+    };
+    let plan = reconcile(&snapshot);
+    let moves: Vec<String> = plan
+        .start
+        .iter()
+        .map(|s| match &s.displace {
+            Some(d) => format!("{}-{}: {} ({}) → {}", s.app, s.index, d.name, d.id, d.to),
+            None => format!("{}-{}: nothing to move", s.app, s.index),
+        })
+        .collect();
+    // The crash holding the name `web-1` moves aside and is removed too; `web-2#old` (another name) only goes.
+    assert_eq!(moves, ["web-1: web-1 (web-1) → web-1-xweb-1"]);
+    let removed: Vec<&str> = plan.remove.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(removed, ["web-1", "web-2#old"]);
+    // A crash that waits for its backoff is removed, not displaced: nothing starts in its slot yet.
+    let looping = Snapshot {
+        observed: observed(&format!("web-1:exit(137)^{}+{} web-2:ready", NOW - 2_000, NOW - 2_000)),
+        histories: histories(&format!("web-1=3@{}", NOW - 3_000)),
+        ..snapshot
+    };
+    let plan = reconcile(&looping);
+    assert_eq!(plan.waiting.len(), 1, "{plan:?}");
+    assert!(plan.start.iter().all(|s| s.index != 1), "{plan:?}");
+}
+
+#[test]
 fn a_start_first_update_moves_the_old_instance_aside() {
     let snapshot = Snapshot {
         desired: desired("web:2@2"),

@@ -1,26 +1,13 @@
 // The image scanner in the window: a dialog to scan an image (progress, cancel), its severity counts, a findings
 // table with filter and sort, hygiene findings and the SBOM download; and the verdict of an app's image on the app
 // page. Everything shown comes from the engine's typed answers (ScanReport, ScanJobView).
-import { commands } from "./bindings.js";
+import { commands } from "../bindings.js";
+import { $, el } from "../lib/dom.js";
 
-const $ = (id) => document.getElementById(id);
 const SEVERITY_ORDER = { CRITICAL: 4, HIGH: 3, MEDIUM: 2, LOW: 1, UNKNOWN: 0 };
 const scan = { job: null, report: null, sort: { key: "severity", desc: true } };
 let errText = (e) => String(e?.message ?? e);
 let toast = () => {};
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c != null) node.append(c);
-  return node;
-}
 
 /** Wires the dialog; `helpers` are the window's error text and toast. */
 export function initScan(helpers) {
