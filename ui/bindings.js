@@ -1072,6 +1072,9 @@ export const FIT_RANGE = "fit";
 	*		to: number,
 	*		change: ScaleChange,
 	*		value?: number | null,
+	*		ratio?: number | null,
+	*		recommendation: number,
+	*		limits: AutoscaleLimitView_Deserialize[],
 	*		reason: string,
 	*	}} AutoscaleDecisionView_Deserialize
 	* @property {string} at - When it was made, RFC 3339.
@@ -1079,6 +1082,9 @@ export const FIT_RANGE = "fit";
 	* @property {number} to - Replicas after it (equal to `from` for a hold).
 	* @property {ScaleChange} change - Which way it went.
 	* @property {number | null} [value] - The measured value it compared with the target, when it looked at the metric.
+	* @property {number | null} [ratio] - `value / target`, which the tolerance band is about (within `1 ± tolerance` nothing changes).
+	* @property {number} recommendation - What the metric recommended, after min/max, before stabilization and step limits.
+	* @property {AutoscaleLimitView_Deserialize[]} limits - Every rule that changed or held the outcome, in the order applied (empty when the formula's count applied).
 	* @property {string} reason - The sentence with the formula ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
 	*
 	*  One autoscaler decision.
@@ -1089,6 +1095,9 @@ export const FIT_RANGE = "fit";
 	*		to: number,
 	*		change: ScaleChange,
 	*		value: number | null,
+	*		ratio: number | null,
+	*		recommendation: number,
+	*		limits: AutoscaleLimitView_Serialize[],
 	*		reason: string,
 	*	}} AutoscaleDecisionView_Serialize
 	* @property {string} at - When it was made, RFC 3339.
@@ -1096,7 +1105,66 @@ export const FIT_RANGE = "fit";
 	* @property {number} to - Replicas after it (equal to `from` for a hold).
 	* @property {ScaleChange} change - Which way it went.
 	* @property {number | null} value - The measured value it compared with the target, when it looked at the metric.
+	* @property {number | null} ratio - `value / target`, which the tolerance band is about (within `1 ± tolerance` nothing changes).
+	* @property {number} recommendation - What the metric recommended, after min/max, before stabilization and step limits.
+	* @property {AutoscaleLimitView_Serialize[]} limits - Every rule that changed or held the outcome, in the order applied (empty when the formula's count applied).
 	* @property {string} reason - The sentence with the formula ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
+	*
+	*  A rule that changed or held a decision, with its numbers (fields that do not apply to the rule are null).
+	*
+	* @typedef {AutoscaleLimitView_Serialize | AutoscaleLimitView_Deserialize} AutoscaleLimitView
+	* @property {AutoscaleLimitView_Serialize} Serialize
+	* @property {AutoscaleLimitView_Deserialize} Deserialize
+	*
+	*  A rule that changed or held a decision, with its numbers (fields that do not apply to the rule are null).
+	*
+	* @typedef {{
+	*		rule: AutoscaleRule,
+	*		ratio?: number | null,
+	*		tolerance?: number | null,
+	*		wanted?: number | null,
+	*		bound?: number | null,
+	*		bound_max?: number | null,
+	*		step?: number | null,
+	*		window_ms?: number | null,
+	*		recommendations: AutoscaleRecommendationView[],
+	*		highest?: number | null,
+	*	}} AutoscaleLimitView_Deserialize
+	* @property {AutoscaleRule} rule - Which rule.
+	* @property {number | null} [ratio] - The ratio the rule looked at (`tolerance`, `set_aside`).
+	* @property {number | null} [tolerance] - The tolerance band's half-width (`tolerance`).
+	* @property {number | null} [wanted] - What the metric or the previous rule asked for (`direction`, `max`, `min`, `step_up`, `step_down`).
+	* @property {number | null} [bound] - The bound that applied (`max`, `min`; for `out_of_range` the min, with `bound_max`).
+	* @property {number | null} [bound_max] - The max, for `out_of_range`.
+	* @property {number | null} [step] - The step limit (`step_up`, `step_down`).
+	* @property {number | null} [window_ms] - The stabilization window, ms.
+	* @property {AutoscaleRecommendationView[]} recommendations - The recommendations in the window, oldest first, this decision's last (`stabilization`).
+	* @property {number | null} [highest] - The highest recommendation in the window (`stabilization`).
+	*
+	*  A rule that changed or held a decision, with its numbers (fields that do not apply to the rule are null).
+	*
+	* @typedef {{
+	*		rule: AutoscaleRule,
+	*		ratio: number | null,
+	*		tolerance: number | null,
+	*		wanted: number | null,
+	*		bound: number | null,
+	*		bound_max: number | null,
+	*		step: number | null,
+	*		window_ms: number | null,
+	*		recommendations: AutoscaleRecommendationView[],
+	*		highest: number | null,
+	*	}} AutoscaleLimitView_Serialize
+	* @property {AutoscaleRule} rule - Which rule.
+	* @property {number | null} ratio - The ratio the rule looked at (`tolerance`, `set_aside`).
+	* @property {number | null} tolerance - The tolerance band's half-width (`tolerance`).
+	* @property {number | null} wanted - What the metric or the previous rule asked for (`direction`, `max`, `min`, `step_up`, `step_down`).
+	* @property {number | null} bound - The bound that applied (`max`, `min`; for `out_of_range` the min, with `bound_max`).
+	* @property {number | null} bound_max - The max, for `out_of_range`.
+	* @property {number | null} step - The step limit (`step_up`, `step_down`).
+	* @property {number | null} window_ms - The stabilization window, ms.
+	* @property {AutoscaleRecommendationView[]} recommendations - The recommendations in the window, oldest first, this decision's last (`stabilization`).
+	* @property {number | null} highest - The highest recommendation in the window (`stabilization`).
 	*
 	*  What the autoscaler measures, as the spec names it.
 	*
@@ -1116,6 +1184,52 @@ export const FIT_RANGE = "fit";
 	* "latency_p95"} latency_p95 - The app's 95th percentile latency, ms.
 	* @property {
 	* "custom"} custom - The value of the spec's Prometheus query.
+	*
+	*  One recommendation in a stabilization window.
+	*
+	* @typedef {{
+	*		at: string,
+	*		replicas: number,
+	*	}} AutoscaleRecommendationView
+	* @property {string} at - When it was made, RFC 3339.
+	* @property {number} replicas - Replicas it recommended.
+	*
+	*  A rule of the autoscaler that changed or held a decision.
+	*
+	* @typedef {
+	* "tolerance" | 
+	* "set_aside" | 
+	* "direction" | 
+	* "no_data" | 
+	* "max" | 
+	* "min" | 
+	* "out_of_range" | 
+	* "stabilization" | 
+	* "step_up" | 
+	* "step_down" | 
+	* "at_zero"} AutoscaleRule
+	* @property {
+	* "tolerance"} tolerance - `ratio` within `tolerance` of 1.
+	* @property {
+	* "set_aside"} set_aside - Recounted with unready instances and those without a sample, the ratio fell within tolerance or on the other side of the target (`ratio` is the recomputed one).
+	* @property {
+	* "direction"} direction - The formula's count (`wanted`) moved against the metric.
+	* @property {
+	* "no_data"} no_data - No sample, value or ready instance yet.
+	* @property {
+	* "max"} max - The metric asked for more than `bound` (max).
+	* @property {
+	* "min"} min - The metric asked for less than `bound` (min, at least 1).
+	* @property {
+	* "out_of_range"} out_of_range - The count was outside [min, max] and was brought back.
+	* @property {
+	* "stabilization"} stabilization - Scale-down stabilization: no lower than `highest` of `recommendations` in `window_ms`.
+	* @property {
+	* "step_up"} step_up - At most `step` added per decision.
+	* @property {
+	* "step_down"} step_down - At most `step` removed per decision.
+	* @property {
+	* "at_zero"} at_zero - At zero: the next request wakes the app.
 	*
 	*  An app's autoscaling policy as the autoscaler applies it: the spec's values, and Crane's defaults where the spec
 	*  leaves a field out.
@@ -1137,6 +1251,8 @@ export const FIT_RANGE = "fit";
 	*		scale_down_stabilization_ms: number | null,
 	*		max_scale_up_step?: number | null,
 	*		max_scale_down_step?: number | null,
+	*		idle_after_ms?: number | null,
+	*		scale_to_zero?: ScaleToZeroView_Deserialize | null,
 	*		last_decision?: AutoscaleDecisionView_Deserialize | null,
 	*	}} AutoscalingView_Deserialize
 	* @property {number} min - Lowest replica count.
@@ -1148,6 +1264,8 @@ export const FIT_RANGE = "fit";
 	* @property {number | null} scale_down_stabilization_ms - How far back recommendations hold a scale down, ms (the effective value: the spec's, or Crane's default).
 	* @property {number | null} [max_scale_up_step] - Most instances added by one decision; `None` for no limit.
 	* @property {number | null} [max_scale_down_step] - Most instances removed by one decision; `None` for no limit.
+	* @property {number | null} [idle_after_ms] - With `min: 0`: how long without a request before the app scales to zero, ms (the spec's, or the 5 min default); null when the app never scales to zero.
+	* @property {ScaleToZeroView_Deserialize | null} [scale_to_zero] - Where scale to zero stands (phase, held requests, the last cold start); null without `min: 0`.
 	* @property {AutoscaleDecisionView_Deserialize | null} [last_decision] - The autoscaler's latest decision, once it made one.
 	*
 	*  An app's autoscaling policy as the autoscaler applies it: the spec's values, and Crane's defaults where the spec
@@ -1163,6 +1281,8 @@ export const FIT_RANGE = "fit";
 	*		scale_down_stabilization_ms: number | null,
 	*		max_scale_up_step: number | null,
 	*		max_scale_down_step: number | null,
+	*		idle_after_ms: number | null,
+	*		scale_to_zero: ScaleToZeroView_Serialize | null,
 	*		last_decision: AutoscaleDecisionView_Serialize | null,
 	*	}} AutoscalingView_Serialize
 	* @property {number} min - Lowest replica count.
@@ -1174,6 +1294,8 @@ export const FIT_RANGE = "fit";
 	* @property {number | null} scale_down_stabilization_ms - How far back recommendations hold a scale down, ms (the effective value: the spec's, or Crane's default).
 	* @property {number | null} max_scale_up_step - Most instances added by one decision; `None` for no limit.
 	* @property {number | null} max_scale_down_step - Most instances removed by one decision; `None` for no limit.
+	* @property {number | null} idle_after_ms - With `min: 0`: how long without a request before the app scales to zero, ms (the spec's, or the 5 min default); null when the app never scales to zero.
+	* @property {ScaleToZeroView_Serialize | null} scale_to_zero - Where scale to zero stands (phase, held requests, the last cold start); null without `min: 0`.
 	* @property {AutoscaleDecisionView_Serialize | null} last_decision - The autoscaler's latest decision, once it made one.
 	*
 	*  How the load balancer chooses an instance (`ports[].balance`).
@@ -1407,6 +1529,9 @@ export const FIT_RANGE = "fit";
 	* "alert.sent" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
+	* "autoscale.zero" | 
+	* "autoscale.wake" | 
+	* "autoscale.woke" | 
 	* "engine.loop_restarted" | 
 	* "engine.loop_stopped" | 
 	* "image.build" | 
@@ -1493,6 +1618,12 @@ export const FIT_RANGE = "fit";
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
 	* "autoscale.scaled"} "autoscale.scaled" - The autoscaler changed the replica count.
+	* @property {
+	* "autoscale.zero"} "autoscale.zero" - An app with `min: 0` went to zero replicas after `idleAfter` without a request (details: `idle_ms`).
+	* @property {
+	* "autoscale.wake"} "autoscale.wake" - A request arrived at zero replicas; the load balancer holds it and the engine starts an instance.
+	* @property {
+	* "autoscale.woke"} "autoscale.woke" - An app woke from zero: an instance is ready and the held requests go through (details: `cold_start_ms`, `released`).
 	* @property {
 	* "engine.loop_restarted"} "engine.loop_restarted" - The engine loop failed and was restarted.
 	* @property {
@@ -1616,6 +1747,9 @@ export const FIT_RANGE = "fit";
 	* "alert.sent" | 
 	* "autoscale.hold" | 
 	* "autoscale.scaled" | 
+	* "autoscale.zero" | 
+	* "autoscale.wake" | 
+	* "autoscale.woke" | 
 	* "engine.loop_restarted" | 
 	* "engine.loop_stopped" | 
 	* "image.build" | 
@@ -1702,6 +1836,12 @@ export const FIT_RANGE = "fit";
 	* "autoscale.hold"} "autoscale.hold" - The autoscaler kept the replica count (with why).
 	* @property {
 	* "autoscale.scaled"} "autoscale.scaled" - The autoscaler changed the replica count.
+	* @property {
+	* "autoscale.zero"} "autoscale.zero" - An app with `min: 0` went to zero replicas after `idleAfter` without a request (details: `idle_ms`).
+	* @property {
+	* "autoscale.wake"} "autoscale.wake" - A request arrived at zero replicas; the load balancer holds it and the engine starts an instance.
+	* @property {
+	* "autoscale.woke"} "autoscale.woke" - An app woke from zero: an instance is ready and the held requests go through (details: `cold_start_ms`, `released`).
 	* @property {
 	* "engine.loop_restarted"} "engine.loop_restarted" - The engine loop failed and was restarted.
 	* @property {
@@ -2989,6 +3129,50 @@ export const FIT_RANGE = "fit";
 	* @property {
 	* "none"} none - The same count (a hold).
 	*
+	*  Scale to zero as the app's load balancer sees it.
+	*
+	* @typedef {ScaleToZeroView_Serialize | ScaleToZeroView_Deserialize} ScaleToZeroView
+	* @property {ScaleToZeroView_Serialize} Serialize
+	* @property {ScaleToZeroView_Deserialize} Deserialize
+	*
+	*  Scale to zero as the app's load balancer sees it.
+	*
+	* @typedef {{
+	*		phase: ZeroPhase,
+	*		held: number,
+	*		max_held: number,
+	*		hold_timeout_ms: number | null,
+	*		refused: number | null,
+	*		last_cold_start_ms?: number | null,
+	*		last_woke_at?: string | null,
+	*	}} ScaleToZeroView_Deserialize
+	* @property {ZeroPhase} phase - The phase.
+	* @property {number} held - Requests held now, waiting for an instance.
+	* @property {number} max_held - Most requests held at once; more get 503 with `Retry-After`.
+	* @property {number | null} hold_timeout_ms - Longest a request is held, ms.
+	* @property {number | null} refused - Requests refused (queue full or held too long) since the load balancer started.
+	* @property {number | null} [last_cold_start_ms] - The last cold start (first held request → an instance ready), ms; null before the first wake.
+	* @property {string | null} [last_woke_at] - When the app last woke, RFC 3339.
+	*
+	*  Scale to zero as the app's load balancer sees it.
+	*
+	* @typedef {{
+	*		phase: ZeroPhase,
+	*		held: number,
+	*		max_held: number,
+	*		hold_timeout_ms: number | null,
+	*		refused: number | null,
+	*		last_cold_start_ms: number | null,
+	*		last_woke_at: string | null,
+	*	}} ScaleToZeroView_Serialize
+	* @property {ZeroPhase} phase - The phase.
+	* @property {number} held - Requests held now, waiting for an instance.
+	* @property {number} max_held - Most requests held at once; more get 503 with `Retry-After`.
+	* @property {number | null} hold_timeout_ms - Longest a request is held, ms.
+	* @property {number | null} refused - Requests refused (queue full or held too long) since the load balancer started.
+	* @property {number | null} last_cold_start_ms - The last cold start (first held request → an instance ready), ms; null before the first wake.
+	* @property {string | null} last_woke_at - When the app last woke, RFC 3339.
+	*
 	*  One vulnerability found.
 	*
 	* @typedef {ScanFinding_Serialize | ScanFinding_Deserialize} ScanFinding
@@ -3686,5 +3870,18 @@ export const FIT_RANGE = "fit";
 	* @property {string} url - The receiver's URL (`POST`).
 	* @property {string} token - The bearer token Alertmanager must send (`http_config.authorization.credentials`).
 	* @property {string} token_file - The file that holds the token.
+	*
+	*  Where an app that scales to zero stands.
+	*
+	* @typedef {
+	* "serving" | 
+	* "zero" | 
+	* "waking"} ZeroPhase
+	* @property {
+	* "serving"} serving - One or more replicas wanted.
+	* @property {
+	* "zero"} zero - Zero replicas: the load balancer listens and the next request wakes the app.
+	* @property {
+	* "waking"} waking - A request arrived at zero; an instance is starting and requests are held.
 	*/
 

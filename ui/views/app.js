@@ -9,6 +9,7 @@ import { href, go } from "../lib/router.js";
 import { renderImageVerdict } from "../dialogs/scan.js";
 import { requestsSent, appCpu } from "./home.js";
 import { scaleNote } from "./autoscaler-card.js";
+import { scaleToZeroBanner } from "../autoscaler.js";
 
 const { Channel } = window.__TAURI__.core;
 
@@ -63,6 +64,7 @@ export function renderApp() {
   renderTraffic(app.traffic);
   renderPorts(app.listeners);
   renderRollout(app.rollout);
+  $("zero-banner").replaceChildren(...scaleToZeroBanner(app));
   $("inactive").hidden = app.inactive.length === 0;
   $("inactive-list").replaceChildren(...app.inactive.map((s) => el("li", { text: s })));
   renderInstances(app);

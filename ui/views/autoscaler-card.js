@@ -5,6 +5,7 @@
 import { commands } from "../bindings.js";
 import { el, ago, durationText, setText } from "../lib/dom.js";
 import { showEvent } from "./events.js";
+import { autoscalerDetails } from "../autoscaler.js";
 
 /** Decisions listed (runs of holds count as one). */
 const AUTOSCALE_ITEMS = 6;
@@ -89,6 +90,7 @@ function skeleton(slot) {
           el("div", { class: "decision-label" }, "Latest decision ", el("span", { class: "muted", id: "autoscaler-decision-age" })),
           el("div", { class: "decision-text", id: "autoscaler-decision", "data-testid": "autoscaler-decision" }),
         ),
+        el("div", { class: "autoscaler-details", id: "autoscaler-details", "data-testid": "autoscaler-details" }),
         el("div", { class: "decisions-title", text: "Recent decisions" }),
         el("ol", { class: "decisions", id: "autoscaler-events", "data-testid": "autoscaler-events" }),
         el("div", { class: "empty-small", id: "autoscaler-events-empty", hidden: true, text: "No scaling decisions logged yet." }),
@@ -145,6 +147,8 @@ export function renderAutoscalerCard(slot, app) {
     delete age.dataset.at;
     age.textContent = "";
   }
+  // The ratio against the tolerance band and the rules that held the last decision (typed fields).
+  slot.querySelector("#autoscaler-details").replaceChildren(...autoscalerDetails(app));
   const events = scaler.app === app.name ? scaler.events : [];
   // Newest first; a run of holds in a row is one item (its newest reason, and how many), so scalings stay in view.
   const items = [];
@@ -162,7 +166,7 @@ export function renderAutoscalerCard(slot, app) {
         el(
           "button",
           { type: "button", class: "decision-button", title: count > 1 ? `${count} holds in a row; the newest is shown` : "Details", onclick: () => showEvent(ev) },
-          el("span", { class: `kind ${ev.kind === "autoscale.scaled" ? "k-info" : ""}`, text: ev.kind === "autoscale.scaled" ? "scaled" : count > 1 ? `hold ×${count}` : "hold" }),
+          el("span", { class: `kind ${ev.kind === "autoscale.hold" ? "" : "k-info"}`, text: ev.kind === "autoscale.hold" ? (count > 1 ? `hold ×${count}` : "hold") : ev.kind.slice("autoscale.".length) }),
           // UTC, as the charts' time axis, so a decision is found under its marker.
           el("span", { class: "decision-time", title: new Date(ev.at).toLocaleString(), text: `${new Date(ev.at).toISOString().slice(11, 19)} UTC` }),
           el("span", { class: "decision-reason", text: ev.reason }),

@@ -389,8 +389,107 @@ pub struct AutoscalingView {
     pub max_scale_up_step: Option<u32>,
     /// Most instances removed by one decision; `None` for no limit.
     pub max_scale_down_step: Option<u32>,
+    /// With `min: 0`: how long without a request before the app scales to zero, ms (the spec's, or the 5 min
+    /// default); null when the app never scales to zero.
+    pub idle_after_ms: Option<f64>,
+    /// Where scale to zero stands (phase, held requests, the last cold start); null without `min: 0`.
+    pub scale_to_zero: Option<ScaleToZeroView>,
     /// The autoscaler's latest decision, once it made one.
     pub last_decision: Option<AutoscaleDecisionView>,
+}
+
+/// Where an app that scales to zero stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroPhase {
+    /// One or more replicas wanted.
+    Serving,
+    /// Zero replicas: the load balancer listens and the next request wakes the app.
+    Zero,
+    /// A request arrived at zero; an instance is starting and requests are held.
+    Waking,
+}
+
+/// Scale to zero as the app's load balancer sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct ScaleToZeroView {
+    /// The phase.
+    pub phase: ZeroPhase,
+    /// Requests held now, waiting for an instance.
+    pub held: u32,
+    /// Most requests held at once; more get 503 with `Retry-After`.
+    pub max_held: u32,
+    /// Longest a request is held, ms.
+    pub hold_timeout_ms: f64,
+    /// Requests refused (queue full or held too long) since the load balancer started.
+    pub refused: f64,
+    /// The last cold start (first held request → an instance ready), ms; null before the first wake.
+    pub last_cold_start_ms: Option<f64>,
+    /// When the app last woke, RFC 3339.
+    pub last_woke_at: Option<String>,
+}
+
+/// A rule of the autoscaler that changed or held a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoscaleRule {
+    /// `ratio` within `tolerance` of 1.
+    Tolerance,
+    /// Recounted with unready instances and those without a sample, the ratio fell within tolerance or on the
+    /// other side of the target (`ratio` is the recomputed one).
+    SetAside,
+    /// The formula's count (`wanted`) moved against the metric.
+    Direction,
+    /// No sample, value or ready instance yet.
+    NoData,
+    /// The metric asked for more than `bound` (max).
+    Max,
+    /// The metric asked for less than `bound` (min, at least 1).
+    Min,
+    /// The count was outside [min, max] and was brought back.
+    OutOfRange,
+    /// Scale-down stabilization: no lower than `highest` of `recommendations` in `window_ms`.
+    Stabilization,
+    /// At most `step` added per decision.
+    StepUp,
+    /// At most `step` removed per decision.
+    StepDown,
+    /// At zero: the next request wakes the app.
+    AtZero,
+}
+
+/// One recommendation in a stabilization window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AutoscaleRecommendationView {
+    /// When it was made, RFC 3339.
+    pub at: String,
+    /// Replicas it recommended.
+    pub replicas: u32,
+}
+
+/// A rule that changed or held a decision, with its numbers (fields that do not apply to the rule are null).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct AutoscaleLimitView {
+    /// Which rule.
+    pub rule: AutoscaleRule,
+    /// The ratio the rule looked at (`tolerance`, `set_aside`).
+    pub ratio: Option<f64>,
+    /// The tolerance band's half-width (`tolerance`).
+    pub tolerance: Option<f64>,
+    /// What the metric or the previous rule asked for (`direction`, `max`, `min`, `step_up`, `step_down`).
+    pub wanted: Option<u32>,
+    /// The bound that applied (`max`, `min`; for `out_of_range` the min, with `bound_max`).
+    pub bound: Option<u32>,
+    /// The max, for `out_of_range`.
+    pub bound_max: Option<u32>,
+    /// The step limit (`step_up`, `step_down`).
+    pub step: Option<u32>,
+    /// The stabilization window, ms.
+    pub window_ms: Option<f64>,
+    /// The recommendations in the window, oldest first, this decision's last (`stabilization`).
+    pub recommendations: Vec<AutoscaleRecommendationView>,
+    /// The highest recommendation in the window (`stabilization`).
+    pub highest: Option<u32>,
 }
 
 /// One autoscaler decision.
@@ -406,6 +505,12 @@ pub struct AutoscaleDecisionView {
     pub change: ScaleChange,
     /// The measured value it compared with the target, when it looked at the metric.
     pub value: Option<f64>,
+    /// `value / target`, which the tolerance band is about (within `1 ± tolerance` nothing changes).
+    pub ratio: Option<f64>,
+    /// What the metric recommended, after min/max, before stabilization and step limits.
+    pub recommendation: u32,
+    /// Every rule that changed or held the outcome, in the order applied (empty when the formula's count applied).
+    pub limits: Vec<AutoscaleLimitView>,
     /// The sentence with the formula ("cpu 93% over 2 ready > target 70% → ceil(2×93/70)=3 → scale 2→3").
     pub reason: String,
 }
@@ -709,6 +814,16 @@ pub enum EventKind {
     /// The autoscaler changed the replica count.
     #[serde(rename = "autoscale.scaled")]
     AutoscaleScaled,
+    /// An app with `min: 0` went to zero replicas after `idleAfter` without a request (details: `idle_ms`).
+    #[serde(rename = "autoscale.zero")]
+    AutoscaleZero,
+    /// A request arrived at zero replicas; the load balancer holds it and the engine starts an instance.
+    #[serde(rename = "autoscale.wake")]
+    AutoscaleWake,
+    /// An app woke from zero: an instance is ready and the held requests go through (details: `cold_start_ms`,
+    /// `released`).
+    #[serde(rename = "autoscale.woke")]
+    AutoscaleWoke,
     /// The engine loop failed and was restarted.
     #[serde(rename = "engine.loop_restarted")]
     EngineLoopRestarted,
@@ -910,6 +1025,9 @@ impl EventKind {
         EventKind::AlertSent,
         EventKind::AutoscaleHold,
         EventKind::AutoscaleScaled,
+        EventKind::AutoscaleZero,
+        EventKind::AutoscaleWake,
+        EventKind::AutoscaleWoke,
         EventKind::EngineLoopRestarted,
         EventKind::EngineLoopStopped,
         EventKind::ImageBuild,
@@ -982,6 +1100,9 @@ impl EventKind {
             EventKind::AlertSent => "alert.sent",
             EventKind::AutoscaleHold => "autoscale.hold",
             EventKind::AutoscaleScaled => "autoscale.scaled",
+            EventKind::AutoscaleZero => "autoscale.zero",
+            EventKind::AutoscaleWake => "autoscale.wake",
+            EventKind::AutoscaleWoke => "autoscale.woke",
             EventKind::EngineLoopRestarted => "engine.loop_restarted",
             EventKind::EngineLoopStopped => "engine.loop_stopped",
             EventKind::ImageBuild => "image.build",

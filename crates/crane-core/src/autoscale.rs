@@ -7,13 +7,16 @@
 //!
 //! 1. **Out of range first.** When the current count is outside `[min, max]` (someone scaled by hand, or the policy
 //!    changed), it is brought to the nearest bound without looking at the metric, as `reconcileAutoscaler` does.
-//! 2. **Ratio.** `ratio = usage / target`. For per-instance metrics (cpu, memory, rps) `usage` is the mean over ready
-//!    instances that have a sample; for app-level metrics (latency p95, custom) it is the app's value, and for rps
-//!    given as a total it is the total divided by the ready instances.
-//! 3. **Tolerance.** When `|ratio − 1| ≤ tolerance` (10 %), nothing changes.
+//! 2. **Ratio.** `ratio = usage / target`. For cpu and memory `usage` is the utilization of the ready instances
+//!    that have a sample, total usage over total limits (Kubernetes' `GetResourceUtilizationRatio`, so instances
+//!    with different limits during a rollout weigh by their limits); for rps per instance it is their mean; for
+//!    app-level metrics (latency p95, custom) it is the app's value, and for rps given as a total it is the total
+//!    divided by the ready instances.
+//! 3. **Tolerance.** When `|ratio − 1| ≤ tolerance` (10 %) and no instance is set aside, nothing changes.
 //! 4. **Set-aside instances.** Unready instances and ready ones without a sample are left out of the first
 //!    estimate. Then, on a scale up, both count as 0 usage; on a scale down, those without a sample count as 100 % of
-//!    the target and unready ones stay out. When the recomputed ratio reverses the direction or falls within
+//!    their limit for cpu and memory (Kubernetes' 100 % of the request) and as the target for rps (Kubernetes'
+//!    per-pod metrics), and unready ones stay out. When the recomputed ratio reverses the direction or falls within
 //!    tolerance, nothing changes. This dampens scaling on partial data.
 //! 5. **Count.** `desired = ceil(counted × ratio)`, `counted` being the instances the ratio was computed over, then
 //!    clamped to `[min, max]`. That clamped value is the *recommendation* the caller records.
@@ -22,7 +25,16 @@
 //! 7. **Step limits.** At most `max_scale_up_step` instances are added, and `max_scale_down_step` removed, per
 //!    decision (Kubernetes' `behavior.scaleUp/scaleDown.policies`, simplified to one decision instead of a period).
 //!
-//! Where Crane departs from Kubernetes, a comment at the spot says so and why.
+//! 8. **Scale to zero** (`min: 0`, which the HPA cannot do): the metric never asks for fewer than one instance; an
+//!    app goes to zero only through [`crate::scale_to_zero`] (no request for `idleAfter`), and at zero this function
+//!    holds, since the next request wakes the app.
+//!
+//! Besides the sentence, every rule that changed or held the outcome is a typed [`Limit`], so the window shows
+//! which rule held a decision without reading prose.
+//!
+//! Where Crane departs from Kubernetes, a comment at the spot says so and why; `tests.rs` runs the cases of
+//! Kubernetes' `replica_calculator_test.go` that Crane's inputs can express, and the README's "Crane vs the
+//! Kubernetes HPA" table lists every departure.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -62,7 +74,15 @@ pub struct Policy {
     pub max_scale_up_step: Option<u32>,
     /// Most instances removed by one decision; `None` for no limit.
     pub max_scale_down_step: Option<u32>,
+    /// With `min: 0`, how long without a request before the app goes to zero ([`DEFAULT_IDLE_AFTER`]); `None`
+    /// when the app never scales to zero.
+    pub idle_after: Option<Millis>,
 }
+
+/// How long an app with `min: 0` may go without a request before it scales to zero, when the spec does not say
+/// (Knative's scale-to-zero grace plus its stable window is about a minute; KEDA's `cooldownPeriod` is 5 min, which
+/// Crane follows so a lab's app does not vanish between two steps).
+pub const DEFAULT_IDLE_AFTER: Millis = 300_000;
 
 impl Policy {
     /// Reads a validated spec's `autoscaling` section, applying Crane's defaults.
@@ -78,7 +98,13 @@ impl Policy {
             scale_down_stabilization,
             max_scale_up_step: a.max_scale_up_step,
             max_scale_down_step: a.max_scale_down_step,
+            idle_after: (a.min == 0).then(|| a.idle_after.map_or(DEFAULT_IDLE_AFTER, |d| d.as_millis())),
         }
+    }
+
+    /// The lowest count the metric may ask for: `min`, but at least one, since only idleness takes an app to zero.
+    pub fn metric_min(&self) -> u32 {
+        self.min.max(1)
     }
 }
 
@@ -119,8 +145,11 @@ pub struct InstanceSample {
     pub name: String,
     /// Whether it passes its readiness probe (and so receives traffic).
     pub ready: bool,
-    /// Its latest value; `None` when there is no sample yet.
+    /// Its latest value; `None` when there is no sample yet. For cpu and memory, percent of its `limit`.
     pub value: Option<f64>,
+    /// For cpu and memory, the limit the percentage is of (cores, or bytes; the same unit for every instance), so
+    /// utilization is total usage over total limits; `None` weighs the instance as 1. Ignored for rps.
+    pub limit: Option<f64>,
 }
 
 /// Everything one decision looks at.
@@ -171,9 +200,87 @@ pub struct Decision {
     pub interesting: bool,
     /// The numbers behind the reason: per-instance values, ready counts, ratios, the window's highest recommendation.
     pub inputs: Value,
-    /// The measured usage the ratio was computed from (mean per counted instance, or the app's value per the
-    /// metric's rule); `None` when the decision did not look at the metric (no samples, out of range).
+    /// The measured usage the ratio was computed from (utilization or mean over the counted instances, or the app's
+    /// value per the metric's rule); `None` when the decision did not look at the metric (no samples, out of range).
     pub usage: Option<f64>,
+    /// `usage / target`, the number the tolerance band is about; `None` with `usage`.
+    pub ratio: Option<f64>,
+    /// Every rule that changed or held the outcome, in the order they applied (empty for a plain scale or a count
+    /// the formula gave).
+    pub limits: Vec<Limit>,
+}
+
+/// A rule that changed or held a decision, with its numbers, so the window can show which rule held a decision
+/// (and the recommendations a stabilization window held) from typed values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Limit {
+    /// `|ratio − 1| ≤ tolerance`: too close to the target to act.
+    Tolerance {
+        /// The ratio that fell inside the band.
+        ratio: f64,
+        /// The band's half-width (0.1 = 10 %).
+        tolerance: f64,
+    },
+    /// Recounted with the set-aside instances (unready, without a sample), the ratio fell within tolerance or on
+    /// the other side of the target, so nothing changes.
+    SetAside {
+        /// The recomputed ratio.
+        ratio: f64,
+    },
+    /// The formula gave a count that moves against the metric (fewer while above target, or more while below).
+    Direction {
+        /// The count the formula gave.
+        computed: u32,
+    },
+    /// No sample, value or ready instance to decide on.
+    NoData,
+    /// The count the metric asks for is above `max`.
+    Max {
+        /// The policy's max.
+        max: u32,
+        /// What the metric asked for.
+        wanted: u32,
+    },
+    /// The count the metric asks for is below `min` (at least 1, see [`Policy::metric_min`]).
+    Min {
+        /// The lowest count the metric may ask for.
+        min: u32,
+        /// What the metric asked for.
+        wanted: u32,
+    },
+    /// The current count was outside `[min, max]` and is brought back without looking at the metric.
+    OutOfRange {
+        /// The policy's min.
+        min: u32,
+        /// The policy's max.
+        max: u32,
+    },
+    /// Scale-down stabilization: no lower than the highest recommendation of the window.
+    Stabilization {
+        /// The window, ms.
+        window_ms: Millis,
+        /// The recommendations in the window (time, replicas), this decision's included.
+        recommendations: Vec<(Millis, u32)>,
+        /// The highest of them.
+        highest: u32,
+    },
+    /// At most `step` instances added per decision.
+    StepUp {
+        /// `maxScaleUpStep`.
+        step: u32,
+        /// The count before the limit.
+        wanted: u32,
+    },
+    /// At most `step` instances removed per decision.
+    StepDown {
+        /// `maxScaleDownStep`.
+        step: u32,
+        /// The count before the limit.
+        wanted: u32,
+    },
+    /// The app is at zero (`min: 0`): the autoscaler waits for a request to wake it.
+    AtZero,
 }
 
 impl Decision {
@@ -219,12 +326,30 @@ pub fn decide(input: &Input) -> Decision {
     inputs.insert("current".into(), json!(current));
     inputs.insert("min".into(), json!(min));
     inputs.insert("max".into(), json!(max));
-    let instances: Vec<Value> =
-        input.instances.iter().map(|s| json!({ "name": s.name, "ready": s.ready, "value": s.value })).collect();
+    let instances: Vec<Value> = input
+        .instances
+        .iter()
+        .map(|s| json!({ "name": s.name, "ready": s.ready, "value": s.value, "limit": s.limit }))
+        .collect();
     inputs.insert("instances".into(), Value::Array(instances));
     if let Some(value) = input.app_value {
         inputs.insert("app_value".into(), json!(value));
     }
+    let outcome = |desired: u32, recommendation: u32, reason: String, inputs: Map<String, Value>, limits| Decision {
+        desired,
+        recommendation,
+        change: match desired.cmp(&current) {
+            std::cmp::Ordering::Greater => Change::Up,
+            std::cmp::Ordering::Less => Change::Down,
+            std::cmp::Ordering::Equal => Change::None,
+        },
+        interesting: desired != current,
+        reason,
+        inputs: Value::Object(inputs),
+        usage: None,
+        ratio: None,
+        limits,
+    };
 
     // Kubernetes brings an out-of-range count back to the nearest bound before it looks at any metric
     // (`reconcileAutoscaler`: "Current number of replicas above Spec.MaxReplicas").
@@ -236,28 +361,32 @@ pub fn decide(input: &Input) -> Decision {
              [{min}, {max}]"
         );
         inputs.insert("desired".into(), json!(bound));
-        return Decision {
-            desired: bound,
-            recommendation: bound,
-            change: if bound > current { Change::Up } else { Change::Down },
-            reason,
-            interesting: true,
-            inputs: Value::Object(inputs),
-            usage: None,
-        };
+        return outcome(bound, bound, reason, inputs, vec![Limit::OutOfRange { min, max }]);
+    }
+    // At zero there is nothing to measure: the load balancer holds the next request and wakes the app
+    // (`scale_to_zero`), which is faster than any metric could be.
+    if current == 0 {
+        inputs.insert("desired".into(), json!(0));
+        let reason = "scaled to zero; the next request wakes it → keep 0".to_string();
+        return outcome(0, 0, reason, inputs, vec![Limit::AtZero]);
     }
 
     let estimate = estimate(input, &mut inputs);
     let mut text = estimate.text;
     let mut interesting = estimate.interesting;
+    let mut limits: Vec<Limit> = estimate.limit.into_iter().collect();
 
+    // Only idleness takes an app to zero, so the metric asks for at least one instance even with `min: 0`.
+    let metric_min = policy.metric_min().min(max.max(1));
     let raw = estimate.wanted.unwrap_or(current);
-    let recommendation = raw.clamp(min, max);
+    let recommendation = raw.clamp(metric_min, max.max(metric_min));
     if raw > max {
         text.push_str(&format!(", limited to max {max}"));
+        limits.push(Limit::Max { max, wanted: raw });
         interesting = true;
-    } else if raw < min {
-        text.push_str(&format!(", raised to min {min}"));
+    } else if raw < metric_min {
+        text.push_str(&format!(", raised to min {metric_min}"));
+        limits.push(Limit::Min { min: metric_min, wanted: raw });
         interesting = true;
     }
 
@@ -274,6 +403,9 @@ pub fn decide(input: &Input) -> Decision {
     let stabilizing = stabilized != recommendation;
     if stabilizing {
         text.push_str(&format!("; highest recommendation in the last {} is {window_max}", seconds(window)));
+        let mut recommendations = in_window.clone();
+        recommendations.push((input.now, recommendation));
+        limits.push(Limit::Stabilization { window_ms: window, recommendations, highest: window_max });
         interesting = true;
     }
 
@@ -282,6 +414,7 @@ pub fn decide(input: &Input) -> Decision {
         // Validation rejects a step of 0; should one slip through, 1 keeps scaling possible.
         if let Some(step) = policy.max_scale_up_step.map(|s| s.max(1)) {
             if desired - current > step {
+                limits.push(Limit::StepUp { step, wanted: desired });
                 desired = current + step;
                 text.push_str(&format!(", at most {step} added per decision (maxScaleUpStep)"));
             }
@@ -289,6 +422,7 @@ pub fn decide(input: &Input) -> Decision {
     } else if desired < current {
         if let Some(step) = policy.max_scale_down_step.map(|s| s.max(1)) {
             if current - desired > step {
+                limits.push(Limit::StepDown { step, wanted: desired });
                 desired = current - step;
                 text.push_str(&format!(", at most {step} removed per decision (maxScaleDownStep)"));
             }
@@ -325,6 +459,8 @@ pub fn decide(input: &Input) -> Decision {
         interesting,
         inputs: Value::Object(inputs),
         usage: estimate.usage,
+        ratio: estimate.usage.map(|u| u / policy.target),
+        limits,
     }
 }
 
@@ -338,11 +474,13 @@ struct Estimate {
     interesting: bool,
     /// The measured usage, once there is one.
     usage: Option<f64>,
+    /// The rule that held it, for a hold.
+    limit: Option<Limit>,
 }
 
 impl Estimate {
-    fn hold(text: String, interesting: bool) -> Estimate {
-        Estimate { wanted: None, text, interesting, usage: None }
+    fn hold(text: String, interesting: bool, limit: Limit) -> Estimate {
+        Estimate { wanted: None, text, interesting, usage: None, limit: Some(limit) }
     }
 
     /// The same estimate, computed from `usage`.
@@ -356,7 +494,11 @@ fn estimate(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     let label = policy.metric.label();
     if !(policy.target > 0.0 && policy.target.is_finite()) {
         // Validation rejects it; a pure function must still answer something sensible rather than divide by zero.
-        return Estimate::hold(format!("{label} target {} is not a positive number", policy.target), true);
+        return Estimate::hold(
+            format!("{label} target {} is not a positive number", policy.target),
+            true,
+            Limit::NoData,
+        );
     }
     match policy.metric {
         Metric::Cpu | Metric::Memory => per_instance(input, inputs),
@@ -365,13 +507,34 @@ fn estimate(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     }
 }
 
-/// Per-instance metrics, as Kubernetes' `GetResourceReplicas` / `calcPlainMetricReplicas`.
+/// One counted instance: its value and its weight (its limit for cpu and memory, else 1).
+#[derive(Clone, Copy)]
+struct Counted {
+    value: f64,
+    weight: f64,
+}
+
+/// Utilization (cpu, memory: total usage over total limits) or mean (rps) of the counted instances.
+fn usage_of(counted: &[Counted]) -> f64 {
+    let weights: f64 = counted.iter().map(|c| c.weight).sum();
+    if weights <= 0.0 {
+        return 0.0;
+    }
+    counted.iter().map(|c| c.value * c.weight).sum::<f64>() / weights
+}
+
+/// Per-instance metrics, as Kubernetes' `GetResourceReplicas` (cpu, memory) and `calcPlainMetricReplicas` (rps).
 fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     let policy = &input.policy;
     let metric = policy.metric;
     let label = metric.label();
     let target = policy.target;
     let current = input.current;
+    let resource = matches!(metric, Metric::Cpu | Metric::Memory);
+    let weight = |s: &InstanceSample| match s.limit {
+        Some(l) if resource && l.is_finite() && l > 0.0 => l,
+        _ => 1.0,
+    };
 
     // Kubernetes sets unready pods aside only for cpu, whose start-up burst would mislead it; Crane sets them aside
     // for every metric because an unready instance gets no traffic, so its rps (and its idle cpu or memory) says
@@ -381,16 +544,17 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     let mut unready = Vec::new();
     for sample in &input.instances {
         match (sample.ready, sample.value.filter(|v| v.is_finite())) {
-            (false, _) => unready.push(sample.name.as_str()),
-            (true, None) => missing.push(sample.name.as_str()),
-            (true, Some(v)) => counted.push(v),
+            (false, _) => unready.push(sample),
+            (true, None) => missing.push(sample),
+            (true, Some(v)) => counted.push(Counted { value: v, weight: weight(sample) }),
         }
     }
+    let names = |list: &[&InstanceSample]| list.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
     let ready = counted.len() + missing.len();
     inputs.insert("ready".into(), json!(ready));
     inputs.insert("counted".into(), json!(counted.len()));
-    inputs.insert("missing".into(), json!(missing));
-    inputs.insert("unready".into(), json!(unready));
+    inputs.insert("missing".into(), json!(names(&missing[..])));
+    inputs.insert("unready".into(), json!(names(&unready[..])));
 
     // Kubernetes refuses to scale when no ready pod has a metric ("did not receive metrics for any ready pods").
     if counted.is_empty() {
@@ -401,21 +565,26 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
         } else {
             format!("no {label} samples yet from {total} {}", plural(total, "instance"))
         };
-        return Estimate::hold(text, true);
+        return Estimate::hold(text, true, Limit::NoData);
     }
 
     let n = counted.len();
-    let sum: f64 = counted.iter().sum();
-    let usage = sum / n as f64;
+    let usage = usage_of(&counted);
     let measured = usage;
     let ratio = usage / target;
     inputs.insert("usage".into(), json!(usage));
     inputs.insert("ratio".into(), json!(ratio));
-    if let Some(hold) = tolerance_hold(label, metric, usage, target, policy.tolerance) {
-        return hold.with_usage(measured);
+    let up = ratio > 1.0;
+    // Exactly on target nothing is recounted, as in Kubernetes (neither branch of its `usageRatio < 1.0` /
+    // `> 1.0` fires), and the tolerance holds.
+    let down = ratio < 1.0;
+    let rebalance_unready = up && !unready.is_empty();
+    if (!rebalance_unready && missing.is_empty()) || !(up || down) {
+        if let Some(hold) = tolerance_hold(label, metric, usage, target, policy.tolerance) {
+            return hold.with_usage(measured);
+        }
     }
 
-    let up = ratio > 1.0;
     let mut text = format!(
         "{label} {} over {n} ready {} target {}",
         metric.measured(usage),
@@ -426,10 +595,11 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
         text.push_str(&format!(" ({} unready set aside)", unready.len()));
     }
 
-    // The conservative second pass: set-aside instances are counted at 0 on a scale up and, when they are ready but
-    // have no sample, at the target on a scale down. (Kubernetes' resource-metric code uses 100 % of the request
-    // rather than of the target; the doc and its plain-metric code say the target, which Crane follows.)
-    let (sum, n, adjustment) = if up && !(missing.is_empty() && unready.is_empty()) {
+    // The conservative second pass. On a scale up, set-aside instances count as 0. On a scale down, a ready
+    // instance without a sample counts as 100 % of its limit for cpu and memory (Kubernetes: 100 % of the
+    // request) and as the target for rps (Kubernetes' per-pod metrics); unready ones stay out.
+    let mut recount = counted.clone();
+    let adjustment = if up && !(missing.is_empty() && unready.is_empty()) {
         let mut who = Vec::new();
         if !unready.is_empty() {
             who.push(format!("{} unready", unready.len()));
@@ -437,15 +607,21 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
         if !missing.is_empty() {
             who.push(format!("{} without a sample", missing.len()));
         }
-        let note = format!("{} counted as {}", who.join(" and "), metric.amount(0.0));
-        (sum, n + missing.len() + unready.len(), Some(note))
-    } else if !up && !missing.is_empty() {
-        let note = format!("{} without a sample counted as {}", missing.len(), metric.amount(target));
-        (sum + missing.len() as f64 * target, n + missing.len(), Some(note))
+        for s in missing.iter().chain(&unready) {
+            recount.push(Counted { value: 0.0, weight: weight(s) });
+        }
+        Some(format!("{} counted as {}", who.join(" and "), metric.amount(0.0)))
+    } else if down && !missing.is_empty() {
+        let fallback = if resource { 100.0 } else { target };
+        for s in &missing {
+            recount.push(Counted { value: fallback, weight: weight(s) });
+        }
+        Some(format!("{} without a sample counted as {}", missing.len(), metric.amount(fallback)))
     } else {
-        (sum, n, None)
+        None
     };
-    let usage = sum / n as f64;
+    let n = recount.len();
+    let usage = usage_of(&recount);
     if let Some(note) = adjustment {
         let ratio = usage / target;
         inputs.insert("recomputed".into(), json!({ "count": n, "usage": usage, "ratio": ratio }));
@@ -453,17 +629,16 @@ fn per_instance(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
         let direction = if up { "up" } else { "down" };
         if within(ratio, policy.tolerance) {
             text.push_str(&format!(" is within {} of target, so no scale {direction}", percent(policy.tolerance)));
-            return Estimate::hold(text, true).with_usage(measured);
+            return Estimate::hold(text, true, Limit::SetAside { ratio }).with_usage(measured);
         }
         if (ratio > 1.0) != up {
             let side = if up { "below" } else { "above" };
             text.push_str(&format!(" is {side} target, so no scale {direction}"));
-            return Estimate::hold(text, true).with_usage(measured);
+            return Estimate::hold(text, true, Limit::SetAside { ratio }).with_usage(measured);
         }
     }
 
-    // `n × usage / target` is `sum / target`; dividing once keeps floating-point noise out of the ceiling.
-    let desired = ceil_count(sum / target);
+    let desired = ceil_count(n as f64 * usage / target);
     text.push_str(&format!(" → ceil({n}×{}/{})={desired}", number(usage), number(target)));
     guard_direction(text, desired, current, up, label).with_usage(measured)
 }
@@ -479,7 +654,7 @@ fn app_level(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
     inputs.insert("ready".into(), json!(ready));
 
     let Some(value) = input.app_value.filter(|v| v.is_finite()) else {
-        return Estimate::hold(format!("no {label} value yet"), true);
+        return Estimate::hold(format!("no {label} value yet"), true, Limit::NoData);
     };
     // Kubernetes would compute 0 replicas from 0 ready pods and scale to min; Crane waits for an instance to be
     // ready instead, since an app that is starting up has no meaningful latency yet.
@@ -492,6 +667,7 @@ fn app_level(input: &Input, inputs: &mut Map<String, Value>) -> Estimate {
                 plural(total, "instance")
             ),
             true,
+            Limit::NoData,
         );
     }
 
@@ -530,10 +706,10 @@ fn guard_direction(mut text: String, desired: u32, current: u32, up: bool, label
     if (up && desired < current) || (!up && desired > current) {
         let (side, way) = if up { ("above", "down") } else { ("below", "up") };
         text.push_str(&format!(", but {current} are wanted now: no scale {way} while {label} is {side} target"));
-        return Estimate::hold(text, true);
+        return Estimate::hold(text, true, Limit::Direction { computed: desired });
     }
     // Rounding back to the current count is a steady state, not news.
-    Estimate { wanted: Some(desired), text, interesting: desired != current, usage: None }
+    Estimate { wanted: Some(desired), text, interesting: desired != current, usage: None, limit: None }
 }
 
 /// The "keep" estimate when the usage is within tolerance of the target (HPA's no-change band), else `None`.
@@ -547,6 +723,7 @@ fn tolerance_hold(label: &str, metric: Metric, usage: f64, target: f64, toleranc
                 metric.amount(target)
             ),
             false,
+            Limit::Tolerance { ratio: usage / target, tolerance },
         )
     })
 }

@@ -15,6 +15,7 @@ pub mod probe;
 pub mod reconcile;
 pub mod revision;
 pub mod safety;
+pub mod scale_to_zero;
 pub mod spec;
 pub mod text;
 pub mod units;

@@ -302,6 +302,10 @@ pub struct Autoscaling {
     /// Largest number of replicas removed in one step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_scale_down_step: Option<u32>,
+    /// With `min: 0`: how long without a request before the app scales to zero (default 5m); the load balancer
+    /// then holds the next request and wakes the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_after: Option<Duration>,
 }
 
 words! {

@@ -601,12 +601,36 @@ impl Checker<'_> {
 
     fn autoscaling(&mut self, spec: &AppSpec, path: &Path) {
         let Some(a) = &spec.autoscaling else { return };
-        if a.min < 1 {
-            self.at(
-                &path.key("min"),
-                "autoscaling.min is 0; it must be at least 1",
-                "set `min: 1` or more (to stop the app, remove autoscaling and set `replicas: 0`)",
-            );
+        if a.min == 0 {
+            // Only the load balancer can wake an app at zero, and only an HTTP port can hold a request while it
+            // does (a TCP connection has no request to hold).
+            match spec.ports.first() {
+                None => self.at(
+                    &path.key("min"),
+                    "autoscaling.min is 0 but the app has no port, so no request could wake it at zero",
+                    "add a port (e.g. `ports: [{ container: 8080 }]`), or set `min: 1` or more",
+                ),
+                Some(port) if port.effective_mode() == PortMode::Tcp => self.at(
+                    &path.key("min"),
+                    "autoscaling.min is 0 but the app's first port is a tcp port, which cannot hold a request while \
+                     the app wakes",
+                    "make the first port an http port (remove `mode: tcp`), or set `min: 1` or more",
+                ),
+                Some(_) => {}
+            }
+            if a.max == 0 {
+                self.at(&path.key("max"), "autoscaling.max is 0; the app could never serve", "set `max: 1` or more");
+            }
+        }
+        if let Some(duration) = a.idle_after {
+            self.duration(&path.key("idleAfter"), duration, false);
+            if a.min > 0 && self.parsed(&path.key("idleAfter")) {
+                self.at(
+                    &path.key("idleAfter"),
+                    format!("idleAfter only applies with `min: 0`, and min is {}", a.min),
+                    "set `min: 0` to scale to zero when idle, or remove idleAfter",
+                );
+            }
         }
         if a.max < a.min {
             self.at(

@@ -177,6 +177,12 @@ pub(crate) enum Command {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<String>>,
     },
+    /// A request is held at zero replicas (the load balancer's activator): decide with
+    /// `crane_core::scale_to_zero::wake` and start an instance in the same pass.
+    Wake {
+        /// The app.
+        app: String,
+    },
     /// Stop the loop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -370,6 +376,7 @@ impl EngineHandle {
         let (changes, _) = broadcast::channel(1024);
         let (commands, rx) = mpsc::channel(64);
         let (probe_reports, reports_rx) = mpsc::unbounded_channel();
+        let (zero_signals, zero_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             config,
             owner,
@@ -379,9 +386,9 @@ impl EngineHandle {
             shared: Mutex::new(shared),
             changes,
             commands,
-            proxies: proxy::Proxies::default(),
+            proxies: proxy::Proxies::new(zero_signals),
             probers: probes::Probers::default(),
-            collector: metrics::Collector::default(),
+            collector: metrics::Collector::with_zero_signals(zero_rx),
             loads: load::Loads::default(),
             collector_task: Mutex::new(None),
             alerting: alerting::Alerting::default(),
@@ -686,6 +693,8 @@ impl EngineHandle {
         for instance in &mut view.instances {
             instance.cpu_percent = self.inner.collector.cpu_percent(&instance.id, now);
         }
+        let zero = self.inner.proxies.zero_status(&view.name);
+        views::add_scale_to_zero(&mut view, zero, now);
         view
     }
 

@@ -10,8 +10,16 @@
 //! [`DecisionRecord`]: from/to replicas, metric, value, target) next to the inputs, so charts and the window read
 //! numbers, not the reason's prose.
 //!
+//! Reaction: besides its interval, the collector watches the load balancers' recent request rate every
+//! [`WATCH_EVERY`] and runs the autoscaler of an rps-scaled app at once when that rate moved out of the tolerance
+//! band since its last decision, so a load step is acted on within a fraction of a second (HPA: a 15 s sync).
+//!
+//! Scale to zero: each round asks the load balancer of an app with `min: 0` whether it went without a request for
+//! `idleAfter` and then scales the app to zero; the load balancer's wake requests (a request held at zero) go to the
+//! loop as [`Command::Wake`], and its cold starts become `autoscale.woke` events.
+//!
 //! **Architecture Invariant:** the collector never starts or removes containers itself: a scaling decision changes the
-//! stored replica count and asks the loop for a pass, like `cranectl scale` does.
+//! stored replica count and asks the loop for a pass, like `cranectl scale` does; a wake is decided by the loop.
 
 use crane_api::EventKind;
 use std::collections::BTreeMap;
@@ -34,6 +42,9 @@ const HOLD_LOG_EVERY: Millis = 30_000;
 
 /// How often samples are compacted (rolled up and pruned).
 const COMPACT_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the load balancers' recent request rates are compared with the autoscaler's last look.
+pub(crate) const WATCH_EVERY: Duration = Duration::from_millis(100);
 
 struct StatsEntry {
     latest: Arc<Mutex<Option<ResourceSample>>>,
@@ -70,6 +81,10 @@ pub(crate) struct Collector {
     pub decisions: Mutex<BTreeMap<String, LastDecision>>,
     /// Per app: bytes through its load balancer (all ports) and when, at the previous round.
     previous_bytes: Mutex<BTreeMap<String, (u64, Millis)>>,
+    /// Scale-to-zero signals of the load balancers, taken by [`run`].
+    zero_signals: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crane_proxy::ZeroSignal>>>,
+    /// Per rps-scaled app: the recent request rate its autoscaler last looked at.
+    watched: Mutex<BTreeMap<String, f64>>,
 }
 
 /// The autoscaler's latest decision for one app.
@@ -83,9 +98,22 @@ pub(crate) struct LastDecision {
     pub change: Change,
     /// The sentence with the formula.
     pub reason: String,
+    /// `usage / target`, when the metric was looked at.
+    pub ratio: Option<f64>,
+    /// What the metric recommended (after min/max).
+    pub recommendation: u32,
+    /// The rules that changed or held it.
+    pub limits: Vec<autoscale::Limit>,
 }
 
 impl Collector {
+    /// A collector that reads the load balancers' scale-to-zero signals from `signals`.
+    pub(crate) fn with_zero_signals(
+        signals: tokio::sync::mpsc::UnboundedReceiver<crane_proxy::ZeroSignal>,
+    ) -> Collector {
+        Collector { zero_signals: Mutex::new(Some(signals)), ..Collector::default() }
+    }
+
     /// The CPU use (percent of one core) of the container whose id starts with `id_prefix`, from its latest stats
     /// sample when that is under 10 s old (the views carry 12-character ids).
     pub(crate) fn cpu_percent(&self, id_prefix: &str, now: Millis) -> Option<f64> {
@@ -109,10 +137,31 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let interval = inner.config.metrics_interval.clamp(Duration::from_millis(500), Duration::from_secs(5));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Wake requests are handled by a task of their own, so a cold start never waits for a collection round; it
+    // ends with the collector (the guard aborts it when this future is dropped).
+    let signals = inner.collector.zero_signals.locked().take().map(|mut signals| {
+        let inner = inner.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            while let Some(signal) = signals.recv().await {
+                on_zero_signal(&inner, signal).await;
+            }
+        }))
+    });
+    let _signals = signals;
     let mut last_compact = tokio::time::Instant::now();
     loop {
-        ticker.tick().await;
-        round(&inner).await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = watch.tick() => {
+                for app in moved(&inner) {
+                    round(&inner, Some(&app)).await;
+                }
+                continue;
+            }
+        }
+        round(&inner, None).await;
         if last_compact.elapsed() >= COMPACT_EVERY {
             last_compact = tokio::time::Instant::now();
             if let Err(e) = inner.store.compact_samples(now_ms()).await {
@@ -122,9 +171,95 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
 }
 
-/// One collection round.
-async fn round(inner: &Arc<Inner>) {
-    let Ok(apps) = inner.store.list_apps().await else { return };
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The rps-scaled apps whose recent request rate left the tolerance band around the rate their autoscaler last
+/// looked at (cheap: the load balancers' counters are atomics).
+fn moved(inner: &Arc<Inner>) -> Vec<String> {
+    let watched = inner.collector.watched.locked().clone();
+    let mut moved = Vec::new();
+    for (app, (last, target)) in watched.iter().filter_map(|(app, last)| {
+        let target = inner.collector.decisions.locked().get(app).map(|d| d.record.target)?;
+        Some((app, (*last, target)))
+    }) {
+        let Some(traffic) = inner.proxies.metrics(app) else { continue };
+        let now = traffic.app.traffic.rps_recent;
+        // A change of more than 10 % of the larger of the last rate and the target: noise within the tolerance
+        // band waits for the interval.
+        if (now - last).abs() > autoscale::DEFAULT_TOLERANCE * last.max(target) {
+            moved.push(app.clone());
+        }
+    }
+    moved
+}
+
+/// A load balancer's scale-to-zero signal: a wake goes to the loop (which decides and starts the instance); a cold
+/// start is recorded.
+async fn on_zero_signal(inner: &Arc<Inner>, signal: crane_proxy::ZeroSignal) {
+    match signal {
+        crane_proxy::ZeroSignal::Wake { app } => {
+            let _ = inner.commands.send(Command::Wake { app }).await;
+        }
+        crane_proxy::ZeroSignal::Woke { app, cold_start_ms, released } => {
+            let reason = format!(
+                "'{app}' woke from zero: cold start {cold_start_ms} ms (first held request → an instance ready); \
+                 {released} held {} go through",
+                if released == 1 { "request" } else { "requests" }
+            );
+            let details = serde_json::json!({ "cold_start_ms": cold_start_ms, "released": released });
+            run::record(inner, Some(&app), None, EventKind::AutoscaleWoke, reason, details).await;
+        }
+    }
+}
+
+/// Scales an idle app with `min: 0` to zero when its load balancer says it went without a request for `idleAfter`;
+/// returns whether it did (then the autoscaler skips it this round).
+async fn scale_to_zero(inner: &Arc<Inner>, app: &StoredApp) -> bool {
+    let Some(policy) = app.spec.autoscaling.as_ref().map(Policy::from_spec) else { return false };
+    let Some(idle_after) = policy.idle_after else { return false };
+    if app.spec.replicas == 0 {
+        return false;
+    }
+    let Some(idle_ms) = inner.proxies.idle_check(&app.spec.name) else { return false };
+    let name = &app.spec.name;
+    let Some(to) = crate::policies::bound_autoscaler(inner, &app.spec, 0).await else { return false };
+    if to != 0 {
+        return false;
+    }
+    let from = app.spec.replicas;
+    if !matches!(crate::store_replicas(inner, name, Some(from), 0).await, Ok(Some(_))) {
+        return false;
+    }
+    let reason = format!(
+        "no request for {} (idleAfter {}) → scale {from}→0; the load balancer keeps listening and the next request \
+         wakes the app",
+        crane_core::units::format_millis(idle_ms),
+        crane_core::units::format_millis(idle_after)
+    );
+    let details = serde_json::json!({
+        "idle_ms": idle_ms,
+        "idle_after_ms": idle_after,
+        "decision": { "from": from, "to": 0, "metric": policy.metric.as_str(), "value": null, "target": policy.target },
+    });
+    run::record(inner, Some(name), None, EventKind::AutoscaleZero, reason, details).await;
+    let (reply, _rx) = tokio::sync::oneshot::channel();
+    let _ = inner.commands.send(Command::Reconcile { reply, retry: None, forget: None }).await;
+    true
+}
+
+/// One collection round: every app, or (`only`) one app whose load moved, without scraping the apps' own metrics.
+async fn round(inner: &Arc<Inner>, only: Option<&str>) {
+    let Ok(mut apps) = inner.store.list_apps().await else { return };
+    if let Some(only) = only {
+        apps.retain(|a| a.spec.name == only);
+    }
     let now = now_ms();
     let (running, ready): (Vec<crane_core::model::ObservedInstance>, std::collections::BTreeSet<String>) = {
         let shared = inner.shared.locked();
@@ -134,7 +269,9 @@ async fn round(inner: &Arc<Inner>) {
         )
     };
     sync_stats(inner, &running);
-    scrape_apps(inner, &apps, &running).await;
+    if only.is_none() {
+        scrape_apps(inner, &apps, &running).await;
+    }
     let mut samples = Vec::new();
     let mut per_app_instances: BTreeMap<String, Vec<InstanceSample>> = BTreeMap::new();
     let mut app_values: BTreeMap<String, BTreeMap<SampleMetric, f64>> = BTreeMap::new();
@@ -142,7 +279,17 @@ async fn round(inner: &Arc<Inner>) {
         let name = &app.spec.name;
         let traffic = inner.proxies.metrics(name);
         let mut instances = Vec::new();
+        // During a rollout instances run under their own revision's limits: each percentage is of its own limits,
+        // and weighs by them (read only when an older revision still runs).
+        let older: BTreeMap<u64, crane_core::spec::AppSpec> =
+            if running.iter().any(|o| &o.app == name && o.revision != app.revision) {
+                let revisions = inner.store.list_revisions(name).await.unwrap_or_default();
+                revisions.into_iter().map(|r| (r.revision, r.spec)).collect()
+            } else {
+                BTreeMap::new()
+            };
         for o in running.iter().filter(|o| &o.app == name) {
+            let spec = older.get(&o.revision).filter(|_| o.revision != app.revision).unwrap_or(&app.spec);
             let latest = inner.collector.stats.locked().get(&o.id).and_then(|e| e.latest.locked().clone());
             let sample = |metric: SampleMetric, value: f64| Sample {
                 app: name.clone(),
@@ -154,28 +301,35 @@ async fn round(inner: &Arc<Inner>) {
             let mut cpu = None;
             let mut memory = None;
             if let Some(s) = latest.filter(|s| now.saturating_sub(s.at) < 10_000) {
-                let (c, m) = usage_percent(&app.spec, &s);
+                let (c, m) = usage_percent(spec, &s);
                 samples.push(sample(SampleMetric::Cpu, c));
                 samples.push(sample(SampleMetric::Memory, m));
                 samples.push(sample(SampleMetric::MemoryMib, s.memory_bytes as f64 / 1048576.0));
                 cpu = Some(c);
                 memory = Some(m);
             }
-            let rps = traffic.as_ref().and_then(|t| t.backends.iter().find(|b| b.id == o.id)).map(|b| b.traffic.rps);
-            if let Some(r) = rps {
-                samples.push(sample(SampleMetric::Rps, r));
+            let backend = traffic.as_ref().and_then(|t| t.backends.iter().find(|b| b.id == o.id));
+            if let Some(b) = backend {
+                samples.push(sample(SampleMetric::Rps, b.traffic.rps));
             }
-            let value = match app.spec.autoscaling.as_ref().map(|a| a.metric) {
-                Some(Metric::Cpu) => cpu,
-                Some(Metric::Memory) => memory,
+            // The autoscaler reads the recent rate (the last second), so a load step counts at once; the stored
+            // series keeps the smoother ten-second rate.
+            let rps = backend.map(|b| b.traffic.rps_recent);
+            // Each instance's limits weigh its cpu and memory percentages (total usage over total limits).
+            let (cpu_limit, memory_limit) =
+                (spec.effective_nano_cpus() as f64 / 1e9, spec.effective_memory_bytes() as f64);
+            let (value, limit) = match app.spec.autoscaling.as_ref().map(|a| a.metric) {
+                Some(Metric::Cpu) => (cpu, Some(cpu_limit)),
+                Some(Metric::Memory) => (memory, Some(memory_limit)),
                 // An instance the load balancer does not send to yet has no request rate of its own.
-                Some(Metric::Rps) => rps.or(ready.contains(&o.id).then_some(0.0)),
-                Some(Metric::LatencyP95 | Metric::Custom) | None => None,
+                Some(Metric::Rps) => (rps.or(ready.contains(&o.id).then_some(0.0)), None),
+                Some(Metric::LatencyP95 | Metric::Custom) | None => (None, None),
             };
             instances.push(InstanceSample {
                 name: o.name.clone(),
                 ready: ready.contains(&o.id) && o.index <= app.spec.replicas,
                 value,
+                limit,
             });
         }
         let mut values = BTreeMap::new();
@@ -224,10 +378,28 @@ async fn round(inner: &Arc<Inner>) {
     if let Err(e) = inner.store.append_samples(&samples).await {
         tracing::warn!("cannot store metric samples: {e}");
     }
-    *inner.collector.latest.locked() = samples;
+    match only {
+        // A round for one app replaces that app's latest samples only.
+        Some(app) => {
+            let mut latest = inner.collector.latest.locked();
+            latest.retain(|s| s.app != app);
+            latest.extend(samples);
+        }
+        None => *inner.collector.latest.locked() = samples,
+    }
     for app in apps.iter().filter(|a| a.spec.autoscaling.is_some()) {
+        if scale_to_zero(inner, app).await {
+            continue;
+        }
         let instances = per_app_instances.remove(&app.spec.name).unwrap_or_default();
         let values = app_values.remove(&app.spec.name).unwrap_or_default();
+        if app.spec.autoscaling.as_ref().is_some_and(|a| a.metric == Metric::Rps) {
+            if let Some(t) = inner.proxies.metrics(&app.spec.name) {
+                inner.collector.watched.locked().insert(app.spec.name.clone(), t.app.traffic.rps_recent);
+            }
+        } else {
+            inner.collector.watched.locked().remove(&app.spec.name);
+        }
         autoscale_app(inner, app, instances, &values, now).await;
     }
 }
@@ -326,7 +498,15 @@ async fn autoscale_app(
         .or_default()
         .push((now, decision.recommendation));
     let record = decision.record(&input);
-    let last = LastDecision { at: now, record, change: decision.change, reason: decision.reason.clone() };
+    let last = LastDecision {
+        at: now,
+        record,
+        change: decision.change,
+        reason: decision.reason.clone(),
+        ratio: decision.ratio,
+        recommendation: decision.recommendation,
+        limits: decision.limits.clone(),
+    };
     inner.collector.decisions.locked().insert(app.spec.name.clone(), last);
     let details = details(&decision.inputs, &record);
     let name = &app.spec.name;

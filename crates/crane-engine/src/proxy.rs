@@ -91,6 +91,15 @@ struct PortListener {
 #[derive(Default)]
 pub(crate) struct Proxies {
     apps: Mutex<BTreeMap<String, Vec<PortListener>>>,
+    /// Where the http listeners of apps with `min: 0` send wake requests and cold starts (the collector reads
+    /// them and asks the loop); `None` in engines that never scale to zero (tests of other parts).
+    zero_signals: Option<tokio::sync::mpsc::UnboundedSender<crane_proxy::ZeroSignal>>,
+}
+
+/// The scale-to-zero bounds of an app's http listeners: `Some` when its policy has `min: 0`.
+fn zero_config(spec: &AppSpec) -> Option<crane_core::scale_to_zero::Config> {
+    let policy = crane_core::autoscale::Policy::from_spec(spec.autoscaling.as_ref()?);
+    policy.idle_after.map(crane_core::scale_to_zero::Config::new)
 }
 
 /// A port's traffic, for the app view.
@@ -185,6 +194,37 @@ fn sync_ports(
 }
 
 impl Proxies {
+    /// Listeners whose scale-to-zero signals go to `signals`.
+    pub(crate) fn new(signals: tokio::sync::mpsc::UnboundedSender<crane_proxy::ZeroSignal>) -> Proxies {
+        Proxies { apps: Mutex::default(), zero_signals: Some(signals) }
+    }
+
+    /// With `min: 0`: whether every http listener of the app has gone without a request for `idleAfter` (then the
+    /// shortest idle time, ms). Each listener counts the app as at zero from then on; the caller scales it.
+    pub(crate) fn idle_check(&self, app: &str) -> Option<u64> {
+        let apps = self.apps.locked();
+        let mut idle: Option<u64> = None;
+        for p in apps.get(app)? {
+            if let Listener::Http(proxy) = &p.listener {
+                if proxy.scale_to_zero_status().is_none() {
+                    continue;
+                }
+                let ms = proxy.idle_check()?;
+                idle = Some(idle.map_or(ms, |i| i.min(ms)));
+            }
+        }
+        idle
+    }
+
+    /// Where scale to zero stands for the app (its first http listener), when it is on.
+    pub(crate) fn zero_status(&self, app: &str) -> Option<crane_proxy::ZeroStatus> {
+        let apps = self.apps.locked();
+        apps.get(app)?.iter().find_map(|p| match &p.listener {
+            Listener::Http(proxy) => proxy.scale_to_zero_status(),
+            Listener::Tcp(_) => None,
+        })
+    }
+
     /// Makes sure the app's listening ports exist before the app is stored, so a port in use is reported at apply
     /// time. Returns the first port's public port (None when the app has no port).
     pub(crate) fn prepare(
@@ -308,6 +348,11 @@ impl Proxies {
                     .collect();
                 if i == 0 {
                     shared.ready_backends.insert(app.spec.name.clone(), backends.iter().map(|b| b.addr).collect());
+                }
+                if let (Listener::Http(proxy), Some(signals)) = (&l.listener, &self.zero_signals) {
+                    // The replica count first: a wake in progress ends with the backends that follow.
+                    proxy.set_scale_to_zero(zero_config(&app.spec), signals);
+                    proxy.set_replicas(app.spec.replicas);
                 }
                 l.listener.set_backends(backends, strategy(spec));
             }

@@ -188,6 +188,10 @@ async fn run(
                     let _ = reply.send(manage_nginx(inner, &app, managed).await);
                     continue;
                 }
+                Some(Command::Wake { app }) => {
+                    // Falls through to a pass, so the instance starts now rather than at the next tick.
+                    wake(inner, &app, state).await;
+                }
                 Some(Command::Shutdown(tx)) => {
                     let _ = tx.send(());
                     break;
@@ -239,6 +243,26 @@ async fn run(
         }
         let wait = requeue.map(Duration::from_millis).unwrap_or(inner.config.tick).min(inner.config.tick);
         next_pass = tokio::time::Instant::now() + wait;
+    }
+}
+
+/// A request is held at zero replicas: the pure `scale_to_zero::wake` decides, the scaling policy bounds it like
+/// every autoscaler change, and the count is stored here, in the loop, which then starts the instance.
+async fn wake(inner: &Arc<Inner>, app: &str, state: &mut LoopState) {
+    let Ok(Some(stored)) = inner.store.get_app(app).await else { return };
+    let Some(policy) = stored.spec.autoscaling.as_ref() else { return };
+    let decision = crane_core::scale_to_zero::wake(app, stored.spec.replicas, policy.min, policy.max);
+    let Some(to) = decision.replicas else { return };
+    let Some(to) = crate::policies::bound_autoscaler(inner, &stored.spec, to).await else { return };
+    if let Ok(Some(from)) = crate::store_replicas(inner, app, Some(0), to).await {
+        // A start that failed before (image gone, port taken) is tried again now: a person is waiting.
+        for ((a, _), failure) in state.start_failures.iter_mut() {
+            if a == app {
+                failure.last_at = 0;
+            }
+        }
+        let details = serde_json::json!({ "from": from, "to": to, "decision": { "from": from, "to": to } });
+        record(inner, Some(app), None, EventKind::AutoscaleWake, decision.reason, details).await;
     }
 }
 

@@ -6,7 +6,8 @@ use crane_api::{
     AppView, AutoscaleDecisionView, AutoscaleMetric, AutoscalingView, EventView, InstanceState, InstanceView,
     RulesView, ScaleChange,
 };
-use crane_core::autoscale::{Change, Metric, Policy};
+use crane_api::{AutoscaleLimitView, AutoscaleRecommendationView, AutoscaleRule};
+use crane_core::autoscale::{Change, Limit, Metric, Policy};
 use crane_core::model::{ContainerState, Millis};
 use crane_core::ports::{EventRecord, StoredApp};
 use crane_core::probe::{InstanceHealth, ProbeKind};
@@ -178,8 +179,38 @@ fn autoscaling_view(policy: &Policy, query: Option<String>) -> AutoscalingView {
         scale_down_stabilization_ms: policy.scale_down_stabilization as f64,
         max_scale_up_step: policy.max_scale_up_step,
         max_scale_down_step: policy.max_scale_down_step,
+        idle_after_ms: policy.idle_after.map(|ms| ms as f64),
+        scale_to_zero: None,
         last_decision: None,
     }
+}
+
+/// Adds where scale to zero stands (from the app's load balancer) to the view of an app with `min: 0`.
+pub(crate) fn add_scale_to_zero(view: &mut AppView, status: Option<crane_proxy::ZeroStatus>, now: Millis) {
+    use crane_api::{ScaleToZeroView, ZeroPhase};
+    use crane_core::scale_to_zero::Phase;
+    let Some(autoscaling) = view.autoscaling.as_mut() else { return };
+    if autoscaling.idle_after_ms.is_none() {
+        return;
+    }
+    // Before the load balancer runs (no port yet, engine starting) the replica count tells the phase.
+    let phase = match status.as_ref().map(|s| s.phase) {
+        Some(Phase::Serving) => ZeroPhase::Serving,
+        Some(Phase::Zero) => ZeroPhase::Zero,
+        Some(Phase::Waking { .. }) => ZeroPhase::Waking,
+        None if view.replicas == 0 => ZeroPhase::Zero,
+        None => ZeroPhase::Serving,
+    };
+    let config = status.as_ref().map_or(crane_core::scale_to_zero::Config::new(0), |s| s.config);
+    autoscaling.scale_to_zero = Some(ScaleToZeroView {
+        phase,
+        held: status.as_ref().map_or(0, |s| s.held as u32),
+        max_held: config.max_held as u32,
+        hold_timeout_ms: config.hold_timeout as f64,
+        refused: status.as_ref().map_or(0.0, |s| s.refused as f64),
+        last_cold_start_ms: status.as_ref().and_then(|s| s.last_cold_start).map(|(ms, _)| ms as f64),
+        last_woke_at: status.and_then(|s| s.last_cold_start).map(|(_, ago)| rfc3339(now.saturating_sub(ago))),
+    });
 }
 
 /// Adds the autoscaler's latest decision for the app, if any, to its view.
@@ -199,8 +230,61 @@ fn decision_view(d: &LastDecision) -> AutoscaleDecisionView {
             Change::None => ScaleChange::None,
         },
         value: d.record.value,
+        ratio: d.ratio,
+        recommendation: d.recommendation,
+        limits: d.limits.iter().map(limit_view).collect(),
         reason: d.reason.clone(),
     }
+}
+
+/// A rule that changed or held a decision, as the window reads it.
+fn limit_view(limit: &Limit) -> AutoscaleLimitView {
+    let mut view = AutoscaleLimitView {
+        rule: AutoscaleRule::NoData,
+        ratio: None,
+        tolerance: None,
+        wanted: None,
+        bound: None,
+        bound_max: None,
+        step: None,
+        window_ms: None,
+        recommendations: Vec::new(),
+        highest: None,
+    };
+    match limit {
+        Limit::Tolerance { ratio, tolerance } => {
+            (view.rule, view.ratio, view.tolerance) = (AutoscaleRule::Tolerance, Some(*ratio), Some(*tolerance));
+        }
+        Limit::SetAside { ratio } => (view.rule, view.ratio) = (AutoscaleRule::SetAside, Some(*ratio)),
+        Limit::Direction { computed } => (view.rule, view.wanted) = (AutoscaleRule::Direction, Some(*computed)),
+        Limit::NoData => view.rule = AutoscaleRule::NoData,
+        Limit::Max { max, wanted } => {
+            (view.rule, view.bound, view.wanted) = (AutoscaleRule::Max, Some(*max), Some(*wanted));
+        }
+        Limit::Min { min, wanted } => {
+            (view.rule, view.bound, view.wanted) = (AutoscaleRule::Min, Some(*min), Some(*wanted));
+        }
+        Limit::OutOfRange { min, max } => {
+            (view.rule, view.bound, view.bound_max) = (AutoscaleRule::OutOfRange, Some(*min), Some(*max));
+        }
+        Limit::Stabilization { window_ms, recommendations, highest } => {
+            view.rule = AutoscaleRule::Stabilization;
+            view.window_ms = Some(*window_ms as f64);
+            view.highest = Some(*highest);
+            view.recommendations = recommendations
+                .iter()
+                .map(|&(at, replicas)| AutoscaleRecommendationView { at: rfc3339(at), replicas })
+                .collect();
+        }
+        Limit::StepUp { step, wanted } => {
+            (view.rule, view.step, view.wanted) = (AutoscaleRule::StepUp, Some(*step), Some(*wanted));
+        }
+        Limit::StepDown { step, wanted } => {
+            (view.rule, view.step, view.wanted) = (AutoscaleRule::StepDown, Some(*step), Some(*wanted));
+        }
+        Limit::AtZero => view.rule = AutoscaleRule::AtZero,
+    }
+    view
 }
 
 /// The input rules every door shows and checks, from `crane_core::validate`.

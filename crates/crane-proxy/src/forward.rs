@@ -15,6 +15,9 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::{self, PathAndQuery, Scheme};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 
+use crane_core::scale_to_zero::Refusal;
+
+use crate::activator::Verdict;
 use crate::balance::BackendState;
 use crate::metrics::Finished;
 use crate::Shared;
@@ -314,10 +317,38 @@ pub(crate) async fn handle(
     }
     let path: PathAndQuery = head.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
 
-    let now_ms = exchange.started.duration_since(exchange.shared.started).as_millis() as u64;
+    let mut now_ms = exchange.started.duration_since(exchange.shared.started).as_millis() as u64;
+    let activator = exchange.shared.activator();
+    if let Some(activator) = activator {
+        activator.request_seen();
+    }
     let kept =
         sticky.as_ref().and_then(|t| t.as_deref()).and_then(|token| exchange.shared.backends.sticky(token, now_ms));
-    let Some(mut backend) = kept.or_else(|| exchange.shared.backends.pick(now_ms)) else {
+    let mut picked = kept.or_else(|| exchange.shared.backends.pick(now_ms));
+    if let (None, Some(activator)) = (&picked, activator) {
+        // No ready instance: with scale to zero on, wait for one (the activator wakes the app) instead of 503.
+        match hold(&exchange.shared, activator).await {
+            Ok(()) => {
+                now_ms = exchange.shared.started.elapsed().as_millis() as u64;
+                picked = exchange.shared.backends.pick(now_ms);
+            }
+            Err(why) => {
+                let app = &exchange.shared.config.app;
+                let page = match why {
+                    Refusal::QueueFull => format!(
+                        "App '{app}' is waking from zero and already holds as many requests as it may; retry in a \
+                         second.\n"
+                    ),
+                    Refusal::Timeout => format!(
+                        "App '{app}' did not wake from zero in time (no instance became ready); retry in a second, \
+                         and check the app in the window or `cranectl get instances {app}`.\n"
+                    ),
+                };
+                return Ok(page_response(exchange, StatusCode::SERVICE_UNAVAILABLE, Bytes::from(page), true));
+            }
+        }
+    }
+    let Some(mut backend) = picked else {
         // The request body stays unread; hyper drains it or closes the connection after this answer.
         let page = exchange.shared.unavailable_page.clone();
         return Ok(page_response(exchange, StatusCode::SERVICE_UNAVAILABLE, page, true));
@@ -527,6 +558,27 @@ pub(crate) fn page_response(
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
+}
+
+/// Waits in the activator until an instance is ready (`Ok`) or the request is refused (queue full, held too long).
+async fn hold(shared: &Arc<Shared>, activator: &crate::activator::Activator) -> Result<(), Refusal> {
+    let mut held = activator.hold(|| shared.backends.len() > 0);
+    loop {
+        tokio::select! {
+            verdict = &mut held.verdict => return match verdict {
+                Ok(Verdict::Forward) => Ok(()),
+                Ok(Verdict::Refuse { why, .. }) => Err(why),
+                // The activator went away (scale to zero switched off): try the backends as they are.
+                Err(_) => Ok(()),
+            },
+            _ = tokio::time::sleep_until(held.deadline) => {
+                // This request's time is up: the tick refuses it (and any older one); look again shortly in case
+                // the clock's rounding left it one millisecond short.
+                activator.tick();
+                held.deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(5);
+            }
+        }
+    }
 }
 
 /// The `503` page of an app with no ready instance, built once per proxy.

@@ -16,6 +16,9 @@
 //!   and its body is empty or small; a request the backend may have received is never retried; the instance is
 //!   then avoided for 5 s while others are available (NGINX's `max_fails=1`);
 //! - `503` with `Retry-After: 1` when no instance is ready, `504` when one is too slow, `502` otherwise;
+//! - scale to zero ([`AppProxy::set_scale_to_zero`]): with no instance ready the request is held (a bounded queue,
+//!   a bounded wait, then `503` with `Retry-After`), the owner is asked to start one ([`ZeroSignal::Wake`]), and
+//!   the held requests go on as soon as it is ready (Knative's activator);
 //! - membership changes never cut requests in flight: removed instances drain for up to
 //!   [`ProxyConfig::drain_timeout`];
 //! - bodies stream both ways; per-app and per-instance counters ([`ProxyMetrics`]).
@@ -29,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod activator;
 mod balance;
 mod config;
 mod connect;
@@ -51,6 +55,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use activator::{ZeroSignal, ZeroStatus};
 pub use config::{sticky_cookie_name, Backend, ProxyConfig, Strategy};
 pub use error::{ProxyError, Result};
 /// The histogram crate of [`AppProxy::latency_histogram`], re-exported so callers use the same version.
@@ -80,6 +85,20 @@ pub(crate) struct Shared {
     /// The clock the request rate is measured against.
     started: Instant,
     unavailable_page: Bytes,
+    /// Scale to zero, once the owner turned it on; `activator_on` says whether it is on now.
+    activator: std::sync::OnceLock<activator::Activator>,
+    activator_on: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// The activator, when scale to zero is on.
+    pub(crate) fn activator(&self) -> Option<&activator::Activator> {
+        if self.activator_on.load(Ordering::Relaxed) {
+            self.activator.get()
+        } else {
+            None
+        }
+    }
 }
 
 /// One app's running proxy. It owns the listener task: dropping it closes the port, lets requests in flight finish
@@ -140,6 +159,8 @@ impl AppProxy {
             app: Counters::new(),
             retries: AtomicU64::new(0),
             started: Instant::now(),
+            activator: std::sync::OnceLock::new(),
+            activator_on: std::sync::atomic::AtomicBool::new(false),
         });
         let (stop, stopped) = watch::channel(());
         let task = runtime.spawn(accept_loop(listener, shared.clone(), stopped));
@@ -155,7 +176,56 @@ impl AppProxy {
     /// removed backend finish, for up to [`ProxyConfig::drain_timeout`], after which its connections are closed.
     /// A backend is identified by its id and address: one that stays keeps its counters.
     pub fn set_backends(&self, backends: Vec<Backend>) {
+        let any = !backends.is_empty();
         replace_backends(&self.runtime, &self.shared, backends);
+        if let (true, Some(activator)) = (any, self.shared.activator()) {
+            activator.ready();
+        }
+    }
+
+    /// Turns scale to zero on with these bounds (`Some`), or off (`None`: no request is held any more; those
+    /// held now are let through to whatever the backend set holds). `signals` receives the wake requests and
+    /// the cold starts; only the first call's sender is kept.
+    pub fn set_scale_to_zero(
+        &self,
+        config: Option<crane_core::scale_to_zero::Config>,
+        signals: &tokio::sync::mpsc::UnboundedSender<ZeroSignal>,
+    ) {
+        match config {
+            Some(config) => {
+                let activator = self
+                    .shared
+                    .activator
+                    .get_or_init(|| activator::Activator::new(&self.shared.config.app, config, signals.clone()));
+                activator.set_config(config);
+                self.shared.activator_on.store(true, Ordering::Relaxed);
+            }
+            None => {
+                if self.shared.activator_on.swap(false, Ordering::Relaxed) {
+                    if let Some(activator) = self.shared.activator.get() {
+                        activator.ready();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the activator the app's replica count after a reconcile pass (0: the app is at zero).
+    pub fn set_replicas(&self, replicas: u32) {
+        if let Some(activator) = self.shared.activator() {
+            activator.replicas(replicas);
+        }
+    }
+
+    /// With scale to zero on: whether the app has gone without a request for `idleAfter` (then how long, ms). The
+    /// activator counts the app as at zero from here on; the owner scales it to zero.
+    pub fn idle_check(&self) -> Option<u64> {
+        self.shared.activator()?.idle()
+    }
+
+    /// Where scale to zero stands, when it is on.
+    pub fn scale_to_zero_status(&self) -> Option<ZeroStatus> {
+        self.shared.activator().map(activator::Activator::status)
     }
 
     /// Closes every connection to the backend with this container id now, upgraded ones (WebSockets) included:

@@ -86,6 +86,9 @@ pub struct Traffic {
     pub latency_p99_ms: f64,
     /// Requests per second over the last ten seconds (or since start when that is shorter).
     pub rps: f64,
+    /// Requests per second over the last full second and the part of the current one that has passed: what the
+    /// autoscaler reads, so a load step shows within a fraction of a second instead of ramping over ten.
+    pub rps_recent: f64,
     /// Long-lived connections open now: upgraded connections (WebSockets) of an http port, client connections of
     /// a tcp port.
     pub open_connections: u64,
@@ -256,6 +259,7 @@ impl Counters {
             latency_p95_ms: p95,
             latency_p99_ms: p99,
             rps: self.rate.per_second(uptime),
+            rps_recent: self.rate.recent(uptime),
             open_connections: self.open_connections.load(Ordering::Relaxed),
             connections_total: self.connections.load(Ordering::Relaxed),
             connections_per_second: self.connection_rate.per_second(uptime),
@@ -388,6 +392,24 @@ impl Rate {
     }
 }
 
+impl Rate {
+    /// Requests per second over the last full second plus the part of the current one that has passed.
+    fn recent(&self, uptime: Duration) -> f64 {
+        let now = uptime.as_secs();
+        let previous = now.saturating_sub(1);
+        let total: u64 = self
+            .slots
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|v| (previous..=now).contains(&(v >> RATE_COUNT_BITS)))
+            .map(|v| v & RATE_COUNT_MASK)
+            .sum();
+        let covered = (uptime.as_secs_f64()).min(1.0 + uptime.subsec_nanos() as f64 / 1e9);
+        // Less than a fifth of a second says too little; the start of a second counts as a fifth.
+        total as f64 / covered.max(0.2)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +446,22 @@ mod tests {
         assert_eq!(rate, (20..30).sum::<u64>() as f64 / 9.0);
         // Long after the last request the rate falls to zero.
         assert_eq!(r.per_second(Duration::from_secs(100)), 0.0);
+    }
+
+    /// The recent rate sees a load step within the second it starts: 100 requests in the first half of second 31
+    /// read as 100 / 1.5 s, where the ten-second rate still reads 100 / 10 s.
+    #[test]
+    fn recent_rate_follows_a_step() {
+        let r = Rate::new();
+        for _ in 0..100 {
+            r.count(31);
+        }
+        let at = Duration::from_millis(31_500);
+        assert!((r.recent(at) - 100.0 / 1.5).abs() < 1e-9, "{}", r.recent(at));
+        assert!(r.per_second(at) < 11.0);
+        // A second later the step is the previous second: 100 over 1.0 s plus what passed of the next.
+        assert!((r.recent(Duration::from_millis(32_000)) - 100.0).abs() < 1e-9);
+        assert_eq!(r.recent(Duration::from_secs(40)), 0.0);
+        assert_eq!(Rate::new().recent(Duration::ZERO), 0.0);
     }
 }

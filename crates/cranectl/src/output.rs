@@ -561,6 +561,19 @@ fn autoscaling_text(a: &AutoscalingView) -> String {
     if let Some(n) = a.max_scale_down_step {
         text.push_str(&format!(", at most {n} removed"));
     }
+    if let Some(ms) = a.idle_after_ms {
+        text.push_str(&format!(", to zero after {}s idle", ms / 1000.0));
+    }
+    if let Some(z) = &a.scale_to_zero {
+        text.push_str(match z.phase {
+            crane_api::ZeroPhase::Zero => "; scaled to zero — the next request wakes it",
+            crane_api::ZeroPhase::Waking => "; waking from zero",
+            crane_api::ZeroPhase::Serving => "",
+        });
+        if let Some(ms) = z.last_cold_start_ms {
+            text.push_str(&format!("; last cold start {ms} ms"));
+        }
+    }
     text
 }
 
@@ -846,12 +859,17 @@ mod tests {
             scale_down_stabilization_ms: 60_000.0,
             max_scale_up_step: None,
             max_scale_down_step: Some(1),
+            idle_after_ms: None,
+            scale_to_zero: None,
             last_decision: Some(AutoscaleDecisionView {
                 at: "2025-01-10T11:59:30Z".into(),
                 from: 2,
                 to: 3,
                 change: ScaleChange::Up,
                 value: Some(93.0),
+                ratio: Some(93.0 / 70.0),
+                recommendation: 3,
+                limits: Vec::new(),
                 reason: "cpu 93% > target 70% → scale 2→3".into(),
             }),
         });

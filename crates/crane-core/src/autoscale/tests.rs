@@ -5,7 +5,9 @@
 //! - `2..5` is min..max (1..10 when omitted); `cur=3` the current count (the number of instances when omitted);
 //! - `up=2` / `down=1` are the step limits, `win=30s` the stabilization window (60s when omitted);
 //! - instances, named `web-1`, `web-2`… in order: `93` is ready with a sample of 93, `?` ready without a sample,
-//!   `!40` unready with a sample of 40, `!` unready without a sample;
+//!   `!40` unready with a sample of 40, `!` unready without a sample; `150/400` is a usage of 150 against a limit
+//!   of 400 (a sample of 37.5 %, weighing 400 in the utilization), as Kubernetes' tests give usage and request;
+//!   `30@0.5` a sample of 30 with a limit of 0.5;
 //! - `app=150` is the app-level value (latency, custom, or total rps);
 //! - `rec=3@30s` is a recommendation of 3 made 30 s before now (`rec=3@-5s`: 5 s after now, a clock that stepped back).
 //!
@@ -33,6 +35,7 @@ fn input(notation: &str) -> Input {
         scale_down_stabilization: DEFAULT_SCALE_DOWN_STABILIZATION,
         max_scale_up_step: None,
         max_scale_down_step: None,
+        idle_after: None,
     };
     let mut current = None;
     let mut instances = Vec::new();
@@ -63,12 +66,20 @@ fn input(notation: &str) -> Input {
                     Some(rest) => (false, rest),
                     None => (true, token),
                 };
-                let value = match value {
-                    "" | "?" => None,
-                    v => Some(v.parse().expect("instance value")),
+                let (value, limit) = match value.split_once('/') {
+                    None if value.contains('@') => {
+                        let (v, l) = value.split_once('@').unwrap();
+                        (Some(v.parse().unwrap()), Some(l.parse().unwrap()))
+                    }
+                    Some((usage, limit)) => {
+                        let (usage, limit): (f64, f64) = (usage.parse().unwrap(), limit.parse().unwrap());
+                        (Some(usage * 100.0 / limit), Some(limit))
+                    }
+                    None if matches!(value, "" | "?") => (None, None),
+                    None => (Some(value.parse().expect("instance value")), None),
                 };
                 let name = format!("web-{}", instances.len() + 1);
-                instances.push(InstanceSample { name, ready, value });
+                instances.push(InstanceSample { name, ready, value, limit });
             }
         }
     }
@@ -138,10 +149,16 @@ fn missing_samples() {
     // …or cancels it when the direction reverses or the ratio falls within tolerance.
     check("cpu:70 cur=3 80 ? ?", 3, "with 2 without a sample counted as 0%: 26.7% over 3 is below target, so no scale up → keep 3");
     check("cpu:70 cur=4 84 84 84 ?", 4, "with 1 without a sample counted as 0%: 63% over 4 is within 10% of target, so no scale up → keep 4");
-    // Scale down: they count as 100 % of the target.
-    check("cpu:70 cur=3 35 35 ?", 2, "cpu 35% over 2 ready < target 70%; with 1 without a sample counted as 70%: 46.7% over 3 → ceil(3×46.7/70)=2 → scale 3→2");
-    check("cpu:70 cur=4 50 ? ? ?", 4, "with 3 without a sample counted as 70%: 65% over 4 is within 10% of target, so no scale down → keep 4");
+    // Scale down: for cpu and memory they count as 100 % of their limit (Kubernetes: of the request)…
+    check("cpu:70 cur=3 35 35 ?", 3, "cpu 35% over 2 ready < target 70%; with 1 without a sample counted as 100%: 56.7% over 3 → ceil(3×56.7/70)=3 → keep 3");
+    check("cpu:50 cur=4 !10 10 10 ?", 3, "with 1 without a sample counted as 100%: 40% over 3 → ceil(3×40/50)=3 → scale 4→3");
+    check("cpu:70 cur=4 50 ? ? ?", 4, "with 3 without a sample counted as 100%: 87.5% over 4 is above target, so no scale down → keep 4");
+    check("memory:200 cur=4 50 ? ? ?", 2, "with 3 without a sample counted as 100%: 87.5% over 4 → ceil(4×87.5/200)=2 → scale 4→2");
+    // …and for rps, a per-pod metric, as the target.
+    check("rps:50 cur=3 20 20 ?", 2, "with 1 without a sample counted as 50: 30/replica over 3 → ceil(3×30/50)=2 → scale 3→2");
     check("rps:50 cur=3 10 ? ?", 3, "with 2 without a sample counted as 50: 36.7/replica over 3 → ceil(3×36.7/50)=3 → keep 3");
+    // With a sample missing, the first estimate's tolerance does not hold: the recount decides (Kubernetes).
+    check("cpu:70 cur=3 72 72 ?", 3, "with 1 without a sample counted as 0%: 48% over 3 is below target, so no scale up → keep 3");
 }
 
 #[test]
@@ -153,7 +170,7 @@ fn unready_instances() {
     check("cpu:70 cur=4 200 ? ! !", 4, "with 2 unready and 1 without a sample counted as 0%: 50% over 4 is below target, so no scale up → keep 4");
     // Scale down: unready instances stay aside; missing ones count as the target.
     check("cpu:70 cur=4 20 20 ! !", 1, "cpu 20% over 2 ready < target 70% (2 unready set aside) → ceil(2×20/70)=1 → scale 4→1");
-    check("cpu:70 cur=4 20 ? !", 2, "(1 unready set aside); with 1 without a sample counted as 70%: 45% over 2 → ceil(2×45/70)=2 → scale 4→2");
+    check("cpu:70 cur=4 20 ? !", 2, "(1 unready set aside); with 1 without a sample counted as 100%: 60% over 2 → ceil(2×60/70)=2 → scale 4→2");
 }
 
 #[test]
@@ -239,6 +256,60 @@ fn scaled_by_hand_outside_range() {
     check("cpu:70 2..5 cur=0", 2, "scale 0→2");
 }
 
+/// The rule that held or changed a decision is a typed value, with the numbers the window shows.
+#[test]
+fn limits_name_the_rule() {
+    let limits = |notation: &str| decide(&input(notation)).limits;
+    assert_eq!(limits("cpu:70 cur=3 72 72 72"), [Limit::Tolerance { ratio: 72.0 / 70.0, tolerance: 0.1 }]);
+    assert_eq!(limits("cpu:70 cur=2 90 96"), []);
+    assert_eq!(limits("cpu:70 cur=2 ? ?"), [Limit::NoData]);
+    assert_eq!(limits("cpu:70 cur=5 100 100"), [Limit::Direction { computed: 3 }]);
+    assert_eq!(limits("cpu:70 cur=3 80 ? ?"), [Limit::SetAside { ratio: 80.0 / 3.0 / 70.0 }]);
+    assert_eq!(limits("cpu:50 1..4 cur=1 240"), [Limit::Max { max: 4, wanted: 5 }]);
+    assert_eq!(limits("cpu:70 2..10 cur=3 10 10 10"), [Limit::Min { min: 2, wanted: 1 }]);
+    assert_eq!(limits("cpu:70 2..5 cur=8"), [Limit::OutOfRange { min: 2, max: 5 }]);
+    assert_eq!(
+        limits("rps:50 cur=3 12 12 12 rec=3@30s rec=2@10s"),
+        [Limit::Stabilization {
+            window_ms: 60_000,
+            recommendations: vec![(NOW - 30_000, 3), (NOW - 10_000, 2), (NOW, 1)],
+            highest: 3
+        }]
+    );
+    assert_eq!(limits("cpu:50 cur=2 up=2 200 200"), [Limit::StepUp { step: 2, wanted: 8 }]);
+    assert_eq!(limits("cpu:70 cur=6 down=1 7 7 7 7 7 7"), [Limit::StepDown { step: 1, wanted: 1 }]);
+    let ratio = decide(&input("cpu:70 cur=2 90 96")).ratio.unwrap();
+    assert!((ratio - 93.0 / 70.0).abs() < 1e-9, "{ratio}");
+}
+
+/// `min: 0`: the metric asks for at least one instance, and at zero the autoscaler waits for a request.
+#[test]
+#[rustfmt::skip]
+fn scale_to_zero_policy() {
+    check("cpu:70 0..5 cur=3 0 0 0", 1, "ceil(3×0/70)=0, raised to min 1 → scale 3→1");
+    check("rps:50 0..5 cur=1 0", 1, "rps 0/replica over 1 ready < target 50 → ceil(1×0/50)=0, raised to min 1 → keep 1");
+    check("rps:50 0..5 cur=0", 0, "scaled to zero; the next request wakes it → keep 0");
+    assert_eq!(decide(&input("rps:50 0..5 cur=0")).limits, [Limit::AtZero]);
+    let spec = parse_spec("name: web\nimage: x\nports: [{ container: 80 }]\nautoscaling: { min: 0, max: 3, metric: rps, target: 5 }\n").unwrap();
+    assert_eq!(Policy::from_spec(spec.autoscaling.as_ref().unwrap()).idle_after, Some(DEFAULT_IDLE_AFTER));
+    let spec = parse_spec("name: web\nimage: x\nports: [{ container: 80 }]\nautoscaling: { min: 0, max: 3, metric: rps, target: 5, idleAfter: 90s }\n").unwrap();
+    assert_eq!(Policy::from_spec(spec.autoscaling.as_ref().unwrap()).idle_after, Some(90_000));
+}
+
+/// Utilization is total usage over total limits (Kubernetes' rule), so instances with different limits weigh
+/// by their limits during a rollout; the mean of the percentages would say otherwise.
+#[test]
+#[rustfmt::skip]
+fn utilization_weighs_by_limits() {
+    // 0.9 of 0.5 cores (180 %) and 0.1 of 2 cores (5 %): 1.0 of 2.5 cores is 40 %, not the mean 92.5 %.
+    check("cpu:50 cur=2 0.9/0.5 0.1/2", 2, "cpu 40% over 2 ready < target 50% → ceil(2×40/50)=2 → keep 2");
+    check("cpu:50 cur=2 0.9/0.5 0.9/2", 3, "cpu 72% over 2 ready > target 50% → ceil(2×72/50)=3 → scale 2→3");
+    // rps is a per-pod metric: limits do not weigh it.
+    check("rps:10 cur=2 30@0.5 10@2", 4, "rps 20/replica over 2 ready > target 10 → ceil(2×20/10)=4 → scale 2→4");
+}
+
+mod kubernetes;
+
 #[track_caller]
 fn check_flags(notation: &str, recommendation: u32, interesting: bool, change: Change) {
     let d = decide(&input(notation));
@@ -274,7 +345,7 @@ fn inputs_carry_the_numbers() {
     let d = decide(&input("cpu:70 cur=3 140 140 ? !9 rec=5@10s rec=9@5m"));
     let i = &d.inputs;
     assert_eq!(i["metric"], "cpu");
-    assert_eq!(i["instances"][0], json!({ "name": "web-1", "ready": true, "value": 140.0 }));
+    assert_eq!(i["instances"][0], json!({ "name": "web-1", "ready": true, "value": 140.0, "limit": null }));
     assert_eq!(i["instances"][2]["value"], Value::Null);
     assert_eq!((i["ready"].as_u64(), i["counted"].as_u64()), (Some(3), Some(2)));
     assert_eq!((i["missing"].clone(), i["unready"].clone()), (json!(["web-3"]), json!(["web-4"])));
@@ -306,6 +377,7 @@ fn policy_from_spec() {
             scale_down_stabilization: 60_000,
             max_scale_up_step: None,
             max_scale_down_step: None,
+            idle_after: None,
         }
     );
     let full = spec(
@@ -355,8 +427,8 @@ fn property_case(mut rng: Rng) {
     const METRICS: [Metric; 5] = [Metric::Cpu, Metric::Memory, Metric::Rps, Metric::LatencyP95, Metric::Custom];
     let case = 0;
     {
-        let min = rng.range(1, 5) as u32;
-        let max = min + rng.range(0, 8) as u32;
+        let min = rng.range(0, 5) as u32;
+        let max = min.max(1) + rng.range(0, 8) as u32;
         let target = rng.range(10, 200) as f64;
         let policy = Policy {
             min,
@@ -367,12 +439,14 @@ fn property_case(mut rng: Rng) {
             scale_down_stabilization: [0, 30_000, 60_000][rng.range(0, 2) as usize],
             max_scale_up_step: rng.chance(40).then(|| rng.range(1, 3) as u32),
             max_scale_down_step: rng.chance(40).then(|| rng.range(1, 3) as u32),
+            idle_after: (min == 0).then_some(DEFAULT_IDLE_AFTER),
         };
         let instances = (0..rng.range(0, 8))
             .map(|i| InstanceSample {
                 name: format!("web-{}", i + 1),
                 ready: rng.chance(80),
                 value: rng.chance(80).then(|| rng.range(0, 300) as f64 * target / 100.0),
+                limit: rng.chance(30).then(|| rng.range(1, 8) as f64 / 4.0),
             })
             .collect();
         let recommendations =
@@ -400,6 +474,12 @@ fn property_case(mut rng: Rng) {
         };
         assert_eq!(d.change, expected_change, "{context}");
         assert!(d.change == Change::None || d.interesting, "every change is interesting: {context}");
+        // Only idleness takes an app to zero: the metric never does.
+        assert!(current == 0 || d.desired >= 1, "the metric took the app to zero: {context}");
+        // A hold that is worth logging names the rule that held it.
+        if d.change == Change::None && d.interesting {
+            assert!(!d.limits.is_empty(), "an interesting hold without its rule: {context}");
+        }
         let outcome = match d.change {
             Change::None => format!("→ keep {current}"),
             _ => format!("→ scale {current}→{}", d.desired),

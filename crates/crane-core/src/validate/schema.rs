@@ -210,6 +210,7 @@ const AUTOSCALING: Shape = Shape::Struct(&[
     opt("scaleDownStabilization", &DURATION),
     opt("maxScaleUpStep", &U32),
     opt("maxScaleDownStep", &U32),
+    opt("idleAfter", &DURATION),
 ]);
 const UPDATE: Shape = Shape::Struct(&[
     opt("maxSurge", &U32),

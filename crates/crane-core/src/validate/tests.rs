@@ -241,12 +241,23 @@ fn semantic_errors_all_at_once() {
     check(
         "name: web\nimage: x\nautoscaling: { min: 0, max: 200, metric: cpus, target: 0 }\n",
         r#"
-        3:21 autoscaling.min: autoscaling.min is 0; it must be at least 1 | set `min: 1` or more (to stop the app, remove autoscaling and set `replicas: 0`)
+        3:21 autoscaling.min: autoscaling.min is 0 but the app has no port, so no request could wake it at zero | add a port (e.g. `ports: [{ container: 8080 }]`), or set `min: 1` or more
         3:29 autoscaling.max: autoscaling.max is 200; an app may have at most 100 instances | use 100 or less
         3:42 autoscaling.metric: unknown metric `cpus` | did you mean `cpu`?
         3:56 autoscaling.target: target is 0; it must be more than 0 | use e.g. `70` (percent for cpu and memory, requests/s per replica for rps, ms for latency_p95)
         "#,
     );
+    // Scale to zero: something must be able to wake the app, and idleness must last.
+    check("name: web\nimage: x\nports: [{ container: 8080 }]\nautoscaling: { min: 0, max: 0, metric: rps, target: 5, idleAfter: 0s }\n", r#"
+        4:29 autoscaling.max: autoscaling.max is 0; the app could never serve | set `max: 1` or more
+        4:67 autoscaling.idleAfter: `0s` is zero; it must be longer | use e.g. `1s`
+        "#);
+    check("name: web\nimage: x\nports: [{ container: 5432, mode: tcp }]\nautoscaling: { min: 0, max: 3, metric: cpu, target: 70 }\n", r#"
+        4:21 autoscaling.min: autoscaling.min is 0 but the app's first port is a tcp port, which cannot hold a request while the app wakes | make the first port an http port (remove `mode: tcp`), or set `min: 1` or more
+        "#);
+    check("name: web\nimage: x\nports: [{ container: 8080 }]\nautoscaling: { min: 1, max: 3, metric: cpu, target: 70, idleAfter: 5m }\n", r#"
+        4:68 autoscaling.idleAfter: idleAfter only applies with `min: 0`, and min is 1 | set `min: 0` to scale to zero when idle, or remove idleAfter
+        "#);
     check("name: web\nimage: x\nautoscaling: { min: 3, max: 2, metric: custom, target: 5, scaleDownStabilization: soon }\n", r#"
         3:14 autoscaling.query: a custom metric needs a `query` | add a Prometheus query, e.g. `query: sum(rate(http_requests_total[1m]))`
         3:29 autoscaling.max: autoscaling.max (2) is below min (3) | set `max` to 3 or more
