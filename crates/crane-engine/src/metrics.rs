@@ -333,7 +333,10 @@ async fn round(inner: &Arc<Inner>, only: Option<&str>) {
             });
         }
         let mut values = BTreeMap::new();
-        if let Some(t) = &traffic {
+        // The windows of latency, errors and bytes run from one full round to the next: a quick round for one app
+        // neither reads nor restarts them.
+        let full = only.is_none();
+        if let Some(t) = traffic.as_ref().filter(|_| full) {
             values.insert(SampleMetric::Rps, t.app.traffic.rps);
             let histogram = inner.proxies.latency_histogram(name);
             let errors = t.app.traffic.status_5xx;
@@ -353,7 +356,7 @@ async fn round(inner: &Arc<Inner>, only: Option<&str>) {
             }
         }
         // Connections and bytes of every port (tcp ports and WebSockets included).
-        let ports = inner.proxies.ports(name);
+        let ports = if full { inner.proxies.ports(name) } else { Vec::new() };
         if !ports.is_empty() {
             let sum =
                 |f: fn(&crane_proxy::Traffic) -> f64| ports.iter().map(|p| f(&p.metrics.app.traffic)).sum::<f64>();
@@ -375,17 +378,16 @@ async fn round(inner: &Arc<Inner>, only: Option<&str>) {
         per_app_instances.insert(name.clone(), instances);
         app_values.insert(name.clone(), values);
     }
-    if let Err(e) = inner.store.append_samples(&samples).await {
-        tracing::warn!("cannot store metric samples: {e}");
-    }
-    match only {
-        // A round for one app replaces that app's latest samples only.
-        Some(app) => {
-            let mut latest = inner.collector.latest.locked();
-            latest.retain(|s| s.app != app);
-            latest.extend(samples);
+    // Only full rounds are stored: the series keep one sample per interval (a chart reads a much shorter spacing as
+    // the normal one, and the interval's samples as gaps), while a quick round only decides.
+    if only.is_none() {
+        if let Err(e) = inner.store.append_samples(&samples).await {
+            tracing::warn!("cannot store metric samples: {e}");
         }
-        None => *inner.collector.latest.locked() = samples,
+    }
+    // The views keep the full round's figures; a quick round only decides.
+    if only.is_none() {
+        *inner.collector.latest.locked() = samples;
     }
     for app in apps.iter().filter(|a| a.spec.autoscaling.is_some()) {
         if scale_to_zero(inner, app).await {
