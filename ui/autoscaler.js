@@ -4,18 +4,7 @@
 //
 // Exports pure builders: each takes an AppView and returns DOM nodes; the caller puts them in place.
 
-/** A DOM element with attributes (`class`, `text`, `data-*`, …) and children. */
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c != null) node.append(c);
-  return node;
-}
+import { el as h } from "./lib/dom.js";
 
 /** A number as the reasons write it: at most one decimal from 10 up, two below. */
 function num(v) {

@@ -5,26 +5,10 @@
 import { commands } from "../bindings.js";
 import { el, ago, durationText, setText } from "../lib/dom.js";
 import { showEvent } from "./events.js";
-import { autoscalerDetails } from "../autoscaler.js";
+import { autoscalerDetails, targetText } from "../autoscaler.js";
 
 /** Decisions listed (runs of holds count as one). */
 const AUTOSCALE_ITEMS = 6;
-
-/** "5 req/s per replica", "70% CPU", … */
-export function targetText(a) {
-  switch (a.metric) {
-    case "cpu":
-      return `${a.target}% CPU`;
-    case "memory":
-      return `${a.target}% memory`;
-    case "rps":
-      return `${a.target} req/s per replica`;
-    case "latency_p95":
-      return `p95 ${a.target} ms`;
-    default:
-      return `${a.metric} ${a.target}`;
-  }
-}
 
 /** What the autoscaler will do with a manual replica count (`replicas`; null: the current one), in a sentence;
  * empty when the app has no autoscaler. The estimate uses the latest decision's fields: the HPA rule

@@ -441,15 +441,7 @@ impl Reader<'_> {
     }
 
     fn node(&self, path: &Path) -> Option<&Node> {
-        let mut node = self.root;
-        for seg in &path.0 {
-            node = match (seg, &node.kind) {
-                (tree::Seg::Key(k), Kind::Map(_)) => node.get(k)?,
-                (tree::Seg::Index(i), Kind::Seq(items)) => items.get(*i)?,
-                _ => return None,
-            };
-        }
-        Some(node).filter(|n| !n.is_null())
+        tree::lookup(self.root, path)
     }
 
     fn text(&self, path: &Path) -> Option<String> {

@@ -144,6 +144,19 @@ pub(crate) enum Target {
 
 /// The 1-based (line, column) of `path` in `root`. When the path does not exist in the source (a defaulted field),
 /// the position of its deepest existing ancestor is returned, which is where the user would add it.
+/// The node at `path` under `root`, if there is one and it is not null.
+pub(crate) fn lookup<'a>(root: &'a Node, path: &Path) -> Option<&'a Node> {
+    let mut node = root;
+    for seg in &path.0 {
+        node = match (seg, &node.kind) {
+            (Seg::Key(k), Kind::Map(_)) => node.get(k)?,
+            (Seg::Index(i), Kind::Seq(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(node).filter(|n| !n.is_null())
+}
+
 pub(crate) fn locate(root: &Node, path: &Path, target: Target) -> (u32, u32) {
     let mut node = root;
     let last = path.0.len().saturating_sub(1);
