@@ -48,8 +48,13 @@ async fn scale_up_then_down(metric: &str, autoscaling: &str, path: &str, rate: u
     let replicas = engine.handle.chart(&app, "replicas", "5m").await.unwrap();
     let marker = format!("{}→{}", decision.from, decision.to);
     assert!(replicas.contains(&marker), "no {marker} marker in the replicas chart");
-    let per_instance = engine.handle.chart(&app, metric, "5m").await.unwrap();
-    assert!(per_instance.contains(&format!("{app}-1")), "the {metric} chart has no line for {app}-1");
+    // Series are stored by the collector's full rounds (one per interval); a scale-up decided by a quick round can
+    // come before the first of them, so the line may take an interval to appear.
+    let line = format!("{app}-1");
+    wait_for(Duration::from_secs(15), &format!("the {metric} chart's line for {line}"), || async {
+        engine.handle.chart(&app, metric, "5m").await.ok().filter(|svg| svg.contains(&line)).map(|_| ())
+    })
+    .await;
 
     // After the load stops, replicas return to min once the (short) stabilization window has passed.
     app_until(&engine, &app, Duration::from_secs(90), "the scale-down to 1 after the window", |v| v.replicas == 1)
