@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::Diagnostic;
 use crate::policy::PolicyName;
 use crate::units::Duration;
-use crate::validate::schema::{self, Field, Parsed, Presence, Shape};
+use crate::validate::schema::{self, dflt, opt, req, Parsed, Shape};
 use crate::validate::tree::{self, Kind, Node, Path, Target};
 
 pub use check::{Check, CheckOutcome, Snapshot, StepProgress};
@@ -274,16 +274,6 @@ pub struct Step {
 
 /// The most requests per second a lab's load scenario may ask for (the load generator's own bound).
 pub const MAX_LOAD_RATE: f64 = 10_000.0;
-
-const fn req(name: &'static str, shape: &'static Shape, example: &'static str) -> Field {
-    Field { name, shape, presence: Presence::Required, example }
-}
-const fn opt(name: &'static str, shape: &'static Shape) -> Field {
-    Field { name, shape, presence: Presence::Optional, example: "" }
-}
-const fn dflt(name: &'static str, shape: &'static Shape) -> Field {
-    Field { name, shape, presence: Presence::Defaulted, example: "" }
-}
 
 const TEXT: Shape = Shape::Text;
 const COUNT: Shape = Shape::Whole { min: 0, max: crate::validate::MAX_REPLICAS as u64 };

@@ -8,7 +8,7 @@ use super::query::{self, Expr, QueryError};
 use super::template::{Template, TEMPLATE_FIX};
 use crate::error::Diagnostic;
 use crate::units::{self, Duration};
-use crate::validate::schema::{self, Field, Parsed, Presence, Shape};
+use crate::validate::schema::{self, opt, req, Parsed, Shape};
 use crate::validate::tree::{self, Kind, Node, Path, Target};
 
 /// Largest rule file accepted, in bytes (256 KiB, like a spec).
@@ -96,13 +96,6 @@ impl AlertRule {
     pub(crate) fn annotation_templates(&self) -> impl Iterator<Item = (&String, &Template)> {
         self.annotation_templates.iter()
     }
-}
-
-const fn req(name: &'static str, shape: &'static Shape, example: &'static str) -> Field {
-    Field { name, shape, presence: Presence::Required, example }
-}
-const fn opt(name: &'static str, shape: &'static Shape) -> Field {
-    Field { name, shape, presence: Presence::Optional, example: "" }
 }
 
 const TEXT: Shape = Shape::Text;

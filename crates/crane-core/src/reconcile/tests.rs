@@ -986,6 +986,17 @@ fn failed_starts_are_retried_with_a_growing_delay() {
     );
 }
 
+/// Each start's move aside: "web-1: web-1 (id) → web-1-r1", or "nothing to move".
+fn moves(plan: &Plan) -> Vec<String> {
+    plan.start
+        .iter()
+        .map(|s| match &s.displace {
+            Some(d) => format!("{}-{}: {} ({}) → {}", s.app, s.index, d.name, d.id, d.to),
+            None => format!("{}-{}: nothing to move", s.app, s.index),
+        })
+        .collect()
+}
+
 #[test]
 fn a_crashed_instance_moves_aside_so_its_replacement_need_not_wait_for_its_removal() {
     let snapshot = Snapshot {
@@ -995,14 +1006,7 @@ fn a_crashed_instance_moves_aside_so_its_replacement_need_not_wait_for_its_remov
         ..Snapshot::default()
     };
     let plan = reconcile(&snapshot);
-    let moves: Vec<String> = plan
-        .start
-        .iter()
-        .map(|s| match &s.displace {
-            Some(d) => format!("{}-{}: {} ({}) → {}", s.app, s.index, d.name, d.id, d.to),
-            None => format!("{}-{}: nothing to move", s.app, s.index),
-        })
-        .collect();
+    let moves = moves(&plan);
     // The crash holding the name `web-1` moves aside and is removed too; `web-2#old` (another name) only goes.
     assert_eq!(moves, ["web-1: web-1 (web-1) → web-1-xweb-1"]);
     let removed: Vec<&str> = plan.remove.iter().map(|r| r.id.as_str()).collect();
@@ -1027,14 +1031,7 @@ fn a_start_first_update_moves_the_old_instance_aside() {
         ..Snapshot::default()
     };
     let plan = reconcile(&snapshot);
-    let moves: Vec<String> = plan
-        .start
-        .iter()
-        .map(|s| match &s.displace {
-            Some(d) => format!("{}-{}: {} ({}) → {}", s.app, s.index, d.name, d.id, d.to),
-            None => format!("{}-{}: nothing to move", s.app, s.index),
-        })
-        .collect();
+    let moves = moves(&plan);
     assert_eq!(moves, ["web-1: web-1 (web-1) → web-1-r1"]);
     // An old instance already moved aside (after a rollback, say) is not moved again.
     let mut moved = observed("web-1:ready web-2:ready");

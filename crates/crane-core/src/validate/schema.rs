@@ -135,13 +135,16 @@ pub(crate) struct Findings {
     pub unparsed: Vec<(Path, Diagnostic)>,
 }
 
-const fn req(name: &'static str, shape: &'static Shape, example: &'static str) -> Field {
+/// A required field, with an example value for its fix.
+pub(crate) const fn req(name: &'static str, shape: &'static Shape, example: &'static str) -> Field {
     Field { name, shape, presence: Presence::Required, example }
 }
-const fn opt(name: &'static str, shape: &'static Shape) -> Field {
+/// An optional field.
+pub(crate) const fn opt(name: &'static str, shape: &'static Shape) -> Field {
     Field { name, shape, presence: Presence::Optional, example: "" }
 }
-const fn dflt(name: &'static str, shape: &'static Shape) -> Field {
+/// A field with a default.
+pub(crate) const fn dflt(name: &'static str, shape: &'static Shape) -> Field {
     Field { name, shape, presence: Presence::Defaulted, example: "" }
 }
 

@@ -142,10 +142,8 @@ pub(crate) enum Target {
     Key,
 }
 
-/// The 1-based (line, column) of `path` in `root`. When the path does not exist in the source (a defaulted field),
-/// the position of its deepest existing ancestor is returned, which is where the user would add it.
-/// The node at `path` under `root`, if there is one and it is not null.
-pub(crate) fn lookup<'a>(root: &'a Node, path: &Path) -> Option<&'a Node> {
+/// The node at exactly `path` under `root`, if the source has one there.
+fn walk<'a>(root: &'a Node, path: &Path) -> Option<&'a Node> {
     let mut node = root;
     for seg in &path.0 {
         node = match (seg, &node.kind) {
@@ -154,9 +152,16 @@ pub(crate) fn lookup<'a>(root: &'a Node, path: &Path) -> Option<&'a Node> {
             _ => return None,
         };
     }
-    Some(node).filter(|n| !n.is_null())
+    Some(node)
 }
 
+/// The node at `path` under `root`, if there is one and it is not null.
+pub(crate) fn lookup<'a>(root: &'a Node, path: &Path) -> Option<&'a Node> {
+    walk(root, path).filter(|n| !n.is_null())
+}
+
+/// The 1-based (line, column) of `path` in `root`. When the path does not exist in the source (a defaulted field),
+/// the position of its deepest existing ancestor is returned, which is where the user would add it.
 pub(crate) fn locate(root: &Node, path: &Path, target: Target) -> (u32, u32) {
     let mut node = root;
     let last = path.0.len().saturating_sub(1);
@@ -180,15 +185,7 @@ pub(crate) fn locate(root: &Node, path: &Path, target: Target) -> (u32, u32) {
 
 /// The scalar text at exactly `path`, if the source has one there.
 pub(crate) fn scalar_at<'a>(root: &'a Node, path: &Path) -> Option<&'a str> {
-    let mut node = root;
-    for seg in &path.0 {
-        node = match (seg, &node.kind) {
-            (Seg::Key(k), Kind::Map(_)) => node.get(k)?,
-            (Seg::Index(i), Kind::Seq(items)) => items.get(*i)?,
-            _ => return None,
-        };
-    }
-    node.as_scalar().map(|(text, _)| text)
+    walk(root, path)?.as_scalar().map(|(text, _)| text)
 }
 
 /// Why the source could not be turned into a tree.
