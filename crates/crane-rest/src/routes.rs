@@ -448,20 +448,23 @@ async fn apply(
             .push_str(&format!("; a spec may be at most {} bytes (256 KiB)", crane_core::validate::MAX_SPEC_BYTES));
         failure
     })?;
-    let media = media_type(&headers);
-    let (yaml, create_only) =
-        if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
-            let yaml = String::from_utf8(body.to_vec())
-                .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
-            (yaml, false)
-        } else {
-            let body: ApplyRequest =
-                parse_json(media.as_deref(), &body, r#"{"yaml": "name: web\n...", "create_only": false}"#)?;
-            (body.yaml, body.create_only)
-        };
+    let (yaml, create_only) = apply_body(&headers, &body, r#"{"yaml": "name: web\n...", "create_only": false}"#)?;
     let result = engine.apply(&yaml, create_only).await?;
     let status = if result.action == crane_api::ApplyAction::Created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(result)))
+}
+
+/// The YAML and `create_only` of an apply body: the YAML itself (`application/yaml`, `text/yaml`,
+/// `application/x-yaml`; `create_only` false) or an `ApplyRequest` as JSON (`example` shows its shape).
+pub(super) fn apply_body(headers: &HeaderMap, body: &[u8], example: &str) -> Result<(String, bool), ApiFailure> {
+    let media = media_type(headers);
+    if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
+        let yaml = String::from_utf8(body.to_vec())
+            .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
+        return Ok((yaml, false));
+    }
+    let body: ApplyRequest = parse_json(media.as_deref(), body, example)?;
+    Ok((body.yaml, body.create_only))
 }
 
 /// Get one app

@@ -53,20 +53,8 @@ pub(super) async fn apply_all(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ApplyAllResult>, ApiFailure> {
     let body = read_body(body, APPLY_ALL_BODY_LIMIT)?;
-    let media = media_type(&headers);
     let (yaml, create_only) =
-        if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
-            let yaml = String::from_utf8(body.to_vec())
-                .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
-            (yaml, false)
-        } else {
-            let body: ApplyRequest = parse_json(
-                media.as_deref(),
-                &body,
-                r#"{"yaml": "name: a\n...\n---\nname: b\n...", "create_only": false}"#,
-            )?;
-            (body.yaml, body.create_only)
-        };
+        super::apply_body(&headers, &body, r#"{"yaml": "name: a\n...\n---\nname: b\n...", "create_only": false}"#)?;
     Ok(Json(engine.apply_all(&yaml, create_only).await?))
 }
 
