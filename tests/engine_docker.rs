@@ -295,3 +295,79 @@ async fn logs_of_an_app_merge_its_instances() {
     assert!(lines.iter().all(|l| l.timestamp.is_some()));
     engine.handle.delete(&app).await.expect("delete");
 }
+
+/// `heal.standby`: each ready instance gets a paused copy (`<app>-<index>-s<revision>`), which is not an instance;
+/// a killed instance is replaced by unpausing its copy (same container id under the slot's name), a new copy is
+/// made, and scaling down or deleting the app removes the copies too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_is_replaced_by_its_paused_standby() {
+    ensure_demo_image().await;
+    let engine = TestEngine::start().await;
+    let app = unique_name("t-standby");
+    let spec = format!(
+        "{}health:\n  readiness: {{ type: http, path: /ready, period: 200ms }}\nheal: {{ standby: true }}\n",
+        demo_spec(&app, 2)
+    );
+    engine.handle.apply(&spec, false).await.expect("apply");
+    let owner = engine.handle.owner().to_string();
+    let paused = |c: &bollard::models::ContainerSummary| {
+        c.state.as_ref().map(|s| format!("{s:?}").to_lowercase().contains("paused")).unwrap_or(false)
+    };
+    let name_of = |c: &bollard::models::ContainerSummary| {
+        c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default()
+    };
+    let standby_ids = |wanted: Vec<String>| {
+        let owner = owner.clone();
+        let app = app.clone();
+        async move {
+            let all = containers_of(&owner, &app).await;
+            let mut ids = Vec::new();
+            for name in &wanted {
+                let c = all.iter().find(|c| &name_of(c) == name && paused(c))?;
+                ids.push(c.id.clone().unwrap_or_default());
+            }
+            Some(ids)
+        }
+    };
+    let waiting = vec![format!("{app}-1-s1"), format!("{app}-2-s1")];
+    let ids = wait_for(GENEROUS, "two paused standbys", || standby_ids(waiting.clone())).await;
+
+    // Standbys are not instances: the view lists the two instances only.
+    let view = app_until(&engine, &app, GENEROUS, "2 ready", |v| v.ready == 2).await;
+    assert_eq!(view.instances.len(), 2, "{:?}", view.instances.iter().map(|i| &i.name).collect::<Vec<_>>());
+
+    // Kill instance 1: its standby takes the slot (same container, renamed and unpaused).
+    kill(&format!("{app}-1")).await;
+    let docker = docker().await;
+    wait_for(GENEROUS, "the standby serving as instance 1", || async {
+        let c = docker.inspect_container(&format!("{app}-1"), None::<InspectContainerOptions>).await.ok()?;
+        let state = c.state?;
+        (c.id.as_deref() == Some(ids[0].as_str()) && state.running == Some(true) && state.paused == Some(false))
+            .then_some(())
+    })
+    .await;
+    let events = engine.handle.events(Some(&app), 200).await.expect("events");
+    let promoted = events
+        .iter()
+        .find(|e| e.kind == crane_api::EventKind::InstanceStarted && e.details.contains("\"standby\":true"))
+        .unwrap_or_else(|| panic!("no start by a standby in {:#?}", events));
+    assert!(promoted.reason.contains("takes over"), "{}", promoted.reason);
+    assert!(events.iter().any(|e| e.kind == crane_api::EventKind::InstanceStandbyReady));
+    // The slot gets a new standby, and the app serves again with two ready instances.
+    let again = wait_for(GENEROUS, "a new standby for slot 1", || standby_ids(vec![format!("{app}-1-s1")])).await;
+    assert_ne!(again[0], ids[0]);
+    app_until(&engine, &app, GENEROUS, "2 ready again", |v| v.ready == 2).await;
+
+    // Scaling down removes the standby of the slot that goes; deleting the app removes the rest.
+    engine.handle.scale(&app, 1).await.expect("scale");
+    wait_for(GENEROUS, "the standby of slot 2 removed", || async {
+        let all = containers_of(&owner, &app).await;
+        (!all.iter().any(|c| name_of(c).starts_with(&format!("{app}-2")))).then_some(())
+    })
+    .await;
+    engine.handle.delete(&app).await.expect("delete");
+    wait_for(GENEROUS, "nothing left of the app", || async {
+        containers_of(&owner, &app).await.is_empty().then_some(())
+    })
+    .await;
+}

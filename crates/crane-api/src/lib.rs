@@ -884,6 +884,15 @@ pub enum EventKind {
     /// An instance above the replica count was removed.
     #[serde(rename = "instance.scaled_down")]
     InstanceScaledDown,
+    /// A paused standby (`heal.standby`) is ready to take over its slot.
+    #[serde(rename = "instance.standby_ready")]
+    InstanceStandbyReady,
+    /// A standby could not be created (retried later; healing falls back to a new container).
+    #[serde(rename = "instance.standby_failed")]
+    InstanceStandbyFailed,
+    /// A standby was removed (app gone, setting off, slot scaled away, other revision).
+    #[serde(rename = "instance.standby_removed")]
+    InstanceStandbyRemoved,
     /// A container that never started (or had bad labels) was removed.
     #[serde(rename = "instance.stale_removed")]
     InstanceStaleRemoved,
@@ -1048,6 +1057,9 @@ impl EventKind {
         EventKind::InstanceRemoveFailed,
         EventKind::InstanceReplaced,
         EventKind::InstanceScaledDown,
+        EventKind::InstanceStandbyReady,
+        EventKind::InstanceStandbyFailed,
+        EventKind::InstanceStandbyRemoved,
         EventKind::InstanceStaleRemoved,
         EventKind::InstanceStartFailed,
         EventKind::InstanceStartRecovered,
@@ -1123,6 +1135,9 @@ impl EventKind {
             EventKind::InstanceRemoveFailed => "instance.remove_failed",
             EventKind::InstanceReplaced => "instance.replaced",
             EventKind::InstanceScaledDown => "instance.scaled_down",
+            EventKind::InstanceStandbyReady => "instance.standby_ready",
+            EventKind::InstanceStandbyFailed => "instance.standby_failed",
+            EventKind::InstanceStandbyRemoved => "instance.standby_removed",
             EventKind::InstanceStaleRemoved => "instance.stale_removed",
             EventKind::InstanceStartFailed => "instance.start_failed",
             EventKind::InstanceStartRecovered => "instance.start_recovered",
@@ -1196,6 +1211,7 @@ impl EventKind {
             | EventKind::InstanceBackoff
             | EventKind::InstanceReplaced
             | EventKind::InstanceStartRetry
+            | EventKind::InstanceStandbyFailed
             | EventKind::InstanceUnready
             | EventKind::PolicyWarned
             | EventKind::PolicyClamped

@@ -9,12 +9,13 @@
 //! `crane-bench hostile` (`docs/bench/hostile.json`): see [`hostile`].
 //! `crane-bench policy` (`docs/bench/policy.json`, no Docker needed): see [`policy`].
 //! `crane-bench alerts` (`docs/bench/alerts.json`; Prometheus and Alertmanager): see [`alerts`].
-//! `crane-bench traffic` (`docs/bench/traffic.json`): tcp ports vs NGINX `stream`, WebSocket messages, heal time;
-//! see [`traffic`].
+//! `crane-bench traffic` (`docs/bench/traffic.json`): tcp ports vs NGINX `stream`, WebSocket messages; see
+//! [`traffic`]. `crane-bench heal` (`docs/bench/heal.json`): replica killed → replacement running; see [`heal`].
 //!
 //! Without an argument all run. `make bench` runs it. Timing goals live here, not in tests.
 
 mod alerts;
+mod heal;
 mod hostile;
 mod lb;
 mod policy;
@@ -149,6 +150,7 @@ async fn main() {
         "policy" => policy::run().await,
         "alerts" => alerts::run().await,
         "traffic" => traffic::run().await,
+        "heal" => heal::run().await,
         "scan" => scan::run().await,
         "all" => {
             skeleton().await;
@@ -158,11 +160,12 @@ async fn main() {
             policy::run().await;
             alerts::run().await;
             traffic::run().await;
+            heal::run().await;
             scan::run().await;
         }
         other => {
             eprintln!(
-                "unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts, traffic, scan or all"
+                "unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts, traffic, heal, scan or all"
             );
             std::process::exit(2);
         }

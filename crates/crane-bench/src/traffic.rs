@@ -6,9 +6,7 @@
 //!     lines both ways);
 //! (2) WebSocket messages per second (one message, then its echo, per round trip) through the load balancer and
 //!     directly;
-//! (3) replica killed → replacement running, median of 10, with where the time goes from Docker's own timestamps:
-//!     kill → the old container's exit, exit → the replacement created (the engine: event, plan, remove, create),
-//!     created → started (Docker).
+//! Healing (replica killed → replacement running) is `crane-bench heal`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,7 +23,6 @@ use crate::{percentile, start_server, Server};
 const SECONDS: u64 = 5;
 const WORKERS: usize = 16;
 const STREAMS: usize = 8;
-const KILLS: usize = 10;
 /// Where Debian's `libnginx-mod-stream` puts the module.
 const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
@@ -221,15 +218,6 @@ fn port_of(address: &str) -> u16 {
     address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
 }
 
-/// Milliseconds between two Docker timestamps (RFC 3339 with nanoseconds).
-fn between_ms(from: &str, to: &str) -> f64 {
-    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).map(|d| d.timestamp_nanos_opt().unwrap_or(0));
-    match (parse(from), parse(to)) {
-        (Ok(a), Ok(b)) => (b - a) as f64 / 1e6,
-        _ => f64::NAN,
-    }
-}
-
 /// Runs the traffic benchmark and writes `docs/bench/traffic.json`.
 pub(crate) async fn run() {
     let mut server = start_server().await;
@@ -272,56 +260,8 @@ pub(crate) async fn run() {
     let ws_builtin = websocket_rate("127.0.0.1", http_port).await;
     let ws_direct = websocket_rate(&ips[0], 8080).await;
 
-    // (3) Replica killed → replacement running, 10 replicas, one kill per slot.
-    server
-        .call(reqwest::Method::POST, &format!("/apps/{app}/scale"), Some(serde_json::json!({"replicas": KILLS})))
-        .await;
-    wait_for(Duration::from_secs(60), "10 ready", || async {
-        (app_view(&server, &app).await["ready"] == KILLS as u64).then_some(())
-    })
-    .await;
-    let docker = docker().await;
-    let mut kills = Vec::new();
-    let mut exit_to_created = Vec::new();
-    let mut created_to_started = Vec::new();
-    for k in 0..KILLS {
-        let victim = format!("{app}-{}", k + 1);
-        let old = docker.inspect_container(&victim, None).await.expect("the victim");
-        let t = Instant::now();
-        kill(&victim).await;
-        let new = loop {
-            if let Ok(c) = docker.inspect_container(&victim, None).await {
-                if c.id != old.id && c.state.as_ref().and_then(|s| s.running) == Some(true) {
-                    break c;
-                }
-            }
-            assert!(t.elapsed() < Duration::from_secs(30), "no replacement for {victim} within 30 s");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
-        kills.push(t.elapsed().as_secs_f64() * 1e3);
-        // The old container is gone by now; its exit time is the replacement's `die` event time, which the engine
-        // logged — read it from the engine's events.
-        let created = new.created.clone().unwrap_or_default();
-        let started = new.state.as_ref().and_then(|s| s.started_at.clone()).unwrap_or_default();
-        created_to_started.push(between_ms(&created, &started));
-        let events = server.call(reqwest::Method::GET, &format!("/events?app={app}&limit=50"), None).await;
-        let died_at = events
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| e["kind"] == "instance.died" && e["instance"] == victim.as_str())
-            .and_then(|e| e["at"].as_str().map(str::to_string));
-        exit_to_created.push(died_at.map_or(f64::NAN, |d| between_ms(&d, &created)));
-        tokio::time::sleep(Duration::from_millis(400)).await;
-    }
     server.call(reqwest::Method::DELETE, &format!("/apps/{app}"), None).await;
 
-    let sorted = |v: &[f64]| {
-        let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-        s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        s
-    };
-    let heal = sorted(&kills);
     println!();
     println!("TCP echo, 3 demo backends, same run ({WORKERS} connecting workers, {STREAMS} streaming connections, {SECONDS} s each):");
     println!("| Target | connections/s | failed | bytes/s |");
@@ -349,21 +289,9 @@ pub(crate) async fn run() {
         );
     }
     println!("| WebSocket messages/s: through the load balancer vs direct ({STREAMS} connections) | {ws_builtin:.0} vs {ws_direct:.0} ({:.2}×) | |", ws_builtin / ws_direct);
-    println!(
-        "| replica killed → replacement running, median of {KILLS} | {:.0} ms (p95 {:.0} ms) | ≤ 400 ms |",
-        percentile(&heal, 0.5),
-        percentile(&heal, 0.95)
-    );
-    println!(
-        "|   of which: `die` event recorded → replacement created (engine) / created → started (Docker), medians | {:.0} ms / {:.0} ms | |",
-        percentile(&sorted(&exit_to_created), 0.5),
-        percentile(&sorted(&created_to_started), 0.5)
-    );
     let json = serde_json::json!({
         "tcp": {"workers": WORKERS, "streams": STREAMS, "seconds": SECONDS, "results": [Some(&builtin), with_nginx.as_ref(), Some(&direct)], "nginx_note": nginx_note},
         "websocket_messages_per_second": {"through_lb": ws_builtin, "direct": ws_direct},
-        "kill_to_running_ms": {"median": percentile(&heal, 0.5), "p95": percentile(&heal, 0.95), "samples": kills,
-            "died_event_to_created_ms": exit_to_created, "created_to_started_ms": created_to_started},
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/bench/traffic.json");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();

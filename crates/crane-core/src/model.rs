@@ -88,6 +88,9 @@ pub struct ObservedInstance {
     /// adapter cannot know this and reports `false`; the engine fills it from its probe state before reconciling.
     /// Rolling updates remove an old instance only once its replacement is ready.
     pub ready: bool,
+    /// A paused standby kept for the slot (`heal.standby`), named `<app>-<index>-s<revision>`: not an instance
+    /// (it serves nothing) until a death promotes it. The engine keeps standbys out of every view of instances.
+    pub standby: bool,
 }
 
 /// Crash history of one instance slot (app + index), used for CrashLoop-style backoff.

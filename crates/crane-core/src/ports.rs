@@ -161,6 +161,22 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<futures_core::stream::BoxStream<'static, Result<ResourceSample, RuntimeError>>, RuntimeError>;
     /// Engine version string, for status displays.
     async fn version(&self) -> Result<String, RuntimeError>;
+    /// Creates a standby of `req`'s slot (`heal.standby`) named
+    /// [`standby_name`](crate::reconcile::standby::standby_name): starts it, waits up to `warm` for its first tcp
+    /// port to accept connections (so it resumes serving), then pauses it. Nothing stays behind on failure.
+    async fn create_standby(&self, req: &InstanceRequest, warm: std::time::Duration) -> Result<String, RuntimeError> {
+        let _ = (req, warm);
+        Err(RuntimeError::Other("this runtime cannot keep standbys".to_string()))
+    }
+    /// Puts a paused standby in its slot: renames it to `name` and unpauses it.
+    async fn promote_standby(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+        let _ = (id, name);
+        Err(RuntimeError::Other("this runtime cannot keep standbys".to_string()))
+    }
+    /// Removes a standby at once (it never served: no graceful stop). Missing containers are not an error.
+    async fn remove_standby(&self, id: &str) -> Result<(), RuntimeError> {
+        self.remove_instance(id).await
+    }
 }
 
 /// A stored app.

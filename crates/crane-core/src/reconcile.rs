@@ -59,6 +59,12 @@ pub struct Snapshot {
     /// did not): those of apps that are not desired and have no container left are orphans too (an engine killed
     /// between deleting an app and removing its network leaves them).
     pub resource_apps: BTreeSet<String>,
+    /// Paused standbys (`heal.standby`) and standbys being created, apart from the instances.
+    pub standbys: Vec<ObservedInstance>,
+    /// Slots whose standby the engine is creating right now.
+    pub standby_in_flight: BTreeSet<(String, u32)>,
+    /// Slots whose last standby creations failed (retried after [`standby::retry_after`]).
+    pub standby_failures: StartFailures,
 }
 
 /// What to do, in named buckets. An empty plan (see [`Plan::is_empty`]) means the world matches the wish.
@@ -86,12 +92,19 @@ pub struct Plan {
     /// deadline, as an
     /// absolute time on the same clock as [`Snapshot::now`] (not a delay); `None` when nothing is pending.
     pub requeue_after: Option<Millis>,
+    /// Standbys to create (`heal.standby`).
+    pub standby_create: Vec<standby::CreateStandby>,
+    /// Standbys to remove.
+    pub standby_remove: Vec<standby::RemoveStandby>,
 }
 
 impl Plan {
     /// Whether the plan starts and removes nothing.
     pub fn is_empty(&self) -> bool {
-        self.start.is_empty() && self.remove.is_empty()
+        self.start.is_empty()
+            && self.remove.is_empty()
+            && self.standby_create.is_empty()
+            && self.standby_remove.is_empty()
     }
 }
 
@@ -110,6 +123,9 @@ pub struct Start {
     /// the new one is ready (start-first update), or the crashed one this start replaces (also in [`Plan::remove`]:
     /// removed after the rename, beside the start). The engine renames it to `to` before starting the new one.
     pub displace: Option<Displace>,
+    /// A paused standby of this slot and revision that takes it over (renamed and unpaused) instead of a new
+    /// container being created and started.
+    pub standby: Option<standby::Promote>,
 }
 
 /// A container moved aside under another name so a new one can take its name.
@@ -312,6 +328,23 @@ pub fn reconcile(snapshot: &Snapshot) -> Plan {
         }
     }
 
+    standby::plan(snapshot, &desired, &mut plan);
+    if let Some(at) = plan
+        .standby_create
+        .is_empty()
+        .then(|| {
+            snapshot
+                .standby_failures
+                .iter()
+                .filter(|((app, _), _)| desired.get(app.as_str()).is_some_and(|d| d.spec.heal_standby()))
+                .map(|(_, f)| f.last_at.saturating_add(standby::retry_after(f.attempts)))
+                .filter(|at| *at > snapshot.now)
+                .min()
+        })
+        .flatten()
+    {
+        wake(&mut wake_at, at);
+    }
     plan.requeue_after = wake_at;
     plan
 }
@@ -590,7 +623,7 @@ fn plan_app(
                 name: c.name.clone(),
                 to: format!("{slot_name}-x{}", crate::text::truncate(&c.id, 12)),
             });
-            plan.start.push(Start { app: app.to_string(), index, revision, reason, displace });
+            plan.start.push(Start { app: app.to_string(), index, revision, reason, displace, standby: None });
             refilled += 1;
         } else {
             let reason = format!(
@@ -705,6 +738,7 @@ fn step_rollout(
                     slot.index, update.surge
                 ),
                 displace,
+                standby: None,
             });
             running += 1;
             surged.insert(slot.index);
@@ -903,6 +937,8 @@ pub fn double_booked_slots(observed: &[ObservedInstance], plan: &Plan) -> Vec<(S
         count.into_iter().filter(|(_, n)| *n > 1).map(|((app, index, _), _)| (app, index)).collect();
     slots.into_iter().collect()
 }
+
+pub mod standby;
 
 #[cfg(test)]
 mod tests;

@@ -97,6 +97,27 @@ pub struct AppSpec {
     /// Security settings; hardened defaults apply when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
+    /// How a dead instance is replaced (by default: a new container, created and started after the death).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal: Option<Heal>,
+}
+
+impl AppSpec {
+    /// Whether each instance keeps a paused standby (see [`Heal::standby`]).
+    pub fn heal_standby(&self) -> bool {
+        self.heal.as_ref().is_some_and(|h| h.standby)
+    }
+}
+
+/// Healing settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Heal {
+    /// Keep, for every running instance, a started-then-paused copy of it (same slot, same revision): a death is
+    /// healed by unpausing the copy instead of creating and starting a container (which costs the runtime hundreds
+    /// of milliseconds). Costs the paused copies' memory; off by default.
+    #[serde(default)]
+    pub standby: bool,
 }
 
 fn default_replicas() -> u32 {

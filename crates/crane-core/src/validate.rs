@@ -155,10 +155,11 @@ pub fn validate_with(spec: &AppSpec, floor: &Floor) -> Result<(), Vec<Diagnostic
 }
 
 /// Whether going from `old` to `new` changes what runs inside the containers, so instances must be replaced and the
-/// revision bumped. Changing only `replicas`, `autoscaling` or `update` does not: those steer how many instances run
-/// and how they are replaced, not what they are.
+/// revision bumped. Changing only `replicas`, `autoscaling`, `update` or `heal` does not: those steer how many
+/// instances run and how they are replaced, not what they are.
 pub fn needs_new_revision(old: &AppSpec, new: &AppSpec) -> bool {
-    let scale_free = |spec: &AppSpec| AppSpec { replicas: 0, autoscaling: None, update: None, ..spec.clone() };
+    let scale_free =
+        |spec: &AppSpec| AppSpec { replicas: 0, autoscaling: None, update: None, heal: None, ..spec.clone() };
     scale_free(old) != scale_free(new)
 }
 

@@ -206,6 +206,84 @@ impl DockerRuntime {
         }
     }
 
+    /// Creates (not starts) the container of `req` under `name`: the instance's name, or a standby's (which has no
+    /// network alias, so the slot's name resolves to the serving instance only; a promotion renames it, and Docker's
+    /// DNS follows the name).
+    async fn create_instance(&self, req: &InstanceRequest, name: &str, standby: bool) -> Result<String> {
+        self.ready().await?;
+        let name = name.to_string();
+        let network_key = format!("{}/{}", req.owner, req.app);
+        let known = self.known_networks.lock().unwrap().contains(&network_key);
+        let network = if known { network_name(&req.app) } else { self.ensure_network(&req.app, &req.owner).await? };
+        self.known_networks.lock().unwrap().insert(network_key.clone());
+        for volume in &req.spec.volumes {
+            if let Some(volume_name) = named_volume(&req.app, &volume.source) {
+                self.ensure_volume(&volume_name, &req.app, &req.owner).await?;
+            }
+        }
+        let mut body = container_body(req, &network)?;
+        if standby {
+            if let Some(endpoint) = body
+                .networking_config
+                .as_mut()
+                .and_then(|n| n.endpoints_config.as_mut())
+                .and_then(|e| e.get_mut(&network))
+            {
+                endpoint.aliases = None;
+            }
+        }
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        // Create first and deal with a taken name only when Docker says so: the common path costs one call.
+        let mut attempt = 0;
+        let created = loop {
+            attempt += 1;
+            match self.docker.create_container(Some(options.clone()), body.clone()).await {
+                Ok(created) => break created,
+                Err(e) if error::status_of(&e) == Some(409) && attempt == 1 => {
+                    self.clear_name(&name, &req.owner, req.revision).await?;
+                }
+                Err(e) if error::is_not_found(&e) && error::describe(&e).contains("network") && attempt == 1 => {
+                    // The network went away behind Crane's back: create it again.
+                    self.known_networks.lock().unwrap().remove(&network_key);
+                    self.ensure_network(&req.app, &req.owner).await?;
+                    self.known_networks.lock().unwrap().insert(network_key.clone());
+                }
+                Err(e) if error::is_not_found(&e) => {
+                    return Err(RuntimeError::ImageUnavailable {
+                        image: req.spec.image.clone(),
+                        reason: format!(
+                            "it is not present locally ({}); build the demo image with `cranectl demo-image`, or \
+                             `docker load` it",
+                            error::describe(&e)
+                        ),
+                    });
+                }
+                Err(e) if error::status_of(&e) == Some(409) => {
+                    return Err(RuntimeError::Other(format!(
+                        "creating container {name}: the name was taken while Crane was creating it ({})",
+                        error::describe(&e)
+                    )));
+                }
+                Err(e) => return Err(error::map(&format!("creating container {name}"), e)),
+            }
+        };
+        Ok(created.id)
+    }
+
+    /// Starts a created container; a failure removes it (nothing half-created stays behind).
+    async fn start_created(&self, id: &str, name: &str) -> Result<String> {
+        if let Err(e) = self.docker.start_container(id, None::<StartContainerOptions>).await {
+            // Nothing half-created stays behind: a created-but-not-started container would look like an instance.
+            self.discard(id).await;
+            let text = error::describe(&e);
+            if let Some(port) = port_in_use(&text) {
+                return Err(RuntimeError::PortInUse(port));
+            }
+            return Err(error::map(&format!("starting container {name}"), e));
+        }
+        Ok(id.to_string())
+    }
+
     /// Force-removes a container, ignoring "already gone"; used to undo a half-created instance.
     async fn discard(&self, id: &str) {
         let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
@@ -280,6 +358,12 @@ impl Runtime for DockerRuntime {
     async fn ensure_network(&self, app: &str, owner: &str) -> Result<String> {
         self.ready().await?;
         let name = network_name(app);
+        // Known from an earlier call: no round trip (a heal is timed). A network removed behind Crane's back is
+        // found by the create that needs it (`start_instance` then makes it again).
+        let key = format!("{owner}/{app}");
+        if self.known_networks.lock().unwrap().contains(&key) {
+            return Ok(name);
+        }
         let _guard = self.network_lock.lock().await;
         let existing = self.networks_named(&name).await?;
         if existing.iter().any(|n| !is_ours(n.labels.as_ref(), owner)) {
@@ -308,6 +392,7 @@ impl Runtime for DockerRuntime {
                 }
             }
         }
+        self.known_networks.lock().unwrap().insert(key);
         Ok(name)
     }
 
@@ -382,63 +467,66 @@ impl Runtime for DockerRuntime {
     }
 
     async fn start_instance(&self, req: &InstanceRequest) -> Result<String> {
-        self.ready().await?;
         let name = instance_name(&req.app, req.index);
-        let network_key = format!("{}/{}", req.owner, req.app);
-        let known = self.known_networks.lock().unwrap().contains(&network_key);
-        let network = if known { network_name(&req.app) } else { self.ensure_network(&req.app, &req.owner).await? };
-        self.known_networks.lock().unwrap().insert(network_key.clone());
-        for volume in &req.spec.volumes {
-            if let Some(volume_name) = named_volume(&req.app, &volume.source) {
-                self.ensure_volume(&volume_name, &req.app, &req.owner).await?;
+        let id = self.create_instance(req, &name, false).await?;
+        self.start_created(&id, &name).await
+    }
+
+    async fn create_standby(&self, req: &InstanceRequest, warm: Duration) -> Result<String> {
+        let name = crane_core::reconcile::standby::standby_name(&req.app, req.index, req.revision);
+        let id = self.create_instance(req, &name, true).await?;
+        self.start_created(&id, &name).await?;
+        let warmed = async {
+            // Let it open its first tcp port, so the promoted standby serves at once (no port: it only started).
+            if let Some(port) = req.spec.ports.iter().find(|p| p.protocol != Some(crane_core::spec::Protocol::Udp)) {
+                let ip =
+                    self.inspect_instance(&id).await?.and_then(|d| d.ip).ok_or_else(|| {
+                        RuntimeError::Other(format!("standby {name} has no address on the app network"))
+                    })?;
+                let deadline = tokio::time::Instant::now() + warm;
+                loop {
+                    let attempt = tokio::time::timeout(
+                        Duration::from_millis(250),
+                        tokio::net::TcpStream::connect((ip, port.container)),
+                    );
+                    if let Ok(Ok(_)) = attempt.await {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(RuntimeError::Other(format!(
+                            "standby {name} did not accept connections on port {} within {} ms",
+                            port.container,
+                            warm.as_millis()
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
-        }
-        let body = container_body(req, &network)?;
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        // Create first and deal with a taken name only when Docker says so: the common path costs one call.
-        let mut attempt = 0;
-        let created = loop {
-            attempt += 1;
-            match self.docker.create_container(Some(options.clone()), body.clone()).await {
-                Ok(created) => break created,
-                Err(e) if error::status_of(&e) == Some(409) && attempt == 1 => {
-                    self.clear_name(&name, &req.owner, req.revision).await?;
-                }
-                Err(e) if error::is_not_found(&e) && error::describe(&e).contains("network") && attempt == 1 => {
-                    // The network went away behind Crane's back: create it again.
-                    self.known_networks.lock().unwrap().remove(&network_key);
-                    self.ensure_network(&req.app, &req.owner).await?;
-                    self.known_networks.lock().unwrap().insert(network_key.clone());
-                }
-                Err(e) if error::is_not_found(&e) => {
-                    return Err(RuntimeError::ImageUnavailable {
-                        image: req.spec.image.clone(),
-                        reason: format!(
-                            "it is not present locally ({}); build the demo image with `cranectl demo-image`, or \
-                             `docker load` it",
-                            error::describe(&e)
-                        ),
-                    });
-                }
-                Err(e) if error::status_of(&e) == Some(409) => {
-                    return Err(RuntimeError::Other(format!(
-                        "creating container {name}: the name was taken while Crane was creating it ({})",
-                        error::describe(&e)
-                    )));
-                }
-                Err(e) => return Err(error::map(&format!("creating container {name}"), e)),
-            }
+            self.docker.pause_container(&id).await.map_err(|e| error::map(&format!("pausing standby {name}"), e))
         };
-        if let Err(e) = self.docker.start_container(&created.id, None::<StartContainerOptions>).await {
-            // Nothing half-created stays behind: a created-but-not-started container would look like an instance.
-            self.discard(&created.id).await;
-            let text = error::describe(&e);
-            if let Some(port) = port_in_use(&text) {
-                return Err(RuntimeError::PortInUse(port));
+        match warmed.await {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                self.discard(&id).await;
+                Err(e)
             }
-            return Err(error::map(&format!("starting container {name}"), e));
         }
-        Ok(created.id)
+    }
+
+    async fn promote_standby(&self, id: &str, name: &str) -> Result<()> {
+        self.rename_instance(id, name).await?;
+        self.docker.unpause_container(id).await.map_err(|e| error::map(&format!("unpausing {name}"), e))
+    }
+
+    async fn remove_standby(&self, id: &str) -> Result<()> {
+        self.ready().await?;
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if error::is_not_found(&e) => Ok(()),
+            Err(e) if error::status_of(&e) == Some(409) && error::describe(&e).contains("in progress") => Ok(()),
+            Err(e) => Err(error::map(&format!("removing standby {id}"), e)),
+        }
     }
 
     async fn rename_instance(&self, id: &str, name: &str) -> Result<()> {
@@ -951,18 +1039,23 @@ fn observed_from_summary(summary: &ContainerSummary) -> ObservedInstance {
         ContainerState::Exited | ContainerState::Dead => summary.status.as_deref().and_then(exit_code_from_status),
         _ => None,
     };
+    let app = l.get(labels::APP).cloned().unwrap_or_default();
+    let index = l.get(labels::INSTANCE).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let revision = l.get(labels::REVISION).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let standby = crane_core::reconcile::standby::is_standby_name(&name, &app, index, revision);
     ObservedInstance {
         id: summary.id.clone().unwrap_or_default(),
         name,
-        app: l.get(labels::APP).cloned().unwrap_or_default(),
-        index: l.get(labels::INSTANCE).and_then(|v| v.parse().ok()).unwrap_or(0),
-        revision: l.get(labels::REVISION).and_then(|v| v.parse().ok()).unwrap_or(0),
+        app,
+        index,
+        revision,
         state,
         exit_code,
         created_at: summary.created.map_or(0, |s| (s.max(0) as Millis) * 1000),
         started_at: None,
         // Readiness comes from the engine's probes, which overwrite this before reconciling.
         ready: false,
+        standby,
     }
 }
 

@@ -101,6 +101,21 @@ pub enum Call {
     Remove(String),
     /// `rename_instance(id, new name)`.
     Rename(String, String),
+    /// `create_standby(app, index, revision)`; `ok` tells whether it succeeded.
+    CreateStandby {
+        /// App.
+        app: String,
+        /// Index.
+        index: u32,
+        /// Revision.
+        revision: u64,
+        /// Whether it succeeded.
+        ok: bool,
+    },
+    /// `promote_standby(id, name)`.
+    Promote(String, String),
+    /// `remove_standby(name)` of a container that existed.
+    RemoveStandby(String),
 }
 
 #[derive(Default)]
@@ -322,6 +337,7 @@ impl FakeRuntime {
             created_at: c.created_at,
             started_at: c.started_at,
             ready: false,
+            standby: crane_core::reconcile::standby::is_standby_name(&c.name, &c.app, c.index, c.revision),
         }
     }
 }
@@ -444,6 +460,65 @@ impl Runtime for FakeRuntime {
             Self::emit(&mut state, &id, "die", &req.app, Some(1), now);
         }
         Ok(id)
+    }
+
+    async fn create_standby(&self, req: &InstanceRequest, _warm: Duration) -> Result<String, RuntimeError> {
+        self.check_reachable()?;
+        let now = self.clock.now();
+        let mut state = self.state.locked();
+        let name = crane_core::reconcile::standby::standby_name(&req.app, req.index, req.revision);
+        let fails = state.script.fail_starts.contains_key(&req.app)
+            || state.containers.values().any(|c| c.name == name)
+            || (!state.script.any_image && !state.script.images.contains(&req.spec.image));
+        let call = |ok| Call::CreateStandby { app: req.app.clone(), index: req.index, revision: req.revision, ok };
+        if fails {
+            state.calls.push(call(false));
+            return Err(RuntimeError::Other(format!("the fake runtime cannot make standby {name}")));
+        }
+        state.next_id += 1;
+        let id = format!("c{}", state.next_id);
+        state.containers.insert(
+            id.clone(),
+            FakeContainer {
+                id: id.clone(),
+                name,
+                app: req.app.clone(),
+                index: req.index,
+                revision: req.revision,
+                owner: req.owner.clone(),
+                image: req.spec.image.clone(),
+                state: ContainerState::Paused,
+                exit_code: None,
+                created_at: now,
+                started_at: Some(now),
+            },
+        );
+        state.calls.push(call(true));
+        Self::emit(&mut state, &id, "pause", &req.app, None, now);
+        Ok(id)
+    }
+
+    async fn promote_standby(&self, id: &str, name: &str) -> Result<(), RuntimeError> {
+        self.rename_instance(id, name).await?;
+        let now = self.clock.now();
+        let mut state = self.state.locked();
+        let c = state.containers.get_mut(id).ok_or_else(|| RuntimeError::Other(format!("no container {id}")))?;
+        c.state = ContainerState::Running;
+        let app = c.app.clone();
+        state.calls.push(Call::Promote(id.to_string(), name.to_string()));
+        Self::emit(&mut state, id, "unpause", &app, None, now);
+        Ok(())
+    }
+
+    async fn remove_standby(&self, id: &str) -> Result<(), RuntimeError> {
+        self.check_reachable()?;
+        let now = self.clock.now();
+        let mut state = self.state.locked();
+        if let Some(c) = state.containers.remove(id) {
+            state.calls.push(Call::RemoveStandby(c.name.clone()));
+            Self::emit(&mut state, id, "destroy", &c.app, None, now);
+        }
+        Ok(())
     }
 
     async fn rename_instance(&self, id: &str, name: &str) -> Result<(), RuntimeError> {

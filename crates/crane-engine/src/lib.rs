@@ -237,6 +237,15 @@ pub(crate) struct Shared {
     pub died: BTreeMap<String, (Option<i64>, Millis)>,
     /// Containers the engine is removing itself (their `die` events are not crashes).
     pub removing: std::collections::BTreeSet<String>,
+    /// Standbys (`heal.standby`) as last observed, by id: their `die` events are not instance deaths.
+    pub standbys: std::collections::BTreeSet<String>,
+    /// Slots whose standby is being created beside the loop.
+    pub standby_in_flight: std::collections::BTreeSet<(String, u32)>,
+    /// Slots whose last standby creations failed.
+    pub standby_failures: crane_core::model::StartFailures,
+    /// Standbys promoted into their slot, and when: their uptime counts from the promotion, not from the start they
+    /// had while they waited.
+    pub promoted: BTreeMap<String, Millis>,
 }
 
 pub(crate) struct Inner {
@@ -1036,7 +1045,7 @@ impl EngineHandle {
         self.stored(app).await?;
         let observed = self.inner.runtime.list_instances(&self.inner.owner).await.map_err(runtime_error)?;
         let mut streams = Vec::new();
-        for inst in observed.iter().filter(|i| i.app == app) {
+        for inst in observed.iter().filter(|i| i.app == app && !i.standby) {
             let s = self.inner.runtime.logs(&inst.id, &inst.name, follow, tail).await.map_err(runtime_error)?;
             streams.push(s);
         }

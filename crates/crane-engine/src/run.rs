@@ -266,6 +266,77 @@ async fn wake(inner: &Arc<Inner>, app: &str, state: &mut LoopState) {
     }
 }
 
+/// How long a new standby may take to accept connections on its first port before it is given up.
+const STANDBY_WARM: Duration = Duration::from_secs(10);
+
+/// Creates the standbys the plan asks for, beside the loop (each costs a container start, which healing must not
+/// wait for). A slot is marked in flight until its creation ends; the outcome is an event, a failure is retried
+/// later by the planner (`standby::retry_after`).
+fn create_standbys(
+    inner: &Arc<Inner>,
+    stored: &[crane_core::ports::StoredApp],
+    creates: &[crane_core::reconcile::standby::CreateStandby],
+) {
+    for c in creates {
+        let Some(spec) = stored.iter().find(|a| a.spec.name == c.app).map(|a| a.spec.clone()) else { continue };
+        let slot = (c.app.clone(), c.index);
+        if !inner.shared.locked().standby_in_flight.insert(slot.clone()) {
+            continue;
+        }
+        let req = InstanceRequest {
+            app: c.app.clone(),
+            index: c.index,
+            revision: c.revision,
+            spec,
+            owner: inner.owner.clone(),
+        };
+        let inner = inner.clone();
+        let name = c.name.clone();
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            let result = inner.runtime.create_standby(&req, STANDBY_WARM).await;
+            let took_ms = t.elapsed().as_millis() as u64;
+            let now = inner.now();
+            let (kind, reason, details) = match &result {
+                Ok(id) => {
+                    inner.shared.locked().standby_failures.remove(&slot);
+                    (
+                        EventKind::InstanceStandbyReady,
+                        format!(
+                            "standby {name} started and paused ({took_ms} ms): a death of {}-{} is healed by \
+                             unpausing it",
+                            req.app, req.index
+                        ),
+                        serde_json::json!({"container": id, "revision": req.revision, "tookMs": took_ms}),
+                    )
+                }
+                Err(e) => {
+                    let attempts = {
+                        let mut shared = inner.shared.locked();
+                        let failure = shared.standby_failures.entry(slot.clone()).or_default();
+                        failure.attempts = failure.attempts.saturating_add(1);
+                        failure.last_at = now;
+                        failure.message = e.to_string();
+                        failure.attempts
+                    };
+                    let retry = crane_core::reconcile::standby::retry_after(attempts);
+                    (
+                        EventKind::InstanceStandbyFailed,
+                        format!(
+                            "could not make standby {name}: {e}; retried in {} (healing meanwhile starts a new \
+                             container)",
+                            crane_core::units::format_millis(retry)
+                        ),
+                        serde_json::json!({"revision": req.revision, "attempts": attempts, "tookMs": took_ms}),
+                    )
+                }
+            };
+            inner.shared.locked().standby_in_flight.remove(&slot);
+            record(&inner, Some(&req.app), Some(&name), kind, reason, details).await;
+        });
+    }
+}
+
 /// Removes the network and volumes of an app that no longer exists (after its containers went in the pass).
 async fn forget_app(inner: &Arc<Inner>, app: &str, errors: &mut crate::PassReport) {
     if let Ok(Some(_)) = inner.store.get_app(app).await {
@@ -434,7 +505,9 @@ async fn note_event(inner: &Arc<Inner>, ev: &RuntimeEvent) {
     let (name, removing) = {
         let shared = inner.shared.locked();
         let name = shared.observed.iter().find(|o| o.id == ev.id).map(|o| o.name.clone());
-        (name, shared.removing.contains(&ev.id))
+        // A standby serves nothing: its end is handled by the planner (it is removed and made again).
+        let not_an_instance = shared.standbys.contains(&ev.id) && name.is_none();
+        (name, shared.removing.contains(&ev.id) || not_an_instance)
     };
     if removing {
         return;
@@ -473,6 +546,8 @@ fn short(id: &str) -> &str {
 /// the start/remove errors per app and when to look again.
 async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, Option<Millis>) {
     let mut errors: crate::PassReport = BTreeMap::new();
+    // Where a pass's time goes, written with every start it makes (healing is measured from these).
+    let pass_began = std::time::Instant::now();
     let (stored, unreadable) = match inner.store.scan_apps().await {
         Ok(scan) => (scan.apps, scan.unreadable),
         Err(e) => {
@@ -520,8 +595,11 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
         }
     }
     state.unreadable = unreadable;
-    let mut observed = observed;
+    // Standbys (`heal.standby`) are not instances: only the planner's standby step sees them.
+    let (mut standbys, mut observed): (Vec<ObservedInstance>, Vec<ObservedInstance>) =
+        observed.into_iter().partition(|o| o.standby);
     observed.retain(|o| !state.unreadable.contains_key(&o.app));
+    standbys.retain(|o| !state.unreadable.contains_key(&o.app));
     let now = inner.now();
     {
         let mut shared = inner.shared.locked();
@@ -584,6 +662,10 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
             Err(e) => tracing::debug!("cannot list networks and volumes: {e}"),
         }
     }
+    let (standby_in_flight, standby_failures) = {
+        let shared = inner.shared.locked();
+        (shared.standby_in_flight.clone(), shared.standby_failures.clone())
+    };
     let snapshot = Snapshot {
         desired,
         observed: with_readiness,
@@ -592,8 +674,20 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
         backoff: BackoffPolicy::default(),
         start_failures: state.start_failures.clone(),
         resource_apps,
+        standbys,
+        standby_in_flight,
+        standby_failures,
     };
+    {
+        let mut shared = inner.shared.locked();
+        shared.standbys = snapshot.standbys.iter().map(|s| s.id.clone()).collect();
+        shared.standby_failures.retain(|(app, index), _| {
+            stored.iter().any(|a| &a.spec.name == app && a.spec.heal_standby() && *index <= a.spec.replicas)
+        });
+    }
+    let observed_ms = pass_began.elapsed().as_secs_f64() * 1e3;
     let plan = reconcile(&snapshot);
+    let planned_ms = pass_began.elapsed().as_secs_f64() * 1e3;
 
     for slot in &plan.reset {
         state.histories.remove(slot);
@@ -620,7 +714,34 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
             (*r, result, t.elapsed().as_millis() as u64)
         }
     });
-    let removed = futures_util::future::join_all(removals).await;
+    let standby_removals = plan.standby_remove.iter().map(|r| {
+        let inner = inner.clone();
+        async move {
+            inner.shared.locked().removing.insert(r.id.clone());
+            let result = inner.runtime.remove_standby(&r.id).await;
+            inner.shared.locked().removing.remove(&r.id);
+            (r, result)
+        }
+    });
+    let (removed, standbys_removed) = futures_util::future::join(
+        futures_util::future::join_all(removals),
+        futures_util::future::join_all(standby_removals),
+    )
+    .await;
+    for (r, result) in standbys_removed {
+        match result {
+            Ok(()) => {
+                let details = serde_json::json!({"container": r.id});
+                record(inner, Some(&r.app), Some(&r.name), EventKind::InstanceStandbyRemoved, r.reason.clone(), details)
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(standby = %r.name, "could not remove a standby: {e}");
+                errors.entry(r.app.clone()).or_default().push(e);
+            }
+        }
+    }
+    create_standbys(inner, &stored, &plan.standby_create);
     // A crash is recorded (`plan.crashed`) once its container is gone: if the removal fails, the next pass sees the
     // same container again and must not count it twice.
     let mut crash_not_removed: BTreeSet<(String, u32)> = BTreeSet::new();
@@ -660,6 +781,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
             network_failed.push((app.to_string(), e));
         }
     }
+    let network_ready_ms = pass_began.elapsed().as_secs_f64() * 1e3;
     let starts = plan.start.iter().map(|s| {
         let spec = stored.iter().find(|a| a.spec.name == s.app).map(|a| a.spec.clone());
         let network_error = network_failed.iter().find(|(app, _)| app == &s.app).map(|(_, e)| e.clone());
@@ -668,6 +790,8 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
         let inner = inner.clone();
         async move {
             let t = std::time::Instant::now();
+            let mut rename_ms = None;
+            let mut promoted = false;
             let remove_late = |inner: Arc<Inner>| async move {
                 match late {
                     Some(r) => {
@@ -686,7 +810,11 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                 (None, Some(spec)) => {
                     // A start-first update: the old revision keeps serving under another name.
                     let moved = match &s.displace {
-                        Some(d) => inner.runtime.rename_instance(&d.id, &d.to).await,
+                        Some(d) => {
+                            let moved = inner.runtime.rename_instance(&d.id, &d.to).await;
+                            rename_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+                            moved
+                        }
                         None => Ok(()),
                     };
                     match moved {
@@ -699,13 +827,31 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                                 spec,
                                 owner: inner.owner.clone(),
                             };
-                            futures_util::future::join(inner.runtime.start_instance(&req), remove_late(inner.clone()))
-                                .await
+                            let start = async {
+                                if let Some(p) = &s.standby {
+                                    let name = format!("{}-{}", s.app, s.index);
+                                    match inner.runtime.promote_standby(&p.id, &name).await {
+                                        Ok(()) => {
+                                            promoted = true;
+                                            inner.shared.locked().promoted.insert(p.id.clone(), inner.now());
+                                            return Ok(p.id.clone());
+                                        }
+                                        Err(e) => {
+                                            // A standby that cannot take over is dropped; the slot gets a new
+                                            // container as it would without one.
+                                            tracing::warn!(standby = %p.name, "could not promote the standby: {e}");
+                                            let _ = inner.runtime.remove_standby(&p.id).await;
+                                        }
+                                    }
+                                }
+                                inner.runtime.start_instance(&req).await
+                            };
+                            futures_util::future::join(start, remove_late(inner.clone())).await
                         }
                     }
                 }
             };
-            (s, result, t.elapsed().as_millis() as u64, removed)
+            (s, result, (t.elapsed().as_millis() as u64, rename_ms, promoted), removed)
         }
     });
     let (started, late_removed): (Vec<_>, Vec<_>) =
@@ -722,7 +868,7 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
             shared.removing.remove(&r.id);
         }
     }
-    for (s, result, took_ms) in started {
+    for (s, result, (took_ms, rename_ms, promoted)) in started {
         let name = format!("{}-{}", s.app, s.index);
         let slot = (s.app.clone(), s.index);
         match result {
@@ -738,13 +884,32 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
                     )
                     .await;
                 }
+                // A replacement of a dead container says how long after the death it runs, and where that went.
+                let since_death = s.displace.as_ref().and_then(|d| {
+                    let at = inner.shared.locked().died.get(&d.id).map(|(_, at)| *at)?;
+                    Some(inner.now().saturating_sub(at))
+                });
+                let round = |ms: f64| (ms * 10.0).round() / 10.0;
+                let timing = serde_json::json!({
+                    "observedMs": round(observed_ms),
+                    "plannedMs": round(planned_ms),
+                    "networkReadyMs": round(network_ready_ms),
+                    "renameMs": rename_ms.map(round),
+                    "sinceDeathMs": since_death,
+                });
                 record(
                     inner,
                     Some(&s.app),
                     Some(&name),
                     EventKind::InstanceStarted,
                     s.reason.clone(),
-                    serde_json::json!({"container": id, "revision": s.revision, "tookMs": took_ms}),
+                    serde_json::json!({
+                        "container": id,
+                        "revision": s.revision,
+                        "tookMs": took_ms,
+                        "timing": timing,
+                        "standby": promoted,
+                    }),
                 )
                 .await
             }
@@ -803,7 +968,10 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     let observed = if plan.remove.is_empty() && plan.start.is_empty() {
         observed
     } else {
-        inner.runtime.list_instances(&inner.owner).await.unwrap_or(observed)
+        match inner.runtime.list_instances(&inner.owner).await {
+            Ok(again) => again.into_iter().filter(|o| !o.standby).collect(),
+            Err(_) => observed,
+        }
     };
     let mut observed = observed;
     let details = inspect_new(inner, &mut observed).await;
@@ -1187,14 +1355,21 @@ async fn on_probe_report(
 /// Looks up the network address and start time of running instances (once per container; both stay fixed while it
 /// runs).
 async fn inspect_new(inner: &Arc<Inner>, observed: &mut [ObservedInstance]) -> BTreeMap<String, InstanceDetails> {
-    let known = inner.shared.locked().details.clone();
+    let (known, promoted) = {
+        let mut shared = inner.shared.locked();
+        shared.promoted.retain(|id, _| observed.iter().any(|o| &o.id == id));
+        (shared.details.clone(), shared.promoted.clone())
+    };
     let mut out = BTreeMap::new();
     for o in observed.iter_mut().filter(|o| o.state == crane_core::model::ContainerState::Running) {
         let details = match known.get(&o.id) {
             Some(d) => Some(d.clone()),
             None => inner.runtime.inspect_instance(&o.id).await.ok().flatten(),
         };
-        if let Some(d) = details {
+        if let Some(mut d) = details {
+            if let Some(at) = promoted.get(&o.id) {
+                d.started_at = Some(*at);
+            }
             if o.started_at.is_none() {
                 o.started_at = d.started_at;
             }

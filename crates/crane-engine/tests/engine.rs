@@ -617,3 +617,44 @@ async fn settings_move_the_safety_floor_and_are_admin_only() {
     assert!(rig.engine.settings().await.unwrap().host_path_allow.is_empty());
     rig.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_standby_takes_over_a_crashed_slot_and_is_made_again() {
+    let rig = Rig::new().await;
+    rig.apply(&spec("web", "demo:1", 2, "heal: { standby: true }\n")).await;
+    let paused = |r: &Rig, name: &str| {
+        r.fake.containers().into_iter().find(|c| c.name == name && c.state == ContainerState::Paused)
+    };
+    rig.until(5, "two standbys", |r| paused(r, "web-1-s1").is_some() && paused(r, "web-2-s1").is_some()).await;
+    // Standbys are not instances.
+    assert_eq!(rig.engine.get_app("web").await.unwrap().instances.len(), 2);
+    assert_eq!(rig.events(&["instance.standby_ready"]).len(), 2, "{}", rig.log());
+
+    let standby = paused(&rig, "web-1-s1").unwrap();
+    let starts = rig.fake.calls().iter().filter(|c| matches!(c, Call::Start { .. })).count();
+    assert!(rig.fake.crash("web-1", 137));
+    rig.until(5, "the standby serves web-1", |r| {
+        r.fake.running("web").iter().any(|c| c.name == "web-1" && c.id == standby.id)
+    })
+    .await;
+    let calls = rig.fake.calls();
+    assert!(calls.contains(&Call::Promote(standby.id.clone(), "web-1".into())), "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| matches!(c, Call::Start { .. })).count(), starts, "no container was started");
+    let started = rig.events(&["instance.started"]);
+    let promoted = started.last().unwrap();
+    assert!(promoted.reason.contains("its paused standby web-1-s1 takes over"), "{}", promoted.reason);
+    assert_eq!(promoted.details["standby"], true, "{}", promoted.details);
+    // The death is a crash of the slot like any other, and the slot gets a new standby.
+    assert_eq!(rig.events(&["instance.replaced"]).len(), 1, "{}", rig.log());
+    rig.until(5, "a new standby for web-1", |r| paused(r, "web-1-s1").is_some_and(|c| c.id != standby.id)).await;
+
+    // Scaling down removes the standby of the slot that goes; turning the setting off removes the rest (and is
+    // not a new revision: nothing is replaced).
+    rig.engine.scale("web", 1).await.unwrap();
+    rig.until(5, "web-2's standby removed", |r| r.fake.containers().iter().all(|c| !c.name.starts_with("web-2"))).await;
+    let result = rig.apply(&spec("web", "demo:1", 1, "")).await;
+    assert_eq!(rig.engine.get_app("web").await.unwrap().revision, 1, "{result:?}");
+    rig.until(5, "no standby left", |r| r.fake.containers().iter().all(|c| c.state != ContainerState::Paused)).await;
+    assert!(rig.events(&["instance.standby_removed"]).len() >= 2, "{}", rig.log());
+    rig.engine.shutdown().await;
+}

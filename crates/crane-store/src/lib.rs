@@ -62,6 +62,10 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL cannot corrupt the database; a power cut may lose the last commits, which the next
+            // observation rebuilds (containers) or which were log lines. FULL costs an fsync per event written, and
+            // the engine writes an event before it acts on a death.
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
         Self::connect(options).await
     }

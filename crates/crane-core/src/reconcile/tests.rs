@@ -30,6 +30,7 @@ fn desired(text: &str) -> Vec<DesiredApp> {
             let mut paused = false;
             let mut history = Vec::new();
             let mut rolled_back_to = None;
+            let mut standby = false;
             for option in options {
                 match option.split_once('=') {
                     Some(("hist", list)) => history = list.split('.').map(|r| r.parse().unwrap()).collect(),
@@ -39,12 +40,16 @@ fn desired(text: &str) -> Vec<DesiredApp> {
                     Some(("unavail", n)) => update.push(format!("maxUnavailable: {n}")),
                     Some(("deadline", d)) => update.push(format!("deadline: {d}")),
                     None if option == "paused" => paused = true,
+                    None if option == "standby" => standby = true,
                     _ => panic!("unknown desired option {option}"),
                 }
             }
             let mut yaml = format!("name: {name}\nimage: x\nreplicas: {replicas}\n");
             if !update.is_empty() {
                 yaml.push_str(&format!("update: {{ {} }}\n", update.join(", ")));
+            }
+            if standby {
+                yaml.push_str("heal: { standby: true }\n");
             }
             let spec = parse_spec(&yaml).expect("valid spec");
             DesiredApp { spec, revision: revision.parse().unwrap(), paused, history, rolled_back_to }
@@ -90,6 +95,7 @@ fn observed(text: &str) -> Vec<ObservedInstance> {
                 created_at,
                 started_at: (state != S::Created).then_some(started_at),
                 ready: rest == "ready",
+                standby: false,
             }
         })
         .collect()
@@ -160,6 +166,7 @@ fn check(want: &str, have: &str, history: &str, expected: &str) {
         backoff: BackoffPolicy::default(),
         start_failures: Default::default(),
         resource_apps: Default::default(),
+        ..Snapshot::default()
     };
     let plan = reconcile(&snapshot);
     let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
@@ -696,6 +703,7 @@ fn random_snapshot(rng: &mut Rng) -> Snapshot {
         backoff: BackoffPolicy::default(),
         start_failures: Default::default(),
         resource_apps: Default::default(),
+        ..Snapshot::default()
     }
 }
 
@@ -725,6 +733,7 @@ fn apply(snapshot: &Snapshot, plan: &Plan, round: usize) -> Snapshot {
             created_at: snapshot.now,
             started_at: Some(snapshot.now),
             ready: false,
+            standby: false,
         });
     }
     next
@@ -1059,4 +1068,218 @@ fn networks_and_volumes_of_gone_apps_are_orphans_even_without_containers() {
     // Not looked at this pass: no resource is an orphan by absence of knowledge.
     let plan = reconcile(&Snapshot { resource_apps: Default::default(), ..snapshot });
     assert_eq!(plan.orphan_apps, vec!["gone".to_string()]);
+}
+
+/// Standbys in the `observed` notation: `web-2:paused@1` is a standby of slot `web-2` at revision 1 (id
+/// `sb-web-2@1`, or `sb-web-2@1#b` for a second one: `web-2#b:paused`).
+fn standbys(text: &str) -> Vec<ObservedInstance> {
+    observed(text)
+        .into_iter()
+        .map(|mut o| {
+            o.id = format!("sb-{}", o.id);
+            o.name = standby::standby_name(&o.app, o.index, o.revision);
+            o.standby = true;
+            o
+        })
+        .collect()
+}
+
+/// The standby buckets of a plan, one line each: `create web-1@1`, `remove <name>: <why>`, `promote web-2 <- id`.
+fn standby_plan(
+    want: &str,
+    have: &str,
+    waiting: &str,
+    in_flight: &[(&str, u32)],
+    failures: &[(&str, u32, u32, u64)],
+) -> Vec<String> {
+    let snapshot = Snapshot {
+        desired: desired(want),
+        observed: observed(have),
+        standbys: standbys(waiting),
+        now: NOW,
+        standby_in_flight: in_flight.iter().map(|(a, i)| (a.to_string(), *i)).collect(),
+        standby_failures: failures
+            .iter()
+            .map(|&(app, index, attempts, at)| {
+                ((app.to_string(), index), crate::model::StartFailure { attempts, last_at: at, message: "x".into() })
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    let plan = reconcile(&snapshot);
+    assert_eq!(reconcile(&snapshot), plan, "the same snapshot gives the same plan");
+    let mut lines = Vec::new();
+    for s in &plan.start {
+        if let Some(p) = &s.standby {
+            lines.push(format!("promote {}-{} <- {}", s.app, s.index, p.id));
+        }
+    }
+    for c in &plan.standby_create {
+        lines.push(format!("create {}-{}@{} as {}", c.app, c.index, c.revision, c.name));
+    }
+    for r in &plan.standby_remove {
+        lines.push(format!("remove {}", r.reason));
+    }
+    if !plan.orphan_apps.is_empty() {
+        lines.push(format!("orphan apps {}", plan.orphan_apps.join(",")));
+    }
+    lines
+}
+
+#[test]
+fn standbys_are_made_for_ready_instances_two_at_a_time() {
+    let cases: &[(&str, &str, &str, &[(&str, u32)], &[&str])] = &[
+        // Nothing asked: nothing made.
+        ("web:3", "web-1:ready web-2:ready web-3:ready", "", &[], &[]),
+        // Two per app at a time, lowest slots first.
+        (
+            "web:3,standby",
+            "web-1:ready web-2:ready web-3:ready",
+            "",
+            &[],
+            &["create web-1@1 as web-1-s1", "create web-2@1 as web-2-s1"],
+        ),
+        // Slots already covered or being made are skipped; what is in flight counts against the two.
+        (
+            "web:3,standby",
+            "web-1:ready web-2:ready web-3:ready",
+            "web-1:paused",
+            &[("web", 2)],
+            &["create web-3@1 as web-3-s1"],
+        ),
+        ("web:3,standby", "web-1:ready web-2:ready web-3:ready", "", &[("web", 1), ("web", 2)], &[]),
+        // Only a ready instance of the current revision under the slot's name earns a standby.
+        ("web:2,standby", "web-1:run web-2:ready", "", &[], &["create web-2@1 as web-2-s1"]),
+        // A paused app or a rolling update waits.
+        ("web:2,standby,paused", "web-1:ready web-2:ready", "", &[], &[]),
+        ("web:2@2,standby", "web-1:ready@1 web-2:ready@1", "", &[], &[]),
+    ];
+    for (want, have, waiting, in_flight, expected) in cases {
+        assert_eq!(
+            standby_plan(want, have, waiting, in_flight, &[]),
+            *expected,
+            "\nwant: {want}\nhave: {have}\nstandbys: {waiting}"
+        );
+    }
+}
+
+#[test]
+fn a_death_is_healed_by_promoting_the_standby() {
+    assert_eq!(
+        standby_plan("web:2,standby", "web-1:ready web-2:exit(137)", "web-1:paused web-2:paused", &[], &[]),
+        vec!["promote web-2 <- sb-web-2"]
+    );
+    // The crashed container still goes (renamed aside, removed beside the promotion), the slot's history records it.
+    let snapshot = Snapshot {
+        desired: desired("web:2,standby"),
+        observed: observed("web-1:ready web-2:exit(137)"),
+        standbys: standbys("web-2:paused"),
+        now: NOW,
+        ..Snapshot::default()
+    };
+    let plan = reconcile(&snapshot);
+    assert_eq!(plan.start.len(), 1);
+    let start = &plan.start[0];
+    assert!(start.displace.is_some() && start.reason.contains("its paused standby web-2-s1 takes over"), "{start:?}");
+    assert_eq!(plan.crashed, vec![("web".to_string(), 2)]);
+    assert!(plan.remove.iter().any(|r| r.name == "web-2"));
+    // A standby of another revision, or one not paused, does not take over: a new container starts.
+    assert_eq!(
+        standby_plan("web:2@2,standby", "web-1:ready@2 web-2:exit(1)@2", "web-2:paused@1", &[], &[]),
+        vec![
+            "create web-1@2 as web-1-s2",
+            "remove removing standby web-2-s1: it is revision 1, the app is at revision 2"
+        ]
+    );
+    // While the slot waits in CrashLoop backoff there is no start, hence no promotion.
+    let backoff = Snapshot {
+        desired: desired("web:1,standby"),
+        observed: observed("web-1:exit(1)^99000"),
+        standbys: standbys("web-1:paused"),
+        histories: histories("web-1=1@90000"),
+        now: NOW,
+        ..Snapshot::default()
+    };
+    let plan = reconcile(&backoff);
+    assert!(plan.start.is_empty() && !plan.waiting.is_empty(), "{plan:?}");
+}
+
+#[test]
+fn standbys_that_no_longer_fit_are_removed() {
+    let cases: &[(&str, &str, &str, &[(&str, u32)], &[&str])] = &[
+        (
+            "web:2",
+            "web-1:ready web-2:ready",
+            "web-1:paused",
+            &[],
+            &["remove removing standby web-1-s1: the app no longer asks for standbys"],
+        ),
+        (
+            "web:1,standby",
+            "web-1:ready",
+            "web-1:paused web-2:paused",
+            &[],
+            &["remove removing standby web-2-s1: slot 2 is above the 1 replica(s) wanted"],
+        ),
+        (
+            "",
+            "",
+            "web-1:paused",
+            &[],
+            &["remove removing standby web-1-s1: app 'web' no longer exists", "orphan apps web"],
+        ),
+        // Not paused: broken, unless its creation is under way.
+        (
+            "web:1,standby",
+            "web-1:ready",
+            "web-1:exit(1)",
+            &[],
+            &["remove removing standby web-1-s1: it is exited instead of paused"],
+        ),
+        ("web:1,standby", "web-1:ready", "web-1:run", &[("web", 1)], &[]),
+        // Two for one slot: the first (by id) stays.
+        (
+            "web:1,standby",
+            "web-1:ready",
+            "web-1:paused web-1#b:paused",
+            &[],
+            &["remove removing standby web-1-s1: the slot has another standby"],
+        ),
+    ];
+    for (want, have, waiting, in_flight, expected) in cases {
+        assert_eq!(
+            standby_plan(want, have, waiting, in_flight, &[]),
+            *expected,
+            "\nwant: {want}\nhave: {have}\nstandbys: {waiting}"
+        );
+    }
+}
+
+#[test]
+fn failed_standbys_are_retried_later() {
+    // One failure 1 s ago: the next try is 5 s after it; the plan asks to be woken then.
+    assert_eq!(
+        standby_plan("web:1,standby", "web-1:ready", "", &[], &[("web", 1, 1, NOW - 1_000)]),
+        Vec::<String>::new()
+    );
+    let snapshot = Snapshot {
+        desired: desired("web:1,standby"),
+        observed: observed("web-1:ready"),
+        now: NOW,
+        standby_failures: [(
+            ("web".to_string(), 1),
+            crate::model::StartFailure { attempts: 1, last_at: NOW - 1_000, message: "x".into() },
+        )]
+        .into_iter()
+        .collect(),
+        ..Snapshot::default()
+    };
+    assert_eq!(reconcile(&snapshot).requeue_after, Some(NOW + 4_000));
+    assert_eq!(
+        standby_plan("web:1,standby", "web-1:ready", "", &[], &[("web", 1, 1, NOW - 6_000)]),
+        vec!["create web-1@1 as web-1-s1"]
+    );
+    assert_eq!(standby::retry_after(1), 5_000);
+    assert_eq!(standby::retry_after(3), 20_000);
+    assert_eq!(standby::retry_after(40), 300_000);
 }

@@ -244,6 +244,8 @@ const SECURITY: Shape = Shape::Struct(&[
     dflt("keepDefaultCapabilities", &BOOL),
 ]);
 
+const HEAL: Shape = Shape::Struct(&[dflt("standby", &BOOL)]);
+
 /// The whole spec.
 pub(crate) const APP: Shape = Shape::Struct(&[
     req("name", &TEXT, "name: web"),
@@ -261,6 +263,7 @@ pub(crate) const APP: Shape = Shape::Struct(&[
     dflt("secrets", &Shape::SeqOf(&FILE_REF)),
     dflt("configs", &Shape::SeqOf(&FILE_REF)),
     opt("security", &SECURITY),
+    opt("heal", &HEAL),
 ]);
 
 /// Checks `node` against `shape`, adding one diagnostic per problem to `findings`.

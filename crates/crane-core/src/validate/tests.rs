@@ -143,7 +143,7 @@ fn unknown_fields_all_at_once() {
     check(
         "base: &b { cpu: 1 }\n",
         r#"
-        1:1 base: unknown field `base` | remove it; the fields allowed here are: name, image, replicas, command, env, ports, resources, health, autoscaling, update, placement, volumes, secrets, configs, security
+        1:1 base: unknown field `base` | remove it; the fields allowed here are: name, image, replicas, command, env, ports, resources, health, autoscaling, update, placement, volumes, secrets, configs, security, heal
         1:1 name: required field `name` is missing | add `name: web`
         1:1 image: required field `image` is missing | add `image: crane-demo:0.1.0`
         "#,
@@ -155,7 +155,7 @@ fn unknown_fields_all_at_once() {
             5:3 resources.memroy: unknown field `memroy` | remove it, or did you mean `memory`?
             6:3 resources.cpus: unknown field `cpus` | remove it, or did you mean `cpu`?
             8:36 health.liveness.failure_threshold: unknown field `failure_threshold` | remove it, or did you mean `failureThreshold`?
-            9:1 foo: unknown field `foo` | remove it; the fields allowed here are: name, image, replicas, command, env, ports, resources, health, autoscaling, update, placement, volumes, secrets, configs, security
+            9:1 foo: unknown field `foo` | remove it; the fields allowed here are: name, image, replicas, command, env, ports, resources, health, autoscaling, update, placement, volumes, secrets, configs, security, heal
             "#,
     );
 }
