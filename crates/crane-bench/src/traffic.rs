@@ -18,7 +18,7 @@ use crane_e2e::*;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::{percentile, start_server, Server};
+use crate::{start_server, Server};
 
 const SECONDS: u64 = 5;
 const WORKERS: usize = 16;
