@@ -152,6 +152,14 @@ async fn first_run_checklist_to_a_serving_app_then_scaling_keyboard_and_edit() {
         click(c, "[data-testid=scaling-scale-submit]").await;
         wait_until(c, "5 instances ready in the topology", APP_UP_TIMEOUT, &format!("const s = {topo}; return (s.length === 5 && s.every(x => x === 'ready')) ? s : null")).await;
         wait_until(c, "the 4 charts", Duration::from_secs(20), "return document.querySelectorAll('[data-testid=charts] .chart svg').length === 4 || null").await;
+        // A long-lived connection (a WebSocket to the demo's /ws through the load balancer) is drawn as a dashed edge
+        // to the instance that holds it, with its count.
+        let lb = c.execute("return document.querySelector('[data-testid=topo-rps]').textContent", vec![]).await.expect("script");
+        let address = lb.as_str().unwrap_or_default().split_whitespace().next().unwrap_or_default().to_string();
+        let _socket = open_websocket(&address);
+        let held = wait_until(c, "a long-lived connection in the topology", Duration::from_secs(20),
+            "const e = document.querySelector('[data-testid^=topo-conn-]'); return e ? e.dataset.testid : null").await;
+        assert!(held.as_str().unwrap_or_default().starts_with(&format!("topo-conn-{app}-")), "{held}");
         screenshot(c, "window-scaling-1280-light.png").await;
         set_theme(c, "dark").await;
         screenshot(c, "window-scaling-1280-dark.png").await;
@@ -1077,6 +1085,28 @@ async fn build_demo(c: &Client, button: &str) {
     let step = text(c, "[data-testid=build-step]").await;
     assert_eq!(state, json!("done"), "building the demo image failed: {step}");
     click(c, "[data-testid=build-close]").await;
+}
+
+/// Opens a WebSocket to `/ws` at `address` (`host:port`) and returns the connection once the upgrade is answered
+/// (`101`); it stays open until dropped.
+fn open_websocket(address: &str) -> TcpStream {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("connect to {address}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("write the upgrade request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+        stream.read_exact(&mut byte).expect("read the upgrade answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "the WebSocket upgrade was not accepted: {head}");
+    stream
 }
 
 /// Resizes the window (its viewport is what screenshots show).

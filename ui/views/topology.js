@@ -1,7 +1,8 @@
 // The live topology of an app as SVG: the load balancer on the left, an edge to each instance on the right.
 // Instances appear and vanish (keyed by name, faded in and out), are coloured by state, and their edge's width
-// follows the share of requests the balancer sends them. Each instance is a focusable button (Enter or click
-// selects it); the Scaling view shows its logs and probes.
+// follows the share of requests the balancer sends them. Long-lived connections (WebSockets, tcp ports) open to an
+// instance are drawn as a dashed second edge labelled with their count. Each instance is a focusable button (Enter or
+// click selects it); the Scaling view shows its logs and probes.
 import { num } from "../lib/dom.js";
 
 const NS = "http://www.w3.org/2000/svg";
@@ -31,7 +32,8 @@ export function renderTopology(box, app, selected, onPick) {
   const lbY = height / 2 - LB.h / 2;
   // The load balancer.
   const lb = svg.querySelector(".topo-lb");
-  const rps = app.traffic ? `${num(app.traffic.rps, 1)} req/s` : "no port";
+  const open = app.traffic?.open_connections ?? 0;
+  const rps = app.traffic ? `${num(app.traffic.rps, 1)} req/s${open > 0 ? ` · ${num(open, 0)} open` : ""}` : "no port";
   lb.replaceChildren(
     svgEl("rect", { x: LB.x, y: lbY, width: LB.w, height: LB.h, rx: 10, class: "topo-lb-box" }),
     Object.assign(svgEl("text", { x: LB.x + 12, y: lbY + 22, class: "topo-title" }), { textContent: "load balancer" }),
@@ -60,6 +62,23 @@ export function renderTopology(box, app, selected, onPick) {
       "stroke-width": width.toFixed(1),
     });
     edges.append(path);
+    const conns = inst.traffic?.open_connections ?? 0;
+    if (conns > 0) {
+      // Long-lived connections: a dashed edge just below the request edge, its count at the instance's end.
+      const from = lbY + LB.h / 2 + 6;
+      const to = cy + 6;
+      edges.append(
+        svgEl("path", {
+          d: `M ${LB.x + LB.w} ${from} C ${LB.x + LB.w + 80} ${from}, ${INST.x - 80} ${to}, ${INST.x} ${to}`,
+          class: "topo-conn",
+          "stroke-width": Math.min(6, 1.5 + Math.log2(1 + conns)).toFixed(1),
+          "data-testid": `topo-conn-${inst.name}`,
+        }),
+        Object.assign(svgEl("text", { x: INST.x - 6, y: to + 12, class: "topo-sub", "text-anchor": "end" }), {
+          textContent: `${num(conns, 0)} open`,
+        }),
+      );
+    }
     let g = [...layer.children].find((c) => c.dataset.name === inst.name && !c.classList.contains("leaving"));
     if (!g) {
       g = svgEl("g", { class: "topo-inst entering", tabindex: "0", role: "button", "data-testid": `topo-instance-${inst.name}` });
@@ -85,7 +104,10 @@ export function renderTopology(box, app, selected, onPick) {
     g.setAttribute("transform", `translate(${INST.x} ${y})`);
     g.setAttribute("class", `topo-inst state-${inst.state}${inst.name === selected ? " selected" : ""}${g.dataset.entering ? " entering" : ""}`);
     g.dataset.state = inst.state;
-    g.setAttribute("aria-label", `${inst.name}, ${inst.state}${inst.traffic ? `, ${num(inst.traffic.rps, 1)} requests per second` : ""}`);
+    g.setAttribute(
+      "aria-label",
+      `${inst.name}, ${inst.state}${inst.traffic ? `, ${num(inst.traffic.rps, 1)} requests per second` : ""}${conns > 0 ? `, ${num(conns, 0)} open connections` : ""}`,
+    );
     g.setAttribute("aria-pressed", inst.name === selected ? "true" : "false");
     g.querySelector(".topo-name").textContent = inst.name;
     g.querySelector(".topo-rate").textContent = inst.traffic ? `${num(inst.traffic.rps, 1)}/s` : inst.state;
