@@ -396,9 +396,9 @@ pub fn planned_ms(
         (None, _) if after_ms > 0 => Err("after_s: time after the load needs a load; give one, or use duration_s \
                                           to record for a while without sending load"
             .into()),
-        (None, Some(0)) => {
-            Err(format!("duration_s: give a duration above 0 (at most {limit}), or leave it out to record until stopped"))
-        }
+        (None, Some(0)) => Err(format!(
+            "duration_s: give a duration above 0 (at most {limit}), or leave it out to record until stopped"
+        )),
         (None, Some(d)) if d > MAX_RECORD_MS => {
             Err(format!("duration_s: {} is more than a recording may last ({limit}); record shorter runs", seconds(d)))
         }
@@ -521,10 +521,8 @@ pub fn summary(run: &Run) -> Summary {
 /// else none (different targets would be one line per run; the legend names them instead).
 pub fn shared_target(runs: &[&Run], metric: RunMetric) -> Option<f64> {
     let wanted = metric.target_of()?;
-    let targets: Vec<Option<f64>> = runs
-        .iter()
-        .map(|r| r.settings.autoscaling.as_ref().filter(|a| a.metric == wanted).map(|a| a.target))
-        .collect();
+    let targets: Vec<Option<f64>> =
+        runs.iter().map(|r| r.settings.autoscaling.as_ref().filter(|a| a.metric == wanted).map(|a| a.target)).collect();
     match targets.first() {
         Some(Some(t)) if targets.iter().all(|x| *x == Some(*t)) => Some(*t),
         _ => None,
@@ -639,7 +637,8 @@ pub fn legend(name: &str, differing: &[String]) -> String {
     if text.chars().count() <= MAX_LEGEND_CHARS {
         return text;
     }
-    let cut = crate::text::floor_char_boundary(&text, text.char_indices().nth(MAX_LEGEND_CHARS - 1).map_or(0, |(i, _)| i));
+    let cut =
+        crate::text::floor_char_boundary(&text, text.char_indices().nth(MAX_LEGEND_CHARS - 1).map_or(0, |(i, _)| i));
     format!("{}…", &text[..cut])
 }
 

@@ -166,23 +166,38 @@ fn comparison_names_what_differs_per_run() {
     check(&[|_| {}, |_| {}], &[&[], &[]], 15);
     check(&[|_| {}], &[&[]], 15);
     check(
-        &[|r| autoscaling(r).scale_down_stabilization_ms = 10_000, |r| autoscaling(r).scale_down_stabilization_ms = 60_000],
+        &[
+            |r| autoscaling(r).scale_down_stabilization_ms = 10_000,
+            |r| autoscaling(r).scale_down_stabilization_ms = 60_000,
+        ],
         &[&["stabilization 10s"], &["stabilization 1m"]],
         14,
     );
     check(
-        &[|_| {}, |r| {
-            let a = autoscaling(r);
-            a.metric = Metric::Rps;
-            a.target = 5.0;
-        }],
+        &[
+            |_| {},
+            |r| {
+                let a = autoscaling(r);
+                a.metric = Metric::Rps;
+                a.target = 5.0;
+            },
+        ],
         &[&["metric cpu", "target 50%"], &["metric rps", "target 5 req/s"]],
         13,
     );
     check(
         &[|_| {}, |r| r.settings.autoscaling = None],
         &[
-            &["metric cpu", "target 50%", "min 1", "max 5", "stabilization 10s", "tolerance 10%", "no step-up limit", "no step-down limit"],
+            &[
+                "metric cpu",
+                "target 50%",
+                "min 1",
+                "max 5",
+                "stabilization 10s",
+                "tolerance 10%",
+                "no step-up limit",
+                "no step-down limit",
+            ],
             &["no autoscaling"],
         ],
         7,
@@ -225,7 +240,13 @@ fn legends_name_the_run_and_what_differs_within_a_bound() {
 fn csv_has_the_documented_header_and_one_row_per_point_per_run() {
     let mut a = run("stab-10s");
     a.points = vec![
-        RunPoint { replicas: Some(1.0), ready: Some(1.0), rps: Some(40.0), rps_per_replica: Some(40.0), ..point(T0 + 1000) },
+        RunPoint {
+            replicas: Some(1.0),
+            ready: Some(1.0),
+            rps: Some(40.0),
+            rps_per_replica: Some(40.0),
+            ..point(T0 + 1000)
+        },
         RunPoint { replicas: Some(2.0), cpu_percent: Some(61.23456), latency_p95_ms: Some(3.5), ..point(T0 + 3500) },
     ];
     let mut b = run("stab-60s");
@@ -255,7 +276,8 @@ fn csv_has_the_documented_header_and_one_row_per_point_per_run() {
 
 #[test]
 fn numbers_are_short() {
-    for (v, text) in [(1.0, "1"), (0.5, "0.5"), (61.23456, "61.235"), (-0.0001, "0"), (1e6, "1000000"), (f64::NAN, "")] {
+    for (v, text) in [(1.0, "1"), (0.5, "0.5"), (61.23456, "61.235"), (-0.0001, "0"), (1e6, "1000000"), (f64::NAN, "")]
+    {
         assert_eq!(number(v), text, "{v}");
     }
 }
@@ -398,6 +420,11 @@ fn a_target_line_is_drawn_only_when_every_run_shares_it() {
         (vec![], RunMetric::CpuPercent, None),
     ];
     for (runs, metric, expected) in cases {
-        assert_eq!(shared_target(&runs, metric), expected, "{metric:?} of {:?}", runs.iter().map(|r| &r.name).collect::<Vec<_>>());
+        assert_eq!(
+            shared_target(&runs, metric),
+            expected,
+            "{metric:?} of {:?}",
+            runs.iter().map(|r| &r.name).collect::<Vec<_>>()
+        );
     }
 }
