@@ -256,12 +256,13 @@ async fn finish(inner: &Inner, run: &mut Run, end: Millis, why: RunEnd) {
     }
     let seconds = run.elapsed_ms(end) as f64 / 1000.0;
     let text = format!(
-        "experiment run '{}' of '{}' ended after {:.1} s ({}): {} points kept",
+        "experiment run '{}' of '{}' ended after {:.1} s ({}): {} point{} kept",
         run.name,
         run.app,
         seconds,
         end_text(why),
-        run.points.len()
+        run.points.len(),
+        if run.points.len() == 1 { "" } else { "s" }
     );
     let details = serde_json::json!({
         "name": run.name, "app": run.app, "end": why, "points": run.points.len(), "durationS": seconds,

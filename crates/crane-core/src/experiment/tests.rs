@@ -285,8 +285,9 @@ fn numbers_are_short() {
 #[test]
 fn a_recording_lasts_as_planned_within_the_limit() {
     let load = |duration_ms| LoadProfile { rate: 1.0, ramp_to: None, duration_ms, concurrency: None, path: "/".into() };
+    type Case = (Option<LoadProfile>, Option<Millis>, Millis, Result<Option<Millis>, &'static str>);
     #[rustfmt::skip]
-    let cases: Vec<(Option<LoadProfile>, Option<Millis>, Millis, Result<Option<Millis>, &str>)> = vec![
+    let cases: Vec<Case> = vec![
         (Some(load(30_000)), None, 0, Ok(Some(30_000))),
         (Some(load(30_000)), None, 60_000, Ok(Some(90_000))),
         (Some(load(3_600_000)), None, 1, Err("after_s: the load's 3600 s plus 0.001 s after it is more than a recording may last (3600 s)")),
