@@ -364,6 +364,57 @@ export const commands = {
 	 * @returns {Promise<LabResetView>}
 	 */
 	labReset: (id) => __TAURI_INVOKE("lab_reset", { id }),
+	/**
+	 *  Starts recording a run of an app: its settings now, with `load` the load generator with that profile.
+	 * @param {ExperimentRecordRequest_Deserialize} request
+	 * @returns {Promise<ExperimentView_Serialize>}
+	 */
+	experimentRecord: (request) => __TAURI_INVOKE("experiment_record", { request }),
+	/**
+	 *  Stops a recording (and its load), waits for its points and returns the run.
+	 * @param {string} name
+	 * @returns {Promise<ExperimentView_Serialize>}
+	 */
+	experimentStop: (name) => __TAURI_INVOKE("experiment_stop", { name }),
+	/**
+	 *  Every run, oldest first, without points.
+	 * @returns {Promise<ExperimentView_Serialize[]>}
+	 */
+	experimentList: () => __TAURI_INVOKE("experiment_list"),
+	/**
+	 *  One run with its points.
+	 * @param {string} name
+	 * @returns {Promise<ExperimentView_Serialize>}
+	 */
+	experimentGet: (name) => __TAURI_INVOKE("experiment_get", { name }),
+	/**
+	 *  Deletes a run (a recording must be stopped first).
+	 * @param {string} name
+	 * @returns {Promise<null>}
+	 */
+	experimentDelete: (name) => __TAURI_INVOKE("experiment_delete", { name }),
+	/**
+	 *  What the runs have in common, what differs per run, and each run's figures.
+	 * @param {string[]} runs
+	 * @returns {Promise<ExperimentComparisonView_Serialize>}
+	 */
+	experimentCompare: (runs) => __TAURI_INVOKE("experiment_compare", { runs }),
+	/**
+	 *  The runs on the same axes as one SVG document: the four charts, or the one of `metric`.
+	 * @param {string[]} runs
+	 * @param {ExperimentMetric | null} metric
+	 * @returns {Promise<string>}
+	 */
+	experimentOverlay: (runs, metric) => __TAURI_INVOKE("experiment_overlay", { runs, metric }),
+	/**
+	 *  Writes the runs as a file on this machine: the overlay (svg, png) or every point (csv). `path` is an absolute
+	 *  file or folder (a folder gets `crane-<runs>.<ext>`); empty: the user's Downloads folder (else home).
+	 * @param {string[]} runs
+	 * @param {ExportFormat} format
+	 * @param {string | null} path
+	 * @returns {Promise<ExperimentExportView>}
+	 */
+	experimentExport: (runs, format, path) => __TAURI_INVOKE("experiment_export", { runs, format, path }),
 };
 
 /* Constants */
@@ -876,6 +927,9 @@ export const FIT_RANGE = "fit";
 	* "scan.db_import" | 
 	* "lab.load" | 
 	* "lab.reset" | 
+	* "experiment.record" | 
+	* "experiment.stop" | 
+	* "experiment.delete" | 
 	* string} AuditAction_Deserialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -924,6 +978,12 @@ export const FIT_RANGE = "fit";
 	* @property {
 	* "lab.reset"} "lab.reset" - Reset a lab (removes what it created, restores what it changed).
 	* @property {
+	* "experiment.record"} "experiment.record" - Start recording an experiment run (and its load).
+	* @property {
+	* "experiment.stop"} "experiment.stop" - Stop recording an experiment run.
+	* @property {
+	* "experiment.delete"} "experiment.delete" - Delete an experiment run.
+	* @property {
 	* string} unknown - An action this version does not know.
 	*
 	*  What an audited request did.
@@ -952,6 +1012,9 @@ export const FIT_RANGE = "fit";
 	* "scan.db_import" | 
 	* "lab.load" | 
 	* "lab.reset" | 
+	* "experiment.record" | 
+	* "experiment.stop" | 
+	* "experiment.delete" | 
 	* "unknown"} AuditAction_Serialize
 	* @property {
 	* "app.apply"} "app.apply" - Apply a spec (create, update or scale an app).
@@ -999,6 +1062,12 @@ export const FIT_RANGE = "fit";
 	* "lab.load"} "lab.load" - Load a lab (creates its apps, sets its policies and rules).
 	* @property {
 	* "lab.reset"} "lab.reset" - Reset a lab (removes what it created, restores what it changed).
+	* @property {
+	* "experiment.record"} "experiment.record" - Start recording an experiment run (and its load).
+	* @property {
+	* "experiment.stop"} "experiment.stop" - Stop recording an experiment run.
+	* @property {
+	* "experiment.delete"} "experiment.delete" - Delete an experiment run.
 	* @property {
 	* "unknown"} unknown - An action this version does not know.
 	*
@@ -1560,6 +1629,8 @@ export const FIT_RANGE = "fit";
 	* "instance.unhealthy" | 
 	* "instance.unready" | 
 	* "instance.updated" | 
+	* "experiment.started" | 
+	* "experiment.finished" | 
 	* "load.started" | 
 	* "load.finished" | 
 	* "nginx.failed" | 
@@ -1681,6 +1752,10 @@ export const FIT_RANGE = "fit";
 	* @property {
 	* "instance.updated"} "instance.updated" - An old revision's instance was drained and removed by a rolling update.
 	* @property {
+	* "experiment.started"} "experiment.started" - An experiment run started recording (its app's settings and load profile in the details).
+	* @property {
+	* "experiment.finished"} "experiment.finished" - An experiment run ended; its points were copied (why it ended and how many points in the details).
+	* @property {
 	* "load.started"} "load.started" - The load generator started.
 	* @property {
 	* "load.finished"} "load.finished" - The load generator finished.
@@ -1778,6 +1853,8 @@ export const FIT_RANGE = "fit";
 	* "instance.unhealthy" | 
 	* "instance.unready" | 
 	* "instance.updated" | 
+	* "experiment.started" | 
+	* "experiment.finished" | 
 	* "load.started" | 
 	* "load.finished" | 
 	* "nginx.failed" | 
@@ -1899,6 +1976,10 @@ export const FIT_RANGE = "fit";
 	* @property {
 	* "instance.updated"} "instance.updated" - An old revision's instance was drained and removed by a rolling update.
 	* @property {
+	* "experiment.started"} "experiment.started" - An experiment run started recording (its app's settings and load profile in the details).
+	* @property {
+	* "experiment.finished"} "experiment.finished" - An experiment run ended; its points were copied (why it ended and how many points in the details).
+	* @property {
 	* "load.started"} "load.started" - The load generator started.
 	* @property {
 	* "load.finished"} "load.finished" - The load generator finished.
@@ -2006,6 +2087,403 @@ export const FIT_RANGE = "fit";
 	* @property {EventTone} tone - How it reads at a glance.
 	* @property {string} reason - Plain-language reason.
 	* @property {string} details - Inputs of the decision (JSON text).
+	*
+	*  The autoscaler's policy when a run started (Crane's defaults filled in).
+	*
+	* @typedef {ExperimentAutoscalingView_Serialize | ExperimentAutoscalingView_Deserialize} ExperimentAutoscalingView
+	* @property {ExperimentAutoscalingView_Serialize} Serialize
+	* @property {ExperimentAutoscalingView_Deserialize} Deserialize
+	*
+	*  The autoscaler's policy when a run started (Crane's defaults filled in).
+	*
+	* @typedef {{
+	*		metric: AutoscaleMetric,
+	*		target: number | null,
+	*		min: number,
+	*		max: number,
+	*		tolerance: number | null,
+	*		scale_down_stabilization_ms: number | null,
+	*		max_scale_up_step?: number | null,
+	*		max_scale_down_step?: number | null,
+	*	}} ExperimentAutoscalingView_Deserialize
+	* @property {AutoscaleMetric} metric - What is measured.
+	* @property {number | null} target - Target value: percent for cpu and memory, requests/s per replica for rps, ms for latency p95.
+	* @property {number} min - Lowest replica count.
+	* @property {number} max - Highest replica count.
+	* @property {number | null} tolerance - How far `usage / target` may stray from 1 before anything changes (0.1 = 10 %).
+	* @property {number | null} scale_down_stabilization_ms - How far back recommendations hold a scale down, ms.
+	* @property {number | null} [max_scale_up_step] - Most instances added by one decision; `None` for no limit.
+	* @property {number | null} [max_scale_down_step] - Most instances removed by one decision; `None` for no limit.
+	*
+	*  The autoscaler's policy when a run started (Crane's defaults filled in).
+	*
+	* @typedef {{
+	*		metric: AutoscaleMetric,
+	*		target: number | null,
+	*		min: number,
+	*		max: number,
+	*		tolerance: number | null,
+	*		scale_down_stabilization_ms: number | null,
+	*		max_scale_up_step: number | null,
+	*		max_scale_down_step: number | null,
+	*	}} ExperimentAutoscalingView_Serialize
+	* @property {AutoscaleMetric} metric - What is measured.
+	* @property {number | null} target - Target value: percent for cpu and memory, requests/s per replica for rps, ms for latency p95.
+	* @property {number} min - Lowest replica count.
+	* @property {number} max - Highest replica count.
+	* @property {number | null} tolerance - How far `usage / target` may stray from 1 before anything changes (0.1 = 10 %).
+	* @property {number | null} scale_down_stabilization_ms - How far back recommendations hold a scale down, ms.
+	* @property {number | null} max_scale_up_step - Most instances added by one decision; `None` for no limit.
+	* @property {number | null} max_scale_down_step - Most instances removed by one decision; `None` for no limit.
+	*
+	*  What runs have in common and where they differ (`GET /api/v1/experiments/compare`).
+	*
+	* @typedef {ExperimentComparisonView_Serialize | ExperimentComparisonView_Deserialize} ExperimentComparisonView
+	* @property {ExperimentComparisonView_Serialize} Serialize
+	* @property {ExperimentComparisonView_Deserialize} Deserialize
+	*
+	*  What runs have in common and where they differ (`GET /api/v1/experiments/compare`).
+	*
+	* @typedef {{
+	*		runs: ExperimentDifferenceView_Deserialize[],
+	*		common: string[],
+	*	}} ExperimentComparisonView_Deserialize
+	* @property {ExperimentDifferenceView_Deserialize[]} runs - Each run, in the order asked for.
+	* @property {string[]} common - The settings every run shares (`metric cpu`, `target 50%`).
+	*
+	*  What runs have in common and where they differ (`GET /api/v1/experiments/compare`).
+	*
+	* @typedef {{
+	*		runs: ExperimentDifferenceView_Serialize[],
+	*		common: string[],
+	*	}} ExperimentComparisonView_Serialize
+	* @property {ExperimentDifferenceView_Serialize[]} runs - Each run, in the order asked for.
+	* @property {string[]} common - The settings every run shares (`metric cpu`, `target 50%`).
+	*
+	*  One run of a comparison.
+	*
+	* @typedef {ExperimentDifferenceView_Serialize | ExperimentDifferenceView_Deserialize} ExperimentDifferenceView
+	* @property {ExperimentDifferenceView_Serialize} Serialize
+	* @property {ExperimentDifferenceView_Deserialize} Deserialize
+	*
+	*  One run of a comparison.
+	*
+	* @typedef {{
+	*		name: string,
+	*		legend: string,
+	*		differing: string[],
+	*		peak_replicas?: number | null,
+	*		peak_at_s?: number | null,
+	*		final_replicas?: number | null,
+	*		max_latency_p95_ms?: number | null,
+	*		mean_cpu_percent?: number | null,
+	*	}} ExperimentDifferenceView_Deserialize
+	* @property {string} name - The run's name.
+	* @property {string} legend - Its legend entry in the overlay: the name and what differs (`stab-10s: stabilization 10s`).
+	* @property {string[]} differing - The settings whose values differ between the runs, as this run has them (`stabilization 10s`).
+	* @property {number | null} [peak_replicas] - Most replicas during the run.
+	* @property {number | null} [peak_at_s] - Seconds from the start until the peak was first reached.
+	* @property {number | null} [final_replicas] - Replicas at the end.
+	* @property {number | null} [max_latency_p95_ms] - Highest latency p95, ms.
+	* @property {number | null} [mean_cpu_percent] - Mean CPU over the run, percent of the limit.
+	*
+	*  One run of a comparison.
+	*
+	* @typedef {{
+	*		name: string,
+	*		legend: string,
+	*		differing: string[],
+	*		peak_replicas: number | null,
+	*		peak_at_s: number | null,
+	*		final_replicas: number | null,
+	*		max_latency_p95_ms: number | null,
+	*		mean_cpu_percent: number | null,
+	*	}} ExperimentDifferenceView_Serialize
+	* @property {string} name - The run's name.
+	* @property {string} legend - Its legend entry in the overlay: the name and what differs (`stab-10s: stabilization 10s`).
+	* @property {string[]} differing - The settings whose values differ between the runs, as this run has them (`stabilization 10s`).
+	* @property {number | null} peak_replicas - Most replicas during the run.
+	* @property {number | null} peak_at_s - Seconds from the start until the peak was first reached.
+	* @property {number | null} final_replicas - Replicas at the end.
+	* @property {number | null} max_latency_p95_ms - Highest latency p95, ms.
+	* @property {number | null} mean_cpu_percent - Mean CPU over the run, percent of the limit.
+	*
+	*  Why a recording ended.
+	*
+	* @typedef {
+	* "load_finished" | 
+	* "duration_reached" | 
+	* "stopped" | 
+	* "app_deleted" | 
+	* "engine_restarted" | 
+	* "limit_reached"} ExperimentEnd
+	* @property {
+	* "load_finished"} load_finished - The load ended and the time after it passed.
+	* @property {
+	* "duration_reached"} duration_reached - The duration asked for passed.
+	* @property {
+	* "stopped"} stopped - Someone stopped it.
+	* @property {
+	* "app_deleted"} app_deleted - The app was deleted; the points up to then are kept.
+	* @property {
+	* "engine_restarted"} engine_restarted - The engine stopped while recording (the run was closed then, or when the engine started again).
+	* @property {
+	* "limit_reached"} limit_reached - A recording without a planned end reached the one-hour limit.
+	*
+	*  Where the window wrote an export.
+	*
+	* @typedef {{
+	*		path: string,
+	*		bytes: number | null,
+	*		format: ExportFormat,
+	*	}} ExperimentExportView
+	* @property {string} path - The file written (absolute).
+	* @property {number | null} bytes - Its size in bytes.
+	* @property {ExportFormat} format - What it holds.
+	*
+	*  One series of a run (a CSV column, a chart of an overlay).
+	*
+	* @typedef {
+	* "replicas" | 
+	* "ready" | 
+	* "rps" | 
+	* "rps_per_replica" | 
+	* "latency_p95_ms" | 
+	* "cpu_percent" | 
+	* "errors_per_s"} ExperimentMetric
+	* @property {
+	* "replicas"} replicas - Desired replicas.
+	* @property {
+	* "ready"} ready - Ready instances.
+	* @property {
+	* "rps"} rps - Requests per second, all instances.
+	* @property {
+	* "rps_per_replica"} rps_per_replica - Requests per second per ready instance.
+	* @property {
+	* "latency_p95_ms"} latency_p95_ms - Latency p95, ms.
+	* @property {
+	* "cpu_percent"} cpu_percent - Mean CPU of the instances, percent of their limit.
+	* @property {
+	* "errors_per_s"} errors_per_s - 5xx answers per second.
+	*
+	*  One collector round of a run; a value is null when the collector had none that round.
+	*
+	* @typedef {ExperimentPointView_Serialize | ExperimentPointView_Deserialize} ExperimentPointView
+	* @property {ExperimentPointView_Serialize} Serialize
+	* @property {ExperimentPointView_Deserialize} Deserialize
+	*
+	*  One collector round of a run; a value is null when the collector had none that round.
+	*
+	* @typedef {{
+	*		t_s: number | null,
+	*		at_ms: number | null,
+	*		replicas?: number | null,
+	*		ready?: number | null,
+	*		rps?: number | null,
+	*		rps_per_replica?: number | null,
+	*		latency_p95_ms?: number | null,
+	*		cpu_percent?: number | null,
+	*		errors_per_s?: number | null,
+	*	}} ExperimentPointView_Deserialize
+	* @property {number | null} t_s - Seconds since the run started.
+	* @property {number | null} at_ms - Unix time, ms.
+	* @property {number | null} [replicas] - Desired replicas.
+	* @property {number | null} [ready] - Ready instances.
+	* @property {number | null} [rps] - Requests per second, all instances.
+	* @property {number | null} [rps_per_replica] - Requests per second per ready instance.
+	* @property {number | null} [latency_p95_ms] - Latency p95, ms.
+	* @property {number | null} [cpu_percent] - Mean CPU of the instances, percent of their limit.
+	* @property {number | null} [errors_per_s] - 5xx answers per second.
+	*
+	*  One collector round of a run; a value is null when the collector had none that round.
+	*
+	* @typedef {{
+	*		t_s: number | null,
+	*		at_ms: number | null,
+	*		replicas: number | null,
+	*		ready: number | null,
+	*		rps: number | null,
+	*		rps_per_replica: number | null,
+	*		latency_p95_ms: number | null,
+	*		cpu_percent: number | null,
+	*		errors_per_s: number | null,
+	*	}} ExperimentPointView_Serialize
+	* @property {number | null} t_s - Seconds since the run started.
+	* @property {number | null} at_ms - Unix time, ms.
+	* @property {number | null} replicas - Desired replicas.
+	* @property {number | null} ready - Ready instances.
+	* @property {number | null} rps - Requests per second, all instances.
+	* @property {number | null} rps_per_replica - Requests per second per ready instance.
+	* @property {number | null} latency_p95_ms - Latency p95, ms.
+	* @property {number | null} cpu_percent - Mean CPU of the instances, percent of their limit.
+	* @property {number | null} errors_per_s - 5xx answers per second.
+	*
+	*  Body of `POST /api/v1/experiments`: start recording a run of an app. Unknown fields are rejected.
+	*
+	* @typedef {ExperimentRecordRequest_Serialize | ExperimentRecordRequest_Deserialize} ExperimentRecordRequest
+	* @property {ExperimentRecordRequest_Serialize} Serialize
+	* @property {ExperimentRecordRequest_Deserialize} Deserialize
+	*
+	*  Body of `POST /api/v1/experiments`: start recording a run of an app. Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		app: string,
+	*		name?: string | null,
+	*		load?: LoadRequest_Deserialize | null,
+	*		after_s?: number | null,
+	*		duration_s?: number | null,
+	*	}} ExperimentRecordRequest_Deserialize
+	* @property {string} app - The app to record.
+	* @property {string | null} [name] - The run's name (lowercase letters, digits and '-', starting with a letter; at most 40); default `<app>-<n>`.
+	* @property {LoadRequest_Deserialize | null} [load] - Start the built-in load generator with this profile; the recording then lasts as long as the load, plus `after_s`.
+	* @property {number | null} [after_s] - With a load: keep recording this long after it ends, in seconds (to watch the scale down; default 0).
+	* @property {number | null} [duration_s] - Without a load: record this long, in seconds (default: until stopped). A recording lasts at most an hour.
+	*
+	*  Body of `POST /api/v1/experiments`: start recording a run of an app. Unknown fields are rejected.
+	*
+	* @typedef {{
+	*		app: string,
+	*		name: string | null,
+	*		load: LoadRequest_Serialize | null,
+	*		after_s: number | null,
+	*		duration_s: number | null,
+	*	}} ExperimentRecordRequest_Serialize
+	* @property {string} app - The app to record.
+	* @property {string | null} name - The run's name (lowercase letters, digits and '-', starting with a letter; at most 40); default `<app>-<n>`.
+	* @property {LoadRequest_Serialize | null} load - Start the built-in load generator with this profile; the recording then lasts as long as the load, plus `after_s`.
+	* @property {number | null} after_s - With a load: keep recording this long after it ends, in seconds (to watch the scale down; default 0).
+	* @property {number | null} duration_s - Without a load: record this long, in seconds (default: until stopped). A recording lasts at most an hour.
+	*
+	*  The app's settings when a run started.
+	*
+	* @typedef {ExperimentSettingsView_Serialize | ExperimentSettingsView_Deserialize} ExperimentSettingsView
+	* @property {ExperimentSettingsView_Serialize} Serialize
+	* @property {ExperimentSettingsView_Deserialize} Deserialize
+	*
+	*  The app's settings when a run started.
+	*
+	* @typedef {{
+	*		image: string,
+	*		revision: number,
+	*		replicas: number,
+	*		cpus: number | null,
+	*		autoscaling?: ExperimentAutoscalingView_Deserialize | null,
+	*	}} ExperimentSettingsView_Deserialize
+	* @property {string} image - Image.
+	* @property {number} revision - The spec's revision.
+	* @property {number} replicas - Replicas at the start.
+	* @property {number | null} cpus - CPU limit per instance, in cores.
+	* @property {ExperimentAutoscalingView_Deserialize | null} [autoscaling] - The autoscaler's policy, when the app has one.
+	*
+	*  The app's settings when a run started.
+	*
+	* @typedef {{
+	*		image: string,
+	*		revision: number,
+	*		replicas: number,
+	*		cpus: number | null,
+	*		autoscaling: ExperimentAutoscalingView_Serialize | null,
+	*	}} ExperimentSettingsView_Serialize
+	* @property {string} image - Image.
+	* @property {number} revision - The spec's revision.
+	* @property {number} replicas - Replicas at the start.
+	* @property {number | null} cpus - CPU limit per instance, in cores.
+	* @property {ExperimentAutoscalingView_Serialize | null} autoscaling - The autoscaler's policy, when the app has one.
+	*
+	*  Whether a run is still being recorded.
+	*
+	* @typedef {
+	* "recording" | 
+	* "done"} ExperimentState
+	* @property {
+	* "recording"} recording - Recording: its points are copied when it ends.
+	* @property {
+	* "done"} done - Ended: its points are kept (also after the app is deleted).
+	*
+	*  A run: what was recorded, with what settings and load, and (from `GET /experiments/{name}`) its points.
+	*
+	* @typedef {ExperimentView_Serialize | ExperimentView_Deserialize} ExperimentView
+	* @property {ExperimentView_Serialize} Serialize
+	* @property {ExperimentView_Deserialize} Deserialize
+	*
+	*  A run: what was recorded, with what settings and load, and (from `GET /experiments/{name}`) its points.
+	*
+	* @typedef {{
+	*		name: string,
+	*		app: string,
+	*		recorded_by: string,
+	*		state: ExperimentState,
+	*		started_at: string,
+	*		ended_at?: string | null,
+	*		elapsed_s: number | null,
+	*		planned_s?: number | null,
+	*		after_s: number | null,
+	*		end?: ExperimentEnd | null,
+	*		settings: ExperimentSettingsView_Deserialize,
+	*		load?: LoadRequest_Deserialize | null,
+	*		point_count: number,
+	*		points: ExperimentPointView_Deserialize[],
+	*	}} ExperimentView_Deserialize
+	* @property {string} name - Name.
+	* @property {string} app - The app recorded.
+	* @property {string} recorded_by - Who recorded it.
+	* @property {ExperimentState} state - Recording or done.
+	* @property {string} started_at - When the recording started, RFC 3339.
+	* @property {string | null} [ended_at] - When it ended, RFC 3339.
+	* @property {number | null} elapsed_s - Seconds recorded (so far, while recording).
+	* @property {number | null} [planned_s] - How long it was planned to last, s; null records until stopped (at most an hour).
+	* @property {number | null} after_s - Seconds recorded after the load ended.
+	* @property {ExperimentEnd | null} [end] - Why it ended.
+	* @property {ExperimentSettingsView_Deserialize} settings - The app's settings at the start.
+	* @property {LoadRequest_Deserialize | null} [load] - The load sent, when the recording started the load generator.
+	* @property {number} point_count - Number of points kept (0 while recording: they are copied at the end).
+	* @property {ExperimentPointView_Deserialize[]} points - The points, oldest first; empty in lists and while recording.
+	*
+	*  A run: what was recorded, with what settings and load, and (from `GET /experiments/{name}`) its points.
+	*
+	* @typedef {{
+	*		name: string,
+	*		app: string,
+	*		recorded_by: string,
+	*		state: ExperimentState,
+	*		started_at: string,
+	*		ended_at: string | null,
+	*		elapsed_s: number | null,
+	*		planned_s: number | null,
+	*		after_s: number | null,
+	*		end: ExperimentEnd | null,
+	*		settings: ExperimentSettingsView_Serialize,
+	*		load: LoadRequest_Serialize | null,
+	*		point_count: number,
+	*		points: ExperimentPointView_Serialize[],
+	*	}} ExperimentView_Serialize
+	* @property {string} name - Name.
+	* @property {string} app - The app recorded.
+	* @property {string} recorded_by - Who recorded it.
+	* @property {ExperimentState} state - Recording or done.
+	* @property {string} started_at - When the recording started, RFC 3339.
+	* @property {string | null} ended_at - When it ended, RFC 3339.
+	* @property {number | null} elapsed_s - Seconds recorded (so far, while recording).
+	* @property {number | null} planned_s - How long it was planned to last, s; null records until stopped (at most an hour).
+	* @property {number | null} after_s - Seconds recorded after the load ended.
+	* @property {ExperimentEnd | null} end - Why it ended.
+	* @property {ExperimentSettingsView_Serialize} settings - The app's settings at the start.
+	* @property {LoadRequest_Serialize | null} load - The load sent, when the recording started the load generator.
+	* @property {number} point_count - Number of points kept (0 while recording: they are copied at the end).
+	* @property {ExperimentPointView_Serialize[]} points - The points, oldest first; empty in lists and while recording.
+	*
+	*  What an export is.
+	*
+	* @typedef {
+	* "svg" | 
+	* "png" | 
+	* "csv"} ExportFormat
+	* @property {
+	* "svg"} svg - The overlay charts as one SVG document.
+	* @property {
+	* "png"} png - The overlay charts as one PNG image.
+	* @property {
+	* "csv"} csv - Every point of every run as CSV (header: `run,app,t_s,at_ms,replicas,ready,rps,rps_per_replica, latency_p95_ms,cpu_percent,errors_per_s`).
 	*
 	*  How many answers carried one gRPC status code.
 	*

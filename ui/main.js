@@ -12,6 +12,7 @@ import { renderSidebar } from "./views/sidebar.js";
 import { renderHome } from "./views/home.js";
 import { renderApp, initApp, enterApp, leaveApp } from "./views/app.js";
 import { renderScaling, initScaling, scalingChanged, onLoadProgress, appsFetched, pauseScaling } from "./views/scaling.js";
+import { onExperimentProgress } from "./views/experiments.js";
 import { renderPolicies } from "./views/policies.js";
 import { renderLabs, labsChanged, onLabProgress, leaveLabs } from "./views/labs.js";
 import { openWizard, initWizard, renderNameHint } from "./views/wizard.js";
@@ -182,6 +183,7 @@ async function main() {
       if (op.startsWith("load:")) onLoadProgress(op.slice("load:".length), change.progress);
       else if (op.startsWith("scan:")) onScanProgress();
       else if (op.startsWith("lab:")) onLabProgress(change.progress);
+      else if (op.startsWith("experiment:")) onExperimentProgress(op.slice("experiment:".length), change.progress);
       else renderBuildProgress(change.progress);
       return;
     }

@@ -456,6 +456,14 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             crate::lab_commands::lab_load,
             crate::lab_commands::lab_status,
             crate::lab_commands::lab_reset,
+            crate::experiment_commands::experiment_record,
+            crate::experiment_commands::experiment_stop,
+            crate::experiment_commands::experiment_list,
+            crate::experiment_commands::experiment_get,
+            crate::experiment_commands::experiment_delete,
+            crate::experiment_commands::experiment_compare,
+            crate::experiment_commands::experiment_overlay,
+            crate::experiment_commands::experiment_export,
         ])
         // The payload of the `crane://change` event, which the window listens to directly.
         .typ::<ChangeView>()

@@ -13,6 +13,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod experiment_commands;
 mod lab_commands;
 mod runtime;
 mod scan_commands;

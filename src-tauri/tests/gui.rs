@@ -914,8 +914,101 @@ async fn autoscale_under_load(c: &Client, app: &str) {
     assert!(delta(0) / secs <= 4.5, "more than 4 refreshes a second: {before} → {after}");
     let report = text(c, "[data-testid=load-progress]").await;
     assert!(report.contains("p99"), "the load report does not show the percentiles: {report:?}");
+    experiments_panel(c).await;
     click(c, "[data-testid=scaling-app-link]").await;
     wait_visible(c, "view-app").await;
+}
+
+/// The Experiments panel under the charts: a short run with the load generator's profile, another without load,
+/// both ticked and compared (what differs, the four charts drawn by the engine with both runs named), the CSV
+/// exported to a folder; keyboard-reachable controls, none cut off at 1024×700.
+async fn experiments_panel(c: &Client) {
+    scroll_to(c, "[data-testid=experiments]").await;
+    // A run under the load generator's settings (2 s of 20 req/s), observed 1 s after the load.
+    fill(c, "load-rate", "20").await;
+    fill(c, "load-duration", "2").await;
+    fill(c, "exp-name", "gui-a").await;
+    fill(c, "exp-after", "1").await;
+    click(c, "[data-testid=exp-record]").await;
+    let run_done = |name: &str| {
+        format!(
+            "const r = document.querySelector('[data-testid=exp-run][data-name={name}]'); \
+             const e = document.querySelector('[data-testid=exp-error]').textContent; \
+             return e ? 'error: ' + e : (r && r.dataset.state === 'done' ? r.textContent : null)"
+        )
+    };
+    let a = wait_until(c, "run gui-a to be recorded", Duration::from_secs(40), &run_done("gui-a")).await;
+    assert!(!a.as_str().unwrap_or("").starts_with("error"), "recording gui-a failed: {a}");
+    // Without load, for 2 s.
+    click(c, "[data-testid=exp-with-load]").await;
+    fill(c, "exp-duration", "2").await;
+    fill(c, "exp-name", "gui-b").await;
+    click(c, "[data-testid=exp-record]").await;
+    let b = wait_until(c, "run gui-b to be recorded", Duration::from_secs(40), &run_done("gui-b")).await;
+    assert!(!b.as_str().unwrap_or("").starts_with("error"), "recording gui-b failed: {b}");
+    click(c, "[data-testid=exp-with-load]").await;
+
+    // Both ticked, compared: the legend names each run and what differs.
+    click(c, "[data-testid=exp-pick-gui-a]").await;
+    click(c, "[data-testid=exp-pick-gui-b]").await;
+    click(c, "[data-testid=exp-compare]").await;
+    let drawn = wait_until(
+        c,
+        "the overlay: four charts naming both runs",
+        Duration::from_secs(20),
+        "const svgs = document.querySelectorAll('[data-testid=exp-charts] .chart svg'); \
+         const t = document.querySelector('[data-testid=exp-charts]').textContent; \
+         return (svgs.length === 4 && t.includes('gui-a: ') && t.includes('gui-b: ')) ? svgs.length : null",
+    )
+    .await;
+    eprintln!("overlay charts drawn: {drawn}");
+    let diff = text(c, "[data-testid=exp-diff]").await;
+    assert!(diff.contains("gui-a: 20 req/s") && diff.contains("gui-b: ") && diff.contains("no load"), "{diff:?}");
+    scroll_to(c, "[data-testid=exp-overlay]").await;
+    screenshot(c, "screenshot-experiments.png").await;
+
+    // The CSV export, into a folder of ours.
+    let folder = std::env::temp_dir().join(format!("crane-gui-exports-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("export folder");
+    fill(c, "exp-path", folder.to_str().expect("utf-8 temp dir")).await;
+    click(c, "[data-testid=exp-export-csv]").await;
+    let wrote = wait_until(
+        c,
+        "the CSV export",
+        Duration::from_secs(15),
+        "const t = document.querySelector('[data-testid=exp-exported]').textContent; \
+         return t.startsWith('Wrote') || t.includes('cannot') || t.includes('path:') ? t : null",
+    )
+    .await;
+    let file = folder.join("crane-gui-a-vs-gui-b.csv");
+    let csv = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{wrote}: no {}: {e}", file.display()));
+    assert!(csv.starts_with("run,app,t_s,at_ms,"), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("gui-a,")) && csv.lines().any(|l| l.starts_with("gui-b,")), "{csv}");
+    let _ = std::fs::remove_dir_all(&folder);
+
+    // Keyboard: the compare button is reachable with Tab from a run's tick box; nothing is cut off at 1024×700.
+    c.execute("document.querySelector('[data-testid=exp-pick-gui-b]').focus(); return true", vec![])
+        .await
+        .expect("script");
+    press_tab_until(c, "return document.activeElement && document.activeElement.dataset.testid === 'exp-compare'")
+        .await;
+    set_size(c, 1024, 700).await;
+    scroll_to(c, "[data-testid=experiments]").await;
+    assert_no_overflow(c).await;
+    set_size(c, 1280, 800).await;
+
+    // Deleted through the panel, with the in-page confirmation.
+    for name in ["gui-a", "gui-b"] {
+        click(c, &format!("[data-testid=exp-delete-{name}]")).await;
+        click(c, "[data-testid=confirm-ok]").await;
+        wait_until(
+            c,
+            &format!("run {name} to go"),
+            Duration::from_secs(10),
+            &format!("return document.querySelector('[data-testid=exp-run][data-name={name}]') ? null : true"),
+        )
+        .await;
+    }
 }
 
 // ---------------------------------------------------------------- WebDriver helpers

@@ -1,7 +1,7 @@
 // The Scaling view, the students' screen: the load generator, the live topology (click an instance for its logs
 // and probes), the autoscaler with its decisions, and one chart set — replicas, req/s per replica against the
 // target, latency p95, CPU — with the time axis fitted to the app's age. A manual scale on an autoscaled app says
-// what the autoscaler will do.
+// what the autoscaler will do. Below, the Experiments panel (`experiments.js`) records runs and compares them.
 import { commands } from "../bindings.js";
 import { $, el, num, errText, setText, setAttr, withCode } from "../lib/dom.js";
 import { toast } from "../lib/toast.js";
@@ -11,6 +11,7 @@ import { ChartSet } from "./charts.js";
 import { renderTopology } from "./topology.js";
 import { renderAutoscalerCard, loadAutoscaleEvents, scaleNote } from "./autoscaler-card.js";
 import { scaleApp } from "./app.js";
+import { initExperiments, enterExperiments } from "./experiments.js";
 
 /** The chart set on one screen, in reading order. */
 export const MAIN_CHARTS = ["replicas", "rps", "latency", "cpu"];
@@ -64,6 +65,7 @@ function enterScaling(name) {
   charts.main.schedule(true);
   if ($("more-charts").open) charts.more.show(name, charts.range);
   loadAutoscaleEvents(name, () => renderAutoscalerCard($("autoscaler-slot"), current()));
+  enterExperiments();
 }
 
 /** Engine changes while the view is open: charts follow (throttled), the autoscaler's events when it decided. */
@@ -275,6 +277,7 @@ export function pauseScaling(paused) {
 }
 
 export function initScaling() {
+  initExperiments();
   charts.main = new ChartSet($("charts"), MAIN_CHARTS);
   charts.more = new ChartSet($("charts-more"), MORE_CHARTS);
   $("load-form").addEventListener("submit", startLoad);

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use utoipa::ToSchema;
 
+pub mod experiment;
 pub mod lab;
 pub mod scan;
+pub use experiment::*;
 pub use lab::*;
 pub use scan::*;
 pub mod window;
@@ -917,6 +919,12 @@ pub enum EventKind {
     /// An old revision's instance was drained and removed by a rolling update.
     #[serde(rename = "instance.updated")]
     InstanceUpdated,
+    /// An experiment run started recording (its app's settings and load profile in the details).
+    #[serde(rename = "experiment.started")]
+    ExperimentStarted,
+    /// An experiment run ended; its points were copied (why it ended and how many points in the details).
+    #[serde(rename = "experiment.finished")]
+    ExperimentFinished,
     /// The load generator started.
     #[serde(rename = "load.started")]
     LoadStarted,
@@ -1068,6 +1076,8 @@ impl EventKind {
         EventKind::InstanceUnhealthy,
         EventKind::InstanceUnready,
         EventKind::InstanceUpdated,
+        EventKind::ExperimentStarted,
+        EventKind::ExperimentFinished,
         EventKind::LoadStarted,
         EventKind::LoadFinished,
         EventKind::NginxFailed,
@@ -1146,6 +1156,8 @@ impl EventKind {
             EventKind::InstanceUnhealthy => "instance.unhealthy",
             EventKind::InstanceUnready => "instance.unready",
             EventKind::InstanceUpdated => "instance.updated",
+            EventKind::ExperimentStarted => "experiment.started",
+            EventKind::ExperimentFinished => "experiment.finished",
             EventKind::LoadStarted => "load.started",
             EventKind::LoadFinished => "load.finished",
             EventKind::NginxFailed => "nginx.failed",
@@ -1453,6 +1465,15 @@ pub enum AuditAction {
     /// Reset a lab (removes what it created, restores what it changed).
     #[serde(rename = "lab.reset")]
     LabReset,
+    /// Start recording an experiment run (and its load).
+    #[serde(rename = "experiment.record")]
+    ExperimentRecord,
+    /// Stop recording an experiment run.
+    #[serde(rename = "experiment.stop")]
+    ExperimentStop,
+    /// Delete an experiment run.
+    #[serde(rename = "experiment.delete")]
+    ExperimentDelete,
     /// An action this version does not know.
     #[serde(rename = "unknown", other)]
     Unknown,
@@ -1484,6 +1505,9 @@ impl AuditAction {
         AuditAction::ScanDbImport,
         AuditAction::LabLoad,
         AuditAction::LabReset,
+        AuditAction::ExperimentRecord,
+        AuditAction::ExperimentStop,
+        AuditAction::ExperimentDelete,
     ];
 
     /// The dotted name, as stored and sent.
@@ -1512,6 +1536,9 @@ impl AuditAction {
             AuditAction::ScanDbImport => "scan.db_import",
             AuditAction::LabLoad => "lab.load",
             AuditAction::LabReset => "lab.reset",
+            AuditAction::ExperimentRecord => "experiment.record",
+            AuditAction::ExperimentStop => "experiment.stop",
+            AuditAction::ExperimentDelete => "experiment.delete",
             AuditAction::Unknown => "unknown",
         }
     }

@@ -35,6 +35,7 @@ fn main() {
         step: false,
         markers: vec![Marker { at_ms: from + 6 * 3_600_000, label: "scale 2 → 3".into() }],
         threshold: Some((70.0, "target 70%".into())),
+        ..ChartSpec::default()
     };
 
     let mut times = Vec::with_capacity(20);

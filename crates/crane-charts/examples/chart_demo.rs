@@ -1,7 +1,7 @@
-//! Writes a few sample charts as SVG files into a folder, for eyeballing the design:
-//! `cargo run -p crane-charts --example chart_demo -- /tmp/charts`.
+//! Writes a few sample charts as SVG files into a folder, and an experiment-style overlay of two runs as SVG and PNG,
+//! for eyeballing the design: `cargo run -p crane-charts --example chart_demo -- /tmp/charts`.
 
-use crane_charts::{render_svg, ChartSpec, Marker, Series};
+use crane_charts::{render_panel_svg, render_png, render_svg, ChartSpec, Marker, Series, TimeLabels};
 
 fn main() -> std::io::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "charts".to_string());
@@ -99,5 +99,43 @@ fn main() -> std::io::Result<()> {
     for (name, spec) in charts {
         std::fs::write(format!("{dir}/{name}.svg"), render_svg(&spec))?;
     }
+    // Two runs on the time since each one's start: replicas step up under load and come down after a 10 s or a
+    // 60 s stabilization window.
+    let run = |name: &str, down_after: i64| Series {
+        name: name.to_string(),
+        points: (0..=60)
+            .map(|i| {
+                let t = i * 2_000;
+                let replicas = if t < 6_000 {
+                    1.0
+                } else if t < 40_000 + down_after {
+                    4.0
+                } else {
+                    1.0
+                };
+                (t, replicas)
+            })
+            .collect(),
+    };
+    let overlay: Vec<ChartSpec> = ["Replicas (desired)", "CPU (mean of the instances)"]
+        .iter()
+        .enumerate()
+        .map(|(i, title)| ChartSpec {
+            title: (*title).to_string(),
+            unit: if i == 0 { "replicas" } else { "%" }.to_string(),
+            from_ms: 0,
+            to_ms: 120_000,
+            width: 720,
+            height: 230,
+            series: vec![run("stab-10s: stabilization 10s", 10_000), run("stab-60s: stabilization 1m", 60_000)],
+            y_min: Some(0.0),
+            step: i == 0,
+            threshold: (i == 1).then(|| (50.0, "target 50%".to_string())),
+            time: TimeLabels::Elapsed,
+            ..ChartSpec::default()
+        })
+        .collect();
+    std::fs::write(format!("{dir}/overlay.svg"), render_panel_svg(&overlay))?;
+    std::fs::write(format!("{dir}/overlay.png"), render_png(&overlay).map_err(std::io::Error::other)?)?;
     Ok(())
 }

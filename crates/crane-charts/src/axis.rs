@@ -54,11 +54,14 @@ pub(crate) struct TimeAxis {
     pub step: i64,
     /// Whether labels show seconds (short ranges).
     pub seconds: bool,
+    /// Whether ticks are durations since a start (`m:ss`) rather than times of day.
+    pub elapsed: bool,
 }
 
 impl TimeAxis {
-    /// Picks the smallest readable step that gives at most `max_ticks` ticks in `from..=to`.
-    pub(crate) fn new(from: i64, to: i64, max_ticks: usize) -> Self {
+    /// Picks the smallest readable step that gives at most `max_ticks` ticks in `from..=to`; `elapsed` labels them
+    /// as durations since a start (`m:ss`) instead of times of day.
+    pub(crate) fn new(from: i64, to: i64, max_ticks: usize, elapsed: bool) -> Self {
         let max_ticks = max_ticks.max(2) as i64;
         let count = |step: i64| to.div_euclid(step) - (from + step - 1).div_euclid(step) + 1;
         let step = TIME_STEPS.iter().copied().find(|&s| count(s) <= max_ticks).unwrap_or_else(|| {
@@ -68,11 +71,17 @@ impl TimeAxis {
         });
         let first = (from + step - 1).div_euclid(step) * step;
         let ticks = (0..count(step).clamp(0, max_ticks)).map(|i| first + i * step).filter(|&t| t <= to).collect();
-        TimeAxis { ticks, step, seconds: to - from <= SECONDS_LABEL_SPAN }
+        TimeAxis { ticks, step, seconds: to - from <= SECONDS_LABEL_SPAN, elapsed }
     }
 
-    /// Formats a tick in UTC: HH:MM:SS for short ranges, MM-DD for day steps, HH:MM otherwise.
+    /// Formats a tick in UTC: HH:MM:SS for short ranges, MM-DD for day steps, HH:MM otherwise; for an elapsed axis,
+    /// minutes and seconds since the start (`0:30`, `12:00`, `90:00`).
     pub(crate) fn label(&self, t: i64) -> String {
+        if self.elapsed {
+            let sign = if t < 0 { "-" } else { "" };
+            let t = t.unsigned_abs() / SECOND as u64;
+            return format!("{sign}{}:{:02}", t / 60, t % 60);
+        }
         let day = t.div_euclid(DAY);
         let ms = t.rem_euclid(DAY);
         let (h, m, s) = (ms / HOUR, ms % HOUR / MINUTE, ms % MINUTE / SECOND);
@@ -264,19 +273,27 @@ mod tests {
 
     #[test]
     fn time_ticks() {
-        let five_min = TimeAxis::new(0, 5 * MINUTE, 8);
+        let five_min = TimeAxis::new(0, 5 * MINUTE, 8, false);
         assert_eq!(five_min.step, MINUTE);
         assert_eq!(five_min.label(90 * SECOND), "00:01:30");
-        let day = TimeAxis::new(1_000, DAY + 1_000, 5);
+        let day = TimeAxis::new(1_000, DAY + 1_000, 5, false);
         assert_eq!(day.step, 6 * HOUR);
         assert_eq!(day.ticks, vec![6 * HOUR, 12 * HOUR, 18 * HOUR, DAY]);
         assert_eq!(day.label(DAY + 13 * HOUR + 5 * MINUTE), "13:05");
-        let hour = TimeAxis::new(10 * MINUTE, 70 * MINUTE, 7);
+        let hour = TimeAxis::new(10 * MINUTE, 70 * MINUTE, 7, false);
         assert_eq!(hour.step, 10 * MINUTE);
         assert_eq!(hour.ticks.len(), 7);
-        let negative = TimeAxis::new(-HOUR, 0, 7);
+        let negative = TimeAxis::new(-HOUR, 0, 7, false);
         assert_eq!(negative.label(-HOUR), "23:00");
-        let weeks = TimeAxis::new(0, 60 * DAY, 6);
+        let run = TimeAxis::new(0, 90 * SECOND, 7, true);
+        assert_eq!(run.step, 15 * SECOND);
+        assert_eq!(
+            run.ticks.iter().map(|&t| run.label(t)).collect::<Vec<_>>(),
+            ["0:00", "0:15", "0:30", "0:45", "1:00", "1:15", "1:30"]
+        );
+        assert_eq!(run.label(62 * MINUTE + 5 * SECOND), "62:05");
+        assert_eq!(run.label(-5 * SECOND), "-0:05");
+        let weeks = TimeAxis::new(0, 60 * DAY, 6, false);
         assert!(weeks.step >= DAY && weeks.ticks.len() <= 6);
         assert_eq!(weeks.label(0), "01-01");
         assert_eq!(weeks.label(59 * DAY), "03-01");

@@ -21,13 +21,21 @@
 //! infinite values are skipped, an empty or inverted range is widened, and long series are
 //! reduced to about one point per pixel so 24 h at 5 s stays small and fast.
 //!
-//! **Architecture Invariant:** no fonts are loaded. Plotters is built without `ttf`/`ab_glyph`;
-//! the SVG carries `<text>` elements and the viewer picks the font, so the crate needs no
-//! fontconfig or freetype. Text widths for layout are estimated from character counts.
+//! Several charts stack into one document ([`render_panel_svg`]) or one PNG image ([`render_png`]), as an
+//! experiment's overlay is exported; [`TimeLabels::Elapsed`] labels the x axis with the time since a start (`0:30`)
+//! so runs recorded at different times share one axis.
+//!
+//! **Architecture Invariant:** no system fonts. The SVG carries `<text>` elements and the viewer picks the font; the
+//! PNG's text is drawn with the DejaVu Sans subsets embedded from `fonts/` (`ab_glyph`, pure Rust), so the crate
+//! needs no fontconfig or freetype and draws the same image on every machine. Legend and label widths are estimated
+//! from character counts.
 
 mod axis;
+mod bitmap;
 mod downsample;
+mod fonts;
 
+pub use bitmap::{render_png, PngError};
 pub use downsample::downsample;
 
 use axis::{TimeAxis, ValueAxis, ValueInput, VALUE_LIMIT};
@@ -84,6 +92,18 @@ pub struct ChartSpec {
     pub markers: Vec<Marker>,
     /// Horizontal dashed line at a value (the autoscaling target) with its label.
     pub threshold: Option<(f64, String)>,
+    /// How the x axis is labelled: times of day, or durations since a start.
+    pub time: TimeLabels,
+}
+
+/// How the x axis is labelled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeLabels {
+    /// Times of day in UTC (the series' times are Unix ms).
+    #[default]
+    Clock,
+    /// Minutes and seconds since a start (`0:30`, `2:00`); the series' times are ms since that start.
+    Elapsed,
 }
 
 impl Default for ChartSpec {
@@ -102,6 +122,7 @@ impl Default for ChartSpec {
             step: false,
             markers: Vec::new(),
             threshold: None,
+            time: TimeLabels::Clock,
         }
     }
 }
@@ -169,17 +190,72 @@ const TIME_LIMIT: i64 = 1 << 50;
 pub fn render_svg(spec: &ChartSpec) -> String {
     let width = spec.width.clamp(MIN_WIDTH, MAX_SIZE);
     let height = spec.height.clamp(MIN_HEIGHT, MAX_SIZE);
-    let (from, to) = normalize_range(spec.from_ms, spec.to_ms);
-
     let mut svg = String::with_capacity(32 * 1024);
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         // Drawing into a String cannot fail in practice; should plotters still report an error,
         // the document is closed when the backend drops and stays well-formed, just less complete.
-        let _ = draw(&root, spec, (width as i32, height as i32), (from, to));
+        let _ = draw(&root, spec, (width as i32, height as i32));
         let _ = root.present();
     }
     decorate(svg, &spec.title)
+}
+
+/// Most charts one panel stacks; further ones are left out.
+pub const MAX_PANEL_CHARTS: usize = 8;
+
+/// The size of a panel of `specs` stacked top to bottom: the widest chart's width (each chart is drawn that wide)
+/// and the sum of their heights, each clamped as for one chart and the total to [`MAX_SIZE`]; the charts drawn.
+pub(crate) fn panel_layout(specs: &[ChartSpec]) -> (u32, Vec<u32>) {
+    let specs = &specs[..specs.len().min(MAX_PANEL_CHARTS)];
+    let width = specs.iter().map(|s| s.width.clamp(MIN_WIDTH, MAX_SIZE)).max().unwrap_or(MIN_WIDTH);
+    let mut left = MAX_SIZE;
+    let heights = specs
+        .iter()
+        .map(|s| {
+            let h = s.height.clamp(MIN_HEIGHT, MAX_SIZE).min(left);
+            left -= h;
+            h
+        })
+        .take_while(|&h| h >= MIN_HEIGHT)
+        .collect();
+    (width, heights)
+}
+
+/// Draws `specs` stacked top to bottom on `root` (each as wide as the panel), as [`panel_layout`] sizes them.
+pub(crate) fn draw_panel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    specs: &[ChartSpec],
+    width: u32,
+    heights: &[u32],
+) where
+    DB::ErrorType: 'static,
+{
+    let mut rest = root.clone();
+    for (spec, &h) in specs.iter().zip(heights) {
+        let (area, below) = rest.split_vertically(h);
+        // An error leaves that chart less complete; the others are still drawn.
+        let _ = draw(&area, spec, (width as i32, h as i32));
+        rest = below;
+    }
+}
+
+/// Renders several charts stacked top to bottom into one SVG document (an experiment's overlay: one chart per
+/// metric); never panics. The panel is as wide as the widest chart and as high as all of them together (at most
+/// [`MAX_SIZE`], at most [`MAX_PANEL_CHARTS`] charts); an empty list gives an empty white panel.
+pub fn render_panel_svg(specs: &[ChartSpec]) -> String {
+    let (width, heights) = panel_layout(specs);
+    let height: u32 = heights.iter().sum::<u32>().max(MIN_HEIGHT);
+    let mut svg = String::with_capacity(64 * 1024 * heights.len().max(1));
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        draw_panel(&root, specs, width, &heights);
+        let _ = root.present();
+    }
+    let title: Vec<&str> =
+        specs.iter().take(heights.len()).map(|s| s.title.as_str()).filter(|t| !t.is_empty()).collect();
+    decorate(svg, &title.join(" · "))
 }
 
 /// Orders the range and widens it to at least one second; clamps absurd timestamps.
@@ -299,13 +375,16 @@ fn layout_legend(spec: &ChartSpec, width: i32) -> (Vec<LegendItem>, usize) {
     (items, row + 1)
 }
 
-/// Draws the whole chart onto `root`.
-fn draw(
-    root: &DrawingArea<SVGBackend<'_>, Shift>,
+/// Draws the whole chart onto `root`, an area `width` × `height` pixels.
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     spec: &ChartSpec,
     (width, height): (i32, i32),
-    (from, to): (i64, i64),
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let (from, to) = normalize_range(spec.from_ms, spec.to_ms);
     root.fill(&WHITE)?;
 
     // Header: the title, then the legend beside or below it.
@@ -355,7 +434,7 @@ fn draw(
         ValueInput { data, fixed_lo: spec.y_min, fixed_hi: spec.y_max, integer, max_intervals: y_intervals },
         &xml_safe(&spec.unit),
     );
-    let x_axis = TimeAxis::new(from, to, x_ticks_max);
+    let x_axis = TimeAxis::new(from, to, x_ticks_max, spec.time == TimeLabels::Elapsed);
     let y_label_w = y_axis.ticks.iter().map(|&v| text_width(&y_axis.label(v), LABEL_PX)).max().unwrap_or(0).max(20) + 8;
 
     // The last time label is centred on the right edge of the plot: leave room for its half.
@@ -381,7 +460,12 @@ fn draw(
         .y_label_formatter(&y_fmt)
         .draw()?;
 
+    // Pixel ranges and `backend_coord` are the backend's (absolute) pixels; labels are drawn on `root`, which may be
+    // one chart of a panel, below others: shift them into `root`'s own pixels.
+    let (base_x, base_y) = root.get_base_pixel();
     let (px_range, py_range) = chart.plotting_area().get_pixel_range();
+    let (px_range, py_range) =
+        (px_range.start - base_x..px_range.end - base_x, py_range.start - base_y..py_range.end - base_y);
     let (lo, hi) = (y_axis.lo, y_axis.hi);
     // `max`/`min` rather than `clamp`, which panics on a NaN bound; the axis guarantees none, but
     // this is the one place a panic could come from.
@@ -433,7 +517,7 @@ fn draw(
     // Labels last, on top of everything.
     if let Some((v, label)) = threshold {
         if !label.is_empty() {
-            let (_, y) = chart.backend_coord(&(to, *v));
+            let y = chart.backend_coord(&(to, *v)).1 - base_y;
             // Below the line when it runs along the top edge, above it otherwise.
             let (dy, vpos) = if y - py_range.start < 14 { (3, VPos::Top) } else { (-3, VPos::Bottom) };
             root.draw(&Text::new(
@@ -449,7 +533,7 @@ fn draw(
         if m.label.is_empty() {
             continue;
         }
-        let (x, _) = chart.backend_coord(&(m.at_ms, hi));
+        let x = chart.backend_coord(&(m.at_ms, hi)).0 - base_x;
         let w = text_width(&m.label, SMALL_PX);
         let (left, hpos, tx) =
             if x + 4 + w <= px_range.end { (x + 3, HPos::Left, x + 3) } else { (x - 3 - w, HPos::Right, x - 3) };

@@ -1,7 +1,7 @@
 //! Rendering tests: every chart must be a well-formed SVG document of the requested size, whatever
 //! the data looks like.
 
-use crane_charts::{render_svg, ChartSpec, Marker, Series};
+use crane_charts::{render_panel_svg, render_png, render_svg, ChartSpec, Marker, Series, TimeLabels};
 
 /// 2024-01-01T00:00:00Z, a round start so ticks are predictable.
 const T0: i64 = 1_704_067_200_000;
@@ -286,6 +286,7 @@ fn odd_inputs_never_break_the_document() {
             step: next() % 2 == 0,
             markers: (0..next() % 4).map(|i| Marker { at_ms: pick_t(next()), label: format!("m{i}") }).collect(),
             threshold: if next() % 2 == 0 { Some((pick_v(next()), "t".into())) } else { None },
+            time: if next() % 2 == 0 { TimeLabels::Elapsed } else { TimeLabels::Clock },
         };
         let svg = render_svg(&spec);
         let width = spec.width.clamp(crane_charts::MIN_WIDTH, crane_charts::MAX_SIZE);
@@ -293,4 +294,104 @@ fn odd_inputs_never_break_the_document() {
         check_svg(&svg, width, height);
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "case {case}: {spec:?}");
     }
+}
+
+/// Two runs of an experiment on the time since each one's start: one chart per metric, stacked.
+fn overlay() -> Vec<ChartSpec> {
+    let run = |name: &str, every: i64, value: f64| Series {
+        name: name.into(),
+        points: (0..=45).map(|i| (i * every, value + (i % 7) as f64)).collect(),
+    };
+    ["Replicas (desired)", "CPU (mean of the instances)"]
+        .iter()
+        .map(|title| ChartSpec {
+            title: (*title).into(),
+            unit: "%".into(),
+            from_ms: 0,
+            to_ms: 90_000,
+            width: 640,
+            height: 220,
+            series: vec![
+                run("stab-10s: stabilization 10s", 2_000, 10.0),
+                run("stab-60s: stabilization 1m", 1_000, 40.0),
+            ],
+            y_min: Some(0.0),
+            time: TimeLabels::Elapsed,
+            threshold: Some((50.0, "target 50%".into())),
+            ..ChartSpec::default()
+        })
+        .collect()
+}
+
+#[test]
+fn a_panel_stacks_charts_with_elapsed_time_and_names_every_run() {
+    let specs = overlay();
+    let svg = render_panel_svg(&specs);
+    let doc = check_svg(&svg, 640, 440);
+    let all = texts(&doc);
+    for expected in [
+        "Replicas (desired)",
+        "CPU (mean of the instances)",
+        "stab-10s: stabilization 10s",
+        "stab-60s: stabilization 1m",
+        "0:00",
+        "0:30",
+        "1:30",
+    ] {
+        assert!(all.iter().any(|t| t == expected), "{expected:?} missing from {all:?}");
+    }
+    // Two series per chart, two charts.
+    assert_eq!(lines(&doc).len(), 4, "{svg}");
+    // Each chart's labels are drawn in its own band (the threshold label of the second one below 220 px).
+    let ys: Vec<f64> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.text().is_some_and(|t| t.trim() == "target 50%"))
+        .filter_map(|n| n.attribute("y")?.parse().ok())
+        .collect();
+    assert!(ys.len() == 2 && ys[0] < 220.0 && (220.0..440.0).contains(&ys[1]), "threshold labels at {ys:?}");
+    assert!(!all.iter().any(|t| t.contains(':') && t.len() == 8), "clock labels on an elapsed axis: {all:?}");
+    // Too many or too large charts are bounded; none is an empty white panel.
+    let many: Vec<ChartSpec> = (0..20).map(|_| ChartSpec { height: 5_000, ..overlay().remove(0) }).collect();
+    check_svg(&render_panel_svg(&many), 640, 5_000 + 3_192);
+    check_svg(&render_panel_svg(&[]), crane_charts::MIN_WIDTH, crane_charts::MIN_HEIGHT);
+}
+
+/// Decodes a PNG: its size and its RGB pixels.
+fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG signature");
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("PNG header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("PNG data");
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+#[test]
+fn a_png_panel_has_the_lines_and_the_text() {
+    let specs = overlay();
+    let png = render_png(&specs).expect("png");
+    let (w, h, pixels) = decode_png(&png);
+    assert_eq!((w, h), (640, 440));
+    let px = |x: u32, y: u32| {
+        let i = ((y * w + x) * 3) as usize;
+        (pixels[i], pixels[i + 1], pixels[i + 2])
+    };
+    let count = |f: &dyn Fn((u8, u8, u8)) -> bool, ys: std::ops::Range<u32>| {
+        ys.flat_map(|y| (0..w).map(move |x| (x, y))).filter(|&(x, y)| f(px(x, y))).count()
+    };
+    // The first two palette colours (blue, emerald): one per run, in both charts.
+    let blue = |c: (u8, u8, u8)| c == (37, 99, 235);
+    let emerald = |c: (u8, u8, u8)| c == (16, 185, 129);
+    for half in [0..220, 220..440] {
+        assert!(count(&blue, half.clone()) > 100, "no line of the first run in rows {half:?}");
+        assert!(count(&emerald, half.clone()) > 100, "no line of the second run in rows {half:?}");
+    }
+    // Text is drawn with the embedded font: the title row has dark (title-coloured) pixels.
+    let dark = |c: (u8, u8, u8)| c.0 < 90 && c.1 < 90 && c.2 < 110;
+    assert!(count(&dark, 8..30) > 50, "no title text in the PNG");
+    // An empty list is still a valid (white) image.
+    let (w, h, _) = decode_png(&render_png(&[]).expect("png"));
+    assert_eq!((w, h), (crane_charts::MIN_WIDTH, crane_charts::MIN_HEIGHT));
 }

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod autoscale;
 pub mod backoff;
 pub mod error;
+pub mod experiment;
 pub mod lab;
 pub mod model;
 pub mod policy;

@@ -516,6 +516,31 @@ pub trait Store: Send + Sync + 'static {
     async fn put_lab(&self, lab: &StoredLab) -> Result<(), StoreError>;
     /// Removes a lab's row; returns whether there was one.
     async fn delete_lab(&self, id: &str) -> Result<bool, StoreError>;
+    /// Every experiment run, oldest first, without its points (`points` is empty: lists stay small).
+    async fn list_experiments(&self) -> Result<Vec<StoredExperiment>, StoreError>;
+    /// One run by name, with its points.
+    async fn get_experiment(&self, name: &str) -> Result<Option<StoredExperiment>, StoreError>;
+    /// Writes a run (replacing the row of the same name).
+    async fn put_experiment(&self, run: &StoredExperiment) -> Result<(), StoreError>;
+    /// Removes a run; returns whether there was one.
+    async fn delete_experiment(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// An experiment run as stored: a few columns to list and find runs by, the engine's record and the points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredExperiment {
+    /// The run's name (unique).
+    pub name: String,
+    /// The app recorded.
+    pub app: String,
+    /// When the recording started.
+    pub started_at: Millis,
+    /// When it ended; `None` while recording.
+    pub ended_at: Option<Millis>,
+    /// The run without its points ([`crate::experiment::Run`]) as JSON text; the engine owns its shape.
+    pub record: String,
+    /// The points as a JSON array (`[]` while recording); empty text in lists.
+    pub points: String,
 }
 
 /// A loaded lab: what the engine needs to evaluate its checks and to reset it, also after a restart.

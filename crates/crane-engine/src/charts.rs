@@ -150,6 +150,7 @@ pub(crate) async fn render(inner: &Inner, app: &StoredApp, metric: &str, range: 
         step,
         markers,
         threshold: threshold.map(|t| (t, format!("target {t}{}", if unit == "%" { "%" } else { "" }))),
+        time: crane_charts::TimeLabels::Clock,
     };
     Ok(crane_charts::render_svg(&spec))
 }

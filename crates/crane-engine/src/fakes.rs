@@ -630,6 +630,7 @@ struct MemState {
     settings: BTreeMap<String, String>,
     policies: BTreeMap<String, crane_core::ports::StoredPolicy>,
     labs: BTreeMap<String, crane_core::ports::StoredLab>,
+    experiments: BTreeMap<String, crane_core::ports::StoredExperiment>,
     unreadable: BTreeMap<String, String>,
     users: BTreeMap<String, crane_core::ports::StoredUser>,
     tokens: Vec<crane_core::ports::StoredToken>,
@@ -909,5 +910,42 @@ impl crane_core::ports::Store for MemStore {
 
     async fn delete_lab(&self, id: &str) -> Result<bool, crane_core::ports::StoreError> {
         Ok(self.inner.locked().labs.remove(id).is_some())
+    }
+
+    async fn list_experiments(
+        &self,
+    ) -> Result<Vec<crane_core::ports::StoredExperiment>, crane_core::ports::StoreError> {
+        let mut runs: Vec<_> = self
+            .inner
+            .locked()
+            .experiments
+            .values()
+            .map(|e| crane_core::ports::StoredExperiment { points: String::new(), ..e.clone() })
+            .collect();
+        runs.sort_by(|a, b| (a.started_at, &a.name).cmp(&(b.started_at, &b.name)));
+        Ok(runs)
+    }
+
+    async fn get_experiment(
+        &self,
+        name: &str,
+    ) -> Result<Option<crane_core::ports::StoredExperiment>, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().experiments.get(name).cloned())
+    }
+
+    async fn put_experiment(
+        &self,
+        run: &crane_core::ports::StoredExperiment,
+    ) -> Result<(), crane_core::ports::StoreError> {
+        let mut run = run.clone();
+        if run.points.is_empty() {
+            run.points = "[]".to_string();
+        }
+        self.inner.locked().experiments.insert(run.name.clone(), run);
+        Ok(())
+    }
+
+    async fn delete_experiment(&self, name: &str) -> Result<bool, crane_core::ports::StoreError> {
+        Ok(self.inner.locked().experiments.remove(name).is_some())
     }
 }

@@ -12,6 +12,7 @@ pub mod charts;
 pub mod clock;
 mod data_dir;
 pub mod error;
+pub mod experiments;
 mod exposition;
 pub mod fakes;
 mod labs;
@@ -290,6 +291,8 @@ pub(crate) struct Inner {
     pub remote: Mutex<settings::Remote>,
     /// The loaded lab's work lock and check evaluator.
     pub labs: labs::Labs,
+    /// The experiment runs being recorded.
+    pub experiments: experiments::Experiments,
 }
 
 impl Inner {
@@ -414,12 +417,15 @@ impl EngineHandle {
             policies: policies::Policies::shipped(Arc::new(crane_policy::Regorus)),
             remote: Mutex::default(),
             labs: labs::Labs::default(),
+            experiments: experiments::Experiments::default(),
         });
         let handle = EngineHandle { inner, caller: Arc::new(Caller::admin(crane_api::Door::Engine)) };
         handle.ensure_admin_user().await?;
         handle.load_policies().await?;
         handle.load_remote().await?;
         alerting::load(&handle.inner).await;
+        // Runs that were recording when the engine stopped are closed from the samples, which outlive a restart.
+        experiments::recover(&handle.inner).await;
         handle.start_loop(rx, reports_rx);
         handle.resume_lab().await;
         Ok(handle)
@@ -767,6 +773,8 @@ impl EngineHandle {
     }
 
     async fn delete_now(&self, name: &str) -> Result<()> {
+        // A run being recorded keeps its points up to now: they are copied before the app's samples go.
+        experiments::app_deleted(&self.inner, name).await;
         {
             let _guard = self.inner.writes.lock().await;
             // The app, its history and its NGINX setting go in one transaction (a managed NGINX keeps its last
@@ -1201,6 +1209,7 @@ impl EngineHandle {
             task.abort();
         }
         self.inner.collector.clear();
+        self.inner.experiments.clear();
         self.inner.loads.clear();
         self.inner.proxies.clear();
         self.inner.probers.clear();

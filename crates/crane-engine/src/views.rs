@@ -161,18 +161,23 @@ pub(crate) fn app_view(
     }
 }
 
+/// The wire form of an autoscaler metric.
+pub(crate) fn wire_metric(metric: Metric) -> AutoscaleMetric {
+    match metric {
+        Metric::Cpu => AutoscaleMetric::Cpu,
+        Metric::Memory => AutoscaleMetric::Memory,
+        Metric::Rps => AutoscaleMetric::Rps,
+        Metric::LatencyP95 => AutoscaleMetric::LatencyP95,
+        Metric::Custom => AutoscaleMetric::Custom,
+    }
+}
+
 /// The policy the autoscaler applies, defaults included (they come from `crane_core::autoscale`, never from here).
 fn autoscaling_view(policy: &Policy, query: Option<String>) -> AutoscalingView {
     AutoscalingView {
         min: policy.min,
         max: policy.max,
-        metric: match policy.metric {
-            Metric::Cpu => AutoscaleMetric::Cpu,
-            Metric::Memory => AutoscaleMetric::Memory,
-            Metric::Rps => AutoscaleMetric::Rps,
-            Metric::LatencyP95 => AutoscaleMetric::LatencyP95,
-            Metric::Custom => AutoscaleMetric::Custom,
-        },
+        metric: wire_metric(policy.metric),
         target: policy.target,
         query,
         tolerance: policy.tolerance,

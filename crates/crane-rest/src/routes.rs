@@ -37,9 +37,11 @@ use utoipa_axum::routes;
 
 use crate::error::ApiFailure;
 
+mod experiments;
 mod labs;
 mod scan;
 
+pub use experiments::export_file_name;
 pub use labs::{APPLY_ALL_BODY_LIMIT, LAB_BODY_LIMIT};
 
 /// What every handler can reach.
@@ -148,6 +150,12 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(labs::list_labs, labs::load_lab).layer(DefaultBodyLimit::max(LAB_BODY_LIMIT)),
         routes!(labs::lab_status),
         routes!(labs::reset_lab),
+        routes!(experiments::list_experiments, experiments::record_experiment),
+        routes!(experiments::compare_experiments),
+        routes!(experiments::overlay_experiments),
+        routes!(experiments::export_experiments),
+        routes!(experiments::get_experiment, experiments::delete_experiment),
+        routes!(experiments::stop_experiment),
     ]
 }
 

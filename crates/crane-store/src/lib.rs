@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use crane_core::access::Role;
 use crane_core::ports::{
     AppScan, AuditRecord, EventRecord, InstanceFilter, PutOutcome, Sample, SampleMetric, Store, StoreError, StoredApp,
-    StoredLab, StoredPolicy, StoredRevision, StoredToken, StoredUser,
+    StoredExperiment, StoredLab, StoredPolicy, StoredRevision, StoredToken, StoredUser,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
@@ -668,6 +668,60 @@ impl Store for SqliteStore {
         let done = sqlx::query("DELETE FROM labs WHERE id = ?").bind(id).execute(&self.pool).await.map_err(err)?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn list_experiments(&self) -> Result<Vec<StoredExperiment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, app, started_at, ended_at, record, '' AS points FROM experiments ORDER BY started_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(experiment_from_row).collect()
+    }
+
+    async fn get_experiment(&self, name: &str) -> Result<Option<StoredExperiment>, StoreError> {
+        let row = sqlx::query("SELECT name, app, started_at, ended_at, record, points FROM experiments WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.as_ref().map(experiment_from_row).transpose()
+    }
+
+    async fn put_experiment(&self, run: &StoredExperiment) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO experiments (name, app, started_at, ended_at, record, points) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT(name) DO UPDATE SET app = excluded.app, started_at = excluded.started_at, \
+             ended_at = excluded.ended_at, record = excluded.record, points = excluded.points",
+        )
+        .bind(&run.name)
+        .bind(&run.app)
+        .bind(run.started_at as i64)
+        .bind(run.ended_at.map(|t| t as i64))
+        .bind(&run.record)
+        .bind(if run.points.is_empty() { "[]" } else { run.points.as_str() })
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_experiment(&self, name: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM experiments WHERE name = ?").bind(name).execute(&self.pool).await.map_err(err)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn experiment_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<StoredExperiment, StoreError> {
+    Ok(StoredExperiment {
+        name: r.try_get("name").map_err(err)?,
+        app: r.try_get("app").map_err(err)?,
+        started_at: r.try_get::<i64, _>("started_at").map_err(err)?.max(0) as u64,
+        ended_at: r.try_get::<Option<i64>, _>("ended_at").map_err(err)?.map(|t| t.max(0) as u64),
+        record: r.try_get("record").map_err(err)?,
+        points: r.try_get("points").map_err(err)?,
+    })
 }
 
 #[cfg(test)]
@@ -1077,6 +1131,70 @@ mod tests {
         assert!(store.delete_policy("admission").await.unwrap());
         assert!(!store.delete_policy("admission").await.unwrap());
         assert!(store.list_policies().await.unwrap().is_empty());
+    }
+
+    /// An experiment run round-trips whole (record and points), lists without its points, is replaced in place when
+    /// it ends, and outlives its app and the app's samples.
+    #[tokio::test]
+    async fn experiments_round_trip_and_outlive_their_app() {
+        use crane_core::experiment::{Run, RunEnd, RunPoint, Settings};
+        let store = SqliteStore::in_memory().await.unwrap();
+        let mut stored = app("web");
+        store.put_app(&stored, None).await.unwrap();
+        stored.generation = 1;
+        let mut run = Run {
+            name: "stab-10s".into(),
+            app: "web".into(),
+            recorded_by: "alice".into(),
+            started_at: 1_000,
+            ended_at: None,
+            planned_ms: Some(30_000),
+            after_ms: 10_000,
+            settings: Settings::from_spec(&stored.spec, 1),
+            load: None,
+            end: None,
+            point_count: 0,
+            points: Vec::new(),
+        };
+        let row = |run: &Run| StoredExperiment {
+            name: run.name.clone(),
+            app: run.app.clone(),
+            started_at: run.started_at,
+            ended_at: run.ended_at,
+            record: serde_json::to_string(&Run { points: Vec::new(), ..run.clone() }).unwrap(),
+            points: serde_json::to_string(&run.points).unwrap(),
+        };
+        // While recording: no points yet.
+        store.put_experiment(&StoredExperiment { points: String::new(), ..row(&run) }).await.unwrap();
+        let got = store.get_experiment("stab-10s").await.unwrap().expect("the run");
+        assert_eq!((got.ended_at, got.points.as_str()), (None, "[]"));
+        // Ended: the same row with its points.
+        run.ended_at = Some(41_000);
+        run.end = Some(RunEnd::LoadFinished);
+        run.points = (0..3)
+            .map(|i| RunPoint { at: 2_000 + i * 2_000, replicas: Some(1.0 + i as f64), ..RunPoint::default() })
+            .collect();
+        store.put_experiment(&row(&run)).await.unwrap();
+        let mut other = run.clone();
+        other.name = "stab-60s".into();
+        other.started_at = 100_000;
+        store.put_experiment(&row(&other)).await.unwrap();
+        let got = store.get_experiment("stab-10s").await.unwrap().expect("the run");
+        assert_eq!(got, row(&run));
+        let mut back: Run = serde_json::from_str(&got.record).unwrap();
+        back.points = serde_json::from_str(&got.points).unwrap();
+        assert_eq!(back, run);
+        // Lists leave the points out, oldest first.
+        let list = store.list_experiments().await.unwrap();
+        assert_eq!(list.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["stab-10s", "stab-60s"]);
+        assert!(list.iter().all(|e| e.points.is_empty() && e.ended_at == Some(41_000)));
+        // Deleting the app (and its samples) leaves the runs.
+        assert!(store.delete_app("web").await.unwrap());
+        assert_eq!(store.list_experiments().await.unwrap().len(), 2);
+        assert!(store.delete_experiment("stab-10s").await.unwrap());
+        assert!(!store.delete_experiment("stab-10s").await.unwrap());
+        assert_eq!(store.get_experiment("stab-10s").await.unwrap(), None);
+        assert_eq!(store.list_experiments().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

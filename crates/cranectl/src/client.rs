@@ -385,6 +385,61 @@ impl Client {
         self.json(self.request(Method::POST, &format!("/labs/{}/reset", segment(id))).timeout(LONG)).await
     }
 
+    /// `GET /experiments`.
+    pub async fn experiment_list(&self) -> Result<Vec<crane_api::ExperimentView>> {
+        self.json(self.request(Method::GET, "/experiments").timeout(SHORT)).await
+    }
+
+    /// `POST /experiments`: start recording a run.
+    pub async fn experiment_record(
+        &self,
+        request: &crane_api::ExperimentRecordRequest,
+    ) -> Result<crane_api::ExperimentView> {
+        self.json(self.request(Method::POST, "/experiments").timeout(LONG).json(request)).await
+    }
+
+    /// `GET /experiments/{name}`: the run with its points.
+    pub async fn experiment_get(&self, name: &str) -> Result<crane_api::ExperimentView> {
+        self.json(self.request(Method::GET, &format!("/experiments/{}", segment(name))).timeout(SHORT)).await
+    }
+
+    /// `POST /experiments/{name}/stop`.
+    pub async fn experiment_stop(&self, name: &str) -> Result<crane_api::ExperimentView> {
+        self.json(self.request(Method::POST, &format!("/experiments/{}/stop", segment(name))).timeout(LONG)).await
+    }
+
+    /// `DELETE /experiments/{name}`.
+    pub async fn experiment_delete(&self, name: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/experiments/{}", segment(name))).timeout(SHORT)).await?;
+        Ok(())
+    }
+
+    /// `GET /experiments/compare?runs=a,b`.
+    pub async fn experiment_compare(&self, runs: &[String]) -> Result<crane_api::ExperimentComparisonView> {
+        let request = self.request(Method::GET, "/experiments/compare").query(&[("runs", runs.join(","))]);
+        self.json(request.timeout(SHORT)).await
+    }
+
+    /// `GET /experiments/export?runs=a,b&format=F` (with `metric`: `GET /experiments/overlay`, one chart): the
+    /// file's bytes.
+    pub async fn experiment_export(
+        &self,
+        runs: &[String],
+        format: crane_api::ExportFormat,
+        metric: Option<crane_api::ExperimentMetric>,
+    ) -> Result<Vec<u8>> {
+        let mut query = vec![("runs", runs.join(",")), ("format", wire_word(&format))];
+        let path = match metric {
+            Some(m) => {
+                query.push(("metric", wire_word(&m)));
+                "/experiments/overlay"
+            }
+            None => "/experiments/export",
+        };
+        let response = self.send(self.request(Method::GET, path).query(&query).timeout(LONG)).await?;
+        Ok(response.bytes().await.map_err(|e| self.stream_error(e))?.to_vec())
+    }
+
     /// `POST /apps/{name}/scale`.
     pub async fn scale(&self, name: &str, replicas: u32) -> Result<AppView> {
         let request = self.request(Method::POST, &format!("/apps/{}/scale", segment(name)));
@@ -572,6 +627,11 @@ fn api_url(data_dir: &Path) -> Result<String> {
 }
 
 /// Percent-encodes a path segment (app names are plain, but a typo must not change the route).
+/// The wire spelling of a unit enum (`png`, `cpu_percent`), for a query parameter.
+fn wire_word<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 fn segment(name: &str) -> String {
     name.bytes()
         .map(|b| match b {

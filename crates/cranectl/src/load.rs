@@ -99,13 +99,13 @@ fn report(app: &str, view: &LoadView, format: Format) -> Result<()> {
 
 /// Ctrl-C, listened to from the moment [`Interrupt::listen`] is called (a signal that arrives before anyone waits is
 /// kept, not lost).
-struct Interrupt {
+pub(crate) struct Interrupt {
     #[cfg(unix)]
     signal: Option<tokio::signal::unix::Signal>,
 }
 
 impl Interrupt {
-    fn listen() -> Interrupt {
+    pub(crate) fn listen() -> Interrupt {
         #[cfg(unix)]
         {
             Interrupt { signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok() }
@@ -117,7 +117,7 @@ impl Interrupt {
     }
 
     /// Resolves on Ctrl-C; never when the signal cannot be listened to.
-    async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         #[cfg(unix)]
         match &mut self.signal {
             Some(signal) => {

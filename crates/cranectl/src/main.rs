@@ -6,6 +6,7 @@
 
 mod client;
 mod error;
+mod experiment;
 mod lab;
 mod load;
 mod output;
@@ -40,6 +41,8 @@ Examples:
   cranectl rollout history web        # revisions of the app; `rollout undo web` returns to the previous one
   cranectl load web --rate 100 --duration 60s   # send load through the app's load balancer, then report
   cranectl chart web rps --range 1h -f rps.svg  # one chart of the app's metrics as SVG
+  cranectl experiment record web --name stab-10s --rate 40 --duration 30s --after 60s   # a run to compare
+  cranectl experiment overlay stab-10s stab-60s --out overlay.svg   # two runs on the same axes
   cranectl get metrics                # Crane's own metrics (Prometheus text format)
   cranectl export nginx web -f web.conf
   cranectl delete web
@@ -223,6 +226,17 @@ enum Command {
     Lab {
         #[command(subcommand)]
         what: lab::LabWhat,
+    },
+    /// Experiments: record a run of an app (settings, load, series), compare runs on the same axes, export them.
+    #[command(after_help = "Examples:\n  \
+                      cranectl experiment record web --name stab-10s --rate 40 --duration 30s --path '/work?ms=20' --after 60s\n  \
+                      cranectl experiment list\n  cranectl experiment show stab-10s\n  \
+                      cranectl experiment overlay stab-10s stab-60s --out overlay.svg\n  \
+                      cranectl experiment export stab-10s stab-60s --format csv --out runs.csv\n  \
+                      cranectl experiment stop stab-10s\n  cranectl experiment delete stab-10s")]
+    Experiment {
+        #[command(subcommand)]
+        what: experiment::ExperimentWhat,
     },
     /// Manage bearer tokens: make, list and revoke users' tokens, rotate the engine's own (admins).
     #[command(after_help = "Examples:\n  cranectl token create --role viewer --user alice --label dashboard\n  \
@@ -818,6 +832,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Policy { what } => policy::run(&Client::discover(&data_dir).await?, what, format).await,
         Command::Lab { what } => lab::run(&Client::discover(&data_dir).await?, what, format).await,
+        Command::Experiment { what } => experiment::run(&Client::discover(&data_dir).await?, what, format).await,
         Command::Settings { what } => {
             let client = Client::discover(&data_dir).await?;
             let settings = match what {

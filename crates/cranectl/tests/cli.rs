@@ -100,6 +100,14 @@ fn help_works_for_every_command() {
         &["lab", "load"],
         &["lab", "status"],
         &["lab", "reset"],
+        &["experiment"],
+        &["experiment", "record"],
+        &["experiment", "stop"],
+        &["experiment", "list"],
+        &["experiment", "show"],
+        &["experiment", "overlay"],
+        &["experiment", "export"],
+        &["experiment", "delete"],
     ] {
         let out = ok(dir.path(), &[command, &["--help"]].concat());
         assert!(out.contains("Example"), "`{} --help` has no example:\n{out}", command.join(" "));
@@ -776,6 +784,7 @@ fn docker_flow(work: &Path, data: &Path) {
 
     rollout_and_export(work, data, &name, &spec);
     load_chart_and_metrics(work, data, &name);
+    experiment_commands(work, data, &name);
 
     assert_eq!(ok(data, &["delete", &name]).trim(), format!("app/{name} deleted"));
     drop(cleanup);
@@ -833,6 +842,61 @@ fn rollout_and_export(work: &Path, data: &Path, name: &str, spec: &Path) {
 }
 
 /// `load` (followed, detached, stopped, interrupted), `chart` and `get metrics` against the running app.
+/// Two short runs (one under load, one without), compared and exported; a detached recording stopped; all deleted.
+fn experiment_commands(work: &Path, data: &Path, name: &str) {
+    let out = run(
+        data,
+        &["experiment", "record", name, "--name", "cli-a", "--rate", "20", "--duration", "2s", "--after", "1s"],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "experiment record failed:\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stderr.contains(&format!("experiment/cli-a recording app/{name}: 20 req/s to / for 2s, then 1s")),
+        "{stderr}"
+    );
+    assert!(stdout.starts_with(&format!("experiment/cli-a: app/{name}, done,")), "{stdout}");
+    assert!(stdout.contains("(load finished)"), "{stdout}");
+    let out = ok(data, &["experiment", "record", name, "--name", "cli-b", "--for", "2s"]);
+    assert!(out.contains("(duration reached)") && out.contains("load: no load, 2s"), "{out}");
+    let a: serde_json::Value = serde_json::from_str(&ok(data, &["experiment", "show", "cli-a", "-o", "json"])).unwrap();
+    assert!(a["point_count"].as_u64().unwrap() >= 1, "{a}");
+    assert_eq!(a["load"]["rate"], 20.0);
+    assert!(ok(data, &["experiment", "show", "cli-a"]).contains("REPLICAS"));
+    let list = ok(data, &["experiment", "list"]);
+    assert!(list.starts_with("NAME") && list.contains("cli-a") && list.contains("cli-b"), "{list}");
+
+    // Compared: what differs, and the charts on the same axes in a file.
+    let svg = work.join("overlay.svg");
+    let out = ok(data, &["experiment", "overlay", "cli-a", "cli-b", "--out", svg.to_str().unwrap()]);
+    assert!(out.contains("cli-a: 20 req/s, load 2s") && out.contains("cli-b: ") && out.contains("no load"), "{out}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains("cli-a: ") && drawn.contains("cli-b: "), "both runs named");
+    let csv = work.join("runs.csv");
+    ok(data, &["experiment", "export", "cli-a", "cli-b", "--format", "csv", "--out", csv.to_str().unwrap()]);
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv
+        .starts_with("run,app,t_s,at_ms,replicas,ready,rps,rps_per_replica,latency_p95_ms,cpu_percent,errors_per_s\n"));
+    assert!(csv.lines().any(|l| l.starts_with("cli-a,")) && csv.lines().any(|l| l.starts_with("cli-b,")), "{csv}");
+    let png = work.join("overlay.png");
+    ok(data, &["experiment", "export", "cli-a", "--format", "png", "--out", png.to_str().unwrap()]);
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+
+    // Detached, then stopped; bad input refused.
+    let out = ok(data, &["experiment", "record", name, "--name", "cli-c", "--for", "60s", "--detach"]);
+    assert!(out.contains("experiment stop cli-c"), "{out}");
+    let busy = run(data, &["experiment", "record", name, "--for", "5s"]);
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(text(&busy.stderr).contains("run 'cli-c'"), "{}", text(&busy.stderr));
+    assert!(ok(data, &["experiment", "stop", "cli-c"]).contains("(stopped)"));
+    assert_eq!(run(data, &["experiment", "record", name, "--after", "5s"]).status.code(), Some(2));
+    let bad = run(data, &["experiment", "record", name, "--name", "Bad"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("name: `Bad` is not a valid run name"), "{}", text(&bad.stderr));
+    for run_name in ["cli-a", "cli-b", "cli-c"] {
+        assert_eq!(ok(data, &["experiment", "delete", run_name]).trim(), format!("experiment/{run_name} deleted"));
+    }
+}
+
 fn load_chart_and_metrics(work: &Path, data: &Path, name: &str) {
     let out = run(data, &["load", name, "--rate", "50", "--duration", "3s"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
