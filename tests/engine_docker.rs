@@ -333,7 +333,7 @@ async fn a_killed_instance_is_replaced_by_its_paused_standby() {
     let ids = wait_for(GENEROUS, "two paused standbys", || standby_ids(waiting.clone())).await;
 
     // Standbys are not instances: the view lists the two instances only.
-    let view = app_until(&engine, &app, GENEROUS, "2 ready", |v| v.ready == 2).await;
+    let view = app_until(&engine, &app, GENEROUS, "2 ready, 2 standbys", |v| v.ready == 2 && v.standbys == 2).await;
     assert_eq!(view.instances.len(), 2, "{:?}", view.instances.iter().map(|i| &i.name).collect::<Vec<_>>());
 
     // Kill instance 1: its standby takes the slot (same container, renamed and unpaused).

@@ -756,6 +756,7 @@ export const FIT_RANGE = "fit";
 	*		image: string,
 	*		replicas: number,
 	*		ready: number,
+	*		standbys: number,
 	*		revision: number,
 	*		ports: number[],
 	*		url?: string | null,
@@ -774,6 +775,7 @@ export const FIT_RANGE = "fit";
 	* @property {string} image - Image.
 	* @property {number} replicas - Desired replicas.
 	* @property {number} ready - Instances currently ready (or running when no readiness probe).
+	* @property {number} standbys - Paused standbys ready to take over a dead instance's slot (`heal.standby`); 0 without the setting.
 	* @property {number} revision - Current revision.
 	* @property {number[]} ports - Container ports.
 	* @property {string | null} [url] - Load balancer address (`http://127.0.0.1:PORT`), when the app has a port.
@@ -795,6 +797,7 @@ export const FIT_RANGE = "fit";
 	*		image: string,
 	*		replicas: number,
 	*		ready: number,
+	*		standbys: number,
 	*		revision: number,
 	*		ports: number[],
 	*		url: string | null,
@@ -813,6 +816,7 @@ export const FIT_RANGE = "fit";
 	* @property {string} image - Image.
 	* @property {number} replicas - Desired replicas.
 	* @property {number} ready - Instances currently ready (or running when no readiness probe).
+	* @property {number} standbys - Paused standbys ready to take over a dead instance's slot (`heal.standby`); 0 without the setting.
 	* @property {number} revision - Current revision.
 	* @property {number[]} ports - Container ports.
 	* @property {string | null} url - Load balancer address (`http://127.0.0.1:PORT`), when the app has a port.
@@ -1621,6 +1625,9 @@ export const FIT_RANGE = "fit";
 	* "instance.remove_failed" | 
 	* "instance.replaced" | 
 	* "instance.scaled_down" | 
+	* "instance.standby_ready" | 
+	* "instance.standby_failed" | 
+	* "instance.standby_removed" | 
 	* "instance.stale_removed" | 
 	* "instance.start_failed" | 
 	* "instance.start_recovered" | 
@@ -1736,6 +1743,12 @@ export const FIT_RANGE = "fit";
 	* @property {
 	* "instance.scaled_down"} "instance.scaled_down" - An instance above the replica count was removed.
 	* @property {
+	* "instance.standby_ready"} "instance.standby_ready" - A paused standby (`heal.standby`) is ready to take over its slot.
+	* @property {
+	* "instance.standby_failed"} "instance.standby_failed" - A standby could not be created (retried later; healing falls back to a new container).
+	* @property {
+	* "instance.standby_removed"} "instance.standby_removed" - A standby was removed (app gone, setting off, slot scaled away, other revision).
+	* @property {
 	* "instance.stale_removed"} "instance.stale_removed" - A container that never started (or had bad labels) was removed.
 	* @property {
 	* "instance.start_failed"} "instance.start_failed" - An instance could not be started (logged once per distinct error).
@@ -1845,6 +1858,9 @@ export const FIT_RANGE = "fit";
 	* "instance.remove_failed" | 
 	* "instance.replaced" | 
 	* "instance.scaled_down" | 
+	* "instance.standby_ready" | 
+	* "instance.standby_failed" | 
+	* "instance.standby_removed" | 
 	* "instance.stale_removed" | 
 	* "instance.start_failed" | 
 	* "instance.start_recovered" | 
@@ -1959,6 +1975,12 @@ export const FIT_RANGE = "fit";
 	* "instance.replaced"} "instance.replaced" - A crashed instance was removed to be replaced.
 	* @property {
 	* "instance.scaled_down"} "instance.scaled_down" - An instance above the replica count was removed.
+	* @property {
+	* "instance.standby_ready"} "instance.standby_ready" - A paused standby (`heal.standby`) is ready to take over its slot.
+	* @property {
+	* "instance.standby_failed"} "instance.standby_failed" - A standby could not be created (retried later; healing falls back to a new container).
+	* @property {
+	* "instance.standby_removed"} "instance.standby_removed" - A standby was removed (app gone, setting off, slot scaled away, other revision).
 	* @property {
 	* "instance.stale_removed"} "instance.stale_removed" - A container that never started (or had bad labels) was removed.
 	* @property {

@@ -48,7 +48,7 @@ export function renderApp() {
     setAttr(url, "href", app.url);
     setText(url, app.url);
   }
-  setText($("app-ready"), `${app.ready}/${app.replicas}`);
+  setText($("app-ready"), `${app.ready}/${app.replicas}${app.standbys > 0 ? ` · ${app.standbys} standby` : ""}`);
   setAttr($("edit-app"), "href", href("edit", app.name));
   setAttr($("app-scaling-link"), "href", href("scaling", app.name));
   // Keep what the user typed until it is submitted (a refresh must not undo it, even once the box lost focus);

@@ -312,6 +312,8 @@ pub struct AppView {
     pub replicas: u32,
     /// Instances currently ready (or running when no readiness probe).
     pub ready: u32,
+    /// Paused standbys ready to take over a dead instance's slot (`heal.standby`); 0 without the setting.
+    pub standbys: u32,
     /// Current revision.
     pub revision: u32,
     /// Container ports.

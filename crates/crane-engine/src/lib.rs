@@ -240,6 +240,8 @@ pub(crate) struct Shared {
     pub removing: std::collections::BTreeSet<String>,
     /// Standbys (`heal.standby`) as last observed, by id: their `die` events are not instance deaths.
     pub standbys: std::collections::BTreeSet<String>,
+    /// Paused standbys per app, as last observed (shown in the app's view).
+    pub standby_counts: BTreeMap<String, u32>,
     /// Slots whose standby is being created beside the loop.
     pub standby_in_flight: std::collections::BTreeSet<(String, u32)>,
     /// Slots whose last standby creations failed.

@@ -681,6 +681,14 @@ async fn pass(inner: &Arc<Inner>, state: &mut LoopState) -> (crate::PassReport, 
     {
         let mut shared = inner.shared.locked();
         shared.standbys = snapshot.standbys.iter().map(|s| s.id.clone()).collect();
+        let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+        for s in snapshot.standbys.iter().filter(|s| s.state == crane_core::model::ContainerState::Paused) {
+            *counts.entry(s.app.clone()).or_default() += 1;
+        }
+        if counts != shared.standby_counts {
+            shared.standby_counts = counts;
+            let _ = inner.changes.send(ChangeView::Apps);
+        }
         shared.standby_failures.retain(|(app, index), _| {
             stored.iter().any(|a| &a.spec.name == app && a.spec.heal_standby() && *index <= a.spec.replicas)
         });

@@ -145,6 +145,7 @@ pub(crate) fn app_view(
         image: app.spec.image.clone(),
         replicas: app.spec.replicas,
         ready: ready as u32,
+        standbys: shared.standby_counts.get(name).copied().unwrap_or(0),
         revision: app.revision as u32,
         ports: app.spec.ports.iter().map(|p| p.container).collect(),
         url: app.public_port.map(|p| format!("http://127.0.0.1:{p}")),

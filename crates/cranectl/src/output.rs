@@ -451,7 +451,8 @@ pub fn describe_app(app: &AppView, events: &[EventView], now: DateTime<Utc>) -> 
     field("Name", app.name.clone());
     field("Image", app.image.clone());
     field("Owner", app.owner.clone());
-    field("Replicas", format!("{} desired, {} ready", app.replicas, app.ready));
+    let standbys = if app.standbys > 0 { format!(", {} standby paused", app.standbys) } else { String::new() };
+    field("Replicas", format!("{} desired, {} ready{standbys}", app.replicas, app.ready));
     field("Revision", app.revision.to_string());
     field("Ports", ports);
     field("URL", app.url.clone().unwrap_or_else(|| "<none>".into()));
@@ -774,6 +775,7 @@ mod tests {
             image: "crane-demo:0.1.0".into(),
             replicas: 2,
             ready: 1,
+            standbys: 0,
             revision: 3,
             ports: vec![8080],
             url: Some("http://127.0.0.1:18080".into()),
