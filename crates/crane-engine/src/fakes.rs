@@ -325,6 +325,30 @@ impl FakeRuntime {
         Ok(())
     }
 
+    /// A container of `req`'s slot, created and started at `now`.
+    fn container(
+        req: &InstanceRequest,
+        id: &str,
+        name: String,
+        state: ContainerState,
+        exit_code: Option<i64>,
+        now: Millis,
+    ) -> FakeContainer {
+        FakeContainer {
+            id: id.to_string(),
+            name,
+            app: req.app.clone(),
+            index: req.index,
+            revision: req.revision,
+            owner: req.owner.clone(),
+            image: req.spec.image.clone(),
+            state,
+            exit_code,
+            created_at: now,
+            started_at: Some(now),
+        }
+    }
+
     fn observed(c: &FakeContainer) -> ObservedInstance {
         ObservedInstance {
             id: c.id.clone(),
@@ -438,22 +462,8 @@ impl Runtime for FakeRuntime {
         state.next_id += 1;
         let id = format!("c{}", state.next_id);
         let crash = state.script.crash_on_start.contains(&(req.app.clone(), req.revision));
-        state.containers.insert(
-            id.clone(),
-            FakeContainer {
-                id: id.clone(),
-                name,
-                app: req.app.clone(),
-                index: req.index,
-                revision: req.revision,
-                owner: req.owner.clone(),
-                image: req.spec.image.clone(),
-                state: if crash { ContainerState::Exited } else { ContainerState::Running },
-                exit_code: crash.then_some(1),
-                created_at: now,
-                started_at: Some(now),
-            },
-        );
+        let running = if crash { ContainerState::Exited } else { ContainerState::Running };
+        state.containers.insert(id.clone(), Self::container(req, &id, name, running, crash.then_some(1), now));
         state.calls.push(Call::Start { app: req.app.clone(), index: req.index, revision: req.revision, ok: true });
         Self::emit(&mut state, &id, "start", &req.app, None, now);
         if crash {
@@ -477,22 +487,7 @@ impl Runtime for FakeRuntime {
         }
         state.next_id += 1;
         let id = format!("c{}", state.next_id);
-        state.containers.insert(
-            id.clone(),
-            FakeContainer {
-                id: id.clone(),
-                name,
-                app: req.app.clone(),
-                index: req.index,
-                revision: req.revision,
-                owner: req.owner.clone(),
-                image: req.spec.image.clone(),
-                state: ContainerState::Paused,
-                exit_code: None,
-                created_at: now,
-                started_at: Some(now),
-            },
-        );
+        state.containers.insert(id.clone(), Self::container(req, &id, name, ContainerState::Paused, None, now));
         state.calls.push(call(true));
         Self::emit(&mut state, &id, "pause", &req.app, None, now);
         Ok(id)

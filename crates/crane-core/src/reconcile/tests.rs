@@ -1070,6 +1070,9 @@ fn networks_and_volumes_of_gone_apps_are_orphans_even_without_containers() {
     assert_eq!(plan.orphan_apps, vec!["gone".to_string()]);
 }
 
+/// A standby case: desired, observed, standbys, slots in flight, expected standby lines.
+type StandbyCase<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, u32)], &'a [&'a str]);
+
 /// Standbys in the `observed` notation: `web-2:paused@1` is a standby of slot `web-2` at revision 1 (id
 /// `sb-web-2@1`, or `sb-web-2@1#b` for a second one: `web-2#b:paused`).
 fn standbys(text: &str) -> Vec<ObservedInstance> {
@@ -1128,7 +1131,7 @@ fn standby_plan(
 
 #[test]
 fn standbys_are_made_for_ready_instances_two_at_a_time() {
-    let cases: &[(&str, &str, &str, &[(&str, u32)], &[&str])] = &[
+    let cases: &[StandbyCase] = &[
         // Nothing asked: nothing made.
         ("web:3", "web-1:ready web-2:ready web-3:ready", "", &[], &[]),
         // Two per app at a time, lowest slots first.
@@ -1206,7 +1209,7 @@ fn a_death_is_healed_by_promoting_the_standby() {
 
 #[test]
 fn standbys_that_no_longer_fit_are_removed() {
-    let cases: &[(&str, &str, &str, &[(&str, u32)], &[&str])] = &[
+    let cases: &[StandbyCase] = &[
         (
             "web:2",
             "web-1:ready web-2:ready",
