@@ -456,6 +456,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             crate::lab_commands::lab_load,
             crate::lab_commands::lab_status,
             crate::lab_commands::lab_reset,
+            crate::bench_marks::bench_mark,
         ])
         // The payload of the `crane://change` event, which the window listens to directly.
         .typ::<ChangeView>()
