@@ -4,7 +4,7 @@
 import { CHANGE_EVENT } from "./bindings.js";
 import { $, ago, errText, withCode } from "./lib/dom.js";
 import { toast, showGlobalError } from "./lib/toast.js";
-import { state, subscribe, onChange, refreshAll, refreshAllNow } from "./lib/store.js";
+import { state, stats, subscribe, onChange, refreshAll, refreshAllNow } from "./lib/store.js";
 import { onRoute, href } from "./lib/router.js";
 import { initPresenter } from "./lib/presenter.js";
 import { markInteractive } from "./lib/bench.js";
@@ -179,6 +179,7 @@ async function main() {
     /** @type {import("./bindings.js").ChangeView} */
     const change = event.payload;
     if (change.type === "progress") {
+      stats.progress += 1;
       const op = change.progress.operation;
       if (op.startsWith("load:")) onLoadProgress(op.slice("load:".length), change.progress);
       else if (op.startsWith("scan:")) onScanProgress();

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crane_api::{ApiError, ErrorCode};
+use crane_core::text::truncate;
 use serde::{Deserialize, Serialize};
 use tauri::State;
 
@@ -37,7 +38,7 @@ const MAX_ROUTE_LEN: usize = 200;
 const MAX_TEXT_LEN: usize = 100;
 
 /// Which mark the window sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum BenchMarkKind {
     /// Once: the first view rendered from live data, input handlers attached, painted.
@@ -46,8 +47,18 @@ pub enum BenchMarkKind {
     Stats,
 }
 
+impl BenchMarkKind {
+    /// The word in the marks file.
+    fn word(self) -> &'static str {
+        match self {
+            BenchMarkKind::Interactive => "interactive",
+            BenchMarkKind::Stats => "stats",
+        }
+    }
+}
+
 /// What the window reports: its counters (`window.__craneStats`) and what it shows.
-#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, Deserialize, specta::Type)]
 pub struct BenchMark {
     /// Which mark.
     pub kind: BenchMarkKind,
@@ -57,6 +68,10 @@ pub struct BenchMark {
     pub refreshes: u32,
     /// Engine change events received so far (`stats.changes`).
     pub changes: u32,
+    /// Progress changes received so far (`stats.progress`: a load run's or a build's).
+    pub progress: u32,
+    /// Chart-set redraws so far (`stats.charts`).
+    pub charts: u32,
     /// The view shown (`home`, `scaling`, …).
     pub view: String,
     /// The app the App or Scaling view shows, if one.
@@ -64,19 +79,27 @@ pub struct BenchMark {
 }
 
 /// The answer to a mark while marks are recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 pub struct BenchSession {
     /// Where the window goes now (only in the answer to the interactive mark, when `CRANE_BENCH_ROUTE` is set).
     pub route: Option<String>,
 }
 
-/// One line of the marks file: the mark and when the backend received it.
+/// One line of the marks file: the mark and when the backend received it (what `crane-bench window` reads).
 #[derive(Serialize)]
 struct Line<'a> {
     /// Milliseconds since the Unix epoch when the backend received the mark.
     unix_ms: u64,
-    #[serde(flatten)]
-    mark: &'a BenchMark,
+    /// `interactive` or `stats`.
+    kind: &'static str,
+    /// The mark's fields, text cut to [`MAX_TEXT_LEN`].
+    window_ms: f64,
+    refreshes: u32,
+    changes: u32,
+    progress: u32,
+    charts: u32,
+    view: &'a str,
+    shown_app: Option<&'a str>,
 }
 
 /// The marks recorder, managed as Tauri state.
@@ -121,12 +144,18 @@ impl BenchMarks {
         if mark.kind == BenchMarkKind::Interactive && !first_interactive {
             return Ok(Some(BenchSession { route: None }));
         }
-        let mut mark = mark.clone();
-        crane_core::text::truncate_on_char_boundary(&mut mark.view, MAX_TEXT_LEN);
-        if let Some(app) = &mut mark.shown_app {
-            crane_core::text::truncate_on_char_boundary(app, MAX_TEXT_LEN);
-        }
-        let mut line = serde_json::to_string(&Line { unix_ms, mark: &mark }).map_err(std::io::Error::other)?;
+        let line = Line {
+            unix_ms,
+            kind: mark.kind.word(),
+            window_ms: mark.window_ms,
+            refreshes: mark.refreshes,
+            changes: mark.changes,
+            progress: mark.progress,
+            charts: mark.charts,
+            view: truncate(&mark.view, MAX_TEXT_LEN),
+            shown_app: mark.shown_app.as_deref().map(|a| truncate(a, MAX_TEXT_LEN)),
+        };
+        let mut line = serde_json::to_string(&line).map_err(std::io::Error::other)?;
         line.push('\n');
         let _one_writer = self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // One write of the whole line on a file opened for appending: a reader never sees half a line.
@@ -162,6 +191,8 @@ mod tests {
             window_ms: 1.7e12,
             refreshes,
             changes: refreshes * 3,
+            progress: refreshes * 5,
+            charts: refreshes * 7,
             view: "home".into(),
             shown_app: None,
         }
@@ -201,6 +232,8 @@ mod tests {
         assert_eq!(written[0]["unix_ms"], 1000);
         assert_eq!(written[0]["refreshes"], 1);
         assert_eq!(written[1]["changes"], 12);
+        assert_eq!(written[1]["progress"], 20);
+        assert_eq!(written[1]["charts"], 28);
         assert_eq!(written[1]["view"], "home");
         assert!(written[1]["shown_app"].is_null());
     }

@@ -428,7 +428,8 @@ async fn bench_marks_are_written_once_and_the_route_is_followed() {
     let file = marks.clone();
     in_window(data_dir.path(), &env, |client| async move {
         let c = &client;
-        wait_until(c, "the bench route", Duration::from_secs(20), "return location.hash === '#/settings' || null").await;
+        wait_until(c, "the bench route", Duration::from_secs(20), "return location.hash === '#/settings' || null")
+            .await;
         let stats_lines = |lines: &[Value]| lines.iter().filter(|l| l["kind"] == "stats").count();
         let deadline = Instant::now() + Duration::from_secs(20);
         while stats_lines(&read(&file)) < 2 {
@@ -439,7 +440,10 @@ async fn bench_marks_are_written_once_and_the_route_is_followed() {
         let interactive: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "interactive").collect();
         assert_eq!(interactive.len(), 1, "{lines:?}");
         assert_eq!(interactive[0]["view"], "home", "the interactive mark is taken on the view the window opened on");
-        assert!(interactive[0]["refreshes"].as_u64().unwrap_or(0) >= 1, "interactive before the first fetch: {lines:?}");
+        assert!(
+            interactive[0]["refreshes"].as_u64().unwrap_or(0) >= 1,
+            "interactive before the first fetch: {lines:?}"
+        );
         let last = lines.iter().rev().find(|l| l["kind"] == "stats").expect("a stats line");
         assert_eq!(last["view"], "settings", "{lines:?}");
         assert!(last["unix_ms"].as_u64() > interactive[0]["unix_ms"].as_u64(), "{lines:?}");
@@ -447,8 +451,13 @@ async fn bench_marks_are_written_once_and_the_route_is_followed() {
         // A reload makes the page ready again: still one interactive line.
         c.execute("location.reload(); return true", vec![]).await.expect("script");
         tokio::time::sleep(Duration::from_millis(500)).await;
-        wait_until(c, "the reloaded window", Duration::from_secs(30), "return document.body.dataset.ready === 'true' || null")
-            .await;
+        wait_until(
+            c,
+            "the reloaded window",
+            Duration::from_secs(30),
+            "return document.body.dataset.ready === 'true' || null",
+        )
+        .await;
         let before = stats_lines(&read(&file));
         let deadline = Instant::now() + Duration::from_secs(20);
         while stats_lines(&read(&file)) < before + 2 {

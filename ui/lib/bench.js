@@ -24,6 +24,8 @@ function mark(kind) {
     window_ms: Date.now(),
     refreshes: stats.refreshes,
     changes: stats.changes,
+    progress: stats.progress,
+    charts: stats.charts,
     view: document.body.dataset.view ?? "",
     shown_app: shownApp(),
   };

@@ -70,6 +70,10 @@ struct Mark {
     refreshes: u64,
     /// Change events received so far.
     changes: u64,
+    /// Progress changes received so far (the load run's).
+    progress: u64,
+    /// Chart-set redraws so far.
+    charts: u64,
     /// The view shown.
     view: String,
     /// The app the view shows.
@@ -223,7 +227,11 @@ impl Window {
                 return mark;
             }
             self.check_alive();
-            assert!(Instant::now() < deadline, "the window stopped reporting its counters; its log:\n{}", self.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "the window stopped reporting its counters; its log:\n{}",
+                self.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -323,11 +331,20 @@ fn process_tree(root: u32) -> Vec<Proc> {
     let mut out = Vec::new();
     let mut todo = vec![root];
     while let Some(pid) = todo.pop() {
-        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
-        out.push(Proc { pid, name });
+        out.push(Proc { pid, name: process_name(pid) });
         todo.extend(children.get(&pid).into_iter().flatten());
     }
     out
+}
+
+/// A process's program name: the file name of its `argv[0]` (`comm` is cut to 15 bytes: "WebKitWebProces").
+fn process_name(pid: u32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let argv0 = cmdline.split(|b| *b == 0).next().map(|a| String::from_utf8_lossy(a).into_owned()).unwrap_or_default();
+    match argv0.rsplit('/').next() {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string(),
+    }
 }
 
 /// PSS in KiB from `/proc/<pid>/smaps_rollup`, when the kernel has it.
@@ -366,7 +383,11 @@ fn app_cpu(root: u32) -> HashMap<u32, (String, f64)> {
 
 /// CPU % (100 = one core) per process name between two readings `secs` apart, with `crane` for the root and
 /// `all` for the sum.
-fn cpu_percent(before: &HashMap<u32, (String, f64)>, after: &HashMap<u32, (String, f64)>, secs: f64) -> BTreeMap<String, f64> {
+fn cpu_percent(
+    before: &HashMap<u32, (String, f64)>,
+    after: &HashMap<u32, (String, f64)>,
+    secs: f64,
+) -> BTreeMap<String, f64> {
     let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
     for (pid, (name, cpu)) in after {
         let start = before.get(pid).map(|(_, c)| *c).unwrap_or(0.0);
@@ -396,10 +417,37 @@ fn median(samples: &[f64]) -> f64 {
     percentile(&sorted, 0.5)
 }
 
-/// Counters per second between two stats marks: (refreshes/s, change events/s, seconds).
-fn rates(a: &Mark, b: &Mark) -> (f64, f64, f64) {
-    let secs = (b.window_ms - a.window_ms) / 1000.0;
-    ((b.refreshes - a.refreshes) as f64 / secs, (b.changes - a.changes) as f64 / secs, secs)
+/// The window's counters per second between two stats marks.
+struct Rates {
+    refreshes: f64,
+    changes: f64,
+    progress: f64,
+    charts: f64,
+    secs: f64,
+}
+
+impl Rates {
+    fn between(a: &Mark, b: &Mark) -> Rates {
+        let secs = (b.window_ms - a.window_ms) / 1000.0;
+        let per_s = |x: u64, y: u64| y.saturating_sub(x) as f64 / secs;
+        Rates {
+            refreshes: per_s(a.refreshes, b.refreshes),
+            changes: per_s(a.changes, b.changes),
+            progress: per_s(a.progress, b.progress),
+            charts: per_s(a.charts, b.charts),
+            secs,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "refreshes_per_s": self.refreshes,
+            "change_events_per_s": self.changes,
+            "progress_changes_per_s": self.progress,
+            "chart_set_redraws_per_s": self.charts,
+            "measured_s": self.secs,
+        })
+    }
 }
 
 async fn sleep_until_ms(at_ms: u64) {
@@ -425,7 +473,12 @@ async fn all_ready(w: &Window, apps: &[String], within: Duration) {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(crate) async fn run() {
@@ -441,44 +494,65 @@ pub(crate) async fn run() {
         "{} not found: build it with `cargo build --release -p crane-app --bin crane` (or set CRANE_BIN)",
         bin.display()
     );
-    let profile = profile_of(&bin);
     let loadavg_start = loadavg();
+    let (starts, last) = starts(&bin).await;
+    let lab = lab_running(last).await;
+    let load = under_load(&bin).await;
+    report(&bin, &loadavg_start, &starts, &lab, &load);
+}
 
-    // (1) and (2) idle: 5 starts, each on Home, memory 10 s after interactive. The last one stays open for the lab.
-    let mut startups = Vec::new();
-    let mut idle_rss = Vec::new();
-    let mut idle_pss = Vec::new();
-    let mut idle_processes = Value::Null;
-    let mut last = None;
+/// What the starts measured.
+struct Starts {
+    /// Seconds from spawn to the interactive mark.
+    startups: Vec<f64>,
+    /// Whole-app RSS (MB) 10 s after interactive.
+    idle_rss: Vec<f64>,
+    /// Whole-app PSS (MB) at the same moment (empty without `smaps_rollup`).
+    idle_pss: Vec<f64>,
+    /// The processes of the last start, with their memory.
+    idle_processes: Value,
+}
+
+/// (1) and (2) idle: the window started [`STARTS`] times, each on Home, its memory read 10 s after interactive.
+/// Returns the last window still open.
+async fn starts(bin: &Path) -> (Starts, Window) {
+    let mut out =
+        Starts { startups: Vec::new(), idle_rss: Vec::new(), idle_pss: Vec::new(), idle_processes: Value::Null };
     for i in 0..STARTS {
-        let mut w = Window::launch(&bin, None).await;
+        let mut w = Window::launch(bin, None).await;
         let mark = w.interactive().await;
         let secs = mark.unix_ms.saturating_sub(w.spawned_ms) as f64 / 1000.0;
         assert_eq!(mark.view, "home", "the window did not open on Home");
-        startups.push(secs);
+        out.startups.push(secs);
         sleep_until_ms(mark.unix_ms + IDLE_AFTER.as_millis() as u64).await;
         let memory = app_memory(w.pid());
         eprintln!(
-            "start {}: {secs:.2} s to interactive; {:.1} MB RSS, PSS {:?} MB idle",
+            "start {}: {secs:.2} s to interactive; idle {:.1} MB RSS{}",
             i + 1,
             memory.rss_mb,
-            memory.pss_mb.map(|p| (p * 10.0).round() / 10.0)
+            pss_text(memory.pss_mb)
         );
-        idle_rss.push(memory.rss_mb);
-        if let Some(p) = memory.pss_mb {
-            idle_pss.push(p);
-        }
-        idle_processes = Value::Array(memory.processes);
+        out.idle_rss.push(memory.rss_mb);
+        out.idle_pss.extend(memory.pss_mb);
+        out.idle_processes = Value::Array(memory.processes);
         if i + 1 == STARTS {
-            last = Some(w);
-        } else {
-            let clean = w.stop();
-            assert!(clean, "crane did not exit within 15 s of SIGTERM");
+            return (out, w);
         }
+        assert!(w.stop(), "crane did not exit within 15 s of SIGTERM");
     }
+    unreachable!("STARTS is at least 1")
+}
 
-    // (2) with the lab running, in the last window (still on Home).
-    let mut w = last.expect("a window");
+/// The lab's memory measure.
+struct LabRun {
+    memory: Memory,
+    /// Each lab app's replicas, readiness and load run when measured.
+    apps: Vec<Value>,
+}
+
+/// (2) with the lab [`LAB`] loaded in `w` (on Home) over REST, its apps ready and then [`LAB_SETTLE`] of it running;
+/// reset and the window stopped after.
+async fn lab_running(mut w: Window) -> LabRun {
     let lab = w.call(reqwest::Method::POST, "/labs", Some(json!({ "shipped": LAB }))).await;
     let lab_apps: Vec<String> = lab["created"]["apps"]
         .as_array()
@@ -489,30 +563,46 @@ pub(crate) async fn run() {
     all_ready(&w, &lab_apps, Duration::from_secs(120)).await;
     w.learn_owner().await;
     tokio::time::sleep(LAB_SETTLE).await;
-    let lab_memory = app_memory(w.pid());
-    let lab_state: Vec<Value> = {
-        let mut out = Vec::new();
-        for app in &lab_apps {
-            let v = w.call(reqwest::Method::GET, &format!("/apps/{app}"), None).await;
-            out.push(json!({
-                "app": app, "replicas": v["replicas"], "ready": v["ready"],
-                "load_running": v["load"]["running"], "load_rate": v["load"]["achieved_rate"],
-            }));
-        }
-        out
-    };
-    eprintln!("lab {LAB} running: {:.1} MB RSS, PSS {:?} MB; {lab_state:?}", lab_memory.rss_mb, lab_memory.pss_mb);
+    let memory = app_memory(w.pid());
+    let mut apps = Vec::new();
+    for app in &lab_apps {
+        let v = w.call(reqwest::Method::GET, &format!("/apps/{app}"), None).await;
+        apps.push(json!({
+            "app": app, "replicas": v["replicas"], "ready": v["ready"],
+            "load_running": v["load"]["running"], "load_rate": v["load"]["achieved_rate"],
+        }));
+    }
+    eprintln!("lab {LAB} running: {:.1} MB RSS{}; {apps:?}", memory.rss_mb, pss_text(memory.pss_mb));
     w.call(reqwest::Method::POST, &format!("/labs/{LAB}/reset"), None).await;
     wait_for(Duration::from_secs(60), "the lab's apps removed", || async {
-        let apps = w.call(reqwest::Method::GET, "/apps", None).await;
-        apps.as_array().is_some_and(|a| a.is_empty()).then_some(())
+        let list = w.call(reqwest::Method::GET, "/apps", None).await;
+        list.as_array().is_some_and(|a| a.is_empty()).then_some(())
     })
     .await;
-    drop(w);
+    LabRun { memory, apps }
+}
 
-    // (3) the window's work under load, on the app's Scaling view.
+/// The load run's measures.
+struct LoadRun {
+    /// The window's counters over [`QUIET`] with the replicas running and no load.
+    quiet: Rates,
+    /// The app's processes' CPU over the quiet period.
+    quiet_cpu: BTreeMap<String, f64>,
+    /// The window's counters over the load run.
+    under_load: Rates,
+    /// The app's processes' CPU over the load run.
+    cpu: BTreeMap<String, f64>,
+    /// Whole-app memory half-way through the run.
+    memory: Memory,
+    /// The load generator's report.
+    report: Value,
+}
+
+/// (3) the window on the Scaling view of an app of [`LOAD_REPLICAS`] replicas, [`QUIET`] without load and then the
+/// built-in load generator at [`LOAD_RATE`] for [`LOAD_SECONDS`].
+async fn under_load(bin: &Path) -> LoadRun {
     let app = unique_name("benchwin");
-    let mut w = Window::launch(&bin, Some(&format!("#/scaling/{app}"))).await;
+    let mut w = Window::launch(bin, Some(&format!("#/scaling/{app}"))).await;
     w.interactive().await;
     w.apps.push(app.clone());
     w.call(
@@ -524,71 +614,67 @@ pub(crate) async fn run() {
     all_ready(&w, std::slice::from_ref(&app), Duration::from_secs(180)).await;
     w.learn_owner().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
+    let on_scaling = |m: &Mark| m.view == "scaling" && m.shown_app.as_deref() == Some(app.as_str());
+
+    let cpu_before = app_cpu(w.pid());
+    let t0 = Instant::now();
     let quiet_a = w.stats_after(now_ms()).await;
     tokio::time::sleep(QUIET).await;
     let quiet_b = w.stats_after(now_ms()).await;
-    assert_eq!(
-        (quiet_b.view.as_str(), quiet_b.shown_app.as_deref()),
-        ("scaling", Some(app.as_str())),
-        "the window does not show the app's Scaling view"
-    );
-    let (quiet_refreshes, quiet_changes, _) = rates(&quiet_a, &quiet_b);
+    let quiet_cpu = cpu_percent(&cpu_before, &app_cpu(w.pid()), t0.elapsed().as_secs_f64());
+    assert!(on_scaling(&quiet_b), "the window does not show the app's Scaling view: {quiet_b:?}");
+    let quiet = Rates::between(&quiet_a, &quiet_b);
 
     let cpu_before = app_cpu(w.pid());
-    let cpu_t0 = Instant::now();
-    w.call(
-        reqwest::Method::POST,
-        &format!("/apps/{app}/load"),
-        Some(json!({ "rate": LOAD_RATE, "duration_s": LOAD_SECONDS })),
-    )
-    .await;
+    let t0 = Instant::now();
+    let body = json!({ "rate": LOAD_RATE, "duration_s": LOAD_SECONDS });
+    w.call(reqwest::Method::POST, &format!("/apps/{app}/load"), Some(body)).await;
     let load_a = w.stats_after(now_ms()).await;
-    let mut load_memory = None;
+    let mut memory = None;
     let report = loop {
         let v = w.call(reqwest::Method::GET, &format!("/apps/{app}"), None).await;
         if v["load"]["running"] == json!(false) {
             break v["load"].clone();
         }
-        if load_memory.is_none() && cpu_t0.elapsed() >= Duration::from_secs_f64(LOAD_SECONDS / 2.0) {
-            load_memory = Some(app_memory(w.pid()));
+        if memory.is_none() && t0.elapsed() >= Duration::from_secs_f64(LOAD_SECONDS / 2.0) {
+            memory = Some(app_memory(w.pid()));
         }
-        assert!(cpu_t0.elapsed() < Duration::from_secs_f64(LOAD_SECONDS + 60.0), "the load run did not end");
+        assert!(t0.elapsed() < Duration::from_secs_f64(LOAD_SECONDS + 60.0), "the load run did not end");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let done_ms = now_ms();
-    let cpu_after = app_cpu(w.pid());
-    let cpu = cpu_percent(&cpu_before, &cpu_after, cpu_t0.elapsed().as_secs_f64());
-    // The last counters reported while the load still ran.
-    let load_b = w
+    let cpu = cpu_percent(&cpu_before, &app_cpu(w.pid()), t0.elapsed().as_secs_f64());
+    // The counters between the first report after the start and the last one while the run still went.
+    let during: Vec<Mark> = w
         .marks()
         .into_iter()
-        .filter(|m| m.kind == "stats" && m.unix_ms <= done_ms && m.unix_ms > load_a.unix_ms)
-        .last()
-        .expect("counters reported during the load run");
-    let off_view: Vec<Mark> = w
-        .marks()
-        .into_iter()
-        .filter(|m| m.kind == "stats" && m.unix_ms >= load_a.unix_ms && m.unix_ms <= load_b.unix_ms)
-        .filter(|m| m.view != "scaling" || m.shown_app.as_deref() != Some(app.as_str()))
+        .filter(|m| m.kind == "stats" && m.unix_ms >= load_a.unix_ms && m.unix_ms <= done_ms)
         .collect();
+    let load_b = during.last().cloned().expect("counters reported during the load run");
+    let off_view: Vec<&Mark> = during.iter().filter(|m| !on_scaling(m)).collect();
     assert!(off_view.is_empty(), "the window left the app's Scaling view during the run: {off_view:?}");
-    let (load_refreshes, load_changes, load_secs) = rates(&load_a, &load_b);
+    let under_load = Rates::between(&load_a, &load_b);
+    let memory = memory.unwrap_or_else(|| app_memory(w.pid()));
     w.call(reqwest::Method::DELETE, &format!("/apps/{app}"), None).await;
-    let load_memory = load_memory.unwrap_or_else(|| app_memory(w.pid()));
-    drop(w);
+    LoadRun { quiet, quiet_cpu, under_load, cpu, memory, report }
+}
 
-    // Report.
-    let startup_median = median(&startups);
-    let idle_rss_median = median(&idle_rss);
-    let idle_pss_median = (!idle_pss.is_empty()).then(|| median(&idle_pss));
-    let min_max = |v: &[f64]| {
-        let mut s = v.to_vec();
-        s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        (s[0], s[s.len() - 1])
-    };
-    let (s_min, s_max) = min_max(&startups);
-    let pss_text = |p: Option<f64>| p.map(|p| format!(" (PSS {p:.0} MB)")).unwrap_or_default();
+fn pss_text(pss_mb: Option<f64>) -> String {
+    pss_mb.map(|p| format!(" (PSS {p:.0} MB)")).unwrap_or_default()
+}
+
+/// Prints the table and writes `docs/bench/window.json`.
+fn report(bin: &Path, loadavg_start: &str, starts: &Starts, lab: &LabRun, load: &LoadRun) {
+    let profile = profile_of(bin);
+    let startup_median = median(&starts.startups);
+    let idle_rss_median = median(&starts.idle_rss);
+    let idle_pss_median = (!starts.idle_pss.is_empty()).then(|| median(&starts.idle_pss));
+    let mut sorted = starts.startups.clone();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (s_min, s_max) = (sorted[0], sorted[sorted.len() - 1]);
     let met = |ok: bool| if ok { "" } else { " — **not met**" };
+    let (q, u) = (&load.quiet, &load.under_load);
+    let cpu_of = |cpu: &BTreeMap<String, f64>, name: &str| cpu.get(name).copied().unwrap_or(0.0);
     println!();
     println!("crane-bench window ({profile} build of crane; load average at start {loadavg_start})");
     println!();
@@ -605,25 +691,28 @@ pub(crate) async fn run() {
     );
     println!(
         "| whole app RSS with the lab `{LAB}` running | {:.0} MB{} | ≤ {MEMORY_TARGET_MB} MB{} |",
-        lab_memory.rss_mb,
-        pss_text(lab_memory.pss_mb),
-        met(lab_memory.rss_mb <= MEMORY_TARGET_MB)
+        lab.memory.rss_mb,
+        pss_text(lab.memory.pss_mb),
+        met(lab.memory.rss_mb <= MEMORY_TARGET_MB)
     );
     println!(
-        "| window refreshes/s and change events/s, {LOAD_REPLICAS} replicas at {LOAD_RATE:.0} req/s, Scaling view ({load_secs:.0} s) | {load_refreshes:.2} / {load_changes:.1} (no load: {quiet_refreshes:.2} / {quiet_changes:.1}) | ≤ 4 refreshes/s |"
-    );
-    let cpu_of = |name: &str| cpu.get(name).copied().unwrap_or(0.0);
-    println!(
-        "| CPU over the load run: crane (engine, load balancer, load generator) / WebKitWebProcess / all | {:.0} % / {:.0} % / {:.0} % | — |",
-        cpu_of("crane"),
-        cpu_of("WebKitWebProcess"),
-        cpu_of("all")
+        "| window refreshes/s and change events/s, {LOAD_REPLICAS} replicas at {LOAD_RATE:.0} req/s, Scaling view ({:.0} s) | {:.2} / {:.2} (no load: {:.2} / {:.2}) | ≤ 4 refreshes/s |",
+        u.secs, u.refreshes, u.changes, q.refreshes, q.changes
     );
     println!(
-        "| whole app RSS under that load | {:.0} MB{} | — |",
-        load_memory.rss_mb,
-        pss_text(load_memory.pss_mb)
+        "| the same run: load progress changes/s, chart-set redraws/s (4 SVG charts each) | {:.1} / {:.2} (no load: {:.1} / {:.2}) | — |",
+        u.progress, u.charts, q.progress, q.charts
     );
+    println!(
+        "| CPU over the load run: crane (engine, load balancer, load generator) / WebKitWebProcess / all (no load: …) | {:.0} % / {:.0} % / {:.0} % ({:.0} % / {:.0} % / {:.0} %) | — |",
+        cpu_of(&load.cpu, "crane"),
+        cpu_of(&load.cpu, "WebKitWebProcess"),
+        cpu_of(&load.cpu, "all"),
+        cpu_of(&load.quiet_cpu, "crane"),
+        cpu_of(&load.quiet_cpu, "WebKitWebProcess"),
+        cpu_of(&load.quiet_cpu, "all")
+    );
+    println!("| whole app RSS under that load | {:.0} MB{} | — |", load.memory.rss_mb, pss_text(load.memory.pss_mb));
 
     let json = json!({
         "build": profile,
@@ -635,37 +724,41 @@ pub(crate) async fn run() {
                         (CRANE_BENCH_MARKS); measured from spawn of the crane binary with a fresh data directory",
         "memory": "VmRSS of /proc/<pid>/status summed over crane and all its descendant processes (shared pages count \
                    once per process); PSS from /proc/<pid>/smaps_rollup summed; Docker and containers not counted",
-        "startup_to_interactive_s": stats_of(&startups),
+        "startup_to_interactive_s": stats_of(&starts.startups),
         "idle_on_home": {
-            "rss_mb": stats_of(&idle_rss),
-            "pss_mb": (!idle_pss.is_empty()).then(|| stats_of(&idle_pss)),
-            "processes_last_start": idle_processes,
+            "after_interactive_s": IDLE_AFTER.as_secs(),
+            "rss_mb": stats_of(&starts.idle_rss),
+            "pss_mb": (!starts.idle_pss.is_empty()).then(|| stats_of(&starts.idle_pss)),
+            "processes_last_start": starts.idle_processes,
         },
         "lab_running": {
             "lab": LAB,
+            "view": "home",
             "after_ready_s": LAB_SETTLE.as_secs(),
-            "apps": lab_state,
-            "rss_mb": lab_memory.rss_mb,
-            "pss_mb": lab_memory.pss_mb,
-            "processes": lab_memory.processes,
+            "apps": lab.apps,
+            "rss_mb": lab.memory.rss_mb,
+            "pss_mb": lab.memory.pss_mb,
+            "processes": lab.memory.processes,
         },
         "under_load": {
             "replicas": LOAD_REPLICAS,
             "rate": LOAD_RATE,
             "duration_s": LOAD_SECONDS,
             "view": "scaling",
-            "measured_s": load_secs,
-            "refreshes_per_s": load_refreshes,
-            "change_events_per_s": load_changes,
-            "no_load_refreshes_per_s": quiet_refreshes,
-            "no_load_change_events_per_s": quiet_changes,
-            "cpu_percent": cpu,
-            "rss_mb": load_memory.rss_mb,
-            "pss_mb": load_memory.pss_mb,
+            "window": u.json(),
+            "cpu_percent": load.cpu,
+            "rss_mb": load.memory.rss_mb,
+            "pss_mb": load.memory.pss_mb,
+            "processes": load.memory.processes,
             "load_report": {
-                "achieved_rate": report["achieved_rate"], "sent": report["sent"], "ok": report["ok"],
-                "errors": report["errors"], "p95_ms": report["p95_ms"],
+                "achieved_rate": load.report["achieved_rate"], "sent": load.report["sent"], "ok": load.report["ok"],
+                "errors": load.report["errors"], "p95_ms": load.report["p95_ms"],
             },
+        },
+        "no_load_same_app": {
+            "seconds": QUIET.as_secs(),
+            "window": q.json(),
+            "cpu_percent": load.quiet_cpu,
         },
     });
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/bench/window.json");
