@@ -331,7 +331,9 @@ fn process_tree(root: u32) -> Vec<Proc> {
     let mut out = Vec::new();
     let mut todo = vec![root];
     while let Some(pid) = todo.pop() {
-        out.push(Proc { pid, name: process_name(pid) });
+        // The root is the app's main process whatever its file is called (`CRANE_BIN`).
+        let name = if pid == root { "crane".to_string() } else { process_name(pid) };
+        out.push(Proc { pid, name });
         todo.extend(children.get(&pid).into_iter().flatten());
     }
     out
