@@ -2,7 +2,8 @@
 #   make run   - installs what is missing, builds, and opens the Crane desktop window
 #   make test  - installs what is missing, checks the window's ES modules (scripts/check_ui.py), formatting (rustfmt) and
 #                lints (clippy, warnings are errors), and runs every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
-# Other targets: make bench, make bindings, make screenshots (the GUI tests, writing the README's pictures to docs/),
+# Other targets: make bench (under xvfb-run when there is no display: `crane-bench window` opens the window),
+#   make bindings, make screenshots (the GUI tests, writing the README's pictures to docs/),
 #   make fuzz (the spec parser and the REST bodies with FUZZ_CASES cases each, release build; make test runs 256/128).
 
 CARGO ?= cargo
@@ -27,9 +28,14 @@ test: setup-test
 	$(CARGO) build --workspace --bins
 	xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test --workspace --no-fail-fast -- --test-threads=$(TEST_THREADS)
 
+# `crane-bench window` opens the real window: on the current display, or under Xvfb when there is none.
 bench: setup-test
-	$(CARGO) build --release -p cranectl -p crane-bench
-	$(CARGO) run --release -p crane-bench
+	$(CARGO) build --release -p cranectl -p crane-bench -p crane-app
+	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo "$(CARGO) run --release -p crane-bench"; $(CARGO) run --release -p crane-bench; \
+	else \
+	  echo "no display: running the benchmarks under xvfb-run"; \
+	  xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) run --release -p crane-bench; fi
 
 fuzz: setup-test
 	CRANE_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p crane-core --test fuzz_spec

@@ -415,6 +415,13 @@ export const commands = {
 	 * @returns {Promise<ExperimentExportView>}
 	 */
 	experimentExport: (runs, format, path) => __TAURI_INVOKE("experiment_export", { runs, format, path }),
+	/**
+	 *  Records a benchmark mark of the window (only when Crane was started with `CRANE_BENCH_MARKS`; otherwise answers
+	 *  null and writes nothing). See `crane-bench window`.
+	 * @param {BenchMark_Deserialize} mark
+	 * @returns {Promise<BenchSession_Serialize | null>}
+	 */
+	benchMark: (mark) => __TAURI_INVOKE("bench_mark", { mark }),
 };
 
 /* Constants */
@@ -1380,6 +1387,84 @@ export const FIT_RANGE = "fit";
 	* "roundRobin"} roundRobin - In turn.
 	* @property {
 	* "leastConnections"} leastConnections - The instance with the fewest requests in flight and connections open.
+	*
+	*  What the window reports: its counters (`window.__craneStats`) and what it shows.
+	*
+	* @typedef {BenchMark_Serialize | BenchMark_Deserialize} BenchMark
+	* @property {BenchMark_Serialize} Serialize
+	* @property {BenchMark_Deserialize} Deserialize
+	*
+	*  Which mark the window sends.
+	*
+	* @typedef {
+	* "interactive" | 
+	* "stats"} BenchMarkKind
+	* @property {
+	* "interactive"} interactive - Once: the first view rendered from live data, input handlers attached, painted.
+	* @property {
+	* "stats"} stats - Every second after: the window's counters.
+	*
+	*  What the window reports: its counters (`window.__craneStats`) and what it shows.
+	*
+	* @typedef {{
+	*		kind: BenchMarkKind,
+	*		window_ms: number | null,
+	*		refreshes: number,
+	*		changes: number,
+	*		progress: number,
+	*		charts: number,
+	*		view: string,
+	*		shown_app?: string | null,
+	*	}} BenchMark_Deserialize
+	* @property {BenchMarkKind} kind - Which mark.
+	* @property {number | null} window_ms - The window's clock (`Date.now()`, ms since the Unix epoch) when the mark was taken.
+	* @property {number} refreshes - Coalesced refreshes run so far (`stats.refreshes` of `ui/lib/store.js`).
+	* @property {number} changes - Engine change events received so far (`stats.changes`).
+	* @property {number} progress - Progress changes received so far (`stats.progress`: a load run's or a build's).
+	* @property {number} charts - Chart-set redraws so far (`stats.charts`).
+	* @property {string} view - The view shown (`home`, `scaling`, …).
+	* @property {string | null} [shown_app] - The app the App or Scaling view shows, if one.
+	*
+	*  What the window reports: its counters (`window.__craneStats`) and what it shows.
+	*
+	* @typedef {{
+	*		kind: BenchMarkKind,
+	*		window_ms: number | null,
+	*		refreshes: number,
+	*		changes: number,
+	*		progress: number,
+	*		charts: number,
+	*		view: string,
+	*		shown_app: string | null,
+	*	}} BenchMark_Serialize
+	* @property {BenchMarkKind} kind - Which mark.
+	* @property {number | null} window_ms - The window's clock (`Date.now()`, ms since the Unix epoch) when the mark was taken.
+	* @property {number} refreshes - Coalesced refreshes run so far (`stats.refreshes` of `ui/lib/store.js`).
+	* @property {number} changes - Engine change events received so far (`stats.changes`).
+	* @property {number} progress - Progress changes received so far (`stats.progress`: a load run's or a build's).
+	* @property {number} charts - Chart-set redraws so far (`stats.charts`).
+	* @property {string} view - The view shown (`home`, `scaling`, …).
+	* @property {string | null} shown_app - The app the App or Scaling view shows, if one.
+	*
+	*  The answer to a mark while marks are recorded.
+	*
+	* @typedef {BenchSession_Serialize | BenchSession_Deserialize} BenchSession
+	* @property {BenchSession_Serialize} Serialize
+	* @property {BenchSession_Deserialize} Deserialize
+	*
+	*  The answer to a mark while marks are recorded.
+	*
+	* @typedef {{
+	*		route?: string | null,
+	*	}} BenchSession_Deserialize
+	* @property {string | null} [route] - Where the window goes now (only in the answer to the interactive mark, when `CRANE_BENCH_ROUTE` is set).
+	*
+	*  The answer to a mark while marks are recorded.
+	*
+	* @typedef {{
+	*		route: string | null,
+	*	}} BenchSession_Serialize
+	* @property {string | null} route - Where the window goes now (only in the answer to the interactive mark, when `CRANE_BENCH_ROUTE` is set).
 	*
 	*  Something changed; the window refreshes what it shows. Sent over the Tauri event `crane://change` and the REST
 	*  server-sent events stream `GET /api/v1/watch`.

@@ -464,6 +464,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             crate::experiment_commands::experiment_compare,
             crate::experiment_commands::experiment_overlay,
             crate::experiment_commands::experiment_export,
+            crate::bench_marks::bench_mark,
         ])
         // The payload of the `crane://change` event, which the window listens to directly.
         .typ::<ChangeView>()

@@ -12,6 +12,7 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod bench_marks;
 mod commands;
 mod experiment_commands;
 mod lab_commands;
@@ -40,6 +41,8 @@ fn main() {
                 runtime::forward_changes(app.handle().clone(), engine.subscribe());
             }
             app.manage(state);
+            // Off unless `CRANE_BENCH_MARKS` is set (see `bench_marks`).
+            app.manage(bench_marks::BenchMarks::from_env());
             runtime::exit_on_signal(app.handle().clone());
             Ok(())
         })

@@ -416,6 +416,68 @@ async fn policies_are_validated_saved_evaluated_and_reset_in_the_window() {
     in_window(data_dir.path(), &[], |client| async move { policies_scenario(&client).await }).await;
 }
 
+/// The marks `crane-bench window` reads (no Docker needed): with `CRANE_BENCH_MARKS` the window writes one
+/// "interactive" line once it is ready (on Home), goes to `CRANE_BENCH_ROUTE`, and reports its counters every second;
+/// a reload (the page becoming ready again) does not write a second interactive line. No timing is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_marks_are_written_once_and_the_route_is_followed() {
+    let data_dir = tempfile::Builder::new().prefix("crane-gui-marks-").tempdir().expect("temporary data dir");
+    let marks_dir = tempfile::tempdir().expect("temporary dir");
+    let marks = marks_dir.path().join("marks.jsonl");
+    let marks_env = marks.to_str().expect("utf-8 path").to_string();
+    let read = move |path: &Path| -> Vec<Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each mark is a JSON line"))
+            .collect()
+    };
+    let env = [("CRANE_BENCH_MARKS", marks_env.as_str()), ("CRANE_BENCH_ROUTE", "#/settings")];
+    let file = marks.clone();
+    in_window(data_dir.path(), &env, |client| async move {
+        let c = &client;
+        wait_until(c, "the bench route", Duration::from_secs(20), "return location.hash === '#/settings' || null")
+            .await;
+        let stats_lines = |lines: &[Value]| lines.iter().filter(|l| l["kind"] == "stats").count();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while stats_lines(&read(&file)) < 2 {
+            assert!(Instant::now() < deadline, "no counters reported: {:?}", read(&file));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let lines = read(&file);
+        let interactive: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "interactive").collect();
+        assert_eq!(interactive.len(), 1, "{lines:?}");
+        assert_eq!(interactive[0]["view"], "home", "the interactive mark is taken on the view the window opened on");
+        assert!(
+            interactive[0]["refreshes"].as_u64().unwrap_or(0) >= 1,
+            "interactive before the first fetch: {lines:?}"
+        );
+        let last = lines.iter().rev().find(|l| l["kind"] == "stats").expect("a stats line");
+        assert_eq!(last["view"], "settings", "{lines:?}");
+        assert!(last["unix_ms"].as_u64() > interactive[0]["unix_ms"].as_u64(), "{lines:?}");
+
+        // A reload makes the page ready again: still one interactive line.
+        c.execute("location.reload(); return true", vec![]).await.expect("script");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        wait_until(
+            c,
+            "the reloaded window",
+            Duration::from_secs(30),
+            "return document.body.dataset.ready === 'true' || null",
+        )
+        .await;
+        let before = stats_lines(&read(&file));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while stats_lines(&read(&file)) < before + 2 {
+            assert!(Instant::now() < deadline, "no counters after the reload: {:?}", read(&file));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let lines = read(&file);
+        assert_eq!(lines.iter().filter(|l| l["kind"] == "interactive").count(), 1, "{lines:?}");
+    })
+    .await;
+}
+
 /// The admin opens the Alerts dialog, sees the shipped rules, is refused an invalid rule file with its line (nothing
 /// saved), saves a rule that holds at once (no app exists), and sees its alert firing and the transition, with the
 /// count on the header button. The evaluator runs every second here (`CRANE_ALERT_INTERVAL_MS`).

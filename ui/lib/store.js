@@ -34,8 +34,10 @@ export const state = {
   selected: null,
 };
 
-/** How many refreshes ran and how many change events came (the window's own measure of its work). */
-export const stats = { refreshes: 0, changes: 0, since: Date.now() };
+/** The window's own measure of its work: coalesced refreshes run, change events handled by the store, progress
+ * changes received (a running load or build reports several a second) and chart-set redraws (each fetches its
+ * charts' SVGs). */
+export const stats = { refreshes: 0, changes: 0, progress: 0, charts: 0, since: Date.now() };
 window.__craneStats = stats;
 
 const listeners = new Set();

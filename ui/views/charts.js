@@ -3,6 +3,7 @@
 // before the SVG goes into the page.
 import { commands } from "../bindings.js";
 import { el, errText } from "../lib/dom.js";
+import { stats } from "../lib/store.js";
 
 /** Charts are redrawn on change events, but at most this often. */
 const CHART_MIN_INTERVAL_MS = 2000;
@@ -64,6 +65,7 @@ export class ChartSet {
     try {
       const results = await Promise.allSettled(this.metrics.map((m) => commands.chart(app, m, range)));
       if (this.app !== app || this.range !== range) return;
+      stats.charts += 1;
       results.forEach((r, i) => this.set(this.metrics[i], r));
       this.box.dataset.app = app;
       this.box.dataset.range = range;

@@ -11,6 +11,9 @@
 //! `crane-bench alerts` (`docs/bench/alerts.json`; Prometheus and Alertmanager): see [`alerts`].
 //! `crane-bench traffic` (`docs/bench/traffic.json`): tcp ports vs NGINX `stream`, WebSocket messages; see
 //! [`traffic`]. `crane-bench heal` (`docs/bench/heal.json`): replica killed → replacement running; see [`heal`].
+//! `crane-bench window` (`docs/bench/window.json`; needs a display, `make bench` provides Xvfb): the desktop window's
+//! start to interactive, its whole-app memory idle and with a lab running, and its refresh work under load; see
+//! [`window`].
 //!
 //! Without an argument all run. `make bench` runs it. Timing goals live here, not in tests.
 
@@ -22,6 +25,7 @@ mod policy;
 mod scale;
 mod scan;
 mod traffic;
+mod window;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -152,6 +156,7 @@ async fn main() {
         "traffic" => traffic::run().await,
         "heal" => heal::run().await,
         "scan" => scan::run().await,
+        "window" => window::run().await,
         "all" => {
             skeleton().await;
             lb::run().await;
@@ -162,10 +167,11 @@ async fn main() {
             traffic::run().await;
             heal::run().await;
             scan::run().await;
+            window::run().await;
         }
         other => {
             eprintln!(
-                "unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts, traffic, heal, scan or all"
+                "unknown benchmark {other:?}; use skeleton, lb, scale, hostile, policy, alerts, traffic, heal, scan, window or all"
             );
             std::process::exit(2);
         }

@@ -20,7 +20,7 @@ async fn view(server: &Server, app: &str) -> serde_json::Value {
 }
 
 /// Process CPU time (user + system) in seconds, from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let rest = stat.rsplit(')').next().unwrap_or("");
