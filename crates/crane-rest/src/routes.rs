@@ -39,6 +39,7 @@ use crate::error::ApiFailure;
 
 mod labs;
 mod scan;
+mod window;
 
 pub use labs::{APPLY_ALL_BODY_LIMIT, LAB_BODY_LIMIT};
 
@@ -148,6 +149,8 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(labs::list_labs, labs::load_lab).layer(DefaultBodyLimit::max(LAB_BODY_LIMIT)),
         routes!(labs::lab_status),
         routes!(labs::reset_lab),
+        routes!(window::check_specs).layer(DefaultBodyLimit::max(APPLY_ALL_BODY_LIMIT)),
+        routes!(window::list_images),
     ]
 }
 
@@ -457,14 +460,22 @@ async fn apply(
 /// The YAML and `create_only` of an apply body: the YAML itself (`application/yaml`, `text/yaml`,
 /// `application/x-yaml`; `create_only` false) or an `ApplyRequest` as JSON (`example` shows its shape).
 pub(super) fn apply_body(headers: &HeaderMap, body: &[u8], example: &str) -> Result<(String, bool), ApiFailure> {
-    let media = media_type(headers);
-    if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
-        let yaml = String::from_utf8(body.to_vec())
-            .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
+    if let Some(yaml) = yaml_body(headers, body)? {
         return Ok((yaml, false));
     }
-    let body: ApplyRequest = parse_json(media.as_deref(), body, example)?;
+    let body: ApplyRequest = parse_json(media_type(headers).as_deref(), body, example)?;
     Ok((body.yaml, body.create_only))
+}
+
+/// The body as YAML text when its Content-Type says it is YAML (`application/yaml`, `text/yaml`,
+/// `application/x-yaml`); `None` for any other type.
+pub(super) fn yaml_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, ApiFailure> {
+    if !matches!(media_type(headers).as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
+        return Ok(None);
+    }
+    String::from_utf8(body.to_vec())
+        .map(Some)
+        .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))
 }
 
 /// Get one app

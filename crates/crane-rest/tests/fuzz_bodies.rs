@@ -70,6 +70,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/settings"),
     ("POST", "/api/v1/apply"),
     ("POST", "/api/v1/labs"),
+    ("POST", "/api/v1/check"),
 ];
 
 /// App names in the path: the existing app, a missing one, and hostile segments.
