@@ -4,15 +4,21 @@
 #                lints (clippy, warnings are errors), and runs every test (unit, Docker end-to-end, REST, CLI, GUI under Xvfb)
 # Other targets: make bench (under xvfb-run when there is no display: `crane-bench window` opens the window),
 #   make bindings, make screenshots (the GUI tests, writing the README's pictures to docs/),
-#   make fuzz (the spec parser and the REST bodies with FUZZ_CASES cases each, release build; make test runs 256/128).
+#   make fuzz (the spec parser and the REST bodies with FUZZ_CASES cases each, release build; make test runs 256/128),
+#   make package (release build, then the .deb of crane and cranectl with Tauri's bundler, crates/crane-package; it
+#   prints the package's path, target/release/bundle/deb/Crane_<version>_amd64.deb).
 
 CARGO ?= cargo
 # Tests share the Docker engine; a few at a time keeps a 2-core machine responsive.
 TEST_THREADS ?= 4
 # Cases per fuzz harness in `make fuzz` (`make test` runs a few hundred).
 FUZZ_CASES ?= 200000
+# crates/crane-package (Tauri's bundler) is built on its own, never with --workspace: the bundler turns on features of
+# crates the whole tree shares (log's kv, smallvec's write, ...), so built together the rest of the workspace would no
+# longer match `make run`'s `-p crane-app -p cranectl` build and every crate would be built a second time.
+WORKSPACE = --workspace --exclude crane-package
 
-.PHONY: run test bench fuzz bindings screenshots setup-run setup-test
+.PHONY: run test bench fuzz bindings screenshots package setup-run setup-test
 
 run: setup-run
 	$(CARGO) build -p crane-app --bin crane -p cranectl
@@ -24,9 +30,11 @@ test: setup-test
 	python3 scripts/check_ui.py --self-test
 	python3 scripts/check_ui.py
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) build --workspace --bins
-	xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test --workspace --no-fail-fast -- --test-threads=$(TEST_THREADS)
+	$(CARGO) clippy $(WORKSPACE) --all-targets -- -D warnings
+	$(CARGO) clippy -p crane-package --all-targets -- -D warnings
+	$(CARGO) build $(WORKSPACE) --bins
+	xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test $(WORKSPACE) --no-fail-fast -- --test-threads=$(TEST_THREADS)
+	$(CARGO) test -p crane-package
 
 # `crane-bench window` opens the real window: on the current display, or under Xvfb when there is none.
 bench: setup-test
@@ -42,8 +50,12 @@ fuzz: setup-test
 	CRANE_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p crane-rest --test fuzz_bodies
 
 screenshots: setup-test
-	$(CARGO) build --workspace --bins
+	$(CARGO) build $(WORKSPACE) --bins
 	CRANE_SCREENSHOTS=1 xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test -p crane-app --test gui -- --test-threads=1
+
+package: setup-run
+	$(CARGO) build --release -p crane-app --bin crane -p cranectl
+	$(CARGO) run -p crane-package -- --profile release
 
 bindings:
 	UPDATE_BINDINGS=1 $(CARGO) test -p crane-app bindings

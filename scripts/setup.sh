@@ -5,6 +5,8 @@
 set -euo pipefail
 mode="${1:-run}"
 
+# `make package` and its test need only dpkg-deb, which comes with dpkg itself (always there where this script runs:
+# it asks dpkg-query what is installed).
 packages=(build-essential pkg-config libwebkit2gtk-4.1-dev)
 if [ "$mode" = test ]; then
   # The test suite drives the real window under Xvfb and starts its own nginx/prometheus/alertmanager/docker-compose.

@@ -268,6 +268,13 @@ export const commands = {
 	 */
 	checkSpec: (yaml) => __TAURI_INVOKE("check_spec", { yaml }),
 	/**
+	 *  Checks a file of specs (`---` separated) without applying it: every problem with the file's line, column and
+	 *  document, and each app's preview as [`check_spec`] gives it (an imported multi-app file's review).
+	 * @param {string} yaml
+	 * @returns {Promise<SpecFileCheckView_Serialize>}
+	 */
+	checkFile: (yaml) => __TAURI_INVOKE("check_file", { yaml }),
+	/**
 	 *  The tagged images of the Docker engine (the wizard's image list).
 	 * @returns {Promise<ImageView_Serialize[]>}
 	 */
@@ -2675,11 +2682,13 @@ export const FIT_RANGE = "fit";
 	*		reference: string,
 	*		id: string,
 	*		size?: number | null,
+	*		created?: string | null,
 	*		demo: boolean,
 	*	}} ImageView_Deserialize
 	* @property {string} reference - A tag (`repository:tag`) that names it.
 	* @property {string} id - Its id (`sha256:…`).
 	* @property {number | null} [size] - Its size in bytes as the engine reports it.
+	* @property {string | null} [created] - When it was built (RFC 3339, UTC); null when the engine does not say.
 	* @property {boolean} demo - Whether it is Crane's demo image.
 	*
 	*  One image on the Docker engine.
@@ -2688,11 +2697,13 @@ export const FIT_RANGE = "fit";
 	*		reference: string,
 	*		id: string,
 	*		size: number | null,
+	*		created: string | null,
 	*		demo: boolean,
 	*	}} ImageView_Serialize
 	* @property {string} reference - A tag (`repository:tag`) that names it.
 	* @property {string} id - Its id (`sha256:…`).
 	* @property {number | null} size - Its size in bytes as the engine reports it.
+	* @property {string | null} created - When it was built (RFC 3339, UTC); null when the engine does not say.
 	* @property {boolean} demo - Whether it is Crane's demo image.
 	*
 	*  What an import did.
@@ -4251,6 +4262,34 @@ export const FIT_RANGE = "fit";
 	* @property {boolean} is_demo_image - Whether the image is Crane's demo image (which the window can build with one click).
 	* @property {AdmissionPreview | null} admission - The admission policy's answer; null when the spec does not parse.
 	* @property {string | null} admission_error - Why the admission policy could not be asked (e.g. an external OPA server is down), if so.
+	*
+	*  A file of specs (`---` separated; a single spec is a file of one document) checked without applying it.
+	*
+	* @typedef {SpecFileCheckView_Serialize | SpecFileCheckView_Deserialize} SpecFileCheckView
+	* @property {SpecFileCheckView_Serialize} Serialize
+	* @property {SpecFileCheckView_Deserialize} Deserialize
+	*
+	*  A file of specs (`---` separated; a single spec is a file of one document) checked without applying it.
+	*
+	* @typedef {{
+	*		valid: boolean,
+	*		diagnostics: Diagnostic_Deserialize[],
+	*		documents: SpecCheckView_Deserialize[],
+	*	}} SpecFileCheckView_Deserialize
+	* @property {boolean} valid - Whether applying the file would pass validation: every document parses and validates, no two name the same app, and the file is within its bounds.
+	* @property {Diagnostic_Deserialize[]} diagnostics - Every problem of the file, each with the file's line and column, and its `document` when the file holds several; what an apply of the file would refuse it with.
+	* @property {SpecCheckView_Deserialize[]} documents - Each document's check in file order (its own problems, and when it parses the app, image presence and admission preview); empty when the file as a whole is refused (empty, too large, too many documents).
+	*
+	*  A file of specs (`---` separated; a single spec is a file of one document) checked without applying it.
+	*
+	* @typedef {{
+	*		valid: boolean,
+	*		diagnostics: Diagnostic_Serialize[],
+	*		documents: SpecCheckView_Serialize[],
+	*	}} SpecFileCheckView_Serialize
+	* @property {boolean} valid - Whether applying the file would pass validation: every document parses and validates, no two name the same app, and the file is within its bounds.
+	* @property {Diagnostic_Serialize[]} diagnostics - Every problem of the file, each with the file's line and column, and its `document` when the file holds several; what an apply of the file would refuse it with.
+	* @property {SpecCheckView_Serialize[]} documents - Each document's check in file order (its own problems, and when it parses the app, image presence and admission preview); empty when the file as a whole is refused (empty, too large, too many documents).
 	*
 	*  Engine status shown in the window's header and `cranectl status`.
 	*

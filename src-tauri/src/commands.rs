@@ -368,6 +368,14 @@ pub async fn check_spec(state: State<'_, Running>, yaml: String) -> Result<crane
     state.engine_or_err()?.check_spec(&yaml).await.map_err(|e| e.to_api())
 }
 
+/// Checks a file of specs (`---` separated) without applying it: every problem with the file's line, column and
+/// document, and each app's preview as [`check_spec`] gives it (an imported multi-app file's review).
+#[tauri::command]
+#[specta::specta]
+pub async fn check_file(state: State<'_, Running>, yaml: String) -> Result<crane_api::SpecFileCheckView, ApiError> {
+    state.engine_or_err()?.check_file(&yaml).await.map_err(|e| e.to_api())
+}
+
 /// The tagged images of the Docker engine (the wizard's image list).
 #[tauri::command]
 #[specta::specta]
@@ -440,6 +448,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             eval_policy,
             test_policies,
             check_spec,
+            check_file,
             list_images,
             demo_image,
             send_requests,

@@ -21,7 +21,39 @@ mod scan_commands;
 
 use tauri::{Manager, RunEvent};
 
+/// What `crane --help` prints.
+const HELP: &str = "\
+crane: Crane's desktop window (run apps on the local Docker engine)
+
+Usage: crane [--version | --help]
+
+Started without arguments, it opens the window (a display is needed; without one, try `xvfb-run -a crane`).
+
+Environment:
+  CRANE_DATA_DIR     the engine's data directory (default ~/.local/share/crane)
+  CRANE_API_LISTEN   where the REST API listens (default 127.0.0.1:0; cranectl finds it through api.json)
+";
+
+/// Answers `--version` and `--help` before anything else starts: they need no display, no engine and no Docker
+/// (the package test runs the installed binary this way). Other arguments are left to Tauri.
+fn answer_info_flags() -> bool {
+    match std::env::args().nth(1).as_deref() {
+        Some("--version" | "-V") => {
+            println!("crane {}", env!("CARGO_PKG_VERSION"));
+            true
+        }
+        Some("--help" | "-h") => {
+            print!("{HELP}");
+            true
+        }
+        _ => false,
+    }
+}
+
 fn main() {
+    if answer_info_flags() {
+        return;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tao=warn,wry=warn".into()),

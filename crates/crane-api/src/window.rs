@@ -1,6 +1,7 @@
 //! Wire types the desktop window's newer screens need (and the REST API and `cranectl` share where the same
-//! feature makes sense): a spec checked without applying it (diagnostics, admission preview, image presence),
-//! the local images, and requests sent through an app's load balancer with the instance that answered each.
+//! feature makes sense): a spec or a file of specs checked without applying it (diagnostics, admission preview,
+//! image presence), the local images, and requests sent through an app's load balancer with the instance that
+//! answered each.
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -45,6 +46,28 @@ pub struct SpecCheckView {
     pub admission_error: Option<String>,
 }
 
+/// A file of specs (`---` separated; a single spec is a file of one document) checked without applying it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+pub struct SpecFileCheckView {
+    /// Whether applying the file would pass validation: every document parses and validates, no two name the same
+    /// app, and the file is within its bounds.
+    pub valid: bool,
+    /// Every problem of the file, each with the file's line and column, and its `document` when the file holds
+    /// several; what an apply of the file would refuse it with.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Each document's check in file order (its own problems, and when it parses the app, image presence and
+    /// admission preview); empty when the file as a whole is refused (empty, too large, too many documents).
+    pub documents: Vec<SpecCheckView>,
+}
+
+/// Body of `POST /api/v1/check`: the YAML to check. Unknown fields are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// A spec, or a file of `---` separated specs, as YAML.
+    pub yaml: String,
+}
+
 /// One image on the Docker engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, ToSchema)]
 pub struct ImageView {
@@ -54,6 +77,8 @@ pub struct ImageView {
     pub id: String,
     /// Its size in bytes as the engine reports it.
     pub size: Option<f64>,
+    /// When it was built (RFC 3339, UTC); null when the engine does not say.
+    pub created: Option<String>,
     /// Whether it is Crane's demo image.
     pub demo: bool,
 }

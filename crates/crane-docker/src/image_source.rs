@@ -18,6 +18,8 @@ pub struct ImageInfo {
     pub repo_tags: Vec<String>,
     /// Its size in bytes as the engine reports it (for progress).
     pub size: Option<u64>,
+    /// When it was built (RFC 3339, seconds, UTC), as the engine reports it.
+    pub created: Option<String>,
 }
 
 /// Local images, read for a scan.
@@ -40,6 +42,10 @@ impl ImageSource for DockerRuntime {
                 id: image.id.unwrap_or_default(),
                 repo_tags: image.repo_tags.unwrap_or_default(),
                 size: image.size.and_then(|s| u64::try_from(s).ok()),
+                created: image
+                    .created
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+                    .map(|at| at.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             })),
             Err(e) if error::is_not_found(&e) => Ok(None),
             Err(e) => Err(error::map(&format!("inspecting image {reference}"), e)),
@@ -66,9 +72,20 @@ impl ImageSource for DockerRuntime {
                 id: i.id,
                 repo_tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
                 size: u64::try_from(i.size).ok(),
+                created: created_at(i.created),
             })
             .collect())
     }
+}
+
+/// The RFC 3339 form of an image's creation time in Unix seconds (what `GET /images/json` reports); `None` for the
+/// zero or negative values images built `FROM scratch` with a fixed timestamp may carry.
+fn created_at(unix_seconds: i64) -> Option<String> {
+    if unix_seconds <= 0 {
+        return None;
+    }
+    chrono::DateTime::<chrono::Utc>::from_timestamp(unix_seconds, 0)
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// Builds a `FROM scratch` image from a Dockerfile and files (path, mode, bytes) through the classic builder, and
@@ -121,4 +138,16 @@ pub async fn build_scratch_image(
         return Err(RuntimeError::Other(format!("building {tag}: the engine ended the build without an image")));
     }
     Ok(tag.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::created_at;
+
+    #[test]
+    fn creation_times_read_as_rfc3339() {
+        assert_eq!(created_at(1_700_000_000).as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!(created_at(0), None, "an image with no creation time");
+        assert_eq!(created_at(-1), None);
+    }
 }

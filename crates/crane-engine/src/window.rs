@@ -1,13 +1,17 @@
-//! What the window's wizard, first-run checklist and "Send requests" ask of the engine, in every door: a spec
-//! checked without applying it (diagnostics, admission preview without the image scan, image presence), the local
-//! images, whether the demo image is present, and a few requests sent through an app's load balancer with the
+//! What the window's wizard, first-run checklist and "Send requests" ask of the engine, in every door: a spec (or a
+//! file of `---` separated specs) checked without applying it (diagnostics, admission preview without the image
+//! scan, image presence), the local images, whether the demo image is present, and a few requests sent through an app's load balancer with the
 //! instance that answered each.
 
 use std::time::{Duration, Instant};
 
-use crane_api::{AdmissionPreview, DemoImageView, ImageView, RequestHitView, SendRequestsView, SpecCheckView};
+use crane_api::{
+    AdmissionPreview, DemoImageView, Diagnostic, ImageView, RequestHitView, SendRequestsView, SpecCheckView,
+    SpecFileCheckView,
+};
 use crane_core::access::Permission;
 use crane_core::policy::{AdmissionAction, AdmissionDecision, AdmissionInput, PolicyName};
+use crane_core::spec::AppSpec;
 
 use crate::{internal, EngineError, EngineHandle, Result};
 
@@ -31,22 +35,56 @@ impl EngineHandle {
         let parsed = tokio::task::spawn_blocking(move || crane_core::validate::parse_spec_with(&source, &floor))
             .await
             .map_err(|e| EngineError::Internal(format!("parsing the spec failed: {e}")))?;
-        let spec = match parsed {
-            Ok(spec) => spec,
-            Err(diags) => {
-                return Ok(SpecCheckView {
-                    valid: false,
-                    diagnostics: diags.into_iter().map(crate::error::wire_diagnostic).collect(),
-                    name: None,
-                    image: None,
-                    exists: false,
-                    image_present: None,
-                    is_demo_image: false,
-                    admission: None,
-                    admission_error: None,
-                })
-            }
-        };
+        match parsed {
+            Ok(spec) => self.preview(&spec, Vec::new()).await,
+            Err(diags) => Ok(unparsed(diags.into_iter().map(crate::error::wire_diagnostic).collect())),
+        }
+    }
+
+    /// Checks a file of specs (`---` separated; one spec is a file of one document) without applying it: every
+    /// problem of every document with the file's line and column (and its `document` when there are several),
+    /// exactly as `apply_all` would refuse the file, and for each document that parses the preview
+    /// [`Self::check_spec`] gives. Nothing is recorded.
+    pub async fn check_file(&self, yaml: &str) -> Result<SpecFileCheckView> {
+        use crane_core::validate::documents::{MAX_DOCUMENTS, MAX_FILE_BYTES};
+        let floor = self.safety_floor().await?;
+        let source = yaml.to_string();
+        let parsed = tokio::task::spawn_blocking(move || {
+            // The file's own verdict (also two documents naming one app, and the file's bounds) ...
+            let file = crane_core::validate::parse_specs_with(&source, &floor);
+            // ... and each document on its own, for the previews of those that parse when another does not.
+            let documents = crane_core::validate::split_documents(&source);
+            let specs: Vec<Option<AppSpec>> = match &file {
+                Ok(specs) => specs.iter().cloned().map(Some).collect(),
+                Err(_) if source.len() <= MAX_FILE_BYTES && documents.len() <= MAX_DOCUMENTS => {
+                    documents.iter().map(|doc| crane_core::validate::parse_spec_with(&doc.text, &floor).ok()).collect()
+                }
+                Err(_) => Vec::new(),
+            };
+            (file.err().unwrap_or_default(), documents.iter().map(|d| d.index).zip(specs).collect::<Vec<_>>())
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("parsing the file failed: {e}")))?;
+        let (problems, documents) = parsed;
+        let diagnostics: Vec<Diagnostic> = problems.into_iter().map(crate::error::wire_diagnostic).collect();
+        let single = documents.len() == 1;
+        let mut views = Vec::with_capacity(documents.len());
+        for (index, spec) in documents {
+            // A file of one document names none; otherwise each problem names its document.
+            let own: Vec<Diagnostic> =
+                diagnostics.iter().filter(|d| d.document == Some(index) || single).cloned().collect();
+            views.push(match spec {
+                Some(spec) => self.preview(&spec, own).await?,
+                None => unparsed(own),
+            });
+        }
+        Ok(SpecFileCheckView { valid: diagnostics.is_empty(), diagnostics, documents: views })
+    }
+
+    /// What applying a parsed spec would meet: whether the app exists, whether its image is present, and the
+    /// admission policy's answer. `diagnostics` are problems found beside the spec's own (a duplicate name in a
+    /// file); the spec is valid when there are none.
+    async fn preview(&self, spec: &AppSpec, diagnostics: Vec<Diagnostic>) -> Result<SpecCheckView> {
         let existing = self.inner.store.get_app(&spec.name).await.map_err(internal)?;
         let image_present = match self.inner.scans.image_source() {
             Some(source) => source.image_info(&spec.image).await.ok().map(|info| info.is_some()),
@@ -57,7 +95,7 @@ impl EngineHandle {
         let action = if existing.is_some() { AdmissionAction::Update } else { AdmissionAction::Create };
         let input = AdmissionInput {
             action,
-            spec: &spec,
+            spec,
             current: existing.as_ref().map(|e| &e.spec),
             user: &self.caller().user,
             door: &door,
@@ -76,8 +114,8 @@ impl EngineHandle {
             Err(e) => (None, Some(e.to_string())),
         };
         Ok(SpecCheckView {
-            valid: true,
-            diagnostics: Vec::new(),
+            valid: diagnostics.is_empty(),
+            diagnostics,
             is_demo_image: spec.image == crane_docker::DEMO_IMAGE,
             name: Some(spec.name.clone()),
             image: Some(spec.image.clone()),
@@ -97,12 +135,13 @@ impl EngineHandle {
         let mut rows: Vec<ImageView> = images
             .into_iter()
             .flat_map(|i| {
-                let (id, size) = (i.id, i.size.map(|s| s as f64));
+                let (id, size, created) = (i.id, i.size.map(|s| s as f64), i.created);
                 i.repo_tags.into_iter().map(move |reference| ImageView {
                     demo: reference == crane_docker::DEMO_IMAGE,
                     reference,
                     id: id.clone(),
                     size,
+                    created: created.clone(),
                 })
             })
             .collect();
@@ -183,6 +222,21 @@ impl EngineHandle {
             hits.push(hit);
         }
         Ok(SendRequestsView { url, hits })
+    }
+}
+
+/// The check of a document that does not parse: its problems and nothing else.
+fn unparsed(diagnostics: Vec<Diagnostic>) -> SpecCheckView {
+    SpecCheckView {
+        valid: false,
+        diagnostics,
+        name: None,
+        image: None,
+        exists: false,
+        image_present: None,
+        is_demo_image: false,
+        admission: None,
+        admission_error: None,
     }
 }
 

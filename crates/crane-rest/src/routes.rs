@@ -40,6 +40,7 @@ use crate::error::ApiFailure;
 mod experiments;
 mod labs;
 mod scan;
+mod window;
 
 pub use experiments::export_file_name;
 pub use labs::{APPLY_ALL_BODY_LIMIT, LAB_BODY_LIMIT};
@@ -156,6 +157,8 @@ pub(crate) fn table() -> Vec<UtoipaMethodRouter<AppState>> {
         routes!(experiments::export_experiments),
         routes!(experiments::get_experiment, experiments::delete_experiment),
         routes!(experiments::stop_experiment),
+        routes!(window::check_specs).layer(DefaultBodyLimit::max(APPLY_ALL_BODY_LIMIT)),
+        routes!(window::list_images),
     ]
 }
 
@@ -465,14 +468,22 @@ async fn apply(
 /// The YAML and `create_only` of an apply body: the YAML itself (`application/yaml`, `text/yaml`,
 /// `application/x-yaml`; `create_only` false) or an `ApplyRequest` as JSON (`example` shows its shape).
 pub(super) fn apply_body(headers: &HeaderMap, body: &[u8], example: &str) -> Result<(String, bool), ApiFailure> {
-    let media = media_type(headers);
-    if matches!(media.as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
-        let yaml = String::from_utf8(body.to_vec())
-            .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))?;
+    if let Some(yaml) = yaml_body(headers, body)? {
         return Ok((yaml, false));
     }
-    let body: ApplyRequest = parse_json(media.as_deref(), body, example)?;
+    let body: ApplyRequest = parse_json(media_type(headers).as_deref(), body, example)?;
     Ok((body.yaml, body.create_only))
+}
+
+/// The body as YAML text when its Content-Type says it is YAML (`application/yaml`, `text/yaml`,
+/// `application/x-yaml`); `None` for any other type.
+pub(super) fn yaml_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, ApiFailure> {
+    if !matches!(media_type(headers).as_deref(), Some("application/yaml" | "text/yaml" | "application/x-yaml")) {
+        return Ok(None);
+    }
+    String::from_utf8(body.to_vec())
+        .map(Some)
+        .map_err(|_| ApiFailure::bad_request("the YAML body is not valid UTF-8; save the file as UTF-8"))
 }
 
 /// Get one app

@@ -176,6 +176,8 @@ async fn openapi_lists_every_route() {
         ("post", "/api/v1/alerts/webhook"),
         ("get", "/api/v1/alerts/webhook/info"),
         ("post", "/api/v1/alerts/webhook/rotate"),
+        ("post", "/api/v1/check"),
+        ("get", "/api/v1/images"),
     ] {
         assert!(doc["paths"][path][verb].is_object(), "{verb} {path} missing from the OpenAPI document");
     }
@@ -214,6 +216,7 @@ async fn openapi_lists_every_route() {
         "PolicyUpdate",
         "PolicyEvalRequest",
         "LabLoadRequest",
+        "CheckRequest",
     ] {
         assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
     }
@@ -781,5 +784,80 @@ async fn labs_and_files_of_apps_over_rest() {
     assert_eq!(places, [(Some(2), 6, "bogus")]);
     let r = t.req(Method::GET, "/api/v1/apps").send().await.unwrap();
     assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 0, "nothing was created");
+    t.stop().await;
+}
+
+/// `POST /api/v1/check`: a file of apps (YAML or JSON body) answered with every problem (as `POST /api/v1/apply`
+/// would refuse it) and each app's preview; a single spec; the file's own bounds; a strict body; nothing created.
+#[tokio::test]
+async fn check_previews_specs_and_files_without_applying() {
+    let t = TestServer::start().await;
+    let status: crane_api::StatusView =
+        t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
+    let yaml = "name: t-a\nimage: t-rest-absent:1\n---\nname: t-b\nimage: t-rest-absent:1\nbogus: 1\n---\nname: t-a\nimage: t-rest-absent:1\n";
+    let r = t.req(Method::POST, "/api/v1/check").header("Content-Type", "application/yaml").body(yaml).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "an invalid file is a finding, not a failed request");
+    let check: crane_api::SpecFileCheckView = r.json().await.unwrap();
+    assert!(!check.valid);
+    let places: Vec<(Option<u32>, u32, u32, &str)> =
+        check.diagnostics.iter().map(|d| (d.document, d.line, d.column, d.path.as_str())).collect();
+    assert_eq!(places, [(Some(2), 6, 1, "bogus"), (Some(3), 8, 7, "name")]);
+    assert!(check.diagnostics.iter().all(|d| !d.fix.is_empty()), "every problem says how to fix it: {check:?}");
+    let docs: Vec<(Option<&str>, bool)> = check.documents.iter().map(|d| (d.name.as_deref(), d.valid)).collect();
+    assert_eq!(docs, [(Some("t-a"), true), (None, false), (Some("t-a"), false)]);
+    let first = &check.documents[0];
+    assert!(!first.exists && !first.is_demo_image);
+    assert!(first.admission.as_ref().is_some_and(|a| a.admitted), "{first:?}");
+    // Whether the image is there is asked of Docker; this one is never built.
+    assert_eq!(first.image_present, if status.docker_ok { Some(false) } else { None }, "{first:?}");
+    // The same file refused by an apply, with the same problems.
+    let r = t.req(Method::POST, "/api/v1/apply").header("Content-Type", "application/yaml").body(yaml).send().await;
+    let err = api_error(r.unwrap()).await;
+    let refused: Vec<(Option<u32>, u32, u32, &str)> =
+        err.diagnostics.iter().map(|d| (d.document, d.line, d.column, d.path.as_str())).collect();
+    assert_eq!(refused, places);
+
+    // One spec as JSON: its problem names no document.
+    let r = t
+        .req(Method::POST, "/api/v1/check")
+        .json(&serde_json::json!({ "yaml": "name: t-c\nimage: crane-demo:0.1.0\nreplicas: lots\n" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let check: crane_api::SpecFileCheckView = r.json().await.unwrap();
+    let places: Vec<(Option<u32>, u32, &str)> =
+        check.diagnostics.iter().map(|d| (d.document, d.line, d.path.as_str())).collect();
+    assert_eq!(places, [(None, 3, "replicas")]);
+    assert_eq!(check.documents.len(), 1);
+    let r = t
+        .req(Method::POST, "/api/v1/check")
+        .json(&serde_json::json!({ "yaml": "name: t-c\nimage: crane-demo:0.1.0\n" }))
+        .send()
+        .await
+        .unwrap();
+    let check: crane_api::SpecFileCheckView = r.json().await.unwrap();
+    assert!(check.valid && check.documents[0].is_demo_image, "{check:?}");
+
+    // The file's bounds: above 1 MiB it is refused as a whole, with no document read.
+    let big = format!("name: t-d\nimage: x\nenv: {{ A: \"{}\" }}\n", "a".repeat(1100 * 1024));
+    let r = t.req(Method::POST, "/api/v1/check").header("Content-Type", "application/yaml").body(big).send().await;
+    let check: crane_api::SpecFileCheckView = r.unwrap().json().await.unwrap();
+    assert!(!check.valid && check.documents.is_empty());
+    assert!(check.diagnostics[0].message.contains("at most 1048576 bytes"), "{:?}", check.diagnostics);
+
+    // The body is read strictly.
+    let r = t
+        .req(Method::POST, "/api/v1/check")
+        .json(&serde_json::json!({ "yaml": "name: t-e\nimage: x\n", "create_only": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(api_error(r).await.message.contains("unknown field `create_only`"));
+
+    let r = t.req(Method::GET, "/api/v1/apps").send().await.unwrap();
+    assert_eq!(r.json::<Vec<serde_json::Value>>().await.unwrap().len(), 0, "checking creates nothing");
     t.stop().await;
 }

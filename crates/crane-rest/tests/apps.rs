@@ -81,6 +81,7 @@ async fn lifecycle(t: &TestServer, name: &str) {
     assert!(apps.iter().any(|a| a.name == name));
     let app: AppView = t.req(Method::GET, &format!("/api/v1/apps/{name}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(app.replicas, 1);
+    images_and_check(t, name, &image, &yaml).await;
 
     rollout_and_nginx(t, name, &yaml).await;
     load_and_charts(t, name).await;
@@ -197,6 +198,33 @@ async fn rollout_and_nginx(t: &TestServer, name: &str, yaml: &str) {
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("no longer manages"), "{body}");
+}
+
+/// The local images (the demo image built above among them, marked) and a check of the running app's spec: an
+/// apply would update it, its image is present, admission admits it.
+async fn images_and_check(t: &TestServer, name: &str, image: &str, yaml: &str) {
+    let r = t.req(Method::GET, "/api/v1/images").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    let images: Vec<crane_api::ImageView> = r.json().await.unwrap();
+    let demo = images.iter().find(|i| i.reference == image).unwrap_or_else(|| panic!("{image} not in {images:?}"));
+    assert!(demo.demo && demo.id.starts_with("sha256:"), "{demo:?}");
+    assert!(demo.size.is_some_and(|s| s > 0.0), "{demo:?}");
+    let created = demo.created.as_deref().expect("the engine says when the image was built");
+    // RFC 3339 in UTC to the second: `2025-01-10T12:00:00Z`.
+    assert!(created.len() == 20 && created.as_bytes()[10] == b'T' && created.ends_with('Z'), "{created}");
+    assert!(images.iter().filter(|i| i.demo).count() == 1, "only the demo image is marked: {images:?}");
+    let mut sorted = images.clone();
+    sorted.sort_by(|a, b| a.reference.cmp(&b.reference));
+    assert_eq!(images, sorted, "sorted by tag");
+
+    let r = t.req(Method::POST, "/api/v1/check").header("Content-Type", "application/yaml").body(yaml.to_string());
+    let check: crane_api::SpecFileCheckView = r.send().await.unwrap().json().await.unwrap();
+    assert!(check.valid, "{check:?}");
+    let doc = &check.documents[0];
+    assert_eq!(doc.name.as_deref(), Some(name));
+    assert!(doc.exists && doc.is_demo_image, "{doc:?}");
+    assert_eq!(doc.image_present, Some(true), "{doc:?}");
+    assert!(doc.admission.as_ref().is_some_and(|a| a.admitted), "{doc:?}");
 }
 
 /// A short load run (start, status, its report, its event) and the charts of the app.

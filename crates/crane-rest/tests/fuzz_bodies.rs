@@ -71,6 +71,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/apply"),
     ("POST", "/api/v1/labs"),
     ("POST", "/api/v1/experiments"),
+    ("POST", "/api/v1/check"),
 ];
 
 /// App names in the path: the existing app, a missing one, and hostile segments.

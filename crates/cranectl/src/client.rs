@@ -354,6 +354,18 @@ impl Client {
         self.json(self.request(Method::POST, "/apply").timeout(LONG).json(&body)).await
     }
 
+    /// `POST /check`: a spec or a file of specs checked without applying it.
+    pub async fn check(&self, yaml: String) -> Result<crane_api::SpecFileCheckView> {
+        let body = crane_api::CheckRequest { yaml };
+        // A file of up to 100 apps, each asking Docker for its image and the admission policy for a decision.
+        self.json(self.request(Method::POST, "/check").timeout(LONG).json(&body)).await
+    }
+
+    /// `GET /images`.
+    pub async fn images(&self) -> Result<Vec<crane_api::ImageView>> {
+        self.json(self.request(Method::GET, "/images").timeout(SHORT)).await
+    }
+
     /// `GET /labs`.
     pub async fn lab_list(&self) -> Result<Vec<crane_api::LabSummaryView>> {
         self.json(self.request(Method::GET, "/labs").timeout(SHORT)).await

@@ -119,6 +119,15 @@ pub enum CliError {
         /// What happened: `failed`, `failed and was rolled back`, `failed and is paused`.
         state: String,
     },
+    /// `check`: the file would be refused (problems, or the admission policy would deny an app); the report is on
+    /// stdout.
+    #[error("{name} would not apply: {reason}")]
+    CheckFailed {
+        /// File name, or `<stdin>`.
+        name: String,
+        /// What stands in the way, counted.
+        reason: String,
+    },
     /// Whoever read our output stopped reading (`cranectl logs APP | head`): not a failure.
     #[error("output closed")]
     OutputClosed,
@@ -140,23 +149,26 @@ impl CliError {
                     error.diagnostics.len(),
                     if error.diagnostics.len() == 1 { "" } else { "s" }
                 )];
-                lines.extend(error.diagnostics.iter().map(|d| {
-                    // A lab's problems name their own file; a multi-app file's its document.
-                    let file = d.file.as_deref().unwrap_or(file);
-                    let place = if d.line > 0 { format!("{file}:{}:{}", d.line, d.column) } else { file.to_string() };
-                    let place = match d.document {
-                        Some(n) => format!("{place}: document {n}"),
-                        None => place,
-                    };
-                    let path = if d.path.is_empty() { String::new() } else { format!(" {}:", d.path) };
-                    let fix = if d.fix.is_empty() { String::new() } else { format!(" — {}", d.fix) };
-                    format!("{place}:{path} {}{fix}", d.message)
-                }));
+                lines.extend(error.diagnostics.iter().map(|d| diagnostic_line(d, file)));
                 lines
             }
             other => vec![format!("error: {other}")],
         }
     }
+}
+
+/// One problem as `FILE:LINE:COL: document N: path: message — fix` (the parts it has).
+pub fn diagnostic_line(d: &crane_api::Diagnostic, file: &str) -> String {
+    // A lab's problems name their own file; a multi-app file's its document.
+    let file = d.file.as_deref().unwrap_or(file);
+    let place = if d.line > 0 { format!("{file}:{}:{}", d.line, d.column) } else { file.to_string() };
+    let place = match d.document {
+        Some(n) => format!("{place}: document {n}"),
+        None => place,
+    };
+    let path = if d.path.is_empty() { String::new() } else { format!(" {}:", d.path) };
+    let fix = if d.fix.is_empty() { String::new() } else { format!(" — {}", d.fix) };
+    format!("{place}:{path} {}{fix}", d.message)
 }
 
 #[cfg(test)]

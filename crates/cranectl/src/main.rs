@@ -33,7 +33,9 @@ const EXAMPLES: &str = "\
 Examples:
   cranectl serve                      # run an engine here (or start the desktop app)
   cranectl demo-image                 # build the offline demo image
+  cranectl check -f web.yaml          # what applying it would meet: problems (line:column), image, policy
   cranectl apply -f web.yaml          # create or update the app described in web.yaml
+  cranectl images                     # the Docker engine's images, the demo image marked
   cranectl get apps                   # list apps
   cranectl describe app web           # one app, its instances and recent events
   cranectl scale web 3
@@ -62,7 +64,8 @@ struct Cli {
     /// Crane data directory: where the running engine keeps api.json and token.
     #[arg(long, global = true, env = "CRANE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Output format of commands that print resources (get, describe, status, apply, scale, rollout, load).
+    /// Output format of commands that print resources (get, describe, status, apply, check, images, scale, rollout,
+    /// load).
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value = "table", value_name = "FORMAT")]
     output: Format,
     #[command(subcommand)]
@@ -77,6 +80,15 @@ enum Command {
     /// Create an app from a spec; fails if it exists already.
     #[command(after_help = "Example:\n  cranectl create -f web.yaml")]
     Create(SpecArgs),
+    /// Check a spec, or a file of `---` separated specs, without applying it: every problem with its line, column
+    /// and fix, and for each app whether an apply would create or update it, whether its image is present and what
+    /// the admission policy says. Exits 1 when an apply would be refused.
+    #[command(after_help = "Examples:\n  cranectl check -f web.yaml\n  cranectl check -f apps.yaml -o json\n  \
+                      cat web.yaml | cranectl check -f -")]
+    Check(SpecArgs),
+    /// List the Docker engine's images (one row per tag), marking Crane's demo image.
+    #[command(after_help = "Examples:\n  cranectl images\n  cranectl images -o json")]
+    Images,
     /// List apps, one app, instances or events.
     #[command(
         after_help = "Examples:\n  cranectl get apps\n  cranectl get app web -o yaml\n  cranectl get instances web\n  \
@@ -721,6 +733,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve { listen, allow_remote } => serve::serve(data_dir, listen, allow_remote).await,
         Command::Apply(spec) => apply(&Client::discover(&data_dir).await?, &spec, false, format).await,
         Command::Create(spec) => apply(&Client::discover(&data_dir).await?, &spec, true, format).await,
+        Command::Check(spec) => check(&Client::discover(&data_dir).await?, &spec, format).await,
+        Command::Images => {
+            let images = Client::discover(&data_dir).await?.images().await?;
+            emit(&output::render(format, &images, || output::images_table(&images, now))?)
+        }
         Command::Get { what } => {
             let client = Client::discover(&data_dir).await?;
             let text = match what {
@@ -1048,6 +1065,18 @@ async fn apply(client: &Client, spec: &SpecArgs, create_only: bool, format: Form
     emit(&output::render(format, &result, || format!("app/{} {verb}\n", result.app.name))?)
 }
 
+/// Checks a spec or a file of specs without applying it; prints the report (or its JSON/YAML) and fails when an
+/// apply would be refused.
+async fn check(client: &Client, spec: &SpecArgs, format: Format) -> Result<()> {
+    let (name, yaml) = read_spec(&spec.file)?;
+    let view = client.check(yaml).await?;
+    emit(&output::render(format, &view, || output::check_text(&view, &name))?)?;
+    match output::check_failure(&view) {
+        Some(reason) => Err(CliError::CheckFailed { name, reason }),
+        None => Ok(()),
+    }
+}
+
 /// Applies a `---` separated file of apps in one go: every document is validated by the engine first, and nothing
 /// is created when one is invalid (each problem names its document and the line of the file).
 async fn apply_all(client: &Client, name: &str, yaml: String, create_only: bool, format: Format) -> Result<()> {
@@ -1318,6 +1347,16 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_check_and_images() {
+        let cli = Cli::try_parse_from(["cranectl", "check", "-f", "apps.yaml", "-o", "json"]).unwrap();
+        assert!(matches!(cli.command, Command::Check(SpecArgs { ref file }) if file == &PathBuf::from("apps.yaml")));
+        assert_eq!(cli.output, Format::Json);
+        assert!(Cli::try_parse_from(["cranectl", "check"]).is_err(), "-f is needed");
+        let cli = Cli::try_parse_from(["cranectl", "images"]).unwrap();
+        assert!(matches!(cli.command, Command::Images));
     }
 
     #[test]

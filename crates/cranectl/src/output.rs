@@ -601,6 +601,117 @@ pub fn requests_text(sent: &crane_api::SendRequestsView) -> String {
     out
 }
 
+/// `cranectl images`: one row per tag, as `docker images` shows them (short id, decimal sizes), with Crane's demo
+/// image marked.
+pub fn images_table(images: &[crane_api::ImageView], now: DateTime<Utc>) -> String {
+    if images.is_empty() {
+        return "No images found. Build the demo image with `cranectl demo-image`.\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = images
+        .iter()
+        .map(|i| {
+            let id = i.id.strip_prefix("sha256:").unwrap_or(&i.id);
+            vec![
+                i.reference.clone(),
+                id.chars().take(12).collect(),
+                i.size.map(size_text).unwrap_or_else(|| "<unknown>".into()),
+                i.created.as_deref().map(|at| format!("{} ago", age(at, now))).unwrap_or_else(|| "<unknown>".into()),
+                if i.demo { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    table(&["IMAGE", "ID", "SIZE", "CREATED", "DEMO"], &rows)
+}
+
+/// A size in bytes with decimal units and three significant digits, as `docker images` prints it (`7.85MB`).
+pub fn size_text(bytes: f64) -> String {
+    let mut value = bytes.max(0.0);
+    let mut unit = 0;
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    while value >= 999.5 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let digits = if unit == 0 || value >= 99.95 {
+        0
+    } else if value >= 9.995 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.digits$}{}", UNITS[unit])
+}
+
+/// `cranectl check`: every problem as `FILE:LINE:COL: … — fix`, then each app with what an apply would do (create
+/// or update), whether its image is present and what the admission policy says.
+pub fn check_text(view: &crane_api::SpecFileCheckView, file: &str) -> String {
+    let mut out = String::new();
+    for d in &view.diagnostics {
+        out.push_str(&crate::error::diagnostic_line(d, file));
+        out.push('\n');
+    }
+    let multi = view.documents.len() > 1;
+    for (i, doc) in view.documents.iter().enumerate() {
+        let which = if multi { format!(" (document {})", i + 1) } else { String::new() };
+        let Some(name) = &doc.name else {
+            let subject = if multi { format!("document {}", i + 1) } else { "the spec".to_string() };
+            out.push_str(&format!("{subject}: does not parse ({})\n", count(doc.diagnostics.len(), "problem")));
+            continue;
+        };
+        let verdict = if doc.valid { "valid" } else { "invalid" };
+        let action = if doc.exists { "apply updates it" } else { "apply creates it" };
+        out.push_str(&format!("app/{name}{which}: {verdict}; {action}\n"));
+        let image = doc.image.as_deref().unwrap_or_default();
+        let presence = match (doc.image_present, doc.is_demo_image) {
+            (Some(true), _) => "present".to_string(),
+            (Some(false), true) => {
+                "not built yet on this Docker engine; build it with `cranectl demo-image`".to_string()
+            }
+            (Some(false), false) => "not on this Docker engine; a deploy asks Docker to pull it from its registry, \
+                                     which needs network access (offline, `docker load` or `docker build` it first)"
+                .to_string(),
+            (None, _) => "presence unknown (Docker cannot be asked)".to_string(),
+        };
+        out.push_str(&format!("  image {image}: {presence}\n"));
+        match (&doc.admission, &doc.admission_error) {
+            (Some(a), _) if a.admitted && a.warn.is_empty() => out.push_str("  admission policy: admitted\n"),
+            (Some(a), _) if a.admitted => {
+                out.push_str(&format!("  admission policy: admitted with warnings: {}\n", a.warn.join("; ")))
+            }
+            (Some(a), _) => out.push_str(&format!("  admission policy: denied — {}\n", a.deny.join("; "))),
+            (None, Some(e)) => out.push_str(&format!("  admission policy: could not be asked: {e}\n")),
+            (None, None) => {}
+        }
+    }
+    if let Some(reason) = check_failure(view) {
+        out.push_str(&format!("{file}: would not apply: {reason}\n"));
+    } else {
+        out.push_str(&format!("{file}: valid ({})\n", count(view.documents.len(), "app")));
+    }
+    out
+}
+
+/// Why `check` fails (exit 1): the file's problems, or apps the admission policy denies or could not decide; `None`
+/// when an apply would pass validation and admission.
+pub fn check_failure(view: &crane_api::SpecFileCheckView) -> Option<String> {
+    if !view.diagnostics.is_empty() {
+        return Some(count(view.diagnostics.len(), "problem"));
+    }
+    let names = |pick: &dyn Fn(&crane_api::SpecCheckView) -> bool| -> Vec<String> {
+        view.documents.iter().filter(|d| pick(d)).filter_map(|d| d.name.as_ref().map(|n| format!("app/{n}"))).collect()
+    };
+    let denied = names(&|d| d.admission.as_ref().is_some_and(|a| !a.admitted));
+    let undecided = names(&|d| d.admission.is_none() && d.admission_error.is_some());
+    let mut reasons = Vec::new();
+    if !denied.is_empty() {
+        reasons.push(format!("the admission policy denies {}", denied.join(", ")));
+    }
+    if !undecided.is_empty() {
+        reasons.push(format!("the admission policy could not be asked about {}", undecided.join(", ")));
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
 /// `status`.
 pub fn status_text(status: &StatusView) -> String {
     let docker =
@@ -721,6 +832,121 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2025-01-10T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn image(reference: &str, size: Option<f64>, created: Option<&str>, demo: bool) -> crane_api::ImageView {
+        crane_api::ImageView {
+            reference: reference.into(),
+            id: "sha256:0123456789abcdef0123".into(),
+            size,
+            created: created.map(str::to_string),
+            demo,
+        }
+    }
+
+    #[test]
+    fn images_show_tag_short_id_size_age_and_the_demo_image() {
+        let text = images_table(
+            &[
+                image("crane-demo:0.1.0", Some(7_851_000.0), Some("2025-01-10T11:54:40Z"), true),
+                image("nginx:1.27", None, None, false),
+            ],
+            now(),
+        );
+        assert_eq!(
+            text,
+            "IMAGE              ID             SIZE        CREATED     DEMO\n\
+             crane-demo:0.1.0   0123456789ab   7.85MB      5m20s ago   yes\n\
+             nginx:1.27         0123456789ab   <unknown>   <unknown>   no\n"
+        );
+        assert!(images_table(&[], now()).starts_with("No images found."));
+    }
+
+    #[test]
+    fn sizes_read_like_docker_images() {
+        let cases = [
+            (0.0, "0B"),
+            (999.0, "999B"),
+            (1_000.0, "1.00kB"),
+            (7_851_000.0, "7.85MB"),
+            (12_340_000.0, "12.3MB"),
+            (128_000_000.0, "128MB"),
+            (1_500_000_000.0, "1.50GB"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(size_text(bytes), want, "{bytes}");
+        }
+    }
+
+    fn checked(
+        name: Option<&str>,
+        exists: bool,
+        present: Option<bool>,
+        admitted: Option<bool>,
+    ) -> crane_api::SpecCheckView {
+        crane_api::SpecCheckView {
+            valid: name.is_some(),
+            diagnostics: Vec::new(),
+            name: name.map(str::to_string),
+            image: name.map(|_| "crane-demo:0.1.0".to_string()),
+            exists,
+            image_present: present,
+            is_demo_image: true,
+            admission: admitted.map(|admitted| crane_api::AdmissionPreview {
+                admitted,
+                deny: if admitted { vec![] } else { vec!["no root".into()] },
+                warn: vec![],
+            }),
+            admission_error: None,
+        }
+    }
+
+    #[test]
+    fn checks_list_problems_then_each_app_and_say_why_they_fail() {
+        let diagnostic = crane_api::Diagnostic {
+            line: 6,
+            column: 11,
+            path: "replicas".into(),
+            message: "expected a whole number".into(),
+            fix: "write e.g. `replicas: 3`".into(),
+            file: None,
+            document: Some(2),
+        };
+        let mut broken = checked(None, false, None, None);
+        broken.diagnostics = vec![diagnostic.clone()];
+        let view = crane_api::SpecFileCheckView {
+            valid: false,
+            diagnostics: vec![diagnostic],
+            documents: vec![checked(Some("web"), false, Some(false), Some(true)), broken],
+        };
+        let text = check_text(&view, "apps.yaml");
+        assert_eq!(
+            text,
+            "apps.yaml:6:11: document 2: replicas: expected a whole number — write e.g. `replicas: 3`\n\
+             app/web (document 1): valid; apply creates it\n  \
+             image crane-demo:0.1.0: not built yet on this Docker engine; build it with `cranectl demo-image`\n  \
+             admission policy: admitted\n\
+             document 2: does not parse (1 problem)\n\
+             apps.yaml: would not apply: 1 problem\n"
+        );
+
+        let view = crane_api::SpecFileCheckView {
+            valid: true,
+            diagnostics: vec![],
+            documents: vec![checked(Some("web"), true, Some(true), Some(false))],
+        };
+        let text = check_text(&view, "web.yaml");
+        assert!(text.starts_with("app/web: valid; apply updates it\n  image crane-demo:0.1.0: present\n"), "{text}");
+        assert!(text.contains("  admission policy: denied — no root\n"), "{text}");
+        assert_eq!(check_failure(&view).as_deref(), Some("the admission policy denies app/web"));
+
+        let view = crane_api::SpecFileCheckView {
+            valid: true,
+            diagnostics: vec![],
+            documents: vec![checked(Some("web"), false, None, Some(true))],
+        };
+        assert_eq!(check_failure(&view), None);
+        assert!(check_text(&view, "web.yaml").ends_with("image crane-demo:0.1.0: presence unknown (Docker cannot be asked)\n  admission policy: admitted\nweb.yaml: valid (1 app)\n"));
     }
 
     #[test]

@@ -42,6 +42,8 @@ fn help_works_for_every_command() {
     for command in [
         "apply",
         "create",
+        "check",
+        "images",
         "get",
         "describe",
         "scale",
@@ -606,6 +608,49 @@ fn lab_and_file_commands(work: &Path, data: &Path) {
     let err = text(&out.stderr);
     assert!(err.contains(&format!("{}:6:11: document 2: replicas:", file.display())), "{err}");
     assert!(ok(data, &["get", "apps"]).contains("No apps found."), "an invalid file creates nothing");
+    check_commands(work, data, &file);
+}
+
+/// `cranectl check`: the same problems `apply` would be refused with (line:column, document, fix) on stdout with
+/// each app's preview, exit 1 and a one-line reason on stderr; a valid spec exits 0; JSON output; nothing created.
+fn check_commands(work: &Path, data: &Path, file: &Path) {
+    let out = run(data, &["check", "-f", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "an invalid file fails the check");
+    let report = text(&out.stdout);
+    let name = file.display().to_string();
+    assert!(report.starts_with(&format!("{name}:6:11: document 2: replicas: ")), "{report}");
+    assert!(report.contains(" — "), "the problem comes with its fix: {report}");
+    assert!(report.contains("app/t-cli-a (document 1): valid; apply creates it\n"), "{report}");
+    assert!(report.contains("document 2: does not parse (1 problem)\n"), "{report}");
+    assert!(report.contains("  admission policy: admitted with warnings: no memory limit is set"), "{report}");
+    assert!(report.ends_with(&format!("{name}: would not apply: 1 problem\n")), "{report}");
+    assert_eq!(text(&out.stderr).trim(), format!("error: {name} would not apply: 1 problem"));
+
+    let out = run(data, &["check", "-f", file.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let check: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("check -o json prints JSON");
+    assert_eq!(check["valid"], false);
+    assert_eq!(check["diagnostics"][0]["document"], 2);
+    assert_eq!(check["documents"][0]["name"], "t-cli-a");
+
+    let good = work.join("good.yaml");
+    std::fs::write(&good, "name: t-cli-c\nimage: crane-demo:0.1.0\n").unwrap();
+    let report = ok(data, &["check", "-f", good.to_str().unwrap()]);
+    assert!(report.starts_with("app/t-cli-c: valid; apply creates it\n  image crane-demo:0.1.0: "), "{report}");
+    assert!(report.ends_with(&format!("{}: valid (1 app)\n", good.display())), "{report}");
+    // Standard input, like apply.
+    let mut child = cranectl(data)
+        .args(["check", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"name: t-cli-c\nimage: crane-demo:0.1.0\nbogus: 1\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with("<stdin>:3:1: bogus: "), "{}", text(&out.stdout));
+    assert!(ok(data, &["get", "apps"]).contains("No apps found."), "checking creates nothing");
 }
 
 /// A shipped lab through the CLI on the real Docker engine: load, status, the student's denied deploy, reset.
@@ -627,6 +672,27 @@ fn lab_docker_flow(data: &Path) {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("capability \"NET_BIND_SERVICE\" is not allowed"), "{}", text(&out.stderr));
+    // `check` says so before anyone tries (exit 1: an apply would be refused).
+    let mut child = cranectl(data)
+        .args(["check", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"name: bad\nimage: crane-demo:0.1.0\nsecurity: { user: '1000', addCapabilities: [NET_BIND_SERVICE] }\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out.stdout);
+    assert!(report.contains("  admission policy: denied — ") && report.contains("NET_BIND_SERVICE"), "{report}");
+    assert!(text(&out.stderr).contains("the admission policy denies app/bad"), "{}", text(&out.stderr));
     let status = ok(data, &["lab", "status"]);
     assert!(status.contains("[x] 2. Try a bad deploy"), "{status}");
     let reset = ok(data, &["lab", "reset"]);
@@ -771,6 +837,17 @@ fn docker_flow(work: &Path, data: &Path) {
 
     let apps = ok(data, &["get", "apps"]);
     assert!(apps.starts_with("NAME") && apps.contains(&name), "{apps}");
+    // The image list marks the demo image; a check of the running app's spec says an apply updates it.
+    let images = ok(data, &["images"]);
+    let header: Vec<&str> = images.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["IMAGE", "ID", "SIZE", "CREATED", "DEMO"], "{images}");
+    let demo = images.lines().find(|l| l.starts_with("crane-demo:0.1.0 ")).unwrap_or_else(|| panic!("{images}"));
+    assert!(demo.contains(" ago ") && demo.ends_with(" yes"), "{demo}");
+    let listed: serde_json::Value = serde_json::from_str(&ok(data, &["images", "-o", "json"])).unwrap();
+    assert!(listed.as_array().unwrap().iter().any(|i| i["reference"] == "crane-demo:0.1.0" && i["demo"] == true));
+    let report = ok(data, &["check", "-f", spec.to_str().unwrap()]);
+    assert!(report.starts_with(&format!("app/{name}: valid; apply updates it\n")), "{report}");
+    assert!(report.contains("  image crane-demo:0.1.0: present\n"), "{report}");
     let instances = ok(data, &["get", "instances", &name]);
     assert!(instances.starts_with("NAME") && instances.contains("STATE"), "{instances}");
     assert!(instances.contains(&format!("{name}-1")) && instances.contains(&format!("{name}-2")), "{instances}");
