@@ -54,7 +54,7 @@ screenshots: setup-test
 	CRANE_SCREENSHOTS=1 xvfb-run -a -s "-screen 0 1280x800x24" $(CARGO) test -p crane-app --test gui -- --test-threads=1
 
 package: setup-run
-	$(CARGO) build --release -p crane-app --bin crane -p cranectl
+	$(CARGO) build --release -p crane-app -p cranectl
 	$(CARGO) run -p crane-package -- --profile release
 
 bindings:

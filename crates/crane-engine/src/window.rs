@@ -1,7 +1,7 @@
 //! What the window's wizard, first-run checklist and "Send requests" ask of the engine, in every door: a spec (or a
 //! file of `---` separated specs) checked without applying it (diagnostics, admission preview without the image
-//! scan, image presence), the local images, whether the demo image is present, and a few requests sent through an app's load balancer with the
-//! instance that answered each.
+//! scan, image presence), the local images, whether the demo image is present, and a few requests sent through an
+//! app's load balancer with the instance that answered each.
 
 use std::time::{Duration, Instant};
 

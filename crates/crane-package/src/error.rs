@@ -21,7 +21,7 @@ pub enum Error {
     Setting(String),
     /// A binary to package is not built yet.
     #[error(
-        "{} is missing: build it first (`cargo build{} -p crane-app --bin crane -p cranectl`, or `make package`)",
+        "{} is missing: build it first (`cargo build{} -p crane-app -p cranectl`, or `make package`)",
         .path.display(),
         if *.release { " --release" } else { "" }
     )]

@@ -8,13 +8,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
+/// The window's Tauri configuration in this source tree.
+const WINDOW_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../src-tauri/tauri.conf.json");
+
 /// Command line.
 #[derive(Debug, Parser)]
 #[command(
     name = "crane-package",
     version,
     about = "Build Crane's Debian package (.deb) with Tauri's bundler from the built crane and cranectl",
-    after_help = "Examples:\n  cargo build --release -p crane-app --bin crane -p cranectl && cargo run -p crane-package\n  \
+    after_help = "Examples:\n  cargo build --release -p crane-app -p cranectl\n  \
+                  cargo run -p crane-package\n  \
                   cargo run -p crane-package -- --profile debug --out /tmp/crane-deb\n\n\
                   The binaries are read from $CARGO_TARGET_DIR/<profile> (else the target folder this program was \
                   built in); --bin-dir overrides that."
@@ -30,7 +34,7 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
     /// The window's Tauri configuration.
-    #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../src-tauri/tauri.conf.json"))]
+    #[arg(long, value_name = "FILE", default_value = WINDOW_CONFIG)]
     config: PathBuf,
 }
 
@@ -43,12 +47,13 @@ enum Profile {
     Debug,
 }
 
-/// Prints the bundler's progress (`log` records at info and above) on stderr.
+/// Prints the bundler's warnings and errors on stderr. (Its progress lines name the staging folder, which is gone by
+/// the end; the package's final path is printed instead.)
 struct StderrLog;
 
 impl log::Log for StderrLog {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Info
+        metadata.level() <= log::Level::Warn
     }
 
     fn log(&self, record: &log::Record<'_>) {
@@ -73,7 +78,7 @@ fn target_dir() -> Option<PathBuf> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Warn));
     let profile = match cli.profile {
         Profile::Release => "release",
         Profile::Debug => "debug",
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
     }
     let request =
         crane_package::Request { config: cli.config, bin_dir, out_dir, release: cli.profile == Profile::Release };
+    eprintln!("packaging crane and cranectl from {} with Tauri's bundler…", request.bin_dir.display());
     match crane_package::build_deb(&request) {
         Ok(deb) => {
             println!("{}", deb.display());

@@ -77,8 +77,8 @@ fn the_deb_installs_the_window_and_the_cli_with_their_desktop_entry() {
     for name in ["crane", "cranectl"] {
         assert!(
             bins.join(name).is_file(),
-            "{} is missing: the package test packages the debug builds; run `cargo build -p crane-app --bin crane -p \
-             cranectl` first (make test does)",
+            "{} is missing: the package test packages the debug builds; run `cargo build -p crane-app -p cranectl` \
+             first (make test does)",
             bins.join(name).display()
         );
     }
@@ -205,7 +205,10 @@ fn missing_binaries_are_named_with_the_build_command() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("crane is missing: build it first (`cargo build --release -p crane-app"), "{err}");
+    assert!(
+        err.contains("crane is missing: build it first (`cargo build --release -p crane-app -p cranectl`"),
+        "{err}"
+    );
     let written: Vec<_> = std::fs::read_dir(work.path().join("out")).unwrap().collect();
     assert!(written.is_empty(), "{written:?}");
 }

@@ -794,7 +794,8 @@ async fn check_previews_specs_and_files_without_applying() {
     let t = TestServer::start().await;
     let status: crane_api::StatusView =
         t.req(Method::GET, "/api/v1/status").send().await.unwrap().json().await.unwrap();
-    let yaml = "name: t-a\nimage: t-rest-absent:1\n---\nname: t-b\nimage: t-rest-absent:1\nbogus: 1\n---\nname: t-a\nimage: t-rest-absent:1\n";
+    let yaml = "name: t-a\nimage: t-rest-absent:1\n---\nname: t-b\nimage: t-rest-absent:1\nbogus: 1\n---\n\
+                name: t-a\nimage: t-rest-absent:1\n";
     let r = t.req(Method::POST, "/api/v1/check").header("Content-Type", "application/yaml").body(yaml).send().await;
     let r = r.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "an invalid file is a finding, not a failed request");

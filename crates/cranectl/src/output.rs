@@ -946,7 +946,14 @@ mod tests {
             documents: vec![checked(Some("web"), false, None, Some(true))],
         };
         assert_eq!(check_failure(&view), None);
-        assert!(check_text(&view, "web.yaml").ends_with("image crane-demo:0.1.0: presence unknown (Docker cannot be asked)\n  admission policy: admitted\nweb.yaml: valid (1 app)\n"));
+        let text = check_text(&view, "web.yaml");
+        assert!(
+            text.ends_with(
+                "image crane-demo:0.1.0: presence unknown (Docker cannot be asked)\n  admission policy: admitted\n\
+                 web.yaml: valid (1 app)\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
