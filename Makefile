@@ -21,7 +21,7 @@ WORKSPACE = --workspace --exclude crane-package
 .PHONY: run test bench fuzz bindings screenshots package setup-run setup-test
 
 run: setup-run
-	$(CARGO) build -p crane-app --bin crane -p cranectl
+	$(CARGO) build -p crane-app -p cranectl
 	@if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
 	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset). Run it from a desktop session, or try it headless with: xvfb-run -a make run" >&2; exit 1; fi
 	$(CARGO) run -p crane-app --bin crane
