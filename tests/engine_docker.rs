@@ -346,11 +346,16 @@ async fn a_killed_instance_is_replaced_by_its_paused_standby() {
             .then_some(())
     })
     .await;
-    let events = engine.handle.events(Some(&app), 200).await.expect("events");
-    let promoted = events
-        .iter()
-        .find(|e| e.kind == crane_api::EventKind::InstanceStarted && e.details.contains("\"standby\":true"))
-        .unwrap_or_else(|| panic!("no start by a standby in {:#?}", events));
+    // The start's event is written once the promotion returned, a moment after Docker shows it.
+    let (promoted, events) = wait_for(GENEROUS, "the event of the start by a standby", || async {
+        let events = engine.handle.events(Some(&app), 200).await.ok()?;
+        let promoted = events
+            .iter()
+            .find(|e| e.kind == crane_api::EventKind::InstanceStarted && e.details.contains("\"standby\":true"))?
+            .clone();
+        Some((promoted, events))
+    })
+    .await;
     assert!(promoted.reason.contains("takes over"), "{}", promoted.reason);
     assert!(events.iter().any(|e| e.kind == crane_api::EventKind::InstanceStandbyReady));
     // The slot gets a new standby, and the app serves again with two ready instances.

@@ -633,15 +633,16 @@ async fn a_standby_takes_over_a_crashed_slot_and_is_made_again() {
     let standby = paused(&rig, "web-1-s1").unwrap();
     let starts = rig.fake.calls().iter().filter(|c| matches!(c, Call::Start { .. })).count();
     assert!(rig.fake.crash("web-1", 137));
-    rig.until(5, "the standby serves web-1", |r| {
+    rig.until(5, "the standby serves web-1, and its start is recorded", |r| {
         r.fake.running("web").iter().any(|c| c.name == "web-1" && c.id == standby.id)
+            && r.events(&["instance.started"]).iter().any(|e| e.details["standby"] == true)
     })
     .await;
     let calls = rig.fake.calls();
     assert!(calls.contains(&Call::Promote(standby.id.clone(), "web-1".into())), "{calls:?}");
     assert_eq!(calls.iter().filter(|c| matches!(c, Call::Start { .. })).count(), starts, "no container was started");
     let started = rig.events(&["instance.started"]);
-    let promoted = started.last().unwrap();
+    let promoted = started.iter().find(|e| e.details["standby"] == true).unwrap();
     assert!(promoted.reason.contains("its paused standby web-1-s1 takes over"), "{}", promoted.reason);
     assert_eq!(promoted.details["standby"], true, "{}", promoted.details);
     // The death is a crash of the slot like any other, and the slot gets a new standby.
