@@ -284,6 +284,19 @@ impl DockerRuntime {
         Ok(id.to_string())
     }
 
+    /// Force-removes a container with its anonymous volumes; "already gone" and "already being removed" are not
+    /// errors.
+    async fn force_remove(&self, id: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if error::is_not_found(&e) => Ok(()),
+            // Someone else is already removing it.
+            Err(e) if error::status_of(&e) == Some(409) && error::describe(&e).contains("in progress") => Ok(()),
+            Err(e) => Err(error::map(&format!("removing container {id}"), e)),
+        }
+    }
+
     /// Force-removes a container, ignoring "already gone"; used to undo a half-created instance.
     async fn discard(&self, id: &str) {
         let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
@@ -520,13 +533,7 @@ impl Runtime for DockerRuntime {
 
     async fn remove_standby(&self, id: &str) -> Result<()> {
         self.ready().await?;
-        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-        match self.docker.remove_container(id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(e) if error::is_not_found(&e) => Ok(()),
-            Err(e) if error::status_of(&e) == Some(409) && error::describe(&e).contains("in progress") => Ok(()),
-            Err(e) => Err(error::map(&format!("removing standby {id}"), e)),
-        }
+        self.force_remove(id).await
     }
 
     async fn rename_instance(&self, id: &str, name: &str) -> Result<()> {
@@ -547,14 +554,7 @@ impl Runtime for DockerRuntime {
             // 304 (already stopped) and other failures: the forced removal below settles it.
             Err(_) => {}
         }
-        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-        match self.docker.remove_container(id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(e) if error::is_not_found(&e) => Ok(()),
-            // Someone else is already removing it.
-            Err(e) if error::status_of(&e) == Some(409) && error::describe(&e).contains("in progress") => Ok(()),
-            Err(e) => Err(error::map(&format!("removing container {id}"), e)),
-        }
+        self.force_remove(id).await
     }
 
     async fn inspect_instance(&self, id: &str) -> Result<Option<InstanceDetails>> {
